@@ -1,0 +1,121 @@
+# komek — one top-level GNU Makefile (STYLE.md: Makefile).
+# Each program directory has a module.mk that lists its sources and adds
+# itself to PROGS; tests/*/module.mk add test binaries to TESTS.
+# -Wno-format-truncation: error lines are bounded on purpose (errstr contract).
+# Objects go to build/ (build-asan/ for the sanitizer build), binaries to bin/.
+
+SHELL     := /bin/bash
+CC        ?= cc
+PKGS      := rdkafka jansson libconfig libpq libmicrohttpd uuid libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+SAN       ?=
+ifeq ($(SAN),1)
+BUILD     := build-asan
+BIN       := build-asan/bin
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT       := -O1
+else
+BUILD     := build
+BIN       := bin
+SANFLAGS  :=
+OPT       := -O2
+endif
+
+CFLAGS    ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+	-Wformat=2 -Wno-format-nonliteral -Wno-format-truncation $(CFLAGS) $(SANFLAGS) \
+	-Icommon -Itests/common $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+LIBS      := $(PKG_LIBS) -lm -lpthread
+
+# common/ -> libkomek.a (every source listed; PgBouncer style)
+COMMON_SRCS := common/km_log.c common/km_err.c common/km_util.c \
+	common/km_conf.c common/km_complaint.c common/km_id.c \
+	common/km_kafka.c common/km_pg.c common/km_sig.c common/km_utf8.c
+LIBKOMEK  := $(BUILD)/libkomek.a
+
+PROGS     :=
+TESTS     :=
+SHTESTS   :=
+include $(sort $(wildcard producers/*/module.mk workers/*/module.mk tools/*/module.mk tests/*/module.mk))
+
+OBJS_OF = $(patsubst %.c,$(BUILD)/%.o,$(1))
+ALL_SRCS := $(COMMON_SRCS) $(foreach p,$(PROGS),$($(p)_SRCS)) $(foreach t,$(TESTS),$($(t)_SRCS))
+DEPS     := $(patsubst %.c,$(BUILD)/%.d,$(ALL_SRCS))
+
+PROG_BINS := $(addprefix $(BIN)/komek-,$(PROGS))
+TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
+
+.PHONY: all deps up down demo test test-asan asan bench clean distclean format-check migrate topics
+all: $(PROG_BINS) $(TEST_BINS)
+
+Q := $(if $(V),,@)
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBKOMEK): $(call OBJS_OF,$(COMMON_SRCS))
+	@mkdir -p $(dir $@)
+	$(Q)$(AR) rcs $@ $^
+
+define PROG_RULE
+$(BIN)/komek-$(1): $(call OBJS_OF,$($(1)_SRCS)) $(LIBKOMEK)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(V),,echo "  LD      $$@")
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS) $$($(1)_LIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call PROG_RULE,$(p))))
+
+define TEST_RULE
+$(BUILD)/tests/$(1): $(call OBJS_OF,$($(1)_SRCS)) $(LIBKOMEK)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(V),,echo "  LD      $$@")
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS) $$(CMOCKA_LIBS) $$($(1)_LIBS)
+endef
+$(foreach t,$(TESTS),$(eval $(call TEST_RULE,$(t))))
+
+-include $(DEPS)
+
+# ---- machine and services -------------------------------------------------
+deps:
+	@bash deploy/deps.sh
+
+up: deps all
+	@bash deploy/kafka/kafka.sh up
+	@bash deploy/pg.sh up
+	@$(BIN)/komek-admin --config deploy/komek.conf migrate
+	@$(BIN)/komek-admin --config deploy/komek.conf topics
+
+down:
+	@bash deploy/kafka/kafka.sh down
+	@bash deploy/pg.sh down
+
+# ---- tests ------------------------------------------------------------------
+# SHTESTS: scripts that print "N passed, N failed"; module.mk files add them.
+test: up
+	@bash tests/run.sh $(BIN) $(TEST_BINS) $(SHTESTS)
+
+test-asan asan: deps
+	@$(MAKE) --no-print-directory SAN=1 all
+	@$(MAKE) --no-print-directory up
+	@KOMEK_SAN=1 bash tests/run.sh build-asan/bin \
+		$(addprefix build-asan/tests/,$(TESTS)) $(SHTESTS)
+
+demo: up
+	@bash deploy/demo.sh $(BIN)
+
+bench: up
+	@bash bench/run.sh $(BIN)
+
+format-check:
+	@clang-format --dry-run --Werror $(ALL_SRCS) $(wildcard common/*.h)
+
+clean:
+	rm -rf build build-asan bin
+
+distclean: down clean
+	rm -rf .run

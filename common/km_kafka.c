@@ -1,0 +1,383 @@
+/*
+ * km_kafka.c - see km_kafka.h.
+ */
+#include "km_kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "km_util.h"
+
+static void km_kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                           void *opaque)
+{
+        struct km_kafka_counts *counts = opaque;
+
+        (void)rk;
+        if (counts == NULL)
+                return;
+        if (rkm->err) {
+                counts->failed++;
+                snprintf(counts->last_error, sizeof(counts->last_error),
+                         "delivery to %s failed: %s",
+                         rd_kafka_topic_name(rkm->rkt),
+                         rd_kafka_err2str(rkm->err));
+        } else {
+                counts->delivered++;
+        }
+}
+
+static void km_kafka_error_cb(rd_kafka_t *rk, int code, const char *reason,
+                              void *opaque)
+{
+        struct km_kafka_counts *counts = opaque;
+        char buf[256];
+
+        if (counts == NULL)
+                return;
+        if (code == RD_KAFKA_RESP_ERR__FATAL) {
+                rd_kafka_resp_err_t orig =
+                    rd_kafka_fatal_error(rk, buf, sizeof(buf));
+
+                counts->fatal = 1;
+                snprintf(counts->fatal_reason, sizeof(counts->fatal_reason),
+                         "%s: %s", rd_kafka_err2name(orig), buf);
+        } else {
+                snprintf(counts->last_error, sizeof(counts->last_error),
+                         "%s: %s", rd_kafka_err2name(code), reason);
+        }
+}
+
+static int km_kafka_set(rd_kafka_conf_t *kc, const char *k, const char *v,
+                        char *err, size_t errlen)
+{
+        char errstr[512];
+
+        if (rd_kafka_conf_set(kc, k, v, errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK)
+                return km_err_set(err, errlen, KM_ECONFIG, "kafka.%s: %s", k,
+                                  errstr);
+        return 0;
+}
+
+rd_kafka_conf_t *km_kafka_conf_new(const struct km_conf *conf,
+                                   struct km_kafka_counts *counts, char *err,
+                                   size_t errlen)
+{
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+
+        if (km_kafka_set(kc, "bootstrap.servers", conf->brokers, err, errlen))
+                goto fail;
+        /* librdkafka logs go through its own logger to stderr; keep quiet */
+        if (km_kafka_set(kc, "log.connection.close", "false", err, errlen))
+                goto fail;
+        for (size_t i = 0; i < conf->nkafka; i++)
+                if (km_kafka_set(kc, conf->kafka_keys[i], conf->kafka_vals[i],
+                                 err, errlen))
+                        goto fail;
+        rd_kafka_conf_set_opaque(kc, counts);
+        rd_kafka_conf_set_error_cb(kc, km_kafka_error_cb);
+        if (counts) /* producers only: consumers warn about dr_msg_cb */
+                rd_kafka_conf_set_dr_msg_cb(kc, km_kafka_dr_cb);
+        return kc;
+fail:
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+}
+
+rd_kafka_t *km_kafka_producer_new(const struct km_conf *conf,
+                                  const char *transactional_id,
+                                  struct km_kafka_counts *counts, char *err,
+                                  size_t errlen)
+{
+        rd_kafka_conf_t *kc = NULL;
+        rd_kafka_t *rk = NULL;
+        rd_kafka_error_t *error;
+        char errstr[512];
+
+        kc = km_kafka_conf_new(conf, counts, err, errlen);
+        if (kc == NULL)
+                return NULL;
+        if (km_kafka_set(kc, "enable.idempotence", "true", err, errlen) ||
+            km_kafka_set(kc, "linger.ms", "5", err, errlen) ||
+            (transactional_id &&
+             km_kafka_set(kc, "transactional.id", transactional_id, err,
+                          errlen)))
+                goto fail;
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+        if (rk == NULL) {
+                km_err_set(err, errlen, KM_EFATAL, "producer: %s", errstr);
+                goto fail;
+        }
+        kc = NULL; /* owned by rk now */
+        if (transactional_id) {
+                error = rd_kafka_init_transactions(rk, 30000);
+                if (error) {
+                        km_kafka_txn_err(error, "init_transactions", err,
+                                         errlen);
+                        rd_kafka_destroy(rk);
+                        return NULL;
+                }
+        }
+        return rk;
+fail:
+        if (kc)
+                rd_kafka_conf_destroy(kc);
+        return NULL;
+}
+
+rd_kafka_t *km_kafka_consumer_new(const struct km_conf *conf,
+                                  const char *group_id,
+                                  void (*rebalance_cb)(rd_kafka_t *,
+                                                       rd_kafka_resp_err_t,
+                                                       rd_kafka_topic_partition_list_t *,
+                                                       void *),
+                                  void *opaque, char *err, size_t errlen)
+{
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *rk;
+        char errstr[512];
+
+        kc = km_kafka_conf_new(conf, NULL, err, errlen);
+        if (kc == NULL)
+                return NULL;
+        if (km_kafka_set(kc, "group.id", group_id, err, errlen) ||
+            km_kafka_set(kc, "isolation.level", "read_committed", err,
+                         errlen) ||
+            km_kafka_set(kc, "enable.auto.commit", "false", err, errlen) ||
+            km_kafka_set(kc, "enable.auto.offset.store", "false", err,
+                         errlen) ||
+            km_kafka_set(kc, "auto.offset.reset", "earliest", err, errlen)) {
+                rd_kafka_conf_destroy(kc);
+                return NULL;
+        }
+        /* the verbatim kafka {} group may override the defaults above */
+        for (size_t i = 0; i < conf->nkafka; i++)
+                if (km_kafka_set(kc, conf->kafka_keys[i], conf->kafka_vals[i],
+                                 err, errlen)) {
+                        rd_kafka_conf_destroy(kc);
+                        return NULL;
+                }
+        rd_kafka_conf_set_opaque(kc, opaque);
+        if (rebalance_cb)
+                rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
+        if (rk == NULL) {
+                rd_kafka_conf_destroy(kc);
+                km_err_set(err, errlen, KM_EFATAL, "consumer: %s", errstr);
+                return NULL;
+        }
+        rd_kafka_poll_set_consumer(rk);
+        return rk;
+}
+
+int km_kafka_subscribe(rd_kafka_t *rk, const char *const *topics, int n,
+                       char *err, size_t errlen)
+{
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+        rd_kafka_resp_err_t e;
+
+        for (int i = 0; i < n; i++)
+                rd_kafka_topic_partition_list_add(l, topics[i],
+                                                  RD_KAFKA_PARTITION_UA);
+        e = rd_kafka_subscribe(rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (e)
+                return km_err_set(err, errlen, KM_EFATAL, "subscribe: %s",
+                                  rd_kafka_err2str(e));
+        return 0;
+}
+
+int km_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                     const char *key, const void *payload, size_t len,
+                     struct km_kafka_counts *counts, int timeout_ms,
+                     char *err, size_t errlen)
+{
+        int64_t deadline = km_now_ms() + timeout_ms;
+        rd_kafka_resp_err_t e;
+
+        for (;;) {
+                e = rd_kafka_producev(
+                    rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                    RD_KAFKA_V_VALUE((void *)payload, len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                        if (counts)
+                                counts->produced++;
+                        rd_kafka_poll(rk, 0);
+                        return 0;
+                }
+                if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        break;
+                if (km_now_ms() >= deadline)
+                        return km_err_set(err, errlen, KM_ERETRY,
+                                          "produce to %s: queue full for %d ms",
+                                          topic, timeout_ms);
+                rd_kafka_poll(rk, 100); /* serve delivery reports */
+        }
+        if (e == RD_KAFKA_RESP_ERR__FATAL)
+                return km_err_set(err, errlen, KM_EFATAL, "produce to %s: %s",
+                                  topic, rd_kafka_err2str(e));
+        if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+                return km_err_set(err, errlen, KM_EINPUT, "produce to %s: %s",
+                                  topic, rd_kafka_err2str(e));
+        return km_err_set(err, errlen,
+                          e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                                  e == RD_KAFKA_RESP_ERR__STATE
+                              ? KM_EFATAL
+                              : KM_ERETRY,
+                          "produce to %s: %s", topic, rd_kafka_err2str(e));
+}
+
+int km_kafka_flush(rd_kafka_t *rk, int timeout_ms, char *err, size_t errlen)
+{
+        rd_kafka_flush(rk, timeout_ms);
+        if (rd_kafka_outq_len(rk) > 0)
+                return km_err_set(err, errlen, KM_ERETRY,
+                                  "%d message(s) still in flight after %d ms",
+                                  rd_kafka_outq_len(rk), timeout_ms);
+        return 0;
+}
+
+int km_kafka_txn_err(rd_kafka_error_t *error, const char *what, char *err,
+                     size_t errlen)
+{
+        int code;
+
+        if (error == NULL)
+                return 0;
+        if (rd_kafka_error_is_fatal(error))
+                code = KM_EFATAL;
+        else if (rd_kafka_error_txn_requires_abort(error) ||
+                 rd_kafka_error_is_retriable(error))
+                code = KM_ERETRY;
+        else
+                code = KM_EFATAL;
+        km_err_set(err, errlen, code, "%s: %s%s", what,
+                   rd_kafka_error_string(error),
+                   rd_kafka_error_txn_requires_abort(error)
+                       ? " (transaction must be aborted)"
+                       : "");
+        rd_kafka_error_destroy(error);
+        return code;
+}
+
+int km_kafka_topic_create(const struct km_conf *conf, const char *name,
+                          int partitions, int timeout_ms, char *err,
+                          size_t errlen)
+{
+        rd_kafka_conf_t *kc = NULL;
+        rd_kafka_t *rk = NULL;
+        rd_kafka_NewTopic_t *nt = NULL;
+        rd_kafka_AdminOptions_t *opts = NULL;
+        rd_kafka_queue_t *q = NULL;
+        rd_kafka_event_t *ev = NULL;
+        char errstr[512];
+        int r = 0;
+
+        kc = km_kafka_conf_new(conf, NULL, err, errlen);
+        if (kc == NULL)
+                return KM_ECONFIG;
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+        if (rk == NULL) {
+                rd_kafka_conf_destroy(kc);
+                return km_err_set(err, errlen, KM_EFATAL, "admin: %s", errstr);
+        }
+        nt = rd_kafka_NewTopic_new(name, partitions, 1, errstr, sizeof(errstr));
+        if (nt == NULL) {
+                r = km_err_set(err, errlen, KM_EINPUT, "topic %s: %s", name,
+                               errstr);
+                goto cleanup;
+        }
+        opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, errstr,
+                                                    sizeof(errstr));
+        rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, errstr,
+                                                  sizeof(errstr));
+        q = rd_kafka_queue_new(rk);
+        rd_kafka_CreateTopics(rk, &nt, 1, opts, q);
+        ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+        if (ev == NULL) {
+                r = km_err_set(err, errlen, KM_ERETRY,
+                               "create topic %s: no answer in %d ms", name,
+                               timeout_ms);
+                goto cleanup;
+        }
+        if (rd_kafka_event_error(ev)) {
+                r = km_err_set(err, errlen, KM_ERETRY, "create topic %s: %s",
+                               name, rd_kafka_event_error_string(ev));
+                goto cleanup;
+        } else {
+                const rd_kafka_CreateTopics_result_t *res =
+                    rd_kafka_event_CreateTopics_result(ev);
+                size_t n = 0;
+                const rd_kafka_topic_result_t **tr =
+                    rd_kafka_CreateTopics_result_topics(res, &n);
+
+                for (size_t i = 0; i < n; i++) {
+                        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+
+                        if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                                r = km_err_set(
+                                    err, errlen, KM_EFATAL,
+                                    "create topic %s: %s", name,
+                                    rd_kafka_topic_result_error_string(tr[i]));
+                }
+        }
+cleanup:
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        if (q)
+                rd_kafka_queue_destroy(q);
+        if (opts)
+                rd_kafka_AdminOptions_destroy(opts);
+        if (nt)
+                rd_kafka_NewTopic_destroy(nt);
+        rd_kafka_destroy(rk);
+        return r;
+}
+
+int km_kafka_rewind(rd_kafka_t *rk, char *err, size_t errlen)
+{
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        rd_kafka_resp_err_t e;
+        int r = 0;
+
+        e = rd_kafka_assignment(rk, &parts);
+        if (e)
+                return km_err_set(err, errlen, KM_EFATAL, "assignment: %s",
+                                  rd_kafka_err2str(e));
+        e = rd_kafka_committed(rk, parts, 10000);
+        if (e) {
+                r = km_err_set(err, errlen, KM_ERETRY, "committed: %s",
+                               rd_kafka_err2str(e));
+                goto cleanup;
+        }
+        for (int i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *p = &parts->elems[i];
+
+                if (p->offset < 0)
+                        p->offset = RD_KAFKA_OFFSET_BEGINNING;
+        }
+        {
+                rd_kafka_error_t *error = rd_kafka_seek_partitions(rk, parts, 10000);
+
+                if (error) {
+                        r = km_err_set(err, errlen, KM_ERETRY, "seek: %s",
+                                       rd_kafka_error_string(error));
+                        rd_kafka_error_destroy(error);
+                        goto cleanup;
+                }
+                for (int i = 0; i < parts->cnt; i++)
+                        if (parts->elems[i].err)
+                                r = km_err_set(err, errlen, KM_ERETRY,
+                                               "seek %s[%d]: %s",
+                                               parts->elems[i].topic,
+                                               parts->elems[i].partition,
+                                               rd_kafka_err2str(parts->elems[i].err));
+        }
+cleanup:
+        rd_kafka_topic_partition_list_destroy(parts);
+        return r;
+}

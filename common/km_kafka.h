@@ -1,0 +1,104 @@
+/*
+ * km_kafka.h - librdkafka helpers: producers (always idempotent, optionally
+ * transactional), read_committed consumers, delivery counting, flush with
+ * a deadline, topic creation, and mapping of librdkafka errors onto the
+ * KM_E* convention.  Nothing here prints or exits.
+ */
+#ifndef KM_KAFKA_H
+#define KM_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+#include "km_conf.h"
+#include "km_err.h"
+
+/* Counters a producer's callbacks update.  The callbacks run inside
+ * rd_kafka_poll/flush on the caller's thread, so plain fields suffice. */
+struct km_kafka_counts {
+        int64_t produced;  /* handed to librdkafka */
+        int64_t delivered; /* acknowledged by the broker */
+        int64_t failed;    /* permanently failed delivery */
+        int fatal;         /* a fatal error was raised: stop */
+        char fatal_reason[256];
+        char last_error[256];
+};
+
+/**
+ * @brief New rd_kafka_conf_t with bootstrap.servers, conf's verbatim
+ * kafka {} properties, and error_cb/dr_msg_cb bound to counts (NULL-able).
+ */
+rd_kafka_conf_t *km_kafka_conf_new(const struct km_conf *conf,
+                                   struct km_kafka_counts *counts, char *err,
+                                   size_t errlen);
+
+/**
+ * @brief An idempotent producer (acks=all, enable.idempotence=true); with
+ * a transactional_id (NULL-able) also transactional, already initialised
+ * with rd_kafka_init_transactions.
+ * @returns the handle or NULL with err set.
+ */
+rd_kafka_t *km_kafka_producer_new(const struct km_conf *conf,
+                                  const char *transactional_id,
+                                  struct km_kafka_counts *counts, char *err,
+                                  size_t errlen);
+
+/**
+ * @brief A consumer in group_id: read_committed, manual commits, earliest
+ * start.  rebalance_cb (NULL-able) gets opaque (NULL-able).
+ */
+rd_kafka_t *km_kafka_consumer_new(const struct km_conf *conf,
+                                  const char *group_id,
+                                  void (*rebalance_cb)(rd_kafka_t *,
+                                                       rd_kafka_resp_err_t,
+                                                       rd_kafka_topic_partition_list_t *,
+                                                       void *),
+                                  void *opaque, char *err, size_t errlen);
+
+/**
+ * @brief Subscribe to n topics. @returns 0 or KM_EFATAL.
+ */
+int km_kafka_subscribe(rd_kafka_t *rk, const char *const *topics, int n,
+                       char *err, size_t errlen) KM_MUSTCHECK;
+
+/**
+ * @brief Produce one message (payload and key copied).  Waits on a full
+ * queue, polling, up to timeout_ms.
+ * @param key NULL-able
+ * @returns 0, KM_ERETRY (queue still full, broker trouble), KM_EFATAL.
+ */
+int km_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                     const char *key, const void *payload, size_t len,
+                     struct km_kafka_counts *counts, int timeout_ms,
+                     char *err, size_t errlen) KM_MUSTCHECK;
+
+/**
+ * @brief Flush with a deadline. @returns 0 when nothing is left in
+ * flight, else KM_ERETRY with the count in err.
+ */
+int km_kafka_flush(rd_kafka_t *rk, int timeout_ms, char *err,
+                   size_t errlen) KM_MUSTCHECK;
+
+/**
+ * @brief Map a transactional API error to KM_E* and destroy it: fatal ->
+ * KM_EFATAL; txn_requires_abort or retriable -> KM_ERETRY (abort and
+ * rewind); anything else KM_EFATAL.  NULL error -> 0.
+ */
+int km_kafka_txn_err(rd_kafka_error_t *error, const char *what, char *err,
+                     size_t errlen);
+
+/**
+ * @brief Create a topic (admin API); an existing topic is success.
+ */
+int km_kafka_topic_create(const struct km_conf *conf, const char *name,
+                          int partitions, int timeout_ms, char *err,
+                          size_t errlen) KM_MUSTCHECK;
+
+/**
+ * @brief Rewind the consumer to its committed offsets (after an abort):
+ * every assigned partition seeks to its committed offset, or to the
+ * beginning when none.
+ */
+int km_kafka_rewind(rd_kafka_t *rk, char *err, size_t errlen) KM_MUSTCHECK;
+
+#endif /* KM_KAFKA_H */

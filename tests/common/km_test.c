@@ -1,0 +1,119 @@
+/*
+ * km_test.c - see km_test.h.
+ */
+#include "km_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "km_kafka.h"
+#include "km_util.h"
+
+int km_test_conf(struct km_conf *conf)
+{
+        char err[512];
+        char *argv[] = {"komek-test", NULL};
+
+        if (km_conf_main(conf, "test", NULL, NULL, 1, argv, err, sizeof(err))) {
+                fprintf(stderr, "test config: %s\n", err);
+                return -1;
+        }
+        return 0;
+}
+
+void km_test_name(char *buf, size_t len, const char *what)
+{
+        static int n;
+
+        snprintf(buf, len, "komek-test-%s-%d-%d-%lld", what, (int)getpid(),
+                 n++, (long long)time(NULL));
+}
+
+int km_test_topic(const struct km_conf *conf, char *buf, size_t len,
+                  const char *what, int partitions)
+{
+        char err[512];
+
+        km_test_name(buf, len, what);
+        if (km_kafka_topic_create(conf, buf, partitions, 30000, err,
+                                  sizeof(err))) {
+                fprintf(stderr, "create topic %s: %s\n", buf, err);
+                return -1;
+        }
+        return 0;
+}
+
+static int km_test_partitions(rd_kafka_t *rk, const char *topic)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        int n = -1;
+
+        if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
+            md->topic_cnt == 1 && md->topics[0].err == 0)
+                n = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        return n;
+}
+
+int km_test_read_topic(const struct km_conf *conf, const char *topic,
+                       const char *isolation, int want, int deadline_ms,
+                       int settle_ms, km_test_msg_cb *cb, void *opaque)
+{
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *rk;
+        rd_kafka_topic_partition_list_t *parts;
+        char err[512];
+        int64_t deadline = km_now_ms() + deadline_ms, settle_end = -1;
+        int got = 0, np;
+
+        kc = km_kafka_conf_new(conf, NULL, err, sizeof(err));
+        if (kc == NULL)
+                return -1;
+        rd_kafka_conf_set(kc, "group.id", "komek-test-reader", NULL, 0);
+        rd_kafka_conf_set(kc, "isolation.level", isolation, NULL, 0);
+        rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+        if (rk == NULL)
+                return -1;
+        rd_kafka_poll_set_consumer(rk);
+        np = km_test_partitions(rk, topic);
+        parts = rd_kafka_topic_partition_list_new(np > 0 ? np : 1);
+        for (int p = 0; p < np; p++)
+                rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        while (km_now_ms() < deadline &&
+               (settle_end < 0 || km_now_ms() < settle_end)) {
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+
+                if (rkm == NULL)
+                        continue;
+                if (rkm->err == 0) {
+                        got++;
+                        if (cb && cb(rkm, opaque)) {
+                                rd_kafka_message_destroy(rkm);
+                                break;
+                        }
+                        if (got >= want && settle_end < 0)
+                                settle_end = km_now_ms() + settle_ms;
+                }
+                rd_kafka_message_destroy(rkm);
+        }
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return got;
+}
+
+const char *km_test_pg_conninfo(const struct km_conf *conf)
+{
+        const char *s = getenv("KOMEK_PG_TEST_CONNINFO");
+
+        return s && *s ? s : conf->pg_conninfo;
+}

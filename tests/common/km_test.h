@@ -1,0 +1,44 @@
+/*
+ * km_test.h - helpers for integration tests against the real broker and
+ * database: configuration from the environment (.run/kafka.env, pg.env), unique topic
+ * names (kcat's make_topic_name), and reading a topic with a deadline.
+ */
+#ifndef KM_TEST_H
+#define KM_TEST_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "km_conf.h"
+
+/** @brief Fill conf from KOMEK_CONFIG/KOMEK_BROKERS/KOMEK_PG_CONNINFO.
+ *  @returns 0 or -1 (message printed). */
+int km_test_conf(struct km_conf *conf);
+
+/** @brief A unique name "komek-test-<what>-<pid>-<n>-<time>" into buf. */
+void km_test_name(char *buf, size_t len, const char *what);
+
+/** @brief Create a uniquely named topic; name written to buf. */
+int km_test_topic(const struct km_conf *conf, char *buf, size_t len,
+                  const char *what, int partitions);
+
+/** @brief Callback for each message read; return non-zero to stop. */
+typedef int(km_test_msg_cb)(const rd_kafka_message_t *rkm, void *opaque);
+
+/**
+ * @brief Read topic from the beginning of every partition (assign, no
+ * group) with the given isolation.level until want messages arrived or
+ * deadline_ms passed; after want arrived, keep reading settle_ms more to
+ * catch extra (duplicate) messages.
+ * @returns the number of messages read.
+ */
+int km_test_read_topic(const struct km_conf *conf, const char *topic,
+                       const char *isolation, int want, int deadline_ms,
+                       int settle_ms, km_test_msg_cb *cb, void *opaque);
+
+/** @brief PostgreSQL conninfo for tests (KOMEK_PG_TEST_CONNINFO, else
+ *  the configured one). */
+const char *km_test_pg_conninfo(const struct km_conf *conf);
+
+#endif /* KM_TEST_H */

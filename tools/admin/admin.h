@@ -1,0 +1,22 @@
+/*
+ * admin.h - komek-admin: schema migrations and topic creation.
+ */
+#ifndef ADMIN_H
+#define ADMIN_H
+
+#include "km_conf.h"
+
+struct admin_conf {
+        char *sql_dir; /* deploy/sql */
+        int64_t timeout_ms;
+};
+
+/* admin_migrate.c */
+int admin_migrate(const struct km_conf *conf, const struct admin_conf *ac,
+                  char *err, size_t errlen);
+
+/* admin_topics.c */
+int admin_topics(const struct km_conf *conf, const struct admin_conf *ac,
+                 char *err, size_t errlen);
+
+#endif /* ADMIN_H */
