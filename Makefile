@@ -87,8 +87,8 @@ deps:
 up: deps all
 	@bash deploy/kafka/kafka.sh up
 	@bash deploy/pg.sh up
-	@$(BIN)/komek-admin --config deploy/komek.conf migrate
-	@$(BIN)/komek-admin --config deploy/komek.conf topics
+	@. .run/kafka.env && . .run/pg.env && \
+		$(BIN)/komek-admin --config deploy/komek.conf --log-level warn all
 
 down:
 	@bash deploy/kafka/kafka.sh down

@@ -8,6 +8,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <libpq-fe.h>
+#include "km_pg.h"
 
 #include "km_kafka.h"
 #include "km_util.h"
@@ -116,4 +122,118 @@ const char *km_test_pg_conninfo(const struct km_conf *conf)
         const char *s = getenv("KOMEK_PG_TEST_CONNINFO");
 
         return s && *s ? s : conf->pg_conninfo;
+}
+
+int km_test_pg_schema(const struct km_conf *conf, char *schema, size_t slen,
+                      char *conninfo, size_t clen)
+{
+        const char *bin = getenv("KOMEK_BIN"), *root = getenv("KOMEK_ROOT");
+        char err[512], *q, *cmd;
+        PGconn *conn;
+        PGresult *r;
+        int st;
+
+        km_test_name(schema, slen, "db");
+        for (char *c = schema; *c; c++)
+                if (*c == '-')
+                        *c = '_';
+        conn = km_pg_connect(km_test_pg_conninfo(conf), "komek-test", 30, err,
+                             sizeof(err));
+        if (conn == NULL) {
+                fprintf(stderr, "connect: %s\n", err);
+                return -1;
+        }
+        q = km_xasprintf("CREATE SCHEMA %s", schema); /* test-made name */
+        r = PQexec(conn, q);
+        free(q);
+        st = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+        if (st)
+                fprintf(stderr, "create schema: %s\n", PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(conn);
+        if (st)
+                return -1;
+        snprintf(conninfo, clen, "%s options='-csearch_path=%s'",
+                 km_test_pg_conninfo(conf), schema);
+        cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-admin --config "
+                           "%s/deploy/komek.conf --sql-dir %s/deploy/sql "
+                           "--log-level warn migrate",
+                           conninfo, bin ? bin : "bin", root ? root : ".",
+                           root ? root : ".");
+        st = system(cmd);
+        free(cmd);
+        if (st != 0) {
+                fprintf(stderr, "migrate into %s failed (%d)\n", schema, st);
+                return -1;
+        }
+        return 0;
+}
+
+void km_test_pg_schema_drop(const struct km_conf *conf, const char *schema)
+{
+        char err[512], *q;
+        PGconn *conn = km_pg_connect(km_test_pg_conninfo(conf), "komek-test",
+                                     10, err, sizeof(err));
+        PGresult *r;
+
+        if (conn == NULL)
+                return;
+        q = km_xasprintf("DROP SCHEMA IF EXISTS %s CASCADE", schema);
+        r = PQexec(conn, q);
+        PQclear(r);
+        free(q);
+        PQfinish(conn);
+}
+
+int km_test_spawn(char *const argv[], char *const env[], const char *logfile)
+{
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                if (logfile) {
+                        int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND,
+                                      0644);
+
+                        if (fd >= 0) {
+                                dup2(fd, 1);
+                                dup2(fd, 2);
+                                close(fd);
+                        }
+                }
+                for (int i = 0; env && env[i]; i++)
+                        putenv(env[i]);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        return (int)pid;
+}
+
+int km_test_wait(int pid, int sig, int timeout_ms)
+{
+        int64_t deadline = km_now_ms() + timeout_ms;
+        int st;
+
+        if (sig)
+                kill(pid, sig);
+        while (km_now_ms() < deadline) {
+                pid_t r = waitpid(pid, &st, WNOHANG);
+
+                if (r == pid)
+                        return WIFEXITED(st)     ? WEXITSTATUS(st)
+                               : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+                                                 : -1;
+                if (r < 0)
+                        return -1;
+                /* waiting for a child process: poll its state */
+                {
+                        struct timespec ts = {0, 20 * 1000000L};
+
+                        nanosleep(&ts, NULL);
+                }
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        return -1;
 }

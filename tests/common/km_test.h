@@ -41,4 +41,32 @@ int km_test_read_topic(const struct km_conf *conf, const char *topic,
  *  the configured one). */
 const char *km_test_pg_conninfo(const struct km_conf *conf);
 
+
+
+/**
+ * @brief A fresh PostgreSQL schema with every migration applied (runs
+ * $KOMEK_BIN/komek-admin migrate with search_path set to it).  Writes into
+ * conninfo a libpq conninfo whose search_path is that schema: hand it to
+ * programs as KOMEK_PG_CONNINFO so a test's tables are its own.
+ * @returns 0 or -1 (message printed).
+ */
+int km_test_pg_schema(const struct km_conf *conf, char *schema, size_t slen,
+                      char *conninfo, size_t clen);
+
+/** @brief Drop a schema made by km_test_pg_schema. */
+void km_test_pg_schema_drop(const struct km_conf *conf, const char *schema);
+
+/**
+ * @brief Start a program in the background with extra environment
+ * ("KEY=VALUE" strings, NULL-terminated; NULL-able), stdout/stderr to
+ * logfile (NULL-able: inherit).  @returns the pid or -1.
+ */
+int km_test_spawn(char *const argv[], char *const env[], const char *logfile);
+
+/**
+ * @brief Send sig to pid (0: none) and wait up to timeout_ms for it to
+ * exit.  @returns its exit status (0..255), 128+signal if killed by a
+ * signal, or -1 if it did not exit in time (it is then SIGKILLed).
+ */
+int km_test_wait(int pid, int sig, int timeout_ms);
 #endif /* KM_TEST_H */

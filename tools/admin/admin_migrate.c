@@ -189,6 +189,9 @@ int admin_migrate(const struct km_conf *conf, const struct admin_conf *ac,
                                        names[i], names[i - 1], names[i]);
                         goto cleanup;
                 }
+        if ((r = km_pg_exec(conn, "SET client_min_messages = warning", 0, NULL,
+                            NULL, err, errlen)))
+                goto cleanup;
         if ((r = km_pg_exec(conn, "SELECT pg_advisory_lock($1)", 1, lock, NULL,
                             err, errlen)))
                 goto cleanup;

@@ -1,0 +1,608 @@
+/*
+ * gen.c - komek-gen: main (args -> run -> exit) and the small helpers the
+ * other files share: the PRNG, a string buffer, CSV quoting, civil dates
+ * and output files.
+ *
+ * Contract: writes organisations.csv, buildings.csv, complaints.jsonl (or
+ * complaints.csv), votes.jsonl and truth.csv into --out DIR, each first as
+ * NAME.tmp and renamed when complete. stdout stays empty (except --help);
+ * the summary goes to stderr. Exit 0 ok, 1 runtime failure, 2 usage.
+ * Same seed and options => byte-identical files.
+ */
+#include "gen.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- memory ------------------------------------------------------------ */
+
+void gen_oom(void)
+{
+        fputs("komek-gen: out of memory\n", stderr);
+        exit(1);
+}
+
+void *gen_xmalloc(size_t n)
+{
+        void *p = malloc(n ? n : 1);
+
+        if (!p)
+                gen_oom();
+        return p;
+}
+
+void *gen_xcalloc(size_t n, size_t size)
+{
+        void *p = calloc(n ? n : 1, size ? size : 1);
+
+        if (!p)
+                gen_oom();
+        return p;
+}
+
+void *gen_xrealloc(void *p, size_t n)
+{
+        void *q = realloc(p, n ? n : 1);
+
+        if (!q)
+                gen_oom();
+        return q;
+}
+
+char *gen_xstrdup(const char *s)
+{
+        size_t n = strlen(s) + 1;
+
+        return memcpy(gen_xmalloc(n), s, n);
+}
+
+/* ---- PRNG: splitmix64 seeding, xoshiro256** ---------------------------- */
+
+uint64_t gen_mix64(uint64_t x)
+{
+        x += 0x9e3779b97f4a7c15ULL;
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+        return x ^ (x >> 31);
+}
+
+/**
+ * @brief Seed @p rng from (seed, stream): independent streams for
+ * independent parts of the output, so changing one part's draw count
+ * does not shift another's.
+ */
+void gen_rng_seed(struct gen_rng *rng, uint64_t seed, uint64_t stream)
+{
+        uint64_t x = seed ^ gen_mix64(stream * 0xd1342543de82ef95ULL);
+
+        for (int i = 0; i < 4; i++) {
+                x += 0x9e3779b97f4a7c15ULL;
+                rng->s[i] = gen_mix64(x);
+        }
+}
+
+static uint64_t gen_rotl(uint64_t x, int k)
+{
+        return (x << k) | (x >> (64 - k));
+}
+
+uint64_t gen_rng_next(struct gen_rng *rng)
+{
+        uint64_t *s = rng->s;
+        uint64_t r = gen_rotl(s[1] * 5, 7) * 9;
+        uint64_t t = s[1] << 17;
+
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = gen_rotl(s[3], 45);
+        return r;
+}
+
+/** @brief Uniform in [0, n); n == 0 gives 0. Unbiased (rejection). */
+uint64_t gen_rng_below(struct gen_rng *rng, uint64_t n)
+{
+        uint64_t lim, x;
+
+        if (n == 0)
+                return 0;
+        lim = UINT64_MAX - UINT64_MAX % n;
+        do
+                x = gen_rng_next(rng);
+        while (x >= lim);
+        return x % n;
+}
+
+/** @brief Uniform in [lo, hi] (inclusive). */
+long gen_rng_range(struct gen_rng *rng, long lo, long hi)
+{
+        if (hi <= lo)
+                return lo;
+        return lo + (long)gen_rng_below(rng, (uint64_t)(hi - lo) + 1);
+}
+
+/** @brief Uniform double in [0, 1), 53 bits. */
+double gen_rng_unit(struct gen_rng *rng)
+{
+        return (double)(gen_rng_next(rng) >> 11) * 0x1.0p-53;
+}
+
+bool gen_rng_chance(struct gen_rng *rng, double p)
+{
+        return gen_rng_unit(rng) < p;
+}
+
+/** @brief Index drawn with probability w[i] / sum(w). */
+size_t gen_rng_weighted(struct gen_rng *rng, const double *w, size_t n)
+{
+        double sum = 0, x;
+
+        for (size_t i = 0; i < n; i++)
+                sum += w[i];
+        x = gen_rng_unit(rng) * sum;
+        for (size_t i = 0; i < n; i++) {
+                if (x < w[i])
+                        return i;
+                x -= w[i];
+        }
+        return n - 1;
+}
+
+/** @brief Index drawn from a cumulative table (cdf[n-1] is the total). */
+size_t gen_rng_cdf(struct gen_rng *rng, const double *cdf, size_t n)
+{
+        double x = gen_rng_unit(rng) * cdf[n - 1];
+        size_t lo = 0, hi = n - 1;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (cdf[mid] > x)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return lo;
+}
+
+/* ---- string buffer ----------------------------------------------------- */
+
+void gen_sb_reset(struct gen_sb *sb)
+{
+        sb->len = 0;
+        if (sb->buf)
+                sb->buf[0] = '\0';
+}
+
+void gen_sb_free(struct gen_sb *sb)
+{
+        free(sb->buf);
+        sb->buf = NULL;
+        sb->len = sb->cap = 0;
+}
+
+static void gen_sb_grow(struct gen_sb *sb, size_t add)
+{
+        size_t need = sb->len + add + 1;
+
+        if (need <= sb->cap)
+                return;
+        while (sb->cap < need)
+                sb->cap = sb->cap ? sb->cap * 2 : 256;
+        sb->buf = gen_xrealloc(sb->buf, sb->cap);
+}
+
+void gen_sb_putn(struct gen_sb *sb, const char *s, size_t n)
+{
+        gen_sb_grow(sb, n);
+        memcpy(sb->buf + sb->len, s, n);
+        sb->len += n;
+        sb->buf[sb->len] = '\0';
+}
+
+void gen_sb_puts(struct gen_sb *sb, const char *s)
+{
+        gen_sb_putn(sb, s, strlen(s));
+}
+
+void gen_sb_putc(struct gen_sb *sb, char c)
+{
+        gen_sb_putn(sb, &c, 1);
+}
+
+void gen_sb_printf(struct gen_sb *sb, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        gen_sb_grow(sb, (size_t)n);
+        va_start(ap, fmt);
+        vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        sb->len += (size_t)n;
+}
+
+/**
+ * @brief Append one CSV field (RFC 4180: quoted when it holds a comma,
+ * quote, CR or LF; quotes doubled), then ',' or, if @p last, '\n'.
+ * @p field NULL-able: an empty field.
+ */
+void gen_sb_csv(struct gen_sb *sb, const char *field, bool last)
+{
+        if (field && strpbrk(field, ",\"\r\n")) {
+                gen_sb_putc(sb, '"');
+                for (const char *p = field; *p; p++) {
+                        if (*p == '"')
+                                gen_sb_putc(sb, '"');
+                        gen_sb_putc(sb, *p);
+                }
+                gen_sb_putc(sb, '"');
+        } else if (field) {
+                gen_sb_puts(sb, field);
+        }
+        gen_sb_putc(sb, last ? '\n' : ',');
+}
+
+/** @brief Append micro-degrees as a fixed 6-decimal number. */
+void gen_sb_micro(struct gen_sb *sb, int32_t micro)
+{
+        const char *sign = micro < 0 ? "-" : "";
+        long v = micro < 0 ? -(long)micro : micro;
+
+        gen_sb_printf(sb, "%s%ld.%06ld", sign, v / 1000000, v % 1000000);
+}
+
+/* ---- civil dates (H. Hinnant's algorithms, proleptic Gregorian) -------- */
+
+long gen_days_from_civil(long y, int m, int d)
+{
+        long era, yoe, doy, doe;
+
+        y -= m <= 2;
+        era = (y >= 0 ? y : y - 399) / 400;
+        yoe = y - era * 400;
+        doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return era * 146097 + doe - 719468;
+}
+
+void gen_civil_from_days(long z, long *y, int *m, int *d)
+{
+        long era, doe, yoe, doy, mp;
+
+        z += 719468;
+        era = (z >= 0 ? z : z - 146096) / 146097;
+        doe = z - era * 146097;
+        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        mp = (5 * doy + 2) / 153;
+        *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+        *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+        *y = yoe + era * 400 + (*m <= 2);
+}
+
+/** @brief Format epoch seconds as RFC 3339 UTC "2026-03-04T08:15:00Z". */
+void gen_fmt_time(char *buf, size_t len, int64_t t)
+{
+        long days = (long)(t / 86400), y;
+        long sec = (long)(t % 86400);
+        int m, d;
+
+        if (sec < 0) {
+                sec += 86400;
+                days--;
+        }
+        gen_civil_from_days(days, &y, &m, &d);
+        snprintf(buf, len, "%04ld-%02d-%02dT%02ld:%02ld:%02ldZ", y, m, d,
+                 sec / 3600, sec / 60 % 60, sec % 60);
+}
+
+/* ---- output files: NAME.tmp, renamed on success ------------------------ */
+
+FILE *gen_out_open(const char *dir, const char *name, char *err,
+                   size_t errlen)
+{
+        char tmp[PATH_MAX];
+        FILE *fp;
+
+        snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+        fp = fopen(tmp, "w");
+        if (!fp)
+                snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        return fp;
+}
+
+int gen_out_close(FILE *fp, const char *dir, const char *name, char *err,
+                  size_t errlen)
+{
+        char tmp[PATH_MAX], path[PATH_MAX];
+        int bad = ferror(fp);
+
+        snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        if (fclose(fp) != 0 || bad) {
+                snprintf(err, errlen, "%s: write failed: %s", tmp,
+                         strerror(errno ? errno : EIO));
+                unlink(tmp);
+                return -1;
+        }
+        if (rename(tmp, path) != 0) {
+                snprintf(err, errlen, "rename %s: %s", tmp, strerror(errno));
+                unlink(tmp);
+                return -1;
+        }
+        return 0;
+}
+
+/** @brief Drop a half-written file. @p fp NULL-able. */
+void gen_out_abort(FILE *fp, const char *dir, const char *name)
+{
+        char tmp[PATH_MAX];
+
+        if (!fp)
+                return;
+        fclose(fp);
+        snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+        unlink(tmp);
+}
+
+/* ---- arguments: one table, as STYLE.md's {key, type, min, max} ------- */
+
+struct gen_opt {
+        const char *name;
+        char kind; /* l long, r rate, d date, s string, u seed, f format */
+        long min, max;
+        size_t off;
+};
+
+#define GEN_OFF(f) offsetof(struct gen_conf, f)
+
+static const struct gen_opt gen_opts[] = {
+        {"out", 's', 0, 0, GEN_OFF(out_dir)},
+        {"seed", 'u', 0, 0, GEN_OFF(seed)},
+        {"buildings", 'l', 1, 5000000, GEN_OFF(buildings)},
+        {"ksks", 'l', 1, 1000000, GEN_OFF(ksks)},
+        {"lift-operators", 'l', 1, 9999, GEN_OFF(lift_ops)},
+        {"utilities", 'l', 0, 999, GEN_OFF(utilities)},
+        {"complaints", 'l', 0, 50000000, GEN_OFF(complaints)},
+        {"from", 'd', 0, 0, GEN_OFF(from_day)},
+        {"days", 'l', 1, 3660, GEN_OFF(days)},
+        {"dup-rate", 'r', 0, 0, GEN_OFF(dup_rate)},
+        {"bad-rate", 'r', 0, 0, GEN_OFF(bad_rate)},
+        {"votes", 'l', 0, 50000000, GEN_OFF(votes)},
+        {"format", 'f', 0, 0, GEN_OFF(format)},
+};
+#define GEN_NOPTS (sizeof(gen_opts) / sizeof(gen_opts[0]))
+
+static void gen_usage(FILE *fp)
+{
+        fputs("Usage: komek-gen --out DIR [--seed N] [--buildings 30000] "
+              "[--ksks 1400]\n"
+              "         [--lift-operators 80] [--utilities 25] "
+              "[--complaints 17000]\n"
+              "         [--from 2026-01-01] [--days 365] [--dup-rate 0.01] "
+              "[--bad-rate 0.005]\n"
+              "         [--votes 20000] [--format jsonl|csv]\n\n"
+              "Seeded, deterministic generator of realistic komek test "
+              "data (Astana's 109\nhousing line). Same seed and options "
+              "give byte-identical files in DIR:\norganisations.csv, "
+              "buildings.csv, complaints.jsonl (or complaints.csv),\n"
+              "votes.jsonl, truth.csv. --complaints counts every line, "
+              "duplicates (--dup-rate)\nand malformed lines (--bad-rate) "
+              "included. Default seed 109. Summary on\nstderr; exit 0 ok, "
+              "1 failure, 2 usage error.\n",
+              fp);
+}
+
+static int gen_bad_arg(const char *opt, const char *val, const char *want)
+{
+        fprintf(stderr, "komek-gen: --%s '%s': %s\n"
+                "Try 'komek-gen --help'.\n", opt, val, want);
+        return -1;
+}
+
+static int gen_parse_date(const char *val, long *out)
+{
+        int y, m, d, n = 0, m2, d2;
+        long y2;
+
+        if (sscanf(val, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
+            val[n] || y < 2000 || y > 2099 || m < 1 || m > 12 || d < 1)
+                return gen_bad_arg("from", val, "want YYYY-MM-DD, 2000..2099");
+        *out = gen_days_from_civil(y, m, d);
+        gen_civil_from_days(*out, &y2, &m2, &d2);
+        if (m2 != m || d2 != d)
+                return gen_bad_arg("from", val, "no such date");
+        return 0;
+}
+
+static int gen_parse_opt(const struct gen_opt *o, const char *val,
+                         struct gen_conf *conf)
+{
+        char *p = (char *)conf + o->off, *end, want[80];
+        unsigned long long u;
+        double r;
+        long v;
+
+        errno = 0;
+        switch (o->kind) {
+        case 's':
+                *(const char **)(void *)p = val;
+                return 0;
+        case 'u':
+                u = strtoull(val, &end, 0);
+                if (errno || end == val || *end || *val == '-')
+                        return gen_bad_arg(o->name, val, "want an unsigned "
+                                           "64-bit integer");
+                *(uint64_t *)(void *)p = u;
+                return 0;
+        case 'l':
+                v = strtol(val, &end, 10);
+                snprintf(want, sizeof(want), "want an integer in %ld..%ld",
+                         o->min, o->max);
+                if (errno || end == val || *end || v < o->min || v > o->max)
+                        return gen_bad_arg(o->name, val, want);
+                *(long *)(void *)p = v;
+                return 0;
+        case 'r':
+                r = strtod(val, &end);
+                if (errno || end == val || *end || !(r >= 0 && r <= 0.5))
+                        return gen_bad_arg(o->name, val, "want a number in "
+                                           "0..0.5");
+                *(double *)(void *)p = r;
+                return 0;
+        case 'd':
+                return gen_parse_date(val, (long *)(void *)p);
+        default:
+                if (strcmp(val, "jsonl") && strcmp(val, "csv"))
+                        return gen_bad_arg(o->name, val, "want jsonl or csv");
+                conf->format = *val == 'c' ? GEN_FMT_CSV : GEN_FMT_JSONL;
+                return 0;
+        }
+}
+
+/** @returns 0, 1 after --help, -1 on a usage error (already printed). */
+static int gen_parse_args(int argc, char **argv, struct gen_conf *conf)
+{
+        struct option lo[GEN_NOPTS + 2];
+        const char *why = NULL;
+        int c;
+
+        for (size_t i = 0; i < GEN_NOPTS; i++)
+                lo[i] = (struct option){gen_opts[i].name, required_argument,
+                                        NULL, (int)i};
+        lo[GEN_NOPTS] = (struct option){"help", no_argument, NULL, 'h'};
+        lo[GEN_NOPTS + 1] = (struct option){NULL, 0, NULL, 0};
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
+                if (c == 'h') {
+                        gen_usage(stdout);
+                        return 1;
+                }
+                if (c == ':' || c == '?') {
+                        fprintf(stderr, "komek-gen: %s '%s'\nTry "
+                                "'komek-gen --help'.\n", c == ':' ?
+                                "missing value for" : "unknown option",
+                                argv[optind - 1]);
+                        return -1;
+                }
+                if (gen_parse_opt(&gen_opts[c], optarg, conf) != 0)
+                        return -1;
+        }
+        if (optind < argc)
+                why = "unexpected argument";
+        else if (!conf->out_dir || !*conf->out_dir)
+                why = "--out DIR is required";
+        else if (conf->ksks > conf->buildings)
+                why = "--ksks must not exceed --buildings";
+        else if (conf->from_day + conf->days >
+                 gen_days_from_civil(2100, 1, 1))
+                why = "--from + --days runs past 2099";
+        if (why) {
+                fprintf(stderr, "komek-gen: %s\nTry 'komek-gen --help'.\n",
+                        why);
+                return -1;
+        }
+        return 0;
+}
+
+/* ---- run --------------------------------------------------------------- */
+
+static void gen_summary(const struct gen_conf *conf, const struct gen_dir *dir,
+                        const struct gen_stats *st)
+{
+        const char *cf = conf->format == GEN_FMT_CSV ? "complaints.csv"
+                                                     : "complaints.jsonl";
+
+        fprintf(stderr,
+                "komek-gen: seed %llu, %s: organisations.csv %zu rows "
+                "(%zu ksk, %zu lift_operator, %zu utility, 1 triage)\n",
+                (unsigned long long)conf->seed, conf->out_dir,
+                dir->nksk + dir->nlift + dir->nutil + 1, dir->nksk,
+                dir->nlift, dir->nutil);
+        fprintf(stderr,
+                "komek-gen: buildings.csv %zu rows (%ld with a lift, %ld "
+                "apartments, %zu streets, %ld hot KSKs)\n",
+                dir->nb, dir->nlifted, dir->apartments, dir->nstreets,
+                dir->nhot);
+        fprintf(stderr,
+                "komek-gen: %s %ld records (%ld valid of which %ld "
+                "duplicates, %ld malformed; %ld with building_id, %ld "
+                "unknown addresses, %ld emergency, %ld with contact, %ld "
+                "in Kazakh; %ld systemic bursts, %ld outages)\n",
+                cf, st->lines, st->valid, st->dups, st->bad,
+                st->with_building_id, st->unknown_addr, st->emergency,
+                st->with_contact, st->kazakh, st->bursts, st->outages);
+        fprintf(stderr,
+                "komek-gen: votes.jsonl %ld lines (%ld unique "
+                "resident/KSK/month)\n",
+                st->votes, st->votes_unique);
+        fprintf(stderr, "komek-gen: truth.csv %ld rows\n", st->lines);
+}
+
+static int gen_run(const struct gen_conf *conf)
+{
+        struct gen_dir dir;
+        struct gen_stats st;
+        char err[512] = "";
+        int rc = 1;
+
+        memset(&dir, 0, sizeof(dir));
+        memset(&st, 0, sizeof(st));
+        if (mkdir(conf->out_dir, 0777) != 0 && errno != EEXIST) {
+                fprintf(stderr, "komek-gen: mkdir %s: %s\n", conf->out_dir,
+                        strerror(errno));
+                goto cleanup;
+        }
+        if (gen_dir_build(&dir, conf, err, sizeof(err)) != 0 ||
+            gen_dir_write(&dir, conf, err, sizeof(err)) != 0 ||
+            gen_complaints_write(&dir, conf, &st, err, sizeof(err)) != 0 ||
+            gen_complaints_votes(&dir, conf, &st, err, sizeof(err)) != 0) {
+                fprintf(stderr, "komek-gen: %s\n", err);
+                goto cleanup;
+        }
+        gen_summary(conf, &dir, &st);
+        rc = 0;
+cleanup:
+        gen_dir_destroy(&dir);
+        return rc;
+}
+
+int main(int argc, char **argv)
+{
+        struct gen_conf conf = {
+                .seed = 109,
+                .buildings = 30000,
+                .ksks = 1400,
+                .lift_ops = 80,
+                .utilities = 25,
+                .complaints = 17000,
+                .days = 365,
+                .votes = 20000,
+                .dup_rate = 0.01,
+                .bad_rate = 0.005,
+                .format = GEN_FMT_JSONL,
+        };
+        int rc;
+
+        conf.from_day = gen_days_from_civil(2026, 1, 1);
+        rc = gen_parse_args(argc, argv, &conf);
+        if (rc > 0)
+                return 0;
+        if (rc < 0)
+                return 2;
+        return gen_run(&conf);
+}

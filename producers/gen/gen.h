@@ -1,0 +1,232 @@
+/*
+ * gen.h - private header of komek-gen, the seeded test-data generator.
+ *
+ * komek-gen writes a city-scale, realistic data set (directory, complaints,
+ * votes and a truth file) into one directory. Same seed and same options
+ * give byte-identical files: all randomness comes from struct gen_rng
+ * (xoshiro256**, seeded by splitmix64), never from rand() or the clock,
+ * and no libm function is used, so results do not depend on the platform.
+ */
+#ifndef KOMEK_GEN_H
+#define KOMEK_GEN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define GEN_NDISTRICTS 6
+#define GEN_NCATS 9
+#define GEN_UTC_OFFSET (5 * 3600) /* Astana local time is UTC+5 */
+
+enum gen_cat {
+        GEN_CAT_WATER,
+        GEN_CAT_HEATING,
+        GEN_CAT_ELECTRICITY,
+        GEN_CAT_SANITATION,
+        GEN_CAT_LIFT,
+        GEN_CAT_ROOF,
+        GEN_CAT_COMMON,
+        GEN_CAT_GAS,
+        GEN_CAT_OTHER
+};
+
+enum gen_format { GEN_FMT_JSONL, GEN_FMT_CSV };
+
+/* How an address is spelled: Cyrillic (Russian), Latin transliteration,
+ * or Kazakh forms. */
+enum gen_style { GEN_STYLE_CYR, GEN_STYLE_LATIN, GEN_STYLE_KAZ };
+
+struct gen_conf {
+        const char *out_dir;
+        uint64_t seed;
+        long buildings;
+        long ksks;
+        long lift_ops;
+        long utilities;
+        long complaints;
+        long days;
+        long votes;
+        long from_day; /* days since 1970-01-01 */
+        double dup_rate;
+        double bad_rate;
+        enum gen_format format;
+};
+
+struct gen_rng {
+        uint64_t s[4];
+};
+
+/* Growing byte buffer, always NUL-terminated. */
+struct gen_sb {
+        char *buf;
+        size_t len;
+        size_t cap;
+};
+
+struct gen_street {
+        char *name;       /* canonical full form: "улица Кенесары" */
+        const char *kz;   /* Kazakh form ("Кенесары көшесі"), NULL-able */
+        int district;
+        int counter;      /* street whose house numbers this one shares */
+        int next_no;      /* next free house number (used via counter) */
+        int nbuildings;
+        int32_t lat0, lon0;   /* micro-degrees of house 0 */
+        int32_t dlat, dlon;   /* micro-degrees per building step */
+};
+
+struct gen_building {
+        int street;
+        int district;
+        char house[16];
+        int floors;
+        int entrances;
+        int apartments;
+        int ksk;          /* index into dir->ksk */
+        int lift;         /* index into dir->lift, -1 without a lift */
+        int32_t lat, lon; /* micro-degrees */
+        double weight;    /* relative complaint propensity */
+};
+
+struct gen_org {
+        char id[24];
+        char *name;
+        int district;     /* -1: city-wide */
+        char phone[24];
+        int lift_op;      /* ksk: usual lift operator */
+        bool hot;         /* ksk: systemically failing */
+        double factor;    /* ksk: complaint-rate factor */
+        double quality;   /* ksk: mean residents' score */
+        long apartments;  /* ksk: apartments managed */
+        long nbuildings;
+};
+
+struct gen_dir {
+        struct gen_street *streets;
+        size_t nstreets;
+        struct gen_building *b;
+        size_t nb;
+        struct gen_org *ksk;
+        size_t nksk;
+        struct gen_org *lift;
+        size_t nlift;
+        struct gen_org *util;
+        size_t nutil;
+        size_t dist_first[GEN_NDISTRICTS]; /* buildings are grouped */
+        size_t dist_count[GEN_NDISTRICTS]; /* by district */
+        long apartments;
+        long nlifted;
+        long nhot;
+};
+
+/* Counts for the summary on stderr. */
+struct gen_stats {
+        long lines;
+        long valid;
+        long dups;
+        long bad;
+        long with_building_id;
+        long unknown_addr;
+        long emergency;
+        long with_contact;
+        long kazakh;
+        long bursts;
+        long outages;
+        long votes;
+        long votes_unique;
+};
+
+/* gen.c */
+void gen_oom(void) __attribute__((noreturn));
+void *gen_xmalloc(size_t n);
+void *gen_xcalloc(size_t n, size_t size);
+void *gen_xrealloc(void *p, size_t n);
+char *gen_xstrdup(const char *s);
+void gen_rng_seed(struct gen_rng *rng, uint64_t seed, uint64_t stream);
+uint64_t gen_rng_next(struct gen_rng *rng);
+uint64_t gen_rng_below(struct gen_rng *rng, uint64_t n);
+long gen_rng_range(struct gen_rng *rng, long lo, long hi);
+double gen_rng_unit(struct gen_rng *rng);
+bool gen_rng_chance(struct gen_rng *rng, double p);
+size_t gen_rng_weighted(struct gen_rng *rng, const double *w, size_t n);
+size_t gen_rng_cdf(struct gen_rng *rng, const double *cdf, size_t n);
+uint64_t gen_mix64(uint64_t x);
+void gen_sb_reset(struct gen_sb *sb);
+void gen_sb_free(struct gen_sb *sb);
+void gen_sb_putn(struct gen_sb *sb, const char *s, size_t n);
+void gen_sb_puts(struct gen_sb *sb, const char *s);
+void gen_sb_putc(struct gen_sb *sb, char c);
+void gen_sb_printf(struct gen_sb *sb, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+void gen_sb_csv(struct gen_sb *sb, const char *field, bool last);
+void gen_sb_micro(struct gen_sb *sb, int32_t micro);
+long gen_days_from_civil(long y, int m, int d);
+void gen_civil_from_days(long z, long *y, int *m, int *d);
+void gen_fmt_time(char *buf, size_t len, int64_t t);
+FILE *gen_out_open(const char *dir, const char *name, char *err,
+                   size_t errlen);
+int gen_out_close(FILE *fp, const char *dir, const char *name, char *err,
+                  size_t errlen);
+void gen_out_abort(FILE *fp, const char *dir, const char *name);
+
+/* gen_dir.c */
+int gen_dir_build(struct gen_dir *dir, const struct gen_conf *conf,
+                  char *err, size_t errlen);
+int gen_dir_write(const struct gen_dir *dir, const struct gen_conf *conf,
+                  char *err, size_t errlen);
+void gen_dir_destroy(struct gen_dir *dir);
+
+/* gen_complaints.c */
+int gen_complaints_write(const struct gen_dir *dir,
+                         const struct gen_conf *conf, struct gen_stats *st,
+                         char *err, size_t errlen);
+int gen_complaints_votes(const struct gen_dir *dir,
+                         const struct gen_conf *conf, struct gen_stats *st,
+                         char *err, size_t errlen);
+
+/* gen_text.c */
+const char *gen_text_district(int d);
+size_t gen_text_streets(size_t i, const char **name, const char **kz,
+                        int *district);
+const char *gen_text_pool_street(size_t i, size_t *n);
+const char *gen_text_fake_street(struct gen_rng *rng);
+void gen_text_ksk_name(struct gen_sb *sb, struct gen_rng *rng, size_t i);
+void gen_text_lift_name(struct gen_sb *sb, size_t i);
+void gen_text_util_name(struct gen_sb *sb, size_t i);
+void gen_text_office_phone(char *buf, size_t len, struct gen_rng *rng);
+void gen_text_person(struct gen_sb *sb, struct gen_rng *rng);
+void gen_text_mobile(char *buf, size_t len, uint64_t h, bool pretty);
+void gen_text_street(struct gen_sb *sb, struct gen_rng *rng,
+                     const char *canon, const char *kz,
+                     enum gen_style style);
+void gen_text_house(struct gen_sb *sb, struct gen_rng *rng,
+                    const char *house, enum gen_style style,
+                    bool prefix);
+void gen_text_apartment(struct gen_sb *sb, struct gen_rng *rng, int apt,
+                        enum gen_style style, bool prefix);
+void gen_text_district_var(struct gen_sb *sb, struct gen_rng *rng, int d,
+                           enum gen_style style);
+void gen_text_city(struct gen_sb *sb, struct gen_rng *rng,
+                   enum gen_style style);
+void gen_text_noise(struct gen_sb *sb, struct gen_rng *rng);
+size_t gen_text_chars(const char *s);
+
+/* Context for one complaint's description. */
+struct gen_desc {
+        int cat;
+        bool kazakh;
+        bool emergency;
+        bool repeat;     /* part of a systemic case, not the first */
+        bool operator;   /* typed by a 109 operator */
+        bool digital;    /* typed by the resident */
+        int floors;
+        int entrances;
+        const char *ksk_name;
+};
+
+void gen_text_description(struct gen_sb *sb, struct gen_rng *rng,
+                          const struct gen_desc *d);
+void gen_text_cp1251(struct gen_sb *sb, struct gen_rng *rng);
+
+#endif /* KOMEK_GEN_H */
