@@ -49,7 +49,7 @@ DEPS     := $(patsubst %.c,$(BUILD)/%.d,$(ALL_SRCS))
 PROG_BINS := $(addprefix $(BIN)/komek-,$(PROGS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all deps up down demo test test-asan asan bench clean distclean format-check migrate topics
+.PHONY: all deps up down demo test test-asan asan bench clean distclean format-check fuzz
 all: $(PROG_BINS) $(TEST_BINS)
 
 Q := $(if $(V),,@)
@@ -110,6 +110,10 @@ demo: up
 
 bench: up
 	@bash bench/run.sh $(BIN)
+
+# libFuzzer targets (clang), FUZZ_SECONDS each (default 30)
+fuzz: deps
+	@bash tests/fuzz/run.sh
 
 format-check:
 	@clang-format --dry-run --Werror $(ALL_SRCS) $(wildcard common/*.h)
