@@ -173,6 +173,12 @@ size_t gen_rng_cdf(struct gen_rng *rng, const double *cdf, size_t n)
         return lo;
 }
 
+const char *gen_rng_pick(struct gen_rng *rng, const char *const *tab,
+                         size_t n)
+{
+        return tab[gen_rng_below(rng, n)];
+}
+
 /* ---- string buffer ----------------------------------------------------- */
 
 void gen_sb_reset(struct gen_sb *sb)
@@ -254,6 +260,14 @@ void gen_sb_csv(struct gen_sb *sb, const char *field, bool last)
                 gen_sb_puts(sb, field);
         }
         gen_sb_putc(sb, last ? '\n' : ',');
+}
+
+/** @brief Write @p sb to @p fp and empty it; errors show at close. */
+void gen_sb_flush(struct gen_sb *sb, FILE *fp)
+{
+        if (sb->len)
+                fwrite(sb->buf, 1, sb->len, fp);
+        gen_sb_reset(sb);
 }
 
 /** @brief Append micro-degrees as a fixed 6-decimal number. */
@@ -502,9 +516,12 @@ static int gen_parse_args(int argc, char **argv, struct gen_conf *conf)
                 if (gen_parse_opt(&gen_opts[c], optarg, conf) != 0)
                         return -1;
         }
-        if (optind < argc)
-                why = "unexpected argument";
-        else if (!conf->out_dir || !*conf->out_dir)
+        if (optind < argc) {
+                fprintf(stderr, "komek-gen: unexpected argument '%s'\n"
+                        "Try 'komek-gen --help'.\n", argv[optind]);
+                return -1;
+        }
+        if (!conf->out_dir || !*conf->out_dir)
                 why = "--out DIR is required";
         else if (conf->ksks > conf->buildings)
                 why = "--ksks must not exceed --buildings";

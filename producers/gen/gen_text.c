@@ -1,8 +1,8 @@
 /*
- * gen_text.c - the words of komek-gen: districts, streets, organisation
- * and person names, complaint descriptions (Russian and Kazakh), and the
- * many ways residents spell an address (abbreviations, case, ё/е, extra
- * spaces, Latin transliteration, Kazakh forms).
+ * gen_text.c - the words of komek-gen: street tables, organisation and
+ * person names, complaint descriptions (Russian and Kazakh), and the
+ * UTF-8 helpers (case, ё/е, Latin transliteration) that gen_dir.c uses to
+ * spell addresses the ways residents do.
  *
  * Contract: every string produced is valid UTF-8 without control
  * characters other than '\n' (the one exception is gen_text_cp1251, which
@@ -12,27 +12,11 @@
  */
 #include "gen.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define NELEM(a) GEN_NELEM(a)
 
-/* ---- districts --------------------------------------------------------- */
-
-static const char *const gen_text_dist[GEN_NDISTRICTS] = {
-        "Алматы", "Байконур", "Есиль", "Нура", "Сарыарка", "Сарайшык"};
-static const char *const gen_text_dist_adj[GEN_NDISTRICTS] = {
-        "Алматинский", "Байконурский", "Есильский", "Нуринский",
-        "Сарыаркинский", "Сарайшыкский"};
-static const char *const gen_text_dist_kz[GEN_NDISTRICTS] = {
-        "Алматы ауданы", "Байқоңыр ауданы", "Есіл ауданы", "Нұра ауданы",
-        "Сарыарқа ауданы", "Сарайшық ауданы"};
-static const char *const gen_text_dist_lat[GEN_NDISTRICTS] = {
-        "Almaty", "Baikonur", "Yesil", "Nura", "Saryarka", "Saraishyk"};
-
-const char *gen_text_district(int d)
-{
-        return gen_text_dist[d];
-}
 
 /* ---- streets ----------------------------------------------------------- */
 
@@ -116,7 +100,7 @@ static const struct gen_text_street gen_text_street_tab[] = {
 size_t gen_text_streets(size_t i, const char **name, const char **kz,
                         int *district)
 {
-        if (i < NELEM(gen_text_street_tab)) {
+        if (name && i < NELEM(gen_text_street_tab)) {
                 *name = gen_text_street_tab[i].name;
                 *kz = gen_text_street_tab[i].kz;
                 *district = gen_text_street_tab[i].district;
@@ -124,33 +108,37 @@ size_t gen_text_streets(size_t i, const char **name, const char **kz,
         return NELEM(gen_text_street_tab);
 }
 
-/* More real-looking names, handed to districts that need more streets. */
+/* More real-looking names (after "улица "), handed to districts that
+ * need more streets: the old right bank first. */
 static const char *const gen_text_pool[] = {
-        "улица Абылхаира", "улица Айманова", "улица Алтынсарина",
-        "улица Ахмедьярова", "улица Баймагамбетова", "улица Бокенбаева",
-        "улица Гумилёва", "улица Джамбула", "улица Дулатова",
-        "улица Ермекова", "улица Есенберлина", "улица Жансугурова",
-        "улица Затаевича", "улица Ибраева", "улица Исаева",
-        "улица Камзина", "улица Карменова", "улица Кажымукана",
-        "улица Кумисбекова", "улица Куанышбаева", "улица Кудайбердиева",
-        "улица Майлина", "улица Макатаева", "улица Мауленова",
-        "улица Муканова", "улица Мустафина", "улица Мынбаева",
-        "улица Наурызбай батыра", "улица Оспанова", "улица Панфилова",
-        "улица Розыбакиева", "улица Сатпаева", "улица Сейдимбека",
-        "улица Сулейменова", "улица Тайманова", "улица Толе би",
-        "улица Торайгырова", "улица Тургут Озала", "улица Утепова",
-        "улица Чайковского", "улица Чокина", "улица Шарипова",
-        "улица Шакарима", "улица Шашкина", "улица Есенова",
-        "улица Пичугина", "улица Мирзояна", "улица Жетысу",
-        "улица Ак Берен", "улица Алтын Орда", "улица Бирлик",
-        "улица Тулпар", "улица Самал", "улица Шугыла", "улица Ертис",
-        "улица Тобол", "улица Айтеке би", "улица Акын Сары",
-        "улица Кайыма Мухамедханова", "улица Маресьева",
+        "Абылхаира", "Айманова", "Алтынсарина", "Ахмедьярова",
+        "Баймагамбетова", "Бокенбаева", "Гумилёва", "Джамбула", "Дулатова",
+        "Ермекова", "Есенберлина", "Жансугурова", "Затаевича", "Ибраева",
+        "Исаева", "Камзина", "Карменова", "Кажымукана", "Кумисбекова",
+        "Куанышбаева", "Кудайбердиева", "Майлина", "Макатаева", "Мауленова",
+        "Муканова", "Мустафина", "Мынбаева", "Оспанова", "Панфилова",
+        "Розыбакиева", "Сатпаева", "Сейдимбека", "Сулейменова", "Тайманова",
+        "Торайгырова", "Утепова", "Чайковского", "Чокина", "Шарипова",
+        "Шакарима", "Шашкина", "Есенова", "Пичугина", "Мирзояна", "Жетысу",
+        "Бирлик", "Тулпар", "Самал", "Шугыла", "Ертис", "Тобол", "Маресьева",
+        "Баянауыл", "Бурабай", "Зеренда", "Каркаралы", "Кокшетау", "Жезказган",
+        "Караганды", "Павлодар", "Петропавл", "Семей", "Тараз", "Шымкент",
+        "Актобе", "Атырау", "Орал", "Костанай", "Кызылорда", "Талдыкорган",
+        "Экибастуз", "Балхаш", "Жайык", "Сырдарья", "Алаколь", "Маркаколь",
+        "Зайсан", "Каспий", "Степная", "Целинная", "Транспортная",
+        "Строителей", "Железнодорожная", "Промышленная", "Вокзальная",
+        "Гоголя", "Лермонтова", "Толстого", "Чехова", "Горького",
+        "Маяковского", "Островского", "Менделеева", "Ломоносова", "Мичурина",
+        "Тургенева", "Крылова", "Некрасова", "Курмангазы", "Нурпеисовой",
+        "Молдагуловой", "Маметовой", "Кашаубаева", "Иманжусупа", "Байкадамова",
+        "Жиенкуловой", "Таттимбета", "Ыкылас", "Алаш", "Отан",
+        "Наурызбай батыра", "Толе би", "Тургут Озала", "Ак Берен",
+        "Алтын Орда", "Айтеке би", "Акын Сары", "Тауке хана",
 };
 
-const char *gen_text_pool_street(size_t i, size_t *n)
+/** @returns pool name @p i without the type word, or NULL past the end. */
+const char *gen_text_pool_street(size_t i)
 {
-        *n = NELEM(gen_text_pool);
         return i < NELEM(gen_text_pool) ? gen_text_pool[i] : NULL;
 }
 
@@ -239,8 +227,11 @@ static uint32_t gen_text_upper(uint32_t cp)
         return cp;
 }
 
-/* mode: 'l' lower, 'u' upper, 'e' ё -> е, 'f' lower the first letter */
-static void gen_text_map(struct gen_sb *sb, int mode)
+/**
+ * @brief Rewrite @p sb in place. @p mode: 'l' lower case, 'u' upper case,
+ * 'e' ё -> е, 'f' lower the first letter unless it starts an acronym.
+ */
+void gen_text_case(struct gen_sb *sb, int mode)
 {
         char *copy = gen_xstrdup(sb->buf ? sb->buf : "");
         const char *p = copy;
@@ -295,8 +286,8 @@ static const char *gen_text_latin(uint32_t cp)
         }
 }
 
-/* Append @p s transliterated to Latin, keeping capitals. */
-static void gen_text_translit(struct gen_sb *sb, const char *s)
+/** @brief Append @p s transliterated to Latin, keeping capitals. */
+void gen_text_translit(struct gen_sb *sb, const char *s)
 {
         while (*s) {
                 uint32_t cp;
@@ -325,14 +316,6 @@ size_t gen_text_chars(const char *s)
         return n;
 }
 
-static const char *gen_text_pick(struct gen_rng *rng,
-                                 const char *const *tab, size_t n)
-{
-        return tab[gen_rng_below(rng, n)];
-}
-
-#define PICK(rng, tab) gen_text_pick((rng), (tab), NELEM(tab))
-
 /* ---- organisations and people ------------------------------------------ */
 
 static const char *const gen_text_ksk_words[] = {
@@ -356,7 +339,7 @@ void gen_text_ksk_name(struct gen_sb *sb, struct gen_rng *rng, size_t i)
                 "ТОО «УК "};
         size_t w = NELEM(gen_text_ksk_words);
 
-        gen_sb_puts(sb, PICK(rng, pre));
+        gen_sb_puts(sb, GEN_PICK(rng, pre));
         gen_sb_puts(sb, gen_text_ksk_words[i % w]);
         if (i >= w)
                 gen_sb_printf(sb, "-%zu", i / w + 1);
@@ -407,9 +390,10 @@ void gen_text_util_name(struct gen_sb *sb, size_t i)
 
 void gen_text_office_phone(char *buf, size_t len, struct gen_rng *rng)
 {
-        snprintf(buf, len, "+7 (7172) %02ld-%02ld-%02ld",
-                 gen_rng_range(rng, 20, 79), gen_rng_range(rng, 0, 99),
-                 gen_rng_range(rng, 0, 99));
+        long a = gen_rng_range(rng, 20, 79), b = gen_rng_range(rng, 0, 99),
+             c = gen_rng_range(rng, 0, 99);
+
+        snprintf(buf, len, "+7 (7172) %02ld-%02ld-%02ld", a, b, c);
 }
 
 /** @brief Fake "+77011234567" mobile from hash @p h (same h, same phone). */
@@ -464,11 +448,11 @@ void gen_text_person(struct gen_sb *sb, struct gen_rng *rng)
         double r = gen_rng_unit(rng);
 
         if (kz) {
-                first = fem ? PICK(rng, kz_f) : PICK(rng, kz_m);
-                sur = PICK(rng, kz_s);
+                first = fem ? GEN_PICK(rng, kz_f) : GEN_PICK(rng, kz_m);
+                sur = GEN_PICK(rng, kz_s);
         } else {
-                first = fem ? PICK(rng, ru_f) : PICK(rng, ru_m);
-                sur = PICK(rng, ru_s);
+                first = fem ? GEN_PICK(rng, ru_f) : GEN_PICK(rng, ru_m);
+                sur = GEN_PICK(rng, ru_s);
         }
         /* Ким, Цой, Шевченко do not take a feminine ending */
         declines = strcmp(sur, "Ким") && strcmp(sur, "Цой") &&
@@ -492,195 +476,15 @@ void gen_text_person(struct gen_sb *sb, struct gen_rng *rng)
                 gen_sb_puts(sb, "а");
 }
 
-/* ---- addresses --------------------------------------------------------- */
-
-struct gen_text_type {
-        const char *word;
-        const char *cyr[5];
-        const char *lat[3];
-        const char *kz;
-};
-
-static const struct gen_text_type gen_text_types[] = {
-        {"улица", {"ул.", "ул.", "ул", "Ул.", "УЛ."},
-         {"ul.", "ulitsa", "ul"}, "көшесі"},
-        {"проспект", {"пр.", "пр-т", "просп.", "пр", "пр-кт"},
-         {"pr.", "pr-t", "prospekt"}, "даңғылы"},
-        {"бульвар", {"б-р", "бульв.", "б-р", "бул.", "бульв."},
-         {"bulvar", "b-r", "bulvar"}, "бульвары"},
-        {"шоссе", {"ш.", "ш.", "шос.", "ш", "ш."},
-         {"sh.", "shosse", "sh."}, "тас жолы"},
-        {"переулок", {"пер.", "пер.", "пер", "пер-к", "пер."},
-         {"per.", "pereulok", "per."}, "тұйық көшесі"},
-};
-
-/** @brief Append the street as a resident might write it. */
-void gen_text_street(struct gen_sb *sb, struct gen_rng *rng,
-                     const char *canon, const char *kz, enum gen_style style)
-{
-        const char *sp = strchr(canon, ' ');
-        const struct gen_text_type *t = &gen_text_types[0];
-        struct gen_sb proper = {0};
-        double r = gen_rng_unit(rng);
-
-        for (size_t i = 0; i < NELEM(gen_text_types); i++)
-                if (sp && strncmp(canon, gen_text_types[i].word,
-                                  (size_t)(sp - canon)) == 0)
-                        t = &gen_text_types[i];
-        gen_sb_puts(&proper, sp ? sp + 1 : canon);
-        if (style == GEN_STYLE_KAZ) {
-                if (kz)
-                        gen_sb_puts(sb, kz);
-                else
-                        gen_sb_printf(sb, "%s %s", proper.buf, t->kz);
-        } else if (style == GEN_STYLE_LATIN) {
-                if (r >= 0.2) {
-                        gen_sb_puts(sb, t->lat[gen_rng_below(rng, 3)]);
-                        gen_sb_putc(sb, ' ');
-                }
-                gen_text_translit(sb, proper.buf);
-        } else {
-                const char *w = gen_rng_chance(rng, 0.45)
-                                        ? t->word
-                                        : t->cyr[gen_rng_below(rng, 5)];
-
-                if (strstr(proper.buf, "ё") && gen_rng_chance(rng, 0.5))
-                        gen_text_map(&proper, 'e');
-                if (r < 0.15) {
-                        gen_sb_puts(sb, proper.buf);
-                } else if (r < 0.25) {
-                        gen_sb_printf(sb, "%s %s", proper.buf, w);
-                } else {
-                        gen_sb_puts(sb, w);
-                        if (w[strlen(w) - 1] != '.' ||
-                            gen_rng_chance(rng, 0.7))
-                                gen_sb_putc(sb, ' ');
-                        gen_sb_puts(sb, proper.buf);
-                }
-        }
-        gen_sb_free(&proper);
-}
-
-/** @brief Append house "12", "12/1", "45А" in a resident's spelling. */
-void gen_text_house(struct gen_sb *sb, struct gen_rng *rng,
-                    const char *house, enum gen_style style, bool prefix)
-{
-        static const char *const cyr[] = {"д. ", "д.", "дом ", "д "};
-        static const char *const lat[] = {"d. ", "dom ", "d."};
-        size_t n = strspn(house, "0123456789");
-        const char *rest = house + n;
-
-        if (prefix && style == GEN_STYLE_CYR)
-                gen_sb_puts(sb, PICK(rng, cyr));
-        else if (prefix && style == GEN_STYLE_LATIN)
-                gen_sb_puts(sb, PICK(rng, lat));
-        gen_sb_putn(sb, house, n);
-        if (*rest == '/') {
-                double r = gen_rng_unit(rng);
-
-                if (style == GEN_STYLE_LATIN && r >= 0.7)
-                        gen_sb_printf(sb, " korp. %s", rest + 1);
-                else if (style != GEN_STYLE_CYR || r < 0.55)
-                        gen_sb_puts(sb, rest);
-                else if (r < 0.70)
-                        gen_sb_printf(sb, " корп. %s", rest + 1);
-                else if (r < 0.80)
-                        gen_sb_printf(sb, "к%s", rest + 1);
-                else if (r < 0.90)
-                        gen_sb_printf(sb, " корпус %s", rest + 1);
-                else
-                        gen_sb_puts(sb, rest);
-        } else if (*rest) {
-                struct gen_sb l = {0};
-                double r = gen_rng_unit(rng);
-
-                gen_sb_puts(&l, rest);
-                if (style == GEN_STYLE_LATIN) {
-                        struct gen_sb t = {0};
-
-                        gen_text_translit(&t, l.buf);
-                        gen_sb_reset(&l);
-                        gen_sb_puts(&l, t.buf);
-                        gen_sb_free(&t);
-                }
-                if (r < 0.25)
-                        gen_text_map(&l, 'l');
-                if (r >= 0.80)
-                        gen_sb_putc(sb, r < 0.9 ? ' ' : '-');
-                gen_sb_puts(sb, l.buf);
-                gen_sb_free(&l);
-        }
-}
-
-void gen_text_apartment(struct gen_sb *sb, struct gen_rng *rng, int apt,
-                        enum gen_style style, bool prefix)
-{
-        static const char *const cyr[] = {"кв. ", "кв.", "кв ", "квартира "};
-        static const char *const lat[] = {"kv. ", "kv ", "kv."};
-
-        if (!prefix) {
-                gen_sb_printf(sb, "%d", apt);
-        } else if (style == GEN_STYLE_KAZ) {
-                gen_sb_printf(sb, "%d пәтер", apt);
-        } else {
-                gen_sb_puts(sb, style == GEN_STYLE_LATIN ? PICK(rng, lat)
-                                                         : PICK(rng, cyr));
-                gen_sb_printf(sb, "%d", apt);
-        }
-}
-
-void gen_text_district_var(struct gen_sb *sb, struct gen_rng *rng, int d,
-                           enum gen_style style)
-{
-        double r = gen_rng_unit(rng);
-
-        if (style == GEN_STYLE_KAZ)
-                gen_sb_puts(sb, gen_text_dist_kz[d]);
-        else if (style == GEN_STYLE_LATIN)
-                gen_sb_printf(sb, r < 0.7 ? "%s" : "%s r-n",
-                              gen_text_dist_lat[d]);
-        else if (r < 0.6)
-                gen_sb_puts(sb, gen_text_dist[d]);
-        else if (r < 0.7)
-                gen_sb_printf(sb, "р-н %s", gen_text_dist[d]);
-        else if (r < 0.8)
-                gen_sb_printf(sb, "%s р-н", gen_text_dist[d]);
-        else if (r < 0.95)
-                gen_sb_printf(sb, "%s район", gen_text_dist_adj[d]);
-        else
-                gen_sb_printf(sb, "район %s", gen_text_dist[d]);
-}
-
-/** @brief Append an optional city prefix ("г. Астана, "), maybe nothing. */
-void gen_text_city(struct gen_sb *sb, struct gen_rng *rng,
-                   enum gen_style style)
-{
-        static const char *const cyr[] = {
-                "г. Астана, ", "г.Астана, ", "Астана, ", "г. Астана ",
-                "г. Нур-Султан, ", "Астана г., "};
-        static const char *const lat[] = {"Astana, ", "g. Astana, "};
-        static const char *const kz[] = {"Астана қ., ", "Астана қаласы, "};
-
-        if (gen_rng_chance(rng, 0.5))
-                return;
-        if (style == GEN_STYLE_LATIN)
-                gen_sb_puts(sb, PICK(rng, lat));
-        else if (style == GEN_STYLE_KAZ)
-                gen_sb_puts(sb, PICK(rng, kz));
-        else
-                gen_sb_puts(sb, PICK(rng, cyr));
-}
-
-/** @brief Case changes, doubled or stray spaces, trailing punctuation. */
 void gen_text_noise(struct gen_sb *sb, struct gen_rng *rng)
 {
         double r = gen_rng_unit(rng);
         char *sp;
 
         if (r < 0.12)
-                gen_text_map(sb, 'l');
+                gen_text_case(sb, 'l');
         else if (r < 0.17)
-                gen_text_map(sb, 'u');
+                gen_text_case(sb, 'u');
         if (gen_rng_chance(rng, 0.08) && (sp = strchr(sb->buf, ' '))) {
                 size_t at = (size_t)(sp - sb->buf);
                 char *copy = gen_xstrdup(sb->buf);
@@ -788,8 +592,9 @@ static const char *const gen_text_kk_sos[GEN_NCATS] = {
         "Шұғыл! Подъезд күнқағары құлады", "Шұғыл! Газдың иісі қатты",
         "Шұғыл, өмірге қауіп бар"};
 
-/* Add-on sentences: [0] when, [1] where, [2] plea, [3] family, [4] repeat */
-static const char *const gen_text_ru_add[5][6] = {
+/* Add-on sentences: [0] when, [1] where, [2] plea, [3] family, [4] repeat,
+ * [5] a longer story. */
+static const char *const gen_text_ru_add[6][6] = {
         {"С утра", "Со вчерашнего вечера", "Уже {n} дня", "Вторую неделю",
          "С понедельника", "С ночи"},
         {"Подъезд {p}", "{f} этаж", "Подъезд {p}, {f} этаж", "подъезд {p}",
@@ -803,8 +608,20 @@ static const char *const gen_text_ru_add[5][6] = {
         {"Обращаюсь повторно!", "Уже писали на этой неделе, ничего не "
          "сделано", "Это уже не первая заявка", "Повторная заявка",
          "Соседи тоже жалуются", "Проблема снова повторилась"},
+        {"Мы уже {n} раза обращались в {k}, каждый раз обещают прислать "
+         "мастера, но никто так и не пришёл",
+         "В квартире живут пожилые родители и маленький ребёнок, без этого "
+         "жить невозможно, особенно в такую погоду",
+         "Соседи с других этажей жалуются на то же самое, проблема касается "
+         "всего подъезда, а не одной квартиры",
+         "Председатель КСК на звонки не отвечает, в офисе говорят, что "
+         "заявка принята, но сроков никто не называет",
+         "Прошу зафиксировать обращение и проконтролировать выполнение, так "
+         "как это уже не первый раз за этот месяц",
+         "За коммунальные услуги платим вовремя, долгов нет, поэтому просим "
+         "выполнить свои обязательства"},
 };
-static const char *const gen_text_kk_add[5][3] = {
+static const char *const gen_text_kk_add[6][3] = {
         {"Таңертеңнен бері", "{n} күн болды", "Кешеден бері"},
         {"{p}-подъезд", "{f}-қабат", "{p}-подъезд, {f}-қабат"},
         {"Тезірек шара қолдануларыңызды сұраймыз", "КСК телефон көтермейді",
@@ -813,6 +630,12 @@ static const char *const gen_text_kk_add[5][3] = {
          "Үйде кішкентай балалар бар"},
         {"Қайта жазып отырмын!", "Бұл бірінші өтініш емес",
          "Көршілер де шағымданып жатыр"},
+        {"{k} бірнеше рет хабарластық, шебер жібереміз деп уәде береді, "
+         "бірақ ешкім келген жоқ",
+         "Үйде қарт ата-анам мен кішкентай бала тұрады, мұндай жағдайда өмір "
+         "сүру мүмкін емес",
+         "Коммуналдық қызметтерге уақытында төлейміз, қарызымыз жоқ, "
+         "сондықтан міндеттерін орындауды сұраймыз"},
 };
 
 static size_t gen_text_count(const char *const *tab, size_t n)
@@ -866,22 +689,22 @@ static void gen_text_expand(struct gen_sb *sb, struct gen_rng *rng,
         }
 }
 
-/* Append sentence @p tmpl, with ". " (or a newline) before it unless it
- * is the first; sentences end with "." unless they end with ! or ?. */
+/* Append sentence @p tmpl, after ". " (or a newline) unless it is the
+ * first; one starting in lower case ("подъезд 3") continues the last one
+ * after a comma. Sentences end with "." unless they end with ! or ?. */
 static void gen_text_sentence(struct gen_sb *sb, struct gen_rng *rng,
                               const char *tmpl, const struct gen_desc *d,
                               bool nl)
 {
-        if (sb->len) {
-                if (tmpl[0] >= 'a' || (unsigned char)tmpl[0] < 0x80 ||
-                    (unsigned char)tmpl[0] != 0xd0 ||
-                    (unsigned char)tmpl[1] < 0xb0) {
-                        if (!strchr("!?", sb->buf[sb->len - 1]))
-                                gen_sb_putc(sb, '.');
-                        gen_sb_putc(sb, nl ? '\n' : ' ');
-                } else { /* "подъезд 3" continues the sentence */
-                        gen_sb_puts(sb, ", ");
-                }
+        uint32_t cp;
+
+        gen_text_decode(tmpl, &cp);
+        if (sb->len && gen_text_upper(cp) != cp) {
+                gen_sb_puts(sb, ", ");
+        } else if (sb->len) {
+                if (!strchr("!?", sb->buf[sb->len - 1]))
+                        gen_sb_putc(sb, '.');
+                gen_sb_putc(sb, nl ? '\n' : ' ');
         }
         gen_text_expand(sb, rng, tmpl, d);
 }
@@ -892,7 +715,7 @@ static void gen_text_sentence(struct gen_sb *sb, struct gen_rng *rng,
 void gen_text_description(struct gen_sb *sb, struct gen_rng *rng,
                           const struct gen_desc *d)
 {
-        static const double p_add[5] = {0.45, 0.45, 0.4, 0.12, 0};
+        static const double p_add[6] = {0.45, 0.45, 0.4, 0.12, 0, 0.12};
         size_t start = sb->len, nadd = 0;
         struct gen_sb s = {0};
         bool nl = d->digital && gen_rng_chance(rng, 0.1);
@@ -910,24 +733,28 @@ void gen_text_description(struct gen_sb *sb, struct gen_rng *rng,
                                   : gen_text_ru_sos[d->cat], d, nl);
         gen_text_sentence(&s, rng, core, d, nl);
         if (shout)
-                gen_text_map(&s, 'u');
-        for (int g = 0; g < 5; g++) {
-                const char *add;
+                gen_text_case(&s, 'u');
+        for (int g = 0; g < 6; g++) {
+                long k = g == 4 ? d->repeat : gen_rng_chance(rng, p_add[g]);
 
-                if (!(g == 4 ? d->repeat : gen_rng_chance(rng, p_add[g])))
-                        continue;
-                add = d->kazakh ? gen_text_kk_add[g][gen_rng_below(rng, 3)]
-                                : gen_text_ru_add[g][gen_rng_below(rng, 6)];
-                if (g == 1 && !d->kazakh && s.len > 60)
-                        continue;
-                gen_text_sentence(&s, rng, add, d, nl);
-                nadd++;
+                if (g == 0 && strstr(core, "{n}"))
+                        k = 0; /* "3 дня" said already */
+                if (g == 5 && k)
+                        k = gen_rng_chance(rng, 0.3) ? 3 : 1;
+                for (long j = gen_rng_range(rng, 0, 5); k > 0; k--, j++) {
+                        if (gen_text_chars(s.buf) > 420)
+                                break; /* stays within 600 characters */
+                        gen_text_sentence(&s, rng, d->kazakh
+                                          ? gen_text_kk_add[g][j % 3]
+                                          : gen_text_ru_add[g][j % 6], d, nl);
+                        nadd++;
+                }
         }
         if (nadd == 0 || gen_text_chars(s.buf) < 20)
                 gen_text_sentence(&s, rng, d->kazakh ? gen_text_kk_add[0][0]
                                   : gen_text_ru_add[0][0], d, nl);
         if (d->operator && gen_rng_chance(rng, 0.35)) {
-                gen_text_map(&s, 'f');
+                gen_text_case(&s, 'f');
                 gen_sb_puts(sb, d->kazakh ? "Тұрғын хабарлайды: "
                                           : "Заявитель сообщает: ");
         }
@@ -941,7 +768,7 @@ void gen_text_description(struct gen_sb *sb, struct gen_rng *rng,
                 struct gen_sb tail = {0};
 
                 gen_sb_puts(&tail, sb->buf + start);
-                gen_text_map(&tail, 'e');
+                gen_text_case(&tail, 'e');
                 sb->len = start;
                 gen_sb_puts(sb, tail.buf);
                 gen_sb_free(&tail);

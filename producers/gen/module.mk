@@ -1,0 +1,2 @@
+PROGS += gen
+gen_SRCS := producers/gen/gen.c producers/gen/gen_dir.c producers/gen/gen_complaints.c producers/gen/gen_text.c
