@@ -21,7 +21,7 @@ bad() { fail=$((fail + 1)); echo "FAIL - $*"; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-gen=${KOMEK_GEN:-bin/komek-gen}
+gen=${1:-${KOMEK_GEN:-${KOMEK_BIN:-bin}/komek-gen}}
 if [ ! -x "$gen" ]; then
 	gen=$tmp/komek-gen
 	if ! gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
