@@ -1,0 +1,232 @@
+/*
+ * gateway.c - komek-gateway: Open311 GeoReport v2 over HTTP.
+ *
+ *   GET  /services(.xml|.json)           the service catalogue (categories)
+ *   GET  /services/{code}(.xml|.json)    a service definition
+ *   POST /requests(.xml|.json)           a complaint (form or JSON body)
+ *   GET  /requests(.xml|.json)           requests, with the spec's filters
+ *   GET  /requests/{id}(.xml|.json)      one request
+ *
+ * POST needs an api_key (komek-keys); it answers 201 only after the broker
+ * acknowledged the complaint (503 when it cannot), and a resubmission with
+ * the same external_id from the same source answers the same id without
+ * publishing again.  One thread per connection (libmicrohttpd); one
+ * producer shared by all, its delivery reports served by a poller thread.
+ * SIGINT/SIGTERM: stop accepting, finish the requests in progress, flush,
+ * exit 0.  Exit codes: 0 stopped cleanly, 1 runtime failure (cannot
+ * listen, producer), 2 usage or configuration.
+ */
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway.h"
+#include "km_log.h"
+#include "km_sig.h"
+#include "km_util.h"
+
+#define GATEWAY_OFF(f) offsetof(struct gateway_conf, f)
+
+static const struct km_conf_key gateway_keys[] = {
+        {"gateway.listen", KM_CT_STR, "127.0.0.1", 0, 64, GATEWAY_OFF(listen),
+         "listen", "IPv4 address to listen on"},
+        {"gateway.port", KM_CT_INT, "8311", 0, 65535, GATEWAY_OFF(port),
+         "port", "TCP port (0: any free one, see port_file)"},
+        {"gateway.port_file", KM_CT_STR, NULL, 0, 4096,
+         GATEWAY_OFF(port_file), "port-file",
+         "write the bound port here once listening"},
+        {"gateway.max_body_bytes", KM_CT_INT, "65536", 1024, 16777216,
+         GATEWAY_OFF(max_body_bytes), NULL, "larger POST bodies get 413"},
+        {"gateway.ack_timeout_ms", KM_CT_INT, "10000", 1000, 300000,
+         GATEWAY_OFF(ack_timeout_ms), "ack-timeout-ms",
+         "wait this long for the broker, then 503"},
+        {"gateway.max_connections", KM_CT_INT, "256", 1, 10000,
+         GATEWAY_OFF(max_connections), NULL, "concurrent connections"},
+        {"gateway.pg_pool", KM_CT_INT, "16", 1, 256, GATEWAY_OFF(pg_pool), NULL,
+         "PostgreSQL connections"},
+        {"gateway.max_results", KM_CT_INT, "1000", 1, 100000,
+         GATEWAY_OFF(max_results), NULL, "most requests in one GET /requests"},
+        {"gateway.lang", KM_CT_STR, "ru", 0, 2, GATEWAY_OFF(lang), NULL,
+         "service names: ru or en"},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static void gateway_usage(const struct km_conf *conf)
+{
+        fprintf(stdout,
+                "usage: komek-gateway [options]\n"
+                "Open311 GeoReport v2 (XML and JSON) in front of the "
+                "complaints topic.\n");
+        km_conf_usage(conf, stdout);
+}
+
+/* Serves delivery reports until told to stop. */
+static void *gateway_poller(void *arg)
+{
+        struct gateway *gw = arg;
+
+        while (gw->polling)
+                rd_kafka_poll(gw->rk, 100);
+        return NULL;
+}
+
+static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
+                                    size_t errlen)
+{
+        rd_kafka_conf_t *kc = km_kafka_conf_new(gw->conf, &gw->counts, err,
+                                                errlen);
+        char tmo[32], errstr[512];
+        rd_kafka_t *rk;
+
+        if (kc == NULL)
+                return NULL;
+        snprintf(tmo, sizeof(tmo), "%lld", (long long)gw->gc->ack_timeout_ms);
+        /* our callback: it wakes the request waiting for this message */
+        rd_kafka_conf_set_dr_msg_cb(kc, gateway_dr_cb);
+        if (rd_kafka_conf_set(kc, "enable.idempotence", "true", errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+            rd_kafka_conf_set(kc, "message.timeout.ms", tmo, errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+            rd_kafka_conf_set(kc, "linger.ms", "1", errstr, sizeof(errstr)) !=
+                RD_KAFKA_CONF_OK) {
+                rd_kafka_conf_destroy(kc);
+                km_err_set(err, errlen, KM_ECONFIG, "kafka: %s", errstr);
+                return NULL;
+        }
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+        if (rk == NULL) {
+                rd_kafka_conf_destroy(kc);
+                km_err_set(err, errlen, KM_EFATAL, "producer: %s", errstr);
+        }
+        return rk;
+}
+
+static int gateway_write_port(const char *path, unsigned port)
+{
+        char *tmp = km_xasprintf("%s.tmp", path);
+        FILE *fp = fopen(tmp, "w");
+        int r = -1;
+
+        if (fp) {
+                fprintf(fp, "%u\n", port);
+                if (fclose(fp) == 0 && rename(tmp, path) == 0)
+                        r = 0;
+        }
+        free(tmp);
+        return r;
+}
+
+static int gateway_run(struct gateway *gw)
+{
+        struct MHD_Daemon *d = NULL;
+        const union MHD_DaemonInfo *info;
+        pthread_t poller;
+        char err[512];
+        unsigned port;
+        int rc = 1, polling = 0;
+
+        gw->rk = gateway_producer(gw, err, sizeof(err));
+        if (gw->rk == NULL) {
+                km_log_error("%s", err);
+                return 1;
+        }
+        gw->polling = 1;
+        if (pthread_create(&poller, NULL, gateway_poller, gw) != 0) {
+                km_log_error("cannot start the poller thread");
+                goto cleanup;
+        }
+        polling = 1;
+        d = gateway_http_start(gw, err, sizeof(err));
+        if (d == NULL) {
+                km_log_error("%s", err);
+                goto cleanup;
+        }
+        info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        port = info ? info->port : (unsigned)gw->gc->port;
+        if (gw->gc->port_file && gateway_write_port(gw->gc->port_file, port)) {
+                km_log_error("cannot write %s", gw->gc->port_file);
+                goto cleanup;
+        }
+        km_log_info("listening on http://%s:%u (topic %s)", gw->gc->listen,
+                    port, gw->conf->topic_complaints);
+        while (!km_sig_stop && !gw->counts.fatal) {
+                struct timespec ts = {0, 200 * 1000000L};
+
+                /* the main thread only waits for a signal */
+                nanosleep(&ts, NULL);
+        }
+        rc = gw->counts.fatal ? 1 : 0;
+        if (gw->counts.fatal)
+                km_log_error("producer: %s", gw->counts.fatal_reason);
+cleanup:
+        if (d)
+                MHD_stop_daemon(d); /* waits for requests in progress */
+        if (km_kafka_flush(gw->rk, (int)gw->gc->ack_timeout_ms, err,
+                           sizeof(err)))
+                km_log_warn("flush: %s", err);
+        if (polling) {
+                gw->polling = 0;
+                pthread_join(poller, NULL);
+        }
+        km_log_info("stopped: %lld requests, %lld created, %lld "
+                    "resubmissions, %lld errors; %lld delivered, %lld failed",
+                    (long long)gw->requests, (long long)gw->created,
+                    (long long)gw->replayed, (long long)gw->errors,
+                    (long long)gw->counts.delivered,
+                    (long long)gw->counts.failed);
+        rd_kafka_destroy(gw->rk);
+        gw->rk = NULL;
+        return rc;
+}
+
+int main(int argc, char **argv)
+{
+        struct km_conf conf;
+        struct gateway_conf gc;
+        struct gateway gw;
+        pthread_condattr_t ca;
+        enum km_log_level lvl = KM_LOG_INFO;
+        char err[512];
+        int rc;
+
+        memset(&gc, 0, sizeof(gc));
+        memset(&gw, 0, sizeof(gw));
+        if (km_conf_main(&conf, "gateway", gateway_keys, &gc, argc, argv, err,
+                         sizeof(err))) {
+                fprintf(stderr, "komek-gateway: %s\n", err);
+                km_conf_destroy(&conf);
+                return 2;
+        }
+        if (conf.help || conf.dump || conf.nargs ||
+            (strcmp(gc.lang, "ru") && strcmp(gc.lang, "en"))) {
+                rc = conf.help || conf.dump ? 0 : 2;
+                if (conf.help)
+                        gateway_usage(&conf);
+                else if (conf.dump)
+                        km_conf_dump(&conf, stdout);
+                else
+                        fprintf(stderr, "komek-gateway: unexpected argument "
+                                        "or gateway.lang not ru/en\n");
+                km_conf_destroy(&conf);
+                return rc;
+        }
+        km_log_level_parse(conf.log_level, &lvl);
+        km_log_init("komek-gateway", lvl, conf.log_json);
+        km_sig_install();
+        gw.conf = &conf;
+        gw.gc = &gc;
+        gw.slots = km_xcalloc((size_t)gc.pg_pool, sizeof(*gw.slots));
+        pthread_mutex_init(&gw.lock, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&gw.cond, &ca);
+        pthread_condattr_destroy(&ca);
+        rc = gateway_run(&gw);
+        gateway_pool_destroy(&gw);
+        pthread_cond_destroy(&gw.cond);
+        pthread_mutex_destroy(&gw.lock);
+        km_conf_destroy(&conf);
+        return rc;
+}

@@ -1,0 +1,120 @@
+/*
+ * gateway.h - komek-gateway: Open311 GeoReport v2 over HTTP
+ * (libmicrohttpd, one thread per connection).
+ */
+#ifndef GATEWAY_H
+#define GATEWAY_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "km_conf.h"
+#include "km_kafka.h"
+
+struct gateway_conf {
+        char *listen;          /* IPv4 address to bind */
+        int64_t port;          /* 0: any free port (see port_file) */
+        char *port_file;       /* written with the bound port; NULL-able */
+        int64_t max_body_bytes;
+        int64_t ack_timeout_ms; /* broker acknowledgement, else 503 */
+        int64_t max_connections;
+        int64_t pg_pool;
+        int64_t max_results;   /* GET /requests */
+        char *lang;            /* service names: ru or en */
+};
+
+/* What one POST waits for: the delivery report of its complaint.  Shared
+ * by the request thread and the delivery callback; the last to let go
+ * frees it (refs under gw->lock). */
+struct gateway_ack {
+        int done;
+        rd_kafka_resp_err_t err;
+        int refs;
+};
+
+struct gateway_pgslot {
+        PGconn *conn;
+        int busy;
+        int has_tasks;     /* tasks and organisations tables exist */
+        int64_t checked_ms; /* when has_tasks was last looked up */
+};
+
+struct gateway_bucket {
+        int64_t key_id;
+        double tokens;
+        int64_t at_ms;
+};
+
+struct gateway {
+        struct km_kafka_counts counts; /* first: the producer's opaque */
+        const struct km_conf *conf;
+        const struct gateway_conf *gc;
+        rd_kafka_t *rk;
+        pthread_mutex_t lock; /* acks, pool, buckets */
+        pthread_cond_t cond;  /* an ack arrived or a slot came free */
+        struct gateway_pgslot *slots;
+        struct gateway_bucket *buckets;
+        size_t nbuckets;
+        int64_t requests, created, replayed, errors;
+        volatile int polling; /* the poller thread runs while set */
+};
+
+/* A request being read: the body, bounded by max_body_bytes. */
+struct gateway_req {
+        char *body;
+        size_t len;
+        int too_large;
+};
+
+/* An HTTP answer before rendering. */
+struct gateway_reply {
+        unsigned status;
+        json_t *body;     /* array of objects (or one object) */
+        const char *root; /* XML element names: services / service */
+        const char *item;
+        int retry_after;  /* seconds, 0: none */
+};
+
+/* gateway_http.c */
+struct MHD_Daemon *gateway_http_start(struct gateway *gw, char *err,
+                                      size_t errlen);
+void gateway_error(struct gateway_reply *rep, unsigned status,
+                   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* gateway_out.c */
+char *gateway_render_json(const json_t *body);
+char *gateway_render_xml(const json_t *body, const char *root,
+                         const char *item);
+
+/* gateway_post.c */
+void gateway_post(struct gateway *gw, const char *ctype, const char *body,
+                  size_t len, const char *query_key,
+                  struct gateway_reply *rep);
+void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                   void *opaque);
+
+/* gateway_get.c */
+void gateway_services(struct gateway *gw, struct gateway_reply *rep);
+void gateway_service(struct gateway *gw, const char *code,
+                     struct gateway_reply *rep);
+void gateway_requests(struct gateway *gw, const char *const *q,
+                      struct gateway_reply *rep);
+void gateway_request(struct gateway *gw, const char *id,
+                     struct gateway_reply *rep);
+
+/* gateway_db.c */
+struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
+                                      size_t errlen);
+void gateway_pg_put(struct gateway *gw, struct gateway_pgslot *slot,
+                    int broken);
+int gateway_pg_has_tasks(struct gateway_pgslot *slot);
+int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
+                       char *source, size_t slen, int64_t *rate, char *err,
+                       size_t errlen);
+int gateway_rate_take(struct gateway *gw, int64_t key_id, int64_t per_min);
+void gateway_pool_destroy(struct gateway *gw);
+
+#endif /* GATEWAY_H */

@@ -1,0 +1,180 @@
+/*
+ * gateway_db.c - a small PostgreSQL connection pool (gateway.pg_pool
+ * connections, made on demand, a broken one reconnected on next use), the
+ * API key lookup (SHA-256 of the presented key, never the key itself) and
+ * the per-key rate limit: a token bucket in this process's memory holding
+ * up to rate_limit tokens and refilled at rate_limit per minute.  With
+ * several gateway processes each enforces the limit on its own (XXX: a
+ * shared limit would need PostgreSQL or a proxy).
+ */
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway.h"
+#include "km_log.h"
+#include "km_pg.h"
+#include "km_util.h"
+
+#define GATEWAY_TASKS_RECHECK_MS 30000
+
+static void gateway_deadline(struct timespec *ts, int64_t ms)
+{
+        clock_gettime(CLOCK_MONOTONIC, ts);
+        ts->tv_sec += ms / 1000;
+        ts->tv_nsec += (ms % 1000) * 1000000L;
+        if (ts->tv_nsec >= 1000000000L) {
+                ts->tv_sec++;
+                ts->tv_nsec -= 1000000000L;
+        }
+}
+
+struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
+                                      size_t errlen)
+{
+        struct gateway_pgslot *slot = NULL;
+        struct timespec ts;
+        int64_t n = gw->gc->pg_pool;
+
+        gateway_deadline(&ts, 5000);
+        pthread_mutex_lock(&gw->lock);
+        for (;;) {
+                for (int64_t i = 0; i < n && slot == NULL; i++)
+                        if (!gw->slots[i].busy)
+                                slot = &gw->slots[i];
+                if (slot)
+                        break;
+                if (pthread_cond_timedwait(&gw->cond, &gw->lock, &ts) ==
+                    ETIMEDOUT) {
+                        pthread_mutex_unlock(&gw->lock);
+                        km_err_set(err, errlen, KM_ERETRY,
+                                   "no free database connection");
+                        return NULL;
+                }
+        }
+        slot->busy = 1;
+        pthread_mutex_unlock(&gw->lock);
+        if (slot->conn && PQstatus(slot->conn) != CONNECTION_OK) {
+                PQfinish(slot->conn);
+                slot->conn = NULL;
+        }
+        if (slot->conn == NULL) {
+                /* short: a request should not hang on a dead database */
+                slot->conn = km_pg_connect(gw->conf->pg_conninfo,
+                                           "komek-gateway", 2, err, errlen);
+                slot->checked_ms = 0;
+                if (slot->conn == NULL) {
+                        gateway_pg_put(gw, slot, 0);
+                        return NULL;
+                }
+        }
+        if (km_now_ms() - slot->checked_ms > GATEWAY_TASKS_RECHECK_MS) {
+                PGresult *res = NULL;
+                char e2[256];
+
+                if (km_pg_exec(slot->conn,
+                               "SELECT to_regclass('tasks') IS NOT NULL AND "
+                               "to_regclass('organisations') IS NOT NULL",
+                               0, NULL, &res, e2, sizeof(e2)) == 0) {
+                        slot->has_tasks = PQgetvalue(res, 0, 0)[0] == 't';
+                        slot->checked_ms = km_now_ms();
+                }
+                PQclear(res);
+        }
+        return slot;
+}
+
+void gateway_pg_put(struct gateway *gw, struct gateway_pgslot *slot,
+                    int broken)
+{
+        if (slot == NULL)
+                return;
+        if (broken && slot->conn) {
+                PQfinish(slot->conn);
+                slot->conn = NULL;
+        }
+        pthread_mutex_lock(&gw->lock);
+        slot->busy = 0;
+        pthread_cond_broadcast(&gw->cond);
+        pthread_mutex_unlock(&gw->lock);
+}
+
+int gateway_pg_has_tasks(struct gateway_pgslot *slot)
+{
+        return slot->has_tasks;
+}
+
+int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
+                       char *source, size_t slen, int64_t *rate, char *err,
+                       size_t errlen)
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        char hex[2 * EVP_MAX_MD_SIZE + 1];
+        const char *params[1] = {hex};
+        PGresult *res = NULL;
+        int r;
+
+        EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < mdlen; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        r = km_pg_exec(conn,
+                       "SELECT id, source, rate_limit FROM api_keys "
+                       "WHERE key_sha256 = $1 AND revoked_at IS NULL",
+                       1, params, &res, err, errlen);
+        if (r)
+                return r;
+        if (PQntuples(res) != 1) {
+                PQclear(res);
+                return km_err_set(err, errlen, KM_EINPUT, "unknown api_key");
+        }
+        *id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        snprintf(source, slen, "%s", PQgetvalue(res, 0, 1));
+        *rate = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        PQclear(res);
+        return 0;
+}
+
+int gateway_rate_take(struct gateway *gw, int64_t key_id, int64_t per_min)
+{
+        struct gateway_bucket *b = NULL;
+        int64_t now = km_now_ms();
+        int ok;
+
+        pthread_mutex_lock(&gw->lock);
+        for (size_t i = 0; i < gw->nbuckets; i++)
+                if (gw->buckets[i].key_id == key_id)
+                        b = &gw->buckets[i];
+        if (b == NULL) {
+                gw->buckets = km_xrealloc(gw->buckets, (gw->nbuckets + 1) *
+                                                           sizeof(*b));
+                b = &gw->buckets[gw->nbuckets++];
+                b->key_id = key_id;
+                b->tokens = (double)per_min;
+                b->at_ms = now;
+        }
+        b->tokens += (double)(now - b->at_ms) * (double)per_min / 60000.0;
+        if (b->tokens > (double)per_min)
+                b->tokens = (double)per_min;
+        b->at_ms = now;
+        ok = b->tokens >= 1.0;
+        if (ok)
+                b->tokens -= 1.0;
+        pthread_mutex_unlock(&gw->lock);
+        return ok;
+}
+
+void gateway_pool_destroy(struct gateway *gw)
+{
+        if (gw->slots == NULL)
+                return;
+        for (int64_t i = 0; i < gw->gc->pg_pool; i++)
+                PQfinish(gw->slots[i].conn);
+        free(gw->slots);
+        gw->slots = NULL;
+        free(gw->buckets);
+        gw->buckets = NULL;
+}

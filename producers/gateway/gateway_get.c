@@ -1,0 +1,294 @@
+/*
+ * gateway_get.c - the Open311 reads: GET /services, /services/{code},
+ * /requests (filters: service_request_id list, service_code, status,
+ * start_date, end_date) and /requests/{id}.
+ *
+ * Status comes from PostgreSQL: gateway_requests (what this gateway
+ * accepted) joined, when the routing engine's tables exist (checked per
+ * connection, again every 30 s), with the complaint's latest row in tasks
+ * and its organisation: open/acknowledged/rejected -> open, resolved ->
+ * closed, agency_responsible = organisations.name, expected_datetime =
+ * tasks.due_at.  Without a task (not routed yet, or no tasks table) the
+ * request is open.  Filters are validated here and passed as parameters.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "km_id.h"
+#include "km_log.h"
+#include "km_pg.h"
+#include "km_util.h"
+
+#define GW_TS(col)                                                           \
+        "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* Shared by both variants: $1 ids (uuid[]), $2 service_code, $3 status,
+ * $4 start, $5 end, $6 limit. */
+#define GW_WHERE                                                             \
+        " WHERE g.published_at IS NOT NULL"                                  \
+        " AND ($1::uuid[] IS NULL OR g.id = ANY($1::uuid[]))"                \
+        " AND ($2::text IS NULL OR g.service_code = $2)"                     \
+        " AND ($3::text IS NULL OR position(x.status in $3) > 0)"           \
+        " AND ($4::timestamptz IS NULL OR g.requested_at >= $4)"             \
+        " AND ($5::timestamptz IS NULL OR g.requested_at <= $5)"             \
+        " ORDER BY g.requested_at DESC, g.id LIMIT $6::int"
+
+#define GW_COLS                                                              \
+        "SELECT g.id, x.status, x.note, g.service_code, g.description, "    \
+        "x.agency, " GW_TS("g.requested_at") ", " GW_TS("x.updated") ", "   \
+        GW_TS("x.due") ", g.address, g.building_id, g.lat, g.long, "        \
+        "g.media_url FROM gateway_requests g "
+
+static const char gateway_sql_tasks[] =
+        GW_COLS
+        "LEFT JOIN LATERAL (SELECT t.status, t.status_note, t.org_id, "
+        "t.due_at, t.updated_at FROM tasks t WHERE t.complaint_id = g.id "
+        "ORDER BY t.updated_at DESC LIMIT 1) t ON true "
+        "LEFT JOIN organisations o ON o.id::text = t.org_id::text "
+        "CROSS JOIN LATERAL (SELECT CASE WHEN t.status = 'resolved' THEN "
+        "'closed' ELSE 'open' END AS status, t.status_note::text AS note, "
+        "o.name::text AS agency, COALESCE(t.updated_at, g.published_at) AS "
+        "updated, t.due_at AS due) x" GW_WHERE;
+
+static const char gateway_sql_plain[] =
+        GW_COLS
+        "CROSS JOIN LATERAL (SELECT 'open'::text AS status, NULL::text AS "
+        "note, NULL::text AS agency, g.published_at AS updated, "
+        "NULL::timestamptz AS due) x" GW_WHERE;
+
+static const char *gateway_service_name(const struct gateway *gw,
+                                        const struct km_category *c)
+{
+        return strcmp(gw->gc->lang, "ru") == 0 ? c->ru : c->en;
+}
+
+static json_t *gateway_service_obj(const struct gateway *gw,
+                                   const struct km_category *c)
+{
+        json_t *o = json_object();
+        char desc[300];
+
+        snprintf(desc, sizeof(desc), "%s / %s (SLA %lld h)", c->ru, c->en,
+                 (long long)c->sla_hours);
+        json_object_set_new(o, "service_code", json_string(c->code));
+        json_object_set_new(o, "service_name",
+                            json_string(gateway_service_name(gw, c)));
+        json_object_set_new(o, "description", json_string(desc));
+        json_object_set_new(o, "metadata", json_false());
+        json_object_set_new(o, "type", json_string("realtime"));
+        json_object_set_new(o, "keywords", json_string(c->kind));
+        json_object_set_new(o, "group", json_string(c->kind));
+        return o;
+}
+
+void gateway_services(struct gateway *gw, struct gateway_reply *rep)
+{
+        rep->body = json_array();
+        for (size_t i = 0; i < gw->conf->ncategories; i++)
+                json_array_append_new(
+                    rep->body,
+                    gateway_service_obj(gw, &gw->conf->categories[i]));
+        rep->status = 200;
+        rep->root = "services";
+        rep->item = "service";
+}
+
+void gateway_service(struct gateway *gw, const char *code,
+                     struct gateway_reply *rep)
+{
+        const struct km_category *c = km_conf_category(gw->conf, code);
+
+        if (c == NULL) {
+                gateway_error(rep, 404, "no service with this service_code");
+                return;
+        }
+        /* metadata is false for every service: no attributes */
+        rep->body = json_pack("{s:s, s:[]}", "service_code", c->code,
+                              "attributes");
+        rep->status = 200;
+        rep->root = "service_definition";
+        rep->item = "attribute";
+}
+
+static void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row,
+                            int col)
+{
+        if (PQgetisnull(res, row, col))
+                json_object_set_new(o, k, json_null());
+        else
+                json_object_set_new(o, k,
+                                    json_string(PQgetvalue(res, row, col)));
+}
+
+static json_t *gateway_request_obj(struct gateway *gw, PGresult *res, int i)
+{
+        json_t *o = json_object();
+        const struct km_category *c =
+            km_conf_category(gw->conf, PQgetvalue(res, i, 3));
+
+        gateway_set_opt(o, "service_request_id", res, i, 0);
+        gateway_set_opt(o, "status", res, i, 1);
+        gateway_set_opt(o, "status_notes", res, i, 2);
+        json_object_set_new(o, "service_name",
+                            c ? json_string(gateway_service_name(gw, c))
+                              : json_null());
+        gateway_set_opt(o, "service_code", res, i, 3);
+        gateway_set_opt(o, "description", res, i, 4);
+        gateway_set_opt(o, "agency_responsible", res, i, 5);
+        json_object_set_new(o, "service_notice", json_null());
+        gateway_set_opt(o, "requested_datetime", res, i, 6);
+        gateway_set_opt(o, "updated_datetime", res, i, 7);
+        gateway_set_opt(o, "expected_datetime", res, i, 8);
+        gateway_set_opt(o, "address", res, i, 9);
+        gateway_set_opt(o, "address_id", res, i, 10);
+        json_object_set_new(o, "zipcode", json_null());
+        for (int k = 0; k < 2; k++) {
+                if (PQgetisnull(res, i, 11 + k))
+                        json_object_set_new(o, k ? "long" : "lat",
+                                            json_null());
+                else
+                        json_object_set_new(
+                            o, k ? "long" : "lat",
+                            json_real(strtod(PQgetvalue(res, i, 11 + k),
+                                             NULL)));
+        }
+        gateway_set_opt(o, "media_url", res, i, 13);
+        return o;
+}
+
+/* Run the query with params p[0..5]. */
+static void gateway_query(struct gateway *gw, const char *const *p,
+                          struct gateway_reply *rep)
+{
+        struct gateway_pgslot *slot;
+        PGresult *res = NULL;
+        char err[512];
+        int r;
+
+        slot = gateway_pg_get(gw, err, sizeof(err));
+        if (slot == NULL) {
+                km_log_error("database: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                return;
+        }
+        r = km_pg_exec(slot->conn,
+                       gateway_pg_has_tasks(slot) ? gateway_sql_tasks
+                                                  : gateway_sql_plain,
+                       6, p, &res, err, sizeof(err));
+        if (r == KM_EFATAL && gateway_pg_has_tasks(slot)) {
+                /* tasks not (yet) shaped as expected: answer from what the
+                 * gateway recorded, and look again in a while */
+                km_log_warn("requests with tasks: %s; without tasks", err);
+                slot->has_tasks = 0;
+                slot->checked_ms = km_now_ms();
+                r = km_pg_exec(slot->conn, gateway_sql_plain, 6, p, &res, err,
+                               sizeof(err));
+        }
+        if (r) {
+                gateway_pg_put(gw, slot,
+                               PQstatus(slot->conn) != CONNECTION_OK);
+                km_log_error("requests query: %s", err);
+                gateway_error(rep, r == KM_ERETRY ? 503 : 500,
+                              "could not read requests");
+                return;
+        }
+        gateway_pg_put(gw, slot, 0);
+        rep->body = json_array();
+        for (int i = 0; i < PQntuples(res); i++)
+                json_array_append_new(rep->body,
+                                      gateway_request_obj(gw, res, i));
+        PQclear(res);
+        rep->status = 200;
+        rep->root = "service_requests";
+        rep->item = "request";
+}
+
+void gateway_request(struct gateway *gw, const char *id,
+                     struct gateway_reply *rep)
+{
+        char arr[KM_ID_LEN + 2];
+        const char *p[6] = {arr, NULL, NULL, NULL, NULL, "1"};
+
+        if (!km_id_valid(id)) {
+                gateway_error(rep, 404, "no service request with this id");
+                return;
+        }
+        snprintf(arr, sizeof(arr), "{%s}", id);
+        gateway_query(gw, p, rep);
+        if (rep->status == 200 && json_array_size(rep->body) == 0) {
+                json_decref(rep->body);
+                rep->body = NULL;
+                gateway_error(rep, 404, "no service request with this id");
+        }
+}
+
+/* q: service_request_id, service_code, status, start_date, end_date. */
+void gateway_requests(struct gateway *gw, const char *const *q,
+                      struct gateway_reply *rep)
+{
+        char *ids = NULL, start[24], end[24], limit[24];
+        const char *p[6] = {NULL, q[1], NULL, NULL, NULL, limit};
+        int64_t t;
+
+        if (q[0] && *q[0]) {
+                char *copy = km_xstrdup(q[0]), *save = NULL, *tok;
+                size_t off = 0, cap = strlen(q[0]) + 3;
+
+                ids = km_xmalloc(cap);
+                ids[off++] = '{';
+                for (tok = strtok_r(copy, ",", &save); tok;
+                     tok = strtok_r(NULL, ",", &save)) {
+                        if (!km_id_valid(tok)) {
+                                gateway_error(rep, 400,
+                                              "service_request_id: "
+                                              "invalid_field (not a request "
+                                              "id)");
+                                free(copy);
+                                goto cleanup;
+                        }
+                        off += (size_t)snprintf(ids + off, cap - off, "%s%s",
+                                                off > 1 ? "," : "", tok);
+                }
+                snprintf(ids + off, cap - off, "}");
+                free(copy);
+                p[0] = ids;
+        }
+        if (q[2] && *q[2]) {
+                if (strcmp(q[2], "open") && strcmp(q[2], "closed") &&
+                    strcmp(q[2], "open,closed") &&
+                    strcmp(q[2], "closed,open")) {
+                        gateway_error(rep, 400,
+                                      "status: invalid_field (open or "
+                                      "closed)");
+                        goto cleanup;
+                }
+                p[2] = q[2];
+        }
+        for (int i = 0; i < 2; i++) {
+                const char *v = q[3 + i];
+                char *buf = i ? end : start;
+
+                if (v == NULL || *v == '\0')
+                        continue;
+                if (km_parse_rfc3339(v, &t)) {
+                        gateway_error(rep, 400,
+                                      "%s: invalid_field (not an RFC 3339 "
+                                      "time)",
+                                      i ? "end_date" : "start_date");
+                        goto cleanup;
+                }
+                km_fmt_rfc3339(t, buf, 24);
+                p[3 + i] = buf;
+        }
+        /* Open311: without ids or dates, the last 90 days */
+        if (p[0] == NULL && p[3] == NULL && p[4] == NULL) {
+                km_fmt_rfc3339(km_wall_s() - 90 * 86400, start, sizeof(start));
+                p[3] = start;
+        }
+        snprintf(limit, sizeof(limit), "%lld", (long long)gw->gc->max_results);
+        gateway_query(gw, p, rep);
+cleanup:
+        free(ids);
+}

@@ -1,0 +1,577 @@
+/*
+ * gateway_post.c - POST /requests: Open311 fields to a complaint, through
+ * the common model, onto the complaints topic; 201 only after the broker
+ * acknowledged it.
+ *
+ * SECURITY: the body is untrusted bytes, already bounded by
+ * gateway.max_body_bytes.  Form bodies are percent-decoded here and must
+ * be UTF-8; JSON bodies must be one object of scalars.  Nothing from the
+ * body reaches SQL except as a parameter, nor the log except the
+ * complaint id and reason codes.
+ *
+ * Idempotency: with external_id the complaint id is
+ * km_id_derive(source of the key, external_id).  A row in gateway_requests
+ * is written before publishing and marked published after the broker's
+ * acknowledgement; a POST whose id has a published row answers 201 with
+ * that id and publishes nothing.  (Two identical POSTs racing before the
+ * first is acknowledged may both publish: the same id twice, which every
+ * consumer deduplicates.)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gateway.h"
+#include "km_complaint.h"
+#include "km_log.h"
+#include "km_pg.h"
+#include "km_utf8.h"
+#include "km_util.h"
+
+static int gateway_hexval(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* Percent-decode [s, s+n) ('+' is a space).  @returns a new string or
+ * NULL on a bad escape, an embedded NUL or bytes that are not UTF-8. */
+static char *gateway_unescape(const char *s, size_t n)
+{
+        char *out = km_xmalloc(n + 1), *w = out;
+
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] == '+') {
+                        *w++ = ' ';
+                } else if (s[i] == '%') {
+                        int hi, lo;
+
+                        if (i + 2 >= n)
+                                goto bad;
+                        hi = gateway_hexval(s[i + 1]);
+                        lo = gateway_hexval(s[i + 2]);
+                        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                                goto bad;
+                        *w++ = (char)(hi * 16 + lo);
+                        i += 2;
+                } else {
+                        *w++ = s[i];
+                }
+        }
+        *w = '\0';
+        if (!km_utf8_valid(out, (size_t)(w - out), NULL) ||
+            memchr(out, '\0', (size_t)(w - out)) != NULL)
+                goto bad;
+        return out;
+bad:
+        free(out);
+        return NULL;
+}
+
+/* Body to an object of field -> string.  @returns 0 or sets the error. */
+static json_t *gateway_fields(const char *ctype, const char *body, size_t len,
+                              struct gateway_reply *rep)
+{
+        json_t *f = json_object(), *src, *v;
+        json_error_t jerr;
+        const char *key;
+
+        if (ctype == NULL || *ctype == '\0' ||
+            !strncasecmp(ctype, "application/x-www-form-urlencoded", 33)) {
+                size_t i = 0;
+
+                while (i < len) {
+                        size_t end = i, eq;
+                        char *k, *val;
+
+                        while (end < len && body[end] != '&')
+                                end++;
+                        for (eq = i; eq < end && body[eq] != '='; eq++)
+                                ;
+                        if (end > i) {
+                                k = gateway_unescape(body + i, eq - i);
+                                val = gateway_unescape(
+                                    body + (eq < end ? eq + 1 : end),
+                                    eq < end ? end - eq - 1 : 0);
+                                if (k == NULL || val == NULL) {
+                                        free(k);
+                                        free(val);
+                                        gateway_error(rep, 400,
+                                                      "invalid_encoding: a form "
+                                                      "field is not valid "
+                                                      "percent-encoded UTF-8");
+                                        goto fail;
+                                }
+                                if (json_object_get(f, k)) {
+                                        gateway_error(rep, 400,
+                                                      "%.40s: duplicate_key "
+                                                      "(field given twice)",
+                                                      k);
+                                        free(k);
+                                        free(val);
+                                        goto fail;
+                                }
+                                json_object_set_new(f, k, json_string(val));
+                                free(k);
+                                free(val);
+                        }
+                        i = end + 1;
+                }
+                return f;
+        }
+        if (strncasecmp(ctype, "application/json", 16) != 0) {
+                gateway_error(rep, 415,
+                              "Content-Type must be "
+                              "application/x-www-form-urlencoded or "
+                              "application/json");
+                goto fail;
+        }
+        if (!km_utf8_valid(body, len, NULL)) {
+                gateway_error(rep, 400, "invalid_utf8: body is not UTF-8");
+                goto fail;
+        }
+        src = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (src == NULL || !json_is_object(src)) {
+                json_decref(src);
+                gateway_error(rep, 400, "invalid_json: %s",
+                              src ? "expected an object" : jerr.text);
+                goto fail;
+        }
+        json_object_foreach(src, key, v) {
+                char num[64];
+
+                if (json_is_string(v)) {
+                        json_object_set(f, key, v);
+                } else if (json_is_integer(v)) {
+                        snprintf(num, sizeof(num), "%lld",
+                                 (long long)json_integer_value(v));
+                        json_object_set_new(f, key, json_string(num));
+                } else if (json_is_real(v)) {
+                        snprintf(num, sizeof(num), "%.17g",
+                                 json_real_value(v));
+                        json_object_set_new(f, key, json_string(num));
+                } else if (json_is_boolean(v)) {
+                        json_object_set_new(
+                            f, key, json_string(json_is_true(v) ? "true" : "false"));
+                } else if (!json_is_null(v)) {
+                        gateway_error(rep, 400,
+                                      "%.40s: wrong_type (a string or number "
+                                      "is expected)",
+                                      key);
+                        json_decref(src);
+                        goto fail;
+                }
+        }
+        json_decref(src);
+        return f;
+fail:
+        json_decref(f);
+        return NULL;
+}
+
+static const char *gateway_str(json_t *f, const char *k)
+{
+        const char *s = json_string_value(json_object_get(f, k));
+
+        return s && *s ? s : NULL;
+}
+
+/* Open311 field names for the model's, so a 400 names what was sent. */
+static const char *gateway_field_name(const char *model)
+{
+        static const char *const map[][2] = {
+                {"category", "service_code"},
+                {"address.text", "address_string"},
+                {"address", "address_string"},
+                {"building_id", "address_id"},
+                {"contact.name", "first_name/last_name"},
+                {"contact.phone", "phone"},
+                {"contact.email", "email"},
+                {"media_urls", "media_url"},
+        };
+
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+                if (strcmp(map[i][0], model) == 0)
+                        return map[i][1];
+        return model;
+}
+
+static const char *const gateway_known[] = {
+        "api_key", "service_code", "description", "lat", "long",
+        "address_string", "address_id", "email", "device_id", "account_id",
+        "first_name", "last_name", "phone", "media_url", "jurisdiction_id",
+        "external_id", "channel", "emergency", "district", "street", "house",
+        "apartment", NULL,
+};
+
+/* Fields to the model's intake object. @returns a new object or NULL. */
+static json_t *gateway_complaint_obj(json_t *f, const char *source,
+                                     struct gateway_reply *rep)
+{
+        json_t *o = json_object(), *addr = json_object(), *ct = json_object();
+        const char *key, *s, *first, *last;
+        static const char *const parts[] = {"district", "street", "house",
+                                            "apartment"};
+        char ts[24], *end, name[300];
+        json_t *v;
+
+        json_object_foreach(f, key, v) {
+                int known = strncmp(key, "attribute[", 10) == 0;
+
+                for (int i = 0; gateway_known[i] && !known; i++)
+                        known = strcmp(key, gateway_known[i]) == 0;
+                if (!known) {
+                        gateway_error(rep, 400,
+                                      "%.40s: unknown_field (not an Open311 "
+                                      "field this gateway takes)",
+                                      key);
+                        goto fail;
+                }
+        }
+        json_object_set_new(o, "source", json_string(source));
+        if ((s = gateway_str(f, "external_id")))
+                json_object_set_new(o, "external_id", json_string(s));
+        if ((s = gateway_str(f, "channel")))
+                json_object_set_new(o, "channel", json_string(s));
+        km_fmt_rfc3339(km_wall_s(), ts, sizeof(ts));
+        json_object_set_new(o, "received_at", json_string(ts));
+        if ((s = gateway_str(f, "service_code")))
+                json_object_set_new(o, "category", json_string(s));
+        if ((s = gateway_str(f, "description")))
+                json_object_set_new(o, "description", json_string(s));
+        for (int i = 0; i < 4; i++)
+                if ((s = gateway_str(f, parts[i])))
+                        json_object_set_new(addr, parts[i], json_string(s));
+        for (int i = 0; i < 2; i++) {
+                const char *k = i ? "long" : "lat";
+
+                if ((s = gateway_str(f, k)) == NULL)
+                        continue;
+                double d = strtod(s, &end);
+
+                if (*end != '\0' || end == s) {
+                        gateway_error(rep, 400,
+                                      "%s: invalid_field (not a number)", k);
+                        goto fail;
+                }
+                json_object_set_new(o, k, json_real(d));
+        }
+        if ((s = gateway_str(f, "address_id")))
+                json_object_set_new(o, "building_id", json_string(s));
+        /* Open311: one location is required; the model needs an address */
+        if ((s = gateway_str(f, "address_string")))
+                json_object_set_new(addr, "text", json_string(s));
+        else if (json_object_size(addr) == 0 && gateway_str(f, "address_id"))
+                json_object_set_new(addr, "text",
+                                    json_string(gateway_str(f, "address_id")));
+        else if (json_object_size(addr) == 0 && json_object_get(o, "lat") &&
+                 json_object_get(o, "long")) {
+                char geo[64];
+
+                snprintf(geo, sizeof(geo), "%.6f, %.6f",
+                         json_real_value(json_object_get(o, "lat")),
+                         json_real_value(json_object_get(o, "long")));
+                json_object_set_new(addr, "text", json_string(geo));
+        }
+        if (json_object_size(addr) == 0) {
+                gateway_error(rep, 400,
+                              "location: missing_field (one of lat+long, "
+                              "address_string or address_id is required)");
+                goto fail;
+        }
+        json_object_set(o, "address", addr);
+        first = gateway_str(f, "first_name");
+        last = gateway_str(f, "last_name");
+        if (first || last) {
+                snprintf(name, sizeof(name), "%s%s%s", first ? first : "",
+                         first && last ? " " : "", last ? last : "");
+                json_object_set_new(ct, "name", json_string(name));
+        }
+        if ((s = gateway_str(f, "phone")))
+                json_object_set_new(ct, "phone", json_string(s));
+        if ((s = gateway_str(f, "email")))
+                json_object_set_new(ct, "email", json_string(s));
+        if (json_object_size(ct))
+                json_object_set(o, "contact", ct);
+        if ((s = gateway_str(f, "media_url")))
+                json_object_set_new(o, "media_urls",
+                                    json_pack("[s]", s));
+        if ((s = gateway_str(f, "emergency"))) {
+                if (strcmp(s, "true") && strcmp(s, "false")) {
+                        gateway_error(rep, 400,
+                                      "emergency: wrong_type (true or "
+                                      "false)");
+                        goto fail;
+                }
+                json_object_set_new(o, "emergency",
+                                    json_boolean(strcmp(s, "true") == 0));
+        }
+        json_decref(addr);
+        json_decref(ct);
+        return o;
+fail:
+        json_decref(addr);
+        json_decref(ct);
+        json_decref(o);
+        return NULL;
+}
+
+void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                   void *opaque)
+{
+        struct gateway *gw = opaque; /* counts is its first member */
+        struct gateway_ack *ack = rkm->_private;
+
+        (void)rk;
+        pthread_mutex_lock(&gw->lock);
+        if (rkm->err)
+                gw->counts.failed++;
+        else
+                gw->counts.delivered++;
+        if (ack) {
+                ack->done = 1;
+                ack->err = rkm->err;
+                if (--ack->refs == 0)
+                        free(ack);
+                pthread_cond_broadcast(&gw->cond);
+        }
+        pthread_mutex_unlock(&gw->lock);
+}
+
+/* Produce and wait for the acknowledgement.  @returns 0 or KM_ERETRY. */
+static int gateway_publish(struct gateway *gw, const struct km_complaint *c,
+                           char *err, size_t errlen)
+{
+        struct gateway_ack *ack = km_xcalloc(1, sizeof(*ack));
+        char *payload = km_complaint_dumps(c, 0);
+        const char *key = c->building_id ? c->building_id : c->id;
+        struct timespec ts;
+        rd_kafka_resp_err_t e;
+        int r = 0, done;
+
+        ack->refs = 2;
+        e = rd_kafka_producev(
+            gw->rk, RD_KAFKA_V_TOPIC(gw->conf->topic_complaints),
+            RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE(payload, strlen(payload)),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(ack),
+            RD_KAFKA_V_END);
+        free(payload);
+        if (e) {
+                free(ack);
+                return km_err_set(err, errlen, KM_ERETRY, "produce: %s",
+                                  rd_kafka_err2str(e));
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (gw->gc->ack_timeout_ms + 2000) / 1000;
+        pthread_mutex_lock(&gw->lock);
+        while (!ack->done &&
+               pthread_cond_timedwait(&gw->cond, &gw->lock, &ts) == 0)
+                ;
+        done = ack->done;
+        if (!done)
+                r = km_err_set(err, errlen, KM_ERETRY,
+                               "no acknowledgement from the broker");
+        else if (ack->err)
+                r = km_err_set(err, errlen, KM_ERETRY, "delivery: %s",
+                               rd_kafka_err2str(ack->err));
+        if (--ack->refs == 0)
+                free(ack);
+        pthread_mutex_unlock(&gw->lock);
+        return r;
+}
+
+/* The model's rejection as a 400 naming the Open311 field. */
+static void gateway_reject(struct gateway_reply *rep, const char *reason,
+                           const char *detail)
+{
+        const char *colon = strchr(reason, ':');
+
+        if (colon)
+                gateway_error(rep, 400, "%s: %s (%s)",
+                              gateway_field_name(colon + 1), reason, detail);
+        else if (strcmp(reason, "unknown_category") == 0)
+                gateway_error(rep, 400, "service_code: %s (%s)", reason,
+                              detail);
+        else
+                gateway_error(rep, 400, "%s (%s)", reason, detail);
+}
+
+/* Record, publish, mark published.  The complaint is valid. */
+static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
+                          const struct km_complaint *c, int64_t key_id,
+                          json_t *f, struct gateway_reply *rep)
+{
+        PGconn *conn = (*slotp)->conn;
+        char kid[24], lat[32], lon[32], err[512], parts[300];
+        const char *addr = json_string_value(json_object_get(
+            json_object_get(c->root, "address"), "text"));
+        const char *p[12];
+        PGresult *res = NULL;
+        int r;
+
+        snprintf(kid, sizeof(kid), "%lld", (long long)key_id);
+        snprintf(lat, sizeof(lat), "%.10g", c->lat);
+        snprintf(lon, sizeof(lon), "%.10g", c->lon);
+        if (addr == NULL) { /* structured parts as one line */
+                snprintf(parts, sizeof(parts), "%s%s%s%s%s%s%s",
+                         c->district ? c->district : "",
+                         c->district && (c->street || c->house) ? ", " : "",
+                         c->street ? c->street : "",
+                         c->street && c->house ? " " : "",
+                         c->house ? c->house : "",
+                         c->apartment ? ", " : "",
+                         c->apartment ? c->apartment : "");
+                addr = parts;
+        }
+        p[0] = c->id;
+        p[1] = c->source;
+        p[2] = c->external_id;
+        p[3] = kid;
+        p[4] = c->category;
+        p[5] = c->description;
+        p[6] = addr;
+        p[7] = c->building_id;
+        p[8] = c->has_geo ? lat : NULL;
+        p[9] = c->has_geo ? lon : NULL;
+        p[10] = gateway_str(f, "media_url");
+        p[11] = c->received_at_str;
+        /* One round trip: record it unless known, and say whether the
+         * known row is already published (the CTE's snapshot does not see
+         * its own insert, so a new row reads as not published). */
+        r = km_pg_exec(conn,
+                       "WITH ins AS (INSERT INTO gateway_requests (id, "
+                       "source, external_id, api_key_id, service_code, "
+                       "description, address, building_id, lat, long, "
+                       "media_url, requested_at) VALUES ($1, $2, $3, $4, $5, "
+                       "$6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO "
+                       "NOTHING RETURNING 1) SELECT COALESCE((SELECT "
+                       "published_at IS NOT NULL FROM gateway_requests WHERE "
+                       "id = $1), false)",
+                       12, p, &res, err, sizeof(err));
+        if (r) {
+                km_log_error("gateway_requests: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                return;
+        }
+        if (PQgetvalue(res, 0, 0)[0] == 't') {
+                PQclear(res);
+                gw->replayed++;
+                rep->status = 201; /* the same complaint: nothing new */
+                return;
+        }
+        PQclear(res);
+        /* no connection held while waiting for the broker */
+        gateway_pg_put(gw, *slotp, 0);
+        *slotp = NULL;
+        if (gateway_publish(gw, c, err, sizeof(err))) {
+                km_log_warn("complaint %s not published: %s", c->id, err);
+                gateway_error(rep, 503,
+                              "complaint not stored: the message broker is "
+                              "unavailable, try again");
+                return;
+        }
+        *slotp = gateway_pg_get(gw, err, sizeof(err));
+        r = *slotp ? km_pg_exec((*slotp)->conn,
+                                "UPDATE gateway_requests SET published_at = "
+                                "now() WHERE id = $1 AND published_at IS NULL",
+                                1, p, NULL, err, sizeof(err))
+                   : KM_ERETRY;
+        if (r) /* published: the answer stays 201; a resubmission re-sends */
+                km_log_error("complaint %s published but not marked: %s",
+                             c->id, err);
+        gw->created++;
+        rep->status = 201;
+}
+
+void gateway_post(struct gateway *gw, const char *ctype, const char *body,
+                  size_t len, const char *query_key,
+                  struct gateway_reply *rep)
+{
+        struct gateway_pgslot *slot = NULL;
+        struct km_complaint *c = NULL;
+        json_t *f = NULL, *obj = NULL, *item;
+        char source[80], reason[KM_REASON_LEN], err[512], notice[160];
+        const char *key;
+        const struct km_category *cat;
+        int64_t key_id = 0, rate = 0;
+        int r;
+
+        f = gateway_fields(ctype, body, len, rep);
+        if (f == NULL)
+                return;
+        key = gateway_str(f, "api_key");
+        if (key == NULL)
+                key = query_key;
+        if (key == NULL || *key == '\0') {
+                gateway_error(rep, 403, "api_key required");
+                goto cleanup;
+        }
+        slot = gateway_pg_get(gw, err, sizeof(err));
+        if (slot == NULL) {
+                km_log_error("database: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                goto cleanup;
+        }
+        r = gateway_key_lookup(slot->conn, key, &key_id, source,
+                               sizeof(source), &rate, err, sizeof(err));
+        if (r == KM_EINPUT) {
+                gateway_error(rep, 403, "invalid api_key");
+                goto cleanup;
+        }
+        if (r) {
+                km_log_error("api_keys: %s", err);
+                gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
+                slot = NULL;
+                gateway_error(rep, 503, "database unavailable, try again");
+                goto cleanup;
+        }
+        if (!gateway_rate_take(gw, key_id, rate)) {
+                gateway_error(rep, 429,
+                              "rate limit of %lld requests per minute "
+                              "exceeded",
+                              (long long)rate);
+                rep->retry_after = (int)(60 / rate) + 1;
+                goto cleanup;
+        }
+        obj = gateway_complaint_obj(f, source, rep);
+        if (obj == NULL)
+                goto cleanup;
+        if (km_complaint_from_json(obj, gw->conf, KM_CPL_INTAKE, km_wall_s(),
+                                   &c, reason, err, sizeof(err))) {
+                gateway_reject(rep, reason, err);
+                goto cleanup;
+        }
+        gateway_store(gw, &slot, c, key_id, f, rep);
+        if (rep->status != 201)
+                goto cleanup;
+        cat = km_conf_category(gw->conf, c->category);
+        snprintf(notice, sizeof(notice),
+                 strcmp(gw->gc->lang, "ru") == 0
+                     ? "Обращение принято; срок рассмотрения %lld ч"
+                     : "Request received; expected within %lld hours",
+                 (long long)(cat ? cat->sla_hours : 0));
+        item = json_object();
+        json_object_set_new(item, "service_request_id", json_string(c->id));
+        json_object_set_new(item, "service_notice", json_string(notice));
+        json_object_set_new(item, "account_id", json_null());
+        rep->body = json_array();
+        json_array_append_new(rep->body, item);
+        rep->root = "service_requests";
+        rep->item = "request";
+        km_log_debug("complaint %s from %s: 201", c->id, source);
+cleanup:
+        if (slot)
+                gateway_pg_put(gw, slot,
+                               PQstatus(slot->conn) != CONNECTION_OK);
+        km_complaint_destroy(c);
+        json_decref(obj);
+        json_decref(f);
+}

@@ -1,0 +1,2 @@
+PROGS += vote
+vote_SRCS := producers/vote/vote.c

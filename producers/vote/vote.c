@@ -1,0 +1,395 @@
+/*
+ * vote.c - komek-vote: residents' KSK votes (JSON Lines, files or stdin)
+ * to the votes topic, keyed by ksk_id.
+ *
+ *   komek-vote [options] [FILE|-]...
+ *
+ * Input line: {"ksk_id":"ksk-0042","resident":"<raw id>","month":"2026-07",
+ *              "score":1..5,"voted_at":"2026-07-14T09:00:00Z"}
+ * Output: docs/messages.md `votes`: the resident becomes resident_hash =
+ * hex HMAC-SHA256(vote.salt, resident); the raw id is never published,
+ * logged or dead-lettered.  vote_id = km_id_derive("vote", resident_hash
+ * "\n" ksk_id "\n" month): one vote per resident per KSK per month, so a
+ * second vote in the same month gets the same id (consumers keep the
+ * first) and within one run is skipped here and counted as a duplicate.
+ *
+ * SECURITY: input is untrusted; an invalid line goes to complaints.dlq
+ * with a reason (invalid_json, invalid_utf8, missing_field:<f>,
+ * wrong_type:<f>, invalid_field:<f>, unknown_field:<f>), origin
+ * {"file", "line", "for": "votes"}, and as original the line with
+ * "resident" replaced by its hash ("resident_hash") - or no original at
+ * all when the line is not a JSON object, since it may hold the raw id.
+ *
+ * Exit codes: 0 everything read was acknowledged (votes or dead letters);
+ * 1 something was not delivered or a file could not be read; 2 usage or
+ * configuration (vote.salt missing or shorter than 16 bytes).
+ */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "km_complaint.h"
+#include "km_kafka.h"
+#include "km_log.h"
+#include "km_sig.h"
+#include "km_utf8.h"
+#include "km_util.h"
+
+struct vote_conf {
+        char *salt;
+        int64_t delivery_timeout_ms;
+};
+
+struct vote {
+        const struct km_conf *conf;
+        const struct vote_conf *vc;
+        rd_kafka_t *rk;
+        struct km_kafka_counts counts;
+        int64_t read, published, dlq, dups, handed;
+        char **seen; /* vote ids published in this run (sorted) */
+        size_t nseen;
+        int failed_files;
+};
+
+static const struct km_conf_key vote_keys[] = {
+        {"vote.salt", KM_CT_STR, NULL, 0, 1024,
+         offsetof(struct vote_conf, salt), NULL,
+         "HMAC key for resident ids (env KOMEK_VOTE_SALT); keep it secret"},
+        {"vote.delivery_timeout_ms", KM_CT_INT, "60000", 1000, 3600000,
+         offsetof(struct vote_conf, delivery_timeout_ms),
+         "delivery-timeout-ms", "how long to retry a broker that is away"},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static void vote_hmac(const char *salt, const char *resident, char *hex)
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+
+        HMAC(EVP_sha256(), salt, (int)strlen(salt),
+             (const unsigned char *)resident, strlen(resident), md, &mdlen);
+        for (unsigned i = 0; i < mdlen; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static int vote_send(struct vote *v, const char *topic, const char *key,
+                     const char *payload)
+{
+        char err[512];
+        int64_t deadline = km_now_ms() + v->vc->delivery_timeout_ms;
+
+        for (;;) {
+                int r = km_kafka_produce(v->rk, topic, RD_KAFKA_PARTITION_UA,
+                                         key, payload, strlen(payload),
+                                         &v->counts, 500, err, sizeof(err));
+
+                if (r == 0) {
+                        v->handed++;
+                        return 0;
+                }
+                if (r != KM_ERETRY || km_sig_stop || v->counts.failed ||
+                    km_now_ms() > deadline) {
+                        km_log_error("%s", err);
+                        return -1;
+                }
+        }
+}
+
+static void vote_dead(struct vote *v, const char *reason, const char *detail,
+                      json_t *redacted, const char *file, int64_t line)
+{
+        json_t *origin = json_pack("{s:s, s:I, s:s}", "file", file, "line",
+                                   (json_int_t)line, "for", "votes");
+        char *orig = redacted ? json_dumps(redacted, JSON_COMPACT |
+                                                         JSON_PRESERVE_ORDER)
+                              : NULL;
+        char *msg = km_dlq_build(reason, detail, orig ? orig : "",
+                                 orig ? strlen(orig) : 0, origin);
+
+        if (vote_send(v, v->conf->topic_dlq, NULL, msg) == 0)
+                v->dlq++;
+        free(msg);
+        free(orig);
+}
+
+static int vote_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* 1 if id was already published in this run; else remembers it. */
+static int vote_seen(struct vote *v, const char *id)
+{
+        const char *key = id;
+        size_t lo = 0, hi = v->nseen;
+
+        if (v->nseen > 0 &&
+            bsearch(&key, v->seen, v->nseen, sizeof(char *), vote_cmp))
+                return 1;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+
+                if (strcmp(v->seen[mid], id) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        v->seen = km_xrealloc(v->seen, (v->nseen + 1) * sizeof(char *));
+        memmove(v->seen + lo + 1, v->seen + lo,
+                (v->nseen - lo) * sizeof(char *));
+        v->seen[lo] = km_xstrdup(id);
+        v->nseen++;
+        return 0;
+}
+
+static int vote_bad(char *reason, const char *code, const char *field,
+                    char *detail, size_t dlen, const char *what)
+{
+        snprintf(reason, KM_REASON_LEN, "%s:%s", code, field);
+        snprintf(detail, dlen, "%s %s", field, what);
+        return -1;
+}
+
+/* Validate; fills out (the votes message without vote_id/hash). */
+static int vote_check(const struct vote *v, json_t *o, char *reason,
+                      char *detail, size_t dlen)
+{
+        static const char *const fields[] = {"ksk_id", "resident", "month",
+                                             "score", "voted_at"};
+        const char *key, *s;
+        json_t *val;
+        int64_t t;
+        int y, m;
+        char tail;
+
+        json_object_foreach(o, key, val) {
+                int ok = 0;
+
+                for (int i = 0; i < 5; i++)
+                        ok |= strcmp(key, fields[i]) == 0;
+                if (!ok)
+                        return vote_bad(reason, "unknown_field", "vote",
+                                        detail, dlen, "has an unknown field");
+        }
+        for (int i = 0; i < 5; i++) {
+                val = json_object_get(o, fields[i]);
+                if (val == NULL || json_is_null(val))
+                        return vote_bad(reason, "missing_field", fields[i],
+                                        detail, dlen, "is required");
+                if (i == 3 ? !json_is_integer(val) : !json_is_string(val))
+                        return vote_bad(reason, "wrong_type", fields[i],
+                                        detail, dlen,
+                                        i == 3 ? "must be an integer"
+                                               : "must be a string");
+        }
+        s = json_string_value(json_object_get(o, "ksk_id"));
+        if (*s == '\0' || strlen(s) > 32 ||
+            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "0123456789_-") != strlen(s))
+                return vote_bad(reason, "invalid_field", "ksk_id", detail,
+                                dlen, "must match [A-Za-z0-9_-]{1,32}");
+        s = json_string_value(json_object_get(o, "resident"));
+        if (*s == '\0' || strlen(s) > 256 ||
+            strlen(s) != json_string_length(json_object_get(o, "resident")))
+                return vote_bad(reason, "invalid_field", "resident", detail,
+                                dlen, "must be 1..256 bytes without NUL");
+        s = json_string_value(json_object_get(o, "month"));
+        if (strlen(s) != 7 || sscanf(s, "%4d-%2d%c", &y, &m, &tail) != 2 ||
+            s[4] != '-' || y < 2000 || y > 2100 || m < 1 || m > 12)
+                return vote_bad(reason, "invalid_field", "month", detail,
+                                dlen, "must be YYYY-MM");
+        t = json_integer_value(json_object_get(o, "score"));
+        if (t < 1 || t > 5)
+                return vote_bad(reason, "invalid_field", "score", detail,
+                                dlen, "must be 1..5");
+        s = json_string_value(json_object_get(o, "voted_at"));
+        if (km_parse_rfc3339(s, &t) || t < 946684800 ||
+            t > km_wall_s() + v->conf->future_skew_s)
+                return vote_bad(reason, "invalid_field", "voted_at", detail,
+                                dlen, "must be an RFC 3339 time, not in the "
+                                      "future");
+        return 0;
+}
+
+static void vote_line(struct vote *v, const char *buf, size_t len,
+                      const char *file, int64_t line)
+{
+        json_t *o, *out, *red = NULL;
+        json_error_t jerr;
+        char reason[KM_REASON_LEN], detail[256], hash[65], id[KM_ID_LEN];
+        char ts[24], *name, *payload;
+        int64_t t = 0;
+
+        v->read++;
+        if (!km_utf8_valid(buf, len, NULL)) {
+                vote_dead(v, "invalid_utf8", "line is not UTF-8", NULL, file,
+                          line);
+                return;
+        }
+        o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (o == NULL || !json_is_object(o)) {
+                vote_dead(v, o ? "wrong_type:root" : "invalid_json",
+                          o ? "a vote must be a JSON object" : jerr.text,
+                          NULL, file, line);
+                json_decref(o);
+                return;
+        }
+        if (json_is_string(json_object_get(o, "resident")))
+                vote_hmac(v->vc->salt,
+                          json_string_value(json_object_get(o, "resident")),
+                          hash);
+        if (vote_check(v, o, reason, detail, sizeof(detail))) {
+                red = json_deep_copy(o);
+                if (json_object_get(red, "resident")) {
+                        json_object_del(red, "resident");
+                        if (json_is_string(json_object_get(o, "resident")))
+                                json_object_set_new(red, "resident_hash",
+                                                    json_string(hash));
+                }
+                vote_dead(v, reason, detail, red, file, line);
+                json_decref(red);
+                json_decref(o);
+                return;
+        }
+        name = km_xasprintf("%s\n%s\n%s", hash,
+                            json_string_value(json_object_get(o, "ksk_id")),
+                            json_string_value(json_object_get(o, "month")));
+        km_id_derive("vote", name, id);
+        free(name);
+        if (vote_seen(v, id)) {
+                v->dups++;
+                json_decref(o);
+                return;
+        }
+        km_parse_rfc3339(json_string_value(json_object_get(o, "voted_at")),
+                         &t);
+        km_fmt_rfc3339(t, ts, sizeof(ts));
+        out = json_pack("{s:i, s:s, s:O, s:s, s:O, s:O, s:s}",
+                        "schema_version", 1, "vote_id", id, "ksk_id",
+                        json_object_get(o, "ksk_id"), "resident_hash", hash,
+                        "month", json_object_get(o, "month"), "score",
+                        json_object_get(o, "score"), "voted_at", ts);
+        payload = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (vote_send(v, v->conf->topic_votes,
+                      json_string_value(json_object_get(o, "ksk_id")),
+                      payload) == 0)
+                v->published++;
+        free(payload);
+        json_decref(out);
+        json_decref(o);
+}
+
+static int vote_file(struct vote *v, const char *name)
+{
+        FILE *fp = strcmp(name, "-") == 0 ? stdin : fopen(name, "rb");
+        const char *shown = fp == stdin ? "<stdin>" : name;
+        char *buf = NULL, *p;
+        size_t cap = 0, len;
+        ssize_t n;
+        int64_t line = 0;
+
+        if (fp == NULL) {
+                km_log_error("%s: cannot open", name);
+                return -1;
+        }
+        while (!km_sig_stop && !v->counts.failed &&
+               (n = getline(&buf, &cap, fp)) >= 0) {
+                line++;
+                p = buf;
+                len = (size_t)n;
+                while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+                        len--;
+                if (line == 1 && len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
+                        p += 3;
+                        len -= 3;
+                }
+                if (len == 0)
+                        continue;
+                vote_line(v, p, len, shown, line);
+        }
+        free(buf);
+        if (fp != stdin)
+                fclose(fp);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct km_conf conf;
+        struct vote_conf vc;
+        struct vote v;
+        enum km_log_level lvl = KM_LOG_INFO;
+        char err[512];
+        const char *env;
+        int64_t t0, undelivered;
+        int rc = 1;
+
+        memset(&vc, 0, sizeof(vc));
+        memset(&v, 0, sizeof(v));
+        if (km_conf_main(&conf, "vote", vote_keys, &vc, argc, argv, err,
+                         sizeof(err))) {
+                fprintf(stderr, "komek-vote: %s\n", err);
+                km_conf_destroy(&conf);
+                return 2;
+        }
+        if (conf.help || conf.dump) {
+                if (conf.help) {
+                        printf("usage: komek-vote [options] [FILE|-]...\n"
+                               "Residents' KSK votes (JSON Lines) to the "
+                               "votes topic; the resident id is replaced by "
+                               "HMAC-SHA256(vote.salt, id).\n");
+                        km_conf_usage(&conf, stdout);
+                } else {
+                        km_conf_dump(&conf, stdout);
+                }
+                km_conf_destroy(&conf);
+                return 0;
+        }
+        if ((env = getenv("KOMEK_VOTE_SALT")) && *env) {
+                free(vc.salt);
+                vc.salt = km_xstrdup(env);
+        }
+        if (vc.salt == NULL || strlen(vc.salt) < 16) {
+                fprintf(stderr, "komek-vote: vote.salt (or KOMEK_VOTE_SALT) "
+                                "is required, at least 16 bytes\n");
+                km_conf_destroy(&conf);
+                return 2;
+        }
+        km_log_level_parse(conf.log_level, &lvl);
+        km_log_init("komek-vote", lvl, conf.log_json);
+        km_sig_install();
+        v.conf = &conf;
+        v.vc = &vc;
+        v.rk = km_kafka_producer_new(&conf, NULL, &v.counts, err, sizeof(err));
+        if (v.rk == NULL) {
+                km_log_error("%s", err);
+                goto cleanup;
+        }
+        t0 = km_now_ms();
+        if (conf.nargs == 0 && vote_file(&v, "-"))
+                v.failed_files++;
+        for (int i = 0; i < conf.nargs; i++)
+                if (vote_file(&v, conf.args[i]))
+                        v.failed_files++;
+        if (km_kafka_flush(v.rk, (int)vc.delivery_timeout_ms + 5000, err,
+                           sizeof(err)))
+                km_log_error("flush: %s", err);
+        undelivered = v.read - v.dups - v.counts.delivered;
+        fprintf(stderr,
+                "komek-vote: read %lld, published %lld, duplicates %lld, "
+                "dead-lettered %lld, not delivered %lld, %.2f s\n",
+                (long long)v.read, (long long)v.published, (long long)v.dups,
+                (long long)v.dlq, (long long)undelivered,
+                (double)(km_now_ms() - t0) / 1000.0);
+        rc = undelivered > 0 || v.failed_files || v.counts.fatal ? 1 : 0;
+cleanup:
+        if (v.rk)
+                rd_kafka_destroy(v.rk);
+        for (size_t i = 0; i < v.nseen; i++)
+                free(v.seen[i]);
+        free(v.seen);
+        km_conf_destroy(&conf);
+        return rc;
+}

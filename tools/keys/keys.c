@@ -1,0 +1,206 @@
+/*
+ * keys.c - komek-keys: the gateway's API keys in PostgreSQL.
+ *
+ *   komek-keys add --source NAME [--rate N] [--note TEXT]
+ *   komek-keys list
+ *   komek-keys revoke ID|PREFIX
+ *
+ * add makes a random key (32 bytes from the OpenSSL CSPRNG, shown as
+ * "km_" + 64 hex digits), prints it once on stdout and stores only its
+ * SHA-256 and its first 11 characters (to tell keys apart in `list`).
+ * Each key carries the source its complaints are published under and a
+ * rate limit in requests per minute.  revoke takes effect on the gateway's
+ * next request with that key (keys are looked up per request).
+ * Exit codes: 0 ok, 1 database error or nothing to revoke, 2 usage.
+ */
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "km_conf.h"
+#include "km_log.h"
+#include "km_pg.h"
+#include "km_sig.h"
+#include "km_util.h"
+
+struct keys_conf {
+        char *source;
+        int64_t rate_limit;
+        char *note;
+};
+
+#define KEYS_OFF(f) offsetof(struct keys_conf, f)
+
+static const struct km_conf_key keys_keys[] = {
+        {"keys.source", KM_CT_STR, NULL, 0, 64, KEYS_OFF(source), "source",
+         "add: source name of the integration (call109, webform ...)"},
+        {"keys.rate_limit", KM_CT_INT, "60", 1, 1000000, KEYS_OFF(rate_limit),
+         "rate", "add: requests per minute"},
+        {"keys.note", KM_CT_STR, NULL, 0, 256, KEYS_OFF(note), "note",
+         "add: free text for operators"},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static void keys_usage(const struct km_conf *conf)
+{
+        fprintf(stdout,
+                "usage: komek-keys add --source NAME [--rate N] [--note T]\n"
+                "       komek-keys list\n"
+                "       komek-keys revoke ID|PREFIX\n"
+                "add prints the new key once on stdout; only its SHA-256 is "
+                "stored.\n");
+        km_conf_usage(conf, stdout);
+}
+
+static void keys_hex(const unsigned char *b, size_t n, char *out)
+{
+        static const char hx[] = "0123456789abcdef";
+
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = hx[b[i] >> 4];
+                out[2 * i + 1] = hx[b[i] & 15];
+        }
+        out[2 * n] = '\0';
+}
+
+static int keys_add(PGconn *conn, const struct keys_conf *kc, char *err,
+                    size_t errlen)
+{
+        unsigned char raw[32], md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        char key[3 + 64 + 1] = "km_", sha[65], prefix[12], rate[24];
+        const char *params[5] = {sha, prefix, kc->source, rate, kc->note};
+        PGresult *res = NULL;
+        int r;
+
+        if (RAND_bytes(raw, sizeof(raw)) != 1)
+                return km_err_set(err, errlen, KM_EFATAL,
+                                  "no random bytes from OpenSSL");
+        keys_hex(raw, sizeof(raw), key + 3);
+        EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
+        keys_hex(md, mdlen, sha);
+        snprintf(prefix, sizeof(prefix), "%.11s", key);
+        snprintf(rate, sizeof(rate), "%lld", (long long)kc->rate_limit);
+        r = km_pg_exec(conn,
+                       "INSERT INTO api_keys (key_sha256, key_prefix, source, "
+                       "rate_limit, note) VALUES ($1, $2, $3, $4, $5) "
+                       "RETURNING id",
+                       5, params, &res, err, errlen);
+        if (r)
+                return r;
+        printf("%s\n", key);
+        km_log_info("added key %s (id %s) for source %s, %s requests/min",
+                    prefix, PQgetvalue(res, 0, 0), kc->source, rate);
+        PQclear(res);
+        return 0;
+}
+
+static int keys_list(PGconn *conn, char *err, size_t errlen)
+{
+        PGresult *res = NULL;
+        int r;
+
+        r = km_pg_exec(conn,
+                       "SELECT id, key_prefix, source, rate_limit, "
+                       "to_char(created_at AT TIME ZONE 'UTC', "
+                       "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                       "COALESCE(to_char(revoked_at AT TIME ZONE 'UTC', "
+                       "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'active'), "
+                       "COALESCE(note, '') FROM api_keys ORDER BY id",
+                       0, NULL, &res, err, errlen);
+        if (r)
+                return r;
+        printf("%-6s %-12s %-20s %-8s %-21s %-21s %s\n", "id", "prefix",
+               "source", "rate/min", "created", "revoked", "note");
+        for (int i = 0; i < PQntuples(res); i++)
+                printf("%-6s %-12s %-20s %-8s %-21s %-21s %s\n",
+                       PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                       PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+                       PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
+                       PQgetvalue(res, i, 6));
+        PQclear(res);
+        return 0;
+}
+
+static int keys_revoke(PGconn *conn, const char *which, char *err,
+                       size_t errlen)
+{
+        const char *params[1] = {which};
+        PGresult *res = NULL;
+        int r, n;
+
+        r = km_pg_exec(conn,
+                       "UPDATE api_keys SET revoked_at = now() "
+                       "WHERE (id::text = $1 OR key_prefix = $1) "
+                       "AND revoked_at IS NULL RETURNING id",
+                       1, params, &res, err, errlen);
+        if (r)
+                return r;
+        n = PQntuples(res);
+        PQclear(res);
+        if (n == 0)
+                return km_err_set(err, errlen, KM_EFATAL,
+                                  "no active key with id or prefix %s", which);
+        km_log_info("revoked %d key(s) matching %s", n, which);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct km_conf conf;
+        struct keys_conf kc;
+        enum km_log_level lvl = KM_LOG_INFO;
+        PGconn *conn = NULL;
+        char err[512];
+        const char *cmd;
+        int r = 0, rc = 1;
+
+        memset(&kc, 0, sizeof(kc));
+        if (km_conf_main(&conf, "keys", keys_keys, &kc, argc, argv, err,
+                         sizeof(err))) {
+                fprintf(stderr, "komek-keys: %s\n", err);
+                km_conf_destroy(&conf);
+                return 2;
+        }
+        if (conf.help || conf.dump) {
+                if (conf.help)
+                        keys_usage(&conf);
+                else
+                        km_conf_dump(&conf, stdout);
+                km_conf_destroy(&conf);
+                return 0;
+        }
+        km_log_level_parse(conf.log_level, &lvl);
+        km_log_init("komek-keys", lvl, conf.log_json);
+        km_sig_install();
+        cmd = conf.nargs > 0 ? conf.args[0] : "";
+        if (!((!strcmp(cmd, "add") && conf.nargs == 1 && kc.source) ||
+              (!strcmp(cmd, "list") && conf.nargs == 1) ||
+              (!strcmp(cmd, "revoke") && conf.nargs == 2))) {
+                fprintf(stderr, "komek-keys: expected add --source NAME, list "
+                                "or revoke ID; see --help\n");
+                rc = 2;
+                goto cleanup;
+        }
+        conn = km_pg_connect(conf.pg_conninfo, "komek-keys",
+                             (int)conf.pg_connect_timeout_s, err, sizeof(err));
+        if (conn == NULL) {
+                km_log_error("%s", err);
+                goto cleanup;
+        }
+        if (!strcmp(cmd, "add"))
+                r = keys_add(conn, &kc, err, sizeof(err));
+        else if (!strcmp(cmd, "list"))
+                r = keys_list(conn, err, sizeof(err));
+        else
+                r = keys_revoke(conn, conf.args[1], err, sizeof(err));
+        if (r)
+                km_log_error("%s: %s", cmd, err);
+        rc = r ? 1 : 0;
+cleanup:
+        PQfinish(conn);
+        km_conf_destroy(&conf);
+        return rc;
+}

@@ -1,0 +1,2 @@
+PROGS += keys
+keys_SRCS := tools/keys/keys.c
