@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "km_log.h"
 #include "km_util.h"
 
 static void km_kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -27,6 +28,27 @@ static void km_kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         }
 }
 
+/* SASL authentication failed, or the broker's certificate is not trusted
+ * (ssl.ca.location, host name): configuration errors, not outages. */
+static int km_kafka_auth_error(int code, const char *reason)
+{
+        return code == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+               (code == RD_KAFKA_RESP_ERR__SSL && reason &&
+                strstr(reason, "certificate verify failed"));
+}
+
+/* librdkafka's own log lines go through km_log, so that log.json output
+ * stays one JSON object per line; the program's error line says what
+ * failed, these say why (level: syslog 0-4 warn, 5-6 info, 7 debug). */
+static void km_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                            const char *buf)
+{
+        (void)rk;
+        km_log_event(level <= 4 ? KM_LOG_WARN : level <= 6 ? KM_LOG_INFO
+                                                           : KM_LOG_DEBUG,
+                     "librdkafka", "%s: %s", fac, buf);
+}
+
 static void km_kafka_error_cb(rd_kafka_t *rk, int code, const char *reason,
                               void *opaque)
 {
@@ -42,6 +64,18 @@ static void km_kafka_error_cb(rd_kafka_t *rk, int code, const char *reason,
                 counts->fatal = 1;
                 snprintf(counts->fatal_reason, sizeof(counts->fatal_reason),
                          "%s: %s", rd_kafka_err2name(orig), buf);
+        } else if (km_kafka_auth_error(code, reason)) {
+                /* librdkafka retries these for ever; they need an operator
+                 * (wrong password, untrusted broker certificate): stop. */
+                counts->fatal = 1;
+                snprintf(counts->fatal_reason, sizeof(counts->fatal_reason),
+                         "%s: %s",
+                         code == RD_KAFKA_RESP_ERR__SSL
+                             ? "broker certificate not trusted"
+                             : "broker authentication failed",
+                         reason);
+                snprintf(counts->last_error, sizeof(counts->last_error),
+                         "%s", counts->fatal_reason);
         } else {
                 snprintf(counts->last_error, sizeof(counts->last_error),
                          "%s: %s", rd_kafka_err2name(code), reason);
@@ -76,6 +110,7 @@ rd_kafka_conf_t *km_kafka_conf_new(const struct km_conf *conf,
                                  err, errlen))
                         goto fail;
         rd_kafka_conf_set_opaque(kc, counts);
+        rd_kafka_conf_set_log_cb(kc, km_kafka_log_cb);
         rd_kafka_conf_set_error_cb(kc, km_kafka_error_cb);
         if (counts) /* producers only: consumers warn about dr_msg_cb */
                 rd_kafka_conf_set_dr_msg_cb(kc, km_kafka_dr_cb);
@@ -141,6 +176,10 @@ rd_kafka_t *km_kafka_consumer_new(const struct km_conf *conf,
         kc = km_kafka_conf_new(conf, NULL, err, errlen);
         if (kc == NULL)
                 return NULL;
+        /* The opaque set below is the rebalance callback's, not a
+         * km_kafka_counts: km_kafka_error_cb would write into it.  Let
+         * librdkafka log errors itself. */
+        rd_kafka_conf_set_error_cb(kc, NULL);
         if (km_kafka_set(kc, "group.id", group_id, err, errlen) ||
             km_kafka_set(kc, "isolation.level", "read_committed", err,
                          errlen) ||
@@ -273,10 +312,13 @@ int km_kafka_topic_create(const struct km_conf *conf, const char *name,
         rd_kafka_AdminOptions_t *opts = NULL;
         rd_kafka_queue_t *q = NULL;
         rd_kafka_event_t *ev = NULL;
+        struct km_kafka_counts counts;
+        int64_t deadline = km_now_ms() + timeout_ms + 5000;
         char errstr[512];
         int r = 0;
 
-        kc = km_kafka_conf_new(conf, NULL, err, errlen);
+        memset(&counts, 0, sizeof(counts));
+        kc = km_kafka_conf_new(conf, &counts, err, errlen);
         if (kc == NULL)
                 return KM_ECONFIG;
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
@@ -297,11 +339,24 @@ int km_kafka_topic_create(const struct km_conf *conf, const char *name,
                                                   sizeof(errstr));
         q = rd_kafka_queue_new(rk);
         rd_kafka_CreateTopics(rk, &nt, 1, opts, q);
-        ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+        /* Wait in slices, serving error_cb: a wrong password or an
+         * untrusted certificate fails now, not at the timeout. */
+        while ((ev = rd_kafka_queue_poll(q, 100)) == NULL &&
+               km_now_ms() < deadline) {
+                rd_kafka_poll(rk, 0);
+                if (counts.fatal) {
+                        r = km_err_set(err, errlen, KM_EFATAL,
+                                       "create topic %s: %s", name,
+                                       counts.fatal_reason);
+                        goto cleanup;
+                }
+        }
         if (ev == NULL) {
                 r = km_err_set(err, errlen, KM_ERETRY,
-                               "create topic %s: no answer in %d ms", name,
-                               timeout_ms);
+                               "create topic %s: no answer in %d ms%s%s",
+                               name, timeout_ms,
+                               counts.last_error[0] ? "; last error: " : "",
+                               counts.last_error);
                 goto cleanup;
         }
         if (rd_kafka_event_error(ev)) {

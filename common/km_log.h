@@ -23,8 +23,15 @@ void km_log_init(const char *prog, enum km_log_level level, int json);
 /** @brief Parse "debug|info|warn|error". @returns 0 or -1. */
 int km_log_level_parse(const char *s, enum km_log_level *out);
 
-/** @brief Emit one event at level. */
+/** @brief Emit one event at level.  With json, one object per line:
+ *  {"time":"...Z","level":..,"program":..,"pid":..,"event":"log","msg":..};
+ *  control characters become spaces, invalid UTF-8 bytes '?'. */
 void km_log(enum km_log_level level, const char *fmt, ...) KM_PRINTF(2, 3);
+
+/** @brief The same with a machine-readable event name ("batch_committed",
+ *  "kafka_auth_failed") in the "event" field (text: "level: event: msg"). */
+void km_log_event(enum km_log_level level, const char *event,
+                  const char *fmt, ...) KM_PRINTF(3, 4);
 
 #define km_log_debug(...) km_log(KM_LOG_DEBUG, __VA_ARGS__)
 #define km_log_info(...) km_log(KM_LOG_INFO, __VA_ARGS__)

@@ -11,6 +11,27 @@
 #include "km_sig.h"
 #include "km_util.h"
 
+/* A connection failure that waiting will not cure: the server answered
+ * and refused us, or TLS verification failed (sslmode=verify-full with a
+ * wrong sslrootcert).  libpq gives no SQLSTATE for these, only text.
+ * XXX English messages only: under another lc_messages we retry until the
+ * deadline, as for an unreachable server. */
+static int km_pg_permanent(const char *msg)
+{
+        static const char *const pats[] = {
+                "certificate verify failed", "does not match host name",
+                "root certificate file", "password authentication failed",
+                "no pg_hba.conf entry", "does not exist",
+                "SSL is not enabled on the server", "invalid sslmode",
+                "invalid connection option", "missing \"=\"",
+        };
+
+        for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++)
+                if (strstr(msg, pats[i]))
+                        return 1;
+        return 0;
+}
+
 PGconn *km_pg_connect(const char *conninfo, const char *prog, int timeout_s,
                       char *err, size_t errlen)
 {
@@ -25,10 +46,14 @@ PGconn *km_pg_connect(const char *conninfo, const char *prog, int timeout_s,
 
                 if (conn && PQstatus(conn) == CONNECTION_OK)
                         return conn;
-                km_err_set(err, errlen, KM_ERETRY, "postgresql: %s",
-                           conn ? PQerrorMessage(conn) : "out of memory");
+                const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
+                int permanent = km_pg_permanent(msg);
+
+                km_err_set(err, errlen, permanent ? KM_EFATAL : KM_ERETRY,
+                           "postgresql: %s", msg);
                 PQfinish(conn);
-                if (km_now_ms() + delay_ms > deadline || km_sig_stop)
+                if (permanent || km_now_ms() + delay_ms > deadline ||
+                    km_sig_stop)
                         return NULL;
                 /* Backoff between connection attempts: waiting for a server
                  * to come up, bounded by the deadline above. */

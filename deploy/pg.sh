@@ -8,8 +8,11 @@
 #           pg_isready answers on $KOMEK_PG_HOST:$KOMEK_PG_PORT (default
 #           127.0.0.1:5432), use that server. Else initdb (once) and start a
 #           private cluster on 127.0.0.1, on the first free port from 55432.
-#           Then, idempotently, create role komek (LOGIN) and the databases
-#           komek and komek_test owned by it, and write .run/pg.env with
+#           Then, idempotently, create role komek (LOGIN), the databases
+#           komek and komek_test owned by it, and the NOLOGIN group roles
+#           komek_intake, komek_router, komek_tasksink, komek_analytics and
+#           komek_analyst (deploy/sql/090_roles.sql grants to them; komek is
+#           a member, so tests can SET ROLE), and write .run/pg.env with
 #           KOMEK_PG_CONNINFO and KOMEK_PG_TEST_CONNINFO.
 #   down    Stop the private cluster if this script started one. Never
 #           touches the machine's shared server.
@@ -209,6 +212,16 @@ SELECT 'CREATE DATABASE komek OWNER komek ENCODING ''UTF8'' TEMPLATE template0'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'komek') \gexec
 SELECT 'CREATE DATABASE komek_test OWNER komek ENCODING ''UTF8'' TEMPLATE template0'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'komek_test') \gexec
+-- Least-privilege group roles (deploy/sql/090_roles.sql grants to them).
+-- komek, the owner that migrates, is a member so that tests can SET ROLE.
+SELECT format('CREATE ROLE %I NOLOGIN', r)
+  FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
+                    'komek_analytics', 'komek_analyst']) AS r
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
+SELECT format('GRANT %I TO komek', r)
+  FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
+                    'komek_analytics', 'komek_analyst']) AS r
+ WHERE NOT pg_has_role('komek', r, 'MEMBER') \gexec
 EOF
   local db
   for db in komek komek_test; do

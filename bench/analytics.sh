@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# bench/analytics.sh - komek-analytics throughput against a naive writer
+# (one INSERT + COMMIT per message) and against raw COPY of the same facts,
+# in the same run; the full four-topic mix; komek-report over a year.
+# Not a test: prints figures.  Needs Kafka and PostgreSQL up (make up).
+#
+# usage: bash bench/analytics.sh [BIN_DIR]   (env: AN_COMPLAINTS=100000,
+#        AN_NAIVE=5000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export KOMEK_BIN="$ROOT/${1:-bin}" KOMEK_ROOT="$ROOT"
+export KOMEK_CONFIG="$ROOT/deploy/komek.conf"
+# shellcheck disable=SC1091
+. .run/kafka.env
+# shellcheck disable=SC1091
+. .run/pg.env
+N=${AN_COMPLAINTS:-100000}
+NAIVE=${AN_NAIVE:-5000}
+make --no-print-directory bin/komek-gen bin/komek-analytics bin/komek-report \
+        bin/komek-admin build/bench/analytics_bench >/dev/null
+DIR=$(mktemp -d /tmp/komek-bench-analytics-XXXXXX)
+trap 'rm -rf "$DIR"' EXIT
+echo "== bench/analytics: a year of data, $N complaint lines (komek-gen seed 5)"
+"$KOMEK_BIN/komek-gen" --out "$DIR" --seed 5 --complaints "$N" \
+        --from 2025-01-01 --days 365 2>/dev/null
+mkdir -p .run
+build/bench/analytics_bench "$DIR" "$NAIVE" 2025-W52

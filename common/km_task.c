@@ -1,0 +1,280 @@
+/*
+ * km_task.c - see km_task.h.
+ *
+ * SECURITY: the note, reason and corrections are staff input: they travel
+ * only as query parameters and JSON strings, are bounded (1,000
+ * characters, no control characters but newline) and are never logged.
+ */
+#include "km_task.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "km_complaint.h"
+#include "km_id.h"
+#include "km_pg.h"
+#include "km_route.h"
+#include "km_utf8.h"
+#include "km_util.h"
+
+#define KM_TASK_NOTE_MAX 1000
+
+const char *km_task_event_name(enum km_task_action a)
+{
+        return a == KM_TASK_ACK       ? "acknowledged"
+               : a == KM_TASK_RESOLVE ? "resolved"
+                                      : "rejected";
+}
+
+/* Queue the task-events message in the outbox. */
+static int km_task_event(PGconn *conn, const struct km_task_change *ch,
+                         int attempt, char *err, size_t errlen)
+{
+        char id[KM_ID_LEN], at[32], att[16];
+        const char *ev = km_task_event_name(ch->action);
+        json_t *o;
+        char *payload;
+        int r;
+
+        km_id_random(id);
+        km_fmt_rfc3339(km_wall_s(), at, sizeof(at));
+        snprintf(att, sizeof(att), "%d", attempt);
+        o = json_pack("{s:i,s:s,s:s,s:i,s:s,s:s,s:s}", "schema_version", 1,
+                      "event_id", id, "complaint_id", ch->complaint_id,
+                      "attempt", attempt, "org_id", ch->org_id, "event", ev,
+                      "at", at);
+        if (ch->note && *ch->note)
+                json_object_set_new(o, "note", json_string(ch->note));
+        if (ch->action == KM_TASK_REJECT)
+                json_object_set_new(o, "reason", json_string("not_ours"));
+        payload = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        {
+                const char *p[7] = {id, ch->complaint_id, payload,
+                                    att, ch->org_id, ev, ch->note};
+
+                r = km_pg_exec(conn,
+                               "INSERT INTO task_outbox (event_id, topic, "
+                               "msg_key, payload, complaint_id, attempt, "
+                               "org_id, event, note) VALUES ($1, "
+                               "'task_events', $2::text, $3, $2::uuid, $4, $5, $6, $7)",
+                               7, p, NULL, err, errlen);
+        }
+        free(payload);
+        return r;
+}
+
+/* The re-route of a rejected task: route the (corrected) complaint and
+ * queue the dispatch message of attempt + 1. */
+static int km_task_reroute(PGconn *conn, const struct km_conf *conf,
+                           const struct km_dir *dir,
+                           const struct km_task_change *ch,
+                           const char *complaint_json, int attempt,
+                           struct km_task_result *out, char *err,
+                           size_t errlen)
+{
+        char reason[KM_REASON_LEN], detail[256], id[KM_ID_LEN], att[16];
+        const char *why = "rerouted:not_ours";
+        struct km_complaint *c = NULL;
+        struct km_route route;
+        json_t *obj = json_loads(complaint_json, 0, NULL);
+        char *payload = NULL;
+        int r;
+
+        if (obj == NULL)
+                return km_err_set(err, errlen, KM_EFATAL,
+                                  "stored complaint is not JSON");
+        if (ch->category) {
+                json_object_set_new(obj, "category", json_string(ch->category));
+                why = "rerouted:category";
+        }
+        if (ch->building_id) {
+                if (km_dir_building(dir, ch->building_id) == NULL) {
+                        json_decref(obj);
+                        return km_err_set(err, errlen, KM_EINPUT,
+                                          "unknown building %s",
+                                          ch->building_id);
+                }
+                json_object_set_new(obj, "building_id",
+                                    json_string(ch->building_id));
+                why = ch->category ? "rerouted:category,building"
+                                   : "rerouted:building";
+        }
+        /* received_at may be old: no future check matters here */
+        r = km_complaint_from_json(obj, conf, KM_CPL_STRICT, km_wall_s(), &c,
+                                   reason, detail, sizeof(detail));
+        json_decref(obj);
+        if (r)
+                return km_err_set(err, errlen, KM_EINPUT, "correction: %s",
+                                  reason);
+        km_route_complaint(dir, conf, c, &route);
+        if (!ch->category && !ch->building_id)
+                route.org = km_dir_triage(dir); /* not ours: back to triage */
+        if (strcmp(route.org->id, ch->org_id) == 0) {
+                km_complaint_destroy(c);
+                return km_err_set(err, errlen, KM_EINPUT,
+                                  "the correction routes the task back to "
+                                  "%s (%s)",
+                                  ch->org_id, route.reason);
+        }
+        payload = km_route_dispatch(&route, c, attempt + 1, why, km_wall_s(),
+                                  NULL, 0);
+        km_id_random(id);
+        snprintf(att, sizeof(att), "%d", attempt + 1);
+        {
+                const char *p[6] = {id, route.org->id, payload, c->id, att,
+                                    ch->note};
+
+                r = km_pg_exec(conn,
+                               "INSERT INTO task_outbox (event_id, topic, "
+                               "msg_key, payload, complaint_id, attempt, "
+                               "org_id, event, note) VALUES ($1, 'dispatch', "
+                               "$2::text, $3, $4, $5, $2::text, 'rerouted', "
+                               "$6)",
+                               6, p, NULL, err, errlen);
+        }
+        if (r == 0) {
+                out->attempt = attempt + 1;
+                snprintf(out->new_org, sizeof(out->new_org), "%s",
+                         route.org->id);
+                snprintf(out->reason, sizeof(out->reason), "%s", why);
+        }
+        free(payload);
+        km_complaint_destroy(c);
+        return r;
+}
+
+static int km_task_check(const struct km_task_change *ch, const char *status,
+                         char *err, size_t errlen)
+{
+        int open = strcmp(status, "open") == 0;
+        int ackd = strcmp(status, "acknowledged") == 0;
+
+        switch (ch->action) {
+        case KM_TASK_ACK:
+                if (!open)
+                        return km_err_set(err, errlen, KM_EINPUT,
+                                          "task %s is %s: only an open task "
+                                          "can be acknowledged",
+                                          ch->complaint_id, status);
+                return 0;
+        case KM_TASK_RESOLVE:
+        case KM_TASK_REJECT:
+                if (!open && !ackd)
+                        return km_err_set(err, errlen, KM_EINPUT,
+                                          "task %s is %s: cannot be %s",
+                                          ch->complaint_id, status,
+                                          km_task_event_name(ch->action));
+                return 0;
+        }
+        return km_err_set(err, errlen, KM_EINPUT, "unknown action");
+}
+
+static int km_task_validate(const struct km_task_change *ch, char *err,
+                            size_t errlen)
+{
+        if (!km_id_valid(ch->complaint_id))
+                return km_err_set(err, errlen, KM_EINPUT,
+                                  "not a complaint id (a lower-case UUID)");
+        if (ch->action != KM_TASK_ACK && (ch->note == NULL || !*ch->note))
+                return km_err_set(err, errlen, KM_EINPUT,
+                                  ch->action == KM_TASK_RESOLVE
+                                      ? "resolve needs a note"
+                                      : "reject needs a reason");
+        if (ch->note && (!km_utf8_valid(ch->note, strlen(ch->note), NULL) ||
+                         km_utf8_chars(ch->note) > KM_TASK_NOTE_MAX ||
+                         km_utf8_has_ctrl(ch->note)))
+                return km_err_set(err, errlen, KM_EINPUT,
+                                  "note: valid UTF-8, at most %d characters",
+                                  KM_TASK_NOTE_MAX);
+        return 0;
+}
+
+int km_task_apply(PGconn *conn, const struct km_conf *conf,
+                  const struct km_dir *dir, const struct km_task_change *ch,
+                  struct km_task_result *out, char *err, size_t errlen)
+{
+        const char *p1[2] = {ch->complaint_id, ch->org_id};
+        PGresult *res = NULL;
+        int r, attempt;
+
+        memset(out, 0, sizeof(*out));
+        if ((r = km_task_validate(ch, err, errlen)))
+                return r;
+        if (ch->action == KM_TASK_REJECT && dir == NULL)
+                return km_err_set(err, errlen, KM_EFATAL,
+                                  "reject needs the directory");
+        if ((r = km_pg_begin(conn, err, errlen)))
+                return r;
+        r = km_pg_exec(conn,
+                       "SELECT status, attempt, complaint::text FROM tasks "
+                       "WHERE complaint_id = $1::uuid AND org_id = $2 FOR "
+                       "UPDATE",
+                       2, p1, &res, err, errlen);
+        if (r)
+                goto fail;
+        if (PQntuples(res) != 1) {
+                r = km_err_set(err, errlen, KM_EINPUT,
+                               "no task %s in the inbox of %s",
+                               ch->complaint_id, ch->org_id);
+                goto fail;
+        }
+        if ((r = km_task_check(ch, PQgetvalue(res, 0, 0), err, errlen)))
+                goto fail;
+        attempt = atoi(PQgetvalue(res, 0, 1));
+        if (ch->action == KM_TASK_REJECT &&
+            strcmp(ch->org_id, KM_DIR_TRIAGE) == 0 && !ch->category &&
+            !ch->building_id) {
+                r = km_err_set(err, errlen, KM_EINPUT,
+                               "triage re-routes with a corrected category "
+                               "or building");
+                goto fail;
+        }
+        if (ch->action == KM_TASK_REJECT &&
+            strcmp(ch->org_id, KM_DIR_TRIAGE) != 0 &&
+            attempt >= KM_TASK_MAX_ATTEMPTS && (ch->category || ch->building_id)) {
+                r = km_err_set(err, errlen, KM_EINPUT,
+                               "re-routed %d times: reject without a "
+                               "correction, triage decides",
+                               attempt);
+                goto fail;
+        }
+        {
+                static const char *const sql[] = {
+                    "UPDATE tasks SET status = 'acknowledged', "
+                    "acknowledged_at = now(), updated_at = now() WHERE "
+                    "complaint_id = $1::uuid",
+                    "UPDATE tasks SET status = 'resolved', resolved_at = "
+                    "now(), status_note = $2, updated_at = now() WHERE "
+                    "complaint_id = $1::uuid",
+                    "UPDATE tasks SET status = 'rejected', status_note = $2, "
+                    "updated_at = now() WHERE complaint_id = $1::uuid",
+                };
+                const char *p2[2] = {ch->complaint_id, ch->note};
+
+                r = km_pg_exec(conn, sql[ch->action],
+                               ch->action == KM_TASK_ACK ? 1 : 2, p2, NULL,
+                               err, errlen);
+                if (r)
+                        goto fail;
+        }
+        if ((r = km_task_event(conn, ch, attempt, err, errlen)))
+                goto fail;
+        if (ch->action == KM_TASK_REJECT &&
+            (r = km_task_reroute(conn, conf, dir, ch, PQgetvalue(res, 0, 2),
+                                 attempt, out, err, errlen)))
+                goto fail;
+        if ((r = km_pg_commit(conn, err, errlen)))
+                goto fail;
+        snprintf(out->status, sizeof(out->status), "%s",
+                 km_task_event_name(ch->action));
+        if (ch->action != KM_TASK_REJECT)
+                out->attempt = attempt;
+        PQclear(res);
+        return 0;
+fail:
+        km_pg_rollback(conn);
+        PQclear(res);
+        return r;
+}

@@ -1,0 +1,64 @@
+/*
+ * km_task.h - state changes of a task by its organisation's staff (the
+ * inbox, CLI or web), checked and recorded exactly once.
+ *
+ *   open ──ack──> acknowledged ──resolve──> resolved
+ *     │  └──────────resolve───────────────────┘
+ *     └──reject (open or acknowledged)──> rejected ──> re-routed: attempt+1
+ *
+ * Only the task's current organisation may change it.  Resolve needs a
+ * note, reject a reason.  A rejected task is re-routed in the same
+ * transaction: to the organisation a corrected category or building gives
+ * (km_route_complaint), else to triage; triage itself can only re-route with a
+ * correction.  The complaint keeps its id; attempt grows by one.
+ *
+ * One PostgreSQL transaction locks the row (FOR UPDATE), checks, updates
+ * it and writes the task-events message (and the re-route's dispatch
+ * message) to task_outbox; km_outbox_publish sends them after commit.
+ */
+#ifndef KM_TASK_H
+#define KM_TASK_H
+
+#include <libpq-fe.h>
+
+#include "km_conf.h"
+#include "km_dir.h"
+#include "km_err.h"
+
+#define KM_TASK_MAX_ATTEMPTS 10 /* then only triage may re-route */
+
+enum km_task_action { KM_TASK_ACK, KM_TASK_RESOLVE, KM_TASK_REJECT };
+
+struct km_task_change {
+        const char *org_id;       /* the staff's organisation */
+        const char *complaint_id;
+        enum km_task_action action;
+        const char *note;         /* resolve: note; reject: reason */
+        const char *category;     /* reject: corrected category, NULL-able */
+        const char *building_id;  /* reject: corrected building, NULL-able */
+};
+
+struct km_task_result {
+        char status[16];     /* the new status */
+        int attempt;         /* reject: the new attempt */
+        char new_org[64];    /* reject: where it went */
+        char reason[80];     /* reject: the route reason */
+};
+
+/**
+ * @brief Apply one change.
+ * @param dir the directory (needed for KM_TASK_REJECT; NULL-able else)
+ * @returns 0; KM_EINPUT when the change is refused (unknown task, another
+ *          organisation's task, wrong state, missing note, bad
+ *          correction) with the reason in err; KM_ERETRY / KM_EFATAL on
+ *          database trouble.  Nothing is written unless it returns 0.
+ */
+int km_task_apply(PGconn *conn, const struct km_conf *conf,
+                  const struct km_dir *dir, const struct km_task_change *ch,
+                  struct km_task_result *out, char *err,
+                  size_t errlen) KM_MUSTCHECK;
+
+/** @brief "acknowledged", "resolved", "rejected". */
+const char *km_task_event_name(enum km_task_action a);
+
+#endif /* KM_TASK_H */

@@ -1,0 +1,31 @@
+/*
+ * tcheck.h - cmocka checks of the analytics tables and views against
+ * expect.c's recomputation (every failure says got X, want Y).
+ */
+#ifndef TCHECK_H
+#define TCHECK_H
+
+#include <libpq-fe.h>
+
+#include "expect.h"
+#include "fx.h"
+
+void tc_init(PGconn *conn);
+void tc_pause_ms(int ms);
+PGresult *tc_query(const char *sql);
+void tc_check_facts(const struct fx_data *d);
+void tc_check_weekly(const struct fx_data *d);
+void tc_check_ytd(const struct fx_data *d);
+void tc_check_channels(const struct fx_data *d);
+void tc_check_districts(const struct fx_data *d);
+void tc_check_orgs(const struct fx_data *d, int64_t now);
+void tc_check_rating(const struct fx_data *d, int64_t now,
+                     const struct ex_rating_params *p);
+void tc_check_no_pii(void);
+void tc_check_dlq(struct fx_env *env, int bad);
+long tc_fingerprint(void);
+long tc_check_escalations(const struct fx_data *d, int64_t now,
+                          const struct ex_esc_params *p);
+long tc_check_escalation_topic(struct fx_env *env, long want);
+
+#endif /* TCHECK_H */

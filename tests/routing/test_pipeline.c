@@ -1,0 +1,338 @@
+/*
+ * test_pipeline.c - komek-router and komek-tasksink against the real
+ * broker and database, each test with its own topics, groups,
+ * transactional ids and schema:
+ *   - every complaint of a generated set becomes exactly one task; the
+ *     dispatch topic holds exactly one message per published complaint
+ *     (read_committed); invalid messages go to the dead-letter topic;
+ *   - the same with two routers in one group, the second joining while
+ *     the first works (a rebalance loses and doubles nothing);
+ *   - SIGKILL of a router with a batch open, restart: still exactly one
+ *     dispatch message and one task per complaint;
+ *   - a duplicate complaint and a full re-delivery of `dispatch` to the
+ *     sink change nothing;
+ *   - a directory import reaches a running router without a restart.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "km_test.h"
+#include "km_util.h"
+#include "rt.h"
+
+#define GEN "--seed 11 --buildings 2000 --ksks 100 --complaints 3000 --days 300"
+
+static struct rt t;
+static int pids[8];
+static int npids;
+
+static int start(const char *prog, const char *const *extra, char *log,
+                 size_t loglen)
+{
+        int pid = rt_spawn(&t, prog, extra, log, loglen);
+
+        assert_true(pid > 0);
+        pids[npids++] = pid;
+        return pid;
+}
+
+static void stop(int pid)
+{
+        for (int i = 0; i < npids; i++)
+                if (pids[i] == pid)
+                        pids[i] = 0;
+        assert_int_equal(km_test_wait(pid, SIGTERM, 30000), 0);
+}
+
+static int start_router(int instance, const char *batch_size,
+                        const char *batch_ms, char *log, size_t loglen)
+{
+        char group[200], txn[200], bs[64], bm[64];
+        const char *extra[] = {"--set", group, "--set", txn, "--set", bs,
+                               "--set", bm,    "--set", "router.reload_ms=300",
+                               NULL};
+
+        snprintf(group, sizeof(group), "router.group=%s-router", t.schema);
+        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt-%d",
+                 t.schema, instance);
+        snprintf(bs, sizeof(bs), "router.batch_size=%s", batch_size);
+        snprintf(bm, sizeof(bm), "router.batch_ms=%s", batch_ms);
+        return start("router", extra, log, loglen);
+}
+
+static int start_sink(void)
+{
+        char group[200];
+        const char *extra[] = {"--set", group, "--set",
+                               "tasksink.relay_age_ms=500", NULL};
+
+        snprintf(group, sizeof(group), "tasksink.group=%s-sink", t.schema);
+        return start("tasksink", extra, NULL, 0);
+}
+
+static int dispatch_count(const char *isolation, int want, int settle_ms)
+{
+        return km_test_read_topic(&t.conf, t.dispatch, isolation, want, 60000,
+                                  settle_ms, NULL, NULL);
+}
+
+/* Three messages no intake would publish: each must be dead-lettered. */
+static void publish_garbage(void)
+{
+        static const char *const bad[] = {
+            "{not json",
+            "{\"schema_version\":1,\"id\":\"6f1c2a4e-8b1d-4c3e-9a70-6b6f6d656b31\"}",
+            "\xff\xfe invalid utf-8",
+        };
+
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(rt_produce_raw(&t, t.complaints, "x", bad[i],
+                                                strlen(bad[i])),
+                                 0);
+}
+
+static void check_tasks(int unique)
+{
+        long n = rt_wait_count(&t, "SELECT count(*) FROM tasks", unique, 60000);
+
+        if (n != unique)
+                fail_msg("tasks: %ld, want %d", n, unique);
+        assert_int_equal(rt_count(&t, "SELECT count(*) FROM task_attempts"),
+                         unique);
+        /* every task has an organisation of the directory */
+        assert_int_equal(rt_count(&t, "SELECT count(*) FROM tasks t LEFT JOIN "
+                                      "organisations o ON o.id = t.org_id "
+                                      "WHERE o.id IS NULL OR o.kind <> "
+                                      "t.org_kind"),
+                         0);
+        assert_true(rt_count(&t, "SELECT count(*) FROM tasks WHERE org_id = "
+                                 "'triage' AND route_reason = "
+                                 "'unknown_building'") > 0);
+        assert_true(rt_count(&t, "SELECT count(*) FROM tasks WHERE org_kind = "
+                                 "'lift_operator'") > 0);
+}
+
+static void test_one_router(void **state)
+{
+        int published, unique, router, sink, got;
+
+        (void)state;
+        assert_int_equal(rt_gen(&t, GEN), 0);
+        assert_int_equal(rt_import(&t, NULL), 0);
+        published = rt_publish(&t, &unique);
+        assert_true(published > 2900);
+        assert_true(unique < published); /* the set has duplicates */
+        publish_garbage();
+        sink = start_sink();
+        router = start_router(1, "500", "200", NULL, 0);
+        check_tasks(unique);
+        got = dispatch_count("read_committed", published, 1500);
+        if (got != published)
+                fail_msg("dispatch: %d messages, want %d", got, published);
+        got = km_test_read_topic(&t.conf, t.dlq, "read_committed", 3, 30000,
+                                 500, NULL, NULL);
+        assert_int_equal(got, 3);
+        stop(router);
+        stop(sink);
+}
+
+static void test_two_routers(void **state)
+{
+        int published, unique, r1, r2, sink, got, half;
+        char log1[512], log2[512];
+        long c1, c2;
+
+        (void)state;
+        assert_int_equal(rt_gen(&t, GEN), 0);
+        assert_int_equal(rt_import(&t, NULL), 0);
+        half = rt_publish_range(&t, 0, 1500, NULL);
+        assert_int_equal(half, 1500);
+        sink = start_sink();
+        /* small batches: the second router joins while the first works */
+        r1 = start_router(1, "50", "100", log1, sizeof(log1));
+        assert_true(rt_wait_count(&t, "SELECT least(count(*), 1) FROM tasks", 1,
+                                  30000) == 1);
+        r2 = start_router(2, "50", "100", log2, sizeof(log2));
+        published = half + rt_publish_range(&t, 1500, -1, &unique);
+        got = dispatch_count("read_committed", published, 2000);
+        if (got != published)
+                fail_msg("dispatch: %d messages, want %d", got, published);
+        check_tasks(unique);
+        stop(r2);
+        stop(r1);
+        stop(sink);
+        c1 = rt_log_number(log1, "consumed ");
+        c2 = rt_log_number(log2, "consumed ");
+        printf("router 1 consumed %ld, router 2 consumed %ld\n", c1, c2);
+        assert_true(c1 > 0 && c2 > 0);
+        /* a rebalance may redo an aborted batch, never commit it twice */
+        assert_true(c1 + c2 >= published);
+}
+
+static void test_sigkill(void **state)
+{
+        int published, unique, router, sink, got;
+
+        (void)state;
+        assert_int_equal(rt_gen(&t, GEN), 0);
+        assert_int_equal(rt_import(&t, NULL), 0);
+        published = rt_publish(&t, &unique);
+        sink = start_sink();
+        /* one transaction of up to 100000 messages, open for 20 s */
+        router = start_router(1, "100000", "20000", NULL, 0);
+        /* the batch is open: its messages are in the log, uncommitted */
+        got = dispatch_count("read_uncommitted", 1000, 0);
+        assert_true(got >= 1000);
+        for (int i = 0; i < npids; i++)
+                if (pids[i] == router)
+                        pids[i] = 0;
+        assert_int_equal(km_test_wait(router, SIGKILL, 10000), 128 + SIGKILL);
+        /* nothing of the open batch is visible */
+        assert_int_equal(rt_count(&t, "SELECT count(*) FROM tasks"), 0);
+        /* the same transactional id fences and aborts the leftover */
+        router = start_router(1, "500", "200", NULL, 0);
+        check_tasks(unique);
+        got = dispatch_count("read_committed", published, 1500);
+        if (got != published)
+                fail_msg("dispatch: %d committed messages, want %d", got,
+                         published);
+        got = dispatch_count("read_uncommitted", published + 1000, 1000);
+        assert_true(got >= published + 1000); /* the aborted ones */
+        stop(router);
+        stop(sink);
+}
+
+/* A duplicate complaint and a re-delivery of all of dispatch change
+ * nothing; an import reaches the running router. */
+static void test_redelivery_and_reload(void **state)
+{
+        int published, unique, router, sink;
+        long before, after, end;
+        char *out = NULL, rlog[512];
+        const char sum[] = "SELECT hashtext(string_agg(complaint_id::text || "
+                           "attempt || org_id || status || updated_at::text, "
+                           "',' ORDER BY complaint_id)) FROM tasks";
+
+        (void)state;
+        assert_int_equal(rt_gen(&t, "--seed 5 --buildings 300 --ksks 20 "
+                                    "--complaints 300 --days 300"),
+                         0);
+        assert_int_equal(rt_import(&t, NULL), 0);
+        published = rt_publish(&t, &unique);
+        sink = start_sink();
+        router = start_router(1, "500", "200", rlog, sizeof(rlog));
+        check_tasks(unique);
+        /* the same complaints again: no new task */
+        assert_int_equal(rt_publish(&t, NULL), published);
+        assert_int_equal(dispatch_count("read_committed", 2 * published, 1000),
+                         2 * published);
+        before = rt_count(&t, sum);
+        stop(sink);
+        /* forget the sink's offsets: everything is delivered again */
+        end = rt_count(&t, "SELECT sum(next_offset) FROM consumer_offsets");
+        assert_true(end >= 2 * published);
+        assert_true(rt_count(&t, "WITH d AS (DELETE FROM consumer_offsets "
+                                 "RETURNING 1) SELECT count(*) FROM d") > 0);
+        sink = start_sink();
+        assert_int_equal(rt_wait_count(&t, "SELECT sum(next_offset) FROM "
+                                           "consumer_offsets",
+                                       end, 60000),
+                         end);
+        after = rt_count(&t, sum);
+        assert_int_equal(after, before);
+        assert_int_equal(rt_count(&t, "SELECT count(*) FROM tasks"), unique);
+
+        /* reload: a building moves to another KSK; the running router uses
+         * the new directory for the next complaint */
+        {
+                char path[600];
+                FILE *fp;
+                const char *args[] = {"import", t.datadir, NULL};
+                const char *js =
+                    "{\"schema_version\":1,\"id\":"
+                    "\"0b7f2c56-8a3b-4f4e-9d2a-1c9e8f7a6b50\",\"source\":"
+                    "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
+                    "\"category\":\"heating\",\"description\":\"холодно\","
+                    "\"address\":{\"text\":\"x\"},\"building_id\":"
+                    "\"b-000001\"}";
+
+                snprintf(path, sizeof(path), "%s/organisations.csv", t.datadir);
+                fp = fopen(path, "a");
+                assert_non_null(fp);
+                fputs("ksk-new,ksk,КСК «Новый»,,\n", fp);
+                fclose(fp);
+                snprintf(path, sizeof(path),
+                         "sed -i 's/^\\(b-000001,[^,]*,[^,]*,[^,]*,[^,]*,\\)"
+                         "[^,]*/\\1ksk-new/' '%s/buildings.csv'",
+                         t.datadir);
+                assert_int_equal(system(path), 0);
+                assert_int_equal(rt_run(&t, "directory", args, &out), 0);
+                assert_non_null(strstr(out, "1 changed"));
+                free(out);
+                /* the router notices the new version by itself */
+                {
+                        int64_t deadline = km_now_ms() + 20000;
+
+                        while (rt_log_number(rlog, "directory version ") != 2 &&
+                               km_now_ms() < deadline) {
+                                struct timespec ts = {0, 50 * 1000000L};
+
+                                nanosleep(&ts, NULL); /* polling the log */
+                        }
+                        assert_int_equal(
+                            rt_log_number(rlog, "directory version "), 2);
+                }
+                assert_int_equal(rt_produce_raw(&t, t.complaints, "b-000001",
+                                                js, strlen(js)),
+                                 0);
+                assert_int_equal(
+                    rt_wait_count(&t, "SELECT count(*) FROM tasks WHERE "
+                                      "complaint_id = "
+                                      "'0b7f2c56-8a3b-4f4e-9d2a-1c9e8f7a6b50' "
+                                      "AND org_id = 'ksk-new'",
+                                  1, 30000),
+                    1);
+        }
+        stop(router);
+        stop(sink);
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        npids = 0;
+        return rt_setup(&t, "pipe");
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        for (int i = 0; i < npids; i++)
+                if (pids[i] > 0)
+                        km_test_wait(pids[i], SIGKILL, 5000);
+        rt_teardown(&t);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_one_router, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_two_routers, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_sigkill, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_redelivery_and_reload,
+                                                setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

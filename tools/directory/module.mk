@@ -1,0 +1,3 @@
+PROGS += directory
+directory_SRCS := tools/directory/directory.c tools/directory/directory_csv.c \
+	tools/directory/directory_import.c tools/directory/directory_lookup.c

@@ -1,0 +1,150 @@
+/*
+ * analytics.h - private header of komek-analytics: consumes `complaints`,
+ * `dispatch`, `task-events` and `votes` (read_committed) and writes facts
+ * and incremental aggregates into PostgreSQL exactly once: one
+ * transaction per batch holds the facts, the aggregates, the event-time
+ * watermarks and the consumed offsets; on every assignment the consumer
+ * seeks to the offsets stored in PostgreSQL.
+ */
+#ifndef ANALYTICS_H
+#define ANALYTICS_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "km_complaint.h"
+#include "km_conf.h"
+#include "km_kafka.h"
+
+enum an_topic {
+        AN_T_COMPLAINTS,
+        AN_T_DISPATCH,
+        AN_T_EVENTS,
+        AN_T_VOTES,
+        AN_NTOPICS,
+};
+
+struct analytics_conf {
+        char *group;             /* consumer group = consumer_offsets.consumer */
+        int64_t batch_max;       /* messages per transaction */
+        int64_t batch_ms;        /* longest a batch waits before it is written */
+        int64_t utc_offset_hours; /* local day = received_at + this */
+        int naive;               /* bench baseline: one INSERT+COMMIT per message */
+        int lag;                 /* --lag: print the lag and exit */
+        double w_complaints, w_resolution, w_sla, w_repeat, w_votes;
+        int64_t min_complaints, min_votes, repeat_days;
+};
+
+/* One consumed message waiting in the batch. */
+struct an_msg {
+        rd_kafka_message_t *rkm; /* owned until the batch is cleared */
+        int topic;               /* enum an_topic */
+        char *row;               /* COPY text line, NULL when dead-lettered */
+        size_t rowlen;
+        char key[40];            /* the fact's key, for sorting */
+        int attempt;             /* dispatch: second part of the key */
+        size_t ord;              /* arrival order in the batch */
+        int64_t event_at;        /* event time (epoch s) for the watermark */
+        char reason[KM_REASON_LEN];
+        char detail[256];
+};
+
+/* The next offset (and the latest event time) of one partition, stored in
+ * the batch's transaction. */
+struct an_pos {
+        int topic;
+        int32_t partition;
+        int64_t next_offset;
+        int64_t event_at; /* 0: no event in this batch */
+};
+
+struct an_batch {
+        struct an_msg *msgs;
+        size_t n, cap;
+        struct an_pos *pos;
+        size_t npos, cappos;
+        int64_t started_ms;
+};
+
+/* The writer thread (analytics_write.c). */
+struct an_writer {
+        pthread_t th;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        int inited, started;
+        int busy;  /* job handed over and not written yet */
+        int quit;
+        struct an_batch job;
+        int result; /* of the last job: 0 or KM_E* */
+        char err[512];
+};
+
+struct analytics {
+        struct km_conf *conf;
+        struct analytics_conf *ac;
+        const char *topics[AN_NTOPICS];
+        PGconn *conn;
+        rd_kafka_t *rk;  /* the consumer */
+        rd_kafka_t *dlq; /* idempotent producer for complaints.dlq */
+        struct km_kafka_counts dlq_counts;
+        struct an_batch batch; /* being read */
+        struct an_writer writer;
+        int reseek;  /* seek the assignment to the offsets in PostgreSQL */
+        int fatal;   /* stop, exit 1 */
+        char fatal_err[512];
+        int64_t consumed, batches, dead_lettered, retries;
+        int64_t new_rows[AN_NTOPICS], dup_rows[AN_NTOPICS];
+};
+
+/* analytics_run.c */
+int analytics_init(struct analytics *an, struct km_conf *conf,
+                   struct analytics_conf *ac, char *err, size_t errlen);
+int analytics_run(struct analytics *an, char *err, size_t errlen);
+void analytics_destroy(struct analytics *an);
+void analytics_batch_clear(struct an_batch *b);
+
+/* analytics_write.c */
+int analytics_writer_start(struct analytics *an, char *err, size_t errlen);
+int analytics_writer_wait(struct analytics *an, char *err, size_t errlen);
+void analytics_writer_submit(struct analytics *an);
+void analytics_writer_stop(struct analytics *an);
+
+/* analytics_parse.c */
+int analytics_topic_of(const struct analytics *an, const char *topic);
+void analytics_parse(const struct analytics *an, struct an_msg *m);
+void analytics_local_day(int64_t t, int64_t offset_hours, char *buf,
+                         size_t len);
+
+/* A captured JSON value (analytics_json.c): strings still escaped. */
+enum { AN_J_NONE, AN_J_STR, AN_J_NUM, AN_J_TRUE, AN_J_FALSE, AN_J_NULL,
+       AN_J_OBJ, AN_J_ARR };
+struct an_jv {
+        int type;
+        const char *p; /* string contents, token, or the {...} / [...] span */
+        size_t len;
+        int esc;       /* a string with escapes */
+};
+
+/* analytics_json.c */
+int analytics_json_scan(const char *buf, size_t len, const char *const *names,
+                        struct an_jv *out, int n, char *err, size_t errlen);
+int analytics_json_str(const struct an_jv *v, char *buf, size_t len);
+
+/* analytics_lag.c */
+int analytics_lag(struct km_conf *conf, struct analytics_conf *ac, FILE *fp,
+                  char *err, size_t errlen);
+
+/* analytics_store.c */
+int analytics_store_settings(struct analytics *an, char *err, size_t errlen);
+int analytics_store_prepare(struct analytics *an, char *err, size_t errlen);
+int analytics_store_batch(struct analytics *an, struct an_msg *msgs, size_t n,
+                          const struct an_pos *pos, size_t npos, char *err,
+                          size_t errlen);
+int analytics_store_naive(struct analytics *an, struct an_msg *m, char *err,
+                          size_t errlen);
+
+#endif /* ANALYTICS_H */

@@ -1,0 +1,321 @@
+/*
+ * router.c - komek-router: main and the run loop.
+ *
+ * Exactly-once consume-transform-produce (librdkafka examples/
+ * transactions.c): a read_committed consumer in router.group, one
+ * transactional producer per process (router.transactional_id, default
+ * komek-router-<host>-<instance>; restarting with the same id fences and
+ * aborts what a killed predecessor left open).  Each batch is one
+ * transaction holding its dispatch and dead-letter messages and the
+ * consumed offsets.  A transaction error aborts and rewinds to the
+ * committed offsets; a fatal one stops the loop and exits 1.  SIGTERM /
+ * SIGINT commit the open batch (everything in it is complete), close and
+ * exit 0; SIGHUP reloads the directory.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "km_log.h"
+#include "km_pg.h"
+#include "km_sig.h"
+#include "km_util.h"
+#include "router.h"
+
+#define ROUTER_MAX_FAILURES 20 /* consecutive aborts before giving up */
+
+static const struct km_conf_key router_keys[] = {
+        {"router.group", KM_CT_STR, "komek-router", 1, 200,
+         offsetof(struct router_conf, group), "group", "consumer group id"},
+        {"router.transactional_id", KM_CT_STR, NULL, 0, 200,
+         offsetof(struct router_conf, txn_id), "transactional-id",
+         "transactional.id (default komek-router-<host>-<instance>)"},
+        {"router.instance", KM_CT_INT, "0", 0, 1000000,
+         offsetof(struct router_conf, instance), "instance",
+         "instance number of this process on its host"},
+        {"router.batch_size", KM_CT_INT, "2000", 1, 100000,
+         offsetof(struct router_conf, batch_size), "batch-size",
+         "messages per transaction"},
+        {"router.batch_ms", KM_CT_INT, "500", 1, 60000,
+         offsetof(struct router_conf, batch_ms), "batch-ms",
+         "longest a transaction stays open (ms)"},
+        {"router.reload_ms", KM_CT_INT, "5000", 0, 3600000,
+         offsetof(struct router_conf, reload_ms), "reload-ms",
+         "directory version check period (ms; 0: only SIGHUP)"},
+        {"router.txn_timeout_ms", KM_CT_INT, "30000", 1000, 600000,
+         offsetof(struct router_conf, txn_timeout_ms), NULL,
+         "timeout of commit, abort and send_offsets (ms)"},
+        {"router.exit_idle_ms", KM_CT_INT, "0", 0, 86400000,
+         offsetof(struct router_conf, exit_idle_ms), "exit-idle-ms",
+         "exit after this long without input (benches; 0: never)"},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static void router_destroy(struct router *r)
+{
+        char err[512];
+
+        if (r->consumer) {
+                rd_kafka_consumer_close(r->consumer);
+                rd_kafka_destroy(r->consumer);
+        }
+        if (r->producer) {
+                if (km_kafka_flush(r->producer, 10000, err, sizeof(err)))
+                        km_log_warn("flush: %s", err);
+                rd_kafka_destroy(r->producer);
+        }
+        if (r->offsets)
+                rd_kafka_topic_partition_list_destroy(r->offsets);
+        km_dir_destroy(r->dir);
+        if (r->conn)
+                PQfinish(r->conn);
+}
+
+static int router_init(struct router *r, const struct km_conf *conf,
+                       const struct router_conf *rc, char *err, size_t errlen)
+{
+        const char *topics[1] = {conf->topic_complaints};
+        char host[128] = "localhost";
+
+        r->conf = conf;
+        r->rc = rc;
+        if (rc->txn_id) {
+                snprintf(r->txn_id, sizeof(r->txn_id), "%s", rc->txn_id);
+        } else {
+                gethostname(host, sizeof(host) - 1);
+                snprintf(r->txn_id, sizeof(r->txn_id),
+                         "komek-router-%s-%lld", host,
+                         (long long)rc->instance);
+        }
+        r->conn = km_pg_connect(conf->pg_conninfo, "komek-router",
+                                (int)conf->pg_connect_timeout_s, err, errlen);
+        if (r->conn == NULL)
+                return KM_EFATAL;
+        if (router_dir_reload(r, 1))
+                return km_err_set(err, errlen, KM_EFATAL,
+                                  "cannot load the directory");
+        r->producer = km_kafka_producer_new(conf, r->txn_id, &r->pcounts, err,
+                                            errlen);
+        if (r->producer == NULL)
+                return KM_EFATAL;
+        {
+                /* consumer-only defaults, so producers never warn about
+                 * them: a bounded prefetch (librdkafka's default is 64 MB)
+                 * and a 1 s heartbeat / 10 s session, so a joining or
+                 * killed member is noticed quickly (a rebalance commits or
+                 * aborts the open batch).  kafka {} overrides them. */
+                struct km_conf cc = *conf;
+                char *k[64] = {"queued.max.messages.kbytes",
+                               "queued.min.messages", "heartbeat.interval.ms",
+                               "session.timeout.ms"};
+                char *v[64] = {"8192", "20000", "1000", "10000"};
+                size_t n = 4;
+
+                for (size_t i = 0; i < conf->nkafka && n < 64; i++, n++) {
+                        k[n] = conf->kafka_keys[i];
+                        v[n] = conf->kafka_vals[i];
+                }
+                cc.nkafka = n;
+                cc.kafka_keys = k;
+                cc.kafka_vals = v;
+                r->consumer = km_kafka_consumer_new(&cc, rc->group,
+                                                    router_rebalance_cb, r,
+                                                    err, errlen);
+        }
+        if (r->consumer == NULL)
+                return KM_EFATAL;
+        r->next_check_ms = km_now_ms() + rc->reload_ms;
+        r->last_msg_ms = km_now_ms();
+        return km_kafka_subscribe(r->consumer, topics, 1, err, errlen);
+}
+
+/* Remember the next offset of rkm's partition for the transaction. */
+static void router_track(struct router *r, const rd_kafka_message_t *rkm)
+{
+        const char *topic = rd_kafka_topic_name(rkm->rkt);
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(r->offsets, topic,
+                                               rkm->partition);
+
+        if (p == NULL)
+                p = rd_kafka_topic_partition_list_add(r->offsets, topic,
+                                                      rkm->partition);
+        p->offset = rkm->offset + 1;
+}
+
+/* A failed batch: fatal stops, anything else aborts and rewinds. */
+static void router_fail(struct router *r, int rc, const char *err)
+{
+        if (rc == KM_EFATAL || r->pcounts.fatal) {
+                km_log_error("%s", r->pcounts.fatal ? r->pcounts.fatal_reason
+                                                    : err);
+                r->fatal = 1;
+                return;
+        }
+        km_log_warn("%s: aborting the batch", err);
+        router_txn_abort(r, 1);
+        if (r->failures >= ROUTER_MAX_FAILURES) {
+                km_log_error("%d batches in a row failed; giving up",
+                             r->failures);
+                r->fatal = 1;
+        }
+}
+
+static void router_message(struct router *r, rd_kafka_message_t *rkm)
+{
+        char err[512];
+        int rc;
+
+        if (rkm->err) {
+                if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+                        km_log_error("consumer: %s", rd_kafka_message_errstr(rkm));
+                        r->fatal = 1;
+                } else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        km_log_warn("consumer: %s", rd_kafka_message_errstr(rkm));
+                }
+                return;
+        }
+        if ((rc = router_txn_begin(r, err, sizeof(err)))) {
+                router_fail(r, rc, err);
+                return;
+        }
+        r->st.consumed++;
+        r->last_msg_ms = km_now_ms();
+        if (r->first_ms == 0)
+                r->first_ms = r->last_msg_ms;
+        rc = router_msg_handle(r, rkm, err, sizeof(err));
+        if (rc) {
+                router_fail(r, rc, err);
+                return;
+        }
+        router_track(r, rkm);
+        r->batch_n++;
+}
+
+static int router_run(struct router *r)
+{
+        char err[512];
+        int64_t t0, t1;
+        int rc;
+
+        while (!km_sig_stop && !r->fatal) {
+                rd_kafka_message_t *rkm;
+
+                if (km_sig_reload) {
+                        km_sig_reload = 0;
+                        router_dir_reload(r, 1);
+                }
+                if (r->rc->reload_ms > 0 && km_now_ms() >= r->next_check_ms) {
+                        router_dir_reload(r, 0);
+                        r->next_check_ms = km_now_ms() + r->rc->reload_ms;
+                }
+                t0 = km_now_ms();
+                rkm = rd_kafka_consumer_poll(r->consumer, r->in_txn ? 10 : 200);
+                t1 = km_now_ms();
+                r->st.poll_ms += t1 - t0;
+                if (rkm) {
+                        router_message(r, rkm);
+                        rd_kafka_message_destroy(rkm);
+                        r->st.work_ms += km_now_ms() - t1;
+                }
+                if (r->pcounts.fatal) {
+                        km_log_error("producer: %s", r->pcounts.fatal_reason);
+                        r->fatal = 1;
+                        break;
+                }
+                if (r->in_txn &&
+                    (r->batch_n >= r->rc->batch_size ||
+                     km_now_ms() - r->batch_start_ms >= r->rc->batch_ms)) {
+                        t0 = km_now_ms();
+                        if ((rc = router_txn_commit(r, err, sizeof(err))))
+                                router_fail(r, rc, err);
+                        r->st.commit_ms += km_now_ms() - t0;
+                }
+                if (r->rc->exit_idle_ms > 0 && !r->in_txn &&
+                    km_now_ms() - r->last_msg_ms >= r->rc->exit_idle_ms) {
+                        km_log_info("idle for %lld ms: exiting",
+                                    (long long)r->rc->exit_idle_ms);
+                        break;
+                }
+        }
+        /* stopping: the open batch is complete message by message */
+        if (r->in_txn && !r->fatal &&
+            (rc = router_txn_commit(r, err, sizeof(err)))) {
+                km_log_warn("final commit: %s", err);
+                router_txn_abort(r, 0);
+        }
+        return r->fatal ? KM_EFATAL : 0;
+}
+
+static void router_usage(const struct km_conf *conf)
+{
+        fprintf(stdout,
+                "usage: komek-router [options]\n"
+                "Routes complaints to organisations, exactly once: consumes\n"
+                "topics.complaints, produces topics.dispatch (key: org id) and\n"
+                "topics.dlq in Kafka transactions.  SIGHUP reloads the\n"
+                "directory.  exit: 0 ok (also on SIGTERM), 1 failure, 2 usage\n");
+        km_conf_usage(conf, stdout);
+}
+
+int main(int argc, char **argv)
+{
+        struct km_conf conf;
+        struct router_conf rc;
+        struct router r;
+        enum km_log_level lvl = KM_LOG_INFO;
+        char err[512];
+        int code;
+
+        memset(&rc, 0, sizeof(rc));
+        memset(&r, 0, sizeof(r));
+        if (km_conf_main(&conf, "router", router_keys, &rc, argc, argv, err,
+                         sizeof(err))) {
+                fprintf(stderr, "komek-router: %s\n", err);
+                km_conf_destroy(&conf);
+                return 2;
+        }
+        if (conf.help || conf.dump || conf.nargs) {
+                if (conf.dump)
+                        km_conf_dump(&conf, stdout);
+                else
+                        router_usage(&conf);
+                code = conf.nargs && !conf.help ? 2 : 0;
+                km_conf_destroy(&conf);
+                return code;
+        }
+        km_log_level_parse(conf.log_level, &lvl);
+        km_log_init("komek-router", lvl, conf.log_json);
+        km_sig_install();
+        code = router_init(&r, &conf, &rc, err, sizeof(err));
+        if (code) {
+                km_log_error("start: %s", err);
+        } else {
+                km_log_info("started: group %s, transactional id %s, %s -> %s",
+                            rc.group, r.txn_id, conf.topic_complaints,
+                            conf.topic_dispatch);
+                code = router_run(&r);
+        }
+        if (r.first_ms && r.last_commit_ms > r.first_ms)
+                km_log_info("throughput: %lld message(s) from %lld to %lld "
+                            "(monotonic ms): %.0f/s",
+                            (long long)r.st.consumed, (long long)r.first_ms,
+                            (long long)r.last_commit_ms,
+                            1000.0 * (double)r.st.consumed /
+                                (double)(r.last_commit_ms - r.first_ms));
+        km_log_info("time: polling %lld ms, routing %lld ms, committing %lld "
+                    "ms",
+                    (long long)r.st.poll_ms, (long long)r.st.work_ms,
+                    (long long)r.st.commit_ms);
+        km_log_info("stopped: consumed %lld, dispatched %lld (triage %lld), "
+                    "dead-lettered %lld, batches %lld, aborted %lld, "
+                    "reloads %lld, delivered %lld, failed %lld",
+                    (long long)r.st.consumed, (long long)r.st.dispatched,
+                    (long long)r.st.triaged, (long long)r.st.dlq,
+                    (long long)r.st.batches, (long long)r.st.aborts,
+                    (long long)r.st.reloads, (long long)r.pcounts.delivered,
+                    (long long)r.pcounts.failed);
+        router_destroy(&r);
+        km_conf_destroy(&conf);
+        return code == 0 ? 0 : code == KM_ECONFIG ? 2 : 1;
+}

@@ -1,0 +1,332 @@
+/*
+ * tasksink.c - komek-tasksink: main, the run loop and rebalancing.
+ *
+ * Offsets live in PostgreSQL (consumer_offsets, key tasksink.name), next
+ * to the rows: on every assignment the consumer starts where the last
+ * committed batch ended; nothing is committed to Kafka.  A batch that
+ * fails to commit is rolled back and the consumer rewinds to the stored
+ * offsets.  The relay publishes outbox rows the inbox left behind.
+ * SIGTERM / SIGINT write the open batch, close and exit 0.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "km_log.h"
+#include "km_outbox.h"
+#include "km_pg.h"
+#include "km_sig.h"
+#include "km_util.h"
+#include "tasksink.h"
+
+static const struct km_conf_key tasksink_keys[] = {
+        {"tasksink.group", KM_CT_STR, "komek-tasksink", 1, 200,
+         offsetof(struct tasksink_conf, group), "group", "consumer group id"},
+        {"tasksink.name", KM_CT_STR, NULL, 0, 200,
+         offsetof(struct tasksink_conf, name), NULL,
+         "consumer name in consumer_offsets (default: the group)"},
+        {"tasksink.batch_size", KM_CT_INT, "500", 1, 100000,
+         offsetof(struct tasksink_conf, batch_size), "batch-size",
+         "messages per transaction"},
+        {"tasksink.batch_ms", KM_CT_INT, "200", 1, 60000,
+         offsetof(struct tasksink_conf, batch_ms), "batch-ms",
+         "longest a batch stays open (ms)"},
+        {"tasksink.relay_ms", KM_CT_INT, "1000", 0, 3600000,
+         offsetof(struct tasksink_conf, relay_ms), "relay-ms",
+         "outbox relay period (ms; 0: off)"},
+        {"tasksink.relay_age_ms", KM_CT_INT, "5000", 0, 3600000,
+         offsetof(struct tasksink_conf, relay_age_ms), NULL,
+         "relay only outbox rows at least this old (ms)"},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+/* Seek the current assignment to the stored offsets (after a failure). */
+static void tasksink_rewind(struct tasksink *ts)
+{
+        rd_kafka_topic_partition_list_t *a = NULL;
+        rd_kafka_error_t *error;
+        char err[512];
+
+        if (rd_kafka_assignment(ts->consumer, &a) || a->cnt == 0)
+                goto out;
+        if (tasksink_seek_stored(ts, a, err, sizeof(err))) {
+                km_log_warn("rewind: %s", err);
+                goto out;
+        }
+        error = rd_kafka_seek_partitions(ts->consumer, a, 10000);
+        if (error) {
+                km_log_warn("rewind: %s", rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+out:
+        if (a)
+                rd_kafka_topic_partition_list_destroy(a);
+}
+
+/* Write the open batch; on failure drop it and rewind (or stop). */
+static void tasksink_flush(struct tasksink *ts, int rewind)
+{
+        char err[512];
+        int r = tasksink_batch_write(ts, err, sizeof(err));
+
+        if (r == 0)
+                return;
+        tasksink_batch_clear(ts);
+        if (r == KM_EFATAL) {
+                km_log_error("batch: %s", err);
+                ts->fatal = 1;
+                return;
+        }
+        km_log_warn("batch: %s: rolled back, rewinding", err);
+        if (rewind)
+                tasksink_rewind(ts);
+}
+
+static void tasksink_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                                  rd_kafka_topic_partition_list_t *parts,
+                                  void *opaque)
+{
+        struct tasksink *ts = opaque;
+        int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+        rd_kafka_error_t *error = NULL;
+        char err[512];
+
+        if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                /* start where the last committed batch ended; without the
+                 * database, from the beginning (the insert is idempotent) */
+                if (tasksink_seek_stored(ts, parts, err, sizeof(err)))
+                        km_log_warn("stored offsets: %s; starting from the "
+                                    "beginning",
+                                    err);
+                km_log_info("assigned %d partition(s)", parts->cnt);
+                if (coop)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        rd_kafka_assign(rk, parts);
+        } else {
+                km_log_info("revoking %d partition(s)", parts->cnt);
+                if (!rd_kafka_assignment_lost(rk))
+                        tasksink_flush(ts, 0);
+                else
+                        tasksink_batch_clear(ts);
+                if (coop)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        rd_kafka_assign(rk, NULL);
+        }
+        if (error) {
+                km_log_error("rebalance: %s", rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+}
+
+static void tasksink_message(struct tasksink *ts, rd_kafka_message_t *rkm)
+{
+        char err[512];
+        rd_kafka_topic_partition_t *p;
+        const char *topic;
+
+        if (rkm->err) {
+                if (rkm->err == RD_KAFKA_RESP_ERR__FATAL)
+                        ts->fatal = 1;
+                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        km_log_warn("consumer: %s", rd_kafka_message_errstr(rkm));
+                return;
+        }
+        topic = rd_kafka_topic_name(rkm->rkt);
+        if (ts->offsets == NULL) {
+                ts->offsets = rd_kafka_topic_partition_list_new(8);
+                ts->batch_start_ms = km_now_ms();
+        }
+        ts->consumed++;
+        if (ts->nrows == ts->cap) {
+                ts->cap = ts->cap ? ts->cap * 2 : 64;
+                ts->rows = km_xrealloc(ts->rows, ts->cap * sizeof(*ts->rows));
+        }
+        if (tasksink_row_parse(ts, rkm, &ts->rows[ts->nrows], err,
+                               sizeof(err)) == 0) {
+                ts->nrows++;
+        } else {
+                ts->skipped++;
+                km_log_warn("%s[%d]@%lld: invalid dispatch message: %s: "
+                            "skipped",
+                            topic, (int)rkm->partition, (long long)rkm->offset,
+                            err);
+        }
+        p = rd_kafka_topic_partition_list_find(ts->offsets, topic,
+                                               rkm->partition);
+        if (p == NULL)
+                p = rd_kafka_topic_partition_list_add(ts->offsets, topic,
+                                                      rkm->partition);
+        p->offset = rkm->offset + 1;
+}
+
+static void tasksink_relay(struct tasksink *ts)
+{
+        char err[512];
+        int n = 0;
+
+        if (ts->producer == NULL || km_now_ms() < ts->next_relay_ms)
+                return;
+        ts->next_relay_ms = km_now_ms() + ts->tc->relay_ms;
+        if (km_outbox_publish(ts->conn, ts->producer, &ts->pcounts, ts->conf,
+                              NULL, (int)ts->tc->relay_age_ms, 500, &n, err,
+                              sizeof(err))) {
+                km_log_warn("outbox relay: %s", err);
+                if (PQstatus(ts->conn) != CONNECTION_OK)
+                        PQreset(ts->conn);
+                return;
+        }
+        if (n > 0) {
+                ts->relayed += n;
+                km_log_info("outbox relay: published %d message(s)", n);
+        }
+}
+
+static int tasksink_run(struct tasksink *ts)
+{
+        while (!km_sig_stop && !ts->fatal) {
+                rd_kafka_message_t *rkm =
+                    rd_kafka_consumer_poll(ts->consumer, ts->offsets ? 10 : 200);
+
+                if (rkm) {
+                        tasksink_message(ts, rkm);
+                        rd_kafka_message_destroy(rkm);
+                }
+                if (ts->offsets &&
+                    ((int64_t)ts->nrows >= ts->tc->batch_size ||
+                     km_now_ms() - ts->batch_start_ms >= ts->tc->batch_ms))
+                        tasksink_flush(ts, 1);
+                tasksink_relay(ts);
+                if (ts->pcounts.fatal) {
+                        km_log_error("relay producer: %s",
+                                     ts->pcounts.fatal_reason);
+                        ts->fatal = 1;
+                }
+        }
+        if (!ts->fatal)
+                tasksink_flush(ts, 0);
+        return ts->fatal ? KM_EFATAL : 0;
+}
+
+static int tasksink_init(struct tasksink *ts, const struct km_conf *conf,
+                         const struct tasksink_conf *tc, char *err,
+                         size_t errlen)
+{
+        const char *topics[1] = {conf->topic_dispatch};
+
+        ts->conf = conf;
+        ts->tc = tc;
+        ts->name = tc->name ? tc->name : tc->group;
+        ts->conn = km_pg_connect(conf->pg_conninfo, "komek-tasksink",
+                                 (int)conf->pg_connect_timeout_s, err, errlen);
+        if (ts->conn == NULL)
+                return KM_EFATAL;
+        if (tc->relay_ms > 0) {
+                ts->producer = km_kafka_producer_new(conf, NULL, &ts->pcounts,
+                                                     err, errlen);
+                if (ts->producer == NULL)
+                        return KM_EFATAL;
+        }
+        {
+                /* consumer-only defaults, so producers never warn about
+                 * them: a bounded prefetch (librdkafka's default is 64 MB)
+                 * and a 1 s heartbeat / 10 s session, so a joining or
+                 * killed member is noticed quickly.  kafka {} overrides
+                 * them (applied last). */
+                struct km_conf cc = *conf;
+                char *k[64] = {"queued.max.messages.kbytes",
+                               "queued.min.messages", "heartbeat.interval.ms",
+                               "session.timeout.ms"};
+                char *v[64] = {"8192", "20000", "1000", "10000"};
+                size_t n = 4;
+
+                for (size_t i = 0; i < conf->nkafka && n < 64; i++, n++) {
+                        k[n] = conf->kafka_keys[i];
+                        v[n] = conf->kafka_vals[i];
+                }
+                cc.nkafka = n;
+                cc.kafka_keys = k;
+                cc.kafka_vals = v;
+                ts->consumer = km_kafka_consumer_new(&cc, tc->group,
+                                                     tasksink_rebalance_cb, ts,
+                                                     err, errlen);
+        }
+        if (ts->consumer == NULL)
+                return KM_EFATAL;
+        return km_kafka_subscribe(ts->consumer, topics, 1, err, errlen);
+}
+
+static void tasksink_destroy(struct tasksink *ts)
+{
+        char err[512];
+
+        if (ts->consumer) {
+                rd_kafka_consumer_close(ts->consumer);
+                rd_kafka_destroy(ts->consumer);
+        }
+        tasksink_batch_clear(ts);
+        free(ts->rows);
+        if (ts->producer) {
+                if (km_kafka_flush(ts->producer, 10000, err, sizeof(err)))
+                        km_log_warn("flush: %s", err);
+                rd_kafka_destroy(ts->producer);
+        }
+        if (ts->conn)
+                PQfinish(ts->conn);
+}
+
+int main(int argc, char **argv)
+{
+        struct km_conf conf;
+        struct tasksink_conf tc;
+        struct tasksink ts;
+        enum km_log_level lvl = KM_LOG_INFO;
+        char err[512];
+        int code;
+
+        memset(&tc, 0, sizeof(tc));
+        memset(&ts, 0, sizeof(ts));
+        if (km_conf_main(&conf, "tasksink", tasksink_keys, &tc, argc, argv,
+                         err, sizeof(err))) {
+                fprintf(stderr, "komek-tasksink: %s\n", err);
+                km_conf_destroy(&conf);
+                return 2;
+        }
+        if (conf.help || conf.dump || conf.nargs) {
+                if (conf.dump) {
+                        km_conf_dump(&conf, stdout);
+                } else {
+                        fprintf(stdout,
+                                "usage: komek-tasksink [options]\n"
+                                "Writes topics.dispatch into the tasks table, "
+                                "exactly once; relays the inbox outbox.\n"
+                                "exit: 0 ok (also on SIGTERM), 1 failure, 2 "
+                                "usage\n");
+                        km_conf_usage(&conf, stdout);
+                }
+                code = conf.nargs && !conf.help ? 2 : 0;
+                km_conf_destroy(&conf);
+                return code;
+        }
+        km_log_level_parse(conf.log_level, &lvl);
+        km_log_init("komek-tasksink", lvl, conf.log_json);
+        km_sig_install();
+        code = tasksink_init(&ts, &conf, &tc, err, sizeof(err));
+        if (code) {
+                km_log_error("start: %s", err);
+        } else {
+                km_log_info("started: group %s, %s -> tasks", tc.group,
+                            conf.topic_dispatch);
+                code = tasksink_run(&ts);
+        }
+        km_log_info("stopped: consumed %lld, new tasks %lld, re-routed %lld, "
+                    "duplicates %lld, skipped %lld, batches %lld, relayed %lld",
+                    (long long)ts.consumed, (long long)ts.inserted,
+                    (long long)ts.rerouted, (long long)ts.duplicates,
+                    (long long)ts.skipped, (long long)ts.batches,
+                    (long long)ts.relayed);
+        tasksink_destroy(&ts);
+        km_conf_destroy(&conf);
+        return code == 0 ? 0 : code == KM_ECONFIG ? 2 : 1;
+}

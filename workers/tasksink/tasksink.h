@@ -1,0 +1,72 @@
+/*
+ * tasksink.h - komek-tasksink: consumes `dispatch` (read_committed) into
+ * the tasks table, exactly once: each batch is one PostgreSQL transaction
+ * holding the task rows and the consumed offsets (consumer_offsets); on
+ * every assignment the consumer seeks to the offsets stored there.  The
+ * insert is idempotent on complaint_id: a re-delivered message changes
+ * nothing, a re-route (a higher attempt) replaces the assignment.  Also
+ * relays the inbox's outbox (task_outbox) for crash safety.
+ */
+#ifndef TASKSINK_H
+#define TASKSINK_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+#include "km_conf.h"
+#include "km_kafka.h"
+
+struct tasksink_conf {
+        char *group;         /* consumer group id */
+        char *name;          /* consumer name in consumer_offsets; NULL: group */
+        int64_t batch_size;
+        int64_t batch_ms;
+        int64_t relay_ms;     /* outbox relay period; 0: off */
+        int64_t relay_age_ms; /* leave younger rows to the inbox */
+};
+
+/* One dispatch message, validated. */
+struct tasksink_row {
+        json_t *root;
+        const char *complaint_id, *org_id, *org_kind, *building_id;
+        const char *district, *category, *route_reason;
+        const char *received_at, *routed_at, *due_at;
+        const char *description;
+        char attempt[16];
+        char *address, *contact, *complaint; /* malloc'ed; contact NULL-able */
+        int32_t partition;
+        int64_t offset;
+};
+
+struct tasksink {
+        struct km_kafka_counts ccounts; /* first: see router.h */
+        const struct km_conf *conf;
+        const struct tasksink_conf *tc;
+        const char *name;
+        PGconn *conn;
+        rd_kafka_t *consumer;
+        rd_kafka_t *producer; /* outbox relay */
+        struct km_kafka_counts pcounts;
+        struct tasksink_row *rows;
+        size_t nrows, cap;
+        int64_t batch_start_ms;
+        rd_kafka_topic_partition_list_t *offsets; /* next offsets of the batch */
+        int64_t next_relay_ms;
+        int fatal;
+        int64_t consumed, inserted, rerouted, duplicates, skipped, batches;
+        int64_t relayed;
+};
+
+/* tasksink_db.c */
+int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
+                       struct tasksink_row *row, char *err, size_t errlen);
+void tasksink_row_free(struct tasksink_row *row);
+int tasksink_batch_write(struct tasksink *ts, char *err, size_t errlen);
+void tasksink_batch_clear(struct tasksink *ts);
+int tasksink_seek_stored(struct tasksink *ts,
+                         rd_kafka_topic_partition_list_t *parts, char *err,
+                         size_t errlen);
+
+#endif /* TASKSINK_H */
