@@ -50,7 +50,8 @@ static int km_cpl_in(const char *const *list, const char *s)
 }
 
 /* A string member: type, length in characters, control characters.
- * multiline allows tab/newline (descriptions). */
+ * multiline allows tab/newline (descriptions).  Hot path: nothing is
+ * formatted unless the member is rejected. */
 static int km_cpl_str(json_t *obj, const char *prefix, const char *name,
                       int required, size_t maxchars, int multiline,
                       const char **out, char *reason, char *err,
@@ -58,48 +59,60 @@ static int km_cpl_str(json_t *obj, const char *prefix, const char *name,
 {
         json_t *v = json_object_get(obj, name);
         char field[64], detail[160];
-        const char *s;
+        const char *s, *code, *what;
+        size_t len, chars = 0;
+        int ctrl = 0;
 
-        snprintf(field, sizeof(field), "%s%s", prefix, name);
         *out = NULL;
         if (v == NULL || json_is_null(v)) {
                 if (!required)
                         return 0;
-                snprintf(detail, sizeof(detail), "%s is required", field);
-                return km_cpl_reject(reason, err, errlen, "missing_field",
-                                     field, detail);
+                code = "missing_field", what = "is required";
+                goto reject;
         }
         if (!json_is_string(v)) {
-                snprintf(detail, sizeof(detail), "%s must be a string", field);
-                return km_cpl_reject(reason, err, errlen, "wrong_type", field,
-                                     detail);
+                code = "wrong_type", what = "must be a string";
+                goto reject;
         }
         s = json_string_value(v);
-        if (strlen(s) != json_string_length(v)) {
-                snprintf(detail, sizeof(detail), "%s contains a NUL", field);
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     field, detail);
+        len = json_string_length(v);
+        /* one pass: characters, control characters, embedded NUL */
+        for (size_t i = 0; i < len; i++) {
+                unsigned char ch = (unsigned char)s[i];
+
+                if ((ch & 0xC0) != 0x80)
+                        chars++;
+                if (ch < 0x20 || ch == 0x7F) {
+                        if (ch == 0 || !multiline ||
+                            (ch != '\t' && ch != '\n' && ch != '\r'))
+                                ctrl = ch == 0 ? 2 : ctrl ? ctrl : 1;
+                }
         }
-        if (required && *s == '\0') {
-                snprintf(detail, sizeof(detail), "%s is empty", field);
-                return km_cpl_reject(reason, err, errlen, "missing_field",
-                                     field, detail);
+        if (ctrl == 2) {
+                code = "invalid_field", what = "contains a NUL";
+                goto reject;
         }
-        if (km_utf8_chars(s) > maxchars) {
+        if (required && len == 0) {
+                code = "missing_field", what = "is empty";
+                goto reject;
+        }
+        if (chars > maxchars) {
+                snprintf(field, sizeof(field), "%s%s", prefix, name);
                 snprintf(detail, sizeof(detail),
                          "%s longer than %zu characters", field, maxchars);
                 return km_cpl_reject(reason, err, errlen, "too_long", field,
                                      detail);
         }
-        if (multiline ? km_utf8_has_ctrl(s) : strpbrk(s, "\t\r\n") != NULL ||
-                                                  km_utf8_has_ctrl(s)) {
-                snprintf(detail, sizeof(detail),
-                         "%s contains control characters", field);
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     field, detail);
+        if (ctrl) {
+                code = "invalid_field", what = "contains control characters";
+                goto reject;
         }
         *out = s;
         return 0;
+reject:
+        snprintf(field, sizeof(field), "%s%s", prefix, name);
+        snprintf(detail, sizeof(detail), "%s %s", field, what);
+        return km_cpl_reject(reason, err, errlen, code, field, detail);
 }
 
 static int km_cpl_token(const char *s, size_t max)
@@ -194,8 +207,8 @@ static int km_cpl_address(json_t *src, struct km_complaint *c, json_t *dst,
                                maxes[i], 0, &vals[i], reason, err, errlen))
                         return KM_EINPUT;
                 if (vals[i] && *vals[i]) {
-                        json_object_set_new(na, km_cpl_addr_fields[i],
-                                            json_string(vals[i]));
+                        json_object_set(na, km_cpl_addr_fields[i],
+                                        json_object_get(a, km_cpl_addr_fields[i]));
                         vals[i] = json_string_value(
                             json_object_get(na, km_cpl_addr_fields[i]));
                         n++;
@@ -239,8 +252,8 @@ static int km_cpl_contact(json_t *src, json_t *dst, int *has, char *reason,
                                i == 1 ? 32 : 128, 0, &s, reason, err, errlen))
                         return KM_EINPUT;
                 if (s && *s) {
-                        json_object_set_new(nc, km_cpl_contact_fields[i],
-                                            json_string(s));
+                        json_object_set(nc, km_cpl_contact_fields[i],
+                                        json_object_get(ct, km_cpl_contact_fields[i]));
                         *has = 1;
                 }
         }
@@ -321,12 +334,13 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
                 return km_cpl_reject(reason, err, errlen, "invalid_field",
                                      "source",
                                      "source must match [a-z0-9][a-z0-9_.-]*");
-        json_object_set_new(dst, "source", json_string(s));
+        json_object_set(dst, "source", json_object_get(src, "source"));
         if (km_cpl_str(src, "", "external_id", 0, 128, 0, &s, reason, err,
                        errlen))
                 return KM_EINPUT;
         if (s && *s)
-                json_object_set_new(dst, "external_id", json_string(s));
+                json_object_set(dst, "external_id",
+                                json_object_get(src, "external_id"));
         if (km_cpl_str(src, "", "channel", 0, 16, 0, &s, reason, err, errlen))
                 return KM_EINPUT;
         if (s && !km_cpl_in(km_cpl_channels, s))
@@ -335,7 +349,7 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
                                      "channel must be phone, telegram, web, "
                                      "app, social or email");
         if (s)
-                json_object_set_new(dst, "channel", json_string(s));
+                json_object_set(dst, "channel", json_object_get(src, "channel"));
         if (km_cpl_str(src, "", "received_at", 1, 40, 0, &s, reason, err,
                        errlen))
                 return KM_EINPUT;
@@ -364,12 +378,12 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
                 return km_cpl_reject(reason, err, errlen, "unknown_category",
                                      NULL, "category is not a configured "
                                            "service_code");
-        json_object_set_new(dst, "category", json_string(s));
+        json_object_set(dst, "category", json_object_get(src, "category"));
         if (km_cpl_str(src, "", "description", 1,
                        (size_t)conf->max_description_chars, 1, &s, reason, err,
                        errlen))
                 return KM_EINPUT;
-        json_object_set_new(dst, "description", json_string(s));
+        json_object_set(dst, "description", json_object_get(src, "description"));
         if (km_cpl_address(src, c, dst, reason, err, errlen))
                 return KM_EINPUT;
         if (km_cpl_str(src, "", "building_id", 0, 32, 0, &s, reason, err,
@@ -380,7 +394,8 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
                                      "building_id",
                                      "building_id must match [A-Za-z0-9_-]{1,32}");
         if (s)
-                json_object_set_new(dst, "building_id", json_string(s));
+                json_object_set(dst, "building_id",
+                                json_object_get(src, "building_id"));
         if (km_cpl_number(src, "lat", -90, 90, &present, &c->lat, reason, err,
                           errlen))
                 return KM_EINPUT;
@@ -480,17 +495,21 @@ int km_complaint_parse(const char *buf, size_t len, const struct km_conf *conf,
         if (len == 0)
                 return km_cpl_reject(reason, err, errlen, "invalid_json", NULL,
                                      "empty message");
-        if (!km_utf8_valid(buf, len, &bad)) {
-                snprintf(detail, sizeof(detail), "invalid UTF-8 at byte %zu",
-                         bad);
-                return km_cpl_reject(reason, err, errlen, "invalid_utf8", NULL,
-                                     detail);
-        }
-        if (memchr(buf, '\0', len) != NULL)
-                return km_cpl_reject(reason, err, errlen, "invalid_json", NULL,
-                                     "NUL byte in message");
+        /* jansson checks UTF-8 (overlong forms and surrogates included)
+         * and refuses NUL bytes itself; the reason is worked out only for
+         * the rejected, keeping the valid path to one pass. */
         obj = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
         if (obj == NULL) {
+                if (!km_utf8_valid(buf, len, &bad)) {
+                        snprintf(detail, sizeof(detail),
+                                 "invalid UTF-8 at byte %zu", bad);
+                        return km_cpl_reject(reason, err, errlen,
+                                             "invalid_utf8", NULL, detail);
+                }
+                if (memchr(buf, '\0', len) != NULL)
+                        return km_cpl_reject(reason, err, errlen,
+                                             "invalid_json", NULL,
+                                             "NUL byte in message");
                 snprintf(detail, sizeof(detail), "line %d column %d: %s",
                          jerr.line, jerr.column, jerr.text);
                 return km_cpl_reject(reason, err, errlen,
@@ -515,12 +534,24 @@ json_t *km_complaint_to_json(const struct km_complaint *c, int flags)
         return o;
 }
 
+/* Reals with 12 significant digits: coordinates print as written
+ * (51.123357), not as their binary expansion (51.123356999999999). */
+#define KM_CPL_DUMP_FLAGS                                                      \
+        (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12))
+
 char *km_complaint_dumps(const struct km_complaint *c, int flags)
 {
-        json_t *o = km_complaint_to_json(c, flags);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_t *o = c->root;
+        char *s;
 
-        json_decref(o);
+        if (flags & KM_CPL_NO_PII) {
+                /* shallow copy: the members are shared, not copied */
+                o = json_copy(c->root);
+                json_object_del(o, "contact");
+        }
+        s = json_dumps(o, KM_CPL_DUMP_FLAGS);
+        if (o != c->root)
+                json_decref(o);
         if (s == NULL)
                 abort(); /* only on out of memory */
         return s;
@@ -558,7 +589,7 @@ char *km_dlq_build(const char *reason, const char *detail, const char *buf,
                                     json_string((const char *)b64));
                 free(b64);
         }
-        s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        s = json_dumps(o, KM_CPL_DUMP_FLAGS);
         json_decref(o);
         if (s == NULL)
                 abort();
