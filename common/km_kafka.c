@@ -129,12 +129,18 @@ rd_kafka_t *km_kafka_producer_new(const struct km_conf *conf,
         rd_kafka_t *rk = NULL;
         rd_kafka_error_t *error;
         char errstr[512];
+        int user_linger = 0;
 
         kc = km_kafka_conf_new(conf, counts, err, errlen);
         if (kc == NULL)
                 return NULL;
+        for (size_t i = 0; i < conf->nkafka; i++)
+                if (!strcmp(conf->kafka_keys[i], "linger.ms") ||
+                    !strcmp(conf->kafka_keys[i], "queue.buffering.max.ms"))
+                        user_linger = 1;
+        /* 5 ms batching unless kafka {} says otherwise */
         if (km_kafka_set(kc, "enable.idempotence", "true", err, errlen) ||
-            km_kafka_set(kc, "linger.ms", "5", err, errlen) ||
+            (!user_linger && km_kafka_set(kc, "linger.ms", "5", err, errlen)) ||
             (transactional_id &&
              km_kafka_set(kc, "transactional.id", transactional_id, err,
                           errlen)))
