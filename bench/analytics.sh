@@ -25,4 +25,10 @@ echo "== bench/analytics: a year of data, $N complaint lines (komek-gen seed 5)"
 "$KOMEK_BIN/komek-gen" --out "$DIR" --seed 5 --complaints "$N" \
         --from 2025-01-01 --days 365 2>/dev/null
 mkdir -p .run
-build/bench/analytics_bench "$DIR" "$NAIVE" 2025-W52
+build/bench/analytics_bench "$DIR" "$NAIVE" 2025-W52 | tee "$DIR/out.txt"
+# machine-readable (bench/run.sh): "bench: <key> <value> <unit>"
+sed -n -e 's/^komek-analytics, complaints: .* = \([0-9.]*\) msg\/s.*/bench: analytics.complaints_msg_s \1 msg\/s/p' \
+        -e 's/^naive writer .* = \([0-9.]*\) msg\/s.*/bench: analytics.naive_msg_s \1 msg\/s/p' \
+        -e 's/^raw COPY of the same facts: .* = \([0-9.]*\) rows\/s.*/bench: analytics.copy_rows_s \1 rows\/s/p' \
+        -e 's/^komek-analytics, all four topics: .* = \([0-9.]*\) msg\/s.*/bench: analytics.all_msg_s \1 msg\/s/p' \
+        "$DIR/out.txt"

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "../tests/analytics/fx.h"
@@ -67,10 +68,18 @@ static double bench_run(struct fx_env *env, const char *extra, int naive,
         snprintf(set, sizeof(set), "analytics.group=%s", group);
         pid = fx_spawn(env, "analytics", args, ".run/bench-analytics.log");
         while ((first = naive ? bench_rows(env) : fx_stored_total(env, group)) <= 0 &&
-               km_now_ms() < deadline)
+               km_now_ms() < deadline) {
+                int st;
+
+                if (pid < 0 || waitpid(pid, &st, WNOHANG) == pid) {
+                        fprintf(stderr, "komek-analytics did not start or "
+                                        "exited; see .run/bench-analytics.log\n");
+                        return -1;
+                }
                 bench_pause();
+        }
         t0 = km_now_ms();
-        if (fx_caught_up(env, group, 900000)) {
+        if (fx_caught_up(env, group, 300000)) {
                 km_test_wait(pid, SIGTERM, 20000);
                 return -1;
         }
@@ -153,6 +162,7 @@ int main(int argc, char **argv)
         double secs = 0, r_an, r_naive, r_copy, r_all;
         int64_t t;
         const char *bin = getenv("KOMEK_BIN");
+        char batch[64];
 
         if (argc != 4) {
                 fprintf(stderr, "usage: analytics_bench GEN_DIR NAIVE_N WEEK\n");
@@ -170,8 +180,10 @@ int main(int argc, char **argv)
         if (fx_env_init(&a, parts) || fx_env_init(&b, parts) ||
             fx_env_init(&c, parts))
                 return 1;
+        snprintf(batch, sizeof(batch), "--batch-max=%s",
+                 getenv("AN_BATCH") ? getenv("AN_BATCH") : "5000");
         fx_publish_mask(&a, &d, 0, (int)d.nm, 1u << FX_CPL);
-        r_an = bench_run(&a, "--batch-max=5000", 0, &msgs, &secs);
+        r_an = bench_run(&a, batch, 0, &msgs, &secs);
         printf("komek-analytics, complaints: %ld messages in %.2f s = %.0f msg/s\n",
                msgs, secs, r_an);
         fx_publish_mask(&b, &d, 0, bench_first(&d, atol(argv[2])), 1u << FX_CPL);
@@ -186,7 +198,7 @@ int main(int argc, char **argv)
                r_naive > 0 ? r_an / r_naive : 0, r_copy > 0 ? r_an / r_copy : 0);
         fx_load_directory(&c, &d);
         fx_publish(&c, &d, 0, (int)d.nm);
-        r_all = bench_run(&c, "--batch-max=5000", 0, &msgs, &secs);
+        r_all = bench_run(&c, batch, 0, &msgs, &secs);
         printf("komek-analytics, all four topics: %ld messages in %.2f s = "
                "%.0f msg/s\n", msgs, secs, r_all);
         for (int f = 0; f < 2; f++) {

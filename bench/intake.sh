@@ -48,13 +48,15 @@ tag="komek-bench-$$-$(date +%s)"
 t0=$(now)
 kcat -P -b "$KOMEK_BROKERS" -t "$tag-kcat" -l -X enable.idempotence=true "$work/in.jsonl"
 t1=$(now)
-"$BIN/komek-intake" --progress=false --set "topics.complaints=$tag-intake" \
+/usr/bin/time -f '%M' -o "$work/intake.rss" \
+        "$BIN/komek-intake" --progress=false --set "topics.complaints=$tag-intake" \
         --set "topics.dlq=$tag-intake.dlq" "$work/in.jsonl" 2>"$work/intake.log"
 t2=$(now)
 awk -v n="$lines" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
         k = n / (b - a); i = n / (c - b);
         printf "intake-vs-kcat: %d lines; kcat -P %.2f s %.0f msg/s; komek-intake %.2f s %.0f msg/s; ratio %.2f (target 0.80)\n",
-                n, b - a, k, c - b, i, i / k }'
+                n, b - a, k, c - b, i, i / k
+        printf "bench: intake.kcat_msg_s %.0f msg/s\nbench: intake.intake_msg_s %.0f msg/s\n", k, i }'
 tail -1 "$work/intake.log" | sed 's/^/  /'
 
 # gateway
@@ -62,16 +64,25 @@ psql -q "$KOMEK_PG_TEST_CONNINFO" -c "CREATE SCHEMA $schema"
 export KOMEK_PG_CONNINFO="$KOMEK_PG_TEST_CONNINFO options='-csearch_path=$schema'"
 "$BIN/komek-admin" --log-level warn migrate
 key=$("$BIN/komek-keys" --log-level warn add --source bench --rate 1000000)
-"$BIN/komek-gateway" --log-level warn --port 0 --port-file "$work/port" \
+/usr/bin/time -f '%M' -o "$work/gateway.rss" \
+        "$BIN/komek-gateway" --log-level warn --port 0 --port-file "$work/port" \
         --set "topics.complaints=$tag-intake" 2>"$work/gateway.log" &
 gw_pid=$!
 for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.1; done
 port=$(cat "$work/port")
 "$BUILD/bench/komek-httpload" "$port" "$CONC" "$CONC" "$key" >/dev/null # warm-up
-echo "gateway POST /requests.json, concurrency $CONC: $("$BUILD/bench/komek-httpload" "$port" "$CONC" "$POSTS" "$key")"
-echo "gateway GET /services.json, concurrency $CONC: $("$BUILD/bench/komek-httpload" "$port" "$CONC" $((POSTS * 2)) - /services.json)"
+post=$("$BUILD/bench/komek-httpload" "$port" "$CONC" "$POSTS" "$key")
+echo "gateway POST /requests.json, concurrency $CONC: $post"
+svc=$("$BUILD/bench/komek-httpload" "$port" "$CONC" $((POSTS * 2)) - /services.json)
+echo "gateway GET /services.json, concurrency $CONC: $svc"
+# machine-readable (bench/run.sh), from komek-httpload's "rps N p50_ms N p99_ms N"
+echo "bench: gateway.post_req_s $(sed -n 's/.* rps \([0-9.]*\).*/\1/p' <<<"$post") req/s"
+echo "bench: gateway.post_p99_ms $(sed -n 's/.* p99_ms \([0-9.]*\).*/\1/p' <<<"$post") ms"
+echo "bench: gateway.services_req_s $(sed -n 's/.* rps \([0-9.]*\).*/\1/p' <<<"$svc") req/s"
 echo "gateway GET /requests.json (1000 newest), concurrency $CONC: $("$BUILD/bench/komek-httpload" "$port" "$CONC" $((CONC * 4)) - /requests.json)"
 kill -TERM "$gw_pid"
 wait "$gw_pid"
 gw_pid=
+echo "bench: rss.komek-intake $(tail -1 "$work/intake.rss") kB"
+echo "bench: rss.komek-gateway $(tail -1 "$work/gateway.rss") kB"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with the broker and PostgreSQL)"

@@ -13,4 +13,9 @@ trap 'rm -f "$out"' EXIT
 cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Icommon \
         $(pkg-config --cflags $PKGS) bench/ops_metrics.c build/libkomek.a \
         -o "$out" $(pkg-config --libs $PKGS) -lm -lpthread
-"$out"
+"$out" | tee "$out.txt"
+# machine-readable (bench/run.sh): "bench: <key> <value> <unit>"
+sed -n -e 's/^counter add, 1 thread: *\([0-9.]*\) ns.*/bench: ops.counter_ns \1 ns/p' \
+        -e 's/^histogram observe.*: *\([0-9.]*\) ns.*/bench: ops.histogram_ns \1 ns/p' \
+        -e 's/^GET \/metrics over loopback: *\([0-9.]*\) ms.*/bench: ops.scrape_ms \1 ms/p' "$out.txt"
+rm -f "$out.txt"

@@ -100,6 +100,9 @@ awk -v c="$copy" -v o="$one" -v t="$two" -v n1="$n1" -v n2="$n2" -v na="${na:-0}
         printf "komek-router, 1 process:   %7d msg/s (%d messages)  %.2fx the copy (target 0.50)\n", o, n1, o / c
         printf "komek-router, 2 processes: %7d msg/s (%d + %d messages)  %.2fx one process (target 1.60)\n", t, na, nb, t / o
         printf "peak RSS: %.1f MB (1 process); %.1f MB and %.1f MB (2 processes) (target 64)\n", r1 / 1024, r2 / 1024, r3 / 1024
+        # machine-readable (bench/run.sh)
+        printf "bench: routing.copy_msg_s %d msg/s\nbench: routing.router1_msg_s %d msg/s\n", c, o
+        printf "bench: routing.router2_msg_s %d msg/s\nbench: rss.komek-router %d kB\n", t, (r2 > r1 ? (r2 > r3 ? r2 : r3) : (r1 > r3 ? r1 : r3))
 }'
 for f in "$work"/log-d*; do
         echo "  $(basename "$f"): $(sed -n 's/.*info: \(time: .*\)/\1/p' "$f")"

@@ -164,7 +164,8 @@ int km_metrics_kafka_lag(struct km_metrics *m, rd_kafka_t *rk, char *err,
 
 /*
  * Two rows for a program's km_conf_key table: "<group>.metrics_address"
- * (default 127.0.0.1) and "<group>.metrics_port" (default 0 = off).
+ * (default 127.0.0.1) and "<group>.metrics_port" (default 0 = off; -1 =
+ * KM_METRICS_PORT_ANY, with a port file: km_obs.h).
  *   KM_METRICS_CONF_KEYS("router", struct router_conf, metrics_address,
  *                        metrics_port),
  * metrics_address is a char *, metrics_port an int64_t.
@@ -173,8 +174,8 @@ int km_metrics_kafka_lag(struct km_metrics *m, rd_kafka_t *rk, char *err,
         {group ".metrics_address", KM_CT_STR, "127.0.0.1", 0, 64,             \
          offsetof(type, addr_field), "metrics-address",                        \
          "address of the /metrics and /healthz server (loopback)"},            \
-        {group ".metrics_port", KM_CT_INT, "0", 0, 65535,                      \
+        {group ".metrics_port", KM_CT_INT, "0", -1, 65535,                     \
          offsetof(type, port_field), "metrics-port",                           \
-         "port of the /metrics and /healthz server; 0 = off"}
+         "port of the /metrics and /healthz server; 0 = off, -1 = any free"}
 
 #endif /* KM_METRICS_H */

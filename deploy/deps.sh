@@ -19,7 +19,7 @@ PKGS=(
   uuid-dev libssl-dev libcmocka-dev
   kcat postgresql postgresql-contrib
   default-jdk-headless maven
-  clang libclang-rt-14-dev valgrind curl chromium
+  clang libclang-rt-14-dev valgrind curl chromium wrk
 )
 KAFKA_LIB="$ROOT/.run/kafka/lib"
 KAFKA_JAR="kafka_2.13-3.9.2.jar"

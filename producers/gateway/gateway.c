@@ -50,6 +50,10 @@ static const struct km_conf_key gateway_keys[] = {
          GATEWAY_OFF(max_results), NULL, "most requests in one GET /requests"},
         {"gateway.lang", KM_CT_STR, "ru", 0, 2, GATEWAY_OFF(lang), NULL,
          "service names: ru or en"},
+        KM_METRICS_CONF_KEYS("gateway", struct gateway_conf, metrics_address,
+                             metrics_port),
+        KM_OBS_PORT_FILE_KEY("gateway", struct gateway_conf,
+                             metrics_port_file),
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -127,9 +131,11 @@ static int gateway_run(struct gateway *gw)
         unsigned port;
         int rc = 1, polling = 0;
 
+        gateway_metrics_init(gw);
         gw->rk = gateway_producer(gw, err, sizeof(err));
         if (gw->rk == NULL) {
                 km_log_error("%s", err);
+                gateway_metrics_destroy(gw);
                 return 1;
         }
         gw->polling = 1;
@@ -151,10 +157,18 @@ static int gateway_run(struct gateway *gw)
         }
         km_log_info("listening on http://%s:%u (topic %s)", gw->gc->listen,
                     port, gw->conf->topic_complaints);
+        if ((rc = gateway_metrics_serve(gw, err, sizeof(err)))) {
+                km_log_error("%s", err);
+                rc = rc == KM_ECONFIG ? 2 : 1;
+                goto cleanup;
+        }
+        rc = 1;
         while (!km_sig_stop && !gw->counts.fatal) {
                 struct timespec ts = {0, 200 * 1000000L};
 
-                /* the main thread only waits for a signal */
+                /* the main thread waits for a signal and probes the broker
+                 * and the database for /healthz every few seconds */
+                gateway_metrics_probe(gw);
                 nanosleep(&ts, NULL);
         }
         rc = gw->counts.fatal ? 1 : 0;
@@ -178,6 +192,7 @@ cleanup:
                     (long long)gw->counts.failed);
         rd_kafka_destroy(gw->rk);
         gw->rk = NULL;
+        gateway_metrics_destroy(gw); /* the request threads are gone */
         return rc;
 }
 

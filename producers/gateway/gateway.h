@@ -13,6 +13,8 @@
 
 #include "km_conf.h"
 #include "km_kafka.h"
+#include "km_metrics.h"
+#include "km_obs.h"
 
 struct gateway_conf {
         char *listen;          /* IPv4 address to bind */
@@ -24,6 +26,28 @@ struct gateway_conf {
         int64_t pg_pool;
         int64_t max_results;   /* GET /requests */
         char *lang;            /* service names: ru or en */
+        char *metrics_address; /* /metrics and /healthz */
+        int64_t metrics_port;  /* 0: off, -1: any free port */
+        char *metrics_port_file; /* NULL-able: the bound port is written here */
+};
+
+/* Routes as metric labels: a bounded set, never the path itself. */
+enum gateway_route {
+        GATEWAY_R_SERVICES,
+        GATEWAY_R_SERVICE,
+        GATEWAY_R_REQUESTS,
+        GATEWAY_R_REQUEST,
+        GATEWAY_R_OTHER,
+        GATEWAY_NROUTES
+};
+
+/* Metrics (docs/operations.md); reg NULL: off. */
+struct gateway_metrics {
+        struct km_metrics *reg;
+        struct km_metric *latency[GATEWAY_NROUTES];
+        struct km_metric *out, *duplicate, *last_commit;
+        struct km_obs_probe probe;
+        PGconn *probe_conn; /* the main thread's, for the database check */
 };
 
 /* What one POST waits for: the delivery report of its complaint.  Shared
@@ -60,6 +84,7 @@ struct gateway {
         size_t nbuckets;
         int64_t requests, created, replayed, errors;
         volatile int polling; /* the poller thread runs while set */
+        struct gateway_metrics m;
 };
 
 /* A request being read: the body, bounded by max_body_bytes. */
@@ -67,6 +92,7 @@ struct gateway_req {
         char *body;
         size_t len;
         int too_large;
+        int64_t t0_us; /* monotonic, when the request arrived */
 };
 
 /* An HTTP answer before rendering. */
@@ -104,6 +130,16 @@ void gateway_requests(struct gateway *gw, const char *const *q,
                       struct gateway_reply *rep);
 void gateway_request(struct gateway *gw, const char *id,
                      struct gateway_reply *rep);
+
+/* gateway_metrics.c */
+void gateway_metrics_init(struct gateway *gw);
+int gateway_metrics_serve(struct gateway *gw, char *err, size_t errlen);
+void gateway_metrics_probe(struct gateway *gw);
+int64_t gateway_metrics_now_us(void);
+void gateway_metrics_request(struct gateway *gw, const char *path,
+                             const char *method, unsigned status,
+                             int64_t t0_us);
+void gateway_metrics_destroy(struct gateway *gw);
 
 /* gateway_db.c */
 struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,

@@ -189,6 +189,7 @@ static void gateway_query(struct gateway *gw, const char *const *p,
         if (r) {
                 gateway_pg_put(gw, slot,
                                PQstatus(slot->conn) != CONNECTION_OK);
+                km_obs_pg_error(gw->m.reg, r);
                 km_log_error("requests query: %s", err);
                 gateway_error(rep, r == KM_ERETRY ? 503 : 500,
                               "could not read requests");

@@ -171,6 +171,7 @@ static enum MHD_Result gateway_handler(void *cls, struct MHD_Connection *conn,
                     conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
                 req = km_xcalloc(1, sizeof(*req));
+                req->t0_us = gateway_metrics_now_us();
                 *con_cls = req;
                 if (cl && strtoull(cl, NULL, 10) >
                               (unsigned long long)gw->gc->max_body_bytes) {
@@ -178,6 +179,8 @@ static enum MHD_Result gateway_handler(void *cls, struct MHD_Connection *conn,
                         gateway_error(&rep, 413, "body larger than %lld bytes",
                                       (long long)gw->gc->max_body_bytes);
                         ret = gateway_send(conn, &rep, json);
+                        gateway_metrics_request(gw, path, method, rep.status,
+                                                req->t0_us);
                         json_decref(rep.body);
                         return ret;
                 }
@@ -206,6 +209,7 @@ static enum MHD_Result gateway_handler(void *cls, struct MHD_Connection *conn,
         if (rep.body == NULL)
                 gateway_error(&rep, 500, "internal error");
         ret = gateway_send(conn, &rep, json);
+        gateway_metrics_request(gw, path, method, rep.status, req->t0_us);
         pthread_mutex_lock(&gw->lock);
         gw->requests++;
         if (rep.status >= 400)

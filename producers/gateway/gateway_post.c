@@ -17,6 +17,7 @@
  * first is acknowledged may both publish: the same id twice, which every
  * consumer deduplicates.)
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,7 +257,9 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
                         continue;
                 double d = strtod(s, &end);
 
-                if (*end != '\0' || end == s) {
+                /* NaN and inf parse but json_real refuses them: the
+                 * coordinate would vanish silently */
+                if (*end != '\0' || end == s || !isfinite(d)) {
                         gateway_error(rep, 400,
                                       "%s: invalid_field (not a number)", k);
                         goto fail;
@@ -457,6 +460,7 @@ static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
                        "id = $1), false)",
                        12, p, &res, err, sizeof(err));
         if (r) {
+                km_obs_pg_error(gw->m.reg, r);
                 km_log_error("gateway_requests: %s", err);
                 gateway_error(rep, 503, "database unavailable, try again");
                 return;
@@ -464,6 +468,7 @@ static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
         if (PQgetvalue(res, 0, 0)[0] == 't') {
                 PQclear(res);
                 gw->replayed++;
+                km_metric_add(gw->m.duplicate, 1);
                 rep->status = 201; /* the same complaint: nothing new */
                 return;
         }
@@ -484,10 +489,13 @@ static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
                                 "now() WHERE id = $1 AND published_at IS NULL",
                                 1, p, NULL, err, sizeof(err))
                    : KM_ERETRY;
+        km_obs_pg_error(gw->m.reg, *slotp ? r : 0);
         if (r) /* published: the answer stays 201; a resubmission re-sends */
                 km_log_error("complaint %s published but not marked: %s",
                              c->id, err);
         gw->created++;
+        km_metric_add(gw->m.out, 1);
+        km_metric_set(gw->m.last_commit, (double)km_wall_s());
         rep->status = 201;
 }
 
@@ -527,6 +535,7 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                 goto cleanup;
         }
         if (r) {
+                km_obs_pg_error(gw->m.reg, r);
                 km_log_error("api_keys: %s", err);
                 gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
                 slot = NULL;

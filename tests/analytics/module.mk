@@ -13,3 +13,5 @@ ANBENCH_SRCS := bench/analytics_bench.c tests/analytics/fx.c \
 $(BUILD)/bench/analytics_bench: $(patsubst %.c,$(BUILD)/%.o,$(ANBENCH_SRCS)) $(LIBKOMEK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+TESTS += test_an_json
+test_an_json_SRCS := tests/analytics/test_an_json.c workers/analytics/analytics_json.c

@@ -482,6 +482,26 @@ void tc_check_dlq(struct fx_env *env, int bad)
         assert_true(q.total >= bad);
 }
 
+/* Terminate the PostgreSQL sessions of group's analytics processes.
+ * @returns how many. */
+long tc_terminate_sessions(const char *group)
+{
+        char app[64], err[512];
+        const char *p[1] = {app};
+        PGresult *res = NULL;
+        long n = 0;
+
+        snprintf(app, sizeof(app), "komek-analytics/%s", group);
+        if (km_pg_exec(tc_conn,
+                       "SELECT count(pg_terminate_backend(pid)) FROM "
+                       "pg_stat_activity WHERE application_name = $1",
+                       1, p, &res, err, sizeof(err)))
+                fail_msg("terminate: %s", err);
+        n = atol(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        return n;
+}
+
 /* A number that changes if any fact or aggregate does. */
 long tc_fingerprint(void)
 {

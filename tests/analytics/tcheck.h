@@ -24,6 +24,7 @@ void tc_check_rating(const struct fx_data *d, int64_t now,
 void tc_check_no_pii(void);
 void tc_check_dlq(struct fx_env *env, int bad);
 long tc_fingerprint(void);
+long tc_terminate_sessions(const char *group);
 long tc_check_escalations(const struct fx_data *d, int64_t now,
                           const struct ex_esc_params *p);
 long tc_check_escalation_topic(struct fx_env *env, long want);

@@ -113,6 +113,13 @@ static void test_two_processes_kill_restart(void **state)
         assert_true(at_kill < want); /* it really was mid-stream */
         p3 = spawn_analytics(group, ".run/test-logs/test_analytics.p3.log");
         assert_true(p3 > 0);
+        /* and the database drops the survivors' sessions mid-stream */
+        while (fx_stored_total(&env, group) < want / 2 &&
+               km_now_ms() < deadline)
+                tc_pause_ms(5);
+        at_kill = tc_terminate_sessions(group);
+        print_message("terminated %ld analytics session(s) at %ld of %ld "
+                      "offsets\n", at_kill, fx_stored_total(&env, group), want);
         assert_int_equal(fx_caught_up(&env, group, 90000), 0);
         assert_int_equal(km_test_wait(p2, SIGTERM, 20000), 0);
         assert_int_equal(km_test_wait(p3, SIGTERM, 20000), 0);

@@ -18,3 +18,5 @@ $(OPS_GROUPS): $(BUILD)/tests/ops/groups.o
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 SHTESTS += tests/ops/test_scaleout.sh
+TESTS += test_metrics_live
+test_metrics_live_SRCS := tests/ops/test_metrics_live.c tests/routing/rt.c tests/intake/http_client.c tests/common/km_test.c

@@ -87,6 +87,7 @@ struct analytics {
         struct km_conf *conf;
         struct analytics_conf *ac;
         const char *topics[AN_NTOPICS];
+        char appname[64]; /* PostgreSQL application_name (truncated) */
         PGconn *conn;
         rd_kafka_t *rk;  /* the consumer */
         rd_kafka_t *dlq; /* idempotent producer for complaints.dlq */

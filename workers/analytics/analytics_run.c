@@ -194,7 +194,11 @@ int analytics_init(struct analytics *an, struct km_conf *conf,
         an->topics[AN_T_DISPATCH] = conf->topic_dispatch;
         an->topics[AN_T_EVENTS] = conf->topic_task_events;
         an->topics[AN_T_VOTES] = conf->topic_votes;
-        an->conn = km_pg_connect(conf->pg_conninfo, "komek-analytics",
+        /* application_name komek-analytics/<group>: which group a
+         * session in pg_stat_activity serves */
+        snprintf(an->appname, sizeof(an->appname), "komek-analytics/%s",
+                 ac->group);
+        an->conn = km_pg_connect(conf->pg_conninfo, an->appname,
                                  (int)conf->pg_connect_timeout_s, err, errlen);
         if (an->conn == NULL)
                 return KM_EFATAL;
@@ -310,7 +314,7 @@ static int an_recover(struct analytics *an, char *err, size_t errlen)
         analytics_batch_clear(&an->batch);
         if (PQstatus(an->conn) != CONNECTION_OK) {
                 PGconn *conn = km_pg_connect(an->conf->pg_conninfo,
-                                             "komek-analytics", 1, err, errlen);
+                                             an->appname, 1, err, errlen);
 
                 if (conn == NULL) {
                         nanosleep(&ts, NULL);

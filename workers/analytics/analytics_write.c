@@ -31,6 +31,7 @@ static int an_dead_letter(struct analytics *an, struct an_msg *m, size_t n,
                 const rd_kafka_message_t *rkm = m[i].rkm;
                 json_t *origin;
                 char *dlq;
+                size_t keep;
 
                 if (m[i].row)
                         continue;
@@ -38,8 +39,16 @@ static int an_dead_letter(struct analytics *an, struct an_msg *m, size_t n,
                                    an->topics[m[i].topic], "partition",
                                    (int)rkm->partition, "offset",
                                    (json_int_t)rkm->offset);
-                dlq = km_dlq_build(m[i].reason, m[i].detail, rkm->payload,
-                                   rkm->len, origin);
+                /* the original stays under the broker's message size, or
+                 * a message near the limit would be retried forever */
+                keep = rkm->payload ? rkm->len : 0;
+                if (keep > (size_t)an->conf->max_message_bytes) {
+                        keep = (size_t)an->conf->max_message_bytes;
+                        json_object_set_new(origin, "truncated", json_true());
+                }
+                dlq = km_dlq_build(m[i].reason, m[i].detail,
+                                   rkm->payload ? rkm->payload : "", keep,
+                                   origin);
                 km_log_warn("%s[%d]@%lld: dead-lettered: %s",
                             an->topics[m[i].topic], (int)rkm->partition,
                             (long long)rkm->offset, m[i].reason);

@@ -48,6 +48,9 @@ static const struct km_conf_key router_keys[] = {
         {"router.exit_idle_ms", KM_CT_INT, "0", 0, 86400000,
          offsetof(struct router_conf, exit_idle_ms), "exit-idle-ms",
          "exit after this long without input (benches; 0: never)"},
+        KM_METRICS_CONF_KEYS("router", struct router_conf, metrics_address,
+                             metrics_port),
+        KM_OBS_PORT_FILE_KEY("router", struct router_conf, metrics_port_file),
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -69,6 +72,7 @@ static void router_destroy(struct router *r)
         km_dir_destroy(r->dir);
         if (r->conn)
                 PQfinish(r->conn);
+        km_metrics_destroy(r->m.reg); /* stops the HTTP thread */
 }
 
 static int router_init(struct router *r, const struct km_conf *conf,
@@ -76,9 +80,11 @@ static int router_init(struct router *r, const struct km_conf *conf,
 {
         const char *topics[1] = {conf->topic_complaints};
         char host[128] = "localhost";
+        int code;
 
         r->conf = conf;
         r->rc = rc;
+        router_metrics_init(r);
         if (rc->txn_id) {
                 snprintf(r->txn_id, sizeof(r->txn_id), "%s", rc->txn_id);
         } else {
@@ -126,7 +132,12 @@ static int router_init(struct router *r, const struct km_conf *conf,
                 return KM_EFATAL;
         r->next_check_ms = km_now_ms() + rc->reload_ms;
         r->last_msg_ms = km_now_ms();
-        return km_kafka_subscribe(r->consumer, topics, 1, err, errlen);
+        code = km_kafka_subscribe(r->consumer, topics, 1, err, errlen);
+        if (code)
+                return code;
+        /* serve once the broker and the database were reached */
+        return km_obs_serve(r->m.reg, rc->metrics_address, rc->metrics_port,
+                            rc->metrics_port_file, err, errlen);
 }
 
 /* Remember the next offset of rkm's partition for the transaction. */
@@ -190,6 +201,7 @@ static void router_message(struct router *r, rd_kafka_message_t *rkm)
         }
         router_track(r, rkm);
         r->batch_n++;
+        r->m.n_in++;
 }
 
 static int router_run(struct router *r)
@@ -209,6 +221,9 @@ static int router_run(struct router *r)
                         router_dir_reload(r, 0);
                         r->next_check_ms = km_now_ms() + r->rc->reload_ms;
                 }
+                /* lag, broker and database health for /metrics, /healthz */
+                km_obs_tick(&r->m.probe, r->m.reg, r->producer, r->consumer,
+                            r->conn);
                 t0 = km_now_ms();
                 rkm = rd_kafka_consumer_poll(r->consumer, r->in_txn ? 10 : 200);
                 t1 = km_now_ms();
@@ -294,6 +309,10 @@ int main(int argc, char **argv)
                 km_log_info("started: group %s, transactional id %s, %s -> %s",
                             rc.group, r.txn_id, conf.topic_complaints,
                             conf.topic_dispatch);
+                if (km_metrics_port(r.m.reg))
+                        km_log_info("metrics on http://%s:%d/metrics",
+                                    rc.metrics_address,
+                                    km_metrics_port(r.m.reg));
                 code = router_run(&r);
         }
         if (r.first_ms && r.last_commit_ms > r.first_ms)

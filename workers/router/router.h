@@ -15,6 +15,8 @@
 #include "km_conf.h"
 #include "km_dir.h"
 #include "km_kafka.h"
+#include "km_metrics.h"
+#include "km_obs.h"
 
 struct router_conf {
         char *group;          /* consumer group id */
@@ -25,6 +27,25 @@ struct router_conf {
         int64_t reload_ms;    /* directory version check period; 0 off */
         int64_t txn_timeout_ms; /* commit/abort/send_offsets timeout */
         int64_t exit_idle_ms; /* exit 0 after this long without input; 0 never */
+        char *metrics_address;  /* /metrics and /healthz */
+        int64_t metrics_port;   /* 0: off, -1: any free port */
+        char *metrics_port_file; /* NULL-able: the bound port is written here */
+};
+
+/* Metrics (docs/operations.md).  Message counts of the open transaction
+ * are kept here and added to the counters only when it commits, so an
+ * aborted and redone batch is counted once. */
+#define ROUTER_DLQ_REASONS 8
+struct router_metrics {
+        struct km_metrics *reg; /* NULL: metrics off */
+        struct km_metric *in, *out, *batch, *commit, *aborts, *last_commit;
+        struct km_obs_probe probe;
+        int64_t n_in, n_out; /* in the open transaction */
+        struct {
+                struct km_metric *h;
+                int64_t n;
+        } dlq[ROUTER_DLQ_REASONS]; /* dead letters of it, by reason */
+        int ndlq;
 };
 
 struct router_stats {
@@ -55,6 +76,7 @@ struct router {
         int fatal;               /* stop and exit 1 */
         int64_t first_ms, last_commit_ms, last_msg_ms; /* monotonic */
         struct router_stats st;
+        struct router_metrics m;
 };
 
 /* router_txn.c */
@@ -67,6 +89,13 @@ void router_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 /* router_msg.c */
 int router_msg_handle(struct router *r, const rd_kafka_message_t *rkm,
                       char *err, size_t errlen);
+
+/* router_metrics.c */
+void router_metrics_init(struct router *r);
+void router_metrics_dlq(struct router *r, const char *reason);
+void router_metrics_committed(struct router *r, int64_t commit_start_ms);
+void router_metrics_aborted(struct router *r);
+void router_metrics_clear(struct router *r);
 
 /* router_dir.c */
 int router_dir_reload(struct router *r, int force);

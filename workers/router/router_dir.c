@@ -21,6 +21,7 @@ int router_dir_reload(struct router *r, int force)
         if (!force && r->dir) {
                 rc = km_dir_version_get(r->conn, &version, err, sizeof(err));
                 if (rc) {
+                        km_obs_pg_error(r->m.reg, rc);
                         km_log_warn("directory version check: %s", err);
                         return rc;
                 }
@@ -29,6 +30,7 @@ int router_dir_reload(struct router *r, int force)
         }
         rc = km_dir_load(r->conn, &dir, err, sizeof(err));
         if (rc) {
+                km_obs_pg_error(r->m.reg, rc);
                 km_log_warn("directory reload failed, keeping version %lld: %s",
                             r->dir ? (long long)km_dir_version(r->dir) : -1LL,
                             err);

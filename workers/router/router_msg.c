@@ -23,10 +23,19 @@ static int router_msg_dlq(struct router *r, const rd_kafka_message_t *rkm,
         json_t *origin = json_pack("{s:s,s:i,s:I}", "topic", topic,
                                    "partition", (int)rkm->partition, "offset",
                                    (json_int_t)rkm->offset);
-        char *msg = km_dlq_build(reason, detail,
-                                 rkm->payload ? rkm->payload : "",
-                                 rkm->payload ? rkm->len : 0, origin);
+        size_t keep = rkm->payload ? rkm->len : 0;
+        char *msg;
         int rc;
+
+        /* the original stays under the broker's message size (as
+         * komek-intake does): a message near the broker's limit would
+         * make its dead letter too large, and the router exit on it */
+        if (keep > (size_t)r->conf->max_message_bytes) {
+                keep = (size_t)r->conf->max_message_bytes;
+                json_object_set_new(origin, "truncated", json_true());
+        }
+        msg = km_dlq_build(reason, detail, rkm->payload ? rkm->payload : "",
+                           keep, origin);
 
         rc = km_kafka_produce(r->producer, r->conf->topic_dlq,
                               RD_KAFKA_PARTITION_UA, NULL, msg, strlen(msg),
@@ -36,6 +45,7 @@ static int router_msg_dlq(struct router *r, const rd_kafka_message_t *rkm,
                 rc = KM_EFATAL;
         if (rc == 0) {
                 r->st.dlq++;
+                router_metrics_dlq(r, reason);
                 km_log_warn("%s[%d]@%lld: dead-lettered: %s", topic,
                             (int)rkm->partition, (long long)rkm->offset,
                             reason);
@@ -72,6 +82,7 @@ int router_msg_handle(struct router *r, const rd_kafka_message_t *rkm,
                                     "dispatch message too large", err, errlen);
         } else if (rc == 0) {
                 r->st.dispatched++;
+                r->m.n_out++;
                 if (route.org == km_dir_triage(r->dir))
                         r->st.triaged++;
                 km_log_debug("%s[%d]@%lld: %s -> %s (%s)",

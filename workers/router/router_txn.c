@@ -41,6 +41,7 @@ int router_txn_begin(struct router *r, char *err, size_t errlen)
 int router_txn_commit(struct router *r, char *err, size_t errlen)
 {
         int timeout = (int)r->rc->txn_timeout_ms, rc = 0;
+        int64_t t0 = km_now_ms();
 
         if (!r->in_txn)
                 return 0;
@@ -66,6 +67,7 @@ int router_txn_commit(struct router *r, char *err, size_t errlen)
         r->st.batches++;
         r->failures = 0;
         r->last_commit_ms = km_now_ms();
+        router_metrics_committed(r, t0);
         router_txn_reset(r);
         return 0;
 }
@@ -93,6 +95,7 @@ void router_txn_abort(struct router *r, int rewind)
                             (long long)r->batch_n);
                 r->st.aborts++;
                 r->failures++;
+                router_metrics_aborted(r);
         }
         router_txn_reset(r);
         if (rewind && !r->fatal) {

@@ -37,6 +37,10 @@ static const struct km_conf_key tasksink_keys[] = {
         {"tasksink.relay_age_ms", KM_CT_INT, "5000", 0, 3600000,
          offsetof(struct tasksink_conf, relay_age_ms), NULL,
          "relay only outbox rows at least this old (ms)"},
+        KM_METRICS_CONF_KEYS("tasksink", struct tasksink_conf, metrics_address,
+                             metrics_port),
+        KM_OBS_PORT_FILE_KEY("tasksink", struct tasksink_conf,
+                             metrics_port_file),
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -139,6 +143,7 @@ static void tasksink_message(struct tasksink *ts, rd_kafka_message_t *rkm)
                 ts->batch_start_ms = km_now_ms();
         }
         ts->consumed++;
+        ts->m.n_in++;
         if (ts->nrows == ts->cap) {
                 ts->cap = ts->cap ? ts->cap * 2 : 64;
                 ts->rows = km_xrealloc(ts->rows, ts->cap * sizeof(*ts->rows));
@@ -148,6 +153,7 @@ static void tasksink_message(struct tasksink *ts, rd_kafka_message_t *rkm)
                 ts->nrows++;
         } else {
                 ts->skipped++;
+                ts->m.n_invalid++;
                 km_log_warn("%s[%d]@%lld: invalid dispatch message: %s: "
                             "skipped",
                             topic, (int)rkm->partition, (long long)rkm->offset,
@@ -179,6 +185,7 @@ static void tasksink_relay(struct tasksink *ts)
         }
         if (n > 0) {
                 ts->relayed += n;
+                km_metric_add(ts->m.relayed, n);
                 km_log_info("outbox relay: published %d message(s)", n);
         }
 }
@@ -198,6 +205,10 @@ static int tasksink_run(struct tasksink *ts)
                      km_now_ms() - ts->batch_start_ms >= ts->tc->batch_ms))
                         tasksink_flush(ts, 1);
                 tasksink_relay(ts);
+                /* lag, broker and database health for /metrics, /healthz
+                 * (no transaction is open between two flushes) */
+                km_obs_tick(&ts->m.probe, ts->m.reg, ts->consumer,
+                            ts->consumer, ts->conn);
                 if (ts->pcounts.fatal) {
                         km_log_error("relay producer: %s",
                                      ts->pcounts.fatal_reason);
@@ -214,9 +225,11 @@ static int tasksink_init(struct tasksink *ts, const struct km_conf *conf,
                          size_t errlen)
 {
         const char *topics[1] = {conf->topic_dispatch};
+        int rc;
 
         ts->conf = conf;
         ts->tc = tc;
+        tasksink_metrics_init(ts);
         ts->name = tc->name ? tc->name : tc->group;
         ts->conn = km_pg_connect(conf->pg_conninfo, "komek-tasksink",
                                  (int)conf->pg_connect_timeout_s, err, errlen);
@@ -254,7 +267,11 @@ static int tasksink_init(struct tasksink *ts, const struct km_conf *conf,
         }
         if (ts->consumer == NULL)
                 return KM_EFATAL;
-        return km_kafka_subscribe(ts->consumer, topics, 1, err, errlen);
+        rc = km_kafka_subscribe(ts->consumer, topics, 1, err, errlen);
+        if (rc)
+                return rc;
+        return km_obs_serve(ts->m.reg, tc->metrics_address, tc->metrics_port,
+                            tc->metrics_port_file, err, errlen);
 }
 
 static void tasksink_destroy(struct tasksink *ts)
@@ -274,6 +291,7 @@ static void tasksink_destroy(struct tasksink *ts)
         }
         if (ts->conn)
                 PQfinish(ts->conn);
+        km_metrics_destroy(ts->m.reg); /* stops the HTTP thread */
 }
 
 int main(int argc, char **argv)
@@ -318,6 +336,10 @@ int main(int argc, char **argv)
         } else {
                 km_log_info("started: group %s, %s -> tasks", tc.group,
                             conf.topic_dispatch);
+                if (km_metrics_port(ts.m.reg))
+                        km_log_info("metrics on http://%s:%d/metrics",
+                                    tc.metrics_address,
+                                    km_metrics_port(ts.m.reg));
                 code = tasksink_run(&ts);
         }
         km_log_info("stopped: consumed %lld, new tasks %lld, re-routed %lld, "

@@ -17,6 +17,8 @@
 
 #include "km_conf.h"
 #include "km_kafka.h"
+#include "km_metrics.h"
+#include "km_obs.h"
 
 struct tasksink_conf {
         char *group;         /* consumer group id */
@@ -25,6 +27,18 @@ struct tasksink_conf {
         int64_t batch_ms;
         int64_t relay_ms;     /* outbox relay period; 0: off */
         int64_t relay_age_ms; /* leave younger rows to the inbox */
+        char *metrics_address;  /* /metrics and /healthz */
+        int64_t metrics_port;   /* 0: off, -1: any free port */
+        char *metrics_port_file; /* NULL-able: the bound port is written here */
+};
+
+/* Metrics (docs/operations.md), added when a batch commits. */
+struct tasksink_metrics {
+        struct km_metrics *reg; /* NULL: metrics off */
+        struct km_metric *in, *out, *duplicate, *invalid, *refused, *relayed;
+        struct km_metric *batch, *commit, *last_commit;
+        struct km_obs_probe probe;
+        int64_t n_in, n_invalid; /* in the open batch */
 };
 
 /* One dispatch message, validated. */
@@ -57,7 +71,13 @@ struct tasksink {
         int fatal;
         int64_t consumed, inserted, rerouted, duplicates, skipped, batches;
         int64_t relayed;
+        struct tasksink_metrics m;
 };
+
+/* tasksink_metrics.c */
+void tasksink_metrics_init(struct tasksink *ts);
+void tasksink_metrics_committed(struct tasksink *ts, const int64_t counts[4],
+                                int64_t write_start_ms);
 
 /* tasksink_db.c */
 int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,

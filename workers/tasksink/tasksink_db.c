@@ -170,7 +170,7 @@ static int tasksink_row_write(struct tasksink *ts,
 /* Rows and offsets in one transaction.  savepoints: isolate each row, so
  * a row the database refuses (KM_EINPUT) is skipped, not retried forever. */
 static int tasksink_batch_txn(struct tasksink *ts, int savepoints,
-                              int64_t counts[3], char *err, size_t errlen)
+                              int64_t counts[4], char *err, size_t errlen)
 {
         int r;
 
@@ -191,6 +191,7 @@ static int tasksink_batch_txn(struct tasksink *ts, int savepoints,
                                     (long long)ts->rows[i].offset,
                                     ts->rows[i].complaint_id);
                         ts->skipped++;
+                        counts[3]++;
                         r = km_pg_exec(ts->conn, "ROLLBACK TO SAVEPOINT row",
                                        0, NULL, NULL, err, errlen);
                         if (r)
@@ -219,19 +220,23 @@ fail:
 
 int tasksink_batch_write(struct tasksink *ts, char *err, size_t errlen)
 {
-        int64_t counts[3] = {0, 0, 0};
+        int64_t counts[4] = {0, 0, 0, 0}, t0 = km_now_ms();
         int r;
 
         if (ts->offsets == NULL || ts->offsets->cnt == 0)
                 return 0;
         r = tasksink_batch_txn(ts, 0, counts, err, errlen);
         if (r == KM_EINPUT) {
+                km_obs_pg_error(ts->m.reg, r);
                 km_log_warn("batch refused (%s): retrying row by row", err);
-                counts[0] = counts[1] = counts[2] = 0;
+                counts[0] = counts[1] = counts[2] = counts[3] = 0;
                 r = tasksink_batch_txn(ts, 1, counts, err, errlen);
         }
-        if (r)
+        if (r) {
+                km_obs_pg_error(ts->m.reg, r);
                 return r;
+        }
+        tasksink_metrics_committed(ts, counts, t0);
         ts->inserted += counts[0];
         ts->rerouted += counts[1];
         ts->duplicates += counts[2];
@@ -249,6 +254,8 @@ void tasksink_batch_clear(struct tasksink *ts)
         for (size_t i = 0; i < ts->nrows; i++)
                 tasksink_row_free(&ts->rows[i]);
         ts->nrows = 0;
+        ts->m.n_in = 0;
+        ts->m.n_invalid = 0;
         if (ts->offsets)
                 rd_kafka_topic_partition_list_destroy(ts->offsets);
         ts->offsets = NULL;
@@ -258,7 +265,11 @@ int tasksink_seek_stored(struct tasksink *ts,
                          rd_kafka_topic_partition_list_t *parts, char *err,
                          size_t errlen)
 {
+        int r;
+
         if (PQstatus(ts->conn) != CONNECTION_OK)
                 PQreset(ts->conn);
-        return km_pg_offsets_load(ts->conn, ts->name, parts, err, errlen);
+        r = km_pg_offsets_load(ts->conn, ts->name, parts, err, errlen);
+        km_obs_pg_error(ts->m.reg, r);
+        return r;
 }

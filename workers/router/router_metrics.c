@@ -1,0 +1,95 @@
+/*
+ * router_metrics.c - the router's Prometheus series (docs/operations.md):
+ *   komek_messages_total{topic=<complaints>,outcome="in"}     consumed
+ *   komek_messages_total{topic=<dispatch>,outcome="out"}      dispatched
+ *   komek_messages_total{topic=<complaints>,outcome="dlq",reason=...}
+ *   komek_batch_seconds (whole transaction: first message to committed),
+ *   komek_batch_seconds{stage="commit"} (send_offsets + commit),
+ *   komek_transaction_aborts_total, komek_last_commit_timestamp_seconds,
+ *   komek_pg_errors_total{kind} (directory reloads, router_dir.c) and
+ *   komek_consumer_lag (the probe in router_run).
+ * Counts of a transaction are added when it commits: an aborted batch is
+ * processed again and counted then.  With metrics off every call here is
+ * a NULL test.
+ */
+#include "km_util.h"
+#include "router.h"
+
+void router_metrics_init(struct router *r)
+{
+        struct router_metrics *m = &r->m;
+        char labels[256];
+
+        m->reg = km_obs_new("komek-router", r->rc->metrics_port);
+        if (m->reg == NULL)
+                return;
+        m->in = km_obs_messages(m->reg, r->conf->topic_complaints, "in", NULL);
+        m->out = km_obs_messages(m->reg, r->conf->topic_dispatch, "out", NULL);
+        m->batch = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS, NULL,
+                                        "seconds per batch (transaction)",
+                                        km_metrics_latency_buckets,
+                                        KM_METRICS_LATENCY_N);
+        if (km_metrics_labels(labels, sizeof(labels), "stage", "commit", NULL))
+                m->commit = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS,
+                                                 labels, NULL,
+                                                 km_metrics_latency_buckets,
+                                                 KM_METRICS_LATENCY_N);
+        m->aborts = km_metrics_counter(m->reg, KM_METRIC_TXN_ABORTS, NULL,
+                                       "Kafka transactions aborted");
+        m->last_commit = km_metrics_gauge(m->reg, KM_METRIC_LAST_COMMIT, NULL,
+                                          "unix time of the last commit");
+}
+
+/* A dead letter in the open transaction (the handle is looked up by name:
+ * dead letters are rare). */
+void router_metrics_dlq(struct router *r, const char *reason)
+{
+        struct router_metrics *m = &r->m;
+        struct km_metric *h;
+        int i;
+
+        if (m->reg == NULL)
+                return;
+        h = km_obs_messages(m->reg, r->conf->topic_complaints, "dlq", reason);
+        for (i = 0; i < m->ndlq && m->dlq[i].h != h; i++)
+                ;
+        if (i == m->ndlq) {
+                if (i == ROUTER_DLQ_REASONS) { /* a ninth reason: count now */
+                        km_metric_add(h, 1);
+                        return;
+                }
+                m->dlq[m->ndlq].h = h;
+                m->dlq[m->ndlq++].n = 0;
+        }
+        m->dlq[i].n++;
+}
+
+void router_metrics_committed(struct router *r, int64_t commit_start_ms)
+{
+        struct router_metrics *m = &r->m;
+        int64_t now = km_now_ms();
+
+        if (m->reg == NULL)
+                return;
+        km_metric_add(m->in, m->n_in);
+        km_metric_add(m->out, m->n_out);
+        for (int i = 0; i < m->ndlq; i++)
+                km_metric_add(m->dlq[i].h, m->dlq[i].n);
+        km_metric_observe(m->batch, (double)(now - r->batch_start_ms) / 1000.0);
+        km_metric_observe(m->commit, (double)(now - commit_start_ms) / 1000.0);
+        km_metric_set(m->last_commit, (double)km_wall_s());
+        router_metrics_clear(r);
+}
+
+void router_metrics_aborted(struct router *r)
+{
+        km_metric_add(r->m.aborts, 1);
+        router_metrics_clear(r);
+}
+
+void router_metrics_clear(struct router *r)
+{
+        r->m.n_in = 0;
+        r->m.n_out = 0;
+        r->m.ndlq = 0;
+}

@@ -1,0 +1,281 @@
+/*
+ * web.h - komek-web: the organisations' staff inbox and the analysts'
+ * dashboard in the browser (docs/web.md), and `komek-web users` to manage
+ * their logins.
+ *
+ * One process, libmicrohttpd with one thread per connection; two small
+ * PostgreSQL pools (staff: the normal role; dashboard: SET ROLE
+ * komek_analyst); one publisher thread that sends the outbox rows of a
+ * change right after its commit (km_outbox, as komek-inbox does).
+ */
+#ifndef WEB_H
+#define WEB_H
+
+#include <libpq-fe.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "km_conf.h"
+#include "km_dir.h"
+#include "km_err.h"
+#include "km_metrics.h"
+
+#define WEB_TOKEN_HEX 64 /* 32 random bytes as hex: session id, CSRF token */
+#define WEB_LOGIN_MAX 64
+#define WEB_PASSWORD_MIN 10
+#define WEB_PASSWORD_MAX 256
+
+struct web_conf {
+        char *listen;
+        int64_t port;
+        char *port_file;
+        int64_t max_connections;
+        int64_t max_body_bytes;
+        int64_t pg_pool;          /* staff connections */
+        int64_t analyst_pool;     /* dashboard connections */
+        char *analyst_role;       /* SET ROLE on dashboard connections */
+        char *analyst_conninfo;   /* NULL-able: pg.conninfo */
+        int cookie_secure;        /* Secure cookies (off only for http on loopback) */
+        int64_t session_max_s;    /* absolute session lifetime */
+        int64_t session_idle_s;   /* idle timeout */
+        int64_t login_max_failures;    /* per login name */
+        int64_t login_ip_max_failures; /* per client address */
+        int64_t login_window_s;
+        int64_t login_lock_s;
+        int64_t pbkdf2_iterations;
+        char *lang;               /* default UI language: ru or en */
+        int64_t utc_offset_hours; /* staff pages' local time */
+        int64_t page_size;        /* inbox rows per page */
+        int64_t chart_weeks;
+        int64_t rating_rows;      /* best and worst KSKs shown */
+        int64_t cache_s;          /* dashboard figures cache */
+        int64_t live_cache_s;     /* "now" panel cache */
+        int publish;              /* publish the outbox right after a change */
+        char *metrics_address;
+        int64_t metrics_port;
+        /* users CLI */
+        char *org;
+        int analyst;
+        int password_stdin;
+};
+
+/* A pool of PostgreSQL connections, made on demand. */
+struct web_pool {
+        const char *name;     /* "staff", "analyst" */
+        const char *conninfo;
+        const char *role;     /* NULL-able: SET ROLE after connecting */
+        int n;
+        PGconn **conns;
+        int *busy;
+        pthread_mutex_t mu;
+        pthread_cond_t cond;
+};
+
+struct web_pub;   /* web_pub.c */
+struct web_cache; /* web_cache.c */
+
+struct web {
+        const struct km_conf *conf;
+        const struct web_conf *wc;
+        struct web_pool staff, analyst;
+        struct web_pub *pub;
+        struct web_cache *cache;
+        struct km_metrics *metrics;
+        struct km_metric *m_logins[3]; /* ok, failed, locked */
+        struct km_metric *m_changes;
+        pthread_mutex_t dir_mu; /* the directory, loaded for rejects */
+        struct km_dir *dir;
+        pthread_mutex_t mu;     /* counters */
+        int64_t requests, errors;
+};
+
+/* A growing text buffer (pages, CSV). */
+struct web_buf {
+        char *p;
+        size_t len, cap;
+};
+
+/* The logged-in user of a request. */
+struct web_session {
+        char id_hash[WEB_TOKEN_HEX + 1];
+        char login[WEB_LOGIN_MAX + 1];
+        char role[16]; /* staff, analyst */
+        char org[64];
+        char org_name[256];
+        char csrf[WEB_TOKEN_HEX + 1];
+};
+
+/* One request being answered. */
+struct web_ctx {
+        struct web *w;
+        struct MHD_Connection *mc;
+        const char *method;
+        const char *path;
+        const char *body; /* url-encoded form, NUL-terminated ("" if none) */
+        size_t blen;
+        const char *lang; /* "ru" or "en" */
+        char ip[64];
+        int has_session;
+        struct web_session s;
+        /* the answer */
+        unsigned status;
+        struct web_buf out;
+        const char *ctype;
+        char location[512];
+        char cookies[4][320];
+        int ncookies;
+        char disposition[128];
+        int cacheable; /* static: may be cached */
+        const char *route; /* metrics label */
+};
+
+/* Message ids of the UI strings (web_i18n.c). */
+enum web_msg {
+        M_TITLE, M_LOGIN, M_LOGIN_NAME, M_PASSWORD, M_LOGIN_BUTTON,
+        M_LOGOUT, M_BAD_LOGIN, M_LOCKED, M_FORM_EXPIRED, M_INBOX,
+        M_DASHBOARD, M_OPEN_TASKS, M_OVERDUE, M_DUE, M_CATEGORY, M_ADDRESS,
+        M_STATUS, M_RECEIVED, M_DESCRIPTION, M_NO_TASKS, M_TASK, M_HISTORY,
+        M_CONTACT, M_ACK, M_RESOLVE, M_REJECT, M_NOTE, M_REASON,
+        M_CORRECT_CATEGORY, M_CORRECT_BUILDING, M_NONE, M_BACK, M_DONE_ACK,
+        M_DONE_RESOLVE, M_DONE_REJECT, M_REFUSED, M_NOT_FOUND, M_FORBIDDEN,
+        M_CSRF, M_UNAVAILABLE, M_TIMES_LOCAL, M_PAGE, M_NEXT, M_PREV,
+        M_WEEK, M_THIS_WEEK, M_PREV_WEEK, M_CHANGE, M_SINCE_JAN, M_DISTRICT,
+        M_ALL, M_FILTER, M_BY_CATEGORY, M_BY_DISTRICT, M_ESCALATIONS,
+        M_RATING, M_UNRATED, M_NOW, M_OPEN, M_RESOLVED_WEEK, M_COMPLAINTS,
+        M_CSV, M_KIND, M_ORG, M_BUILDING, M_WHEN, M_EVIDENCE, M_RANK,
+        M_SCORE, M_PER100, M_RESOLVE_MEDIAN, M_SLA_RATE, M_REPEAT_RATE,
+        M_VOTES, M_AVG_VOTE, M_UNRATED_REASON, M_NO_DATA, M_WEEKS_CHART,
+        M_ROUTED_NOTE, M_RATING_MONTH, M_TOTAL, M_UNMATCHED, M_ATTEMPT,
+        M_NO_ESCALATIONS, M_COMPONENTS, M_BEST, M_WORST, M_TOO_LARGE,
+        M_METHOD, M_EMERGENCY, M_ROUTED_TO, M_SHOWN_OF, M_NAME, M_PHONE,
+        M_EMAIL, M_NOTE_HINT, M_PARTIAL, M_COUNT
+};
+
+/* web.c */
+extern const struct km_conf_key web_keys[];
+
+/* web_http.c */
+struct MHD_Daemon *web_http_start(struct web *w, char *err, size_t errlen);
+const char *web_arg(struct web_ctx *c, const char *name);
+void web_redirect(struct web_ctx *c, const char *fmt, ...) KM_PRINTF(2, 3);
+void web_cookie(struct web_ctx *c, const char *name, const char *value,
+                int64_t max_age);
+const char *web_cookie_name(const struct web *w, const char *base, char *buf,
+                            size_t len);
+
+/* web_buf.c */
+void web_buf_printf(struct web_buf *b, const char *fmt, ...) KM_PRINTF(2, 3);
+void web_buf_puts(struct web_buf *b, const char *s);
+void web_buf_esc(struct web_buf *b, const char *s);
+void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars);
+void web_buf_url(struct web_buf *b, const char *s);
+void web_buf_csv(struct web_buf *b, const char *s);
+void web_buf_free(struct web_buf *b);
+char *web_form_get(const char *body, const char *name);
+int web_hex_token(char *out, size_t outlen);
+void web_sha256_hex(const char *s, char *out);
+int web_ct_equal(const char *a, const char *b);
+
+/* web_i18n.c */
+const char *web_t(const struct web_ctx *c, enum web_msg m);
+const char *web_status_name(const struct web_ctx *c, const char *status);
+const char *web_category_name(const struct web_ctx *c, const char *code);
+const char *web_kind_name(const struct web_ctx *c, const char *kind);
+
+/* web_page.c */
+void web_page_begin(struct web_ctx *c, const char *title);
+void web_page_end(struct web_ctx *c);
+void web_page_error(struct web_ctx *c, unsigned status, enum web_msg m,
+                    const char *detail);
+void web_page_login(struct web_ctx *c, unsigned status, enum web_msg msg);
+void web_csrf_field(struct web_ctx *c);
+extern const char web_css[];
+
+/* web_db.c */
+int web_pool_init(struct web_pool *p, const char *name, const char *conninfo,
+                  const char *role, int n);
+PGconn *web_pool_get(struct web_pool *p, char *err, size_t errlen);
+void web_pool_put(struct web_pool *p, PGconn *conn);
+void web_pool_destroy(struct web_pool *p);
+
+/* web_auth.c */
+int web_password_hash(const char *pw, int64_t iterations, char *out,
+                      size_t outlen, char *err, size_t errlen);
+int web_password_verify(const char *pw, const char *stored);
+void web_login_post(struct web_ctx *c);
+void web_login_get(struct web_ctx *c);
+void web_logout(struct web_ctx *c);
+int web_session_load(struct web_ctx *c);
+int web_csrf_ok(struct web_ctx *c);
+void web_sessions_gc(struct web *w);
+
+/* web_users.c */
+int web_users_main(const struct km_conf *conf, const struct web_conf *wc,
+                   char *err, size_t errlen);
+
+/* web_inbox.c */
+void web_inbox(struct web_ctx *c);
+void web_task(struct web_ctx *c, const char *id);
+void web_task_change(struct web_ctx *c, const char *id, const char *action);
+
+/* web_pub.c */
+struct web_pub *web_pub_start(const struct km_conf *conf, char *err,
+                              size_t errlen);
+void web_pub_enqueue(struct web_pub *p, const char *complaint_id);
+void web_pub_stop(struct web_pub *p);
+struct km_task_change;
+struct km_task_result;
+int web_pub_reject(struct web *w, PGconn *conn,
+                   const struct km_task_change *ch,
+                   struct km_task_result *res, char *err, size_t errlen);
+
+/* web_cache.c */
+struct web_cache *web_cache_new(void);
+void web_cache_destroy(struct web_cache *c);
+PGresult *web_cache_query(struct web *w, const char *key, int ttl_s,
+                          const char *sql, int nparams,
+                          const char *const *params, char *err,
+                          size_t errlen);
+void web_cache_release(struct web *w, PGresult *res);
+
+/* web_dash.c: the dashboard's week and filters, and its queries */
+enum web_dq {
+        DQ_WEEK, DQ_DISTRICTS, DQ_CAT, DQ_DIST, DQ_SCAT, DQ_SDIST, DQ_ESC,
+        DQ_RATING, DQ_LIVE, DQ_N
+};
+struct web_dash {
+        int64_t monday;       /* days since 1970-01-01 */
+        char week[16];        /* the Monday, YYYY-MM-DD */
+        char label[16];       /* 2025-W29 */
+        const char *district; /* NULL: all */
+        const char *category; /* NULL: all */
+        char weeks[8];        /* chart weeks */
+        int64_t latest;       /* the latest day with data, -1: none */
+        PGresult *res[DQ_N];
+};
+int web_dash_init(struct web_ctx *c, struct web_dash *d);
+PGresult *web_dash_q(struct web_ctx *c, struct web_dash *d, enum web_dq q);
+void web_dash_free(struct web_ctx *c, struct web_dash *d);
+void web_dash_qs(const struct web_dash *d, struct web_buf *b, int64_t monday);
+void web_week_label(int64_t monday, char *buf, size_t len);
+void web_day_fmt(int64_t day, char *buf, size_t len);
+void web_dashboard(struct web_ctx *c);
+
+/* web_csv.c */
+void web_dashboard_csv(struct web_ctx *c, const char *table);
+
+/* web_svg.c */
+struct web_series {
+        int nweeks;
+        const char *const *weeks; /* labels, nweeks */
+        int nkeys;
+        const char *const *keys; /* legend labels, nkeys */
+        const double *v;         /* nkeys x nweeks, v[k * nweeks + i] */
+};
+void web_svg_stacked(struct web_buf *b, const char *title,
+                     const struct web_series *s);
+
+#endif /* WEB_H */

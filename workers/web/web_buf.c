@@ -1,0 +1,235 @@
+/*
+ * web_buf.c - text buffers with the escapes every page needs (HTML text
+ * and attributes, URL query values, CSV fields), the url-encoded form
+ * reader, and random tokens.
+ *
+ * SECURITY: everything that comes from a request or from the database is
+ * written through web_buf_esc (HTML), web_buf_url (links) or web_buf_csv
+ * (CSV); web_buf_printf/puts are for the program's own markup and
+ * numbers.  web_buf_csv also defuses spreadsheet formulas (a field
+ * starting with = + - @ gets a leading apostrophe, OWASP "CSV
+ * injection").
+ */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "km_utf8.h"
+#include "km_util.h"
+#include "web.h"
+
+static void web_buf_grow(struct web_buf *b, size_t more)
+{
+        size_t want = b->len + more + 1;
+
+        if (want <= b->cap)
+                return;
+        b->cap = b->cap ? b->cap : 4096;
+        while (b->cap < want)
+                b->cap *= 2;
+        b->p = km_xrealloc(b->p, b->cap);
+}
+
+void web_buf_printf(struct web_buf *b, const char *fmt, ...)
+{
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        if (n <= 0)
+                return;
+        web_buf_grow(b, (size_t)n);
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        b->len += (size_t)n;
+}
+
+void web_buf_puts(struct web_buf *b, const char *s)
+{
+        size_t n = strlen(s);
+
+        web_buf_grow(b, n);
+        memcpy(b->p + b->len, s, n + 1);
+        b->len += n;
+}
+
+/* HTML-escape at most max_chars characters of s (0: all); an ellipsis
+ * marks a cut.  Invalid UTF-8 bytes become U+FFFD, control characters a
+ * space (newlines stay). */
+void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars)
+{
+        const unsigned char *p = (const unsigned char *)(s ? s : "");
+        size_t chars = 0;
+
+        while (*p) {
+                unsigned c = *p;
+                size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
+                                      : (c >> 3) == 30 ? 4 : 0;
+
+                if (max_chars && chars == max_chars) {
+                        web_buf_puts(b, "\xe2\x80\xa6");
+                        return;
+                }
+                chars++;
+                if (n == 0 || !km_utf8_valid((const char *)p, n, NULL) ||
+                    strnlen((const char *)p, n) < n) {
+                        web_buf_puts(b, "\xef\xbf\xbd");
+                        p++;
+                        continue;
+                }
+                if (n > 1) {
+                        web_buf_grow(b, n);
+                        memcpy(b->p + b->len, p, n);
+                        b->len += n;
+                        b->p[b->len] = '\0';
+                        p += n;
+                        continue;
+                }
+                switch (c) {
+                case '&': web_buf_puts(b, "&amp;"); break;
+                case '<': web_buf_puts(b, "&lt;"); break;
+                case '>': web_buf_puts(b, "&gt;"); break;
+                case '"': web_buf_puts(b, "&quot;"); break;
+                case '\'': web_buf_puts(b, "&#39;"); break;
+                case '\n': web_buf_puts(b, "\n"); break;
+                default:
+                        if (c < 0x20 || c == 0x7f)
+                                web_buf_puts(b, " ");
+                        else
+                                web_buf_printf(b, "%c", (char)c);
+                }
+                p++;
+        }
+}
+
+void web_buf_esc(struct web_buf *b, const char *s)
+{
+        web_buf_esc_n(b, s, 0);
+}
+
+/* Percent-encode for a query value: only unreserved characters stay. */
+void web_buf_url(struct web_buf *b, const char *s)
+{
+        static const char hex[] = "0123456789ABCDEF";
+
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+                    *p == '.' || *p == '~')
+                        web_buf_printf(b, "%c", (char)*p);
+                else
+                        web_buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+        }
+}
+
+void web_buf_csv(struct web_buf *b, const char *s)
+{
+        int quote = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
+                    strpbrk(s, ",\"\r\n") != NULL;
+        int formula = s[0] == '=' || s[0] == '+' || s[0] == '@' ||
+                      (s[0] == '-' && !(s[1] >= '0' && s[1] <= '9'));
+
+        if (!quote) {
+                web_buf_puts(b, s);
+                return;
+        }
+        web_buf_puts(b, formula ? "\"'" : "\"");
+        for (const char *p = s; *p; p++)
+                web_buf_printf(b, *p == '"' ? "\"\"" : "%c", *p);
+        web_buf_puts(b, "\"");
+}
+
+void web_buf_free(struct web_buf *b)
+{
+        free(b->p);
+        b->p = NULL;
+        b->len = b->cap = 0;
+}
+
+static int web_hexval(int c)
+{
+        return c >= '0' && c <= '9'   ? c - '0'
+               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+               : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                      : -1;
+}
+
+/* The decoded value of the first field name in an url-encoded body, or
+ * NULL (free it).  A value that is not valid UTF-8 counts as absent. */
+char *web_form_get(const char *body, const char *name)
+{
+        size_t nlen = strlen(name);
+        const char *p = body;
+
+        while (p && *p) {
+                const char *end = strchr(p, '&');
+                size_t flen = end ? (size_t)(end - p) : strlen(p);
+
+                if (flen > nlen && strncmp(p, name, nlen) == 0 &&
+                    p[nlen] == '=') {
+                        const char *v = p + nlen + 1;
+                        size_t vlen = flen - nlen - 1, j = 0;
+                        char *out = km_xmalloc(vlen + 1);
+
+                        for (size_t i = 0; i < vlen; i++) {
+                                int h, l;
+
+                                if (v[i] == '+') {
+                                        out[j++] = ' ';
+                                } else if (v[i] == '%' && i + 2 < vlen &&
+                                           (h = web_hexval(v[i + 1])) >= 0 &&
+                                           (l = web_hexval(v[i + 2])) >= 0) {
+                                        out[j++] = (char)(h * 16 + l);
+                                        i += 2;
+                                } else {
+                                        out[j++] = v[i];
+                                }
+                        }
+                        out[j] = '\0';
+                        if (strlen(out) != j ||
+                            !km_utf8_valid(out, j, NULL)) {
+                                free(out);
+                                return NULL;
+                        }
+                        return out;
+                }
+                p = end ? end + 1 : NULL;
+        }
+        return NULL;
+}
+
+/* 32 random bytes (OpenSSL's CSPRNG) as 64 lower-case hex digits. */
+int web_hex_token(char *out, size_t outlen)
+{
+        unsigned char r[WEB_TOKEN_HEX / 2];
+
+        if (outlen < WEB_TOKEN_HEX + 1 || RAND_bytes(r, sizeof(r)) != 1)
+                return -1;
+        for (size_t i = 0; i < sizeof(r); i++)
+                snprintf(out + 2 * i, 3, "%02x", r[i]);
+        return 0;
+}
+
+void web_sha256_hex(const char *s, char *out)
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+
+        EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < mdlen; i++)
+                snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Constant-time equality of two tokens (their lengths are not secret). */
+int web_ct_equal(const char *a, const char *b)
+{
+        size_t n = strlen(a);
+
+        return n > 0 && n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
