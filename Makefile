@@ -34,7 +34,7 @@ LIBS      := $(PKG_LIBS) -lm -lpthread
 # common/ -> libkomek.a (every source listed; PgBouncer style)
 COMMON_SRCS := common/km_log.c common/km_err.c common/km_util.c \
 	common/km_conf.c common/km_complaint.c common/km_id.c \
-	common/km_kafka.c common/km_pg.c common/km_sig.c common/km_utf8.c common/km_addr.c common/km_metrics.c common/km_metrics_http.c common/km_metrics_lag.c common/km_dir.c common/km_route.c common/km_outbox.c common/km_task.c common/km_obs.c
+	common/km_kafka.c common/km_pg.c common/km_sig.c common/km_utf8.c common/km_addr.c common/km_metrics.c common/km_metrics_http.c common/km_metrics_lag.c common/km_dir.c common/km_route.c common/km_outbox.c common/km_task.c common/km_obs.c common/km_district.c
 LIBKOMEK  := $(BUILD)/libkomek.a
 
 PROGS     :=
@@ -49,7 +49,7 @@ DEPS     := $(patsubst %.c,$(BUILD)/%.d,$(ALL_SRCS))
 PROG_BINS := $(addprefix $(BIN)/komek-,$(PROGS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all deps up down demo test test-asan asan bench clean distclean format-check fuzz
+.PHONY: all deps up down demo test test-asan asan test-faults bench clean distclean format-check fuzz
 all: $(PROG_BINS) $(TEST_BINS)
 
 Q := $(if $(V),,@)
@@ -104,6 +104,11 @@ test-asan asan: deps
 	@$(MAKE) --no-print-directory up
 	@KOMEK_SAN=1 bash tests/run.sh build-asan/bin \
 		$(addprefix build-asan/tests/,$(TESTS)) $(SHTESTS)
+
+# The whole pipeline under faults against its own private broker and
+# PostgreSQL (tests/faults/faults.py); FAULTS_COMPLAINTS=200000 scales it up.
+test-faults: deps all
+	@KOMEK_BIN=$(CURDIR)/$(BIN) KOMEK_ROOT=$(CURDIR) python3 tests/faults/faults.py
 
 demo: up
 	@bash deploy/demo.sh $(BIN)

@@ -31,4 +31,6 @@ sed -n -e 's/^komek-analytics, complaints: .* = \([0-9.]*\) msg\/s.*/bench: anal
         -e 's/^naive writer .* = \([0-9.]*\) msg\/s.*/bench: analytics.naive_msg_s \1 msg\/s/p' \
         -e 's/^raw COPY of the same facts: .* = \([0-9.]*\) rows\/s.*/bench: analytics.copy_rows_s \1 rows\/s/p' \
         -e 's/^komek-analytics, all four topics: .* = \([0-9.]*\) msg\/s.*/bench: analytics.all_msg_s \1 msg\/s/p' \
+        -e 's/^komek-analytics, all four topics, 2 processes.* = \([0-9.]*\) msg\/s.*/bench: analytics.all_2proc_msg_s \1 msg\/s/p' \
+        -e 's/^komek-report --format \([a-z]*\) .*: \([0-9]*\) ms$/bench: analytics.report_\1_ms \2 ms/p' \
         "$DIR/out.txt"

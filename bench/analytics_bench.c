@@ -8,7 +8,7 @@
  *   3. raw COPY of the same facts (the rows of 1) into an empty copy of
  *      an_complaints, rows per second;
  *   4. komek-analytics on all four topics of the year (complaints,
- *      dispatch, task-events, votes);
+ *      dispatch, task-events, votes), one process and two in one group;
  *   5. komek-report for the last week of that year: text and html.
  *
  * usage: analytics_bench GEN_DIR NAIVE_N WEEK
@@ -53,20 +53,23 @@ static void bench_pause(void)
  * stored once, at the end of its batch) from its first row to its last.
  * @returns messages (naive: complaints) per second. */
 static double bench_run(struct fx_env *env, const char *extra, int naive,
-                        long *msgs, double *secs)
+                        int nproc, long *msgs, double *secs)
 {
         char group[128], set[200];
         const char *lvl = getenv("AN_LOG") ? getenv("AN_LOG") : "warn";
         const char *args[] = {"--set", set, "--log-level", lvl, extra, NULL};
         long want = 0, first = 0;
         int64_t t0, t1, deadline = km_now_ms() + 900000;
-        int pid;
+        int pid, more[4] = {0, 0, 0, 0};
 
         for (int t = FX_CPL; t <= FX_VOT; t++)
                 want += fx_topic_total(env, t);
         km_test_name(group, sizeof(group), "bench");
         snprintf(set, sizeof(set), "analytics.group=%s", group);
         pid = fx_spawn(env, "analytics", args, ".run/bench-analytics.log");
+        for (int i = 1; i < nproc && i < 4; i++)
+                more[i] = fx_spawn(env, "analytics", args,
+                                   ".run/bench-analytics.log");
         while ((first = naive ? bench_rows(env) : fx_stored_total(env, group)) <= 0 &&
                km_now_ms() < deadline) {
                 int st;
@@ -81,6 +84,9 @@ static double bench_run(struct fx_env *env, const char *extra, int naive,
         t0 = km_now_ms();
         if (fx_caught_up(env, group, 300000)) {
                 km_test_wait(pid, SIGTERM, 20000);
+                for (int i = 1; i < 4; i++)
+                        if (more[i] > 0)
+                                km_test_wait(more[i], SIGTERM, 20000);
                 return -1;
         }
         t1 = km_now_ms();
@@ -92,6 +98,9 @@ static double bench_run(struct fx_env *env, const char *extra, int naive,
                 *msgs = want - first;
         }
         km_test_wait(pid, SIGTERM, 20000);
+        for (int i = 1; i < 4; i++)
+                if (more[i] > 0)
+                        km_test_wait(more[i], SIGTERM, 20000);
         *secs = (double)(t1 - t0) / 1000.0;
         return *secs > 0 ? (double)*msgs / *secs : 0;
 }
@@ -183,11 +192,11 @@ int main(int argc, char **argv)
         snprintf(batch, sizeof(batch), "--batch-max=%s",
                  getenv("AN_BATCH") ? getenv("AN_BATCH") : "5000");
         fx_publish_mask(&a, &d, 0, (int)d.nm, 1u << FX_CPL);
-        r_an = bench_run(&a, batch, 0, &msgs, &secs);
+        r_an = bench_run(&a, batch, 0, 1, &msgs, &secs);
         printf("komek-analytics, complaints: %ld messages in %.2f s = %.0f msg/s\n",
                msgs, secs, r_an);
         fx_publish_mask(&b, &d, 0, bench_first(&d, atol(argv[2])), 1u << FX_CPL);
-        r_naive = bench_run(&b, "--naive", 1, &msgs, &secs);
+        r_naive = bench_run(&b, "--naive", 1, 1, &msgs, &secs);
         printf("naive writer (INSERT + COMMIT per message): %ld messages in "
                "%.2f s = %.0f msg/s\n", msgs, secs, r_naive);
         r_copy = bench_copy(&a, &b, &rows);
@@ -198,9 +207,22 @@ int main(int argc, char **argv)
                r_naive > 0 ? r_an / r_naive : 0, r_copy > 0 ? r_an / r_copy : 0);
         fx_load_directory(&c, &d);
         fx_publish(&c, &d, 0, (int)d.nm);
-        r_all = bench_run(&c, batch, 0, &msgs, &secs);
+        r_all = bench_run(&c, batch, 0, 1, &msgs, &secs);
         printf("komek-analytics, all four topics: %ld messages in %.2f s = "
                "%.0f msg/s\n", msgs, secs, r_all);
+        {
+                struct fx_env e2;
+
+                if (fx_env_init(&e2, parts) == 0) {
+                        fx_load_directory(&e2, &d);
+                        fx_publish(&e2, &d, 0, (int)d.nm);
+                        r_all = bench_run(&e2, batch, 0, 2, &msgs, &secs);
+                        printf("komek-analytics, all four topics, 2 processes "
+                               "in one group: %ld messages in %.2f s = %.0f "
+                               "msg/s\n", msgs, secs, r_all);
+                        fx_env_destroy(&e2);
+                }
+        }
         for (int f = 0; f < 2; f++) {
                 const char *fmt = f ? "html" : "text";
 

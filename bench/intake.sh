@@ -64,8 +64,7 @@ psql -q "$KOMEK_PG_TEST_CONNINFO" -c "CREATE SCHEMA $schema"
 export KOMEK_PG_CONNINFO="$KOMEK_PG_TEST_CONNINFO options='-csearch_path=$schema'"
 "$BIN/komek-admin" --log-level warn migrate
 key=$("$BIN/komek-keys" --log-level warn add --source bench --rate 1000000)
-/usr/bin/time -f '%M' -o "$work/gateway.rss" \
-        "$BIN/komek-gateway" --log-level warn --port 0 --port-file "$work/port" \
+"$BIN/komek-gateway" --log-level warn --port 0 --port-file "$work/port" \
         --set "topics.complaints=$tag-intake" 2>"$work/gateway.log" &
 gw_pid=$!
 for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.1; done
@@ -80,9 +79,10 @@ echo "bench: gateway.post_req_s $(sed -n 's/.* rps \([0-9.]*\).*/\1/p' <<<"$post
 echo "bench: gateway.post_p99_ms $(sed -n 's/.* p99_ms \([0-9.]*\).*/\1/p' <<<"$post") ms"
 echo "bench: gateway.services_req_s $(sed -n 's/.* rps \([0-9.]*\).*/\1/p' <<<"$svc") req/s"
 echo "gateway GET /requests.json (1000 newest), concurrency $CONC: $("$BUILD/bench/komek-httpload" "$port" "$CONC" $((CONC * 4)) - /requests.json)"
+gw_rss=$(awk '/^VmHWM/ {print $2}' "/proc/$gw_pid/status") # peak RSS
 kill -TERM "$gw_pid"
 wait "$gw_pid"
 gw_pid=
 echo "bench: rss.komek-intake $(tail -1 "$work/intake.rss") kB"
-echo "bench: rss.komek-gateway $(tail -1 "$work/gateway.rss") kB"
+echo "bench: rss.komek-gateway $gw_rss kB"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with the broker and PostgreSQL)"

@@ -10,7 +10,7 @@
 # usage: bench/web.sh [BIN_DIR]   (after make up; the shared broker, fresh
 # topics, a scratch schema of the test database dropped at the end)
 # BENCH_SECONDS (20 per run), BENCH_COMPLAINTS (17000), BENCH_KEEP=1 keeps
-# the schema.
+# the schema (its name is printed), BENCH_SCHEMA=name runs on a kept one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,12 +26,12 @@ command -v wrk >/dev/null || { echo "web bench: wrk missing (bash deploy/deps.sh
 make --no-print-directory -s "$BIN/komek-gen" "$BIN/komek-intake" "$BIN/komek-admin" \
         "$BIN/komek-directory" "$BIN/komek-router" "$BIN/komek-tasksink" "$BIN/komek-web" >/dev/null
 work=$(mktemp -d)
-schema="bench_web_$$"
+schema=${BENCH_SCHEMA:-bench_web_$$}
 pids=()
 cleanup() {
         for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
         wait 2>/dev/null || true
-        [ -n "${BENCH_KEEP:-}" ] ||
+        [ -n "${BENCH_KEEP:-}${BENCH_SCHEMA:-}" ] ||
                 psql -q "$KOMEK_PG_TEST_CONNINFO" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
         rm -rf "$work"
 }
@@ -39,47 +39,57 @@ trap cleanup EXIT
 q() { psql -qAtX -v ON_ERROR_STOP=1 "$KOMEK_PG_CONNINFO" "$@"; }
 
 export KOMEK_PG_CONNINFO="$KOMEK_PG_TEST_CONNINFO options='-csearch_path=$schema'"
-psql -q "$KOMEK_PG_TEST_CONNINFO" -c "CREATE SCHEMA $schema"
-"$BIN/komek-admin" --log-level warn migrate
-"$BIN/komek-gen" --out "$work/gen" --seed 109 --complaints "$N" \
-        --from "$(date -u -d "today - 364 days" +%Y-%m-%d)" --days 364 2>/dev/null
-"$BIN/komek-directory" --log-level warn import "$work/gen" >/dev/null
-tag="komek-bench-web-$$-$(date +%s)"
-topics=(--set "topics.complaints=$tag-cpl" --set "topics.dlq=$tag-dlq"
-        --set "topics.dispatch=$tag-dsp" --set "topics.task_events=$tag-evt")
-"$BIN/komek-admin" --log-level warn "${topics[@]}" topics
-"$BIN/komek-intake" --log-level warn --progress=false "${topics[@]}" "$work/gen/complaints.jsonl"
+make_data() {
+        psql -q "$KOMEK_PG_TEST_CONNINFO" -c "CREATE SCHEMA $schema"
+        "$BIN/komek-admin" --log-level warn migrate
+        "$BIN/komek-gen" --out "$work/gen" --seed 109 --complaints "$N" \
+                --from "$(date -u -d "today - 364 days" +%Y-%m-%d)" --days 364 2>/dev/null
+        "$BIN/komek-directory" --log-level warn import "$work/gen" >/dev/null
+        tag="komek-bench-web-$$-$(date +%s)"
+        topics=(--set "topics.complaints=$tag-cpl" --set "topics.dlq=$tag-dlq"
+                --set "topics.dispatch=$tag-dsp" --set "topics.task_events=$tag-evt")
+        "$BIN/komek-admin" --log-level warn "${topics[@]}" topics
+        "$BIN/komek-intake" --log-level warn --progress=false "${topics[@]}" "$work/gen/complaints.jsonl"
 
-# routing: the router exits when idle; the task sink when the count settles
-"$BIN/komek-tasksink" --log-level warn "${topics[@]}" --set "tasksink.group=$tag-sink" &
-sink=$!
-pids+=("$sink")
-"$BIN/komek-router" --log-level warn "${topics[@]}" --set "router.group=$tag-router" \
-        --set "router.transactional_id=$tag-rt" --set router.exit_idle_ms=3000 --set router.reload_ms=0
-last=-1 same=0
-while [ "$same" -lt 3 ]; do
-        n=$(q -c "SELECT count(*) FROM tasks")
-        if [ "$n" = "$last" ]; then same=$((same + 1)); else same=0; last=$n; fi
-        sleep 1 # polling the tasks table until the count settles
-done
-kill -TERM "$sink"
-wait "$sink" || true
-q -f tests/web/fixture.sql >/dev/null
+        # routing: the router exits when idle; the task sink when the count settles
+        "$BIN/komek-tasksink" --log-level warn "${topics[@]}" --set "tasksink.group=$tag-sink" &
+        sink=$!
+        pids+=("$sink")
+        "$BIN/komek-router" --log-level warn "${topics[@]}" --set "router.group=$tag-router" \
+                --set "router.transactional_id=$tag-rt" --set router.exit_idle_ms=3000 --set router.reload_ms=0
+        last=-1 same=0
+        while [ "$same" -lt 3 ]; do
+                n=$(q -c "SELECT count(*) FROM tasks")
+                if [ "$n" = "$last" ]; then same=$((same + 1)); else same=0; last=$n; fi
+                sleep 1 # polling the tasks table until the count settles
+        done
+        kill -TERM "$sink"
+        wait "$sink" || true
+        q -f tests/web/fixture.sql >/dev/null
+}
+[ -n "${BENCH_SCHEMA:-}" ] || make_data
+[ -z "${BENCH_KEEP:-}" ] || echo "web bench: schema $schema kept (BENCH_SCHEMA=$schema reuses it)"
 org=$(q -c "SELECT org_id FROM tasks WHERE org_kind = 'ksk' AND status IN ('open', 'acknowledged') GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
 echo "web bench: $(q -c "SELECT count(*) FROM tasks") tasks, $(q -c "SELECT count(*) FROM organisations WHERE kind = 'ksk'") KSKs," \
         "$(q -c "SELECT count(*) FROM buildings") buildings; inbox of $org: $(q -c "SELECT count(*) FROM tasks WHERE org_id = '$org' AND status IN ('open', 'acknowledged')") open tasks;" \
         "$(nproc) cores, wrk -t2 -c32 -d${SECS}s"
-echo "bench staff password" | "$BIN/komek-web" --log-level warn users add bench.ksk --org "$org" --password-stdin >/dev/null
-echo "bench analyst password" | "$BIN/komek-web" --log-level warn users add bench.analyst --analyst --password-stdin >/dev/null
+user() { # login, password, --org ORG | --analyst
+        local l=$1 p=$2; shift 2
+        echo "$p" | "$BIN/komek-web" --log-level error users add "$l" "$@" --password-stdin >/dev/null 2>&1 ||
+                echo "$p" | "$BIN/komek-web" --log-level warn users passwd "$l" --password-stdin >/dev/null
+}
+user bench.ksk "bench staff password" --org "$org"
+user bench.analyst "bench analyst password" --analyst
 
-start_web() { # $1 = port file, more --set args follow
-        local pf=$1; shift
+start_web() { # sets $port; --set args follow
+        local pf="$work/port"
         rm -f "$pf"
         "$BIN/komek-web" --log-level warn --port 0 --set "web.port_file=$pf" \
-                --set web.cookie_secure=false --set web.pg_pool=16 "$@" 2>>"$work/web.log" &
+                --set web.cookie_secure=false --set web.pg_pool=16 "$@" \
+                </dev/null >/dev/null 2>>"$work/web.log" &
         pids+=($!)
         for _ in $(seq 1 200); do [ -s "$pf" ] && break; sleep 0.05; done # polling for the port file
-        cat "$pf"
+        port=$(cat "$pf")
 }
 # sign in with curl; prints the session cookie
 sign_in() { # $1 port, $2 login, $3 password
@@ -91,6 +101,7 @@ sign_in() { # $1 port, $2 login, $3 password
 }
 run_wrk() { # $1 name, $2 url, $3 cookie
         local out
+        curl -s -o /dev/null -H "Cookie: km_session=$3" "$2" # the first fills the cache
         out=$(wrk -t2 -c32 -d"${SECS}s" --latency -H "Cookie: km_session=$3" "$2")
         awk -v name="$1" '
                 /Requests\/sec/ { rps = $2 }
@@ -100,7 +111,7 @@ run_wrk() { # $1 name, $2 url, $3 cookie
                         bad ? "   NON-2xx: " bad : "" }' <<<"$out"
 }
 
-port=$(start_web "$work/port")
+start_web
 staff=$(sign_in "$port" bench.ksk "bench+staff+password")
 analyst=$(sign_in "$port" bench.analyst "bench+analyst+password")
 [ -n "$staff" ] && [ -n "$analyst" ] || { echo "web bench: sign-in failed" >&2; exit 1; }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_district.h"
 #include "km_util.h"
 
 void km_route_complaint(const struct km_dir *dir, const struct km_conf *conf,
@@ -27,7 +28,8 @@ void km_route_complaint(const struct km_dir *dir, const struct km_conf *conf,
         if (b == NULL && c->has_geo && (b = km_dir_near(dir, c->lat, c->lon)))
                 out->reason = "location";
         out->building = b;
-        out->district = b ? b->district : c->district;
+        /* the directory's name; else the complaint's, canonical or NULL */
+        out->district = b ? b->district : km_district_canonical(c->district);
         if (b == NULL) {
                 out->org = km_dir_triage(dir);
                 out->reason = "unknown_building";

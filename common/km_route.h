@@ -26,7 +26,8 @@ struct km_route {
         const struct km_dir_building *building; /* NULL-able */
         const char *reason;   /* building_id, address, location,
                                  unknown_building, no_organisation */
-        const char *district; /* building's, else the complaint's; NULL-able */
+        const char *district; /* building's, else the complaint's made
+                                 canonical (km_district.h); NULL-able */
         int64_t due_at;       /* received_at + the category's SLA */
 };
 

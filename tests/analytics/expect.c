@@ -419,12 +419,15 @@ static size_t ex_inefficient(const struct fx_data *d, int64_t now,
                                                ex_month_start(d->c[i].day) == months[mi];
                         rate[k] = 100.0 * (double)cnt / (double)d->o[k].apartments;
                         sorted[nk++] = rate[k];
+                        if (cnt < p->min_complaints)
+                                rate[k] = -rate[k] - 1; /* in the median, never fires */
                 }
                 med = ex_pct(sorted, nk, 0.5);
                 if (!(med > 0))
                         continue;
                 for (size_t k = 0; k < d->no; k++)
-                        if (!isnan(rate[k]) && rate[k] > p->factor * med) {
+                        if (!isnan(rate[k]) && rate[k] >= 0 &&
+                            rate[k] > p->factor * med) {
                                 char subject[200];
 
                                 snprintf(subject, sizeof(subject), "%s|%04d-%02d",

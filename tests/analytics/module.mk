@@ -15,3 +15,4 @@ $(BUILD)/bench/analytics_bench: $(patsubst %.c,$(BUILD)/%.o,$(ANBENCH_SRCS)) $(L
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 TESTS += test_an_json
 test_an_json_SRCS := tests/analytics/test_an_json.c workers/analytics/analytics_json.c
+-include $(BUILD)/bench/analytics_bench.d

@@ -181,13 +181,14 @@ static void test_replay_changes_nothing(void **state)
 
 static void test_escalations_once(void **state)
 {
-        struct ex_esc_params p = {3, 168, 1.5, 100};
+        struct ex_esc_params p = {3, 168, 1.5, 100, 10};
         char set[200];
         const char *args[] = {"--set", set, "--once",
                               "--set", "escalator.systemic_count=3",
                               "--set", "escalator.systemic_window_hours=168",
                               "--set", "escalator.inefficient_factor=1.5",
                               "--set", "escalator.inefficient_min_apartments=100",
+                              "--set", "escalator.inefficient_min_complaints=10",
                               "--name", "komek-test-escalator", NULL};
         char name[160];
         long rows, msgs;
@@ -195,7 +196,7 @@ static void test_escalations_once(void **state)
         (void)state;
         snprintf(set, sizeof(set), "escalator.analytics_group=%s", group);
         km_test_name(name, sizeof(name), "esc");
-        args[12] = name;
+        args[14] = name;
         assert_int_equal(km_test_wait(fx_spawn(&env, "escalator", args,
                                                ".run/test-logs/test_analytics.esc1.log"),
                                       0, 120000),

@@ -187,6 +187,7 @@ static const struct {
         {"komek_router", "SELECT * FROM buildings", ""},
         {"komek_router", "SELECT version FROM directory_version", ""},
         {"komek_router", "SELECT * FROM tasks", "42501"},
+        {"komek_router", "SELECT complaint_id FROM tasks", ""},
         {"komek_router", "UPDATE buildings SET apartments = 1", "42501"},
         /* the analytics writer never sees tasks */
         {"komek_analytics", "SELECT contact FROM tasks", "42501"},

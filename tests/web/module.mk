@@ -1,8 +1,10 @@
-# tests/web: komek-web (issue 8).  test_web: every route over HTTP;
+# tests/web: komek-web (issue 8).  test_web_unit: pure functions;
 # test_browser: headless Debian chromium driven by playwright-core.
 TESTS += test_web
-test_web_SRCS := tests/web/test_web.c tests/web/wt.c tests/web/wclient.c \
+test_web_SRCS := tests/web/test_web.c tests/web/test_web_pages.c tests/web/wt.c tests/web/wclient.c \
 	tests/routing/rt.c tests/common/km_test.c
 TESTS += test_browser
 test_browser_SRCS := tests/web/test_browser.c tests/web/wt.c \
 	tests/web/wclient.c tests/routing/rt.c tests/common/km_test.c
+TESTS += test_web_unit
+test_web_unit_SRCS = tests/web/test_web_unit.c $(filter-out workers/web/web.c,$(web_SRCS))

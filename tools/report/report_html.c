@@ -18,6 +18,7 @@
 #define RP_MR 16
 #define RP_MT 16
 #define RP_MB 44
+#define RP_UNRATED_ROWS 50 /* unrated KSKs listed; the rest counted */
 
 static const char *const rp_colors[] = {
     "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd",
@@ -238,6 +239,13 @@ static void rp_rating_table(const struct rp_html *h, const struct rp_data *d)
         for (size_t i = 0; i < d->nrating; i++) {
                 const struct rp_rate *k = &d->rating[i];
 
+                if (!k->rated && i >= d->nrated + RP_UNRATED_ROWS) {
+                        fprintf(h->fp, "<tr class=\"unrated\"><td>—</td>"
+                                       "<td colspan=\"9\">");
+                        rp_l(h, "и ещё без рейтинга:", "and more unrated:");
+                        fprintf(h->fp, " %zu</td></tr>\n", d->nrating - i);
+                        break;
+                }
                 fprintf(h->fp, "<tr class=\"%s\">", k->rated ? "rated" : "unrated");
                 if (k->rated)
                         fprintf(h->fp, "<td>%ld</td>", k->rank_city);

@@ -51,6 +51,10 @@ static const struct km_conf_key analytics_keys[] = {
          AN_OFF(repeat_days), NULL,
          "a complaint is a repeat if its building+category had one this many "
          "days before"},
+        KM_METRICS_CONF_KEYS("analytics", struct analytics_conf,
+                             metrics_address, metrics_port),
+        KM_OBS_PORT_FILE_KEY("analytics", struct analytics_conf,
+                             metrics_port_file),
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 

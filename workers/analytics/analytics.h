@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "km_complaint.h"
 #include "km_conf.h"
 #include "km_kafka.h"
+#include "km_obs.h"
 
 enum an_topic {
         AN_T_COMPLAINTS,
@@ -37,6 +39,9 @@ struct analytics_conf {
         int lag;                 /* --lag: print the lag and exit */
         double w_complaints, w_resolution, w_sla, w_repeat, w_votes;
         int64_t min_complaints, min_votes, repeat_days;
+        char *metrics_address;   /* /metrics and /healthz */
+        int64_t metrics_port;    /* 0: off, -1: any free port */
+        char *metrics_port_file; /* NULL-able: the bound port is written here */
 };
 
 /* One consumed message waiting in the batch. */
@@ -83,6 +88,18 @@ struct an_writer {
         char err[512];
 };
 
+/* Prometheus series (analytics_metrics.c); all NULL when metrics are off.
+ * Handles are made before the writer thread starts and updated by it
+ * (atomics); the probe runs on the consumer thread only. */
+struct an_metrics {
+        struct km_metrics *reg;
+        struct km_metric *in[AN_NTOPICS], *out[AN_NTOPICS], *dup[AN_NTOPICS];
+        struct km_metric *batch, *commit, *last_commit;
+        struct km_obs_probe probe;
+        int db_due; /* the database probe waits for an idle writer */
+        _Atomic int64_t write_since_ms; /* a batch in flight since; 0: none */
+};
+
 struct analytics {
         struct km_conf *conf;
         struct analytics_conf *ac;
@@ -99,6 +116,7 @@ struct analytics {
         char fatal_err[512];
         int64_t consumed, batches, dead_lettered, retries;
         int64_t new_rows[AN_NTOPICS], dup_rows[AN_NTOPICS];
+        struct an_metrics m;
 };
 
 /* analytics_run.c */
@@ -113,6 +131,16 @@ int analytics_writer_start(struct analytics *an, char *err, size_t errlen);
 int analytics_writer_wait(struct analytics *an, char *err, size_t errlen);
 void analytics_writer_submit(struct analytics *an);
 void analytics_writer_stop(struct analytics *an);
+int analytics_writer_idle(struct analytics *an);
+
+/* analytics_metrics.c */
+void analytics_metrics_init(struct analytics *an);
+int analytics_metrics_serve(struct analytics *an, char *err, size_t errlen);
+void analytics_metrics_written(struct analytics *an, const struct an_batch *b,
+                               const int64_t new0[AN_NTOPICS],
+                               const int64_t dup0[AN_NTOPICS],
+                               int64_t write_start_ms);
+void analytics_metrics_tick(struct analytics *an);
 
 /* analytics_parse.c */
 int analytics_topic_of(const struct analytics *an, const char *topic);

@@ -13,6 +13,9 @@
  * next one is read, so parsing and the database's work overlap; only one
  * batch is ever in flight, and the connection is the writer's while it is.
  *
+ * Metrics (analytics_metrics.c): the poll loop runs the lag, broker and
+ * database probe; the writer counts what it commits.
+ *
  * Reaching the end of a partition (enable.partition.eof) stores the end
  * offset too, so a caught-up consumer's stored offset equals the high
  * watermark even when the topic ends in transaction control records.
@@ -71,6 +74,7 @@ static int an_seek_assignment(struct analytics *an, char *err, size_t errlen)
         if (parts->cnt == 0)
                 goto cleanup;
         r = km_pg_offsets_load(an->conn, an->ac->group, parts, err, errlen);
+        km_obs_pg_error(an->m.reg, r);
         if (r)
                 goto cleanup;
         error = rd_kafka_seek_partitions(an->rk, parts, 10000);
@@ -105,8 +109,11 @@ static void an_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                 an->reseek = 1;
         }
         if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                if (km_pg_offsets_load(an->conn, an->ac->group, parts, err,
-                                       sizeof(err))) {
+                int lr = km_pg_offsets_load(an->conn, an->ac->group, parts,
+                                            err, sizeof(err));
+
+                km_obs_pg_error(an->m.reg, lr);
+                if (lr) {
                         km_log_warn("assign: loading offsets: %s (retrying)",
                                     err);
                         an->reseek = 1;
@@ -198,6 +205,7 @@ int analytics_init(struct analytics *an, struct km_conf *conf,
          * session in pg_stat_activity serves */
         snprintf(an->appname, sizeof(an->appname), "komek-analytics/%s",
                  ac->group);
+        analytics_metrics_init(an); /* before the writer thread starts */
         an->conn = km_pg_connect(conf->pg_conninfo, an->appname,
                                  (int)conf->pg_connect_timeout_s, err, errlen);
         if (an->conn == NULL)
@@ -218,7 +226,10 @@ int analytics_init(struct analytics *an, struct km_conf *conf,
         an->rk = an_consumer_new(an, err, errlen);
         if (an->rk == NULL)
                 return KM_EFATAL;
-        return km_kafka_subscribe(an->rk, an->topics, AN_NTOPICS, err, errlen);
+        r = km_kafka_subscribe(an->rk, an->topics, AN_NTOPICS, err, errlen);
+        if (r == 0) /* last: /healthz answers once start-up is done */
+                r = analytics_metrics_serve(an, err, errlen);
+        return r;
 }
 
 static struct an_pos *an_pos_get(struct an_batch *b, int topic,
@@ -308,6 +319,7 @@ static int an_flush(struct analytics *an, char *err, size_t errlen)
 static int an_recover(struct analytics *an, char *err, size_t errlen)
 {
         struct timespec ts = {0, 500 * 1000000L};
+        int r;
 
         if (analytics_writer_wait(an, err, errlen) == KM_EFATAL)
                 return KM_EFATAL;
@@ -317,13 +329,16 @@ static int an_recover(struct analytics *an, char *err, size_t errlen)
                                              an->appname, 1, err, errlen);
 
                 if (conn == NULL) {
+                        km_obs_pg_error(an->m.reg, KM_ERETRY);
                         nanosleep(&ts, NULL);
                         return KM_ERETRY;
                 }
                 PQfinish(an->conn);
                 an->conn = conn;
                 km_log_info("reconnected to postgresql");
-                if (analytics_store_prepare(an, err, errlen)) {
+                r = analytics_store_prepare(an, err, errlen);
+                km_obs_pg_error(an->m.reg, r);
+                if (r) {
                         nanosleep(&ts, NULL);
                         return KM_ERETRY;
                 }
@@ -351,11 +366,14 @@ int analytics_run(struct analytics *an, char *err, size_t errlen)
                         if (r)
                                 km_log_warn("recovering: %s", err);
                         r = 0;
+                        analytics_metrics_tick(an); /* the writer is idle */
                         continue;
                 }
                 rkm = rd_kafka_consumer_poll(an->rk, 100);
                 if (rkm)
                         an_take(an, rkm);
+                /* lag, broker and database health for /metrics, /healthz */
+                analytics_metrics_tick(an);
                 if (an->reseek) /* a rebalance asked for it: drop, reread */
                         continue;
                 if ((size_t)an->ac->batch_max <= b->n ||
@@ -398,4 +416,6 @@ void analytics_destroy(struct analytics *an)
         }
         if (an->conn)
                 PQfinish(an->conn);
+        km_metrics_destroy(an->m.reg); /* the writer no longer counts */
+        an->m.reg = NULL;
 }

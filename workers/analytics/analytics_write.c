@@ -11,8 +11,12 @@
  * Only this thread uses the DLQ producer; the PostgreSQL connection is
  * this thread's while a batch is in flight (busy), the consumer thread's
  * otherwise.  Handing over is a swap of two struct an_batch under mu.
+ * A committed batch is counted in the metrics here
+ * (analytics_metrics_written); a failed PostgreSQL call counts in
+ * komek_pg_errors_total.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +88,7 @@ static int an_store_one_by_one(struct analytics *an, struct an_batch *b,
                         continue;
                 r = analytics_store_batch(an, &b->msgs[i], 1, NULL, 0, err,
                                           errlen);
+                km_obs_pg_error(an->m.reg, r);
                 if (r == KM_EINPUT) {
                         snprintf(b->msgs[i].reason, sizeof(b->msgs[i].reason),
                                  "rejected_by_database");
@@ -97,18 +102,22 @@ static int an_store_one_by_one(struct analytics *an, struct an_batch *b,
                 if (r)
                         return r;
         }
-        return analytics_store_batch(an, NULL, 0, b->pos, b->npos, err,
-                                     errlen);
+        r = analytics_store_batch(an, NULL, 0, b->pos, b->npos, err, errlen);
+        km_obs_pg_error(an->m.reg, r);
+        return r;
 }
 
 /* Write one batch.  @returns 0 or KM_E* (the batch is then not written). */
 static int an_write(struct analytics *an, struct an_batch *b, char *err,
                     size_t errlen)
 {
-        int64_t t0 = km_now_ms();
+        int64_t t0 = km_now_ms(), new0[AN_NTOPICS], dup0[AN_NTOPICS];
         size_t bad = 0;
         int r = 0;
 
+        atomic_store(&an->m.write_since_ms, t0);
+        memcpy(new0, an->new_rows, sizeof(new0));
+        memcpy(dup0, an->dup_rows, sizeof(dup0));
         for (size_t i = 0; i < b->n; i++)
                 bad += b->msgs[i].row == NULL;
         if (bad)
@@ -121,9 +130,11 @@ static int an_write(struct analytics *an, struct an_batch *b, char *err,
                 if (r == 0)
                         r = analytics_store_batch(an, NULL, 0, b->pos, b->npos,
                                                   err, errlen);
+                km_obs_pg_error(an->m.reg, r);
         } else if (r == 0) {
                 r = analytics_store_batch(an, b->msgs, b->n, b->pos, b->npos,
                                           err, errlen);
+                km_obs_pg_error(an->m.reg, r);
                 if (r == KM_EINPUT) {
                         km_log_warn("batch refused (%s); writing it message "
                                     "by message", err);
@@ -140,7 +151,9 @@ static int an_write(struct analytics *an, struct an_batch *b, char *err,
                              (long long)an->batches, b->n,
                              (long long)(km_now_ms() - t0),
                              (long long)(t0 - b->started_ms));
+                analytics_metrics_written(an, b, new0, dup0, t0);
         }
+        atomic_store(&an->m.write_since_ms, 0);
         return r;
 }
 
@@ -199,6 +212,21 @@ int analytics_writer_wait(struct analytics *an, char *err, size_t errlen)
                 km_err_set(err, errlen, r, "%s", w->err);
         pthread_mutex_unlock(&w->mu);
         return r;
+}
+
+/* Whether no batch is in flight: the connection is then the consumer
+ * thread's until its next analytics_writer_submit. */
+int analytics_writer_idle(struct analytics *an)
+{
+        struct an_writer *w = &an->writer;
+        int idle;
+
+        if (!w->started)
+                return 1;
+        pthread_mutex_lock(&w->mu);
+        idle = !w->busy;
+        pthread_mutex_unlock(&w->mu);
+        return idle;
 }
 
 void analytics_writer_submit(struct analytics *an)

@@ -11,6 +11,9 @@
  * predecessors.  The escalator takes a PostgreSQL advisory lock; a second
  * instance waits as a standby.
  *
+ * Metrics and health (escalator_metrics.c) are served from the database
+ * connection on, so a standby answers /metrics and /healthz too.
+ *
  * Exit: 0 (also after SIGTERM/SIGINT), 1 runtime failure (also: lost the
  * database connection, and so the lock), 2 usage or config error.
  */
@@ -47,6 +50,13 @@ static const struct km_conf_key escalator_keys[] = {
         {"escalator.inefficient_min_apartments", KM_CT_INT, "100", 1, 10000000,
          ES_OFF(inefficient_min_apartments), NULL,
          "inefficient KSK: only KSKs with at least this many apartments"},
+        {"escalator.inefficient_min_complaints", KM_CT_INT, "10", 1, 1000000,
+         ES_OFF(inefficient_min_complaints), NULL,
+         "inefficient KSK: and at least this many complaints in the month"},
+        KM_METRICS_CONF_KEYS("escalator", struct escalator_conf,
+                             metrics_address, metrics_port),
+        KM_OBS_PORT_FILE_KEY("escalator", struct escalator_conf,
+                             metrics_port_file),
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -70,10 +80,10 @@ static int escalator_lock(struct escalator *es, char *err, size_t errlen)
                 PGresult *res = NULL;
                 int got, r;
 
-                r = km_pg_exec(es->conn,
-                               "SELECT pg_try_advisory_lock(73053105,"
-                               " hashtext($1))",
-                               1, params, &res, err, errlen);
+                r = escalator_pg_exec(es,
+                                      "SELECT pg_try_advisory_lock(73053105,"
+                                      " hashtext($1))",
+                                      1, params, &res, err, errlen);
                 if (r)
                         return r;
                 got = PQgetvalue(res, 0, 0)[0] == 't';
@@ -90,17 +100,18 @@ static int escalator_lock(struct escalator *es, char *err, size_t errlen)
                 warned = 1;
                 /* the producer handle does not exist yet: wait on the
                  * database's clock, interruptible by a signal */
-                r = km_pg_exec(es->conn, "SELECT pg_sleep(1)", 0, NULL, NULL,
-                               err, errlen);
+                r = escalator_pg_exec(es, "SELECT pg_sleep(1)", 0, NULL, NULL,
+                                      err, errlen);
                 if (r)
                         return r;
+                escalator_metrics_tick(es); /* a standby is probed too */
         }
         return KM_ERETRY;
 }
 
 static int escalator_pass(struct escalator *es, char *err, size_t errlen)
 {
-        int64_t ref;
+        int64_t ref, t0 = km_now_ms();
         int caught_up, r;
         char sref[24];
 
@@ -119,7 +130,10 @@ static int escalator_pass(struct escalator *es, char *err, size_t errlen)
                         return r;
         }
         es->passes++;
-        return escalator_publish(es, err, errlen);
+        r = escalator_publish(es, err, errlen);
+        if (r == 0)
+                escalator_metrics_pass(es, t0);
+        return r;
 }
 
 static int escalator_run(struct escalator *es, char *err, size_t errlen)
@@ -131,6 +145,12 @@ static int escalator_run(struct escalator *es, char *err, size_t errlen)
                                  errlen);
         if (es->conn == NULL)
                 return KM_EFATAL;
+        /* /metrics and /healthz from here: a standby answers too
+         * (komek_escalator_leader 0) */
+        r = escalator_metrics_serve(es, err, errlen);
+        if (r)
+                return r;
+        escalator_metrics_tick(es);
         r = escalator_lock(es, err, errlen);
         if (r)
                 return km_sig_stop ? 0 : r;
@@ -140,6 +160,7 @@ static int escalator_run(struct escalator *es, char *err, size_t errlen)
                                        err, errlen);
         if (es->rk == NULL)
                 return KM_EFATAL;
+        escalator_metrics_leader(es);
         r = escalator_reconcile(es, err, errlen);
         if (r)
                 return r;
@@ -156,8 +177,11 @@ static int escalator_run(struct escalator *es, char *err, size_t errlen)
                 if (es->ec->once || km_sig_stop)
                         return 0;
                 next = km_now_ms() + es->ec->interval_s * 1000;
-                while (!km_sig_stop && km_now_ms() < next)
+                while (!km_sig_stop && km_now_ms() < next) {
                         rd_kafka_poll(es->rk, 500);
+                        /* broker and database health for /healthz */
+                        escalator_metrics_tick(es);
+                }
                 if (km_sig_stop)
                         return 0;
                 if (es->counts.fatal)
@@ -202,6 +226,7 @@ int main(int argc, char **argv)
         km_sig_install();
         es.conf = &conf;
         es.ec = &ec;
+        escalator_metrics_init(&es);
         r = escalator_run(&es, err, sizeof(err));
         if (r)
                 km_log_error("%s", err);
@@ -212,6 +237,7 @@ int main(int argc, char **argv)
         }
         if (es.conn)
                 PQfinish(es.conn);
+        escalator_metrics_destroy(&es);
         km_log_info("passes %lld; new escalations: sla_breach %lld, systemic "
                     "%lld, inefficient_ksk %lld; published %lld; found "
                     "already published %lld",

@@ -22,7 +22,9 @@
  *                   reference): a KSK with at least
  *                   inefficient_min_apartments whose complaints (tasks it
  *                   did not reject) per 100 apartments exceed
- *                   inefficient_factor x the median of those KSKs.
+ *                   inefficient_factor x the median of those KSKs, with at
+ *                   least inefficient_min_complaints complaints (a KSK
+ *                   with 3 complaints is not "far above" a median of 1).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,14 +67,15 @@ int escalator_watermark(struct escalator *es, int64_t *ref, int *caught_up,
 
         *ref = now;
         *caught_up = 1;
-        r = km_pg_exec(es->conn,
-                       "SELECT o.topic, o.partition, o.next_offset,"
-                       " coalesce(extract(epoch FROM w.event_at)::bigint, 0)"
-                       " FROM consumer_offsets o LEFT JOIN an_watermarks w"
-                       " ON w.consumer = o.consumer AND w.topic = o.topic"
-                       " AND w.partition = o.partition"
-                       " WHERE o.consumer = $1 AND o.topic IN ($2, $3)",
-                       3, params, &res, err, errlen);
+        r = escalator_pg_exec(
+            es,
+            "SELECT o.topic, o.partition, o.next_offset,"
+            " coalesce(extract(epoch FROM w.event_at)::bigint, 0)"
+            " FROM consumer_offsets o LEFT JOIN an_watermarks w"
+            " ON w.consumer = o.consumer AND w.topic = o.topic"
+            " AND w.partition = o.partition"
+            " WHERE o.consumer = $1 AND o.topic IN ($2, $3)",
+            3, params, &res, err, errlen);
         if (r)
                 return r;
         for (int t = 0; t < 2; t++) {
@@ -131,8 +134,8 @@ static int es_insert(struct escalator *es, json_t *rows, int kind, char *err,
                 return 0;
         text = json_dumps(rows, JSON_COMPACT);
         params[0] = text;
-        r = km_pg_exec(
-            es->conn,
+        r = escalator_pg_exec(
+            es,
             "WITH ins AS (INSERT INTO escalations (escalation_id, kind, org_id,"
             " building_id, category, complaint_id, window_start, window_end,"
             " evidence)"
@@ -147,7 +150,10 @@ static int es_insert(struct escalator *es, json_t *rows, int kind, char *err,
             1, params, &res, err, errlen);
         free(text);
         if (r == 0) {
-                es->detected[kind] += strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+                int64_t n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+
+                es->detected[kind] += n;
+                km_metric_add(es->m.opened[kind], n);
                 PQclear(res);
         }
         return r;
@@ -167,8 +173,8 @@ static int es_sla(struct escalator *es, const char *sref, char *err,
         json_t *rows;
         int r;
 
-        r = km_pg_exec(
-            es->conn,
+        r = escalator_pg_exec(
+            es,
             "SELECT t.complaint_id, t.attempt, t.org_id, t.building_id,"
             " t.category, " ES_TS("t.received_at") ", " ES_TS("t.due_at") ","
             " " ES_TS("t.resolved_at") ", c.sla_hours,"
@@ -227,8 +233,8 @@ static int es_systemic(struct escalator *es, const char *sref, char *err,
         snprintf(win, sizeof(win), "%lld hours",
                  (long long)es->ec->systemic_window_hours);
         snprintf(n, sizeof(n), "%lld", (long long)es->ec->systemic_count);
-        r = km_pg_exec(
-            es->conn,
+        r = escalator_pg_exec(
+            es,
             "WITH c AS (SELECT t.complaint_id, t.building_id, t.category,"
             " t.org_id, t.received_at, count(*) OVER (PARTITION BY"
             " t.building_id, t.category ORDER BY t.received_at RANGE BETWEEN"
@@ -289,8 +295,8 @@ static int es_systemic(struct escalator *es, const char *sref, char *err,
 static int es_inefficient(struct escalator *es, const char *sref, char *err,
                           size_t errlen)
 {
-        char apts[24], factor[32];
-        const char *params[3] = {sref, apts, factor};
+        char apts[24], factor[32], minc[24];
+        const char *params[4] = {sref, apts, factor, minc};
         PGresult *res = NULL;
         json_t *rows;
         int r;
@@ -298,8 +304,10 @@ static int es_inefficient(struct escalator *es, const char *sref, char *err,
         snprintf(apts, sizeof(apts), "%lld",
                  (long long)es->ec->inefficient_min_apartments);
         snprintf(factor, sizeof(factor), "%.6f", es->ec->inefficient_factor);
-        r = km_pg_exec(
-            es->conn,
+        snprintf(minc, sizeof(minc), "%lld",
+                 (long long)es->ec->inefficient_min_complaints);
+        r = escalator_pg_exec(
+            es,
             "WITH p AS (SELECT utc_offset_hours FROM an_params),"
             " months AS (SELECT DISTINCT date_trunc('month', day)::date AS month"
             " FROM an_tasks),"
@@ -330,8 +338,8 @@ static int es_inefficient(struct escalator *es, const char *sref, char *err,
                       " AT TIME ZONE 'UTC'")
             " FROM rates r JOIN med m USING (month), p"
             " WHERE m.median > 0 AND r.per_100 > $3::float8 * m.median"
-            " ORDER BY r.month, r.ksk_id",
-            3, params, &res, err, errlen);
+            " AND r.n >= $4::bigint ORDER BY r.month, r.ksk_id",
+            4, params, &res, err, errlen);
         if (r)
                 return r;
         rows = json_array();

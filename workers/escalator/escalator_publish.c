@@ -37,13 +37,14 @@ static int es_mark(struct escalator *es, json_t *ids, int64_t *marked,
                 return 0;
         text = json_dumps(ids, JSON_COMPACT);
         params[0] = text;
-        r = km_pg_exec(es->conn,
-                       "WITH u AS (UPDATE escalations SET published_at = now()"
-                       " WHERE escalation_id IN (SELECT value::uuid FROM"
-                       " json_array_elements_text($1::json))"
-                       " AND published_at IS NULL RETURNING 1)"
-                       " SELECT count(*) FROM u",
-                       1, params, &res, err, errlen);
+        r = escalator_pg_exec(
+            es,
+            "WITH u AS (UPDATE escalations SET published_at = now()"
+            " WHERE escalation_id IN (SELECT value::uuid FROM"
+            " json_array_elements_text($1::json))"
+            " AND published_at IS NULL RETURNING 1)"
+            " SELECT count(*) FROM u",
+            1, params, &res, err, errlen);
         free(text);
         if (r == 0) {
                 if (marked)
@@ -122,6 +123,7 @@ int escalator_reconcile(struct escalator *es, char *err, size_t errlen)
         for (int p = 0; p < np; p++)
                 rd_kafka_topic_partition_list_add(parts, topic, p);
         r = km_pg_offsets_load(es->conn, es->ec->name, parts, err, errlen);
+        km_obs_pg_error(es->m.reg, r);
         if (r)
                 goto cleanup;
         rd_kafka_assign(rk, parts);
@@ -156,18 +158,23 @@ int escalator_reconcile(struct escalator *es, char *err, size_t errlen)
                 rd_kafka_message_destroy(rkm);
         }
         r = km_pg_begin(es->conn, err, errlen);
+        km_obs_pg_error(es->m.reg, r);
         if (r)
                 goto cleanup;
-        r = es_mark(es, ids, &es->reconciled, err, errlen);
+        r = es_mark(es, ids, &es->reconciled, err, errlen); /* counted */
         for (int p = 0; r == 0 && p < np; p++)
-                if (parts->elems[p].offset >= 0)
+                if (parts->elems[p].offset >= 0) {
                         r = km_pg_offset_store(es->conn, es->ec->name, topic, p,
                                                parts->elems[p].offset, err,
                                                errlen);
-        if (r == 0)
+                        km_obs_pg_error(es->m.reg, r);
+                }
+        if (r == 0) {
                 r = km_pg_commit(es->conn, err, errlen);
-        else
+                km_obs_pg_error(es->m.reg, r);
+        } else {
                 km_pg_rollback(es->conn);
+        }
         if (r == 0)
                 km_log_info("reconciled %s: %zu message(s) read, %lld row(s) "
                             "found unmarked",
@@ -190,6 +197,7 @@ static int es_abort(struct escalator *es, int r)
 
         if (r == KM_EFATAL)
                 return r;
+        km_metric_add(es->m.aborts, 1);
         error = rd_kafka_abort_transaction(es->rk, 30000);
         if (error) {
                 r = rd_kafka_error_is_fatal(error) ? KM_EFATAL : r;
@@ -211,8 +219,8 @@ static int es_publish_chunk(struct escalator *es, char *err, size_t errlen)
         int r, n;
 
         snprintf(lim, sizeof(lim), "%d", ES_CHUNK);
-        r = km_pg_exec(
-            es->conn,
+        r = escalator_pg_exec(
+            es,
             "SELECT escalation_id, coalesce(org_id, ''), json_build_object("
             "'schema_version', 1, 'escalation_id', escalation_id, 'kind', kind,"
             " 'org_id', org_id, 'building_id', building_id, 'category',"
@@ -259,6 +267,7 @@ static int es_publish_chunk(struct escalator *es, char *err, size_t errlen)
                 json_decref(ids);
                 return r;
         }
+        escalator_metrics_published(es, n);
         /* Committed on the topic: mark the rows.  A failure here is
          * repaired by the next start's reconciliation. */
         r = es_mark(es, ids, NULL, err, errlen);

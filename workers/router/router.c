@@ -48,6 +48,9 @@ static const struct km_conf_key router_keys[] = {
         {"router.exit_idle_ms", KM_CT_INT, "0", 0, 86400000,
          offsetof(struct router_conf, exit_idle_ms), "exit-idle-ms",
          "exit after this long without input (benches; 0: never)"},
+        {"router.dedup_ids", KM_CT_INT, "200000", 0, 10000000,
+         offsetof(struct router_conf, dedup_ids), "dedup-ids",
+         "dispatched complaint ids remembered against resubmissions"},
         KM_METRICS_CONF_KEYS("router", struct router_conf, metrics_address,
                              metrics_port),
         KM_OBS_PORT_FILE_KEY("router", struct router_conf, metrics_port_file),
@@ -69,6 +72,7 @@ static void router_destroy(struct router *r)
         }
         if (r->offsets)
                 rd_kafka_topic_partition_list_destroy(r->offsets);
+        router_dedup_destroy(r);
         km_dir_destroy(r->dir);
         if (r->conn)
                 PQfinish(r->conn);
@@ -85,6 +89,7 @@ static int router_init(struct router *r, const struct km_conf *conf,
         r->conf = conf;
         r->rc = rc;
         router_metrics_init(r);
+        router_dedup_init(r);
         if (rc->txn_id) {
                 snprintf(r->txn_id, sizeof(r->txn_id), "%s", rc->txn_id);
         } else {
@@ -202,6 +207,10 @@ static void router_message(struct router *r, rd_kafka_message_t *rkm)
         router_track(r, rkm);
         r->batch_n++;
         r->m.n_in++;
+        /* a large transaction is checked and produced in parts */
+        if (router_dedup_due(r) && (rc = router_dedup_flush(r, err,
+                                                             sizeof(err))))
+                router_fail(r, rc, err);
 }
 
 static int router_run(struct router *r)
@@ -327,10 +336,15 @@ int main(int argc, char **argv)
                     (long long)r.st.poll_ms, (long long)r.st.work_ms,
                     (long long)r.st.commit_ms);
         km_log_info("stopped: consumed %lld, dispatched %lld (triage %lld), "
+                    "duplicates %lld (in memory %lld, in tasks %lld), "
+                    "unchecked %lld, "
                     "dead-lettered %lld, batches %lld, aborted %lld, "
                     "reloads %lld, delivered %lld, failed %lld",
                     (long long)r.st.consumed, (long long)r.st.dispatched,
-                    (long long)r.st.triaged, (long long)r.st.dlq,
+                    (long long)r.st.triaged,
+                    (long long)(r.st.dup_mem + r.st.dup_pg),
+                    (long long)r.st.dup_mem, (long long)r.st.dup_pg,
+                    (long long)r.st.unchecked, (long long)r.st.dlq,
                     (long long)r.st.batches, (long long)r.st.aborts,
                     (long long)r.st.reloads, (long long)r.pcounts.delivered,
                     (long long)r.pcounts.failed);

@@ -3,7 +3,9 @@
  * routes each complaint to an organisation (common/km_dir.c) and produces
  * one dispatch message, exactly once: the dispatch (or dead-letter)
  * messages and the consumed offsets commit in one Kafka transaction per
- * batch (every router.batch_size messages or router.batch_ms).
+ * batch (every router.batch_size messages or router.batch_ms).  A
+ * complaint id already dispatched (a resubmission) is dropped before it
+ * is produced (router_dedup.c).
  */
 #ifndef ROUTER_H
 #define ROUTER_H
@@ -17,6 +19,7 @@
 #include "km_kafka.h"
 #include "km_metrics.h"
 #include "km_obs.h"
+#include "km_route.h"
 
 struct router_conf {
         char *group;          /* consumer group id */
@@ -27,6 +30,7 @@ struct router_conf {
         int64_t reload_ms;    /* directory version check period; 0 off */
         int64_t txn_timeout_ms; /* commit/abort/send_offsets timeout */
         int64_t exit_idle_ms; /* exit 0 after this long without input; 0 never */
+        int64_t dedup_ids;    /* dispatched ids remembered; 0: none */
         char *metrics_address;  /* /metrics and /healthz */
         int64_t metrics_port;   /* 0: off, -1: any free port */
         char *metrics_port_file; /* NULL-able: the bound port is written here */
@@ -38,9 +42,10 @@ struct router_conf {
 #define ROUTER_DLQ_REASONS 8
 struct router_metrics {
         struct km_metrics *reg; /* NULL: metrics off */
-        struct km_metric *in, *out, *batch, *commit, *aborts, *last_commit;
+        struct km_metric *in, *out, *dup, *batch, *commit, *aborts,
+            *last_commit;
         struct km_obs_probe probe;
-        int64_t n_in, n_out; /* in the open transaction */
+        int64_t n_in, n_out, n_dup; /* in the open transaction */
         struct {
                 struct km_metric *h;
                 int64_t n;
@@ -50,8 +55,54 @@ struct router_metrics {
 
 struct router_stats {
         int64_t consumed, dispatched, triaged, dlq;
+        int64_t dup_mem, dup_pg; /* duplicates dropped (committed) */
+        int64_t unchecked;       /* produced without the tasks check */
         int64_t batches, aborts, reloads;
         int64_t poll_ms, work_ms, commit_ms; /* where the time went */
+};
+
+/* A set of complaint ids with FIFO eviction (router_idset.c). */
+#define ROUTER_ID_BYTES 16
+struct router_idset {
+        unsigned char (*ids)[ROUTER_ID_BYTES]; /* ring, oldest at head */
+        uint32_t *slots;        /* ring position + 1; 0 empty */
+        size_t cap, n, head, mask;
+};
+
+/* Where a consumed message came from (logs, dead letters). */
+struct router_origin {
+        int32_t partition;
+        int64_t offset;
+        const char *payload; /* the message as consumed; NULL-able */
+        size_t len;
+};
+
+/* A routed complaint waiting for the duplicate check (router_dedup.c). */
+struct router_pend {
+        unsigned char id[ROUTER_ID_BYTES];
+        char cid[37];          /* the id as text (KM_ID_LEN) */
+        int32_t partition;
+        int64_t offset;
+        int triage;
+        const char *reason;    /* static string of km_route */
+        char *key;             /* organisation id (owned copy) */
+        char *msg;             /* dispatch message (owned) */
+        size_t msglen;
+        size_t raw_len;        /* the complaint: msg's last raw_len + 1
+                                  bytes but the closing brace */
+};
+
+/* Duplicate suppression: a complaint id already dispatched is dropped
+ * before it is produced (docs/routing.md "Resubmissions"). */
+struct router_dedup {
+        struct router_idset done; /* dispatched in committed transactions */
+        struct router_idset txn;  /* valid ids seen in the open one */
+        unsigned char (*sent)[ROUTER_ID_BYTES]; /* produced in the open one */
+        size_t nsent, sentcap;
+        struct router_pend *pend; /* routed, not yet checked/produced */
+        size_t npend, pendcap, pendbytes;
+        int64_t dup_mem, dup_pg, unchecked; /* in the open transaction */
+        int pg_failing;           /* the tasks query failed last time */
 };
 
 struct router {
@@ -77,6 +128,7 @@ struct router {
         int64_t first_ms, last_commit_ms, last_msg_ms; /* monotonic */
         struct router_stats st;
         struct router_metrics m;
+        struct router_dedup dd;
 };
 
 /* router_txn.c */
@@ -89,6 +141,31 @@ void router_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 /* router_msg.c */
 int router_msg_handle(struct router *r, const rd_kafka_message_t *rkm,
                       char *err, size_t errlen);
+int router_msg_dlq(struct router *r, const struct router_origin *o,
+                   const char *reason, const char *detail, char *err,
+                   size_t errlen);
+
+/* router_dedup.c */
+#define ROUTER_FLUSH_N 2000            /* routed complaints per check */
+#define ROUTER_FLUSH_BYTES (4 << 20)   /* or this many message bytes */
+void router_dedup_init(struct router *r);
+void router_dedup_destroy(struct router *r);
+int router_dedup_seen(struct router *r, const char *cid, int32_t partition,
+                      int64_t offset);
+void router_dedup_pend(struct router *r, const char *cid,
+                       const struct km_route *route, int triage, char *msg,
+                       size_t raw_len, int32_t partition, int64_t offset);
+int router_dedup_due(const struct router *r);
+int router_dedup_flush(struct router *r, char *err, size_t errlen);
+void router_dedup_committed(struct router *r);
+void router_dedup_aborted(struct router *r);
+
+/* router_idset.c */
+void router_idset_init(struct router_idset *s, size_t cap);
+void router_idset_destroy(struct router_idset *s);
+int router_idset_has(const struct router_idset *s, const unsigned char *id);
+int router_idset_add(struct router_idset *s, const unsigned char *id);
+void router_idset_clear(struct router_idset *s);
 
 /* router_metrics.c */
 void router_metrics_init(struct router *r);

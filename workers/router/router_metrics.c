@@ -3,6 +3,8 @@
  *   komek_messages_total{topic=<complaints>,outcome="in"}     consumed
  *   komek_messages_total{topic=<dispatch>,outcome="out"}      dispatched
  *   komek_messages_total{topic=<complaints>,outcome="dlq",reason=...}
+ *   komek_messages_total{topic=<complaints>,outcome="duplicate"} dropped
+ *     resubmissions (router_dedup.c)
  *   komek_batch_seconds (whole transaction: first message to committed),
  *   komek_batch_seconds{stage="commit"} (send_offsets + commit),
  *   komek_transaction_aborts_total, komek_last_commit_timestamp_seconds,
@@ -25,6 +27,8 @@ void router_metrics_init(struct router *r)
                 return;
         m->in = km_obs_messages(m->reg, r->conf->topic_complaints, "in", NULL);
         m->out = km_obs_messages(m->reg, r->conf->topic_dispatch, "out", NULL);
+        m->dup = km_obs_messages(m->reg, r->conf->topic_complaints,
+                                 "duplicate", NULL);
         m->batch = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS, NULL,
                                         "seconds per batch (transaction)",
                                         km_metrics_latency_buckets,
@@ -73,6 +77,7 @@ void router_metrics_committed(struct router *r, int64_t commit_start_ms)
                 return;
         km_metric_add(m->in, m->n_in);
         km_metric_add(m->out, m->n_out);
+        km_metric_add(m->dup, m->n_dup);
         for (int i = 0; i < m->ndlq; i++)
                 km_metric_add(m->dlq[i].h, m->dlq[i].n);
         km_metric_observe(m->batch, (double)(now - r->batch_start_ms) / 1000.0);
@@ -91,5 +96,6 @@ void router_metrics_clear(struct router *r)
 {
         r->m.n_in = 0;
         r->m.n_out = 0;
+        r->m.n_dup = 0;
         r->m.ndlq = 0;
 }

@@ -14,6 +14,7 @@
 
 static void router_txn_reset(struct router *r)
 {
+        router_dedup_aborted(r); /* no-op after router_dedup_committed */
         r->in_txn = 0;
         r->batch_n = 0;
         if (r->offsets)
@@ -41,10 +42,15 @@ int router_txn_begin(struct router *r, char *err, size_t errlen)
 int router_txn_commit(struct router *r, char *err, size_t errlen)
 {
         int timeout = (int)r->rc->txn_timeout_ms, rc = 0;
-        int64_t t0 = km_now_ms();
+        int64_t t0;
 
         if (!r->in_txn)
                 return 0;
+        /* the routed complaints left: checked for duplicates, produced */
+        rc = router_dedup_flush(r, err, errlen);
+        if (rc)
+                return rc;
+        t0 = km_now_ms(); /* the commit stage: send_offsets + commit */
         if (r->offsets->cnt > 0) {
                 rd_kafka_consumer_group_metadata_t *cgmd =
                     rd_kafka_consumer_group_metadata(r->consumer);
@@ -68,6 +74,7 @@ int router_txn_commit(struct router *r, char *err, size_t errlen)
         r->failures = 0;
         r->last_commit_ms = km_now_ms();
         router_metrics_committed(r, t0);
+        router_dedup_committed(r); /* remembered only now */
         router_txn_reset(r);
         return 0;
 }

@@ -10,7 +10,7 @@
  * passwords, cookies and CSRF tokens: another security surface, another
  * process, another database role.
  *
- * One thread per connection (libmicrohttpd).  SIGINT/SIGTERM: stop
+ * A pool of web.threads HTTP threads (libmicrohttpd, epoll).  SIGINT/SIGTERM: stop
  * accepting, finish the requests in progress, publish what is queued,
  * exit 0.  Exit codes: 0 stopped cleanly (or a users command done), 1
  * runtime failure (cannot listen, database; users: refused), 2 usage or
@@ -37,6 +37,8 @@ const struct km_conf_key web_keys[] = {
          "port-file", "write the bound port here once listening"},
         {"web.max_connections", KM_CT_INT, "256", 1, 10000,
          WEB_OFF(max_connections), NULL, "concurrent connections"},
+        {"web.threads", KM_CT_INT, "8", 1, 256, WEB_OFF(threads), NULL,
+         "HTTP worker threads (each serves many connections)"},
         {"web.max_body_bytes", KM_CT_INT, "16384", 1024, 1048576,
          WEB_OFF(max_body_bytes), NULL, "larger form bodies get 413"},
         {"web.pg_pool", KM_CT_INT, "8", 1, 256, WEB_OFF(pg_pool), NULL,
@@ -56,6 +58,10 @@ const struct km_conf_key web_keys[] = {
          WEB_OFF(session_max_s), NULL, "a session ends this long after sign-in"},
         {"web.session_idle_s", KM_CT_INT, "3600", 60, 2592000,
          WEB_OFF(session_idle_s), NULL, "or this long after its last request"},
+        {"web.session_cache_ms", KM_CT_INT, "2000", 0, 60000,
+         WEB_OFF(session_cache_ms), NULL,
+         "a checked session is trusted this long (a session ended by "
+         "another process lives on at most this long here)"},
         {"web.login_max_failures", KM_CT_INT, "5", 1, 1000,
          WEB_OFF(login_max_failures), NULL,
          "failed sign-ins of one login that lock it"},
@@ -199,7 +205,8 @@ static int web_serve(const struct km_conf *conf, const struct web_conf *wc)
                       wc->analyst_conninfo ? wc->analyst_conninfo
                                            : conf->pg_conninfo,
                       wc->analyst_role, (int)wc->analyst_pool);
-        w.cache = web_cache_new();
+        w.cache = web_cache_new(&w);
+        w.scache = web_scache_new();
         w.metrics = wc->metrics_port ? km_metrics_new("komek-web") : NULL;
         w.m_logins[0] = km_metrics_counter(w.metrics, "komek_web_logins_total",
                                            "{outcome=\"ok\"}", "sign-ins");
@@ -212,6 +219,7 @@ static int web_serve(const struct km_conf *conf, const struct web_conf *wc)
         rc = web_run(&w);
         km_metrics_destroy(w.metrics);
         web_cache_destroy(w.cache);
+        web_scache_destroy(w.scache);
         web_pool_destroy(&w.analyst);
         web_pool_destroy(&w.staff);
         km_dir_destroy(w.dir);

@@ -3,7 +3,7 @@
  * dashboard in the browser (docs/web.md), and `komek-web users` to manage
  * their logins.
  *
- * One process, libmicrohttpd with one thread per connection; two small
+ * One process, libmicrohttpd with a pool of worker threads; two small
  * PostgreSQL pools (staff: the normal role; dashboard: SET ROLE
  * komek_analyst); one publisher thread that sends the outbox rows of a
  * change right after its commit (km_outbox, as komek-inbox does).
@@ -33,6 +33,7 @@ struct web_conf {
         int64_t port;
         char *port_file;
         int64_t max_connections;
+        int64_t threads;          /* HTTP worker threads */
         int64_t max_body_bytes;
         int64_t pg_pool;          /* staff connections */
         int64_t analyst_pool;     /* dashboard connections */
@@ -41,6 +42,7 @@ struct web_conf {
         int cookie_secure;        /* Secure cookies (off only for http on loopback) */
         int64_t session_max_s;    /* absolute session lifetime */
         int64_t session_idle_s;   /* idle timeout */
+        int64_t session_cache_ms; /* a validated session is trusted this long */
         int64_t login_max_failures;    /* per login name */
         int64_t login_ip_max_failures; /* per client address */
         int64_t login_window_s;
@@ -75,6 +77,7 @@ struct web_pool {
 };
 
 struct web_pub;   /* web_pub.c */
+struct web_scache; /* web_scache.c */
 struct web_cache; /* web_cache.c */
 
 struct web {
@@ -83,6 +86,7 @@ struct web {
         struct web_pool staff, analyst;
         struct web_pub *pub;
         struct web_cache *cache;
+        struct web_scache *scache;
         struct km_metrics *metrics;
         struct km_metric *m_logins[3]; /* ok, failed, locked */
         struct km_metric *m_changes;
@@ -200,6 +204,9 @@ int web_pool_init(struct web_pool *p, const char *name, const char *conninfo,
 PGconn *web_pool_get(struct web_pool *p, char *err, size_t errlen);
 void web_pool_put(struct web_pool *p, PGconn *conn);
 void web_pool_destroy(struct web_pool *p);
+int web_pg_prepared(PGconn *conn, const char *name, const char *sql,
+                    int nparams, const char *const *params, PGresult **res,
+                    char *err, size_t errlen) KM_MUSTCHECK;
 
 /* web_auth.c */
 int web_password_hash(const char *pw, int64_t iterations, char *out,
@@ -211,6 +218,15 @@ void web_logout(struct web_ctx *c);
 int web_session_load(struct web_ctx *c);
 int web_csrf_ok(struct web_ctx *c);
 void web_sessions_gc(struct web *w);
+
+/* web_scache.c */
+struct web_scache *web_scache_new(void);
+void web_scache_destroy(struct web_scache *c);
+int web_scache_get(struct web_scache *c, int64_t ttl_ms,
+                   struct web_session *s);
+void web_scache_put(struct web_scache *c, const struct web_session *s,
+                    int64_t expires_s);
+void web_scache_drop(struct web_scache *c, const char *id_hash);
 
 /* web_users.c */
 int web_users_main(const struct km_conf *conf, const struct web_conf *wc,
@@ -233,7 +249,7 @@ int web_pub_reject(struct web *w, PGconn *conn,
                    struct km_task_result *res, char *err, size_t errlen);
 
 /* web_cache.c */
-struct web_cache *web_cache_new(void);
+struct web_cache *web_cache_new(struct web *w);
 void web_cache_destroy(struct web_cache *c);
 PGresult *web_cache_query(struct web *w, const char *key, int ttl_s,
                           const char *sql, int nparams,

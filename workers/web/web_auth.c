@@ -319,6 +319,8 @@ void web_logout(struct web_ctx *c)
         const char *p[1] = {c->s.id_hash};
         PGconn *conn;
 
+        if (c->has_session)
+                web_scache_drop(c->w->scache, c->s.id_hash);
         if (c->has_session &&
             (conn = web_pool_get(&c->w->staff, err, sizeof(err))) != NULL) {
                 if (km_pg_exec(conn,
@@ -362,14 +364,19 @@ int web_session_load(struct web_ctx *c)
         if (!web_token_hex(id))
                 return 0;
         web_sha256_hex(id, c->s.id_hash);
+        if (web_scache_get(c->w->scache, wc->session_cache_ms, &c->s)) {
+                c->has_session = 1;
+                return 1;
+        }
         if ((conn = web_pool_get(&c->w->staff, err, sizeof(err))) == NULL) {
                 km_log_warn("session: %s", err);
                 return -1;
         }
-        if (km_pg_exec(conn,
+        if (web_pg_prepared(conn, "web_session",
                        "SELECT s.login, u.role, coalesce(u.org_id, ''), "
                        "s.csrf, s.last_seen_at < now() - interval '30 "
-                       "seconds', coalesce(o.name, '') FROM web_sessions s "
+                       "seconds', coalesce(o.name, ''), extract(epoch FROM "
+                       "s.expires_at)::bigint FROM web_sessions s "
                        "JOIN web_users u ON u.login = s.login LEFT JOIN "
                        "organisations o ON o.id = u.org_id WHERE s.id_hash = "
                        "$1 AND s.expires_at > now() AND NOT u.disabled",
@@ -388,6 +395,7 @@ int web_session_load(struct web_ctx *c)
                  PQgetvalue(res, 0, 5));
         c->has_session = 1;
         r = 1;
+        web_scache_put(c->w->scache, &c->s, atoll(PQgetvalue(res, 0, 6)));
         if (PQgetvalue(res, 0, 4)[0] == 't') { /* slide the idle expiry */
                 snprintf(max, sizeof(max), "%lld", (long long)wc->session_max_s);
                 snprintf(idle, sizeof(idle), "%lld",

@@ -31,6 +31,7 @@ static void web_buf_grow(struct web_buf *b, size_t more)
         while (b->cap < want)
                 b->cap *= 2;
         b->p = km_xrealloc(b->p, b->cap);
+        b->p[b->len] = '\0'; /* a new buffer is an empty string */
 }
 
 void web_buf_printf(struct web_buf *b, const char *fmt, ...)
@@ -38,16 +39,29 @@ void web_buf_printf(struct web_buf *b, const char *fmt, ...)
         va_list ap;
         int n;
 
+        web_buf_grow(b, 256); /* most fit: one vsnprintf */
         va_start(ap, fmt);
-        n = vsnprintf(NULL, 0, fmt, ap);
+        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
         va_end(ap);
-        if (n <= 0)
+        if (n <= 0) {
+                b->p[b->len] = '\0';
                 return;
-        web_buf_grow(b, (size_t)n);
-        va_start(ap, fmt);
-        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-        va_end(ap);
+        }
+        if ((size_t)n >= b->cap - b->len) {
+                web_buf_grow(b, (size_t)n);
+                va_start(ap, fmt);
+                vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+                va_end(ap);
+        }
         b->len += (size_t)n;
+}
+
+static void web_buf_putn(struct web_buf *b, const char *s, size_t n)
+{
+        web_buf_grow(b, n);
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len] = '\0';
 }
 
 void web_buf_puts(struct web_buf *b, const char *s)
@@ -59,6 +73,23 @@ void web_buf_puts(struct web_buf *b, const char *s)
         b->len += n;
 }
 
+/* One UTF-8 sequence of n (2-4) bytes starting at p: continuation bytes
+ * (a NUL is not one), no overlong form, no surrogate, at most U+10FFFF
+ * (RFC 3629, as km_utf8_valid). */
+static int web_utf8_seq(const unsigned char *p, size_t n)
+{
+        for (size_t i = 1; i < n; i++)
+                if ((p[i] & 0xC0) != 0x80)
+                        return 0;
+        if (n == 2)
+                return p[0] >= 0xC2;
+        if (n == 3)
+                return !(p[0] == 0xE0 && p[1] < 0xA0) &&
+                       !(p[0] == 0xED && p[1] >= 0xA0);
+        return p[0] <= 0xF4 && !(p[0] == 0xF0 && p[1] < 0x90) &&
+               !(p[0] == 0xF4 && p[1] >= 0x90);
+}
+
 /* HTML-escape at most max_chars characters of s (0: all); an ellipsis
  * marks a cut.  Invalid UTF-8 bytes become U+FFFD, control characters a
  * space (newlines stay). */
@@ -67,6 +98,7 @@ void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars)
         const unsigned char *p = (const unsigned char *)(s ? s : "");
         size_t chars = 0;
 
+        web_buf_grow(b, 0);
         while (*p) {
                 unsigned c = *p;
                 size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
@@ -77,32 +109,29 @@ void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars)
                         return;
                 }
                 chars++;
-                if (n == 0 || !km_utf8_valid((const char *)p, n, NULL) ||
-                    strnlen((const char *)p, n) < n) {
+                if (n == 0 || (n > 1 && !web_utf8_seq(p, n))) {
                         web_buf_puts(b, "\xef\xbf\xbd");
                         p++;
                         continue;
                 }
                 if (n > 1) {
-                        web_buf_grow(b, n);
-                        memcpy(b->p + b->len, p, n);
-                        b->len += n;
-                        b->p[b->len] = '\0';
+                        web_buf_putn(b, (const char *)p, n);
                         p += n;
                         continue;
                 }
                 switch (c) {
-                case '&': web_buf_puts(b, "&amp;"); break;
-                case '<': web_buf_puts(b, "&lt;"); break;
-                case '>': web_buf_puts(b, "&gt;"); break;
-                case '"': web_buf_puts(b, "&quot;"); break;
-                case '\'': web_buf_puts(b, "&#39;"); break;
-                case '\n': web_buf_puts(b, "\n"); break;
-                default:
-                        if (c < 0x20 || c == 0x7f)
-                                web_buf_puts(b, " ");
-                        else
-                                web_buf_printf(b, "%c", (char)c);
+                case '&': web_buf_putn(b, "&amp;", 5); break;
+                case '<': web_buf_putn(b, "&lt;", 4); break;
+                case '>': web_buf_putn(b, "&gt;", 4); break;
+                case '"': web_buf_putn(b, "&quot;", 6); break;
+                case '\'': web_buf_putn(b, "&#39;", 5); break;
+                default: {
+                        char ch = c < 0x20 && c != '\n' ? ' '
+                                  : c == 0x7f        ? ' '
+                                                     : (char)c;
+
+                        web_buf_putn(b, &ch, 1);
+                }
                 }
                 p++;
         }
@@ -119,12 +148,14 @@ void web_buf_url(struct web_buf *b, const char *s)
         static const char hex[] = "0123456789ABCDEF";
 
         for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+
                 if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
                     *p == '.' || *p == '~')
-                        web_buf_printf(b, "%c", (char)*p);
+                        web_buf_putn(b, (const char *)p, 1);
                 else
-                        web_buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+                        web_buf_putn(b, e, 3);
         }
 }
 
@@ -141,7 +172,7 @@ void web_buf_csv(struct web_buf *b, const char *s)
         }
         web_buf_puts(b, formula ? "\"'" : "\"");
         for (const char *p = s; *p; p++)
-                web_buf_printf(b, *p == '"' ? "\"\"" : "%c", *p);
+                web_buf_putn(b, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
         web_buf_puts(b, "\"");
 }
 

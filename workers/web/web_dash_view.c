@@ -193,7 +193,7 @@ static void web_dash_chart(struct web_ctx *c, const struct web_dash *d,
                 for (j = 0; j < nkeys && strcmp(keys[j], PQgetvalue(res, r, 1)); j++)
                         ;
                 if (i < n && j < nkeys)
-                        v[j * n + i] += atof(PQgetvalue(res, r, 2));
+                        v[j * n + i] += (double)atol(PQgetvalue(res, r, 2));
         }
         s.nweeks = n;
         s.weeks = wl;

@@ -12,6 +12,8 @@
  *   GET  /dashboard/{table}.csv    analysts: a table of the dashboard
  *   GET  /static/web.css           the stylesheet
  *
+ * Threads: a pool of web.threads (see web_http_start).
+ *
  * SECURITY: the URL, query, cookies and body are untrusted.  Bodies are
  * limited to web.max_body_bytes (413); only url-encoded forms are read.
  * Every POST but the sign-in needs the session's CSRF token, and a POST
@@ -434,10 +436,16 @@ struct MHD_Daemon *web_http_start(struct web *w, char *err, size_t errlen)
                            w->wc->listen);
                 return NULL;
         }
+        /* A pool of web.threads threads, each with its epoll set of
+         * connections: a page needs a millisecond of CPU and at most one
+         * query, and a few threads share 2 cores more fairly than one
+         * thread per connection (the tail latency of bench/web.sh).  A
+         * handler blocks its thread while it waits for PostgreSQL or
+         * hashes a password. */
         d = MHD_start_daemon(
-            MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                MHD_USE_POLL,
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL,
             (uint16_t)w->wc->port, NULL, NULL, web_handler, w,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)w->wc->threads,
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)w->wc->max_connections,
             MHD_OPTION_PER_IP_CONNECTION_LIMIT,

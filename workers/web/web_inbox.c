@@ -69,27 +69,30 @@ void web_inbox(struct web_ctx *c)
         snprintf(off, sizeof(off), "%lld", (long long)((page - 1) * wc->page_size));
         if ((conn = web_staff_conn(c)) == NULL)
                 return;
-        if (km_pg_exec(conn,
-                       "SELECT count(*), count(*) FILTER (WHERE due_at < "
-                       "now()) FROM tasks WHERE org_id = $1 AND status IN "
-                       "('open', 'acknowledged')",
-                       1, p, &cnt, err, sizeof(err)) ||
-            km_pg_exec(conn,
+        /* one round trip: the page and, by window, the counts */
+        if (web_pg_prepared(conn, "web_inbox",
                        "SELECT complaint_id, category, coalesce(address, ''), "
                        "status, to_char(due_at AT TIME ZONE 'UTC' + "
                        "make_interval(hours => $2::int), 'YYYY-MM-DD "
                        "HH24:MI'), due_at < now(), left(description, 160), "
-                       "coalesce(complaint->>'emergency', 'false') = 'true' "
-                       "FROM tasks WHERE org_id = $1 AND status IN ('open', "
-                       "'acknowledged') ORDER BY due_at, complaint_id LIMIT "
-                       "$3::int OFFSET $4::int",
-                       4, p, &res, err, sizeof(err))) {
+                       "coalesce(complaint->>'emergency', 'false') = 'true', "
+                       "count(*) OVER (), count(*) FILTER (WHERE due_at < "
+                       "now()) OVER () FROM tasks WHERE org_id = $1 AND "
+                       "status IN ('open', 'acknowledged') ORDER BY due_at, "
+                       "complaint_id LIMIT $3::int OFFSET $4::int",
+                       4, p, &res, err, sizeof(err)) ||
+            (PQntuples(res) == 0 && /* past the end: the counts alone */
+             km_pg_exec(conn,
+                        "SELECT count(*), count(*) FILTER (WHERE due_at < "
+                        "now()) FROM tasks WHERE org_id = $1 AND status IN "
+                        "('open', 'acknowledged')",
+                        1, p, &cnt, err, sizeof(err)))) {
                 km_log_warn("inbox: %s", err);
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 goto cleanup;
         }
-        total = atol(PQgetvalue(cnt, 0, 0));
-        overdue = atol(PQgetvalue(cnt, 0, 1));
+        total = atol(cnt ? PQgetvalue(cnt, 0, 0) : PQgetvalue(res, 0, 8));
+        overdue = atol(cnt ? PQgetvalue(cnt, 0, 1) : PQgetvalue(res, 0, 9));
         web_page_begin(c, web_t(c, M_INBOX));
         web_flash(c);
         web_buf_printf(b, "<h1>%s: <span id=\"open-count\">%ld</span></h1>"
@@ -385,10 +388,8 @@ void web_task_change(struct web_ctx *c, const char *id, const char *action)
                 if (strstr(err, "no task ") == err)
                         web_page_error(c, 404, M_NOT_FOUND, NULL);
                 else {
-                        c->status = 409;
+                        c->status = 409; /* web_task_page keeps it */
                         web_task_page(c, conn, id, err);
-                        if (c->status == 200)
-                                c->status = 409;
                 }
         } else if (r) {
                 km_log_warn("%s %s: %s", action, id, err);

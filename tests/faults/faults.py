@@ -1,0 +1,747 @@
+#!/usr/bin/env python3
+"""tests/faults/faults.py - `make test-faults`: the whole pipeline under
+faults, then every output checked against the input.
+
+A private Kafka 3.9.2 broker (KRaft, jars from .run/kafka/lib) and a
+private PostgreSQL cluster (initdb as the postgres user) are started in a
+scratch directory, so restarting them disturbs no one.  komek-gen makes
+the city and FAULTS_COMPLAINTS complaint lines (duplicates and malformed
+lines included; truth.csv says which); komek-directory imports the city.
+Then, for a window of about FAULTS_WINDOW seconds:
+  - komek-intake publishes every line, paced over the window (one
+    process, never killed; its idempotent producer rides out the broker
+    restart), and kcat writes a few hundred invalid messages straight to
+    `complaints` (bypassing intake) in bursts;
+  - 2 komek-router, 1 komek-tasksink and 2 komek-analytics run, and a
+    driver seeded by FAULTS_SEED SIGKILLs each of them FAULTS_KILLS times
+    at random moments and restarts it after a random pause, SIGKILLs the
+    broker once and restarts it, and stops PostgreSQL once with
+    `pg_ctl -m immediate` (a crash) and restarts it.  A worker that exits
+    by itself is restarted too (as systemd's Restart= would) and counted.
+When the input is in and the faults are over, the pipeline is given time
+to converge, every worker gets SIGTERM (each must exit 0), and the test
+checks, against truth.csv / complaints.jsonl / buildings.csv with its own
+code:
+  - tasks: every valid complaint (distinct source + external_id) is
+    exactly one task, at the organisation its true building's row gives
+    for the category's kind (ksk_id or lift_operator_id; triage when the
+    building has none or is unknown); no task that is not in the input;
+  - dispatch (read_committed): exactly one message per valid message on
+    `complaints` (a duplicate line is dispatched again, by design; the
+    sink keeps one task), so no kill or restart doubled or lost one;
+  - complaints.dlq (read_committed): exactly one dead letter per invalid
+    input line with truth.csv's reason, and, from komek-router, exactly
+    one per raw invalid message with its reason; komek-analytics' own
+    dead letters (topic complaints.dlq.analytics, at least once by
+    design) name every raw invalid message, and their repeats are counted;
+  - analytics: an_complaints and an_tasks hold exactly the distinct valid
+    complaints; complaints_weekly (n, prev_n, wow_pct of every week x
+    category), channels_weekly, complaints_ytd and
+    complaints_weekly_district equal a recomputation from the input
+    (local days at UTC+5, ISO weeks; the district is the true building's,
+    or, when the building is unknown, the one the router put in that
+    complaint's dispatch message: the resident's own, canonicalised).
+Prints the counts and "N passed, N failed"; exit 1 on any difference.
+Needs root (initdb/pg_ctl as postgres), Java 17, kcat, psql.
+"""
+import argparse
+import collections
+import csv
+import datetime
+import decimal
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.environ.get("KOMEK_ROOT") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("KOMEK_BIN") or os.path.join(ROOT, "bin")
+LIB = os.path.join(ROOT, ".run", "kafka", "lib")
+LOG4J = os.path.join(ROOT, "deploy", "kafka", "log4j.properties")
+T0 = time.time()
+
+
+def say(msg):
+    print("%6.1f s  %s" % (time.time() - T0, msg), flush=True)
+
+
+class Result:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, msg):
+        if cond:
+            self.passed += 1
+            print("ok    " + msg, flush=True)
+        else:
+            self.failed += 1
+            print("FAIL  " + msg, flush=True)
+        return cond
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+# ---- the private broker -------------------------------------------------------
+class Broker:
+    def __init__(self, tmp, port, cport):
+        self.tmp, self.port = tmp, port
+        self.addr = "127.0.0.1:%d" % port
+        self.props = os.path.join(tmp, "server.properties")
+        self.log = open(os.path.join(tmp, "broker.log"), "ab")
+        self.proc = None
+        with open(self.props, "w") as f:
+            f.write("""process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:%d
+listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d
+advertised.listeners=PLAINTEXT://127.0.0.1:%d
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=%s/kafka-data
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+group.initial.rebalance.delay.ms=0
+transaction.abort.timed.out.transaction.cleanup.interval.ms=2000
+""" % (cport, port, cport, port, tmp))
+        self.java = ["java", "-Xmx384m", "-Xms128m", "-XX:+UseSerialGC",
+                     "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+                     "-Dlog4j.configuration=file:" + LOG4J, "-cp", LIB + "/*"]
+
+    def format(self):
+        uid = run(self.java + ["kafka.tools.StorageTool", "random-uuid"]).stdout.split()[-1]
+        r = run(self.java + ["kafka.tools.StorageTool", "format", "-t", uid, "-c", self.props])
+        if r.returncode:
+            raise RuntimeError("StorageTool format: " + r.stdout + r.stderr)
+
+    def start(self):
+        self.proc = subprocess.Popen(self.java + ["kafka.Kafka", self.props],
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def wait_up(self, limit=90):
+        t = time.time()
+        while time.time() - t < limit:
+            r = run(["kcat", "-b", self.addr, "-L", "-m", "2"])
+            if "broker 1 at" in r.stdout:
+                return time.time() - t
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.3)
+        raise RuntimeError("broker did not come up (see %s/broker.log)" % self.tmp)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ---- the private PostgreSQL ------------------------------------------------------
+class Postgres:
+    def __init__(self, tmp, port):
+        bins = sorted(d for d in os.listdir("/usr/lib/postgresql"))
+        self.bin = "/usr/lib/postgresql/%s/bin" % bins[-1]
+        self.home = tempfile.mkdtemp(prefix="komek-faults-pg.")
+        self.data = os.path.join(self.home, "data")
+        self.port = port
+        shutil.chown(self.home, "postgres", "postgres")
+        os.chmod(self.home, 0o700)
+        self.conninfo = "host=127.0.0.1 port=%d dbname=komek user=komek" % port
+        self.started = False
+
+    def as_pg(self, *args):
+        return run(["runuser", "-u", "postgres", "--"] + list(args), cwd="/")
+
+    def init(self):
+        r = self.as_pg(self.bin + "/initdb", "-D", self.data, "-U", "postgres", "-E", "UTF8",
+                       "--locale=C", "--auth-local=reject", "--auth-host=trust")
+        if r.returncode:
+            raise RuntimeError("initdb: " + r.stderr[-500:])
+        self.start()
+        r = run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                 "host=127.0.0.1 port=%d user=postgres dbname=postgres" % self.port,
+                 "-c", "CREATE ROLE komek LOGIN SUPERUSER", "-c", "CREATE DATABASE komek OWNER komek"])
+        if r.returncode:
+            raise RuntimeError("create database: " + r.stderr)
+
+    def start(self):
+        r = self.as_pg(self.bin + "/pg_ctl", "-D", self.data, "-l", self.home + "/log", "-w",
+                       "-t", "60", "-o", "-p %d -c listen_addresses=127.0.0.1 "
+                       "-c unix_socket_directories='' -c fsync=off -c max_connections=80 "
+                       "-c shared_buffers=64MB" % self.port, "start")
+        if r.returncode:
+            raise RuntimeError("pg_ctl start: " + r.stdout + r.stderr)
+        self.started = True
+
+    def crash(self):
+        self.as_pg(self.bin + "/pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+        self.started = False
+
+    def stop(self):
+        if self.started:
+            self.as_pg(self.bin + "/pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "30", "stop")
+            self.started = False
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def query(self, sql):
+        r = run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", self.conninfo, "-c", sql])
+        if r.returncode:
+            raise RuntimeError("psql: " + r.stderr)
+        return r.stdout
+
+    def copy(self, sql):
+        r = run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.conninfo, "-c",
+                 "COPY (%s) TO STDOUT WITH (FORMAT csv)" % sql])
+        if r.returncode:
+            raise RuntimeError("psql copy: " + r.stderr)
+        return list(csv.reader(r.stdout.splitlines()))
+
+
+# ---- supervised komek workers ---------------------------------------------------------
+class Worker:
+    def __init__(self, name, argv, tmp):
+        self.name, self.argv, self.tmp = name, argv, tmp
+        self.proc = None
+        self.starts = 0
+        self.kills = 0
+        self.self_exits = []  # exit codes of exits nobody asked for
+        self.lock = threading.Lock()
+
+    def start(self):
+        self.starts += 1
+        log = open(os.path.join(self.tmp, "%s-%d.log" % (self.name, self.starts)), "wb")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT)
+        log.close()
+
+    def kill(self):
+        with self.lock:
+            if self.proc and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+                self.kills += 1
+            self.proc = None
+
+    def supervise(self):
+        """Restart a worker that exited by itself (Restart=always)."""
+        with self.lock:
+            if self.proc is not None and self.proc.poll() is not None:
+                self.self_exits.append(self.proc.returncode)
+                say("%s exited by itself with %d; restarting" % (self.name, self.proc.returncode))
+                self.start()
+
+    def stop(self, timeout=60):
+        with self.lock:
+            if self.proc is None:
+                return None
+            if self.proc.poll() is not None:
+                return self.proc.returncode
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return -9
+
+
+def pace_lines(path, stdin, seconds):
+    """Write the file into stdin evenly over seconds, then close it."""
+    with open(path, "rb") as f:
+        lines = f.readlines()
+    t = time.time()
+    n = len(lines)
+    i = 0
+    try:
+        while i < n:
+            due = min(n, int((time.time() - t) / seconds * n) + 1)
+            if due > i:
+                stdin.write(b"".join(lines[i:due]))
+                stdin.flush()
+                i = due
+            time.sleep(0.01)
+    finally:
+        stdin.close()
+
+
+def read_topic(broker, topic, committed=True):
+    args = ["kcat", "-C", "-b", broker, "-t", topic, "-o", "beginning", "-e", "-q",
+            "-f", "%p\t%o\t%s\n"]
+    if committed:
+        args += ["-X", "isolation.level=read_committed"]
+    r = subprocess.run(args, capture_output=True)
+    out = []
+    for line in r.stdout.split(b"\n"):
+        if not line:
+            continue
+        p, o, s = line.split(b"\t", 2)
+        out.append((int(p), int(o), s.decode("utf-8", "replace")))
+    return out
+
+
+def category_kinds():
+    kinds = {}
+    text = open(os.path.join(ROOT, "deploy", "komek.conf"), encoding="utf-8").read()
+    for m in re.finditer(r'code\s*=\s*"([^"]+)";\s*kind\s*=\s*"([^"]+)"', text):
+        kinds[m.group(1)] = m.group(2)
+    return kinds
+
+
+def local_day(received_at):
+    t = datetime.datetime.fromisoformat(received_at.replace("Z", "+00:00"))
+    return (t.astimezone(datetime.timezone.utc) + datetime.timedelta(hours=5)).date()
+
+
+def week_start(d):
+    return d - datetime.timedelta(days=d.weekday())
+
+
+def wow(n, p):
+    """round(100.0 * (n - p) / p, 1) as PostgreSQL's numeric does it."""
+    if p == 0:
+        return None
+    return float((decimal.Decimal(100 * (n - p)) / decimal.Decimal(p)).quantize(
+        decimal.Decimal("0.1"), rounding=decimal.ROUND_HALF_UP))
+
+
+# ---- the test ------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--complaints", type=int,
+                    default=int(os.environ.get("FAULTS_COMPLAINTS", "40000")))
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("FAULTS_SEED", "6")))
+    ap.add_argument("--kills", type=int, default=int(os.environ.get("FAULTS_KILLS", "3")))
+    ap.add_argument("--window", type=float, default=float(os.environ.get("FAULTS_WINDOW", "0")))
+    ap.add_argument("--keep", action="store_true", default=bool(os.environ.get("FAULTS_KEEP")))
+    a = ap.parse_args()
+    n = a.complaints
+    window = a.window or max(60.0, n / 800.0)
+    rng = random.Random(a.seed)
+    res = Result()
+    if os.geteuid() != 0:
+        res.check(False, "needs root (initdb and pg_ctl as the postgres user)")
+        return finish(res)
+    for p in ("admin", "gen", "directory", "intake", "router", "tasksink", "analytics"):
+        if not os.access(os.path.join(BIN, "komek-" + p), os.X_OK):
+            res.check(False, "missing %s/komek-%s" % (BIN, p))
+            return finish(res)
+    tmp = tempfile.mkdtemp(prefix="komek-faults.")
+    kport, cport, pport = free_ports(3)
+    broker = Broker(tmp, kport, cport)
+    pg = Postgres(tmp, pport)
+    workers = []
+    intake = None
+    env = dict(os.environ)
+    for k in ("KOMEK_BROKERS", "KOMEK_PG_CONNINFO", "KOMEK_PG_TEST_CONNINFO"):
+        env.pop(k, None)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        say("seed %d, %d complaint lines, window %.0f s, %d kills per worker, scratch %s"
+            % (a.seed, n, window, a.kills, tmp))
+        broker.format()
+        broker.start()
+        pg.init()
+        broker.wait_up()
+        conf = os.path.join(tmp, "komek.conf")
+        with open(conf, "w") as f:
+            f.write('kafka = { bootstrap_servers = "%s"; };\n' % broker.addr)
+            f.write('pg = { conninfo = "%s"; };\n' % pg.conninfo)
+            f.write('admin = { sql_dir = "%s/deploy/sql"; };\n' % ROOT)
+            f.write('intake = { progress = false; delivery_timeout_ms = 300000; };\n')
+        os.environ["KOMEK_CONFIG"] = conf
+        C = ["--config", conf]
+        big = n >= 100000
+        gen = [BIN + "/komek-gen", "--out", tmp + "/data", "--seed", str(a.seed),
+               "--complaints", str(n), "--days", "365", "--from", "2025-01-01",
+               "--votes", "0"]
+        if not big:
+            gen += ["--buildings", "5000", "--ksks", "250", "--lift-operators", "30"]
+        for cmd in ([BIN + "/komek-admin"] + C + ["--log-level", "warn", "all"], gen,
+                    [BIN + "/komek-directory"] + C + ["--log-level", "warn", "import", tmp + "/data"],
+                    [BIN + "/komek-admin"] + C + ["--log-level", "warn", "--set",
+                     "topics.dlq=complaints.dlq.analytics", "topics"]):
+            r = run(cmd)
+            if r.returncode:
+                res.check(False, "setup: %s: %s" % (" ".join(cmd[:2]), (r.stdout + r.stderr)[-400:]))
+                return finish(res)
+        say("broker on %s, PostgreSQL on %d, city and %d lines generated, directory imported"
+            % (broker.addr, pport, n))
+
+        common = ["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000"]
+        for i in (1, 2):
+            workers.append(Worker("router%d" % i, [BIN + "/komek-router"] + C + [
+                "--set", "router.transactional_id=faults-router-%d" % i,
+                "--set", "router.instance=%d" % i, "--set", "router.batch_ms=200",
+                "--set", "router.txn_timeout_ms=10000"] + common, tmp))
+        workers.append(Worker("tasksink", [BIN + "/komek-tasksink"] + C + common, tmp))
+        for i in (1, 2):
+            workers.append(Worker("analytics%d" % i, [BIN + "/komek-analytics"] + C + [
+                "--set", "topics.dlq=complaints.dlq.analytics"] + common, tmp))
+        for w in workers:
+            w.start()
+
+        # the schedule, from the seed
+        events = []
+        for w in workers:
+            for _ in range(a.kills):
+                events.append((rng.uniform(3, window), "kill", w.name, rng.uniform(0.2, 2.0)))
+        tb = rng.uniform(0.25 * window, 0.45 * window)
+        events.append((tb, "broker", None, rng.uniform(1, 4)))
+        events.append((tb + rng.uniform(0.2, 0.35) * window, "pg", None, rng.uniform(1, 4)))
+        nraw = max(50, n // 200)
+        for k in range(4):
+            events.append((rng.uniform(0.05, 0.9) * window, "raw", k, 0))
+        events.sort(key=lambda e: e[0])
+
+        # raw invalid messages: unique markers, half not a complaint object
+        raws = {}
+        for k in range(4):
+            lines = []
+            for j in range(nraw // 4):
+                mark = "raw-%d-%d" % (k, j)
+                if j % 2:
+                    lines.append("%s this is not JSON {" % mark)
+                    raws[mark] = "invalid_json"
+                else:
+                    lines.append(json.dumps({"source": "raw", "external_id": mark,
+                                             "received_at": "2025-03-01T10:00:00Z",
+                                             "category": "heating", "description": "x",
+                                             "address": {"text": "x"}}))
+                    raws[mark] = "missing_field:schema_version"
+            with open(os.path.join(tmp, "raw-%d.txt" % k), "w") as f:
+                f.write("\n".join(lines) + "\n")
+
+        ilog = open(os.path.join(tmp, "intake.log"), "wb")
+        intake = subprocess.Popen([BIN + "/komek-intake"] + C + ["-"], stdin=subprocess.PIPE,
+                                  stdout=ilog, stderr=subprocess.STDOUT)
+        pacer = threading.Thread(target=pace_lines,
+                                 args=(tmp + "/data/complaints.jsonl", intake.stdin, 0.7 * window))
+        pacer.start()
+        start = time.time()
+        pending = []  # (time, worker) restarts
+        done = collections.Counter()
+        raw_procs = []
+        for ev in events + [(window, "end", None, 0)]:
+            while time.time() - start < ev[0]:
+                for w in workers:
+                    if not any(p[1] is w for p in pending):
+                        w.supervise()
+                for p in list(pending):
+                    if time.time() >= p[0]:
+                        p[1].start()
+                        pending.remove(p)
+                time.sleep(0.05)
+            kind = ev[1]
+            if kind == "kill":
+                w = next(x for x in workers if x.name == ev[2])
+                while any(p[1] is w for p in pending):  # still down: kill it once it is back
+                    for p in list(pending):
+                        if time.time() >= p[0]:
+                            p[1].start()
+                            pending.remove(p)
+                    time.sleep(0.05)
+                w.kill()
+                pending.append((time.time() + ev[3], w))
+                done["kill " + w.name] += 1
+            elif kind == "broker":
+                say("SIGKILL the broker (down %.1f s)" % ev[3])
+                broker.kill()
+                time.sleep(ev[3])
+                broker.start()
+                up = broker.wait_up()
+                say("broker back after %.1f s more" % up)
+                done["broker restart"] += 1
+            elif kind == "pg":
+                say("PostgreSQL: pg_ctl stop -m immediate (down %.1f s)" % ev[3])
+                pg.crash()
+                time.sleep(ev[3])
+                pg.start()
+                say("PostgreSQL back")
+                done["postgres restart"] += 1
+            elif kind == "raw":
+                raw_procs.append(subprocess.Popen(
+                    ["kcat", "-P", "-b", broker.addr, "-t", "complaints", "-X",
+                     "enable.idempotence=true", "-l", os.path.join(tmp, "raw-%d.txt" % ev[2])],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                done["raw burst"] += 1
+        for p in pending:
+            p[1].start()
+        say("faults done: " + ", ".join("%s %d" % kv for kv in sorted(done.items())))
+        pacer.join()
+        irc = intake.wait()
+        ilog.close()
+        itail = open(os.path.join(tmp, "intake.log"), errors="replace").read().strip().splitlines()
+        res.check(irc == 0 and "not delivered 0" in (itail[-1] if itail else ""),
+                  "komek-intake rode out the faults: exit %d, %s" % (irc, itail[-1] if itail else ""))
+        for p in raw_procs:
+            res.check(p.wait() == 0, "kcat wrote a burst of %d raw invalid messages" % (nraw // 4))
+
+        # ---- the truth ----------------------------------------------------------
+        kinds = category_kinds()
+        blds = {r["id"]: r for r in csv.DictReader(open(tmp + "/data/buildings.csv", encoding="utf-8"))}
+        lines = open(tmp + "/data/complaints.jsonl", "rb").read().split(b"\n")
+        truth = list(csv.DictReader(open(tmp + "/data/truth.csv", encoding="utf-8")))
+        want_task = {}  # (source, external_id) -> expected org
+        first = {}      # (source, external_id) -> parsed first occurrence
+        valid_lines = 0
+        invalid = {}    # line -> reason
+        for t in truth:
+            ln = int(t["line"])
+            if t["valid"] != "1":
+                invalid[ln] = t["reason"]
+                continue
+            valid_lines += 1
+            key = (t["source"], t["external_id"])
+            if key in want_task:
+                continue
+            c = json.loads(lines[ln - 1])
+            first[key] = c
+            b = blds.get(t["building_id"]) if t["building_id"] else None
+            org = "triage"
+            if b:
+                kind = kinds.get(t["category"], "ksk")
+                org = (b["lift_operator_id"] if kind == "lift_operator" else b["ksk_id"]) or "triage"
+            want_task[key] = org
+        distinct = len(want_task)
+        say("input: %d lines, %d valid (%d distinct complaints, %d repeated), %d invalid; "
+            "%d raw invalid messages" % (len(truth), valid_lines, distinct,
+                                         valid_lines - distinct, len(invalid), len(raws)))
+
+        # ---- converge ------------------------------------------------------------------
+        deadline = time.time() + max(240, n / 300)
+        an = tasks = ant = -1
+        while time.time() < deadline:
+            for w in workers:
+                w.supervise()
+            try:
+                tasks = int(pg.query("SELECT count(*) FROM tasks"))
+                an = int(pg.query("SELECT count(*) FROM an_complaints"))
+                ant = int(pg.query("SELECT count(*) FROM an_tasks"))
+            except RuntimeError:
+                pass
+            if tasks >= distinct and an >= distinct and ant >= distinct:
+                break
+            time.sleep(2)
+        time.sleep(3)  # anything extra or late would show now
+        say("converged: %d tasks, %d complaint facts, %d task facts (want %d)" % (tasks, an, ant, distinct))
+        for w in workers:
+            rc = w.stop()
+            res.check(rc == 0, "%s: stopped by SIGTERM with exit %s (started %d times, SIGKILLed %d, "
+                      "exited by itself %d: %s)" % (w.name, rc, w.starts, w.kills,
+                                                    len(w.self_exits), w.self_exits))
+        bad_logs = []
+        for fn in os.listdir(tmp):
+            if fn.endswith(".log") and fn != "broker.log":
+                for line in open(os.path.join(tmp, fn), errors="replace"):
+                    if "Sanitizer" in line or "runtime error" in line:
+                        bad_logs.append(fn + ": " + line.strip())
+        res.check(not bad_logs, "no sanitizer report in any worker log %s" % bad_logs[:3])
+
+        # ---- tasks ---------------------------------------------------------------------
+        rows = pg.copy("SELECT complaint->>'source', complaint->>'external_id', org_id, "
+                       "route_reason, attempt FROM tasks")
+        got = collections.Counter((r[0], r[1]) for r in rows)
+        org_of = {(r[0], r[1]): r[2] for r in rows}
+        lost = [k for k in want_task if k not in got]
+        doubled = [k for k, c in got.items() if c > 1]
+        extra = [k for k in got if k not in want_task]
+        wrong = [(k, org_of[k], want_task[k]) for k in want_task if k in org_of and org_of[k] != want_task[k]]
+        print("      tasks: %d rows for %d distinct valid complaints: lost %d, doubled %d, "
+              "not in the input %d, at the wrong organisation %d"
+              % (len(rows), distinct, len(lost), len(doubled), len(extra), len(wrong)))
+        res.check(not lost and not doubled and not extra,
+                  "every valid complaint is exactly one task (%d); lost %s doubled %s extra %s"
+                  % (len(rows), lost[:3], doubled[:3], extra[:3]))
+        res.check(not wrong, "every task is at its building's organisation for its category "
+                  "(%d triage); wrong: %s" % (sum(1 for v in want_task.values() if v == "triage"), wrong[:3]))
+
+        # ---- dispatch ------------------------------------------------------------------
+        # A complaint published once must be dispatched exactly once; one
+        # published k times (a resubmission) 1..k times: the router may
+        # skip a resubmission it has seen, the task sink keeps one task.
+        disp = read_topic(broker.addr, "dispatch")
+        ids = collections.Counter(json.loads(m[2])["complaint_id"] for m in disp)
+        cpl = read_topic(broker.addr, "complaints")
+        pub = collections.Counter()
+        id_of = {}  # (source, external_id) -> complaint id
+        for m in cpl:
+            try:
+                c = json.loads(m[2])
+                pub[c["id"]] += 1
+                id_of[(c["source"], c.get("external_id"))] = c["id"]
+            except (ValueError, KeyError, TypeError):
+                pass  # the raw invalid ones
+        disp_district = {}
+        for m in disp:
+            d = json.loads(m[2])
+            disp_district.setdefault(d["complaint_id"], d.get("district"))
+        once = [i for i, k in pub.items() if k == 1]
+        bad1 = [i for i in once if ids.get(i, 0) != 1]
+        badk = [i for i, k in pub.items() if k > 1 and not 1 <= ids.get(i, 0) <= k]
+        stray = [i for i in ids if i not in pub]
+        res.check(len(pub) == distinct and sum(pub.values()) == valid_lines,
+                  "complaints: %d valid messages for %d distinct complaints, as in the input "
+                  "(%d valid lines)" % (sum(pub.values()), len(pub), valid_lines))
+        res.check(not bad1 and not badk and not stray,
+                  "dispatch (read_committed): %d messages; each of the %d complaints published once "
+                  "dispatched exactly once (%d not), each of the %d published more often 1..k times "
+                  "(%d not), none unknown (%d)" % (len(disp), len(once), len(bad1),
+                                                   len(pub) - len(once), len(badk), len(stray)))
+
+        # ---- dead letters ----------------------------------------------------------------
+        dlq = [json.loads(m[2]) for m in read_topic(broker.addr, "complaints.dlq")]
+        by_line = collections.defaultdict(list)
+        by_raw = collections.defaultdict(list)
+        other = []
+        for d in dlq:
+            o = d.get("origin", {})
+            if "file" in o:
+                by_line[o["line"]].append(d["reason"])
+            elif o.get("topic") == "complaints":
+                m = re.search(r"raw-\d+-\d+", d.get("original", ""))
+                by_raw[m.group(0) if m else "?"].append(d["reason"])
+            else:
+                other.append(d)
+        miss = [l for l in invalid if l not in by_line]
+        dup = [l for l, v in by_line.items() if len(v) > 1]
+        wrongr = [(l, by_line[l], r) for l, r in invalid.items() if l in by_line and by_line[l][0] != r]
+        extra = [l for l in by_line if l not in invalid]
+        print("      dead letters from komek-intake: %d for %d invalid lines: missing %d, doubled %d, "
+              "wrong reason %d, not invalid %d" % (sum(len(v) for v in by_line.values()),
+                                                   len(invalid), len(miss), len(dup), len(wrongr), len(extra)))
+        res.check(not miss and not dup and not wrongr and not extra,
+                  "every invalid line is exactly one dead letter with truth.csv's reason (%s)"
+                  % ", ".join("%s %d" % kv for kv in collections.Counter(invalid.values()).most_common(4)))
+        rmiss = [k for k in raws if k not in by_raw]
+        rdup = [k for k, v in by_raw.items() if len(v) > 1]
+        rwrong = [(k, by_raw[k], raws[k]) for k in raws if k in by_raw and by_raw[k][0] != raws[k]]
+        rextra = [k for k in by_raw if k not in raws]
+        res.check(not rmiss and not rdup and not rwrong and not rextra and not other,
+                  "komek-router: exactly one dead letter per raw invalid message (%d; missing %d, "
+                  "doubled %d, wrong reason %d, unknown %d, other origins %d)"
+                  % (len(raws), len(rmiss), len(rdup), len(rwrong), len(rextra), len(other)))
+        adlq = [json.loads(m[2]) for m in read_topic(broker.addr, "complaints.dlq.analytics", False)]
+        araw = collections.Counter()
+        for d in adlq:
+            m = re.search(r"raw-\d+-\d+", d.get("original", ""))
+            if m and d.get("origin", {}).get("topic") == "complaints":
+                araw[m.group(0)] += 1
+        res.check(all(araw[k] >= 1 for k in raws),
+                  "komek-analytics dead-lettered every raw invalid message at least once "
+                  "(%d messages for %d; %d repeats after kills, by design)"
+                  % (sum(araw.values()), len(raws), sum(araw.values()) - len(araw)))
+
+        # ---- analytics against our own recomputation ----------------------------------------
+        an = int(pg.query("SELECT count(*) FROM an_complaints"))
+        ant = int(pg.query("SELECT count(*) FROM an_tasks"))
+        res.check(an == distinct and ant == distinct,
+                  "analytics facts: %d complaints, %d tasks (want %d each)" % (an, ant, distinct))
+        wk = collections.Counter()
+        ch = collections.Counter()
+        ytd = collections.Counter()
+        dist = collections.Counter()
+        for key, c in first.items():
+            d = local_day(c["received_at"])
+            ws = week_start(d)
+            wk[(ws, c["category"])] += 1
+            ch[(ws, c.get("channel") or "unknown")] += 1
+            ytd[(d.year, c["category"])] += 1
+        # district of the routed building (from truth), '' when unknown
+        tb = {}
+        for t in truth:
+            if t["valid"] == "1":
+                tb.setdefault((t["source"], t["external_id"]), t["building_id"])
+        # (a complaint whose building is unknown keeps the district it
+        # names, canonicalised by the router: taken from its dispatch message)
+        for key, c in first.items():
+            b = blds.get(tb[key])
+            ws = week_start(local_day(c["received_at"]))
+            d = b["district"] if b else disp_district.get(id_of.get(key))
+            dist[(ws, c["category"], d or None)] += 1
+        bad = []
+        view = pg.copy("SELECT week_start, category, n, prev_n, wow_pct FROM complaints_weekly")
+        seen = set()
+        for r in view:
+            ws = datetime.date.fromisoformat(r[0])
+            k = (ws, r[1])
+            seen.add(k)
+            e_n, e_p = wk.get(k, 0), wk.get((ws - datetime.timedelta(days=7), r[1]), 0)
+            e_w = wow(e_n, e_p)
+            g_w = float(r[4]) if r[4] else None
+            if int(r[2]) != e_n or int(r[3]) != e_p or (e_w is None) != (g_w is None) or \
+                    (e_w is not None and abs(e_w - g_w) > 0.0001):
+                bad.append((r, e_n, e_p, e_w))
+        bad += [("missing", k) for k in wk if k not in seen]
+        res.check(not bad, "complaints_weekly: %d week x category rows (n, prev_n, wow_pct) equal "
+                  "the recomputation from complaints.jsonl; differences %s" % (len(view), bad[:3]))
+        view = pg.copy("SELECT week_start, channel, n FROM channels_weekly")
+        gotc = {(datetime.date.fromisoformat(r[0]), r[1]): int(r[2]) for r in view}
+        res.check(gotc == {k: v for k, v in ch.items() if v}, "channels_weekly: %d rows equal the "
+                  "recomputation" % len(view))
+        view = pg.copy("SELECT year, category, n FROM complaints_ytd")
+        goty = {(int(r[0]), r[1]): int(r[2]) for r in view}
+        res.check(goty == dict(ytd), "complaints_ytd: %d year x category rows equal the recomputation"
+                  % len(view))
+        view = pg.copy("SELECT week_start, category, district, n FROM complaints_weekly_district WHERE n > 0")
+        gotd = {(datetime.date.fromisoformat(r[0]), r[1], r[2] or None): int(r[3]) for r in view}
+        diff = sorted(set(gotd.items()) ^ set(dist.items()), key=str)
+        res.check(not diff, "complaints_weekly_district: %d rows (district of the routed "
+                  "building) equal the recomputation; %d differ %s"
+                  % (len(view), len(diff), [(str(k[0]), k[1], k[2], v) for k, v in diff[:6]]))
+        print("      faults: " + ", ".join("%s %d" % kv for kv in sorted(done.items())) +
+              "; workers exited by themselves: " +
+              ", ".join("%s %d" % (w.name, len(w.self_exits)) for w in workers))
+    except Exception as e:  # a setup or harness failure is a failure
+        res.check(False, "harness: %s: %s" % (type(e).__name__, e))
+    finally:
+        for w in workers:
+            w.kill()
+        if intake and intake.poll() is None:
+            intake.kill()
+        broker.kill()
+        pg.stop()
+        if a.keep:
+            print("kept " + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return finish(res)
+
+
+def finish(res):
+    say("done")
+    print("%d passed, %d failed" % (res.passed, res.failed))
+    return 0 if res.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,480 @@
+/*
+ * test_web_pages.c - the pages of test_web (tests/web/test_web.c has the
+ * fixture, the helpers and main): the inbox list, access control between
+ * organisations and between staff and analysts, the changes and their
+ * task-events messages, hostile text escaped and never logged, the
+ * dashboard's figures and CSV against the fixture's facts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "km_pg.h"
+#include "km_test.h"
+#include "km_util.h"
+#include "wtest.h"
+
+void test_inbox_list(void **state)
+{
+        struct wc_jar jar = {0};
+        struct wc_resp r;
+        char want[8192], got[8192] = "", tmp[64];
+        const char *p;
+
+        (void)state;
+        assert_int_equal(w_login(&jar, "staff.a", PW_A), 303);
+        assert_int_equal(w_req(&jar, "GET", "/inbox", NULL, NULL, &r), 200);
+        /* overdue first, then by due time; only the organisation's */
+        assert_int_equal(wt_q(&t,
+                              "SELECT string_agg(complaint_id::text, ',' ORDER "
+                              "BY due_at, complaint_id) FROM (SELECT * FROM "
+                              "tasks WHERE org_id = $1 AND status IN ('open', "
+                              "'acknowledged') ORDER BY due_at, complaint_id "
+                              "LIMIT 50) s",
+                              t.org, want, sizeof(want)),
+                         0);
+        for (p = strstr(r.body, "data-id=\""); p; p = strstr(p + 1, "data-id=\"")) {
+                snprintf(tmp, sizeof(tmp), "%s%.36s", got[0] ? "," : "", p + 9);
+                strncat(got, tmp, sizeof(got) - strlen(got) - 1);
+        }
+        assert_string_equal(got, want);
+        assert_int_equal(w_number(r.body, "open-count"),
+                         wt_qn(&t,
+                               "SELECT count(*) FROM tasks WHERE org_id = $1 "
+                               "AND status IN ('open', 'acknowledged')",
+                               t.org));
+        assert_int_equal(w_number(r.body, "overdue-count"),
+                         wt_qn(&t,
+                               "SELECT count(*) FROM tasks WHERE org_id = $1 "
+                               "AND status IN ('open', 'acknowledged') AND "
+                               "due_at < now()",
+                               t.org));
+        assert_true(w_number(r.body, "overdue-count") > 0);
+        assert_non_null(strstr(r.body, "<tr class=\"overdue\" data-id"));
+        wc_free(&r);
+        /* page 2 exists when there are more */
+        if (wt_qn(&t,
+                  "SELECT count(*) FROM tasks WHERE org_id = $1 AND status IN "
+                  "('open', 'acknowledged')",
+                  t.org) > 50)
+                assert_int_equal(w_get(&jar, "/inbox?page=2"), 200);
+        assert_int_equal(w_get(&jar, "/inbox?page=-3"), 200);
+}
+
+void test_access_control(void **state)
+{
+        struct wc_jar a = {0}, n = {0};
+        char other_id[64], mine[64], path[128], tok[128], body[256];
+
+        (void)state;
+        assert_int_equal(w_login(&a, "staff.a", PW_A), 303);
+        assert_int_equal(w_login(&n, "analyst1", PW_N), 303);
+        wt_q(&t,
+             "SELECT complaint_id FROM tasks WHERE org_id = $1 AND status = "
+             "'open' ORDER BY complaint_id LIMIT 1",
+             t.other, other_id, sizeof(other_id));
+        wt_q(&t,
+             "SELECT complaint_id FROM tasks WHERE org_id = $1 AND status = "
+             "'open' ORDER BY due_at DESC LIMIT 1",
+             t.org, mine, sizeof(mine));
+        /* another organisation's task: not found, like an unknown id */
+        snprintf(path, sizeof(path), "/tasks/%s", other_id);
+        assert_int_equal(w_get(&a, path), 404);
+        assert_int_equal(w_get(&a, "/tasks/00000000-0000-4000-8000-000000000000"),
+                         404);
+        assert_int_equal(w_get(&a, "/tasks/not-a-uuid"), 404);
+        assert_int_equal(w_get(&a, "/tasks/../inbox"), 404);
+        snprintf(path, sizeof(path), "/tasks/%s", mine);
+        assert_int_equal(w_get(&a, path), 200);
+        snprintf(path, sizeof(path), "/tasks/%s/explode", mine);
+        assert_int_equal(w_post(&a, path, "csrf=x", NULL), 403);
+        /* a change of another organisation's task with a valid token */
+        w_csrf_of(&a, "/inbox", tok, sizeof(tok));
+        snprintf(path, sizeof(path), "/tasks/%s/resolve", other_id);
+        snprintf(body, sizeof(body), "csrf=%s&note=done", tok);
+        assert_int_equal(w_post(&a, path, body, NULL), 404);
+        snprintf(path, sizeof(path), "/tasks/%s/ack", other_id);
+        assert_int_equal(w_post(&a, path, body, NULL), 404);
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM tasks WHERE complaint_id = "
+                               "$1::uuid AND status = 'open'",
+                               other_id),
+                         1);
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM task_outbox WHERE "
+                               "complaint_id = $1::uuid",
+                               other_id),
+                         0);
+        /* staff and analysts: each their own pages */
+        assert_int_equal(w_get(&a, "/dashboard"), 403);
+        assert_int_equal(w_get(&a, "/dashboard/summary.csv"), 403);
+        assert_int_equal(w_get(&n, "/inbox"), 403);
+        snprintf(path, sizeof(path), "/tasks/%s", mine);
+        assert_int_equal(w_get(&n, path), 403);
+        w_csrf_of(&n, "/dashboard", tok, sizeof(tok));
+        snprintf(path, sizeof(path), "/tasks/%s/ack", mine);
+        snprintf(body, sizeof(body), "csrf=%s", tok);
+        assert_int_equal(w_post(&n, path, body, NULL), 403);
+        assert_int_equal(w_get(&n, "/"), 303);
+        assert_int_equal(w_get(&n, "/dashboard/nope.csv"), 404);
+}
+
+struct events {
+        int n;
+        char kinds[16][16];
+        char ids[16][40];
+};
+
+static int collect(const rd_kafka_message_t *rkm, void *opaque)
+{
+        struct events *ev = opaque;
+        json_t *o = json_loadb(rkm->payload, rkm->len, 0, NULL);
+
+        if (o && ev->n < 16) {
+                snprintf(ev->kinds[ev->n], sizeof(ev->kinds[0]), "%s",
+                         json_string_value(json_object_get(o, "event")));
+                snprintf(ev->ids[ev->n], sizeof(ev->ids[0]), "%s",
+                         json_string_value(json_object_get(o, "complaint_id")));
+        }
+        if (o)
+                ev->n++;
+        json_decref(o);
+        return 0;
+}
+
+void test_changes_exactly_once(void **state)
+{
+        struct wc_jar a = {0};
+        struct wc_resp r;
+        char x[64], y[64], path[128], tok[128], body[512], h[256];
+        struct events ev;
+        long before_events;
+
+        (void)state;
+        assert_int_equal(w_login(&a, "staff.a", PW_A), 303);
+        w_csrf_of(&a, "/inbox", tok, sizeof(tok));
+        wt_q(&t,
+             "SELECT complaint_id FROM tasks WHERE org_id = $1 AND status = "
+             "'open' AND due_at < now() ORDER BY due_at LIMIT 1",
+             t.org, x, sizeof(x));
+        wt_q(&t,
+             "SELECT complaint_id FROM tasks WHERE org_id = $1 AND status = "
+             "'open' ORDER BY due_at LIMIT 1 OFFSET 1",
+             t.org, y, sizeof(y));
+        assert_string_not_equal(x, y);
+        before_events = wt_qn(&t,
+                              "SELECT count(*) FROM task_outbox WHERE topic = "
+                              "'task_events'",
+                              NULL);
+        /* ack, then ack again (refused: 409, nothing written) */
+        snprintf(path, sizeof(path), "/tasks/%s/ack", x);
+        snprintf(body, sizeof(body), "csrf=%s", tok);
+        assert_int_equal(w_req(&a, "POST", path, body, NULL, &r), 303);
+        assert_string_equal(wc_header(&r, "Location", h, sizeof(h)),
+                            "/inbox?done=acknowledged");
+        wc_free(&r);
+        assert_int_equal(w_req(&a, "POST", path, body, NULL, &r), 409);
+        assert_non_null(strstr(r.body, "id=\"error\""));
+        wc_free(&r);
+        /* resolve needs a note */
+        snprintf(path, sizeof(path), "/tasks/%s/resolve", x);
+        assert_int_equal(w_post(&a, path, body, NULL), 409);
+        snprintf(body, sizeof(body), "csrf=%s&note=%s", tok,
+                 "%D0%B7%D0%B0%D0%BC%D0%B5%D0%BD%D0%B8%D0%BB%D0%B8+%D0%BA%D1%80"
+                 "%D0%B0%D0%BD%0D%0Aok");
+        assert_int_equal(w_post(&a, path, body, NULL), 303);
+        assert_int_equal(w_post(&a, path, body, NULL), 409); /* twice */
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM tasks WHERE complaint_id = "
+                               "$1::uuid AND status = 'resolved' AND "
+                               "status_note = E'заменили кран\\r\\nok'",
+                               x),
+                         1);
+        /* it left the open list */
+        assert_int_equal(w_req(&a, "GET", "/inbox?done=resolved", NULL, NULL, &r),
+                         200);
+        assert_null(strstr(r.body, x));
+        assert_non_null(strstr(r.body, "id=\"done\""));
+        wc_free(&r);
+        /* reject: re-routed to triage, attempt 2 */
+        snprintf(path, sizeof(path), "/tasks/%s/reject", y);
+        snprintf(body, sizeof(body), "csrf=%s&reason=", tok);
+        assert_int_equal(w_post(&a, path, body, NULL), 409);
+        snprintf(body, sizeof(body), "csrf=%s&reason=not+our+house&category="
+                                     "&building=",
+                 tok);
+        assert_int_equal(w_post(&a, path, body, NULL), 303);
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM task_outbox WHERE "
+                               "complaint_id = $1::uuid AND topic = 'dispatch' "
+                               "AND org_id = 'triage' AND attempt = 2",
+                               y),
+                         1);
+        /* three changes, three task-events rows, all published by komek-web */
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM task_outbox WHERE topic = "
+                               "'task_events'",
+                               NULL),
+                         before_events + 3);
+        assert_int_equal(rt_wait_count(&t.rt,
+                                       "SELECT count(*) FROM task_outbox WHERE "
+                                       "published_at IS NULL",
+                                       0, 60000),
+                         0);
+        memset(&ev, 0, sizeof(ev));
+        km_test_read_topic(&t.rt.conf, t.rt.events, "read_committed",
+                           (int)before_events + 3, 60000, 1500, collect, &ev);
+        {
+                int nx = 0, ny = 0, acks = 0, res = 0, rej = 0;
+
+                for (int i = 0; i < ev.n && i < 16; i++) {
+                        nx += !strcmp(ev.ids[i], x);
+                        ny += !strcmp(ev.ids[i], y);
+                        acks += !strcmp(ev.ids[i], x) &&
+                                !strcmp(ev.kinds[i], "acknowledged");
+                        res += !strcmp(ev.ids[i], x) &&
+                               !strcmp(ev.kinds[i], "resolved");
+                        rej += !strcmp(ev.ids[i], y) &&
+                               !strcmp(ev.kinds[i], "rejected");
+                }
+                assert_int_equal(nx, 2);
+                assert_int_equal(acks, 1);
+                assert_int_equal(res, 1);
+                assert_int_equal(ny, 1);
+                assert_int_equal(rej, 1);
+        }
+        assert_int_equal(ev.n, (int)before_events + 3);
+}
+
+void test_escaping(void **state)
+{
+        static const char evil[] =
+            "<script>alert(\"x\")</script> \"quoted\" 'single' & "
+            "<img src=x onerror=alert(1)>";
+        struct wc_jar a = {0};
+        struct wc_resp r;
+        char id[64], path[128], tok[128], body[512], enc[400];
+
+        (void)state;
+        wt_q(&t,
+             "SELECT complaint_id FROM tasks WHERE org_id = $1 AND status = "
+             "'open' ORDER BY due_at LIMIT 1",
+             t.org, id, sizeof(id));
+        {
+                const char *p[2] = {id, evil};
+                char err[256];
+
+                assert_int_equal(
+                    km_pg_exec(t.rt.conn,
+                               "UPDATE tasks SET description = $2, address = "
+                               "$2, contact = jsonb_build_object('name', "
+                               "$2::text, "
+                               "'phone', '+7 701 000 00 00') WHERE "
+                               "complaint_id = $1::uuid",
+                               2, p, NULL, err, sizeof(err)),
+                    0);
+        }
+        assert_int_equal(w_login(&a, "staff.a", PW_A), 303);
+        assert_int_equal(w_req(&a, "GET", "/inbox", NULL, NULL, &r), 200);
+        assert_null(strstr(r.body, "<script>"));
+        assert_null(strstr(r.body, "<img"));
+        assert_non_null(strstr(r.body, "&lt;script&gt;"));
+        wc_free(&r);
+        snprintf(path, sizeof(path), "/tasks/%s", id);
+        assert_int_equal(w_req(&a, "GET", path, NULL, NULL, &r), 200);
+        assert_null(strstr(r.body, "<script>"));
+        assert_null(strstr(r.body, "<img"));
+        assert_null(strstr(r.body, "\"quoted\""));
+        assert_non_null(strstr(r.body, "&lt;script&gt;alert(&quot;x&quot;)"
+                                       "&lt;/script&gt; &quot;quoted&quot; "
+                                       "&#39;single&#39; &amp; &lt;img"));
+        assert_non_null(strstr(r.body, "+7 701 000 00 00"));
+        wc_free(&r);
+        /* a hostile note is kept as written and shown escaped */
+        w_csrf_of(&a, "/inbox", tok, sizeof(tok));
+        snprintf(path, sizeof(path), "/tasks/%s/resolve", id);
+        snprintf(body, sizeof(body), "csrf=%s&note=%s", tok,
+                 wc_urlenc(evil, enc, sizeof(enc)));
+        assert_int_equal(w_post(&a, path, body, NULL), 303);
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM tasks WHERE complaint_id = "
+                               "$1::uuid AND status_note LIKE '<script>%'",
+                               id),
+                         1);
+        snprintf(path, sizeof(path), "/tasks/%s", id);
+        assert_int_equal(w_req(&a, "GET", path, NULL, NULL, &r), 200);
+        assert_null(strstr(r.body, "<script>"));
+        assert_null(strstr(r.body, "<img"));
+        assert_null(strstr(r.body, "id=\"resolve\"")); /* no more forms */
+        wc_free(&r);
+        /* nothing of the resident's or the staff's text in the log */
+        {
+                FILE *fp = fopen(t.weblog, "r");
+                char *log = km_xcalloc(1, 1 << 20);
+                size_t n = fp ? fread(log, 1, (1 << 20) - 1, fp) : 0;
+
+                assert_non_null(fp);
+                fclose(fp);
+                assert_true(n > 0);
+                assert_null(strstr(log, "<script>"));
+                assert_null(strstr(log, "+7 701"));
+                assert_null(strstr(log, "заменили"));
+                assert_null(strstr(log, PW_A));
+                assert_non_null(strstr(log, "signed in: staff.a"));
+                free(log);
+        }
+}
+
+/* Complaints of the fixture in local days [monday + a, monday + b]. */
+static long count_days(const char *extra, int a, int b, const char *arg)
+{
+        char *sql = km_xasprintf(
+            "SELECT count(*) FROM an_complaints c LEFT JOIN an_tasks t USING "
+            "(complaint_id) WHERE c.day BETWEEN to_date('%s', "
+            "'IYYY-\"W\"IW') + %d AND to_date('%s', 'IYYY-\"W\"IW') + %d %s",
+            t.week, a, t.week, b, extra);
+        long n = wt_qn(&t, sql, arg);
+
+        free(sql);
+        return n;
+}
+
+void test_dashboard(void **state)
+{
+        struct wc_jar n = {0};
+        struct wc_resp r;
+        char path[256], h[256], dist[128], enc[256], line[512];
+        long want, ytd_from;
+
+        (void)state;
+        assert_int_equal(w_login(&n, "analyst1", PW_N), 303);
+        assert_int_equal(w_req(&n, "GET", "/dashboard", NULL, NULL, &r), 200);
+        assert_non_null(strstr(r.body, t.week)); /* the week of the latest data */
+        assert_int_equal(w_number(r.body, "week-count"),
+                         count_days("", 0, 6, NULL));
+        assert_int_equal(w_number(r.body, "prev-count"),
+                         count_days("", -7, -1, NULL));
+        ytd_from = wt_qn(&t,
+                         "SELECT to_date($1, 'IYYY-\"W\"IW') + 6 - "
+                         "date_trunc('year', to_date($1, 'IYYY-\"W\"IW') + "
+                         "6)::date",
+                         t.week);
+        assert_int_equal(w_number(r.body, "ytd-count"),
+                         count_days("", -(int)ytd_from + 6, 6, NULL));
+        assert_int_equal(w_number(r.body, "live-open"),
+                         wt_qn(&t,
+                               "SELECT count(*) FROM tasks WHERE status IN "
+                               "('open', 'acknowledged')",
+                               NULL));
+        assert_int_equal(w_number(r.body, "live-overdue"),
+                         wt_qn(&t,
+                               "SELECT count(*) FROM tasks WHERE status IN "
+                               "('open', 'acknowledged') AND due_at < now()",
+                               NULL));
+        assert_int_equal(w_number(r.body, "esc-count"),
+                         wt_qn(&t,
+                               "SELECT count(*) FROM escalations WHERE "
+                               "(window_end AT TIME ZONE 'UTC' + interval '5 "
+                               "hours')::date BETWEEN to_date($1, "
+                               "'IYYY-\"W\"IW') AND to_date($1, "
+                               "'IYYY-\"W\"IW') + 6",
+                               t.week));
+        assert_true(w_number(r.body, "esc-count") >= 3);
+        assert_null(strstr(r.body, "<b>\\\""));
+        assert_non_null(strstr(r.body, "&lt;b&gt;\\&quot;x"));
+        assert_non_null(strstr(r.body, "<svg"));
+        assert_non_null(strstr(r.body, "<rect"));
+        {
+                char month[16];
+                long rated, unrated;
+
+                wt_q(&t,
+                     "SELECT (date_trunc('month', to_date($1, 'IYYY-\"W\"IW') "
+                     "+ 7) - interval '1 month')::date::text",
+                     t.week, month, sizeof(month));
+                rated = wt_qn(&t,
+                              "SELECT count(*) FROM ksk_rating WHERE month = "
+                              "$1::date AND rated",
+                              month);
+                unrated = wt_qn(&t,
+                                "SELECT count(*) FROM ksk_rating WHERE month = "
+                                "$1::date AND NOT rated",
+                                month);
+                assert_int_equal(w_number(r.body, "rated-count"), rated);
+                assert_int_equal(w_number(r.body, "unrated-count"), unrated);
+                assert_true(rated > 0);
+        }
+        assert_null(strstr(r.body, "<script"));
+        wc_free(&r);
+
+        /* filters: a district, a category; the CSV of the summary */
+        wt_q(&t,
+             "SELECT district FROM an_tasks WHERE district IS NOT NULL GROUP BY "
+             "1 ORDER BY count(*) DESC LIMIT 1",
+             NULL, dist, sizeof(dist));
+        snprintf(path, sizeof(path), "/dashboard?week=%s&district=%s", t.week,
+                 wc_urlenc(dist, enc, sizeof(enc)));
+        assert_int_equal(w_req(&n, "GET", path, NULL, NULL, &r), 200);
+        want = count_days("AND t.district = $1", 0, 6, dist);
+        assert_int_equal(w_number(r.body, "week-count"), want);
+        wc_free(&r);
+        snprintf(path, sizeof(path), "/dashboard?week=%s&category=heating",
+                 t.week);
+        assert_int_equal(w_req(&n, "GET", path, NULL, NULL, &r), 200);
+        assert_int_equal(w_number(r.body, "week-count"),
+                         count_days("AND c.category = 'heating'", 0, 6, NULL));
+        wc_free(&r);
+        snprintf(path, sizeof(path), "/dashboard/summary.csv?week=%s", t.week);
+        assert_int_equal(w_req(&n, "GET", path, NULL, NULL, &r), 200);
+        assert_non_null(strstr(wc_header(&r, "Content-Type", h, sizeof(h)),
+                               "text/csv"));
+        assert_non_null(strstr(wc_header(&r, "Content-Disposition", h,
+                                         sizeof(h)),
+                               "attachment"));
+        snprintf(line, sizeof(line),
+                 "week,district,category,this_week,previous_week,wow_pct,"
+                 "since_1_january\r\n%s,,,%ld,%ld,",
+                 t.week, count_days("", 0, 6, NULL),
+                 count_days("", -7, -1, NULL));
+        assert_memory_equal(r.body, line, strlen(line));
+        wc_free(&r);
+        /* every table has its CSV, with a header and the rows */
+        {
+                static const char *const tables[] = {
+                    "categories", "districts", "weekly_categories",
+                    "weekly_districts", "escalations", "rating", "unrated",
+                    "now"};
+
+                for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+                        snprintf(path, sizeof(path),
+                                 "/dashboard/%s.csv?week=%s", tables[i], t.week);
+                        assert_int_equal(w_req(&n, "GET", path, NULL, NULL, &r),
+                                         200);
+                        assert_non_null(strstr(r.body, "\r\n"));
+                        if (!strcmp(tables[i], "escalations"))
+                                assert_non_null(strstr(r.body,
+                                                       "\"{\"\"note\"\""));
+                        wc_free(&r);
+                }
+        }
+        snprintf(path, sizeof(path), "/dashboard/weekly_categories.csv?week=%s",
+                 t.week);
+        assert_int_equal(w_req(&n, "GET", path, NULL, NULL, &r), 200);
+        {
+                long sum = 0;
+                char wk[16];
+
+                snprintf(wk, sizeof(wk), ",%s,", t.week);
+                for (const char *p = strstr(r.body, wk); p;
+                     p = strstr(p + 1, wk))
+                        sum += strtol(strchr(p + strlen(wk), ',') + 1, NULL, 10);
+                assert_int_equal(sum, count_days("", 0, 6, NULL));
+        }
+        wc_free(&r);
+}
