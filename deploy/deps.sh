@@ -33,6 +33,12 @@ for p in "${PKGS[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=""
   [[ $status == "install ok installed" ]] || missing+=("$p")
 done
+# Node.js and npm for the browser test (playwright-core drives Debian's
+# chromium): Debian's packages, unless a node is already installed (this
+# machine kind ships one; two would conflict).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if ((${#missing[@]})); then
   did=1

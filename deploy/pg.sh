@@ -216,11 +216,11 @@ SELECT 'CREATE DATABASE komek_test OWNER komek ENCODING ''UTF8'' TEMPLATE templa
 -- komek, the owner that migrates, is a member so that tests can SET ROLE.
 SELECT format('CREATE ROLE %I NOLOGIN', r)
   FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
-                    'komek_analytics', 'komek_analyst']) AS r
+                    'komek_analytics', 'komek_analyst', 'komek_web']) AS r
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
 SELECT format('GRANT %I TO komek', r)
   FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
-                    'komek_analytics', 'komek_analyst']) AS r
+                    'komek_analytics', 'komek_analyst', 'komek_web']) AS r
  WHERE NOT pg_has_role('komek', r, 'MEMBER') \gexec
 EOF
   local db

@@ -36,6 +36,10 @@ static void test_escape(void **state)
             {"\xf0\x9f\x98\x80!", 0, "\xf0\x9f\x98\x80!"},       /* emoji */
             {"абвгд", 3, "абв\xe2\x80\xa6"},
             {"abc", 3, "abc"},
+            {"ab<c>d", 0, "ab&lt;c&gt;d"},
+            {"aбв<г", 2, "aб\xe2\x80\xa6"},
+            {"a<бв", 3, "a&lt;б\xe2\x80\xa6"},
+            {"до «x» & после", 0, "до «x» &amp; после"},
             {"", 0, ""},
         };
 

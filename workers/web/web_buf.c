@@ -104,9 +104,35 @@ void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars)
                 size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
                                       : (c >> 3) == 30 ? 4 : 0;
 
+                const unsigned char *q = p;
+                size_t room = max_chars ? max_chars - chars : (size_t)-1;
+
                 if (max_chars && chars == max_chars) {
                         web_buf_puts(b, "\xe2\x80\xa6");
                         return;
+                }
+                /* a run of characters that stay as they are: one copy */
+                while (room > 0) {
+                        unsigned d = *q;
+                        size_t m = d < 0x80 ? 1 : (d >> 5) == 6 ? 2
+                                   : (d >> 4) == 14            ? 3
+                                   : (d >> 3) == 30            ? 4
+                                                               : 0;
+
+                        if (m == 1 && (d < 0x20 || d == 0x7f || d == '&' ||
+                                       d == '<' || d == '>' || d == '"' ||
+                                       d == '\''))
+                                break;
+                        if (m == 0 || (m > 1 && !web_utf8_seq(q, m)))
+                                break;
+                        q += m;
+                        room--;
+                }
+                if (q > p) {
+                        chars += max_chars ? max_chars - chars - room : 0;
+                        web_buf_putn(b, (const char *)p, (size_t)(q - p));
+                        p = q;
+                        continue;
                 }
                 chars++;
                 if (n == 0 || (n > 1 && !web_utf8_seq(p, n))) {
