@@ -51,6 +51,10 @@ for s in intake routing analytics ops web e2e; do
         fi
         echo "script $s ${RC[$s]} ${SECS[$s]}" >>"$LOG/scripts.txt"
 done
+if [ -z "${BENCH_FROM:-}" ]; then # as they were at the end of the run
+        cut -d' ' -f1-3 /proc/loadavg >"$LOG/load.txt"
+        git rev-parse --short HEAD >"$LOG/commit.txt" 2>/dev/null || true
+fi
 cat "$LOG"/*.log | grep -h '^bench: ' >"$LOG/figures.txt"
 # web.sh (another area's) prints "  <page>  N pages/s  p50 Xms  p99 Yms": taken as is
 if [ -f "$LOG/web.log" ]; then
@@ -62,7 +66,7 @@ if [ -f "$LOG/web.log" ]; then
                 done >>"$LOG/figures.txt"
 fi
 python3 - "$LOG/figures.txt" "$LOG/scripts.txt" "bench/results/$TS.json" "$TS" <<'EOF'
-import json, os, subprocess, sys
+import json, os, sys
 
 fig = {}
 units = {}
@@ -151,12 +155,14 @@ for x in lines:
     print("| " + " | ".join(c.ljust(w[i]) if i in (0, 2, 5) else c.rjust(w[i])
                             for i, c in enumerate(x)) + " |")
 print(sep)
-try:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-except OSError:
-    commit = ""
-load = open("/proc/loadavg").read().split()[:3]
+logdir = os.path.dirname(sys.argv[1])
+def saved(name, default):
+    try:
+        return open(os.path.join(logdir, name)).read().split()
+    except OSError:
+        return default
+commit = " ".join(saved("commit.txt", [""]))
+load = saved("load.txt", ["?"])
 print("%s, commit %s, %d cores, load %s; sizes: intake %s copies, routing %s, "
       "analytics %s (naive %s), e2e %s/s for %s s and %s/s for %s s; script seconds: %s" % (
           sys.argv[4], commit, os.cpu_count(), " ".join(load),
