@@ -49,7 +49,7 @@ DEPS     := $(patsubst %.c,$(BUILD)/%.d,$(ALL_SRCS))
 PROG_BINS := $(addprefix $(BIN)/komek-,$(PROGS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all deps up down demo test test-asan asan test-faults bench clean distclean format-check fuzz
+.PHONY: all deps up down demo test test-asan asan test-faults test-valgrind bench clean distclean format-check fuzz
 all: $(PROG_BINS) $(TEST_BINS)
 
 Q := $(if $(V),,@)
@@ -109,6 +109,10 @@ test-asan asan: deps
 # PostgreSQL (tests/faults/faults.py); FAULTS_COMPLAINTS=200000 scales it up.
 test-faults: deps all
 	@KOMEK_BIN=$(CURDIR)/$(BIN) KOMEK_ROOT=$(CURDIR) python3 tests/faults/faults.py
+
+# unit and foundation integration tests under valgrind memcheck
+test-valgrind: up
+	@bash tests/valgrind.sh
 
 demo: up
 	@bash deploy/demo.sh $(BIN)
