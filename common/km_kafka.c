@@ -4,6 +4,7 @@
 #include "km_kafka.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "km_log.h"
@@ -213,6 +214,44 @@ rd_kafka_t *km_kafka_consumer_new(const struct km_conf *conf,
                 return NULL;
         }
         rd_kafka_poll_set_consumer(rk);
+        return rk;
+}
+
+rd_kafka_t *km_kafka_worker_consumer_new(
+    const struct km_conf *conf, const char *group_id,
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                         rd_kafka_topic_partition_list_t *, void *),
+    void *opaque, char *err, size_t errlen)
+{
+        static const char *const dk[] = {"queued.max.messages.kbytes",
+                                         "queued.min.messages",
+                                         "heartbeat.interval.ms",
+                                         "session.timeout.ms"};
+        static const char *const dv[] = {"8192", "20000", "1000", "10000"};
+        const size_t nd = sizeof(dk) / sizeof(dk[0]);
+        struct km_conf cc = *conf;
+        size_t n = nd + conf->nkafka;
+        char **k = km_xcalloc(n, sizeof(char *));
+        char **v = km_xcalloc(n, sizeof(char *));
+        rd_kafka_t *rk;
+
+        /* defaults first: the verbatim kafka {} values, applied after
+         * them, win */
+        for (size_t i = 0; i < nd; i++) {
+                k[i] = (char *)dk[i];
+                v[i] = (char *)dv[i];
+        }
+        for (size_t i = 0; i < conf->nkafka; i++) {
+                k[nd + i] = conf->kafka_keys[i];
+                v[nd + i] = conf->kafka_vals[i];
+        }
+        cc.nkafka = n;
+        cc.kafka_keys = k;
+        cc.kafka_vals = v;
+        rk = km_kafka_consumer_new(&cc, group_id, rebalance_cb, opaque, err,
+                                   errlen);
+        free(k); /* the strings belong to conf and the tables above */
+        free(v);
         return rk;
 }
 

@@ -56,6 +56,19 @@ rd_kafka_t *km_kafka_consumer_new(const struct km_conf *conf,
                                   void *opaque, char *err, size_t errlen);
 
 /**
+ * @brief km_kafka_consumer_new with the long-running workers' defaults:
+ * a bounded prefetch (queued.max.messages.kbytes 8192, queued.min.messages
+ * 20000; librdkafka's default is 64 MB) and a 1 s heartbeat / 10 s session,
+ * so a joining or killed member is noticed quickly.  kafka {} overrides
+ * them.  Set on the consumer only, so producers never warn about them.
+ */
+rd_kafka_t *km_kafka_worker_consumer_new(
+    const struct km_conf *conf, const char *group_id,
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                         rd_kafka_topic_partition_list_t *, void *),
+    void *opaque, char *err, size_t errlen);
+
+/**
  * @brief Subscribe to n topics. @returns 0 or KM_EFATAL.
  */
 int km_kafka_subscribe(rd_kafka_t *rk, const char *const *topics, int n,

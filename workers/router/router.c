@@ -109,30 +109,8 @@ static int router_init(struct router *r, const struct km_conf *conf,
                                             errlen);
         if (r->producer == NULL)
                 return KM_EFATAL;
-        {
-                /* consumer-only defaults, so producers never warn about
-                 * them: a bounded prefetch (librdkafka's default is 64 MB)
-                 * and a 1 s heartbeat / 10 s session, so a joining or
-                 * killed member is noticed quickly (a rebalance commits or
-                 * aborts the open batch).  kafka {} overrides them. */
-                struct km_conf cc = *conf;
-                char *k[64] = {"queued.max.messages.kbytes",
-                               "queued.min.messages", "heartbeat.interval.ms",
-                               "session.timeout.ms"};
-                char *v[64] = {"8192", "20000", "1000", "10000"};
-                size_t n = 4;
-
-                for (size_t i = 0; i < conf->nkafka && n < 64; i++, n++) {
-                        k[n] = conf->kafka_keys[i];
-                        v[n] = conf->kafka_vals[i];
-                }
-                cc.nkafka = n;
-                cc.kafka_keys = k;
-                cc.kafka_vals = v;
-                r->consumer = km_kafka_consumer_new(&cc, rc->group,
-                                                    router_rebalance_cb, r,
-                                                    err, errlen);
-        }
+        r->consumer = km_kafka_worker_consumer_new(conf, rc->group, router_rebalance_cb,
+                                                      r, err, errlen);
         if (r->consumer == NULL)
                 return KM_EFATAL;
         r->next_check_ms = km_now_ms() + rc->reload_ms;

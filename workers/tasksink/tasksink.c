@@ -241,30 +241,8 @@ static int tasksink_init(struct tasksink *ts, const struct km_conf *conf,
                 if (ts->producer == NULL)
                         return KM_EFATAL;
         }
-        {
-                /* consumer-only defaults, so producers never warn about
-                 * them: a bounded prefetch (librdkafka's default is 64 MB)
-                 * and a 1 s heartbeat / 10 s session, so a joining or
-                 * killed member is noticed quickly.  kafka {} overrides
-                 * them (applied last). */
-                struct km_conf cc = *conf;
-                char *k[64] = {"queued.max.messages.kbytes",
-                               "queued.min.messages", "heartbeat.interval.ms",
-                               "session.timeout.ms"};
-                char *v[64] = {"8192", "20000", "1000", "10000"};
-                size_t n = 4;
-
-                for (size_t i = 0; i < conf->nkafka && n < 64; i++, n++) {
-                        k[n] = conf->kafka_keys[i];
-                        v[n] = conf->kafka_vals[i];
-                }
-                cc.nkafka = n;
-                cc.kafka_keys = k;
-                cc.kafka_vals = v;
-                ts->consumer = km_kafka_consumer_new(&cc, tc->group,
-                                                     tasksink_rebalance_cb, ts,
-                                                     err, errlen);
-        }
+        ts->consumer = km_kafka_worker_consumer_new(conf, tc->group, tasksink_rebalance_cb,
+                                                      ts, err, errlen);
         if (ts->consumer == NULL)
                 return KM_EFATAL;
         rc = km_kafka_subscribe(ts->consumer, topics, 1, err, errlen);
