@@ -7,9 +7,25 @@
 SHELL     := /bin/bash
 CC        ?= cc
 PKGS      := rdkafka jansson libconfig libpq libmicrohttpd uuid libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# pkg-config runs when a recipe first needs it, never at parse time: on a
+# fresh machine `make demo` / `make test` run deps (which installs the -dev
+# packages) before anything is compiled, and a library still missing then
+# stops the build with one line naming its Debian package.
+.DEFAULT_GOAL := all
+KM_DEBPKG_rdkafka := librdkafka-dev
+KM_DEBPKG_jansson := libjansson-dev
+KM_DEBPKG_libconfig := libconfig-dev
+KM_DEBPKG_libpq := libpq-dev
+KM_DEBPKG_libmicrohttpd := libmicrohttpd-dev
+KM_DEBPKG_uuid := uuid-dev
+KM_DEBPKG_libcrypto := libssl-dev
+KM_DEBPKG_cmocka := libcmocka-dev
+km_pkg_check = $(foreach m,$(1),$(if $(shell pkg-config --exists $(m) 2>/dev/null && echo y),,\
+	$(error missing library $(m): install Debian package $(KM_DEBPKG_$(m)) (run `make deps`))))
+# Lazy, evaluated once: VAR = $(eval VAR := value)$(VAR)
+PKG_CFLAGS = $(call km_pkg_check,$(PKGS))$(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(call km_pkg_check,$(PKGS))$(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+CMOCKA_LIBS = $(call km_pkg_check,cmocka)$(eval CMOCKA_LIBS := $(shell pkg-config --libs cmocka))$(CMOCKA_LIBS)
 
 SAN       ?=
 ifeq ($(SAN),1)
@@ -25,11 +41,11 @@ OPT       := -O2
 endif
 
 CFLAGS    ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 	-Wformat=2 -Wno-format-nonliteral -Wno-format-truncation $(CFLAGS) $(SANFLAGS) \
 	-Icommon -Itests/common $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
-LIBS      := $(PKG_LIBS) -lm -lpthread
+LIBS      = $(PKG_LIBS) -lm -lpthread
 
 # common/ -> libkomek.a (every source listed; PgBouncer style)
 COMMON_SRCS := common/km_log.c common/km_err.c common/km_util.c \

@@ -20,6 +20,12 @@ PKGS=(
   kcat postgresql postgresql-contrib
   default-jdk-headless maven
   clang libclang-rt-14-dev valgrind curl chromium wrk
+  # tools the scripts, the demo and the tests call (a minimal Debian 12
+  # root has none of them): jq, ip (iproute2), python3, perl, GNU time,
+  # psql, git, ps/pgrep (procps), flock/setsid (util-linux), openssl
+  jq iproute2 python3 perl time postgresql-client git procps
+  util-linux openssl ca-certificates
+  coreutils sed gawk file
 )
 KAFKA_LIB="$ROOT/.run/kafka/lib"
 KAFKA_JAR="kafka_2.13-3.9.2.jar"

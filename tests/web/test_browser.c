@@ -45,7 +45,7 @@ static int install_playwright(void)
         snprintf(probe, sizeof(probe),
                  "%s/node_modules/playwright-core/package.json", node_dir);
         cmd = km_xasprintf(
-            "grep -q '\"version\": \"1.65.1\"' '%s' 2>/dev/null || "
+            "grep -q '\"version\": \"1.56.1\"' '%s' 2>/dev/null || "
             "(mkdir -p '%s' && cp '%s/tests/web/package.json' "
             "'%s/tests/web/package-lock.json' '%s/' && cd '%s' && "
             "timeout 300 npm ci --no-audit --no-fund --loglevel=error)",
