@@ -29,6 +29,16 @@
 
 #define GATEWAY_OFF(f) offsetof(struct gateway_conf, f)
 
+/* struct gateway_conf and the slow-client keys (gateway_http.c) */
+struct gateway_conf_x {
+        struct gateway_conf gc; /* first: GATEWAY_OFF holds for it */
+        int64_t per_ip_connections;
+        int64_t request_deadline_ms;
+};
+#define GATEWAY_XOFF(f) offsetof(struct gateway_conf_x, f)
+extern int64_t gateway_http_per_ip_connections;
+extern int64_t gateway_http_deadline_ms;
+
 static const struct km_conf_key gateway_keys[] = {
         {"gateway.listen", KM_CT_STR, "127.0.0.1", 0, 64, GATEWAY_OFF(listen),
          "listen", "IPv4 address to listen on"},
@@ -44,6 +54,12 @@ static const struct km_conf_key gateway_keys[] = {
          "wait this long for the broker, then 503"},
         {"gateway.max_connections", KM_CT_INT, "256", 1, 10000,
          GATEWAY_OFF(max_connections), NULL, "concurrent connections"},
+        {"gateway.per_ip_connections", KM_CT_INT, "16", 1, 10000,
+         GATEWAY_XOFF(per_ip_connections), NULL,
+         "concurrent connections from one address (behind a proxy: all)"},
+        {"gateway.request_deadline_ms", KM_CT_INT, "10000", 500, 600000,
+         GATEWAY_XOFF(request_deadline_ms), NULL,
+         "receive a request's headers and body within this, else close"},
         {"gateway.pg_pool", KM_CT_INT, "16", 1, 256, GATEWAY_OFF(pg_pool), NULL,
          "PostgreSQL connections"},
         {"gateway.max_results", KM_CT_INT, "1000", 1, 100000,
@@ -199,23 +215,24 @@ cleanup:
 int main(int argc, char **argv)
 {
         struct km_conf conf;
-        struct gateway_conf gc;
+        struct gateway_conf_x gcx;
+        struct gateway_conf *gcp = &gcx.gc;
         struct gateway gw;
         pthread_condattr_t ca;
         enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         int rc;
 
-        memset(&gc, 0, sizeof(gc));
+        memset(&gcx, 0, sizeof(gcx));
         memset(&gw, 0, sizeof(gw));
-        if (km_conf_main(&conf, "gateway", gateway_keys, &gc, argc, argv, err,
+        if (km_conf_main(&conf, "gateway", gateway_keys, &gcx, argc, argv, err,
                          sizeof(err))) {
                 fprintf(stderr, "komek-gateway: %s\n", err);
                 km_conf_destroy(&conf);
                 return 2;
         }
         if (conf.help || conf.dump || conf.nargs ||
-            (strcmp(gc.lang, "ru") && strcmp(gc.lang, "en"))) {
+            (strcmp(gcp->lang, "ru") && strcmp(gcp->lang, "en"))) {
                 rc = conf.help || conf.dump ? 0 : 2;
                 if (conf.help)
                         gateway_usage(&conf);
@@ -231,8 +248,10 @@ int main(int argc, char **argv)
         km_log_init("komek-gateway", lvl, conf.log_json);
         km_sig_install();
         gw.conf = &conf;
-        gw.gc = &gc;
-        gw.slots = km_xcalloc((size_t)gc.pg_pool, sizeof(*gw.slots));
+        gw.gc = gcp;
+        gateway_http_per_ip_connections = gcx.per_ip_connections;
+        gateway_http_deadline_ms = gcx.request_deadline_ms;
+        gw.slots = km_xcalloc((size_t)gcp->pg_pool, sizeof(*gw.slots));
         pthread_mutex_init(&gw.lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

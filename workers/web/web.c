@@ -28,6 +28,16 @@
 
 #define WEB_OFF(f) offsetof(struct web_conf, f)
 
+/* struct web_conf and the slow-client keys (web_http.c) */
+struct web_conf_x {
+        struct web_conf wc; /* first: WEB_OFF holds for it */
+        int64_t per_ip_connections;
+        int64_t request_deadline_ms;
+};
+#define WEB_XOFF(f) offsetof(struct web_conf_x, f)
+extern int64_t web_http_per_ip_connections;
+extern int64_t web_http_deadline_ms;
+
 const struct km_conf_key web_keys[] = {
         {"web.listen", KM_CT_STR, "127.0.0.1", 0, 64, WEB_OFF(listen), "listen",
          "IPv4 address to listen on"},
@@ -37,6 +47,12 @@ const struct km_conf_key web_keys[] = {
          "port-file", "write the bound port here once listening"},
         {"web.max_connections", KM_CT_INT, "256", 1, 10000,
          WEB_OFF(max_connections), NULL, "concurrent connections"},
+        {"web.per_ip_connections", KM_CT_INT, "16", 1, 10000,
+         WEB_XOFF(per_ip_connections), NULL,
+         "concurrent connections from one address (behind a proxy: all)"},
+        {"web.request_deadline_ms", KM_CT_INT, "10000", 500, 600000,
+         WEB_XOFF(request_deadline_ms), NULL,
+         "receive a request's headers and body within this, else close"},
         {"web.threads", KM_CT_INT, "8", 1, 256, WEB_OFF(threads), NULL,
          "HTTP worker threads (each serves many connections)"},
         {"web.max_body_bytes", KM_CT_INT, "16384", 1024, 1048576,
@@ -231,13 +247,14 @@ static int web_serve(const struct km_conf *conf, const struct web_conf *wc)
 int main(int argc, char **argv)
 {
         struct km_conf conf;
-        struct web_conf wc;
+        struct web_conf_x wcx;
+        struct web_conf *wcp = &wcx.wc;
         enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         int users, rc;
 
-        memset(&wc, 0, sizeof(wc));
-        if (km_conf_main(&conf, "web", web_keys, &wc, argc, argv, err,
+        memset(&wcx, 0, sizeof(wcx));
+        if (km_conf_main(&conf, "web", web_keys, &wcx, argc, argv, err,
                          sizeof(err))) {
                 fprintf(stderr, "komek-web: %s\n", err);
                 km_conf_destroy(&conf);
@@ -245,7 +262,7 @@ int main(int argc, char **argv)
         }
         users = conf.nargs > 0 && strcmp(conf.args[0], "users") == 0;
         if (conf.help || conf.dump || (conf.nargs && !users) ||
-            (strcmp(wc.lang, "ru") && strcmp(wc.lang, "en"))) {
+            (strcmp(wcp->lang, "ru") && strcmp(wcp->lang, "en"))) {
                 rc = conf.help || conf.dump ? 0 : 2;
                 if (conf.help)
                         web_usage(&conf);
@@ -263,13 +280,15 @@ int main(int argc, char **argv)
         km_log_init("komek-web", lvl, conf.log_json);
         km_sig_install();
         if (users) {
-                rc = web_users_main(&conf, &wc, err, sizeof(err));
+                rc = web_users_main(&conf, wcp, err, sizeof(err));
                 if (rc)
                         fprintf(stderr, "komek-web: %s%s\n",
                                 rc == KM_EINPUT ? "refused: " : "", err);
                 rc = rc == 0 ? 0 : rc == KM_ECONFIG ? 2 : 1;
         } else {
-                rc = web_serve(&conf, &wc);
+                web_http_per_ip_connections = wcx.per_ip_connections;
+                web_http_deadline_ms = wcx.request_deadline_ms;
+                rc = web_serve(&conf, wcp);
         }
         km_conf_destroy(&conf);
         return rc;
