@@ -339,6 +339,56 @@ static void test_redelivery_and_reload(void **state)
         stop(sink);
 }
 
+/* The longest description the model accepts (4,000 code points) in 4-byte
+ * UTF-8 (16,000 bytes) becomes a task, byte for byte: the sink accepts
+ * everything the model does (it once had its own 8,192-byte limit and
+ * dropped such a complaint). */
+static void test_largest_description(void **state)
+{
+        static const char head[] =
+            "{\"schema_version\":1,\"id\":"
+            "\"3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a\",\"source\":"
+            "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
+            "\"category\":\"heating\",\"address\":{\"text\":\"x\"},"
+            "\"building_id\":\"b-000001\",\"description\":\"";
+        char *js, *q, *desc, *p;
+        int router, sink;
+        const char *param[1];
+        PGresult *res;
+
+        (void)state;
+        assert_int_equal(rt_gen(&t, GEN), 0);
+        assert_int_equal(rt_import(&t, NULL), 0);
+        desc = km_xmalloc(4000 * 4 + 1);
+        for (p = desc; p < desc + 4000 * 4; p += 4)
+                memcpy(p, "\xf0\x9f\x98\x80", 4); /* U+1F600 */
+        *p = '\0';
+        js = km_xasprintf("%s%s\"}", head, desc);
+        sink = start_sink();
+        router = start_router(1, "500", "200", NULL, 0, NULL);
+        assert_int_equal(rt_produce_raw(&t, t.complaints, "b-000001", js,
+                                        strlen(js)),
+                         0);
+        q = "SELECT count(*) FROM tasks WHERE complaint_id = "
+            "'3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a'";
+        assert_int_equal(rt_wait_count(&t, q, 1, 30000), 1);
+        param[0] = desc;
+        res = PQexecParams(t.conn,
+                           "SELECT octet_length(description), description = $1 "
+                           "FROM tasks WHERE complaint_id = "
+                           "'3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a'",
+                           1, NULL, param, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        assert_int_equal(PQntuples(res), 1);
+        assert_string_equal(PQgetvalue(res, 0, 0), "16000");
+        assert_string_equal(PQgetvalue(res, 0, 1), "t");
+        PQclear(res);
+        free(js);
+        free(desc);
+        stop(router);
+        stop(sink);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -359,6 +409,8 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_largest_description,
+                                                setup, teardown),
                 cmocka_unit_test_setup_teardown(test_one_router, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_two_routers, setup,

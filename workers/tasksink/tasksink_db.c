@@ -18,13 +18,21 @@
 #include "km_util.h"
 #include "tasksink.h"
 
-static const char *tasksink_str(json_t *o, const char *k, int nullable,
-                                int *bad)
+/* The longest string the complaint model accepts is the description,
+ * conf->max_description_chars code points (4,000, the schema's), 4 bytes
+ * each at most.  The model has validated lengths in code points already
+ * (the router parses strictly); this bound, taken from the model's limit
+ * and not a limit of the sink's own, only keeps out what the model could
+ * never accept, so the sink accepts everything the model does. */
+#define TASKSINK_STR_MAX(conf) ((size_t)(conf)->max_description_chars * 4)
+
+static const char *tasksink_str_max(json_t *o, const char *k, int nullable,
+                                    size_t max, int *bad)
 {
         json_t *v = json_object_get(o, k);
 
         if (v && json_is_string(v) && json_string_length(v) > 0 &&
-            json_string_length(v) <= 8192 &&
+            json_string_length(v) <= max &&
             strlen(json_string_value(v)) == json_string_length(v))
                 return json_string_value(v);
         if (nullable && (v == NULL || json_is_null(v)))
@@ -56,6 +64,9 @@ static char *tasksink_address(json_t *addr)
         return s;
 }
 
+#define tasksink_str(o, k, nullable, bad)                                      \
+        tasksink_str_max(o, k, nullable, TASKSINK_STR_MAX(ts->conf), bad)
+
 void tasksink_row_free(struct tasksink_row *row)
 {
         json_decref(row->root);
@@ -73,7 +84,6 @@ int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
         int64_t t;
         json_int_t attempt;
 
-        (void)ts;
         memset(row, 0, sizeof(*row));
         row->partition = rkm->partition;
         row->offset = rkm->offset;
