@@ -152,12 +152,25 @@ static void tasksink_message(struct tasksink *ts, rd_kafka_message_t *rkm)
                                sizeof(err)) == 0) {
                 ts->nrows++;
         } else {
-                ts->skipped++;
+                /* never skipped: dead-lettered now, acknowledged before
+                 * the batch's offsets commit (tasksink_batch_write) */
+                char perr[512];
+                int r = tasksink_dlq(ts, "VALUE_CONVERTER", rkm->partition,
+                                     rkm->offset, "invalid_dispatch", err,
+                                     rkm->payload, rkm->payload ? rkm->len : 0,
+                                     perr, sizeof(perr));
+
+                if (r) {
+                        /* not dead-lettered: the offset must not advance */
+                        km_log_warn("%s[%d]@%lld: dead letter: %s: "
+                                    "rolling back",
+                                    topic, (int)rkm->partition,
+                                    (long long)rkm->offset, perr);
+                        ts->dlq_failed = 1;
+                        if (r == KM_EFATAL)
+                                ts->fatal = 1;
+                }
                 ts->m.n_invalid++;
-                km_log_warn("%s[%d]@%lld: invalid dispatch message: %s: "
-                            "skipped",
-                            topic, (int)rkm->partition, (long long)rkm->offset,
-                            err);
         }
         p = rd_kafka_topic_partition_list_find(ts->offsets, topic,
                                                rkm->partition);
@@ -172,7 +185,8 @@ static void tasksink_relay(struct tasksink *ts)
         char err[512];
         int n = 0;
 
-        if (ts->producer == NULL || km_now_ms() < ts->next_relay_ms)
+        if (ts->producer == NULL || ts->tc->relay_ms <= 0 ||
+            km_now_ms() < ts->next_relay_ms)
                 return;
         ts->next_relay_ms = km_now_ms() + ts->tc->relay_ms;
         if (km_outbox_publish(ts->conn, ts->producer, &ts->pcounts, ts->conf,
@@ -235,12 +249,11 @@ static int tasksink_init(struct tasksink *ts, const struct km_conf *conf,
                                  (int)conf->pg_connect_timeout_s, err, errlen);
         if (ts->conn == NULL)
                 return KM_EFATAL;
-        if (tc->relay_ms > 0) {
-                ts->producer = km_kafka_producer_new(conf, NULL, &ts->pcounts,
-                                                     err, errlen);
-                if (ts->producer == NULL)
-                        return KM_EFATAL;
-        }
+        /* always: dead letters need it even with the relay off */
+        ts->producer = km_kafka_producer_new(conf, NULL, &ts->pcounts, err,
+                                             errlen);
+        if (ts->producer == NULL)
+                return KM_EFATAL;
         ts->consumer = km_kafka_worker_consumer_new(conf, tc->group, tasksink_rebalance_cb,
                                                       ts, err, errlen);
         if (ts->consumer == NULL)
@@ -321,10 +334,10 @@ int main(int argc, char **argv)
                 code = tasksink_run(&ts);
         }
         km_log_info("stopped: consumed %lld, new tasks %lld, re-routed %lld, "
-                    "duplicates %lld, skipped %lld, batches %lld, relayed %lld",
+                    "duplicates %lld, dead-lettered %lld, batches %lld, relayed %lld",
                     (long long)ts.consumed, (long long)ts.inserted,
                     (long long)ts.rerouted, (long long)ts.duplicates,
-                    (long long)ts.skipped, (long long)ts.batches,
+                    (long long)ts.dlq, (long long)ts.batches,
                     (long long)ts.relayed);
         tasksink_destroy(&ts);
         km_conf_destroy(&conf);

@@ -50,6 +50,8 @@ struct tasksink_row {
         const char *description;
         char attempt[16];
         char *address, *contact, *complaint; /* malloc'ed; contact NULL-able */
+        char *raw; /* the message as consumed, for its dead letter */
+        size_t rawlen;
         int32_t partition;
         int64_t offset;
 };
@@ -61,7 +63,7 @@ struct tasksink {
         const char *name;
         PGconn *conn;
         rd_kafka_t *consumer;
-        rd_kafka_t *producer; /* outbox relay */
+        rd_kafka_t *producer; /* outbox relay and dead letters */
         struct km_kafka_counts pcounts;
         struct tasksink_row *rows;
         size_t nrows, cap;
@@ -69,7 +71,9 @@ struct tasksink {
         rd_kafka_topic_partition_list_t *offsets; /* next offsets of the batch */
         int64_t next_relay_ms;
         int fatal;
-        int64_t consumed, inserted, rerouted, duplicates, skipped, batches;
+        int dlq_failed; /* a dead letter of the open batch failed */
+        int64_t failed_seen; /* pcounts.failed already accounted for */
+        int64_t consumed, inserted, rerouted, duplicates, dlq, batches;
         int64_t relayed;
         struct tasksink_metrics m;
 };
@@ -80,6 +84,9 @@ void tasksink_metrics_committed(struct tasksink *ts, const int64_t counts[4],
                                 int64_t write_start_ms);
 
 /* tasksink_db.c */
+int tasksink_dlq(struct tasksink *ts, const char *stage, int32_t partition,
+                 int64_t offset, const char *reason, const char *detail,
+                 const void *buf, size_t len, char *err, size_t errlen);
 int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
                        struct tasksink_row *row, char *err, size_t errlen);
 void tasksink_row_free(struct tasksink_row *row);

@@ -2,8 +2,18 @@
  * tasksink_db.c - dispatch messages into tasks rows.
  *
  * SECURITY: a dispatch message is validated like any input (the topic is
- * ours, but anyone with access could write to it): an invalid one is
- * skipped with a warning naming partition and offset, never a crash.  All
+ * ours, but anyone with access could write to it): an invalid one, and a
+ * row the database refuses, is dead-lettered (complaints.dlq, origin and
+ * reason, km_dlq_produce), never skipped, never a crash.
+ *
+ * Dead letters and the batch: they are produced while the batch is open
+ * and flushed, every one acknowledged by the broker, before the
+ * PostgreSQL transaction that commits the batch's offsets; one that fails
+ * rolls the batch back (it is read again).  So a consumed message is
+ * never lost.  It is at least once, not exactly once: if the commit fails
+ * after the acknowledgement, the retried batch dead-letters the message
+ * again, with the same key "<topic>/<partition>/<offset>" (the origin),
+ * which a DLQ reader deduplicates on.  All
  * values go in as parameters.  The resident's contact goes into
  * tasks.contact (the organisation calls back) and nowhere else; it is
  * never logged.
@@ -14,6 +24,7 @@
 
 #include "km_id.h"
 #include "km_log.h"
+#include "km_outbox.h"
 #include "km_pg.h"
 #include "km_util.h"
 #include "tasksink.h"
@@ -73,6 +84,7 @@ void tasksink_row_free(struct tasksink_row *row)
         free(row->address);
         free(row->contact);
         free(row->complaint);
+        free(row->raw);
         memset(row, 0, sizeof(*row));
 }
 
@@ -134,6 +146,44 @@ int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
                            ? json_dumps(contact, JSON_COMPACT)
                            : NULL;
         row->complaint = json_dumps(c, JSON_COMPACT);
+        row->rawlen = rkm->len;
+        row->raw = km_xmalloc(rkm->len + 1);
+        memcpy(row->raw, rkm->payload, rkm->len);
+        return 0;
+}
+
+int tasksink_dlq(struct tasksink *ts, const char *stage, int32_t partition,
+                 int64_t offset, const char *reason, const char *detail,
+                 const void *buf, size_t len, char *err, size_t errlen)
+{
+        struct km_dlq_origin from = {ts->conf->topic_dispatch, partition,
+                                     offset, NULL};
+        int r = km_dlq_produce(ts->producer, ts->conf, "komek-tasksink", stage,
+                               &from, reason, detail, buf, len, &ts->pcounts,
+                               10000, err, errlen);
+
+        if (r == 0)
+                km_log_warn("%s[%d]@%lld: dead-lettered: %s: %s",
+                            ts->conf->topic_dispatch, (int)partition,
+                            (long long)offset, reason, detail);
+        return r;
+}
+
+/* Every dead letter of the batch acknowledged, before its offsets commit. */
+static int tasksink_dlq_flush(struct tasksink *ts, char *err, size_t errlen)
+{
+        int r;
+
+        if (ts->dlq_failed)
+                return km_err_set(err, errlen, KM_ERETRY,
+                                  "a dead letter could not be produced");
+        if ((r = km_kafka_flush(ts->producer, 15000, err, errlen)))
+                return r;
+        if (ts->pcounts.failed > ts->failed_seen) {
+                ts->failed_seen = ts->pcounts.failed;
+                return km_err_set(err, errlen, KM_ERETRY, "dead letter: %s",
+                                  ts->pcounts.last_error);
+        }
         return 0;
 }
 
@@ -178,7 +228,8 @@ static int tasksink_row_write(struct tasksink *ts,
 }
 
 /* Rows and offsets in one transaction.  savepoints: isolate each row, so
- * a row the database refuses (KM_EINPUT) is skipped, not retried forever. */
+ * a row the database refuses (KM_EINPUT) is dead-lettered, not retried
+ * forever (and never skipped). */
 static int tasksink_batch_txn(struct tasksink *ts, int savepoints,
                               int64_t counts[4], char *err, size_t errlen)
 {
@@ -195,17 +246,21 @@ static int tasksink_batch_txn(struct tasksink *ts, int savepoints,
                         goto fail;
                 r = tasksink_row_write(ts, &ts->rows[i], &outcome, err, errlen);
                 if (r == KM_EINPUT && savepoints) {
-                        km_log_warn("%s[%d]@%lld: %s: skipped",
-                                    ts->conf->topic_dispatch,
-                                    (int)ts->rows[i].partition,
-                                    (long long)ts->rows[i].offset,
-                                    ts->rows[i].complaint_id);
-                        ts->skipped++;
-                        counts[3]++;
+                        const struct tasksink_row *w = &ts->rows[i];
+                        char perr[512];
+
                         r = km_pg_exec(ts->conn, "ROLLBACK TO SAVEPOINT row",
-                                       0, NULL, NULL, err, errlen);
-                        if (r)
+                                       0, NULL, NULL, perr, sizeof(perr));
+                        if (r == 0)
+                                r = tasksink_dlq(ts, "TASK_PUT", w->partition,
+                                                 w->offset, "refused", err,
+                                                 w->raw, w->rawlen, perr,
+                                                 sizeof(perr));
+                        if (r) {
+                                km_err_set(err, errlen, r, "%s", perr);
                                 goto fail;
+                        }
+                        counts[3]++;
                         continue;
                 }
                 if (r)
@@ -220,6 +275,8 @@ static int tasksink_batch_txn(struct tasksink *ts, int savepoints,
                                             errlen)))
                         goto fail;
         }
+        if ((r = tasksink_dlq_flush(ts, err, errlen)))
+                goto fail;
         if ((r = km_pg_commit(ts->conn, err, errlen)))
                 goto fail;
         return 0;
@@ -250,6 +307,7 @@ int tasksink_batch_write(struct tasksink *ts, char *err, size_t errlen)
         ts->inserted += counts[0];
         ts->rerouted += counts[1];
         ts->duplicates += counts[2];
+        ts->dlq += counts[3] + ts->m.n_invalid;
         ts->batches++;
         km_log_debug("batch: %zu row(s): %lld new, %lld re-routed, %lld "
                      "duplicate",
@@ -266,6 +324,7 @@ void tasksink_batch_clear(struct tasksink *ts)
         ts->nrows = 0;
         ts->m.n_in = 0;
         ts->m.n_invalid = 0;
+        ts->dlq_failed = 0;
         if (ts->offsets)
                 rd_kafka_topic_partition_list_destroy(ts->offsets);
         ts->offsets = NULL;

@@ -7,9 +7,9 @@
  *       written (new or re-routed)
  *   komek_messages_total{topic=<dispatch>,outcome="duplicate"}  changed
  *       nothing (already there with this attempt or a later one)
- *   komek_messages_total{topic=<dispatch>,outcome="skipped",reason=
+ *   komek_messages_total{topic=<dispatch>,outcome="dlq",reason=
  *       "invalid_dispatch"|"refused"}  not a valid dispatch message, or a
- *       row the database refused (the sink skips, it has no DLQ)
+ *       row the database refused: dead-lettered (never skipped)
  *   komek_messages_total{topic="task_outbox",outcome="out"}     relayed
  *   komek_batch_seconds (first message to committed),
  *   komek_batch_seconds{stage="commit"} (the PostgreSQL transaction),
@@ -31,9 +31,9 @@ void tasksink_metrics_init(struct tasksink *ts)
         m->in = km_obs_messages(m->reg, topic, "in", NULL);
         m->out = km_obs_messages(m->reg, topic, "out", NULL);
         m->duplicate = km_obs_messages(m->reg, topic, "duplicate", NULL);
-        m->invalid = km_obs_messages(m->reg, topic, "skipped",
+        m->invalid = km_obs_messages(m->reg, topic, "dlq",
                                      "invalid_dispatch");
-        m->refused = km_obs_messages(m->reg, topic, "skipped", "refused");
+        m->refused = km_obs_messages(m->reg, topic, "dlq", "refused");
         m->relayed = km_obs_messages(m->reg, "task_outbox", "out", NULL);
         m->batch = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS, NULL,
                                         "seconds per batch (transaction)",
