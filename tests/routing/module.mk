@@ -11,3 +11,7 @@ test_district_SRCS := tests/routing/test_district.c
 test_idset_SRCS := tests/routing/test_idset.c workers/router/router_idset.c
 test_resubmit_SRCS := tests/routing/test_resubmit.c tests/routing/rt.c \
 	tests/routing/rt_metrics.c tests/intake/http_client.c tests/common/km_test.c
+# no worker skips a message: the sink dead-letters (issue 11)
+TESTS += test_sinkdlq
+test_sinkdlq_SRCS := tests/routing/test_sinkdlq.c tests/routing/rt.c \
+	tests/routing/rt_metrics.c tests/intake/http_client.c tests/common/km_test.c
