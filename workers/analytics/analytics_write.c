@@ -3,7 +3,8 @@
  * batch at a time from the consumer loop (analytics_run.c), sends its
  * rejected messages to complaints.dlq (at least once: flushed before the
  * batch's transaction, so a batch that is retried may dead-letter a
- * message twice), then writes the batch in one transaction
+ * message twice, with the same key "<topic>/<partition>/<offset>", the
+ * dedup key; km_dlq_produce), then writes the batch in one transaction
  * (analytics_store.c).  A batch the database refuses as bad data
  * (KM_EINPUT) is written message by message, dead-lettering the ones
  * refused.
@@ -23,6 +24,7 @@
 
 #include "analytics.h"
 #include "km_log.h"
+#include "km_outbox.h"
 #include "km_util.h"
 
 /* Send the batch's rejected messages to the DLQ and wait for them. */
@@ -33,34 +35,24 @@ static int an_dead_letter(struct analytics *an, struct an_msg *m, size_t n,
 
         for (size_t i = 0; i < n; i++) {
                 const rd_kafka_message_t *rkm = m[i].rkm;
-                json_t *origin;
-                char *dlq;
-                size_t keep;
+                /* the one dead-letter helper: body, key = origin, and
+                 * Kafka Connect's error headers; it cuts the original to
+                 * the broker's message size, or a message near the limit
+                 * would be retried forever */
+                struct km_dlq_origin from = {an->topics[m[i].topic],
+                                             rkm->partition, rkm->offset,
+                                             NULL};
 
                 if (m[i].row)
                         continue;
-                origin = json_pack("{s:s,s:i,s:I}", "topic",
-                                   an->topics[m[i].topic], "partition",
-                                   (int)rkm->partition, "offset",
-                                   (json_int_t)rkm->offset);
-                /* the original stays under the broker's message size, or
-                 * a message near the limit would be retried forever */
-                keep = rkm->payload ? rkm->len : 0;
-                if (keep > (size_t)an->conf->max_message_bytes) {
-                        keep = (size_t)an->conf->max_message_bytes;
-                        json_object_set_new(origin, "truncated", json_true());
-                }
-                dlq = km_dlq_build(m[i].reason, m[i].detail,
-                                   rkm->payload ? rkm->payload : "", keep,
-                                   origin);
                 km_log_warn("%s[%d]@%lld: dead-lettered: %s",
                             an->topics[m[i].topic], (int)rkm->partition,
                             (long long)rkm->offset, m[i].reason);
-                r = km_kafka_produce(an->dlq, an->conf->topic_dlq,
-                                     RD_KAFKA_PARTITION_UA, NULL, dlq,
-                                     strlen(dlq), &an->dlq_counts, 10000, err,
-                                     errlen);
-                free(dlq);
+                r = km_dlq_produce(an->dlq, an->conf, "komek-analytics",
+                                   "VALUE_CONVERTER", &from, m[i].reason,
+                                   m[i].detail, rkm->payload,
+                                   rkm->payload ? rkm->len : 0,
+                                   &an->dlq_counts, 10000, err, errlen);
                 if (r)
                         return r == KM_EINPUT ? KM_ERETRY : r;
                 any = 1;
