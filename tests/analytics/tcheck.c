@@ -445,8 +445,57 @@ void tc_check_no_pii(void)
 
 struct tc_dlq {
         char origins[16][128];
-        int n, total;
+        int n, total, bad_headers;
 };
+
+/* A header's value as a string (empty when absent). */
+static void tc_header(rd_kafka_headers_t *hdrs, const char *name, char *buf,
+                      size_t len)
+{
+        const void *v;
+        size_t n;
+
+        buf[0] = '\0';
+        if (hdrs && rd_kafka_header_get_last(hdrs, name, &v, &n) == 0)
+                snprintf(buf, len, "%.*s", (int)n, (const char *)v);
+}
+
+/* Kafka Connect's error headers agree with the JSON body (issue 11). */
+static int tc_dlq_headers_ok(const rd_kafka_message_t *rkm, json_t *m)
+{
+        rd_kafka_headers_t *hdrs = NULL;
+        json_t *o = json_object_get(m, "origin");
+        const char *reason = json_string_value(json_object_get(m, "reason"));
+        char h[256], want[256];
+
+        if (rd_kafka_message_headers(rkm, &hdrs) || reason == NULL)
+                return 0;
+        tc_header(hdrs, "__connect.errors.topic", h, sizeof(h));
+        if (strcmp(h, json_string_value(json_object_get(o, "topic"))))
+                return 0;
+        tc_header(hdrs, "__connect.errors.partition", h, sizeof(h));
+        snprintf(want, sizeof(want), "%lld",
+                 (long long)json_integer_value(json_object_get(o, "partition")));
+        if (strcmp(h, want))
+                return 0;
+        tc_header(hdrs, "__connect.errors.offset", h, sizeof(h));
+        snprintf(want, sizeof(want), "%lld",
+                 (long long)json_integer_value(json_object_get(o, "offset")));
+        if (strcmp(h, want))
+                return 0;
+        tc_header(hdrs, "__connect.errors.exception.class.name", h, sizeof(h));
+        snprintf(want, sizeof(want), "komek.%s", reason);
+        if (strcmp(h, want))
+                return 0;
+        tc_header(hdrs, "__connect.errors.exception.message", h, sizeof(h));
+        if (strncmp(h, reason, strlen(reason)))
+                return 0;
+        tc_header(hdrs, "__connect.errors.connector.name", h, sizeof(h));
+        if (strcmp(h, "komek-analytics"))
+                return 0;
+        tc_header(hdrs, "__connect.errors.stage", h, sizeof(h));
+        return h[0] != '\0';
+}
 
 static int tc_dlq_cb(const rd_kafka_message_t *rkm, void *opaque)
 {
@@ -457,6 +506,8 @@ static int tc_dlq_cb(const rd_kafka_message_t *rkm, void *opaque)
         int i;
 
         q->total++;
+        if (!tc_dlq_headers_ok(rkm, m))
+                q->bad_headers++;
         snprintf(key, sizeof(key), "%s|%lld|%lld",
                  json_string_value(json_object_get(o, "topic")),
                  (long long)json_integer_value(json_object_get(o, "partition")),
@@ -480,6 +531,8 @@ void tc_check_dlq(struct fx_env *env, int bad)
          * sends them again; every bad message is there */
         assert_int_equal(q.n, bad);
         assert_true(q.total >= bad);
+        /* each carries Kafka Connect's error headers */
+        assert_int_equal(q.bad_headers, 0);
 }
 
 /* Terminate the PostgreSQL sessions of group's analytics processes.
