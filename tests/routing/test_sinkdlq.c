@@ -3,7 +3,8 @@
  * dispatch message it cannot parse becomes exactly one dead letter on the
  * DLQ topic, with its origin (topic, partition, offset), its reason and
  * Kafka Connect's error headers; no task is written, the stored offset
- * moves past it, and /metrics counts it as outcome="dlq".
+ * moves past it, and /metrics counts it as outcome="dlq".  The same for
+ * a valid dispatch message whose row PostgreSQL refuses.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -63,10 +64,11 @@ static int on_dlq(const rd_kafka_message_t *rkm, void *opaque)
         return 0;
 }
 
-static void test_unparsable_dispatch(void **state)
+/* Produce msg to dispatch, run the sink and check its one dead letter. */
+static void check_dead_letter(const char *msg, const char *reason,
+                              const char *stage)
 {
-        static const char bad[] = "{not a dispatch message";
-        char group[200], pf[512], pfset[600], series[512], sql[512];
+        char group[200], pf[512], pfset[600], series[512], sql[512], want[160];
         const char *extra[] = {"--set", group, "--set", "tasksink.metrics_port=-1",
                                "--set", pfset, NULL};
         struct got g;
@@ -74,9 +76,8 @@ static void test_unparsable_dispatch(void **state)
         long long offset;
         json_t *origin;
 
-        (void)state;
         memset(&g, 0, sizeof(g));
-        assert_int_equal(rt_produce_raw(&t, t.dispatch, "k", bad, strlen(bad)),
+        assert_int_equal(rt_produce_raw(&t, t.dispatch, "k", msg, strlen(msg)),
                          0);
         snprintf(group, sizeof(group), "tasksink.group=%s-sink", t.schema);
         snprintf(pf, sizeof(pf), "%s/sink.mport", t.logdir);
@@ -92,9 +93,9 @@ static void test_unparsable_dispatch(void **state)
         assert_int_equal(g.n, 1);
         assert_non_null(g.body);
         assert_string_equal(json_string_value(json_object_get(g.body, "reason")),
-                            "invalid_dispatch");
+                            reason);
         assert_string_equal(
-            json_string_value(json_object_get(g.body, "original")), bad);
+            json_string_value(json_object_get(g.body, "original")), msg);
         origin = json_object_get(g.body, "origin");
         assert_string_equal(json_string_value(json_object_get(origin, "topic")),
                             t.dispatch);
@@ -103,12 +104,14 @@ static void test_unparsable_dispatch(void **state)
         assert_int_equal(offset, 0);
         /* Kafka Connect's error headers */
         assert_string_equal(g.hdr[0], t.dispatch);
-        snprintf(sql, sizeof(sql), "%d", partition);
-        assert_string_equal(g.hdr[1], sql);
+        snprintf(want, sizeof(want), "%d", partition);
+        assert_string_equal(g.hdr[1], want);
         assert_string_equal(g.hdr[2], "0");
-        assert_true(strncmp(g.hdr[3], "invalid_dispatch: ", 18) == 0);
-        assert_string_equal(g.hdr[4], "komek.invalid_dispatch");
-        assert_string_equal(g.hdr[5], "VALUE_CONVERTER");
+        snprintf(want, sizeof(want), "%s: ", reason);
+        assert_true(strncmp(g.hdr[3], want, strlen(want)) == 0);
+        snprintf(want, sizeof(want), "komek.%s", reason);
+        assert_string_equal(g.hdr[4], want);
+        assert_string_equal(g.hdr[5], stage);
         assert_string_equal(g.hdr[6], "komek-tasksink");
         /* no task; the stored offset moved past the message */
         snprintf(sql, sizeof(sql),
@@ -119,12 +122,37 @@ static void test_unparsable_dispatch(void **state)
         assert_int_equal(rt_count(&t, "SELECT count(*) FROM tasks"), 0);
         snprintf(series, sizeof(series),
                  "komek_messages_total{topic=\"%s\",outcome=\"dlq\","
-                 "reason=\"invalid_dispatch\"}",
-                 t.dispatch);
+                 "reason=\"%s\"}",
+                 t.dispatch, reason);
         assert_true(rt_wait_metric(mport, series, 1, 30000) == 1);
         json_decref(g.body);
         assert_int_equal(km_test_wait(sink_pid, SIGTERM, 30000), 0);
         sink_pid = 0;
+}
+
+static void test_unparsable_dispatch(void **state)
+{
+        (void)state;
+        check_dead_letter("{not a dispatch message", "invalid_dispatch",
+                          "VALUE_CONVERTER");
+}
+
+/* Valid for the sink's parser, refused by PostgreSQL: year 0000 is not a
+ * timestamptz (SQLSTATE 22008). */
+static void test_refused_row(void **state)
+{
+        (void)state;
+        check_dead_letter(
+            "{\"schema_version\":1,\"complaint_id\":"
+            "\"3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a\",\"attempt\":1,"
+            "\"org_id\":\"triage\",\"org_kind\":\"triage\","
+            "\"building_id\":null,\"district\":null,\"category\":\"heating\","
+            "\"received_at\":\"0000-03-01T10:00:00Z\","
+            "\"routed_at\":\"2026-03-01T10:00:01Z\","
+            "\"due_at\":\"2026-03-02T10:00:00Z\","
+            "\"route_reason\":\"unknown_building\",\"complaint\":"
+            "{\"description\":\"d\"}}",
+            "refused", "TASK_PUT");
 }
 
 static int setup(void **state)
@@ -148,6 +176,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_unparsable_dispatch,
                                                 setup, teardown),
+                cmocka_unit_test_setup_teardown(test_refused_row, setup,
+                                                teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
