@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "km_complaint.h"
+#include "km_dlq.h"
 #include "km_log.h"
 #include "km_route.h"
 #include "km_util.h"
@@ -21,29 +22,17 @@ int router_msg_dlq(struct router *r, const struct router_origin *o,
                    size_t errlen)
 {
         const char *topic = r->conf->topic_complaints;
-        json_t *origin = json_pack("{s:s,s:i,s:I}", "topic", topic,
-                                   "partition", (int)o->partition, "offset",
-                                   (json_int_t)o->offset);
-        size_t keep = o->payload ? o->len : 0;
-        char *msg;
+        struct km_dlq_origin from = {topic, o->partition, o->offset, NULL};
         int rc;
 
-        /* the original stays under the broker's message size (as
-         * komek-intake does): a message near the broker's limit would
-         * make its dead letter too large, and the router exit on it */
-        if (keep > (size_t)r->conf->max_message_bytes) {
-                keep = (size_t)r->conf->max_message_bytes;
-                json_object_set_new(origin, "truncated", json_true());
-        }
-        msg = km_dlq_build(reason, detail, o->payload ? o->payload : "", keep,
-                           origin);
-
-        rc = km_kafka_produce(r->producer, r->conf->topic_dlq,
-                              RD_KAFKA_PARTITION_UA, NULL, msg, strlen(msg),
-                              &r->pcounts, 30000, err, errlen);
-        free(msg);
-        if (rc == KM_EINPUT) /* even the dead letter is too large */
-                rc = KM_EFATAL;
+        /* in the open transaction; the original is cut to the broker's
+         * message size (as komek-intake does): a message near the broker's
+         * limit would make its dead letter too large, and the router exit
+         * on it */
+        rc = km_dlq_produce(r->producer, r->conf, "komek-router",
+                            "VALUE_CONVERTER", &from, reason, detail,
+                            o->payload, o->payload ? o->len : 0, &r->pcounts,
+                            30000, err, errlen);
         if (rc == 0) {
                 r->st.dlq++;
                 router_metrics_dlq(r, reason);

@@ -24,6 +24,7 @@
 
 #include "km_id.h"
 #include "km_log.h"
+#include "km_dlq.h"
 #include "km_outbox.h"
 #include "km_pg.h"
 #include "km_util.h"
