@@ -167,11 +167,17 @@ int km_parse_rfc3339(const char *s, int64_t *out)
         }
         if (*p != '\0')
                 return -1;
-        if (sec == 60)
-                sec = 59; /* leap second: clamp, as most systems do */
         t = km_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
             h * 3600 + mi * 60 + sec;
         t -= sign * (oh * 3600 + om * 60);
+        if (sec == 60) {
+                /* A leap second can only be 23:59:60 UTC (after the offset
+                 * is applied): t is then 00:00:00 of the next UTC day.
+                 * Anywhere else second 60 is invalid. Clamp to 23:59:59. */
+                if (((t % 86400) + 86400) % 86400 != 0)
+                        return -1;
+                t -= 1;
+        }
         *out = t;
         return 0;
 }
