@@ -29,8 +29,8 @@
 #define GW_WHERE                                                             \
         " WHERE g.published_at IS NOT NULL"                                  \
         " AND ($1::uuid[] IS NULL OR g.id = ANY($1::uuid[]))"                \
-        " AND ($2::text IS NULL OR g.service_code = $2)"                     \
-        " AND ($3::text IS NULL OR position(x.status in $3) > 0)"           \
+        " AND ($2::text[] IS NULL OR g.service_code = ANY($2::text[]))"     \
+        " AND ($3::text[] IS NULL OR x.status = ANY($3::text[]))"           \
         " AND ($4::timestamptz IS NULL OR g.requested_at >= $4)"             \
         " AND ($5::timestamptz IS NULL OR g.requested_at <= $5)"             \
         " ORDER BY g.requested_at DESC, g.id LIMIT $6::int"
@@ -225,12 +225,62 @@ void gateway_request(struct gateway *gw, const char *id,
         }
 }
 
+/* A GeoReport v2 comma-delimited list as a PostgreSQL text[] literal, each
+ * element double-quoted (\ and " escaped); empty elements are dropped.
+ * NULL when nothing is left. With allowed (NULL-terminated), an element not
+ * in it makes *bad = 1. */
+static char *gateway_list(const char *v, const char *const *allowed, int *bad)
+{
+        size_t cap = 2 * strlen(v) + 3 * (strlen(v) + 1) + 3, off = 0, n = 0;
+        char *out = km_xmalloc(cap);
+        const char *tok = v;
+
+        out[off++] = '{';
+        while (*tok) {
+                size_t len = strcspn(tok, ",");
+
+                if (len > 0) {
+                        if (allowed) {
+                                int ok = 0;
+
+                                for (int i = 0; allowed[i]; i++)
+                                        if (strlen(allowed[i]) == len &&
+                                            !memcmp(allowed[i], tok, len))
+                                                ok = 1;
+                                if (!ok)
+                                        *bad = 1;
+                        }
+                        if (n++)
+                                out[off++] = ',';
+                        out[off++] = '"';
+                        for (size_t i = 0; i < len; i++) {
+                                if (tok[i] == '"' || tok[i] == '\\')
+                                        out[off++] = '\\';
+                                out[off++] = tok[i];
+                        }
+                        out[off++] = '"';
+                }
+                tok += len;
+                if (*tok == ',')
+                        tok++;
+        }
+        out[off++] = '}';
+        out[off] = '\0';
+        if (n == 0) {
+                free(out);
+                return NULL;
+        }
+        return out;
+}
+
 /* q: service_request_id, service_code, status, start_date, end_date. */
 void gateway_requests(struct gateway *gw, const char *const *q,
                       struct gateway_reply *rep)
 {
-        char *ids = NULL, start[24], end[24], limit[24];
-        const char *p[6] = {NULL, q[1], NULL, NULL, NULL, limit};
+        static const char *const statuses[] = {"open", "closed", NULL};
+        char *ids = NULL, *codes = NULL, *sts = NULL, start[24], end[24],
+             limit[24];
+        const char *p[6] = {NULL, NULL, NULL, NULL, NULL, limit};
         int64_t t;
 
         if (q[0] && *q[0]) {
@@ -256,16 +306,20 @@ void gateway_requests(struct gateway *gw, const char *const *q,
                 free(copy);
                 p[0] = ids;
         }
+        /* service_code and status: comma-delimited lists (GeoReport v2) */
+        if (q[1] && *q[1])
+                p[1] = codes = gateway_list(q[1], NULL, NULL);
         if (q[2] && *q[2]) {
-                if (strcmp(q[2], "open") && strcmp(q[2], "closed") &&
-                    strcmp(q[2], "open,closed") &&
-                    strcmp(q[2], "closed,open")) {
+                int bad = 0;
+
+                sts = gateway_list(q[2], statuses, &bad);
+                if (bad) {
                         gateway_error(rep, 400,
                                       "status: invalid_field (open or "
                                       "closed)");
                         goto cleanup;
                 }
-                p[2] = q[2];
+                p[2] = sts;
         }
         for (int i = 0; i < 2; i++) {
                 const char *v = q[3 + i];
@@ -292,4 +346,6 @@ void gateway_requests(struct gateway *gw, const char *const *q,
         gateway_query(gw, p, rep);
 cleanup:
         free(ids);
+        free(codes);
+        free(sts);
 }

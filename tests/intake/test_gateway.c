@@ -314,6 +314,102 @@ static void test_post_idempotent(void **state)
                          201);
 }
 
+static void expect_error(int port, const char *method, const char *path,
+                         const char *ctype, const char *body, size_t blen,
+                         int status, const char *what);
+
+/* GET /requests.{json,xml}?QUERY: both formats, the same answer. */
+static json_t *get_both_q(const char *query)
+{
+        char p[512], root[64];
+        struct http_resp r;
+        json_t *j, *x;
+
+        snprintf(p, sizeof(p), "/requests.json?%s", query);
+        j = get_json(p, 200);
+        snprintf(p, sizeof(p), "/requests.xml?%s", query);
+        assert_int_equal(http_do(gw_port, "GET", p, NULL, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        x = http_xml_parse(r.body, root, sizeof(root));
+        if (x == NULL)
+                fail_msg("XML of %s does not parse: %s", p, r.body);
+        assert_string_equal(root, "service_requests");
+        if (!http_same(j, x))
+                fail_msg("%s: XML and JSON differ:\n%s\n%s", p, r.body,
+                         json_dumps(j, 0));
+        json_decref(x);
+        http_resp_free(&r);
+        return j;
+}
+
+/* How many of j have service_code code; fails on one outside codes (a
+ * comma list) or status outside statuses. */
+static size_t count_code(json_t *j, const char *codes, const char *statuses,
+                         const char *code, const char *id, int *seen)
+{
+        size_t n = 0, i;
+        json_t *e;
+
+        json_array_foreach(j, i, e) {
+                const char *c = json_string_value(
+                    json_object_get(e, "service_code"));
+                const char *st = json_string_value(json_object_get(e, "status"));
+                const char *sid = json_string_value(
+                    json_object_get(e, "service_request_id"));
+
+                assert_non_null(c);
+                assert_non_null(st);
+                if (!strstr(codes, c))
+                        fail_msg("service_code %s outside %s", c, codes);
+                if (!strstr(statuses, st))
+                        fail_msg("status %s outside %s", st, statuses);
+                if (!strcmp(c, code))
+                        n++;
+                if (sid && !strcmp(sid, id))
+                        *seen = 1;
+        }
+        return n;
+}
+
+/* Open311 GeoReport v2: service_code and status are comma-delimited lists.
+ * id: the closed water_supply request; heating ones are open. */
+static void comma_lists(const char *id)
+{
+        json_t *j;
+        int seen = 0;
+
+        j = get_both_q("service_code=water_supply,heating");
+        assert_true(count_code(j, "water_supply,heating", "open,closed",
+                               "heating", id, &seen) >= 1);
+        assert_true(count_code(j, "water_supply,heating", "open,closed",
+                               "water_supply", id, &seen) >= 1);
+        assert_true(seen);
+        json_decref(j);
+        /* %2C, empty elements, status list */
+        seen = 0;
+        j = get_both_q("service_code=heating%2Cwater_supply,&"
+                       "status=closed,open");
+        assert_true(count_code(j, "water_supply,heating", "open,closed",
+                               "heating", id, &seen) >= 1);
+        assert_true(seen);
+        json_decref(j);
+        /* status=open only: the closed one is gone, heating stays */
+        seen = 0;
+        j = get_both_q("service_code=water_supply,heating&status=open");
+        assert_true(count_code(j, "water_supply,heating", "open", "heating",
+                               id, &seen) >= 1);
+        assert_false(seen);
+        json_decref(j);
+        /* a code nobody uses in the list changes nothing; a quote is data */
+        j = get_both_q("service_code=nothing,%22x%22%5C,lift");
+        assert_int_equal(count_code(j, "lift", "open,closed", "lift", id,
+                                    &seen), json_array_size(j));
+        assert_true(json_array_size(j) >= 1);
+        json_decref(j);
+        expect_error(gw_port, "GET", "/requests.xml?status=open,maybe", NULL,
+                     NULL, 0, 400, "status");
+}
+
 static void test_status_from_tasks(void **state)
 {
         char body[512], id[KM_ID_LEN], path[160], ext[64];
@@ -376,6 +472,7 @@ static void test_status_from_tasks(void **state)
         j = get_both("/requests", 200, "service_requests");
         assert_true(json_array_size(j) >= 3);
         json_decref(j);
+        comma_lists(id);
 }
 
 /* An error answer: status, the spec's shape, a description mentioning
