@@ -49,6 +49,11 @@ static int km_cpl_in(const char *const *list, const char *s)
         return 0;
 }
 
+int km_complaint_channel_valid(const char *s)
+{
+        return s && km_cpl_in(km_cpl_channels, s);
+}
+
 /* A string member: type, length in characters, control characters.
  * multiline allows tab/newline (descriptions).  Hot path: nothing is
  * formatted unless the member is rejected. */

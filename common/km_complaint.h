@@ -74,6 +74,10 @@ char *km_complaint_dumps(const struct km_complaint *c, int flags);
 /** @brief Free a complaint; NULL-able. */
 void km_complaint_destroy(struct km_complaint *c);
 
+/* 1 when s is one of the model's channels (phone, telegram, web, app,
+ * social, email), else 0. */
+int km_complaint_channel_valid(const char *s);
+
 /**
  * @brief Build the dead-letter message for a rejected input: reason,
  * detail, where it came from and the original bytes (as "original" when

@@ -147,8 +147,11 @@ struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
 void gateway_pg_put(struct gateway *gw, struct gateway_pgslot *slot,
                     int broken);
 int gateway_pg_has_tasks(struct gateway_pgslot *slot);
+/* The key's id, source, channel (api_keys.channel, migration 094) and rate
+ * limit. */
 int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
-                       char *source, size_t slen, int64_t *rate, char *err,
+                       char *source, size_t slen, char *channel,
+                       size_t clen, int64_t *rate, char *err,
                        size_t errlen);
 int gateway_rate_take(struct gateway *gw, int64_t key_id, int64_t per_min);
 void gateway_pool_destroy(struct gateway *gw);

@@ -108,7 +108,8 @@ int gateway_pg_has_tasks(struct gateway_pgslot *slot)
 }
 
 int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
-                       char *source, size_t slen, int64_t *rate, char *err,
+                       char *source, size_t slen, char *channel,
+                       size_t clen, int64_t *rate, char *err,
                        size_t errlen)
 {
         unsigned char md[EVP_MAX_MD_SIZE];
@@ -122,7 +123,7 @@ int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
         for (unsigned i = 0; i < mdlen; i++)
                 snprintf(hex + 2 * i, 3, "%02x", md[i]);
         r = km_pg_exec(conn,
-                       "SELECT id, source, rate_limit FROM api_keys "
+                       "SELECT id, source, rate_limit, channel FROM api_keys "
                        "WHERE key_sha256 = $1 AND revoked_at IS NULL",
                        1, params, &res, err, errlen);
         if (r)
@@ -134,6 +135,7 @@ int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
         *id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         snprintf(source, slen, "%s", PQgetvalue(res, 0, 1));
         *rate = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        snprintf(channel, clen, "%s", PQgetvalue(res, 0, 3));
         PQclear(res);
         return 0;
 }

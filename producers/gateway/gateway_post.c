@@ -214,6 +214,7 @@ static const char *const gateway_known[] = {
 
 /* Fields to the model's intake object. @returns a new object or NULL. */
 static json_t *gateway_complaint_obj(json_t *f, const char *source,
+                                     const char *channel,
                                      struct gateway_reply *rep)
 {
         json_t *o = json_object(), *addr = json_object(), *ct = json_object();
@@ -239,8 +240,12 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
         json_object_set_new(o, "source", json_string(source));
         if ((s = gateway_str(f, "external_id")))
                 json_object_set_new(o, "external_id", json_string(s));
+        /* the key's channel; a body's own channel field (checked by the
+         * model) takes precedence */
         if ((s = gateway_str(f, "channel")))
                 json_object_set_new(o, "channel", json_string(s));
+        else if (channel && *channel)
+                json_object_set_new(o, "channel", json_string(channel));
         km_fmt_rfc3339(km_wall_s(), ts, sizeof(ts));
         json_object_set_new(o, "received_at", json_string(ts));
         if ((s = gateway_str(f, "service_code")))
@@ -506,7 +511,8 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
         struct gateway_pgslot *slot = NULL;
         struct km_complaint *c = NULL;
         json_t *f = NULL, *obj = NULL, *item;
-        char source[80], reason[KM_REASON_LEN], err[512], notice[160];
+        char source[80], channel[24], reason[KM_REASON_LEN], err[512],
+             notice[160];
         const char *key;
         const struct km_category *cat;
         int64_t key_id = 0, rate = 0;
@@ -529,7 +535,8 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                 goto cleanup;
         }
         r = gateway_key_lookup(slot->conn, key, &key_id, source,
-                               sizeof(source), &rate, err, sizeof(err));
+                               sizeof(source), channel, sizeof(channel), &rate,
+                               err, sizeof(err));
         if (r == KM_EINPUT) {
                 gateway_error(rep, 403, "invalid api_key");
                 goto cleanup;
@@ -550,7 +557,7 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                 rep->retry_after = (int)(60 / rate) + 1;
                 goto cleanup;
         }
-        obj = gateway_complaint_obj(f, source, rep);
+        obj = gateway_complaint_obj(f, source, channel, rep);
         if (obj == NULL)
                 goto cleanup;
         if (km_complaint_from_json(obj, gw->conf, KM_CPL_INTAKE, km_wall_s(),

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,13 +33,14 @@ static int gw_pid = -1, gw_port;
 static PGconn *conn;
 
 /* komek-keys add; the key is the one line on stdout. */
-static int make_key(const char *source, int rate, char *out, size_t len)
+static int make_key_with(const char *source, int rate, const char *extra,
+                         char *out, size_t len)
 {
         char *cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-keys "
                                  "--config %s/deploy/komek.conf --log-level "
-                                 "warn add --source %s --rate %d",
+                                 "warn add --source %s --rate %d %s",
                                  conninfo, getenv("KOMEK_BIN"),
-                                 getenv("KOMEK_ROOT"), source, rate);
+                                 getenv("KOMEK_ROOT"), source, rate, extra);
         FILE *fp = popen(cmd, "r");
         int ok = fp && fgets(out, (int)len, fp) != NULL;
 
@@ -47,6 +49,11 @@ static int make_key(const char *source, int rate, char *out, size_t len)
                 ok = 0;
         out[strcspn(out, "\n")] = '\0';
         return ok && strncmp(out, "km_", 3) == 0 ? 0 : -1;
+}
+
+static int make_key(const char *source, int rate, char *out, size_t len)
+{
+        return make_key_with(source, rate, "", out, len);
 }
 
 /* Start a gateway; @returns its pid, port in *port. */
@@ -577,6 +584,113 @@ static void test_errors(void **state)
                      strlen(body), 429, "rate");
 }
 
+/* The complaint's channel comes from the key (komek-keys add --channel,
+ * default web); a body's own channel field still wins. */
+struct chan_want {
+        char id[3][KM_ID_LEN];
+        char got[3][24];
+        int found;
+};
+
+static int chan_cb(const rd_kafka_message_t *rkm, void *opaque)
+{
+        struct chan_want *w = opaque;
+        json_t *j = json_loadb(rkm->payload, rkm->len, 0, NULL);
+        const char *id = json_string_value(json_object_get(j, "id"));
+        const char *ch = json_string_value(json_object_get(j, "channel"));
+
+        for (int i = 0; id && i < 3; i++)
+                if (!strcmp(id, w->id[i]) && w->got[i][0] == '\0') {
+                        snprintf(w->got[i], sizeof(w->got[i]), "%s",
+                                 ch ? ch : "(none)");
+                        w->found++;
+                }
+        json_decref(j);
+        return w->found == 3;
+}
+
+static void test_key_channel(void **state)
+{
+        char key3[128], body[512], out[4096];
+        const char *bodies[3];
+        struct chan_want w;
+        json_t *a = NULL;
+        char *cmd;
+        FILE *fp;
+        size_t n;
+        int st;
+
+        (void)state;
+        memset(&w, 0, sizeof(w));
+        assert_int_equal(make_key_with("mobileapp", 100000, "--channel app",
+                                       key3, sizeof(key3)),
+                         0);
+        /* an undocumented channel: usage error, no key */
+        cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-keys --config "
+                           "%s/deploy/komek.conf --log-level warn add "
+                           "--source x --channel unknown >/dev/null 2>&1",
+                           conninfo, getenv("KOMEK_BIN"), getenv("KOMEK_ROOT"));
+        st = system(cmd);
+        free(cmd);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 2);
+        /* list shows the channel */
+        cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-keys --config "
+                           "%s/deploy/komek.conf --log-level warn list",
+                           conninfo, getenv("KOMEK_BIN"), getenv("KOMEK_ROOT"));
+        fp = popen(cmd, "r");
+        free(cmd);
+        assert_non_null(fp);
+        n = fread(out, 1, sizeof(out) - 1, fp);
+        out[n] = '\0';
+        assert_int_equal(pclose(fp), 0);
+        assert_non_null(strstr(out, "channel"));
+        assert_non_null(strstr(out, "mobileapp"));
+        {
+                char *line = strstr(out, "mobileapp");
+                char *eol = strchr(line, '\n');
+
+                if (eol)
+                        *eol = '\0';
+                assert_non_null(strstr(line, " app "));
+                if (eol)
+                        *eol = '\n';
+                line = strstr(out, "webform");
+                assert_non_null(line);
+                eol = strchr(line, '\n');
+                if (eol)
+                        *eol = '\0';
+                assert_non_null(strstr(line, " web "));
+        }
+        /* three posts: app key, default key (web), app key with channel */
+        snprintf(body, sizeof(body), "api_key=%s&service_code=heating&"
+                 "description=c1&address_string=x", key3);
+        bodies[0] = km_xstrdup(body);
+        snprintf(body, sizeof(body), "api_key=%s&service_code=heating&"
+                 "description=c2&address_string=x", key1);
+        bodies[1] = km_xstrdup(body);
+        snprintf(body, sizeof(body), "api_key=%s&service_code=heating&"
+                 "description=c3&address_string=x&channel=phone", key3);
+        bodies[2] = km_xstrdup(body);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(post(gw_port, i == 1 ? "xml" : "json", FORM,
+                                      bodies[i], &a),
+                                 201);
+                snprintf(w.id[i], sizeof(w.id[i]), "%s",
+                         json_string_value(json_object_get(
+                             json_array_get(a, 0), "service_request_id")));
+                json_decref(a);
+                a = NULL;
+                free((char *)bodies[i]);
+        }
+        km_test_read_topic(&conf, topic, "read_committed", 100000, 30000, 0,
+                           chan_cb, &w);
+        assert_int_equal(w.found, 3);
+        assert_string_equal(w.got[0], "app");
+        assert_string_equal(w.got[1], "web");
+        assert_string_equal(w.got[2], "phone");
+}
+
 static void test_broker_down(void **state)
 {
         char body[512], ext[64], id[KM_ID_LEN], path[160];
@@ -608,6 +722,7 @@ int main(void)
                 cmocka_unit_test(test_post_idempotent),
                 cmocka_unit_test(test_status_from_tasks),
                 cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_key_channel),
                 cmocka_unit_test(test_broker_down),
         };
 

@@ -1,15 +1,16 @@
 /*
  * keys.c - komek-keys: the gateway's API keys in PostgreSQL.
  *
- *   komek-keys add --source NAME [--rate N] [--note TEXT]
+ *   komek-keys add --source NAME [--channel C] [--rate N] [--note TEXT]
  *   komek-keys list
  *   komek-keys revoke ID|PREFIX
  *
  * add makes a random key (32 bytes from the OpenSSL CSPRNG, shown as
  * "km_" + 64 hex digits), prints it once on stdout and stores only its
  * SHA-256 and its first 11 characters (to tell keys apart in `list`).
- * Each key carries the source its complaints are published under and a
- * rate limit in requests per minute.  revoke takes effect on the gateway's
+ * Each key carries the source its complaints are published under, their
+ * channel (one of the model's: phone, telegram, web, app, social, email;
+ * default web) and a rate limit in requests per minute.  revoke takes effect on the gateway's
  * next request with that key (keys are looked up per request).
  * Exit codes: 0 ok, 1 database error or nothing to revoke, 2 usage.
  */
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_complaint.h"
 #include "km_conf.h"
 #include "km_log.h"
 #include "km_pg.h"
@@ -27,6 +29,7 @@
 
 struct keys_conf {
         char *source;
+        char *channel;
         int64_t rate_limit;
         char *note;
 };
@@ -36,6 +39,9 @@ struct keys_conf {
 static const struct km_conf_key keys_keys[] = {
         {"keys.source", KM_CT_STR, NULL, 0, 64, KEYS_OFF(source), "source",
          "add: source name of the integration (call109, webform ...)"},
+        {"keys.channel", KM_CT_STR, "web", 0, 16, KEYS_OFF(channel), "channel",
+         "add: channel of its complaints (phone, telegram, web, app, social, "
+         "email)"},
         {"keys.rate_limit", KM_CT_INT, "60", 1, 1000000, KEYS_OFF(rate_limit),
          "rate", "add: requests per minute"},
         {"keys.note", KM_CT_STR, NULL, 0, 256, KEYS_OFF(note), "note",
@@ -46,7 +52,8 @@ static const struct km_conf_key keys_keys[] = {
 static void keys_usage(const struct km_conf *conf)
 {
         fprintf(stdout,
-                "usage: komek-keys add --source NAME [--rate N] [--note T]\n"
+                "usage: komek-keys add --source NAME [--channel C] [--rate N] "
+                "[--note T]\n"
                 "       komek-keys list\n"
                 "       komek-keys revoke ID|PREFIX\n"
                 "add prints the new key once on stdout; only its SHA-256 is "
@@ -71,7 +78,8 @@ static int keys_add(PGconn *conn, const struct keys_conf *kc, char *err,
         unsigned char raw[32], md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         char key[3 + 64 + 1] = "km_", sha[65], prefix[12], rate[24];
-        const char *params[5] = {sha, prefix, kc->source, rate, kc->note};
+        const char *params[6] = {sha, prefix, kc->source, rate, kc->note,
+                                 kc->channel};
         PGresult *res = NULL;
         int r;
 
@@ -85,14 +93,16 @@ static int keys_add(PGconn *conn, const struct keys_conf *kc, char *err,
         snprintf(rate, sizeof(rate), "%lld", (long long)kc->rate_limit);
         r = km_pg_exec(conn,
                        "INSERT INTO api_keys (key_sha256, key_prefix, source, "
-                       "rate_limit, note) VALUES ($1, $2, $3, $4, $5) "
-                       "RETURNING id",
-                       5, params, &res, err, errlen);
+                       "rate_limit, note, channel) VALUES ($1, $2, $3, $4, "
+                       "$5, $6) RETURNING id",
+                       6, params, &res, err, errlen);
         if (r)
                 return r;
         printf("%s\n", key);
-        km_log_info("added key %s (id %s) for source %s, %s requests/min",
-                    prefix, PQgetvalue(res, 0, 0), kc->source, rate);
+        km_log_info("added key %s (id %s) for source %s, channel %s, %s "
+                    "requests/min",
+                    prefix, PQgetvalue(res, 0, 0), kc->source, kc->channel,
+                    rate);
         PQclear(res);
         return 0;
 }
@@ -103,7 +113,7 @@ static int keys_list(PGconn *conn, char *err, size_t errlen)
         int r;
 
         r = km_pg_exec(conn,
-                       "SELECT id, key_prefix, source, rate_limit, "
+                       "SELECT id, key_prefix, source, channel, rate_limit, "
                        "to_char(created_at AT TIME ZONE 'UTC', "
                        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
                        "COALESCE(to_char(revoked_at AT TIME ZONE 'UTC', "
@@ -112,14 +122,15 @@ static int keys_list(PGconn *conn, char *err, size_t errlen)
                        0, NULL, &res, err, errlen);
         if (r)
                 return r;
-        printf("%-6s %-12s %-20s %-8s %-21s %-21s %s\n", "id", "prefix",
-               "source", "rate/min", "created", "revoked", "note");
+        printf("%-6s %-12s %-20s %-9s %-8s %-21s %-21s %s\n", "id",
+               "prefix", "source", "channel", "rate/min", "created", "revoked",
+               "note");
         for (int i = 0; i < PQntuples(res); i++)
-                printf("%-6s %-12s %-20s %-8s %-21s %-21s %s\n",
+                printf("%-6s %-12s %-20s %-9s %-8s %-21s %-21s %s\n",
                        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
                        PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
                        PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
-                       PQgetvalue(res, i, 6));
+                       PQgetvalue(res, i, 6), PQgetvalue(res, i, 7));
         PQclear(res);
         return 0;
 }
@@ -181,6 +192,12 @@ int main(int argc, char **argv)
               (!strcmp(cmd, "revoke") && conf.nargs == 2))) {
                 fprintf(stderr, "komek-keys: expected add --source NAME, list "
                                 "or revoke ID; see --help\n");
+                rc = 2;
+                goto cleanup;
+        }
+        if (!strcmp(cmd, "add") && !km_complaint_channel_valid(kc.channel)) {
+                fprintf(stderr, "komek-keys: --channel must be phone, "
+                                "telegram, web, app, social or email\n");
                 rc = 2;
                 goto cleanup;
         }
