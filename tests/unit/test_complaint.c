@@ -265,6 +265,20 @@ static int teardown(void **state)
         return 0;
 }
 
+static void test_channel_valid(void **state)
+{
+        static const char *const ok[] = {"phone", "telegram", "web", "app",
+                                         "social", "email"};
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+                assert_true(km_complaint_channel_valid(ok[i]));
+        assert_false(km_complaint_channel_valid("unknown"));
+        assert_false(km_complaint_channel_valid("Web"));
+        assert_false(km_complaint_channel_valid(""));
+        assert_false(km_complaint_channel_valid(NULL));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -273,6 +287,7 @@ int main(void)
                 cmocka_unit_test(test_canonical),
                 cmocka_unit_test(test_strict_needs_id),
                 cmocka_unit_test(test_dlq_build),
+                cmocka_unit_test(test_channel_valid),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
