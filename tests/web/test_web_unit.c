@@ -65,6 +65,11 @@ static void test_csv_and_url(void **state)
             {"+7 701", "\"'+7 701\""},   {"@SUM(A1)", "\"'@SUM(A1)\""},
             {"-cmd", "\"'-cmd\""},       {"-5.5", "\"-5.5\""},
             {"line\nbreak", "\"line\nbreak\""}, {"", ""},
+            /* OWASP: -, TAB and CR lead a formula too */
+            {"-2+3+cmd|' /C calc'!A0", "\"'-2+3+cmd|' /C calc'!A0\""},
+            {"\t=1", "\"'\t=1\""},       {"\r=1", "\"'\r=1\""},
+            {"-", "\"'-\""},           {"-5.", "\"'-5.\""},
+            {"-12", "\"-12\""},        {"-1.2.3", "\"'-1.2.3\""},
         };
         struct web_buf b = {NULL, 0, 0};
 

@@ -185,12 +185,31 @@ void web_buf_url(struct web_buf *b, const char *s)
         }
 }
 
+/* 1 if s is a plain decimal number ("-5", "-5.5"): a spreadsheet reads it
+ * as that number, never as a formula, so it keeps its sign. */
+static int web_csv_number(const char *s)
+{
+        int digits = 0, dot = 0;
+
+        for (s += *s == '-'; *s; s++) {
+                if (*s >= '0' && *s <= '9')
+                        digits++;
+                else if (*s == '.' && !dot && digits)
+                        dot = 1;
+                else
+                        return 0;
+        }
+        return digits > 0 && s[-1] != '.';
+}
+
+/* OWASP's CSV injection rule: a cell that starts with =, +, -, @, TAB or CR
+ * is defused with a leading ' (inside quotes), except a plain number. */
 void web_buf_csv(struct web_buf *b, const char *s)
 {
-        int quote = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
-                    strpbrk(s, ",\"\r\n") != NULL;
         int formula = s[0] == '=' || s[0] == '+' || s[0] == '@' ||
-                      (s[0] == '-' && !(s[1] >= '0' && s[1] <= '9'));
+                      s[0] == '\t' || s[0] == '\r' ||
+                      (s[0] == '-' && !web_csv_number(s));
+        int quote = formula || s[0] == '-' || strpbrk(s, ",\"\r\n") != NULL;
 
         if (!quote) {
                 web_buf_puts(b, s);
