@@ -66,6 +66,11 @@ static enum MHD_Result gateway_send(struct MHD_Connection *conn,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 json ? "application/json; charset=utf-8"
                                      : "text/xml; charset=utf-8");
+        /* every answer (issue 19): no content sniffing, and no cache keeps
+         * a request's status or an error */
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                "no-store");
         if (rep->retry_after > 0) {
                 snprintf(ra, sizeof(ra), "%d", rep->retry_after);
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);

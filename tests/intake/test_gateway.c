@@ -180,6 +180,10 @@ static json_t *get_json(const char *path, int want_status)
                 fail_msg("GET %s: %d, want %d: %s", path, r.status,
                          want_status, r.body);
         assert_non_null(strstr(r.headers, "application/json"));
+        /* every answer, errors too (issue 19) */
+        assert_non_null(strcasestr(r.headers,
+                                   "X-Content-Type-Options: nosniff"));
+        assert_non_null(strcasestr(r.headers, "Cache-Control: no-store"));
         v = json_loads(r.body, 0, NULL);
         assert_non_null(v);
         http_resp_free(&r);
@@ -199,6 +203,8 @@ static json_t *get_both(const char *path, int want, const char *root)
         assert_int_equal(http_do(gw_port, "GET", p, NULL, NULL, 0, &r), 0);
         assert_int_equal(r.status, want);
         assert_non_null(strstr(r.headers, "text/xml"));
+        assert_non_null(strcasestr(r.headers,
+                                   "X-Content-Type-Options: nosniff"));
         x = http_xml_parse(r.body, got_root, sizeof(got_root));
         if (x == NULL)
                 fail_msg("XML of %s does not parse: %s", path, r.body);
