@@ -152,7 +152,7 @@ static void tasksink_message(struct tasksink *ts, rd_kafka_message_t *rkm)
                                sizeof(err)) == 0) {
                 ts->nrows++;
         } else {
-                /* never skipped: dead-lettered now, acknowledged before
+                /* dead-lettered with origin and reason, acknowledged before
                  * the batch's offsets commit (tasksink_batch_write) */
                 char perr[512];
                 int r = tasksink_dlq(ts, "VALUE_CONVERTER", rkm->partition,

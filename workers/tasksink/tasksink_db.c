@@ -4,7 +4,7 @@
  * SECURITY: a dispatch message is validated like any input (the topic is
  * ours, but anyone with access could write to it): an invalid one, and a
  * row the database refuses, is dead-lettered (complaints.dlq, origin and
- * reason, km_dlq_produce), never skipped, never a crash.
+ * reason, km_dlq_produce), never a crash.
  *
  * Dead letters and the batch: they are produced while the batch is open
  * and flushed, every one acknowledged by the broker, before the
@@ -230,7 +230,7 @@ static int tasksink_row_write(struct tasksink *ts,
 
 /* Rows and offsets in one transaction.  savepoints: isolate each row, so
  * a row the database refuses (KM_EINPUT) is dead-lettered, not retried
- * forever (and never skipped). */
+ * forever. */
 static int tasksink_batch_txn(struct tasksink *ts, int savepoints,
                               int64_t counts[4], char *err, size_t errlen)
 {

@@ -9,7 +9,7 @@
  *       nothing (already there with this attempt or a later one)
  *   komek_messages_total{topic=<dispatch>,outcome="dlq",reason=
  *       "invalid_dispatch"|"refused"}  not a valid dispatch message, or a
- *       row the database refused: dead-lettered (never skipped)
+ *       row the database refused: dead-lettered with origin and reason
  *   komek_messages_total{topic="task_outbox",outcome="out"}     relayed
  *   komek_batch_seconds (first message to committed),
  *   komek_batch_seconds{stage="commit"} (the PostgreSQL transaction),
