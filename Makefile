@@ -65,7 +65,7 @@ DEPS     := $(patsubst %.c,$(BUILD)/%.d,$(ALL_SRCS))
 PROG_BINS := $(addprefix $(BIN)/komek-,$(PROGS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all deps up down demo test test-asan asan test-faults test-valgrind bench clean distclean format-check fuzz
+.PHONY: all deps up down demo test test-asan asan test-faults test-fresh test-valgrind bench clean distclean format-check fuzz
 all: $(PROG_BINS) $(TEST_BINS)
 
 Q := $(if $(V),,@)
@@ -125,6 +125,11 @@ test-asan asan: deps
 # PostgreSQL (tests/faults/faults.py); FAULTS_COMPLAINTS=200000 scales it up.
 test-faults: deps all
 	@KOMEK_BIN=$(CURDIR)/$(BIN) KOMEK_ROOT=$(CURDIR) python3 tests/faults/faults.py
+
+# The README's two commands on a minimal Debian 12 root built with
+# debootstrap, nothing preinstalled but git and make (tests/fresh/test_fresh.sh).
+test-fresh: deps
+	@bash tests/fresh/test_fresh.sh
 
 # unit and foundation integration tests under valgrind memcheck
 test-valgrind: up

@@ -26,6 +26,8 @@ PKGS=(
   jq iproute2 python3 perl time postgresql-client git procps
   util-linux openssl ca-certificates
   coreutils sed gawk file
+  # make test-fresh builds a minimal Debian 12 root to run the README in
+  debootstrap
 )
 KAFKA_LIB="$ROOT/.run/kafka/lib"
 KAFKA_JAR="kafka_2.13-3.9.2.jar"
