@@ -221,7 +221,7 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
         const char *key, *s, *first, *last;
         static const char *const parts[] = {"district", "street", "house",
                                             "apartment"};
-        char ts[24], *end, name[300];
+        char ts[24], *end;
         json_t *v;
 
         json_object_foreach(f, key, v) {
@@ -298,9 +298,13 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
         first = gateway_str(f, "first_name");
         last = gateway_str(f, "last_name");
         if (first || last) {
-                snprintf(name, sizeof(name), "%s%s%s", first ? first : "",
-                         first && last ? " " : "", last ? last : "");
+                /* whole, never cut: the model checks its length */
+                char *name = km_xasprintf("%s%s%s", first ? first : "",
+                                          first && last ? " " : "",
+                                          last ? last : "");
+
                 json_object_set_new(ct, "name", json_string(name));
+                free(name);
         }
         if ((s = gateway_str(f, "phone")))
                 json_object_set_new(ct, "phone", json_string(s));
