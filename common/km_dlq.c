@@ -46,6 +46,15 @@ int km_dlq_produce(rd_kafka_t *rk, const struct km_conf *conf,
                 km_dlq_header(hdrs, "__connect.errors.partition", num);
                 snprintf(num, sizeof(num), "%lld", (long long)from->offset);
                 km_dlq_header(hdrs, "__connect.errors.offset", num);
+        } else if (origin && json_is_string(json_object_get(origin, "file"))) {
+                /* a file's line (komek-intake, komek-vote): no Connect
+                 * header names one, so komek's own beside them */
+                km_dlq_header(hdrs, "komek.errors.origin.file",
+                              json_string_value(json_object_get(origin, "file")));
+                snprintf(num, sizeof(num), "%lld",
+                         (long long)json_integer_value(
+                             json_object_get(origin, "line")));
+                km_dlq_header(hdrs, "komek.errors.origin.line", num);
         }
         /* the original stays under the broker's message size */
         if (keep > (size_t)conf->max_message_bytes) {

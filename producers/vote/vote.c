@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "km_complaint.h"
+#include "km_dlq.h"
 #include "km_kafka.h"
 #include "km_log.h"
 #include "km_sig.h"
@@ -100,17 +101,31 @@ static int vote_send(struct vote *v, const char *topic, const char *key,
 static void vote_dead(struct vote *v, const char *reason, const char *detail,
                       json_t *redacted, const char *file, int64_t line)
 {
-        json_t *origin = json_pack("{s:s, s:I, s:s}", "file", file, "line",
-                                   (json_int_t)line, "for", "votes");
+        struct km_dlq_origin from = {0};
         char *orig = redacted ? json_dumps(redacted, JSON_COMPACT |
                                                          JSON_PRESERVE_ORDER)
                               : NULL;
-        char *msg = km_dlq_build(reason, detail, orig ? orig : "",
-                                 orig ? strlen(orig) : 0, origin);
+        int64_t deadline = km_now_ms() + v->vc->delivery_timeout_ms;
+        char err[512];
+        int r;
 
-        if (vote_send(v, v->conf->topic_dlq, NULL, msg) == 0)
+        /* the same body and Kafka Connect headers as every dead letter */
+        do {
+                from.origin = json_pack("{s:s, s:I, s:s}", "file", file,
+                                        "line", (json_int_t)line, "for",
+                                        "votes"); /* stolen */
+                r = km_dlq_produce(v->rk, v->conf, "komek-vote", "intake",
+                                   &from, reason, detail, orig,
+                                   orig ? strlen(orig) : 0, &v->counts, 500,
+                                   err, sizeof(err));
+        } while (r == KM_ERETRY && !km_sig_stop && !v->counts.failed &&
+                 km_now_ms() < deadline);
+        if (r == 0) {
+                v->handed++;
                 v->dlq++;
-        free(msg);
+        } else {
+                km_log_error("%s", err);
+        }
         free(orig);
 }
 

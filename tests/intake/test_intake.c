@@ -354,6 +354,28 @@ static void test_broker_away(void **state)
         free(out);
 }
 
+/* A dead letter of a file's line carries Kafka Connect's exception
+ * headers and komek's file and line headers; counts those that do. */
+static int file_dlq_headers(const rd_kafka_message_t *rkm, void *opaque)
+{
+        static const char *const want[] = {
+            "__connect.errors.exception.message",
+            "__connect.errors.exception.class.name", "__connect.errors.stage",
+            "__connect.errors.connector.name", "komek.errors.origin.file",
+            "komek.errors.origin.line", NULL};
+        rd_kafka_headers_t *h = NULL;
+        const void *val;
+        size_t len;
+        int all = rd_kafka_message_headers(rkm, &h) == RD_KAFKA_RESP_ERR_NO_ERROR;
+
+        for (int i = 0; all && want[i]; i++)
+                all = rd_kafka_header_get_last(h, want[i], &val, &len) ==
+                          RD_KAFKA_RESP_ERR_NO_ERROR &&
+                      len > 0;
+        *(int *)opaque += all;
+        return 0;
+}
+
 static void test_votes(void **state)
 {
         static const char votes[] =
@@ -396,6 +418,15 @@ static void test_votes(void **state)
                          2);
         assert_non_null(find_reason(bad.all, "invalid_field:score"));
         assert_non_null(find_reason(bad.all, "invalid_json"));
+        {
+                int with = 0;
+
+                assert_int_equal(km_test_read_topic(&conf, dlq, "read_committed",
+                                                    2, 30000, 300,
+                                                    file_dlq_headers, &with),
+                                 2);
+                assert_int_equal(with, 2);
+        }
         s = json_dumps(ok.all, 0);
         assert_null(strstr(s, "RES-SECRET"));
         assert_non_null(strstr(s, "\"score\": 4")); /* the first vote kept */
