@@ -59,6 +59,9 @@ struct km_conf {
         char *topic_task_events, *topic_votes, *topic_escalations;
         int64_t part_complaints, part_dlq, part_dispatch;
         int64_t part_task_events, part_votes, part_escalations;
+        int64_t topic_replicas, topic_min_isr; /* topics.replication_factor.. */
+        int64_t repl_complaints, repl_dlq, repl_dispatch; /* 0: topic_replicas */
+        int64_t repl_task_events, repl_votes, repl_escalations;
 
         char *pg_conninfo;
         int64_t pg_connect_timeout_s;

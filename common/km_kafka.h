@@ -101,7 +101,8 @@ int km_kafka_txn_err(rd_kafka_error_t *error, const char *what, char *err,
                      size_t errlen);
 
 /**
- * @brief Create a topic (admin API); an existing topic is success.
+ * @brief Create a topic (admin API) with 1 replica; an existing topic is
+ * success, whatever its shape (the tests' own topics).
  */
 int km_kafka_topic_create(const struct km_conf *conf, const char *name,
                           int partitions, int timeout_ms, char *err,
@@ -113,5 +114,24 @@ int km_kafka_topic_create(const struct km_conf *conf, const char *name,
  * beginning when none.
  */
 int km_kafka_rewind(rd_kafka_t *rk, char *err, size_t errlen) KM_MUSTCHECK;
+
+/** What a topic looks like on the cluster (km_kafka_topic_ensure). */
+struct km_topic_state {
+        int partitions;
+        int min_replicas;   /* fewest replicas of any partition */
+        int min_isr_now;    /* fewest in-sync replicas of any partition */
+        int min_isr_config; /* its min.insync.replicas */
+};
+
+/**
+ * @brief Create a topic with partitions, replicas and (min_isr > 0)
+ * min.insync.replicas, or check the existing one: fewer partitions or
+ * replicas, or another min.insync.replicas, is KM_ECONFIG naming what
+ * differs.  st gets what the cluster holds either way.
+ */
+int km_kafka_topic_ensure(const struct km_conf *conf, const char *name,
+                          int partitions, int replicas, int min_isr,
+                          int timeout_ms, struct km_topic_state *st,
+                          char *err, size_t errlen) KM_MUSTCHECK;
 
 #endif /* KM_KAFKA_H */

@@ -106,6 +106,8 @@ copy() { # copy FILE... into the root at the same path, when it exists
     cp -a "$f" "$TARGET$f"
   done
 }
+# the machine's apt sources replace the one debootstrap wrote
+rm -f "$TARGET/etc/apt/sources.list"
 copy /etc/resolv.conf /etc/apt/sources.list
 copy /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources
 copy /etc/apt/apt.conf.d/* /etc/apt/trusted.gpg.d/*
