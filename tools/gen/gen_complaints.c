@@ -1,6 +1,7 @@
 /*
  * gen_complaints.c - komek-gen's complaints (complaints.jsonl or .csv, with
- * truth.csv) and residents' KSK votes (votes.jsonl).
+ * truth.csv) and residents' KSK votes (votes.jsonl), which draw their
+ * times from the same plan.
  *
  * Contract: --complaints lines in time order, of which round(N*dup-rate)
  * are exact resubmissions placed 1..30 lines after their original and
@@ -321,7 +322,7 @@ static void gen_rec_address(struct gen_rec *r, const struct gen_dir *dir,
                 snprintf(r->bid, sizeof(r->bid), "b-%06d", it->bld + 1);
                 r->lat = b->lat;
                 r->lon = b->lon;
-                gen_sb_puts(&r->dist, gen_dir_district_name(district));
+                gen_sb_puts(&r->dist, gen_addr_district_name(district));
                 gen_sb_puts(&r->street, st->name);
                 gen_sb_puts(&r->house, house);
                 if (apt)
@@ -344,31 +345,31 @@ static void gen_rec_address(struct gen_rec *r, const struct gen_dir *dir,
         if (gen_rng_chance(rng, 0.6)) {
                 r->structured = true;
                 if (gen_rng_chance(rng, 0.6))
-                        gen_dir_district(&r->dist, rng, district, style);
-                gen_dir_street(&r->street, rng, canon, kz, style);
+                        gen_addr_district(&r->dist, rng, district, style);
+                gen_addr_street(&r->street, rng, canon, kz, style);
                 gen_text_noise(&r->street, rng);
-                gen_dir_house(&r->house, rng, house, style,
+                gen_addr_house(&r->house, rng, house, style,
                               gen_rng_chance(rng, 0.3));
                 if (apt)
-                        gen_dir_apartment(&r->apt, rng, apt, style,
+                        gen_addr_apartment(&r->apt, rng, apt, style,
                                           gen_rng_chance(rng, 0.35));
                 return;
         }
-        gen_dir_city(&r->text, rng, style);
+        gen_addr_city(&r->text, rng, style);
         if (gen_rng_chance(rng, 0.25)) { /* marked: "р-н Есиль", not "Есиль" */
-                gen_dir_district(&r->text, rng, district, style == GEN_STYLE_CYR
+                gen_addr_district(&r->text, rng, district, style == GEN_STYLE_CYR
                                  ? GEN_STYLE_MARKED : style);
                 gen_sb_puts(&r->text, ", ");
         }
-        gen_dir_street(&r->text, rng, canon, kz, style);
+        gen_addr_street(&r->text, rng, canon, kz, style);
         gen_sb_puts(&r->text, gen_rng_chance(rng, 0.6) ? ", " : " ");
         u = gen_rng_unit(rng);
-        gen_dir_house(&r->text, rng, house, style, u < 0.4);
+        gen_addr_house(&r->text, rng, house, style, u < 0.4);
         if (apt && u >= 0.85 && strspn(house, "0123456789") == strlen(house)) {
                 gen_sb_printf(&r->text, "-%d", apt);
         } else if (apt) {
                 gen_sb_puts(&r->text, gen_rng_chance(rng, 0.8) ? ", " : " ");
-                gen_dir_apartment(&r->text, rng, apt, style, u < 0.95);
+                gen_addr_apartment(&r->text, rng, apt, style, u < 0.95);
         }
         gen_text_noise(&r->text, rng);
 }

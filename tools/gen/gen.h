@@ -9,10 +9,12 @@
  * Draws are one per statement where order matters: C leaves the order of
  * evaluating function arguments open, and gcc and clang differ.
  *
- * XXX: gen_text.c, gen_dir.c and gen_complaints.c run past STYLE.md's ~600
- * lines (tables and address spellings); module.mk fixes the file list.
- * Natural split when it may change: gen_addr.c (address spellings, now
- * in gen_dir.c) and gen_votes.c (now in gen_complaints.c).
+ * Files: gen.c (main, arguments), gen_util.c (memory, PRNG, string
+ * buffer, dates, output files), gen_dir.c (the directory), gen_addr.c
+ * (districts and address spellings), gen_complaints.c (complaints, truth
+ * and votes: votes draw their times from the complaints' plan, so they
+ * stay with it; 890 lines), gen_text.c (words and descriptions; tables,
+ * 795 lines).
  */
 #ifndef KOMEK_GEN_H
 #define KOMEK_GEN_H
@@ -191,16 +193,16 @@ int gen_dir_build(struct gen_dir *dir, const struct gen_conf *conf,
 int gen_dir_write(const struct gen_dir *dir, const struct gen_conf *conf,
                   char *err, size_t errlen);
 void gen_dir_destroy(struct gen_dir *dir);
-const char *gen_dir_district_name(int d);
-void gen_dir_street(struct gen_sb *sb, struct gen_rng *rng, const char *canon,
+const char *gen_addr_district_name(int d);
+void gen_addr_street(struct gen_sb *sb, struct gen_rng *rng, const char *canon,
                     const char *kz, enum gen_style style);
-void gen_dir_house(struct gen_sb *sb, struct gen_rng *rng, const char *house,
+void gen_addr_house(struct gen_sb *sb, struct gen_rng *rng, const char *house,
                    enum gen_style style, bool prefix);
-void gen_dir_apartment(struct gen_sb *sb, struct gen_rng *rng, int apt,
+void gen_addr_apartment(struct gen_sb *sb, struct gen_rng *rng, int apt,
                        enum gen_style style, bool prefix);
-void gen_dir_district(struct gen_sb *sb, struct gen_rng *rng, int d,
+void gen_addr_district(struct gen_sb *sb, struct gen_rng *rng, int d,
                       enum gen_style style);
-void gen_dir_city(struct gen_sb *sb, struct gen_rng *rng,
+void gen_addr_city(struct gen_sb *sb, struct gen_rng *rng,
                   enum gen_style style);
 
 /* gen_complaints.c */

@@ -4,7 +4,7 @@
 # complaint line, and every line truth.csv marks valid is JSON with the
 # required fields. Prints "N passed, N failed"; exits 1 on any failure.
 #
-# Usage: producers/gen/test_gen.sh [path/to/komek-gen]
+# Usage: tools/gen/test_gen.sh [path/to/komek-gen]
 # Without an argument it uses $KOMEK_GEN or bin/komek-gen, and builds a
 # private copy with gcc when neither exists.
 set -u
@@ -25,7 +25,7 @@ gen=${1:-${KOMEK_GEN:-${KOMEK_BIN:-bin}/komek-gen}}
 if [ ! -x "$gen" ]; then
 	gen=$tmp/komek-gen
 	if ! gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
-		-Wformat=2 -O2 -g producers/gen/*.c \
+		-Wformat=2 -O2 -g tools/gen/*.c \
 		$(pkg-config --cflags --libs jansson) -lm -o "$gen"; then
 		echo "cannot build komek-gen"
 		echo "0 passed, 1 failed"
