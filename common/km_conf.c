@@ -62,6 +62,10 @@ static const struct km_conf_key km_conf_common[] = {
         {"pg.conninfo", KM_CT_STR,
          "host=127.0.0.1 port=5432 dbname=komek user=komek", 0, 4096,
          KM_OFF(pg_conninfo), "pg", "libpq conninfo (env KOMEK_PG_CONNINFO)"},
+        {"pg.read_conninfo", KM_CT_STR, "", 0, 4096, KM_OFF(pg_read_conninfo),
+         NULL,
+         "conninfo of a standby for the readers (komek-report, the dashboard, "
+         "Open311 GET); empty: pg.conninfo"},
         {"pg.connect_timeout_s", KM_CT_INT, "30", 0, 3600,
          KM_OFF(pg_connect_timeout_s), NULL,
          "how long to retry connecting at start"},

@@ -64,6 +64,7 @@ struct km_conf {
         int64_t repl_task_events, repl_votes, repl_escalations;
 
         char *pg_conninfo;
+        char *pg_read_conninfo; /* "": pg_conninfo (km_pg_read_conninfo) */
         int64_t pg_connect_timeout_s;
 
         char *log_level;

@@ -179,3 +179,10 @@ int km_pg_offsets_load(PGconn *conn, const char *consumer,
         }
         return 0;
 }
+
+const char *km_pg_read_conninfo(const struct km_conf *conf)
+{
+        return conf->pg_read_conninfo && conf->pg_read_conninfo[0]
+                   ? conf->pg_read_conninfo
+                   : conf->pg_conninfo;
+}

@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 
+#include "km_conf.h"
 #include "km_err.h"
 
 /**
@@ -22,6 +23,10 @@
  * km_sig_stop is set).  Sets application_name to prog.
  * @returns a connection or NULL with err set.
  */
+/** @brief The conninfo a reader uses: pg.read_conninfo (a standby: reads
+ *  may lag the primary by its replay delay) or else pg.conninfo. */
+const char *km_pg_read_conninfo(const struct km_conf *conf);
+
 PGconn *km_pg_connect(const char *conninfo, const char *prog, int timeout_s,
                       char *err, size_t errlen);
 

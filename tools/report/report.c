@@ -78,7 +78,7 @@ static int report_run(const struct km_conf *conf, const struct report_conf *rc,
         int r;
 
         memset(&d, 0, sizeof(d));
-        conn = km_pg_connect(conf->pg_conninfo, "komek-report",
+        conn = km_pg_connect(km_pg_read_conninfo(conf), "komek-report",
                              (int)conf->pg_connect_timeout_s, err, errlen);
         if (conn == NULL)
                 return KM_EFATAL;
