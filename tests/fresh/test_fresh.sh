@@ -138,6 +138,8 @@ inside() {
     bash -c '
       set -e
       t=$1; shift
+      # the root a mount of its own, as / is on a machine (ip netns needs it)
+      mount --bind "$t" "$t"
       mount -t proc proc "$t/proc"
       mount --rbind /dev "$t/dev"
       mount -t tmpfs -o mode=1777 tmpfs "$t/dev/shm"
