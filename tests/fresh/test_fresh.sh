@@ -66,8 +66,13 @@ clean_root() {
     echo "fresh: still mounted under $TARGET; not removing it" >&2
     return 1
   fi
-  # --one-file-system: never descend into anything mounted after all
-  rm -rf --one-file-system "$TARGET"
+  [ -e "$TARGET" ] || return 0
+  # A root is ~3 GB in ~100k files: removing it can take minutes on a busy
+  # disk, so it is moved aside and removed in the background (the next run
+  # removes what is left). --one-file-system: never descend into a mount.
+  local trash="$FRESH/trash.$$.$RANDOM"
+  mv "$TARGET" "$trash" || return 1
+  setsid nohup rm -rf --one-file-system "$FRESH"/trash.* </dev/null >/dev/null 2>&1 &
 }
 
 mirror=${KOMEK_FRESH_MIRROR:-}
