@@ -16,7 +16,7 @@
  * SECURITY: input is untrusted; an invalid line goes to complaints.dlq
  * with a reason (invalid_json, invalid_utf8, missing_field:<f>,
  * wrong_type:<f>, invalid_field:<f>, unknown_field:<f>), origin
- * {"file", "line", "for": "votes"}, and as original the line with
+ * {"file", "line"} (stage "votes" in its headers), and as original the line with
  * "resident" replaced by its hash ("resident_hash") - or no original at
  * all when the line is not a JSON object, since it may hold the raw id.
  *
@@ -101,7 +101,6 @@ static int vote_send(struct vote *v, const char *topic, const char *key,
 static void vote_dead(struct vote *v, const char *reason, const char *detail,
                       json_t *redacted, const char *file, int64_t line)
 {
-        struct km_dlq_origin from = {0};
         char *orig = redacted ? json_dumps(redacted, JSON_COMPACT |
                                                          JSON_PRESERVE_ORDER)
                               : NULL;
@@ -111,13 +110,10 @@ static void vote_dead(struct vote *v, const char *reason, const char *detail,
 
         /* the same body and Kafka Connect headers as every dead letter */
         do {
-                from.origin = json_pack("{s:s, s:I, s:s}", "file", file,
-                                        "line", (json_int_t)line, "for",
-                                        "votes"); /* stolen */
-                r = km_dlq_produce(v->rk, v->conf, "komek-vote", "intake",
-                                   &from, reason, detail, orig,
-                                   orig ? strlen(orig) : 0, &v->counts, 500,
-                                   err, sizeof(err));
+                r = km_dlq_produce_file(v->rk, v->conf, "komek-vote", "votes",
+                                        file, line, reason, detail, orig,
+                                        orig ? strlen(orig) : 0, &v->counts,
+                                        500, err, sizeof(err));
         } while (r == KM_ERETRY && !km_sig_stop && !v->counts.failed &&
                  km_now_ms() < deadline);
         if (r == 0) {

@@ -361,8 +361,8 @@ static int file_dlq_headers(const rd_kafka_message_t *rkm, void *opaque)
         static const char *const want[] = {
             "__connect.errors.exception.message",
             "__connect.errors.exception.class.name", "__connect.errors.stage",
-            "__connect.errors.connector.name", "komek.errors.origin.file",
-            "komek.errors.origin.line", NULL};
+            "__connect.errors.connector.name", "komek.origin.file",
+            "komek.origin.line", NULL};
         rd_kafka_headers_t *h = NULL;
         const void *val;
         size_t len;
