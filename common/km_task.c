@@ -38,7 +38,7 @@ static int km_task_event(PGconn *conn, const struct km_task_change *ch,
         int r;
 
         km_id_random(id);
-        km_fmt_rfc3339(km_wall_s(), at, sizeof(at));
+        km_fmt_rfc3339(ch->at ? ch->at : km_wall_s(), at, sizeof(at));
         snprintf(att, sizeof(att), "%d", attempt);
         o = json_pack("{s:i,s:s,s:s,s:i,s:s,s:s,s:s}", "schema_version", 1,
                       "event_id", id, "complaint_id", ch->complaint_id,
@@ -118,8 +118,8 @@ static int km_task_reroute(PGconn *conn, const struct km_conf *conf,
                                   "%s (%s)",
                                   ch->org_id, route.reason);
         }
-        payload = km_route_dispatch(&route, c, attempt + 1, why, km_wall_s(),
-                                  NULL, 0);
+        payload = km_route_dispatch(&route, c, attempt + 1, why,
+                                    ch->at ? ch->at : km_wall_s(), NULL, 0);
         km_id_random(id);
         snprintf(att, sizeof(att), "%d", attempt + 1);
         {
@@ -208,7 +208,9 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
         if ((r = km_pg_begin(conn, err, errlen)))
                 return r;
         r = km_pg_exec(conn,
-                       "SELECT status, attempt, complaint::text FROM tasks "
+                       "SELECT status, attempt, complaint::text, "
+                       "extract(epoch FROM greatest(received_at, "
+                       "acknowledged_at))::bigint FROM tasks "
                        "WHERE complaint_id = $1::uuid AND org_id = $2 FOR "
                        "UPDATE",
                        2, p1, &res, err, errlen);
@@ -222,6 +224,15 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
         }
         if ((r = km_task_check(ch, PQgetvalue(res, 0, 0), err, errlen)))
                 goto fail;
+        if (ch->at && (ch->at < atoll(PQgetvalue(res, 0, 3)) ||
+                       ch->at > km_wall_s() + 60)) {
+                r = km_err_set(err, errlen, KM_EINPUT,
+                               "task %s: a change at %lld is before the "
+                               "complaint or its acknowledgement, or in the "
+                               "future",
+                               ch->complaint_id, (long long)ch->at);
+                goto fail;
+        }
         attempt = atoi(PQgetvalue(res, 0, 1));
         if (ch->action == KM_TASK_REJECT &&
             strcmp(ch->org_id, KM_DIR_TRIAGE) == 0 && !ch->category &&
@@ -241,20 +252,27 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
                 goto fail;
         }
         {
+                /* $2: the change's time (NULL: now), $3: the note */
                 static const char *const sql[] = {
                     "UPDATE tasks SET status = 'acknowledged', "
-                    "acknowledged_at = now(), updated_at = now() WHERE "
-                    "complaint_id = $1::uuid",
+                    "acknowledged_at = coalesce(to_timestamp($2::bigint), "
+                    "now()), updated_at = coalesce(to_timestamp($2::bigint), "
+                    "now()) WHERE complaint_id = $1::uuid",
                     "UPDATE tasks SET status = 'resolved', resolved_at = "
-                    "now(), status_note = $2, updated_at = now() WHERE "
-                    "complaint_id = $1::uuid",
-                    "UPDATE tasks SET status = 'rejected', status_note = $2, "
-                    "updated_at = now() WHERE complaint_id = $1::uuid",
+                    "coalesce(to_timestamp($2::bigint), now()), status_note "
+                    "= $3, updated_at = coalesce(to_timestamp($2::bigint), "
+                    "now()) WHERE complaint_id = $1::uuid",
+                    "UPDATE tasks SET status = 'rejected', status_note = $3, "
+                    "updated_at = coalesce(to_timestamp($2::bigint), now()) "
+                    "WHERE complaint_id = $1::uuid",
                 };
-                const char *p2[2] = {ch->complaint_id, ch->note};
+                char atbuf[24];
+                const char *p2[3] = {ch->complaint_id, ch->at ? atbuf : NULL,
+                                     ch->note};
 
+                snprintf(atbuf, sizeof(atbuf), "%lld", (long long)ch->at);
                 r = km_pg_exec(conn, sql[ch->action],
-                               ch->action == KM_TASK_ACK ? 1 : 2, p2, NULL,
+                               ch->action == KM_TASK_ACK ? 2 : 3, p2, NULL,
                                err, errlen);
                 if (r)
                         goto fail;

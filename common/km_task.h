@@ -20,6 +20,7 @@
 #define KM_TASK_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 
 #include "km_conf.h"
 #include "km_dir.h"
@@ -36,6 +37,11 @@ struct km_task_change {
         const char *note;         /* resolve: note; reject: reason */
         const char *category;     /* reject: corrected category, NULL-able */
         const char *building_id;  /* reject: corrected building, NULL-able */
+        int64_t at;               /* 0: now; else the change's own time
+                                   * (komek-inbox play: a simulation), not
+                                   * before the complaint's received_at or
+                                   * the task's acknowledgement, nor in the
+                                   * future */
 };
 
 struct km_task_result {

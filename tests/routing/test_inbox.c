@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_id.h"
 #include "km_pg.h"
 #include "km_test.h"
 #include "km_util.h"
@@ -290,6 +291,101 @@ static void test_inbox(void **state)
         (void)unique;
 }
 
+/* `komek-inbox play`: komek-gen's staff activity replayed at its own
+ * times through the checked changes; refused without inbox.simulation. */
+static void test_play(void **state)
+{
+        char path[600], line[2048], *out = NULL, id[40], sql[256];
+        const char *noarg[] = {"play", path, NULL};
+        const char *args[] = {"--set", "inbox.simulation=true", "play", path,
+                              NULL};
+        long lines = 0, checked = 0, rejected = 0;
+        long applied = -1, future = -1, elsewhere = -1, refused = -1;
+        json_t *before = json_object();
+        PGresult *res = NULL;
+        char err[512];
+        FILE *fp;
+
+        (void)state;
+        snprintf(path, sizeof(path), "%s/activity.jsonl", t.datadir);
+        /* a simulation backdates: refused unless asked for */
+        assert_int_equal(rt_run(&t, "inbox", noarg, NULL), 2);
+        /* what was open where, before */
+        assert_int_equal(km_pg_exec(t.conn,
+                                    "SELECT complaint_id, org_id FROM tasks "
+                                    "WHERE status = 'open'",
+                                    0, NULL, &res, err, sizeof(err)),
+                         0);
+        for (int i = 0; i < PQntuples(res); i++)
+                json_object_set_new(before, PQgetvalue(res, i, 0),
+                                    json_string(PQgetvalue(res, i, 1)));
+        PQclear(res);
+        assert_int_equal(rt_run(&t, "inbox", args, &out), 0);
+        assert_int_equal(sscanf(out, "play: %ld applied, %ld future, %ld "
+                                     "elsewhere, %ld refused",
+                                &applied, &future, &elsewhere, &refused),
+                         4);
+        free(out);
+        out = NULL;
+        fp = fopen(path, "r");
+        assert_non_null(fp);
+        while (fgets(line, sizeof(line), fp)) {
+                json_t *o = json_loads(line, 0, NULL);
+                const char *act = json_string_value(json_object_get(o, "action"));
+                const char *org = json_string_value(json_object_get(o, "org"));
+                const char *at = json_string_value(json_object_get(o, "at"));
+                const char *was;
+                int64_t ts;
+
+                assert_non_null(o);
+                lines++;
+                km_id_derive(json_string_value(json_object_get(o, "source")),
+                             json_string_value(json_object_get(o, "external_id")),
+                             id);
+                was = json_string_value(json_object_get(before, id));
+                assert_int_equal(km_parse_rfc3339(at, &ts), 0);
+                if (was && strcmp(was, org) == 0 && ts <= km_wall_s()) {
+                        /* an open task of that organisation: applied at its
+                         * own time (an ack before its resolve: in order) */
+                        const char *col = !strcmp(act, "ack") ? "acknowledged_at"
+                                          : !strcmp(act, "resolve") ? "resolved_at"
+                                                                    : NULL;
+
+                        if (col) {
+                                snprintf(sql, sizeof(sql),
+                                         "SELECT extract(epoch FROM %s)::bigint "
+                                         "FROM tasks WHERE complaint_id = $1",
+                                         col);
+                                assert_int_equal(qn(sql, id), (long)ts);
+                        } else {
+                                assert_int_equal(
+                                    qn("SELECT count(*) FROM task_attempts WHERE "
+                                       "complaint_id = $1 AND attempt = 2 AND "
+                                       "org_id = 'triage'",
+                                       id) +
+                                        wait_n("SELECT count(*) FROM tasks WHERE "
+                                               "complaint_id = $1 AND attempt = 2",
+                                               id, 1),
+                                    2);
+                                rejected++;
+                        }
+                        checked++;
+                }
+                json_decref(o);
+        }
+        fclose(fp);
+        json_decref(before);
+        assert_true(checked > 0);
+        assert_int_equal(applied + future + elsewhere + refused, lines);
+        assert_true(applied >= checked);
+        /* played again: every change is refused by the task's state */
+        assert_int_equal(rt_run(&t, "inbox", args, &out), 0);
+        assert_non_null(strstr(out, "play: 0 applied"));
+        free(out);
+        print_message("play: %ld lines, %ld checked, %ld re-routed\n", lines,
+                      checked, rejected);
+}
+
 static int setup(void **state)
 {
         char group[200], sgroup[200], txn[200];
@@ -332,6 +428,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_inbox),
+                cmocka_unit_test(test_play),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

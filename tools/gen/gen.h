@@ -149,7 +149,7 @@ struct gen_stats {
         long votes_unique;
 };
 
-/* gen.c */
+/* gen_util.c */
 void gen_oom(void) __attribute__((noreturn));
 void *gen_xmalloc(size_t n);
 void *gen_xcalloc(size_t n, size_t size);
@@ -245,5 +245,15 @@ struct gen_desc {
 void gen_text_description(struct gen_sb *sb, struct gen_rng *rng,
                           const struct gen_desc *d);
 void gen_text_cp1251(struct gen_sb *sb, struct gen_rng *rng);
+
+/* gen_staff.c */
+struct gen_staff;
+struct gen_staff *gen_staff_new(void);
+void gen_staff_add(struct gen_staff *s, const struct gen_dir *dir,
+                   uint64_t seed, uint32_t seq, int64_t t, bool lift_cat,
+                   int32_t bld, const char *src, const char *ext);
+int gen_staff_write(struct gen_staff *s, const struct gen_dir *dir,
+                    const struct gen_conf *conf, char *err, size_t errlen);
+void gen_staff_destroy(struct gen_staff *s);
 
 #endif /* KOMEK_GEN_H */

@@ -631,7 +631,8 @@ static void gen_count(struct gen_stats *st, const struct gen_rec *r,
 
 /* Plan every record, then render them line by line. */
 static int gen_complaints_emit(struct gen_plan *p, FILE *fc, FILE *ft,
-                               struct gen_stats *st, char *err, size_t errlen)
+                               struct gen_staff *staff, struct gen_stats *st,
+                               char *err, size_t errlen)
 {
         const struct gen_conf *c = p->conf;
         bool csv = c->format == GEN_FMT_CSV;
@@ -689,6 +690,10 @@ static int gen_complaints_emit(struct gen_plan *p, FILE *fc, FILE *ft,
                         goto cleanup;
                 }
                 gen_truth_row(&truth, i + 1, &r, it, ln[i].dup, csv);
+                if (!it->bad && !ln[i].dup)
+                        gen_staff_add(staff, p->dir, c->seed, it->seq, it->t,
+                                      strcmp(gen_cat_name[it->cat], "lift") == 0,
+                                      it->bld, gen_src[it->src].source, r.ext);
                 gen_count(st, &r, it, ln[i].dup);
                 gen_rec_free(&r);
                 if (out.len > 65536)
@@ -716,6 +721,7 @@ int gen_complaints_write(const struct gen_dir *dir,
                                                         : "complaints.jsonl";
         struct gen_plan p = {.dir = dir, .conf = conf};
         FILE *fc = NULL, *ft = NULL;
+        struct gen_staff *staff = NULL;
         int rc = -1;
 
         gen_rng_seed(&p.rng, conf->seed, 2);
@@ -725,7 +731,9 @@ int gen_complaints_write(const struct gen_dir *dir,
         ft = gen_out_open(od, "truth.csv", err, errlen);
         if (!ft)
                 goto cleanup;
-        if (gen_complaints_emit(&p, fc, ft, st, err, errlen) != 0)
+        staff = gen_staff_new();
+        if (gen_complaints_emit(&p, fc, ft, staff, st, err, errlen) != 0 ||
+            gen_staff_write(staff, dir, conf, err, errlen) != 0)
                 goto cleanup;
         rc = gen_out_close(fc, od, cname, err, errlen);
         fc = NULL;
@@ -736,6 +744,7 @@ int gen_complaints_write(const struct gen_dir *dir,
 cleanup:
         gen_out_abort(fc, od, cname);
         gen_out_abort(ft, od, "truth.csv");
+        gen_staff_destroy(staff);
         free(p.it);
         free(p.day_cdf);
         free(p.bld_cdf);

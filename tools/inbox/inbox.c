@@ -6,6 +6,7 @@
  *   komek-inbox --org ksk-0042 resolve ID --note "заменили стояк"
  *   komek-inbox --org ksk-0042 reject ID --reason "не наш дом"
  *               [--category lift] [--building b-000123]
+ *   komek-inbox play activity.jsonl   (a simulation: inbox_play.c)
  * Every change is checked (km_task.c) and becomes one task-events message.
  */
 #include <stdio.h>
@@ -38,6 +39,9 @@ static const struct km_conf_key inbox_keys[] = {
         {"inbox.publish", KM_CT_BOOL, "true", 0, 0,
          offsetof(struct inbox_conf, publish), NULL,
          "publish task-events right after the change"},
+        {"inbox.simulation", KM_CT_BOOL, "false", 0, 0,
+         offsetof(struct inbox_conf, simulation), NULL,
+         "allow `play`: backdated changes, for the demo and tests only"},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -50,6 +54,7 @@ static void inbox_usage(const struct km_conf *conf)
                 "       komek-inbox --org ORG resolve ID --note TEXT\n"
                 "       komek-inbox --org ORG reject ID --reason TEXT "
                 "[--category C] [--building B]\n"
+                "       komek-inbox play ACTIVITY.jsonl   (simulation only)\n"
                 "exit: 0 ok, 1 refused or failed (reason on stderr), 2 usage\n");
         km_conf_usage(conf, stdout);
 }
@@ -58,6 +63,8 @@ static int inbox_cmd(const char *cmd, int nargs)
 {
         if (!strcmp(cmd, "list"))
                 return nargs == 1;
+        if (!strcmp(cmd, "play"))
+                return nargs == 2;
         if (!strcmp(cmd, "show") || !strcmp(cmd, "ack") ||
             !strcmp(cmd, "acknowledge") || !strcmp(cmd, "resolve") ||
             !strcmp(cmd, "reject"))
@@ -91,7 +98,8 @@ int main(int argc, char **argv)
                 return 0;
         }
         cmd = conf.nargs > 0 ? conf.args[0] : "";
-        if (!inbox_cmd(cmd, conf.nargs) || ic.org == NULL || !*ic.org) {
+        if (!inbox_cmd(cmd, conf.nargs) ||
+            ((ic.org == NULL || !*ic.org) && strcmp(cmd, "play") != 0)) {
                 fprintf(stderr, "komek-inbox: expected --org ORG and list, "
                                 "show ID, ack ID, resolve ID or reject ID; "
                                 "see --help\n");
@@ -109,6 +117,9 @@ int main(int argc, char **argv)
                 r = KM_EFATAL;
         } else if (!strcmp(cmd, "list")) {
                 r = inbox_list(conn, &ic, err, sizeof(err));
+        } else if (!strcmp(cmd, "play")) {
+                r = inbox_play(conn, &conf, &ic, conf.args[1], err,
+                               sizeof(err));
         } else if (!strcmp(cmd, "show")) {
                 r = inbox_show(conn, &ic, conf.args[1], err, sizeof(err));
         } else {

@@ -19,6 +19,7 @@ struct inbox_conf {
         int64_t limit;   /* list: rows shown */
         int all;         /* list: also resolved and rejected */
         int publish;     /* publish the outbox right after commit */
+        int simulation;  /* allow `play` (backdated changes) */
 };
 
 /* inbox_view.c */
@@ -31,5 +32,10 @@ int inbox_show(PGconn *conn, const struct inbox_conf *ic, const char *id,
 int inbox_change(PGconn *conn, const struct km_conf *conf,
                  const struct inbox_conf *ic, const char *cmd, const char *id,
                  char *err, size_t errlen);
+
+/* inbox_play.c */
+int inbox_play(PGconn *conn, const struct km_conf *conf,
+               const struct inbox_conf *ic, const char *path, char *err,
+               size_t errlen);
 
 #endif /* INBOX_H */
