@@ -1,7 +1,7 @@
 /*
  * test_web.c - komek-web over real HTTP against tasks routed by the real
  * router and task sink (tests/web/wt.c) and the real broker: every route;
- * sign-in, wrong passwords and the lock-out per login and per address;
+ * sign-in, wrong passwords and the throttle per login and address;
  * cookies; CSRF (missing, wrong, another session's token, another
  * origin); access control (another organisation's task by id, by a
  * replayed form; staff vs analyst pages); the state rules of
@@ -200,7 +200,7 @@ static void test_login_and_cookies(void **state)
                 assert_int_equal(w_login(&j2, "staff.a", "CORRECT HORSE BATTERY A"),
                                  401);
         }
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
 }
 
 static void test_wrong_password_and_lockout(void **state)
@@ -214,15 +214,16 @@ static void test_wrong_password_and_lockout(void **state)
                 assert_int_equal(w_login(&jar, "staff.b", "wrong password!"), 401);
         assert_int_equal(w_login(&jar, "staff.b", PW_B), 303); /* clears */
         assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM web_login_failures WHERE "
-                               "key = 'user:staff.b'",
+                               "SELECT count(*) FROM web_login_throttle WHERE "
+                               "login = 'staff.b' AND addr <> ''",
                                NULL),
                          0);
         for (int i = 0; i < 5; i++)
                 assert_int_equal(w_login(&jar, "staff.b", "wrong password!"), 401);
-        /* locked: even the right password is refused, without a check */
+        /* this address waits (web.login_delay_s here): even the right
+         * password is refused, without a check */
         assert_int_equal(w_login(&jar, "staff.b", PW_B), 429);
-        /* an unknown login locks the same way (says nothing of existence) */
+        /* an unknown login waits the same way (says nothing of existence) */
         for (int i = 0; i < 5; i++)
                 assert_int_equal(w_login(&jar, "nobody.here", "whatever12"), 401);
         assert_int_equal(w_login(&jar, "nobody.here", "whatever12"), 429);
@@ -240,12 +241,12 @@ static void test_wrong_password_and_lockout(void **state)
                 assert_non_null(strstr(r.body, "id=\"error\""));
                 wc_free(&r);
         }
-        /* the lock ends */
-        w_sql("UPDATE web_login_failures SET locked_until = now() - interval "
-             "'1 second', first_at = now() - interval '1 hour'",
+        /* the delay ends */
+        w_sql("UPDATE web_login_throttle SET next_at = now() - interval "
+             "'1 second'",
              NULL);
         assert_int_equal(w_login(&jar, "staff.b", PW_B), 303);
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
 }
 
 static void test_csrf(void **state)
@@ -414,7 +415,7 @@ static void test_users_cli(void **state)
         assert_int_equal(w_get(&k, "/inbox"), 303);
         assert_int_equal(w_login(&k, "staff.c", pw), 401);
         assert_int_equal(wt_users(&t, NULL, "disable", "nobody", NULL), 1);
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
 }
 
 static void test_too_large(void **state)
@@ -431,20 +432,21 @@ static void test_too_large(void **state)
         free(body);
 }
 
-/* Last: failures from one address, over many logins, lock the address. */
+/* Last: failures from one address, over many logins, make the address
+ * wait. */
 static void test_ip_lockout(void **state)
 {
         struct wc_jar j = {0};
         char user[32];
 
         (void)state;
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
         for (int i = 0; i < 25; i++) {
                 snprintf(user, sizeof(user), "guess%d", i);
                 assert_int_equal(w_login(&j, user, "wrong password"), 401);
         }
         assert_int_equal(w_login(&j, "staff.a", PW_A), 429);
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
         assert_int_equal(w_login(&j, "staff.a", PW_A), 303);
 }
 
@@ -502,6 +504,7 @@ static void test_session_cache(void **state)
 static int setup(void **state)
 {
         const char *const extra[] = {"--set", "web.login_ip_max_failures=25",
+                                     "--set", "web.login_delay_s=600",
                                      "--set", "web.cache_s=0", "--set",
                                      "web.live_cache_s=0", "--set",
                                      "web.session_cache_ms=0", NULL};
