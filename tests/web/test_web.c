@@ -346,6 +346,87 @@ static void test_session_expiry_and_logout(void **state)
                          0);
 }
 
+/* Issue 19: the cookie lives as long as the server's session; a sign-in
+ * rotates (the session the browser came with ends); at most
+ * web.sessions_per_user (3 here) sessions per login, the oldest end. */
+static void test_session_lifetime_rotation_cap(void **state)
+{
+        struct wc_jar a = {0}, before, j[4];
+        struct wc_resp r;
+        char h[1024], tok[128], body[512];
+
+        (void)state;
+        w_sql("DELETE FROM web_sessions WHERE login = 'staff.b'", NULL);
+        /* the cookie's Max-Age is the idle lifetime (1 h), not 12 h */
+        assert_int_equal(w_req(&a, "GET", "/login", NULL, NULL, &r), 200);
+        assert_int_equal(wc_input(r.body, "csrf", tok, sizeof(tok)), 0);
+        wc_free(&r);
+        snprintf(body, sizeof(body), "csrf=%s&login=staff.b&password=%s", tok,
+                 "correct+horse+battery+B");
+        assert_int_equal(w_req(&a, "POST", "/login", body, NULL, &r), 303);
+        wc_set_cookies(&r, h, sizeof(h));
+        assert_non_null(strstr(h, "km_session="));
+        assert_non_null(strstr(h, "Max-Age=3600;"));
+        wc_free(&r);
+        /* when the idle expiry slides, the cookie's does too */
+        w_sql("UPDATE web_sessions SET last_seen_at = now() - interval '10 "
+              "minutes', expires_at = now() + interval '1 minute' WHERE "
+              "login = 'staff.b'",
+              NULL);
+        assert_int_equal(w_req(&a, "GET", "/inbox", NULL, NULL, &r), 200);
+        wc_set_cookies(&r, h, sizeof(h));
+        if (strstr(h, "km_session=") == NULL ||
+            (strstr(h, "Max-Age=3600;") == NULL &&
+             strstr(h, "Max-Age=3599;") == NULL))
+                fail_msg("got Set-Cookie \"%s\", want km_session with "
+                         "Max-Age=3600",
+                         h);
+        wc_free(&r);
+        /* rotation: signing in again from this browser ends its session */
+        before = a;
+        {
+                struct wc_jar pre = {0};
+
+                assert_int_equal(w_req(&pre, "GET", "/login", NULL, NULL, &r),
+                                 200);
+                assert_int_equal(wc_input(r.body, "csrf", tok, sizeof(tok)),
+                                 0);
+                wc_free(&r);
+                /* the session cookie plus a fresh sign-in form's */
+                for (int i = 0; i < pre.n && a.n < WC_MAX_COOKIES; i++) {
+                        snprintf(a.name[a.n], sizeof(a.name[0]), "%s",
+                                 pre.name[i]);
+                        snprintf(a.value[a.n], sizeof(a.value[0]), "%s",
+                                 pre.value[i]);
+                        a.n++;
+                }
+        }
+        snprintf(body, sizeof(body), "csrf=%s&login=staff.b&password=%s", tok,
+                 "correct+horse+battery+B");
+        assert_int_equal(w_post(&a, "/login", body, NULL), 303);
+        assert_string_not_equal(wc_cookie(&a, "km_session"),
+                                wc_cookie(&before, "km_session"));
+        assert_int_equal(w_get(&a, "/inbox"), 200);
+        assert_int_equal(w_get(&before, "/inbox"), 303); /* the old one */
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM web_sessions WHERE login = "
+                               "'staff.b'",
+                               NULL),
+                         1);
+        /* the cap: a fourth sign-in ends the oldest of three */
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(w_login(&j[i], "staff.b", PW_B), 303);
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM web_sessions WHERE login = "
+                               "'staff.b'",
+                               NULL),
+                         3);
+        assert_int_equal(w_get(&a, "/inbox"), 303); /* the oldest */
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(w_get(&j[i], "/inbox"), 200);
+        w_sql("DELETE FROM web_sessions WHERE login = 'staff.b'", NULL);
+}
+
 static void test_lang(void **state)
 {
         struct wc_jar j = {0};
@@ -505,6 +586,7 @@ static int setup(void **state)
 {
         const char *const extra[] = {"--set", "web.login_ip_max_failures=25",
                                      "--set", "web.login_delay_s=600",
+                                     "--set", "web.sessions_per_user=3",
                                      "--set", "web.cache_s=0", "--set",
                                      "web.live_cache_s=0", "--set",
                                      "web.session_cache_ms=0", NULL};
@@ -540,6 +622,7 @@ int main(void)
                 cmocka_unit_test(test_changes_exactly_once),
                 cmocka_unit_test(test_escaping),
                 cmocka_unit_test(test_session_expiry_and_logout),
+                cmocka_unit_test(test_session_lifetime_rotation_cap),
                 cmocka_unit_test(test_dashboard),
                 cmocka_unit_test(test_lang),
                 cmocka_unit_test(test_users_cli),

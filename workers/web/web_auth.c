@@ -20,7 +20,10 @@
  *   proxy's header (web_http.c web_client_ip).
  * - Sessions: the cookie holds 32 random bytes (hex); the table holds
  *   their SHA-256 and the expiry (absolute web.session_max_s, idle
- *   web.session_idle_s).  A new id at every sign-in (no fixation).
+ *   web.session_idle_s); the cookie's Max-Age is the same, renewed when
+ *   the idle expiry slides.  A new id at every sign-in, and the session
+ *   the request came with ends (no fixation); at most
+ *   web.sessions_per_user per login (a sign-in ends the oldest).
  *   Cookies are HttpOnly, SameSite=Strict, Path=/ and Secure (with the
  *   __Host- prefix) unless web.cookie_secure is off (http on loopback).
  * - CSRF: every POST but the sign-in carries the session's random token,
@@ -194,28 +197,51 @@ void web_login_get(struct web_ctx *c)
                 web_page_login(c, 200, M_COUNT);
 }
 
+/* A new session for login: a new id (the request's old session, if any,
+ * ends: no fixation), at most web.sessions_per_user of the login's (the
+ * oldest end), and a cookie that lives as long as the server's session
+ * (the idle expiry; web_session_load renews it when that slides). */
 static int web_session_new(struct web_ctx *c, PGconn *conn, const char *login)
 {
+        const struct web_conf *wc = c->w->wc;
         char id[WEB_TOKEN_HEX + 1], csrf[WEB_TOKEN_HEX + 1], hash[65];
-        char max[24], idle[24], err[256], name[64];
-        const char *p[5] = {hash, login, csrf, max, idle};
+        char max[24], idle[24], cap[24], err[256], name[64];
+        const char *p[7] = {hash, login, csrf, max, idle, cap,
+                            c->has_session ? c->s.id_hash : NULL};
+        PGresult *res = NULL;
 
         if (web_hex_token(id, sizeof(id)) || web_hex_token(csrf, sizeof(csrf)))
                 return -1;
         web_sha256_hex(id, hash);
-        snprintf(max, sizeof(max), "%lld", (long long)c->w->wc->session_max_s);
-        snprintf(idle, sizeof(idle), "%lld",
-                 (long long)c->w->wc->session_idle_s);
+        snprintf(max, sizeof(max), "%lld", (long long)wc->session_max_s);
+        snprintf(idle, sizeof(idle), "%lld", (long long)wc->session_idle_s);
+        snprintf(cap, sizeof(cap), "%lld", (long long)wc->sessions_per_user);
+        /* the CTEs share one snapshot: "cap" sees the login's sessions
+         * before this one, so it keeps the newest cap - 1 of them */
         if (km_pg_exec(conn,
-                       "INSERT INTO web_sessions (id_hash, login, csrf, "
-                       "expires_at) VALUES ($1, $2, $3, now() + least($4::int, "
-                       "$5::int) * interval '1 second')",
-                       5, p, NULL, err, sizeof(err))) {
+                       "WITH old AS (DELETE FROM web_sessions WHERE id_hash "
+                       "= $7::text RETURNING id_hash), ins AS (INSERT INTO "
+                       "web_sessions (id_hash, login, csrf, expires_at) "
+                       "VALUES ($1, $2, $3, now() + least($4::int, $5::int) "
+                       "* interval '1 second')), cap AS (DELETE FROM "
+                       "web_sessions WHERE id_hash IN (SELECT id_hash FROM "
+                       "web_sessions WHERE login = $2 AND id_hash IS "
+                       "DISTINCT FROM $7::text ORDER BY created_at DESC, "
+                       "id_hash DESC OFFSET $6::int - 1) RETURNING id_hash) "
+                       "SELECT id_hash FROM old UNION ALL SELECT id_hash "
+                       "FROM cap",
+                       7, p, &res, err, sizeof(err))) {
                 km_log_warn("session: %s", err);
                 return -1;
         }
+        for (int i = 0; i < PQntuples(res); i++) /* ended here at once */
+                web_scache_drop(c->w->scache, PQgetvalue(res, i, 0));
+        PQclear(res);
+        c->has_session = 0;
         web_cookie(c, web_cookie_name(c->w, "km_session", name, sizeof(name)),
-                   id, c->w->wc->session_max_s);
+                   id,
+                   wc->session_max_s < wc->session_idle_s ? wc->session_max_s
+                                                          : wc->session_idle_s);
         web_cookie(c, web_cookie_name(c->w, "km_pre", name, sizeof(name)), "",
                    0);
         return 0;
@@ -398,14 +424,19 @@ int web_session_load(struct web_ctx *c)
                 snprintf(max, sizeof(max), "%lld", (long long)wc->session_max_s);
                 snprintf(idle, sizeof(idle), "%lld",
                          (long long)wc->session_idle_s);
+                PQclear(res);
+                res = NULL;
                 if (km_pg_exec(conn,
                                "UPDATE web_sessions SET last_seen_at = now(), "
                                "expires_at = least(created_at + $2::int * "
                                "interval '1 second', now() + $3::int * "
                                "interval '1 second') WHERE id_hash = $1 AND "
-                               "expires_at > now()",
-                               3, p, NULL, err, sizeof(err)))
+                               "expires_at > now() RETURNING ceil(extract("
+                               "epoch FROM expires_at - now()))::bigint",
+                               3, p, &res, err, sizeof(err)))
                         km_log_warn("session: %s", err);
+                else if (PQntuples(res) == 1) /* the cookie slides too */
+                        web_cookie(c, name, id, atoll(PQgetvalue(res, 0, 0)));
         }
 cleanup:
         PQclear(res);
