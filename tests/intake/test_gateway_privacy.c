@@ -9,7 +9,8 @@
  * rounded; a key with the read_private scope (komek-keys add --scope
  * read_private) sees the full record, a key without it the public view,
  * an unknown key 403; komek-keys and the gateway refuse unknown scopes
- * and services.
+ * and services.  The gateway runs as its own login role,
+ * komek_gateway_app (a member of komek_intake only).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -377,7 +378,10 @@ static int setup(void **state)
             km_test_pg_schema(&conf, schema, sizeof(schema), conninfo,
                               sizeof(conninfo)))
                 return -1;
-        snprintf(envpg, sizeof(envpg), "KOMEK_PG_CONNINFO=%s", conninfo);
+        /* the gateway logs in as its own role (deploy/pg.sh up): its
+         * grants, not the owner's, must be enough for these reads */
+        snprintf(envpg, sizeof(envpg),
+                 "KOMEK_PG_CONNINFO=%s user=komek_gateway_app", conninfo);
         conn = km_pg_connect(conninfo, "test_gateway_privacy", 30, err,
                              sizeof(err));
         if (conn == NULL || km_test_topic(&conf, topic, sizeof(topic), "gwp", 1))
