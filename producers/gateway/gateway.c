@@ -66,12 +66,40 @@ static const struct km_conf_key gateway_keys[] = {
          GATEWAY_OFF(max_results), NULL, "most requests in one GET /requests"},
         {"gateway.lang", KM_CT_STR, "ru", 0, 2, GATEWAY_OFF(lang), NULL,
          "service names: ru or en"},
+        {"gateway.public_services", KM_CT_STR, "", 0, 4096,
+         GATEWAY_OFF(public_services), NULL,
+         "service codes (comma-separated) whose descriptions and photos "
+         "GET /requests shows without a read_private key (default none)"},
         KM_METRICS_CONF_KEYS("gateway", struct gateway_conf, metrics_address,
                              metrics_port),
         KM_OBS_PORT_FILE_KEY("gateway", struct gateway_conf,
                              metrics_port_file),
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
+
+/* @returns 1 if the comma-separated list names a code that is no
+ * category (gateway.public_services). */
+static int gateway_public_unknown(const struct km_conf *conf, const char *list)
+{
+        char code[128];
+
+        for (const char *p = list; p && *p;) {
+                size_t n = strcspn(p, ",");
+
+                if (n > 0) {
+                        if (n >= sizeof(code))
+                                return 1;
+                        memcpy(code, p, n);
+                        code[n] = '\0';
+                        if (km_conf_category(conf, code) == NULL)
+                                return 1;
+                }
+                p += n;
+                if (*p == ',')
+                        p++;
+        }
+        return 0;
+}
 
 static void gateway_usage(const struct km_conf *conf)
 {
@@ -232,15 +260,18 @@ int main(int argc, char **argv)
                 return 2;
         }
         if (conf.help || conf.dump || conf.nargs ||
-            (strcmp(gcp->lang, "ru") && strcmp(gcp->lang, "en"))) {
+            (strcmp(gcp->lang, "ru") && strcmp(gcp->lang, "en")) ||
+            gateway_public_unknown(&conf, gcp->public_services)) {
                 rc = conf.help || conf.dump ? 0 : 2;
                 if (conf.help)
                         gateway_usage(&conf);
                 else if (conf.dump)
                         km_conf_dump(&conf, stdout);
                 else
-                        fprintf(stderr, "komek-gateway: unexpected argument "
-                                        "or gateway.lang not ru/en\n");
+                        fprintf(stderr, "komek-gateway: unexpected argument, "
+                                        "gateway.lang not ru/en or "
+                                        "gateway.public_services names an "
+                                        "unknown service\n");
                 km_conf_destroy(&conf);
                 return rc;
         }

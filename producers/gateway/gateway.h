@@ -26,6 +26,7 @@ struct gateway_conf {
         int64_t pg_pool;
         int64_t max_results;   /* GET /requests */
         char *lang;            /* service names: ru or en */
+        char *public_services; /* NULL-able: codes whose descriptions are public */
         char *metrics_address; /* /metrics and /healthz */
         int64_t metrics_port;  /* 0: off, -1: any free port */
         char *metrics_port_file; /* NULL-able: the bound port is written here */
@@ -126,9 +127,10 @@ void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
 void gateway_services(struct gateway *gw, struct gateway_reply *rep);
 void gateway_service(struct gateway *gw, const char *code,
                      struct gateway_reply *rep);
+/* api_key NULL-able: none (the public view, docs/intake.md) */
 void gateway_requests(struct gateway *gw, const char *const *q,
-                      struct gateway_reply *rep);
-void gateway_request(struct gateway *gw, const char *id,
+                      const char *api_key, struct gateway_reply *rep);
+void gateway_request(struct gateway *gw, const char *id, const char *api_key,
                      struct gateway_reply *rep);
 
 /* gateway_metrics.c */
@@ -153,6 +155,9 @@ int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
                        char *source, size_t slen, char *channel,
                        size_t clen, int64_t *rate, char *err,
                        size_t errlen);
+int gateway_key_read(PGconn *conn, const char *key, int64_t *id,
+                     int64_t *rate, int *read_private, char *err,
+                     size_t errlen);
 int gateway_rate_take(struct gateway *gw, int64_t key_id, int64_t per_min);
 void gateway_pool_destroy(struct gateway *gw);
 

@@ -107,21 +107,28 @@ int gateway_pg_has_tasks(struct gateway_pgslot *slot)
         return slot->has_tasks;
 }
 
+/* The hex SHA-256 of a presented key: what api_keys stores. */
+static void gateway_key_hex(const char *key, char *hex)
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+
+        EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < mdlen; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
 int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
                        char *source, size_t slen, char *channel,
                        size_t clen, int64_t *rate, char *err,
                        size_t errlen)
 {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
         char hex[2 * EVP_MAX_MD_SIZE + 1];
         const char *params[1] = {hex};
         PGresult *res = NULL;
         int r;
 
-        EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < mdlen; i++)
-                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        gateway_key_hex(key, hex);
         r = km_pg_exec(conn,
                        "SELECT id, source, rate_limit, channel FROM api_keys "
                        "WHERE key_sha256 = $1 AND revoked_at IS NULL",
@@ -136,6 +143,37 @@ int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
         snprintf(source, slen, "%s", PQgetvalue(res, 0, 1));
         *rate = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
         snprintf(channel, clen, "%s", PQgetvalue(res, 0, 3));
+        PQclear(res);
+        return 0;
+}
+
+/* GET with a key: its id, rate limit and whether it has the read_private
+ * scope (api_keys.scopes, migration 096).  @returns 0, KM_EINPUT for an
+ * unknown or revoked key, or the database's error. */
+int gateway_key_read(PGconn *conn, const char *key, int64_t *id,
+                     int64_t *rate, int *read_private, char *err,
+                     size_t errlen)
+{
+        char hex[2 * EVP_MAX_MD_SIZE + 1];
+        const char *params[1] = {hex};
+        PGresult *res = NULL;
+        int r;
+
+        gateway_key_hex(key, hex);
+        r = km_pg_exec(conn,
+                       "SELECT id, rate_limit, 'read_private' = ANY(scopes) "
+                       "FROM api_keys WHERE key_sha256 = $1 AND revoked_at "
+                       "IS NULL",
+                       1, params, &res, err, errlen);
+        if (r)
+                return r;
+        if (PQntuples(res) != 1) {
+                PQclear(res);
+                return km_err_set(err, errlen, KM_EINPUT, "unknown api_key");
+        }
+        *id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        *rate = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        *read_private = PQgetvalue(res, 0, 2)[0] == 't';
         PQclear(res);
         return 0;
 }

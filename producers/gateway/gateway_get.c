@@ -10,6 +10,16 @@
  * closed, agency_responsible = organisations.name, expected_datetime =
  * tasks.due_at.  Without a task (not routed yet, or no tasks table) the
  * request is open.  Filters are validated here and passed as parameters.
+ *
+ * SECURITY (privacy, issue 19): these reads need no key, so by default
+ * they show nothing that identifies a resident: no staff note
+ * (status_notes null), the description and media_url only for services
+ * in gateway.public_services, the directory's building address without
+ * the apartment (null when no building is known), coordinates that are
+ * the building's or rounded to 3 decimals.  A key with the read_private
+ * scope (komek-keys add --scope read_private) sees what was recorded; an
+ * unknown key is refused (403), a known one is rate limited.  Contacts
+ * are never stored here nor shown.  docs/intake.md lists each field.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +35,8 @@
         "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /* Shared by both variants: $1 ids (uuid[]), $2 service_code, $3 status,
- * $4 start, $5 end, $6 limit. */
+ * $4 start, $5 end, $6 limit, $7 private (the key's read_private scope),
+ * $8 the public services (text[], gateway.public_services). */
 #define GW_WHERE                                                             \
         " WHERE g.published_at IS NOT NULL"                                  \
         " AND ($1::uuid[] IS NULL OR g.id = ANY($1::uuid[]))"                \
@@ -35,28 +46,52 @@
         " AND ($5::timestamptz IS NULL OR g.requested_at <= $5)"             \
         " ORDER BY g.requested_at DESC, g.id LIMIT $6::int"
 
+/* Privacy (docs/intake.md, deploy/sql/096_open311_privacy.sql): without
+ * read_private, no staff note, the resident's description and photo only
+ * for a public service, the building's address from the directory (no
+ * apartment; NULL when no building is known) and coordinates that are the
+ * building's or rounded to 3 decimals (~100 m). */
 #define GW_COLS                                                              \
-        "SELECT g.id, x.status, x.note, g.service_code, g.description, "    \
-        "x.agency, " GW_TS("g.requested_at") ", " GW_TS("x.updated") ", "   \
-        GW_TS("x.due") ", g.address, g.building_id, g.lat, g.long, "        \
-        "g.media_url FROM gateway_requests g "
+        "SELECT g.id, x.status, CASE WHEN $7::bool THEN x.note END, "        \
+        "g.service_code, CASE WHEN $7::bool OR g.service_code = "           \
+        "ANY($8::text[]) THEN g.description END, x.agency, "                 \
+        GW_TS("g.requested_at") ", " GW_TS("x.updated") ", "                \
+        GW_TS("x.due") ", CASE WHEN $7::bool THEN g.address ELSE "           \
+        "x.pub_address END, CASE WHEN $7::bool THEN g.building_id ELSE "     \
+        "x.pub_building END, CASE WHEN $7::bool THEN g.lat ELSE "            \
+        "coalesce(x.blat, round(g.lat::numeric, 3)::float8) END, CASE WHEN " \
+        "$7::bool THEN g.long ELSE coalesce(x.blong, round(g.long::numeric, " \
+        "3)::float8) END, CASE WHEN $7::bool OR g.service_code = "          \
+        "ANY($8::text[]) THEN g.media_url END FROM gateway_requests g "
 
 static const char gateway_sql_tasks[] =
         GW_COLS
         "LEFT JOIN LATERAL (SELECT t.status, t.status_note, t.org_id, "
-        "t.due_at, t.updated_at FROM tasks t WHERE t.complaint_id = g.id "
-        "ORDER BY t.updated_at DESC LIMIT 1) t ON true "
+        "t.due_at, t.updated_at, t.building_id FROM tasks t WHERE "
+        "t.complaint_id = g.id ORDER BY t.updated_at DESC LIMIT 1) t ON true "
         "LEFT JOIN organisations o ON o.id::text = t.org_id::text "
+        "LEFT JOIN LATERAL (SELECT b.id, b.district, b.street, b.house, "
+        "b.lat, b.long FROM buildings b WHERE b.id IN (t.building_id, "
+        "g.building_id) ORDER BY b.id = t.building_id DESC LIMIT 1) b ON true "
         "CROSS JOIN LATERAL (SELECT CASE WHEN t.status = 'resolved' THEN "
         "'closed' ELSE 'open' END AS status, t.status_note::text AS note, "
         "o.name::text AS agency, COALESCE(t.updated_at, g.published_at) AS "
-        "updated, t.due_at AS due) x" GW_WHERE;
+        "updated, t.due_at AS due, CASE WHEN b.id IS NOT NULL THEN "
+        "b.district || ', ' || b.street || ' ' || b.house END AS "
+        "pub_address, b.id::text AS pub_building, b.lat AS blat, b.long AS "
+        "blong) x" GW_WHERE;
 
+/* No routing tables (a gateway alone): no directory to say the building */
 static const char gateway_sql_plain[] =
         GW_COLS
         "CROSS JOIN LATERAL (SELECT 'open'::text AS status, NULL::text AS "
         "note, NULL::text AS agency, g.published_at AS updated, "
-        "NULL::timestamptz AS due) x" GW_WHERE;
+        "NULL::timestamptz AS due, NULL::text AS pub_address, NULL::text AS "
+        "pub_building, NULL::float8 AS blat, NULL::float8 AS blong) x"
+        GW_WHERE;
+
+static char *gateway_list(const char *v, const char *const *allowed,
+                          int *bad);
 
 static const char *gateway_service_name(const struct gateway *gw,
                                         const struct km_category *c)
@@ -158,14 +193,51 @@ static json_t *gateway_request_obj(struct gateway *gw, PGresult *res, int i)
         return o;
 }
 
-/* Run the query with params p[0..5]. */
-static void gateway_query(struct gateway *gw, const char *const *p,
+/* The key of a GET: none is the public view; an unknown one is refused
+ * (403), a known one is rate limited like a POST.  @returns 0 with *priv,
+ * or -1 with rep set. */
+static int gateway_get_key(struct gateway *gw, struct gateway_pgslot *slot,
+                           const char *key, int *priv,
+                           struct gateway_reply *rep)
+{
+        int64_t id, rate;
+        char err[512];
+        int r;
+
+        *priv = 0;
+        if (key == NULL || *key == '\0')
+                return 0;
+        r = gateway_key_read(slot->conn, key, &id, &rate, priv, err,
+                             sizeof(err));
+        if (r == KM_EINPUT) {
+                gateway_error(rep, 403, "invalid api_key");
+                return -1;
+        }
+        if (r) {
+                km_obs_pg_error(gw->m.reg, r);
+                km_log_error("api_keys: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                return -1;
+        }
+        if (!gateway_rate_take(gw, id, rate)) {
+                gateway_error(rep, 429,
+                              "rate limit of %lld requests per minute "
+                              "exceeded",
+                              (long long)rate);
+                rep->retry_after = (int)(60 / rate) + 1;
+                return -1;
+        }
+        return 0;
+}
+
+/* Run the query with params p[0..5] and the key (NULL-able). */
+static void gateway_query(struct gateway *gw, const char **p, const char *key,
                           struct gateway_reply *rep)
 {
         struct gateway_pgslot *slot;
         PGresult *res = NULL;
-        char err[512];
-        int r;
+        char err[512], *pub = NULL;
+        int r, priv = 0;
 
         slot = gateway_pg_get(gw, err, sizeof(err));
         if (slot == NULL) {
@@ -173,19 +245,28 @@ static void gateway_query(struct gateway *gw, const char *const *p,
                 gateway_error(rep, 503, "database unavailable, try again");
                 return;
         }
+        if (gateway_get_key(gw, slot, key, &priv, rep)) {
+                gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
+                return;
+        }
+        if (gw->gc->public_services && *gw->gc->public_services)
+                pub = gateway_list(gw->gc->public_services, NULL, NULL);
+        p[6] = priv ? "true" : "false";
+        p[7] = pub;
         r = km_pg_exec(slot->conn,
                        gateway_pg_has_tasks(slot) ? gateway_sql_tasks
                                                   : gateway_sql_plain,
-                       6, p, &res, err, sizeof(err));
+                       8, p, &res, err, sizeof(err));
         if (r == KM_EFATAL && gateway_pg_has_tasks(slot)) {
                 /* tasks not (yet) shaped as expected: answer from what the
                  * gateway recorded, and look again in a while */
                 km_log_warn("requests with tasks: %s; without tasks", err);
                 slot->has_tasks = 0;
                 slot->checked_ms = km_now_ms();
-                r = km_pg_exec(slot->conn, gateway_sql_plain, 6, p, &res, err,
+                r = km_pg_exec(slot->conn, gateway_sql_plain, 8, p, &res, err,
                                sizeof(err));
         }
+        free(pub);
         if (r) {
                 gateway_pg_put(gw, slot,
                                PQstatus(slot->conn) != CONNECTION_OK);
@@ -206,18 +287,18 @@ static void gateway_query(struct gateway *gw, const char *const *p,
         rep->item = "request";
 }
 
-void gateway_request(struct gateway *gw, const char *id,
+void gateway_request(struct gateway *gw, const char *id, const char *api_key,
                      struct gateway_reply *rep)
 {
         char arr[KM_ID_LEN + 2];
-        const char *p[6] = {arr, NULL, NULL, NULL, NULL, "1"};
+        const char *p[8] = {arr, NULL, NULL, NULL, NULL, "1", NULL, NULL};
 
         if (!km_id_valid(id)) {
                 gateway_error(rep, 404, "no service request with this id");
                 return;
         }
         snprintf(arr, sizeof(arr), "{%s}", id);
-        gateway_query(gw, p, rep);
+        gateway_query(gw, p, api_key, rep);
         if (rep->status == 200 && json_array_size(rep->body) == 0) {
                 json_decref(rep->body);
                 rep->body = NULL;
@@ -275,12 +356,12 @@ static char *gateway_list(const char *v, const char *const *allowed, int *bad)
 
 /* q: service_request_id, service_code, status, start_date, end_date. */
 void gateway_requests(struct gateway *gw, const char *const *q,
-                      struct gateway_reply *rep)
+                      const char *api_key, struct gateway_reply *rep)
 {
         static const char *const statuses[] = {"open", "closed", NULL};
         char *ids = NULL, *codes = NULL, *sts = NULL, start[24], end[24],
              limit[24];
-        const char *p[6] = {NULL, NULL, NULL, NULL, NULL, limit};
+        const char *p[8] = {NULL, NULL, NULL, NULL, NULL, limit, NULL, NULL};
         int64_t t;
 
         if (q[0] && *q[0]) {
@@ -343,7 +424,7 @@ void gateway_requests(struct gateway *gw, const char *const *q,
                 p[3] = start;
         }
         snprintf(limit, sizeof(limit), "%lld", (long long)gw->gc->max_results);
-        gateway_query(gw, p, rep);
+        gateway_query(gw, p, api_key, rep);
 cleanup:
         free(ids);
         free(codes);

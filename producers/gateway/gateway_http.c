@@ -145,13 +145,15 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
                                 gateway_arg(conn, "end_date"),
                         };
 
-                        gateway_requests(gw, q, rep);
+                        gateway_requests(gw, q, gateway_arg(conn, "api_key"),
+                                         rep);
                 } else {
                         gateway_error(rep, 405, "method not allowed");
                 }
         } else if (strncmp(path, "/requests/", 10) == 0) {
                 if (get)
-                        gateway_request(gw, path + 10, rep);
+                        gateway_request(gw, path + 10,
+                                        gateway_arg(conn, "api_key"), rep);
                 else
                         gateway_error(rep, 405, "method not allowed");
         } else {

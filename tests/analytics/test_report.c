@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "fx.h"
+#include "km_pg.h"
 #include "km_test.h"
 #include "km_util.h"
 
@@ -123,6 +124,42 @@ static void test_csv(void **state)
         golden("report.csv");
 }
 
+/* A directory name a spreadsheet would run (issue 19): defused in the
+ * CSV by common/km_csv.c, as in komek-web's. */
+static void test_csv_formula_defused(void **state)
+{
+        static const char *const upd =
+            "UPDATE organisations SET name = $1 WHERE id = 'ksk-0003'";
+        const char *hostile[1] = {"=HYPERLINK(\"http://x.example\",\"x\")"};
+        const char *orig[1] = {"КСК «Достык»"};
+        char err[512], path[128], line[512];
+        int found = 0;
+        FILE *fp;
+
+        (void)state;
+        assert_int_equal(km_pg_exec(env.conn, upd, 1, hostile, NULL, err,
+                                    sizeof(err)),
+                         0);
+        report("--format csv", "report.hostile.csv");
+        assert_int_equal(km_pg_exec(env.conn, upd, 1, orig, NULL, err,
+                                    sizeof(err)),
+                         0);
+        snprintf(path, sizeof(path), "%s/report.hostile.csv", tmp);
+        fp = fopen(path, "r");
+        assert_non_null(fp);
+        while (fgets(line, sizeof(line), fp))
+                if (strncmp(line, "rating,ksk-0003,", 16) == 0) {
+                        found = 1;
+                        if (strncmp(line + 16,
+                                    "\"'=HYPERLINK(\"\"http://x.example\"\","
+                                    "\"\"x\"\")\",",
+                                    42) != 0)
+                                fail_msg("got %s, want the name defused", line);
+                }
+        fclose(fp);
+        assert_true(found);
+}
+
 static long count_of(const char *buf, const char *what)
 {
         long n = 0;
@@ -203,6 +240,7 @@ int main(void)
             cmocka_unit_test(test_text),
             cmocka_unit_test(test_json),
             cmocka_unit_test(test_csv),
+            cmocka_unit_test(test_csv_formula_defused),
             cmocka_unit_test(test_html_chromium),
         };
 

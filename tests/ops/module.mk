@@ -8,6 +8,8 @@ test_log_SRCS := tests/ops/test_log.c
 SHTESTS += tests/ops/test_sasl_tls.sh
 TESTS += test_roles
 test_roles_SRCS := tests/ops/test_roles.c tests/common/km_test.c
+TESTS += test_login_roles
+test_login_roles_SRCS := tests/ops/test_login_roles.c tests/common/km_test.c
 SHTESTS += tests/ops/test_deploy.sh
 
 # Not a test: komek-groups (describe a consumer group), used by

@@ -3,6 +3,9 @@
 TESTS += test_web
 test_web_SRCS := tests/web/test_web.c tests/web/test_web_pages.c tests/web/wt.c tests/web/wclient.c \
 	tests/routing/rt.c tests/common/km_test.c
+TESTS += test_lockout
+test_lockout_SRCS := tests/web/test_lockout.c tests/web/wt.c tests/web/wclient.c \
+	tests/routing/rt.c tests/common/km_test.c
 TESTS += test_browser
 test_browser_SRCS := tests/web/test_browser.c tests/web/wt.c \
 	tests/web/wclient.c tests/routing/rt.c tests/common/km_test.c

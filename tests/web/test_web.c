@@ -1,7 +1,7 @@
 /*
  * test_web.c - komek-web over real HTTP against tasks routed by the real
  * router and task sink (tests/web/wt.c) and the real broker: every route;
- * sign-in, wrong passwords and the lock-out per login and per address;
+ * sign-in, wrong passwords and the throttle per login and address;
  * cookies; CSRF (missing, wrong, another session's token, another
  * origin); access control (another organisation's task by id, by a
  * replayed form; staff vs analyst pages); the state rules of
@@ -200,7 +200,7 @@ static void test_login_and_cookies(void **state)
                 assert_int_equal(w_login(&j2, "staff.a", "CORRECT HORSE BATTERY A"),
                                  401);
         }
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
 }
 
 static void test_wrong_password_and_lockout(void **state)
@@ -214,15 +214,16 @@ static void test_wrong_password_and_lockout(void **state)
                 assert_int_equal(w_login(&jar, "staff.b", "wrong password!"), 401);
         assert_int_equal(w_login(&jar, "staff.b", PW_B), 303); /* clears */
         assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM web_login_failures WHERE "
-                               "key = 'user:staff.b'",
+                               "SELECT count(*) FROM web_login_throttle WHERE "
+                               "login = 'staff.b' AND addr <> ''",
                                NULL),
                          0);
         for (int i = 0; i < 5; i++)
                 assert_int_equal(w_login(&jar, "staff.b", "wrong password!"), 401);
-        /* locked: even the right password is refused, without a check */
+        /* this address waits (web.login_delay_s here): even the right
+         * password is refused, without a check */
         assert_int_equal(w_login(&jar, "staff.b", PW_B), 429);
-        /* an unknown login locks the same way (says nothing of existence) */
+        /* an unknown login waits the same way (says nothing of existence) */
         for (int i = 0; i < 5; i++)
                 assert_int_equal(w_login(&jar, "nobody.here", "whatever12"), 401);
         assert_int_equal(w_login(&jar, "nobody.here", "whatever12"), 429);
@@ -240,12 +241,12 @@ static void test_wrong_password_and_lockout(void **state)
                 assert_non_null(strstr(r.body, "id=\"error\""));
                 wc_free(&r);
         }
-        /* the lock ends */
-        w_sql("UPDATE web_login_failures SET locked_until = now() - interval "
-             "'1 second', first_at = now() - interval '1 hour'",
+        /* the delay ends */
+        w_sql("UPDATE web_login_throttle SET next_at = now() - interval "
+             "'1 second'",
              NULL);
         assert_int_equal(w_login(&jar, "staff.b", PW_B), 303);
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
 }
 
 static void test_csrf(void **state)
@@ -345,6 +346,87 @@ static void test_session_expiry_and_logout(void **state)
                          0);
 }
 
+/* Issue 19: the cookie lives as long as the server's session; a sign-in
+ * rotates (the session the browser came with ends); at most
+ * web.sessions_per_user (3 here) sessions per login, the oldest end. */
+static void test_session_lifetime_rotation_cap(void **state)
+{
+        struct wc_jar a = {0}, before, j[4];
+        struct wc_resp r;
+        char h[1024], tok[128], body[512];
+
+        (void)state;
+        w_sql("DELETE FROM web_sessions WHERE login = 'staff.b'", NULL);
+        /* the cookie's Max-Age is the idle lifetime (1 h), not 12 h */
+        assert_int_equal(w_req(&a, "GET", "/login", NULL, NULL, &r), 200);
+        assert_int_equal(wc_input(r.body, "csrf", tok, sizeof(tok)), 0);
+        wc_free(&r);
+        snprintf(body, sizeof(body), "csrf=%s&login=staff.b&password=%s", tok,
+                 "correct+horse+battery+B");
+        assert_int_equal(w_req(&a, "POST", "/login", body, NULL, &r), 303);
+        wc_set_cookies(&r, h, sizeof(h));
+        assert_non_null(strstr(h, "km_session="));
+        assert_non_null(strstr(h, "Max-Age=3600;"));
+        wc_free(&r);
+        /* when the idle expiry slides, the cookie's does too */
+        w_sql("UPDATE web_sessions SET last_seen_at = now() - interval '10 "
+              "minutes', expires_at = now() + interval '1 minute' WHERE "
+              "login = 'staff.b'",
+              NULL);
+        assert_int_equal(w_req(&a, "GET", "/inbox", NULL, NULL, &r), 200);
+        wc_set_cookies(&r, h, sizeof(h));
+        if (strstr(h, "km_session=") == NULL ||
+            (strstr(h, "Max-Age=3600;") == NULL &&
+             strstr(h, "Max-Age=3599;") == NULL))
+                fail_msg("got Set-Cookie \"%s\", want km_session with "
+                         "Max-Age=3600",
+                         h);
+        wc_free(&r);
+        /* rotation: signing in again from this browser ends its session */
+        before = a;
+        {
+                struct wc_jar pre = {0};
+
+                assert_int_equal(w_req(&pre, "GET", "/login", NULL, NULL, &r),
+                                 200);
+                assert_int_equal(wc_input(r.body, "csrf", tok, sizeof(tok)),
+                                 0);
+                wc_free(&r);
+                /* the session cookie plus a fresh sign-in form's */
+                for (int i = 0; i < pre.n && a.n < WC_MAX_COOKIES; i++) {
+                        snprintf(a.name[a.n], sizeof(a.name[0]), "%s",
+                                 pre.name[i]);
+                        snprintf(a.value[a.n], sizeof(a.value[0]), "%s",
+                                 pre.value[i]);
+                        a.n++;
+                }
+        }
+        snprintf(body, sizeof(body), "csrf=%s&login=staff.b&password=%s", tok,
+                 "correct+horse+battery+B");
+        assert_int_equal(w_post(&a, "/login", body, NULL), 303);
+        assert_string_not_equal(wc_cookie(&a, "km_session"),
+                                wc_cookie(&before, "km_session"));
+        assert_int_equal(w_get(&a, "/inbox"), 200);
+        assert_int_equal(w_get(&before, "/inbox"), 303); /* the old one */
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM web_sessions WHERE login = "
+                               "'staff.b'",
+                               NULL),
+                         1);
+        /* the cap: a fourth sign-in ends the oldest of three */
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(w_login(&j[i], "staff.b", PW_B), 303);
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM web_sessions WHERE login = "
+                               "'staff.b'",
+                               NULL),
+                         3);
+        assert_int_equal(w_get(&a, "/inbox"), 303); /* the oldest */
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(w_get(&j[i], "/inbox"), 200);
+        w_sql("DELETE FROM web_sessions WHERE login = 'staff.b'", NULL);
+}
+
 static void test_lang(void **state)
 {
         struct wc_jar j = {0};
@@ -414,7 +496,7 @@ static void test_users_cli(void **state)
         assert_int_equal(w_get(&k, "/inbox"), 303);
         assert_int_equal(w_login(&k, "staff.c", pw), 401);
         assert_int_equal(wt_users(&t, NULL, "disable", "nobody", NULL), 1);
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
 }
 
 static void test_too_large(void **state)
@@ -431,20 +513,21 @@ static void test_too_large(void **state)
         free(body);
 }
 
-/* Last: failures from one address, over many logins, lock the address. */
+/* Last: failures from one address, over many logins, make the address
+ * wait. */
 static void test_ip_lockout(void **state)
 {
         struct wc_jar j = {0};
         char user[32];
 
         (void)state;
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
         for (int i = 0; i < 25; i++) {
                 snprintf(user, sizeof(user), "guess%d", i);
                 assert_int_equal(w_login(&j, user, "wrong password"), 401);
         }
         assert_int_equal(w_login(&j, "staff.a", PW_A), 429);
-        w_sql("DELETE FROM web_login_failures", NULL);
+        w_sql("DELETE FROM web_login_throttle", NULL);
         assert_int_equal(w_login(&j, "staff.a", PW_A), 303);
 }
 
@@ -502,6 +585,8 @@ static void test_session_cache(void **state)
 static int setup(void **state)
 {
         const char *const extra[] = {"--set", "web.login_ip_max_failures=25",
+                                     "--set", "web.login_delay_s=600",
+                                     "--set", "web.sessions_per_user=3",
                                      "--set", "web.cache_s=0", "--set",
                                      "web.live_cache_s=0", "--set",
                                      "web.session_cache_ms=0", NULL};
@@ -537,6 +622,7 @@ int main(void)
                 cmocka_unit_test(test_changes_exactly_once),
                 cmocka_unit_test(test_escaping),
                 cmocka_unit_test(test_session_expiry_and_logout),
+                cmocka_unit_test(test_session_lifetime_rotation_cap),
                 cmocka_unit_test(test_dashboard),
                 cmocka_unit_test(test_lang),
                 cmocka_unit_test(test_users_cli),

@@ -52,6 +52,8 @@ static void wc_jar_set(struct wc_jar *jar, const char *line)
         snprintf(jar->value[i], sizeof(jar->value[i]), "%s", value);
 }
 
+const char *wc_source;
+
 const char *wc_cookie(const struct wc_jar *jar, const char *name)
 {
         for (int i = 0; i < jar->n; i++)
@@ -97,6 +99,17 @@ int wc_do(int port, const char *method, const char *path, const char *body,
         sa.sin_port = htons((unsigned short)port);
         inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (fd >= 0 && wc_source) { /* another loopback address */
+                struct sockaddr_in src;
+
+                memset(&src, 0, sizeof(src));
+                src.sin_family = AF_INET;
+                inet_pton(AF_INET, wc_source, &src.sin_addr);
+                if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+                        close(fd);
+                        fd = -1;
+                }
+        }
         if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
             write(fd, req, (size_t)n + blen) != (ssize_t)((size_t)n + blen)) {
                 if (fd >= 0)

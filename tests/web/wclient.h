@@ -35,6 +35,10 @@ int wc_do(int port, const char *method, const char *path, const char *body,
 
 void wc_free(struct wc_resp *r);
 
+/** @brief NULL-able: the local address wc_do connects from (another
+ *  loopback address such as 127.0.0.2; NULL: the system's choice). */
+extern const char *wc_source;
+
 /** @brief The value of the first header name (case-insensitive) into buf.
  *  @returns buf or NULL. */
 char *wc_header(const struct wc_resp *r, const char *name, char *buf,

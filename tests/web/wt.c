@@ -134,9 +134,14 @@ int wt_analytics(struct wt *t)
                     NULL, t->week, sizeof(t->week));
 }
 
+/* komek-web and its users CLI log in as their own role (deploy/pg.sh up
+ * makes it, a member of komek_web and komek_analyst only), so a missing
+ * grant fails these tests (issue 19).  libpq takes the last user=. */
+#define WT_ROLE " user=komek_web_app"
+
 static char *wt_cmd(struct wt *t, const char *args)
 {
-        return km_xasprintf("KOMEK_PG_CONNINFO='%s' %s/komek-web --config "
+        return km_xasprintf("KOMEK_PG_CONNINFO='%s" WT_ROLE "' %s/komek-web --config "
                             "%s/deploy/komek.conf %s 2>>'%s/users.log'",
                             t->rt.conninfo, getenv("KOMEK_BIN"),
                             getenv("KOMEK_ROOT"), args, t->rt.logdir);
@@ -195,7 +200,7 @@ int wt_users(struct wt *t, char **out, ...)
 int wt_web_start(struct wt *t, const char *const *extra)
 {
         static int n;
-        char pf[512], port_arg[600];
+        char pf[512], port_arg[600], pg[1100];
         const char *args[32];
         int i = 0;
         int64_t deadline = km_now_ms() + 30000;
@@ -209,6 +214,9 @@ int wt_web_start(struct wt *t, const char *const *extra)
         args[i++] = port_arg;
         args[i++] = "--set";
         args[i++] = "web.cookie_secure=false";
+        snprintf(pg, sizeof(pg), "%s" WT_ROLE, t->rt.conninfo);
+        args[i++] = "--pg";
+        args[i++] = pg;
         for (const char *const *e = extra; e && *e && i < 30; e++)
                 args[i++] = *e;
         args[i] = NULL;

@@ -2,6 +2,7 @@
  * keys.c - komek-keys: the gateway's API keys in PostgreSQL.
  *
  *   komek-keys add --source NAME [--channel C] [--rate N] [--note TEXT]
+ *                  [--scope read_private]
  *   komek-keys list
  *   komek-keys revoke ID|PREFIX
  *
@@ -10,7 +11,10 @@
  * SHA-256 and its first 11 characters (to tell keys apart in `list`).
  * Each key carries the source its complaints are published under, their
  * channel (one of the model's: phone, telegram, web, app, social, email;
- * default web) and a rate limit in requests per minute.  revoke takes effect on the gateway's
+ * default web), a rate limit in requests per minute and its scopes
+ * (api_keys.scopes, migration 096): read_private lets GET /requests show
+ * the full record (apartment, description, staff notes; docs/intake.md),
+ * for the city's own systems only.  revoke takes effect on the gateway's
  * next request with that key (keys are looked up per request).
  * Exit codes: 0 ok, 1 database error or nothing to revoke, 2 usage.
  */
@@ -32,6 +36,7 @@ struct keys_conf {
         char *channel;
         int64_t rate_limit;
         char *note;
+        char *scope; /* comma-separated: read_private */
 };
 
 #define KEYS_OFF(f) offsetof(struct keys_conf, f)
@@ -46,6 +51,9 @@ static const struct km_conf_key keys_keys[] = {
          "rate", "add: requests per minute"},
         {"keys.note", KM_CT_STR, NULL, 0, 256, KEYS_OFF(note), "note",
          "add: free text for operators"},
+        {"keys.scope", KM_CT_STR, "", 0, 256, KEYS_OFF(scope), "scope",
+         "add: scopes, comma-separated (read_private: GET /requests shows "
+         "the full record)"},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -54,6 +62,7 @@ static void keys_usage(const struct km_conf *conf)
         fprintf(stdout,
                 "usage: komek-keys add --source NAME [--channel C] [--rate N] "
                 "[--note T]\n"
+                "                      [--scope read_private]\n"
                 "       komek-keys list\n"
                 "       komek-keys revoke ID|PREFIX\n"
                 "add prints the new key once on stdout; only its SHA-256 is "
@@ -72,14 +81,35 @@ static void keys_hex(const unsigned char *b, size_t n, char *out)
         out[2 * n] = '\0';
 }
 
+/* @returns 1 if s is a comma-separated list of known scopes (or empty). */
+static int keys_scope_valid(const char *s)
+{
+        static const char *const known[] = {"read_private", NULL};
+
+        for (const char *p = s; p && *p;) {
+                size_t n = strcspn(p, ",");
+                int ok = 0;
+
+                for (int i = 0; known[i]; i++)
+                        ok |= strlen(known[i]) == n && !memcmp(known[i], p, n);
+                if (!ok)
+                        return 0;
+                p += n;
+                if (*p == ',' && *++p == '\0')
+                        return 0; /* a trailing comma */
+        }
+        return 1;
+}
+
 static int keys_add(PGconn *conn, const struct keys_conf *kc, char *err,
                     size_t errlen)
 {
         unsigned char raw[32], md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         char key[3 + 64 + 1] = "km_", sha[65], prefix[12], rate[24];
-        const char *params[6] = {sha, prefix, kc->source, rate, kc->note,
-                                 kc->channel};
+        char scopes[300];
+        const char *params[7] = {sha, prefix, kc->source, rate, kc->note,
+                                 kc->channel, scopes};
         PGresult *res = NULL;
         int r;
 
@@ -91,18 +121,20 @@ static int keys_add(PGconn *conn, const struct keys_conf *kc, char *err,
         keys_hex(md, mdlen, sha);
         snprintf(prefix, sizeof(prefix), "%.11s", key);
         snprintf(rate, sizeof(rate), "%lld", (long long)kc->rate_limit);
+        /* checked by keys_scope_valid: a-z and _ only, so a plain literal */
+        snprintf(scopes, sizeof(scopes), "{%s}", kc->scope ? kc->scope : "");
         r = km_pg_exec(conn,
                        "INSERT INTO api_keys (key_sha256, key_prefix, source, "
-                       "rate_limit, note, channel) VALUES ($1, $2, $3, $4, "
-                       "$5, $6) RETURNING id",
-                       6, params, &res, err, errlen);
+                       "rate_limit, note, channel, scopes) VALUES ($1, $2, "
+                       "$3, $4, $5, $6, $7::text[]) RETURNING id",
+                       7, params, &res, err, errlen);
         if (r)
                 return r;
         printf("%s\n", key);
         km_log_info("added key %s (id %s) for source %s, channel %s, %s "
-                    "requests/min",
+                    "requests/min, scopes {%s}",
                     prefix, PQgetvalue(res, 0, 0), kc->source, kc->channel,
-                    rate);
+                    rate, kc->scope ? kc->scope : "");
         PQclear(res);
         return 0;
 }
@@ -118,19 +150,22 @@ static int keys_list(PGconn *conn, char *err, size_t errlen)
                        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
                        "COALESCE(to_char(revoked_at AT TIME ZONE 'UTC', "
                        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'active'), "
-                       "COALESCE(note, '') FROM api_keys ORDER BY id",
+                       "COALESCE(note, ''), CASE WHEN scopes = '{}' THEN '-' "
+                       "ELSE array_to_string(scopes, ',') END FROM api_keys "
+                       "ORDER BY id",
                        0, NULL, &res, err, errlen);
         if (r)
                 return r;
-        printf("%-6s %-12s %-20s %-9s %-8s %-21s %-21s %s\n", "id",
+        printf("%-6s %-12s %-20s %-9s %-8s %-21s %-21s %-13s %s\n", "id",
                "prefix", "source", "channel", "rate/min", "created", "revoked",
-               "note");
+               "scopes", "note");
         for (int i = 0; i < PQntuples(res); i++)
-                printf("%-6s %-12s %-20s %-9s %-8s %-21s %-21s %s\n",
+                printf("%-6s %-12s %-20s %-9s %-8s %-21s %-21s %-13s %s\n",
                        PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
                        PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
                        PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
-                       PQgetvalue(res, i, 6), PQgetvalue(res, i, 7));
+                       PQgetvalue(res, i, 6), PQgetvalue(res, i, 8),
+                       PQgetvalue(res, i, 7));
         PQclear(res);
         return 0;
 }
@@ -198,6 +233,12 @@ int main(int argc, char **argv)
         if (!strcmp(cmd, "add") && !km_complaint_channel_valid(kc.channel)) {
                 fprintf(stderr, "komek-keys: --channel must be phone, "
                                 "telegram, web, app, social or email\n");
+                rc = 2;
+                goto cleanup;
+        }
+        if (!strcmp(cmd, "add") && !keys_scope_valid(kc.scope)) {
+                fprintf(stderr, "komek-keys: --scope must be read_private "
+                                "(or empty)\n");
                 rc = 2;
                 goto cleanup;
         }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_csv.h"
 #include "km_utf8.h"
 #include "km_util.h"
 #include "report.h"
@@ -337,22 +338,19 @@ void report_json(FILE *fp, const struct rp_data *d)
         json_decref(root);
 }
 
-/* A CSV field: quoted when it holds a comma, quote or newline. */
+/* A CSV field (common/km_csv.c): quoted when it holds a comma, quote or
+ * newline; a cell a spreadsheet would run as a formula is defused. */
 static void rp_csv_field(FILE *fp, const char *s, int last)
 {
-        if (s == NULL)
-                s = "";
-        if (strpbrk(s, ",\"\n\r")) {
-                fputc('"', fp);
-                for (; *s; s++) {
-                        if (*s == '"')
-                                fputc('"', fp);
-                        fputc(*s, fp);
-                }
-                fputc('"', fp);
-        } else {
-                fputs(s, fp);
+        char buf[512], *big = NULL;
+        size_t n = km_csv_cell(s, buf, sizeof(buf));
+
+        if (n >= sizeof(buf)) {
+                big = km_xmalloc(n + 1);
+                km_csv_cell(s, big, n + 1);
         }
+        fputs(big ? big : buf, fp);
+        free(big);
         fputc(last ? '\n' : ',', fp);
 }
 

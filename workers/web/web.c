@@ -3,7 +3,7 @@
  * analysts' dashboard in the browser (docs/web.md).
  *
  *   komek-web [--port 8380] [--set web.cookie_secure=false]   serve
- *   komek-web users add|list|disable|enable|passwd ...        logins
+ *   komek-web users add|list|disable|enable|passwd|unlock ...  logins
  *
  * A program of its own, not part of komek-gateway: the gateway is the
  * city integrations' API with API keys; this serves people, with
@@ -78,16 +78,42 @@ const struct km_conf_key web_keys[] = {
          WEB_OFF(session_cache_ms), NULL,
          "a checked session is trusted this long (a session ended by "
          "another process lives on at most this long here)"},
+        {"web.sessions_per_user", KM_CT_INT, "10", 1, 1000,
+         WEB_OFF(sessions_per_user), NULL,
+         "sessions of one login at once (a new sign-in ends the oldest)"},
         {"web.login_max_failures", KM_CT_INT, "5", 1, 1000,
          WEB_OFF(login_max_failures), NULL,
-         "failed sign-ins of one login that lock it"},
-        {"web.login_ip_max_failures", KM_CT_INT, "20", 1, 100000,
+         "failed sign-ins of one login from one address before each "
+         "further try waits (login_delay_s, doubling)"},
+        {"web.login_ip_max_failures", KM_CT_INT, "50", 1, 100000,
          WEB_OFF(login_ip_max_failures), NULL,
-         "failed sign-ins from one address that lock it"},
-        {"web.login_window_s", KM_CT_INT, "900", 1, 86400,
-         WEB_OFF(login_window_s), NULL, "failures count within this window"},
-        {"web.login_lock_s", KM_CT_INT, "900", 1, 86400, WEB_OFF(login_lock_s),
-         NULL, "a lock lasts this long"},
+         "failed sign-ins from one address, over all logins, before its "
+         "tries wait the same way"},
+        {"web.login_window_s", KM_CT_INT, "3600", 1, 604800,
+         WEB_OFF(login_window_s), NULL,
+         "a pair's or address's failures are forgotten this long after the "
+         "last"},
+        {"web.login_delay_s", KM_CT_INT, "1", 1, 86400, WEB_OFF(login_delay_s),
+         NULL, "the first delay past the limit; each failure doubles it"},
+        {"web.login_delay_max_s", KM_CT_INT, "900", 1, 86400,
+         WEB_OFF(login_delay_max_s), NULL, "the longest delay"},
+        {"web.login_lock_failures", KM_CT_INT, "100", 1, 1000000,
+         WEB_OFF(login_lock_failures), NULL,
+         "failed sign-ins of one login from any address that lock it "
+         "(komek-web users unlock)"},
+        {"web.login_lock_window_s", KM_CT_INT, "3600", 1, 604800,
+         WEB_OFF(login_lock_window_s), NULL,
+         "the login's failures count within this window"},
+        {"web.login_lock_s", KM_CT_INT, "3600", 1, 604800, WEB_OFF(login_lock_s),
+         NULL, "a login's lock lasts this long"},
+        {"web.trusted_proxy", KM_CT_STR, NULL, 0, 1024, WEB_OFF(trusted_proxy),
+         NULL,
+         "addresses (comma-separated) of the reverse proxy whose "
+         "proxy_header names the client; unset: the peer is the client"},
+        {"web.proxy_header", KM_CT_STR, "X-Forwarded-For", 1, 64,
+         WEB_OFF(proxy_header), NULL,
+         "the trusted proxy's client-address header (its rightmost address "
+         "is used)"},
         {"web.pbkdf2_iterations", KM_CT_INT, "200000", 200000, 10000000,
          WEB_OFF(pbkdf2_iterations), NULL,
          "PBKDF2-HMAC-SHA256 iterations of new password hashes"},
@@ -129,6 +155,7 @@ static void web_usage(const struct km_conf *conf)
                 "       komek-web users list\n"
                 "       komek-web users disable|enable LOGIN\n"
                 "       komek-web users passwd LOGIN [--password-stdin]\n"
+                "       komek-web users unlock LOGIN\n"
                 "Without --password-stdin a random password is printed once.\n"
                 "exit: 0 ok, 1 failure or refused, 2 usage\n");
         km_conf_usage(conf, stdout);
@@ -262,15 +289,18 @@ int main(int argc, char **argv)
         }
         users = conf.nargs > 0 && strcmp(conf.args[0], "users") == 0;
         if (conf.help || conf.dump || (conf.nargs && !users) ||
-            (strcmp(wcp->lang, "ru") && strcmp(wcp->lang, "en"))) {
+            (strcmp(wcp->lang, "ru") && strcmp(wcp->lang, "en")) ||
+            !web_proxy_list_valid(wcp->trusted_proxy)) {
                 rc = conf.help || conf.dump ? 0 : 2;
                 if (conf.help)
                         web_usage(&conf);
                 else if (conf.dump)
                         km_conf_dump(&conf, stdout);
                 else
-                        fprintf(stderr, "komek-web: unexpected argument or "
-                                        "web.lang not ru/en; see --help\n");
+                        fprintf(stderr, "komek-web: unexpected argument, "
+                                        "web.lang not ru/en or "
+                                        "web.trusted_proxy not a list of "
+                                        "addresses; see --help\n");
                 km_conf_destroy(&conf);
                 return rc;
         }

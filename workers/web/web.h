@@ -43,10 +43,17 @@ struct web_conf {
         int64_t session_max_s;    /* absolute session lifetime */
         int64_t session_idle_s;   /* idle timeout */
         int64_t session_cache_ms; /* a validated session is trusted this long */
-        int64_t login_max_failures;    /* per login name */
-        int64_t login_ip_max_failures; /* per client address */
-        int64_t login_window_s;
-        int64_t login_lock_s;
+        int64_t sessions_per_user;     /* more: the oldest is ended */
+        int64_t login_max_failures;    /* per (login, address), then delays */
+        int64_t login_ip_max_failures; /* per address, then delays */
+        int64_t login_window_s;        /* failures forgotten after this quiet */
+        int64_t login_delay_s;         /* the first delay, doubling */
+        int64_t login_delay_max_s;     /* the longest delay */
+        int64_t login_lock_failures;   /* per login from anywhere: locked */
+        int64_t login_lock_window_s;   /*   counted within this */
+        int64_t login_lock_s;          /*   for this long */
+        char *trusted_proxy;           /* NULL-able: the proxy's addresses */
+        char *proxy_header;            /* its client-address header */
         int64_t pbkdf2_iterations;
         char *lang;               /* default UI language: ru or en */
         int64_t utc_offset_hours; /* staff pages' local time */
@@ -132,6 +139,7 @@ struct web_ctx {
         char cookies[4][320];
         int ncookies;
         char disposition[128];
+        char retry_after[24]; /* 429: Retry-After seconds ("" none) */
         int cacheable; /* static: may be cached */
         const char *route; /* metrics label */
 };
@@ -169,6 +177,7 @@ void web_cookie(struct web_ctx *c, const char *name, const char *value,
                 int64_t max_age);
 const char *web_cookie_name(const struct web *w, const char *base, char *buf,
                             size_t len);
+int web_proxy_list_valid(const char *list);
 
 /* web_buf.c */
 void web_buf_printf(struct web_buf *b, const char *fmt, ...) KM_PRINTF(2, 3);

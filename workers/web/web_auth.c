@@ -6,13 +6,24 @@
  *   16-byte salt, web.pbkdf2_iterations (>= 200,000) stored with the hash
  *   ("pbkdf2_sha256$N$salt$hash"), compared in constant time.  An unknown
  *   or disabled login costs the same hash, and the answer is the same.
- * - Lock-out: failed sign-ins are counted per login name (known or not)
- *   and per client address within web.login_window_s; at the limit the
- *   key is locked for web.login_lock_s and its sign-ins are refused (429)
- *   without looking at the password.  A success clears the login's count.
+ * - Throttle, not lock-out (deploy/sql/095_web_throttle.sql): failures
+ *   are counted per (login, client address) pair: past
+ *   web.login_max_failures each further try waits a doubling delay (429
+ *   with Retry-After, no password check); the same per address over all
+ *   logins past web.login_ip_max_failures; and a login is locked from
+ *   every address only at web.login_lock_failures within
+ *   web.login_lock_window_s (`komek-web users unlock`).  So an attacker
+ *   slows down himself, not the user at another address.  The check and
+ *   the count are one statement: an attempt counts before its password is
+ *   checked and is taken back when it was right.  Logins are counted
+ *   known or not.  The client address is the peer's, or the trusted
+ *   proxy's header (web_http.c web_client_ip).
  * - Sessions: the cookie holds 32 random bytes (hex); the table holds
  *   their SHA-256 and the expiry (absolute web.session_max_s, idle
- *   web.session_idle_s).  A new id at every sign-in (no fixation).
+ *   web.session_idle_s); the cookie's Max-Age is the same, renewed when
+ *   the idle expiry slides.  A new id at every sign-in, and the session
+ *   the request came with ends (no fixation); at most
+ *   web.sessions_per_user per login (a sign-in ends the oldest).
  *   Cookies are HttpOnly, SameSite=Strict, Path=/ and Secure (with the
  *   __Host- prefix) unless web.cookie_secure is off (http on loopback).
  * - CSRF: every POST but the sign-in carries the session's random token,
@@ -113,57 +124,51 @@ static void web_password_dummy(const struct web *w, const char *pw)
         (void)web_pbkdf2(pw, salt, w->wc->pbkdf2_iterations, got);
 }
 
-/* ---- lock-out --------------------------------------------------------- */
+/* ---- throttle (deploy/sql/095_web_throttle.sql) ---------------------- */
 
-/* Seconds the user or address is still locked, 0 if not (or on error:
- * the password check still applies). */
-static long web_locked(struct web_ctx *c, PGconn *conn, const char *ukey,
-                       const char *ikey)
+/* Check and count one attempt of login from c->ip in one statement.
+ * @returns 0 (go on: counted as a failure until web_throttle_ok), the
+ * seconds to wait (> 0), or -1 when the database cannot say (the caller
+ * answers 503: no password check without the count). */
+static long web_throttle(struct web_ctx *c, PGconn *conn, const char *login)
 {
-        const char *p[2] = {ukey, ikey};
+        const struct web_conf *wc = c->w->wc;
+        char v[8][24], err[256];
+        const char *p[10] = {login, c->ip, v[0], v[1], v[2],
+                             v[3],  v[4],  v[5], v[6], v[7]};
+        const int64_t n[8] = {wc->login_max_failures, wc->login_ip_max_failures,
+                              wc->login_delay_s,      wc->login_delay_max_s,
+                              wc->login_window_s,     wc->login_lock_failures,
+                              wc->login_lock_window_s, wc->login_lock_s};
         PGresult *res = NULL;
-        char err[256];
-        long s = 0;
+        long s = -1;
 
-        if (km_pg_exec(conn,
-                       "SELECT coalesce(max(ceil(extract(epoch FROM "
-                       "locked_until - now())))::bigint, 0) FROM "
-                       "web_login_failures WHERE key IN ($1, $2) AND "
-                       "locked_until > now()",
-                       2, p, &res, err, sizeof(err)) == 0)
+        for (int i = 0; i < 8; i++)
+                snprintf(v[i], sizeof(v[i]), "%lld", (long long)n[i]);
+        if (web_pg_prepared(conn, "web_throttle",
+                            "SELECT web_login_attempt($1, $2, $3::int, "
+                            "$4::int, $5::int, $6::int, $7::int, $8::int, "
+                            "$9::int, $10::int)",
+                            10, p, &res, err, sizeof(err)) == 0)
                 s = atol(PQgetvalue(res, 0, 0));
         else
-                km_log_warn("lock-out check: %s", err);
+                km_log_warn("sign-in throttle: %s", err);
         PQclear(res);
-        (void)c;
         return s;
 }
 
-static void web_failure(struct web_ctx *c, PGconn *conn, const char *key,
-                        int64_t max)
+/* The password was right: forget the pair, take the attempt back. */
+static void web_throttle_ok(struct web_ctx *c, PGconn *conn, const char *login)
 {
-        const struct web_conf *wc = c->w->wc;
-        char window[24], lock[24], mx[24], err[256];
-        const char *p[4] = {key, window, lock, mx};
+        char lock[24], err[256];
+        const char *p[3] = {login, c->ip, lock};
 
-        snprintf(window, sizeof(window), "%lld", (long long)wc->login_window_s);
-        snprintf(lock, sizeof(lock), "%lld", (long long)wc->login_lock_s);
-        snprintf(mx, sizeof(mx), "%lld", (long long)max);
+        snprintf(lock, sizeof(lock), "%lld",
+                 (long long)c->w->wc->login_lock_failures);
         if (km_pg_exec(conn,
-                       "INSERT INTO web_login_failures AS f (key, failures, "
-                       "first_at, locked_until) VALUES ($1, 1, now(), CASE "
-                       "WHEN $4::int <= 1 THEN now() + $3::int * interval "
-                       "'1 second' END) ON CONFLICT (key) DO UPDATE SET "
-                       "failures = CASE WHEN f.first_at < now() - $2::int * "
-                       "interval '1 second' THEN 1 ELSE f.failures + 1 END, "
-                       "first_at = CASE WHEN f.first_at < now() - $2::int * "
-                       "interval '1 second' THEN now() ELSE f.first_at END, "
-                       "locked_until = CASE WHEN (CASE WHEN f.first_at < now() "
-                       "- $2::int * interval '1 second' THEN 1 ELSE "
-                       "f.failures + 1 END) >= $4::int THEN now() + $3::int * "
-                       "interval '1 second' ELSE NULL END",
-                       4, p, NULL, err, sizeof(err)))
-                km_log_warn("lock-out count: %s", err);
+                       "SELECT web_login_succeeded($1, $2, $3::int)", 3, p,
+                       NULL, err, sizeof(err)))
+                km_log_warn("sign-in throttle: %s", err);
 }
 
 /* ---- sign-in ---------------------------------------------------------- */
@@ -192,28 +197,51 @@ void web_login_get(struct web_ctx *c)
                 web_page_login(c, 200, M_COUNT);
 }
 
+/* A new session for login: a new id (the request's old session, if any,
+ * ends: no fixation), at most web.sessions_per_user of the login's (the
+ * oldest end), and a cookie that lives as long as the server's session
+ * (the idle expiry; web_session_load renews it when that slides). */
 static int web_session_new(struct web_ctx *c, PGconn *conn, const char *login)
 {
+        const struct web_conf *wc = c->w->wc;
         char id[WEB_TOKEN_HEX + 1], csrf[WEB_TOKEN_HEX + 1], hash[65];
-        char max[24], idle[24], err[256], name[64];
-        const char *p[5] = {hash, login, csrf, max, idle};
+        char max[24], idle[24], cap[24], err[256], name[64];
+        const char *p[7] = {hash, login, csrf, max, idle, cap,
+                            c->has_session ? c->s.id_hash : NULL};
+        PGresult *res = NULL;
 
         if (web_hex_token(id, sizeof(id)) || web_hex_token(csrf, sizeof(csrf)))
                 return -1;
         web_sha256_hex(id, hash);
-        snprintf(max, sizeof(max), "%lld", (long long)c->w->wc->session_max_s);
-        snprintf(idle, sizeof(idle), "%lld",
-                 (long long)c->w->wc->session_idle_s);
+        snprintf(max, sizeof(max), "%lld", (long long)wc->session_max_s);
+        snprintf(idle, sizeof(idle), "%lld", (long long)wc->session_idle_s);
+        snprintf(cap, sizeof(cap), "%lld", (long long)wc->sessions_per_user);
+        /* the CTEs share one snapshot: "cap" sees the login's sessions
+         * before this one, so it keeps the newest cap - 1 of them */
         if (km_pg_exec(conn,
-                       "INSERT INTO web_sessions (id_hash, login, csrf, "
-                       "expires_at) VALUES ($1, $2, $3, now() + least($4::int, "
-                       "$5::int) * interval '1 second')",
-                       5, p, NULL, err, sizeof(err))) {
+                       "WITH old AS (DELETE FROM web_sessions WHERE id_hash "
+                       "= $7::text RETURNING id_hash), ins AS (INSERT INTO "
+                       "web_sessions (id_hash, login, csrf, expires_at) "
+                       "VALUES ($1, $2, $3, now() + least($4::int, $5::int) "
+                       "* interval '1 second')), cap AS (DELETE FROM "
+                       "web_sessions WHERE id_hash IN (SELECT id_hash FROM "
+                       "web_sessions WHERE login = $2 AND id_hash IS "
+                       "DISTINCT FROM $7::text ORDER BY created_at DESC, "
+                       "id_hash DESC OFFSET $6::int - 1) RETURNING id_hash) "
+                       "SELECT id_hash FROM old UNION ALL SELECT id_hash "
+                       "FROM cap",
+                       7, p, &res, err, sizeof(err))) {
                 km_log_warn("session: %s", err);
                 return -1;
         }
+        for (int i = 0; i < PQntuples(res); i++) /* ended here at once */
+                web_scache_drop(c->w->scache, PQgetvalue(res, i, 0));
+        PQclear(res);
+        c->has_session = 0;
         web_cookie(c, web_cookie_name(c->w, "km_session", name, sizeof(name)),
-                   id, c->w->wc->session_max_s);
+                   id,
+                   wc->session_max_s < wc->session_idle_s ? wc->session_max_s
+                                                          : wc->session_idle_s);
         web_cookie(c, web_cookie_name(c->w, "km_pre", name, sizeof(name)), "",
                    0);
         return 0;
@@ -225,7 +253,7 @@ void web_login_post(struct web_ctx *c)
         char *login = web_form_get(c->body, "login");
         char *pw = web_form_get(c->body, "password");
         char *tok = web_form_get(c->body, "csrf");
-        char ukey[WEB_LOGIN_MAX + 8], ikey[80], err[256], name[64];
+        char err[256], name[64];
         const char *pre = MHD_lookup_connection_value(
             c->mc, MHD_COOKIE_KIND,
             web_cookie_name(w, "km_pre", name, sizeof(name)));
@@ -233,6 +261,7 @@ void web_login_post(struct web_ctx *c)
         PGresult *res = NULL;
         PGconn *conn = NULL;
         int ok = 0, known = 0;
+        long wait;
 
         if (tok == NULL || pre == NULL || !web_ct_equal(tok, pre)) {
                 web_page_login(c, 403, M_FORM_EXPIRED);
@@ -247,16 +276,19 @@ void web_login_post(struct web_ctx *c)
                         *s = (char)(*s - 'A' + 'a');
         if (!web_login_valid(login))
                 snprintf(login, strlen(login) + 1, "%s", "-");
-        snprintf(ukey, sizeof(ukey), "user:%s", login);
-        snprintf(ikey, sizeof(ikey), "ip:%s", c->ip);
         if ((conn = web_pool_get(&w->staff, err, sizeof(err))) == NULL) {
                 km_log_warn("sign-in: %s", err);
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 goto cleanup;
         }
-        if (web_locked(c, conn, ukey, ikey) > 0) {
+        if ((wait = web_throttle(c, conn, login)) != 0) {
+                if (wait < 0) {
+                        web_page_error(c, 503, M_UNAVAILABLE, NULL);
+                        goto cleanup;
+                }
                 km_metric_add(w->m_logins[2], 1);
-                km_log_info("sign-in refused: locked (%s)", c->ip);
+                km_log_info("sign-in refused: wait %lds (%s)", wait, c->ip);
+                snprintf(c->retry_after, sizeof(c->retry_after), "%ld", wait);
                 web_page_login(c, 429, M_LOCKED);
                 goto cleanup;
         }
@@ -275,26 +307,18 @@ void web_login_post(struct web_ctx *c)
                      PQgetvalue(res, 0, 1)[0] == 'f';
         else
                 web_password_dummy(w, pw);
-        if (!ok) {
-                web_failure(c, conn, ukey, w->wc->login_max_failures);
-                web_failure(c, conn, ikey, w->wc->login_ip_max_failures);
+        if (!ok) { /* counted by web_throttle already */
                 km_metric_add(w->m_logins[1], 1);
                 km_log_info("sign-in failed from %s", c->ip);
                 web_page_login(c, 401, M_BAD_LOGIN);
                 goto cleanup;
         }
-        {
-                const char *p2[1] = {ukey};
-
-                if (km_pg_exec(conn,
-                               "DELETE FROM web_login_failures WHERE key = $1",
-                               1, p2, NULL, err, sizeof(err)) ||
-                    km_pg_exec(conn,
-                               "UPDATE web_users SET last_login_at = now() "
-                               "WHERE login = $1",
-                               1, p1, NULL, err, sizeof(err)))
-                        km_log_warn("sign-in: %s", err);
-        }
+        web_throttle_ok(c, conn, login);
+        if (km_pg_exec(conn,
+                       "UPDATE web_users SET last_login_at = now() WHERE "
+                       "login = $1",
+                       1, p1, NULL, err, sizeof(err)))
+                km_log_warn("sign-in: %s", err);
         if (web_session_new(c, conn, login)) {
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 goto cleanup;
@@ -400,14 +424,19 @@ int web_session_load(struct web_ctx *c)
                 snprintf(max, sizeof(max), "%lld", (long long)wc->session_max_s);
                 snprintf(idle, sizeof(idle), "%lld",
                          (long long)wc->session_idle_s);
+                PQclear(res);
+                res = NULL;
                 if (km_pg_exec(conn,
                                "UPDATE web_sessions SET last_seen_at = now(), "
                                "expires_at = least(created_at + $2::int * "
                                "interval '1 second', now() + $3::int * "
                                "interval '1 second') WHERE id_hash = $1 AND "
-                               "expires_at > now()",
-                               3, p, NULL, err, sizeof(err)))
+                               "expires_at > now() RETURNING ceil(extract("
+                               "epoch FROM expires_at - now()))::bigint",
+                               3, p, &res, err, sizeof(err)))
                         km_log_warn("session: %s", err);
+                else if (PQntuples(res) == 1) /* the cookie slides too */
+                        web_cookie(c, name, id, atoll(PQgetvalue(res, 0, 0)));
         }
 cleanup:
         PQclear(res);
@@ -425,25 +454,28 @@ int web_csrf_ok(struct web_ctx *c)
         return ok;
 }
 
-/* Forget expired sessions and old failure counts (main loop, each minute). */
+/* Forget expired sessions and old failure counts (main loop, each minute):
+ * a row whose failures are older than both windows and whose delay and
+ * lock are over. */
 void web_sessions_gc(struct web *w)
 {
-        char err[256], lock[24];
-        const char *p[1] = {lock};
+        char err[256], keep[24];
+        const char *p[1] = {keep};
         PGconn *conn = web_pool_get(&w->staff, err, sizeof(err));
 
         if (conn == NULL)
                 return;
-        snprintf(lock, sizeof(lock), "%lld",
-                 (long long)(w->wc->login_window_s > w->wc->login_lock_s
+        snprintf(keep, sizeof(keep), "%lld",
+                 (long long)(w->wc->login_window_s > w->wc->login_lock_window_s
                                  ? w->wc->login_window_s
-                                 : w->wc->login_lock_s));
+                                 : w->wc->login_lock_window_s));
         if (km_pg_exec(conn, "DELETE FROM web_sessions WHERE expires_at < now()",
                        0, NULL, NULL, err, sizeof(err)) ||
             km_pg_exec(conn,
-                       "DELETE FROM web_login_failures WHERE first_at < now() "
-                       "- $1::int * interval '1 second' AND (locked_until IS "
-                       "NULL OR locked_until < now())",
+                       "DELETE FROM web_login_throttle WHERE last_at < now() "
+                       "- $1::int * interval '1 second' AND (next_at IS NULL "
+                       "OR next_at < now()) AND (locked_until IS NULL OR "
+                       "locked_until < now())",
                        1, p, NULL, err, sizeof(err)))
                 km_log_warn("cleanup: %s", err);
         web_pool_put(&w->staff, conn);

@@ -6,9 +6,8 @@
  * SECURITY: everything that comes from a request or from the database is
  * written through web_buf_esc (HTML), web_buf_url (links) or web_buf_csv
  * (CSV); web_buf_printf/puts are for the program's own markup and
- * numbers.  web_buf_csv also defuses spreadsheet formulas (a field
- * starting with = + - @ gets a leading apostrophe, OWASP "CSV
- * injection").
+ * numbers.  web_buf_csv also defuses spreadsheet formulas (OWASP "CSV
+ * injection", common/km_csv.c).
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -17,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_csv.h"
 #include "km_utf8.h"
 #include "km_util.h"
 #include "web.h"
@@ -185,40 +185,15 @@ void web_buf_url(struct web_buf *b, const char *s)
         }
 }
 
-/* 1 if s is a plain decimal number ("-5", "-5.5"): a spreadsheet reads it
- * as that number, never as a formula, so it keeps its sign. */
-static int web_csv_number(const char *s)
-{
-        int digits = 0, dot = 0;
-
-        for (s += *s == '-'; *s; s++) {
-                if (*s >= '0' && *s <= '9')
-                        digits++;
-                else if (*s == '.' && !dot && digits)
-                        dot = 1;
-                else
-                        return 0;
-        }
-        return digits > 0 && s[-1] != '.';
-}
-
-/* OWASP's CSV injection rule: a cell that starts with =, +, -, @, TAB or CR
- * is defused with a leading ' (inside quotes), except a plain number. */
+/* One CSV cell: quoting and the formula defence are km_csv_cell's
+ * (common/km_csv.c, shared with komek-report). */
 void web_buf_csv(struct web_buf *b, const char *s)
 {
-        int formula = s[0] == '=' || s[0] == '+' || s[0] == '@' ||
-                      s[0] == '\t' || s[0] == '\r' ||
-                      (s[0] == '-' && !web_csv_number(s));
-        int quote = formula || s[0] == '-' || strpbrk(s, ",\"\r\n") != NULL;
+        size_t n = km_csv_cell(s, NULL, 0);
 
-        if (!quote) {
-                web_buf_puts(b, s);
-                return;
-        }
-        web_buf_puts(b, formula ? "\"'" : "\"");
-        for (const char *p = s; *p; p++)
-                web_buf_putn(b, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
-        web_buf_puts(b, "\"");
+        web_buf_grow(b, n);
+        km_csv_cell(s, b->p + b->len, n + 1);
+        b->len += n;
 }
 
 void web_buf_free(struct web_buf *b)

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -94,11 +95,83 @@ static void web_lang(struct web_ctx *c)
         }
 }
 
+/* The address in s[0..n) (blanks trimmed), canonical, into out.
+ * @returns 0, or -1 if it is no IPv4 or IPv6 address. */
+static int web_addr_canon(const char *s, size_t n, char *out, size_t outlen)
+{
+        unsigned char bin[16];
+        char buf[64];
+
+        while (n && (*s == ' ' || *s == '\t'))
+                s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+                n--;
+        if (n == 0 || n >= sizeof(buf))
+                return -1;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        if (inet_pton(AF_INET, buf, bin) == 1)
+                return inet_ntop(AF_INET, bin, out, (socklen_t)outlen) ? 0 : -1;
+        if (inet_pton(AF_INET6, buf, bin) == 1)
+                return inet_ntop(AF_INET6, bin, out, (socklen_t)outlen) ? 0
+                                                                        : -1;
+        return -1;
+}
+
+/* @returns 1 if ip (canonical) is in the comma-separated list, 0 if not,
+ * -1 if an entry is no address (a list with one is refused at start). */
+static int web_proxy_has(const char *list, const char *ip)
+{
+        char a[64];
+        int found = 0;
+
+        for (const char *p = list; p && *p;) {
+                const char *e = strchr(p, ',');
+                size_t n = e ? (size_t)(e - p) : strlen(p);
+
+                if (web_addr_canon(p, n, a, sizeof(a)))
+                        return -1;
+                if (ip && strcmp(a, ip) == 0)
+                        found = 1;
+                p = e ? e + 1 : NULL;
+        }
+        return found;
+}
+
+int web_proxy_list_valid(const char *list)
+{
+        return list == NULL || *list == '\0' || web_proxy_has(list, NULL) == 0;
+}
+
+struct web_hdr_last {
+        const char *name, *value;
+};
+
+static enum MHD_Result web_hdr_last_cb(void *cls, enum MHD_ValueKind kind,
+                                       const char *key, const char *value)
+{
+        struct web_hdr_last *h = cls;
+
+        (void)kind;
+        if (key && value && strcasecmp(key, h->name) == 0)
+                h->value = value;
+        return MHD_YES;
+}
+
+/* The client's address: the peer's; but when the peer is the trusted
+ * proxy (web.trusted_proxy), the rightmost address of the last
+ * web.proxy_header line, which that proxy wrote (what a client sent
+ * before it stands further left).  SECURITY: a header from any other
+ * peer is ignored, so a client cannot choose its throttle key. */
 static void web_client_ip(struct web_ctx *c)
 {
+        const struct web_conf *wc = c->w->wc;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        struct web_hdr_last h = {wc->proxy_header, NULL};
+        const char *r;
+        char a[64];
 
         snprintf(c->ip, sizeof(c->ip), "unknown");
         if (sa && sa->sa_family == AF_INET)
@@ -108,6 +181,16 @@ static void web_client_ip(struct web_ctx *c)
                 inet_ntop(AF_INET6,
                           &((const struct sockaddr_in6 *)sa)->sin6_addr, c->ip,
                           sizeof(c->ip));
+        if (wc->trusted_proxy == NULL || wc->proxy_header == NULL ||
+            web_proxy_has(wc->trusted_proxy, c->ip) != 1)
+                return;
+        MHD_get_connection_values(c->mc, MHD_HEADER_KIND, web_hdr_last_cb, &h);
+        if (h.value == NULL)
+                return;
+        r = strrchr(h.value, ',');
+        r = r ? r + 1 : h.value;
+        if (web_addr_canon(r, strlen(r), a, sizeof(a)) == 0)
+                snprintf(c->ip, sizeof(c->ip), "%s", a);
 }
 
 /* A POST from a page of another site (Origin names another host). */
@@ -310,6 +393,9 @@ static enum MHD_Result web_send(struct web_ctx *c)
         if (c->disposition[0])
                 MHD_add_response_header(resp, "Content-Disposition",
                                         c->disposition);
+        if (c->retry_after[0])
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+                                        c->retry_after);
         if (c->status == 405)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                                         "GET, HEAD, POST");

@@ -6,11 +6,14 @@
  *   komek-web users list
  *   komek-web users disable LOGIN | enable LOGIN
  *   komek-web users passwd LOGIN [--password-stdin]
+ *   komek-web users unlock LOGIN
  * Without --password-stdin a random password (20 characters) is made and
  * printed once on stdout as "LOGIN PASSWORD"; with it, the first line of
  * standard input is the password (never a command-line argument: others
  * could read it in the process list).  disable and passwd end the login's
- * sessions; enable and passwd clear its failed sign-ins.
+ * sessions; enable, passwd and unlock clear its failed sign-ins (the lock
+ * of the login from every address and the delays of each of its
+ * addresses, deploy/sql/095_web_throttle.sql).
  */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -97,12 +100,11 @@ static int web_users_set(PGconn *conn, const struct web_conf *wc,
                          const char *cmd, const char *login, char *err,
                          size_t errlen)
 {
-        char pw[WEB_PASSWORD_MAX + 2], hash[256], key[WEB_LOGIN_MAX + 8];
-        const char *p[4] = {login, NULL, NULL, key};
+        char pw[WEB_PASSWORD_MAX + 2] = "", hash[256];
+        const char *p[3] = {login, NULL, NULL};
         PGresult *res = NULL;
         int r, generated = 0, n;
 
-        snprintf(key, sizeof(key), "user:%s", login);
         if (!strcmp(cmd, "add") || !strcmp(cmd, "passwd")) {
                 if ((r = web_users_password(wc, pw, sizeof(pw), &generated, err,
                                             errlen)) ||
@@ -152,10 +154,10 @@ static int web_users_set(PGconn *conn, const struct web_conf *wc,
                                "disabled = disabled, updated_at = now() WHERE "
                                "login = $1 RETURNING login), s AS (DELETE FROM "
                                "web_sessions WHERE login = $1), f AS (DELETE "
-                               "FROM web_login_failures WHERE key = $3) SELECT "
-                               "login FROM u",
-                               3, (const char *[]){login, hash, key}, &res,
-                               err, errlen);
+                               "FROM web_login_throttle WHERE login = $1) "
+                               "SELECT login FROM u",
+                               2, (const char *[]){login, hash}, &res, err,
+                               errlen);
         else if (!strcmp(cmd, "disable"))
                 r = km_pg_exec(conn,
                                "WITH u AS (UPDATE web_users SET disabled = "
@@ -164,15 +166,21 @@ static int web_users_set(PGconn *conn, const struct web_conf *wc,
                                "web_sessions WHERE login = $1) SELECT login "
                                "FROM u",
                                1, p, &res, err, errlen);
+        else if (!strcmp(cmd, "unlock"))
+                r = km_pg_exec(conn,
+                               "WITH f AS (DELETE FROM web_login_throttle "
+                               "WHERE login = $1 AND EXISTS (SELECT 1 FROM "
+                               "web_users WHERE login = $1)) SELECT login "
+                               "FROM web_users WHERE login = $1",
+                               1, p, &res, err, errlen);
         else
                 r = km_pg_exec(conn,
                                "WITH u AS (UPDATE web_users SET disabled = "
                                "false, updated_at = now() WHERE login = $1 "
                                "RETURNING login), f AS (DELETE FROM "
-                               "web_login_failures WHERE key = $2) SELECT "
+                               "web_login_throttle WHERE login = $1) SELECT "
                                "login FROM u",
-                               2, (const char *[]){login, key}, &res, err,
-                               errlen);
+                               1, p, &res, err, errlen);
         if (r == 0 && PQntuples(res) == 0)
                 r = km_err_set(err, errlen, KM_EINPUT, "no login %s", login);
 done:
@@ -184,6 +192,7 @@ done:
                        !strcmp(cmd, "add")       ? "added"
                        : !strcmp(cmd, "passwd")  ? "password changed"
                        : !strcmp(cmd, "disable") ? "disabled"
+                       : !strcmp(cmd, "unlock")  ? "unlocked"
                                                  : "enabled");
         OPENSSL_cleanse(pw, sizeof(pw));
         return r;
@@ -200,12 +209,13 @@ int web_users_main(const struct km_conf *conf, const struct web_conf *wc,
 
         if (!strcmp(cmd, "list") ? conf->nargs != 2
             : (!strcmp(cmd, "add") || !strcmp(cmd, "passwd") ||
-               !strcmp(cmd, "disable") || !strcmp(cmd, "enable"))
+               !strcmp(cmd, "disable") || !strcmp(cmd, "enable") ||
+               !strcmp(cmd, "unlock"))
                 ? conf->nargs != 3
                 : 1)
                 return km_err_set(err, errlen, KM_ECONFIG,
                                   "expected users add|list|disable|enable|"
-                                  "passwd; see --help");
+                                  "passwd|unlock; see --help");
         if (login && !web_users_login_ok(login))
                 return km_err_set(err, errlen, KM_ECONFIG,
                                   "a login is 2-64 of a-z 0-9 . _ - "
