@@ -116,6 +116,13 @@ static void test_attacker_cannot_keep_user_out(void **state)
         assert_int_equal(t_qn("SELECT failures FROM web_login_throttle WHERE "
                               "login = 'victim' AND addr = '127.0.0.2'"),
                          5);
+        /* an empty or invalid login is counted as "-", never as the
+         * address's row */
+        assert_int_equal(l_login("", "wrong password!", NULL, NULL), 401);
+        assert_int_equal(l_login("x", "wrong password!", NULL, NULL), 401);
+        assert_int_equal(t_qn("SELECT failures FROM web_login_throttle WHERE "
+                              "login = '-' AND addr = '127.0.0.2'"),
+                         2);
         /* the user, at another address, signs in; again and again */
         wc_source = "127.0.0.1";
         assert_int_equal(l_login("victim", PW, NULL, NULL), 303);

@@ -274,8 +274,12 @@ void web_login_post(struct web_ctx *c)
         for (char *s = login; *s; s++) /* logins are lower case */
                 if (*s >= 'A' && *s <= 'Z')
                         *s = (char)(*s - 'A' + 'a');
-        if (!web_login_valid(login))
-                snprintf(login, strlen(login) + 1, "%s", "-");
+        /* an invalid login: one throttle key for all (never "", which is
+         * an address's row in web_login_throttle) */
+        if (!web_login_valid(login)) {
+                free(login);
+                login = km_xstrdup("-");
+        }
         if ((conn = web_pool_get(&w->staff, err, sizeof(err))) == NULL) {
                 km_log_warn("sign-in: %s", err);
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
