@@ -282,7 +282,7 @@ static void test_largest_everywhere(void **state)
         /* 2. komek-gateway takes the four as Open311 POSTs */
         cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-keys --config %s/deploy/komek.conf "
                            "--log-level warn add --source largest-gw "
-                           "--rate 1000",
+                           "--rate 1000 --scope read_private",
                            t.rt.conninfo, getenv("KOMEK_BIN"),
                            getenv("KOMEK_ROOT"));
         fp = popen(cmd, "r");
@@ -473,9 +473,17 @@ static void test_largest_everywhere(void **state)
         for (int w = 1; w <= NW; w++) {
                 json_t *j = want[NW + w - 1], *o, *r0;
                 struct http_resp r;
-                char path[128];
+                char path[256];
 
+                /* public: no description of a service not made public */
                 snprintf(path, sizeof(path), "/requests/%s.json", ids[NW + w - 1]);
+                assert_int_equal(http_do(port, "GET", path, NULL, NULL, 0, &r), 0);
+                assert_int_equal(r.status, 200);
+                assert_null(strstr(r.body, "\"description\":\""));
+                http_resp_free(&r);
+                /* a read_private key sees the whole record */
+                snprintf(path, sizeof(path), "/requests/%s.json?api_key=%s",
+                         ids[NW + w - 1], key);
                 assert_int_equal(http_do(port, "GET", path, NULL, NULL, 0, &r), 0);
                 assert_int_equal(r.status, 200);
                 o = json_loads(r.body, 0, NULL);
