@@ -63,7 +63,13 @@ static const struct km_conf_key gateway_keys[] = {
         {"gateway.pg_pool", KM_CT_INT, "16", 1, 256, GATEWAY_OFF(pg_pool), NULL,
          "PostgreSQL connections"},
         {"gateway.max_results", KM_CT_INT, "1000", 1, 100000,
-         GATEWAY_OFF(max_results), NULL, "most requests in one GET /requests"},
+         GATEWAY_OFF(max_results), NULL,
+         "most requests in one GET /requests (an explicit id list is "
+         "answered whole)"},
+        {"gateway.connection_memory_bytes", KM_CT_INT, "524288", 32768,
+         16777216, GATEWAY_OFF(connection_memory), NULL,
+         "memory per connection for the request line and headers (a GET of "
+         "5,000 ids is 190 kB)"},
         {"gateway.lang", KM_CT_STR, "ru", 0, 2, GATEWAY_OFF(lang), NULL,
          "service names: ru or en"},
         {"gateway.public_services", KM_CT_STR, "", 0, 4096,

@@ -25,6 +25,7 @@ struct gateway_conf {
         int64_t max_connections;
         int64_t pg_pool;
         int64_t max_results;   /* GET /requests */
+        int64_t connection_memory; /* libmicrohttpd's pool per connection */
         char *lang;            /* service names: ru or en */
         char *public_services; /* NULL-able: codes whose descriptions are public */
         char *metrics_address; /* /metrics and /healthz */
@@ -132,6 +133,8 @@ void gateway_requests(struct gateway *gw, const char *const *q,
                       const char *api_key, struct gateway_reply *rep);
 void gateway_request(struct gateway *gw, const char *id, const char *api_key,
                      struct gateway_reply *rep);
+void gateway_updates(struct gateway *gw, const char *const *q,
+                     const char *api_key, struct gateway_reply *rep);
 
 /* gateway_metrics.c */
 void gateway_metrics_init(struct gateway *gw);

@@ -150,6 +150,15 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
                 } else {
                         gateway_error(rep, 405, "method not allowed");
                 }
+        } else if (strcmp(path, "/servicerequestupdates") == 0) {
+                const char *q[2] = {gateway_arg(conn, "start_date"),
+                                    gateway_arg(conn, "end_date")};
+
+                if (get)
+                        gateway_updates(gw, q, gateway_arg(conn, "api_key"),
+                                        rep);
+                else
+                        gateway_error(rep, 405, "method not allowed");
         } else if (strncmp(path, "/requests/", 10) == 0) {
                 if (get)
                         gateway_request(gw, path + 10,
@@ -287,6 +296,8 @@ struct MHD_Daemon *gateway_http_start(struct gateway *gw, char *err,
             (uint16_t)gw->gc->port, NULL, NULL, gateway_handler, gw,
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)gw->gc->max_connections,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)gw->gc->connection_memory,
             MHD_OPTION_PER_IP_CONNECTION_LIMIT,
             (unsigned)gateway_http_per_ip_connections,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s,

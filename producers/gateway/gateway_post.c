@@ -110,6 +110,29 @@ static json_t *gateway_fields(const char *ctype, const char *body, size_t len,
                                                       "percent-encoded UTF-8");
                                         goto fail;
                                 }
+                                /* FixMyStreet's spelling of device_id */
+                                if (strcmp(k, "deviceid") == 0) {
+                                        free(k);
+                                        k = km_xstrdup("device_id");
+                                }
+                                /* several photos: media_url repeated */
+                                if (strcmp(k, "media_url") == 0 &&
+                                    json_object_get(f, k)) {
+                                        json_t *m = json_object_get(f, k);
+
+                                        if (json_is_string(m)) {
+                                                json_t *a = json_array();
+
+                                                json_array_append(a, m);
+                                                json_object_set_new(f, k, a);
+                                                m = a;
+                                        }
+                                        json_array_append_new(m, json_string(val));
+                                        free(k);
+                                        free(val);
+                                        i = end + 1;
+                                        continue;
+                                }
                                 if (json_object_get(f, k)) {
                                         gateway_error(rep, 400,
                                                       "%.40s: duplicate_key "
@@ -315,6 +338,9 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
         if ((s = gateway_str(f, "media_url")))
                 json_object_set_new(o, "media_urls",
                                     json_pack("[s]", s));
+        else if (json_is_array(json_object_get(f, "media_url")))
+                /* the model checks their count and each URL */
+                json_object_set(o, "media_urls", json_object_get(f, "media_url"));
         if ((s = gateway_str(f, "emergency"))) {
                 if (strcmp(s, "true") && strcmp(s, "false")) {
                         gateway_error(rep, 400,
@@ -454,6 +480,9 @@ static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
         p[8] = c->has_geo ? lat : NULL;
         p[9] = c->has_geo ? lon : NULL;
         p[10] = gateway_str(f, "media_url");
+        if (p[10] == NULL) /* repeated: the first one is the request's */
+                p[10] = json_string_value(
+                    json_array_get(json_object_get(f, "media_url"), 0));
         p[11] = c->received_at_str;
         /* One round trip: record it unless known, and say whether the
          * known row is already published (the CTE's snapshot does not see

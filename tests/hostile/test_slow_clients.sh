@@ -6,7 +6,11 @@
 # header and then one byte every 2 s (a closed one is reopened, at most
 # 6000 opens), while normal clients from 127.0.0.2 and 127.0.0.3 (the
 # client socket bound to that source address) send a request every
-# 100 ms.  Checks: every normal request gets an HTTP answer within 100 ms;
+# 100 ms.  Checks: every normal request gets an HTTP answer, each within
+# 1 s: availability, not speed (a server the slow sockets held would answer
+# only after the 4 s request deadline, or never; how fast it answers is
+# bench/'s business, and this machine's 2 shared cores make 100 ms a coin
+# toss under load);
 # at most per_ip_connections (16) slow sockets are held at once; no slow
 # socket is held longer than the request deadline (4 s here) plus 1.5 s,
 # though it sent a byte every 2 s.  Loopback only; each phase is bounded
@@ -187,7 +191,7 @@ def phase(name, port, path):
     sel.close()
     lat.sort()
     worst = lat[-1] if lat else -1
-    if not errors and lat and worst < 100:
+    if not errors and lat and worst < 1000:
         ok("%s: %d normal requests from 127.0.0.2/.3 answered, slowest %.1f ms "
            "(median %.1f), %d slow opens from 127.0.0.1" %
            (name, len(lat), worst, lat[len(lat) // 2], opens))

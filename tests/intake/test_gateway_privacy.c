@@ -369,6 +369,189 @@ static void p_sql(const char *sql, const char *arg)
                 fail_msg("%s: %s", sql, err);
 }
 
+struct fms_find {
+        const char *id;
+        json_t *found;
+};
+
+static int fms_find_cb(const rd_kafka_message_t *rkm, void *opaque)
+{
+        struct fms_find *f = opaque;
+        json_t *o = json_loadb(rkm->payload, rkm->len, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "id"));
+
+        if (id && !f->found && !strcmp(id, f->id))
+                f->found = json_incref(o);
+        json_decref(o);
+        return 0;
+}
+
+/* What FixMyStreet sends (issue 21): media_url repeated (several
+ * photos) becomes media_urls, the first one the request's; deviceid is
+ * its spelling of device_id; both spellings at once is a duplicate. */
+static void test_fixmystreet_shapes(void **state)
+{
+        char body[1024], id[KM_ID_LEN];
+        struct http_resp r;
+        json_t *j, *o;
+
+        (void)state;
+        snprintf(body, sizeof(body),
+                 "api_key=%s&service_code=lift&description=photos&"
+                 "address_string=Abaya+2&deviceid=fms-device-7&"
+                 "media_url=https%%3A%%2F%%2Fimg.example%%2F1.jpg&"
+                 "media_url=https%%3A%%2F%%2Fimg.example%%2F2.jpg&"
+                 "media_url=https%%3A%%2F%%2Fimg.example%%2F3.jpg",
+                 key_pub);
+        p_post(body, id);
+        p_sql("SELECT media_url FROM gateway_requests WHERE id = $1", id);
+        j = p_get("/requests", key_priv, 0);
+        o = p_find(j, id);
+        assert_string_equal(p_str(o, "media_url"), "https://img.example/1.jpg");
+        json_decref(j);
+        /* on the topic: all three, in order */
+        {
+                struct fms_find f = {id, NULL};
+
+                km_test_read_topic(&conf, topic, "read_committed", 1000, 5000,
+                                   0, fms_find_cb, &f);
+                assert_non_null(f.found);
+                assert_int_equal(json_array_size(json_object_get(f.found,
+                                                                 "media_urls")),
+                                 3);
+                assert_string_equal(json_string_value(json_array_get(
+                                        json_object_get(f.found, "media_urls"), 2)),
+                                    "https://img.example/3.jpg");
+                json_decref(f.found);
+        }
+        snprintf(body, sizeof(body),
+                 "api_key=%s&service_code=lift&description=x&address_string="
+                 "Abaya+2&deviceid=a&device_id=b",
+                 key_pub);
+        assert_int_equal(http_do(gw_port, "POST", "/requests.json", FORM, body,
+                                 strlen(body), &r),
+                         0);
+        assert_int_equal(r.status, 400);
+        assert_non_null(strstr(r.body, "duplicate_key"));
+        http_resp_free(&r);
+        /* eleven photos: more than the model takes, a 400 naming it */
+        {
+                size_t n = (size_t)snprintf(body, sizeof(body),
+                                            "api_key=%s&service_code=lift&"
+                                            "description=x&address_string="
+                                            "Abaya+2",
+                                            key_pub);
+
+                for (int i = 0; i < 11; i++)
+                        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                                              "&media_url=https%%3A%%2F%%2Fi."
+                                              "example%%2F%d.jpg",
+                                              i);
+                assert_int_equal(http_do(gw_port, "POST", "/requests.json",
+                                         FORM, body, strlen(body), &r),
+                                 0);
+                assert_int_equal(r.status, 400);
+                assert_non_null(strstr(r.body, "media_url"));
+                http_resp_free(&r);
+        }
+}
+
+/* FixMyStreet asks for every open request in one GET: 5,000 ids (190 kB
+ * of query) are answered, whole, beyond gateway.max_results. */
+static void test_many_ids(void **state)
+{
+        size_t cap = 5000 * 37 + 256, n;
+        char *path = km_xmalloc(cap), id[KM_ID_LEN];
+        struct http_resp r;
+        json_t *j;
+
+        (void)state;
+        n = (size_t)snprintf(path, cap, "/requests.json?api_key=%s&"
+                                        "service_request_id=%s,%s,%s",
+                             key_priv, id_heat, id_lift, id_free);
+        for (int i = 0; i < 4997; i++) {
+                km_id_random(id);
+                n += (size_t)snprintf(path + n, cap - n, ",%s", id);
+        }
+        assert_int_equal(http_do(gw_port, "GET", path, NULL, NULL, 0, &r), 0);
+        if (r.status != 200)
+                fail_msg("GET with 5,000 ids: %d %.200s", r.status, r.body);
+        j = json_loads(r.body, 0, NULL);
+        assert_non_null(j);
+        assert_int_equal(json_array_size(j), 3);
+        json_decref(j);
+        http_resp_free(&r);
+        free(path);
+}
+
+/* The updates extension (issue 21): the staff's changes to a request
+ * posted here, made with komek-inbox, listed by GET
+ * /servicerequestupdates in order, on FixMyStreet's statuses; the note
+ * only for a read_private key. */
+static void test_updates(void **state)
+{
+        char *cmd;
+        json_t *j, *o;
+        int n = 0;
+
+        (void)state;
+        p_sql("INSERT INTO tasks (complaint_id, attempt, org_id, org_kind, "
+              "building_id, category, route_reason, status, received_at, "
+              "routed_at, due_at, description, updated_at, complaint) VALUES "
+              "($1, 1, 'ksk-priv', 'ksk', 'b-priv-1', 'lift', 'building', "
+              "'open', now() - interval '1 hour', now(), now() + interval "
+              "'1 day', 'x', now(), '{}')",
+              id_lift);
+        for (int i = 0; i < 2; i++) {
+                cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-inbox "
+                                   "--config %s/deploy/komek.conf --set "
+                                   "inbox.publish=false --org ksk-priv %s %s "
+                                   "%s >/dev/null",
+                                   conninfo, getenv("KOMEK_BIN"),
+                                   getenv("KOMEK_ROOT"), i ? "resolve" : "ack",
+                                   id_lift,
+                                   i ? "--note 'lift repaired, " NOTE "'" : "");
+                assert_int_equal(system(cmd), 0);
+                free(cmd);
+        }
+        for (int priv = 0; priv < 2; priv++) {
+                j = p_get("/servicerequestupdates", priv ? key_priv : NULL, !priv);
+                n = 0;
+                for (size_t i = 0; i < json_array_size(j); i++) {
+                        o = json_array_get(j, i);
+                        if (strcmp(p_str(o, "service_request_id"), id_lift))
+                                continue;
+                        assert_string_equal(p_str(o, "status"),
+                                            n ? "FIXED" : "IN_PROGRESS");
+                        assert_string_equal(p_str(o, "external_status_code"),
+                                            n ? "resolved" : "acknowledged");
+                        assert_non_null(p_str(o, "update_id"));
+                        assert_non_null(p_str(o, "updated_datetime"));
+                        if (n && priv)
+                                assert_non_null(strstr(p_str(o, "description"),
+                                                       "lift repaired"));
+                        else
+                                assert_string_equal(p_str(o, "description"), "");
+                        n++;
+                }
+                assert_int_equal(n, 2);
+                json_decref(j);
+        }
+        /* a window longer than 90 days is refused */
+        {
+                struct http_resp r;
+
+                assert_int_equal(http_do(gw_port, "GET",
+                                         "/servicerequestupdates.json?start_date="
+                                         "2025-01-01T00:00:00Z&end_date="
+                                         "2025-06-01T00:00:00Z",
+                                         NULL, NULL, 0, &r),
+                                 0);
+                assert_int_equal(r.status, 400);
+                http_resp_free(&r);
+        }
+}
+
 static int setup(void **state)
 {
         char err[512], body[1024];
@@ -464,6 +647,9 @@ int main(void)
                 cmocka_unit_test(test_public_service),
                 cmocka_unit_test(test_read_private_scope),
                 cmocka_unit_test(test_refused_configuration),
+                cmocka_unit_test(test_fixmystreet_shapes),
+                cmocka_unit_test(test_many_ids),
+                cmocka_unit_test(test_updates),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
