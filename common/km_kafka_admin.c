@@ -236,8 +236,12 @@ int km_kafka_topic_ensure(const struct km_conf *conf, const char *name,
                 if (i == 0 || p->isr_cnt < st->min_isr_now)
                         st->min_isr_now = p->isr_cnt;
         }
-        r = km_admin_min_isr(&a, name, timeout_ms, &st->min_isr_config, err,
-                             errlen);
+        /* a topic just created may not answer its configuration yet */
+        while ((r = km_admin_min_isr(&a, name, timeout_ms,
+                                     &st->min_isr_config, err, errlen)) == 0 &&
+               min_isr > 0 && st->min_isr_config == 0 &&
+               km_now_ms() < a.deadline)
+                rd_kafka_poll(a.rk, 200);
         if (r)
                 goto cleanup;
         if (st->partitions < partitions)
