@@ -132,10 +132,10 @@ echo "host all all 10.77.0.0/24 trust" | runuser -u postgres -- tee "$PGHOME/dat
         -o "-p 5432 -c listen_addresses=10.77.0.1 -c unix_socket_directories='' -c fsync=off \
 -c shared_buffers=32MB -c max_connections=40" start >"$TMP/pgctl.log" 2>&1) ||
         { bad "pg_ctl: $(tail -3 "$PGHOME/log")"; finish; }
-inb psql -X -q -v ON_ERROR_STOP=1 "host=10.77.0.1 user=postgres dbname=postgres" \
+inb psql -X -q -v ON_ERROR_STOP=1 "host=10.77.0.1 port=5432 user=postgres dbname=postgres" \
         -c "CREATE ROLE komek LOGIN" -c "CREATE DATABASE komek OWNER komek" >"$TMP/psql.log" 2>&1 ||
         { bad "create database: $(cat "$TMP/psql.log")"; finish; }
-PSQL=(inb psql -X -At "host=10.77.0.1 dbname=komek user=komek")
+PSQL=(inb psql -X -At "host=10.77.0.1 port=5432 dbname=komek user=komek")
 
 start=$SECONDS
 until inb kcat -b 10.77.0.1:9092 -L -m 2 2>/dev/null | grep -q "broker 1 at 10.77.0.1:9092"; do
@@ -156,7 +156,7 @@ fi
 
 cat >"$TMP/komek.conf" <<EOF
 kafka = { bootstrap_servers = "10.77.0.1:9092"; };
-pg = { conninfo = "host=10.77.0.1 dbname=komek user=komek"; };
+pg = { conninfo = "host=10.77.0.1 port=5432 dbname=komek user=komek"; };
 admin = { sql_dir = "$ROOT/deploy/sql"; };
 intake = { progress = false; };
 EOF
