@@ -56,8 +56,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || [ -z "$PGBIN" ]; then
-        echo "skip  needs root, iproute2 and PostgreSQL server binaries"
-        bad "scale-out test cannot run here"
+        bad "scale-out test cannot run here: needs root, iproute2 (deploy/deps.sh) and PostgreSQL server binaries"
         finish
 fi
 for p in admin router analytics directory gen intake; do
