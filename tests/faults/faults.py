@@ -17,7 +17,11 @@ Then, for a window of about FAULTS_WINDOW seconds:
     at random moments and restarts it after a random pause, SIGKILLs the
     broker once and restarts it, and stops PostgreSQL once with
     `pg_ctl -m immediate` (a crash) and restarts it.  A worker that exits
-    by itself is restarted too (as systemd's Restart= would) and counted.
+    by itself (any exit the driver did not cause: a crash, an exit 1 on a
+    lost broker or database, even an exit 0) is a FAILURE: its exit status
+    and the tail of its log are printed.  It is restarted (as systemd's
+    Restart= would) only so that the run goes on and the other checks
+    still say what they see.
 When the input is in and the faults are over, the pipeline is given time
 to converge, every worker gets SIGTERM (each must exit 0), and the test
 checks, against truth.csv / complaints.jsonl / buildings.csv with its own
@@ -233,12 +237,14 @@ class Worker:
         self.proc = None
         self.starts = 0
         self.kills = 0
-        self.self_exits = []  # exit codes of exits nobody asked for
+        self.self_exits = []  # (exit code, log tail) of exits nobody asked for
+        self.logpath = None
         self.lock = threading.Lock()
 
     def start(self):
         self.starts += 1
-        log = open(os.path.join(self.tmp, "%s-%d.log" % (self.name, self.starts)), "wb")
+        self.logpath = os.path.join(self.tmp, "%s-%d.log" % (self.name, self.starts))
+        log = open(self.logpath, "wb")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT)
         log.close()
@@ -251,19 +257,38 @@ class Worker:
                 self.kills += 1
             self.proc = None
 
+    def tail(self, n=15):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return f.read().splitlines()[-n:]
+        except OSError as e:
+            return ["(no log: %s)" % e]
+
+    def note_self_exit(self):
+        """Record an exit the driver did not cause (the caller holds lock)."""
+        rc = self.proc.returncode
+        tail = self.tail()
+        self.self_exits.append((rc, tail))
+        say("FAILURE: %s exited by itself with %s (%s); last lines of %s:"
+            % (self.name, rc, "signal %d" % -rc if rc < 0 else "status %d" % rc,
+               os.path.basename(self.logpath)))
+        for line in tail:
+            print("        " + line, flush=True)
+
     def supervise(self):
-        """Restart a worker that exited by itself (Restart=always)."""
+        """A worker that exited by itself is a failure; restart it
+        (Restart=always) so that the run goes on."""
         with self.lock:
             if self.proc is not None and self.proc.poll() is not None:
-                self.self_exits.append(self.proc.returncode)
-                say("%s exited by itself with %d; restarting" % (self.name, self.proc.returncode))
+                self.note_self_exit()
                 self.start()
 
     def stop(self, timeout=60):
         with self.lock:
             if self.proc is None:
                 return None
-            if self.proc.poll() is not None:
+            if self.proc.poll() is not None:  # gone before we asked
+                self.note_self_exit()
                 return self.proc.returncode
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -556,9 +581,17 @@ def main():
         say("converged: %d tasks, %d complaint facts, %d task facts (want %d)" % (tasks, an, ant, distinct))
         for w in workers:
             rc = w.stop()
-            res.check(rc == 0, "%s: stopped by SIGTERM with exit %s (started %d times, SIGKILLed %d, "
-                      "exited by itself %d: %s)" % (w.name, rc, w.starts, w.kills,
-                                                    len(w.self_exits), w.self_exits))
+            res.check(rc == 0, "%s: stopped by SIGTERM with exit %s (started %d times, SIGKILLed %d)"
+                      % (w.name, rc, w.starts, w.kills))
+            if rc != 0 and not w.self_exits:
+                for line in w.tail():
+                    print("        " + line, flush=True)
+        for w in workers:
+            res.check(not w.self_exits, "%s never exited by itself (only the driver's SIGKILLs and "
+                      "the final SIGTERM ended it): %d exits %s%s"
+                      % (w.name, len(w.self_exits), [e[0] for e in w.self_exits],
+                         "; last lines before the first: " + " | ".join(w.self_exits[0][1][-4:])
+                         if w.self_exits else ""))
         bad_logs = []
         for fn in os.listdir(tmp):
             if fn.endswith(".log") and fn != "broker.log":
