@@ -12,7 +12,11 @@ Then, for a window of about FAULTS_WINDOW seconds:
     process, never killed; its idempotent producer rides out the broker
     restart), and kcat writes a few hundred invalid messages straight to
     `complaints` (bypassing intake) in bursts;
-  - 2 komek-router, 1 komek-tasksink and 2 komek-analytics run, and a
+  - komek-gateway takes Open311 POSTs paced over the window (one client,
+    each request retried with the same external_id after a 503 or a lost
+    connection until it is answered 201);
+  - 2 komek-router, 1 komek-tasksink, 2 komek-analytics, komek-escalator
+    (a pass every 3 s) and komek-gateway run, and a
     driver seeded by FAULTS_SEED SIGKILLs each of them FAULTS_KILLS times
     at random moments and restarts it after a random pause, SIGKILLs the
     broker once and restarts it, and stops PostgreSQL once with
@@ -21,7 +25,9 @@ Then, for a window of about FAULTS_WINDOW seconds:
     lost broker or database, even an exit 0) is a FAILURE: its exit status
     and the tail of its log are printed.  It is restarted (as systemd's
     Restart= would) only so that the run goes on and the other checks
-    still say what they see.
+    still say what they see.  One documented exception: komek-escalator
+    exits 1 when it loses its database session (and so its advisory
+    lock), which is expected while PostgreSQL is down or just back.
 When the input is in and the faults are over, the pipeline is given time
 to converge, every worker gets SIGTERM (each must exit 0), and the test
 checks, against truth.csv / complaints.jsonl / buildings.csv with its own
@@ -30,6 +36,12 @@ code:
     exactly one task, at the organisation its true building's row gives
     for the category's kind (ksk_id or lift_operator_id; triage when the
     building has none or is unknown); no task that is not in the input;
+    the gateway's complaints too (their building and category are the
+    POST's); every POST was answered 201 in the end, never anything but
+    201 or 503, and a complaint is on `complaints` more than once only if
+    its POST saw a 503 or a lost connection first;
+  - escalations: every row of the table is published, and the topic
+    (read_committed) holds exactly one message per row, nothing else;
   - dispatch (read_committed): exactly one message per valid message on
     `complaints` (a duplicate line is dispatched again, by design; the
     sink keeps one task), so no kill or restart doubled or lost one;
@@ -65,6 +77,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 ROOT = os.environ.get("KOMEK_ROOT") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -72,6 +87,8 @@ BIN = os.environ.get("KOMEK_BIN") or os.path.join(ROOT, "bin")
 LIB = os.path.join(ROOT, ".run", "kafka", "lib")
 LOG4J = os.path.join(ROOT, "deploy", "kafka", "log4j.properties")
 T0 = time.time()
+PG_WINDOW = [None, None]  # when PostgreSQL was crashed, when it was back
+GW_SOURCE = "faults-gw"
 
 
 def say(msg):
@@ -232,8 +249,10 @@ class Postgres:
 
 # ---- supervised komek workers ---------------------------------------------------------
 class Worker:
-    def __init__(self, name, argv, tmp):
+    def __init__(self, name, argv, tmp, exits_on_pg=False):
         self.name, self.argv, self.tmp = name, argv, tmp
+        self.exits_on_pg = exits_on_pg  # documented: exit 1 on a lost session
+        self.pg_exits = 0
         self.proc = None
         self.starts = 0
         self.kills = 0
@@ -268,6 +287,13 @@ class Worker:
         """Record an exit the driver did not cause (the caller holds lock)."""
         rc = self.proc.returncode
         tail = self.tail()
+        now = time.time()
+        if self.exits_on_pg and rc == 1 and PG_WINDOW[0] and now >= PG_WINDOW[0] and \
+                (PG_WINDOW[1] is None or now <= PG_WINDOW[1] + 60):
+            self.pg_exits += 1
+            say("%s exited 1 around the PostgreSQL crash (documented); restarting: %s"
+                % (self.name, tail[-1] if tail else ""))
+            return
         self.self_exits.append((rc, tail))
         say("FAILURE: %s exited by itself with %s (%s); last lines of %s:"
             % (self.name, rc, "signal %d" % -rc if rc < 0 else "status %d" % rc,
@@ -316,6 +342,52 @@ def pace_lines(path, stdin, seconds):
             time.sleep(0.01)
     finally:
         stdin.close()
+
+
+class GatewayClient:
+    """POSTs paced over a window; each retried with the same external_id
+    until answered 201 (or the deadline)."""
+
+    def __init__(self, port, key, posts, seconds):
+        self.url = "http://127.0.0.1:%d/requests.json" % port
+        self.key, self.posts, self.seconds = key, posts, seconds
+        self.answers = {}  # external_id -> list of statuses (0: no answer)
+        self.ids = {}      # external_id -> service_request_id
+        self.deadline = None
+
+    def post_one(self, ext, code, bid):
+        body = urllib.parse.urlencode({
+            "api_key": self.key, "service_code": code, "address_id": bid,
+            "description": "faults test: complaint %s" % ext,
+            "external_id": ext}).encode()
+        got = self.answers.setdefault(ext, [])
+        while True:
+            st = 0
+            try:
+                req = urllib.request.Request(self.url, data=body, headers={
+                    "Content-Type": "application/x-www-form-urlencoded"})
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    st = r.status
+                    ans = json.loads(r.read().decode())
+                    self.ids[ext] = ans[0]["service_request_id"]
+            except urllib.error.HTTPError as e:
+                st = e.code
+            except (OSError, ValueError, KeyError, IndexError):
+                st = 0  # refused, reset, cut: retry
+            got.append(st)
+            if st == 201 or (st not in (0, 503)):
+                return
+            if self.deadline and time.time() > self.deadline:
+                return
+            time.sleep(0.5)
+
+    def run(self):
+        t = time.time()
+        for i, (ext, code, bid) in enumerate(self.posts):
+            due = t + self.seconds * i / max(1, len(self.posts))
+            while time.time() < due:
+                time.sleep(0.02)
+            self.post_one(ext, code, bid)
 
 
 def read_topic(broker, topic, committed=True):
@@ -380,7 +452,7 @@ def main():
             res.check(False, "missing %s/komek-%s" % (BIN, p))
             return finish(res)
     tmp = tempfile.mkdtemp(prefix="komek-faults.")
-    kport, cport, pport = free_ports(3)
+    kport, cport, pport, gport = free_ports(4)
     broker = Broker(tmp, kport, cport)
     pg = Postgres(tmp, pport)
     workers = []
@@ -403,6 +475,7 @@ def main():
             f.write('pg = { conninfo = "%s"; };\n' % pg.conninfo)
             f.write('admin = { sql_dir = "%s/deploy/sql"; };\n' % ROOT)
             f.write('intake = { progress = false; delivery_timeout_ms = 300000; };\n')
+            f.write('gateway = { port = %d; };\n' % gport)
         os.environ["KOMEK_CONFIG"] = conf
         C = ["--config", conf]
         big = n >= 100000
@@ -414,13 +487,20 @@ def main():
         for cmd in ([BIN + "/komek-admin"] + C + ["--log-level", "warn", "all"], gen,
                     [BIN + "/komek-directory"] + C + ["--log-level", "warn", "import", tmp + "/data"],
                     [BIN + "/komek-admin"] + C + ["--log-level", "warn", "--set",
-                     "topics.dlq=complaints.dlq.analytics", "topics"]):
+                     "topics.dlq=complaints.dlq.analytics", "topics"],
+                    [BIN + "/komek-admin"] + C + ["--log-level", "warn", "topics"]):
             r = run(cmd)
             if r.returncode:
                 res.check(False, "setup: %s: %s" % (" ".join(cmd[:2]), (r.stdout + r.stderr)[-400:]))
                 return finish(res)
         say("broker on %s, PostgreSQL on %d, city and %d lines generated, directory imported"
             % (broker.addr, pport, n))
+        r = run([BIN + "/komek-keys"] + C + ["--log-level", "warn", "add", "--source", GW_SOURCE,
+                                             "--channel", "web", "--rate", "1000000"])
+        gwkey = r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else ""
+        if not gwkey.startswith("km_"):
+            res.check(False, "setup: komek-keys add: %s" % (r.stdout + r.stderr)[-400:])
+            return finish(res)
 
         common = ["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000"]
         for i in (1, 2):
@@ -432,6 +512,9 @@ def main():
         for i in (1, 2):
             workers.append(Worker("analytics%d" % i, [BIN + "/komek-analytics"] + C + [
                 "--set", "topics.dlq=complaints.dlq.analytics"] + common, tmp))
+        workers.append(Worker("escalator", [BIN + "/komek-escalator"] + C + [
+            "--set", "escalator.interval_s=3"], tmp, exits_on_pg=True))
+        workers.append(Worker("gateway", [BIN + "/komek-gateway"] + C, tmp))
         for w in workers:
             w.start()
 
@@ -465,6 +548,16 @@ def main():
                     raws[mark] = "missing_field:schema_version"
             with open(os.path.join(tmp, "raw-%d.txt" % k), "w") as f:
                 f.write("\n".join(lines) + "\n")
+
+        # the gateway's complaints: own PRNG, so the fault schedule stays
+        bids = [r["id"] for r in csv.DictReader(open(tmp + "/data/buildings.csv", encoding="utf-8"))]
+        grng = random.Random(a.seed * 1000 + 1)
+        codes = sorted(category_kinds())
+        posts = [("gw-%d" % i, grng.choice(codes), grng.choice(bids))
+                 for i in range(max(100, n // 200))]
+        gw = GatewayClient(gport, gwkey, posts, 0.7 * window)
+        poster = threading.Thread(target=gw.run)
+        poster.start()
 
         ilog = open(os.path.join(tmp, "intake.log"), "wb")
         intake = subprocess.Popen([BIN + "/komek-intake"] + C + ["-"], stdin=subprocess.PIPE,
@@ -508,9 +601,11 @@ def main():
                 done["broker restart"] += 1
             elif kind == "pg":
                 say("PostgreSQL: pg_ctl stop -m immediate (down %.1f s)" % ev[3])
+                PG_WINDOW[0] = time.time()
                 pg.crash()
                 time.sleep(ev[3])
                 pg.start()
+                PG_WINDOW[1] = time.time()
                 say("PostgreSQL back")
                 done["postgres restart"] += 1
             elif kind == "raw":
@@ -523,6 +618,15 @@ def main():
             p[1].start()
         say("faults done: " + ", ".join("%s %d" % kv for kv in sorted(done.items())))
         pacer.join()
+        gw.deadline = time.time() + 120
+        poster.join()
+        statuses = collections.Counter(st for v in gw.answers.values() for st in v)
+        unanswered = [e for e, v in gw.answers.items() if not v or v[-1] != 201]
+        odd = [(e, v) for e, v in gw.answers.items() if any(st not in (0, 201, 503) for st in v)]
+        res.check(len(gw.answers) == len(posts) and not unanswered and not odd,
+                  "komek-gateway: each of %d POSTs answered 201 in the end (answers %s); "
+                  "not 201 %s, other than 201/503/no answer %s"
+                  % (len(posts), dict(statuses), unanswered[:3], odd[:3]))
         irc = intake.wait()
         ilog.close()
         itail = open(os.path.join(tmp, "intake.log"), errors="replace").read().strip().splitlines()
@@ -557,6 +661,14 @@ def main():
                 kind = kinds.get(t["category"], "ksk")
                 org = (b["lift_operator_id"] if kind == "lift_operator" else b["ksk_id"]) or "triage"
             want_task[key] = org
+        gw_keys = {}
+        for ext, code, bid in posts:
+            key = (GW_SOURCE, ext)
+            b = blds.get(bid)
+            kind = kinds.get(code, "ksk")
+            org = (b["lift_operator_id"] if kind == "lift_operator" else b["ksk_id"]) or "triage"
+            want_task[key] = org
+            gw_keys[key] = bid
         distinct = len(want_task)
         say("input: %d lines, %d valid (%d distinct complaints, %d repeated), %d invalid; "
             "%d raw invalid messages" % (len(truth), valid_lines, distinct,
@@ -627,13 +739,27 @@ def main():
         cpl = read_topic(broker.addr, "complaints")
         pub = collections.Counter()
         id_of = {}  # (source, external_id) -> complaint id
+        gw_first = {}  # (source, external_id) -> first published copy
         for m in cpl:
             try:
                 c = json.loads(m[2])
                 pub[c["id"]] += 1
                 id_of[(c["source"], c.get("external_id"))] = c["id"]
+                if c["source"] == GW_SOURCE:
+                    gw_first.setdefault((c["source"], c.get("external_id")), c)
             except (ValueError, KeyError, TypeError):
                 pass  # the raw invalid ones
+        gw_ids = {id_of.get(k) for k in gw_keys}
+        gw_twice = [k for k in gw_keys if pub.get(id_of.get(k), 0) > 1]
+        gw_bad = [k for k in gw_twice if all(st == 201 for st in gw.answers.get(k[1], []))]
+        gw_missing = [k for k in gw_keys if k not in gw_first]
+        gw_wrongid = [k for k in gw_keys if k[1] in gw.ids and gw.ids[k[1]] != id_of.get(k)]
+        res.check(not gw_missing and not gw_bad and not gw_wrongid,
+                  "gateway: each of its %d complaints on `complaints` under the id it answered; "
+                  "%d more than once, each after a 503 or a lost connection (published again "
+                  "after a plain 201: %s; missing %s; other id %s)"
+                  % (len(gw_keys), len(gw_twice), gw_bad[:3], gw_missing[:3], gw_wrongid[:3]))
+        first.update(gw_first)
         disp_district = {}
         for m in disp:
             d = json.loads(m[2])
@@ -642,9 +768,11 @@ def main():
         bad1 = [i for i in once if ids.get(i, 0) != 1]
         badk = [i for i, k in pub.items() if k > 1 and not 1 <= ids.get(i, 0) <= k]
         stray = [i for i in ids if i not in pub]
-        res.check(len(pub) == distinct and sum(pub.values()) == valid_lines,
-                  "complaints: %d valid messages for %d distinct complaints, as in the input "
-                  "(%d valid lines)" % (sum(pub.values()), len(pub), valid_lines))
+        npub_in = sum(v for i, v in pub.items() if i not in gw_ids)
+        res.check(len(pub) == distinct and npub_in == valid_lines,
+                  "complaints: %d valid messages from komek-intake for %d valid lines, %d "
+                  "distinct complaints with the gateway's (%d)"
+                  % (npub_in, valid_lines, len(pub), distinct))
         res.check(not bad1 and not badk and not stray,
                   "dispatch (read_committed): %d messages; each of the %d complaints published once "
                   "dispatched exactly once (%d not), each of the %d published more often 1..k times "
@@ -694,6 +822,19 @@ def main():
                   "(%d messages for %d; %d repeats after kills, by design)"
                   % (sum(araw.values()), len(raws), sum(araw.values()) - len(araw)))
 
+        # ---- escalations: exactly once on the topic ---------------------------------------
+        erows = pg.copy("SELECT escalation_id, published_at IS NOT NULL FROM escalations")
+        emsgs = collections.Counter(json.loads(m[2]).get("escalation_id")
+                                    for m in read_topic(broker.addr, "escalations"))
+        unpub = [r[0] for r in erows if r[1] != "t"]
+        rowids = {r[0] for r in erows}
+        res.check(erows and not unpub and set(emsgs) == rowids and all(v == 1 for v in emsgs.values()),
+                  "escalations: %d rows, all published; the topic holds exactly one message per "
+                  "row (%d messages; unpublished %d, doubled %d, not in the table %d, missing %d)"
+                  % (len(erows), sum(emsgs.values()), len(unpub),
+                     sum(1 for v in emsgs.values() if v > 1), len(set(emsgs) - rowids),
+                     len(rowids - set(emsgs))))
+
         # ---- analytics against our own recomputation ----------------------------------------
         an = int(pg.query("SELECT count(*) FROM an_complaints"))
         ant = int(pg.query("SELECT count(*) FROM an_tasks"))
@@ -710,7 +851,7 @@ def main():
             ch[(ws, c.get("channel") or "unknown")] += 1
             ytd[(d.year, c["category"])] += 1
         # district of the routed building (from truth), '' when unknown
-        tb = {}
+        tb = dict(gw_keys)
         for t in truth:
             if t["valid"] == "1":
                 tb.setdefault((t["source"], t["external_id"]), t["building_id"])
@@ -753,7 +894,9 @@ def main():
                   % (len(view), len(diff), [(str(k[0]), k[1], k[2], v) for k, v in diff[:6]]))
         print("      faults: " + ", ".join("%s %d" % kv for kv in sorted(done.items())) +
               "; workers exited by themselves: " +
-              ", ".join("%s %d" % (w.name, len(w.self_exits)) for w in workers))
+              ", ".join("%s %d" % (w.name, len(w.self_exits)) for w in workers) +
+              "; the escalator's documented exits on the lost database session: %d"
+              % sum(w.pg_exits for w in workers))
     except Exception as e:  # a setup or harness failure is a failure
         res.check(False, "harness: %s: %s" % (type(e).__name__, e))
     finally:
