@@ -12,6 +12,9 @@ Then, for a window of about FAULTS_WINDOW seconds:
     process, never killed; its idempotent producer rides out the broker
     restart), and kcat writes a few hundred invalid messages straight to
     `complaints` (bypassing intake) in bursts;
+  - staff work tasks with komek-inbox during the faults: open tasks are
+    acknowledged, then resolved with a note (a failed command is retried
+    until the task shows the change);
   - komek-gateway takes Open311 POSTs paced over the window (one client,
     each request retried with the same external_id after a 503 or a lost
     connection until it is answered 201);
@@ -28,8 +31,13 @@ Then, for a window of about FAULTS_WINDOW seconds:
     still say what they see.  One documented exception: komek-escalator
     exits 1 when it loses its database session (and so its advisory
     lock), which is expected while PostgreSQL is down or just back.
-When the input is in and the faults are over, the pipeline is given time
-to converge, every worker gets SIGTERM (each must exit 0), and the test
+When the input is in and the faults are over, a marker complaint is
+written to every partition of `complaints`; the pipeline has converged
+when every marker is a task (so the routers have committed everything
+before them) and the task sink's and analytics' stored offsets are past
+the last message of every partition of their input topics, as read then
+(so nothing more can arrive: no fixed wait decides it).  Then every
+worker gets SIGTERM (each must exit 0), and the test
 checks, against truth.csv / complaints.jsonl / buildings.csv with its own
 code:
   - tasks: every valid complaint (distinct source + external_id) is
@@ -40,6 +48,10 @@ code:
     POST's); every POST was answered 201 in the end, never anything but
     201 or 503, and a complaint is on `complaints` more than once only if
     its POST saw a 503 or a lost connection first;
+  - task events: every task the inbox worked is resolved with its note;
+    its outbox holds exactly one acknowledged and one resolved event, all
+    published, each on `task-events`; analytics holds exactly those
+    events (an_task_events), nothing else;
   - escalations: every row of the table is published, and the topic
     (read_committed) holds exactly one message per row, nothing else;
   - dispatch (read_committed): exactly one message per valid message on
@@ -71,6 +83,7 @@ import random
 import re
 import shutil
 import signal
+import hashlib
 import socket
 import subprocess
 import sys
@@ -89,6 +102,25 @@ LOG4J = os.path.join(ROOT, "deploy", "kafka", "log4j.properties")
 T0 = time.time()
 PG_WINDOW = [None, None]  # when PostgreSQL was crashed, when it was back
 GW_SOURCE = "faults-gw"
+MARKER_SOURCE = "faults-marker"
+
+
+def derived_id(source, external_id):
+    """The complaint id for (source, external_id): UUIDv5-style SHA-1 of
+    the komek namespace, source, a newline and the external id (the
+    model's rule, tests/unit/test_id.c pins it)."""
+    ns = bytes([0x6f, 0x1c, 0x2a, 0x4e, 0x8b, 0x1d, 0x5c, 0x3e,
+                0x9a, 0x70, 0x6b, 0x6f, 0x6d, 0x65, 0x6b, 0x31])
+    md = bytearray(hashlib.sha1(ns + source.encode() + b"\n" + external_id.encode()).digest()[:16])
+    md[6] = (md[6] & 0x0F) | 0x50
+    md[8] = (md[8] & 0x3F) | 0x80
+    h = md.hex()
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+def partitions(broker, topic):
+    r = run(["kcat", "-b", broker, "-L", "-t", topic])
+    return len(re.findall(r"^\s+partition \d+", r.stdout, re.M))
 
 
 def say(msg):
@@ -390,6 +422,58 @@ class GatewayClient:
             self.post_one(ext, code, bid)
 
 
+class InboxDriver:
+    """komek-inbox during the faults: ack, then resolve, open tasks."""
+
+    def __init__(self, pg, conf, start, seconds, want):
+        self.pg, self.conf = pg, conf
+        self.start, self.seconds, self.want = start, seconds, want
+        self.worked = {}  # complaint_id -> (org, note)
+        self.failures = collections.Counter()  # commands that failed (retried)
+        self.stop = False
+
+    def status(self, cid):
+        try:
+            return self.pg.query("SELECT status FROM tasks WHERE complaint_id = '%s'" % cid).strip()
+        except RuntimeError:
+            return None
+
+    def change(self, org, cid, verb, done, extra):
+        for _ in range(60):
+            if self.status(cid) in done:
+                return True
+            r = run([BIN + "/komek-inbox", "--config", self.conf, "--log-level", "warn",
+                     "--org", org, verb, cid] + extra)
+            if r.returncode != 0:
+                self.failures[verb] += 1
+                time.sleep(1)
+        return self.status(cid) in done
+
+    def run(self):
+        while time.time() < self.start:
+            time.sleep(0.1)
+        end = self.start + self.seconds
+        while not self.stop and len(self.worked) < self.want and time.time() < end + 60:
+            try:
+                row = self.pg.query("SELECT complaint_id, org_id FROM tasks WHERE status = 'open' "
+                                    "AND org_id <> 'triage' ORDER BY complaint_id LIMIT 1 OFFSET %d"
+                                    % (len(self.worked) * 7)).strip()
+            except RuntimeError:
+                row = ""
+            if "|" not in row:
+                time.sleep(0.5)
+                continue
+            cid, org = row.split("|")
+            note = "faults: fixed %d" % len(self.worked)
+            self.worked[cid] = (org, note)
+            self.change(org, cid, "ack", ("acknowledged", "resolved"), [])
+            self.change(org, cid, "resolve", ("resolved",), ["--note", note])
+            # paced over the window; a command takes seconds (a process,
+            # a session, a producer), so only wait when ahead of schedule
+            due = self.start + self.seconds * len(self.worked) / self.want
+            time.sleep(max(0.0, min(5.0, due - time.time())))
+
+
 def read_topic(broker, topic, committed=True):
     args = ["kcat", "-C", "-b", broker, "-t", topic, "-o", "beginning", "-e", "-q",
             "-f", "%p\t%o\t%s\n"]
@@ -558,6 +642,9 @@ def main():
         gw = GatewayClient(gport, gwkey, posts, 0.7 * window)
         poster = threading.Thread(target=gw.run)
         poster.start()
+        inbox = InboxDriver(pg, conf, time.time() + 0.2 * window, 0.6 * window, max(6, n // 5000))
+        staff = threading.Thread(target=inbox.run)
+        staff.start()
 
         ilog = open(os.path.join(tmp, "intake.log"), "wb")
         intake = subprocess.Popen([BIN + "/komek-intake"] + C + ["-"], stdin=subprocess.PIPE,
@@ -620,6 +707,10 @@ def main():
         pacer.join()
         gw.deadline = time.time() + 120
         poster.join()
+        staff.join()
+        res.check(len(inbox.worked) == inbox.want,
+                  "komek-inbox worked %d of %d tasks during the faults (failed commands retried: %s)"
+                  % (len(inbox.worked), inbox.want, dict(inbox.failures)))
         statuses = collections.Counter(st for v in gw.answers.values() for st in v)
         unanswered = [e for e, v in gw.answers.items() if not v or v[-1] != 201]
         odd = [(e, v) for e, v in gw.answers.items() if any(st not in (0, 201, 503) for st in v)]
@@ -669,10 +760,38 @@ def main():
             org = (b["lift_operator_id"] if kind == "lift_operator" else b["ksk_id"]) or "triage"
             want_task[key] = org
             gw_keys[key] = bid
-        distinct = len(want_task)
+        in_distinct = len(want_task) - len(gw_keys)
         say("input: %d lines, %d valid (%d distinct complaints, %d repeated), %d invalid; "
-            "%d raw invalid messages" % (len(truth), valid_lines, distinct,
-                                         valid_lines - distinct, len(invalid), len(raws)))
+            "%d raw invalid messages; %d complaints through the gateway"
+            % (len(truth), valid_lines, in_distinct, valid_lines - in_distinct, len(invalid),
+               len(raws), len(gw_keys)))
+
+        # ---- a marker on every partition of complaints, behind everything ---------------
+        ncp = partitions(broker.addr, "complaints")
+        res.check(ncp > 0, "complaints has %d partitions" % ncp)
+        marker_keys = {}
+        mfail = []
+        for p in range(ncp):
+            ext = "m-%d" % p
+            bid = bids[p % len(bids)]
+            c = {"schema_version": 1, "id": derived_id(MARKER_SOURCE, ext),
+                 "source": MARKER_SOURCE, "external_id": ext,
+                 "received_at": "2025-06-02T10:00:00Z", "category": "heating",
+                 "description": "drain marker", "address": {"text": "marker"},
+                 "building_id": bid, "emergency": False}
+            r = subprocess.run(["kcat", "-P", "-b", broker.addr, "-t", "complaints", "-p", str(p),
+                                "-k", bid], input=(json.dumps(c) + "\n").encode(),
+                               capture_output=True)
+            if r.returncode:
+                mfail.append((p, r.stderr[-200:]))
+            key = (MARKER_SOURCE, ext)
+            b = blds[bid]
+            want_task[key] = b["ksk_id"] or "triage"
+            first[key] = c
+            marker_keys[key] = bid
+        res.check(not mfail, "a marker complaint written to each of the %d partitions of "
+                  "complaints %s" % (ncp, mfail))
+        distinct = len(want_task)
 
         # ---- converge ------------------------------------------------------------------
         deadline = time.time() + max(240, n / 300)
@@ -689,7 +808,51 @@ def main():
             if tasks >= distinct and an >= distinct and ant >= distinct:
                 break
             time.sleep(2)
-        time.sleep(3)  # anything extra or late would show now
+        # drained: every marker a task (the routers committed all before
+        # them), then the sink and analytics past the end of their topics
+        drained = False
+        while time.time() < deadline and not drained:
+            try:
+                m = int(pg.query("SELECT count(*) FROM tasks WHERE complaint->>'source' = '%s'"
+                                 % MARKER_SOURCE))
+            except RuntimeError:
+                m = -1
+            if m == ncp:
+                drained = True
+            else:
+                time.sleep(1)
+        while drained and time.time() < deadline:  # the outbox relayed
+            try:
+                if int(pg.query("SELECT count(*) FROM task_outbox WHERE published_at IS NULL")) == 0:
+                    break
+            except RuntimeError:
+                pass
+            time.sleep(1)
+        ends = {}  # topic -> {partition: last offset}
+        for topic in ("complaints", "dispatch", "task-events"):
+            ends[topic] = {}
+            for p_, o_, _ in read_topic(broker.addr, topic):
+                ends[topic][p_] = max(o_, ends[topic].get(p_, -1))
+        behind = None
+        while drained and time.time() < deadline:
+            try:
+                stored = {(r[0], r[1], int(r[2])): int(r[3]) for r in pg.copy(
+                    "SELECT consumer, topic, partition, next_offset FROM consumer_offsets")}
+            except RuntimeError:
+                stored = {}
+            behind = [(who, t_, p_) for who, topics in (("komek-tasksink", ("dispatch",)),
+                                                       ("komek-analytics", ("complaints", "dispatch", "task-events")))
+                      for t_ in topics for p_, last in ends[t_].items()
+                      if stored.get((who, t_, p_), 0) <= last]
+            if not behind:
+                break
+            time.sleep(1)
+        res.check(drained and behind == [],
+                  "drained: all %d markers are tasks, the sink and analytics are past the last "
+                  "message of every partition (still behind: %s)" % (ncp, behind))
+        tasks = int(pg.query("SELECT count(*) FROM tasks"))
+        an = int(pg.query("SELECT count(*) FROM an_complaints"))
+        ant = int(pg.query("SELECT count(*) FROM an_tasks"))
         say("converged: %d tasks, %d complaint facts, %d task facts (want %d)" % (tasks, an, ant, distinct))
         for w in workers:
             rc = w.stop()
@@ -768,11 +931,13 @@ def main():
         bad1 = [i for i in once if ids.get(i, 0) != 1]
         badk = [i for i, k in pub.items() if k > 1 and not 1 <= ids.get(i, 0) <= k]
         stray = [i for i in ids if i not in pub]
-        npub_in = sum(v for i, v in pub.items() if i not in gw_ids)
-        res.check(len(pub) == distinct and npub_in == valid_lines,
+        mk_ids = {id_of.get(k) for k in marker_keys}
+        npub_in = sum(v for i, v in pub.items() if i not in gw_ids and i not in mk_ids)
+        res.check(len(pub) == distinct and npub_in == valid_lines and
+                  all(pub.get(i) == 1 for i in mk_ids),
                   "complaints: %d valid messages from komek-intake for %d valid lines, %d "
-                  "distinct complaints with the gateway's (%d)"
-                  % (npub_in, valid_lines, len(pub), distinct))
+                  "distinct complaints with the gateway's and the %d markers (%d)"
+                  % (npub_in, valid_lines, len(pub), len(mk_ids), distinct))
         res.check(not bad1 and not badk and not stray,
                   "dispatch (read_committed): %d messages; each of the %d complaints published once "
                   "dispatched exactly once (%d not), each of the %d published more often 1..k times "
@@ -822,6 +987,42 @@ def main():
                   "(%d messages for %d; %d repeats after kills, by design)"
                   % (sum(araw.values()), len(raws), sum(araw.values()) - len(araw)))
 
+        # ---- task events ------------------------------------------------------------------
+        st = {r[0]: (r[1], r[2]) for r in pg.copy(
+            "SELECT complaint_id, status, coalesce(status_note, '') FROM tasks WHERE status <> 'open'")}
+        wrong_st = [(c, st.get(c), note) for c, (org, note) in inbox.worked.items()
+                    if st.get(c) != ("resolved", note)]
+        others = [c for c in st if c not in inbox.worked]
+        res.check(not wrong_st and not others,
+                  "tasks: the %d worked by the inbox are resolved with their note (wrong %s), "
+                  "no other task changed (%d)" % (len(inbox.worked), wrong_st[:3], len(others)))
+        ob = pg.copy("SELECT event_id, complaint_id, event, published_at IS NOT NULL FROM task_outbox "
+                     "WHERE topic = 'task_events'")
+        ob_ev = collections.Counter((r[1], r[2]) for r in ob)
+        want_ev = {(c, e) for c in inbox.worked for e in ("acknowledged", "resolved")}
+        res.check(set(ob_ev) == want_ev and all(v == 1 for v in ob_ev.values()) and
+                  all(r[3] == "t" for r in ob),
+                  "task outbox: exactly one acknowledged and one resolved event per worked task "
+                  "(%d rows for %d), all published (%d not)"
+                  % (len(ob), len(want_ev), sum(1 for r in ob if r[3] != "t")))
+        tev = collections.Counter()
+        for m in read_topic(broker.addr, "task-events"):
+            try:
+                tev[json.loads(m[2])["event_id"]] += 1
+            except (ValueError, KeyError, TypeError):
+                tev["?"] += 1
+        obids = {r[0] for r in ob}
+        res.check(obids <= set(tev) and set(tev) <= obids,
+                  "task-events: every outbox event on the topic (%d messages for %d events; "
+                  "missing %d, unknown %d; a relayed one may repeat: %d)"
+                  % (sum(tev.values()), len(obids), len(obids - set(tev)), len(set(tev) - obids),
+                     sum(tev.values()) - len(tev)))
+        aev = pg.copy("SELECT event_id, complaint_id, event FROM an_task_events")
+        res.check(sorted(r[0] for r in aev) == sorted(obids) and
+                  {(r[1], r[2]) for r in aev} == want_ev,
+                  "analytics: an_task_events holds exactly the %d events (%d rows)"
+                  % (len(obids), len(aev)))
+
         # ---- escalations: exactly once on the topic ---------------------------------------
         erows = pg.copy("SELECT escalation_id, published_at IS NOT NULL FROM escalations")
         emsgs = collections.Counter(json.loads(m[2]).get("escalation_id")
@@ -852,6 +1053,7 @@ def main():
             ytd[(d.year, c["category"])] += 1
         # district of the routed building (from truth), '' when unknown
         tb = dict(gw_keys)
+        tb.update(marker_keys)
         for t in truth:
             if t["valid"] == "1":
                 tb.setdefault((t["source"], t["external_id"]), t["building_id"])

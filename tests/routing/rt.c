@@ -495,6 +495,7 @@ int rt_truth_load(struct rt *t, struct rt_truth *tr)
                         tr->cpl = km_xrealloc(tr->cpl,
                                               (ccap *= 2) * sizeof(*tr->cpl));
                 c = &tr->cpl[tr->n++];
+                memset(c, 0, sizeof(*c)); /* realloc'ed memory is not zeroed */
                 c->key = km_xasprintf("%s\t%s", f[ci[0]], f[ci[1]]);
                 c->building_id = km_xstrdup(f[ci[3]]);
                 c->category = km_xstrdup(f[ci[4]]);
