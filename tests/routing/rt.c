@@ -282,12 +282,29 @@ int rt_publish_range(struct rt *t, int skip, int max, int *unique)
                         (long long)counts.delivered, n);
                 n = -1;
         }
-        if (unique) {
+        if (unique && n >= 0) {
+                /* the expected count is the generator's truth; the parse
+                 * (the model under test) must agree with it */
+                struct rt_truth tr;
+                int parsed = 0;
+
                 qsort(ids, nids, sizeof(char *), rt_strcmp);
-                *unique = 0;
                 for (size_t i = 0; i < nids; i++)
                         if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
-                                (*unique)++;
+                                parsed++;
+                if (rt_truth_load(t, &tr)) {
+                        n = -1;
+                        goto out;
+                }
+                *unique = (int)tr.n;
+                if (parsed != (int)tr.n || valid != (int)tr.valid) {
+                        fprintf(stderr, "publish: the parse found %d valid "
+                                "lines, %d distinct ids; truth.csv says %zu "
+                                "valid, %zu distinct\n",
+                                valid, parsed, tr.valid, tr.n);
+                        n = -1;
+                }
+                rt_truth_free(&tr);
         }
 out:
         for (size_t i = 0; i < nids; i++)

@@ -37,8 +37,9 @@ int rt_import(struct rt *t, const char *dir);
 /**
  * @brief Publish every valid line of t->datadir/complaints.jsonl to the
  * complaints topic as intake does (canonical JSON, keyed by building id
- * or id).  *unique gets the number of distinct complaint ids of the
- * whole file, published or not (NULL-able).
+ * or id).  *unique gets the number of distinct valid complaints of the
+ * whole file, published or not (NULL-able), from the generator's
+ * truth.csv; the publisher's own parse must agree with it (else -1).
  * @returns the number published or -1.
  */
 int rt_publish(struct rt *t, int *unique);
