@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "km_complaint.h"
@@ -668,13 +669,27 @@ long rt_truth_check_tasks(struct rt *t, const struct rt_truth *tr)
         return lost + doubled + extra + wrong;
 }
 
+/* partitions of topic, by metadata (0 on error) */
+static int rt_partitions(rd_kafka_t *rk, const char *topic)
+{
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        int np = 0;
+
+        if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
+            md->topic_cnt == 1 && md->topics[0].err == 0)
+                np = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        return np;
+}
+
 long rt_committed_to_end(struct rt *t, const char *topic, int deadline_ms)
 {
         rd_kafka_conf_t *kc;
         rd_kafka_t *rk;
         rd_kafka_topic_partition_list_t *parts;
-        const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_topic_t *rkt;
         char err[512];
         int64_t deadline = km_now_ms() + deadline_ms;
         int np = 0, ends = 0, *ended = NULL;
@@ -691,13 +706,7 @@ long rt_committed_to_end(struct rt *t, const char *topic, int deadline_ms)
         if (rk == NULL)
                 return -1;
         rd_kafka_poll_set_consumer(rk);
-        rkt = rd_kafka_topic_new(rk, topic, NULL);
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
-            md->topic_cnt == 1 && md->topics[0].err == 0)
-                np = md->topics[0].partition_cnt;
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
+        np = rt_partitions(rk, topic);
         if (np <= 0) {
                 got = -1;
                 goto out;
@@ -734,4 +743,61 @@ out:
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
         return got;
+}
+
+int rt_group_drained(struct rt *t, const char *group, const char *topic,
+                     int deadline_ms)
+{
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *rk;
+        char err[512];
+        int64_t deadline = km_now_ms() + deadline_ms;
+        int np, rc = -1;
+        long gap = -1;
+
+        kc = km_kafka_conf_new(&t->conf, NULL, err, sizeof(err));
+        if (kc == NULL)
+                return -1;
+        rd_kafka_conf_set(kc, "group.id", group, NULL, 0);
+        rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+        if (rk == NULL)
+                return -1;
+        np = rt_partitions(rk, topic);
+        while (np > 0 && rc != 0 && km_now_ms() < deadline) {
+                rd_kafka_topic_partition_list_t *parts =
+                    rd_kafka_topic_partition_list_new(np);
+
+                for (int p = 0; p < np; p++)
+                        rd_kafka_topic_partition_list_add(parts, topic, p);
+                gap = -1;
+                if (rd_kafka_committed(rk, parts, 10000) == 0) {
+                        gap = 0;
+                        for (int p = 0; p < np; p++) {
+                                int64_t lo = 0, hi = 0;
+                                int64_t off = parts->elems[p].offset;
+
+                                if (parts->elems[p].err ||
+                                    rd_kafka_query_watermark_offsets(
+                                        rk, topic, p, &lo, &hi, 10000)) {
+                                        gap = -1;
+                                        break;
+                                }
+                                gap += off < 0 ? hi - lo : hi - off;
+                        }
+                }
+                rd_kafka_topic_partition_list_destroy(parts);
+                if (gap == 0) {
+                        rc = 0;
+                } else {
+                        struct timespec ts = {0, 200 * 1000000L};
+
+                        nanosleep(&ts, NULL); /* polling against the deadline */
+                }
+        }
+        if (rc)
+                fprintf(stderr, "group %s on %s: %ld messages not committed "
+                        "(-1: unknown)\n", group, topic, gap);
+        rd_kafka_destroy(rk);
+        return rc;
 }

@@ -126,4 +126,15 @@ long rt_truth_check_tasks(struct rt *t, const struct rt_truth *tr);
  */
 long rt_committed_to_end(struct rt *t, const char *topic, int deadline_ms);
 
+/**
+ * @brief Poll until consumer group's committed offsets (as the broker
+ * keeps them; read with an OffsetFetch, without joining the group) equal
+ * topic's high watermarks on every partition: the group has consumed
+ * and committed everything on it.  For a topic without transactions (the
+ * high watermark is then one past the last message).
+ * @returns 0, or -1 at the deadline (the gap printed).
+ */
+int rt_group_drained(struct rt *t, const char *group, const char *topic,
+                     int deadline_ms);
+
 #endif /* RT_H */
