@@ -25,6 +25,7 @@ PKGS=(
   # psql, git, ps/pgrep (procps), flock/setsid (util-linux), openssl
   jq iproute2 python3 perl time postgresql-client git procps
   util-linux openssl ca-certificates
+  systemd  # systemd-analyze verifies the units (tests/ops/test_deploy.sh)
   coreutils sed gawk file
   # make test-fresh builds a minimal Debian 12 root to run the README in
   debootstrap

@@ -2,7 +2,8 @@
 TESTS += test_analytics
 test_analytics_SRCS := tests/analytics/test_analytics.c tests/analytics/fx.c \
 	tests/analytics/fx_build.c tests/analytics/expect.c tests/analytics/tcheck.c \
-	tests/analytics/tcheck_esc.c tests/common/km_test.c
+	tests/analytics/tcheck_esc.c tests/common/km_test.c \
+	tests/routing/rt_metrics.c tests/intake/http_client.c
 TESTS += test_report
 test_report_SRCS := tests/analytics/test_report.c tests/analytics/fx.c \
 	tests/analytics/fx_build.c tests/common/km_test.c

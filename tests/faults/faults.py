@@ -12,20 +12,48 @@ Then, for a window of about FAULTS_WINDOW seconds:
     process, never killed; its idempotent producer rides out the broker
     restart), and kcat writes a few hundred invalid messages straight to
     `complaints` (bypassing intake) in bursts;
-  - 2 komek-router, 1 komek-tasksink and 2 komek-analytics run, and a
+  - staff work tasks with komek-inbox during the faults: open tasks are
+    acknowledged, then resolved with a note (a failed command is retried
+    until the task shows the change);
+  - komek-gateway takes Open311 POSTs paced over the window (one client,
+    each request retried with the same external_id after a 503 or a lost
+    connection until it is answered 201);
+  - 2 komek-router, 1 komek-tasksink, 2 komek-analytics, komek-escalator
+    (a pass every 3 s) and komek-gateway run, and a
     driver seeded by FAULTS_SEED SIGKILLs each of them FAULTS_KILLS times
     at random moments and restarts it after a random pause, SIGKILLs the
     broker once and restarts it, and stops PostgreSQL once with
     `pg_ctl -m immediate` (a crash) and restarts it.  A worker that exits
-    by itself is restarted too (as systemd's Restart= would) and counted.
-When the input is in and the faults are over, the pipeline is given time
-to converge, every worker gets SIGTERM (each must exit 0), and the test
+    by itself (any exit the driver did not cause: a crash, an exit 1 on a
+    lost broker or database, even an exit 0) is a FAILURE: its exit status
+    and the tail of its log are printed.  It is restarted (as systemd's
+    Restart= would) only so that the run goes on and the other checks
+    still say what they see.  One documented exception: komek-escalator
+    exits 1 when it loses its database session (and so its advisory
+    lock), which is expected while PostgreSQL is down or just back.
+When the input is in and the faults are over, a marker complaint is
+written to every partition of `complaints`; the pipeline has converged
+when every marker is a task (so the routers have committed everything
+before them) and the task sink's and analytics' stored offsets are past
+the last message of every partition of their input topics, as read then
+(so nothing more can arrive: no fixed wait decides it).  Then every
+worker gets SIGTERM (each must exit 0), and the test
 checks, against truth.csv / complaints.jsonl / buildings.csv with its own
 code:
   - tasks: every valid complaint (distinct source + external_id) is
     exactly one task, at the organisation its true building's row gives
     for the category's kind (ksk_id or lift_operator_id; triage when the
     building has none or is unknown); no task that is not in the input;
+    the gateway's complaints too (their building and category are the
+    POST's); every POST was answered 201 in the end, never anything but
+    201 or 503, and a complaint is on `complaints` more than once only if
+    its POST saw a 503 or a lost connection first;
+  - task events: every task the inbox worked is resolved with its note;
+    its outbox holds exactly one acknowledged and one resolved event, all
+    published, each on `task-events`; analytics holds exactly those
+    events (an_task_events), nothing else;
+  - escalations: every row of the table is published, and the topic
+    (read_committed) holds exactly one message per row, nothing else;
   - dispatch (read_committed): exactly one message per valid message on
     `complaints` (a duplicate line is dispatched again, by design; the
     sink keeps one task), so no kill or restart doubled or lost one;
@@ -55,12 +83,16 @@ import random
 import re
 import shutil
 import signal
+import hashlib
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 ROOT = os.environ.get("KOMEK_ROOT") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -68,6 +100,27 @@ BIN = os.environ.get("KOMEK_BIN") or os.path.join(ROOT, "bin")
 LIB = os.path.join(ROOT, ".run", "kafka", "lib")
 LOG4J = os.path.join(ROOT, "deploy", "kafka", "log4j.properties")
 T0 = time.time()
+PG_WINDOW = [None, None]  # when PostgreSQL was crashed, when it was back
+GW_SOURCE = "faults-gw"
+MARKER_SOURCE = "faults-marker"
+
+
+def derived_id(source, external_id):
+    """The complaint id for (source, external_id): UUIDv5-style SHA-1 of
+    the komek namespace, source, a newline and the external id (the
+    model's rule, tests/unit/test_id.c pins it)."""
+    ns = bytes([0x6f, 0x1c, 0x2a, 0x4e, 0x8b, 0x1d, 0x5c, 0x3e,
+                0x9a, 0x70, 0x6b, 0x6f, 0x6d, 0x65, 0x6b, 0x31])
+    md = bytearray(hashlib.sha1(ns + source.encode() + b"\n" + external_id.encode()).digest()[:16])
+    md[6] = (md[6] & 0x0F) | 0x50
+    md[8] = (md[8] & 0x3F) | 0x80
+    h = md.hex()
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
+def partitions(broker, topic):
+    r = run(["kcat", "-b", broker, "-L", "-t", topic])
+    return len(re.findall(r"^\s+partition \d+", r.stdout, re.M))
 
 
 def say(msg):
@@ -228,17 +281,21 @@ class Postgres:
 
 # ---- supervised komek workers ---------------------------------------------------------
 class Worker:
-    def __init__(self, name, argv, tmp):
+    def __init__(self, name, argv, tmp, exits_on_pg=False):
         self.name, self.argv, self.tmp = name, argv, tmp
+        self.exits_on_pg = exits_on_pg  # documented: exit 1 on a lost session
+        self.pg_exits = 0
         self.proc = None
         self.starts = 0
         self.kills = 0
-        self.self_exits = []  # exit codes of exits nobody asked for
+        self.self_exits = []  # (exit code, log tail) of exits nobody asked for
+        self.logpath = None
         self.lock = threading.Lock()
 
     def start(self):
         self.starts += 1
-        log = open(os.path.join(self.tmp, "%s-%d.log" % (self.name, self.starts)), "wb")
+        self.logpath = os.path.join(self.tmp, "%s-%d.log" % (self.name, self.starts))
+        log = open(self.logpath, "wb")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT)
         log.close()
@@ -251,19 +308,45 @@ class Worker:
                 self.kills += 1
             self.proc = None
 
+    def tail(self, n=15):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return f.read().splitlines()[-n:]
+        except OSError as e:
+            return ["(no log: %s)" % e]
+
+    def note_self_exit(self):
+        """Record an exit the driver did not cause (the caller holds lock)."""
+        rc = self.proc.returncode
+        tail = self.tail()
+        now = time.time()
+        if self.exits_on_pg and rc == 1 and PG_WINDOW[0] and now >= PG_WINDOW[0] and \
+                (PG_WINDOW[1] is None or now <= PG_WINDOW[1] + 60):
+            self.pg_exits += 1
+            say("%s exited 1 around the PostgreSQL crash (documented); restarting: %s"
+                % (self.name, tail[-1] if tail else ""))
+            return
+        self.self_exits.append((rc, tail))
+        say("FAILURE: %s exited by itself with %s (%s); last lines of %s:"
+            % (self.name, rc, "signal %d" % -rc if rc < 0 else "status %d" % rc,
+               os.path.basename(self.logpath)))
+        for line in tail:
+            print("        " + line, flush=True)
+
     def supervise(self):
-        """Restart a worker that exited by itself (Restart=always)."""
+        """A worker that exited by itself is a failure; restart it
+        (Restart=always) so that the run goes on."""
         with self.lock:
             if self.proc is not None and self.proc.poll() is not None:
-                self.self_exits.append(self.proc.returncode)
-                say("%s exited by itself with %d; restarting" % (self.name, self.proc.returncode))
+                self.note_self_exit()
                 self.start()
 
     def stop(self, timeout=60):
         with self.lock:
             if self.proc is None:
                 return None
-            if self.proc.poll() is not None:
+            if self.proc.poll() is not None:  # gone before we asked
+                self.note_self_exit()
                 return self.proc.returncode
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -291,6 +374,104 @@ def pace_lines(path, stdin, seconds):
             time.sleep(0.01)
     finally:
         stdin.close()
+
+
+class GatewayClient:
+    """POSTs paced over a window; each retried with the same external_id
+    until answered 201 (or the deadline)."""
+
+    def __init__(self, port, key, posts, seconds):
+        self.url = "http://127.0.0.1:%d/requests.json" % port
+        self.key, self.posts, self.seconds = key, posts, seconds
+        self.answers = {}  # external_id -> list of statuses (0: no answer)
+        self.ids = {}      # external_id -> service_request_id
+        self.deadline = None
+
+    def post_one(self, ext, code, bid):
+        body = urllib.parse.urlencode({
+            "api_key": self.key, "service_code": code, "address_id": bid,
+            "description": "faults test: complaint %s" % ext,
+            "external_id": ext}).encode()
+        got = self.answers.setdefault(ext, [])
+        while True:
+            st = 0
+            try:
+                req = urllib.request.Request(self.url, data=body, headers={
+                    "Content-Type": "application/x-www-form-urlencoded"})
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    st = r.status
+                    ans = json.loads(r.read().decode())
+                    self.ids[ext] = ans[0]["service_request_id"]
+            except urllib.error.HTTPError as e:
+                st = e.code
+            except (OSError, ValueError, KeyError, IndexError):
+                st = 0  # refused, reset, cut: retry
+            got.append(st)
+            if st == 201 or (st not in (0, 503)):
+                return
+            if self.deadline and time.time() > self.deadline:
+                return
+            time.sleep(0.5)
+
+    def run(self):
+        t = time.time()
+        for i, (ext, code, bid) in enumerate(self.posts):
+            due = t + self.seconds * i / max(1, len(self.posts))
+            while time.time() < due:
+                time.sleep(0.02)
+            self.post_one(ext, code, bid)
+
+
+class InboxDriver:
+    """komek-inbox during the faults: ack, then resolve, open tasks."""
+
+    def __init__(self, pg, conf, start, seconds, want):
+        self.pg, self.conf = pg, conf
+        self.start, self.seconds, self.want = start, seconds, want
+        self.worked = {}  # complaint_id -> (org, note)
+        self.failures = collections.Counter()  # commands that failed (retried)
+        self.stop = False
+
+    def status(self, cid):
+        try:
+            return self.pg.query("SELECT status FROM tasks WHERE complaint_id = '%s'" % cid).strip()
+        except RuntimeError:
+            return None
+
+    def change(self, org, cid, verb, done, extra):
+        for _ in range(60):
+            if self.status(cid) in done:
+                return True
+            r = run([BIN + "/komek-inbox", "--config", self.conf, "--log-level", "warn",
+                     "--org", org, verb, cid] + extra)
+            if r.returncode != 0:
+                self.failures[verb] += 1
+                time.sleep(1)
+        return self.status(cid) in done
+
+    def run(self):
+        while time.time() < self.start:
+            time.sleep(0.1)
+        end = self.start + self.seconds
+        while not self.stop and len(self.worked) < self.want and time.time() < end + 60:
+            try:
+                row = self.pg.query("SELECT complaint_id, org_id FROM tasks WHERE status = 'open' "
+                                    "AND org_id <> 'triage' ORDER BY complaint_id LIMIT 1 OFFSET %d"
+                                    % (len(self.worked) * 7)).strip()
+            except RuntimeError:
+                row = ""
+            if "|" not in row:
+                time.sleep(0.5)
+                continue
+            cid, org = row.split("|")
+            note = "faults: fixed %d" % len(self.worked)
+            self.worked[cid] = (org, note)
+            self.change(org, cid, "ack", ("acknowledged", "resolved"), [])
+            self.change(org, cid, "resolve", ("resolved",), ["--note", note])
+            # paced over the window; a command takes seconds (a process,
+            # a session, a producer), so only wait when ahead of schedule
+            due = self.start + self.seconds * len(self.worked) / self.want
+            time.sleep(max(0.0, min(5.0, due - time.time())))
 
 
 def read_topic(broker, topic, committed=True):
@@ -355,7 +536,7 @@ def main():
             res.check(False, "missing %s/komek-%s" % (BIN, p))
             return finish(res)
     tmp = tempfile.mkdtemp(prefix="komek-faults.")
-    kport, cport, pport = free_ports(3)
+    kport, cport, pport, gport = free_ports(4)
     broker = Broker(tmp, kport, cport)
     pg = Postgres(tmp, pport)
     workers = []
@@ -378,6 +559,7 @@ def main():
             f.write('pg = { conninfo = "%s"; };\n' % pg.conninfo)
             f.write('admin = { sql_dir = "%s/deploy/sql"; };\n' % ROOT)
             f.write('intake = { progress = false; delivery_timeout_ms = 300000; };\n')
+            f.write('gateway = { port = %d; };\n' % gport)
         os.environ["KOMEK_CONFIG"] = conf
         C = ["--config", conf]
         big = n >= 100000
@@ -389,13 +571,20 @@ def main():
         for cmd in ([BIN + "/komek-admin"] + C + ["--log-level", "warn", "all"], gen,
                     [BIN + "/komek-directory"] + C + ["--log-level", "warn", "import", tmp + "/data"],
                     [BIN + "/komek-admin"] + C + ["--log-level", "warn", "--set",
-                     "topics.dlq=complaints.dlq.analytics", "topics"]):
+                     "topics.dlq=complaints.dlq.analytics", "topics"],
+                    [BIN + "/komek-admin"] + C + ["--log-level", "warn", "topics"]):
             r = run(cmd)
             if r.returncode:
                 res.check(False, "setup: %s: %s" % (" ".join(cmd[:2]), (r.stdout + r.stderr)[-400:]))
                 return finish(res)
         say("broker on %s, PostgreSQL on %d, city and %d lines generated, directory imported"
             % (broker.addr, pport, n))
+        r = run([BIN + "/komek-keys"] + C + ["--log-level", "warn", "add", "--source", GW_SOURCE,
+                                             "--channel", "web", "--rate", "1000000"])
+        gwkey = r.stdout.strip().splitlines()[0] if r.returncode == 0 and r.stdout.strip() else ""
+        if not gwkey.startswith("km_"):
+            res.check(False, "setup: komek-keys add: %s" % (r.stdout + r.stderr)[-400:])
+            return finish(res)
 
         common = ["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000"]
         for i in (1, 2):
@@ -407,6 +596,9 @@ def main():
         for i in (1, 2):
             workers.append(Worker("analytics%d" % i, [BIN + "/komek-analytics"] + C + [
                 "--set", "topics.dlq=complaints.dlq.analytics"] + common, tmp))
+        workers.append(Worker("escalator", [BIN + "/komek-escalator"] + C + [
+            "--set", "escalator.interval_s=3"], tmp, exits_on_pg=True))
+        workers.append(Worker("gateway", [BIN + "/komek-gateway"] + C, tmp))
         for w in workers:
             w.start()
 
@@ -440,6 +632,19 @@ def main():
                     raws[mark] = "missing_field:schema_version"
             with open(os.path.join(tmp, "raw-%d.txt" % k), "w") as f:
                 f.write("\n".join(lines) + "\n")
+
+        # the gateway's complaints: own PRNG, so the fault schedule stays
+        bids = [r["id"] for r in csv.DictReader(open(tmp + "/data/buildings.csv", encoding="utf-8"))]
+        grng = random.Random(a.seed * 1000 + 1)
+        codes = sorted(category_kinds())
+        posts = [("gw-%d" % i, grng.choice(codes), grng.choice(bids))
+                 for i in range(max(100, n // 200))]
+        gw = GatewayClient(gport, gwkey, posts, 0.7 * window)
+        poster = threading.Thread(target=gw.run)
+        poster.start()
+        inbox = InboxDriver(pg, conf, time.time() + 0.2 * window, 0.6 * window, max(6, n // 5000))
+        staff = threading.Thread(target=inbox.run)
+        staff.start()
 
         ilog = open(os.path.join(tmp, "intake.log"), "wb")
         intake = subprocess.Popen([BIN + "/komek-intake"] + C + ["-"], stdin=subprocess.PIPE,
@@ -483,9 +688,11 @@ def main():
                 done["broker restart"] += 1
             elif kind == "pg":
                 say("PostgreSQL: pg_ctl stop -m immediate (down %.1f s)" % ev[3])
+                PG_WINDOW[0] = time.time()
                 pg.crash()
                 time.sleep(ev[3])
                 pg.start()
+                PG_WINDOW[1] = time.time()
                 say("PostgreSQL back")
                 done["postgres restart"] += 1
             elif kind == "raw":
@@ -498,6 +705,19 @@ def main():
             p[1].start()
         say("faults done: " + ", ".join("%s %d" % kv for kv in sorted(done.items())))
         pacer.join()
+        gw.deadline = time.time() + 120
+        poster.join()
+        staff.join()
+        res.check(len(inbox.worked) == inbox.want,
+                  "komek-inbox worked %d of %d tasks during the faults (failed commands retried: %s)"
+                  % (len(inbox.worked), inbox.want, dict(inbox.failures)))
+        statuses = collections.Counter(st for v in gw.answers.values() for st in v)
+        unanswered = [e for e, v in gw.answers.items() if not v or v[-1] != 201]
+        odd = [(e, v) for e, v in gw.answers.items() if any(st not in (0, 201, 503) for st in v)]
+        res.check(len(gw.answers) == len(posts) and not unanswered and not odd,
+                  "komek-gateway: each of %d POSTs answered 201 in the end (answers %s); "
+                  "not 201 %s, other than 201/503/no answer %s"
+                  % (len(posts), dict(statuses), unanswered[:3], odd[:3]))
         irc = intake.wait()
         ilog.close()
         itail = open(os.path.join(tmp, "intake.log"), errors="replace").read().strip().splitlines()
@@ -532,10 +752,46 @@ def main():
                 kind = kinds.get(t["category"], "ksk")
                 org = (b["lift_operator_id"] if kind == "lift_operator" else b["ksk_id"]) or "triage"
             want_task[key] = org
-        distinct = len(want_task)
+        gw_keys = {}
+        for ext, code, bid in posts:
+            key = (GW_SOURCE, ext)
+            b = blds.get(bid)
+            kind = kinds.get(code, "ksk")
+            org = (b["lift_operator_id"] if kind == "lift_operator" else b["ksk_id"]) or "triage"
+            want_task[key] = org
+            gw_keys[key] = bid
+        in_distinct = len(want_task) - len(gw_keys)
         say("input: %d lines, %d valid (%d distinct complaints, %d repeated), %d invalid; "
-            "%d raw invalid messages" % (len(truth), valid_lines, distinct,
-                                         valid_lines - distinct, len(invalid), len(raws)))
+            "%d raw invalid messages; %d complaints through the gateway"
+            % (len(truth), valid_lines, in_distinct, valid_lines - in_distinct, len(invalid),
+               len(raws), len(gw_keys)))
+
+        # ---- a marker on every partition of complaints, behind everything ---------------
+        ncp = partitions(broker.addr, "complaints")
+        res.check(ncp > 0, "complaints has %d partitions" % ncp)
+        marker_keys = {}
+        mfail = []
+        for p in range(ncp):
+            ext = "m-%d" % p
+            bid = bids[p % len(bids)]
+            c = {"schema_version": 1, "id": derived_id(MARKER_SOURCE, ext),
+                 "source": MARKER_SOURCE, "external_id": ext,
+                 "received_at": "2025-06-02T10:00:00Z", "category": "heating",
+                 "description": "drain marker", "address": {"text": "marker"},
+                 "building_id": bid, "emergency": False}
+            r = subprocess.run(["kcat", "-P", "-b", broker.addr, "-t", "complaints", "-p", str(p),
+                                "-k", bid], input=(json.dumps(c) + "\n").encode(),
+                               capture_output=True)
+            if r.returncode:
+                mfail.append((p, r.stderr[-200:]))
+            key = (MARKER_SOURCE, ext)
+            b = blds[bid]
+            want_task[key] = b["ksk_id"] or "triage"
+            first[key] = c
+            marker_keys[key] = bid
+        res.check(not mfail, "a marker complaint written to each of the %d partitions of "
+                  "complaints %s" % (ncp, mfail))
+        distinct = len(want_task)
 
         # ---- converge ------------------------------------------------------------------
         deadline = time.time() + max(240, n / 300)
@@ -552,13 +808,65 @@ def main():
             if tasks >= distinct and an >= distinct and ant >= distinct:
                 break
             time.sleep(2)
-        time.sleep(3)  # anything extra or late would show now
+        # drained: every marker a task (the routers committed all before
+        # them), then the sink and analytics past the end of their topics
+        drained = False
+        while time.time() < deadline and not drained:
+            try:
+                m = int(pg.query("SELECT count(*) FROM tasks WHERE complaint->>'source' = '%s'"
+                                 % MARKER_SOURCE))
+            except RuntimeError:
+                m = -1
+            if m == ncp:
+                drained = True
+            else:
+                time.sleep(1)
+        while drained and time.time() < deadline:  # the outbox relayed
+            try:
+                if int(pg.query("SELECT count(*) FROM task_outbox WHERE published_at IS NULL")) == 0:
+                    break
+            except RuntimeError:
+                pass
+            time.sleep(1)
+        ends = {}  # topic -> {partition: last offset}
+        for topic in ("complaints", "dispatch", "task-events"):
+            ends[topic] = {}
+            for p_, o_, _ in read_topic(broker.addr, topic):
+                ends[topic][p_] = max(o_, ends[topic].get(p_, -1))
+        behind = None
+        while drained and time.time() < deadline:
+            try:
+                stored = {(r[0], r[1], int(r[2])): int(r[3]) for r in pg.copy(
+                    "SELECT consumer, topic, partition, next_offset FROM consumer_offsets")}
+            except RuntimeError:
+                stored = {}
+            behind = [(who, t_, p_) for who, topics in (("komek-tasksink", ("dispatch",)),
+                                                       ("komek-analytics", ("complaints", "dispatch", "task-events")))
+                      for t_ in topics for p_, last in ends[t_].items()
+                      if stored.get((who, t_, p_), 0) <= last]
+            if not behind:
+                break
+            time.sleep(1)
+        res.check(drained and behind == [],
+                  "drained: all %d markers are tasks, the sink and analytics are past the last "
+                  "message of every partition (still behind: %s)" % (ncp, behind))
+        tasks = int(pg.query("SELECT count(*) FROM tasks"))
+        an = int(pg.query("SELECT count(*) FROM an_complaints"))
+        ant = int(pg.query("SELECT count(*) FROM an_tasks"))
         say("converged: %d tasks, %d complaint facts, %d task facts (want %d)" % (tasks, an, ant, distinct))
         for w in workers:
             rc = w.stop()
-            res.check(rc == 0, "%s: stopped by SIGTERM with exit %s (started %d times, SIGKILLed %d, "
-                      "exited by itself %d: %s)" % (w.name, rc, w.starts, w.kills,
-                                                    len(w.self_exits), w.self_exits))
+            res.check(rc == 0, "%s: stopped by SIGTERM with exit %s (started %d times, SIGKILLed %d)"
+                      % (w.name, rc, w.starts, w.kills))
+            if rc != 0 and not w.self_exits:
+                for line in w.tail():
+                    print("        " + line, flush=True)
+        for w in workers:
+            res.check(not w.self_exits, "%s never exited by itself (only the driver's SIGKILLs and "
+                      "the final SIGTERM ended it): %d exits %s%s"
+                      % (w.name, len(w.self_exits), [e[0] for e in w.self_exits],
+                         "; last lines before the first: " + " | ".join(w.self_exits[0][1][-4:])
+                         if w.self_exits else ""))
         bad_logs = []
         for fn in os.listdir(tmp):
             if fn.endswith(".log") and fn != "broker.log":
@@ -594,13 +902,27 @@ def main():
         cpl = read_topic(broker.addr, "complaints")
         pub = collections.Counter()
         id_of = {}  # (source, external_id) -> complaint id
+        gw_first = {}  # (source, external_id) -> first published copy
         for m in cpl:
             try:
                 c = json.loads(m[2])
                 pub[c["id"]] += 1
                 id_of[(c["source"], c.get("external_id"))] = c["id"]
+                if c["source"] == GW_SOURCE:
+                    gw_first.setdefault((c["source"], c.get("external_id")), c)
             except (ValueError, KeyError, TypeError):
                 pass  # the raw invalid ones
+        gw_ids = {id_of.get(k) for k in gw_keys}
+        gw_twice = [k for k in gw_keys if pub.get(id_of.get(k), 0) > 1]
+        gw_bad = [k for k in gw_twice if all(st == 201 for st in gw.answers.get(k[1], []))]
+        gw_missing = [k for k in gw_keys if k not in gw_first]
+        gw_wrongid = [k for k in gw_keys if k[1] in gw.ids and gw.ids[k[1]] != id_of.get(k)]
+        res.check(not gw_missing and not gw_bad and not gw_wrongid,
+                  "gateway: each of its %d complaints on `complaints` under the id it answered; "
+                  "%d more than once, each after a 503 or a lost connection (published again "
+                  "after a plain 201: %s; missing %s; other id %s)"
+                  % (len(gw_keys), len(gw_twice), gw_bad[:3], gw_missing[:3], gw_wrongid[:3]))
+        first.update(gw_first)
         disp_district = {}
         for m in disp:
             d = json.loads(m[2])
@@ -609,9 +931,13 @@ def main():
         bad1 = [i for i in once if ids.get(i, 0) != 1]
         badk = [i for i, k in pub.items() if k > 1 and not 1 <= ids.get(i, 0) <= k]
         stray = [i for i in ids if i not in pub]
-        res.check(len(pub) == distinct and sum(pub.values()) == valid_lines,
-                  "complaints: %d valid messages for %d distinct complaints, as in the input "
-                  "(%d valid lines)" % (sum(pub.values()), len(pub), valid_lines))
+        mk_ids = {id_of.get(k) for k in marker_keys}
+        npub_in = sum(v for i, v in pub.items() if i not in gw_ids and i not in mk_ids)
+        res.check(len(pub) == distinct and npub_in == valid_lines and
+                  all(pub.get(i) == 1 for i in mk_ids),
+                  "complaints: %d valid messages from komek-intake for %d valid lines, %d "
+                  "distinct complaints with the gateway's and the %d markers (%d)"
+                  % (npub_in, valid_lines, len(pub), len(mk_ids), distinct))
         res.check(not bad1 and not badk and not stray,
                   "dispatch (read_committed): %d messages; each of the %d complaints published once "
                   "dispatched exactly once (%d not), each of the %d published more often 1..k times "
@@ -661,6 +987,55 @@ def main():
                   "(%d messages for %d; %d repeats after kills, by design)"
                   % (sum(araw.values()), len(raws), sum(araw.values()) - len(araw)))
 
+        # ---- task events ------------------------------------------------------------------
+        st = {r[0]: (r[1], r[2]) for r in pg.copy(
+            "SELECT complaint_id, status, coalesce(status_note, '') FROM tasks WHERE status <> 'open'")}
+        wrong_st = [(c, st.get(c), note) for c, (org, note) in inbox.worked.items()
+                    if st.get(c) != ("resolved", note)]
+        others = [c for c in st if c not in inbox.worked]
+        res.check(not wrong_st and not others,
+                  "tasks: the %d worked by the inbox are resolved with their note (wrong %s), "
+                  "no other task changed (%d)" % (len(inbox.worked), wrong_st[:3], len(others)))
+        ob = pg.copy("SELECT event_id, complaint_id, event, published_at IS NOT NULL FROM task_outbox "
+                     "WHERE topic = 'task_events'")
+        ob_ev = collections.Counter((r[1], r[2]) for r in ob)
+        want_ev = {(c, e) for c in inbox.worked for e in ("acknowledged", "resolved")}
+        res.check(set(ob_ev) == want_ev and all(v == 1 for v in ob_ev.values()) and
+                  all(r[3] == "t" for r in ob),
+                  "task outbox: exactly one acknowledged and one resolved event per worked task "
+                  "(%d rows for %d), all published (%d not)"
+                  % (len(ob), len(want_ev), sum(1 for r in ob if r[3] != "t")))
+        tev = collections.Counter()
+        for m in read_topic(broker.addr, "task-events"):
+            try:
+                tev[json.loads(m[2])["event_id"]] += 1
+            except (ValueError, KeyError, TypeError):
+                tev["?"] += 1
+        obids = {r[0] for r in ob}
+        res.check(obids <= set(tev) and set(tev) <= obids,
+                  "task-events: every outbox event on the topic (%d messages for %d events; "
+                  "missing %d, unknown %d; a relayed one may repeat: %d)"
+                  % (sum(tev.values()), len(obids), len(obids - set(tev)), len(set(tev) - obids),
+                     sum(tev.values()) - len(tev)))
+        aev = pg.copy("SELECT event_id, complaint_id, event FROM an_task_events")
+        res.check(sorted(r[0] for r in aev) == sorted(obids) and
+                  {(r[1], r[2]) for r in aev} == want_ev,
+                  "analytics: an_task_events holds exactly the %d events (%d rows)"
+                  % (len(obids), len(aev)))
+
+        # ---- escalations: exactly once on the topic ---------------------------------------
+        erows = pg.copy("SELECT escalation_id, published_at IS NOT NULL FROM escalations")
+        emsgs = collections.Counter(json.loads(m[2]).get("escalation_id")
+                                    for m in read_topic(broker.addr, "escalations"))
+        unpub = [r[0] for r in erows if r[1] != "t"]
+        rowids = {r[0] for r in erows}
+        res.check(erows and not unpub and set(emsgs) == rowids and all(v == 1 for v in emsgs.values()),
+                  "escalations: %d rows, all published; the topic holds exactly one message per "
+                  "row (%d messages; unpublished %d, doubled %d, not in the table %d, missing %d)"
+                  % (len(erows), sum(emsgs.values()), len(unpub),
+                     sum(1 for v in emsgs.values() if v > 1), len(set(emsgs) - rowids),
+                     len(rowids - set(emsgs))))
+
         # ---- analytics against our own recomputation ----------------------------------------
         an = int(pg.query("SELECT count(*) FROM an_complaints"))
         ant = int(pg.query("SELECT count(*) FROM an_tasks"))
@@ -677,7 +1052,8 @@ def main():
             ch[(ws, c.get("channel") or "unknown")] += 1
             ytd[(d.year, c["category"])] += 1
         # district of the routed building (from truth), '' when unknown
-        tb = {}
+        tb = dict(gw_keys)
+        tb.update(marker_keys)
         for t in truth:
             if t["valid"] == "1":
                 tb.setdefault((t["source"], t["external_id"]), t["building_id"])
@@ -720,7 +1096,9 @@ def main():
                   % (len(view), len(diff), [(str(k[0]), k[1], k[2], v) for k, v in diff[:6]]))
         print("      faults: " + ", ".join("%s %d" % kv for kv in sorted(done.items())) +
               "; workers exited by themselves: " +
-              ", ".join("%s %d" % (w.name, len(w.self_exits)) for w in workers))
+              ", ".join("%s %d" % (w.name, len(w.self_exits)) for w in workers) +
+              "; the escalator's documented exits on the lost database session: %d"
+              % sum(w.pg_exits for w in workers))
     except Exception as e:  # a setup or harness failure is a failure
         res.check(False, "harness: %s: %s" % (type(e).__name__, e))
     finally:

@@ -13,6 +13,10 @@
  *   - mid-run: after the first 400 kB went towards the broker (small
  *     batches, so part of the input is acknowledged before the cut);
  *   - at start: before anything went through.
+ * Each outage is observed, not assumed: mid-run, the cut closed live
+ * connections; at start, the relay stays down until komek-intake's
+ * connection attempts were refused at least twice (a first try and a
+ * retry) with no byte through, and only then comes back.
  * Then the topic must hold every record exactly once (the idempotent
  * producer retries what was cut) and komek-intake must exit 0 with
  * "not delivered 0".  If network namespaces are not available the tests
@@ -63,6 +67,8 @@ struct relay {
         int64_t trip_bytes;         /* go down once past this (-1: never) */
         int down_ms;
         volatile int tripped;
+        volatile int refused;       /* connections refused while down */
+        volatile int cut;           /* live connections the outage cut */
         volatile int stop;
 };
 
@@ -79,14 +85,18 @@ static void relay_add(struct relay *r, int fd)
         pthread_mutex_unlock(&r->lock);
 }
 
-/* Cut every relayed connection. */
-static void relay_cut(struct relay *r)
+/* Cut every relayed connection.  @returns how many (pairs count twice). */
+static int relay_cut(struct relay *r)
 {
+        int n;
+
         pthread_mutex_lock(&r->lock);
         for (int i = 0; i < r->nfds; i++)
                 shutdown(r->fds[i], SHUT_RDWR);
+        n = r->nfds;
         r->nfds = 0;
         pthread_mutex_unlock(&r->lock);
+        return n;
 }
 
 static void *relay_pump(void *arg)
@@ -176,8 +186,13 @@ static void *relay_run(void *arg)
                                 continue;
                         break;
                 }
-                if (r->down || (b = r->dial(r)) < 0) {
+                if (r->down) {
+                        r->refused++;
                         close(a); /* the broker is "stopped" */
+                        continue;
+                }
+                if ((b = r->dial(r)) < 0) {
+                        close(a);
                         continue;
                 }
                 relay_pair(r, a, b);
@@ -195,7 +210,7 @@ static void *relay_chaos(void *arg)
 
                 if (r->up_bytes >= r->trip_bytes) {
                         r->down = 1;
-                        relay_cut(r);
+                        r->cut = relay_cut(r);
                         r->tripped = 1;
                         ts.tv_sec = r->down_ms / 1000;
                         ts.tv_nsec = (r->down_ms % 1000) * 1000000L;
@@ -292,6 +307,7 @@ static void outage(int64_t trip_bytes, const char *what)
         struct ids ids = {json_object(), 0};
         pthread_t tr, tc;
         int pid, st, n = 3000, got;
+        int64_t through_while_down = -1;
         FILE *fp;
 
         assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), what, 3), 0);
@@ -358,11 +374,18 @@ static void outage(int64_t trip_bytes, const char *what)
         if (trip_bytes > 0) {
                 pthread_create(&tc, NULL, relay_chaos, &outer);
         } else {
-                struct timespec ts = {3, 0};
+                /* the broker is away until komek-intake has tried it and
+                 * been refused twice (first try, retry), 60 s at most */
+                int64_t deadline = km_now_ms() + 60000;
 
-                nanosleep(&ts, NULL); /* the broker is away for 3 s */
+                while (outer.refused < 2 && km_now_ms() < deadline) {
+                        struct timespec ts = {0, 20 * 1000000L};
+
+                        nanosleep(&ts, NULL); /* polling the refusals */
+                }
+                through_while_down = outer.up_bytes;
+                outer.tripped = outer.refused >= 2;
                 outer.down = 0;
-                outer.tripped = 1;
         }
         assert_true(waitpid(pid, &st, 0) == pid);
         outer.stop = 1;
@@ -388,7 +411,17 @@ static void outage(int64_t trip_bytes, const char *what)
                         fail_msg("komek-intake: status %d: %s", st, out);
                 free(out);
         }
-        assert_true(outer.tripped); /* the outage happened */
+        /* the outage happened, and komek-intake met it */
+        printf("%s: outage %s; %d connection(s) cut, %d refused while "
+               "down\n", what, outer.tripped ? "played" : "NOT played",
+               outer.cut / 2, outer.refused);
+        assert_true(outer.tripped);
+        if (trip_bytes > 0) {
+                assert_true(outer.cut > 0); /* live connections were cut */
+        } else {
+                assert_true(outer.refused >= 2);
+                assert_int_equal(through_while_down, 0); /* nothing before */
+        }
         got = km_test_read_topic(&conf, topic, "read_committed", n, 60000,
                                  1000, collect, &ids);
         if (got != n || ids.dups != 0 ||

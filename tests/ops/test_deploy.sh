@@ -41,7 +41,7 @@ if command -v systemd-analyze >/dev/null; then
                 name=$(basename "$f")
                 prog=$(sed -n 's|^ExecStart=/usr/bin/\(komek-[a-z]*\).*|\1|p' "$f")
                 if [ -n "$prog" ] && [ ! -x "$BIN/$prog" ]; then
-                        echo "skip  $name: $BIN/$prog not built"
+                        bad "$name: $BIN/$prog not built (make all builds it)"
                         continue
                 fi
                 unit=$name
@@ -56,7 +56,7 @@ if command -v systemd-analyze >/dev/null; then
                 rm -f "$TMP/$unit"
         done
 else
-        echo "skip  systemd-analyze not installed"
+        bad "systemd-analyze not installed (deploy/deps.sh installs systemd)"
 fi
 
 conf=$ROOT/deploy/production.conf

@@ -218,7 +218,7 @@ if [ -x "$BIN/komek-intake" ]; then
                 bad "komek-intake: exit $rc, $n complaints on the topic: $(tail -3 "$TMP/intake.log")"
         fi
 else
-        echo "skip  komek-intake not built"
+        bad "komek-intake not built (make all builds it)"
 fi
 
 # One clear error line: exactly one line at level error, naming the cause.

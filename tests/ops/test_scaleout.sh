@@ -10,9 +10,14 @@
 # workers are SIGKILLed, the other half is published, and the test checks
 # that host 2 owns every partition of both consumer groups (librdkafka's
 # DescribeConsumerGroups, tests/ops/groups.c) and that nothing was lost or
-# doubled: the dispatch topic
-# (read_committed) holds exactly one message per published complaint, and
-# the analytics facts exactly one row per distinct complaint id.
+# doubled: on the dispatch topic (read_committed) every complaint published
+# once is exactly one message, a complaint published k times (the set's
+# resubmissions) 1..k messages (the router drops a resubmission it has
+# seen; one arriving while a killed host's partitions move may pass again:
+# docs/routing.md), and the analytics facts are exactly one row per
+# distinct complaint id.  Every worker's exit status is checked: no worker
+# exits by itself, host 1's die of the SIGKILL (137), host 2's exit 0 on
+# SIGTERM within 30 s.
 # Needs root (ip netns, initdb as the postgres user).  An EXIT trap kills
 # every process in the namespaces and deletes them.  ~35 s.
 # Prints "N passed, N failed".
@@ -56,8 +61,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || [ -z "$PGBIN" ]; then
-        echo "skip  needs root, iproute2 and PostgreSQL server binaries"
-        bad "scale-out test cannot run here"
+        bad "scale-out test cannot run here: needs root, iproute2 (deploy/deps.sh) and PostgreSQL server binaries"
         finish
 fi
 for p in admin router analytics directory gen intake; do
@@ -173,12 +177,29 @@ inb "$BIN/komek-intake" "${C[@]}" "$TMP/part1.jsonl" >"$TMP/intake1.log" 2>&1 ||
         { bad "intake part 1: $(tail -3 "$TMP/intake1.log")"; finish; }
 
 # ---- the workers: two routers and two analytics per host ----------------------
-worker() { # ns name prog args...
+worker() { # ns name prog args...: its exit status lands in $TMP/name.rc
         local ns=$1 name=$2
         shift 2
-        ip netns exec "$ns" "$BIN/komek-$1" "${C[@]}" "${@:2}" -X session.timeout.ms=6000 \
-                >"$TMP/$name.log" 2>&1 &
-        disown $! # no "Killed" notices: the kill is the test
+        (
+                ip netns exec "$ns" "$BIN/komek-$1" "${C[@]}" "${@:2}" -X session.timeout.ms=6000 \
+                        >"$TMP/$name.log" 2>&1
+                echo $? >"$TMP/$name.rc"
+        ) 2>/dev/null & # the subshell's own "Killed" notice: the kill is the test
+        disown $!
+}
+WORKERS=()
+exited() { # names of the given workers that have exited (with status)
+        local w
+        for w in "$@"; do
+                [ -f "$TMP/$w.rc" ] && echo "$w=$(cat "$TMP/$w.rc")"
+        done
+}
+wait_rc() { # seconds workers...: wait until each has exited
+        local limit=$((SECONDS + $1)) w
+        shift
+        for w in "$@"; do
+                while [ ! -f "$TMP/$w.rc" ] && ((SECONDS < limit)); do sleep 0.2; done
+        done
 }
 for h in 1 2; do
         ns=$NS1
@@ -188,6 +209,7 @@ for h in 1 2; do
                         --set router.batch_size=100 --set router.batch_ms=100 \
                         -X transaction.timeout.ms=10000
                 worker "$ns" "analytics-$h$n" analytics --set analytics.batch_ms=100
+                WORKERS+=("router-$h$n" "analytics-$h$n")
         done
 done
 
@@ -215,10 +237,14 @@ while :; do
         sleep 1
 done
 ok "both hosts work: routers [$(echo $r)], analytics [$(echo $a)]"
+gone=$(exited "${WORKERS[@]}")
+[ -z "$gone" ] || bad "workers exited by themselves before the kill: $(echo $gone)"
 
 # ---- host 1 dies while the second half is being routed ---------------------------
 inb "$BIN/komek-intake" "${C[@]}" "$TMP/part2.jsonl" >"$TMP/intake2.log" 2>&1 ||
         { bad "intake part 2: $(tail -3 "$TMP/intake2.log")"; finish; }
+gone=$(exited "${WORKERS[@]}")
+[ -z "$gone" ] || bad "workers exited by themselves before the kill: $(echo $gone)"
 ip netns pids "$NS1" | xargs -r kill -KILL
 at_kill=$(dispatched)
 echo "info  host 1 killed with $at_kill of $total complaints dispatched"
@@ -248,14 +274,31 @@ inb kcat -b 10.77.0.1:9092 -C -t dispatch -o beginning -e -q \
         -X isolation.level=read_committed -f '%s\n' 2>/dev/null >"$TMP/dispatch.out"
 d=$(grep -c . "$TMP/dispatch.out")
 dd=$(jq -r .complaint_id "$TMP/dispatch.out" | sort -u | wc -l)
-# The router drops resubmissions (docs/routing.md, Resubmissions): one
-# message per distinct id, except that a resubmission arriving while a
-# killed host's partitions move may be dispatched again (the sink and
-# analytics deduplicate on the id); never fewer than the distinct ids.
-if [ "$dd" -eq "$distinct" ] && [ "$d" -ge "$distinct" ] && [ "$d" -le "$published" ]; then
-        ok "dispatch: $d messages for $published published complaints ($dd distinct ids): nothing lost"
+# Complaint by complaint: published k times, dispatched 1..k times, and a
+# complaint published once exactly once (docs/routing.md, Resubmissions:
+# only a resubmission arriving while a killed host's partitions move may
+# be dispatched again; the sink and analytics deduplicate on the id).
+jq -r .id "$TMP/complaints.out" | sort | uniq -c | awk '{print $2, $1}' >"$TMP/pub.cnt"
+jq -r .complaint_id "$TMP/dispatch.out" | sort | uniq -c | awk '{print $2, $1}' >"$TMP/disp.cnt"
+read -r lost once_twice resub_over stray < <(awk '
+        FNR == NR { pub[$1] = $2; next }
+        { disp[$1] = $2 }
+        END {
+                for (id in pub) {
+                        n = (id in disp) ? disp[id] : 0
+                        if (n == 0) lost++
+                        else if (pub[id] == 1 && n > 1) once++
+                        else if (n > pub[id]) over++
+                }
+                for (id in disp) if (!(id in pub)) stray++
+                print lost + 0, once + 0, over + 0, stray + 0
+        }' "$TMP/pub.cnt" "$TMP/disp.cnt")
+resub=$(awk '$2 > 1' "$TMP/pub.cnt" | wc -l)
+if [ "$dd" -eq "$distinct" ] && [ "$lost" -eq 0 ] && [ "$once_twice" -eq 0 ] &&
+        [ "$resub_over" -eq 0 ] && [ "$stray" -eq 0 ]; then
+        ok "dispatch: $d messages for $published published ($distinct distinct, $resub resubmitted): each complaint published once dispatched exactly once, each resubmitted one 1..k times"
 else
-        bad "dispatch: $d messages ($dd distinct), want $distinct..$published ($distinct distinct)"
+        bad "dispatch: $d messages ($dd distinct of $distinct): lost $lost, published once but dispatched twice $once_twice, more often than published $resub_over, not published $stray"
 fi
 u=$(inb kcat -b 10.77.0.1:9092 -C -t dispatch -o beginning -e -q \
         -X isolation.level=read_uncommitted -f '%s\n' 2>/dev/null | grep -c .)
@@ -267,18 +310,29 @@ else
         bad "analytics: $f complaint facts, want $distinct"
 fi
 
+# host 1's workers died of the SIGKILL, not before it
+H1=(router-11 router-12 analytics-11 analytics-12)
+H2=(router-21 router-22 analytics-21 analytics-22)
+wait_rc 30 "${H1[@]}"
+rc1=$(exited "${H1[@]}")
+if [ "$(grep -c '=137$' <<<"$rc1")" -eq 4 ]; then
+        ok "host 1's four workers died of the SIGKILL (exit 137)"
+else
+        bad "host 1's workers: $(echo $rc1) (want each =137)"
+fi
+gone=$(exited "${H2[@]}")
+[ -z "$gone" ] || bad "host 2's workers exited by themselves: $(echo $gone)"
+
 # host 2 stops cleanly on SIGTERM
 pids=$(ip netns pids "$NS2")
 kill -TERM $pids 2>/dev/null
-deadline=$((SECONDS + 30))
-for p in $pids; do
-        while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-done
+wait_rc 30 "${H2[@]}"
+rc2=$(exited "${H2[@]}")
 ERR=' error: |ERROR: [A-Za-z]*Sanitizer|runtime error'
-if [ -z "$(ip netns pids "$NS2")" ] &&
+if [ "$(grep -c '=0$' <<<"$rc2")" -eq 4 ] && [ -z "$(ip netns pids "$NS2")" ] &&
         ! grep -qE "$ERR" "$TMP"/router-2?.log "$TMP"/analytics-2?.log; then
-        ok "host 2's workers stopped on SIGTERM without an error line"
+        ok "host 2's workers exited 0 on SIGTERM within 30 s without an error line"
 else
-        bad "host 2 on SIGTERM: $(grep -hE "$ERR" "$TMP"/*-2?.log | head -3)"
+        bad "host 2 on SIGTERM: exits [$(echo $rc2)] (want each =0); $(grep -hE "$ERR" "$TMP"/*-2?.log | head -3)"
 fi
 finish

@@ -15,3 +15,7 @@ test_resubmit_SRCS := tests/routing/test_resubmit.c tests/routing/rt.c \
 TESTS += test_sinkdlq
 test_sinkdlq_SRCS := tests/routing/test_sinkdlq.c tests/routing/rt.c \
 	tests/routing/rt_metrics.c tests/intake/http_client.c tests/common/km_test.c
+# SIGTERM while a batch is open: router, task sink, analytics (issue 20.2)
+TESTS += test_sigterm
+test_sigterm_SRCS := tests/routing/test_sigterm.c tests/routing/rt.c \
+	tests/routing/rt_metrics.c tests/intake/http_client.c tests/common/km_test.c

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "km_complaint.h"
@@ -282,12 +283,29 @@ int rt_publish_range(struct rt *t, int skip, int max, int *unique)
                         (long long)counts.delivered, n);
                 n = -1;
         }
-        if (unique) {
+        if (unique && n >= 0) {
+                /* the expected count is the generator's truth; the parse
+                 * (the model under test) must agree with it */
+                struct rt_truth tr;
+                int parsed = 0;
+
                 qsort(ids, nids, sizeof(char *), rt_strcmp);
-                *unique = 0;
                 for (size_t i = 0; i < nids; i++)
                         if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
-                                (*unique)++;
+                                parsed++;
+                if (rt_truth_load(t, &tr)) {
+                        n = -1;
+                        goto out;
+                }
+                *unique = (int)tr.n;
+                if (parsed != (int)tr.n || valid != (int)tr.valid) {
+                        fprintf(stderr, "publish: the parse found %d valid "
+                                "lines, %d distinct ids; truth.csv says %zu "
+                                "valid, %zu distinct\n",
+                                valid, parsed, tr.valid, tr.n);
+                        n = -1;
+                }
+                rt_truth_free(&tr);
         }
 out:
         for (size_t i = 0; i < nids; i++)
@@ -351,4 +369,435 @@ long rt_log_number(const char *log, const char *key)
         }
         fclose(fp);
         return v;
+}
+
+/* ---- the generator's truth ------------------------------------------------ */
+
+/* Split one CSV record (RFC 4180 quoting, no newline inside a field) in
+ * place into at most max fields.  @returns the number of fields. */
+static int rt_csv_split(char *line, char **f, int max)
+{
+        int n = 0;
+        char *r = line, *w;
+
+        for (;;) {
+                if (n == max)
+                        return n;
+                f[n++] = w = r;
+                if (*r == '"') {
+                        f[n - 1] = w = ++r;
+                        for (;;) {
+                                if (*r == '\0')
+                                        break;
+                                if (*r == '"' && r[1] == '"') {
+                                        *w++ = '"';
+                                        r += 2;
+                                } else if (*r == '"') {
+                                        r++;
+                                        break;
+                                } else {
+                                        *w++ = *r++;
+                                }
+                        }
+                        while (*r && *r != ',')
+                                r++;
+                } else {
+                        while (*r && *r != ',')
+                                w = ++r;
+                }
+                if (*r == '\0') {
+                        *w = '\0';
+                        return n;
+                }
+                r++;
+                *w = '\0';
+        }
+}
+
+/* The index of name in header fields h, or -1. */
+static int rt_csv_col(char **h, int n, const char *name)
+{
+        for (int i = 0; i < n; i++)
+                if (strcmp(h[i], name) == 0)
+                        return i;
+        return -1;
+}
+
+static void rt_chomp(char *line)
+{
+        size_t len = strlen(line);
+
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                line[--len] = '\0';
+}
+
+struct rt_bld {
+        char *id, *ksk, *lift;
+};
+
+static int rt_bld_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct rt_bld *)a)->id,
+                      ((const struct rt_bld *)b)->id);
+}
+
+static int rt_cpl_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct rt_truth_cpl *)a)->key,
+                      ((const struct rt_truth_cpl *)b)->key);
+}
+
+int rt_truth_load(struct rt *t, struct rt_truth *tr)
+{
+        char path[512], *line = NULL, *h[16], *f[16];
+        size_t cap = 0, nb = 0, bcap = 1024, ccap = 1024;
+        struct rt_bld *b = km_xcalloc(bcap, sizeof(*b));
+        int nh, ci[7], rc = -1;
+        FILE *fp;
+
+        memset(tr, 0, sizeof(*tr));
+        tr->cpl = km_xcalloc(ccap, sizeof(*tr->cpl));
+        snprintf(path, sizeof(path), "%s/buildings.csv", t->datadir);
+        if ((fp = fopen(path, "r")) == NULL || getline(&line, &cap, fp) <= 0)
+                goto bad;
+        rt_chomp(line);
+        nh = rt_csv_split(line, h, 16);
+        ci[0] = rt_csv_col(h, nh, "id");
+        ci[1] = rt_csv_col(h, nh, "ksk_id");
+        ci[2] = rt_csv_col(h, nh, "lift_operator_id");
+        if (ci[0] < 0 || ci[1] < 0 || ci[2] < 0)
+                goto bad;
+        while (getline(&line, &cap, fp) > 0) {
+                rt_chomp(line);
+                if (rt_csv_split(line, f, 16) < nh)
+                        goto bad;
+                if (nb == bcap)
+                        b = km_xrealloc(b, (bcap *= 2) * sizeof(*b));
+                b[nb].id = km_xstrdup(f[ci[0]]);
+                b[nb].ksk = km_xstrdup(f[ci[1]]);
+                b[nb].lift = km_xstrdup(f[ci[2]]);
+                nb++;
+        }
+        fclose(fp);
+        qsort(b, nb, sizeof(*b), rt_bld_cmp);
+
+        snprintf(path, sizeof(path), "%s/truth.csv", t->datadir);
+        if ((fp = fopen(path, "r")) == NULL || getline(&line, &cap, fp) <= 0)
+                goto bad;
+        rt_chomp(line);
+        nh = rt_csv_split(line, h, 16);
+        ci[0] = rt_csv_col(h, nh, "source");
+        ci[1] = rt_csv_col(h, nh, "external_id");
+        ci[2] = rt_csv_col(h, nh, "valid");
+        ci[3] = rt_csv_col(h, nh, "building_id");
+        ci[4] = rt_csv_col(h, nh, "category");
+        for (int i = 0; i < 5; i++)
+                if (ci[i] < 0)
+                        goto bad;
+        while (getline(&line, &cap, fp) > 0) {
+                struct rt_truth_cpl *c;
+                const struct km_category *cat;
+                struct rt_bld key, *hit;
+                const char *org;
+
+                rt_chomp(line);
+                if (rt_csv_split(line, f, 16) < nh)
+                        goto bad;
+                tr->lines++;
+                if (strcmp(f[ci[2]], "1") != 0) {
+                        tr->invalid++;
+                        continue;
+                }
+                tr->valid++;
+                if (tr->n == ccap)
+                        tr->cpl = km_xrealloc(tr->cpl,
+                                              (ccap *= 2) * sizeof(*tr->cpl));
+                c = &tr->cpl[tr->n++];
+                memset(c, 0, sizeof(*c)); /* realloc'ed memory is not zeroed */
+                c->key = km_xasprintf("%s\t%s", f[ci[0]], f[ci[1]]);
+                c->building_id = km_xstrdup(f[ci[3]]);
+                c->category = km_xstrdup(f[ci[4]]);
+                c->copies = 1;
+                key.id = c->building_id;
+                hit = c->building_id[0] ? bsearch(&key, b, nb, sizeof(*b),
+                                                  rt_bld_cmp)
+                                        : NULL;
+                /* the configured kind of the category: configuration, the
+                 * same table the deployment gives the router */
+                cat = km_conf_category(&t->conf, c->category);
+                if (cat == NULL) {
+                        fprintf(stderr, "truth: unknown category %s\n",
+                                c->category);
+                        goto bad;
+                }
+                org = hit == NULL ? ""
+                      : strcmp(cat->kind, "lift_operator") == 0 ? hit->lift
+                                                                : hit->ksk;
+                c->org = km_xstrdup(org[0] ? org : "triage");
+        }
+        fclose(fp);
+        fp = NULL;
+        /* one entry per distinct key; a resubmission counts its copies */
+        qsort(tr->cpl, tr->n, sizeof(*tr->cpl), rt_cpl_cmp);
+        {
+                size_t w = 0;
+
+                for (size_t i = 0; i < tr->n; i++) {
+                        if (w > 0 && strcmp(tr->cpl[w - 1].key,
+                                            tr->cpl[i].key) == 0) {
+                                if (strcmp(tr->cpl[w - 1].org,
+                                           tr->cpl[i].org) != 0) {
+                                        fprintf(stderr, "truth: %s has two "
+                                                "buildings\n", tr->cpl[i].key);
+                                        goto bad;
+                                }
+                                tr->cpl[w - 1].copies++;
+                                free(tr->cpl[i].key);
+                                free(tr->cpl[i].org);
+                                free(tr->cpl[i].building_id);
+                                free(tr->cpl[i].category);
+                                continue;
+                        }
+                        tr->cpl[w++] = tr->cpl[i];
+                }
+                tr->n = w;
+        }
+        for (size_t i = 0; i < tr->n; i++) {
+                tr->triage += strcmp(tr->cpl[i].org, "triage") == 0;
+                tr->lift += strncmp(tr->cpl[i].org, "lift-", 5) == 0;
+        }
+        rc = 0;
+        goto out;
+bad:
+        fprintf(stderr, "truth: cannot read %s\n", path);
+        if (fp)
+                fclose(fp);
+        rt_truth_free(tr);
+out:
+        for (size_t i = 0; i < nb; i++) {
+                free(b[i].id);
+                free(b[i].ksk);
+                free(b[i].lift);
+        }
+        free(b);
+        free(line);
+        return rc;
+}
+
+void rt_truth_free(struct rt_truth *tr)
+{
+        for (size_t i = 0; i < tr->n; i++) {
+                free(tr->cpl[i].key);
+                free(tr->cpl[i].org);
+                free(tr->cpl[i].building_id);
+                free(tr->cpl[i].category);
+        }
+        free(tr->cpl);
+        memset(tr, 0, sizeof(*tr));
+}
+
+const struct rt_truth_cpl *rt_truth_find(const struct rt_truth *tr,
+                                         const char *source,
+                                         const char *external_id)
+{
+        struct rt_truth_cpl key = {0};
+        const struct rt_truth_cpl *hit;
+
+        key.key = km_xasprintf("%s\t%s", source, external_id);
+        hit = bsearch(&key, tr->cpl, tr->n, sizeof(*tr->cpl), rt_cpl_cmp);
+        free(key.key);
+        return hit;
+}
+
+long rt_truth_check_tasks(struct rt *t, const struct rt_truth *tr)
+{
+        PGresult *res = NULL;
+        char err[512];
+        int *seen = km_xcalloc(tr->n ? tr->n : 1, sizeof(int));
+        long lost = 0, doubled = 0, extra = 0, wrong = 0, shown = 0;
+        int rows;
+
+        if (km_pg_exec(t->conn,
+                       "SELECT complaint->>'source', "
+                       "complaint->>'external_id', org_id FROM tasks",
+                       0, NULL, &res, err, sizeof(err))) {
+                fprintf(stderr, "tasks: %s\n", err);
+                free(seen);
+                return -1;
+        }
+        rows = PQntuples(res);
+        for (int i = 0; i < rows; i++) {
+                const char *src = PQgetvalue(res, i, 0);
+                const char *ext = PQgetvalue(res, i, 1);
+                const char *org = PQgetvalue(res, i, 2);
+                const struct rt_truth_cpl *c = rt_truth_find(tr, src, ext);
+
+                if (c == NULL) {
+                        if (shown++ < 5)
+                                printf("  task %s/%s at %s: not in the "
+                                       "input\n", src, ext, org);
+                        extra++;
+                        continue;
+                }
+                if (seen[c - tr->cpl]++ == 1)
+                        doubled++;
+                if (strcmp(org, c->org) != 0) {
+                        if (shown++ < 5)
+                                printf("  task %s/%s (building %s, %s) at "
+                                       "%s, want %s\n", src, ext,
+                                       c->building_id[0] ? c->building_id
+                                                         : "unknown",
+                                       c->category, org, c->org);
+                        wrong++;
+                }
+        }
+        for (size_t i = 0; i < tr->n; i++)
+                if (seen[i] == 0) {
+                        if (shown++ < 5)
+                                printf("  complaint %s (building %s): no "
+                                       "task\n", tr->cpl[i].key,
+                                       tr->cpl[i].building_id);
+                        lost++;
+                }
+        printf("tasks: %d rows for %zu distinct valid complaints (%zu to "
+               "triage, %zu to lift operators): lost %ld, doubled %ld, not "
+               "in the input %ld, at the wrong organisation %ld\n",
+               rows, tr->n, tr->triage, tr->lift, lost, doubled, extra,
+               wrong);
+        PQclear(res);
+        free(seen);
+        return lost + doubled + extra + wrong;
+}
+
+/* partitions of topic, by metadata (0 on error) */
+static int rt_partitions(rd_kafka_t *rk, const char *topic)
+{
+        const rd_kafka_metadata_t *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        int np = 0;
+
+        if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
+            md->topic_cnt == 1 && md->topics[0].err == 0)
+                np = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        return np;
+}
+
+long rt_committed_to_end(struct rt *t, const char *topic, int deadline_ms)
+{
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *rk;
+        rd_kafka_topic_partition_list_t *parts;
+        char err[512];
+        int64_t deadline = km_now_ms() + deadline_ms;
+        int np = 0, ends = 0, *ended = NULL;
+        long got = 0;
+
+        kc = km_kafka_conf_new(&t->conf, NULL, err, sizeof(err));
+        if (kc == NULL)
+                return -1;
+        rd_kafka_conf_set(kc, "group.id", "komek-test-end-reader", NULL, 0);
+        rd_kafka_conf_set(kc, "isolation.level", "read_committed", NULL, 0);
+        rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+        if (rk == NULL)
+                return -1;
+        rd_kafka_poll_set_consumer(rk);
+        np = rt_partitions(rk, topic);
+        if (np <= 0) {
+                got = -1;
+                goto out;
+        }
+        ended = km_xcalloc((size_t)np, sizeof(int));
+        parts = rd_kafka_topic_partition_list_new(np);
+        for (int p = 0; p < np; p++)
+                rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        while (ends < np && km_now_ms() < deadline) {
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+
+                if (rkm == NULL)
+                        continue;
+                if (rkm->err == 0) {
+                        got++;
+                } else if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                           rkm->partition >= 0 && rkm->partition < np &&
+                           !ended[rkm->partition]) {
+                        ended[rkm->partition] = 1;
+                        ends++;
+                }
+                rd_kafka_message_destroy(rkm);
+        }
+        if (ends < np) {
+                fprintf(stderr, "%s: the end of %d of %d partitions not "
+                        "reached\n", topic, np - ends, np);
+                got = -1;
+        }
+out:
+        free(ended);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return got;
+}
+
+int rt_group_drained(struct rt *t, const char *group, const char *topic,
+                     int deadline_ms)
+{
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *rk;
+        char err[512];
+        int64_t deadline = km_now_ms() + deadline_ms;
+        int np, rc = -1;
+        long gap = -1;
+
+        kc = km_kafka_conf_new(&t->conf, NULL, err, sizeof(err));
+        if (kc == NULL)
+                return -1;
+        rd_kafka_conf_set(kc, "group.id", group, NULL, 0);
+        rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+        if (rk == NULL)
+                return -1;
+        np = rt_partitions(rk, topic);
+        while (np > 0 && rc != 0 && km_now_ms() < deadline) {
+                rd_kafka_topic_partition_list_t *parts =
+                    rd_kafka_topic_partition_list_new(np);
+
+                for (int p = 0; p < np; p++)
+                        rd_kafka_topic_partition_list_add(parts, topic, p);
+                gap = -1;
+                if (rd_kafka_committed(rk, parts, 10000) == 0) {
+                        gap = 0;
+                        for (int p = 0; p < np; p++) {
+                                int64_t lo = 0, hi = 0;
+                                int64_t off = parts->elems[p].offset;
+
+                                if (parts->elems[p].err ||
+                                    rd_kafka_query_watermark_offsets(
+                                        rk, topic, p, &lo, &hi, 10000)) {
+                                        gap = -1;
+                                        break;
+                                }
+                                gap += off < 0 ? hi - lo : hi - off;
+                        }
+                }
+                rd_kafka_topic_partition_list_destroy(parts);
+                if (gap == 0) {
+                        rc = 0;
+                } else {
+                        struct timespec ts = {0, 200 * 1000000L};
+
+                        nanosleep(&ts, NULL); /* polling against the deadline */
+                }
+        }
+        if (rc)
+                fprintf(stderr, "group %s on %s: %ld messages not committed "
+                        "(-1: unknown)\n", group, topic, gap);
+        rd_kafka_destroy(rk);
+        return rc;
 }

@@ -37,8 +37,9 @@ int rt_import(struct rt *t, const char *dir);
 /**
  * @brief Publish every valid line of t->datadir/complaints.jsonl to the
  * complaints topic as intake does (canonical JSON, keyed by building id
- * or id).  *unique gets the number of distinct complaint ids of the
- * whole file, published or not (NULL-able).
+ * or id).  *unique gets the number of distinct valid complaints of the
+ * whole file, published or not (NULL-able), from the generator's
+ * truth.csv; the publisher's own parse must agree with it (else -1).
  * @returns the number published or -1.
  */
 int rt_publish(struct rt *t, int *unique);
@@ -73,5 +74,67 @@ long rt_log_number(const char *log, const char *key);
  *  (NULL-able, malloc'ed).  @returns its exit status. */
 int rt_run(struct rt *t, const char *prog, const char *const *args,
            char **out);
+
+/*
+ * The generator's truth, read by the test's own code (never the model
+ * under test): truth.csv (one row per line of complaints.jsonl: source,
+ * external_id, valid, reason, true building, category) and buildings.csv.
+ * For each distinct valid complaint (source + external_id) the
+ * organisation it must reach: its true building's ksk_id, or
+ * lift_operator_id when the category's configured kind is lift_operator;
+ * triage when the building is unknown or has no such organisation.
+ */
+struct rt_truth_cpl {
+        char *key;  /* "source\texternal_id" */
+        char *org;  /* the expected organisation id */
+        char *building_id, *category; /* "" when unknown */
+        int copies; /* valid lines with this key (a resubmission: > 1) */
+};
+
+struct rt_truth {
+        size_t lines, valid, invalid; /* rows of truth.csv */
+        size_t n;                     /* distinct valid complaints */
+        struct rt_truth_cpl *cpl;     /* sorted by key */
+        size_t triage, lift;          /* of cpl: to triage, to a lift operator */
+};
+
+/** @brief Read t->datadir's truth.csv and buildings.csv.  @returns 0/-1. */
+int rt_truth_load(struct rt *t, struct rt_truth *tr);
+void rt_truth_free(struct rt_truth *tr);
+
+/** @brief The expected complaint for source + external_id, or NULL. */
+const struct rt_truth_cpl *rt_truth_find(const struct rt_truth *tr,
+                                         const char *source,
+                                         const char *external_id);
+
+/**
+ * @brief Compare the tasks table with the truth, complaint by complaint:
+ * every distinct valid complaint is exactly one task, at the organisation
+ * the truth gives, and no task is outside the truth.  Prints the counts
+ * and the first differences.  @returns the number of differences (lost +
+ * doubled + extra + wrong organisation), -1 on a query error.
+ */
+long rt_truth_check_tasks(struct rt *t, const struct rt_truth *tr);
+
+/**
+ * @brief Read topic with isolation.level=read_committed from the beginning
+ * of every partition until the consumer reports the end (the last stable
+ * offset) on every one of them.  No waiting for "nothing more": an end
+ * reached means every committed message before it was read.
+ * @returns the committed messages read, -1 if the end was not reached on
+ * every partition within deadline_ms.
+ */
+long rt_committed_to_end(struct rt *t, const char *topic, int deadline_ms);
+
+/**
+ * @brief Poll until consumer group's committed offsets (as the broker
+ * keeps them; read with an OffsetFetch, without joining the group) equal
+ * topic's high watermarks on every partition: the group has consumed
+ * and committed everything on it.  For a topic without transactions (the
+ * high watermark is then one past the last message).
+ * @returns 0, or -1 at the deadline (the gap printed).
+ */
+int rt_group_drained(struct rt *t, const char *group, const char *topic,
+                     int deadline_ms);
 
 #endif /* RT_H */
