@@ -65,7 +65,7 @@ DEPS     := $(patsubst %.c,$(BUILD)/%.d,$(ALL_SRCS))
 PROG_BINS := $(addprefix $(BIN)/komek-,$(PROGS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all deps up down demo test test-asan asan test-faults test-fresh test-valgrind bench clean distclean format-check fuzz
+.PHONY: all deps up down demo test test-asan asan test-faults test-cluster test-fresh test-valgrind bench clean distclean format-check fuzz
 all: $(PROG_BINS) $(TEST_BINS)
 
 Q := $(if $(V),,@)
@@ -125,6 +125,12 @@ test-asan asan: deps
 # PostgreSQL (tests/faults/faults.py); FAULTS_COMPLAINTS=200000 scales it up.
 test-faults: deps all
 	@KOMEK_BIN=$(CURDIR)/$(BIN) KOMEK_ROOT=$(CURDIR) python3 tests/faults/faults.py
+
+# The same under faults on three replicated brokers and a PostgreSQL
+# standby: the busiest partition's leader SIGKILLed, the others restarted
+# one at a time, the primary failed over (tests/faults/cluster.py).
+test-cluster: deps all
+	@KOMEK_BIN=$(CURDIR)/$(BIN) KOMEK_ROOT=$(CURDIR) python3 tests/faults/faults.py --cluster
 
 # The README's two commands on a minimal Debian 12 root built with
 # debootstrap, nothing preinstalled but git and make (tests/fresh/test_fresh.sh).

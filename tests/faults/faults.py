@@ -69,6 +69,17 @@ code:
     (local days at UTC+5, ISO weeks; the district is the true building's,
     or, when the building is unknown, the one the router put in that
     complaint's dispatch message: the resident's own, canonicalised).
+With --cluster (make test-cluster, FAULTS_CLUSTER=1) the same pipeline
+runs on three replicated brokers (deploy/kafka/cluster.sh: replication 3,
+min.insync.replicas 2) and a PostgreSQL primary with a pg_basebackup
+standby (tests/faults/cluster.py), two task sinks in one group, and every
+client names both PostgreSQL servers with target_session_attrs=read-write.
+The broker fault becomes: SIGKILL the broker leading the busiest
+complaints partition, restart it, then restart the other two one at a time
+with SIGTERM, each once every partition's replicas are in sync again; the
+PostgreSQL fault becomes a failover (the primary stopped with -m
+immediate, the standby promoted).  The same checks follow, and the
+measured figures (re-election, replica catch-up, standby lag, promotion).
 Prints the counts and "N passed, N failed"; exit 1 on any difference.
 Needs root (initdb/pg_ctl as postgres), Java 17, kcat, psql.
 """
@@ -152,6 +163,27 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
+
+
+def free_block(n, lo=29600, hi=39000):
+    """The first of n consecutive free ports (deploy/kafka/cluster.sh)."""
+    for base in range(lo, hi, n + 4):
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                s.bind(("127.0.0.1", p))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no %d consecutive free ports" % n)
+
+
+FIGURES = collections.OrderedDict()  # measured in a cluster run, printed at the end
 
 
 def run(cmd, **kw):
@@ -523,6 +555,10 @@ def main():
     ap.add_argument("--kills", type=int, default=int(os.environ.get("FAULTS_KILLS", "3")))
     ap.add_argument("--window", type=float, default=float(os.environ.get("FAULTS_WINDOW", "0")))
     ap.add_argument("--keep", action="store_true", default=bool(os.environ.get("FAULTS_KEEP")))
+    ap.add_argument("--cluster", action="store_true",
+                    default=bool(os.environ.get("FAULTS_CLUSTER")),
+                    help="three replicated brokers and a PostgreSQL standby "
+                         "(make test-cluster; tests/faults/cluster.py)")
     a = ap.parse_args()
     n = a.complaints
     window = a.window or max(60.0, n / 800.0)
@@ -536,8 +572,13 @@ def main():
             res.check(False, "missing %s/komek-%s" % (BIN, p))
             return finish(res)
     tmp = tempfile.mkdtemp(prefix="komek-faults.")
-    kport, cport, pport, gport = free_ports(4)
-    broker = Broker(tmp, kport, cport)
+    kport, cport, pport, gport, sport = free_ports(5)
+    standby = None
+    if a.cluster:
+        import cluster  # tests/faults/cluster.py
+        broker = cluster.Cluster(tmp, free_block(6))
+    else:
+        broker = Broker(tmp, kport, cport)
     pg = Postgres(tmp, pport)
     workers = []
     intake = None
@@ -553,9 +594,21 @@ def main():
         broker.start()
         pg.init()
         broker.wait_up()
+        if a.cluster:
+            # a streaming standby; every client (workers, checks) names both
+            # and takes the one that writes, so a promotion is followed
+            standby = cluster.Standby(pg, sport)
+            standby.create()
+            pg.conninfo = ("host=127.0.0.1,127.0.0.1 port=%d,%d dbname=komek user=komek "
+                           "target_session_attrs=read-write connect_timeout=5"
+                           % (pport, sport))
+            say("3 brokers on %s (replication 3, min.insync.replicas 2); PostgreSQL "
+                "primary %d, standby %d" % (broker.addr, pport, sport))
         conf = os.path.join(tmp, "komek.conf")
         with open(conf, "w") as f:
             f.write('kafka = { bootstrap_servers = "%s"; };\n' % broker.addr)
+            if a.cluster:
+                f.write('topics = { replication_factor = 3; min_insync_replicas = 2; };\n')
             f.write('pg = { conninfo = "%s"; };\n' % pg.conninfo)
             f.write('admin = { sql_dir = "%s/deploy/sql"; };\n' % ROOT)
             f.write('intake = { progress = false; delivery_timeout_ms = 300000; };\n')
@@ -593,6 +646,8 @@ def main():
                 "--set", "router.instance=%d" % i, "--set", "router.batch_ms=200",
                 "--set", "router.txn_timeout_ms=10000"] + common, tmp))
         workers.append(Worker("tasksink", [BIN + "/komek-tasksink"] + C + common, tmp))
+        if a.cluster:  # two task sinks in one group
+            workers.append(Worker("tasksink2", [BIN + "/komek-tasksink"] + C + common, tmp))
         for i in (1, 2):
             workers.append(Worker("analytics%d" % i, [BIN + "/komek-analytics"] + C + [
                 "--set", "topics.dlq=complaints.dlq.analytics"] + common, tmp))
@@ -608,8 +663,9 @@ def main():
             for _ in range(a.kills):
                 events.append((rng.uniform(3, window), "kill", w.name, rng.uniform(0.2, 2.0)))
         tb = rng.uniform(0.25 * window, 0.45 * window)
-        events.append((tb, "broker", None, rng.uniform(1, 4)))
-        events.append((tb + rng.uniform(0.2, 0.35) * window, "pg", None, rng.uniform(1, 4)))
+        events.append((tb, "leader" if a.cluster else "broker", None, rng.uniform(1, 4)))
+        events.append((tb + rng.uniform(0.2, 0.35) * window,
+                       "failover" if a.cluster else "pg", None, rng.uniform(1, 4)))
         nraw = max(50, n // 200)
         for k in range(4):
             events.append((rng.uniform(0.05, 0.9) * window, "raw", k, 0))
@@ -686,6 +742,43 @@ def main():
                 up = broker.wait_up()
                 say("broker back after %.1f s more" % up)
                 done["broker restart"] += 1
+            elif kind == "leader":
+                # SIGKILL the broker leading the busiest complaints
+                # partition; later the other two are restarted one at a
+                # time with SIGTERM, each after the replicas are whole
+                part = broker.busiest("complaints")
+                node = broker.leader("complaints", part)
+                t0 = time.time()
+                say("SIGKILL broker %s, leader of complaints/%d (down %.1f s)"
+                    % (node, part, ev[3]))
+                broker.kill_node(node)
+                while time.time() - t0 < 60 and broker.leader("complaints", part) in (node, -1, None):
+                    time.sleep(0.2)  # polling the metadata for the new leader
+                FIGURES["leader re-elected after the SIGKILL (s)"] = round(time.time() - t0, 1)
+                time.sleep(ev[3])
+                broker.start_node(node)
+                FIGURES["replicas whole after the killed broker returned (s)"] = round(broker.isr_whole(), 1)
+                for other in (1, 2, 3):
+                    if other == node:
+                        continue
+                    t1 = time.time()
+                    broker.stop_node(other)
+                    broker.start_node(other)
+                    broker.isr_whole()
+                    FIGURES["broker %d SIGTERM, restart, replicas whole (s)" % other] = round(time.time() - t1, 1)
+                say("brokers: " + ", ".join("%s %s" % kv for kv in FIGURES.items()))
+                done["broker leader killed"] += 1
+                done["broker rolling restart"] += 2
+            elif kind == "failover":
+                FIGURES["standby lag before the failover (bytes)"] = standby.lag_bytes()
+                say("PostgreSQL: primary stopped (immediate), standby promoted")
+                PG_WINDOW[0] = time.time()
+                pg.crash()
+                t0 = time.time()
+                standby.promote()
+                FIGURES["standby promoted (s)"] = round(time.time() - t0, 1)
+                PG_WINDOW[1] = time.time()
+                done["postgres failover"] += 1
             elif kind == "pg":
                 say("PostgreSQL: pg_ctl stop -m immediate (down %.1f s)" % ev[3])
                 PG_WINDOW[0] = time.time()
@@ -824,6 +917,13 @@ def main():
         while drained and time.time() < deadline:  # the outbox relayed
             try:
                 if int(pg.query("SELECT count(*) FROM task_outbox WHERE published_at IS NULL")) == 0:
+                    break
+            except RuntimeError:
+                pass
+            time.sleep(1)
+        while drained and time.time() < deadline:  # the escalator published its rows
+            try:
+                if int(pg.query("SELECT count(*) FROM escalations WHERE published_at IS NULL")) == 0:
                     break
             except RuntimeError:
                 pass
@@ -1107,6 +1207,8 @@ def main():
         if intake and intake.poll() is None:
             intake.kill()
         broker.kill()
+        if standby:
+            standby.stop()
         pg.stop()
         if a.keep:
             print("kept " + tmp)
@@ -1116,6 +1218,8 @@ def main():
 
 
 def finish(res):
+    for k, v in FIGURES.items():
+        say("figure: %s: %s" % (k, v))
     say("done")
     print("%d passed, %d failed" % (res.passed, res.failed))
     return 0 if res.failed == 0 else 1
