@@ -22,6 +22,7 @@
  * with other ids, so every window has work.
  *
  * usage: analytics_bench GEN_DIR NAIVE_N WEEK
+ * AN_SECTIONS (e.g. "13"): only those of the measurements above.
  * Environment as for the tests (KOMEK_BIN, KOMEK_ROOT, KOMEK_CONFIG,
  * .run/kafka.env, .run/pg.env).  Each measurement has its own topics and schema.
  */
@@ -458,6 +459,14 @@ static int bench_first(const struct fx_data *d, long n)
         return (int)i;
 }
 
+/* Section n of the header comment wanted (AN_SECTIONS; default all). */
+static int bench_section(char n)
+{
+        const char *s = getenv("AN_SECTIONS");
+
+        return s == NULL || *s == '\0' || strchr(s, n) != NULL;
+}
+
 static void bench_figures(const char *key, const struct bench_side *s,
                           const struct bench_side *b)
 {
@@ -505,7 +514,10 @@ int main(int argc, char **argv)
                 return 1;
         snprintf(batch, sizeof(batch), "--batch-max=%s",
                  getenv("AN_BATCH") ? getenv("AN_BATCH") : "5000");
+        memset(&subj, 0, sizeof(subj));
         /* 1. komek-analytics vs raw COPY of the same facts, alternated */
+        if (!bench_section('1'))
+                goto section2;
         bench_replicate(&d, FX_CPL, "id", replicas, &rep);
         fx_publish(&a, &rep, 0, (int)rep.nm);
         bench_data_free(&rep);
@@ -529,15 +541,21 @@ int main(int argc, char **argv)
                             "raw COPY of the same facts", &subj, &base);
                 bench_figures("complaints", &subj, &base);
         }
+section2:
         r_an = subj.secs > 0 ? (double)subj.n / subj.secs : 0;
         /* 2. the naive writer */
+        if (!bench_section('2'))
+                goto section3;
         fx_publish_mask(&b, &d, 0, bench_first(&d, atol(argv[2])), 1u << FX_CPL);
         r_naive = bench_run(&b, "--naive", 1, 1, &msgs, &secs);
         printf("naive writer (INSERT + COMMIT per message): %ld messages in "
                "%.2f s = %.0f msg/s\n", msgs, secs, r_naive);
         printf("analytics / naive = %.1fx (target >= 20x)\n",
                r_naive > 0 ? r_an / r_naive : 0);
+section3:
         /* 3. komek-tasksink vs raw COPY of the same task rows, alternated */
+        if (!bench_section('3'))
+                goto section4;
         bench_replicate(&d, FX_DSP, "complaint_id", replicas, &rep);
         fx_publish(&s, &rep, 0, (int)rep.nm);
         bench_data_free(&rep);
@@ -554,7 +572,10 @@ int main(int argc, char **argv)
                             "raw COPY of the same task rows", &subj, &base);
                 bench_figures("sink", &subj, &base);
         }
-        /* 4. all four topics */
+section4:
+        /* 4. all four topics (5 reports on them) */
+        if (!bench_section('4'))
+                goto done;
         fx_load_directory(&c, &d);
         fx_publish(&c, &d, 0, (int)d.nm);
         r_all = bench_run(&c, batch, 0, 1, &msgs, &secs);
@@ -585,6 +606,7 @@ int main(int argc, char **argv)
                 printf("komek-report --format %s for %s over the year: %lld ms\n",
                        fmt, argv[3], (long long)(km_now_ms() - t));
         }
+done:
         fx_env_destroy(&a);
         fx_env_destroy(&b);
         fx_env_destroy(&c);

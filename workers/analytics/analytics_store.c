@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "analytics.h"
+#include "km_log.h"
 #include "km_pg.h"
 #include "km_util.h"
 
@@ -635,6 +636,10 @@ static int an_store_once(struct analytics *an, struct an_msg *msgs, size_t n,
                                 rows[w++] = rows[i];
                 k = w;
                 r = an_drop_known(an, t, rows, &k, err, errlen);
+                km_log_debug("batch: %s: %lld row(s), %lld repeated in it, "
+                             "%zu already stored",
+                             an->topics[t], (long long)total[t],
+                             (long long)(total[t] - (int64_t)w), w - k);
                 if (r == 0 && k > 0)
                         r = an_copy(an, t, rows, k, err, errlen);
                 if (r == 0)
