@@ -13,8 +13,10 @@
  * never lost.  It is at least once, not exactly once: if the commit fails
  * after the acknowledgement, the retried batch dead-letters the message
  * again, with the same key "<topic>/<partition>/<offset>" (the origin),
- * which a DLQ reader deduplicates on.  All
- * values go in as parameters.  The resident's contact goes into
+ * which a DLQ reader deduplicates on.  A batch the database refuses
+ * dead-letters only its refused rows (ts_bisect), once each.  All values
+ * go in as COPY data or statement parameters, never into SQL text.  The
+ * resident's contact goes into
  * tasks.contact (the organisation calls back) and nowhere else; it is
  * never logged.
  */
