@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # bench/e2e.sh - end-to-end latency, komek-intake -> task row, at a fixed
-# rate (not a test; bench/run.sh puts its figures in the table):
+# rate, stage by stage (not a test; bench/run.sh puts its figures in the
+# table):
 #  - complaints are written into komek-intake's stdin at E2E_RATE lines/s
 #    for E2E_SECONDS (5000/s for 4 s: the target), then at E2E_LOW_RATE for
-#    E2E_LOW_SECONDS (500/s for 10 s: a rate this 2-core machine sustains)
-#    (bench/pace.py; each carries its send time in µs in its
-#    description); komek-router and komek-tasksink run on fresh
-#    topics and a scratch schema; a complaint's latency is its task row's
-#    updated_at (the task sink's transaction time, now()) minus its send
-#    time (routed_at, the router's time in whole seconds, splits it
-#    roughly in two, in the log line only); p50 and p99
-#    over all of them, and the rate actually written;
+#    E2E_LOW_SECONDS (500/s for 10 s) (bench/pace.py; each carries its send
+#    time in µs in its description); komek-router and komek-tasksink run
+#    with komek.conf's settings on fresh topics and a scratch schema;
+#  - the stages of each complaint, p50 and p99 of each:
+#      received  -> on complaints  the complaints record's timestamp
+#                                  (komek-intake hands it to its producer;
+#                                  ms) minus the send time;
+#      -> routed                   the dispatch record's timestamp (the
+#                                  router produced it; ms: routed_at in the
+#                                  row has whole seconds);
+#      -> task row committed       tasks.updated_at (clock_timestamp() in
+#                                  the sink's statement, just before its
+#                                  commit);
+#    and end to end (send -> task row);
+#  - each consumer group's lag (komek_consumer_lag on /metrics) when the
+#    sending stops and once the tasks are in: at 5,000/s no stage's
+#    backlog may grow;
 #  - baseline, same run, same rate: the same lines through `kcat -P` to a
 #    topic and `kcat -C` out of it (Kafka alone, nothing parsed or stored);
 #  - peak RSS (GNU time) of komek-intake, komek-router, komek-tasksink,
 #    and of komek-analytics reading the run's complaints and dispatch.
-# Router and task sink run with router.batch_ms=E2E_ROUTER_MS (100) and
-# tasksink.batch_ms=E2E_SINK_MS (50): a transaction or batch open longer
-# is latency by construction (komek.conf's defaults are 500 and 200).
+# E2E_ROUTER_MS / E2E_SINK_MS, when set, override router.batch_ms and
+# tasksink.batch_ms (default: komek.conf's).
 # Prints lines "bench: <key> <value> <unit>".  usage: bench/e2e.sh [BIN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,13 +66,18 @@ T=(--set "topics.complaints=$tag-c" --set "topics.dlq=$tag-dlq" --set "topics.di
 # before SIGTERM for the workers (GNU time would not pass the signal on).
 rss() { /usr/bin/time -f '%M' -o "$work/rss-$1" "${@:2}"; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$2/status" >"$work/rss-$1" 2>/dev/null || true; }
+RT=() SK=()
+[ -z "${E2E_ROUTER_MS:-}" ] || RT=(--set "router.batch_ms=$E2E_ROUTER_MS")
+[ -z "${E2E_SINK_MS:-}" ] || SK=(--set "tasksink.batch_ms=$E2E_SINK_MS")
 "$BIN/komek-router" "${T[@]}" --set "router.group=$tag-r" \
-        --set "router.transactional_id=$tag-r" --set "router.batch_ms=${E2E_ROUTER_MS:-100}" \
+        --set "router.transactional_id=$tag-r" "${RT[@]}" \
+        --set router.metrics_port=-1 --set "router.metrics_port_file=$work/router.port" \
         --set router.reload_ms=0 2>"$work/router.log" &
 router_pid=$!
 pids+=($!)
-"$BIN/komek-tasksink" "${T[@]}" --set "tasksink.group=$tag-s" \
-        --set "tasksink.batch_ms=${E2E_SINK_MS:-50}" 2>"$work/tasksink.log" &
+"$BIN/komek-tasksink" "${T[@]}" --set "tasksink.group=$tag-s" "${SK[@]}" \
+        --set tasksink.metrics_port=-1 --set "tasksink.metrics_port_file=$work/tasksink.port" \
+        2>"$work/tasksink.log" &
 sink_pid=$!
 pids+=($!)
 # both consumers have their partitions before the clock starts
@@ -72,11 +86,21 @@ for _ in $(seq 300); do
         sleep 0.1
 done
 
+lag() { # the summed komek_consumer_lag of one program's /metrics
+        curl -s "http://127.0.0.1:$(cat "$work/$1.port" 2>/dev/null)/metrics" 2>/dev/null |
+                awk '/^komek_consumer_lag/ {s += $NF} END {print s + 0}'
+}
+
 run_rate() { # rate seconds label: komek-intake at that rate, then the kcat baseline
         local rate=$1 n=$(($1 * $2)) lab=$3 t=$tag-$3 deadline got kc
         # 1. komek-intake
         python3 bench/pace.py "$rate" "$n" "$t" <"$work/gen/complaints.jsonl" 2>"$work/pace-$lab.log" |
                 rss "intake-$lab" "$BIN/komek-intake" --progress=false "${T[@]}" - 2>"$work/intake-$lab.log"
+        local lr ls
+        lr=$(lag router) ls=$(lag tasksink)
+        echo "lag when the sending stopped ($lab): router $lr, tasksink $ls" >"$work/lag-$lab.txt"
+        echo "bench: e2e.$lab.lag_stop_router $lr msg" >"$work/lagk-$lab.txt"
+        echo "bench: e2e.$lab.lag_stop_tasksink $ls msg" >>"$work/lagk-$lab.txt"
         deadline=$((SECONDS + 180))
         while :; do
                 got=$(psql -X -At "$KOMEK_PG_CONNINFO" -v "p=$t-%" \
@@ -88,10 +112,29 @@ run_rate() { # rate seconds label: komek-intake at that rate, then the kcat base
                 fi
                 sleep 0.5
         done
+        sleep 1 # a probe period: the lag once the tasks are in
+        lr=$(lag router) ls=$(lag tasksink)
+        echo "lag once the tasks were in ($lab): router $lr, tasksink $ls" >>"$work/lag-$lab.txt"
+        echo "bench: e2e.$lab.lag_end_router $lr msg" >>"$work/lagk-$lab.txt"
+        echo "bench: e2e.$lab.lag_end_tasksink $ls msg" >>"$work/lagk-$lab.txt"
         psql -X -At "$KOMEK_PG_CONNINFO" -v "p=$t-%" >"$work/lat-$lab.txt" <<<"SELECT
-                substring(description from '^t=([0-9]+)\|'),
-                (extract(epoch from routed_at) * 1e6)::bigint, (extract(epoch from updated_at) * 1e6)::bigint
+                complaint->>'external_id', substring(description from '^t=([0-9]+)\|'),
+                (extract(epoch from updated_at) * 1e6)::bigint
                 FROM tasks WHERE complaint->>'external_id' LIKE :'p'"
+        # the records' timestamps (ms): on complaints, routed (on dispatch)
+        for x in c d; do
+                kcat -C -b "$KOMEK_BROKERS" -t "$tag-$x" -o beginning -e -q \
+                        -X isolation.level=read_committed -f '%T %s\n' 2>/dev/null |
+                        python3 -c '
+import re, sys
+p = re.compile(r"\"external_id\":\"(" + re.escape(sys.argv[1]) + r"-[0-9]+)\"")
+for line in sys.stdin:
+    ts, _, rest = line.partition(" ")
+    m = p.search(rest)
+    if m:
+        print("%s|%s" % (m.group(1), ts))
+' "$t" >"$work/ts-$x-$lab.txt"
+        done
         # 2. baseline: the same lines at the same rate, kcat -P | kcat -C
         "$BIN/komek-admin" --log-level warn --set "topics.complaints=$t-kcat" topics
         kcat -C -b "$KOMEK_BROKERS" -t "$t-kcat" -o beginning -u -c "$n" -q -f '%s\n' 2>/dev/null |
@@ -109,28 +152,55 @@ for line in sys.stdin:
                 kcat -P -b "$KOMEK_BROKERS" -t "$t-kcat" -X linger.ms=5
         timeout 60 tail --pid=$kc -f /dev/null || kill "$kc" 2>/dev/null || true
         python3 - "$work/lat-$lab.txt" "$work/kcat-$lab.txt" "$n" "$lab" "$rate" \
-                "$(sed -n 's/.*= \([0-9]*\)\/s/\1/p' "$work/pace-$lab.log")" <<'EOF'
+                "$(sed -n 's/.*= \([0-9]*\)\/s/\1/p' "$work/pace-$lab.log")" \
+                "$work/ts-c-$lab.txt" "$work/ts-d-$lab.txt" <<'EOF'
 import sys
-def pct(path, a, b):
-    v = []
-    for line in open(path):
-        f = line.strip().split("|")
-        if len(f) > max(a, b) and f[a] and f[b]:
-            v.append((int(f[b]) - int(f[a])) / 1000.0)
+def ms_of(v):
     v.sort()
     if not v:
         return 0, 0, 0
     return len(v), v[len(v) // 2], v[min(len(v) - 1, int(len(v) * 0.99))]
-n, p50, p99 = pct(sys.argv[1], 0, 2)
-_, r50, r99 = pct(sys.argv[1], 0, 1)
-_, s50, s99 = pct(sys.argv[1], 1, 2)
-k, k50, k99 = pct(sys.argv[2], 0, 1)
+def stamps(path):  # external id -> ms
+    d = {}
+    for line in open(path):
+        f = line.strip().split("|")
+        if len(f) == 2 and f[1]:
+            d.setdefault(f[0], int(f[1]))
+    return d
+on_c, routed = stamps(sys.argv[7]), stamps(sys.argv[8])
+e2e, s1, s2, s3 = [], [], [], []
+for line in open(sys.argv[1]):
+    f = line.strip().split("|")
+    if len(f) != 3 or not f[1] or not f[2]:
+        continue
+    sent, row = int(f[1]) / 1000.0, int(f[2]) / 1000.0  # ms
+    e2e.append(row - sent)
+    if f[0] in on_c and f[0] in routed:
+        c, d = on_c[f[0]], routed[f[0]]
+        s1.append(c - sent)
+        s2.append(d - c)
+        s3.append(row - d)
+kv = []
+for line in open(sys.argv[2]):
+    f = line.strip().split("|")
+    if len(f) == 2:
+        kv.append((int(f[1]) - int(f[0])) / 1000.0)
+n, p50, p99 = ms_of(e2e)
+k, k50, k99 = ms_of(kv)
 lab = sys.argv[4]
 print("e2e %s: %s/s asked, %s/s written; %d of %s tasks; intake -> task row p50 %.1f ms, "
-      "p99 %.1f ms (routed_at has 1 s resolution: send -> routed p50 %.0f, p99 %.0f; "
-      "routed -> row p50 %.0f, p99 %.0f); "
-      "kcat -P -> kcat -C p50 %.1f ms, p99 %.1f ms (%d)"
-      % (lab, sys.argv[5], sys.argv[6], n, sys.argv[3], p50, p99, r50, r99, s50, s99, k50, k99, k))
+      "p99 %.1f ms; kcat -P -> kcat -C p50 %.1f ms, p99 %.1f ms (%d)"
+      % (lab, sys.argv[5], sys.argv[6], n, sys.argv[3], p50, p99, k50, k99, k))
+print("  stage (%d complaints)                 p50 ms    p99 ms" % len(s1))
+for name, key, v in (("received -> on complaints", "s1_intake", s1),
+                     ("on complaints -> routed", "s2_router", s2),
+                     ("routed -> task row committed", "s3_sink", s3)):
+    _, a, b = ms_of(v)
+    print("  %-36s %8.1f  %8.1f" % (name, a, b))
+    print("bench: e2e.%s.%s_p50_ms %.1f ms" % (lab, key, a))
+    print("bench: e2e.%s.%s_p99_ms %.1f ms" % (lab, key, b))
+print("  %-36s %8.1f  %8.1f" % ("end to end (send -> task row)", p50, p99))
+print("  %-36s %8.1f  %8.1f" % ("baseline: kcat -P -> kcat -C", k50, k99))
 print("bench: e2e.%s.rate_target %s /s" % (lab, sys.argv[5]))
 print("bench: e2e.%s.rate_reached %s /s" % (lab, sys.argv[6] or 0))
 print("bench: e2e.%s.tasks %d" % (lab, n))
@@ -140,6 +210,8 @@ print("bench: e2e.%s.p99_ms %.1f ms" % (lab, p99))
 print("bench: e2e.%s.kcat_p50_ms %.2f ms" % (lab, k50))
 print("bench: e2e.%s.kcat_p99_ms %.2f ms" % (lab, k99))
 EOF
+        sed 's/^/  /' "$work/lag-$lab.txt"
+        cat "$work/lagk-$lab.txt"
         echo "  intake: $(tail -1 "$work/intake-$lab.log")"
 }
 run_rate "$RATE" "$SECS" target

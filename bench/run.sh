@@ -18,6 +18,7 @@
 # usage: bench/run.sh [BIN_DIR]   (make bench: after make up)
 #        BENCH_FROM=.run/bench/<timestamp> bench/run.sh: the table again
 #        from that run's logs, nothing run
+#        BENCH_ONLY="analytics e2e" bench/run.sh: only those scripts
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BINARG=${1:-bin}
@@ -40,6 +41,7 @@ mkdir -p "$LOG" bench/results
 for s in intake routing analytics ops web e2e; do
         [ -z "${BENCH_FROM:-}" ] || break
         [ -f "bench/$s.sh" ] || continue
+        [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $s "* ]] || continue
         echo "bench: running bench/$s.sh (log $LOG/$s.log)" >&2
         t0=$SECONDS
         bash "bench/$s.sh" "$BINARG" >"$LOG/$s.log" 2>&1
@@ -108,6 +110,9 @@ row("komek-router, 1 process", "routing.router1_msg_s", "kcat -C | kcat -P copy"
 row("komek-router, 2 processes", "routing.router2_msg_s", "komek-router, 1 process", "routing.router1_msg_s", ("ratio", 1.6, ">="))
 row("komek-analytics (complaints)", "analytics.complaints_msg_s", "naive writer (INSERT+COMMIT each)", "analytics.naive_msg_s", ("ratio", 20, ">="))
 row("komek-analytics (complaints)", "analytics.complaints_msg_s", "raw COPY of the same facts", "analytics.copy_rows_s", ("ratio", 0.5, ">="))
+row("komek-tasksink (dispatch)", "analytics.sink_msg_s", "raw COPY of the same task rows", "analytics.sink_copy_rows_s", ("ratio", 0.5, ">="))
+for k in sorted(k for k in fig if k.startswith("analytics.") and "_cpu_us_" in k):
+    row("  CPU " + k[10:].replace("_", " "), k, None, None)
 row("komek-analytics (all four topics)", "analytics.all_msg_s", "komek-analytics (complaints)", "analytics.complaints_msg_s")
 row("gateway POST /requests.json (c=32)", "gateway.post_req_s", "GET /services.json (c=32)", "gateway.services_req_s")
 for lab in ("target", "low"):
@@ -120,6 +125,10 @@ for lab in ("target", "low"):
         "kcat -P -> kcat -C p50", "e2e.%s.kcat_p50_ms" % lab, ("value", 500, "<="), "ms")
     row("e2e: intake -> task row p99 @%d/s" % rate, "e2e.%s.p99_ms" % lab,
         "kcat -P -> kcat -C p99", "e2e.%s.kcat_p99_ms" % lab, ("value", 500, "<="), "ms")
+    for st, stn in (("s1_intake", "received -> on complaints"), ("s2_router", "-> routed"),
+                    ("s3_sink", "-> task row committed")):
+        for q in ("p50", "p99"):
+            row("e2e: %s %s @%d/s" % (stn, q, rate), "e2e.%s.%s_%s_ms" % (lab, st, q), None, None, unit="ms")
 for k in sorted(k for k in fig if k.startswith("rss.")):
     fig[k] = fig[k] / 1024.0
     tgt = ("value", 64, "<=") if k == "rss.komek-router" else None

@@ -19,3 +19,8 @@ test_sinkdlq_SRCS := tests/routing/test_sinkdlq.c tests/routing/rt.c \
 TESTS += test_sigterm
 test_sigterm_SRCS := tests/routing/test_sigterm.c tests/routing/rt.c \
 	tests/routing/rt_metrics.c tests/intake/http_client.c tests/common/km_test.c
+# the task sink's set-based write: two sinks, a killed sink, a refused
+# row isolated in its batch (issue 13)
+TESTS += test_sink2
+test_sink2_SRCS := tests/routing/test_sink2.c tests/routing/rt.c \
+	tests/common/km_test.c

@@ -31,6 +31,9 @@ static const struct km_conf_key tasksink_keys[] = {
         {"tasksink.batch_ms", KM_CT_INT, "200", 1, 60000,
          offsetof(struct tasksink_conf, batch_ms), "batch-ms",
          "longest a batch stays open (ms)"},
+        {"tasksink.idle_ms", KM_CT_INT, "2", 1, 60000,
+         offsetof(struct tasksink_conf, idle_ms), "idle-ms",
+         "write the open batch once no message came for this long (ms)"},
         {"tasksink.relay_ms", KM_CT_INT, "1000", 0, 3600000,
          offsetof(struct tasksink_conf, relay_ms), "relay-ms",
          "outbox relay period (ms; 0: off)"},
@@ -207,15 +210,20 @@ static void tasksink_relay(struct tasksink *ts)
 static int tasksink_run(struct tasksink *ts)
 {
         while (!km_sig_stop && !ts->fatal) {
-                rd_kafka_message_t *rkm =
-                    rd_kafka_consumer_poll(ts->consumer, ts->offsets ? 10 : 200);
+                /* a batch is written when it is full, when it is
+                 * batch_ms old, or as soon as the stream pauses (no
+                 * message for idle_ms: everything fetched is in it), so
+                 * a task waits for no timer at a low rate and batches
+                 * grow with the rate (messages queue while one writes) */
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(
+                    ts->consumer, ts->offsets ? (int)ts->tc->idle_ms : 200);
 
                 if (rkm) {
                         tasksink_message(ts, rkm);
                         rd_kafka_message_destroy(rkm);
                 }
                 if (ts->offsets &&
-                    ((int64_t)ts->nrows >= ts->tc->batch_size ||
+                    (rkm == NULL || (int64_t)ts->nrows >= ts->tc->batch_size ||
                      km_now_ms() - ts->batch_start_ms >= ts->tc->batch_ms))
                         tasksink_flush(ts, 1);
                 tasksink_relay(ts);
@@ -275,6 +283,7 @@ static void tasksink_destroy(struct tasksink *ts)
         }
         tasksink_batch_clear(ts);
         free(ts->rows);
+        free(ts->copy);
         if (ts->producer) {
                 if (km_kafka_flush(ts->producer, 10000, err, sizeof(err)))
                         km_log_warn("flush: %s", err);

@@ -4,7 +4,9 @@
  * holding the task rows and the consumed offsets (consumer_offsets); on
  * every assignment the consumer seeks to the offsets stored there.  The
  * insert is idempotent on complaint_id: a re-delivered message changes
- * nothing, a re-route (a higher attempt) replaces the assignment.  Also
+ * nothing, a re-route (a higher attempt) replaces the assignment.  A
+ * batch is written set-based: COPY into a staging table, then one
+ * statement per table (tasksink_db.c).  Also
  * relays the inbox's outbox (task_outbox) for crash safety.
  */
 #ifndef TASKSINK_H
@@ -25,6 +27,7 @@ struct tasksink_conf {
         char *name;          /* consumer name in consumer_offsets; NULL: group */
         int64_t batch_size;
         int64_t batch_ms;
+        int64_t idle_ms;      /* write when no message came for this long */
         int64_t relay_ms;     /* outbox relay period; 0: off */
         int64_t relay_age_ms; /* leave younger rows to the inbox */
         char *metrics_address;  /* /metrics and /healthz */
@@ -41,17 +44,12 @@ struct tasksink_metrics {
         int64_t n_in, n_invalid; /* in the open batch */
 };
 
-/* One dispatch message, validated. */
+/* One dispatch message, validated: its staging line (COPY text format)
+ * is bytes [line_off, line_off + line_len) of tasksink.copy. */
 struct tasksink_row {
-        json_t *root;
-        const char *complaint_id, *org_id, *org_kind, *building_id;
-        const char *district, *category, *route_reason;
-        const char *received_at, *routed_at, *due_at;
-        const char *description;
-        char attempt[16];
-        char *address, *contact, *complaint; /* malloc'ed; contact NULL-able */
         char *raw; /* the message as consumed, for its dead letter */
         size_t rawlen;
+        size_t line_off, line_len;
         int32_t partition;
         int64_t offset;
 };
@@ -67,6 +65,9 @@ struct tasksink {
         struct km_kafka_counts pcounts;
         struct tasksink_row *rows;
         size_t nrows, cap;
+        char *copy; /* the batch's staging lines, COPY text format */
+        size_t copylen, copycap;
+        int stage_pid; /* backend whose staging table and statements exist */
         int64_t batch_start_ms;
         rd_kafka_topic_partition_list_t *offsets; /* next offsets of the batch */
         int64_t next_relay_ms;
