@@ -65,7 +65,7 @@ DEPS     := $(patsubst %.c,$(BUILD)/%.d,$(ALL_SRCS))
 PROG_BINS := $(addprefix $(BIN)/komek-,$(PROGS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all deps up down demo test test-asan asan test-faults test-cluster test-fresh test-valgrind bench clean distclean format-check fuzz
+.PHONY: all deps up down up-cluster down-cluster demo test test-asan asan test-faults test-cluster test-fresh test-valgrind bench clean distclean format-check fuzz
 all: $(PROG_BINS) $(TEST_BINS)
 
 Q := $(if $(V),,@)
@@ -109,6 +109,12 @@ up: deps all
 down:
 	@bash deploy/kafka/kafka.sh down
 	@bash deploy/pg.sh down
+
+# three replicated KRaft brokers on loopback (deploy/kafka/cluster.sh)
+up-cluster: deps
+	@bash deploy/kafka/cluster.sh up
+down-cluster:
+	@bash deploy/kafka/cluster.sh down
 
 # ---- tests ------------------------------------------------------------------
 # SHTESTS: scripts that print "N passed, N failed"; module.mk files add them.
