@@ -124,8 +124,11 @@ static int start_router(const char *batch_size, const char *batch_ms)
 static int start_sink(const char *batch_size, const char *batch_ms,
                       int *mport)
 {
-        char group[200], bs[64], bm[64], pf[512], pfset[600];
+        char group[200], bs[64], bm[64], im[64], pf[512], pfset[600];
+        /* idle_ms as long as batch_ms: an open batch stays open (the
+         * sink writes a batch as soon as its input goes idle) */
         const char *extra[] = {"--set", group, "--set", bs, "--set", bm,
+                               "--set", im,
                                "--set", "tasksink.relay_age_ms=500",
                                mport ? "--set" : NULL,
                                "tasksink.metrics_port=-1", "--set", pfset,
@@ -135,6 +138,8 @@ static int start_sink(const char *batch_size, const char *batch_ms,
         snprintf(group, sizeof(group), "tasksink.group=%s-sink", t.schema);
         snprintf(bs, sizeof(bs), "tasksink.batch_size=%s", batch_size);
         snprintf(bm, sizeof(bm), "tasksink.batch_ms=%s", batch_ms);
+        snprintf(im, sizeof(im), "tasksink.idle_ms=%ld",
+                 atol(batch_ms) > 60000 ? 60000L : atol(batch_ms));
         snprintf(pf, sizeof(pf), "%s/sink-%d.mport", t.logdir, npids);
         snprintf(pfset, sizeof(pfset), "tasksink.metrics_port_file=%s", pf);
         pid = start("tasksink", extra, NULL, 0);

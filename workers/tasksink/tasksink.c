@@ -215,16 +215,25 @@ static int tasksink_run(struct tasksink *ts)
                  * message for idle_ms: everything fetched is in it), so
                  * a task waits for no timer at a low rate and batches
                  * grow with the rate (messages queue while one writes) */
+                /* polls of at most 200 ms, so the probes below and a
+                 * SIGTERM are served whatever idle_ms is */
                 rd_kafka_message_t *rkm = rd_kafka_consumer_poll(
-                    ts->consumer, ts->offsets ? (int)ts->tc->idle_ms : 200);
+                    ts->consumer,
+                    ts->offsets && ts->tc->idle_ms < 200 ? (int)ts->tc->idle_ms
+                                                         : 200);
+                int64_t now;
 
                 if (rkm) {
                         tasksink_message(ts, rkm);
                         rd_kafka_message_destroy(rkm);
                 }
+                now = km_now_ms();
+                if (rkm)
+                        ts->last_msg_ms = now;
                 if (ts->offsets &&
-                    (rkm == NULL || (int64_t)ts->nrows >= ts->tc->batch_size ||
-                     km_now_ms() - ts->batch_start_ms >= ts->tc->batch_ms))
+                    ((rkm == NULL && now - ts->last_msg_ms >= ts->tc->idle_ms) ||
+                     (int64_t)ts->nrows >= ts->tc->batch_size ||
+                     now - ts->batch_start_ms >= ts->tc->batch_ms))
                         tasksink_flush(ts, 1);
                 tasksink_relay(ts);
                 /* lag, broker and database health for /metrics, /healthz

@@ -69,6 +69,7 @@ struct tasksink {
         size_t copylen, copycap;
         int stage_pid; /* backend whose staging table and statements exist */
         int64_t batch_start_ms;
+        int64_t last_msg_ms; /* when the last message came (idle_ms) */
         rd_kafka_topic_partition_list_t *offsets; /* next offsets of the batch */
         int64_t next_relay_ms;
         int fatal;
