@@ -1,4 +1,5 @@
-TESTS += test_conf test_complaint test_id
+TESTS += test_conf test_complaint test_complaint_diff test_id
 test_conf_SRCS := tests/unit/test_conf.c
 test_complaint_SRCS := tests/unit/test_complaint.c
+test_complaint_diff_SRCS := tests/unit/test_complaint_diff.c
 test_id_SRCS := tests/unit/test_id.c
