@@ -16,12 +16,13 @@ static void km_dlq_header(rd_kafka_headers_t *hdrs, const char *name,
         rd_kafka_header_add(hdrs, name, -1, value, -1);
 }
 
-int km_dlq_produce(rd_kafka_t *rk, const struct km_conf *conf,
-                   const char *program, const char *stage,
-                   const struct km_dlq_origin *from, const char *reason,
-                   const char *detail, const void *buf, size_t len,
-                   struct km_kafka_counts *counts, int timeout_ms, char *err,
-                   size_t errlen)
+static int km_dlq_send(rd_kafka_t *rk, const struct km_conf *conf,
+                       const char *program, const char *stage,
+                       const struct km_dlq_origin *from, const char *file,
+                       int64_t line, const char *reason, const char *detail,
+                       const void *buf, size_t len,
+                       struct km_kafka_counts *counts, int timeout_ms,
+                       char *err, size_t errlen)
 {
         json_t *origin = from->origin;
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
@@ -46,6 +47,17 @@ int km_dlq_produce(rd_kafka_t *rk, const struct km_conf *conf,
                 km_dlq_header(hdrs, "__connect.errors.partition", num);
                 snprintf(num, sizeof(num), "%lld", (long long)from->offset);
                 km_dlq_header(hdrs, "__connect.errors.offset", num);
+        }
+        if (file) {
+                if (origin == NULL)
+                        origin = json_object();
+                json_object_set_new(origin, "file", json_string(file));
+                json_object_set_new(origin, "line",
+                                    json_integer((json_int_t)line));
+                snprintf(key, sizeof(key), "%s:%lld", file, (long long)line);
+                km_dlq_header(hdrs, "komek.origin.file", file);
+                snprintf(num, sizeof(num), "%lld", (long long)line);
+                km_dlq_header(hdrs, "komek.origin.line", num);
         }
         /* the original stays under the broker's message size */
         if (keep > (size_t)conf->max_message_bytes) {
@@ -93,4 +105,30 @@ int km_dlq_produce(rd_kafka_t *rk, const struct km_conf *conf,
                               : KM_ERETRY,
                           "produce to %s: %s", conf->topic_dlq,
                           rd_kafka_err2str(e));
+}
+
+int km_dlq_produce(rd_kafka_t *rk, const struct km_conf *conf,
+                   const char *program, const char *stage,
+                   const struct km_dlq_origin *from, const char *reason,
+                   const char *detail, const void *buf, size_t len,
+                   struct km_kafka_counts *counts, int timeout_ms, char *err,
+                   size_t errlen)
+{
+        return km_dlq_send(rk, conf, program, stage, from, NULL, 0, reason,
+                           detail, buf, len, counts, timeout_ms, err, errlen);
+}
+
+int km_dlq_produce_file(rd_kafka_t *rk, const struct km_conf *conf,
+                        const char *program, const char *stage,
+                        const char *file, int64_t line, const char *reason,
+                        const char *detail, const void *buf, size_t len,
+                        struct km_kafka_counts *counts, int timeout_ms,
+                        char *err, size_t errlen)
+{
+        struct km_dlq_origin from;
+
+        memset(&from, 0, sizeof(from));
+        return km_dlq_send(rk, conf, program, stage, &from, file, line,
+                           reason, detail, buf, len, counts, timeout_ms, err,
+                           errlen);
 }

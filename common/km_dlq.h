@@ -48,4 +48,17 @@ int km_dlq_produce(rd_kafka_t *rk, const struct km_conf *conf,
                    struct km_kafka_counts *counts, int timeout_ms, char *err,
                    size_t errlen) KM_MUSTCHECK;
 
+/**
+ * @brief km_dlq_produce for a record read from a file (komek-intake):
+ * origin {"file": file, "line": line} in the body, headers
+ * komek.origin.file and komek.origin.line beside Connect's, and the key
+ * "<file>:<line>".
+ */
+int km_dlq_produce_file(rd_kafka_t *rk, const struct km_conf *conf,
+                        const char *program, const char *stage,
+                        const char *file, int64_t line, const char *reason,
+                        const char *detail, const void *buf, size_t len,
+                        struct km_kafka_counts *counts, int timeout_ms,
+                        char *err, size_t errlen) KM_MUSTCHECK;
+
 #endif /* KM_DLQ_H */

@@ -40,14 +40,37 @@ static int collect(const rd_kafka_message_t *rkm, void *opaque)
 {
         struct msgs *m = opaque;
         json_t *v = json_loadb(rkm->payload, rkm->len, 0, NULL);
+        json_t *h = json_object();
+        rd_kafka_headers_t *hdrs = NULL;
+        const char *name;
+        const void *val;
+        size_t vlen;
 
+        /* the headers, by name (the last of a name wins) */
+        if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                for (size_t i = 0;
+                     rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
+                     i++)
+                        json_object_set_new(h, name,
+                                            json_stringn(val ? val : "",
+                                                         val ? vlen : 0));
         json_array_append_new(
-            m->all, json_pack("{s:s%, s:o}", "key",
+            m->all, json_pack("{s:s%, s:o, s:o}", "key",
                               rkm->key ? (const char *)rkm->key : "",
                               rkm->key ? rkm->key_len : 0, "value",
-                              v ? v : json_null()));
+                              v ? v : json_null(), "headers", h));
         m->n++;
         return 0;
+}
+
+/* A header of a collected message, or "". */
+static const char *header(json_t *m, const char *name)
+{
+        const char *s = json_string_value(
+            json_object_get(json_object_get(m, "headers"), name));
+
+        return s ? s : "";
 }
 
 static void write_file(const char *path, const char *data, size_t len)
@@ -99,6 +122,22 @@ static json_t *find_reason(json_t *all, const char *reason)
                 if (!strcmp(json_string_value(json_object_get(v, "reason")),
                             reason))
                         return v;
+        }
+        return NULL;
+}
+
+/* The whole collected message ({key, value, headers}) of a reason. */
+static json_t *find_message(json_t *all, const char *reason)
+{
+        size_t i;
+        json_t *m;
+
+        json_array_foreach(all, i, m) {
+                json_t *v = json_object_get(m, "value");
+
+                if (!strcmp(json_string_value(json_object_get(v, "reason")),
+                            reason))
+                        return m;
         }
         return NULL;
 }
@@ -173,9 +212,31 @@ static void test_jsonl_reasons(void **state)
                          n + 2);
         for (int i = 0; i < n; i++) {
                 json_t *v = find_reason(bad.all, rows[i].reason);
+                json_t *msg = find_message(bad.all, rows[i].reason);
+                char want[400];
 
                 if (v == NULL)
                         fail_msg("reason %s not on the DLQ", rows[i].reason);
+                /* Kafka Connect's error headers and komek's file origin */
+                snprintf(want, sizeof(want), "%s: ", rows[i].reason);
+                if (strncmp(header(msg, "__connect.errors.exception.message"),
+                            want, strlen(want)) != 0)
+                        fail_msg("%s: exception.message header \"%s\"",
+                                 rows[i].reason,
+                                 header(msg, "__connect.errors.exception."
+                                             "message"));
+                snprintf(want, sizeof(want), "komek.%s", rows[i].reason);
+                assert_string_equal(
+                    header(msg, "__connect.errors.exception.class.name"), want);
+                assert_string_equal(header(msg, "__connect.errors.connector."
+                                                "name"),
+                                    "komek-intake");
+                assert_string_equal(header(msg, "komek.origin.file"), path);
+                snprintf(want, sizeof(want), "%d", i + 3);
+                assert_string_equal(header(msg, "komek.origin.line"), want);
+                snprintf(want, sizeof(want), "%s:%d", path, i + 3);
+                assert_string_equal(
+                    json_string_value(json_object_get(msg, "key")), want);
                 assert_string_equal(json_string_value(json_object_get(
                                         json_object_get(v, "origin"), "file")),
                                     path);
@@ -321,6 +382,36 @@ static void test_csv(void **state)
 
 /* Nothing listens on port 1: the records wait delivery_timeout_ms, then
  * the program exits 1 saying how many were not delivered. */
+/* A pipe that goes quiet: the records read so far are published at once,
+ * not when a batch fills or the input ends (komek-intake still runs, its
+ * stdin open, while they arrive). */
+static void test_idle_pipe(void **state)
+{
+        char topic[160], dlq[160], log[300], *cmd;
+        struct msgs ok = {0, json_array()};
+        FILE *fp;
+
+        (void)state;
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "idle", 1), 0);
+        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "idledlq", 1), 0);
+        snprintf(log, sizeof(log), "%s/idle.log", tmpdir);
+        cmd = km_xasprintf(
+            "%s/komek-intake --config %s/deploy/komek.conf --set "
+            "topics.complaints=%s --set topics.dlq=%s - >%s 2>&1",
+            getenv("KOMEK_BIN"), getenv("KOMEK_ROOT"), topic, dlq, log);
+        fp = popen(cmd, "w");
+        free(cmd);
+        assert_non_null(fp);
+        fprintf(fp, "%s\n%s\n", VALID("idle1", ""), VALID("idle2", ""));
+        fflush(fp);
+        /* both arrive while the pipe stays open */
+        assert_int_equal(km_test_read_topic(&conf, topic, "read_committed", 2,
+                                            30000, 0, collect, &ok),
+                         2);
+        assert_int_equal(WEXITSTATUS(pclose(fp)), 0);
+        json_decref(ok.all);
+}
+
 static void test_broker_away(void **state)
 {
         char path[300], log[300], *out, *in = NULL;
@@ -416,6 +507,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_jsonl_reasons),
                 cmocka_unit_test(test_csv),
+                cmocka_unit_test(test_idle_pipe),
                 cmocka_unit_test(test_broker_away),
                 cmocka_unit_test(test_votes),
         };
