@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -695,21 +696,22 @@ static int km_sc_string(struct km_scan *st, struct km_sv *v)
 
                 /* the common cases: printable ASCII, and two-byte UTF-8
                  * (Cyrillic, Kazakh) */
+                const unsigned char *run = p;
+
                 while (p < end) {
                         unsigned char k = km_sc_class[*p];
 
-                        if (k == 0) {
-                                *o++ = (char)*p++;
-                        } else if (k == 2 && end - p >= 2 &&
-                                   (p[1] & 0xC0) == 0x80) {
-                                o[0] = (char)p[0];
-                                o[1] = (char)p[1];
-                                o += 2, p += 2;
-                        } else {
+                        if (k == 0)
+                                p++;
+                        else if (k == 2 && end - p >= 2 &&
+                                 (p[1] & 0xC0) == 0x80)
+                                p += 2;
+                        else
                                 break;
-                        }
                         chars++;
                 }
+                memcpy(o, run, (size_t)(p - run)); /* the run at once */
+                o += p - run;
                 if (p >= end)
                         return km_sc_fail(st, KM_SC_SYNTAX);
                 c = *p;
@@ -1806,6 +1808,60 @@ static int km_sc_syntax_reason(const struct km_scan *st, const char *buf,
                              NULL, detail);
 }
 
+/* The complaint's block (the struct, then the decoded strings): one per
+ * thread is kept for the next parse, so a stream of complaints does not
+ * go through malloc for each (freed at thread exit by the key's
+ * destructor). */
+static pthread_once_t km_sc_once = PTHREAD_ONCE_INIT;
+static pthread_key_t km_sc_key;
+
+static void km_sc_key_init(void)
+{
+        if (pthread_key_create(&km_sc_key, free) != 0)
+                abort();
+}
+
+static struct km_complaint *km_sc_block(size_t need)
+{
+        struct km_complaint *c;
+        size_t cap;
+
+        if (pthread_once(&km_sc_once, km_sc_key_init) != 0)
+                abort();
+        c = pthread_getspecific(km_sc_key);
+        if (c != NULL) {
+                pthread_setspecific(km_sc_key, NULL);
+                if (c->block_cap >= need) {
+                        cap = c->block_cap;
+                        goto out;
+                }
+                free(c);
+        }
+        cap = need < 8192 ? 8192 : need;
+        c = km_xmalloc(cap);
+out:
+        memset(c, 0, sizeof(*c));
+        c->block_cap = cap;
+        return c;
+}
+
+static void km_sc_release(struct km_complaint *c)
+{
+        struct km_complaint *old;
+
+        if (pthread_once(&km_sc_once, km_sc_key_init) != 0)
+                abort();
+        old = pthread_getspecific(km_sc_key);
+        if (c->block_cap > (1u << 20) ||
+            (old != NULL && old->block_cap >= c->block_cap)) {
+                free(c);
+                return;
+        }
+        free(old);
+        if (pthread_setspecific(km_sc_key, c) != 0)
+                free(c);
+}
+
 int km_complaint_parse_ex(const char *buf, size_t len,
                           const struct km_conf *conf, int mode, int64_t now,
                           const char *default_source,
@@ -1835,8 +1891,7 @@ int km_complaint_parse_ex(const char *buf, size_t len,
         /* decoded strings are never longer than their source, plus a NUL
          * each; the default source is copied in too */
         acap = len + len / 2 + dslen + 16;
-        c = km_xmalloc(sizeof(*c) + acap);
-        memset(c, 0, sizeof(*c));
+        c = km_sc_block(sizeof(*c) + acap);
         memset(&st, 0, sizeof(st));
         st.p = buf;
         st.end = buf + len;
@@ -1860,7 +1915,7 @@ int km_complaint_parse_ex(const char *buf, size_t len,
         }
         free(st.tab);
         if (r) {
-                free(c);
+                km_sc_release(c);
                 return km_sc_syntax_reason(&st, buf, len, reason, err, errlen);
         }
         if (default_source && !st.root_array) {
@@ -1890,7 +1945,7 @@ int km_complaint_parse_ex(const char *buf, size_t len,
         r = km_sc_validate(&st, conf, mode, now, c, &id_in, reason, err,
                            errlen);
         if (r) {
-                free(c);
+                km_sc_release(c);
                 return r;
         }
         /* every string is written at most as long as its source (escapes
@@ -1984,7 +2039,10 @@ void km_complaint_destroy(struct km_complaint *c)
                 return;
         json_decref(c->root);
         free(c->canon);
-        free(c);
+        if (c->block_cap)
+                km_sc_release(c);
+        else
+                free(c);
 }
 
 char *km_dlq_build(const char *reason, const char *detail, const char *buf,

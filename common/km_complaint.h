@@ -39,6 +39,7 @@ struct km_complaint {
         size_t canon_len;     /* its length */
         size_t contact_at;    /* canon[contact_at..contact_end) is */
         size_t contact_end;   /* ,"contact":{..} (equal: no contact) */
+        size_t block_cap;     /* km_complaint_parse: its block's size */
         char id[KM_ID_LEN];
         const char *source, *external_id, *channel, *category, *description;
         const char *district, *street, *house, *apartment, *address_text;

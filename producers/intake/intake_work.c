@@ -32,11 +32,10 @@
 
 /* Validate one record into *c, or set reason and err. */
 static int intake_parse(const struct intake *in, struct intake_item *it,
-                        const char *buf, struct km_complaint **c, char *err,
-                        size_t errlen)
+                        const char *buf, int64_t now, struct km_complaint **c,
+                        char *err, size_t errlen)
 {
         const struct km_conf *conf = in->conf;
-        int64_t now = km_wall_s();
 
         if (it->obj) {
                 if (it->len > (size_t)conf->max_message_bytes) {
@@ -59,21 +58,28 @@ static int intake_parse(const struct intake *in, struct intake_item *it,
 
 static void intake_work_item(const struct intake *in,
                              const struct intake_batch *b,
-                             struct intake_item *it)
+                             struct intake_item *it, int64_t now)
 {
         struct km_complaint *c = NULL;
+        const char *key;
         char err[512];
+        size_t n;
 
         if (it->reason[0] != '\0')
                 return; /* already rejected by the reader */
-        if (intake_parse(in, it, b->data + it->off, &c, err, sizeof(err))) {
+        if (intake_parse(in, it, b->data + it->off, now, &c, err,
+                         sizeof(err))) {
                 it->detail = km_xstrdup(err);
                 return;
         }
         it->valid = 1;
         it->payload = km_complaint_take_canon(c, &it->plen);
-        snprintf(it->key, sizeof(it->key), "%s",
-                 c->building_id ? c->building_id : c->id);
+        key = c->building_id ? c->building_id : c->id;
+        n = strlen(key); /* a building id is at most 32, an id 36 */
+        if (n >= sizeof(it->key))
+                n = sizeof(it->key) - 1;
+        memcpy(it->key, key, n);
+        it->key[n] = '\0';
         km_complaint_destroy(c);
 }
 
@@ -97,8 +103,12 @@ static void *intake_worker_run(void *arg)
                         p->work_tail = NULL;
                 pthread_mutex_unlock(&p->mu);
 
+                /* one clock reading per batch (received_at's future
+                 * check: a batch is read within milliseconds) */
+                int64_t now = km_wall_s();
+
                 for (size_t i = 0; i < b->n; i++)
-                        intake_work_item(in, b, &b->items[i]);
+                        intake_work_item(in, b, &b->items[i], now);
 
                 pthread_mutex_lock(&p->mu);
                 b->next = p->done_list;
