@@ -97,6 +97,7 @@ struct intake {
         size_t nreasons;
 
         _Atomic int stopped; /* stop reading: signal or broker gone */
+        _Atomic int halted;  /* stop publishing too: broker gone */
         pthread_mutex_t stop_mu;
         char stop_why[160];  /* why, for the summary */
         char stop_at[300];   /* file:line where reading stopped */
@@ -150,8 +151,11 @@ void intake_flush(struct intake *in);
 int intake_pending(const struct intake *in);
 /* The publisher: one worked batch to the topics, in order. */
 void intake_publish(struct intake *in, struct intake_batch *b);
+/* Stop reading (the first why and where are kept for the summary); halt:
+ * also stop publishing what was read (the broker is gone).  A signal stops
+ * the reading only: what was read is still published. */
 void intake_stop(struct intake *in, const char *why, const char *file,
-                 int64_t line);
+                 int64_t line, int halt);
 void intake_progress(struct intake *in, int final);
 void intake_summary(const struct intake *in, int64_t undelivered,
                     double secs);

@@ -7,8 +7,9 @@
  * and not part of the record.  A CSV record may span lines inside quotes;
  * its line number is the one it starts on.  An unterminated quote at the
  * end of the input dead-letters the rest as one record (invalid_csv).
- * Reading stops early on SIGINT/SIGTERM or when intake_publish.c says the
- * broker is gone (in->stopped).
+ * Reading stops early on SIGINT/SIGTERM (what was read is still
+ * published) or when intake_publish.c says the broker is gone
+ * (in->stopped).
  */
 #include <errno.h>
 #include <poll.h>
@@ -70,7 +71,7 @@ static int intake_check_stop(struct intake *in, FILE *fp, const char *name,
                              int64_t line)
 {
         if (km_sig_stop && !in->stopped)
-                intake_stop(in, "stopped by signal", name, line);
+                intake_stop(in, "stopped by signal", name, line, 0);
         if (!in->stopped)
                 intake_idle_flush(in, fp);
         return in->stopped;

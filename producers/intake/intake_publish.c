@@ -42,7 +42,7 @@ static void intake_count_reason(struct intake *in, const char *reason)
 }
 
 void intake_stop(struct intake *in, const char *why, const char *file,
-                 int64_t line)
+                 int64_t line, int halt)
 {
         pthread_mutex_lock(&in->stop_mu);
         if (!in->stopped) {
@@ -51,6 +51,8 @@ void intake_stop(struct intake *in, const char *why, const char *file,
                          (long long)line);
                 in->stopped = 1;
         }
+        if (halt)
+                in->halted = 1;
         pthread_mutex_unlock(&in->stop_mu);
 }
 
@@ -65,11 +67,11 @@ static int intake_queue_full(struct intake *in, int64_t *moved,
                 *idle_since = km_now_ms();
         }
         if (km_sig_stop) {
-                intake_stop(in, "stopped by signal", file, line);
+                intake_stop(in, "stopped by signal", file, line, 1);
                 return -1;
         }
         if (km_now_ms() - *idle_since > in->ic->delivery_timeout_ms) {
-                intake_stop(in, "broker not taking messages", file, line);
+                intake_stop(in, "broker not taking messages", file, line, 1);
                 return -1;
         }
         rd_kafka_poll(in->rk, 100); /* serve delivery reports */
@@ -90,11 +92,12 @@ static int intake_produce(struct intake *in, struct intake_item *it,
         for (;;) {
                 if (in->counts.fatal) {
                         intake_stop(in, in->counts.fatal_reason, file,
-                                    it->line);
+                                    it->line, 1);
                         return -1;
                 }
                 if (in->counts.failed > 0) {
-                        intake_stop(in, in->counts.last_error, file, it->line);
+                        intake_stop(in, in->counts.last_error, file,
+                                    it->line, 1);
                         return -1;
                 }
                 e = rd_kafka_producev(
@@ -114,7 +117,7 @@ static int intake_produce(struct intake *in, struct intake_item *it,
                         snprintf(err, sizeof(err), "produce to %s: %s",
                                  in->conf->topic_complaints,
                                  rd_kafka_err2str(e));
-                        intake_stop(in, err, file, it->line);
+                        intake_stop(in, err, file, it->line, 1);
                         return -1;
                 }
                 if (intake_queue_full(in, &moved, &idle_since, file,
@@ -134,11 +137,12 @@ static int intake_dead_letter(struct intake *in, const struct intake_batch *b,
         int r;
 
         if (in->counts.fatal) {
-                intake_stop(in, in->counts.fatal_reason, b->file, it->line);
+                intake_stop(in, in->counts.fatal_reason, b->file, it->line,
+                            1);
                 return -1;
         }
         if (in->counts.failed > 0) {
-                intake_stop(in, in->counts.last_error, b->file, it->line);
+                intake_stop(in, in->counts.last_error, b->file, it->line, 1);
                 return -1;
         }
         r = km_dlq_produce_file(in->rk, in->conf, "komek-intake",
@@ -150,7 +154,7 @@ static int intake_dead_letter(struct intake *in, const struct intake_batch *b,
         if (r) {
                 intake_stop(in, r == KM_ERETRY ? "broker not taking messages"
                                                : err,
-                            b->file, it->line);
+                            b->file, it->line, 1);
                 return -1;
         }
         return 0;
@@ -247,7 +251,7 @@ void intake_publish(struct intake *in, struct intake_batch *b)
         for (size_t i = 0; i < b->n; i++) {
                 struct intake_item *it = &b->items[i];
 
-                if (!in->stopped) {
+                if (!in->halted) {
                         if (it->valid) {
                                 if (intake_produce(in, it, b->file) == 0)
                                         in->published++;

@@ -4,7 +4,9 @@
  * line; valid records reach complaints keyed by building id (else id);
  * CSV with a BOM, CRLF, quoted commas, "" and a line break inside quotes;
  * a broker that is not there: waits the bounded time, exits 1 and says
- * how many were not delivered; votes hashed, duplicates skipped, and the
+ * how many were not delivered; a quiet pipe's records are published while
+ * it stays open; SIGTERM while reading publishes every record read and
+ * exits 0; votes hashed, duplicates skipped, and the
  * raw resident id found nowhere on either topic.
  */
 #include <setjmp.h>
@@ -15,8 +17,12 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "km_id.h"
 #include "km_test.h"
@@ -412,6 +418,73 @@ static void test_idle_pipe(void **state)
         json_decref(ok.all);
 }
 
+/* SIGTERM in the middle of a stream: reading stops, but every record
+ * already read (batches being validated or produced included) is
+ * published, and the exit status is 0. */
+static void test_sigterm(void **state)
+{
+        char topic[160], dlq[160], fifo[300], log[300], *out, *p, *line;
+        char *argv[12];
+        struct msgs ok = {0, json_array()};
+        long long nread = -1, npub = -2;
+        int pid, fd, st;
+
+        (void)state;
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "term", 3), 0);
+        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "termdlq", 1), 0);
+        snprintf(fifo, sizeof(fifo), "%s/term.jsonl", tmpdir);
+        snprintf(log, sizeof(log), "%s/term.log", tmpdir);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        argv[0] = km_xasprintf("%s/komek-intake", getenv("KOMEK_BIN"));
+        argv[1] = "--config";
+        argv[2] = km_xasprintf("%s/deploy/komek.conf", getenv("KOMEK_ROOT"));
+        argv[3] = "--set";
+        argv[4] = km_xasprintf("topics.complaints=%s", topic);
+        argv[5] = "--set";
+        argv[6] = km_xasprintf("topics.dlq=%s", dlq);
+        argv[7] = "--progress=false";
+        argv[8] = fifo;
+        argv[9] = NULL;
+        pid = km_test_spawn(argv, NULL, log);
+        assert_true(pid > 0);
+        fd = open(fifo, O_WRONLY);
+        assert_true(fd >= 0);
+        /* 20,000 records: more than a pipe holds and the pool's batches */
+        for (int i = 0; i < 20000; i++) {
+                line = km_xasprintf("{\"source\":\"call109\",\"external_id\":"
+                                    "\"term%d\",\"received_at\":"
+                                    "\"2025-01-10T08:00:00Z\",\"category\":"
+                                    "\"heating\",\"description\":\"d\","
+                                    "\"address\":{\"text\":\"x\"}}\n",
+                                    i);
+                assert_int_equal(write(fd, line, strlen(line)),
+                                 (ssize_t)strlen(line));
+                free(line);
+        }
+        kill(pid, SIGTERM);
+        close(fd);
+        st = km_test_wait(pid, 0, 60000);
+        assert_int_equal(st, 0);
+        out = slurp(log);
+        p = strstr(out, "read ");
+        assert_non_null(p);
+        assert_int_equal(sscanf(p, "read %lld, published %lld", &nread, &npub),
+                         2);
+        assert_int_equal(nread, npub);
+        assert_true(nread > 0);
+        assert_non_null(strstr(out, "not delivered 0"));
+        free(out);
+        assert_int_equal(km_test_read_topic(&conf, topic, "read_committed",
+                                            (int)npub, 30000, 300, collect,
+                                            &ok),
+                         (int)npub);
+        json_decref(ok.all);
+        free(argv[0]);
+        free(argv[2]);
+        free(argv[4]);
+        free(argv[6]);
+}
+
 static void test_broker_away(void **state)
 {
         char path[300], log[300], *out, *in = NULL;
@@ -508,6 +581,7 @@ int main(void)
                 cmocka_unit_test(test_jsonl_reasons),
                 cmocka_unit_test(test_csv),
                 cmocka_unit_test(test_idle_pipe),
+                cmocka_unit_test(test_sigterm),
                 cmocka_unit_test(test_broker_away),
                 cmocka_unit_test(test_votes),
         };
