@@ -9,8 +9,9 @@
 #     (CreateTime) on the output topic, read back read_committed.
 #     Target: router >= 0.5x the copy.
 #  2. two routers in one group, timed only after both hold partitions:
-#     from the last "assigned" log line of the pair to the last message on
-#     their output topic, counting the messages produced in that span.
+#     from the later of the two routers' first "assigned" log lines to the
+#     last message on their output topic, counting the messages produced
+#     in that span.
 #     Target: >= 1.6x one where the machine has >= 4 cores; each one's CPU
 #     per message within 15 % of a single router's.
 #  3. beside each rate, CPU microseconds per message of each process (user
@@ -142,10 +143,12 @@ $(cpu_us "$work/rss-$g-a" "$(consumed "$work/log-$g-a")") $(svc_us "$m" "$n") $(
 two() {
         local g="r2-$1" from
         run_routers "$g" a b
-        # both hold partitions from the later of their last assignments
+        # both hold partitions from the later of their first assignments
+        # (the first one's came alone, the second's when the group had
+        # both; the one left at the end is assigned again: not counted)
         from=0
         for i in a b; do
-                t=$(sed -n 's/^\([^ ]*\) .*assigned [0-9]* partition.*/\1/p' "$work/log-$g-$i" | tail -1)
+                t=$(sed -n 's/^\([^ ]*\) .*assigned [0-9]* partition.*/\1/p' "$work/log-$g-$i" | head -1)
                 [ -n "$t" ] && t=$(ms_of "$t") && [ "$t" -gt "$from" ] && from=$t
         done
         read -r first last n < <(span "$tag-$g" "$from")
