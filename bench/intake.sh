@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/intake.sh - figures for the intake issue (not a test):
 #  1. komek-intake vs `kcat -P` publishing the same generated JSON Lines
-#     (komek-gen, seed 109, BENCH_LINES lines, default 1,000,000: a
+#     (komek-gen, seed 109, BENCH_LINES lines, default 2,000,000: a
 #     window of at least 5 s for kcat) to fresh topics, both idempotent
 #     (acks=all); subject and baseline alternate BENCH_ROUNDS times (ABAB..,
 #     default 3) and the median ratio is printed.  Both are timed the same
@@ -27,7 +27,7 @@ export KOMEK_CONFIG="$ROOT/deploy/komek.conf"
 . .run/kafka.env
 # shellcheck disable=SC1091
 . .run/pg.env
-LINES=${BENCH_LINES:-1000000}
+LINES=${BENCH_LINES:-2000000}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONC=${BENCH_CONCURRENCY:-32}
 POSTS=${BENCH_POSTS:-6400}

@@ -21,7 +21,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BINARG=${1:-bin}
-export BENCH_LINES=${BENCH_LINES:-1000000}       # intake: >= 5 s of kcat -P
+export BENCH_LINES=${BENCH_LINES:-2000000}       # intake: >= 5 s of kcat -P (400k msg/s)
 export BENCH_ROUNDS=${BENCH_ROUNDS:-3}           # intake, routing: ABAB.. rounds
 export BENCH_POSTS=${BENCH_POSTS:-2000}          # gateway POSTs
 export BENCH_COMPLAINTS=${BENCH_COMPLAINTS:-300000} # routing: >= 300,000 routed
