@@ -22,9 +22,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BINARG=${1:-bin}
-export BENCH_COPIES=${BENCH_COPIES:-2}           # intake: a year x 2 = ~34,000 lines
+export BENCH_LINES=${BENCH_LINES:-2000000}       # intake: >= 5 s of kcat -P (400k msg/s)
+export BENCH_ROUNDS=${BENCH_ROUNDS:-3}           # intake, routing: ABAB.. rounds
 export BENCH_POSTS=${BENCH_POSTS:-2000}          # gateway POSTs
-export BENCH_COMPLAINTS=${BENCH_COMPLAINTS:-30000} # routing
+export BENCH_COMPLAINTS=${BENCH_COMPLAINTS:-300000} # routing: >= 300,000 routed
 export AN_COMPLAINTS=${AN_COMPLAINTS:-30000}     # analytics
 export AN_NAIVE=${AN_NAIVE:-2000}                # analytics' naive writer
 export E2E_RATE=${E2E_RATE:-5000} E2E_SECONDS=${E2E_SECONDS:-4}   # the target rate
@@ -108,6 +109,11 @@ def row(name, key, base_name, base_key, target=None, better="higher", unit=None)
 row("komek-intake publish", "intake.intake_msg_s", "kcat -P, same lines", "intake.kcat_msg_s", ("ratio", 0.8, ">="))
 row("komek-router, 1 process", "routing.router1_msg_s", "kcat -C | kcat -P copy", "routing.copy_msg_s", ("ratio", 0.5, ">="))
 row("komek-router, 2 processes", "routing.router2_msg_s", "komek-router, 1 process", "routing.router1_msg_s", ("ratio", 1.6, ">="))
+row("komek-intake / kcat -P, median of the rounds", "intake.ratio_median", None, None, ("value", 0.8, ">="))
+row("komek-router / copy, median of the rounds", "routing.ratio_median", None, None, ("value", 0.5, ">="))
+row("2 routers / 1, median of the rounds", "routing.ratio2_median", None, None)
+for k in sorted(k for k in fig if k.startswith("cpu.")):
+    row("CPU per message " + k[4:], k, None, None)
 row("komek-analytics (complaints)", "analytics.complaints_msg_s", "naive writer (INSERT+COMMIT each)", "analytics.naive_msg_s", ("ratio", 20, ">="))
 row("komek-analytics (complaints)", "analytics.complaints_msg_s", "raw COPY of the same facts", "analytics.copy_rows_s", ("ratio", 0.5, ">="))
 row("komek-tasksink (dispatch)", "analytics.sink_msg_s", "raw COPY of the same task rows", "analytics.sink_copy_rows_s", ("ratio", 0.5, ">="))
@@ -172,10 +178,10 @@ def saved(name, default):
         return default
 commit = " ".join(saved("commit.txt", [""]))
 load = saved("load.txt", ["?"])
-print("%s, commit %s, %d cores, load %s; sizes: intake %s copies, routing %s, "
+print("%s, commit %s, %d cores, load %s; sizes: intake %s lines, routing %s, "
       "analytics %s (naive %s), e2e %s/s for %s s and %s/s for %s s; script seconds: %s" % (
           sys.argv[4], commit, os.cpu_count(), " ".join(load),
-          os.environ.get("BENCH_COPIES"), os.environ.get("BENCH_COMPLAINTS"),
+          os.environ.get("BENCH_LINES"), os.environ.get("BENCH_COMPLAINTS"),
           os.environ.get("AN_COMPLAINTS"), os.environ.get("AN_NAIVE"),
           os.environ.get("E2E_RATE"), os.environ.get("E2E_SECONDS"),
           os.environ.get("E2E_LOW_RATE"), os.environ.get("E2E_LOW_SECONDS"),
@@ -183,7 +189,7 @@ print("%s, commit %s, %d cores, load %s; sizes: intake %s copies, routing %s, "
                     for k, v in scripts.items())))
 json.dump({"timestamp": sys.argv[4], "commit": commit, "cores": os.cpu_count(),
            "load": load, "scripts": scripts,
-           "sizes": {k: os.environ.get(k) for k in ("BENCH_COPIES", "BENCH_POSTS",
+           "sizes": {k: os.environ.get(k) for k in ("BENCH_LINES", "BENCH_ROUNDS", "BENCH_POSTS",
                      "BENCH_COMPLAINTS", "AN_COMPLAINTS", "AN_NAIVE", "E2E_RATE",
                      "E2E_SECONDS", "E2E_LOW_RATE", "E2E_LOW_SECONDS")},
            "rows": rows, "figures": fig},

@@ -31,7 +31,15 @@
 #define KM_CPL_NO_PII 0x1 /* leave out contact (analytics, logs) */
 
 struct km_complaint {
-        json_t *root; /* owns every string below */
+        /* km_complaint_from_json: the canonical tree, owning every string
+         * below; km_complaint_parse: NULL, the strings live in the
+         * complaint's own block and the canonical text in canon */
+        json_t *root;
+        char *canon;          /* canonical compact JSON, or NULL */
+        size_t canon_len;     /* its length */
+        size_t contact_at;    /* canon[contact_at..contact_end) is */
+        size_t contact_end;   /* ,"contact":{..} (equal: no contact) */
+        size_t block_cap;     /* km_complaint_parse: its block's size */
         char id[KM_ID_LEN];
         const char *source, *external_id, *channel, *category, *description;
         const char *district, *street, *house, *apartment, *address_text;
@@ -55,6 +63,40 @@ struct km_complaint {
 int km_complaint_parse(const char *buf, size_t len, const struct km_conf *conf,
                        int mode, int64_t now, struct km_complaint **out,
                        char *reason, char *err, size_t errlen) KM_MUSTCHECK;
+
+/**
+ * @brief As km_complaint_parse; a source absent, null or empty becomes
+ * default_source (NULL-able): komek-intake's --source.
+ */
+int km_complaint_parse_ex(const char *buf, size_t len,
+                          const struct km_conf *conf, int mode, int64_t now,
+                          const char *default_source,
+                          struct km_complaint **out, char *reason, char *err,
+                          size_t errlen) KM_MUSTCHECK;
+
+/**
+ * @brief The reference implementation of km_complaint_parse: jansson's tree,
+ * then the canonical tree, then json_dumps.  Same contract, same verdicts,
+ * reasons and canonical bytes (tests/fuzz/fuzz_complaint_diff.c and
+ * tests/unit/test_complaint_diff.c hold the two to it); kept as the
+ * readable statement of the rules, not for production paths.
+ */
+int km_complaint_parse_ref(const char *buf, size_t len,
+                           const struct km_conf *conf, int mode, int64_t now,
+                           struct km_complaint **out, char *reason, char *err,
+                           size_t errlen) KM_MUSTCHECK;
+
+/**
+ * @brief Take the canonical text out of a complaint from km_complaint_parse
+ * (for a zero-copy hand-off, e.g. RD_KAFKA_MSG_F_FREE); free() it.
+ * Falls back to km_complaint_dumps(c, 0) for one from km_complaint_from_json.
+ * @param len receives the length
+ */
+char *km_complaint_take_canon(struct km_complaint *c, size_t *len);
+
+/** @brief 1 when s[0..n) is an acceptable media URL (http: or https:, a
+ *  non-empty host), else 0. */
+int km_complaint_url_ok(const char *s, size_t n);
 
 /**
  * @brief Same as km_complaint_parse, from an already-decoded JSON object

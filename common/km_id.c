@@ -4,9 +4,46 @@
 #include "km_id.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
+
+/* uuid_unparse_lower without its sprintf per byte */
+static void km_id_unparse(const unsigned char *u, char *out)
+{
+        static const char hex[] = "0123456789abcdef";
+        char *o = out;
+
+        for (int i = 0; i < 16; i++) {
+                if (i == 4 || i == 6 || i == 8 || i == 10)
+                        *o++ = '-';
+                *o++ = hex[u[i] >> 4];
+                *o++ = hex[u[i] & 0xF];
+        }
+        *o = '\0';
+}
+
+/* SHA-1 is fetched once per process (EVP_MD_fetch looks it up in the
+ * provider store, under a lock, which cost more than the digest itself)
+ * and each thread keeps one digest context for its whole life (freed at
+ * thread exit by the key's destructor). */
+static pthread_once_t km_id_once = PTHREAD_ONCE_INIT;
+static EVP_MD *km_id_sha1;
+static pthread_key_t km_id_ctx_key;
+
+static void km_id_ctx_free(void *ctx)
+{
+        EVP_MD_CTX_free(ctx);
+}
+
+static void km_id_init(void)
+{
+        km_id_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+        if (km_id_sha1 == NULL ||
+            pthread_key_create(&km_id_ctx_key, km_id_ctx_free) != 0)
+                abort(); /* no SHA-1 in libcrypto: nothing can be derived */
+}
 
 void km_id_derive(const char *source, const char *external_id, char *out)
 {
@@ -19,8 +56,15 @@ void km_id_derive(const char *source, const char *external_id, char *out)
         };
         EVP_MD_CTX *ctx;
 
-        ctx = EVP_MD_CTX_new();
-        if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) ||
+        if (pthread_once(&km_id_once, km_id_init) != 0)
+                abort();
+        ctx = pthread_getspecific(km_id_ctx_key);
+        if (ctx == NULL) {
+                ctx = EVP_MD_CTX_new();
+                if (ctx == NULL || pthread_setspecific(km_id_ctx_key, ctx))
+                        abort(); /* out of memory */
+        }
+        if (!EVP_DigestInit_ex2(ctx, km_id_sha1, NULL) ||
             !EVP_DigestUpdate(ctx, ns, sizeof(ns)) ||
             !EVP_DigestUpdate(ctx, source, strlen(source)) ||
             !EVP_DigestUpdate(ctx, "\n", 1) ||
@@ -30,10 +74,9 @@ void km_id_derive(const char *source, const char *external_id, char *out)
                  * treat as out of memory. */
                 abort();
         }
-        EVP_MD_CTX_free(ctx);
         md[6] = (unsigned char)((md[6] & 0x0F) | 0x50); /* version 5 */
         md[8] = (unsigned char)((md[8] & 0x3F) | 0x80); /* RFC 4122 variant */
-        uuid_unparse_lower(md, out);
+        km_id_unparse(md, out);
 }
 
 void km_id_random(char *out)

@@ -1,7 +1,11 @@
 /*
  * gateway_db.c - a small PostgreSQL connection pool (gateway.pg_pool
  * connections, made on demand, a broken one reconnected on next use), the
- * API key lookup (SHA-256 of the presented key, never the key itself) and
+ * API key lookup (SHA-256 of the presented key, never the key itself;
+ * a found key is cached for GATEWAY_KEY_TTL_MS, so a burst of POSTs costs
+ * one query, and a revoked key is refused at most that long after
+ * komek-keys revoke; unknown keys are never cached, a new key works at
+ * once) and
  * the per-key rate limit: a token bucket in this process's memory holding
  * up to rate_limit tokens and refilled at rate_limit per minute.  With
  * several gateway processes each enforces the limit on its own (XXX: a
@@ -9,6 +13,7 @@
  */
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +123,85 @@ static void gateway_key_hex(const char *key, char *hex)
                 snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
+/* The API key cache: the SHA-256 (hex) of a key the database said is
+ * valid, its row, and until when to believe it.  A handful of integrations
+ * hold keys; GATEWAY_KEY_CACHE entries, the oldest replaced. */
+#define GATEWAY_KEY_TTL_MS 2000
+#define GATEWAY_KEY_CACHE 64
+
+struct gateway_key_entry {
+        char sha[2 * 32 + 1];
+        int64_t id, rate, until_ms;
+        char source[80], channel[24];
+};
+
+static pthread_mutex_t gateway_key_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct gateway_key_entry gateway_keys[GATEWAY_KEY_CACHE];
+static int64_t gateway_key_ttl_ms = GATEWAY_KEY_TTL_MS;
+
+/* Tests: the cache's lifetime (0 turns it off). */
+void gateway_key_cache_ttl(int64_t ms);
+void gateway_key_cache_ttl(int64_t ms)
+{
+        pthread_mutex_lock(&gateway_key_mu);
+        gateway_key_ttl_ms = ms;
+        memset(gateway_keys, 0, sizeof(gateway_keys));
+        pthread_mutex_unlock(&gateway_key_mu);
+}
+
+static int gateway_key_cached(const char *hex, int64_t *id, char *source,
+                              size_t slen, char *channel, size_t clen,
+                              int64_t *rate)
+{
+        int64_t now = km_now_ms();
+        int hit = 0;
+
+        pthread_mutex_lock(&gateway_key_mu);
+        for (int i = 0; i < GATEWAY_KEY_CACHE && !hit; i++) {
+                const struct gateway_key_entry *e = &gateway_keys[i];
+
+                if (e->until_ms > now && strcmp(e->sha, hex) == 0) {
+                        *id = e->id;
+                        *rate = e->rate;
+                        snprintf(source, slen, "%s", e->source);
+                        snprintf(channel, clen, "%s", e->channel);
+                        hit = 1;
+                }
+        }
+        pthread_mutex_unlock(&gateway_key_mu);
+        return hit;
+}
+
+static void gateway_key_remember(const char *hex, int64_t id,
+                                 const char *source, const char *channel,
+                                 int64_t rate)
+{
+        struct gateway_key_entry *e = NULL;
+        int64_t now = km_now_ms();
+
+        pthread_mutex_lock(&gateway_key_mu);
+        if (gateway_key_ttl_ms > 0) {
+                /* the same key, else an expired slot, else the oldest */
+                for (int i = 0; i < GATEWAY_KEY_CACHE; i++) {
+                        struct gateway_key_entry *x = &gateway_keys[i];
+
+                        if (strcmp(x->sha, hex) == 0) {
+                                e = x;
+                                break;
+                        }
+                        if (e == NULL || x->until_ms < e->until_ms)
+                                e = x;
+                }
+                snprintf(e->sha, sizeof(e->sha), "%s", hex);
+                e->id = id;
+                e->rate = rate;
+                snprintf(e->source, sizeof(e->source), "%s", source);
+                snprintf(e->channel, sizeof(e->channel), "%s", channel);
+                e->until_ms = now + gateway_key_ttl_ms;
+        }
+        pthread_mutex_unlock(&gateway_key_mu);
+}
+
 int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
                        char *source, size_t slen, char *channel,
                        size_t clen, int64_t *rate, char *err,
@@ -129,6 +213,8 @@ int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
         int r;
 
         gateway_key_hex(key, hex);
+        if (gateway_key_cached(hex, id, source, slen, channel, clen, rate))
+                return 0;
         r = km_pg_exec(conn,
                        "SELECT id, source, rate_limit, channel FROM api_keys "
                        "WHERE key_sha256 = $1 AND revoked_at IS NULL",
@@ -144,6 +230,7 @@ int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
         *rate = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
         snprintf(channel, clen, "%s", PQgetvalue(res, 0, 3));
         PQclear(res);
+        gateway_key_remember(hex, *id, source, channel, *rate);
         return 0;
 }
 

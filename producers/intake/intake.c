@@ -113,6 +113,7 @@ static void intake_file(struct intake *in, const char *name)
                 in->files_failed++;
                 return;
         }
+        setvbuf(fp, NULL, _IOFBF, 1 << 16); /* fewer, larger reads */
         if (intake_format_of(in->ic->format, name, fp) == INTAKE_CSV) {
                 r = intake_csv(in, fp, shown, err, sizeof(err));
                 if (r)
@@ -138,6 +139,7 @@ static int intake_run(struct intake *in, const struct km_conf *conf)
                 intake_file(in, "-");
         for (int i = 0; i < conf->nargs && !in->stopped; i++)
                 intake_file(in, conf->args[i]);
+        intake_pipe_finish(in); /* every batch read is published */
         intake_progress(in, 0);
         /* Everything queued is either delivered or failed by
          * message.timeout.ms; the margin covers the last retry. */
@@ -203,6 +205,7 @@ int main(int argc, char **argv)
         intake_kafka_default(&conf, "message.timeout.ms", tmo);
         in.conf = &conf;
         in.ic = &ic;
+        pthread_mutex_init(&in.stop_mu, NULL);
         in.tty = isatty(2);
         if (ic.threads == 0) {
                 long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -217,12 +220,28 @@ int main(int argc, char **argv)
                 rc = 1;
                 goto cleanup;
         }
+        in.rkt = rd_kafka_topic_new(in.rk, conf.topic_complaints, NULL);
+        if (in.rkt == NULL) {
+                km_log_error("%s: %s", conf.topic_complaints,
+                             rd_kafka_err2str(rd_kafka_last_error()));
+                rc = 1;
+                goto cleanup;
+        }
+        if (intake_pipe_start(&in, err, sizeof(err))) {
+                km_log_error("%s", err);
+                intake_pipe_finish(&in);
+                rc = 1;
+                goto cleanup;
+        }
         rc = intake_run(&in, &conf);
 cleanup:
+        intake_pipe_destroy(&in);
+        if (in.rkt)
+                rd_kafka_topic_destroy(in.rkt);
         if (in.rk)
                 rd_kafka_destroy(in.rk);
+        pthread_mutex_destroy(&in.stop_mu);
         free(in.reasons);
-        free(in.batch.items);
         km_conf_destroy(&conf);
         return rc;
 }

@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -25,25 +27,36 @@ struct intake_conf {
 
 #define INTAKE_BATCH 1024
 #define INTAKE_MAX_THREADS 16
+/* A partial batch goes on this long after its first record at the latest
+ * (sooner when the input goes idle: intake_input.c) */
+#define INTAKE_LINGER_MS 5
 
-/* One record on its way: read, then worked (intake_work.c), then
- * published in input order (intake_flush). */
+/* One record on its way: read (intake_input.c), worked (intake_work.c),
+ * then published in input order (intake_publish.c). */
 struct intake_item {
-        char *buf;      /* the record's bytes, NUL-terminated copy */
-        size_t len;
-        json_t *obj;    /* CSV: the row as an object; NULL for JSONL */
+        size_t off, len; /* the record's bytes: batch data + off, NUL after */
+        json_t *obj;     /* CSV: the row as an object; NULL for JSONL */
         int64_t line;
         char reason[64]; /* set: dead-letter it (reader or model said so) */
         char *detail;
-        int valid;      /* results: complaint (1) or dead letter (0) */
-        char *payload;
-        char *key;      /* NULL for dead letters */
+        int valid;       /* results: complaint (1) or dead letter (0) */
+        char *payload;   /* the canonical text, handed to librdkafka */
+        size_t plen;
+        char key[40];    /* building_id (at most 32) or the id */
 };
 
+/* A batch: up to INTAKE_BATCH records of one file, their bytes in one
+ * block.  Batches cycle: free -> reader -> work queue -> a worker -> done
+ * -> the publisher (in sequence order) -> free. */
 struct intake_batch {
         struct intake_item *items;
         size_t n, cap;
+        char *data; /* the records' bytes */
+        size_t dlen, dcap;
         const char *file; /* every item of a batch is from one file */
+        uint64_t seq;
+        int64_t first_ms; /* when its first record was read */
+        struct intake_batch *next;
 };
 
 struct intake_reason {
@@ -51,25 +64,46 @@ struct intake_reason {
         int64_t n;
 };
 
+/* The pipeline: the reader (main thread), intake.threads workers and one
+ * publisher, with a bounded pool of batches between them. */
+struct intake_pipe {
+        pthread_mutex_t mu;
+        pthread_cond_t work_cv; /* work queued, or closing */
+        pthread_cond_t done_cv; /* a batch worked, or closing */
+        pthread_cond_t free_cv; /* a batch back in the pool, or all out */
+        struct intake_batch *pool; /* every batch, for the end */
+        size_t npool;
+        struct intake_batch *free_list, *work_head, *work_tail, *done_list;
+        uint64_t seq_in;  /* batches submitted */
+        uint64_t seq_out; /* batches published (or dropped after a stop) */
+        int closing;
+        pthread_t workers[INTAKE_MAX_THREADS], publisher;
+        int nworkers, publisher_up;
+};
+
 struct intake {
         const struct km_conf *conf;
         const struct intake_conf *ic;
         rd_kafka_t *rk;
-        struct km_kafka_counts counts;
+        rd_kafka_topic_t *rkt; /* the complaints topic */
+        struct km_kafka_counts counts; /* the publisher's (delivery reports) */
 
-        int64_t read;      /* records read (blank lines not counted) */
-        int64_t published; /* valid records handed to the producer */
-        int64_t dlq;       /* invalid records handed to the producer */
-        int64_t blank;     /* blank lines skipped */
+        _Atomic int64_t read; /* records read (blank lines not counted) */
+        int64_t published;    /* valid records handed to the producer */
+        int64_t dlq;          /* invalid records handed to the producer */
+        int64_t blank;        /* blank lines skipped */
         int files, files_failed;
         struct intake_reason *reasons;
         size_t nreasons;
 
-        int stopped;        /* stop reading: signal or broker gone */
-        char stop_why[160]; /* why, for the summary */
-        char stop_at[300];  /* file:line where reading stopped */
+        _Atomic int stopped; /* stop reading: signal or broker gone */
+        _Atomic int halted;  /* stop publishing too: broker gone */
+        pthread_mutex_t stop_mu;
+        char stop_why[160];  /* why, for the summary */
+        char stop_at[300];   /* file:line where reading stopped */
 
-        struct intake_batch batch;
+        struct intake_batch *cur; /* the reader's batch, NULL-able */
+        struct intake_pipe pipe;
         int tty;
         int64_t start_ms, last_progress_ms;
 };
@@ -93,7 +127,17 @@ json_t *intake_csv_object(char *const *header, char *const *row, int n);
 int intake_csv_open_quote(const char *buf, size_t len, int state);
 
 /* intake_work.c */
-void intake_work(struct intake *in);
+/* Start the workers and the publisher. @returns 0 or -1 with err. */
+int intake_pipe_start(struct intake *in, char *err, size_t errlen);
+/* Hand the last batch on, wait until every batch is published, stop the
+ * threads. */
+void intake_pipe_finish(struct intake *in);
+/* Free the pool (after intake_pipe_finish). */
+void intake_pipe_destroy(struct intake *in);
+/* The reader: a free batch (waits while all are in use). */
+struct intake_batch *intake_pipe_get(struct intake *in);
+/* The reader: queue b for the workers. */
+void intake_pipe_submit(struct intake *in, struct intake_batch *b);
 
 /* intake_publish.c */
 void intake_record(struct intake *in, const char *buf, size_t len,
@@ -101,7 +145,17 @@ void intake_record(struct intake *in, const char *buf, size_t len,
 void intake_reject(struct intake *in, const char *reason, const char *detail,
                    const char *buf, size_t len, const char *file,
                    int64_t line);
+/* Hand the reader's partial batch on (file end, idle input, linger). */
 void intake_flush(struct intake *in);
+/* 1 when there is a partial batch waiting for more records. */
+int intake_pending(const struct intake *in);
+/* The publisher: one worked batch to the topics, in order. */
+void intake_publish(struct intake *in, struct intake_batch *b);
+/* Stop reading (the first why and where are kept for the summary); halt:
+ * also stop publishing what was read (the broker is gone).  A signal stops
+ * the reading only: what was read is still published. */
+void intake_stop(struct intake *in, const char *why, const char *file,
+                 int64_t line, int halt);
 void intake_progress(struct intake *in, int final);
 void intake_summary(const struct intake *in, int64_t undelivered,
                     double secs);

@@ -7,10 +7,12 @@
  * and not part of the record.  A CSV record may span lines inside quotes;
  * its line number is the one it starts on.  An unterminated quote at the
  * end of the input dead-letters the rest as one record (invalid_csv).
- * Reading stops early on SIGINT/SIGTERM or when intake_publish.c says the
- * broker is gone (in->stopped).
+ * Reading stops early on SIGINT/SIGTERM (what was read is still
+ * published) or when intake_publish.c says the broker is gone
+ * (in->stopped).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,16 +42,38 @@ static int intake_blank(const char *buf, size_t len)
         return 1;
 }
 
-static int intake_check_stop(struct intake *in, const char *name,
+/* Before the next read: when the records read so far wait in a partial
+ * batch and the next read would block (nothing complete in stdio's buffer,
+ * nothing to read on the descriptor: a pipe or terminal gone quiet), hand
+ * the batch on now rather than after INTAKE_LINGER_MS or never. */
+static void intake_idle_flush(struct intake *in, FILE *fp)
+{
+#ifdef __GLIBC__
+        struct pollfd pfd;
+        size_t avail;
+
+        if (!intake_pending(in))
+                return;
+        avail = (size_t)(fp->_IO_read_end - fp->_IO_read_ptr);
+        if (avail > 0 && memchr(fp->_IO_read_ptr, '\n', avail) != NULL)
+                return;
+        pfd.fd = fileno(fp);
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, 0) == 0)
+                intake_flush(in);
+#else
+        (void)in, (void)fp; /* INTAKE_LINGER_MS alone */
+#endif
+}
+
+static int intake_check_stop(struct intake *in, FILE *fp, const char *name,
                              int64_t line)
 {
-        if (km_sig_stop && !in->stopped) {
-                in->stopped = 1;
-                snprintf(in->stop_why, sizeof(in->stop_why),
-                         "stopped by signal");
-                snprintf(in->stop_at, sizeof(in->stop_at), "%s:%lld", name,
-                         (long long)line);
-        }
+        if (km_sig_stop && !in->stopped)
+                intake_stop(in, "stopped by signal", name, line, 0);
+        if (!in->stopped)
+                intake_idle_flush(in, fp);
         return in->stopped;
 }
 
@@ -60,7 +84,7 @@ int intake_jsonl(struct intake *in, FILE *fp, const char *name)
         ssize_t n;
         int64_t line = 0;
 
-        while (!intake_check_stop(in, name, line + 1) &&
+        while (!intake_check_stop(in, fp, name, line + 1) &&
                (n = getline(&buf, &cap, fp)) >= 0) {
                 line++;
                 p = buf;
@@ -169,7 +193,7 @@ int intake_csv(struct intake *in, FILE *fp, const char *name, char *err,
         int64_t line = 0, start = 0;
         int nh = -1, quoted = 0, r = 0;
 
-        while (!intake_check_stop(in, name, line + 1) &&
+        while (!intake_check_stop(in, fp, name, line + 1) &&
                (n = getline(&buf, &cap, fp)) >= 0) {
                 const char *p = buf;
 

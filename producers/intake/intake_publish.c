@@ -6,6 +6,9 @@
  * Every record goes through the common model (km_complaint_parse or
  * km_complaint_from_json, KM_CPL_INTAKE): this file adds no rule of its
  * own except the CSV-only reason invalid_csv, decided in intake_input.c.
+ * Valid records go to librdkafka without a copy (RD_KAFKA_MSG_F_FREE);
+ * dead letters through km_dlq_produce_file (Kafka Connect's error headers
+ * and komek.origin.file/line, as every dead letter of komek).
  * A full producer queue is waited out, polling, while the broker still
  * makes progress; once deliveries fail or nothing moves for
  * intake.delivery_timeout_ms, reading stops and main() reports what was not
@@ -17,6 +20,7 @@
 
 #include "intake.h"
 #include "km_complaint.h"
+#include "km_dlq.h"
 #include "km_log.h"
 #include "km_sig.h"
 #include "km_util.h"
@@ -37,89 +41,176 @@ static void intake_count_reason(struct intake *in, const char *reason)
         in->nreasons++;
 }
 
-static void intake_stop(struct intake *in, const char *why, const char *file,
-                        int64_t line)
+void intake_stop(struct intake *in, const char *why, const char *file,
+                 int64_t line, int halt)
 {
-        if (in->stopped)
-                return;
-        in->stopped = 1;
-        snprintf(in->stop_why, sizeof(in->stop_why), "%s", why);
-        snprintf(in->stop_at, sizeof(in->stop_at), "%s:%lld", file,
-                 (long long)line);
+        pthread_mutex_lock(&in->stop_mu);
+        if (!in->stopped) {
+                snprintf(in->stop_why, sizeof(in->stop_why), "%s", why);
+                snprintf(in->stop_at, sizeof(in->stop_at), "%s:%lld", file,
+                         (long long)line);
+                in->stopped = 1;
+        }
+        if (halt)
+                in->halted = 1;
+        pthread_mutex_unlock(&in->stop_mu);
 }
 
-/* Hand one message to librdkafka; wait out a full queue while deliveries
- * move.  @returns 0 when queued, -1 when reading must stop. */
-static int intake_produce(struct intake *in, const char *topic,
-                          const char *key, const char *payload, size_t len,
-                          const char *file, int64_t line)
+/* Wait out a full producer queue while the broker takes messages.
+ * @returns 0 to try again, -1 when reading must stop. */
+static int intake_queue_full(struct intake *in, int64_t *moved,
+                             int64_t *idle_since, const char *file,
+                             int64_t line)
 {
-        char err[512];
+        if (in->counts.delivered + in->counts.failed != *moved) {
+                *moved = in->counts.delivered + in->counts.failed;
+                *idle_since = km_now_ms();
+        }
+        if (km_sig_stop) {
+                intake_stop(in, "stopped by signal", file, line, 1);
+                return -1;
+        }
+        if (km_now_ms() - *idle_since > in->ic->delivery_timeout_ms) {
+                intake_stop(in, "broker not taking messages", file, line, 1);
+                return -1;
+        }
+        rd_kafka_poll(in->rk, 100); /* serve delivery reports */
+        intake_progress(in, 0);
+        return 0;
+}
+
+/* Hand one valid record's canonical text to librdkafka, which frees it
+ * (RD_KAFKA_MSG_F_FREE: no copy).  @returns 0 when queued (it->payload
+ * then belongs to librdkafka), -1 when reading must stop. */
+static int intake_produce(struct intake *in, struct intake_item *it,
+                          const char *file)
+{
         int64_t moved = in->counts.delivered + in->counts.failed;
         int64_t idle_since = km_now_ms();
-        int r;
+        rd_kafka_resp_err_t e;
 
         for (;;) {
                 if (in->counts.fatal) {
-                        intake_stop(in, in->counts.fatal_reason, file, line);
+                        intake_stop(in, in->counts.fatal_reason, file,
+                                    it->line, 1);
                         return -1;
                 }
                 if (in->counts.failed > 0) {
-                        intake_stop(in, in->counts.last_error, file, line);
+                        intake_stop(in, in->counts.last_error, file,
+                                    it->line, 1);
                         return -1;
                 }
-                r = km_kafka_produce(in->rk, topic, RD_KAFKA_PARTITION_UA, key,
-                                     payload, len, &in->counts, 500, err,
-                                     sizeof(err));
-                if (r == 0)
+                e = rd_kafka_producev(
+                    in->rk, RD_KAFKA_V_RKT(in->rkt),
+                    RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                    RD_KAFKA_V_KEY(it->key, strlen(it->key)),
+                    RD_KAFKA_V_VALUE(it->payload, it->plen),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+                if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                        it->payload = NULL;
+                        in->counts.produced++;
                         return 0;
-                if (r != KM_ERETRY) {
-                        intake_stop(in, err, file, line);
+                }
+                if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        char err[300];
+
+                        snprintf(err, sizeof(err), "produce to %s: %s",
+                                 in->conf->topic_complaints,
+                                 rd_kafka_err2str(e));
+                        intake_stop(in, err, file, it->line, 1);
                         return -1;
                 }
-                /* queue full: wait while the broker takes messages */
-                if (in->counts.delivered + in->counts.failed != moved) {
-                        moved = in->counts.delivered + in->counts.failed;
-                        idle_since = km_now_ms();
-                }
-                if (km_sig_stop) {
-                        intake_stop(in, "stopped by signal", file, line);
+                if (intake_queue_full(in, &moved, &idle_since, file,
+                                      it->line))
                         return -1;
-                }
-                if (km_now_ms() - idle_since > in->ic->delivery_timeout_ms) {
-                        intake_stop(in, "broker not taking messages", file,
-                                    line);
-                        return -1;
-                }
-                intake_progress(in, 0);
         }
 }
 
-/* Queue one item; the batch is worked and published when full or when
- * the file changes (intake_flush). */
+/* One dead letter through km_dlq_produce_file: the common body (reason,
+ * detail, origin {file, line}, the original cut to the broker's size) and
+ * Kafka Connect's error headers, plus komek.origin.file/line.
+ * @returns 0 when queued, -1 when reading must stop. */
+static int intake_dead_letter(struct intake *in, const struct intake_batch *b,
+                              const struct intake_item *it)
+{
+        char err[512];
+        int r;
+
+        if (in->counts.fatal) {
+                intake_stop(in, in->counts.fatal_reason, b->file, it->line,
+                            1);
+                return -1;
+        }
+        if (in->counts.failed > 0) {
+                intake_stop(in, in->counts.last_error, b->file, it->line, 1);
+                return -1;
+        }
+        r = km_dlq_produce_file(in->rk, in->conf, "komek-intake",
+                                "VALUE_CONVERTER", b->file, it->line,
+                                it->reason, it->detail ? it->detail : "",
+                                b->data + it->off, it->len, &in->counts,
+                                (int)in->ic->delivery_timeout_ms, err,
+                                sizeof(err));
+        if (r) {
+                intake_stop(in, r == KM_ERETRY ? "broker not taking messages"
+                                               : err,
+                            b->file, it->line, 1);
+                return -1;
+        }
+        return 0;
+}
+
+/* The reader's batch, fetched from the pool when there is none. */
+static struct intake_batch *intake_cur(struct intake *in, const char *file)
+{
+        if (in->cur && in->cur->n > 0 && in->cur->file != file)
+                intake_flush(in); /* a batch is from one file */
+        if (in->cur == NULL)
+                in->cur = intake_pipe_get(in);
+        in->cur->file = file;
+        return in->cur;
+}
+
+/* Queue one item: its bytes are copied into the batch's block. */
 static struct intake_item *intake_item_add(struct intake *in,
                                            const char *buf, size_t len,
                                            const char *file, int64_t line)
 {
-        struct intake_batch *b = &in->batch;
+        struct intake_batch *b = intake_cur(in, file);
         struct intake_item *it;
 
-        if (b->n > 0 && b->file != file)
-                intake_flush(in);
-        if (b->cap == 0) {
-                b->cap = INTAKE_BATCH;
-                b->items = km_xcalloc(b->cap, sizeof(*b->items));
+        if (b->dlen + len + 1 > b->dcap) {
+                b->dcap = (b->dlen + len + 1) * 2;
+                if (b->dcap < 65536)
+                        b->dcap = 65536;
+                b->data = km_xrealloc(b->data, b->dcap);
         }
-        b->file = file;
+        if (b->n == 0)
+                b->first_ms = km_now_ms();
         it = &b->items[b->n++];
         memset(it, 0, sizeof(*it));
-        it->buf = km_xmalloc(len + 1);
-        memcpy(it->buf, buf, len);
-        it->buf[len] = '\0';
+        it->off = b->dlen;
+        memcpy(b->data + b->dlen, buf, len);
+        b->data[b->dlen + len] = '\0';
+        b->dlen += len + 1;
         it->len = len;
         it->line = line;
         in->read++;
         return it;
+}
+
+/* After an item: a full batch, or one older than INTAKE_LINGER_MS, goes
+ * on. */
+static void intake_item_done(struct intake *in)
+{
+        struct intake_batch *b = in->cur;
+
+        /* the clock every 16 records: a steady input fills a batch
+         * faster than that matters, a slow one goes idle (intake_input.c) */
+        if (b->n == b->cap ||
+            ((b->n & 15) == 0 &&
+             km_now_ms() - b->first_ms >= INTAKE_LINGER_MS))
+                intake_flush(in);
 }
 
 void intake_reject(struct intake *in, const char *reason, const char *detail,
@@ -130,8 +221,7 @@ void intake_reject(struct intake *in, const char *reason, const char *detail,
 
         snprintf(it->reason, sizeof(it->reason), "%s", reason);
         it->detail = km_xstrdup(detail);
-        if (in->batch.n == in->batch.cap)
-                intake_flush(in);
+        intake_item_done(in);
 }
 
 void intake_record(struct intake *in, const char *buf, size_t len,
@@ -140,29 +230,32 @@ void intake_record(struct intake *in, const char *buf, size_t len,
         struct intake_item *it = intake_item_add(in, buf, len, file, line);
 
         it->obj = obj;
-        if (in->batch.n == in->batch.cap)
-                intake_flush(in);
+        intake_item_done(in);
 }
 
 void intake_flush(struct intake *in)
 {
-        struct intake_batch *b = &in->batch;
-
-        if (b->n == 0)
+        if (in->cur == NULL || in->cur->n == 0)
                 return;
-        intake_work(in); /* parse, validate, serialise: in parallel */
+        intake_pipe_submit(in, in->cur);
+        in->cur = NULL;
+}
+
+int intake_pending(const struct intake *in)
+{
+        return in->cur != NULL && in->cur->n > 0;
+}
+
+void intake_publish(struct intake *in, struct intake_batch *b)
+{
         for (size_t i = 0; i < b->n; i++) {
                 struct intake_item *it = &b->items[i];
 
-                if (!in->stopped &&
-                    intake_produce(in,
-                                   it->valid ? in->conf->topic_complaints
-                                             : in->conf->topic_dlq,
-                                   it->key, it->payload, strlen(it->payload),
-                                   b->file, it->line) == 0) {
+                if (!in->halted) {
                         if (it->valid) {
-                                in->published++;
-                        } else {
+                                if (intake_produce(in, it, b->file) == 0)
+                                        in->published++;
+                        } else if (intake_dead_letter(in, b, it) == 0) {
                                 in->dlq++;
                                 intake_count_reason(in, it->reason);
                                 km_log_debug("%s:%lld: dead-lettered: %s",
@@ -171,12 +264,11 @@ void intake_flush(struct intake *in)
                         }
                 }
                 free(it->payload);
-                free(it->key);
                 free(it->detail);
-                free(it->buf);
                 json_decref(it->obj);
         }
         b->n = 0;
+        b->dlen = 0;
         intake_progress(in, 0);
 }
 

@@ -1,34 +1,41 @@
 /*
- * intake_work.c - the CPU part of intake: each record of a batch through
- * the common model (km_complaint_parse for JSON Lines,
- * km_complaint_from_json for a CSV row's object, KM_CPL_INTAKE), then
- * serialised (km_complaint_dumps) or turned into its dead letter
- * (km_dlq_build, origin {file, line}).  The batch is split over
- * intake.threads threads (striped, so slow records spread evenly); the
- * items stay in input order and intake_flush publishes them in that order,
- * so one building's complaints keep their order on the topic.
+ * intake_work.c - the pipeline and its CPU part.
  *
- * Thread safety: workers share only the read-only configuration; each
- * touches its own items (jansson values are not shared between threads).
+ * The reader (main thread, intake_input.c) fills batches of up to
+ * INTAKE_BATCH records; intake.threads workers each take a whole batch and
+ * put every record through the common model (km_complaint_parse_ex for
+ * JSON Lines, with intake.source for a missing source;
+ * km_complaint_from_json for a CSV row's object; KM_CPL_INTAKE), keeping
+ * the canonical text for the producer (no copy: librdkafka frees it) or
+ * the reason and detail of the dead letter; one publisher thread
+ * (intake_publish.c) produces the batches strictly in the order they were
+ * read, so one building's complaints keep their order on the topic.
+ * Reading, validating and producing overlap; a bounded pool of batches
+ * (workers + 3) bounds memory and holds the reader back when the broker
+ * is slower than the input.
+ *
+ * Thread safety: the configuration is read-only; a batch belongs to one
+ * stage at a time (handed on under pipe.mu); counters of the publisher's
+ * are read by others only after it is joined (in->read and in->stopped are
+ * atomic).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "intake.h"
 #include "km_complaint.h"
+#include "km_log.h"
 #include "km_util.h"
 
 /* Validate one record into *c, or set reason and err. */
 static int intake_parse(const struct intake *in, struct intake_item *it,
-                        struct km_complaint **c, char *err, size_t errlen)
+                        const char *buf, int64_t now, struct km_complaint **c,
+                        char *err, size_t errlen)
 {
         const struct km_conf *conf = in->conf;
-        int64_t now = km_wall_s();
-        json_error_t jerr;
-        json_t *obj;
-        int r;
 
         if (it->obj) {
                 if (it->len > (size_t)conf->max_message_bytes) {
@@ -44,102 +51,237 @@ static int intake_parse(const struct intake *in, struct intake_item *it,
                 return km_complaint_from_json(it->obj, conf, KM_CPL_INTAKE,
                                               now, c, it->reason, err, errlen);
         }
-        r = km_complaint_parse(it->buf, it->len, conf, KM_CPL_INTAKE, now, c,
-                               it->reason, err, errlen);
-        if (r == KM_EINPUT && in->ic->source &&
-            strcmp(it->reason, "missing_field:source") == 0) {
-                /* valid JSON without a source: fill it in and validate */
-                obj = json_loadb(it->buf, it->len, JSON_REJECT_DUPLICATES,
-                                 &jerr);
-                if (obj == NULL || !json_is_object(obj)) {
-                        json_decref(obj);
-                        return r;
-                }
-                json_object_set_new(obj, "source",
-                                    json_string(in->ic->source));
-                r = km_complaint_from_json(obj, conf, KM_CPL_INTAKE, now, c,
-                                           it->reason, err, errlen);
-                json_decref(obj);
-        }
-        return r;
+        return km_complaint_parse_ex(buf, it->len, conf, KM_CPL_INTAKE, now,
+                                     in->ic->source, c, it->reason, err,
+                                     errlen);
 }
 
-static void intake_work_item(const struct intake *in, const char *file,
-                             struct intake_item *it)
+static void intake_work_item(const struct intake *in,
+                             const struct intake_batch *b,
+                             struct intake_item *it, int64_t now)
 {
         struct km_complaint *c = NULL;
+        const char *key;
         char err[512];
-        json_t *origin;
-        size_t keep;
+        size_t n;
 
-        if (it->reason[0] == '\0') { /* not already rejected by the reader */
-                if (intake_parse(in, it, &c, err, sizeof(err)) == 0) {
-                        it->valid = 1;
-                        it->payload = km_complaint_dumps(c, 0);
-                        it->key = km_xstrdup(c->building_id ? c->building_id
-                                                            : c->id);
-                        km_complaint_destroy(c);
-                        return;
-                }
+        if (it->reason[0] != '\0')
+                return; /* already rejected by the reader */
+        if (intake_parse(in, it, b->data + it->off, now, &c, err,
+                         sizeof(err))) {
                 it->detail = km_xstrdup(err);
+                return;
         }
-        /* the original stays under the broker's message size */
-        keep = it->len;
-        if (keep > (size_t)in->conf->max_message_bytes)
-                keep = (size_t)in->conf->max_message_bytes;
-        origin = json_object();
-        json_object_set_new(origin, "file", json_string(file));
-        json_object_set_new(origin, "line", json_integer(it->line));
-        if (keep < it->len)
-                json_object_set_new(origin, "truncated", json_true());
-        it->payload = km_dlq_build(it->reason, it->detail, it->buf, keep,
-                                   origin);
+        it->valid = 1;
+        it->payload = km_complaint_take_canon(c, &it->plen);
+        key = c->building_id ? c->building_id : c->id;
+        n = strlen(key); /* a building id is at most 32, an id 36 */
+        if (n >= sizeof(it->key))
+                n = sizeof(it->key) - 1;
+        memcpy(it->key, key, n);
+        it->key[n] = '\0';
+        km_complaint_destroy(c);
 }
-
-struct intake_worker {
-        const struct intake *in;
-        size_t first, step;
-};
 
 static void *intake_worker_run(void *arg)
 {
-        const struct intake_worker *w = arg;
-        const struct intake_batch *b = &w->in->batch;
+        struct intake *in = arg;
+        struct intake_pipe *p = &in->pipe;
+        struct intake_batch *b;
 
-        for (size_t i = w->first; i < b->n; i += w->step)
-                intake_work_item(w->in, b->file, &b->items[i]);
+        for (;;) {
+                pthread_mutex_lock(&p->mu);
+                while (p->work_head == NULL && !p->closing)
+                        pthread_cond_wait(&p->work_cv, &p->mu);
+                b = p->work_head;
+                if (b == NULL) { /* closing and nothing left */
+                        pthread_mutex_unlock(&p->mu);
+                        return NULL;
+                }
+                p->work_head = b->next;
+                if (p->work_head == NULL)
+                        p->work_tail = NULL;
+                pthread_mutex_unlock(&p->mu);
+
+                /* one clock reading per batch (received_at's future
+                 * check: a batch is read within milliseconds) */
+                int64_t now = km_wall_s();
+
+                for (size_t i = 0; i < b->n; i++)
+                        intake_work_item(in, b, &b->items[i], now);
+
+                pthread_mutex_lock(&p->mu);
+                b->next = p->done_list;
+                p->done_list = b;
+                pthread_cond_broadcast(&p->done_cv);
+                pthread_mutex_unlock(&p->mu);
+        }
+}
+
+/* The next batch in sequence from the done list, or NULL.  Under p->mu. */
+static struct intake_batch *intake_take_next(struct intake_pipe *p)
+{
+        for (struct intake_batch **pp = &p->done_list; *pp;
+             pp = &(*pp)->next) {
+                if ((*pp)->seq == p->seq_out) {
+                        struct intake_batch *b = *pp;
+
+                        *pp = b->next;
+                        return b;
+                }
+        }
         return NULL;
 }
 
-void intake_work(struct intake *in)
+/* The publisher: the worked batches in sequence order; while it waits it
+ * serves delivery reports and the progress line. */
+static void *intake_publisher_run(void *arg)
 {
-        struct intake_worker w[INTAKE_MAX_THREADS];
-        pthread_t tid[INTAKE_MAX_THREADS];
-        size_t nt = (size_t)in->ic->threads;
-        size_t started = 0;
+        struct intake *in = arg;
+        struct intake_pipe *p = &in->pipe;
 
-        if (nt < 1)
-                nt = 1;
-        if (nt > INTAKE_MAX_THREADS)
-                nt = INTAKE_MAX_THREADS;
-        if (in->batch.n < 64)
-                nt = 1; /* not worth a thread */
-        for (size_t k = 0; k < nt; k++) {
-                w[k].in = in;
-                w[k].first = k;
-                w[k].step = nt;
+        for (;;) {
+                struct intake_batch *b;
+                struct timespec ts;
+
+                pthread_mutex_lock(&p->mu);
+                while ((b = intake_take_next(p)) == NULL &&
+                       !(p->closing && p->seq_out == p->seq_in)) {
+                        pthread_mutex_unlock(&p->mu);
+                        intake_progress(in, 0); /* delivery reports */
+                        pthread_mutex_lock(&p->mu);
+                        if ((b = intake_take_next(p)) != NULL ||
+                            (p->closing && p->seq_out == p->seq_in))
+                                break;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_nsec += 100 * 1000000L;
+                        if (ts.tv_nsec >= 1000000000L)
+                                ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+                        pthread_cond_timedwait(&p->done_cv, &p->mu, &ts);
+                }
+                pthread_mutex_unlock(&p->mu);
+                if (b == NULL)
+                        return NULL;
+
+                intake_publish(in, b); /* produces, then empties b */
+
+                pthread_mutex_lock(&p->mu);
+                p->seq_out++;
+                b->next = p->free_list;
+                p->free_list = b;
+                pthread_cond_broadcast(&p->free_cv);
+                pthread_mutex_unlock(&p->mu);
         }
-        /* workers 1.. in threads, worker 0 here */
-        for (size_t k = 1; k < nt; k++) {
-                if (pthread_create(&tid[k], NULL, intake_worker_run, &w[k]))
-                        break;
-                started = k;
+}
+
+int intake_pipe_start(struct intake *in, char *err, size_t errlen)
+{
+        struct intake_pipe *p = &in->pipe;
+        int nw = (int)in->ic->threads;
+
+        if (nw < 1)
+                nw = 1;
+        if (nw > INTAKE_MAX_THREADS)
+                nw = INTAKE_MAX_THREADS;
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->work_cv, NULL);
+        pthread_cond_init(&p->done_cv, NULL);
+        pthread_cond_init(&p->free_cv, NULL);
+        p->npool = (size_t)nw + 3;
+        p->pool = km_xcalloc(p->npool, sizeof(*p->pool));
+        for (size_t i = 0; i < p->npool; i++) {
+                struct intake_batch *b = &p->pool[i];
+
+                b->cap = INTAKE_BATCH;
+                b->items = km_xcalloc(b->cap, sizeof(*b->items));
+                b->next = p->free_list;
+                p->free_list = b;
         }
-        if (started + 1 < nt) { /* could not start them all: do it here */
-                for (size_t k = started + 1; k < nt; k++)
-                        intake_worker_run(&w[k]);
+        if (pthread_create(&p->publisher, NULL, intake_publisher_run, in))
+                return km_err_set(err, errlen, KM_EFATAL,
+                                  "cannot start the publisher thread");
+        p->publisher_up = 1;
+        for (int i = 0; i < nw; i++) {
+                if (pthread_create(&p->workers[i], NULL, intake_worker_run,
+                                   in)) {
+                        if (p->nworkers > 0)
+                                break; /* fewer workers, still correct */
+                        return km_err_set(err, errlen, KM_EFATAL,
+                                          "cannot start a worker thread");
+                }
+                p->nworkers++;
         }
-        intake_worker_run(&w[0]);
-        for (size_t k = 1; k <= started; k++)
-                pthread_join(tid[k], NULL);
+        return 0;
+}
+
+struct intake_batch *intake_pipe_get(struct intake *in)
+{
+        struct intake_pipe *p = &in->pipe;
+        struct intake_batch *b;
+
+        pthread_mutex_lock(&p->mu);
+        while (p->free_list == NULL)
+                pthread_cond_wait(&p->free_cv, &p->mu);
+        b = p->free_list;
+        p->free_list = b->next;
+        pthread_mutex_unlock(&p->mu);
+        b->next = NULL;
+        b->n = 0;
+        b->dlen = 0;
+        b->file = NULL;
+        return b;
+}
+
+void intake_pipe_submit(struct intake *in, struct intake_batch *b)
+{
+        struct intake_pipe *p = &in->pipe;
+
+        pthread_mutex_lock(&p->mu);
+        b->seq = p->seq_in++;
+        b->next = NULL;
+        if (p->work_tail)
+                p->work_tail->next = b;
+        else
+                p->work_head = b;
+        p->work_tail = b;
+        pthread_cond_signal(&p->work_cv);
+        pthread_mutex_unlock(&p->mu);
+}
+
+void intake_pipe_finish(struct intake *in)
+{
+        struct intake_pipe *p = &in->pipe;
+
+        intake_flush(in);
+        if (p->pool == NULL)
+                return;
+        pthread_mutex_lock(&p->mu);
+        p->closing = 1;
+        pthread_cond_broadcast(&p->work_cv);
+        pthread_cond_broadcast(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 0; i < p->nworkers; i++)
+                pthread_join(p->workers[i], NULL);
+        p->nworkers = 0;
+        if (p->publisher_up)
+                pthread_join(p->publisher, NULL);
+        p->publisher_up = 0;
+}
+
+void intake_pipe_destroy(struct intake *in)
+{
+        struct intake_pipe *p = &in->pipe;
+
+        if (p->pool == NULL)
+                return;
+        for (size_t i = 0; i < p->npool; i++) {
+                free(p->pool[i].items);
+                free(p->pool[i].data);
+        }
+        free(p->pool);
+        p->pool = NULL;
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->work_cv);
+        pthread_cond_destroy(&p->done_cv);
+        pthread_cond_destroy(&p->free_cv);
 }

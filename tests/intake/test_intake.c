@@ -4,7 +4,9 @@
  * line; valid records reach complaints keyed by building id (else id);
  * CSV with a BOM, CRLF, quoted commas, "" and a line break inside quotes;
  * a broker that is not there: waits the bounded time, exits 1 and says
- * how many were not delivered; votes hashed, duplicates skipped, and the
+ * how many were not delivered; a quiet pipe's records are published while
+ * it stays open; SIGTERM while reading publishes every record read and
+ * exits 0; votes hashed, duplicates skipped, and the
  * raw resident id found nowhere on either topic.
  */
 #include <setjmp.h>
@@ -15,8 +17,12 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "km_id.h"
 #include "km_test.h"
@@ -40,14 +46,37 @@ static int collect(const rd_kafka_message_t *rkm, void *opaque)
 {
         struct msgs *m = opaque;
         json_t *v = json_loadb(rkm->payload, rkm->len, 0, NULL);
+        json_t *h = json_object();
+        rd_kafka_headers_t *hdrs = NULL;
+        const char *name;
+        const void *val;
+        size_t vlen;
 
+        /* the headers, by name (the last of a name wins) */
+        if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                for (size_t i = 0;
+                     rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
+                     i++)
+                        json_object_set_new(h, name,
+                                            json_stringn(val ? val : "",
+                                                         val ? vlen : 0));
         json_array_append_new(
-            m->all, json_pack("{s:s%, s:o}", "key",
+            m->all, json_pack("{s:s%, s:o, s:o}", "key",
                               rkm->key ? (const char *)rkm->key : "",
                               rkm->key ? rkm->key_len : 0, "value",
-                              v ? v : json_null()));
+                              v ? v : json_null(), "headers", h));
         m->n++;
         return 0;
+}
+
+/* A header of a collected message, or "". */
+static const char *header(json_t *m, const char *name)
+{
+        const char *s = json_string_value(
+            json_object_get(json_object_get(m, "headers"), name));
+
+        return s ? s : "";
 }
 
 static void write_file(const char *path, const char *data, size_t len)
@@ -99,6 +128,22 @@ static json_t *find_reason(json_t *all, const char *reason)
                 if (!strcmp(json_string_value(json_object_get(v, "reason")),
                             reason))
                         return v;
+        }
+        return NULL;
+}
+
+/* The whole collected message ({key, value, headers}) of a reason. */
+static json_t *find_message(json_t *all, const char *reason)
+{
+        size_t i;
+        json_t *m;
+
+        json_array_foreach(all, i, m) {
+                json_t *v = json_object_get(m, "value");
+
+                if (!strcmp(json_string_value(json_object_get(v, "reason")),
+                            reason))
+                        return m;
         }
         return NULL;
 }
@@ -173,9 +218,31 @@ static void test_jsonl_reasons(void **state)
                          n + 2);
         for (int i = 0; i < n; i++) {
                 json_t *v = find_reason(bad.all, rows[i].reason);
+                json_t *msg = find_message(bad.all, rows[i].reason);
+                char want[400];
 
                 if (v == NULL)
                         fail_msg("reason %s not on the DLQ", rows[i].reason);
+                /* Kafka Connect's error headers and komek's file origin */
+                snprintf(want, sizeof(want), "%s: ", rows[i].reason);
+                if (strncmp(header(msg, "__connect.errors.exception.message"),
+                            want, strlen(want)) != 0)
+                        fail_msg("%s: exception.message header \"%s\"",
+                                 rows[i].reason,
+                                 header(msg, "__connect.errors.exception."
+                                             "message"));
+                snprintf(want, sizeof(want), "komek.%s", rows[i].reason);
+                assert_string_equal(
+                    header(msg, "__connect.errors.exception.class.name"), want);
+                assert_string_equal(header(msg, "__connect.errors.connector."
+                                                "name"),
+                                    "komek-intake");
+                assert_string_equal(header(msg, "komek.origin.file"), path);
+                snprintf(want, sizeof(want), "%d", i + 3);
+                assert_string_equal(header(msg, "komek.origin.line"), want);
+                snprintf(want, sizeof(want), "%s:%d", path, i + 3);
+                assert_string_equal(
+                    json_string_value(json_object_get(msg, "key")), want);
                 assert_string_equal(json_string_value(json_object_get(
                                         json_object_get(v, "origin"), "file")),
                                     path);
@@ -321,6 +388,103 @@ static void test_csv(void **state)
 
 /* Nothing listens on port 1: the records wait delivery_timeout_ms, then
  * the program exits 1 saying how many were not delivered. */
+/* A pipe that goes quiet: the records read so far are published at once,
+ * not when a batch fills or the input ends (komek-intake still runs, its
+ * stdin open, while they arrive). */
+static void test_idle_pipe(void **state)
+{
+        char topic[160], dlq[160], log[300], *cmd;
+        struct msgs ok = {0, json_array()};
+        FILE *fp;
+
+        (void)state;
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "idle", 1), 0);
+        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "idledlq", 1), 0);
+        snprintf(log, sizeof(log), "%s/idle.log", tmpdir);
+        cmd = km_xasprintf(
+            "%s/komek-intake --config %s/deploy/komek.conf --set "
+            "topics.complaints=%s --set topics.dlq=%s - >%s 2>&1",
+            getenv("KOMEK_BIN"), getenv("KOMEK_ROOT"), topic, dlq, log);
+        fp = popen(cmd, "w");
+        free(cmd);
+        assert_non_null(fp);
+        fprintf(fp, "%s\n%s\n", VALID("idle1", ""), VALID("idle2", ""));
+        fflush(fp);
+        /* both arrive while the pipe stays open */
+        assert_int_equal(km_test_read_topic(&conf, topic, "read_committed", 2,
+                                            30000, 0, collect, &ok),
+                         2);
+        assert_int_equal(WEXITSTATUS(pclose(fp)), 0);
+        json_decref(ok.all);
+}
+
+/* SIGTERM in the middle of a stream: reading stops, but every record
+ * already read (batches being validated or produced included) is
+ * published, and the exit status is 0. */
+static void test_sigterm(void **state)
+{
+        char topic[160], dlq[160], fifo[300], log[300], *out, *p, *line;
+        char *argv[12];
+        struct msgs ok = {0, json_array()};
+        long long nread = -1, npub = -2;
+        int pid, fd, st;
+
+        (void)state;
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "term", 3), 0);
+        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "termdlq", 1), 0);
+        snprintf(fifo, sizeof(fifo), "%s/term.jsonl", tmpdir);
+        snprintf(log, sizeof(log), "%s/term.log", tmpdir);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        argv[0] = km_xasprintf("%s/komek-intake", getenv("KOMEK_BIN"));
+        argv[1] = "--config";
+        argv[2] = km_xasprintf("%s/deploy/komek.conf", getenv("KOMEK_ROOT"));
+        argv[3] = "--set";
+        argv[4] = km_xasprintf("topics.complaints=%s", topic);
+        argv[5] = "--set";
+        argv[6] = km_xasprintf("topics.dlq=%s", dlq);
+        argv[7] = "--progress=false";
+        argv[8] = fifo;
+        argv[9] = NULL;
+        pid = km_test_spawn(argv, NULL, log);
+        assert_true(pid > 0);
+        fd = open(fifo, O_WRONLY);
+        assert_true(fd >= 0);
+        /* 20,000 records: more than a pipe holds and the pool's batches */
+        for (int i = 0; i < 20000; i++) {
+                line = km_xasprintf("{\"source\":\"call109\",\"external_id\":"
+                                    "\"term%d\",\"received_at\":"
+                                    "\"2025-01-10T08:00:00Z\",\"category\":"
+                                    "\"heating\",\"description\":\"d\","
+                                    "\"address\":{\"text\":\"x\"}}\n",
+                                    i);
+                assert_int_equal(write(fd, line, strlen(line)),
+                                 (ssize_t)strlen(line));
+                free(line);
+        }
+        kill(pid, SIGTERM);
+        close(fd);
+        st = km_test_wait(pid, 0, 60000);
+        assert_int_equal(st, 0);
+        out = slurp(log);
+        p = strstr(out, "read ");
+        assert_non_null(p);
+        assert_int_equal(sscanf(p, "read %lld, published %lld", &nread, &npub),
+                         2);
+        assert_int_equal(nread, npub);
+        assert_true(nread > 0);
+        assert_non_null(strstr(out, "not delivered 0"));
+        free(out);
+        assert_int_equal(km_test_read_topic(&conf, topic, "read_committed",
+                                            (int)npub, 30000, 300, collect,
+                                            &ok),
+                         (int)npub);
+        json_decref(ok.all);
+        free(argv[0]);
+        free(argv[2]);
+        free(argv[4]);
+        free(argv[6]);
+}
+
 static void test_broker_away(void **state)
 {
         char path[300], log[300], *out, *in = NULL;
@@ -447,6 +611,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_jsonl_reasons),
                 cmocka_unit_test(test_csv),
+                cmocka_unit_test(test_idle_pipe),
+                cmocka_unit_test(test_sigterm),
                 cmocka_unit_test(test_broker_away),
                 cmocka_unit_test(test_votes),
         };

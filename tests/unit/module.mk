@@ -1,5 +1,9 @@
-TESTS += test_conf test_complaint test_id test_csv
+TESTS += test_conf test_complaint test_complaint_diff test_id test_csv
 test_conf_SRCS := tests/unit/test_conf.c
 test_complaint_SRCS := tests/unit/test_complaint.c
+test_complaint_diff_SRCS := tests/unit/test_complaint_diff.c
 test_id_SRCS := tests/unit/test_id.c
 test_csv_SRCS := tests/unit/test_csv.c
+TESTS += test_gateway_keys
+test_gateway_keys_SRCS := tests/unit/test_gateway_keys.c tests/common/km_test.c \
+	producers/gateway/gateway_db.c

@@ -1,0 +1,127 @@
+/*
+ * test_gateway_keys.c - the gateway's API key lookup and its cache
+ * (producers/gateway/gateway_db.c) against a real PostgreSQL schema: a
+ * key made by komek-keys is found, an unknown one is not and is not
+ * cached (a key added afterwards works at once), a found key is answered
+ * from the cache without the database, and after komek-keys revoke the key
+ * is refused within the cache's lifetime.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../producers/gateway/gateway.h"
+#include "km_pg.h"
+#include "km_test.h"
+#include "km_util.h"
+
+void gateway_key_cache_ttl(int64_t ms); /* gateway_db.c, for tests */
+
+static struct km_conf conf;
+static char schema[128], conninfo[1024];
+
+/* komek-keys with the test schema; @returns its first output line. */
+static char *keys(const char *args)
+{
+        char *cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-keys "
+                                 "--config %s/deploy/komek.conf "
+                                 "--log-level warn %s",
+                                 conninfo, getenv("KOMEK_BIN"),
+                                 getenv("KOMEK_ROOT"), args);
+        FILE *fp = popen(cmd, "r");
+        char line[256] = "";
+
+        free(cmd);
+        assert_non_null(fp);
+        if (fgets(line, sizeof(line), fp) == NULL)
+                line[0] = '\0';
+        line[strcspn(line, "\n")] = '\0';
+        assert_int_equal(WEXITSTATUS(pclose(fp)), 0);
+        return km_xstrdup(line);
+}
+
+static int lookup(PGconn *conn, const char *key, int64_t *id)
+{
+        char source[80], channel[24], err[256];
+        int64_t rate = 0;
+
+        return gateway_key_lookup(conn, key, id, source, sizeof(source),
+                                  channel, sizeof(channel), &rate, err,
+                                  sizeof(err));
+}
+
+static void test_cache(void **state)
+{
+        PGconn *conn, *dead;
+        char *key, *later, prefix[16], args[64];
+        int64_t id = 0, deadline;
+        int r;
+
+        (void)state;
+        conn = PQconnectdb(conninfo);
+        assert_int_equal(PQstatus(conn), CONNECTION_OK);
+        /* a connection that cannot answer: proves a hit is not a query */
+        dead = PQconnectdb("host=127.0.0.1 port=1 connect_timeout=1");
+        assert_int_not_equal(PQstatus(dead), CONNECTION_OK);
+        gateway_key_cache_ttl(60000);
+
+        assert_int_equal(lookup(conn, "km_not_a_key", &id), KM_EINPUT);
+        key = keys("add --source cachetest --rate 100");
+        assert_true(strncmp(key, "km_", 3) == 0);
+        assert_int_equal(lookup(conn, key, &id), 0);
+        assert_true(id > 0);
+        /* cached: answered without the database */
+        assert_int_equal(lookup(dead, key, &id), 0);
+        /* an unknown key is never cached: one added now works at once */
+        later = keys("add --source cachetest2");
+        assert_int_equal(lookup(conn, later, &id), 0);
+        /* a key not yet cached needs the database */
+        gateway_key_cache_ttl(60000);
+        assert_int_not_equal(lookup(dead, later, &id), 0);
+
+        /* revoked: refused once the cache's lifetime is over */
+        gateway_key_cache_ttl(500);
+        assert_int_equal(lookup(conn, key, &id), 0);
+        snprintf(prefix, sizeof(prefix), "%.11s", key);
+        snprintf(args, sizeof(args), "revoke %s", prefix);
+        free(keys(args));
+        deadline = km_now_ms() + 10000;
+        while ((r = lookup(conn, key, &id)) == 0 && km_now_ms() < deadline)
+                ;
+        assert_int_equal(r, KM_EINPUT);
+        free(key);
+        free(later);
+        PQfinish(dead);
+        PQfinish(conn);
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        if (km_test_conf(&conf))
+                return -1;
+        return km_test_pg_schema(&conf, schema, sizeof(schema), conninfo,
+                                 sizeof(conninfo));
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        km_test_pg_schema_drop(&conf, schema);
+        km_conf_destroy(&conf);
+        return 0;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_cache),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
