@@ -148,9 +148,17 @@ static void test_edges(void **state)
         };
         char deep[5000];
 
+        /* NUL bytes: jansson skips one right after a number */
+        static const char nul1[] = "{\"a\":-0.0\0}", nul2[] = "{\"a\":1\0}",
+                          nul3[] = "{\"a\":\"x\0\"}", nul4[] = "{}\0";
+
         (void)state;
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
                 check(rows[i], strlen(rows[i]));
+        check(nul1, sizeof(nul1) - 1);
+        check(nul2, sizeof(nul2) - 1);
+        check(nul3, sizeof(nul3) - 1);
+        check(nul4, sizeof(nul4) - 1);
         /* depth: jansson's 2048 counts every value, the root being 1 */
         for (int d = 2045; d <= 2050; d++) {
                 size_t n = 0;
