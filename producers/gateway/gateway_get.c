@@ -447,13 +447,16 @@ cleanup:
  * status_notes on GET /requests. */
 static const char gateway_sql_updates[] =
         "WITH u AS (SELECT o.event_id, o.complaint_id, o.event, o.note, "
-        "coalesce((o.payload::jsonb->>'at')::timestamptz, o.created_at) AS at "
+        "coalesce((o.payload::jsonb->>'at')::timestamptz, o.created_at) AS at, "
+        "o.created_at "
         "FROM task_outbox o JOIN gateway_requests g ON g.id = o.complaint_id "
         "WHERE o.topic = 'task_events' AND g.published_at IS NOT NULL) "
         "SELECT event_id, complaint_id, event, " GW_TS("at") ", "
         "CASE WHEN $4::boolean THEN note END FROM u "
         "WHERE at >= $1::timestamptz AND at <= $2::timestamptz "
-        "ORDER BY at, event_id LIMIT $3::int";
+        /* at has whole seconds: changes within one second keep the
+         * order they were made in */
+        "ORDER BY at, created_at, event_id LIMIT $3::int";
 
 static const char *gateway_update_status(const char *event)
 {
