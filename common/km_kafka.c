@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "km_log.h"
+#include "km_sig.h"
 #include "km_util.h"
 
 static void km_kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -345,6 +346,25 @@ int km_kafka_txn_err(rd_kafka_error_t *error, const char *what, char *err,
                        : "");
         rd_kafka_error_destroy(error);
         return code;
+}
+
+int km_kafka_txn_commit(rd_kafka_t *rk, int timeout_ms, int tries, char *err,
+                        size_t errlen)
+{
+        for (int n = 1;; n++) {
+                rd_kafka_error_t *e = rd_kafka_commit_transaction(rk, timeout_ms);
+
+                if (e && rd_kafka_error_is_retriable(e) &&
+                    !rd_kafka_error_txn_requires_abort(e) &&
+                    !rd_kafka_error_is_fatal(e) && n < tries && !km_sig_stop) {
+                        km_log_warn("commit_transaction: %s; committing again "
+                                    "(%d)",
+                                    rd_kafka_error_string(e), n);
+                        rd_kafka_error_destroy(e);
+                        continue;
+                }
+                return km_kafka_txn_err(e, "commit_transaction", err, errlen);
+        }
 }
 
 int km_kafka_rewind(rd_kafka_t *rk, char *err, size_t errlen)

@@ -101,6 +101,15 @@ int km_kafka_txn_err(rd_kafka_error_t *error, const char *what, char *err,
                      size_t errlen);
 
 /**
+ * @brief Commit the producer's transaction.  A commit that timed out
+ * (retriable, no abort required) is still in progress and is committed
+ * again, at most tries times (librdkafka: aborting it now would conflict
+ * with it); what is left is returned as km_kafka_txn_err does.
+ */
+int km_kafka_txn_commit(rd_kafka_t *rk, int timeout_ms, int tries, char *err,
+                        size_t errlen) KM_MUSTCHECK;
+
+/**
  * @brief Create a topic (admin API) with 1 replica; an existing topic is
  * success, whatever its shape (the tests' own topics).
  */

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "km_log.h"
-#include "km_sig.h"
 #include "km_util.h"
 #include "router.h"
 
@@ -65,25 +64,8 @@ int router_txn_commit(struct router *r, char *err, size_t errlen)
                 if (rc)
                         return rc;
         }
-        /* A commit that timed out (retriable, no abort required) is
-         * still in progress: it must be retried, not aborted (librdkafka:
-         * an abort now conflicts with it, and that is fatal). */
-        for (int tries = 1;; tries++) {
-                rd_kafka_error_t *e =
-                    rd_kafka_commit_transaction(r->producer, timeout);
-
-                if (e && rd_kafka_error_is_retriable(e) &&
-                    !rd_kafka_error_txn_requires_abort(e) &&
-                    !rd_kafka_error_is_fatal(e) && tries < 5 && !km_sig_stop) {
-                        km_log_warn("commit_transaction: %s; committing again "
-                                    "(%d)",
-                                    rd_kafka_error_string(e), tries);
-                        rd_kafka_error_destroy(e);
-                        continue;
-                }
-                rc = km_kafka_txn_err(e, "commit_transaction", err, errlen);
-                break;
-        }
+        /* a commit that timed out is committed again, never aborted */
+        rc = km_kafka_txn_commit(r->producer, timeout, 5, err, errlen);
         if (rc)
                 return rc;
         km_log_debug("committed a batch of %lld message(s)",
