@@ -165,7 +165,8 @@ int gen_staff_write(struct gen_staff *s, const struct gen_dir *dir,
 
         if (!fa)
                 return -1;
-        qsort(s->a, s->n, sizeof(*s->a), gen_act_cmp);
+        if (s->n > 0) /* qsort of a NULL array is undefined, even empty */
+                qsort(s->a, s->n, sizeof(*s->a), gen_act_cmp);
         for (size_t i = 0; i < s->n; i++) {
                 gen_sb_puts(&sb, s->a[i].line);
                 if (sb.len > 65536)
