@@ -263,7 +263,15 @@ while :; do
         fi
         sleep 1
 done
-r=$(describe komek-router complaints) a=$(describe komek-analytics dispatch)
+# the groups settle after the rebalance (a describe in the middle of one
+# shows no assignment): polled against a deadline
+deadline=$((SECONDS + 60))
+while :; do
+        r=$(describe komek-router complaints) a=$(describe komek-analytics dispatch)
+        [ "$(echo $r)" = "6 /10.77.0.3" ] && [ "$(echo $a)" = "6 /10.77.0.3" ] && break
+        ((SECONDS > deadline)) && break
+        sleep 1
+done
 if [ "$(echo $r)" = "6 /10.77.0.3" ] && [ "$(echo $a)" = "6 /10.77.0.3" ]; then
         ok "host 2 took over every partition of complaints (routers and analytics)"
 else
