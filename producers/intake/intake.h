@@ -91,7 +91,7 @@ struct intake {
         _Atomic int64_t read; /* records read (blank lines not counted) */
         int64_t published;    /* valid records handed to the producer */
         int64_t dlq;          /* invalid records handed to the producer */
-        int64_t blank;        /* blank lines skipped */
+        int64_t blank;        /* blank lines: no record in them, counted */
         int files, files_failed;
         struct intake_reason *reasons;
         size_t nreasons;

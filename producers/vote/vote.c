@@ -11,7 +11,7 @@
  * logged or dead-lettered.  vote_id = km_id_derive("vote", resident_hash
  * "\n" ksk_id "\n" month): one vote per resident per KSK per month, so a
  * second vote in the same month gets the same id (consumers keep the
- * first) and within one run is skipped here and counted as a duplicate.
+ * first) and within one run is not published again (one vote per resident, KSK and month) and is counted as a duplicate.
  *
  * SECURITY: input is untrusted; an invalid line goes to complaints.dlq
  * with a reason (invalid_json, invalid_utf8, missing_field:<f>,
