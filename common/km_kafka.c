@@ -363,6 +363,18 @@ int km_kafka_txn_commit(rd_kafka_t *rk, int timeout_ms, int tries, char *err,
                         rd_kafka_error_destroy(e);
                         continue;
                 }
+                if (e && rd_kafka_error_is_retriable(e) &&
+                    !rd_kafka_error_txn_requires_abort(e) &&
+                    !rd_kafka_error_is_fatal(e) && !km_sig_stop) {
+                        /* still in flight: an abort now would conflict
+                         * with it and leave the producer unusable */
+                        km_err_set(err, errlen, KM_EFATAL,
+                                   "commit_transaction: not committed after "
+                                   "%d tries: %s",
+                                   n, rd_kafka_error_string(e));
+                        rd_kafka_error_destroy(e);
+                        return KM_EFATAL;
+                }
                 return km_kafka_txn_err(e, "commit_transaction", err, errlen);
         }
 }

@@ -104,7 +104,9 @@ int km_kafka_txn_err(rd_kafka_error_t *error, const char *what, char *err,
  * @brief Commit the producer's transaction.  A commit that timed out
  * (retriable, no abort required) is still in progress and is committed
  * again, at most tries times (librdkafka: aborting it now would conflict
- * with it); what is left is returned as km_kafka_txn_err does.
+ * with it).  One still in flight after the last try is KM_EFATAL (never
+ * abort it: stop, and let the next start fence and recover); on a stop
+ * signal and for every other error, what km_kafka_txn_err returns.
  */
 int km_kafka_txn_commit(rd_kafka_t *rk, int timeout_ms, int tries, char *err,
                         size_t errlen) KM_MUSTCHECK;

@@ -259,9 +259,12 @@ static int es_publish_chunk(struct escalator *es, char *err, size_t errlen)
                 json_array_append_new(ids, json_string(PQgetvalue(res, i, 0)));
         }
         PQclear(res);
+        /* A commit that timed out is committed again, never aborted (the
+         * abort would conflict with the commit in flight); one still in
+         * flight after two minutes stops the escalator (KM_EFATAL) and the
+         * next start reconciles. */
         if (r == 0)
-                r = km_kafka_txn_err(rd_kafka_commit_transaction(es->rk, 60000),
-                                     "commit_transaction", err, errlen);
+                r = km_kafka_txn_commit(es->rk, 10000, 12, err, errlen);
         if (r) {
                 r = es_abort(es, r == KM_EINPUT ? KM_ERETRY : r);
                 json_decref(ids);
