@@ -66,6 +66,7 @@ struct km_conf {
         char *pg_conninfo;
         char *pg_read_conninfo; /* "": pg_conninfo (km_pg_read_conninfo) */
         int64_t pg_connect_timeout_s;
+        char *pg_user; /* <prog>.pg_user: "" keeps pg.conninfo's user */
 
         char *log_level;
         int log_json;
