@@ -252,6 +252,15 @@ SELECT format('GRANT %I TO %I', g, l)
                ('komek_report_app', 'komek_analyst'),
                ('komek_inbox_app', 'komek_inbox')) AS m (l, g)
  WHERE NOT pg_has_role(l, g, 'MEMBER') \gexec
+-- The owner is a member of each login (never the reverse), so that the
+-- tests, connected as komek, may end a program's sessions
+-- (pg_terminate_backend) to inject faults.
+SELECT format('GRANT %I TO komek', l)
+  FROM unnest(ARRAY['komek_router_app', 'komek_tasksink_app',
+                    'komek_analytics_app', 'komek_escalator_app',
+                    'komek_gateway_app', 'komek_intake_app', 'komek_web_app',
+                    'komek_report_app', 'komek_inbox_app']) AS l
+ WHERE NOT pg_has_role('komek', l, 'MEMBER') \gexec
 EOF
   local db
   for db in komek komek_test; do
