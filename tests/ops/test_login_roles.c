@@ -34,7 +34,8 @@ static char schema[128], conninfo[1024];
 static const char *const groups[] = {"komek_intake",    "komek_router",
                                      "komek_tasksink",  "komek_analytics",
                                      "komek_analyst",   "komek_web",
-                                     "komek_inbox",     "komek", NULL};
+                                     "komek_inbox",     "komek_directory",
+                                     "komek", NULL};
 
 static const struct {
         const char *login, *member_of; /* comma-separated groups */
@@ -48,6 +49,7 @@ static const struct {
         {"komek_web_app", "komek_web,komek_analyst"},
         {"komek_report_app", "komek_analyst"},
         {"komek_inbox_app", "komek_inbox"},
+        {"komek_directory_app", "komek_directory"},
 };
 
 /* a task of ksk-1 made by setup (owner) for the function tests */
@@ -199,6 +201,19 @@ static void test_what_each_may_do(void **state)
                 {"komek_inbox_app", "SELECT * FROM api_keys", "42501"},
                 {"komek_inbox_app", "SELECT count(*) FROM an_daily", "42501"},
                 {"komek_inbox_app", "CREATE TABLE mine (a int)", "42501"},
+                /* the directory import: the directory, nothing else */
+                {"komek_directory_app",
+                 "LOCK TABLE organisations, buildings IN SHARE ROW "
+                 "EXCLUSIVE MODE", ""},
+                {"komek_directory_app", "DELETE FROM buildings", ""},
+                {"komek_directory_app",
+                 "UPDATE directory_version SET version = version + 1", ""},
+                {"komek_directory_app", "SELECT count(*) FROM tasks", "42501"},
+                {"komek_directory_app", "SELECT * FROM api_keys", "42501"},
+                {"komek_directory_app", "SELECT * FROM web_users", "42501"},
+                {"komek_directory_app", "TRUNCATE buildings", "42501"},
+                {"komek_directory_app", "DELETE FROM directory_version",
+                 "42501"},
                 /* nobody else may call them */
                 {"komek_report_app", "SELECT * FROM task_lock('" NOTASK
                                      "', 'ksk-1')", "42501"},
