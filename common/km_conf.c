@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <libconfig.h>
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,16 @@ static const struct km_conf_key km_conf_common[] = {
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
+/* Keys every program has in its own group: "<prog>.pg_user" (path here
+ * without the group; km_conf_find matches "<conf->prog>.pg_user"). */
+static const struct km_conf_key km_conf_per_prog[] = {
+        {"pg_user", KM_CT_STR, "", 0, 63, KM_OFF(pg_user), NULL,
+         "PostgreSQL role this program logs in as (its least-privilege "
+         "login, komek_<prog>_app); replaces the user of pg.conninfo and "
+         "pg.read_conninfo; empty: theirs"},
+        {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
 /* Groups that belong to komek programs: skipped unless they are ours. */
 static const char *const km_conf_prog_groups[] = {
         "intake", "gateway", "gen", "vote", "keys", "router", "tasksink",
@@ -128,6 +139,17 @@ static const struct km_conf_key *km_conf_find(const struct km_conf *conf,
                         *common = 0;
                         return k;
                 }
+        }
+        {
+                size_t n = strlen(conf->prog);
+
+                if (strncmp(path, conf->prog, n) == 0 && path[n] == '.')
+                        for (const struct km_conf_key *k = km_conf_per_prog;
+                             k->path; k++)
+                                if (strcmp(k->path, path + n + 1) == 0) {
+                                        *common = 1;
+                                        return k;
+                                }
         }
         return NULL;
 }
@@ -465,6 +487,10 @@ static int km_conf_defaults(struct km_conf *conf, char *err, size_t errlen)
                 if (k->def &&
                     km_conf_set_key(conf, k, 0, k->def, "default", err, errlen))
                         return KM_ECONFIG;
+        for (const struct km_conf_key *k = km_conf_per_prog; k->path; k++)
+                if (k->def &&
+                    km_conf_set_key(conf, k, 1, k->def, "default", err, errlen))
+                        return KM_ECONFIG;
         conf->categories = km_xcalloc(n, sizeof(struct km_category));
         for (size_t i = 0; i < n; i++) {
                 conf->categories[i].code = km_xstrdup(km_conf_default_cats[i].code);
@@ -591,6 +617,94 @@ static int km_conf_flags(struct km_conf *conf, int argc, char **argv, int pass,
         return 0;
 }
 
+/* Append key='value' to the conninfo *out (libpq's quoting). */
+static void km_conf_ci_add(char **out, const char *key, const char *val)
+{
+        size_t n = *out ? strlen(*out) : 0;
+        char *p;
+
+        *out = km_xrealloc(*out, n + strlen(key) + 2 * strlen(val) + 5);
+        p = *out + n;
+        if (n)
+                *p++ = ' ';
+        p += sprintf(p, "%s='", key);
+        for (const char *v = val; *v; v++) {
+                if (*v == '\'' || *v == '\\')
+                        *p++ = '\\';
+                *p++ = *v;
+        }
+        *p++ = '\'';
+        *p = '\0';
+}
+
+/* Replace the user of the conninfo *ci (key=value or URI) by conf->pg_user.
+ * A password in it belongs to its own user: refused for another one. */
+static int km_conf_ci_user(const struct km_conf *conf, const char *key,
+                           char **ci, char *err, size_t errlen)
+{
+        const char *where = conf->path ? conf->path : "flags";
+        char *perr = NULL, *out = NULL;
+        PQconninfoOption *opts = PQconninfoParse(*ci, &perr);
+        int r = 0, pw = 0, same = 0;
+
+        if (opts == NULL) {
+                if (perr)
+                        perr[strcspn(perr, "\n")] = '\0';
+                r = km_err_set(err, errlen, KM_ECONFIG, "%s: %s: %s", where,
+                               key, perr ? perr : "out of memory");
+                PQfreemem(perr);
+                return r;
+        }
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+                if (o->val == NULL)
+                        continue;
+                if (strcmp(o->keyword, "user") == 0)
+                        same = strcmp(o->val, conf->pg_user) == 0;
+                else if (strcmp(o->keyword, "password") == 0 && *o->val)
+                        pw = 1;
+                if (strcmp(o->keyword, "user") != 0)
+                        km_conf_ci_add(&out, o->keyword, o->val);
+        }
+        PQconninfoFree(opts);
+        if (pw && !same) {
+                free(out);
+                return km_err_set(err, errlen, KM_ECONFIG,
+                                  "%s: %s holds a password, but %s.pg_user "
+                                  "logs in as %s: give each role's password "
+                                  "in a passfile (docs/operations.md)",
+                                  where, key, conf->prog, conf->pg_user);
+        }
+        km_conf_ci_add(&out, "user", conf->pg_user);
+        free(*ci);
+        *ci = out;
+        return 0;
+}
+
+/* <prog>.pg_user: a role name, put into pg.conninfo and pg.read_conninfo. */
+static int km_conf_pg_user(struct km_conf *conf, char *err, size_t errlen)
+{
+        const char *u = conf->pg_user;
+        int r;
+
+        if (u == NULL || *u == '\0')
+                return 0;
+        for (const char *p = u; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || *p == '_' ||
+                      (p > u && *p >= '0' && *p <= '9')))
+                        return km_err_set(err, errlen, KM_ECONFIG,
+                                          "%s: %s.pg_user: \"%s\" is not a "
+                                          "role name (a-z, 0-9, _)",
+                                          conf->path ? conf->path : "flags",
+                                          conf->prog, u);
+        if ((r = km_conf_ci_user(conf, "pg.conninfo", &conf->pg_conninfo, err,
+                                 errlen)))
+                return r;
+        if (conf->pg_read_conninfo && *conf->pg_read_conninfo)
+                return km_conf_ci_user(conf, "pg.read_conninfo",
+                                       &conf->pg_read_conninfo, err, errlen);
+        return 0;
+}
+
 int km_conf_main(struct km_conf *conf, const char *prog,
                  const struct km_conf_key *ptable, void *pstruct, int argc,
                  char **argv, char *err, size_t errlen)
@@ -623,6 +737,8 @@ int km_conf_main(struct km_conf *conf, const char *prog,
                 conf->pg_conninfo = km_xstrdup(env);
         }
         if ((r = km_conf_flags(conf, argc, argv, 1, err, errlen)))
+                return r;
+        if ((r = km_conf_pg_user(conf, err, errlen)))
                 return r;
         {
                 if (strcmp(conf->log_level, "debug") &&
@@ -693,6 +809,11 @@ void km_conf_dump(const struct km_conf *conf, FILE *fp)
                 fprintf(fp, "categories.%s = {kind = \"%s\"; sla_hours = %lld;}\n",
                         conf->categories[i].code, conf->categories[i].kind,
                         (long long)conf->categories[i].sla_hours);
+        for (const struct km_conf_key *k = km_conf_per_prog; k->path; k++)
+                fprintf(fp, "%s.%s = \"%s\"\n", conf->prog, k->path,
+                        *(char *const *)km_conf_field(conf, k, 1)
+                            ? *(char *const *)km_conf_field(conf, k, 1)
+                            : "");
         km_conf_dump_table(conf, conf->ptable, 0, fp);
 }
 
@@ -727,6 +848,12 @@ void km_conf_destroy(struct km_conf *conf)
                         free(*f);
                         *f = NULL;
                 }
+        for (const struct km_conf_key *k = km_conf_per_prog; k->path; k++) {
+                char **f = km_conf_field(conf, k, 1);
+
+                free(*f);
+                *f = NULL;
+        }
         for (const struct km_conf_key *k = conf->ptable;
              conf->pstruct && k && k->path; k++)
                 if (k->type == KM_CT_STR) {

@@ -9,6 +9,10 @@
  * so one komek.conf serves them all.  Anything else is an unknown key.
  * `kafka { }` goes verbatim to rd_kafka_conf_set with '_' read as '.'
  * (libconfig names cannot hold dots): bootstrap_servers -> bootstrap.servers.
+ * Every program's group may hold pg_user (router.pg_user): applied last, it
+ * replaces the user of pg.conninfo and pg.read_conninfo (parsed by libpq,
+ * so a bad conninfo is a config error then), so each program logs in as
+ * its own least-privilege role from one shared pg { }.
  *
  * Errors are one line naming file, line and key, for example
  *   deploy/komek.conf:12: router.batch_size: 0 < 1
@@ -66,6 +70,7 @@ struct km_conf {
         char *pg_conninfo;
         char *pg_read_conninfo; /* "": pg_conninfo (km_pg_read_conninfo) */
         int64_t pg_connect_timeout_s;
+        char *pg_user; /* <prog>.pg_user: "" keeps pg.conninfo's user */
 
         char *log_level;
         int log_json;

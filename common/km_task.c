@@ -208,11 +208,8 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
         if ((r = km_pg_begin(conn, err, errlen)))
                 return r;
         r = km_pg_exec(conn,
-                       "SELECT status, attempt, complaint::text, "
-                       "extract(epoch FROM greatest(received_at, "
-                       "acknowledged_at))::bigint FROM tasks "
-                       "WHERE complaint_id = $1::uuid AND org_id = $2 FOR "
-                       "UPDATE",
+                       "SELECT status, attempt, complaint, since FROM "
+                       "task_lock($1::uuid, $2)",
                        2, p1, &res, err, errlen);
         if (r)
                 goto fail;
@@ -252,28 +249,26 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
                 goto fail;
         }
         {
-                /* $2: the change's time (NULL: now), $3: the note */
-                static const char *const sql[] = {
-                    "UPDATE tasks SET status = 'acknowledged', "
-                    "acknowledged_at = coalesce(to_timestamp($2::bigint), "
-                    "now()), updated_at = coalesce(to_timestamp($2::bigint), "
-                    "now()) WHERE complaint_id = $1::uuid",
-                    "UPDATE tasks SET status = 'resolved', resolved_at = "
-                    "coalesce(to_timestamp($2::bigint), now()), status_note "
-                    "= $3, updated_at = coalesce(to_timestamp($2::bigint), "
-                    "now()) WHERE complaint_id = $1::uuid",
-                    "UPDATE tasks SET status = 'rejected', status_note = $3, "
-                    "updated_at = coalesce(to_timestamp($2::bigint), now()) "
-                    "WHERE complaint_id = $1::uuid",
-                };
+                /* the one legal transition, checked again by the database
+                 * (097_task_functions.sql): staff roles cannot UPDATE tasks */
                 char atbuf[24];
-                const char *p2[3] = {ch->complaint_id, ch->at ? atbuf : NULL,
-                                     ch->note};
+                const char *p2[5] = {ch->complaint_id, ch->org_id,
+                                     km_task_event_name(ch->action),
+                                     ch->at ? atbuf : NULL, ch->note};
+                PGresult *ok = NULL;
 
                 snprintf(atbuf, sizeof(atbuf), "%lld", (long long)ch->at);
-                r = km_pg_exec(conn, sql[ch->action],
-                               ch->action == KM_TASK_ACK ? 2 : 3, p2, NULL,
-                               err, errlen);
+                r = km_pg_exec(conn,
+                               "SELECT task_change($1::uuid, $2, $3, "
+                               "$4::bigint, $5)",
+                               5, p2, &ok, err, errlen);
+                if (r == 0 && strcmp(PQgetvalue(ok, 0, 0), "t") != 0)
+                        r = km_err_set(err, errlen, KM_EINPUT,
+                                       "task %s: the database refused the "
+                                       "change to %s",
+                                       ch->complaint_id,
+                                       km_task_event_name(ch->action));
+                PQclear(ok);
                 if (r)
                         goto fail;
         }

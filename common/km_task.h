@@ -15,6 +15,9 @@
  * One PostgreSQL transaction locks the row (FOR UPDATE), checks, updates
  * it and writes the task-events message (and the re-route's dispatch
  * message) to task_outbox; km_outbox_publish sends them after commit.
+ * The lock and the update go through the SECURITY DEFINER functions
+ * task_lock and task_change (deploy/sql/097_task_functions.sql): the
+ * staff's roles (komek_web, komek_inbox) may not UPDATE tasks themselves.
  */
 #ifndef KM_TASK_H
 #define KM_TASK_H

@@ -11,11 +11,15 @@
 #           Then, idempotently, create role komek (LOGIN), the databases
 #           komek and komek_test owned by it, and the NOLOGIN group roles
 #           komek_intake, komek_router, komek_tasksink, komek_analytics and
-#           komek_analyst, komek_web (deploy/sql/090_roles.sql grants to
-#           them; komek is a member, so tests can SET ROLE), one LOGIN role
-#           per program in its group (komek_router_app, komek_tasksink_app,
-#           komek_analytics_app, komek_escalator_app, komek_gateway_app,
-#           komek_intake_app, komek_web_app, komek_report_app), and write
+#           komek_analyst, komek_web, komek_inbox, komek_directory
+#           (deploy/sql/090_roles.sql
+#           grants to them; komek is a member, so tests can SET ROLE), one
+#           LOGIN role per program in its group (komek_router_app,
+#           komek_tasksink_app, komek_analytics_app, komek_escalator_app,
+#           komek_gateway_app, komek_intake_app, komek_web_app,
+#           komek_report_app, komek_inbox_app, komek_directory_app:
+#           deploy/komek.conf's
+#           <prog>.pg_user), and write
 #           .run/pg.env with
 #           KOMEK_PG_CONNINFO and KOMEK_PG_TEST_CONNINFO.
 #   down    Stop the private cluster if this script started one. Never
@@ -220,11 +224,13 @@ SELECT 'CREATE DATABASE komek_test OWNER komek ENCODING ''UTF8'' TEMPLATE templa
 -- komek, the owner that migrates, is a member so that tests can SET ROLE.
 SELECT format('CREATE ROLE %I NOLOGIN', r)
   FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
-                    'komek_analytics', 'komek_analyst', 'komek_web']) AS r
+                    'komek_analytics', 'komek_analyst', 'komek_web',
+                    'komek_inbox', 'komek_directory']) AS r
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
 SELECT format('GRANT %I TO komek', r)
   FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
-                    'komek_analytics', 'komek_analyst', 'komek_web']) AS r
+                    'komek_analytics', 'komek_analyst', 'komek_web',
+                    'komek_inbox', 'komek_directory']) AS r
  WHERE NOT pg_has_role('komek', r, 'MEMBER') \gexec
 -- One LOGIN role per program, a member of its group role(s) only (issue
 -- 19): what it may do is its group's grants, nothing of the owner's.  No
@@ -234,7 +240,8 @@ SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE', l)
   FROM unnest(ARRAY['komek_router_app', 'komek_tasksink_app',
                     'komek_analytics_app', 'komek_escalator_app',
                     'komek_gateway_app', 'komek_intake_app', 'komek_web_app',
-                    'komek_report_app']) AS l
+                    'komek_report_app', 'komek_inbox_app',
+                    'komek_directory_app']) AS l
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = l) \gexec
 SELECT format('GRANT %I TO %I', g, l)
   FROM (VALUES ('komek_router_app', 'komek_router'),
@@ -245,8 +252,20 @@ SELECT format('GRANT %I TO %I', g, l)
                ('komek_intake_app', 'komek_intake'),
                ('komek_web_app', 'komek_web'),
                ('komek_web_app', 'komek_analyst'),
-               ('komek_report_app', 'komek_analyst')) AS m (l, g)
+               ('komek_report_app', 'komek_analyst'),
+               ('komek_inbox_app', 'komek_inbox'),
+               ('komek_directory_app', 'komek_directory')) AS m (l, g)
  WHERE NOT pg_has_role(l, g, 'MEMBER') \gexec
+-- The owner is a member of each login (never the reverse), so that the
+-- tests, connected as komek, may end a program's sessions
+-- (pg_terminate_backend) to inject faults.
+SELECT format('GRANT %I TO komek', l)
+  FROM unnest(ARRAY['komek_router_app', 'komek_tasksink_app',
+                    'komek_analytics_app', 'komek_escalator_app',
+                    'komek_gateway_app', 'komek_intake_app', 'komek_web_app',
+                    'komek_report_app', 'komek_inbox_app',
+                    'komek_directory_app']) AS l
+ WHERE NOT pg_has_role('komek', l, 'MEMBER') \gexec
 EOF
   local db
   for db in komek komek_test; do

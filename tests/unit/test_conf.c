@@ -160,6 +160,81 @@ static void test_bad_configs(void **state)
         }
 }
 
+/* router.pg_user replaces the conninfo's user, from the file, the
+ * environment or the built-in default, key=value or URI; a password for another user,
+ * a bad role name and a bad conninfo are refused. */
+static void test_pg_user(void **state)
+{
+        static const struct {
+                const char *text, *env, *want; /* want: conninfo or the
+                                                * error's end */
+                int r;
+        } rows[] = {
+                {"pg = { conninfo = \"host=h dbname=d user=komek\"; };\n"
+                 "router = { pg_user = \"komek_router_app\"; };\n",
+                 NULL,
+                 "dbname='d' host='h' user='komek_router_app'", 0},
+                /* the environment's conninfo gets it too */
+                {"router = { pg_user = \"komek_router_app\"; };\n",
+                 "host=e port=7 options='-csearch_path=s1' user=komek",
+                 "host='e' port='7' options='-csearch_path=s1' "
+                 "user='komek_router_app'", 0},
+                {"router = { pg_user = \"komek_router_app\"; };\n",
+                 "postgresql://komek@u:5/d",
+                 "dbname='d' host='u' port='5' user='komek_router_app'", 0},
+                /* empty: the conninfo as it is */
+                {"pg = { conninfo = \"host=h user=komek\"; };\n", NULL,
+                 "host=h user=komek", 0},
+                /* a value with a quote and a backslash stays one value */
+                {"pg = { conninfo = \"host=h application_name='a\\\\'b'\"; };\n"
+                 "router = { pg_user = \"r\"; };\n",
+                 NULL, "host='h' application_name='a\\'b' user='r'", 0},
+                {"pg = { conninfo = \"host=h user=komek password=pw\"; };\n"
+                 "router = { pg_user = \"komek_router_app\"; };\n",
+                 NULL,
+                 "pg.conninfo holds a password, but router.pg_user logs in "
+                 "as komek_router_app: give each role's password in a "
+                 "passfile (docs/operations.md)",
+                 KM_ECONFIG},
+                {"router = { pg_user = \"Komek\"; };\n", NULL,
+                 "router.pg_user: \"Komek\" is not a role name (a-z, 0-9, _)",
+                 KM_ECONFIG},
+                {"pg = { conninfo = \"host\"; };\n"
+                 "router = { pg_user = \"r\"; };\n",
+                 NULL, "pg.conninfo: missing \"=\" after \"host\" in "
+                             "connection info string", KM_ECONFIG},
+                {"router = { pg_user = 1; };\n", NULL,
+                 ":1: router.pg_user: expected a string", KM_ECONFIG},
+        };
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+                struct km_conf conf;
+                struct prog_conf pc;
+                char err[256] = "";
+                int r;
+
+                if (rows[i].env)
+                        setenv("KOMEK_PG_CONNINFO", rows[i].env, 1);
+                r = load(rows[i].text, NULL, &conf, &pc, err, sizeof(err));
+                unsetenv("KOMEK_PG_CONNINFO");
+                if (r != rows[i].r)
+                        fail_msg("row %zu: got %d \"%s\"", i, r, err);
+                if (r == 0 && strcmp(conf.pg_conninfo, rows[i].want) != 0)
+                        fail_msg("row %zu: conninfo \"%s\", want \"%s\"", i,
+                                 conf.pg_conninfo, rows[i].want);
+                if (r) {
+                        size_t el = strlen(err), wl = strlen(rows[i].want);
+
+                        if (el < wl || strcmp(err + el - wl, rows[i].want))
+                                fail_msg("row %zu: \"%s\", want \"...%s\"",
+                                         i, err, rows[i].want);
+                }
+                km_conf_destroy(&conf);
+                free(pc.name);
+        }
+}
+
 static void test_missing_file(void **state)
 {
         struct km_conf conf;
@@ -215,6 +290,7 @@ int main(void)
                 cmocka_unit_test(test_defaults_file_flags),
                 cmocka_unit_test(test_env_between_file_and_flags),
                 cmocka_unit_test(test_bad_configs),
+                cmocka_unit_test(test_pg_user),
                 cmocka_unit_test(test_missing_file),
                 cmocka_unit_test(test_example_config_loads),
         };
