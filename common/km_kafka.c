@@ -153,14 +153,23 @@ rd_kafka_t *km_kafka_producer_new(const struct km_conf *conf,
                 goto fail;
         }
         kc = NULL; /* owned by rk now */
-        if (transactional_id) {
+        /* Without a transaction coordinator (the brokers down, or too few
+         * of them for the transaction log's min.isr) a start waits for
+         * one, as a running worker waits, until a stop signal. */
+        while (transactional_id) {
                 error = rd_kafka_init_transactions(rk, 30000);
-                if (error) {
-                        km_kafka_txn_err(error, "init_transactions", err,
-                                         errlen);
-                        rd_kafka_destroy(rk);
-                        return NULL;
+                if (error == NULL)
+                        break;
+                if (rd_kafka_error_is_retriable(error) &&
+                    !rd_kafka_error_is_fatal(error) && !km_sig_stop) {
+                        km_log_warn("init_transactions: %s; trying again",
+                                    rd_kafka_error_string(error));
+                        rd_kafka_error_destroy(error);
+                        continue;
                 }
+                km_kafka_txn_err(error, "init_transactions", err, errlen);
+                rd_kafka_destroy(rk);
+                return NULL;
         }
         return rk;
 fail:

@@ -102,6 +102,41 @@ int km_obs_due(struct km_obs_probe *p, struct km_metrics *m)
         return 1;
 }
 
+void km_obs_delivery(struct km_obs_probe *p, struct km_metrics *m,
+                     rd_kafka_t *rk, int64_t delivered, int64_t failed)
+{
+        int64_t now = km_now_ms();
+        int queued;
+        char why[200];
+
+        if (m == NULL || rk == NULL)
+                return;
+        queued = rd_kafka_outq_len(rk);
+        if (p->progress_ms == 0)
+                p->progress_ms = now;
+        if (delivered != p->last_delivered) { /* acknowledgements arrive */
+                p->last_delivered = delivered;
+                p->progress_ms = now;
+        }
+        if (failed != p->last_failed) { /* expired unacknowledged */
+                p->last_failed = failed;
+                p->failed_ms = now;
+        }
+        /* idle: nothing queued, nothing failed for a while */
+        if (queued == 0 && now - p->failed_ms >= KM_OBS_STALL_MS)
+                p->progress_ms = now;
+        if (now - p->progress_ms < KM_OBS_STALL_MS) {
+                km_metrics_health_set(m, "delivery", 1, NULL);
+                return;
+        }
+        snprintf(why, sizeof(why),
+                 "nothing acknowledged for %lld s (%d queued; a partition "
+                 "without a leader, or fewer in-sync replicas than "
+                 "min.insync.replicas)",
+                 (long long)((now - p->progress_ms) / 1000), queued);
+        km_metrics_health_set(m, "delivery", 0, why);
+}
+
 void km_obs_broker(struct km_metrics *m, rd_kafka_t *rk)
 {
         const struct rd_kafka_metadata *md = NULL;

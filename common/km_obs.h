@@ -24,6 +24,7 @@
 
 #define KM_OBS_PERIOD_MS 3000          /* lag and health, from the loop */
 #define KM_OBS_BROKER_TIMEOUT_MS 1000  /* metadata round trip of the probe */
+#define KM_OBS_STALL_MS 10000          /* unacknowledged this long: unhealthy */
 
 /*
  * The row after KM_METRICS_CONF_KEYS in a program's key table:
@@ -71,6 +72,8 @@ void km_obs_pg_error(struct km_metrics *m, int code);
 /* When the probe runs next; zero it: the first km_obs_due is true. */
 struct km_obs_probe {
         int64_t next_ms;
+        /* km_obs_delivery: last acknowledgement (or idle), last failure */
+        int64_t progress_ms, failed_ms, last_delivered, last_failed;
 };
 
 /**
@@ -85,6 +88,19 @@ int km_obs_due(struct km_obs_probe *p, struct km_metrics *m);
  * broker makes it wait).  @p m, @p rk NULL-able.
  */
 void km_obs_broker(struct km_metrics *m, rd_kafka_t *rk);
+
+/**
+ * @brief "delivery" health of a producer: unhealthy when for
+ * KM_OBS_STALL_MS nothing was acknowledged (delivered, the program's
+ * count, unchanged) while messages waited in rk's queue or expired
+ * (failed, its count of failed deliveries, grew).
+ * A broker answering metadata is not enough: with fewer in-sync replicas
+ * than min.insync.replicas, or a partition without a leader (two of three
+ * brokers down), the producers wait, and /healthz says so.  Call it when
+ * km_obs_due said so.  @p m, @p rk NULL-able.
+ */
+void km_obs_delivery(struct km_obs_probe *p, struct km_metrics *m,
+                     rd_kafka_t *rk, int64_t delivered, int64_t failed);
 
 /**
  * @brief "database" health: SELECT 1 on conn, which must be idle (no

@@ -114,10 +114,16 @@ void gateway_metrics_probe(struct gateway *gw)
 {
         struct gateway_metrics *m = &gw->m;
         char err[512];
+        int64_t delivered, failed;
 
         if (!km_obs_due(&m->probe, m->reg))
                 return;
         km_obs_broker(m->reg, gw->rk);
+        pthread_mutex_lock(&gw->lock); /* the delivery thread counts */
+        delivered = gw->counts.delivered;
+        failed = gw->counts.failed;
+        pthread_mutex_unlock(&gw->lock);
+        km_obs_delivery(&m->probe, m->reg, gw->rk, delivered, failed);
         if (m->probe_conn == NULL)
                 m->probe_conn = km_pg_connect(gw->conf->pg_conninfo,
                                               "komek-gateway", 2, err,

@@ -521,6 +521,19 @@ def escalator_last_pass(port_file):
     return None
 
 
+def healthz(port_file):
+    """(status, body) of a program's /healthz; (None, reason) when it does
+    not answer (down, restarting)."""
+    try:
+        port = int(open(port_file).read().strip())
+        with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=5) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except (OSError, ValueError) as e:
+        return None, str(e)
+
+
 def read_topic(broker, topic, committed=True):
     args = ["kcat", "-C", "-b", broker, "-t", topic, "-o", "beginning", "-e", "-q",
             "-f", "%p\t%o\t%s\n"]
@@ -627,7 +640,8 @@ def main():
             f.write('pg = { conninfo = "%s"; };\n' % pg.conninfo)
             f.write('admin = { sql_dir = "%s/deploy/sql"; };\n' % ROOT)
             f.write('intake = { progress = false; delivery_timeout_ms = 300000; };\n')
-            f.write('gateway = { port = %d; };\n' % gport)
+            f.write('gateway = { port = %d; metrics_port = -1; metrics_port_file = "%s"; };\n'
+                    % (gport, os.path.join(tmp, "gateway.port")))
         os.environ["KOMEK_CONFIG"] = conf
         C = ["--config", conf]
         big = n >= 100000
@@ -683,6 +697,8 @@ def main():
         events.append((tb, "leader" if a.cluster else "broker", None, rng.uniform(1, 4)))
         events.append((tb + rng.uniform(0.2, 0.35) * window,
                        "failover" if a.cluster else "pg", None, rng.uniform(1, 4)))
+        if a.cluster:  # two of three brokers down while the producers run
+            events.append((rng.uniform(0.08, 0.15) * window, "minority", None, 0))
         nraw = max(50, n // 200)
         for k in range(4):
             events.append((rng.uniform(0.05, 0.9) * window, "raw", k, 0))
@@ -729,15 +745,18 @@ def main():
         pending = []  # (time, worker) restarts
         done = collections.Counter()
         raw_procs = []
+        def tend():  # restarts due, workers that exited by themselves
+            for w in workers:
+                if not any(p[1] is w for p in pending):
+                    w.supervise()
+            for p in list(pending):
+                if time.time() >= p[0]:
+                    p[1].start()
+                    pending.remove(p)
+
         for ev in events + [(window, "end", None, 0)]:
             while time.time() - start < ev[0]:
-                for w in workers:
-                    if not any(p[1] is w for p in pending):
-                        w.supervise()
-                for p in list(pending):
-                    if time.time() >= p[0]:
-                        p[1].start()
-                        pending.remove(p)
+                tend()
                 time.sleep(0.05)
             kind = ev[1]
             if kind == "kill":
@@ -786,6 +805,47 @@ def main():
                 say("brokers: " + ", ".join("%s %s" % kv for kv in FIGURES.items()))
                 done["broker leader killed"] += 1
                 done["broker rolling restart"] += 2
+            elif kind == "minority":
+                # Two of three brokers SIGKILLed while intake and the
+                # gateway publish: with min.insync.replicas 2 (and the
+                # controllers' quorum gone) nothing can be acknowledged;
+                # the producers must wait, not lose, and the gateway's
+                # /healthz must say so; one broker back and it resumes.
+                gport_file = os.path.join(tmp, "gateway.port")
+                first, second = rng.sample((1, 2, 3), 2)
+                say("SIGKILL brokers %d and %d (two of three)" % (first, second))
+                t0 = time.time()
+                broker.kill_node(first)
+                broker.kill_node(second)
+                seen = None
+                while time.time() - t0 < 90:
+                    tend()  # a gateway killed before is restarted
+                    code, body = healthz(gport_file)
+                    if code == 503 and "delivery:" in body:
+                        seen = body
+                        break
+                    time.sleep(0.5)
+                res.check(seen is not None,
+                          "two of three brokers down: the gateway's /healthz says delivery waits "
+                          "(%s)" % (seen or "not seen in 90 s").strip()[:200])
+                FIGURES["two brokers down: /healthz 503 after (s)"] = round(time.time() - t0, 1)
+                t1 = time.time()
+                broker.start_node(first)
+                back = None
+                while time.time() - t1 < 180:
+                    tend()
+                    code, body = healthz(gport_file)
+                    if code == 200:
+                        back = time.time() - t1
+                        break
+                    time.sleep(0.5)
+                res.check(back is not None,
+                          "one broker back: the gateway's /healthz is 200 again (%s)"
+                          % ("%.1f s" % back if back is not None else "not in 180 s"))
+                FIGURES["one broker back: /healthz 200 after (s)"] = round(back or -1, 1)
+                broker.start_node(second)
+                FIGURES["both back: replicas whole after (s)"] = round(broker.isr_whole(), 1)
+                done["brokers two of three down"] += 1
             elif kind == "failover":
                 FIGURES["standby lag before the failover (bytes)"] = standby.lag_bytes()
                 say("PostgreSQL: primary stopped (immediate), standby promoted")

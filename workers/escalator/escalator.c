@@ -158,8 +158,8 @@ static int escalator_run(struct escalator *es, char *err, size_t errlen)
          * and aborts what they left open; then reconcile. */
         es->rk = km_kafka_producer_new(es->conf, es->ec->name, &es->counts,
                                        err, errlen);
-        if (es->rk == NULL)
-                return KM_EFATAL;
+        if (es->rk == NULL) /* a stop while waiting for the broker: exit 0 */
+                return km_sig_stop ? 0 : KM_EFATAL;
         escalator_metrics_leader(es);
         r = escalator_reconcile(es, err, errlen);
         if (r)

@@ -124,6 +124,8 @@ void escalator_metrics_tick(struct escalator *es)
                         rd_kafka_poll(rk, 0); /* its error events */
         }
         km_obs_broker(m->reg, rk);
+        km_obs_delivery(&m->probe, m->reg, es->rk, es->counts.delivered,
+                        es->counts.failed);
         if (PQstatus(es->conn) != CONNECTION_OK)
                 km_metrics_health_set(m->reg, "database", 0,
                                       "connection lost (and the leader lock "

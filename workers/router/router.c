@@ -290,7 +290,10 @@ int main(int argc, char **argv)
         km_log_init("komek-router", lvl, conf.log_json);
         km_sig_install();
         code = router_init(&r, &conf, &rc, err, sizeof(err));
-        if (code) {
+        if (code && km_sig_stop) { /* stopped while waiting for the broker */
+                km_log_info("stopped during start-up: %s", err);
+                code = 0;
+        } else if (code) {
                 km_log_error("start: %s", err);
         } else {
                 km_log_info("started: group %s, transactional id %s, %s -> %s",

@@ -66,7 +66,8 @@ const struct km_conf_key web_keys[] = {
          "role the dashboard's connections SET ROLE to (\"\": none)"},
         {"web.analyst_conninfo", KM_CT_STR, NULL, 0, 4096,
          WEB_OFF(analyst_conninfo), NULL,
-         "libpq conninfo of the dashboard (default: pg.conninfo)"},
+         "libpq conninfo of the dashboard (default: pg.read_conninfo, a "
+         "standby, else pg.conninfo)"},
         {"web.cookie_secure", KM_CT_BOOL, "true", 0, 0, WEB_OFF(cookie_secure),
          "cookie-secure",
          "Secure __Host- cookies and HSTS (false only for http on loopback)"},
@@ -246,7 +247,7 @@ static int web_serve(const struct km_conf *conf, const struct web_conf *wc)
                       (int)wc->pg_pool);
         web_pool_init(&w.analyst, "analyst",
                       wc->analyst_conninfo ? wc->analyst_conninfo
-                                           : conf->pg_conninfo,
+                                           : km_pg_read_conninfo(conf),
                       wc->analyst_role, (int)wc->analyst_pool);
         w.cache = web_cache_new(&w);
         w.scache = web_scache_new();
