@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "km_log.h"
+#include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
 #include "web.h"
