@@ -76,6 +76,15 @@ static const struct km_conf_key gateway_keys[] = {
          GATEWAY_OFF(public_services), NULL,
          "service codes (comma-separated) whose descriptions and photos "
          "GET /requests shows without a read_private key (default none)"},
+        {"gateway.client_id_attributes", KM_CT_STR, "fixmystreet_id", 0,
+         1024, GATEWAY_OFF(client_id_attributes), NULL,
+         "attributes (comma-separated) that carry the client's own id of a "
+         "request: attribute[X] is the external id when external_id is "
+         "not sent; GET /services/{code} publishes them as server_set"},
+        {"gateway.reopen_days", KM_CT_INT, "15", 0, 365,
+         GATEWAY_OFF(reopen_days), NULL,
+         "days after a resolution in which POST /servicerequestupdates may "
+         "dispute it (status REOPEN)"},
         KM_METRICS_CONF_KEYS("gateway", struct gateway_conf, metrics_address,
                              metrics_port),
         KM_OBS_PORT_FILE_KEY("gateway", struct gateway_conf,
@@ -267,7 +276,10 @@ int main(int argc, char **argv)
         }
         if (conf.help || conf.dump || conf.nargs ||
             (strcmp(gcp->lang, "ru") && strcmp(gcp->lang, "en")) ||
-            gateway_public_unknown(&conf, gcp->public_services)) {
+            gateway_public_unknown(&conf, gcp->public_services) ||
+            strspn(gcp->client_id_attributes,
+                   "abcdefghijklmnopqrstuvwxyz0123456789_,") !=
+                strlen(gcp->client_id_attributes)) {
                 rc = conf.help || conf.dump ? 0 : 2;
                 if (conf.help)
                         gateway_usage(&conf);
@@ -277,7 +289,9 @@ int main(int argc, char **argv)
                         fprintf(stderr, "komek-gateway: unexpected argument, "
                                         "gateway.lang not ru/en or "
                                         "gateway.public_services names an "
-                                        "unknown service\n");
+                                        "unknown service, or "
+                                        "gateway.client_id_attributes is not "
+                                        "a list of [a-z0-9_] names\n");
                 km_conf_destroy(&conf);
                 return rc;
         }

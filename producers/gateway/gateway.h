@@ -28,6 +28,8 @@ struct gateway_conf {
         int64_t connection_memory; /* libmicrohttpd's pool per connection */
         char *lang;            /* service names: ru or en */
         char *public_services; /* NULL-able: codes whose descriptions are public */
+        char *client_id_attributes; /* attribute[X] that is the external id */
+        int64_t reopen_days;   /* a resolution may be disputed this long */
         char *metrics_address; /* /metrics and /healthz */
         int64_t metrics_port;  /* 0: off, -1: any free port */
         char *metrics_port_file; /* NULL-able: the bound port is written here */

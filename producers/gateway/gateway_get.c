@@ -111,7 +111,10 @@ static json_t *gateway_service_obj(const struct gateway *gw,
         json_object_set_new(o, "service_name",
                             json_string(gateway_service_name(gw, c)));
         json_object_set_new(o, "description", json_string(desc));
-        json_object_set_new(o, "metadata", json_false());
+        /* true: the definition lists the client-id attributes, and
+         * FixMyStreet reads it only then */
+        json_object_set_new(o, "metadata",
+                            json_boolean(*gw->gc->client_id_attributes));
         json_object_set_new(o, "type", json_string("realtime"));
         json_object_set_new(o, "keywords", json_string(c->kind));
         json_object_set_new(o, "group", json_string(c->kind));
@@ -134,14 +137,44 @@ void gateway_service(struct gateway *gw, const char *code,
                      struct gateway_reply *rep)
 {
         const struct km_category *c = km_conf_category(gw->conf, code);
+        json_t *attrs;
+        int n_attr = 1;
 
         if (c == NULL) {
                 gateway_error(rep, 404, "no service with this service_code");
                 return;
         }
-        /* metadata is false for every service: no attributes */
+        /* The client-id attributes (gateway.client_id_attributes): hidden,
+         * filled by the client itself (automated=server_set, as
+         * FixMyStreet's Open311::PopulateServiceList reads it); the value
+         * becomes the request's external id (gateway_post.c). */
         rep->body = json_pack("{s:s, s:[]}", "service_code", c->code,
                               "attributes");
+        attrs = json_object_get(rep->body, "attributes");
+        for (const char *p = gw->gc->client_id_attributes; *p;) {
+                size_t n = strcspn(p, ",");
+
+                if (n > 0) {
+                        char *acode = km_xasprintf("%.*s", (int)n, p);
+
+                        json_array_append_new(
+                            attrs,
+                            json_pack("{s:b, s:s, s:s, s:b, s:s, s:I, s:s, "
+                                      "s:s}",
+                                      "variable", 0, "code", acode, "datatype",
+                                      "string", "required", 0,
+                                      "datatype_description",
+                                      "the client's own id of the request",
+                                      "order", (json_int_t)n_attr++,
+                                      "description",
+                                      "client request id (idempotency key)",
+                                      "automated", "server_set"));
+                        free(acode);
+                }
+                p += n;
+                if (*p == ',')
+                        p++;
+        }
         rep->status = 200;
         rep->root = "service_definition";
         rep->item = "attribute";

@@ -9,7 +9,9 @@
  * body reaches SQL except as a parameter, nor the log except the
  * complaint id and reason codes.
  *
- * Idempotency: with external_id the complaint id is
+ * Idempotency: with external_id (or, without it, the client's own id in
+ * an attribute named by gateway.client_id_attributes, FixMyStreet's
+ * attribute[fixmystreet_id]) the complaint id is
  * km_id_derive(source of the key, external_id).  A row in gateway_requests
  * is written before publishing and marked published after the broker's
  * acknowledgement; a POST whose id has a published row answers 201 with
@@ -235,9 +237,35 @@ static const char *const gateway_known[] = {
         "apartment", NULL,
 };
 
+/* The client's own id of the request when it sends no external_id:
+ * attribute[X] for the first X of gateway.client_id_attributes that is
+ * given (FixMyStreet: attribute[fixmystreet_id], published by GET
+ * /services/{code} as server_set).  @returns it or NULL. */
+static const char *gateway_client_id(json_t *f, const char *attrs)
+{
+        char key[160];
+
+        for (const char *p = attrs; p && *p;) {
+                size_t n = strcspn(p, ",");
+                const char *v;
+
+                if (n > 0 && n < 128) {
+                        snprintf(key, sizeof(key), "attribute[%.*s]", (int)n,
+                                 p);
+                        if ((v = gateway_str(f, key)))
+                                return v;
+                }
+                p += n;
+                if (*p == ',')
+                        p++;
+        }
+        return NULL;
+}
+
 /* Fields to the model's intake object. @returns a new object or NULL. */
 static json_t *gateway_complaint_obj(json_t *f, const char *source,
                                      const char *channel,
+                                     const char *client_attrs,
                                      struct gateway_reply *rep)
 {
         json_t *o = json_object(), *addr = json_object(), *ct = json_object();
@@ -261,7 +289,8 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
                 }
         }
         json_object_set_new(o, "source", json_string(source));
-        if ((s = gateway_str(f, "external_id")))
+        if ((s = gateway_str(f, "external_id")) ||
+            (s = gateway_client_id(f, client_attrs)))
                 json_object_set_new(o, "external_id", json_string(s));
         /* the key's channel; a body's own channel field (checked by the
          * model) takes precedence */
@@ -590,7 +619,8 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                 rep->retry_after = (int)(60 / rate) + 1;
                 goto cleanup;
         }
-        obj = gateway_complaint_obj(f, source, channel, rep);
+        obj = gateway_complaint_obj(f, source, channel,
+                                    gw->gc->client_id_attributes, rep);
         if (obj == NULL)
                 goto cleanup;
         if (km_complaint_from_json(obj, gw->conf, KM_CPL_INTAKE, km_wall_s(),

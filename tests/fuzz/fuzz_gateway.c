@@ -93,7 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fuzz_refused(&rep);
                 goto out;
         }
-        obj = gateway_complaint_obj(f, "fuzz", "web", &rep); /* a web key */
+        obj = gateway_complaint_obj(f, "fuzz", "web", "fixmystreet_id",
+                                    &rep); /* a web key */
         json_decref(f);
         if (obj == NULL) {
                 fuzz_refused(&rep);

