@@ -6,6 +6,9 @@
  *   POST /requests(.xml|.json)           a complaint (form or JSON body)
  *   GET  /requests(.xml|.json)           requests, with the spec's filters
  *   GET  /requests/{id}(.xml|.json)      one request
+ *   GET  /servicerequestupdates(.xml|.json)  state changes (FixMyStreet)
+ *   POST /servicerequestupdates(.xml|.json)  the resident's comment,
+ *                                        dispute or confirmation
  *
  * POST needs an api_key (komek-keys); it answers 201 only after the broker
  * acknowledged the complaint (503 when it cannot), and a resubmission with
@@ -197,6 +200,16 @@ static int gateway_run(struct gateway *gw)
                 gateway_metrics_destroy(gw);
                 return 1;
         }
+        gw->outbox_rk = km_kafka_producer_new(gw->conf, NULL,
+                                              &gw->outbox_counts, err,
+                                              sizeof(err));
+        if (gw->outbox_rk == NULL) {
+                km_log_error("outbox producer: %s", err);
+                rd_kafka_destroy(gw->rk);
+                gw->rk = NULL;
+                gateway_metrics_destroy(gw);
+                return 1;
+        }
         gw->polling = 1;
         if (pthread_create(&poller, NULL, gateway_poller, gw) != 0) {
                 km_log_error("cannot start the poller thread");
@@ -251,6 +264,12 @@ cleanup:
                     (long long)gw->counts.failed);
         rd_kafka_destroy(gw->rk);
         gw->rk = NULL;
+        /* what it could not send stays in task_outbox: the task sink
+         * relays it */
+        if (km_kafka_flush(gw->outbox_rk, 5000, err, sizeof(err)))
+                km_log_warn("outbox flush: %s", err);
+        rd_kafka_destroy(gw->outbox_rk);
+        gw->outbox_rk = NULL;
         gateway_metrics_destroy(gw); /* the request threads are gone */
         return rc;
 }
@@ -304,6 +323,7 @@ int main(int argc, char **argv)
         gateway_http_deadline_ms = gcx.request_deadline_ms;
         gw.slots = km_xcalloc((size_t)gcp->pg_pool, sizeof(*gw.slots));
         pthread_mutex_init(&gw.lock, NULL);
+        pthread_mutex_init(&gw.outbox_lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&gw.cond, &ca);
@@ -312,6 +332,7 @@ int main(int argc, char **argv)
         gateway_pool_destroy(&gw);
         pthread_cond_destroy(&gw.cond);
         pthread_mutex_destroy(&gw.lock);
+        pthread_mutex_destroy(&gw.outbox_lock);
         km_conf_destroy(&conf);
         return rc;
 }

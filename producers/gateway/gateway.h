@@ -88,6 +88,12 @@ struct gateway {
         size_t nbuckets;
         int64_t requests, created, replayed, errors;
         volatile int polling; /* the poller thread runs while set */
+        /* the outbox rows of a resident's update (km_outbox_publish): a
+         * producer of its own, so its counts are its messages only; one
+         * publisher at a time (outbox_lock) */
+        rd_kafka_t *outbox_rk;
+        struct km_kafka_counts outbox_counts;
+        pthread_mutex_t outbox_lock;
         struct gateway_metrics m;
 };
 
@@ -120,11 +126,22 @@ char *gateway_render_xml(const json_t *body, const char *root,
                          const char *item);
 
 /* gateway_post.c */
+/* A form or JSON body as an object of field -> string (a repeated
+ * media_url: an array).  @returns it, or NULL with rep set (400/415). */
+json_t *gateway_fields(const char *ctype, const char *body, size_t len,
+                       struct gateway_reply *rep);
+/* The field's non-empty string value or NULL. */
+const char *gateway_str(json_t *f, const char *k);
 void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                   size_t len, const char *query_key,
                   struct gateway_reply *rep);
 void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                    void *opaque);
+
+/* gateway_update.c */
+void gateway_update_post(struct gateway *gw, const char *ctype,
+                         const char *body, size_t len, const char *query_key,
+                         struct gateway_reply *rep);
 
 /* gateway_get.c */
 void gateway_services(struct gateway *gw, struct gateway_reply *rep);

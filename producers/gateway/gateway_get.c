@@ -475,7 +475,9 @@ cleanup:
  * at most 90 days), oldest first, from the tasks' state changes
  * (task_outbox, where every task-events message starts).  Statuses on
  * FixMyStreet's extended set: acknowledged IN_PROGRESS, resolved FIXED,
- * rejected (re-routed) FOR_TRIAGE; external_status_code is komek's event.
+ * rejected (re-routed) FOR_TRIAGE, reopened (a resident's dispute,
+ * POST /servicerequestupdates) REOPEN; external_status_code is komek's
+ * event.
  * The description is the staff's note: only for a read_private key, as
  * status_notes on GET /requests. */
 static const char gateway_sql_updates[] =
@@ -483,7 +485,11 @@ static const char gateway_sql_updates[] =
         "coalesce((o.payload::jsonb->>'at')::timestamptz, o.created_at) AS at, "
         "o.created_at "
         "FROM task_outbox o JOIN gateway_requests g ON g.id = o.complaint_id "
-        "WHERE o.topic = 'task_events' AND g.published_at IS NOT NULL) "
+        "WHERE o.topic = 'task_events' AND g.published_at IS NOT NULL "
+        /* state changes; the resident's own comments and confirmations
+         * came from the integration and are not sent back */
+        "AND o.event IN ('acknowledged', 'resolved', 'rejected', "
+        "'reopened')) "
         "SELECT event_id, complaint_id, event, " GW_TS("at") ", "
         "CASE WHEN $4::boolean THEN note END FROM u "
         "WHERE at >= $1::timestamptz AND at <= $2::timestamptz "
@@ -499,6 +505,8 @@ static const char *gateway_update_status(const char *event)
                 return "FIXED";
         if (!strcmp(event, "rejected"))
                 return "FOR_TRIAGE";
+        if (!strcmp(event, "reopened"))
+                return "REOPEN";
         return "OPEN";
 }
 

@@ -157,6 +157,17 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
                 if (get)
                         gateway_updates(gw, q, gateway_arg(conn, "api_key"),
                                         rep);
+                else if (post && req->too_large)
+                        gateway_error(rep, 413, "body larger than %lld bytes",
+                                      (long long)gw->gc->max_body_bytes);
+                else if (post)
+                        gateway_update_post(
+                            gw,
+                            MHD_lookup_connection_value(
+                                conn, MHD_HEADER_KIND,
+                                MHD_HTTP_HEADER_CONTENT_TYPE),
+                            req->body ? req->body : "", req->len,
+                            gateway_arg(conn, "api_key"), rep);
                 else
                         gateway_error(rep, 405, "method not allowed");
         } else if (strncmp(path, "/requests/", 10) == 0) {

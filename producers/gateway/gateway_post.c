@@ -78,8 +78,9 @@ bad:
         return NULL;
 }
 
-/* Body to an object of field -> string.  @returns 0 or sets the error. */
-static json_t *gateway_fields(const char *ctype, const char *body, size_t len,
+/* Body to an object of field -> string (gateway.h).  @returns it or NULL
+ * with the error set. */
+json_t *gateway_fields(const char *ctype, const char *body, size_t len,
                               struct gateway_reply *rep)
 {
         json_t *f = json_object(), *src, *v;
@@ -202,7 +203,7 @@ fail:
         return NULL;
 }
 
-static const char *gateway_str(json_t *f, const char *k)
+const char *gateway_str(json_t *f, const char *k)
 {
         const char *s = json_string_value(json_object_get(f, k));
 

@@ -45,6 +45,7 @@
 
 static struct km_conf conf;
 static char schema[128], conninfo[1024], topic[160], tmpdir[128];
+static char tevents[160];
 static char envpg[1200], key_fms[128], key_other[128], key_priv[128];
 static int gw_pid = -1, gw_port;
 static PGconn *conn;
@@ -74,11 +75,12 @@ static int f_keys(const char *args, char *out, size_t len)
 
 static int f_start(int *port)
 {
-        char pf[256], log[256], cfg[512], set[256];
+        char pf[256], log[256], cfg[512], set[256], set2[256];
         char *env[] = {envpg, NULL};
         char *bin = km_xasprintf("%s/komek-gateway", getenv("KOMEK_BIN"));
-        char *argv[] = {bin,  "--config", cfg, "--set", set, "--port", "0",
-                        "--port-file", pf, "--log-level", "debug", NULL};
+        char *argv[] = {bin,  "--config", cfg, "--set", set, "--set", set2,
+                        "--port", "0", "--port-file", pf, "--log-level",
+                        "debug", NULL};
         int64_t deadline = km_now_ms() + 20000;
         int pid;
 
@@ -87,6 +89,7 @@ static int f_start(int *port)
         snprintf(cfg, sizeof(cfg), "%s/deploy/komek.conf",
                  getenv("KOMEK_ROOT"));
         snprintf(set, sizeof(set), "topics.complaints=%s", topic);
+        snprintf(set2, sizeof(set2), "topics.task_events=%s", tevents);
         pid = km_test_spawn(argv, env, log);
         free(bin);
         *port = 0;
@@ -105,7 +108,7 @@ static int f_start(int *port)
         return *port ? pid : -1;
 }
 
-static __attribute__((unused)) void f_sql(const char *sql, const char *arg)
+static void f_sql(const char *sql, const char *arg)
 {
         const char *p[1] = {arg};
         char err[512];
@@ -273,6 +276,306 @@ static void test_resend_is_one_complaint(void **state)
         assert_int_equal(cnt.n, 1);
 }
 
+
+/* komek-inbox ARGS for the organisation ksk-fms; its stdout. */
+static char *f_inbox(const char *args)
+{
+        char *cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-inbox "
+                                 "--config %s/deploy/komek.conf --set "
+                                 "inbox.publish=false --org ksk-fms %s",
+                                 conninfo, getenv("KOMEK_BIN"),
+                                 getenv("KOMEK_ROOT"), args);
+        FILE *fp = popen(cmd, "r");
+        size_t cap = 65536, n = 0;
+        char *out = km_xmalloc(cap);
+        int st;
+
+        free(cmd);
+        assert_non_null(fp);
+        n = fread(out, 1, cap - 1, fp);
+        out[n] = '\0';
+        st = pclose(fp);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                fail_msg("komek-inbox %s: %d: %s", args, st, out);
+        return out;
+}
+
+/* A request from FixMyStreet, routed: the task row the task sink writes
+ * (status open, at ksk-fms). */
+static void f_routed(const char *fms_id, char *id)
+{
+        f_send(key_fms, fms_id, id);
+        f_sql("INSERT INTO tasks (complaint_id, attempt, org_id, org_kind, "
+              "building_id, category, route_reason, status, received_at, "
+              "routed_at, due_at, description, address, contact, updated_at, "
+              "complaint) VALUES ($1, 1, 'ksk-fms', 'ksk', 'b-fms-1', "
+              "'heating', 'building', 'open', now() - interval '2 hours', "
+              "now() - interval '2 hours', now() + interval '22 hours', "
+              "'No heating', 'Kenesary 12', '{\"name\": \"Aigerim "
+              SURNAME "\"}', now(), '{}')",
+              id);
+}
+
+/* FixMyStreet's post_service_request_update, as Open311.pm builds it. */
+static char *f_update_body(const char *key, const char *id,
+                           const char *update_id, const char *status,
+                           const char *text)
+{
+        return km_xasprintf("api_key=%s&jurisdiction_id=astana&"
+                            "updated_datetime=2026-12-02T18%%3A30%%3A00%%2B05"
+                            "%%3A00&service_request_id=%s&status=%s&"
+                            "description=%s&last_name=" SURNAME
+                            "&first_name=Aigerim&email=" EMAIL
+                            "&update_id=%s",
+                            key, id, status, text, update_id);
+}
+
+/* POST the update; @returns the update id it answered (a copy). */
+static char *f_update(const char *id, const char *update_id,
+                      const char *status, const char *text, int want)
+{
+        char *body = f_update_body(key_fms, id, update_id, status, text);
+        json_t *x = f_post_xml("/servicerequestupdates.xml", body, want);
+        char *uid = NULL;
+
+        if (want == 201) {
+                const char *u = json_string_value(json_object_get(
+                    json_array_get(x, 0), "update_id"));
+
+                assert_non_null(u);
+                assert_true(km_id_valid(u));
+                uid = km_xstrdup(u);
+        }
+        json_decref(x);
+        free(body);
+        return uid;
+}
+
+struct f_event {
+        const char *event_id;
+        int n;
+        json_t *found;
+};
+
+static int f_event_cb(const rd_kafka_message_t *rkm, void *opaque)
+{
+        struct f_event *e = opaque;
+        json_t *o = json_loadb(rkm->payload, rkm->len, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "event_id"));
+
+        if (id && !strcmp(id, e->event_id)) {
+                e->n++;
+                if (e->found == NULL)
+                        e->found = json_incref(o);
+        }
+        json_decref(o);
+        return 0;
+}
+
+/* A resident's comment (FixMyStreet status OPEN on an open request)
+ * reaches the task's history in the CLI inbox, as a task-events message;
+ * a retry with the same update_id is the same update; the name and
+ * e-mail are stored nowhere. */
+static void test_comment(void **state)
+{
+        char id[KM_ID_LEN], *u1, *u2, *out;
+
+        (void)state;
+        f_routed("40001", id);
+        u1 = f_update(id, "7001", "OPEN",
+                      "Still+cold+at+night%0D%0Asecond+line", 201);
+        u2 = f_update(id, "7001", "OPEN",
+                      "Still+cold+at+night%0D%0Asecond+line", 201);
+        assert_string_equal(u1, u2);
+        f_want("SELECT count(*) || ' ' || min(event) || ' ' || min(note) "
+               "FROM task_outbox WHERE complaint_id = $1",
+               id, "1 commented Still cold at night\nsecond line");
+        f_want("SELECT status FROM tasks WHERE complaint_id = $1", id,
+               "open");
+        f_want("SELECT count(*) FROM task_outbox WHERE payload LIKE '%"
+               SURNAME "%' OR payload LIKE '%" EMAIL_DEC "%' OR note LIKE '%"
+               SURNAME "%'",
+               NULL, "0");
+        {
+                char *args = km_xasprintf("show %s", id);
+
+                out = f_inbox(args);
+                free(args);
+                if (!strstr(out, "commented by the resident: Still cold"))
+                        fail_msg("komek-inbox show: no comment: %s", out);
+                free(out);
+        }
+        {
+                struct f_event e = {u1, 0, NULL};
+
+                km_test_read_topic(&conf, tevents, "read_committed", 1, 10000,
+                                   500, f_event_cb, &e);
+                assert_int_equal(e.n, 1);
+                assert_string_equal(json_string_value(json_object_get(
+                                        e.found, "event")),
+                                    "commented");
+                assert_string_equal(json_string_value(json_object_get(
+                                        e.found, "org_id")),
+                                    "ksk-fms");
+                json_decref(e.found);
+        }
+        /* a comment needs a text; an unknown status is refused */
+        free(f_update(id, "7002", "OPEN", "", 400));
+        free(f_update(id, "7003", "BROKEN", "x", 400));
+        free(u1);
+        free(u2);
+}
+
+/* Resolved, then disputed within the window (FixMyStreet: REOPEN): the
+ * task is reopened at the same organisation, first in the inbox, its SLA
+ * clock restarted; one task-events message; the updates feed says
+ * REOPEN.  The staff can work it again. */
+static void test_dispute(void **state)
+{
+        char id[KM_ID_LEN], older[KM_ID_LEN], *u, *out, *args, *line;
+        json_t *j;
+        int seen = 0;
+
+        (void)state;
+        f_routed("40002", id);
+        f_routed("40003", older);
+        f_sql("UPDATE tasks SET received_at = now() - interval '3 days' "
+              "WHERE complaint_id = $1",
+              older);
+        args = km_xasprintf("resolve %s --note 'radiators bled'", id);
+        free(f_inbox(args));
+        free(args);
+        u = f_update(id, "7101", "REOPEN", "Not+fixed%2C+still+cold", 201);
+        f_want("SELECT status || ' ' || org_id || ' ' || (due_at > now() + "
+               "interval '23 hours')::text || ' ' || (reopened_at IS NOT "
+               "NULL)::text FROM tasks WHERE complaint_id = $1",
+               id, "reopened ksk-fms true true");
+        f_want("SELECT count(*) FROM task_outbox WHERE complaint_id = $1 AND "
+               "event = 'reopened'",
+               id, "1");
+        /* the inbox: the disputed task first, before an older open one */
+        out = f_inbox("list");
+        line = strstr(out, "\n");
+        assert_non_null(line);
+        line = strstr(line + 1, "\n"); /* the header */
+        assert_non_null(line);
+        if (strncmp(line + 3, id, strlen(id)))
+                fail_msg("komek-inbox list: %s not first: %s", id, out);
+        assert_non_null(strstr(out, older));
+        free(out);
+        args = km_xasprintf("show %s", id);
+        out = f_inbox(args);
+        if (!strstr(out, "resolved by ksk-fms: radiators bled") ||
+            !strstr(out, "reopened by the resident: Not fixed, still cold"))
+                fail_msg("komek-inbox show: no history: %s", out);
+        free(out);
+        free(args);
+        {
+                struct f_event e = {u, 0, NULL};
+
+                km_test_read_topic(&conf, tevents, "read_committed", 1, 10000,
+                                   500, f_event_cb, &e);
+                assert_int_equal(e.n, 1);
+                assert_string_equal(json_string_value(json_object_get(
+                                        e.found, "event")),
+                                    "reopened");
+                json_decref(e.found);
+        }
+        j = f_get("/servicerequestupdates", "service_request_updates");
+        for (size_t i = 0; i < json_array_size(j); i++) {
+                json_t *o = json_array_get(j, i);
+
+                if (!strcmp(json_string_value(json_object_get(
+                                o, "update_id")),
+                            u)) {
+                        assert_string_equal(json_string_value(json_object_get(
+                                                o, "status")),
+                                            "REOPEN");
+                        seen++;
+                }
+        }
+        assert_int_equal(seen, 1);
+        json_decref(j);
+        /* disputing twice: it is no longer resolved */
+        free(f_update(id, "7102", "REOPEN", "again", 400));
+        /* the staff take it again */
+        args = km_xasprintf("ack %s", id);
+        free(f_inbox(args));
+        free(args);
+        f_want("SELECT status FROM tasks WHERE complaint_id = $1", id,
+               "acknowledged");
+        free(u);
+}
+
+/* FIXED (or CLOSED) after a resolution confirms it; a dispute after the
+ * window is refused; OPEN on a resolved request (FixMyStreet without
+ * extended statuses) disputes it; another client's key cannot touch the
+ * request. */
+static void test_confirm_window(void **state)
+{
+        char a[KM_ID_LEN], b[KM_ID_LEN], c[KM_ID_LEN], *args, *body;
+        struct http_resp r;
+
+        (void)state;
+        f_routed("40004", a);
+        f_routed("40005", b);
+        f_routed("40006", c);
+        args = km_xasprintf("resolve %s --note done", a);
+        free(f_inbox(args));
+        free(args);
+        args = km_xasprintf("resolve %s --note done", b);
+        free(f_inbox(args));
+        free(args);
+        args = km_xasprintf("resolve %s --note done", c);
+        free(f_inbox(args));
+        free(args);
+        free(f_update(a, "7201", "FIXED", "Thank+you", 201));
+        f_want("SELECT status || ' ' || (confirmed_at IS NOT NULL)::text "
+               "FROM tasks WHERE complaint_id = $1",
+               a, "resolved true");
+        f_want("SELECT string_agg(event, ',' ORDER BY created_at) FROM "
+               "task_outbox WHERE complaint_id = $1",
+               a, "resolved,confirmed");
+        /* resolved 16 days ago: past gateway.reopen_days (15) */
+        f_sql("UPDATE tasks SET resolved_at = now() - interval '16 days' "
+              "WHERE complaint_id = $1",
+              b);
+        free(f_update(b, "7202", "REOPEN", "Not+fixed", 400));
+        f_want("SELECT status FROM tasks WHERE complaint_id = $1", b,
+               "resolved");
+        free(f_update(c, "7203", "OPEN", "Not+fixed", 201));
+        f_want("SELECT status FROM tasks WHERE complaint_id = $1", c,
+               "reopened");
+        body = f_update_body(key_other, c, "7204", "REOPEN", "x");
+        assert_int_equal(http_do(gw_port, "POST", "/servicerequestupdates.json",
+                                 FORM, body, strlen(body), &r),
+                         0);
+        assert_int_equal(r.status, 404);
+        http_resp_free(&r);
+        free(body);
+}
+
+/* The gateway's log holds no resident's name, e-mail or text. */
+static void test_log_private(void **state)
+{
+        char *path = km_xasprintf("%s/gateway.log", tmpdir);
+        FILE *fp = fopen(path, "r");
+        char line[4096];
+        int n = 0;
+
+        (void)state;
+        assert_non_null(fp);
+        while (fgets(line, sizeof(line), fp)) {
+                n++;
+                if (strstr(line, SURNAME) || strstr(line, EMAIL_DEC) ||
+                    strstr(line, "still cold") || strstr(line, "Still cold"))
+                        fail_msg("the log holds resident data: %s", line);
+        }
+        assert_true(n > 0);
+        fclose(fp);
+        free(path);
+}
+
 static int setup(void **state)
 {
         char err[512];
@@ -286,8 +589,17 @@ static int setup(void **state)
                  "KOMEK_PG_CONNINFO=%s user=komek_gateway_app", conninfo);
         conn = km_pg_connect(conninfo, "test_fixmystreet", 30, err,
                              sizeof(err));
-        if (conn == NULL || km_test_topic(&conf, topic, sizeof(topic), "fms", 1))
+        if (conn == NULL || km_test_topic(&conf, topic, sizeof(topic), "fms", 1) ||
+            km_test_topic(&conf, tevents, sizeof(tevents), "fmsev", 1))
                 return -1;
+        /* what the router and task sink would have written */
+        f_sql("INSERT INTO organisations (id, kind, name) VALUES "
+              "('ksk-fms', 'ksk', 'KSK FixMyStreet')",
+              NULL);
+        f_sql("INSERT INTO buildings (id, district, street, house, apartments, "
+              "ksk_id, lat, long) VALUES ('b-fms-1', 'Esil', 'Kenesary', '12', "
+              "40, 'ksk-fms', 51.1, 71.4)",
+              NULL);
         if (f_keys("add --source fixmystreet --rate 100000", key_fms,
                    sizeof(key_fms)) ||
             f_keys("add --source webform --rate 100000", key_other,
@@ -322,6 +634,10 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_service_definition),
                 cmocka_unit_test(test_resend_is_one_complaint),
+                cmocka_unit_test(test_comment),
+                cmocka_unit_test(test_dispute),
+                cmocka_unit_test(test_confirm_window),
+                cmocka_unit_test(test_log_private),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

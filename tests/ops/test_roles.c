@@ -177,7 +177,14 @@ static const struct {
         {"komek_intake", "SELECT status, status_note, org_id, due_at, "
                          "updated_at FROM tasks", ""},
         {"komek_intake", "SELECT contact FROM tasks", "42501"},
-        {"komek_intake", "UPDATE tasks SET status = 'resolved'", "42501"},
+        {"komek_intake", "SELECT complaint FROM tasks", "42501"},
+        /* a resident's dispute (105_task_reopen.sql) changes the state
+         * and the due time, never who holds the task or its resolution */
+        {"komek_intake", "UPDATE tasks SET status = 'reopened'", ""},
+        {"komek_intake", "UPDATE tasks SET org_id = 'x'", "42501"},
+        {"komek_intake", "UPDATE tasks SET resolved_at = now()", "42501"},
+        {"komek_intake", "UPDATE task_outbox SET note = 'x'", "42501"},
+        {"komek_intake", "DELETE FROM task_outbox", "42501"},
         {"komek_intake", "INSERT INTO gateway_requests (id, source, "
                          "service_code, description, requested_at) VALUES "
                          "(gen_random_uuid(), 'web', 'heating', 'x', now())",

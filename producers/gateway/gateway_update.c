@@ -1,0 +1,345 @@
+/*
+ * gateway_update.c - POST /servicerequestupdates: a resident's update on
+ * a request this gateway accepted, as FixMyStreet's
+ * Open311::post_service_request_update sends it (form fields api_key,
+ * service_request_id, update_id, updated_datetime, status, description,
+ * first_name, last_name, email, phone, media_url; docs/open311.md).
+ *
+ * What the status means (FixMyStreet's extended set, or OPEN/CLOSED):
+ *   REOPEN, or OPEN on a resolved request    a dispute: the task is
+ *       reopened at the same organisation (within gateway.reopen_days of
+ *       the resolution, else 400), first in the inboxes, SLA restarted;
+ *   FIXED or CLOSED on a resolved request    a confirmation (recorded);
+ *   anything else                            a comment (description
+ *       required): the task's history and both inboxes.
+ * Each is km_task_apply (common/km_task.c), the one path of task state
+ * changes: one transaction, one task_outbox row, published here right
+ * after (komek-tasksink relays it if that fails).  The answer is the
+ * update id (the task-events event_id); a client's update_id makes it
+ * deterministic (km_id_derive(source, "update:" request ":" update_id)),
+ * so a retried POST answers the same id and records nothing twice.
+ *
+ * SECURITY: the body is untrusted, as in gateway_post.c.  Only requests
+ * of the key's own source can be updated (another's is 404).  The
+ * resident's name, e-mail and phone are accepted and dropped: never
+ * stored, never logged (the task already holds the contact the request
+ * carried); the description is the resident's text and goes only into
+ * the task's history (task_outbox.note), shown to the organisation's
+ * staff and to read_private keys, never logged.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway.h"
+#include "km_id.h"
+#include "km_log.h"
+#include "km_outbox.h"
+#include "km_pg.h"
+#include "km_task.h"
+#include "km_util.h"
+
+static const char *const gateway_update_known[] = {
+        "api_key", "jurisdiction_id", "service_request_id",
+        "service_request_id_ext", "update_id", "update_id_ext",
+        "updated_datetime", "status", "description", "first_name",
+        "last_name", "email", "phone", "media_url", "account_id",
+        "public_anonymity_required", "email_alerts_requested", "title",
+        NULL,
+};
+
+/* FixMyStreet's statuses (Open311.pm, extended_statuses on or off). */
+static const char *const gateway_update_statuses[] = {
+        "OPEN", "CLOSED", "FIXED", "IN_PROGRESS", "ACTION_SCHEDULED",
+        "INVESTIGATING", "DUPLICATE", "NOT_COUNCILS_RESPONSIBILITY",
+        "NO_FURTHER_ACTION", "INTERNAL_REFERRAL", "FOR_TRIAGE", "REOPEN",
+        NULL,
+};
+
+/* The note: the description (CR LF as LF) and the photo's URL. */
+static char *gateway_update_note(json_t *f)
+{
+        const char *d = gateway_str(f, "description"), *m;
+        char *note, *w;
+
+        m = gateway_str(f, "media_url");
+        if (m == NULL)
+                m = json_string_value(
+                    json_array_get(json_object_get(f, "media_url"), 0));
+        if (d == NULL && m == NULL)
+                return NULL;
+        note = km_xasprintf("%s%s%s", d ? d : "", d && m ? "\n" : "",
+                            m ? m : "");
+        for (w = note; *w; w++)
+                if (w[0] == '\r' && w[1] == '\n')
+                        memmove(w, w + 1, strlen(w)); /* drops the CR */
+        return note;
+}
+
+/* Fields refused or accepted: @returns 0 or -1 with rep set. */
+static int gateway_update_check(json_t *f, struct gateway_reply *rep)
+{
+        const char *key, *st = gateway_str(f, "status");
+        json_t *v;
+        int64_t t;
+
+        json_object_foreach(f, key, v) {
+                int known = 0;
+
+                for (int i = 0; gateway_update_known[i] && !known; i++)
+                        known = strcmp(key, gateway_update_known[i]) == 0;
+                if (!known) {
+                        gateway_error(rep, 400,
+                                      "%.40s: unknown_field (not a field of "
+                                      "a service request update)",
+                                      key);
+                        return -1;
+                }
+        }
+        if (!km_id_valid(gateway_str(f, "service_request_id")
+                             ? gateway_str(f, "service_request_id")
+                             : "")) {
+                gateway_error(rep, 404, "no service request with this id");
+                return -1;
+        }
+        if (st) {
+                int ok = 0;
+
+                for (int i = 0; gateway_update_statuses[i] && !ok; i++)
+                        ok = strcasecmp(st, gateway_update_statuses[i]) == 0;
+                if (!ok) {
+                        gateway_error(rep, 400,
+                                      "status: invalid_field (OPEN, CLOSED, "
+                                      "FIXED, REOPEN or another of the "
+                                      "extended statuses)");
+                        return -1;
+                }
+        }
+        if (gateway_str(f, "updated_datetime") &&
+            km_parse_rfc3339(gateway_str(f, "updated_datetime"), &t)) {
+                gateway_error(rep, 400, "updated_datetime: invalid_field (not "
+                                        "an RFC 3339 time)");
+                return -1;
+        }
+        if (gateway_str(f, "update_id") &&
+            strlen(gateway_str(f, "update_id")) > 200) {
+                gateway_error(rep, 400, "update_id: invalid_field (at most "
+                                        "200 bytes)");
+                return -1;
+        }
+        return 0;
+}
+
+/* What the update does, from its status and the task's (NULL: no task). */
+static enum km_task_action gateway_update_action(const char *st,
+                                                 const char *task)
+{
+        int resolved = task && strcmp(task, "resolved") == 0;
+
+        if (st && !strcasecmp(st, "REOPEN"))
+                return KM_TASK_REOPEN;
+        if (st && resolved && !strcasecmp(st, "OPEN"))
+                return KM_TASK_REOPEN;
+        if (st && resolved &&
+            (!strcasecmp(st, "FIXED") || !strcasecmp(st, "CLOSED")))
+                return KM_TASK_CONFIRM;
+        return KM_TASK_COMMENT;
+}
+
+/* The request (of this source) and its task's status, on slot's
+ * connection.  @returns 0, KM_EINPUT (no such request) or an error. */
+static int gateway_update_lookup(PGconn *conn, const char *id,
+                                 const char *source, char *status,
+                                 size_t slen, char *err, size_t errlen)
+{
+        const char *p[2] = {id, source};
+        PGresult *res = NULL;
+        int r;
+
+        r = km_pg_exec(conn,
+                       "SELECT (SELECT t.status FROM tasks t WHERE "
+                       "t.complaint_id = g.id) FROM gateway_requests g "
+                       "WHERE g.id = $1::uuid AND g.source = $2 AND "
+                       "g.published_at IS NOT NULL",
+                       2, p, &res, err, errlen);
+        if (r)
+                return r;
+        if (PQntuples(res) != 1) {
+                PQclear(res);
+                return KM_EINPUT;
+        }
+        snprintf(status, slen, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        return 0;
+}
+
+/* @returns 1 if the outbox holds event_id (a retried POST). */
+static int gateway_update_seen(PGconn *conn, const char *event_id, int *seen,
+                               char *err, size_t errlen)
+{
+        const char *p[1] = {event_id};
+        PGresult *res = NULL;
+        int r;
+
+        r = km_pg_exec(conn,
+                       "SELECT 1 FROM task_outbox WHERE event_id = $1::uuid",
+                       1, p, &res, err, errlen);
+        if (r == 0)
+                *seen = PQntuples(res) > 0;
+        PQclear(res);
+        return r;
+}
+
+static void gateway_update_reply(struct gateway_reply *rep,
+                                 const char *event_id)
+{
+        json_t *item = json_object();
+
+        json_object_set_new(item, "update_id", json_string(event_id));
+        json_decref(rep->body);
+        rep->body = json_array();
+        json_array_append_new(rep->body, item);
+        rep->status = 201;
+        rep->root = "service_request_updates";
+        rep->item = "request_update";
+}
+
+/* Apply the update on slot's connection and publish its outbox row. */
+static void gateway_update_apply(struct gateway *gw,
+                                 struct gateway_pgslot *slot, json_t *f,
+                                 const char *source,
+                                 struct gateway_reply *rep)
+{
+        const char *id = gateway_str(f, "service_request_id");
+        const char *uid = gateway_str(f, "update_id");
+        char status[24], err[512], eid[KM_ID_LEN];
+        struct km_task_change ch;
+        struct km_task_result out;
+        char *note = NULL, *ext = NULL;
+        int r, seen = 0, n = 0;
+
+        if (uid == NULL)
+                uid = gateway_str(f, "update_id_ext");
+        r = gateway_update_lookup(slot->conn, id, source, status,
+                                  sizeof(status), err, sizeof(err));
+        if (r == KM_EINPUT) {
+                gateway_error(rep, 404, "no service request with this id");
+                return;
+        }
+        if (r == 0 && uid) {
+                ext = km_xasprintf("update:%s:%s", id, uid);
+                km_id_derive(source, ext, eid);
+                r = gateway_update_seen(slot->conn, eid, &seen, err,
+                                        sizeof(err));
+        }
+        if (r) {
+                km_obs_pg_error(gw->m.reg, r);
+                km_log_error("update of %s: %s", id, err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                goto cleanup;
+        }
+        if (seen) { /* a retry: the same update, nothing new */
+                gateway_update_reply(rep, eid);
+                goto cleanup;
+        }
+        note = gateway_update_note(f);
+        memset(&ch, 0, sizeof(ch));
+        ch.complaint_id = id;
+        ch.action = gateway_update_action(gateway_str(f, "status"),
+                                          *status ? status : NULL);
+        ch.note = note;
+        ch.event_id = uid ? eid : NULL;
+        ch.reopen_s = gw->gc->reopen_days * 86400;
+        if (ch.action == KM_TASK_COMMENT && note == NULL) {
+                gateway_error(rep, 400, "description: missing_field (a "
+                                        "comment needs a text)");
+                goto cleanup;
+        }
+        r = km_task_apply(slot->conn, gw->conf, NULL, &ch, &out, err,
+                          sizeof(err));
+        if (r == KM_EINPUT) {
+                /* err names ids and states only, never the text */
+                gateway_error(rep, 400, "%s", err);
+                goto cleanup;
+        }
+        if (r) {
+                km_obs_pg_error(gw->m.reg, r);
+                km_log_error("update of %s: %s", id, err);
+                gateway_error(rep, 503, "could not record the update, try "
+                                        "again");
+                goto cleanup;
+        }
+        km_log_info("request %s: %s by the resident (update %s, task at "
+                    "%s)",
+                    id, km_task_event_name(ch.action), out.event_id, out.org);
+        pthread_mutex_lock(&gw->outbox_lock);
+        r = km_outbox_publish(slot->conn, gw->outbox_rk, &gw->outbox_counts,
+                              gw->conf, id, 0, 100, &n, err, sizeof(err));
+        pthread_mutex_unlock(&gw->outbox_lock);
+        if (r)
+                km_log_warn("update %s not published yet: %s (komek-tasksink "
+                            "relays it)",
+                            out.event_id, err);
+        gateway_update_reply(rep, out.event_id);
+cleanup:
+        free(note);
+        free(ext);
+}
+
+void gateway_update_post(struct gateway *gw, const char *ctype,
+                         const char *body, size_t len, const char *query_key,
+                         struct gateway_reply *rep)
+{
+        struct gateway_pgslot *slot = NULL;
+        char source[80], channel[24], err[512];
+        int64_t key_id = 0, rate = 0;
+        const char *key;
+        json_t *f;
+        int r;
+
+        f = gateway_fields(ctype, body, len, rep);
+        if (f == NULL)
+                return;
+        key = gateway_str(f, "api_key");
+        if (key == NULL)
+                key = query_key;
+        if (key == NULL || *key == '\0') {
+                gateway_error(rep, 403, "api_key required");
+                goto cleanup;
+        }
+        if (gateway_update_check(f, rep))
+                goto cleanup;
+        slot = gateway_pg_get(gw, err, sizeof(err));
+        if (slot == NULL) {
+                km_log_error("database: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                goto cleanup;
+        }
+        r = gateway_key_lookup(slot->conn, key, &key_id, source,
+                               sizeof(source), channel, sizeof(channel), &rate,
+                               err, sizeof(err));
+        if (r == KM_EINPUT) {
+                gateway_error(rep, 403, "invalid api_key");
+                goto cleanup;
+        }
+        if (r) {
+                km_obs_pg_error(gw->m.reg, r);
+                km_log_error("api_keys: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                goto cleanup;
+        }
+        if (!gateway_rate_take(gw, key_id, rate)) {
+                gateway_error(rep, 429,
+                              "rate limit of %lld requests per minute "
+                              "exceeded",
+                              (long long)rate);
+                rep->retry_after = (int)(60 / rate) + 1;
+                goto cleanup;
+        }
+        gateway_update_apply(gw, slot, f, source, rep);
+cleanup:
+        if (slot)
+                gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
+        json_decref(f);
+}
