@@ -6,14 +6,15 @@
  * Status comes from PostgreSQL: gateway_requests (what this gateway
  * accepted) joined, when the routing engine's tables exist (checked per
  * connection, again every 30 s), with the complaint's latest row in tasks
- * and its organisation: open/acknowledged/rejected -> open, resolved ->
- * closed, agency_responsible = organisations.name, expected_datetime =
+ * and its organisation: open/acknowledged/rejected/reopened -> open,
+ * resolved -> closed, agency_responsible = organisations.name, expected_datetime =
  * tasks.due_at.  Without a task (not routed yet, or no tasks table) the
  * request is open.  Filters are validated here and passed as parameters.
  *
  * SECURITY (privacy, issue 19): these reads need no key, so by default
  * they show nothing that identifies a resident: no staff note
- * (status_notes null), the description and media_url only for services
+ * (status_notes is only "accepted" for an acknowledged task and "passed
+ * to another organisation" for a re-routed one, in gateway.lang), the description and media_url only for services
  * in gateway.public_services, the directory's building address without
  * the apartment (null when no building is known), coordinates that are
  * the building's or rounded to 3 decimals.  A key with the read_private
@@ -36,7 +37,9 @@
 
 /* Shared by both variants: $1 ids (uuid[]), $2 service_code, $3 status,
  * $4 start, $5 end, $6 limit, $7 private (the key's read_private scope),
- * $8 the public services (text[], gateway.public_services). */
+ * $8 the public services (text[], gateway.public_services), $9 and $10
+ * the status_notes of an acknowledgement and of a re-route, in
+ * gateway.lang (gateway_note_ack, gateway_note_reroute). */
 #define GW_WHERE                                                             \
         " WHERE g.published_at IS NOT NULL"                                  \
         " AND ($1::uuid[] IS NULL OR g.id = ANY($1::uuid[]))"                \
@@ -52,7 +55,8 @@
  * apartment; NULL when no building is known) and coordinates that are the
  * building's or rounded to 3 decimals (~100 m). */
 #define GW_COLS                                                              \
-        "SELECT g.id, x.status, CASE WHEN $7::bool THEN x.note END, "        \
+        "SELECT g.id, x.status, CASE WHEN $7::bool THEN x.note ELSE "        \
+        "x.pub_note END, "                                                   \
         "g.service_code, CASE WHEN $7::bool OR g.service_code = "           \
         "ANY($8::text[]) THEN g.description END, x.agency, "                 \
         GW_TS("g.requested_at") ", " GW_TS("x.updated") ", "                \
@@ -70,11 +74,22 @@ static const char gateway_sql_tasks[] =
         "t.due_at, t.updated_at, t.building_id FROM tasks t WHERE "
         "t.complaint_id = g.id ORDER BY t.updated_at DESC LIMIT 1) t ON true "
         "LEFT JOIN organisations o ON o.id::text = t.org_id::text "
+        /* the latest state change: a re-routed task's new row has lost
+         * the rejection's reason, the outbox keeps it */
+        "LEFT JOIN LATERAL (SELECT e.event, e.note FROM task_outbox e "
+        "WHERE e.complaint_id = g.id AND e.topic = 'task_events' AND "
+        "e.event IN ('acknowledged', 'resolved', 'rejected', 'reopened') "
+        "ORDER BY e.created_at DESC, e.event_id LIMIT 1) ev ON true "
         "LEFT JOIN LATERAL (SELECT b.id, b.district, b.street, b.house, "
         "b.lat, b.long FROM buildings b WHERE b.id IN (t.building_id, "
         "g.building_id) ORDER BY b.id = t.building_id DESC LIMIT 1) b ON true "
         "CROSS JOIN LATERAL (SELECT CASE WHEN t.status = 'resolved' THEN "
-        "'closed' ELSE 'open' END AS status, t.status_note::text AS note, "
+        "'closed' ELSE 'open' END AS status, coalesce(t.status_note::text, "
+        "CASE WHEN t.status = 'acknowledged' THEN $9::text WHEN t.status = "
+        "'open' AND ev.event = 'rejected' THEN $10::text || coalesce(': ' || "
+        "ev.note, '') END) AS note, CASE WHEN t.status = 'acknowledged' "
+        "THEN $9::text WHEN t.status = 'rejected' OR (t.status = 'open' AND "
+        "ev.event = 'rejected') THEN $10::text END AS pub_note, "
         "o.name::text AS agency, COALESCE(t.updated_at, g.published_at) AS "
         "updated, t.due_at AS due, CASE WHEN b.id IS NOT NULL THEN "
         "b.district || ', ' || b.street || ' ' || b.house END AS "
@@ -84,14 +99,31 @@ static const char gateway_sql_tasks[] =
 /* No routing tables (a gateway alone): no directory to say the building */
 static const char gateway_sql_plain[] =
         GW_COLS
-        "CROSS JOIN LATERAL (SELECT 'open'::text AS status, NULL::text AS "
-        "note, NULL::text AS agency, g.published_at AS updated, "
+        /* no task: no note ($9 and $10 named only for their types) */
+        "CROSS JOIN LATERAL (SELECT 'open'::text AS status, "
+        "nullif($9::text, $9::text) AS note, nullif($10::text, $10::text) "
+        "AS pub_note, NULL::text AS agency, g.published_at AS updated, "
         "NULL::timestamptz AS due, NULL::text AS pub_address, NULL::text AS "
         "pub_building, NULL::float8 AS blat, NULL::float8 AS blong) x"
         GW_WHERE;
 
 static char *gateway_list(const char *v, const char *const *allowed,
                           int *bad);
+
+/* What an acknowledgement and a re-route say to the integration (the
+ * staff's own words stay private), in gateway.lang. */
+static const char *gateway_note_ack(const struct gateway *gw)
+{
+        return strcmp(gw->gc->lang, "ru") == 0 ? "Принято в работу"
+                                               : "Accepted";
+}
+
+static const char *gateway_note_reroute(const struct gateway *gw)
+{
+        return strcmp(gw->gc->lang, "ru") == 0
+                   ? "Передано в другую организацию"
+                   : "Passed to another organisation";
+}
 
 static const char *gateway_service_name(const struct gateway *gw,
                                         const struct km_category *c)
@@ -286,17 +318,19 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
                 pub = gateway_list(gw->gc->public_services, NULL, NULL);
         p[6] = priv ? "true" : "false";
         p[7] = pub;
+        p[8] = gateway_note_ack(gw);
+        p[9] = gateway_note_reroute(gw);
         r = km_pg_exec(slot->conn,
                        gateway_pg_has_tasks(slot) ? gateway_sql_tasks
                                                   : gateway_sql_plain,
-                       8, p, &res, err, sizeof(err));
+                       10, p, &res, err, sizeof(err));
         if (r == KM_EFATAL && gateway_pg_has_tasks(slot)) {
                 /* tasks not (yet) shaped as expected: answer from what the
                  * gateway recorded, and look again in a while */
                 km_log_warn("requests with tasks: %s; without tasks", err);
                 slot->has_tasks = 0;
                 slot->checked_ms = km_now_ms();
-                r = km_pg_exec(slot->conn, gateway_sql_plain, 8, p, &res, err,
+                r = km_pg_exec(slot->conn, gateway_sql_plain, 10, p, &res, err,
                                sizeof(err));
         }
         free(pub);
@@ -324,7 +358,8 @@ void gateway_request(struct gateway *gw, const char *id, const char *api_key,
                      struct gateway_reply *rep)
 {
         char arr[KM_ID_LEN + 2];
-        const char *p[8] = {arr, NULL, NULL, NULL, NULL, "1", NULL, NULL};
+        const char *p[10] = {arr, NULL, NULL, NULL, NULL, "1",
+                             NULL, NULL, NULL, NULL};
 
         if (!km_id_valid(id)) {
                 gateway_error(rep, 404, "no service request with this id");
@@ -394,7 +429,8 @@ void gateway_requests(struct gateway *gw, const char *const *q,
         static const char *const statuses[] = {"open", "closed", NULL};
         char *ids = NULL, *codes = NULL, *sts = NULL, start[24], end[24],
              limit[24];
-        const char *p[8] = {NULL, NULL, NULL, NULL, NULL, limit, NULL, NULL};
+        const char *p[10] = {NULL, NULL,  NULL, NULL, NULL,
+                             limit, NULL, NULL, NULL, NULL};
         long nids = 0;
         int64_t t;
 
@@ -479,7 +515,9 @@ cleanup:
  * POST /servicerequestupdates) REOPEN; external_status_code is komek's
  * event.
  * The description is the staff's note: only for a read_private key, as
- * status_notes on GET /requests. */
+ * status_notes on GET /requests; everyone sees that an acknowledgement
+ * was "accepted" ("Принято в работу") and a rejection re-routed (with the
+ * reason for a read_private key). */
 static const char gateway_sql_updates[] =
         "WITH u AS (SELECT o.event_id, o.complaint_id, o.event, o.note, "
         "coalesce((o.payload::jsonb->>'at')::timestamptz, o.created_at) AS at, "
@@ -491,7 +529,11 @@ static const char gateway_sql_updates[] =
         "AND o.event IN ('acknowledged', 'resolved', 'rejected', "
         "'reopened')) "
         "SELECT event_id, complaint_id, event, " GW_TS("at") ", "
-        "CASE WHEN $4::boolean THEN note END FROM u "
+        "CASE WHEN $4::boolean AND event = 'rejected' THEN $6::text || "
+        "coalesce(': ' || note, '') WHEN $4::boolean THEN coalesce(note, "
+        "CASE WHEN event = 'acknowledged' THEN $5::text END) WHEN event = "
+        "'acknowledged' THEN $5::text WHEN event = 'rejected' THEN $6::text "
+        "END FROM u "
         "WHERE at >= $1::timestamptz AND at <= $2::timestamptz "
         /* at has whole seconds: changes within one second keep the
          * order they were made in */
@@ -515,7 +557,8 @@ void gateway_updates(struct gateway *gw, const char *const *q,
                      const char *api_key, struct gateway_reply *rep)
 {
         char start[24], end[24], limit[24], err[512];
-        const char *p[4] = {start, end, limit, NULL};
+        const char *p[6] = {start, end, limit, NULL, gateway_note_ack(gw),
+                            gateway_note_reroute(gw)};
         int64_t t[2] = {km_wall_s() - 86400, km_wall_s()};
         struct gateway_pgslot *slot;
         PGresult *res = NULL;
@@ -551,7 +594,7 @@ void gateway_updates(struct gateway *gw, const char *const *q,
                 return;
         }
         p[3] = priv ? "true" : "false";
-        r = km_pg_exec(slot->conn, gateway_sql_updates, 4, p, &res, err,
+        r = km_pg_exec(slot->conn, gateway_sql_updates, 6, p, &res, err,
                        sizeof(err));
         gateway_pg_put(gw, slot, r && PQstatus(slot->conn) != CONNECTION_OK);
         if (r) {

@@ -555,6 +555,134 @@ static void test_confirm_window(void **state)
         free(body);
 }
 
+struct f_msg {
+        const char *id;
+        char *payload;
+};
+
+static int f_msg_cb(const rd_kafka_message_t *rkm, void *opaque)
+{
+        struct f_msg *m = opaque;
+        json_t *o = json_loadb(rkm->payload, rkm->len, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "id"));
+
+        if (id && !strcmp(id, m->id) && m->payload == NULL)
+                m->payload = km_xasprintf("%.*s", (int)rkm->len,
+                                          (const char *)rkm->payload);
+        json_decref(o);
+        return 0;
+}
+
+/* The request's status_notes and its latest update's description, for
+ * the public (no key) or a read_private key. */
+static void f_notes(const char *id, int priv, const char *want_notes,
+                    const char *want_status, const char *want_desc)
+{
+        char path[256];
+        json_t *j, *o, *last = NULL;
+
+        snprintf(path, sizeof(path), "/requests/%s%s%s", id,
+                 priv ? "?api_key=" : "", priv ? key_priv : "");
+        /* f_get puts the suffix at the end: build both by hand */
+        {
+                struct http_resp r;
+                char p[512];
+
+                snprintf(p, sizeof(p), "/requests/%s.json%s%s", id,
+                         priv ? "?api_key=" : "", priv ? key_priv : "");
+                assert_int_equal(http_do(gw_port, "GET", p, NULL, NULL, 0, &r),
+                                 0);
+                assert_int_equal(r.status, 200);
+                j = json_loads(r.body, 0, NULL);
+                http_resp_free(&r);
+        }
+        o = json_array_get(j, 0);
+        if (want_notes == NULL)
+                assert_true(json_is_null(json_object_get(o, "status_notes")));
+        else if (json_string_value(json_object_get(o, "status_notes")) ==
+                     NULL ||
+                 strcmp(json_string_value(json_object_get(o, "status_notes")),
+                        want_notes))
+                fail_msg("%s status_notes: got %s, want %s", path,
+                         json_string_value(json_object_get(o, "status_notes")),
+                         want_notes);
+        json_decref(j);
+        if (want_status == NULL) /* no change yet */
+                return;
+        {
+                struct http_resp r;
+                char p[512];
+
+                snprintf(p, sizeof(p), "/servicerequestupdates.json%s%s",
+                         priv ? "?api_key=" : "", priv ? key_priv : "");
+                assert_int_equal(http_do(gw_port, "GET", p, NULL, NULL, 0, &r),
+                                 0);
+                assert_int_equal(r.status, 200);
+                j = json_loads(r.body, 0, NULL);
+                http_resp_free(&r);
+        }
+        for (size_t i = 0; i < json_array_size(j); i++)
+                if (!strcmp(json_string_value(json_object_get(
+                                json_array_get(j, i), "service_request_id")),
+                            id))
+                        last = json_array_get(j, i);
+        assert_non_null(last);
+        assert_string_equal(json_string_value(json_object_get(last, "status")),
+                            want_status);
+        assert_string_equal(
+            json_string_value(json_object_get(last, "description")),
+            want_desc);
+        json_decref(j);
+}
+
+/* Issue 21 part 5: an acknowledgement says "Принято в работу" (the
+ * service language, ru in komek.conf) to everyone; a rejection re-routed
+ * keeps its reason after the task sink replaced the row (for a
+ * read_private key; the public sees that it was passed on). */
+static void test_status_notes(void **state)
+{
+        char id[KM_ID_LEN], *args;
+        struct f_msg m = {id, NULL};
+
+        (void)state;
+        f_routed("40007", id);
+        km_test_read_topic(&conf, topic, "read_committed", 1000, 5000, 0,
+                           f_msg_cb, &m);
+        assert_non_null(m.payload);
+        /* the canonical complaint, as the task sink stores it */
+        {
+                const char *p[2] = {id, m.payload};
+                char err[512];
+
+                if (km_pg_exec(conn,
+                               "UPDATE tasks SET complaint = $2::jsonb WHERE "
+                               "complaint_id = $1",
+                               2, p, NULL, err, sizeof(err)))
+                        fail_msg("%s", err);
+        }
+        free(m.payload);
+        f_notes(id, 0, NULL, NULL, NULL);
+        f_notes(id, 1, NULL, NULL, NULL);
+        args = km_xasprintf("ack %s", id);
+        free(f_inbox(args));
+        free(args);
+        f_notes(id, 0, "Принято в работу", "IN_PROGRESS", "Принято в работу");
+        f_notes(id, 1, "Принято в работу", "IN_PROGRESS", "Принято в работу");
+        args = km_xasprintf("reject %s --reason 'not our building'", id);
+        free(f_inbox(args));
+        free(args);
+        /* what the task sink does with the re-route's dispatch message:
+         * the row of attempt 2, at triage, without the old note */
+        f_sql("UPDATE tasks SET attempt = 2, org_id = 'triage', status = "
+              "'open', status_note = NULL, acknowledged_at = NULL WHERE "
+              "complaint_id = $1",
+              id);
+        f_notes(id, 1, "Передано в другую организацию: not our building",
+                "FOR_TRIAGE", "Передано в другую организацию: not our building");
+        f_notes(id, 0, "Передано в другую организацию", "FOR_TRIAGE",
+                "Передано в другую организацию");
+}
+
 /* The gateway's log holds no resident's name, e-mail or text. */
 static void test_log_private(void **state)
 {
@@ -637,6 +765,7 @@ int main(void)
                 cmocka_unit_test(test_comment),
                 cmocka_unit_test(test_dispute),
                 cmocka_unit_test(test_confirm_window),
+                cmocka_unit_test(test_status_notes),
                 cmocka_unit_test(test_log_private),
         };
 
