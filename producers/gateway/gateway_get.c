@@ -7,15 +7,15 @@
  * accepted) joined, when the routing engine's tables exist (checked per
  * connection, again every 30 s), with the complaint's latest row in tasks
  * and its organisation: open/acknowledged/rejected/reopened -> open,
- * resolved -> closed, agency_responsible = organisations.name, expected_datetime =
- * tasks.due_at.  Without a task (not routed yet, or no tasks table) the
+ * resolved -> closed, agency_responsible = organisations.name,
+ * expected_datetime = tasks.due_at.  Without a task (not routed yet, or no tasks table) the
  * request is open.  Filters are validated here and passed as parameters.
  *
  * SECURITY (privacy, issue 19): these reads need no key, so by default
  * they show nothing that identifies a resident: no staff note
  * (status_notes is only "accepted" for an acknowledged task and "passed
- * to another organisation" for a re-routed one, in gateway.lang), the description and media_url only for services
- * in gateway.public_services, the directory's building address without
+ * to another organisation" for a re-routed one, in gateway.lang), the
+ * description and media_url only for services in gateway.public_services, the directory's building address without
  * the apartment (null when no building is known), coordinates that are
  * the building's or rounded to 3 decimals.  A key with the read_private
  * scope (komek-keys add --scope read_private) sees what was recorded; an
