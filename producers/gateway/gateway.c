@@ -1,6 +1,7 @@
 /*
  * gateway.c - komek-gateway: Open311 GeoReport v2 over HTTP.
  *
+ *   GET  /discovery(.xml|.json)          the Open311 discovery document
  *   GET  /services(.xml|.json)           the service catalogue (categories)
  *   GET  /services/{code}(.xml|.json)    a service definition
  *   POST /requests(.xml|.json)           a complaint (form or JSON body)
@@ -88,6 +89,12 @@ static const struct km_conf_key gateway_keys[] = {
          GATEWAY_OFF(reopen_days), NULL,
          "days after a resolution in which POST /servicerequestupdates may "
          "dispute it (status REOPEN)"},
+        {"gateway.public_url", KM_CT_STR, "", 0, 256, GATEWAY_OFF(public_url),
+         NULL,
+         "the URL integrations reach this gateway at, for GET /discovery "
+         "(default: http:// and the request's Host)"},
+        {"gateway.contact", KM_CT_STR, "", 0, 256, GATEWAY_OFF(contact), NULL,
+         "who to ask about this endpoint, for GET /discovery"},
         KM_METRICS_CONF_KEYS("gateway", struct gateway_conf, metrics_address,
                              metrics_port),
         KM_OBS_PORT_FILE_KEY("gateway", struct gateway_conf,

@@ -69,7 +69,7 @@ static void gateway_xml_value(struct gateway_buf *b, const char *name,
                               const json_t *v, int depth);
 
 /* The element of one item of a nested list: <attributes><attribute>,
- * <notes><note>, <values><value>, <media_urls><media_url>. */
+ * <notes><note>, <endpoints><endpoint> ... */
 static const char *gateway_xml_item(const char *list)
 {
         static const char *const map[][2] = {
@@ -77,6 +77,9 @@ static const char *gateway_xml_item(const char *list)
                 {"notes", "note"},
                 {"values", "value"},
                 {"media_urls", "media_url"},
+                {"endpoints", "endpoint"},
+                {"formats", "format"},
+                {"extensions", "extension"},
         };
 
         for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)

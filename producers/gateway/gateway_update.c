@@ -1,5 +1,8 @@
 /*
- * gateway_update.c - POST /servicerequestupdates: a resident's update on
+ * gateway_update.c - the Open311 updates extension: GET
+ * /servicerequestupdates (the state changes, for FixMyStreet's
+ * Open311::GetServiceRequestUpdates; below) and POST
+ * /servicerequestupdates: a resident's update on
  * a request this gateway accepted, as FixMyStreet's
  * Open311::post_service_request_update sends it (form fields api_key,
  * service_request_id, update_id, updated_datetime, status, description,
@@ -342,4 +345,122 @@ cleanup:
         if (slot)
                 gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
         json_decref(f);
+}
+
+/* The Open311 updates extension, read side, as FixMyStreet's
+ * Open311::GetServiceRequestUpdates asks: what happened to the requests
+ * posted here between start_date and end_date (default: the last 24 hours,
+ * at most 90 days), oldest first, from the tasks' state changes
+ * (task_outbox, where every task-events message starts).  Statuses on
+ * FixMyStreet's extended set: acknowledged IN_PROGRESS, resolved FIXED,
+ * rejected (re-routed) FOR_TRIAGE, reopened (a resident's dispute,
+ * POST /servicerequestupdates) REOPEN; external_status_code is komek's
+ * event.
+ * The description is the staff's note: only for a read_private key, as
+ * status_notes on GET /requests; everyone sees that an acknowledgement
+ * was "accepted" ("Принято в работу") and a rejection re-routed (with the
+ * reason for a read_private key). */
+static const char gateway_sql_updates[] =
+        "WITH u AS (SELECT o.event_id, o.complaint_id, o.event, o.note, "
+        "coalesce((o.payload::jsonb->>'at')::timestamptz, o.created_at) AS at, "
+        "o.created_at "
+        "FROM task_outbox o JOIN gateway_requests g ON g.id = o.complaint_id "
+        "WHERE o.topic = 'task_events' AND g.published_at IS NOT NULL "
+        /* state changes; the resident's own comments and confirmations
+         * came from the integration and are not sent back */
+        "AND o.event IN ('acknowledged', 'resolved', 'rejected', "
+        "'reopened')) "
+        "SELECT event_id, complaint_id, event, " GW_TS("at") ", "
+        GW_UPDATE_DESC("$4", "$5", "$6") " FROM u "
+        "WHERE at >= $1::timestamptz AND at <= $2::timestamptz "
+        /* at has whole seconds: changes within one second keep the
+         * order they were made in */
+        "ORDER BY at, created_at, event_id LIMIT $3::int";
+
+const char *gateway_update_status(const char *event)
+{
+        if (!strcmp(event, "acknowledged"))
+                return "IN_PROGRESS";
+        if (!strcmp(event, "resolved"))
+                return "FIXED";
+        if (!strcmp(event, "rejected"))
+                return "FOR_TRIAGE";
+        if (!strcmp(event, "reopened"))
+                return "REOPEN";
+        return "OPEN";
+}
+
+/* q: start_date, end_date. */
+void gateway_updates(struct gateway *gw, const char *const *q,
+                     const char *api_key, struct gateway_reply *rep)
+{
+        char start[24], end[24], limit[24], err[512];
+        const char *p[6] = {start, end, limit, NULL, gateway_note_ack(gw),
+                            gateway_note_reroute(gw)};
+        int64_t t[2] = {km_wall_s() - 86400, km_wall_s()};
+        struct gateway_pgslot *slot;
+        PGresult *res = NULL;
+        int r, priv = 0;
+
+        for (int i = 0; i < 2; i++)
+                if (q[i] && *q[i] && km_parse_rfc3339(q[i], &t[i])) {
+                        gateway_error(rep, 400,
+                                      "%s: invalid_field (not an RFC 3339 "
+                                      "time)",
+                                      i ? "end_date" : "start_date");
+                        return;
+                }
+        if (q[0] && *q[0] && !(q[1] && *q[1]))
+                t[1] = t[0] + 90 * 86400;
+        if (t[1] < t[0] || t[1] - t[0] > 90 * 86400) {
+                gateway_error(rep, 400, "end_date: invalid_field (a window "
+                                        "of at most 90 days after "
+                                        "start_date)");
+                return;
+        }
+        km_fmt_rfc3339(t[0], start, sizeof(start));
+        km_fmt_rfc3339(t[1], end, sizeof(end));
+        snprintf(limit, sizeof(limit), "%lld", (long long)gw->gc->max_results);
+        slot = gateway_pg_get(gw, err, sizeof(err));
+        if (slot == NULL) {
+                km_log_error("database: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                return;
+        }
+        if (gateway_get_key(gw, slot, api_key, &priv, rep)) {
+                gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
+                return;
+        }
+        p[3] = priv ? "true" : "false";
+        r = km_pg_exec(slot->conn, gateway_sql_updates, 6, p, &res, err,
+                       sizeof(err));
+        gateway_pg_put(gw, slot, r && PQstatus(slot->conn) != CONNECTION_OK);
+        if (r) {
+                km_obs_pg_error(gw->m.reg, r);
+                km_log_error("updates query: %s", err);
+                gateway_error(rep, r == KM_ERETRY ? 503 : 500,
+                              "could not read updates");
+                return;
+        }
+        rep->body = json_array();
+        for (int i = 0; i < PQntuples(res); i++) {
+                json_t *o = json_object();
+
+                gateway_set_opt(o, "update_id", res, i, 0);
+                gateway_set_opt(o, "service_request_id", res, i, 1);
+                json_object_set_new(o, "status", json_string(gateway_update_status(
+                                                     PQgetvalue(res, i, 2))));
+                gateway_set_opt(o, "updated_datetime", res, i, 3);
+                json_object_set_new(o, "description",
+                                    json_string(PQgetisnull(res, i, 4)
+                                                    ? ""
+                                                    : PQgetvalue(res, i, 4)));
+                gateway_set_opt(o, "external_status_code", res, i, 2);
+                json_object_set_new(o, "media_url", json_string(""));
+                json_array_append_new(rep->body, o);
+        }
+        PQclear(res);
+        rep->status = 200;
+        rep->root = "service_request_updates";
+        rep->item = "request_update";
 }

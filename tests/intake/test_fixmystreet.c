@@ -161,21 +161,25 @@ static json_t *f_post_xml(const char *path, const char *body, int want_status)
         return x;
 }
 
-/* GET path in XML and JSON: the same answer; @returns the JSON. */
+/* GET path (a query after "?") in XML and JSON: the same answer;
+ * @returns the JSON. */
 static json_t *f_get(const char *path, const char *want_root)
 {
         char p[512], root[64];
         struct http_resp r;
         json_t *j, *x;
 
-        snprintf(p, sizeof(p), "%s.json", path);
+        const char *q = strchr(path, '?');
+        int n = q ? (int)(q - path) : (int)strlen(path);
+
+        snprintf(p, sizeof(p), "%.*s.json%s", n, path, q ? q : "");
         assert_int_equal(http_do(gw_port, "GET", p, NULL, NULL, 0, &r), 0);
         if (r.status != 200)
                 fail_msg("GET %s: %d %s", p, r.status, r.body);
         j = json_loads(r.body, 0, NULL);
         assert_non_null(j);
         http_resp_free(&r);
-        snprintf(p, sizeof(p), "%s.xml", path);
+        snprintf(p, sizeof(p), "%.*s.xml%s", n, path, q ? q : "");
         assert_int_equal(http_do(gw_port, "GET", p, NULL, NULL, 0, &r), 0);
         assert_int_equal(r.status, 200);
         x = http_xml_parse(r.body, root, sizeof(root));
@@ -681,6 +685,108 @@ static void test_status_notes(void **state)
                 "FOR_TRIAGE", "Передано в другую организацию: not our building");
         f_notes(id, 0, "Передано в другую организацию", "FOR_TRIAGE",
                 "Передано в другую организацию");
+        /* extensions=true: the history as notes, oldest first */
+        for (int priv = 0; priv < 2; priv++) {
+                char path[256];
+                json_t *j, *notes;
+
+                snprintf(path, sizeof(path), "/requests/%s?extensions=true%s%s",
+                         id, priv ? "&api_key=" : "", priv ? key_priv : "");
+                j = f_get(path, "service_requests");
+                notes = json_object_get(json_array_get(j, 0), "notes");
+                assert_int_equal(json_array_size(notes), 2);
+                assert_string_equal(json_string_value(json_object_get(
+                                        json_array_get(notes, 0), "status")),
+                                    "IN_PROGRESS");
+                assert_string_equal(json_string_value(json_object_get(
+                                        json_array_get(notes, 1), "type")),
+                                    "rejected");
+                assert_string_equal(
+                    json_string_value(json_object_get(json_array_get(notes, 1),
+                                                      "summary")),
+                    priv ? "Передано в другую организацию: not our building"
+                         : "Передано в другую организацию");
+                assert_non_null(json_string_value(json_object_get(
+                    json_array_get(notes, 0), "datetime")));
+                json_decref(j);
+        }
+}
+
+/* GET /discovery: the endpoint, its specification and formats. */
+static void test_discovery(void **state)
+{
+        json_t *j, *ep;
+        char want[64];
+
+        (void)state;
+        j = f_get("/discovery", "discovery");
+        ep = json_array_get(json_object_get(j, "endpoints"), 0);
+        /* from the Host header (this client's has no port) */
+        snprintf(want, sizeof(want), "http://127.0.0.1");
+        assert_int_equal(strncmp(json_string_value(json_object_get(ep, "url")),
+                                 want, strlen(want)),
+                         0);
+        assert_string_equal(
+            json_string_value(json_object_get(ep, "specification")),
+            "http://wiki.open311.org/GeoReport_v2");
+        assert_string_equal(json_string_value(json_array_get(
+                                json_object_get(ep, "formats"), 0)),
+                            "text/xml");
+        json_decref(j);
+}
+
+/* page and page_size: an explicit id list paged as the client asks,
+ * newest first; out of range is a 400. */
+static void test_paging(void **state)
+{
+        char ids[5][KM_ID_LEN], fms[16], path[512], seen[5] = {0};
+        size_t n = 0;
+        struct http_resp r;
+        json_t *j;
+
+        (void)state;
+        for (int i = 0; i < 5; i++) {
+                snprintf(fms, sizeof(fms), "5000%d", i);
+                f_send(key_fms, fms, ids[i]);
+        }
+        n = (size_t)snprintf(path, sizeof(path), "/requests?service_request_id=");
+        for (int i = 0; i < 5; i++)
+                n += (size_t)snprintf(path + n, sizeof(path) - n, "%s%s",
+                                      i ? "," : "", ids[i]);
+        for (int page = 1; page <= 3; page++) {
+                char p2[600];
+
+                snprintf(p2, sizeof(p2), "%s&page_size=2&page=%d", path, page);
+                j = f_get(p2, "service_requests");
+                assert_int_equal(json_array_size(j), page < 3 ? 2 : 1);
+                for (size_t k = 0; k < json_array_size(j); k++) {
+                        const char *id = json_string_value(json_object_get(
+                            json_array_get(j, k), "service_request_id"));
+
+                        for (int i = 0; i < 5; i++)
+                                if (!strcmp(id, ids[i]))
+                                        seen[i]++;
+                }
+                json_decref(j);
+        }
+        for (int i = 0; i < 5; i++)
+                assert_int_equal(seen[i], 1);
+        /* without page_size: the list whole */
+        j = f_get(path, "service_requests");
+        assert_int_equal(json_array_size(j), 5);
+        json_decref(j);
+        assert_int_equal(http_do(gw_port, "GET",
+                                 "/requests.json?page_size=0", NULL, NULL, 0,
+                                 &r),
+                         0);
+        assert_int_equal(r.status, 400);
+        http_resp_free(&r);
+        assert_int_equal(http_do(gw_port, "GET",
+                                 "/requests.json?page_size=1001", NULL, NULL,
+                                 0, &r),
+                         0);
+        assert_int_equal(r.status, 400);
+        http_resp_free(&r);
 }
 
 /* The gateway's log holds no resident's name, e-mail or text. */
@@ -766,6 +872,8 @@ int main(void)
                 cmocka_unit_test(test_dispute),
                 cmocka_unit_test(test_confirm_window),
                 cmocka_unit_test(test_status_notes),
+                cmocka_unit_test(test_discovery),
+                cmocka_unit_test(test_paging),
                 cmocka_unit_test(test_log_private),
         };
 
