@@ -789,6 +789,103 @@ static void test_paging(void **state)
         http_resp_free(&r);
 }
 
+/* FixMyStreet with photo upload: multipart/form-data (CRLF, a file part);
+ * the fields are taken, the file's name and size recorded at the end of
+ * the description, its bytes not stored.  A description over the Open311
+ * 4,000 characters (FixMyStreet adds the title and a link) is cut in the
+ * middle with a marker, keeping the link at its end, instead of a
+ * permanent 400. */
+static void test_multipart_long(void **state)
+{
+        char body[8192], big[12000], id[KM_ID_LEN], *enc;
+        size_t n;
+        json_t *j;
+        const char *d;
+        struct http_resp r;
+
+        (void)state;
+        n = (size_t)snprintf(
+            body, sizeof(body),
+            "--fmsBoundary7\r\nContent-Disposition: form-data; "
+            "name=\"api_key\"\r\n\r\n%s\r\n--fmsBoundary7\r\n"
+            "Content-Disposition: form-data; name=\"service_code\"\r\n\r\n"
+            "heating\r\n--fmsBoundary7\r\nContent-Disposition: form-data; "
+            "name=\"description\"\r\n\r\nХолодно\r\n--fmsBoundary7\r\n"
+            "Content-Disposition: form-data; name=\"address_string\"\r\n\r\n"
+            "Kenesary 12\r\n--fmsBoundary7\r\nContent-Disposition: "
+            "form-data; name=\"attribute[fixmystreet_id]\"\r\n\r\n60001\r\n"
+            "--fmsBoundary7\r\nContent-Disposition: form-data; "
+            "name=\"photo\"; filename=\"radiator.jpg\"\r\nContent-Type: "
+            "image/jpeg\r\n\r\n\xff\xd8\xff\xe0JFIFxx\r\n--fmsBoundary7--\r\n",
+            key_fms);
+        assert_int_equal(http_do(gw_port, "POST", "/requests.json",
+                                 "multipart/form-data; boundary=fmsBoundary7",
+                                 body, n, &r),
+                         0);
+        if (r.status != 201)
+                fail_msg("multipart: %d %s", r.status, r.body);
+        j = json_loads(r.body, 0, NULL);
+        snprintf(id, sizeof(id), "%s",
+                 json_string_value(json_object_get(json_array_get(j, 0),
+                                                   "service_request_id")));
+        json_decref(j);
+        http_resp_free(&r);
+        f_want("SELECT description FROM gateway_requests WHERE id = $1", id,
+               "Холодно\n[files not stored: radiator.jpg (10 bytes)]");
+        /* no closing boundary: 400 */
+        assert_int_equal(http_do(gw_port, "POST", "/requests.json",
+                                 "multipart/form-data; boundary=fmsBoundary7",
+                                 body, 60, &r),
+                         0);
+        assert_int_equal(r.status, 400);
+        http_resp_free(&r);
+        /* 4,500 characters (Cyrillic: 2 bytes each) and the link */
+        n = 0;
+        for (int i = 0; i < 4450; i++)
+                n += (size_t)snprintf(big + n, sizeof(big) - n, "ж");
+        snprintf(big + n, sizeof(big) - n,
+                 "\r\n\r\nView report: https://fms.example/report/60002");
+        enc = km_xmalloc(strlen(big) * 3 + 1);
+        n = 0;
+        for (const unsigned char *c = (const unsigned char *)big; *c; c++)
+                n += (size_t)sprintf(enc + n, "%%%02X", *c);
+        {
+                char *form = km_xasprintf(
+                    "api_key=%s&service_code=heating&address_string=Abaya+2&"
+                    "attribute%%5Bfixmystreet_id%%5D=60002&description=%s",
+                    key_fms, enc);
+
+                assert_int_equal(http_do(gw_port, "POST", "/requests.json",
+                                         FORM, form, strlen(form), &r),
+                                 0);
+                free(form);
+        }
+        free(enc);
+        if (r.status != 201)
+                fail_msg("long description: %d %s", r.status, r.body);
+        j = json_loads(r.body, 0, NULL);
+        snprintf(id, sizeof(id), "%s",
+                 json_string_value(json_object_get(json_array_get(j, 0),
+                                                   "service_request_id")));
+        json_decref(j);
+        http_resp_free(&r);
+        {
+                char *v = f_val("SELECT description || '|' || "
+                                "char_length(description) FROM "
+                                "gateway_requests WHERE id = $1",
+                                id);
+
+                d = strrchr(v, '|');
+                assert_non_null(d);
+                assert_string_equal(d + 1, "4000");
+                assert_non_null(strstr(v, "сокращено: в тексте 4497 симв."));
+                assert_non_null(strstr(v, "\n\nView report: "
+                                          "https://fms.example/report/60002|"));
+                assert_null(strchr(v, '\r'));
+                free(v);
+        }
+}
+
 /* The gateway's log holds no resident's name, e-mail or text. */
 static void test_log_private(void **state)
 {
@@ -874,6 +971,7 @@ int main(void)
                 cmocka_unit_test(test_status_notes),
                 cmocka_unit_test(test_discovery),
                 cmocka_unit_test(test_paging),
+                cmocka_unit_test(test_multipart_long),
                 cmocka_unit_test(test_log_private),
         };
 
