@@ -886,6 +886,43 @@ static void test_multipart_long(void **state)
         }
 }
 
+/* The KSK rating's "disputed resolutions" (deploy/sql/106): of the
+ * month's resolved tasks, the share with a reopened task-event, shown for
+ * rated and unrated KSKs alike (the facts as komek-analytics loads them). */
+static void test_rating_disputed(void **state)
+{
+        (void)state;
+        for (int i = 0; i < 3; i++) {
+                char id[KM_ID_LEN];
+
+                km_id_random(id);
+                f_sql("INSERT INTO an_tasks (complaint_id, attempt, org_id, "
+                      "org_kind, building_id, district, category, received_at, "
+                      "day, routed_at, due_at, channel) VALUES ($1, 1, "
+                      "'ksk-fms', 'ksk', 'b-fms-1', 'Esil', 'heating', now(), "
+                      "(now() AT TIME ZONE 'UTC' + interval '5 hours')::date, "
+                      "now(), now() + interval '1 day', 'web')",
+                      id);
+                if (i < 2)
+                        f_sql("INSERT INTO an_task_events (event_id, "
+                              "complaint_id, attempt, org_id, event, at) "
+                              "VALUES (gen_random_uuid(), $1, 1, 'ksk-fms', "
+                              "'resolved', now())",
+                              id);
+                if (i == 0)
+                        f_sql("INSERT INTO an_task_events (event_id, "
+                              "complaint_id, attempt, org_id, event, at) "
+                              "VALUES (gen_random_uuid(), $1, 1, 'ksk-fms', "
+                              "'reopened', now())",
+                              id);
+        }
+        f_want("SELECT resolutions || ' ' || disputes || ' ' || disputed_rate "
+               "|| ' ' || coalesce(unrated_reason, 'rated') FROM ksk_rating "
+               "WHERE ksk_id = 'ksk-fms' AND month = date_trunc('month', "
+               "now() AT TIME ZONE 'UTC' + interval '5 hours')::date",
+               NULL, "2 1 0.5000 few_complaints");
+}
+
 /* The gateway's log holds no resident's name, e-mail or text. */
 static void test_log_private(void **state)
 {
@@ -972,6 +1009,7 @@ int main(void)
                 cmocka_unit_test(test_discovery),
                 cmocka_unit_test(test_paging),
                 cmocka_unit_test(test_multipart_long),
+                cmocka_unit_test(test_rating_disputed),
                 cmocka_unit_test(test_log_private),
         };
 

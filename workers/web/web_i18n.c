@@ -87,6 +87,7 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_RESOLVE_MEDIAN] = {"Median hours to resolve", "Медиана часов до решения"},
         [M_SLA_RATE] = {"SLA breaches", "Нарушения срока"},
         [M_REPEAT_RATE] = {"Repeats", "Повторные"},
+        [M_DISPUTED] = {"Disputed", "Оспорено"},
         [M_VOTES] = {"Votes", "Голоса"},
         [M_AVG_VOTE] = {"Average vote", "Средняя оценка"},
         [M_UNRATED_REASON] = {"Why", "Причина"},
