@@ -216,7 +216,7 @@ static void gateway_update_apply(struct gateway *gw,
 {
         const char *id = gateway_str(f, "service_request_id");
         const char *uid = gateway_str(f, "update_id");
-        char status[24], err[512], eid[KM_ID_LEN];
+        char status[24], err[512], err2[256], eid[KM_ID_LEN];
         struct km_task_change ch;
         struct km_task_result out;
         char *note = NULL, *ext = NULL;
@@ -261,6 +261,14 @@ static void gateway_update_apply(struct gateway *gw,
         }
         r = km_task_apply(slot->conn, gw->conf, NULL, &ch, &out, err,
                           sizeof(err));
+        /* the same update_id racing in: the other one recorded it */
+        if (r == KM_EINPUT && uid &&
+            gateway_update_seen(slot->conn, eid, &seen, err2,
+                                sizeof(err2)) == 0 &&
+            seen) {
+                gateway_update_reply(rep, eid);
+                goto cleanup;
+        }
         if (r == KM_EINPUT) {
                 /* err names ids and states only, never the text */
                 gateway_error(rep, 400, "%s", err);
