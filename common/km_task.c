@@ -203,11 +203,12 @@ static int km_task_check(const struct km_task_change *ch, const char *status,
 static int km_task_validate(const struct km_task_change *ch, char *err,
                             size_t errlen)
 {
+        int resident = ch->action >= KM_TASK_REOPEN;
+        int max = resident ? KM_TASK_RESIDENT_NOTE_MAX : KM_TASK_NOTE_MAX;
+
         if (!km_id_valid(ch->complaint_id))
                 return km_err_set(err, errlen, KM_EINPUT,
                                   "not a complaint id (a lower-case UUID)");
-        int resident = ch->action >= KM_TASK_REOPEN;
-        int max = resident ? KM_TASK_RESIDENT_NOTE_MAX : KM_TASK_NOTE_MAX;
 
         if ((ch->action == KM_TASK_RESOLVE || ch->action == KM_TASK_REJECT ||
              ch->action == KM_TASK_COMMENT) &&

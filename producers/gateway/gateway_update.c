@@ -60,7 +60,7 @@ static const char *const gateway_update_statuses[] = {
         NULL,
 };
 
-/* The note: the description (CR LF as LF) and the photo's URL. */
+/* The note: the description and the photo's URL on its own line. */
 static char *gateway_update_note(json_t *f)
 {
         const char *d = gateway_str(f, "description"), *m;
@@ -74,9 +74,16 @@ static char *gateway_update_note(json_t *f)
                 return NULL;
         note = km_xasprintf("%s%s%s", d ? d : "", d && m ? "\n" : "",
                             m ? m : "");
-        for (w = note; *w; w++)
+        /* CR LF as LF, a lone CR as LF, a tab as a space: the history
+         * takes no other control character */
+        for (w = note; *w; w++) {
                 if (w[0] == '\r' && w[1] == '\n')
                         memmove(w, w + 1, strlen(w)); /* drops the CR */
+                if (*w == '\r')
+                        *w = '\n';
+                if (*w == '\t')
+                        *w = ' ';
+        }
         return note;
 }
 
