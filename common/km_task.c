@@ -252,11 +252,12 @@ static int km_task_resident(PGconn *conn, const struct km_conf *conf,
 
         if ((r = km_pg_begin(conn, err, errlen)))
                 return r;
+        /* the lock and the change through the SECURITY DEFINER functions
+         * of deploy/sql/105_task_reopen.sql: the gateway's role may not
+         * UPDATE tasks */
         r = km_pg_exec(conn,
                        "SELECT status, attempt, org_id, category, "
-                       "coalesce(extract(epoch FROM now() - "
-                       "resolved_at)::bigint, 0) FROM tasks WHERE "
-                       "complaint_id = $1::uuid FOR UPDATE",
+                       "resolved_age FROM task_resident_lock($1::uuid)",
                        1, p1, &res, err, errlen);
         if (r)
                 goto fail;
@@ -282,23 +283,28 @@ static int km_task_resident(PGconn *conn, const struct km_conf *conf,
         cat = km_conf_category(conf, PQgetvalue(res, 0, 3));
         snprintf(sla, sizeof(sla), "%lld",
                  (long long)(cat ? cat->sla_hours : 72));
-        if (ch->action != KM_TASK_COMMENT) {
+        {
                 /* reopen: open again at the same organisation, the SLA
                  * clock restarted, the resolution's note kept in the
-                 * history only */
-                static const char *const sql[] = {
-                    "UPDATE tasks SET status = 'reopened', reopened_at = "
-                    "now(), due_at = now() + $2::int * interval '1 hour', "
-                    "status_note = NULL, confirmed_at = NULL, updated_at = "
-                    "now() WHERE complaint_id = $1::uuid",
-                    "UPDATE tasks SET confirmed_at = now() WHERE "
-                    "complaint_id = $1::uuid",
-                };
-                const char *p2[2] = {ch->complaint_id, sla};
+                 * history only; confirm: recorded; comment: checked only
+                 * (the task exists) */
+                char win[24];
+                const char *p2[4] = {ch->complaint_id,
+                                     km_task_event_name(ch->action), win, sla};
+                PGresult *ok = NULL;
 
-                r = km_pg_exec(conn, sql[ch->action == KM_TASK_CONFIRM],
-                               ch->action == KM_TASK_CONFIRM ? 1 : 2, p2,
-                               NULL, err, errlen);
+                snprintf(win, sizeof(win), "%lld", (long long)ch->reopen_s);
+                r = km_pg_exec(conn,
+                               "SELECT task_resident_change($1::uuid, $2, "
+                               "$3::bigint, $4::int)",
+                               4, p2, &ok, err, errlen);
+                if (r == 0 && strcmp(PQgetvalue(ok, 0, 0), "t") != 0)
+                        r = km_err_set(err, errlen, KM_EINPUT,
+                                       "request %s: the database refused "
+                                       "the change to %s",
+                                       ch->complaint_id,
+                                       km_task_event_name(ch->action));
+                PQclear(ok);
                 if (r)
                         goto fail;
         }

@@ -21,6 +21,9 @@
  *   any      ──comment──> unchanged (history only)
  *
  * A dispute restarts the SLA clock: due_at = now + the category's hours.
+ * The resident's changes lock and change the task through
+ * task_resident_lock and task_resident_change (105_task_reopen.sql), the
+ * gateway's role holding no UPDATE on tasks either.
  *
  * One PostgreSQL transaction locks the row (FOR UPDATE), checks, updates
  * it and writes the task-events message (and the re-route's dispatch

@@ -178,11 +178,13 @@ static const struct {
                          "updated_at FROM tasks", ""},
         {"komek_intake", "SELECT contact FROM tasks", "42501"},
         {"komek_intake", "SELECT complaint FROM tasks", "42501"},
-        /* a resident's dispute (105_task_reopen.sql) changes the state
-         * and the due time, never who holds the task or its resolution */
-        {"komek_intake", "UPDATE tasks SET status = 'reopened'", ""},
+        /* a resident's dispute goes through task_resident_change
+         * (105_task_reopen.sql): no UPDATE on tasks, no staff functions */
+        {"komek_intake", "UPDATE tasks SET status = 'reopened'", "42501"},
         {"komek_intake", "UPDATE tasks SET org_id = 'x'", "42501"},
-        {"komek_intake", "UPDATE tasks SET resolved_at = now()", "42501"},
+        {"komek_intake", "SELECT * FROM task_resident_lock("
+                         "gen_random_uuid())", ""},
+        {"komek_intake", "SELECT task_lock(gen_random_uuid(), 'x')", "42501"},
         {"komek_intake", "UPDATE task_outbox SET note = 'x'", "42501"},
         {"komek_intake", "DELETE FROM task_outbox", "42501"},
         {"komek_intake", "INSERT INTO gateway_requests (id, source, "
