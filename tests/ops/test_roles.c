@@ -196,6 +196,9 @@ static const struct {
         {"komek_router", "SELECT * FROM buildings", ""},
         {"komek_router", "SELECT version FROM directory_version", ""},
         {"komek_router", "SELECT * FROM tasks", "42501"},
+        {"komek_router", "SELECT task_resident_change(gen_random_uuid(), "
+                         "'reopened', 0, 1)",
+         "42501"},
         {"komek_router", "SELECT complaint_id FROM tasks", ""},
         {"komek_router", "UPDATE buildings SET apartments = 1", "42501"},
         /* the analytics writer never sees tasks */
