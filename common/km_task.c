@@ -22,14 +22,21 @@
 
 const char *km_task_event_name(enum km_task_action a)
 {
-        return a == KM_TASK_ACK       ? "acknowledged"
-               : a == KM_TASK_RESOLVE ? "resolved"
-                                      : "rejected";
+        static const char *const names[] = {
+                [KM_TASK_ACK] = "acknowledged", [KM_TASK_RESOLVE] = "resolved",
+                [KM_TASK_REJECT] = "rejected",  [KM_TASK_REOPEN] = "reopened",
+                [KM_TASK_CONFIRM] = "confirmed", [KM_TASK_COMMENT] = "commented",
+        };
+
+        return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a]
+                                                               : "?";
 }
 
-/* Queue the task-events message in the outbox. */
+/* Queue the task-events message of the task held by org in the outbox. */
 static int km_task_event(PGconn *conn, const struct km_task_change *ch,
-                         int attempt, char *err, size_t errlen)
+                         const char *org, int attempt,
+                         struct km_task_result *out, char *err,
+                         size_t errlen)
 {
         char id[KM_ID_LEN], at[32], att[16];
         const char *ev = km_task_event_name(ch->action);
@@ -37,13 +44,19 @@ static int km_task_event(PGconn *conn, const struct km_task_change *ch,
         char *payload;
         int r;
 
-        km_id_random(id);
+        if (ch->event_id)
+                snprintf(id, sizeof(id), "%s", ch->event_id);
+        else
+                km_id_random(id);
+        snprintf(out->event_id, sizeof(out->event_id), "%s", id);
         km_fmt_rfc3339(ch->at ? ch->at : km_wall_s(), at, sizeof(at));
         snprintf(att, sizeof(att), "%d", attempt);
         o = json_pack("{s:i,s:s,s:s,s:i,s:s,s:s,s:s}", "schema_version", 1,
                       "event_id", id, "complaint_id", ch->complaint_id,
-                      "attempt", attempt, "org_id", ch->org_id, "event", ev,
+                      "attempt", attempt, "org_id", org, "event", ev,
                       "at", at);
+        if (ch->action >= KM_TASK_REOPEN)
+                json_object_set_new(o, "by", json_string("resident"));
         if (ch->note && *ch->note)
                 json_object_set_new(o, "note", json_string(ch->note));
         if (ch->action == KM_TASK_REJECT)
@@ -52,7 +65,7 @@ static int km_task_event(PGconn *conn, const struct km_task_change *ch,
         json_decref(o);
         {
                 const char *p[7] = {id, ch->complaint_id, payload,
-                                    att, ch->org_id, ev, ch->note};
+                                    att, org, ev, ch->note};
 
                 r = km_pg_exec(conn,
                                "INSERT INTO task_outbox (event_id, topic, "
@@ -148,8 +161,11 @@ static int km_task_reroute(PGconn *conn, const struct km_conf *conf,
 static int km_task_check(const struct km_task_change *ch, const char *status,
                          char *err, size_t errlen)
 {
-        int open = strcmp(status, "open") == 0;
+        /* a disputed resolution is open again */
+        int open = strcmp(status, "open") == 0 ||
+                   strcmp(status, "reopened") == 0;
         int ackd = strcmp(status, "acknowledged") == 0;
+        int done = strcmp(status, "resolved") == 0;
 
         switch (ch->action) {
         case KM_TASK_ACK:
@@ -158,6 +174,19 @@ static int km_task_check(const struct km_task_change *ch, const char *status,
                                           "task %s is %s: only an open task "
                                           "can be acknowledged",
                                           ch->complaint_id, status);
+                return 0;
+        case KM_TASK_REOPEN:
+        case KM_TASK_CONFIRM:
+                if (!done)
+                        return km_err_set(err, errlen, KM_EINPUT,
+                                          "request %s is %s: only a "
+                                          "resolution can be %s",
+                                          ch->complaint_id, status,
+                                          ch->action == KM_TASK_REOPEN
+                                              ? "disputed"
+                                              : "confirmed");
+                return 0;
+        case KM_TASK_COMMENT:
                 return 0;
         case KM_TASK_RESOLVE:
         case KM_TASK_REJECT:
@@ -174,21 +203,126 @@ static int km_task_check(const struct km_task_change *ch, const char *status,
 static int km_task_validate(const struct km_task_change *ch, char *err,
                             size_t errlen)
 {
+        int resident = ch->action >= KM_TASK_REOPEN;
+        int max = resident ? KM_TASK_RESIDENT_NOTE_MAX : KM_TASK_NOTE_MAX;
+
         if (!km_id_valid(ch->complaint_id))
                 return km_err_set(err, errlen, KM_EINPUT,
                                   "not a complaint id (a lower-case UUID)");
-        if (ch->action != KM_TASK_ACK && (ch->note == NULL || !*ch->note))
+
+        if ((ch->action == KM_TASK_RESOLVE || ch->action == KM_TASK_REJECT ||
+             ch->action == KM_TASK_COMMENT) &&
+            (ch->note == NULL || !*ch->note))
                 return km_err_set(err, errlen, KM_EINPUT,
                                   ch->action == KM_TASK_RESOLVE
                                       ? "resolve needs a note"
-                                      : "reject needs a reason");
+                                  : ch->action == KM_TASK_REJECT
+                                      ? "reject needs a reason"
+                                      : "a comment needs a text");
+        if (resident != (ch->org_id == NULL))
+                return km_err_set(err, errlen, KM_EFATAL,
+                                  "%s: org_id must be %s",
+                                  km_task_event_name(ch->action),
+                                  resident ? "NULL (the resident's)"
+                                           : "the staff's");
+        if (ch->event_id && !km_id_valid(ch->event_id))
+                return km_err_set(err, errlen, KM_EFATAL,
+                                  "event_id is not an id");
         if (ch->note && (!km_utf8_valid(ch->note, strlen(ch->note), NULL) ||
-                         km_utf8_chars(ch->note) > KM_TASK_NOTE_MAX ||
+                         km_utf8_chars(ch->note) > (size_t)max ||
                          km_utf8_has_ctrl(ch->note)))
                 return km_err_set(err, errlen, KM_EINPUT,
                                   "note: valid UTF-8, at most %d characters",
-                                  KM_TASK_NOTE_MAX);
+                                  max);
         return 0;
+}
+
+/* The resident's change (org_id NULL): the task whoever holds it; reads
+ * neither the complaint nor the contact (komek-gateway's grants). */
+static int km_task_resident(PGconn *conn, const struct km_conf *conf,
+                            const struct km_task_change *ch,
+                            struct km_task_result *out, char *err,
+                            size_t errlen)
+{
+        const char *p1[1] = {ch->complaint_id};
+        const struct km_category *cat;
+        char sla[24];
+        PGresult *res = NULL;
+        int r, attempt;
+
+        if ((r = km_pg_begin(conn, err, errlen)))
+                return r;
+        /* the lock and the change through the SECURITY DEFINER functions
+         * of deploy/sql/105_task_reopen.sql: the gateway's role may not
+         * UPDATE tasks */
+        r = km_pg_exec(conn,
+                       "SELECT status, attempt, org_id, category, "
+                       "resolved_age FROM task_resident_lock($1::uuid)",
+                       1, p1, &res, err, errlen);
+        if (r)
+                goto fail;
+        if (PQntuples(res) != 1) {
+                r = km_err_set(err, errlen, KM_EINPUT,
+                               "request %s has no task yet (not routed)",
+                               ch->complaint_id);
+                goto fail;
+        }
+        if ((r = km_task_check(ch, PQgetvalue(res, 0, 0), err, errlen)))
+                goto fail;
+        if (ch->action == KM_TASK_REOPEN &&
+            atoll(PQgetvalue(res, 0, 4)) > ch->reopen_s) {
+                r = km_err_set(err, errlen, KM_EINPUT,
+                               "request %s was resolved more than %lld "
+                               "days ago: too late to dispute",
+                               ch->complaint_id,
+                               (long long)(ch->reopen_s / 86400));
+                goto fail;
+        }
+        attempt = atoi(PQgetvalue(res, 0, 1));
+        snprintf(out->org, sizeof(out->org), "%s", PQgetvalue(res, 0, 2));
+        cat = km_conf_category(conf, PQgetvalue(res, 0, 3));
+        snprintf(sla, sizeof(sla), "%lld",
+                 (long long)(cat ? cat->sla_hours : 72));
+        {
+                /* reopen: open again at the same organisation, the SLA
+                 * clock restarted, the resolution's note kept in the
+                 * history only; confirm: recorded; comment: checked only
+                 * (the task exists) */
+                char win[24];
+                const char *p2[4] = {ch->complaint_id,
+                                     km_task_event_name(ch->action), win, sla};
+                PGresult *ok = NULL;
+
+                snprintf(win, sizeof(win), "%lld", (long long)ch->reopen_s);
+                r = km_pg_exec(conn,
+                               "SELECT task_resident_change($1::uuid, $2, "
+                               "$3::bigint, $4::int)",
+                               4, p2, &ok, err, errlen);
+                if (r == 0 && strcmp(PQgetvalue(ok, 0, 0), "t") != 0)
+                        r = km_err_set(err, errlen, KM_EINPUT,
+                                       "request %s: the database refused "
+                                       "the change to %s",
+                                       ch->complaint_id,
+                                       km_task_event_name(ch->action));
+                PQclear(ok);
+                if (r)
+                        goto fail;
+        }
+        if ((r = km_task_event(conn, ch, out->org, attempt, out, err,
+                               errlen)))
+                goto fail;
+        if ((r = km_pg_commit(conn, err, errlen)))
+                goto fail;
+        snprintf(out->status, sizeof(out->status), "%s",
+                 ch->action == KM_TASK_REOPEN ? "reopened"
+                                              : PQgetvalue(res, 0, 0));
+        out->attempt = attempt;
+        PQclear(res);
+        return 0;
+fail:
+        km_pg_rollback(conn);
+        PQclear(res);
+        return r;
 }
 
 int km_task_apply(PGconn *conn, const struct km_conf *conf,
@@ -205,6 +339,8 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
         if (ch->action == KM_TASK_REJECT && dir == NULL)
                 return km_err_set(err, errlen, KM_EFATAL,
                                   "reject needs the directory");
+        if (ch->action >= KM_TASK_REOPEN)
+                return km_task_resident(conn, conf, ch, out, err, errlen);
         if ((r = km_pg_begin(conn, err, errlen)))
                 return r;
         r = km_pg_exec(conn,
@@ -272,7 +408,8 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
                 if (r)
                         goto fail;
         }
-        if ((r = km_task_event(conn, ch, attempt, err, errlen)))
+        if ((r = km_task_event(conn, ch, ch->org_id, attempt, out, err,
+                               errlen)))
                 goto fail;
         if (ch->action == KM_TASK_REJECT &&
             (r = km_task_reroute(conn, conf, dir, ch, PQgetvalue(res, 0, 2),

@@ -12,6 +12,19 @@
  * (km_route_complaint), else to triage; triage itself can only re-route with a
  * correction.  The complaint keeps its id; attempt grows by one.
  *
+ * The resident's answers, through an integration (komek-gateway's POST
+ * /servicerequestupdates), are changes of the same kind, for whichever
+ * organisation holds the task (org_id NULL):
+ *
+ *   resolved ──reopen (within the window)──> reopened ──ack/resolve/reject
+ *   resolved ──confirm──> resolved (confirmed_at)
+ *   any      ──comment──> unchanged (history only)
+ *
+ * A dispute restarts the SLA clock: due_at = now + the category's hours.
+ * The resident's changes lock and change the task through
+ * task_resident_lock and task_resident_change (105_task_reopen.sql), the
+ * gateway's role holding no UPDATE on tasks either.
+ *
  * One PostgreSQL transaction locks the row (FOR UPDATE), checks, updates
  * it and writes the task-events message (and the re-route's dispatch
  * message) to task_outbox; km_outbox_publish sends them after commit.
@@ -31,10 +44,21 @@
 
 #define KM_TASK_MAX_ATTEMPTS 10 /* then only triage may re-route */
 
-enum km_task_action { KM_TASK_ACK, KM_TASK_RESOLVE, KM_TASK_REJECT };
+enum km_task_action {
+        KM_TASK_ACK,
+        KM_TASK_RESOLVE,
+        KM_TASK_REJECT,
+        /* the resident's (org_id NULL): */
+        KM_TASK_REOPEN,  /* dispute a resolution */
+        KM_TASK_CONFIRM, /* confirm it */
+        KM_TASK_COMMENT  /* a comment: note required */
+};
+
+#define KM_TASK_RESIDENT_NOTE_MAX 4000 /* a resident's text (Open311) */
 
 struct km_task_change {
-        const char *org_id;       /* the staff's organisation */
+        const char *org_id;       /* the staff's organisation; NULL for a
+                                   * resident's change (any holder) */
         const char *complaint_id;
         enum km_task_action action;
         const char *note;         /* resolve: note; reject: reason */
@@ -45,6 +69,10 @@ struct km_task_change {
                                    * before the complaint's received_at or
                                    * the task's acknowledgement, nor in the
                                    * future */
+        const char *event_id;     /* NULL-able: the task-events id (a
+                                   * client's retry derives the same) */
+        int64_t reopen_s;         /* reopen: allowed this long after the
+                                   * resolution */
 };
 
 struct km_task_result {
@@ -52,6 +80,8 @@ struct km_task_result {
         int attempt;         /* reject: the new attempt */
         char new_org[64];    /* reject: where it went */
         char reason[80];     /* reject: the route reason */
+        char event_id[40];   /* the task-events message written */
+        char org[64];        /* the organisation holding the task */
 };
 
 /**
@@ -67,7 +97,8 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
                   struct km_task_result *out, char *err,
                   size_t errlen) KM_MUSTCHECK;
 
-/** @brief "acknowledged", "resolved", "rejected". */
+/** @brief "acknowledged", "resolved", "rejected", "reopened",
+ *  "confirmed", "commented". */
 const char *km_task_event_name(enum km_task_action a);
 
 #endif /* KM_TASK_H */

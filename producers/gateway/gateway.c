@@ -1,11 +1,15 @@
 /*
  * gateway.c - komek-gateway: Open311 GeoReport v2 over HTTP.
  *
+ *   GET  /discovery(.xml|.json)          the Open311 discovery document
  *   GET  /services(.xml|.json)           the service catalogue (categories)
  *   GET  /services/{code}(.xml|.json)    a service definition
  *   POST /requests(.xml|.json)           a complaint (form or JSON body)
  *   GET  /requests(.xml|.json)           requests, with the spec's filters
  *   GET  /requests/{id}(.xml|.json)      one request
+ *   GET  /servicerequestupdates(.xml|.json)  state changes (FixMyStreet)
+ *   POST /servicerequestupdates(.xml|.json)  the resident's comment,
+ *                                        dispute or confirmation
  *
  * POST needs an api_key (komek-keys); it answers 201 only after the broker
  * acknowledged the complaint (503 when it cannot), and a resubmission with
@@ -76,6 +80,21 @@ static const struct km_conf_key gateway_keys[] = {
          GATEWAY_OFF(public_services), NULL,
          "service codes (comma-separated) whose descriptions and photos "
          "GET /requests shows without a read_private key (default none)"},
+        {"gateway.client_id_attributes", KM_CT_STR, "fixmystreet_id", 0,
+         1024, GATEWAY_OFF(client_id_attributes), NULL,
+         "attributes (comma-separated) that carry the client's own id of a "
+         "request: attribute[X] is the external id when external_id is "
+         "not sent; GET /services/{code} publishes them as server_set"},
+        {"gateway.reopen_days", KM_CT_INT, "15", 0, 365,
+         GATEWAY_OFF(reopen_days), NULL,
+         "days after a resolution in which POST /servicerequestupdates may "
+         "dispute it (status REOPEN)"},
+        {"gateway.public_url", KM_CT_STR, "", 0, 256, GATEWAY_OFF(public_url),
+         NULL,
+         "the URL integrations reach this gateway at, for GET /discovery "
+         "(default: http:// and the request's Host)"},
+        {"gateway.contact", KM_CT_STR, "", 0, 256, GATEWAY_OFF(contact), NULL,
+         "who to ask about this endpoint, for GET /discovery"},
         KM_METRICS_CONF_KEYS("gateway", struct gateway_conf, metrics_address,
                              metrics_port),
         KM_OBS_PORT_FILE_KEY("gateway", struct gateway_conf,
@@ -188,6 +207,16 @@ static int gateway_run(struct gateway *gw)
                 gateway_metrics_destroy(gw);
                 return 1;
         }
+        gw->outbox_rk = km_kafka_producer_new(gw->conf, NULL,
+                                              &gw->outbox_counts, err,
+                                              sizeof(err));
+        if (gw->outbox_rk == NULL) {
+                km_log_error("outbox producer: %s", err);
+                rd_kafka_destroy(gw->rk);
+                gw->rk = NULL;
+                gateway_metrics_destroy(gw);
+                return 1;
+        }
         gw->polling = 1;
         if (pthread_create(&poller, NULL, gateway_poller, gw) != 0) {
                 km_log_error("cannot start the poller thread");
@@ -242,6 +271,12 @@ cleanup:
                     (long long)gw->counts.failed);
         rd_kafka_destroy(gw->rk);
         gw->rk = NULL;
+        /* what it could not send stays in task_outbox: the task sink
+         * relays it */
+        if (km_kafka_flush(gw->outbox_rk, 5000, err, sizeof(err)))
+                km_log_warn("outbox flush: %s", err);
+        rd_kafka_destroy(gw->outbox_rk);
+        gw->outbox_rk = NULL;
         gateway_metrics_destroy(gw); /* the request threads are gone */
         return rc;
 }
@@ -267,7 +302,10 @@ int main(int argc, char **argv)
         }
         if (conf.help || conf.dump || conf.nargs ||
             (strcmp(gcp->lang, "ru") && strcmp(gcp->lang, "en")) ||
-            gateway_public_unknown(&conf, gcp->public_services)) {
+            gateway_public_unknown(&conf, gcp->public_services) ||
+            strspn(gcp->client_id_attributes,
+                   "abcdefghijklmnopqrstuvwxyz0123456789_,") !=
+                strlen(gcp->client_id_attributes)) {
                 rc = conf.help || conf.dump ? 0 : 2;
                 if (conf.help)
                         gateway_usage(&conf);
@@ -277,7 +315,9 @@ int main(int argc, char **argv)
                         fprintf(stderr, "komek-gateway: unexpected argument, "
                                         "gateway.lang not ru/en or "
                                         "gateway.public_services names an "
-                                        "unknown service\n");
+                                        "unknown service, or "
+                                        "gateway.client_id_attributes is not "
+                                        "a list of [a-z0-9_] names\n");
                 km_conf_destroy(&conf);
                 return rc;
         }
@@ -290,6 +330,7 @@ int main(int argc, char **argv)
         gateway_http_deadline_ms = gcx.request_deadline_ms;
         gw.slots = km_xcalloc((size_t)gcp->pg_pool, sizeof(*gw.slots));
         pthread_mutex_init(&gw.lock, NULL);
+        pthread_mutex_init(&gw.outbox_lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&gw.cond, &ca);
@@ -298,6 +339,7 @@ int main(int argc, char **argv)
         gateway_pool_destroy(&gw);
         pthread_cond_destroy(&gw.cond);
         pthread_mutex_destroy(&gw.lock);
+        pthread_mutex_destroy(&gw.outbox_lock);
         km_conf_destroy(&conf);
         return rc;
 }

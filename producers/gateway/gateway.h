@@ -28,6 +28,10 @@ struct gateway_conf {
         int64_t connection_memory; /* libmicrohttpd's pool per connection */
         char *lang;            /* service names: ru or en */
         char *public_services; /* NULL-able: codes whose descriptions are public */
+        char *client_id_attributes; /* attribute[X] that is the external id */
+        int64_t reopen_days;   /* a resolution may be disputed this long */
+        char *public_url;      /* NULL-able: discovery's url (else Host) */
+        char *contact;         /* NULL-able: discovery's contact line */
         char *metrics_address; /* /metrics and /healthz */
         int64_t metrics_port;  /* 0: off, -1: any free port */
         char *metrics_port_file; /* NULL-able: the bound port is written here */
@@ -86,6 +90,12 @@ struct gateway {
         size_t nbuckets;
         int64_t requests, created, replayed, errors;
         volatile int polling; /* the poller thread runs while set */
+        /* the outbox rows of a resident's update (km_outbox_publish): a
+         * producer of its own, so its counts are its messages only; one
+         * publisher at a time (outbox_lock) */
+        rd_kafka_t *outbox_rk;
+        struct km_kafka_counts outbox_counts;
+        pthread_mutex_t outbox_lock;
         struct gateway_metrics m;
 };
 
@@ -117,12 +127,45 @@ char *gateway_render_json(const json_t *body);
 char *gateway_render_xml(const json_t *body, const char *root,
                          const char *item);
 
+/* SQL: a timestamp column as RFC 3339 UTC */
+#define GW_TS(col)                                                           \
+        "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* What an update says: the staff's note for a read_private key (priv),
+ * else only that it was accepted (ack) or re-routed (rer). */
+#define GW_UPDATE_DESC(priv, ack, rer)                                       \
+        "CASE WHEN " priv "::boolean AND event = 'rejected' THEN " rer       \
+        "::text || coalesce(': ' || note, '') WHEN " priv "::boolean THEN "  \
+        "coalesce(note, CASE WHEN event = 'acknowledged' THEN " ack          \
+        "::text END) WHEN event = 'acknowledged' THEN " ack "::text WHEN "   \
+        "event = 'rejected' THEN " rer "::text END"
+
 /* gateway_post.c */
+/* A form or JSON body as an object of field -> string (a repeated
+ * media_url: an array).  @returns it, or NULL with rep set (400/415). */
+json_t *gateway_fields(const char *ctype, const char *body, size_t len,
+                       struct gateway_reply *rep);
+/* The field's non-empty string value or NULL. */
+const char *gateway_str(json_t *f, const char *k);
 void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                   size_t len, const char *query_key,
                   struct gateway_reply *rep);
 void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                    void *opaque);
+
+/* gateway_update.c */
+/* "IN_PROGRESS" ... for a task event (FixMyStreet's extended statuses) */
+const char *gateway_update_status(const char *event);
+void gateway_update_post(struct gateway *gw, const char *ctype,
+                         const char *body, size_t len, const char *query_key,
+                         struct gateway_reply *rep);
+void gateway_updates(struct gateway *gw, const char *const *q,
+                     const char *api_key, struct gateway_reply *rep);
+
+/* gateway_discovery.c */
+/* host NULL-able: the request's Host header */
+void gateway_discovery(struct gateway *gw, const char *host,
+                       struct gateway_reply *rep);
 
 /* gateway_get.c */
 void gateway_services(struct gateway *gw, struct gateway_reply *rep);
@@ -131,10 +174,20 @@ void gateway_service(struct gateway *gw, const char *code,
 /* api_key NULL-able: none (the public view, docs/intake.md) */
 void gateway_requests(struct gateway *gw, const char *const *q,
                       const char *api_key, struct gateway_reply *rep);
+/* ext: extensions=true (each request's notes) */
 void gateway_request(struct gateway *gw, const char *id, const char *api_key,
-                     struct gateway_reply *rep);
-void gateway_updates(struct gateway *gw, const char *const *q,
-                     const char *api_key, struct gateway_reply *rep);
+                     int ext, struct gateway_reply *rep);
+
+/* The key of a GET (key NULL-able: the public view).  @returns 0 with
+ * *priv (the read_private scope), or -1 with rep set (403, 429, 503). */
+int gateway_get_key(struct gateway *gw, struct gateway_pgslot *slot,
+                    const char *key, int *priv, struct gateway_reply *rep);
+/* o[k] = the value at (row, col), or null. */
+void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row,
+                     int col);
+/* What an acknowledgement and a re-route say, in gateway.lang. */
+const char *gateway_note_ack(const struct gateway *gw);
+const char *gateway_note_reroute(const struct gateway *gw);
 
 /* gateway_metrics.c */
 void gateway_metrics_init(struct gateway *gw);

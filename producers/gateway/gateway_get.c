@@ -6,15 +6,16 @@
  * Status comes from PostgreSQL: gateway_requests (what this gateway
  * accepted) joined, when the routing engine's tables exist (checked per
  * connection, again every 30 s), with the complaint's latest row in tasks
- * and its organisation: open/acknowledged/rejected -> open, resolved ->
- * closed, agency_responsible = organisations.name, expected_datetime =
- * tasks.due_at.  Without a task (not routed yet, or no tasks table) the
+ * and its organisation: open/acknowledged/rejected/reopened -> open,
+ * resolved -> closed, agency_responsible = organisations.name,
+ * expected_datetime = tasks.due_at.  Without a task (not routed yet, or no tasks table) the
  * request is open.  Filters are validated here and passed as parameters.
  *
  * SECURITY (privacy, issue 19): these reads need no key, so by default
  * they show nothing that identifies a resident: no staff note
- * (status_notes null), the description and media_url only for services
- * in gateway.public_services, the directory's building address without
+ * (status_notes is only "accepted" for an acknowledged task and "passed
+ * to another organisation" for a re-routed one, in gateway.lang), the
+ * description and media_url only for services in gateway.public_services, the directory's building address without
  * the apartment (null when no building is known), coordinates that are
  * the building's or rounded to 3 decimals.  A key with the read_private
  * scope (komek-keys add --scope read_private) sees what was recorded; an
@@ -31,12 +32,12 @@
 #include "km_pg.h"
 #include "km_util.h"
 
-#define GW_TS(col)                                                           \
-        "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 /* Shared by both variants: $1 ids (uuid[]), $2 service_code, $3 status,
  * $4 start, $5 end, $6 limit, $7 private (the key's read_private scope),
- * $8 the public services (text[], gateway.public_services). */
+ * $8 the public services (text[], gateway.public_services), $9 and $10
+ * the status_notes of an acknowledgement and of a re-route, in
+ * gateway.lang (gateway_note_ack, gateway_note_reroute), $11 the offset
+ * (page). */
 #define GW_WHERE                                                             \
         " WHERE g.published_at IS NOT NULL"                                  \
         " AND ($1::uuid[] IS NULL OR g.id = ANY($1::uuid[]))"                \
@@ -44,7 +45,7 @@
         " AND ($3::text[] IS NULL OR x.status = ANY($3::text[]))"           \
         " AND ($4::timestamptz IS NULL OR g.requested_at >= $4)"             \
         " AND ($5::timestamptz IS NULL OR g.requested_at <= $5)"             \
-        " ORDER BY g.requested_at DESC, g.id LIMIT $6::int"
+        " ORDER BY g.requested_at DESC, g.id LIMIT $6::int OFFSET $11::int"
 
 /* Privacy (docs/intake.md, deploy/sql/096_open311_privacy.sql): without
  * read_private, no staff note, the resident's description and photo only
@@ -52,7 +53,8 @@
  * apartment; NULL when no building is known) and coordinates that are the
  * building's or rounded to 3 decimals (~100 m). */
 #define GW_COLS                                                              \
-        "SELECT g.id, x.status, CASE WHEN $7::bool THEN x.note END, "        \
+        "SELECT g.id, x.status, CASE WHEN $7::bool THEN x.note ELSE "        \
+        "x.pub_note END, "                                                   \
         "g.service_code, CASE WHEN $7::bool OR g.service_code = "           \
         "ANY($8::text[]) THEN g.description END, x.agency, "                 \
         GW_TS("g.requested_at") ", " GW_TS("x.updated") ", "                \
@@ -70,11 +72,22 @@ static const char gateway_sql_tasks[] =
         "t.due_at, t.updated_at, t.building_id FROM tasks t WHERE "
         "t.complaint_id = g.id ORDER BY t.updated_at DESC LIMIT 1) t ON true "
         "LEFT JOIN organisations o ON o.id::text = t.org_id::text "
+        /* the latest state change: a re-routed task's new row has lost
+         * the rejection's reason, the outbox keeps it */
+        "LEFT JOIN LATERAL (SELECT e.event, e.note FROM task_outbox e "
+        "WHERE e.complaint_id = g.id AND e.topic = 'task_events' AND "
+        "e.event IN ('acknowledged', 'resolved', 'rejected', 'reopened') "
+        "ORDER BY e.created_at DESC, e.event_id LIMIT 1) ev ON true "
         "LEFT JOIN LATERAL (SELECT b.id, b.district, b.street, b.house, "
         "b.lat, b.long FROM buildings b WHERE b.id IN (t.building_id, "
         "g.building_id) ORDER BY b.id = t.building_id DESC LIMIT 1) b ON true "
         "CROSS JOIN LATERAL (SELECT CASE WHEN t.status = 'resolved' THEN "
-        "'closed' ELSE 'open' END AS status, t.status_note::text AS note, "
+        "'closed' ELSE 'open' END AS status, coalesce(t.status_note::text, "
+        "CASE WHEN t.status = 'acknowledged' THEN $9::text WHEN t.status = "
+        "'open' AND ev.event = 'rejected' THEN $10::text || coalesce(': ' || "
+        "ev.note, '') END) AS note, CASE WHEN t.status = 'acknowledged' "
+        "THEN $9::text WHEN t.status = 'rejected' OR (t.status = 'open' AND "
+        "ev.event = 'rejected') THEN $10::text END AS pub_note, "
         "o.name::text AS agency, COALESCE(t.updated_at, g.published_at) AS "
         "updated, t.due_at AS due, CASE WHEN b.id IS NOT NULL THEN "
         "b.district || ', ' || b.street || ' ' || b.house END AS "
@@ -84,14 +97,31 @@ static const char gateway_sql_tasks[] =
 /* No routing tables (a gateway alone): no directory to say the building */
 static const char gateway_sql_plain[] =
         GW_COLS
-        "CROSS JOIN LATERAL (SELECT 'open'::text AS status, NULL::text AS "
-        "note, NULL::text AS agency, g.published_at AS updated, "
+        /* no task: no note ($9 and $10 named only for their types) */
+        "CROSS JOIN LATERAL (SELECT 'open'::text AS status, "
+        "nullif($9::text, $9::text) AS note, nullif($10::text, $10::text) "
+        "AS pub_note, NULL::text AS agency, g.published_at AS updated, "
         "NULL::timestamptz AS due, NULL::text AS pub_address, NULL::text AS "
         "pub_building, NULL::float8 AS blat, NULL::float8 AS blong) x"
         GW_WHERE;
 
 static char *gateway_list(const char *v, const char *const *allowed,
                           int *bad);
+
+/* What an acknowledgement and a re-route say to the integration (the
+ * staff's own words stay private), in gateway.lang. */
+const char *gateway_note_ack(const struct gateway *gw)
+{
+        return strcmp(gw->gc->lang, "ru") == 0 ? "Принято в работу"
+                                               : "Accepted";
+}
+
+const char *gateway_note_reroute(const struct gateway *gw)
+{
+        return strcmp(gw->gc->lang, "ru") == 0
+                   ? "Передано в другую организацию"
+                   : "Passed to another organisation";
+}
 
 static const char *gateway_service_name(const struct gateway *gw,
                                         const struct km_category *c)
@@ -111,7 +141,10 @@ static json_t *gateway_service_obj(const struct gateway *gw,
         json_object_set_new(o, "service_name",
                             json_string(gateway_service_name(gw, c)));
         json_object_set_new(o, "description", json_string(desc));
-        json_object_set_new(o, "metadata", json_false());
+        /* true: the definition lists the client-id attributes, and
+         * FixMyStreet reads it only then */
+        json_object_set_new(o, "metadata",
+                            json_boolean(*gw->gc->client_id_attributes));
         json_object_set_new(o, "type", json_string("realtime"));
         json_object_set_new(o, "keywords", json_string(c->kind));
         json_object_set_new(o, "group", json_string(c->kind));
@@ -134,21 +167,51 @@ void gateway_service(struct gateway *gw, const char *code,
                      struct gateway_reply *rep)
 {
         const struct km_category *c = km_conf_category(gw->conf, code);
+        json_t *attrs;
+        int n_attr = 1;
 
         if (c == NULL) {
                 gateway_error(rep, 404, "no service with this service_code");
                 return;
         }
-        /* metadata is false for every service: no attributes */
+        /* The client-id attributes (gateway.client_id_attributes): hidden,
+         * filled by the client itself (automated=server_set, as
+         * FixMyStreet's Open311::PopulateServiceList reads it); the value
+         * becomes the request's external id (gateway_post.c). */
         rep->body = json_pack("{s:s, s:[]}", "service_code", c->code,
                               "attributes");
+        attrs = json_object_get(rep->body, "attributes");
+        for (const char *p = gw->gc->client_id_attributes; *p;) {
+                size_t n = strcspn(p, ",");
+
+                if (n > 0) {
+                        char *acode = km_xasprintf("%.*s", (int)n, p);
+
+                        json_array_append_new(
+                            attrs,
+                            json_pack("{s:b, s:s, s:s, s:b, s:s, s:I, s:s, "
+                                      "s:s}",
+                                      "variable", 0, "code", acode, "datatype",
+                                      "string", "required", 0,
+                                      "datatype_description",
+                                      "the client's own id of the request",
+                                      "order", (json_int_t)n_attr++,
+                                      "description",
+                                      "client request id (idempotency key)",
+                                      "automated", "server_set"));
+                        free(acode);
+                }
+                p += n;
+                if (*p == ',')
+                        p++;
+        }
         rep->status = 200;
         rep->root = "service_definition";
         rep->item = "attribute";
 }
 
-static void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row,
-                            int col)
+void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row,
+                     int col)
 {
         if (PQgetisnull(res, row, col))
                 json_object_set_new(o, k, json_null());
@@ -196,7 +259,7 @@ static json_t *gateway_request_obj(struct gateway *gw, PGresult *res, int i)
 /* The key of a GET: none is the public view; an unknown one is refused
  * (403), a known one is rate limited like a POST.  @returns 0 with *priv,
  * or -1 with rep set. */
-static int gateway_get_key(struct gateway *gw, struct gateway_pgslot *slot,
+int gateway_get_key(struct gateway *gw, struct gateway_pgslot *slot,
                            const char *key, int *priv,
                            struct gateway_reply *rep)
 {
@@ -230,9 +293,69 @@ static int gateway_get_key(struct gateway *gw, struct gateway_pgslot *slot,
         return 0;
 }
 
-/* Run the query with params p[0..5] and the key (NULL-able). */
+/* extensions=true: each request's history as "notes" (as Chicago's and
+ * FixMyStreet's extended GET /requests do), oldest first, with the
+ * updates feed's statuses and privacy. */
+static const char gateway_sql_notes[] =
+        "SELECT complaint_id, event, " GW_TS("at") ", "
+        GW_UPDATE_DESC("$2", "$3", "$4") " FROM (SELECT o.complaint_id, "
+        "o.event, o.note, o.event_id, o.created_at, "
+        "coalesce((o.payload::jsonb->>'at')::timestamptz, o.created_at) AS at "
+        "FROM task_outbox o WHERE o.complaint_id = ANY($1::uuid[]) AND "
+        "o.topic = 'task_events' AND o.event IN ('acknowledged', 'resolved', "
+        "'rejected', 'reopened')) h ORDER BY complaint_id, at, created_at, "
+        "event_id";
+
+/* Add "notes" to each request of rep->body.  @returns 0 or an error. */
+static int gateway_notes(struct gateway *gw, PGconn *conn, int priv,
+                         struct gateway_reply *rep, char *err, size_t errlen)
+{
+        size_t n = json_array_size(rep->body), off = 0, cap = n * 38 + 3;
+        char *ids = km_xmalloc(cap);
+        const char *p[4] = {ids, priv ? "true" : "false",
+                            gateway_note_ack(gw), gateway_note_reroute(gw)};
+        PGresult *res = NULL;
+        json_t *byid = json_object(), *o;
+        int r;
+
+        ids[off++] = '{';
+        for (size_t i = 0; i < n; i++) {
+                o = json_array_get(rep->body, i);
+                json_object_set_new(o, "notes", json_array());
+                json_object_set(byid,
+                                json_string_value(json_object_get(
+                                    o, "service_request_id")),
+                                json_object_get(o, "notes"));
+                off += (size_t)snprintf(ids + off, cap - off, "%s%s",
+                                        i ? "," : "",
+                                        json_string_value(json_object_get(
+                                            o, "service_request_id")));
+        }
+        snprintf(ids + off, cap - off, "}");
+        r = n ? km_pg_exec(conn, gateway_sql_notes, 4, p, &res, err, errlen)
+              : 0;
+        for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+                json_t *a = json_object_get(byid, PQgetvalue(res, i, 0));
+
+                json_array_append_new(
+                    a, json_pack("{s:s, s:s, s:s, s:s}", "datetime",
+                                 PQgetvalue(res, i, 2), "type",
+                                 PQgetvalue(res, i, 1), "status",
+                                 gateway_update_status(PQgetvalue(res, i, 1)),
+                                 "summary",
+                                 PQgetisnull(res, i, 3) ? ""
+                                                        : PQgetvalue(res, i, 3)));
+        }
+        PQclear(res);
+        json_decref(byid);
+        free(ids);
+        return r;
+}
+
+/* Run the query with params p[0..5], p[10] and the key (NULL-able);
+ * ext: with each request's notes (extensions=true). */
 static void gateway_query(struct gateway *gw, const char **p, const char *key,
-                          struct gateway_reply *rep)
+                          int ext, struct gateway_reply *rep)
 {
         struct gateway_pgslot *slot;
         PGresult *res = NULL;
@@ -253,17 +376,19 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
                 pub = gateway_list(gw->gc->public_services, NULL, NULL);
         p[6] = priv ? "true" : "false";
         p[7] = pub;
+        p[8] = gateway_note_ack(gw);
+        p[9] = gateway_note_reroute(gw);
         r = km_pg_exec(slot->conn,
                        gateway_pg_has_tasks(slot) ? gateway_sql_tasks
                                                   : gateway_sql_plain,
-                       8, p, &res, err, sizeof(err));
+                       11, p, &res, err, sizeof(err));
         if (r == KM_EFATAL && gateway_pg_has_tasks(slot)) {
                 /* tasks not (yet) shaped as expected: answer from what the
                  * gateway recorded, and look again in a while */
                 km_log_warn("requests with tasks: %s; without tasks", err);
                 slot->has_tasks = 0;
                 slot->checked_ms = km_now_ms();
-                r = km_pg_exec(slot->conn, gateway_sql_plain, 8, p, &res, err,
+                r = km_pg_exec(slot->conn, gateway_sql_plain, 11, p, &res, err,
                                sizeof(err));
         }
         free(pub);
@@ -276,29 +401,45 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
                               "could not read requests");
                 return;
         }
-        gateway_pg_put(gw, slot, 0);
         rep->body = json_array();
         for (int i = 0; i < PQntuples(res); i++)
                 json_array_append_new(rep->body,
                                       gateway_request_obj(gw, res, i));
         PQclear(res);
+        if (ext && gateway_pg_has_tasks(slot) &&
+            (r = gateway_notes(gw, slot->conn, priv, rep, err,
+                               sizeof(err)))) {
+                gateway_pg_put(gw, slot,
+                               PQstatus(slot->conn) != CONNECTION_OK);
+                km_obs_pg_error(gw->m.reg, r);
+                km_log_error("notes query: %s", err);
+                gateway_error(rep, r == KM_ERETRY ? 503 : 500,
+                              "could not read requests");
+                return;
+        }
+        if (ext && !gateway_pg_has_tasks(slot)) /* no history yet */
+                for (size_t i = 0; i < json_array_size(rep->body); i++)
+                        json_object_set_new(json_array_get(rep->body, i),
+                                            "notes", json_array());
+        gateway_pg_put(gw, slot, 0);
         rep->status = 200;
         rep->root = "service_requests";
         rep->item = "request";
 }
 
 void gateway_request(struct gateway *gw, const char *id, const char *api_key,
-                     struct gateway_reply *rep)
+                     int ext, struct gateway_reply *rep)
 {
         char arr[KM_ID_LEN + 2];
-        const char *p[8] = {arr, NULL, NULL, NULL, NULL, "1", NULL, NULL};
+        const char *p[11] = {arr,  NULL, NULL, NULL, NULL, "1",
+                             NULL, NULL, NULL, NULL, "0"};
 
         if (!km_id_valid(id)) {
                 gateway_error(rep, 404, "no service request with this id");
                 return;
         }
         snprintf(arr, sizeof(arr), "{%s}", id);
-        gateway_query(gw, p, api_key, rep);
+        gateway_query(gw, p, api_key, ext, rep);
         if (rep->status == 200 && json_array_size(rep->body) == 0) {
                 json_decref(rep->body);
                 rep->body = NULL;
@@ -354,14 +495,18 @@ static char *gateway_list(const char *v, const char *const *allowed, int *bad)
         return out;
 }
 
-/* q: service_request_id, service_code, status, start_date, end_date. */
+/* q: service_request_id, service_code, status, start_date, end_date,
+ * page, page_size, extensions. */
 void gateway_requests(struct gateway *gw, const char *const *q,
                       const char *api_key, struct gateway_reply *rep)
 {
         static const char *const statuses[] = {"open", "closed", NULL};
         char *ids = NULL, *codes = NULL, *sts = NULL, start[24], end[24],
-             limit[24];
-        const char *p[8] = {NULL, NULL, NULL, NULL, NULL, limit, NULL, NULL};
+             limit[24], offset[24];
+        const char *p[11] = {NULL, NULL, NULL, NULL, NULL, limit,
+                             NULL, NULL, NULL, NULL, offset};
+        long long page = 1, size = gw->gc->max_results;
+        int ext = q[7] && !strcmp(q[7], "true");
         long nids = 0;
         int64_t t;
 
@@ -425,120 +570,40 @@ void gateway_requests(struct gateway *gw, const char *const *q,
                 km_fmt_rfc3339(km_wall_s() - 90 * 86400, start, sizeof(start));
                 p[3] = start;
         }
-        /* an explicit id list is answered whole (FixMyStreet asks for
-         * every open request at once); otherwise max_results */
-        snprintf(limit, sizeof(limit), "%lld",
-                 p[0] ? (long long)nids : (long long)gw->gc->max_results);
-        gateway_query(gw, p, api_key, rep);
+        /* page (from 1) and page_size (1..max_results) as the client
+         * asks; else an explicit id list is answered whole (FixMyStreet
+         * asks for every open request at once), other queries get
+         * max_results */
+        for (int i = 0; i < 2; i++) {
+                const char *v = q[5 + i];
+                char *e;
+                long long n;
+
+                if (v == NULL || *v == '\0')
+                        continue;
+                n = strtoll(v, &e, 10);
+                if (*e || n < 1 || (i && n > gw->gc->max_results) ||
+                    (!i && n > 1000000)) {
+                        gateway_error(rep, 400,
+                                      "%s: invalid_field (a whole number "
+                                      "from 1 to %lld)",
+                                      i ? "page_size" : "page",
+                                      i ? (long long)gw->gc->max_results
+                                        : 1000000LL);
+                        goto cleanup;
+                }
+                if (i)
+                        size = n;
+                else
+                        page = n;
+        }
+        if (p[0] && !(q[6] && *q[6]))
+                size = nids;
+        snprintf(limit, sizeof(limit), "%lld", size);
+        snprintf(offset, sizeof(offset), "%lld", (page - 1) * size);
+        gateway_query(gw, p, api_key, ext, rep);
 cleanup:
         free(ids);
         free(codes);
         free(sts);
-}
-
-/* The Open311 updates extension, read side, as FixMyStreet's
- * Open311::GetServiceRequestUpdates asks: what happened to the requests
- * posted here between start_date and end_date (default: the last 24 hours,
- * at most 90 days), oldest first, from the tasks' state changes
- * (task_outbox, where every task-events message starts).  Statuses on
- * FixMyStreet's extended set: acknowledged IN_PROGRESS, resolved FIXED,
- * rejected (re-routed) FOR_TRIAGE; external_status_code is komek's event.
- * The description is the staff's note: only for a read_private key, as
- * status_notes on GET /requests. */
-static const char gateway_sql_updates[] =
-        "WITH u AS (SELECT o.event_id, o.complaint_id, o.event, o.note, "
-        "coalesce((o.payload::jsonb->>'at')::timestamptz, o.created_at) AS at, "
-        "o.created_at "
-        "FROM task_outbox o JOIN gateway_requests g ON g.id = o.complaint_id "
-        "WHERE o.topic = 'task_events' AND g.published_at IS NOT NULL) "
-        "SELECT event_id, complaint_id, event, " GW_TS("at") ", "
-        "CASE WHEN $4::boolean THEN note END FROM u "
-        "WHERE at >= $1::timestamptz AND at <= $2::timestamptz "
-        /* at has whole seconds: changes within one second keep the
-         * order they were made in */
-        "ORDER BY at, created_at, event_id LIMIT $3::int";
-
-static const char *gateway_update_status(const char *event)
-{
-        if (!strcmp(event, "acknowledged"))
-                return "IN_PROGRESS";
-        if (!strcmp(event, "resolved"))
-                return "FIXED";
-        if (!strcmp(event, "rejected"))
-                return "FOR_TRIAGE";
-        return "OPEN";
-}
-
-/* q: start_date, end_date. */
-void gateway_updates(struct gateway *gw, const char *const *q,
-                     const char *api_key, struct gateway_reply *rep)
-{
-        char start[24], end[24], limit[24], err[512];
-        const char *p[4] = {start, end, limit, NULL};
-        int64_t t[2] = {km_wall_s() - 86400, km_wall_s()};
-        struct gateway_pgslot *slot;
-        PGresult *res = NULL;
-        int r, priv = 0;
-
-        for (int i = 0; i < 2; i++)
-                if (q[i] && *q[i] && km_parse_rfc3339(q[i], &t[i])) {
-                        gateway_error(rep, 400,
-                                      "%s: invalid_field (not an RFC 3339 "
-                                      "time)",
-                                      i ? "end_date" : "start_date");
-                        return;
-                }
-        if (q[0] && *q[0] && !(q[1] && *q[1]))
-                t[1] = t[0] + 90 * 86400;
-        if (t[1] < t[0] || t[1] - t[0] > 90 * 86400) {
-                gateway_error(rep, 400, "end_date: invalid_field (a window "
-                                        "of at most 90 days after "
-                                        "start_date)");
-                return;
-        }
-        km_fmt_rfc3339(t[0], start, sizeof(start));
-        km_fmt_rfc3339(t[1], end, sizeof(end));
-        snprintf(limit, sizeof(limit), "%lld", (long long)gw->gc->max_results);
-        slot = gateway_pg_get(gw, err, sizeof(err));
-        if (slot == NULL) {
-                km_log_error("database: %s", err);
-                gateway_error(rep, 503, "database unavailable, try again");
-                return;
-        }
-        if (gateway_get_key(gw, slot, api_key, &priv, rep)) {
-                gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
-                return;
-        }
-        p[3] = priv ? "true" : "false";
-        r = km_pg_exec(slot->conn, gateway_sql_updates, 4, p, &res, err,
-                       sizeof(err));
-        gateway_pg_put(gw, slot, r && PQstatus(slot->conn) != CONNECTION_OK);
-        if (r) {
-                km_obs_pg_error(gw->m.reg, r);
-                km_log_error("updates query: %s", err);
-                gateway_error(rep, r == KM_ERETRY ? 503 : 500,
-                              "could not read updates");
-                return;
-        }
-        rep->body = json_array();
-        for (int i = 0; i < PQntuples(res); i++) {
-                json_t *o = json_object();
-
-                gateway_set_opt(o, "update_id", res, i, 0);
-                gateway_set_opt(o, "service_request_id", res, i, 1);
-                json_object_set_new(o, "status", json_string(gateway_update_status(
-                                                     PQgetvalue(res, i, 2))));
-                gateway_set_opt(o, "updated_datetime", res, i, 3);
-                json_object_set_new(o, "description",
-                                    json_string(PQgetisnull(res, i, 4)
-                                                    ? ""
-                                                    : PQgetvalue(res, i, 4)));
-                gateway_set_opt(o, "external_status_code", res, i, 2);
-                json_object_set_new(o, "media_url", json_string(""));
-                json_array_append_new(rep->body, o);
-        }
-        PQclear(res);
-        rep->status = 200;
-        rep->root = "service_request_updates";
-        rep->item = "request_update";
 }

@@ -111,7 +111,15 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
         int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         int post = !strcmp(method, "POST");
 
-        if (strcmp(path, "/services") == 0) {
+        if (strcmp(path, "/discovery") == 0) {
+                const char *host = MHD_lookup_connection_value(
+                    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+
+                if (get)
+                        gateway_discovery(gw, host, rep);
+                else
+                        gateway_error(rep, 405, "method not allowed");
+        } else if (strcmp(path, "/services") == 0) {
                 if (get)
                         gateway_services(gw, rep);
                 else
@@ -137,12 +145,15 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
                                              gateway_arg(conn, "api_key"),
                                              rep);
                 } else if (get) {
-                        const char *q[5] = {
+                        const char *q[8] = {
                                 gateway_arg(conn, "service_request_id"),
                                 gateway_arg(conn, "service_code"),
                                 gateway_arg(conn, "status"),
                                 gateway_arg(conn, "start_date"),
                                 gateway_arg(conn, "end_date"),
+                                gateway_arg(conn, "page"),
+                                gateway_arg(conn, "page_size"),
+                                gateway_arg(conn, "extensions"),
                         };
 
                         gateway_requests(gw, q, gateway_arg(conn, "api_key"),
@@ -157,12 +168,26 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
                 if (get)
                         gateway_updates(gw, q, gateway_arg(conn, "api_key"),
                                         rep);
+                else if (post && req->too_large)
+                        gateway_error(rep, 413, "body larger than %lld bytes",
+                                      (long long)gw->gc->max_body_bytes);
+                else if (post)
+                        gateway_update_post(
+                            gw,
+                            MHD_lookup_connection_value(
+                                conn, MHD_HEADER_KIND,
+                                MHD_HTTP_HEADER_CONTENT_TYPE),
+                            req->body ? req->body : "", req->len,
+                            gateway_arg(conn, "api_key"), rep);
                 else
                         gateway_error(rep, 405, "method not allowed");
         } else if (strncmp(path, "/requests/", 10) == 0) {
+                const char *ext = gateway_arg(conn, "extensions");
+
                 if (get)
                         gateway_request(gw, path + 10,
-                                        gateway_arg(conn, "api_key"), rep);
+                                        gateway_arg(conn, "api_key"),
+                                        ext && !strcmp(ext, "true"), rep);
                 else
                         gateway_error(rep, 405, "method not allowed");
         } else {

@@ -68,6 +68,26 @@ static void gateway_xml_text(struct gateway_buf *b, const char *s)
 static void gateway_xml_value(struct gateway_buf *b, const char *name,
                               const json_t *v, int depth);
 
+/* The element of one item of a nested list: <attributes><attribute>,
+ * <notes><note>, <endpoints><endpoint> ... */
+static const char *gateway_xml_item(const char *list)
+{
+        static const char *const map[][2] = {
+                {"attributes", "attribute"},
+                {"notes", "note"},
+                {"values", "value"},
+                {"media_urls", "media_url"},
+                {"endpoints", "endpoint"},
+                {"formats", "format"},
+                {"extensions", "extension"},
+        };
+
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+                if (strcmp(map[i][0], list) == 0)
+                        return map[i][1];
+        return "item";
+}
+
 static void gateway_xml_object(struct gateway_buf *b, const json_t *o,
                                int depth)
 {
@@ -129,8 +149,10 @@ static void gateway_xml_value(struct gateway_buf *b, const char *name,
                 break;
         case JSON_ARRAY:
                 gateway_puts(b, "\n");
+                /* GeoReport v2's element names for a list's items */
                 json_array_foreach((json_t *)v, i, e)
-                        gateway_xml_value(b, "item", e, depth + 1);
+                        gateway_xml_value(b, gateway_xml_item(name), e,
+                                          depth + 1);
                 gateway_indent(b, depth);
                 break;
         default:

@@ -4,12 +4,14 @@
  * acknowledged it.
  *
  * SECURITY: the body is untrusted bytes, already bounded by
- * gateway.max_body_bytes.  Form bodies are percent-decoded here and must
- * be UTF-8; JSON bodies must be one object of scalars.  Nothing from the
+ * gateway.max_body_bytes.  It becomes fields in gateway_form.c (form,
+ * multipart or JSON; UTF-8 only).  Nothing from the
  * body reaches SQL except as a parameter, nor the log except the
  * complaint id and reason codes.
  *
- * Idempotency: with external_id the complaint id is
+ * Idempotency: with external_id (or, without it, the client's own id in
+ * an attribute named by gateway.client_id_attributes, FixMyStreet's
+ * attribute[fixmystreet_id]) the complaint id is
  * km_id_derive(source of the key, external_id).  A row in gateway_requests
  * is written before publishing and marked published after the broker's
  * acknowledgement; a POST whose id has a published row answers 201 with
@@ -30,182 +32,6 @@
 #include "km_pg.h"
 #include "km_utf8.h"
 #include "km_util.h"
-
-static int gateway_hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-/* Percent-decode [s, s+n) ('+' is a space).  @returns a new string or
- * NULL on a bad escape, an embedded NUL or bytes that are not UTF-8. */
-static char *gateway_unescape(const char *s, size_t n)
-{
-        char *out = km_xmalloc(n + 1), *w = out;
-
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] == '+') {
-                        *w++ = ' ';
-                } else if (s[i] == '%') {
-                        int hi, lo;
-
-                        if (i + 2 >= n)
-                                goto bad;
-                        hi = gateway_hexval(s[i + 1]);
-                        lo = gateway_hexval(s[i + 2]);
-                        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                                goto bad;
-                        *w++ = (char)(hi * 16 + lo);
-                        i += 2;
-                } else {
-                        *w++ = s[i];
-                }
-        }
-        *w = '\0';
-        if (!km_utf8_valid(out, (size_t)(w - out), NULL) ||
-            memchr(out, '\0', (size_t)(w - out)) != NULL)
-                goto bad;
-        return out;
-bad:
-        free(out);
-        return NULL;
-}
-
-/* Body to an object of field -> string.  @returns 0 or sets the error. */
-static json_t *gateway_fields(const char *ctype, const char *body, size_t len,
-                              struct gateway_reply *rep)
-{
-        json_t *f = json_object(), *src, *v;
-        json_error_t jerr;
-        const char *key;
-
-        if (ctype == NULL || *ctype == '\0' ||
-            !strncasecmp(ctype, "application/x-www-form-urlencoded", 33)) {
-                size_t i = 0;
-
-                while (i < len) {
-                        size_t end = i, eq;
-                        char *k, *val;
-
-                        while (end < len && body[end] != '&')
-                                end++;
-                        for (eq = i; eq < end && body[eq] != '='; eq++)
-                                ;
-                        if (end > i) {
-                                k = gateway_unescape(body + i, eq - i);
-                                val = gateway_unescape(
-                                    body + (eq < end ? eq + 1 : end),
-                                    eq < end ? end - eq - 1 : 0);
-                                if (k == NULL || val == NULL) {
-                                        free(k);
-                                        free(val);
-                                        gateway_error(rep, 400,
-                                                      "invalid_encoding: a form "
-                                                      "field is not valid "
-                                                      "percent-encoded UTF-8");
-                                        goto fail;
-                                }
-                                /* FixMyStreet's spelling of device_id */
-                                if (strcmp(k, "deviceid") == 0) {
-                                        free(k);
-                                        k = km_xstrdup("device_id");
-                                }
-                                /* several photos: media_url repeated */
-                                if (strcmp(k, "media_url") == 0 &&
-                                    json_object_get(f, k)) {
-                                        json_t *m = json_object_get(f, k);
-
-                                        if (json_is_string(m)) {
-                                                json_t *a = json_array();
-
-                                                json_array_append(a, m);
-                                                json_object_set_new(f, k, a);
-                                                m = a;
-                                        }
-                                        json_array_append_new(m, json_string(val));
-                                        free(k);
-                                        free(val);
-                                        i = end + 1;
-                                        continue;
-                                }
-                                if (json_object_get(f, k)) {
-                                        gateway_error(rep, 400,
-                                                      "%.40s: duplicate_key "
-                                                      "(field given twice)",
-                                                      k);
-                                        free(k);
-                                        free(val);
-                                        goto fail;
-                                }
-                                json_object_set_new(f, k, json_string(val));
-                                free(k);
-                                free(val);
-                        }
-                        i = end + 1;
-                }
-                return f;
-        }
-        if (strncasecmp(ctype, "application/json", 16) != 0) {
-                gateway_error(rep, 415,
-                              "Content-Type must be "
-                              "application/x-www-form-urlencoded or "
-                              "application/json");
-                goto fail;
-        }
-        if (!km_utf8_valid(body, len, NULL)) {
-                gateway_error(rep, 400, "invalid_utf8: body is not UTF-8");
-                goto fail;
-        }
-        src = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (src == NULL || !json_is_object(src)) {
-                json_decref(src);
-                gateway_error(rep, 400, "invalid_json: %s",
-                              src ? "expected an object" : jerr.text);
-                goto fail;
-        }
-        json_object_foreach(src, key, v) {
-                char num[64];
-
-                if (json_is_string(v)) {
-                        json_object_set(f, key, v);
-                } else if (json_is_integer(v)) {
-                        snprintf(num, sizeof(num), "%lld",
-                                 (long long)json_integer_value(v));
-                        json_object_set_new(f, key, json_string(num));
-                } else if (json_is_real(v)) {
-                        snprintf(num, sizeof(num), "%.17g",
-                                 json_real_value(v));
-                        json_object_set_new(f, key, json_string(num));
-                } else if (json_is_boolean(v)) {
-                        json_object_set_new(
-                            f, key, json_string(json_is_true(v) ? "true" : "false"));
-                } else if (!json_is_null(v)) {
-                        gateway_error(rep, 400,
-                                      "%.40s: wrong_type (a string or number "
-                                      "is expected)",
-                                      key);
-                        json_decref(src);
-                        goto fail;
-                }
-        }
-        json_decref(src);
-        return f;
-fail:
-        json_decref(f);
-        return NULL;
-}
-
-static const char *gateway_str(json_t *f, const char *k)
-{
-        const char *s = json_string_value(json_object_get(f, k));
-
-        return s && *s ? s : NULL;
-}
 
 /* Open311 field names for the model's, so a 400 names what was sent. */
 static const char *gateway_field_name(const char *model)
@@ -235,9 +61,35 @@ static const char *const gateway_known[] = {
         "apartment", NULL,
 };
 
+/* The client's own id of the request when it sends no external_id:
+ * attribute[X] for the first X of gateway.client_id_attributes that is
+ * given (FixMyStreet: attribute[fixmystreet_id], published by GET
+ * /services/{code} as server_set).  @returns it or NULL. */
+static const char *gateway_client_id(json_t *f, const char *attrs)
+{
+        char key[160];
+
+        for (const char *p = attrs; p && *p;) {
+                size_t n = strcspn(p, ",");
+                const char *v;
+
+                if (n > 0 && n < 128) {
+                        snprintf(key, sizeof(key), "attribute[%.*s]", (int)n,
+                                 p);
+                        if ((v = gateway_str(f, key)))
+                                return v;
+                }
+                p += n;
+                if (*p == ',')
+                        p++;
+        }
+        return NULL;
+}
+
 /* Fields to the model's intake object. @returns a new object or NULL. */
 static json_t *gateway_complaint_obj(json_t *f, const char *source,
                                      const char *channel,
+                                     const char *client_attrs,
                                      struct gateway_reply *rep)
 {
         json_t *o = json_object(), *addr = json_object(), *ct = json_object();
@@ -261,7 +113,8 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
                 }
         }
         json_object_set_new(o, "source", json_string(source));
-        if ((s = gateway_str(f, "external_id")))
+        if ((s = gateway_str(f, "external_id")) ||
+            (s = gateway_client_id(f, client_attrs)))
                 json_object_set_new(o, "external_id", json_string(s));
         /* the key's channel; a body's own channel field (checked by the
          * model) takes precedence */
@@ -537,6 +390,68 @@ static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
         rep->status = 201;
 }
 
+/* Byte offset of character n of UTF-8 s (its length if shorter). */
+static size_t gateway_utf8_off(const char *s, size_t n)
+{
+        size_t i = 0;
+
+        for (; s[i] && n; n--)
+                do
+                        i++;
+                while (((unsigned char)s[i] & 0xC0) == 0x80);
+        return i;
+}
+
+/* The description as FixMyStreet sends it (issue 21): CR LF and a lone
+ * CR become LF (the model takes no other control character), and a text
+ * longer than max characters (komek.conf max_description_chars, the
+ * Open311 4,000) is cut in the middle with a visible marker: the
+ * beginning (its title and text) and the last GATEWAY_DESC_TAIL
+ * characters (where it puts the report's link) are kept, so a retry is
+ * the same complaint instead of a permanent 400.  Changes f in place. */
+#define GATEWAY_DESC_TAIL 300
+static void gateway_description(json_t *f, size_t max, const char *lang)
+{
+        const char *d = gateway_str(f, "description");
+        char *t, *w, marker[200];
+        size_t chars, head, mlen;
+
+        if (d == NULL)
+                return;
+        t = km_xstrdup(d);
+        for (w = t; *d; d++)
+                if (*d == '\r') {
+                        *w++ = '\n';
+                        if (d[1] == '\n')
+                                d++;
+                } else {
+                        *w++ = *d;
+                }
+        *w = '\0';
+        chars = km_utf8_chars(t);
+        if (chars > max && max > GATEWAY_DESC_TAIL + 200) {
+                size_t hb, tb;
+                char *cut;
+
+                snprintf(marker, sizeof(marker),
+                         strcmp(lang, "ru") == 0
+                             ? "\n[… сокращено: в тексте %zu симв., "
+                               "больше %zu …]\n"
+                             : "\n[… cut: the text had %zu characters, "
+                               "more than %zu …]\n",
+                         chars, max);
+                mlen = km_utf8_chars(marker);
+                head = max - GATEWAY_DESC_TAIL - mlen;
+                hb = gateway_utf8_off(t, head);
+                tb = gateway_utf8_off(t, chars - GATEWAY_DESC_TAIL);
+                cut = km_xasprintf("%.*s%s%s", (int)hb, t, marker, t + tb);
+                free(t);
+                t = cut;
+        }
+        json_object_set_new(f, "description", json_string(t));
+        free(t);
+}
+
 void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                   size_t len, const char *query_key,
                   struct gateway_reply *rep)
@@ -590,7 +505,10 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                 rep->retry_after = (int)(60 / rate) + 1;
                 goto cleanup;
         }
-        obj = gateway_complaint_obj(f, source, channel, rep);
+        gateway_description(f, (size_t)gw->conf->max_description_chars,
+                            gw->gc->lang);
+        obj = gateway_complaint_obj(f, source, channel,
+                                    gw->gc->client_id_attributes, rep);
         if (obj == NULL)
                 goto cleanup;
         if (km_complaint_from_json(obj, gw->conf, KM_CPL_INTAKE, km_wall_s(),

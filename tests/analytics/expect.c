@@ -232,6 +232,9 @@ static void ex_rating_metrics(const struct fx_data *d, int64_t now,
                                             (double)r->apartments
                                       : NAN;
         r->res_med = ex_pct(buf, (size_t)nres, 0.5);
+        /* the fixture's residents dispute nothing (test_fixmystreet and
+         * the view's own test cover disputes) */
+        r->disputed_rate = nres ? 0.0 : NAN;
         r->breach_rate = r->complaints ? (double)breaches / (double)r->complaints : NAN;
         r->repeat_rate = r->complaints ? (double)repeats / (double)r->complaints : NAN;
         r->avg_vote = r->votes ? (double)vsum / (double)r->votes : NAN;
@@ -267,7 +270,7 @@ size_t ex_rating(const struct fx_data *d, int64_t now,
                         n++;
                 }
                 /* scores of the rated, by position among the month's rated */
-                for (int comp = 0; comp < 4; comp++) {
+                for (int comp = 0; comp < 5; comp++) {
                         size_t nr = 0;
 
                         for (size_t i = first; i < n; i++) {
@@ -275,7 +278,8 @@ size_t ex_rating(const struct fx_data *d, int64_t now,
                                 double v = comp == 0   ? x->per100
                                            : comp == 1 ? x->res_med
                                            : comp == 2 ? x->breach_rate
-                                                       : x->repeat_rate;
+                                           : comp == 3 ? x->repeat_rate
+                                                       : x->disputed_rate;
 
                                 if (x->rated)
                                         col[nr++] = v;
@@ -285,10 +289,13 @@ size_t ex_rating(const struct fx_data *d, int64_t now,
                                 double v = comp == 0   ? x->per100
                                            : comp == 1 ? x->res_med
                                            : comp == 2 ? x->breach_rate
-                                                       : x->repeat_rate;
+                                           : comp == 3 ? x->repeat_rate
+                                                       : x->disputed_rate;
 
+                                /* s[4] is the votes': disputes go to s[5] */
                                 if (x->rated)
-                                        x->s[comp] = 100.0 * (1.0 - ex_prank(col, nr, v));
+                                        x->s[comp == 4 ? 5 : comp] =
+                                            100.0 * (1.0 - ex_prank(col, nr, v));
                         }
                 }
                 for (size_t i = first; i < n; i++) {
@@ -298,7 +305,7 @@ size_t ex_rating(const struct fx_data *d, int64_t now,
                         if (!x->rated)
                                 continue;
                         x->s[4] = isnan(x->avg_vote) ? 50 : 100.0 * (x->avg_vote - 1) / 4;
-                        for (int c = 0; c < 5; c++) {
+                        for (int c = 0; c < 6; c++) {
                                 sum += p->w[c] * x->s[c];
                                 sw += p->w[c];
                         }

@@ -36,12 +36,14 @@ struct ex_rating {
         char ksk[24];
         long complaints, votes, apartments;
         double per100, res_med, breach_rate, repeat_rate, avg_vote; /* NAN */
+        double disputed_rate; /* NAN without resolutions */
         int rated;
         const char *reason; /* NULL when rated */
-        double s[5], score;
+        double s[6], score; /* ..., votes, disputed */
 };
 struct ex_rating_params {
-        double w[5]; /* complaints, resolution, sla, repeat, votes */
+        double w[6]; /* complaints, resolution, sla, repeat, votes,
+                      * disputed */
         long min_complaints, min_votes;
         int repeat_days;
 };

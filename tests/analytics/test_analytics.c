@@ -215,7 +215,8 @@ static void test_org_stats(void **state)
 
 static void test_rating(void **state)
 {
-        struct ex_rating_params p = {{0.30, 0.20, 0.20, 0.10, 0.20}, 20, 10, 30};
+        struct ex_rating_params p = {{0.30, 0.20, 0.20, 0.10, 0.20, 0.10},
+                                     20, 10, 30};
 
         (void)state;
         tc_check_rating(&d, now, &p);

@@ -1,12 +1,13 @@
 /*
  * fuzz_gateway.c - libFuzzer target for komek-gateway's Open311 POST
- * decoding (producers/gateway/gateway_post.c, included here to reach its
- * static functions) and its answer writers (gateway_out.c).
+ * decoding (gateway_form.c; producers/gateway/gateway_post.c is included
+ * here to reach its static functions) and its answer writers
+ * (gateway_out.c).
  *
- * Input: a first byte 0..3 picks the Content-Type (none, form, JSON,
- * XML) and the rest is the body; any other input is a body whose type is
- * sniffed ({ or [: JSON, <: XML, else a form), so the hostile corpus
- * seeds it as it is.  The body goes through gateway_fields (form
+ * Input: a first byte 0..4 picks the Content-Type (none, form, JSON,
+ * XML, multipart with boundary X) and the rest is the body; any other
+ * input is a body whose type is sniffed ({ or [: JSON, <: XML, -:
+ * multipart, else a form), so the hostile corpus seeds it as it is.  The body goes through gateway_fields (form
  * percent-decoding or the JSON object), gateway_complaint_obj (Open311
  * names to the model) and km_complaint_from_json, exactly as a POST does
  * before it touches the database.  Checks: a refusal is a 4xx with an
@@ -68,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static const char *const ctypes[] = {
                 NULL, "application/x-www-form-urlencoded",
                 "application/json; charset=utf-8", "text/xml",
+                "multipart/form-data; boundary=X",
         };
         struct gateway_reply rep = {0, NULL, NULL, NULL, 0};
         struct km_complaint *c = NULL;
@@ -79,13 +81,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fuzz_init();
         if (size < 1)
                 return 0;
-        if (data[0] < 4) { /* a selector byte, then the body */
+        if (data[0] < 5) { /* a selector byte, then the body */
                 ct = ctypes[data[0]];
                 data++;
                 size--;
         } else { /* a bare body (the hostile corpus): sniff it */
                 ct = data[0] == '{' || data[0] == '[' ? ctypes[2]
                      : data[0] == '<'                 ? ctypes[3]
+                     : data[0] == '-'                 ? ctypes[4]
                                                       : ctypes[1];
         }
         f = gateway_fields(ct, (const char *)data, size, &rep);
@@ -93,7 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fuzz_refused(&rep);
                 goto out;
         }
-        obj = gateway_complaint_obj(f, "fuzz", "web", &rep); /* a web key */
+        obj = gateway_complaint_obj(f, "fuzz", "web", "fixmystreet_id",
+                                    &rep); /* a web key */
         json_decref(f);
         if (obj == NULL) {
                 fuzz_refused(&rep);

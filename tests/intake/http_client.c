@@ -186,6 +186,12 @@ static json_t *xr_elem(struct xr *x, char *name, size_t nlen)
                 v = json_string(t[strspn(t, " \n\r\t")] ? t : "");
                 free(t);
         } else {
+                /* a list of strings: <formats><format>a</format>... (the
+                 * item named as the list without its "s") */
+                json_t *list = json_array();
+                int same = 1;
+                size_t nl = strlen(name);
+
                 while (!x->bad) {
                         xr_ws(x);
                         if (x->p[0] == '<' && x->p[1] == '/')
@@ -197,11 +203,21 @@ static json_t *xr_elem(struct xr *x, char *name, size_t nlen)
                                 as_array = json_is_object(v) || json_is_array(v);
                                 kids = as_array ? json_array() : json_object();
                         }
+                        if (strlen(child) + 1 != nl || name[nl - 1] != 's' ||
+                            strncmp(child, name, nl - 1))
+                                same = 0;
+                        if (!as_array)
+                                json_array_append(list, v);
                         if (as_array)
                                 json_array_append_new(kids, v);
                         else
                                 json_object_set_new(kids, child, v);
                 }
+                if (!as_array && same && json_array_size(list)) {
+                        json_decref(kids);
+                        kids = json_incref(list);
+                }
+                json_decref(list);
                 v = kids;
         }
         if (x->p[0] != '<' || x->p[1] != '/') {

@@ -177,7 +177,16 @@ static const struct {
         {"komek_intake", "SELECT status, status_note, org_id, due_at, "
                          "updated_at FROM tasks", ""},
         {"komek_intake", "SELECT contact FROM tasks", "42501"},
-        {"komek_intake", "UPDATE tasks SET status = 'resolved'", "42501"},
+        {"komek_intake", "SELECT complaint FROM tasks", "42501"},
+        /* a resident's dispute goes through task_resident_change
+         * (105_task_reopen.sql): no UPDATE on tasks, no staff functions */
+        {"komek_intake", "UPDATE tasks SET status = 'reopened'", "42501"},
+        {"komek_intake", "UPDATE tasks SET org_id = 'x'", "42501"},
+        {"komek_intake", "SELECT * FROM task_resident_lock("
+                         "gen_random_uuid())", ""},
+        {"komek_intake", "SELECT task_lock(gen_random_uuid(), 'x')", "42501"},
+        {"komek_intake", "UPDATE task_outbox SET note = 'x'", "42501"},
+        {"komek_intake", "DELETE FROM task_outbox", "42501"},
         {"komek_intake", "INSERT INTO gateway_requests (id, source, "
                          "service_code, description, requested_at) VALUES "
                          "(gen_random_uuid(), 'web', 'heating', 'x', now())",
@@ -187,6 +196,9 @@ static const struct {
         {"komek_router", "SELECT * FROM buildings", ""},
         {"komek_router", "SELECT version FROM directory_version", ""},
         {"komek_router", "SELECT * FROM tasks", "42501"},
+        {"komek_router", "SELECT task_resident_change(gen_random_uuid(), "
+                         "'reopened', 0, 1)",
+         "42501"},
         {"komek_router", "SELECT complaint_id FROM tasks", ""},
         {"komek_router", "UPDATE buildings SET apartments = 1", "42501"},
         /* the analytics writer never sees tasks */

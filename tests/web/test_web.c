@@ -630,6 +630,7 @@ int main(void)
                 cmocka_unit_test(test_ip_lockout),
                 cmocka_unit_test(test_secure_cookies),
                 cmocka_unit_test(test_session_cache),
+                cmocka_unit_test(test_web_reopened), /* last: it changes a task */
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

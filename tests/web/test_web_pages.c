@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "km_pg.h"
+#include "km_task.h"
 #include "km_test.h"
 #include "km_util.h"
 #include "wtest.h"
@@ -477,4 +478,70 @@ void test_dashboard(void **state)
                 assert_int_equal(sum, count_days("", 0, 6, NULL));
         }
         wc_free(&r);
+}
+
+/* A resident's dispute (issue 16; komek-gateway's POST
+ * /servicerequestupdates applies it through the same km_task_apply): the
+ * task is reopened at the same organisation, listed first in /inbox, its
+ * page shows it as disputed with the resident's text (escaped) in the
+ * history, and the staff can acknowledge it again. */
+void test_web_reopened(void **state)
+{
+        struct wc_jar jar = {0};
+        struct wc_resp r;
+        struct km_task_result out;
+        char id[64], path[128], tok[128], body[256], err[512];
+        struct km_task_change ch;
+        const char *p;
+
+        (void)state;
+        assert_int_equal(wt_q(&t,
+                              "SELECT complaint_id FROM tasks WHERE org_id = "
+                              "$1 AND status = 'open' ORDER BY due_at DESC, "
+                              "complaint_id LIMIT 1",
+                              t.org, id, sizeof(id)),
+                         0);
+        memset(&ch, 0, sizeof(ch));
+        ch.org_id = t.org;
+        ch.complaint_id = id;
+        ch.action = KM_TASK_RESOLVE;
+        ch.note = "fixed the pipe";
+        if (km_task_apply(t.rt.conn, &t.rt.conf, NULL, &ch, &out, err,
+                          sizeof(err)))
+                fail_msg("resolve: %s", err);
+        memset(&ch, 0, sizeof(ch));
+        ch.complaint_id = id;
+        ch.action = KM_TASK_REOPEN;
+        ch.note = "still leaking <b>x</b>";
+        ch.reopen_s = 15 * 86400;
+        if (km_task_apply(t.rt.conn, &t.rt.conf, NULL, &ch, &out, err,
+                          sizeof(err)))
+                fail_msg("reopen: %s", err);
+        assert_string_equal(out.org, t.org);
+        assert_int_equal(w_login(&jar, "staff.a", PW_A), 303);
+        assert_int_equal(w_req(&jar, "GET", "/inbox", NULL, NULL, &r), 200);
+        p = strstr(r.body, "data-id=\"");
+        assert_non_null(p);
+        if (strncmp(p + 9, id, 36))
+                fail_msg("/inbox: the reopened %s is not first", id);
+        wc_free(&r);
+        snprintf(path, sizeof(path), "/tasks/%s", id);
+        assert_int_equal(w_req(&jar, "GET", path, NULL, NULL, &r), 200);
+        assert_non_null(strstr(r.body, "still leaking &lt;b&gt;x&lt;/b&gt;"));
+        assert_null(strstr(r.body, "<b>x</b>"));
+        assert_true(strstr(r.body, "the resident") ||
+                    strstr(r.body, "житель"));
+        assert_true(strstr(r.body, "reopened (disputed)") ||
+                    strstr(r.body, "возобновлена (оспорена)"));
+        assert_non_null(strstr(r.body, "id=\"ack\""));
+        wc_free(&r);
+        w_csrf_of(&jar, "/inbox", tok, sizeof(tok));
+        snprintf(path, sizeof(path), "/tasks/%s/ack", id);
+        snprintf(body, sizeof(body), "csrf=%s", tok);
+        assert_int_equal(w_post(&jar, path, body, NULL), 303);
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM tasks WHERE complaint_id "
+                               "= $1::uuid AND status = 'acknowledged'",
+                               id),
+                         1);
 }

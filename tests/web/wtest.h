@@ -38,5 +38,6 @@ void test_access_control(void **state);
 void test_changes_exactly_once(void **state);
 void test_escaping(void **state);
 void test_dashboard(void **state);
+void test_web_reopened(void **state);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * inbox_view.c - `list`: the organisation's open tasks, oldest first,
- * overdue ones marked "!"; `show ID`: one task with the resident's
+ * inbox_view.c - `list`: the organisation's open tasks, those a resident
+ * disputed (reopened) first, then oldest first, overdue ones marked "!";
+ * `show ID`: one task with the resident's
  * contact (the staff call back) and its history.  Data goes to stdout.
  */
 #include <stdio.h>
@@ -22,19 +23,21 @@ int inbox_list(PGconn *conn, const struct inbox_conf *ic, char *err,
         r = km_pg_exec(
             conn,
             "SELECT CASE WHEN due_at < now() AND status IN ('open', "
-            "'acknowledged') THEN '!' ELSE ' ' END, complaint_id, "
+            "'acknowledged', 'reopened') THEN '!' ELSE ' ' END, "
+            "complaint_id, "
             "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
             "to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
             "status, category, coalesce(left(address, 48), ''), attempt, "
             "(SELECT count(*) FROM tasks WHERE org_id = $1 AND status IN "
-            "('open', 'acknowledged')) FROM tasks WHERE org_id = $1 AND "
-            "($3::bool OR status IN ('open', 'acknowledged')) ORDER BY "
-            "received_at, complaint_id LIMIT $2::int",
+            "('open', 'acknowledged', 'reopened')) FROM tasks WHERE org_id "
+            "= $1 AND ($3::bool OR status IN ('open', 'acknowledged', "
+            "'reopened')) ORDER BY status = 'reopened' DESC, received_at, "
+            "complaint_id LIMIT $2::int",
             3, p, &res, err, errlen);
         if (r)
                 return r;
-        printf("inbox of %s: %s open task(s), oldest first; ! = past due "
-               "(times UTC)\n",
+        printf("inbox of %s: %s open task(s), disputed (reopened) first, "
+               "then oldest first; ! = past due (times UTC)\n",
                ic->org, PQntuples(res) ? PQgetvalue(res, 0, 8) : "0");
         if (PQntuples(res))
                 printf("  %-36s  %-16s  %-16s  %-12s  %-12s  %s\n",
@@ -75,7 +78,8 @@ int inbox_show(PGconn *conn, const struct inbox_conf *ic, const char *id,
             conn,
             "SELECT complaint_id, attempt, org_id, org_kind, building_id, "
             "district, category, route_reason, status || CASE WHEN due_at < "
-            "now() AND status IN ('open', 'acknowledged') THEN ' (past due)' "
+            "now() AND status IN ('open', 'acknowledged', 'reopened') THEN "
+            "' (past due)' "
             "ELSE '' END, received_at, routed_at, due_at, acknowledged_at, "
             "resolved_at, status_note, address, description, contact::text, "
             "complaint->>'source', complaint->>'channel', "
@@ -98,7 +102,9 @@ int inbox_show(PGconn *conn, const struct inbox_conf *ic, const char *id,
                        "'attempt ' || attempt || ': routed to ' || org_id || "
                        "' (' || route_reason || ')' AS what FROM "
                        "task_attempts WHERE complaint_id = $1::uuid UNION ALL "
-                       "SELECT created_at, event || ' by ' || org_id || "
+                       "SELECT created_at, event || ' by ' || CASE WHEN "
+                       "event IN ('reopened', 'confirmed', 'commented') "
+                       "THEN 'the resident' ELSE org_id END || "
                        "coalesce(': ' || note, '') FROM task_outbox WHERE "
                        "complaint_id = $1::uuid AND topic = 'task_events') h "
                        "ORDER BY at",

@@ -37,7 +37,8 @@ struct analytics_conf {
         int64_t utc_offset_hours; /* local day = received_at + this */
         int naive;               /* bench baseline: one INSERT+COMMIT per message */
         int lag;                 /* --lag: print the lag and exit */
-        double w_complaints, w_resolution, w_sla, w_repeat, w_votes;
+        double w_complaints, w_resolution, w_sla, w_repeat, w_votes,
+               w_disputed;
         int64_t min_complaints, min_votes, repeat_days;
         char *metrics_address;   /* /metrics and /healthz */
         int64_t metrics_port;    /* 0: off, -1: any free port */

@@ -132,7 +132,7 @@ int analytics_store_settings(struct analytics *an, char *err, size_t errlen)
         const struct analytics_conf *ac = an->ac;
         json_t *rows = json_pack(
             "[{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},"
-            "{s:s,s:f},{s:s,s:f},{s:s,s:f}]",
+            "{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f}]",
             "key", "utc_offset_hours", "value", (double)ac->utc_offset_hours,
             "key", "rating_w_complaints", "value", ac->w_complaints, "key",
             "rating_w_resolution", "value", ac->w_resolution, "key",
@@ -141,7 +141,8 @@ int analytics_store_settings(struct analytics *an, char *err, size_t errlen)
             ac->w_votes, "key", "rating_min_complaints", "value",
             (double)ac->min_complaints, "key", "rating_min_votes", "value",
             (double)ac->min_votes, "key", "rating_repeat_days", "value",
-            (double)ac->repeat_days);
+            (double)ac->repeat_days, "key", "rating_w_disputed", "value",
+            ac->w_disputed);
         char *text = json_dumps(rows, JSON_COMPACT);
         const char *params[1] = {text};
         int r;

@@ -141,12 +141,12 @@ static void web_csv_rating(struct web_ctx *c, PGresult *res, int rated)
             "complaints", "per_100_apartments", "resolve_median_h",
             "sla_breach_rate", "repeat_rate", "votes", "avg_vote",
             "s_complaints", "s_resolution", "s_sla", "s_repeat", "s_votes",
-            "score", "unrated_reason"};
+            "score", "unrated_reason", "disputed_rate", "s_disputed"};
         struct web_buf *b = &c->out;
 
-        web_csv_row(b, 20, h);
+        web_csv_row(b, 22, h);
         for (int i = 0; res && i < PQntuples(res); i++) {
-                const char *v[20];
+                const char *v[22];
 
                 if ((PQgetvalue(res, i, 18)[0] == 't') != rated)
                         continue;
@@ -154,7 +154,9 @@ static void web_csv_rating(struct web_ctx *c, PGresult *res, int rated)
                 for (int j = 0; j < 18; j++)
                         v[j + 1] = PQgetvalue(res, i, j);
                 v[19] = PQgetvalue(res, i, 19);
-                web_csv_row(b, 20, v);
+                v[20] = PQgetvalue(res, i, 21);
+                v[21] = PQgetvalue(res, i, 22);
+                web_csv_row(b, 22, v);
         }
 }
 

@@ -324,6 +324,7 @@ static void web_rating_rows(struct web_ctx *c, PGresult *res, int from, int to)
                 web_comp(b, res, i, 8, 14, 1);
                 web_comp(b, res, i, 9, 15, 1);
                 web_comp(b, res, i, 11, 16, 0);
+                web_comp(b, res, i, 21, 22, 1); /* disputed resolutions */
                 web_buf_puts(b, "</tr>");
         }
 }
@@ -348,20 +349,21 @@ static void web_dash_rating(struct web_ctx *c, struct web_dash *d)
                                   "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
                                   "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
                                   "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
-                                  "<th class=\"n\">%s</th></tr></thead><tbody>",
+                                  "<th class=\"n\">%s</th><th class=\"n\">%s"
+                                  "</th></tr></thead><tbody>",
                                web_t(c, M_RANK), web_t(c, M_DISTRICT),
                                web_t(c, M_SCORE), web_t(c, M_COMPLAINTS),
                                web_t(c, M_PER100), web_t(c, M_RESOLVE_MEDIAN),
                                web_t(c, M_SLA_RATE), web_t(c, M_REPEAT_RATE),
-                               web_t(c, M_AVG_VOTE));
+                               web_t(c, M_AVG_VOTE), web_t(c, M_DISPUTED));
                 top = (int)c->w->wc->rating_rows;
                 if (rated <= 2 * top) {
                         web_rating_rows(c, res, 0, rated);
                 } else {
-                        web_buf_printf(b, "<tr><th colspan=\"9\">%s</th></tr>",
+                        web_buf_printf(b, "<tr><th colspan=\"10\">%s</th></tr>",
                                        web_t(c, M_BEST));
                         web_rating_rows(c, res, 0, top);
-                        web_buf_printf(b, "<tr><th colspan=\"9\">%s</th></tr>",
+                        web_buf_printf(b, "<tr><th colspan=\"10\">%s</th></tr>",
                                        web_t(c, M_WORST));
                         web_rating_rows(c, res, rated - top, rated);
                 }

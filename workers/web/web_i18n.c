@@ -42,6 +42,7 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_NONE] = {"(no correction)", "(без исправления)"},
         [M_BACK] = {"Back to the inbox", "Назад к заявкам"},
         [M_DONE_ACK] = {"Task acknowledged.", "Заявка принята в работу."},
+        [M_RESIDENT] = {"the resident", "житель"},
         [M_DONE_RESOLVE] = {"Task resolved.", "Заявка выполнена."},
         [M_DONE_REJECT] = {"Task rejected and re-routed.",
                            "Заявка отклонена и перенаправлена."},
@@ -86,6 +87,7 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_RESOLVE_MEDIAN] = {"Median hours to resolve", "Медиана часов до решения"},
         [M_SLA_RATE] = {"SLA breaches", "Нарушения срока"},
         [M_REPEAT_RATE] = {"Repeats", "Повторные"},
+        [M_DISPUTED] = {"Disputed", "Оспорено"},
         [M_VOTES] = {"Votes", "Голоса"},
         [M_AVG_VOTE] = {"Average vote", "Средняя оценка"},
         [M_UNRATED_REASON] = {"Why", "Причина"},
@@ -130,6 +132,9 @@ const char *web_status_name(const struct web_ctx *c, const char *status)
                 {"acknowledged", "acknowledged", "в работе"},
                 {"resolved", "resolved", "выполнена"},
                 {"rejected", "rejected", "отклонена"},
+                {"reopened", "reopened (disputed)", "возобновлена (оспорена)"},
+                {"confirmed", "confirmed by the resident", "подтверждена жителем"},
+                {"commented", "resident's comment", "комментарий жителя"},
         };
 
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -1,7 +1,8 @@
 /*
- * web_inbox.c - the staff pages: the organisation's open tasks (overdue
- * first, then by due time), one task with the resident's contact (the
- * staff call back) and its history, and the three changes.
+ * web_inbox.c - the staff pages: the organisation's open tasks (those a
+ * resident disputed first, then by due time, overdue marked), one task
+ * with the resident's contact (the staff call back) and its history (the
+ * resident's comments and disputes too), and the three changes.
  *
  * SECURITY: the organisation is always the session's, never a form's or
  * URL's: a task of another organisation is "not found" (404) whether it
@@ -78,14 +79,15 @@ void web_inbox(struct web_ctx *c)
                        "coalesce(complaint->>'emergency', 'false') = 'true', "
                        "count(*) OVER (), count(*) FILTER (WHERE due_at < "
                        "now()) OVER () FROM tasks WHERE org_id = $1 AND "
-                       "status IN ('open', 'acknowledged') ORDER BY due_at, "
+                       "status IN ('open', 'acknowledged', 'reopened') "
+                       "ORDER BY status = 'reopened' DESC, due_at, "
                        "complaint_id LIMIT $3::int OFFSET $4::int",
                        4, p, &res, err, sizeof(err)) ||
             (PQntuples(res) == 0 && /* past the end: the counts alone */
              km_pg_exec(conn,
                         "SELECT count(*), count(*) FILTER (WHERE due_at < "
                         "now()) FROM tasks WHERE org_id = $1 AND status IN "
-                        "('open', 'acknowledged')",
+                        "('open', 'acknowledged', 'reopened')",
                         1, p, &cnt, err, sizeof(err)))) {
                 km_log_warn("inbox: %s", err);
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
@@ -163,7 +165,8 @@ static void web_task_forms(struct web_ctx *c, const char *id,
                            const char *status)
 {
         struct web_buf *b = &c->out;
-        int open = !strcmp(status, "open");
+        /* reopened: a resident disputed the resolution */
+        int open = !strcmp(status, "open") || !strcmp(status, "reopened");
 
         if (!open && strcmp(status, "acknowledged"))
                 return;
@@ -218,7 +221,7 @@ static void web_task_forms(struct web_ctx *c, const char *id,
 
 static void web_task_history(struct web_ctx *c, PGconn *conn, const char *id)
 {
-        const char *p[2] = {id, NULL};
+        const char *p[3] = {id, NULL, web_t(c, M_RESIDENT)};
         char utc[8], err[256];
         struct web_buf *b = &c->out;
         PGresult *res = NULL;
@@ -232,11 +235,13 @@ static void web_task_history(struct web_ctx *c, PGconn *conn, const char *id)
                        "routed_at AS at, 'routed' AS kind, org_id AS who, "
                        "attempt || ' ' || route_reason AS detail, NULL AS "
                        "note FROM task_attempts WHERE complaint_id = "
-                       "$1::uuid UNION ALL SELECT created_at, event, org_id, "
+                       "$1::uuid UNION ALL SELECT created_at, event, CASE "
+                       "WHEN event IN ('reopened', 'confirmed', "
+                       "'commented') THEN $3 ELSE org_id END, "
                        "attempt::text, note FROM task_outbox WHERE "
                        "complaint_id = $1::uuid AND topic = 'task_events') h "
                        "ORDER BY at, kind DESC",
-                       2, p, &res, err, sizeof(err))) {
+                       3, p, &res, err, sizeof(err))) {
                 km_log_warn("history: %s", err);
                 return;
         }
@@ -283,7 +288,7 @@ static void web_task_page(struct web_ctx *c, PGconn *conn, const char *id,
                        "HH24:MI'), description, coalesce(contact->>'name', "
                        "''), coalesce(contact->>'phone', ''), "
                        "coalesce(contact->>'email', ''), due_at < now() AND "
-                       "status IN ('open', 'acknowledged'), "
+                       "status IN ('open', 'acknowledged', 'reopened'), "
                        "coalesce(status_note, ''), attempt FROM tasks WHERE "
                        "complaint_id = $1::uuid AND org_id = $2",
                        3, p, &res, err, sizeof(err))) {
