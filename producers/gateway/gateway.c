@@ -329,6 +329,9 @@ int main(int argc, char **argv)
         gateway_http_per_ip_connections = gcx.per_ip_connections;
         gateway_http_deadline_ms = gcx.request_deadline_ms;
         gw.slots = km_xcalloc((size_t)gcp->pg_pool, sizeof(*gw.slots));
+        if (conf.pg_read_conninfo && *conf.pg_read_conninfo) /* a standby */
+                gw.rslots = km_xcalloc((size_t)gcp->pg_pool,
+                                       sizeof(*gw.rslots));
         pthread_mutex_init(&gw.lock, NULL);
         pthread_mutex_init(&gw.outbox_lock, NULL);
         pthread_condattr_init(&ca);

@@ -86,6 +86,7 @@ struct gateway {
         pthread_mutex_t lock; /* acks, pool, buckets */
         pthread_cond_t cond;  /* an ack arrived or a slot came free */
         struct gateway_pgslot *slots;
+        struct gateway_pgslot *rslots; /* pg.read_conninfo's, or NULL */
         struct gateway_bucket *buckets;
         size_t nbuckets;
         int64_t requests, created, replayed, errors;
@@ -200,6 +201,10 @@ void gateway_metrics_request(struct gateway *gw, const char *path,
 void gateway_metrics_destroy(struct gateway *gw);
 
 /* gateway_db.c */
+/* A connection for GET /requests and the updates feed: pg.read_conninfo
+ * (a standby) when set, else what gateway_pg_get gives. */
+struct gateway_pgslot *gateway_pg_get_read(struct gateway *gw, char *err,
+                                           size_t errlen);
 struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
                                       size_t errlen);
 void gateway_pg_put(struct gateway *gw, struct gateway_pgslot *slot,

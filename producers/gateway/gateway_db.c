@@ -37,8 +37,10 @@ static void gateway_deadline(struct timespec *ts, int64_t ms)
         }
 }
 
-struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
-                                      size_t errlen)
+static struct gateway_pgslot *gateway_pool_get(struct gateway *gw,
+                                               struct gateway_pgslot *slots,
+                                               const char *conninfo,
+                                               char *err, size_t errlen)
 {
         struct gateway_pgslot *slot = NULL;
         struct timespec ts;
@@ -48,8 +50,8 @@ struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
         pthread_mutex_lock(&gw->lock);
         for (;;) {
                 for (int64_t i = 0; i < n && slot == NULL; i++)
-                        if (!gw->slots[i].busy)
-                                slot = &gw->slots[i];
+                        if (!slots[i].busy)
+                                slot = &slots[i];
                 if (slot)
                         break;
                 if (pthread_cond_timedwait(&gw->cond, &gw->lock, &ts) ==
@@ -68,8 +70,8 @@ struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
         }
         if (slot->conn == NULL) {
                 /* short: a request should not hang on a dead database */
-                slot->conn = km_pg_connect(gw->conf->pg_conninfo,
-                                           "komek-gateway", 2, err, errlen);
+                slot->conn = km_pg_connect(conninfo, "komek-gateway", 2, err,
+                                           errlen);
                 slot->checked_ms = 0;
                 if (slot->conn == NULL) {
                         gateway_pg_put(gw, slot, 0);
@@ -90,6 +92,22 @@ struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
                 PQclear(res);
         }
         return slot;
+}
+
+struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
+                                      size_t errlen)
+{
+        return gateway_pool_get(gw, gw->slots, gw->conf->pg_conninfo, err,
+                                errlen);
+}
+
+struct gateway_pgslot *gateway_pg_get_read(struct gateway *gw, char *err,
+                                           size_t errlen)
+{
+        if (gw->rslots == NULL)
+                return gateway_pg_get(gw, err, errlen);
+        return gateway_pool_get(gw, gw->rslots, km_pg_read_conninfo(gw->conf),
+                                err, errlen);
 }
 
 void gateway_pg_put(struct gateway *gw, struct gateway_pgslot *slot,
@@ -298,10 +316,14 @@ void gateway_pool_destroy(struct gateway *gw)
 {
         if (gw->slots == NULL)
                 return;
-        for (int64_t i = 0; i < gw->gc->pg_pool; i++)
+        for (int64_t i = 0; i < gw->gc->pg_pool; i++) {
                 PQfinish(gw->slots[i].conn);
+                if (gw->rslots)
+                        PQfinish(gw->rslots[i].conn);
+        }
         free(gw->slots);
-        gw->slots = NULL;
+        free(gw->rslots);
+        gw->slots = gw->rslots = NULL;
         free(gw->buckets);
         gw->buckets = NULL;
 }

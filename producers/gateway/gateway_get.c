@@ -362,7 +362,7 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
         char err[512], *pub = NULL;
         int r, priv = 0;
 
-        slot = gateway_pg_get(gw, err, sizeof(err));
+        slot = gateway_pg_get_read(gw, err, sizeof(err));
         if (slot == NULL) {
                 km_log_error("database: %s", err);
                 gateway_error(rep, 503, "database unavailable, try again");

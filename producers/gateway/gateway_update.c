@@ -436,7 +436,7 @@ void gateway_updates(struct gateway *gw, const char *const *q,
         km_fmt_rfc3339(t[0], start, sizeof(start));
         km_fmt_rfc3339(t[1], end, sizeof(end));
         snprintf(limit, sizeof(limit), "%lld", (long long)gw->gc->max_results);
-        slot = gateway_pg_get(gw, err, sizeof(err));
+        slot = gateway_pg_get_read(gw, err, sizeof(err));
         if (slot == NULL) {
                 km_log_error("database: %s", err);
                 gateway_error(rep, 503, "database unavailable, try again");
