@@ -88,6 +88,7 @@ static const struct km_conf_key km_conf_common[] = {
 static const char *const km_conf_prog_groups[] = {
         "intake", "gateway", "gen", "vote", "keys", "router", "tasksink",
         "inbox", "directory", "analytics", "escalator", "report", "web",
+        "notify",
         "admin", "metrics", "bench", "test", NULL,
 };
 

@@ -220,11 +220,13 @@ SELECT 'CREATE DATABASE komek_test OWNER komek ENCODING ''UTF8'' TEMPLATE templa
 -- komek, the owner that migrates, is a member so that tests can SET ROLE.
 SELECT format('CREATE ROLE %I NOLOGIN', r)
   FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
-                    'komek_analytics', 'komek_analyst', 'komek_web']) AS r
+                    'komek_analytics', 'komek_analyst', 'komek_web',
+                    'komek_notify']) AS r
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
 SELECT format('GRANT %I TO komek', r)
   FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
-                    'komek_analytics', 'komek_analyst', 'komek_web']) AS r
+                    'komek_analytics', 'komek_analyst', 'komek_web',
+                    'komek_notify']) AS r
  WHERE NOT pg_has_role('komek', r, 'MEMBER') \gexec
 -- One LOGIN role per program, a member of its group role(s) only (issue
 -- 19): what it may do is its group's grants, nothing of the owner's.  No
@@ -234,7 +236,7 @@ SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE', l)
   FROM unnest(ARRAY['komek_router_app', 'komek_tasksink_app',
                     'komek_analytics_app', 'komek_escalator_app',
                     'komek_gateway_app', 'komek_intake_app', 'komek_web_app',
-                    'komek_report_app']) AS l
+                    'komek_report_app', 'komek_notify_app']) AS l
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = l) \gexec
 SELECT format('GRANT %I TO %I', g, l)
   FROM (VALUES ('komek_router_app', 'komek_router'),
@@ -245,7 +247,8 @@ SELECT format('GRANT %I TO %I', g, l)
                ('komek_intake_app', 'komek_intake'),
                ('komek_web_app', 'komek_web'),
                ('komek_web_app', 'komek_analyst'),
-               ('komek_report_app', 'komek_analyst')) AS m (l, g)
+               ('komek_report_app', 'komek_analyst'),
+               ('komek_notify_app', 'komek_notify')) AS m (l, g)
  WHERE NOT pg_has_role(l, g, 'MEMBER') \gexec
 EOF
   local db

@@ -27,7 +27,8 @@ static char schema[128], conninfo[1024];
 
 static const char *const groups[] = {"komek_intake",    "komek_router",
                                      "komek_tasksink",  "komek_analytics",
-                                     "komek_analyst",   "komek_web", "komek",
+                                     "komek_analyst",   "komek_web", "komek_notify",
+                                     "komek",
                                      NULL};
 
 static const struct {
@@ -41,6 +42,7 @@ static const struct {
         {"komek_intake_app", "komek_intake"},
         {"komek_web_app", "komek_web,komek_analyst"},
         {"komek_report_app", "komek_analyst"},
+        {"komek_notify_app", "komek_notify"},
 };
 
 /* Connect as login to the test schema.  Fails the test if it cannot. */
