@@ -670,6 +670,10 @@ static void km_conf_dump_table(const struct km_conf *conf,
                 case KM_CT_STR: {
                         const char *s = *(char *const *)f;
 
+                        /* secrets (notify.smtp_password) stay out too */
+                        if (s && *s && (strstr(k->path, "password") ||
+                                        strstr(k->path, "secret")))
+                                s = "********";
                         fprintf(fp, "%s = \"%s\"\n", k->path, s ? s : "");
                         break;
                 }
