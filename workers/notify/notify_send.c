@@ -21,6 +21,7 @@
 
 #include "km_log.h"
 #include "km_pg.h"
+#include "km_sig.h"
 #include "km_util.h"
 #include "notify.h"
 
@@ -76,26 +77,32 @@ static int notify_is_webhook(const struct notify_row *r)
         return strcmp(r->channel, "webhook") == 0;
 }
 
+/* "{id,id,...}": a bigint[] literal of the rows' ids (digits only). */
+static char *notify_id_array(struct notify_row **rows, size_t nrows)
+{
+        size_t cap = 3, len = 0;
+        char *s;
+
+        for (size_t i = 0; i < nrows; i++)
+                cap += strlen(rows[i]->id) + 1;
+        s = km_xmalloc(cap);
+        s[len++] = '{';
+        for (size_t i = 0; i < nrows; i++)
+                len += (size_t)snprintf(s + len, cap - len, "%s%s",
+                                        i ? "," : "", rows[i]->id);
+        snprintf(s + len, cap - len, "}");
+        return s;
+}
+
 /* Mark rows sent (one statement). */
 static int notify_mark_sent(struct notify *n, struct notify_row **rows,
                             size_t nrows, const char *msgid, char *err,
                             size_t errlen)
 {
-        char *ids = km_xstrdup("{");
+        char *ids = notify_id_array(rows, nrows);
         const char *p[2];
         int r;
 
-        for (size_t i = 0; i < nrows; i++) {
-                char *t = km_xasprintf("%s%s%s", ids, i ? "," : "",
-                                       rows[i]->id);
-                free(ids);
-                ids = t;
-        }
-        {
-                char *t = km_xasprintf("%s}", ids);
-                free(ids);
-                ids = t;
-        }
         p[0] = ids;
         p[1] = msgid;
         r = km_pg_exec(n->conn,
@@ -230,6 +237,37 @@ static int notify_send_group(struct notify *n, struct notify_row **rows,
         return rc;
 }
 
+/* Rows a stop left unsent: their leases end now, so another process (or
+ * the next start) sends them without waiting for lease_s. */
+static int notify_release(struct notify *n, struct notify_row *rows,
+                          int nrows, char *err, size_t errlen)
+{
+        struct notify_row **left = km_xcalloc((size_t)nrows, sizeof(*left));
+        size_t nleft = 0;
+        char *ids;
+        const char *p[1];
+        int r;
+
+        for (int i = 0; i < nrows; i++)
+                if (rows[i].done <= 0)
+                        left[nleft++] = &rows[i];
+        if (nleft == 0) {
+                free(left);
+                return 0;
+        }
+        ids = notify_id_array(left, nleft);
+        p[0] = ids;
+        r = km_pg_exec(n->conn,
+                       "UPDATE notify_deliveries SET lease_until = NULL"
+                       " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+                       1, p, NULL, err, errlen);
+        km_log_info("stop: %zu claimed notification(s) left for later",
+                    nleft);
+        free(ids);
+        free(left);
+        return r;
+}
+
 int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen)
 {
         char lim[24], lease[24];
@@ -286,7 +324,8 @@ int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen)
         }
         PQclear(res);
         rc = 0;
-        for (int i = 0; i < nrows && rc == 0 && !n->fatal; i++) {
+        for (int i = 0; i < nrows && rc == 0 && !n->fatal && !km_sig_stop;
+             i++) {
                 size_t ng = 0;
 
                 if (rows[i].done > 0)
@@ -305,6 +344,8 @@ int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen)
                 rows[i].done = 1;
                 rc = notify_send_group(n, grp, ng, nsent, err, errlen);
         }
+        if (rc == 0)
+                rc = notify_release(n, rows, nrows, err, errlen);
         for (int i = 0; i < nrows; i++)
                 notify_row_free(&rows[i]);
         free(rows);
