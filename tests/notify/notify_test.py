@@ -441,7 +441,11 @@ def run(tmp):
         e[3], ensure_ascii=False)]
     check(not hook_leak, "webhook: no resident contact or text")
 
-    # ---- phase 2: receiver down, then slow, then back ----
+    # ---- phase 2: a second process joins (a rebalance), the receiver
+    # goes down, then is slow, then back ----
+    p2 = notify_start(tmp, name="n2")
+    wait_until(lambda: "assigned" in open(os.path.join(
+        tmp, "notify-n2.log")).read(), 60, "the second process is assigned")
     hook.stop()
     ids2 = [str(uuid.uuid4()) for _ in range(10)]
     produce([("ksk-1", json.dumps(dispatch_msg(c, "ksk-1"))) for c in ids2])
@@ -503,6 +507,19 @@ def run(tmp):
                    "'sla_warning'")
     check(n_sla == "2", "SLA warning: one row per channel (%s)" % n_sla)
     notify_stop(p, "komek-notify")
+    notify_stop(p2, "komek-notify (second)")
+    # no crash since phase 1: two senders, leases and SKIP LOCKED, so each
+    # event was accepted once and each e-mail sent once
+    later = {event_id(c, 1, "new") for c in ids2 + ids3 + [urgent]} | {
+        event_id(rer, 2, "reroute"), event_id(sla_cid, 1, "sla_warning")}
+    acc = [e[0] for e in Hook.events if e[0] in later]
+    check(len(acc) == len(set(acc)),
+          "two processes: every webhook accepted once (%d)" % len(acc))
+    mids = [m[1]["Message-ID"] for m in Mail.messages
+            if any(x in m[1]["Message-ID"] for x in later) or
+            m[1]["Message-ID"].startswith("<digest-")]
+    check(len(mids) == len(set(mids)),
+          "two processes: every e-mail sent once (%d)" % len(mids))
 
     # ---- phase 4: given up: dead letter, /metrics ----
     p = notify_start(tmp, ["notify.max_age_s=2"], name="dead")

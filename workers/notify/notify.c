@@ -111,26 +111,10 @@ static void notify_metrics_init(struct notify *n)
                                           "unix time of the last commit");
 }
 
-static void notify_rewind(struct notify *n)
+static int notify_seek(void *opaque, rd_kafka_topic_partition_list_t *parts,
+                       char *err, size_t errlen)
 {
-        rd_kafka_topic_partition_list_t *a = NULL;
-        rd_kafka_error_t *error;
-        char err[512];
-
-        if (rd_kafka_assignment(n->consumer, &a) || a->cnt == 0)
-                goto out;
-        if (notify_log_seek(n, a, err, sizeof(err))) {
-                km_log_warn("rewind: %s", err);
-                goto out;
-        }
-        error = rd_kafka_seek_partitions(n->consumer, a, 10000);
-        if (error) {
-                km_log_warn("rewind: %s", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-        }
-out:
-        if (a)
-                rd_kafka_topic_partition_list_destroy(a);
+        return notify_log_seek(opaque, parts, err, errlen);
 }
 
 static void notify_flush(struct notify *n, int rewind)
@@ -149,46 +133,38 @@ static void notify_flush(struct notify *n, int rewind)
         km_log_warn("batch: %s: rolled back, rewinding", err);
         if (PQstatus(n->conn) != CONNECTION_OK)
                 PQreset(n->conn);
-        if (rewind)
-                notify_rewind(n);
+        if (rewind &&
+            km_kafka_rewind_stored(n->consumer, notify_seek, n, err,
+                                   sizeof(err)))
+                km_log_warn("rewind: %s", err);
 }
 
+/* A revoke writes the open batch (lost partitions: dropped, the new owner
+ * reads it again from the stored offsets). */
+static void notify_revoke(void *opaque, int lost)
+{
+        struct notify *n = opaque;
+
+        km_log_info("revoking partition(s)%s", lost ? " (lost)" : "");
+        if (lost)
+                notify_log_clear(n);
+        else
+                notify_flush(n, 0);
+}
+
+/* Without the database a new assignment starts from the beginning: the
+ * log's unique key drops what was logged already. */
 static void notify_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                                 rd_kafka_topic_partition_list_t *parts,
                                 void *opaque)
 {
-        struct notify *n = opaque;
-        int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-        rd_kafka_error_t *error = NULL;
         char err[512];
 
-        if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                /* without the database, from the beginning: the log's
-                 * unique key drops what was logged already */
-                if (notify_log_seek(n, parts, err, sizeof(err)))
-                        km_log_warn("stored offsets: %s; starting from the "
-                                    "beginning",
-                                    err);
+        if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
                 km_log_info("assigned %d partition(s)", parts->cnt);
-                if (coop)
-                        error = rd_kafka_incremental_assign(rk, parts);
-                else
-                        rd_kafka_assign(rk, parts);
-        } else {
-                km_log_info("revoking %d partition(s)", parts->cnt);
-                if (!rd_kafka_assignment_lost(rk))
-                        notify_flush(n, 0);
-                else
-                        notify_log_clear(n);
-                if (coop)
-                        error = rd_kafka_incremental_unassign(rk, parts);
-                else
-                        rd_kafka_assign(rk, NULL);
-        }
-        if (error) {
-                km_log_error("rebalance: %s", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-        }
+        if (km_kafka_rebalance_stored(rk, e, parts, notify_seek, notify_revoke,
+                                      opaque, err, sizeof(err)))
+                km_log_warn("%s", err);
 }
 
 /* Between batches: the SLA scan when due, then one sender round; the

@@ -198,19 +198,11 @@ int notify_log_message(struct notify *n, const rd_kafka_message_t *rkm,
 /* Every dead letter of the batch acknowledged, before its offsets commit. */
 static int notify_dlq_flush(struct notify *n, char *err, size_t errlen)
 {
-        int r;
-
         if (n->dlq_failed)
                 return km_err_set(err, errlen, KM_ERETRY,
                                   "a dead letter could not be produced");
-        if ((r = km_kafka_flush(n->producer, 15000, err, errlen)))
-                return r;
-        if (n->pcounts.failed > n->failed_seen) {
-                n->failed_seen = n->pcounts.failed;
-                return km_err_set(err, errlen, KM_ERETRY, "dead letter: %s",
-                                  n->pcounts.last_error);
-        }
-        return 0;
+        return km_dlq_flush(n->producer, &n->pcounts, &n->failed_seen, 15000,
+                            err, errlen);
 }
 
 int notify_log_write(struct notify *n, char *err, size_t errlen)

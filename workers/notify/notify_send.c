@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_dlq.h"
 #include "km_log.h"
 #include "km_pg.h"
 #include "km_sig.h"
@@ -166,15 +167,9 @@ static int notify_mark_failed(struct notify *n, struct notify_row *r,
                                 "notify_undeliverable", why, body,
                                 strlen(body), err, errlen);
                 free(body);
-                if (rc == 0 &&
-                    (rc = km_kafka_flush(n->producer, 15000, err, errlen)) ==
-                        0 &&
-                    n->pcounts.failed > n->failed_seen) {
-                        n->failed_seen = n->pcounts.failed;
-                        rc = km_err_set(err, errlen, KM_ERETRY,
-                                        "dead letter: %s",
-                                        n->pcounts.last_error);
-                }
+                if (rc == 0)
+                        rc = km_dlq_flush(n->producer, &n->pcounts,
+                                          &n->failed_seen, 15000, err, errlen);
                 if (rc)
                         return rc; /* the lease runs out: tried again */
         }
