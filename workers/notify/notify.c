@@ -198,8 +198,11 @@ static int notify_run(struct notify *n)
         int64_t last_msg_ms = 0;
 
         while (!km_sig_stop && !n->fatal) {
-                rd_kafka_message_t *rkm =
-                    rd_kafka_consumer_poll(n->consumer, n->offsets ? 5 : 100);
+                /* no wait while the sender has work */
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(
+                    n->consumer, n->offsets ? 5
+                                 : n->next_send_ms <= km_now_ms() ? 0
+                                                                  : 100);
                 int64_t now;
                 char err[512];
 

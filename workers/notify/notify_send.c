@@ -44,7 +44,7 @@ static const char notify_sql_claim[] =
     " (SELECT o.digest_minutes::text FROM org_channels o WHERE"
     " o.org_id = d.org_id AND o.channel = d.channel AND o.target = d.target)";
 
-#define NOTIFY_NCOLS 21
+#define NOTIFY_ROUND_MS 1000 /* a sender round's budget */
 
 static char *notify_col(PGresult *res, int row, int col)
 {
@@ -232,8 +232,9 @@ static int notify_send_group(struct notify *n, struct notify_row **rows,
         return rc;
 }
 
-/* Rows a stop left unsent: their leases end now, so another process (or
- * the next start) sends them without waiting for lease_s. */
+/* Rows a stop or the round's budget left unsent: their leases end now, so
+ * the next round (or another process) sends them without waiting for
+ * lease_s. */
 static int notify_release(struct notify *n, struct notify_row *rows,
                           int nrows, char *err, size_t errlen)
 {
@@ -256,8 +257,8 @@ static int notify_release(struct notify *n, struct notify_row *rows,
                        "UPDATE notify_deliveries SET lease_until = NULL"
                        " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
                        1, p, NULL, err, errlen);
-        km_log_info("stop: %zu claimed notification(s) left for later",
-                    nleft);
+        km_log_debug("round: %zu claimed notification(s) left for the next",
+                     nleft);
         free(ids);
         free(left);
         return r;
@@ -269,6 +270,7 @@ int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen)
         const char *p[2] = {lim, lease};
         PGresult *res = NULL;
         struct notify_row *rows = NULL, **grp = NULL;
+        int64_t t0 = km_now_ms();
         int nrows, rc;
 
         *nsent = 0;
@@ -319,7 +321,11 @@ int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen)
         }
         PQclear(res);
         rc = 0;
-        for (int i = 0; i < nrows && rc == 0 && !n->fatal && !km_sig_stop;
+        /* a round ends after NOTIFY_ROUND_MS (plus the send under way, at
+         * most timeout_ms): the consumer is polled between rounds, well
+         * within max.poll.interval.ms whatever the receivers do */
+        for (int i = 0; i < nrows && rc == 0 && !n->fatal && !km_sig_stop &&
+                        km_now_ms() - t0 < NOTIFY_ROUND_MS;
              i++) {
                 size_t ng = 0;
 
