@@ -116,7 +116,8 @@ def scalar(sql, *args):
 class Hook:
     mode = "ok"       # ok, 500, slow
     fails_left = 0    # with mode 500: answer 500 this many times, then ok
-    events = []       # (event_id, event, org) accepted
+    events = []       # (event_id, event, org, body) accepted
+    late = []         # (event_id, body) taken but answered too late
     bad_sigs = 0
     requests = 0
     lock = threading.Lock()
@@ -142,8 +143,6 @@ class HookHandler(http.server.BaseHTTPRequestHandler):
                 mode = "ok"
             if mode == "500":
                 Hook.fails_left -= 1
-        if mode == "slow":
-            time.sleep(2.5)
         if not hmac.compare_digest(want, sig) or \
                 abs(time.time() - int(ts or 0)) > 300:
             with Hook.lock:
@@ -151,7 +150,7 @@ class HookHandler(http.server.BaseHTTPRequestHandler):
             self.send_response(401)
             self.end_headers()
             return
-        if mode != "ok":
+        if mode == "500":
             self.send_response(500)
             self.end_headers()
             return
@@ -159,6 +158,15 @@ class HookHandler(http.server.BaseHTTPRequestHandler):
         if doc["event_id"] != self.headers.get("Idempotency-Key"):
             with Hook.lock:
                 Hook.bad_sigs += 1
+        if mode == "slow":
+            # taken, but the answer comes after notify.timeout_ms: to the
+            # sender a failure, so it sends again
+            with Hook.lock:
+                Hook.late.append((doc["event_id"], body))
+            time.sleep(2.5)
+            self.send_response(204)
+            self.end_headers()
+            return
         with Hook.lock:
             Hook.events.append((doc["event_id"], doc["event"],
                                 doc["task"]["org_id"], doc))
@@ -464,6 +472,12 @@ def run(tmp):
     want2 = {event_id(c, 1, "new") for c in ids2}
     wait_until(lambda: want2 <= {e[0] for e in Hook.events}, 60,
                "webhooks delivered once the receiver is back")
+    late = dict(Hook.late)
+    again = {e[0]: e[3] for e in Hook.events if e[0] in late}
+    check(late and set(late) == set(again) and all(
+        json.loads(late[k]) == again[k] for k in late),
+        "an answer lost to the timeout: sent again with the same "
+        "Idempotency-Key and body (%d)" % len(late))
     wait_until(lambda: scalar("SELECT count(*) FROM notify_deliveries WHERE "
                               "status = 'sent'") == "260", 60,
                "all 260 rows sent")
