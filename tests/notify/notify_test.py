@@ -535,24 +535,40 @@ def run(tmp):
     check(len(mids) == len(set(mids)),
           "two processes: every e-mail sent once (%d)" % len(mids))
 
-    # ---- phase 4: given up: dead letter, /metrics ----
+    # ---- phase 4: given up: dead letters, /metrics ----
     p = notify_start(tmp, ["notify.max_age_s=2"], name="dead")
-    dead_cid = str(uuid.uuid4())
+    dead_cid, dead_sla = str(uuid.uuid4()), str(uuid.uuid4())
     produce([("ksk-3", json.dumps(dispatch_msg(dead_cid, "ksk-3")))])
-    wait_until(lambda: scalar("SELECT status FROM notify_deliveries WHERE "
-                              "org_id = 'ksk-3'") == "dead", 60,
-               "an undeliverable webhook is given up")
+    psql("INSERT INTO tasks (complaint_id, attempt, org_id, org_kind, "
+         "category, route_reason, status, received_at, routed_at, due_at, "
+         "description, updated_at, complaint) VALUES (:'v1', 1, 'ksk-3', "
+         "'ksk', 'roof', 'building_id', 'open', now() - interval '71 hours', "
+         "now() - interval '71 hours', now() + interval '20 minutes', 'x', "
+         "now(), '{}')", dead_sla)
+    wait_until(lambda: scalar("SELECT count(*) FILTER (WHERE status = "
+                              "'dead') FROM notify_deliveries WHERE org_id = "
+                              "'ksk-3'") == "2", 60,
+               "undeliverable webhooks (a task, an SLA warning) given up")
     r = subprocess.run(["kcat", "-C", "-b", BROKERS, "-t", DLQ, "-e", "-q",
                         "-f", "%s\n"], capture_output=True, text=True)
     dl = [json.loads(x) for x in r.stdout.splitlines()
           if "notify_undeliverable" in x]
-    check(len(dl) == 1 and dl[0].get("origin", {}).get("org_id") == "ksk-3",
-          "dead letter: reason notify_undeliverable, origin with the org")
+    by_kind = {d.get("origin", {}).get("kind"): d.get("origin", {})
+               for d in dl}
+    check(len(dl) == 2 and
+          by_kind.get("new", {}).get("topic") == DISPATCH and
+          by_kind.get("new", {}).get("org_id") == "ksk-3",
+          "dead letter: reason notify_undeliverable, origin the dispatch "
+          "message and the org")
+    check("sla_warning" in by_kind and "topic" not in by_kind["sla_warning"]
+          and by_kind["sla_warning"].get("event_id") ==
+          event_id(dead_sla, 1, "sla_warning"),
+          "dead letter of an SLA warning: origin the delivery, no topic")
     mt = metrics(tmp, "dead")
-    check('komek_notify_deliveries_total{channel="webhook",outcome="dead"} 1'
-          in mt, "/metrics counts the dead notification")
+    check('komek_notify_deliveries_total{channel="webhook",outcome="dead"} 2'
+          in mt, "/metrics counts the dead notifications")
     check(scalar("SELECT count(*) FROM notify_undelivered WHERE org_id = "
-                 "'ksk-3'") == "1", "notify_undelivered lists it")
+                 "'ksk-3'") == "2", "notify_undelivered lists them")
     notify_stop(p, "komek-notify (dead)")
     check(scalar("SELECT count(*) FROM notify_deliveries GROUP BY event_id, "
                  "channel, target HAVING count(*) > 1") == "",

@@ -83,16 +83,20 @@ int notify_dlq(struct notify *n, const char *stage, int32_t partition,
                const char *detail, const void *buf, size_t len, char *err,
                size_t errlen)
 {
-        struct km_dlq_origin from = {n->conf->topic_dispatch, partition,
-                                     offset, origin};
+        /* offset < 0: no dispatch message (an SLA warning): origin only */
+        struct km_dlq_origin from = {offset >= 0 ? n->conf->topic_dispatch
+                                                 : NULL,
+                                     partition, offset, origin};
         int r = km_dlq_produce(n->producer, n->conf, "komek-notify", stage,
                                &from, reason, detail, buf, len, &n->pcounts,
                                10000, err, errlen);
 
-        if (r == 0)
+        if (r == 0 && offset >= 0)
                 km_log_warn("%s[%d]@%lld: dead-lettered: %s: %s",
                             n->conf->topic_dispatch, (int)partition,
                             (long long)offset, reason, detail);
+        else if (r == 0)
+                km_log_warn("dead-lettered: %s: %s", reason, detail);
         return r;
 }
 

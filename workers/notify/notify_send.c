@@ -153,10 +153,11 @@ static int notify_mark_failed(struct notify *n, struct notify_row *r,
         }
         {
                 char *body = notify_webhook_body(n, r);
-                json_t *origin = json_pack("{s:s, s:s, s:s, s:s}", "delivery",
-                                           r->id, "channel", r->channel,
-                                           "org_id", r->org_id, "event_id",
-                                           r->event_id);
+                json_t *origin = json_pack("{s:s, s:s, s:s, s:s, s:s}",
+                                           "delivery", r->id, "channel",
+                                           r->channel, "org_id", r->org_id,
+                                           "event_id", r->event_id, "kind",
+                                           r->kind);
                 int32_t part = r->origin_partition ? atoi(r->origin_partition)
                                                    : 0;
                 int64_t off = r->origin_offset
