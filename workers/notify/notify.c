@@ -292,6 +292,8 @@ static void notify_destroy(struct notify *n)
         if (n->conn)
                 PQfinish(n->conn);
         km_metrics_destroy(n->m.reg);
+        if (n->curl)
+                curl_easy_cleanup(n->curl);
         curl_global_cleanup();
 }
 

@@ -93,6 +93,7 @@ struct notify {
         int fatal;
         int64_t consumed, logged, invalid, sent, retried, dead, batches;
         struct notify_metrics m;
+        void *curl; /* CURL *, reused: kept-alive HTTPS connections */
 };
 
 /* notify_log.c */
@@ -115,7 +116,7 @@ int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen);
 char *notify_webhook_body(const struct notify *n, const struct notify_row *r);
 void notify_sign(const char *secret, const char *ts, const char *body,
                  char out[72]);
-int notify_webhook_post(const struct notify *n, const struct notify_row *r,
+int notify_webhook_post(struct notify *n, const struct notify_row *r,
                         char *err, size_t errlen);
 
 /* notify_mail.c */

@@ -72,18 +72,24 @@ static size_t notify_discard(char *p, size_t sz, size_t nm, void *u)
         return sz * nm;
 }
 
-int notify_webhook_post(const struct notify *n, const struct notify_row *r,
+int notify_webhook_post(struct notify *n, const struct notify_row *r,
                         char *err, size_t errlen)
 {
-        CURL *curl = curl_easy_init();
+        CURL *curl;
         struct curl_slist *h = NULL;
         char ts[24], sig[72], *body = NULL, *line;
         long code = 0;
         CURLcode cc;
         int rc = 0;
 
-        if (curl == NULL)
+        /* one handle for every POST: its connection cache keeps a
+         * receiver's TLS connection open between deliveries; reset clears
+         * the options, not the connections */
+        if (n->curl == NULL)
+                n->curl = curl_easy_init();
+        if ((curl = n->curl) == NULL)
                 return km_err_set(err, errlen, KM_ERETRY, "curl: no handle");
+        curl_easy_reset(curl);
         body = notify_webhook_body(n, r);
         snprintf(ts, sizeof(ts), "%lld", (long long)km_wall_s());
         notify_sign(r->secret, ts, body, sig);
@@ -123,7 +129,6 @@ int notify_webhook_post(const struct notify *n, const struct notify_row *r,
                                         "webhook: HTTP %ld", code);
         }
         curl_slist_free_all(h);
-        curl_easy_cleanup(curl);
         free(body);
         return rc;
 }
