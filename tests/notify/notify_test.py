@@ -382,6 +382,28 @@ def run(tmp):
           in r.stdout, "a second import changes no channel")
     check(scalar("SELECT count(*) FROM org_channel_history") == "4",
           "channel history: one row per added channel")
+    bad_dir = os.path.join(tmp, "bad")
+    os.mkdir(bad_dir)
+    for f in ("organisations.csv", "buildings.csv"):
+        with open(os.path.join(d, f)) as src, \
+                open(os.path.join(bad_dir, f), "w") as dst:
+            dst.write(src.read())
+    with open(os.path.join(bad_dir, "channels.csv"), "w") as f:
+        f.write("org_id,channel,target,secret,digest_minutes\n"
+                "ksk-9,email,x@y.kz,,\n"
+                "ksk-1,webhook,http://plain.example/x,0123456789abcdef0,\n"
+                "ksk-1,webhook,https://h.example/x,TOPSECRET,\n"
+                "ksk-2,email,bad address@x.kz,,2000\n"
+                "ksk-2,sms,+77010000000,,\n")
+    r = subprocess.run([os.path.join(BIN, "komek-directory"), "--config",
+                        os.path.join(ROOT, "deploy/komek.conf"), "import",
+                        bad_dir], env=env, capture_output=True, text=True)
+    errs = [x for x in r.stderr.splitlines() if "channels.csv:" in x]
+    check(r.returncode == 1 and len(errs) == 6 and
+          "TOPSECRET" not in r.stderr and
+          scalar("SELECT count(*) FROM org_channels") == "4",
+          "invalid channels: exit 1, each line named (%d), no secret "
+          "printed, nothing imported" % len(errs))
 
     # ---- phase 1: 500s, then SIGKILL mid-batch, a restart ----
     ids1 = [str(uuid.uuid4()) for _ in range(60)]
