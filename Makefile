@@ -20,6 +20,7 @@ KM_DEBPKG_libmicrohttpd := libmicrohttpd-dev
 KM_DEBPKG_uuid := uuid-dev
 KM_DEBPKG_libcrypto := libssl-dev
 KM_DEBPKG_cmocka := libcmocka-dev
+KM_DEBPKG_libcurl := libcurl4-openssl-dev
 km_pkg_check = $(foreach m,$(1),$(if $(shell pkg-config --exists $(m) 2>/dev/null && echo y),,\
 	$(error missing library $(m): install Debian package $(KM_DEBPKG_$(m)) (run `make deps`))))
 # Lazy, evaluated once: VAR = $(eval VAR := value)$(VAR)

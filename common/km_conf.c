@@ -99,6 +99,7 @@ static const struct km_conf_key km_conf_per_prog[] = {
 static const char *const km_conf_prog_groups[] = {
         "intake", "gateway", "gen", "vote", "keys", "router", "tasksink",
         "inbox", "directory", "analytics", "escalator", "report", "web",
+        "notify",
         "admin", "metrics", "bench", "test", NULL,
 };
 
@@ -785,6 +786,10 @@ static void km_conf_dump_table(const struct km_conf *conf,
                 case KM_CT_STR: {
                         const char *s = *(char *const *)f;
 
+                        /* secrets (notify.smtp_password) stay out too */
+                        if (s && *s && (strstr(k->path, "password") ||
+                                        strstr(k->path, "secret")))
+                                s = "********";
                         fprintf(fp, "%s = \"%s\"\n", k->path, s ? s : "");
                         break;
                 }

@@ -132,3 +132,19 @@ int km_dlq_produce_file(rd_kafka_t *rk, const struct km_conf *conf,
                            reason, detail, buf, len, counts, timeout_ms, err,
                            errlen);
 }
+
+int km_dlq_flush(rd_kafka_t *rk, struct km_kafka_counts *counts,
+                 int64_t *failed_seen, int timeout_ms, char *err,
+                 size_t errlen)
+{
+        int r = km_kafka_flush(rk, timeout_ms, err, errlen);
+
+        if (r)
+                return r;
+        if (counts->failed > *failed_seen) {
+                *failed_seen = counts->failed;
+                return km_err_set(err, errlen, KM_ERETRY, "dead letter: %s",
+                                  counts->last_error);
+        }
+        return 0;
+}

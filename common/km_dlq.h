@@ -61,4 +61,15 @@ int km_dlq_produce_file(rd_kafka_t *rk, const struct km_conf *conf,
                         struct km_kafka_counts *counts, int timeout_ms,
                         char *err, size_t errlen) KM_MUSTCHECK;
 
+/**
+ * @brief Before committing the offsets of a batch that dead-lettered:
+ * flush rk and check that no dead letter failed since the last call
+ * (counts->failed beyond *failed_seen, which it advances).
+ * @returns 0, KM_ERETRY (roll the batch back: it is read again),
+ *          KM_EFATAL.
+ */
+int km_dlq_flush(rd_kafka_t *rk, struct km_kafka_counts *counts,
+                 int64_t *failed_seen, int timeout_ms, char *err,
+                 size_t errlen) KM_MUSTCHECK;
+
 #endif /* KM_DLQ_H */

@@ -431,3 +431,62 @@ cleanup:
         rd_kafka_topic_partition_list_destroy(parts);
         return r;
 }
+
+int km_kafka_rebalance_stored(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                              rd_kafka_topic_partition_list_t *parts,
+                              km_kafka_seek_cb *seek,
+                              void (*revoke)(void *opaque, int lost),
+                              void *opaque, char *err, size_t errlen)
+{
+        int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+        rd_kafka_error_t *error = NULL;
+        char serr[384];
+        int r = 0;
+
+        if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                if (seek(opaque, parts, serr, sizeof(serr)))
+                        r = km_err_set(err, errlen, KM_ERETRY,
+                                       "stored offsets: %s; starting from "
+                                       "the beginning",
+                                       serr);
+                if (coop)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        rd_kafka_assign(rk, parts);
+        } else {
+                revoke(opaque, rd_kafka_assignment_lost(rk));
+                if (coop)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        rd_kafka_assign(rk, NULL);
+        }
+        if (error) {
+                r = km_err_set(err, errlen, KM_ERETRY, "rebalance: %s",
+                               rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+        return r;
+}
+
+int km_kafka_rewind_stored(rd_kafka_t *rk, km_kafka_seek_cb *seek,
+                           void *opaque, char *err, size_t errlen)
+{
+        rd_kafka_topic_partition_list_t *a = NULL;
+        rd_kafka_error_t *error;
+        int r = 0;
+
+        if (rd_kafka_assignment(rk, &a) || a->cnt == 0)
+                goto out;
+        if ((r = seek(opaque, a, err, errlen)))
+                goto out;
+        error = rd_kafka_seek_partitions(rk, a, 10000);
+        if (error) {
+                r = km_err_set(err, errlen, KM_ERETRY, "seek: %s",
+                               rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+out:
+        if (a)
+                rd_kafka_topic_partition_list_destroy(a);
+        return r;
+}

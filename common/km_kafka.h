@@ -126,6 +126,37 @@ int km_kafka_topic_create(const struct km_conf *conf, const char *name,
  */
 int km_kafka_rewind(rd_kafka_t *rk, char *err, size_t errlen) KM_MUSTCHECK;
 
+/** Fills parts' offsets from where the program stores them (PostgreSQL:
+ *  km_pg_offsets_load); 0 or KM_E* with err. */
+typedef int km_kafka_seek_cb(void *opaque,
+                             rd_kafka_topic_partition_list_t *parts,
+                             char *err, size_t errlen);
+
+/**
+ * @brief The rebalance of a consumer whose offsets are not in Kafka: on an
+ * assignment, seek() sets each partition's start (when it fails, the
+ * partitions start from the beginning: the caller's writes must be
+ * idempotent), then assign; on a revoke, revoke(opaque, lost) writes the
+ * open batch (lost: drops it, the partitions are someone else's), then
+ * unassign.  Cooperative and eager protocols alike.  Call it from the
+ * program's rebalance_cb.
+ * @returns 0, or KM_ERETRY with err (the seek failed: starting from the
+ *          beginning; or the (un)assign failed) for the caller to log.
+ */
+int km_kafka_rebalance_stored(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                              rd_kafka_topic_partition_list_t *parts,
+                              km_kafka_seek_cb *seek,
+                              void (*revoke)(void *opaque, int lost),
+                              void *opaque, char *err, size_t errlen);
+
+/**
+ * @brief Seek every assigned partition to seek()'s offsets: the rewind
+ * after a batch that was rolled back.
+ * @returns 0, or KM_ERETRY with err.
+ */
+int km_kafka_rewind_stored(rd_kafka_t *rk, km_kafka_seek_cb *seek,
+                           void *opaque, char *err, size_t errlen);
+
 /** What a topic looks like on the cluster (km_kafka_topic_ensure). */
 struct km_topic_state {
         int partitions;

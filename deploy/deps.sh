@@ -17,6 +17,8 @@ PKGS=(
   build-essential pkg-config
   librdkafka-dev libjansson-dev libconfig-dev libpq-dev libmicrohttpd-dev
   uuid-dev libssl-dev libcmocka-dev
+  # komek-notify: SMTP and HTTPS through libcurl; its tests' SMTP server
+  libcurl4-openssl-dev python3-aiosmtpd
   kcat postgresql postgresql-contrib
   default-jdk-headless maven
   clang libclang-rt-14-dev valgrind curl chromium wrk

@@ -225,12 +225,14 @@ SELECT 'CREATE DATABASE komek_test OWNER komek ENCODING ''UTF8'' TEMPLATE templa
 SELECT format('CREATE ROLE %I NOLOGIN', r)
   FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
                     'komek_analytics', 'komek_analyst', 'komek_web',
-                    'komek_inbox', 'komek_directory']) AS r
+                    'komek_inbox', 'komek_directory',
+                    'komek_notify']) AS r
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
 SELECT format('GRANT %I TO komek', r)
   FROM unnest(ARRAY['komek_intake', 'komek_router', 'komek_tasksink',
                     'komek_analytics', 'komek_analyst', 'komek_web',
-                    'komek_inbox', 'komek_directory']) AS r
+                    'komek_inbox', 'komek_directory',
+                    'komek_notify']) AS r
  WHERE NOT pg_has_role('komek', r, 'MEMBER') \gexec
 -- One LOGIN role per program, a member of its group role(s) only (issue
 -- 19): what it may do is its group's grants, nothing of the owner's.  No
@@ -241,7 +243,7 @@ SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE', l)
                     'komek_analytics_app', 'komek_escalator_app',
                     'komek_gateway_app', 'komek_intake_app', 'komek_web_app',
                     'komek_report_app', 'komek_inbox_app',
-                    'komek_directory_app']) AS l
+                    'komek_directory_app', 'komek_notify_app']) AS l
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = l) \gexec
 SELECT format('GRANT %I TO %I', g, l)
   FROM (VALUES ('komek_router_app', 'komek_router'),
@@ -254,7 +256,8 @@ SELECT format('GRANT %I TO %I', g, l)
                ('komek_web_app', 'komek_analyst'),
                ('komek_report_app', 'komek_analyst'),
                ('komek_inbox_app', 'komek_inbox'),
-               ('komek_directory_app', 'komek_directory')) AS m (l, g)
+               ('komek_directory_app', 'komek_directory'),
+               ('komek_notify_app', 'komek_notify')) AS m (l, g)
  WHERE NOT pg_has_role(l, g, 'MEMBER') \gexec
 -- The owner is a member of each login (never the reverse), so that the
 -- tests, connected as komek, may end a program's sessions
@@ -264,7 +267,7 @@ SELECT format('GRANT %I TO komek', l)
                     'komek_analytics_app', 'komek_escalator_app',
                     'komek_gateway_app', 'komek_intake_app', 'komek_web_app',
                     'komek_report_app', 'komek_inbox_app',
-                    'komek_directory_app']) AS l
+                    'komek_directory_app', 'komek_notify_app']) AS l
  WHERE NOT pg_has_role('komek', l, 'MEMBER') \gexec
 EOF
   local db

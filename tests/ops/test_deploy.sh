@@ -61,7 +61,7 @@ fi
 
 conf=$ROOT/deploy/production.conf
 n=0
-for p in admin intake gateway router tasksink analytics escalator vote directory inbox keys report; do
+for p in admin intake gateway router tasksink analytics escalator vote directory inbox keys report notify; do
         [ -x "$BIN/komek-$p" ] || continue
         n=$((n + 1))
         if out=$("$BIN/komek-$p" --config "$conf" --dump-config 2>&1 >/dev/null); then

@@ -35,6 +35,7 @@ static const char *const groups[] = {"komek_intake",    "komek_router",
                                      "komek_tasksink",  "komek_analytics",
                                      "komek_analyst",   "komek_web",
                                      "komek_inbox",     "komek_directory",
+                                     "komek_notify",
                                      "komek", NULL};
 
 static const struct {
@@ -50,6 +51,7 @@ static const struct {
         {"komek_report_app", "komek_analyst"},
         {"komek_inbox_app", "komek_inbox"},
         {"komek_directory_app", "komek_directory"},
+        {"komek_notify_app", "komek_notify"},
 };
 
 /* a task of ksk-1 made by setup (owner) for the function tests */

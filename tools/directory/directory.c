@@ -19,6 +19,9 @@ static const struct km_conf_key directory_keys[] = {
         {"directory.buildings", KM_CT_STR, NULL, 0, 4096,
          offsetof(struct directory_conf, buildings_file), "buildings",
          "buildings CSV (default DIR/buildings.csv)"},
+        {"directory.channels", KM_CT_STR, NULL, 0, 4096,
+         offsetof(struct directory_conf, channels_file), "channels",
+         "delivery channels CSV (default DIR/channels.csv when it exists)"},
         {"directory.prune", KM_CT_BOOL, "false", 0, 0,
          offsetof(struct directory_conf, prune), "prune",
          "delete rows that are not in the files"},
@@ -38,7 +41,8 @@ static void directory_usage(const struct km_conf *conf)
                 "       komek-directory [options] lookup ADDRESS|BUILDING_ID...\n"
                 "       komek-directory [options] stats\n"
                 "  import   validate and import DIR/organisations.csv and\n"
-                "           DIR/buildings.csv; print what changed\n"
+                "           DIR/buildings.csv (and DIR/channels.csv when it\n"
+                "           exists); print what changed\n"
                 "  lookup   match addresses to buildings as the router does\n"
                 "  stats    organisations per kind, buildings, version\n"
                 "exit: 0 ok, 1 invalid input or failure, 2 usage\n");

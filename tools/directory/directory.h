@@ -10,11 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "km_conf.h"
 
 struct directory_conf {
         char *orgs_file;      /* default DIR/organisations.csv */
         char *buildings_file; /* default DIR/buildings.csv */
+        char *channels_file;  /* default DIR/channels.csv, if it exists */
         int prune;            /* delete rows missing from the files */
         int dry_run;          /* validate and report, write nothing */
         int64_t max_errors;   /* errors listed before giving up */
@@ -28,6 +31,17 @@ struct directory_csv {
         size_t *lines;  /* line number of each row (1-based) */
 };
 
+/* DIR/channels.csv being imported (directory_channels.c). */
+struct directory_chan_ctx {
+        const char *path;
+        size_t nerr, max_errors;
+        /* whether organisation id exists after the import */
+        int (*known)(void *opaque, const char *id);
+        void *opaque;
+        struct directory_csv *csv;
+        void *rows; /* private */
+};
+
 /* directory_csv.c */
 int directory_csv_read(const char *path, struct directory_csv *csv,
                        char *err, size_t errlen);
@@ -39,6 +53,15 @@ void directory_csv_free(struct directory_csv *csv);
 int directory_import(const struct km_conf *conf,
                      const struct directory_conf *dc, const char *dir,
                      char *err, size_t errlen);
+
+/* directory_channels.c */
+/** @returns 1 when s is an address komek-notify can send to. */
+int directory_email_ok(const char *s);
+int directory_channels_read(struct directory_chan_ctx *cx, char *err,
+                            size_t errlen);
+int directory_channels_apply(PGconn *conn, struct directory_chan_ctx *cx,
+                             int dry_run, char *err, size_t errlen);
+void directory_channels_free(struct directory_chan_ctx *cx);
 
 /* directory_lookup.c */
 int directory_lookup(const struct km_conf *conf, int nargs, char **args,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "directory.h"
 #include "km_addr.h"
@@ -124,6 +125,11 @@ static const char *dir_kind_of(const struct dir_state *st, const char *id)
                 return NULL;
         row = dir_db_find(st->db_orgs, id);
         return row >= 0 ? PQgetvalue(st->db_orgs, row, 1) : NULL;
+}
+
+static int dir_known(void *opaque, const char *id)
+{
+        return dir_kind_of(opaque, id) != NULL;
 }
 
 static int dir_read_orgs(struct dir_state *st, const struct directory_csv *csv)
@@ -481,18 +487,27 @@ int directory_import(const struct km_conf *conf,
 {
         struct directory_csv ocsv, bcsv;
         struct dir_state st;
+        struct directory_chan_ctx cx;
         PGconn *conn = NULL;
-        char *opath = NULL, *bpath = NULL;
+        char *opath = NULL, *bpath = NULL, *cpath = NULL;
         int r;
 
         memset(&st, 0, sizeof(st));
         memset(&ocsv, 0, sizeof(ocsv));
         memset(&bcsv, 0, sizeof(bcsv));
+        memset(&cx, 0, sizeof(cx));
         st.dc = dc;
         opath = dc->orgs_file ? km_xstrdup(dc->orgs_file)
                               : km_xasprintf("%s/organisations.csv", dir);
         bpath = dc->buildings_file ? km_xstrdup(dc->buildings_file)
                                    : km_xasprintf("%s/buildings.csv", dir);
+        /* channels: optional unless named */
+        cpath = dc->channels_file ? km_xstrdup(dc->channels_file)
+                                  : km_xasprintf("%s/channels.csv", dir);
+        if (dc->channels_file == NULL && access(cpath, F_OK) != 0) {
+                free(cpath);
+                cpath = NULL;
+        }
         if ((r = directory_csv_read(opath, &ocsv, err, errlen)) ||
             (r = directory_csv_read(bpath, &bcsv, err, errlen)))
                 goto cleanup;
@@ -521,13 +536,24 @@ int directory_import(const struct km_conf *conf,
         dir_read_orgs(&st, &ocsv);
         if (st.nerr == 0)
                 dir_read_blds(&st, &bcsv);
+        if (st.nerr == 0 && cpath) {
+                cx.path = cpath;
+                cx.max_errors = (size_t)dc->max_errors;
+                cx.known = dir_known;
+                cx.opaque = &st;
+                if ((r = directory_channels_read(&cx, err, errlen)))
+                        goto cleanup;
+                st.nerr += cx.nerr;
+        }
         if (st.nerr) {
                 r = km_err_set(err, errlen, KM_EINPUT,
                                "%zu invalid row(s); nothing imported",
                                st.nerr);
                 goto cleanup;
         }
-        if ((r = dir_apply(conn, &st, err, errlen)))
+        if ((r = dir_apply(conn, &st, err, errlen)) ||
+            (cpath && (r = directory_channels_apply(conn, &cx, dc->dry_run,
+                                                    err, errlen))))
                 goto cleanup;
         r = st.dc->dry_run ? km_pg_exec(conn, "ROLLBACK", 0, NULL, NULL, err,
                                         errlen)
@@ -548,6 +574,8 @@ cleanup:
         free(st.blds);
         directory_csv_free(&ocsv);
         directory_csv_free(&bcsv);
+        directory_channels_free(&cx);
+        free(cpath);
         free(opath);
         free(bpath);
         return r;
