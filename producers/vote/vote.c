@@ -24,8 +24,6 @@
  * 1 something was not delivered or a file could not be read; 2 usage or
  * configuration (vote.salt missing or shorter than 16 bytes).
  */
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +35,7 @@
 #include "km_sig.h"
 #include "km_utf8.h"
 #include "km_util.h"
+#include "km_vote.h"
 
 struct vote_conf {
         char *salt;
@@ -64,17 +63,6 @@ static const struct km_conf_key vote_keys[] = {
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
-static void vote_hmac(const char *salt, const char *resident, char *hex)
-{
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-
-        HMAC(EVP_sha256(), salt, (int)strlen(salt),
-             (const unsigned char *)resident, strlen(resident), md, &mdlen);
-        for (unsigned i = 0; i < mdlen; i++)
-                snprintf(hex + 2 * i, 3, "%02x", md[i]);
-}
-
 static int vote_send(struct vote *v, const char *topic, const char *key,
                      const char *payload)
 {
@@ -99,11 +87,8 @@ static int vote_send(struct vote *v, const char *topic, const char *key,
 }
 
 static void vote_dead(struct vote *v, const char *reason, const char *detail,
-                      json_t *redacted, const char *file, int64_t line)
+                      const char *orig, const char *file, int64_t line)
 {
-        char *orig = redacted ? json_dumps(redacted, JSON_COMPACT |
-                                                         JSON_PRESERVE_ORDER)
-                              : NULL;
         int64_t deadline = km_now_ms() + v->vc->delivery_timeout_ms;
         char err[512];
         int r;
@@ -122,7 +107,6 @@ static void vote_dead(struct vote *v, const char *reason, const char *detail,
         } else {
                 km_log_error("%s", err);
         }
-        free(orig);
 }
 
 static int vote_cmp(const void *a, const void *b)
@@ -155,83 +139,13 @@ static int vote_seen(struct vote *v, const char *id)
         return 0;
 }
 
-static int vote_bad(char *reason, const char *code, const char *field,
-                    char *detail, size_t dlen, const char *what)
-{
-        snprintf(reason, KM_REASON_LEN, "%s:%s", code, field);
-        snprintf(detail, dlen, "%s %s", field, what);
-        return -1;
-}
-
-/* Validate; fills out (the votes message without vote_id/hash). */
-static int vote_check(const struct vote *v, json_t *o, char *reason,
-                      char *detail, size_t dlen)
-{
-        static const char *const fields[] = {"ksk_id", "resident", "month",
-                                             "score", "voted_at"};
-        const char *key, *s;
-        json_t *val;
-        int64_t t;
-        int y, m;
-        char tail;
-
-        json_object_foreach(o, key, val) {
-                int ok = 0;
-
-                for (int i = 0; i < 5; i++)
-                        ok |= strcmp(key, fields[i]) == 0;
-                if (!ok)
-                        return vote_bad(reason, "unknown_field", "vote",
-                                        detail, dlen, "has an unknown field");
-        }
-        for (int i = 0; i < 5; i++) {
-                val = json_object_get(o, fields[i]);
-                if (val == NULL || json_is_null(val))
-                        return vote_bad(reason, "missing_field", fields[i],
-                                        detail, dlen, "is required");
-                if (i == 3 ? !json_is_integer(val) : !json_is_string(val))
-                        return vote_bad(reason, "wrong_type", fields[i],
-                                        detail, dlen,
-                                        i == 3 ? "must be an integer"
-                                               : "must be a string");
-        }
-        s = json_string_value(json_object_get(o, "ksk_id"));
-        if (*s == '\0' || strlen(s) > 32 ||
-            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                      "0123456789_-") != strlen(s))
-                return vote_bad(reason, "invalid_field", "ksk_id", detail,
-                                dlen, "must match [A-Za-z0-9_-]{1,32}");
-        s = json_string_value(json_object_get(o, "resident"));
-        if (*s == '\0' || strlen(s) > 256 ||
-            strlen(s) != json_string_length(json_object_get(o, "resident")))
-                return vote_bad(reason, "invalid_field", "resident", detail,
-                                dlen, "must be 1..256 bytes without NUL");
-        s = json_string_value(json_object_get(o, "month"));
-        if (strlen(s) != 7 || sscanf(s, "%4d-%2d%c", &y, &m, &tail) != 2 ||
-            s[4] != '-' || y < 2000 || y > 2100 || m < 1 || m > 12)
-                return vote_bad(reason, "invalid_field", "month", detail,
-                                dlen, "must be YYYY-MM");
-        t = json_integer_value(json_object_get(o, "score"));
-        if (t < 1 || t > 5)
-                return vote_bad(reason, "invalid_field", "score", detail,
-                                dlen, "must be 1..5");
-        s = json_string_value(json_object_get(o, "voted_at"));
-        if (km_parse_rfc3339(s, &t) || t < 946684800 ||
-            t > km_wall_s() + v->conf->future_skew_s)
-                return vote_bad(reason, "invalid_field", "voted_at", detail,
-                                dlen, "must be an RFC 3339 time, not in the "
-                                      "future");
-        return 0;
-}
-
 static void vote_line(struct vote *v, const char *buf, size_t len,
                       const char *file, int64_t line)
 {
-        json_t *o, *out, *red = NULL;
+        json_t *o;
         json_error_t jerr;
-        char reason[KM_REASON_LEN], detail[256], hash[65], id[KM_ID_LEN];
-        char ts[24], *name, *payload;
-        int64_t t = 0;
+        char reason[KM_REASON_LEN], detail[256], id[KM_ID_LEN];
+        char *payload = NULL, *red;
 
         v->read++;
         if (!km_utf8_valid(buf, len, NULL)) {
@@ -247,48 +161,22 @@ static void vote_line(struct vote *v, const char *buf, size_t len,
                 json_decref(o);
                 return;
         }
-        if (json_is_string(json_object_get(o, "resident")))
-                vote_hmac(v->vc->salt,
-                          json_string_value(json_object_get(o, "resident")),
-                          hash);
-        if (vote_check(v, o, reason, detail, sizeof(detail))) {
-                red = json_deep_copy(o);
-                if (json_object_get(red, "resident")) {
-                        json_object_del(red, "resident");
-                        if (json_is_string(json_object_get(o, "resident")))
-                                json_object_set_new(red, "resident_hash",
-                                                    json_string(hash));
-                }
+        if (km_vote_build(o, v->vc->salt,
+                          km_wall_s() + v->conf->future_skew_s, id, &payload,
+                          reason, detail, sizeof(detail))) {
+                red = km_vote_redacted(o, v->vc->salt);
                 vote_dead(v, reason, detail, red, file, line);
-                json_decref(red);
+                free(red);
                 json_decref(o);
                 return;
         }
-        name = km_xasprintf("%s\n%s\n%s", hash,
-                            json_string_value(json_object_get(o, "ksk_id")),
-                            json_string_value(json_object_get(o, "month")));
-        km_id_derive("vote", name, id);
-        free(name);
-        if (vote_seen(v, id)) {
+        if (vote_seen(v, id))
                 v->dups++;
-                json_decref(o);
-                return;
-        }
-        km_parse_rfc3339(json_string_value(json_object_get(o, "voted_at")),
-                         &t);
-        km_fmt_rfc3339(t, ts, sizeof(ts));
-        out = json_pack("{s:i, s:s, s:O, s:s, s:O, s:O, s:s}",
-                        "schema_version", 1, "vote_id", id, "ksk_id",
-                        json_object_get(o, "ksk_id"), "resident_hash", hash,
-                        "month", json_object_get(o, "month"), "score",
-                        json_object_get(o, "score"), "voted_at", ts);
-        payload = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        if (vote_send(v, v->conf->topic_votes,
-                      json_string_value(json_object_get(o, "ksk_id")),
-                      payload) == 0)
+        else if (vote_send(v, v->conf->topic_votes,
+                           json_string_value(json_object_get(o, "ksk_id")),
+                           payload) == 0)
                 v->published++;
         free(payload);
-        json_decref(out);
         json_decref(o);
 }
 
