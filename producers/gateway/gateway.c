@@ -95,6 +95,11 @@ static const struct km_conf_key gateway_keys[] = {
          "(default: http:// and the request's Host)"},
         {"gateway.contact", KM_CT_STR, "", 0, 256, GATEWAY_OFF(contact), NULL,
          "who to ask about this endpoint, for GET /discovery"},
+        {"gateway.vote_salt", KM_CT_STR, NULL, 0, 1024,
+         GATEWAY_OFF(vote_salt), NULL,
+         "HMAC key for residents' ids in POST /votes (env KOMEK_VOTE_SALT; "
+         "komek-vote's vote.salt, so one resident is one voter); without "
+         "it POST /votes answers 404"},
         KM_METRICS_CONF_KEYS("gateway", struct gateway_conf, metrics_address,
                              metrics_port),
         KM_OBS_PORT_FILE_KEY("gateway", struct gateway_conf,
@@ -320,6 +325,17 @@ int main(int argc, char **argv)
                                         "a list of [a-z0-9_] names\n");
                 km_conf_destroy(&conf);
                 return rc;
+        }
+        if (getenv("KOMEK_VOTE_SALT") && *getenv("KOMEK_VOTE_SALT")) {
+                free(gcp->vote_salt);
+                gcp->vote_salt = km_xstrdup(getenv("KOMEK_VOTE_SALT"));
+        }
+        if (gcp->vote_salt && *gcp->vote_salt && strlen(gcp->vote_salt) < 16) {
+                fprintf(stderr, "komek-gateway: gateway.vote_salt (or "
+                                "KOMEK_VOTE_SALT) must be at least 16 "
+                                "bytes\n");
+                km_conf_destroy(&conf);
+                return 2;
         }
         km_log_level_parse(conf.log_level, &lvl);
         km_log_init("komek-gateway", lvl, conf.log_json);

@@ -32,6 +32,7 @@ struct gateway_conf {
         int64_t reopen_days;   /* a resolution may be disputed this long */
         char *public_url;      /* NULL-able: discovery's url (else Host) */
         char *contact;         /* NULL-able: discovery's contact line */
+        char *vote_salt;       /* NULL-able: POST /votes off without it */
         char *metrics_address; /* /metrics and /healthz */
         int64_t metrics_port;  /* 0: off, -1: any free port */
         char *metrics_port_file; /* NULL-able: the bound port is written here */
@@ -151,6 +152,9 @@ const char *gateway_str(json_t *f, const char *k);
 void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                   size_t len, const char *query_key,
                   struct gateway_reply *rep);
+int gateway_produce_wait(struct gateway *gw, const char *topic,
+                         const char *key, const char *payload, char *err,
+                         size_t errlen);
 void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                    void *opaque);
 
@@ -162,6 +166,11 @@ void gateway_update_post(struct gateway *gw, const char *ctype,
                          struct gateway_reply *rep);
 void gateway_updates(struct gateway *gw, const char *const *q,
                      const char *api_key, struct gateway_reply *rep);
+
+/* gateway_vote.c */
+void gateway_vote_post(struct gateway *gw, const char *ctype,
+                       const char *body, size_t len, const char *query_key,
+                       struct gateway_reply *rep);
 
 /* gateway_discovery.c */
 /* host NULL-able: the request's Host header */
@@ -216,8 +225,8 @@ int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
                        char *source, size_t slen, char *channel,
                        size_t clen, int64_t *rate, char *err,
                        size_t errlen);
-int gateway_key_read(PGconn *conn, const char *key, int64_t *id,
-                     int64_t *rate, int *read_private, char *err,
+int gateway_key_read(PGconn *conn, const char *key, const char *scope,
+                     int64_t *id, int64_t *rate, int *has_scope, char *err,
                      size_t errlen);
 int gateway_rate_take(struct gateway *gw, int64_t key_id, int64_t per_min);
 void gateway_pool_destroy(struct gateway *gw);

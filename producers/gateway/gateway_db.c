@@ -252,24 +252,25 @@ int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
         return 0;
 }
 
-/* GET with a key: its id, rate limit and whether it has the read_private
- * scope (api_keys.scopes, migration 096).  @returns 0, KM_EINPUT for an
- * unknown or revoked key, or the database's error. */
-int gateway_key_read(PGconn *conn, const char *key, int64_t *id,
-                     int64_t *rate, int *read_private, char *err,
+/* A key's id, rate limit and whether it has scope (api_keys.scopes,
+ * migrations 096 and 104: read_private for GET, votes for POST /votes).
+ * @returns 0, KM_EINPUT for an unknown or revoked key, or the database's
+ * error. */
+int gateway_key_read(PGconn *conn, const char *key, const char *scope,
+                     int64_t *id, int64_t *rate, int *has_scope, char *err,
                      size_t errlen)
 {
         char hex[2 * EVP_MAX_MD_SIZE + 1];
-        const char *params[1] = {hex};
+        const char *params[2] = {hex, scope};
         PGresult *res = NULL;
         int r;
 
         gateway_key_hex(key, hex);
         r = km_pg_exec(conn,
-                       "SELECT id, rate_limit, 'read_private' = ANY(scopes) "
+                       "SELECT id, rate_limit, $2 = ANY(scopes) "
                        "FROM api_keys WHERE key_sha256 = $1 AND revoked_at "
                        "IS NULL",
-                       1, params, &res, err, errlen);
+                       2, params, &res, err, errlen);
         if (r)
                 return r;
         if (PQntuples(res) != 1) {
@@ -278,7 +279,7 @@ int gateway_key_read(PGconn *conn, const char *key, int64_t *id,
         }
         *id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         *rate = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        *read_private = PQgetvalue(res, 0, 2)[0] == 't';
+        *has_scope = PQgetvalue(res, 0, 2)[0] == 't';
         PQclear(res);
         return 0;
 }

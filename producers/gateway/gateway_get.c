@@ -270,8 +270,8 @@ int gateway_get_key(struct gateway *gw, struct gateway_pgslot *slot,
         *priv = 0;
         if (key == NULL || *key == '\0')
                 return 0;
-        r = gateway_key_read(slot->conn, key, &id, &rate, priv, err,
-                             sizeof(err));
+        r = gateway_key_read(slot->conn, key, "read_private", &id, &rate,
+                             priv, err, sizeof(err));
         if (r == KM_EINPUT) {
                 gateway_error(rep, 403, "invalid api_key");
                 return -1;

@@ -181,6 +181,20 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
                             gateway_arg(conn, "api_key"), rep);
                 else
                         gateway_error(rep, 405, "method not allowed");
+        } else if (strcmp(path, "/votes") == 0) {
+                if (post && req->too_large)
+                        gateway_error(rep, 413, "body larger than %lld bytes",
+                                      (long long)gw->gc->max_body_bytes);
+                else if (post)
+                        gateway_vote_post(
+                            gw,
+                            MHD_lookup_connection_value(
+                                conn, MHD_HEADER_KIND,
+                                MHD_HTTP_HEADER_CONTENT_TYPE),
+                            req->body ? req->body : "", req->len,
+                            gateway_arg(conn, "api_key"), rep);
+                else
+                        gateway_error(rep, 405, "method not allowed");
         } else if (strncmp(path, "/requests/", 10) == 0) {
                 const char *ext = gateway_arg(conn, "extensions");
 

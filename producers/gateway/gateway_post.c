@@ -236,25 +236,23 @@ void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         pthread_mutex_unlock(&gw->lock);
 }
 
-/* Produce and wait for the acknowledgement.  @returns 0 or KM_ERETRY. */
-static int gateway_publish(struct gateway *gw, const struct km_complaint *c,
-                           char *err, size_t errlen)
+/* Produce payload (copied) to topic and wait for the acknowledgement.
+ * @returns 0 or KM_ERETRY. */
+int gateway_produce_wait(struct gateway *gw, const char *topic,
+                         const char *key, const char *payload, char *err,
+                         size_t errlen)
 {
         struct gateway_ack *ack = km_xcalloc(1, sizeof(*ack));
-        char *payload = km_complaint_dumps(c, 0);
-        const char *key = c->building_id ? c->building_id : c->id;
         struct timespec ts;
         rd_kafka_resp_err_t e;
         int r = 0, done;
 
         ack->refs = 2;
         e = rd_kafka_producev(
-            gw->rk, RD_KAFKA_V_TOPIC(gw->conf->topic_complaints),
-            RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE(payload, strlen(payload)),
+            gw->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(ack),
             RD_KAFKA_V_END);
-        free(payload);
         if (e) {
                 free(ack);
                 return km_err_set(err, errlen, KM_ERETRY, "produce: %s",
@@ -276,6 +274,18 @@ static int gateway_publish(struct gateway *gw, const struct km_complaint *c,
         if (--ack->refs == 0)
                 free(ack);
         pthread_mutex_unlock(&gw->lock);
+        return r;
+}
+
+static int gateway_publish(struct gateway *gw, const struct km_complaint *c,
+                           char *err, size_t errlen)
+{
+        char *payload = km_complaint_dumps(c, 0);
+        int r = gateway_produce_wait(gw, gw->conf->topic_complaints,
+                                     c->building_id ? c->building_id : c->id,
+                                     payload, err, errlen);
+
+        free(payload);
         return r;
 }
 

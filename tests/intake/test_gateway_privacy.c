@@ -9,7 +9,10 @@
  * rounded; a key with the read_private scope (komek-keys add --scope
  * read_private) sees the full record, a key without it the public view,
  * an unknown key 403; komek-keys and the gateway refuse unknown scopes
- * and services.  The gateway runs as its own login role,
+ * and services.  POST /votes (issue 16): only a key with the votes scope,
+ * the resident id on the votes topic only as HMAC-SHA256(salt, id) and in
+ * no log or answer, the same vote twice the same vote_id, komek-vote's
+ * reasons, 415 for a form, 404 without gateway.vote_salt.  The gateway runs as its own login role,
  * komek_gateway_app (a member of komek_intake only).
  */
 #include <setjmp.h>
@@ -26,6 +29,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "http_client.h"
 #include "km_id.h"
@@ -41,8 +46,9 @@
 #define NOTE "called resident, flat 4711, door code 1234"
 
 static struct km_conf conf;
-static char schema[128], conninfo[1024], topic[160], tmpdir[128];
-static char envpg[1200], key_pub[128], key_priv[128];
+static char schema[128], conninfo[1024], topic[160], vtopic[160];
+static char tmpdir[128];
+static char envpg[1200], key_pub[128], key_priv[128], key_vote[128];
 static char id_heat[KM_ID_LEN], id_lift[KM_ID_LEN], id_free[KM_ID_LEN];
 static int gw_pid = -1, gw_port;
 static PGconn *conn;
@@ -73,12 +79,12 @@ static int p_keys(const char *args, char *out, size_t len)
 static int p_start(const char *extra, int *port)
 {
         static int n;
-        char pf[256], log[256], cfg[512], set[256];
+        char pf[256], log[256], cfg[512], set[256], vset[256];
         char *env[] = {envpg, NULL};
         char *bin = km_xasprintf("%s/komek-gateway", getenv("KOMEK_BIN"));
         char *argv[] = {bin,   "--config", cfg,  "--set", set,
-                        "--port", "0",     "--port-file", pf, "--set",
-                        (char *)extra, NULL};
+                        "--set", vset, "--port", "0",     "--port-file", pf,
+                        "--set", (char *)extra, NULL};
         int64_t deadline = km_now_ms() + 20000;
         int pid;
 
@@ -87,6 +93,7 @@ static int p_start(const char *extra, int *port)
         snprintf(cfg, sizeof(cfg), "%s/deploy/komek.conf",
                  getenv("KOMEK_ROOT"));
         snprintf(set, sizeof(set), "topics.complaints=%s", topic);
+        snprintf(vset, sizeof(vset), "topics.votes=%s", vtopic);
         pid = km_test_spawn(argv, env, log);
         free(bin);
         *port = 0;
@@ -558,6 +565,166 @@ static void test_updates(void **state)
         }
 }
 
+/* POST a vote; @returns the status, the answer's vote_id into id. */
+static int p_vote(int port, const char *key, const char *ctype,
+                  const char *body, char *id, char *text, size_t tlen)
+{
+        char path[256];
+        struct http_resp r;
+        json_t *j;
+        int st;
+
+        snprintf(path, sizeof(path), "/votes.json%s%s", key ? "?api_key=" : "",
+                 key ? key : "");
+        assert_int_equal(http_do(port, "POST", path, ctype, body, strlen(body),
+                                 &r),
+                         0);
+        st = r.status;
+        if (text)
+                snprintf(text, tlen, "%s", r.body ? r.body : "");
+        if (id) {
+                id[0] = '\0';
+                j = st == 201 ? json_loads(r.body, 0, NULL) : NULL;
+                if (j)
+                        snprintf(id, KM_ID_LEN, "%s",
+                                 json_string_value(json_object_get(
+                                     json_array_get(j, 0), "vote_id")) ?: "");
+                json_decref(j);
+        }
+        http_resp_free(&r);
+        return st;
+}
+
+struct p_votes {
+        json_t *all;
+};
+
+static int p_vote_collect(const rd_kafka_message_t *rkm, void *opaque)
+{
+        struct p_votes *v = opaque;
+        json_t *j = json_loadb(rkm->payload, rkm->len, 0, NULL);
+
+        if (j)
+                json_array_append_new(v->all, j);
+        if (memmem(rkm->payload, rkm->len, "RESIDENT-IIN-880101300999", 25))
+                fail_msg("the raw resident id is on the votes topic");
+        return 0;
+}
+
+static void test_votes(void **state)
+{
+#define SALT "test-vote-salt-0123456789"
+#define VOTE(score, month, extra)                                           \
+        "{\"ksk_id\":\"ksk-priv\",\"resident\":\"RESIDENT-IIN-880101300999\"," \
+        "\"month\":\"" month "\",\"score\":" score ",\"voted_at\":"           \
+        "\"2026-07-14T09:00:00+06:00\"" extra "}"
+        static const struct {
+                const char *body, *want;
+        } bad[] = {
+                {VOTE("9", "2026-07", ""), "invalid_field:score"},
+                {VOTE("4", "2026-13", ""), "invalid_field:month"},
+                {VOTE("\"4\"", "2026-07", ""), "wrong_type:score"},
+                {VOTE("4", "2026-07", ",\"name\":\"x\""), "unknown_field:vote"},
+                {"{\"ksk_id\":\"ksk-priv\"}", "missing_field:resident"},
+                {"[1,2]", "wrong_type:root"},
+                {"{\"ksk_id\":", "invalid_json"},
+        };
+        char id1[KM_ID_LEN], id2[KM_ID_LEN], id3[KM_ID_LEN], text[2048];
+        char hash[65], name[256], want[KM_ID_LEN], path[256];
+        struct p_votes got = {json_array()};
+        int port, pid, off_port, off_pid;
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        json_t *v;
+
+        (void)state;
+        pid = p_start("gateway.vote_salt=" SALT, &port);
+        assert_true(pid > 0);
+        /* the integration that verified the resident: 201 with the id */
+        assert_int_equal(p_vote(port, key_vote, "application/json",
+                                VOTE("4", "2026-07", ""), id1, text,
+                                sizeof(text)),
+                         201);
+        /* the same resident, KSK and month again: the same vote_id (the
+         * consumers keep the first); another month: another vote */
+        assert_int_equal(p_vote(port, key_vote, "application/json; "
+                                "charset=utf-8", VOTE("1", "2026-07", ""), id2,
+                                NULL, 0),
+                         201);
+        assert_string_equal(id1, id2);
+        assert_int_equal(p_vote(port, key_vote, "application/json",
+                                VOTE("5", "2026-08", ""), id3, NULL, 0),
+                         201);
+        assert_string_not_equal(id1, id3);
+        if (strstr(text, "RESIDENT-IIN"))
+                fail_msg("the answer shows the resident id: %s", text);
+        /* vote_id = km_id_derive("vote", hmac "\n" ksk "\n" month), the
+         * HMAC computed here independently of the gateway's code */
+        HMAC(EVP_sha256(), SALT, (int)strlen(SALT),
+             (const unsigned char *)"RESIDENT-IIN-880101300999", 25, md,
+             &mdlen);
+        for (unsigned i = 0; i < mdlen; i++)
+                snprintf(hash + 2 * i, 3, "%02x", md[i]);
+        snprintf(name, sizeof(name), "%s\nksk-priv\n2026-07", hash);
+        km_id_derive("vote", name, want);
+        assert_string_equal(id1, want);
+        /* refused: no key, an unknown key, keys without the scope, a form,
+         * and every reason komek-vote gives */
+        assert_int_equal(p_vote(port, NULL, "application/json",
+                                VOTE("4", "2026-07", ""), NULL, NULL, 0),
+                         403);
+        assert_int_equal(p_vote(port, "km_nope", "application/json",
+                                VOTE("4", "2026-07", ""), NULL, NULL, 0),
+                         403);
+        assert_int_equal(p_vote(port, key_pub, "application/json",
+                                VOTE("4", "2026-07", ""), NULL, text,
+                                sizeof(text)),
+                         403);
+        assert_non_null(strstr(text, "votes scope"));
+        assert_int_equal(p_vote(port, key_priv, "application/json",
+                                VOTE("4", "2026-07", ""), NULL, NULL, 0),
+                         403);
+        assert_int_equal(p_vote(port, key_vote, FORM, "ksk_id=ksk-priv", NULL,
+                                NULL, 0),
+                         415);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(p_vote(port, key_vote, "application/json",
+                                        bad[i].body, NULL, text, sizeof(text)),
+                                 400);
+                if (strstr(text, bad[i].want) == NULL ||
+                    strstr(text, "RESIDENT-IIN"))
+                        fail_msg("%s: want %s, got %s", bad[i].body,
+                                 bad[i].want, text);
+        }
+        /* on the topic: exactly the three accepted votes, hashed */
+        assert_int_equal(km_test_read_topic(&conf, vtopic, "read_committed", 3,
+                                            30000, 500, p_vote_collect, &got),
+                         3);
+        v = json_array_get(got.all, 0);
+        assert_string_equal(json_string_value(json_object_get(v, "vote_id")),
+                            id1);
+        assert_string_equal(
+            json_string_value(json_object_get(v, "resident_hash")), hash);
+        assert_int_equal(json_integer_value(json_object_get(v, "score")), 4);
+        assert_string_equal(json_string_value(json_object_get(v, "voted_at")),
+                            "2026-07-14T03:00:00Z");
+        assert_null(json_object_get(v, "resident"));
+        json_decref(got.all);
+        /* without a salt the gateway takes no votes */
+        off_pid = p_start("gateway.lang=ru", &off_port);
+        assert_true(off_pid > 0);
+        assert_int_equal(p_vote(off_port, key_vote, "application/json",
+                                VOTE("4", "2026-07", ""), NULL, NULL, 0),
+                         404);
+        assert_int_equal(km_test_wait(off_pid, SIGTERM, 15000), 0);
+        assert_int_equal(km_test_wait(pid, SIGTERM, 15000), 0);
+        /* and no log line holds the resident id */
+        snprintf(path, sizeof(path), "grep -rqs RESIDENT-IIN %s", tmpdir);
+        assert_int_not_equal(system(path), 0);
+#undef VOTE
+#undef SALT
+}
+
 static int setup(void **state)
 {
         char err[512], body[1024];
@@ -573,12 +740,15 @@ static int setup(void **state)
                  "KOMEK_PG_CONNINFO=%s user=komek_gateway_app", conninfo);
         conn = km_pg_connect(conninfo, "test_gateway_privacy", 30, err,
                              sizeof(err));
-        if (conn == NULL || km_test_topic(&conf, topic, sizeof(topic), "gwp", 1))
+        if (conn == NULL || km_test_topic(&conf, topic, sizeof(topic), "gwp", 1) ||
+            km_test_topic(&conf, vtopic, sizeof(vtopic), "gwv", 1))
                 return -1;
         if (p_keys("add --source webform --rate 100000", key_pub,
                    sizeof(key_pub)) ||
             p_keys("add --source cityhall --rate 100000 --scope read_private",
-                   key_priv, sizeof(key_priv)))
+                   key_priv, sizeof(key_priv)) ||
+            p_keys("add --source portal --rate 100000 --scope votes",
+                   key_vote, sizeof(key_vote)))
                 return -1;
         snprintf(tmpdir, sizeof(tmpdir), "/tmp/komek-test-gwp-XXXXXX");
         if (mkdtemp(tmpdir) == NULL)
@@ -656,6 +826,7 @@ int main(void)
                 cmocka_unit_test(test_fixmystreet_shapes),
                 cmocka_unit_test(test_many_ids),
                 cmocka_unit_test(test_updates),
+                cmocka_unit_test(test_votes),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -2,7 +2,7 @@
  * keys.c - komek-keys: the gateway's API keys in PostgreSQL.
  *
  *   komek-keys add --source NAME [--channel C] [--rate N] [--note TEXT]
- *                  [--scope read_private]
+ *                  [--scope read_private,votes]
  *   komek-keys list
  *   komek-keys revoke ID|PREFIX
  *
@@ -14,7 +14,8 @@
  * default web), a rate limit in requests per minute and its scopes
  * (api_keys.scopes, migration 096): read_private lets GET /requests show
  * the full record (apartment, description, staff notes; docs/intake.md),
- * for the city's own systems only.  revoke takes effect on the gateway's
+ * for the city's own systems only; votes lets it POST /votes (migration
+ * 104), for an integration that verified the resident.  revoke takes effect on the gateway's
  * next request with that key (keys are looked up per request).
  * Exit codes: 0 ok, 1 database error or nothing to revoke, 2 usage.
  */
@@ -36,7 +37,7 @@ struct keys_conf {
         char *channel;
         int64_t rate_limit;
         char *note;
-        char *scope; /* comma-separated: read_private */
+        char *scope; /* comma-separated: read_private, votes */
 };
 
 #define KEYS_OFF(f) offsetof(struct keys_conf, f)
@@ -53,7 +54,7 @@ static const struct km_conf_key keys_keys[] = {
          "add: free text for operators"},
         {"keys.scope", KM_CT_STR, "", 0, 256, KEYS_OFF(scope), "scope",
          "add: scopes, comma-separated (read_private: GET /requests shows "
-         "the full record)"},
+         "the full record; votes: POST /votes)"},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -62,7 +63,7 @@ static void keys_usage(const struct km_conf *conf)
         fprintf(stdout,
                 "usage: komek-keys add --source NAME [--channel C] [--rate N] "
                 "[--note T]\n"
-                "                      [--scope read_private]\n"
+                "                      [--scope read_private,votes]\n"
                 "       komek-keys list\n"
                 "       komek-keys revoke ID|PREFIX\n"
                 "add prints the new key once on stdout; only its SHA-256 is "
@@ -84,7 +85,7 @@ static void keys_hex(const unsigned char *b, size_t n, char *out)
 /* @returns 1 if s is a comma-separated list of known scopes (or empty). */
 static int keys_scope_valid(const char *s)
 {
-        static const char *const known[] = {"read_private", NULL};
+        static const char *const known[] = {"read_private", "votes", NULL};
 
         for (const char *p = s; p && *p;) {
                 size_t n = strcspn(p, ",");
@@ -237,8 +238,8 @@ int main(int argc, char **argv)
                 goto cleanup;
         }
         if (!strcmp(cmd, "add") && !keys_scope_valid(kc.scope)) {
-                fprintf(stderr, "komek-keys: --scope must be read_private "
-                                "(or empty)\n");
+                fprintf(stderr, "komek-keys: --scope must be read_private, "
+                                "votes, both or empty\n");
                 rc = 2;
                 goto cleanup;
         }
