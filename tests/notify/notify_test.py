@@ -19,7 +19,10 @@ Message-ID from the event id and no resident contact or text; non-urgent
 e-mail of a digest channel arrives as one digest; an undeliverable webhook
 is dead-lettered (reason, origin) after notify.max_age_s and counted on
 /metrics; an open task due soon gets one SLA warning; a re-route is sent
-as task.rerouted.  Waits poll against deadlines; nothing sleeps for a
+as task.rerouted; task-events: an acknowledgement cancels a pending SLA
+warning (never received), a task acknowledged before its dispatch message
+was read has its e-mail logged cancelled, a reopened one not, an invalid
+task event is dead-lettered, the task-events offsets reach the end.  Waits poll against deadlines; nothing sleeps for a
 result.  Prints "N passed, N failed".
 """
 import base64
