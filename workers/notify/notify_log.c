@@ -139,6 +139,22 @@ int notify_dlq(struct notify *n, const char *stage, const char *topic,
         return r;
 }
 
+/* The message as a JSON object, or NULL with err. */
+static json_t *notify_load(const rd_kafka_message_t *rkm, char *err,
+                           size_t errlen)
+{
+        json_t *o = rkm->payload ? json_loadb(rkm->payload, rkm->len,
+                                              JSON_REJECT_DUPLICATES, NULL)
+                                 : NULL;
+
+        if (o == NULL || !json_is_object(o)) {
+                json_decref(o);
+                km_err_set(err, errlen, KM_EINPUT, "not a JSON object");
+                return NULL;
+        }
+        return o;
+}
+
 /* The message's facts as one record of the batch, or KM_EINPUT. */
 static int notify_parse(const rd_kafka_message_t *rkm, json_t **out,
                         char *err, size_t errlen)
@@ -149,13 +165,8 @@ static int notify_parse(const rd_kafka_message_t *rkm, json_t **out,
         int64_t t;
         json_int_t attempt;
 
-        o = rkm->payload ? json_loadb(rkm->payload, rkm->len,
-                                      JSON_REJECT_DUPLICATES, NULL)
-                         : NULL;
-        if (o == NULL || !json_is_object(o)) {
-                json_decref(o);
-                return km_err_set(err, errlen, KM_EINPUT, "not a JSON object");
-        }
+        if ((o = notify_load(rkm, err, errlen)) == NULL)
+                return KM_EINPUT;
         id = notify_str(o, "complaint_id", 0, 64, &bad);
         org = notify_str(o, "org_id", 0, 64, &bad);
         cat = notify_str(o, "category", 0, 64, &bad);
@@ -207,13 +218,8 @@ static int notify_parse_event(const rd_kafka_message_t *rkm, size_t ord,
         int bad = 0, known = 0;
 
         *out = NULL;
-        o = rkm->payload ? json_loadb(rkm->payload, rkm->len,
-                                      JSON_REJECT_DUPLICATES, NULL)
-                         : NULL;
-        if (o == NULL || !json_is_object(o)) {
-                json_decref(o);
-                return km_err_set(err, errlen, KM_EINPUT, "not a JSON object");
-        }
+        if ((o = notify_load(rkm, err, errlen)) == NULL)
+                return KM_EINPUT;
         eid = notify_str(o, "event_id", 0, 64, &bad);
         cid = notify_str(o, "complaint_id", 0, 64, &bad);
         ev = notify_str(o, "event", 0, 32, &bad);
