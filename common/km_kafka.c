@@ -484,7 +484,14 @@ int km_kafka_rewind_stored(rd_kafka_t *rk, km_kafka_seek_cb *seek,
                 r = km_err_set(err, errlen, KM_ERETRY, "seek: %s",
                                rd_kafka_error_string(error));
                 rd_kafka_error_destroy(error);
+                goto out;
         }
+        for (int i = 0; i < a->cnt; i++)
+                if (a->elems[i].err)
+                        r = km_err_set(err, errlen, KM_ERETRY,
+                                       "seek %s[%d]: %s", a->elems[i].topic,
+                                       (int)a->elems[i].partition,
+                                       rd_kafka_err2str(a->elems[i].err));
 out:
         if (a)
                 rd_kafka_topic_partition_list_destroy(a);

@@ -19,7 +19,10 @@ Message-ID from the event id and no resident contact or text; non-urgent
 e-mail of a digest channel arrives as one digest; an undeliverable webhook
 is dead-lettered (reason, origin) after notify.max_age_s and counted on
 /metrics; an open task due soon gets one SLA warning; a re-route is sent
-as task.rerouted.  Waits poll against deadlines; nothing sleeps for a
+as task.rerouted; task-events: an acknowledgement cancels a pending SLA
+warning (never received), a task acknowledged before its dispatch message
+was read has its e-mail logged cancelled, a reopened one not, an invalid
+task event is dead-lettered, the task-events offsets reach the end.  Waits poll against deadlines; nothing sleeps for a
 result.  Prints "N passed, N failed".
 """
 import base64
@@ -57,6 +60,7 @@ TAG = "nt%d" % os.getpid()
 SCHEMA = "komek_test_" + TAG
 DISPATCH = "test-%s-dispatch" % TAG
 DLQ = "test-%s-dlq" % TAG
+EVENTS = "test-%s-task-events" % TAG
 SECRET1 = "s3cret-ksk-1-0123456789"
 SECRET3 = "s3cret-ksk-3-0123456789"
 RESIDENT_PHONE = "+77015550199"
@@ -122,6 +126,7 @@ class Hook:
     requests = 0
     lock = threading.Lock()
     secrets = {"/ksk-1": SECRET1, "/ksk-3": SECRET3}
+    refuse = set()    # event ids answered 500 whatever the mode
 
 
 class HookHandler(http.server.BaseHTTPRequestHandler):
@@ -155,6 +160,10 @@ class HookHandler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         doc = json.loads(body)
+        if doc["event_id"] in Hook.refuse:
+            self.send_response(500)
+            self.end_headers()
+            return
         if doc["event_id"] != self.headers.get("Idempotency-Key"):
             with Hook.lock:
                 Hook.bad_sigs += 1
@@ -226,6 +235,7 @@ def notify_start(tmp, extra=(), name="n"):
             "--config", os.path.join(ROOT, "deploy/komek.conf"),
             "--set", "topics.dispatch=" + DISPATCH,
             "--set", "topics.dlq=" + DLQ,
+            "--set", "topics.task_events=" + EVENTS,
             "--set", "notify.group=" + TAG,
             "--set", "notify.inbox_url=" + INBOX,
             "--set", "notify.batch_size=20",
@@ -273,10 +283,10 @@ def dispatch_msg(cid, org, cat="heating", attempt=1, sla_h=24,
                           "emergency": emergency}}
 
 
-def produce(msgs):
+def produce(msgs, topic=DISPATCH):
     """msgs: (key, value str) pairs, through kcat."""
     data = "".join("%s\t%s\n" % (k, v) for k, v in msgs)
-    r = subprocess.run(["kcat", "-P", "-b", BROKERS, "-t", DISPATCH,
+    r = subprocess.run(["kcat", "-P", "-b", BROKERS, "-t", topic,
                         "-K", "\t", "-z", "none"], input=data.encode(),
                        capture_output=True)
     if r.returncode:
@@ -288,19 +298,28 @@ def event_id(cid, attempt, kind):
         ("%s/%d/%s" % (cid, attempt, kind)).encode()).hexdigest()))
 
 
-def topic_end():
+def task_event(cid, event, attempt=1, org="ksk-1"):
+    return (cid, json.dumps({
+        "schema_version": 1, "event_id": str(uuid.uuid4()),
+        "complaint_id": cid, "attempt": attempt, "org_id": org,
+        "event": event, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                            time.gmtime())}))
+
+
+def topic_end(topic=DISPATCH):
     total = 0
     for p in range(3):
         r = subprocess.run(["kcat", "-Q", "-b", BROKERS,
-                            "-t", "%s:%d:-1" % (DISPATCH, p)],
+                            "-t", "%s:%d:-1" % (topic, p)],
                            capture_output=True, text=True)
         total += int(r.stdout.split()[-1])
     return total
 
 
-def stored_offsets():
+def stored_offsets(topic=DISPATCH):
     return int(scalar("SELECT coalesce(sum(next_offset), 0) FROM "
-                      "consumer_offsets WHERE consumer = :'v1'", TAG))
+                      "consumer_offsets WHERE consumer = :'v1' AND "
+                      "topic = :'v2'", TAG, topic))
 
 
 def metrics(tmp, name):
@@ -351,7 +370,8 @@ def run(tmp):
                     os.path.join(ROOT, "deploy/sql"), "--log-level", "warn",
                     "--set", "topics.dispatch=" + DISPATCH,
                     "--set", "topics.dispatch_partitions=3",
-                    "--set", "topics.dlq=" + DLQ, "all"],
+                    "--set", "topics.dlq=" + DLQ,
+                    "--set", "topics.task_events=" + EVENTS, "all"],
                    check=True, env=env)
     d = os.path.join(tmp, "dir")
     os.mkdir(d)
@@ -624,6 +644,81 @@ def run(tmp):
     check(scalar("SELECT count(*) FROM notify_undelivered WHERE org_id = "
                  "'ksk-3'") == "2", "notify_undelivered lists them")
     notify_stop(p, "komek-notify (dead)")
+
+    # ---- phase 5: task-events cancel what no longer makes sense ----
+    p = notify_start(tmp, name="ev")
+    # an SLA warning logged, its webhook refused (retried), then the task
+    # is acknowledged: the warning is cancelled and never goes out
+    ack_cid = str(uuid.uuid4())
+    Hook.refuse.add(event_id(ack_cid, 1, "sla_warning"))
+    psql("INSERT INTO tasks (complaint_id, attempt, org_id, org_kind, "
+         "category, route_reason, status, received_at, routed_at, due_at, "
+         "description, updated_at, complaint) VALUES (:'v1', 1, 'ksk-1', "
+         "'ksk', 'roof', 'building_id', 'open', now() - interval '71 hours', "
+         "now() - interval '71 hours', now() + interval '20 minutes', 'x', "
+         "now(), '{}')", ack_cid)
+    wait_until(lambda: scalar(
+        "SELECT count(*) FROM notify_deliveries WHERE complaint_id = :'v1' "
+        "AND channel = 'webhook' AND status = 'pending' AND tries >= 2",
+        ack_cid) == "1", 60, "the SLA warning's webhook is retried")
+    psql("UPDATE tasks SET status = 'acknowledged' WHERE complaint_id = "
+         ":'v1'", ack_cid)
+    ack = task_event(ack_cid, "acknowledged")
+    # after the acknowledgement, not before: a dispatch message read after
+    # its task's acknowledgement, and one reopened after it
+    late_cid, reop_cid = str(uuid.uuid4()), str(uuid.uuid4())
+    produce([ack, task_event(late_cid, "acknowledged"),
+             task_event(reop_cid, "resolved"),
+             task_event(reop_cid, "reopened"),
+             task_event(late_cid, "commented"), ("x", "{not json")], EVENTS)
+    wait_until(lambda: scalar(
+        "SELECT status || ' ' || cancelled_by || ' ' || last_error FROM "
+        "notify_deliveries WHERE complaint_id = :'v1' AND channel = "
+        "'webhook'", ack_cid) == "cancelled %s task acknowledged" %
+        json.loads(ack[1])["event_id"], 30,
+        "the acknowledgement cancels the pending SLA warning")
+    wait_until(lambda: stored_offsets(EVENTS) == topic_end(EVENTS), 30,
+               "task-events offsets stored with the rows")
+    Hook.refuse.clear()
+    produce([("ksk-1", json.dumps(dispatch_msg(c, "ksk-1")))
+             for c in (late_cid, reop_cid)])
+    wait_until(lambda: {event_id(c, 1, "new") for c in (late_cid, reop_cid)}
+               <= {e[0] for e in Hook.events}, 30,
+               "webhooks of tasks acknowledged or reopened still go")
+    wait_until(lambda: any(m[1]["Message-ID"] == "<%s@komek-notify>" %
+                           event_id(reop_cid, 1, "new") for m in
+                           Mail.messages), 30,
+               "a reopened task's new-task e-mail goes")
+    # a claimed row's lease (5 s) is over: no send of it can be under way
+    wait_until(lambda: scalar(
+        "SELECT count(*) FROM notify_deliveries WHERE complaint_id = :'v1' "
+        "AND lease_until > now()", ack_cid) == "0", 30,
+        "no lease left on the cancelled warning")
+    check(event_id(ack_cid, 1, "sla_warning") not in
+          {e[0] for e in Hook.events} and scalar(
+              "SELECT status FROM notify_deliveries WHERE complaint_id = "
+              ":'v1' AND channel = 'webhook'", ack_cid) == "cancelled",
+          "the cancelled SLA warning never reached the receiver")
+    check(scalar("SELECT status || ' ' || last_error FROM notify_deliveries "
+                 "WHERE complaint_id = :'v1' AND channel = 'email'",
+                 late_cid) == "cancelled task acknowledged" and
+          not any(m[1]["Message-ID"] == "<%s@komek-notify>" %
+                  event_id(late_cid, 1, "new") for m in Mail.messages),
+          "a task acknowledged before its dispatch was read: its e-mail is "
+          "logged cancelled, not sent")
+    check(stored_offsets(EVENTS) == topic_end(EVENTS) == 6 and
+          scalar("SELECT count(*) FROM notify_task_marks") == "2",
+          "task-events: offsets at the end (6), a mark per closed task "
+          "(the reopened one's removed)")
+    r = subprocess.run(["kcat", "-C", "-b", BROKERS, "-t", DLQ, "-e", "-q",
+                        "-f", "%s\n"], capture_output=True, text=True)
+    check("invalid_task_event" in r.stdout and not any(
+        ack_cid in x for x in r.stdout.splitlines()
+        if "notify_undeliverable" in x),
+        "an invalid task event is dead-lettered; the cancelled warning is not")
+    check("komek_notify_cancelled_total 2" in metrics(tmp, "ev"),
+          "/metrics counts the cancelled rows (2)")
+    notify_stop(p, "komek-notify (task-events)")
     check(scalar("SELECT count(*) FROM notify_deliveries GROUP BY event_id, "
                  "channel, target HAVING count(*) > 1") == "",
           "nothing doubled in the log")

@@ -8,7 +8,8 @@
  * km_task_apply and one task-events message per change on the topic;
  * hostile descriptions, addresses, contacts and notes escaped; session
  * expiry and sign-out; the dashboard's figures and CSV against the
- * fixture's facts; the language switch; the users CLI.
+ * fixture's facts; the language switch; the users CLI; the notifications
+ * komek-notify gave up, in the inbox of their organisation only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -630,6 +631,7 @@ int main(void)
                 cmocka_unit_test(test_ip_lockout),
                 cmocka_unit_test(test_secure_cookies),
                 cmocka_unit_test(test_session_cache),
+                cmocka_unit_test(test_web_undelivered),
                 cmocka_unit_test(test_web_reopened), /* last: it changes a task */
         };
 

@@ -545,3 +545,87 @@ void test_web_reopened(void **state)
                                id),
                          1);
 }
+
+static int count_between(const char *p, const char *end, const char *what)
+{
+        int n = 0;
+
+        while ((p = strstr(p, what)) != NULL && p < end) {
+                n++;
+                p += strlen(what);
+        }
+        return n;
+}
+
+/* The inbox shows the organisation the notifications komek-notify gave up
+ * (issue 22): its own only, newest first, the error text escaped; the
+ * web's role reads them through web_undelivered() alone. */
+void test_web_undelivered(void **state)
+{
+        static const char ins[] =
+            "INSERT INTO notify_deliveries (event_id, kind, complaint_id, "
+            "attempt, org_id, channel, target, urgent, category, routed_at, "
+            "due_at, next_at, status, tries, created_at, last_error) SELECT "
+            "gen_random_uuid(), k, gen_random_uuid(), 1, $1, 'webhook', "
+            "'https://hooks.' || $1 || '.kz/komek', false, 'heating', now(), "
+            "now(), now(), s, 7, now() - d * interval '1 minute', "
+            "'webhook: HTTP 500 <script>x</script>' FROM (VALUES ('new', "
+            "'dead', 2), ('sla_warning', 'dead', 1), ('new', 'sent', 0), "
+            "('reroute', 'pending', 0)) v(k, s, d)";
+        struct wc_jar a = {0}, b = {0};
+        struct wc_resp r;
+        char want[256];
+        const char *tab, *end;
+
+        (void)state;
+        assert_int_equal(w_login(&a, "staff.a", PW_A), 303);
+        assert_int_equal(w_req(&a, "GET", "/inbox", NULL, NULL, &r), 200);
+        assert_null(strstr(r.body, "id=\"undelivered\"")); /* none yet */
+        wc_free(&r);
+        w_sql(ins, t.org);
+        w_sql(ins, t.other);
+        assert_int_equal(w_req(&a, "GET", "/inbox?lang=en", NULL, NULL, &r),
+                         200);
+        tab = strstr(r.body, "<table id=\"undelivered\">");
+        assert_non_null(tab);
+        end = strstr(tab, "</table>");
+        assert_non_null(end);
+        /* the two dead rows, newest (the SLA warning) first */
+        snprintf(want, sizeof(want), "https://hooks.%s.kz/komek", t.org);
+        assert_non_null(strstr(tab, want));
+        assert_int_equal(count_between(tab, end, "<tr data-task="), 2);
+        assert_true(strstr(tab, "SLA warning") < strstr(tab, "new task"));
+        assert_null(strstr(tab, "re-routed"));
+        snprintf(want, sizeof(want), "hooks.%s.kz", t.other);
+        assert_null(strstr(r.body, want)); /* not another organisation's */
+        assert_null(strstr(r.body, "<script>x"));
+        assert_non_null(strstr(tab, "&lt;script&gt;x&lt;/script&gt;"));
+        wc_free(&r);
+        /* page 2 and past the end: the list is on the first page only */
+        assert_int_equal(w_req(&a, "GET", "/inbox?page=9999", NULL, NULL, &r),
+                         200);
+        assert_null(strstr(r.body, "id=\"undelivered\""));
+        wc_free(&r);
+        assert_int_equal(w_login(&b, "staff.b", PW_B), 303);
+        assert_int_equal(w_req(&b, "GET", "/inbox", NULL, NULL, &r), 200);
+        snprintf(want, sizeof(want), "https://hooks.%s.kz/komek", t.other);
+        assert_non_null(strstr(r.body, want));
+        snprintf(want, sizeof(want), "hooks.%s.kz", t.org);
+        assert_null(strstr(r.body, want));
+        wc_free(&r);
+        /* least privilege: the web's role has the function, not the log */
+        assert_int_equal(wt_qn(&t,
+                               "SELECT has_function_privilege('komek_web', "
+                               "'web_undelivered(text, integer)', 'EXECUTE')"
+                               "::int + 2 * has_table_privilege('komek_web', "
+                               "'notify_deliveries', 'SELECT')::int + 4 * "
+                               "has_table_privilege('komek_web', "
+                               "'notify_undelivered', 'SELECT')::int + 8 * "
+                               "has_function_privilege('public', "
+                               "'web_undelivered(text, integer)', "
+                               "'EXECUTE')::int WHERE $1::text IS NOT NULL",
+                               "x"),
+                         1);
+        w_sql("DELETE FROM notify_deliveries WHERE org_id = $1", t.org);
+        w_sql("DELETE FROM notify_deliveries WHERE org_id = $1", t.other);
+}

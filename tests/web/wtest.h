@@ -39,5 +39,6 @@ void test_changes_exactly_once(void **state);
 void test_escaping(void **state);
 void test_dashboard(void **state);
 void test_web_reopened(void **state);
+void test_web_undelivered(void **state);
 
 #endif

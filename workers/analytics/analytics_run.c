@@ -4,7 +4,8 @@
  *
  * Offsets are never committed to Kafka.  On every assignment the
  * rebalance callback loads the partitions' next offsets from
- * consumer_offsets (km_pg_offsets_load) and assigns at them; on a revoke
+ * consumer_offsets (km_pg_offsets_load) and assigns at them
+ * (km_kafka_rebalance_stored); on a revoke
  * the batch not yet written is dropped (its messages are read again by
  * whoever owns the partition next, from the offsets in PostgreSQL).  After
  * a failed batch the assignment is sought back to those offsets.
@@ -59,48 +60,43 @@ static void an_error_cb(rd_kafka_t *rk, int code, const char *reason,
         km_log_warn("kafka: %s: %s", rd_kafka_err2name(code), reason);
 }
 
+/* km_kafka_seek_cb: the partitions' next offsets from PostgreSQL. */
+static int an_offsets(void *opaque, rd_kafka_topic_partition_list_t *parts,
+                      char *err, size_t errlen)
+{
+        struct analytics *an = opaque;
+        int r = km_pg_offsets_load(an->conn, an->ac->group, parts, err,
+                                   errlen);
+
+        km_obs_pg_error(an->m.reg, r);
+        return r;
+}
+
 /* Seek every assigned partition to its offset in PostgreSQL. */
 static int an_seek_assignment(struct analytics *an, char *err, size_t errlen)
 {
-        rd_kafka_topic_partition_list_t *parts = NULL;
-        rd_kafka_error_t *error;
-        rd_kafka_resp_err_t e;
-        int r = 0;
+        return km_kafka_rewind_stored(an->rk, an_offsets, an, err, errlen);
+}
 
-        e = rd_kafka_assignment(an->rk, &parts);
-        if (e)
-                return km_err_set(err, errlen, KM_ERETRY, "assignment: %s",
-                                  rd_kafka_err2str(e));
-        if (parts->cnt == 0)
-                goto cleanup;
-        r = km_pg_offsets_load(an->conn, an->ac->group, parts, err, errlen);
-        km_obs_pg_error(an->m.reg, r);
-        if (r)
-                goto cleanup;
-        error = rd_kafka_seek_partitions(an->rk, parts, 10000);
-        if (error) {
-                r = km_err_set(err, errlen, KM_ERETRY, "seek: %s",
-                               rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-                goto cleanup;
-        }
-        for (int i = 0; i < parts->cnt; i++)
-                if (parts->elems[i].err)
-                        r = km_err_set(err, errlen, KM_ERETRY, "seek %s[%d]: %s",
-                                       parts->elems[i].topic,
-                                       (int)parts->elems[i].partition,
-                                       rd_kafka_err2str(parts->elems[i].err));
-cleanup:
-        rd_kafka_topic_partition_list_destroy(parts);
-        return r;
+/* A revoke drops the batch not yet written (whoever owns the partitions
+ * next rereads it from the stored offsets). */
+static void an_revoke(void *opaque, int lost)
+{
+        struct analytics *an = opaque;
+
+        km_log_info("revoking partition(s)%s; dropping %zu unwritten "
+                    "message(s)",
+                    lost ? " (lost)" : "", an->batch.n);
+        analytics_batch_clear(&an->batch);
+        /* cooperative: the partitions kept reread what was dropped */
+        if (strcmp(rd_kafka_rebalance_protocol(an->rk), "COOPERATIVE") == 0)
+                an->reseek = 1;
 }
 
 static void an_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
         struct analytics *an = opaque;
-        int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-        rd_kafka_error_t *error = NULL;
         char err[512];
 
         /* the connection is the writer's until its batch is done */
@@ -108,42 +104,20 @@ static void an_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                 km_log_warn("rebalance: last batch failed: %s", err);
                 an->reseek = 1;
         }
-        if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                int lr = km_pg_offsets_load(an->conn, an->ac->group, parts,
-                                            err, sizeof(err));
-
-                km_obs_pg_error(an->m.reg, lr);
-                if (lr) {
-                        km_log_warn("assign: loading offsets: %s (retrying)",
-                                    err);
-                        an->reseek = 1;
-                }
+        if (e != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS &&
+            e != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+                km_log_warn("rebalance: %s", rd_kafka_err2str(e));
+        if (km_kafka_rebalance_stored(rk, e, parts, an_offsets, an_revoke, an,
+                                      err, sizeof(err))) {
+                km_log_warn("%s (retrying)", err);
+                an->reseek = 1;
+        }
+        if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
                 for (int i = 0; i < parts->cnt; i++)
                         km_log_info("assigned %s[%d] at offset %lld",
                                     parts->elems[i].topic,
                                     (int)parts->elems[i].partition,
                                     (long long)parts->elems[i].offset);
-                if (coop)
-                        error = rd_kafka_incremental_assign(rk, parts);
-                else
-                        rd_kafka_assign(rk, parts);
-        } else {
-                if (e != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
-                        km_log_warn("rebalance: %s", rd_kafka_err2str(e));
-                km_log_info("revoked %d partition(s); dropping %zu unwritten "
-                            "message(s)", parts->cnt, an->batch.n);
-                analytics_batch_clear(&an->batch);
-                if (coop) {
-                        error = rd_kafka_incremental_unassign(rk, parts);
-                        an->reseek = 1; /* the rest rereads what was dropped */
-                } else {
-                        rd_kafka_assign(rk, NULL);
-                }
-        }
-        if (error) {
-                km_log_warn("rebalance: %s", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-        }
 }
 
 static rd_kafka_t *an_consumer_new(struct analytics *an, char *err,

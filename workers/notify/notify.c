@@ -2,7 +2,7 @@
  * notify.c - komek-notify: main, the run loop and rebalancing
  * (notify.h says what it does; docs/notify.md how to set it up).
  *
- * One loop: consume dispatch into the open batch; write the batch (rows
+ * One loop: consume dispatch and task-events into the open batch; write the batch (rows
  * and offsets, one transaction) when it is full, batch_ms old or the
  * stream pauses; between batches run a sender round and, every
  * sla_scan_ms, the SLA scan.  Offsets live in PostgreSQL: on every
@@ -89,6 +89,14 @@ static void notify_metrics_init(struct notify *n)
         m->in = km_obs_messages(m->reg, n->conf->topic_dispatch, "in", NULL);
         m->invalid = km_obs_messages(m->reg, n->conf->topic_dispatch, "dlq",
                                      "invalid_dispatch");
+        m->ev_in = km_obs_messages(m->reg, n->conf->topic_task_events, "in",
+                                   NULL);
+        m->ev_invalid = km_obs_messages(m->reg, n->conf->topic_task_events,
+                                        "dlq", "invalid_task_event");
+        m->cancelled = km_metrics_counter(
+            m->reg, "komek_notify_cancelled_total", NULL,
+            "delivery rows cancelled: their task was acknowledged, resolved "
+            "or rejected first");
         m->logged = km_metrics_counter(m->reg, "komek_notify_logged_total",
                                        NULL,
                                        "delivery rows written to the log");
@@ -245,7 +253,8 @@ static int notify_run(struct notify *n)
 static int notify_init(struct notify *n, const struct km_conf *conf,
                        const struct notify_conf *nc, char *err, size_t errlen)
 {
-        const char *topics[1] = {conf->topic_dispatch};
+        const char *topics[2] = {conf->topic_dispatch,
+                                 conf->topic_task_events};
         int rc;
 
         n->conf = conf;
@@ -268,7 +277,7 @@ static int notify_init(struct notify *n, const struct km_conf *conf,
                                                    errlen);
         if (n->consumer == NULL)
                 return KM_EFATAL;
-        rc = km_kafka_subscribe(n->consumer, topics, 1, err, errlen);
+        rc = km_kafka_subscribe(n->consumer, topics, 2, err, errlen);
         if (rc)
                 return rc;
         return km_obs_serve(n->m.reg, nc->metrics_address, nc->metrics_port,
@@ -338,18 +347,21 @@ int main(int argc, char **argv)
         if (code) {
                 km_log_error("start: %s", err);
         } else {
-                km_log_info("started: group %s, %s -> notify_deliveries",
-                            nc.group, conf.topic_dispatch);
+                km_log_info("started: group %s, %s, %s -> notify_deliveries",
+                            nc.group, conf.topic_dispatch,
+                            conf.topic_task_events);
                 if (km_metrics_port(n.m.reg))
                         km_log_info("metrics on http://%s:%d/metrics",
                                     nc.metrics_address,
                                     km_metrics_port(n.m.reg));
                 code = notify_run(&n);
         }
-        km_log_info("stopped: consumed %lld, logged %lld, invalid %lld, sent "
-                    "%lld, retried %lld, dead-lettered %lld, batches %lld",
+        km_log_info("stopped: consumed %lld, logged %lld, invalid %lld, "
+                    "cancelled %lld, sent %lld, retried %lld, dead-lettered "
+                    "%lld, batches %lld",
                     (long long)n.consumed, (long long)n.logged,
-                    (long long)n.invalid, (long long)n.sent,
+                    (long long)n.invalid, (long long)n.cancelled,
+                    (long long)n.sent,
                     (long long)n.retried, (long long)n.dead,
                     (long long)n.batches);
         notify_destroy(&n);

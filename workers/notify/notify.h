@@ -17,6 +17,11 @@
  * after the lease: the receiver drops it by the idempotency key
  * (webhook) or Message-ID (e-mail).  SLA warnings are rows the sender's
  * periodic scan adds for open tasks due soon.
+ *
+ * The logger also consumes `task-events`, in the same batches and
+ * transactions: a task acknowledged, resolved or rejected cancels its
+ * pending SLA warnings and new-task e-mail (docs/notify.md "When the
+ * task moves on"; deploy/sql/111_notify_task_events.sql).
  */
 #ifndef NOTIFY_H
 #define NOTIFY_H
@@ -70,6 +75,7 @@ struct notify_row {
 struct notify_metrics {
         struct km_metrics *reg; /* NULL: metrics off */
         struct km_metric *in, *logged, *invalid;
+        struct km_metric *ev_in, *ev_invalid, *cancelled; /* task-events */
         struct km_metric *sent[2], *retry[2], *dead[2]; /* email, webhook */
         struct km_metric *last_commit;
         struct km_obs_probe probe;
@@ -84,7 +90,8 @@ struct notify {
         rd_kafka_t *consumer;
         rd_kafka_t *producer; /* dead letters */
         struct km_kafka_counts pcounts;
-        json_t *batch; /* the open batch's validated messages */
+        json_t *batch;  /* the open batch's validated dispatch messages */
+        json_t *events; /* ... and task events that may cancel rows */
         rd_kafka_topic_partition_list_t *offsets;
         int64_t batch_start_ms;
         int dlq_failed;
@@ -92,6 +99,7 @@ struct notify {
         int64_t next_scan_ms, next_send_ms;
         int fatal;
         int64_t consumed, logged, invalid, sent, retried, dead, batches;
+        int64_t cancelled;
         struct notify_metrics m;
         void *curl; /* CURL *, reused: kept-alive HTTPS connections */
 };
@@ -104,10 +112,10 @@ void notify_log_clear(struct notify *n);
 int notify_log_seek(struct notify *n, rd_kafka_topic_partition_list_t *parts,
                     char *err, size_t errlen);
 int notify_sla_scan(struct notify *n, char *err, size_t errlen);
-int notify_dlq(struct notify *n, const char *stage, int32_t partition,
-               int64_t offset, json_t *origin, const char *reason,
-               const char *detail, const void *buf, size_t len, char *err,
-               size_t errlen);
+int notify_dlq(struct notify *n, const char *stage, const char *topic,
+               int32_t partition, int64_t offset, json_t *origin,
+               const char *reason, const char *detail, const void *buf,
+               size_t len, char *err, size_t errlen);
 
 /* notify_send.c */
 int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen);

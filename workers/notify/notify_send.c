@@ -95,7 +95,8 @@ static char *notify_id_array(struct notify_row **rows, size_t nrows)
         return s;
 }
 
-/* Mark rows sent (one statement). */
+/* Mark rows sent (one statement); a row cancelled by a task event while
+ * it was being sent went out all the same: sent. */
 static int notify_mark_sent(struct notify *n, struct notify_row **rows,
                             size_t nrows, const char *msgid, char *err,
                             size_t errlen)
@@ -110,7 +111,8 @@ static int notify_mark_sent(struct notify *n, struct notify_row **rows,
                        "UPDATE notify_deliveries SET status = 'sent', sent_at ="
                        " now(), tries = tries + 1, message_id = $2,"
                        " lease_until = NULL, last_error = NULL"
-                       " WHERE id = ANY($1::bigint[]) AND status = 'pending'",
+                       " WHERE id = ANY($1::bigint[])"
+                       " AND status IN ('pending', 'cancelled')",
                        2, p, NULL, err, errlen);
         free(ids);
         return r;
@@ -164,7 +166,9 @@ static int notify_mark_failed(struct notify *n, struct notify_row *r,
                                   ? strtoll(r->origin_offset, NULL, 10)
                                   : -1;
 
-                rc = notify_dlq(n, "NOTIFY_SEND", part, off, origin,
+                rc = notify_dlq(n, "NOTIFY_SEND",
+                                off >= 0 ? n->conf->topic_dispatch : NULL,
+                                part, off, origin,
                                 "notify_undeliverable", why, body,
                                 strlen(body), err, errlen);
                 free(body);

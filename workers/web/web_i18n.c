@@ -88,6 +88,17 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_SLA_RATE] = {"SLA breaches", "Нарушения срока"},
         [M_REPEAT_RATE] = {"Repeats", "Повторные"},
         [M_DISPUTED] = {"Disputed", "Оспорено"},
+        [M_UNDELIVERED] = {"Undelivered notifications",
+                           "Недоставленные уведомления"},
+        [M_UNDELIVERED_HINT] = {
+            "komek-notify gave these up after retrying: check the address "
+            "or your receiver, and the tasks in this inbox.",
+            "komek-notify прекратил попытки доставки: проверьте адрес или "
+            "ваш приёмник и заявки в этом списке."},
+        [M_CHANNEL] = {"Channel", "Канал"},
+        [M_TARGET] = {"Recipient", "Получатель"},
+        [M_TRIES] = {"Tries", "Попыток"},
+        [M_LAST_ERROR] = {"Last error", "Последняя ошибка"},
         [M_VOTES] = {"Votes", "Голоса"},
         [M_AVG_VOTE] = {"Average vote", "Средняя оценка"},
         [M_UNRATED_REASON] = {"Why", "Причина"},
@@ -135,6 +146,10 @@ const char *web_status_name(const struct web_ctx *c, const char *status)
                 {"reopened", "reopened (disputed)", "возобновлена (оспорена)"},
                 {"confirmed", "confirmed by the resident", "подтверждена жителем"},
                 {"commented", "resident's comment", "комментарий жителя"},
+                /* notifications' kinds (the inbox's undelivered list) */
+                {"new", "new task", "новая заявка"},
+                {"reroute", "re-routed to you", "перенаправлена вам"},
+                {"sla_warning", "SLA warning", "предупреждение о сроке"},
         };
 
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -1,6 +1,7 @@
 /*
  * web_inbox.c - the staff pages: the organisation's open tasks (those a
- * resident disputed first, then by due time, overdue marked), one task
+ * resident disputed first, then by due time, overdue marked) and the
+ * notifications komek-notify could not deliver to it, one task
  * with the resident's contact (the staff call back) and its history (the
  * resident's comments and disputes too), and the three changes.
  *
@@ -51,6 +52,60 @@ static void web_flash(struct web_ctx *c)
                                web_t(c, m));
 }
 
+/* The organisation's given-up notifications (web_undelivered(), a
+ * SECURITY DEFINER function of 111_notify_task_events.sql: the web's role
+ * reads no other organisation's).  Nothing when there are none. */
+static void web_inbox_undelivered(struct web_ctx *c, PGconn *conn)
+{
+        static const enum web_msg head[] = {M_WHEN, M_KIND, M_TASK,
+                                            M_CHANNEL, M_TARGET, M_TRIES,
+                                            M_LAST_ERROR};
+        char utc[8], err[256];
+        const char *p[2] = {c->s.org, utc};
+        struct web_buf *b = &c->out;
+        PGresult *res = NULL;
+
+        snprintf(utc, sizeof(utc), "%lld",
+                 (long long)c->w->wc->utc_offset_hours);
+        if (km_pg_exec(conn,
+                       "SELECT to_char(created_at AT TIME ZONE 'UTC' + "
+                       "make_interval(hours => $2::int), 'YYYY-MM-DD "
+                       "HH24:MI'), kind, complaint_id, channel, target, "
+                       "tries, coalesce(last_error, '') FROM "
+                       "web_undelivered($1, 20)",
+                       2, p, &res, err, sizeof(err))) {
+                km_log_warn("inbox: undelivered: %s", err);
+                return;
+        }
+        if (PQntuples(res) > 0) {
+                web_buf_printf(b, "<h2>%s</h2><p class=\"muted\">%s</p>"
+                                  "<table id=\"undelivered\"><thead><tr>",
+                               web_t(c, M_UNDELIVERED),
+                               web_t(c, M_UNDELIVERED_HINT));
+                for (size_t j = 0; j < sizeof(head) / sizeof(head[0]); j++)
+                        web_buf_printf(b, "<th>%s</th>", web_t(c, head[j]));
+                web_buf_puts(b, "</tr></thead><tbody>");
+        }
+        for (int i = 0; i < PQntuples(res); i++) {
+                web_buf_printf(b, "<tr data-task=\"%s\"><td>%s</td><td>",
+                               PQgetvalue(res, i, 2), PQgetvalue(res, i, 0));
+                web_buf_esc(b, web_status_name(c, PQgetvalue(res, i, 1)));
+                web_buf_printf(b, "</td><td><a href=\"/tasks/%s\">%.8s</a>"
+                                  "</td><td>",
+                               PQgetvalue(res, i, 2), PQgetvalue(res, i, 2));
+                web_buf_esc(b, PQgetvalue(res, i, 3));
+                web_buf_puts(b, "</td><td>");
+                web_buf_esc(b, PQgetvalue(res, i, 4));
+                web_buf_printf(b, "</td><td>%s</td><td>",
+                               PQgetvalue(res, i, 5));
+                web_buf_esc_n(b, PQgetvalue(res, i, 6), 200);
+                web_buf_puts(b, "</td></tr>");
+        }
+        if (PQntuples(res) > 0)
+                web_buf_puts(b, "</tbody></table>");
+        PQclear(res);
+}
+
 void web_inbox(struct web_ctx *c)
 {
         const struct web_conf *wc = c->w->wc;
@@ -61,7 +116,7 @@ void web_inbox(struct web_ctx *c)
         struct web_buf *b = &c->out;
         PGresult *res = NULL, *cnt = NULL;
         PGconn *conn;
-        long total = 0, overdue = 0;
+        long total = 0, overdue = 0, undelivered = 0;
 
         if (page < 1 || page > 100000)
                 page = 1;
@@ -70,7 +125,8 @@ void web_inbox(struct web_ctx *c)
         snprintf(off, sizeof(off), "%lld", (long long)((page - 1) * wc->page_size));
         if ((conn = web_staff_conn(c)) == NULL)
                 return;
-        /* one round trip: the page and, by window, the counts */
+        /* one round trip: the page and, by window, the counts (and whether
+         * the organisation has undelivered notifications) */
         if (web_pg_prepared(conn, "web_inbox",
                        "SELECT complaint_id, category, coalesce(address, ''), "
                        "status, to_char(due_at AT TIME ZONE 'UTC' + "
@@ -78,15 +134,17 @@ void web_inbox(struct web_ctx *c)
                        "HH24:MI'), due_at < now(), left(description, 160), "
                        "coalesce(complaint->>'emergency', 'false') = 'true', "
                        "count(*) OVER (), count(*) FILTER (WHERE due_at < "
-                       "now()) OVER () FROM tasks WHERE org_id = $1 AND "
-                       "status IN ('open', 'acknowledged', 'reopened') "
+                       "now()) OVER (), (SELECT count(*) FROM "
+                       "web_undelivered($1, 1)) FROM tasks WHERE org_id = $1 "
+                       "AND status IN ('open', 'acknowledged', 'reopened') "
                        "ORDER BY status = 'reopened' DESC, due_at, "
                        "complaint_id LIMIT $3::int OFFSET $4::int",
                        4, p, &res, err, sizeof(err)) ||
             (PQntuples(res) == 0 && /* past the end: the counts alone */
              km_pg_exec(conn,
                         "SELECT count(*), count(*) FILTER (WHERE due_at < "
-                        "now()) FROM tasks WHERE org_id = $1 AND status IN "
+                        "now()), (SELECT count(*) FROM web_undelivered($1, "
+                        "1)) FROM tasks WHERE org_id = $1 AND status IN "
                         "('open', 'acknowledged', 'reopened')",
                         1, p, &cnt, err, sizeof(err)))) {
                 km_log_warn("inbox: %s", err);
@@ -95,6 +153,8 @@ void web_inbox(struct web_ctx *c)
         }
         total = atol(cnt ? PQgetvalue(cnt, 0, 0) : PQgetvalue(res, 0, 8));
         overdue = atol(cnt ? PQgetvalue(cnt, 0, 1) : PQgetvalue(res, 0, 9));
+        undelivered = atol(cnt ? PQgetvalue(cnt, 0, 2)
+                               : PQgetvalue(res, 0, 10));
         web_page_begin(c, web_t(c, M_INBOX));
         web_flash(c);
         web_buf_printf(b, "<h1>%s: <span id=\"open-count\">%ld</span></h1>"
@@ -154,6 +214,8 @@ void web_inbox(struct web_ctx *c)
                                        page + 1, web_t(c, M_NEXT));
                 web_buf_puts(b, "</nav>");
         }
+        if (page == 1 && undelivered > 0) /* rare: a second round trip */
+                web_inbox_undelivered(c, conn);
         web_page_end(c);
 cleanup:
         PQclear(res);
