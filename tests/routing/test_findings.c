@@ -12,7 +12,8 @@
  *     decile of the rating (each KSK's mean score over its rated months),
  *     target >= 80 %;
  *   - precision of the inefficient-KSK escalations: the KSKs they name
- *     that are failing, target >= 80 % (recall printed);
+ *     that are failing, target >= 80 %, and at least half of the failing
+ *     KSKs named (recall);
  *   - precision of the systemic escalations: those whose building +
  *     category and trigger time fall in a generated systemic case,
  *     target >= 80 % (recall printed).
@@ -185,6 +186,10 @@ static void test_findings(void **state)
                       pct(s[2], ncases));
         assert_true(r[0] > 0 && pct(r[1], r[0]) >= 80.0);
         assert_true(e[0] > 0 && pct(e[1], e[0]) >= 80.0);
+        /* a rule that names almost nobody is precise for nothing: half
+         * of the failing KSKs is this test's floor (the issue sets no
+         * recall target; the rule of before named 5 of these 12) */
+        assert_true(pct(e[1], nfail) >= 50.0);
         assert_true(s[0] > 0 && pct(s[1], s[0]) >= 80.0);
         free(fail);
         free(cases);
