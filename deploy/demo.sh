@@ -25,7 +25,7 @@ mkdir -p "$DEMO_DIR"
 # A year of complaints ending yesterday, so "last complete week" has data.
 DEMO_FROM=$(date -u -d "today - 364 days" +%Y-%m-%d)
 export DEMO_FROM
-if [ ! -s "$DEMO_DIR/complaints.jsonl" ] || [ ! -s "$DEMO_DIR/activity.jsonl" ] || [ "$(cat "$DEMO_DIR/.from" 2>/dev/null)" != "$DEMO_FROM" ]; then
+if [ ! -s "$DEMO_DIR/complaints.jsonl" ] || [ ! -s "$DEMO_DIR/activity.jsonl" ] || [ ! -s "$DEMO_DIR/systemic.csv" ] || [ "$(cat "$DEMO_DIR/.from" 2>/dev/null)" != "$DEMO_FROM" ]; then
         echo "== demo: generating a year of complaints from $DEMO_FROM (komek-gen, seed 109)"
         "$KOMEK_BIN/komek-gen" --out "$DEMO_DIR" --seed 109 --from "$DEMO_FROM" --days 364
         echo "$DEMO_FROM" >"$DEMO_DIR/.from"

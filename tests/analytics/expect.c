@@ -384,6 +384,36 @@ static size_t ex_systemic(const struct fx_data *d,
         return n;
 }
 
+/* Incidents: a KSK task it did not reject counts unless an earlier such
+ * task of the same building + category came within window_hours before
+ * it (ordered as ex_cmp_cpl: received, then id).  inc[i] is 1 for the
+ * complaint i that is a counted incident of task a's KSK, with ta[i] = a. */
+static void ex_incidents(const struct fx_data *d, int64_t w, char *inc,
+                         int *ta)
+{
+        const struct fx_cpl **v = km_xcalloc(d->nc + 1, sizeof(*v));
+        size_t nv = 0;
+
+        for (size_t i = 0; i < d->nc; i++) {
+                ta[i] = -1;
+                for (int a = 0; a < d->c[i].ntask; a++)
+                        if (!strcmp(d->c[i].t[a].org_kind, "ksk") &&
+                            !d->c[i].t[a].rej)
+                                ta[i] = a;
+                if (ta[i] >= 0)
+                        v[nv++] = &d->c[i];
+        }
+        qsort(v, nv, sizeof(*v), ex_cmp_cpl);
+        for (size_t j = 0; j < nv; j++) {
+                size_t i = (size_t)(v[j] - d->c);
+
+                inc[i] = !(j > 0 && v[j - 1]->bld == v[j]->bld &&
+                           !strcmp(v[j - 1]->category, v[j]->category) &&
+                           v[j - 1]->received >= v[j]->received - w);
+        }
+        free(v);
+}
+
 static size_t ex_inefficient(const struct fx_data *d, int64_t now,
                              const struct ex_esc_params *p, struct ex_esc **e,
                              size_t n)
@@ -391,9 +421,12 @@ static size_t ex_inefficient(const struct fx_data *d, int64_t now,
         int64_t *months = km_xcalloc(d->nc + 1, sizeof(int64_t));
         double *rate = km_xcalloc(d->no + 1, sizeof(double));
         double *sorted = km_xcalloc(d->no + 1, sizeof(double));
+        char *inc = km_xcalloc(d->nc + 1, 1);
+        int *ta = km_xcalloc(d->nc + 1, sizeof(int));
         size_t nm = 0;
         int64_t today = fx_local_day(now, d->offset_hours);
 
+        ex_incidents(d, (int64_t)p->window_hours * 3600, inc, ta);
         for (size_t i = 0; i < d->nc; i++) {
                 int64_t m = ex_month_start(d->c[i].day);
                 size_t k;
@@ -404,13 +437,21 @@ static size_t ex_inefficient(const struct fx_data *d, int64_t now,
                         months[nm++] = m;
         }
         for (size_t mi = 0; mi < nm; mi++) {
-                int y, mo, dd;
+                int y, mo, dd, fy, fm;
                 size_t nk = 0;
+                int64_t first;
                 double med;
 
                 ex_civil(months[mi], &y, &mo, &dd);
                 if (ex_days(mo == 12 ? y + 1 : y, mo == 12 ? 1 : mo + 1, 1) > today)
                         continue; /* not complete */
+                fy = y;
+                fm = mo - (p->months - 1);
+                while (fm < 1) {
+                        fm += 12;
+                        fy--;
+                }
+                first = ex_days(fy, fm, 1);
                 for (size_t k = 0; k < d->no; k++) {
                         long cnt = 0;
 
@@ -419,11 +460,13 @@ static size_t ex_inefficient(const struct fx_data *d, int64_t now,
                             d->o[k].apartments < p->min_apartments ||
                             d->o[k].apartments <= 0)
                                 continue;
-                        for (size_t i = 0; i < d->nc; i++)
-                                for (int a = 0; a < d->c[i].ntask; a++)
-                                        cnt += !strcmp(d->c[i].t[a].org, d->o[k].id) &&
-                                               !d->c[i].t[a].rej &&
-                                               ex_month_start(d->c[i].day) == months[mi];
+                        for (size_t i = 0; i < d->nc; i++) {
+                                int64_t m = ex_month_start(d->c[i].day);
+
+                                cnt += inc[i] && ta[i] >= 0 &&
+                                       !strcmp(d->c[i].t[ta[i]].org, d->o[k].id) &&
+                                       m >= first && m <= months[mi];
+                        }
                         rate[k] = 100.0 * (double)cnt / (double)d->o[k].apartments;
                         sorted[nk++] = rate[k];
                         if (cnt < p->min_complaints)
@@ -445,6 +488,8 @@ static size_t ex_inefficient(const struct fx_data *d, int64_t now,
         free(months);
         free(rate);
         free(sorted);
+        free(inc);
+        free(ta);
         return n;
 }
 

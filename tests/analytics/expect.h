@@ -60,6 +60,7 @@ struct ex_esc_params {
         int systemic_count, window_hours;
         double factor;
         long min_apartments, min_complaints;
+        int months; /* inefficient: months judged together */
 };
 size_t ex_escalations(const struct fx_data *d, int64_t now,
                       const struct ex_esc_params *p, struct ex_esc **out);

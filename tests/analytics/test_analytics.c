@@ -292,7 +292,7 @@ static void test_replay_changes_nothing(void **state)
 
 static void test_escalations_once(void **state)
 {
-        struct ex_esc_params p = {3, 168, 1.5, 100, 10};
+        struct ex_esc_params p = {3, 168, 1.5, 100, 10, 3};
         char set[200];
         const char *args[] = {"--set", set, "--once",
                               "--set", "escalator.systemic_count=3",
@@ -300,6 +300,7 @@ static void test_escalations_once(void **state)
                               "--set", "escalator.inefficient_factor=1.5",
                               "--set", "escalator.inefficient_min_apartments=100",
                               "--set", "escalator.inefficient_min_complaints=10",
+                              "--set", "escalator.inefficient_months=3",
                               "--name", "komek-test-escalator", NULL};
         char name[160];
         long rows, msgs;
@@ -307,7 +308,7 @@ static void test_escalations_once(void **state)
         (void)state;
         snprintf(set, sizeof(set), "escalator.analytics_group=%s", group);
         km_test_name(name, sizeof(name), "esc");
-        args[14] = name;
+        args[16] = name;
         assert_int_equal(km_test_wait(fx_spawn(&env, "escalator", args,
                                                ".run/test-logs/test_analytics.esc1.log"),
                                       0, 120000),

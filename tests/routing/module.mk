@@ -24,3 +24,8 @@ test_sigterm_SRCS := tests/routing/test_sigterm.c tests/routing/rt.c \
 TESTS += test_sink2
 test_sink2_SRCS := tests/routing/test_sink2.c tests/routing/rt.c \
 	tests/common/km_test.c
+# the findings against the generator's truth: failing KSKs in the
+# rating's bottom decile, inefficient-KSK and systemic precision (issue 18)
+TESTS += test_findings
+test_findings_SRCS := tests/routing/test_findings.c tests/routing/rt.c \
+	tests/common/km_test.c

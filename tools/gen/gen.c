@@ -3,7 +3,8 @@
  * files share are in gen_util.c.
  *
  * Contract: writes organisations.csv, buildings.csv, complaints.jsonl (or
- * complaints.csv), votes.jsonl and truth.csv into --out DIR, each first as
+ * complaints.csv), votes.jsonl, truth.csv, and the truth of the city's
+ * life (activity.jsonl, staff.csv, systemic.csv) into --out DIR, each first as
  * NAME.tmp and renamed when complete. stdout stays empty (except --help);
  * the summary goes to stderr. Exit 0 ok, 1 runtime failure, 2 usage.
  * Same seed and options => byte-identical files.
@@ -60,7 +61,8 @@ static void gen_usage(FILE *fp)
               "data (Astana's 109\nhousing line). Same seed and options "
               "give byte-identical files in DIR:\norganisations.csv, "
               "buildings.csv, complaints.jsonl (or complaints.csv),\n"
-              "votes.jsonl, truth.csv. --complaints counts every line, "
+              "votes.jsonl, truth.csv, activity.jsonl, staff.csv,\n"
+              "systemic.csv. --complaints counts every line, "
               "duplicates (--dup-rate)\nand malformed lines (--bad-rate) "
               "included. Default seed 109. Summary on\nstderr; exit 0 ok, "
               "1 failure, 2 usage error.\n",

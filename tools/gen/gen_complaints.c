@@ -629,6 +629,44 @@ static void gen_count(struct gen_stats *st, const struct gen_rec *r,
         st->kazakh += r->kazakh;
 }
 
+/* systemic.csv: the systemic cases the plan made (each one building +
+ * category, 3..8 complaints within a few days), from the plan's first
+ * nb items, in creation order: a case starts at an item without
+ * GEN_IT_REPEAT.  The truth a systemic escalation is checked against; some
+ * of a case's complaints may be made malformed later (gen_plan_bad). */
+static int gen_systemic_write(const struct gen_plan *p, size_t nb, char *err,
+                              size_t errlen)
+{
+        const char *od = p->conf->out_dir;
+        struct gen_sb sb = {0};
+        FILE *fp = gen_out_open(od, "systemic.csv", err, errlen);
+        int rc;
+
+        if (!fp)
+                return -1;
+        gen_sb_puts(&sb, "building_id,category,complaints,first_at,last_at\n");
+        for (size_t i = 0; i < nb;) {
+                size_t j = i + 1;
+                int64_t lo = p->it[i].t, hi = p->it[i].t;
+                char a[32], b[32];
+
+                while (j < nb && (p->it[j].flags & GEN_IT_REPEAT)) {
+                        lo = p->it[j].t < lo ? p->it[j].t : lo;
+                        hi = p->it[j].t > hi ? p->it[j].t : hi;
+                        j++;
+                }
+                gen_fmt_time(a, sizeof(a), lo);
+                gen_fmt_time(b, sizeof(b), hi);
+                gen_sb_printf(&sb, "b-%06d,%s,%zu,%s,%s\n", p->it[i].bld + 1,
+                              gen_cat_name[p->it[i].cat], j - i, a, b);
+                i = j;
+        }
+        gen_sb_flush(&sb, fp);
+        gen_sb_free(&sb);
+        rc = gen_out_close(fp, od, "systemic.csv", err, errlen);
+        return rc;
+}
+
 /* Plan every record, then render them line by line. */
 static int gen_complaints_emit(struct gen_plan *p, FILE *fc, FILE *ft,
                                struct gen_staff *staff, struct gen_stats *st,
@@ -636,7 +674,7 @@ static int gen_complaints_emit(struct gen_plan *p, FILE *fc, FILE *ft,
 {
         const struct gen_conf *c = p->conf;
         bool csv = c->format == GEN_FMT_CSV;
-        size_t nlines = (size_t)c->complaints, ndup, nbad, norig, nev;
+        size_t nlines = (size_t)c->complaints, ndup, nbad, norig, nev, nburst;
         uint32_t serial[GEN_NSRC] = {0};
         struct gen_sb out = {0}, truth = {0};
         struct gen_line *ln = NULL;
@@ -651,6 +689,11 @@ static int gen_complaints_emit(struct gen_plan *p, FILE *fc, FILE *ft,
         gen_plan_init(p);
         nev = norig >= 200 ? norig * 6 / 100 : 0;
         gen_plan_events(p, nev, &st->bursts, &st->outages);
+        nburst = p->n;
+        while (nburst > 0 && !(p->it[nburst - 1].flags & GEN_IT_BURST))
+                nburst--; /* the outages follow the systemic cases */
+        if (gen_systemic_write(p, nburst, err, errlen) != 0)
+                goto cleanup;
         while (p->n < norig) {
                 long day = (long)gen_rng_cdf(&p->rng, p->day_cdf, (size_t)c->days);
                 int32_t b = gen_rng_chance(&p->rng, 0.01) ? -1 :

@@ -33,7 +33,7 @@ if [ ! -x "$gen" ]; then
 	fi
 fi
 
-files="organisations.csv buildings.csv complaints.jsonl votes.jsonl truth.csv"
+files="organisations.csv buildings.csv complaints.jsonl votes.jsonl truth.csv systemic.csv"
 
 run() { # run DIR ARGS...: komek-gen with defaults into DIR, timed
 	local dir=$1 start end

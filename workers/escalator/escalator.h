@@ -30,6 +30,7 @@ struct escalator_conf {
         double inefficient_factor;
         int64_t inefficient_min_apartments;
         int64_t inefficient_min_complaints;
+        int64_t inefficient_months;
         char *metrics_address;   /* /metrics and /healthz */
         int64_t metrics_port;    /* 0: off, -1: any free port */
         char *metrics_port_file; /* NULL-able: the bound port is written here */

@@ -19,12 +19,17 @@
  *                   complaint that brings the count to the threshold from
  *                   below, so a long burst is one escalation.
  *  inefficient_ksk  per complete local calendar month (ended before the
- *                   reference): a KSK with at least
- *                   inefficient_min_apartments whose complaints (tasks it
- *                   did not reject) per 100 apartments exceed
+ *                   reference), over the inefficient_months months ending
+ *                   with it: a KSK with at least inefficient_min_apartments
+ *                   whose incidents per 100 apartments exceed
  *                   inefficient_factor x the median of those KSKs, with at
- *                   least inefficient_min_complaints complaints (a KSK
- *                   with 3 complaints is not "far above" a median of 1).
+ *                   least inefficient_min_complaints incidents (a KSK with
+ *                   3 is not "far above" a median of 1).  An incident is a
+ *                   complaint (task it did not reject) with no earlier
+ *                   such complaint of its building + category within
+ *                   systemic_window_hours: the repeats of one problem are
+ *                   the systemic rule's, not a count of failures
+ *                   (docs/analytics.md, "Why incidents, over months").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,8 +300,8 @@ static int es_systemic(struct escalator *es, const char *sref, char *err,
 static int es_inefficient(struct escalator *es, const char *sref, char *err,
                           size_t errlen)
 {
-        char apts[24], factor[32], minc[24];
-        const char *params[4] = {sref, apts, factor, minc};
+        char apts[24], factor[32], minc[24], win[32], months[24];
+        const char *params[6] = {sref, apts, factor, minc, win, months};
         PGresult *res = NULL;
         json_t *rows;
         int r;
@@ -306,22 +311,32 @@ static int es_inefficient(struct escalator *es, const char *sref, char *err,
         snprintf(factor, sizeof(factor), "%.6f", es->ec->inefficient_factor);
         snprintf(minc, sizeof(minc), "%lld",
                  (long long)es->ec->inefficient_min_complaints);
+        snprintf(win, sizeof(win), "%lld hours",
+                 (long long)es->ec->systemic_window_hours);
+        snprintf(months, sizeof(months), "%lld",
+                 (long long)es->ec->inefficient_months);
         r = escalator_pg_exec(
             es,
             "WITH p AS (SELECT utc_offset_hours FROM an_params),"
             " months AS (SELECT DISTINCT date_trunc('month', day)::date AS month"
             " FROM an_tasks),"
-            " done AS (SELECT m.month FROM months m, p WHERE"
+            " done AS (SELECT m.month, (m.month - make_interval(months =>"
+            " $6::int - 1))::date AS first FROM months m, p WHERE"
             " (m.month + interval '1 month')::date <= (($1::timestamptz AT TIME"
             " ZONE 'UTC') + make_interval(secs => p.utc_offset_hours * 3600))::date),"
             " k AS (SELECT org_id AS ksk_id, apartments FROM org_apartments"
             " WHERE kind = 'ksk' AND apartments >= $2::bigint AND apartments > 0),"
-            " cnt AS (SELECT date_trunc('month', t.day)::date AS month, t.org_id,"
-            " count(*) AS n FROM an_tasks t WHERE t.org_kind = 'ksk' AND NOT"
+            " kept AS (SELECT t.org_id, date_trunc('month', t.day)::date AS month,"
+            " t.received_at, lag(t.received_at) OVER (PARTITION BY"
+            " t.building_id, t.category ORDER BY t.received_at, t.complaint_id)"
+            " AS prev FROM an_tasks t WHERE t.org_kind = 'ksk' AND NOT"
             " EXISTS (SELECT 1 FROM an_task_events e WHERE e.complaint_id ="
-            " t.complaint_id AND e.attempt = t.attempt AND e.event = 'rejected')"
+            " t.complaint_id AND e.attempt = t.attempt AND e.event = 'rejected')),"
+            " cnt AS (SELECT d.month, x.org_id, count(*) AS n FROM done d"
+            " JOIN kept x ON x.month BETWEEN d.first AND d.month"
+            " WHERE x.prev IS NULL OR x.prev < x.received_at - $5::interval"
             " GROUP BY 1, 2),"
-            " rates AS (SELECT d.month, k.ksk_id, k.apartments,"
+            " rates AS (SELECT d.month, d.first, k.ksk_id, k.apartments,"
             " coalesce(c.n, 0) AS n,"
             " 100.0 * coalesce(c.n, 0) / k.apartments AS per_100"
             " FROM done d CROSS JOIN k LEFT JOIN cnt c ON c.month = d.month"
@@ -331,7 +346,7 @@ static int es_inefficient(struct escalator *es, const char *sref, char *err,
             " SELECT r.ksk_id, to_char(r.month, 'YYYY-MM'), r.apartments, r.n,"
             " round(r.per_100::numeric, 3)::float8,"
             " round(m.median::numeric, 3)::float8, m.ksks,"
-            " " ES_TS("(r.month::timestamp - make_interval(secs =>"
+            " " ES_TS("(r.first::timestamp - make_interval(secs =>"
                       " p.utc_offset_hours * 3600)) AT TIME ZONE 'UTC'") ","
             " " ES_TS("((r.month + interval '1 month')::timestamp -"
                       " make_interval(secs => p.utc_offset_hours * 3600))"
@@ -339,7 +354,7 @@ static int es_inefficient(struct escalator *es, const char *sref, char *err,
             " FROM rates r JOIN med m USING (month), p"
             " WHERE m.median > 0 AND r.per_100 > $3::float8 * m.median"
             " AND r.n >= $4::bigint ORDER BY r.month, r.ksk_id",
-            4, params, &res, err, errlen);
+            6, params, &res, err, errlen);
         if (r)
                 return r;
         rows = json_array();
@@ -353,13 +368,15 @@ static int es_inefficient(struct escalator *es, const char *sref, char *err,
                 json_array_append_new(
                     rows,
                     json_pack("{s:s,s:s,s:o,s:n,s:n,s:n,s:o,s:o,s:{s:o,s:I,"
-                              "s:I,s:f,s:f,s:f,s:I,s:I,s:s}}",
+                              "s:I,s:I,s:f,s:f,s:f,s:I,s:I,s:I,s:s}}",
                               "escalation_id", id, "kind", "inefficient_ksk",
                               "org_id", es_str(res, i, 0), "building_id",
                               "category", "complaint_id", "window_start",
                               es_str(res, i, 7), "window_end",
                               es_str(res, i, 8), "evidence", "month",
-                              es_str(res, i, 1), "complaints",
+                              es_str(res, i, 1), "months",
+                              (json_int_t)es->ec->inefficient_months,
+                              "complaints",
                               (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL,
                                                   10),
                               "apartments",
@@ -374,6 +391,8 @@ static int es_inefficient(struct escalator *es, const char *sref, char *err,
                                                   10),
                               "min_apartments",
                               (json_int_t)es->ec->inefficient_min_apartments,
+                              "repeat_window_hours",
+                              (json_int_t)es->ec->systemic_window_hours,
                               "reference_time", sref));
         }
         PQclear(res);
