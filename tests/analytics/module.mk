@@ -4,6 +4,10 @@ test_analytics_SRCS := tests/analytics/test_analytics.c tests/analytics/fx.c \
 	tests/analytics/fx_build.c tests/analytics/expect.c tests/analytics/tcheck.c \
 	tests/analytics/tcheck_esc.c tests/common/km_test.c \
 	tests/routing/rt_metrics.c tests/intake/http_client.c
+TESTS += test_escalator
+test_escalator_SRCS := tests/analytics/test_escalator.c tests/analytics/fx.c \
+	tests/analytics/fx_build.c tests/analytics/expect.c tests/analytics/tcheck.c \
+	tests/analytics/tcheck_esc.c tests/common/km_test.c
 TESTS += test_report
 test_report_SRCS := tests/analytics/test_report.c tests/analytics/fx.c \
 	tests/analytics/fx_build.c tests/common/km_test.c

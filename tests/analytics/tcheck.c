@@ -49,6 +49,20 @@ void tc_pause_ms(int ms)
         nanosleep(&ts, NULL);
 }
 
+int tc_log_lines(const char *log, const char *s)
+{
+        FILE *fp = fopen(log, "r");
+        char line[2048];
+        int n = 0;
+
+        if (fp == NULL)
+                return -1;
+        while (fgets(line, sizeof(line), fp))
+                n += strstr(line, s) != NULL;
+        fclose(fp);
+        return n;
+}
+
 PGresult *tc_query(const char *sql)
 {
         PGresult *res = NULL;

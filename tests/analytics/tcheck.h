@@ -12,6 +12,8 @@
 
 void tc_init(PGconn *conn);
 void tc_pause_ms(int ms);
+/* lines of the file log containing s (-1: cannot be read) */
+int tc_log_lines(const char *log, const char *s);
 PGresult *tc_query(const char *sql);
 void tc_check_facts(const struct fx_data *d);
 void tc_check_weekly(const struct fx_data *d);

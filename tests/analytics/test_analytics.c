@@ -130,21 +130,6 @@ static long consumed_by(int port)
         return sum;
 }
 
-/* Lines of log containing s. */
-static int log_lines_with(const char *log, const char *s)
-{
-        FILE *fp = fopen(log, "r");
-        char line[2048];
-        int n = 0;
-
-        if (fp == NULL)
-                return -1;
-        while (fgets(line, sizeof(line), fp))
-                n += strstr(line, s) != NULL;
-        fclose(fp);
-        return n;
-}
-
 /* Two processes, one SIGKILLed mid-stream, a third restarts; then the
  * stored facts are exactly the distinct inputs. */
 static void test_two_processes_kill_restart(void **state)
@@ -174,10 +159,10 @@ static void test_two_processes_kill_restart(void **state)
         assert_int_equal(km_test_wait(p1, SIGKILL, 5000), 128 + SIGKILL);
         print_message("SIGKILLed one process at %ld of %ld offsets; it had "
                       "consumed %ld messages on %d assigned partition(s)\n",
-                      at_kill, want, p1_in, log_lines_with(log1, "assigned "));
+                      at_kill, want, p1_in, tc_log_lines(log1, "assigned "));
         assert_true(at_kill < want); /* it really was mid-stream */
         assert_true(p1_in > 0);      /* and it was working */
-        assert_true(log_lines_with(log1, "assigned ") > 0);
+        assert_true(tc_log_lines(log1, "assigned ") > 0);
         p3 = spawn_analytics(group, ".run/test-logs/test_analytics.p3.log");
         assert_true(p3 > 0);
         /* and the database drops the survivors' sessions mid-stream */

@@ -117,6 +117,70 @@ int km_test_read_topic(const struct km_conf *conf, const char *topic,
         return got;
 }
 
+long km_test_read_to_end(const struct km_conf *conf, const char *topic,
+                         const char *isolation, int deadline_ms,
+                         km_test_msg_cb *cb, void *opaque)
+{
+        rd_kafka_conf_t *kc;
+        rd_kafka_t *rk;
+        rd_kafka_topic_partition_list_t *parts;
+        char err[512];
+        int64_t deadline = km_now_ms() + deadline_ms;
+        int np, ends = 0, *ended = NULL;
+        long got = 0;
+
+        kc = km_kafka_conf_new(conf, NULL, err, sizeof(err));
+        if (kc == NULL)
+                return -1;
+        rd_kafka_conf_set(kc, "group.id", "komek-test-end-reader", NULL, 0);
+        rd_kafka_conf_set(kc, "isolation.level", isolation, NULL, 0);
+        rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
+        rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
+        if (rk == NULL)
+                return -1;
+        rd_kafka_poll_set_consumer(rk);
+        np = km_test_partitions(rk, topic);
+        if (np <= 0) {
+                got = -1;
+                goto out;
+        }
+        ended = km_xcalloc((size_t)np, sizeof(int));
+        parts = rd_kafka_topic_partition_list_new(np);
+        for (int p = 0; p < np; p++)
+                rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        while (ends < np && km_now_ms() < deadline) {
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+
+                if (rkm == NULL)
+                        continue;
+                if (rkm->err == 0) {
+                        got++;
+                        if (cb)
+                                cb(rkm, opaque);
+                } else if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                           rkm->partition >= 0 && rkm->partition < np &&
+                           !ended[rkm->partition]) {
+                        ended[rkm->partition] = 1;
+                        ends++;
+                }
+                rd_kafka_message_destroy(rkm);
+        }
+        if (ends < np) {
+                fprintf(stderr, "%s: the end of %d of %d partitions not "
+                        "reached\n", topic, np - ends, np);
+                got = -1;
+        }
+out:
+        free(ended);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return got;
+}
+
 const char *km_test_pg_conninfo(const struct km_conf *conf)
 {
         const char *s = getenv("KOMEK_PG_TEST_CONNINFO");

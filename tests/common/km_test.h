@@ -37,6 +37,17 @@ int km_test_read_topic(const struct km_conf *conf, const char *topic,
                        const char *isolation, int want, int deadline_ms,
                        int settle_ms, km_test_msg_cb *cb, void *opaque);
 
+/**
+ * @brief Read topic from the beginning of every partition to its end as
+ * the given isolation.level sees it (read_committed: the last stable
+ * offset), each message to cb (NULL-able; its return value is ignored),
+ * within deadline_ms.  The end is the broker's: no settle time decides it.
+ * @returns the number of messages read, or -1 (an end not reached).
+ */
+long km_test_read_to_end(const struct km_conf *conf, const char *topic,
+                         const char *isolation, int deadline_ms,
+                         km_test_msg_cb *cb, void *opaque);
+
 /** @brief PostgreSQL conninfo for tests (KOMEK_PG_TEST_CONNINFO, else
  *  the configured one). */
 const char *km_test_pg_conninfo(const struct km_conf *conf);

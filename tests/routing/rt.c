@@ -687,62 +687,8 @@ static int rt_partitions(rd_kafka_t *rk, const char *topic)
 
 long rt_committed_to_end(struct rt *t, const char *topic, int deadline_ms)
 {
-        rd_kafka_conf_t *kc;
-        rd_kafka_t *rk;
-        rd_kafka_topic_partition_list_t *parts;
-        char err[512];
-        int64_t deadline = km_now_ms() + deadline_ms;
-        int np = 0, ends = 0, *ended = NULL;
-        long got = 0;
-
-        kc = km_kafka_conf_new(&t->conf, NULL, err, sizeof(err));
-        if (kc == NULL)
-                return -1;
-        rd_kafka_conf_set(kc, "group.id", "komek-test-end-reader", NULL, 0);
-        rd_kafka_conf_set(kc, "isolation.level", "read_committed", NULL, 0);
-        rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
-        rd_kafka_conf_set(kc, "enable.partition.eof", "true", NULL, 0);
-        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
-        if (rk == NULL)
-                return -1;
-        rd_kafka_poll_set_consumer(rk);
-        np = rt_partitions(rk, topic);
-        if (np <= 0) {
-                got = -1;
-                goto out;
-        }
-        ended = km_xcalloc((size_t)np, sizeof(int));
-        parts = rd_kafka_topic_partition_list_new(np);
-        for (int p = 0; p < np; p++)
-                rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
-                    RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_assign(rk, parts);
-        rd_kafka_topic_partition_list_destroy(parts);
-        while (ends < np && km_now_ms() < deadline) {
-                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
-
-                if (rkm == NULL)
-                        continue;
-                if (rkm->err == 0) {
-                        got++;
-                } else if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF &&
-                           rkm->partition >= 0 && rkm->partition < np &&
-                           !ended[rkm->partition]) {
-                        ended[rkm->partition] = 1;
-                        ends++;
-                }
-                rd_kafka_message_destroy(rkm);
-        }
-        if (ends < np) {
-                fprintf(stderr, "%s: the end of %d of %d partitions not "
-                        "reached\n", topic, np - ends, np);
-                got = -1;
-        }
-out:
-        free(ended);
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
-        return got;
+        return km_test_read_to_end(&t->conf, topic, "read_committed",
+                                   deadline_ms, NULL, NULL);
 }
 
 int rt_group_drained(struct rt *t, const char *group, const char *topic,
