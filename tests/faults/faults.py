@@ -277,6 +277,13 @@ class Postgres:
                  "-c", "CREATE ROLE komek LOGIN SUPERUSER", "-c", "CREATE DATABASE komek OWNER komek"])
         if r.returncode:
             raise RuntimeError("create database: " + r.stderr)
+        # the group roles and one login per program, as `make up` makes
+        # them: deploy/pg.sh's own SQL, so the two cannot drift
+        r = run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                 "host=127.0.0.1 port=%d user=postgres dbname=postgres" % self.port],
+                input=pg_sh_roles_sql())
+        if r.returncode:
+            raise RuntimeError("roles: " + r.stderr)
 
     def start(self):
         r = self.as_pg(self.bin + "/pg_ctl", "-D", self.data, "-l", self.home + "/log", "-w",
@@ -549,6 +556,33 @@ def read_topic(broker, topic, committed=True):
     return out
 
 
+def pg_sh_roles_sql():
+    """The roles and databases deploy/pg.sh up creates: the SQL of its
+    ensure_objects (its heredoc), verbatim."""
+    text = open(os.path.join(ROOT, "deploy", "pg.sh"), encoding="utf-8").read()
+    m = re.search(r"^ensure_objects\(\) \{.*?<<'EOF'\n(.*?)^EOF$", text, re.S | re.M)
+    if not m or "komek_router_app" not in m.group(1):
+        raise RuntimeError("deploy/pg.sh: ensure_objects' SQL not found")
+    return m.group(1)
+
+
+def pg_users():
+    """{program group: login role}: deploy/komek.conf's <prog>.pg_user, each
+    program's own PostgreSQL login."""
+    text = open(os.path.join(ROOT, "deploy", "komek.conf"), encoding="utf-8").read()
+    users, group = {}, None
+    for line in text.splitlines():
+        g = re.match(r"(\w+) = \{", line)
+        if g:
+            group = g.group(1)
+        u = re.match(r'\s*pg_user = "(\w+)";', line)
+        if u and group:
+            users[group] = u.group(1)
+    if "router" not in users or "escalator" not in users:
+        raise RuntimeError("deploy/komek.conf: no <prog>.pg_user keys found")
+    return users
+
+
 def category_kinds():
     kinds = {}
     text = open(os.path.join(ROOT, "deploy", "komek.conf"), encoding="utf-8").read()
@@ -639,9 +673,14 @@ def main():
                 f.write('topics = { replication_factor = 3; min_insync_replicas = 2; };\n')
             f.write('pg = { conninfo = "%s"; };\n' % pg.conninfo)
             f.write('admin = { sql_dir = "%s/deploy/sql"; };\n' % ROOT)
-            f.write('intake = { progress = false; delivery_timeout_ms = 300000; };\n')
-            f.write('gateway = { port = %d; metrics_port = -1; metrics_port_file = "%s"; };\n'
-                    % (gport, os.path.join(tmp, "gateway.port")))
+            groups = {"intake": "progress = false; delivery_timeout_ms = 300000;",
+                      "gateway": 'port = %d; metrics_port = -1; metrics_port_file = "%s";'
+                                 % (gport, os.path.join(tmp, "gateway.port"))}
+            # each program logs in as its own role, as deploy/komek.conf says
+            for g, u in sorted(pg_users().items()):
+                groups[g] = ('pg_user = "%s"; ' % u) + groups.get(g, "")
+            for g, v in sorted(groups.items()):
+                f.write("%s = { %s };\n" % (g, v.strip()))
         os.environ["KOMEK_CONFIG"] = conf
         C = ["--config", conf]
         big = n >= 100000
@@ -1047,6 +1086,21 @@ def main():
         an = int(pg.query("SELECT count(*) FROM an_complaints"))
         ant = int(pg.query("SELECT count(*) FROM an_tasks"))
         say("converged: %d tasks, %d complaint facts, %d task facts (want %d)" % (tasks, an, ant, distinct))
+        # each running program is logged in as its own role, not the owner
+        users = pg_users()
+        seen, wrong_login = {}, []
+        for app, user in pg.copy("SELECT application_name, usename FROM pg_stat_activity "
+                                 "WHERE application_name LIKE 'komek-%'"):
+            prog = re.match(r"komek-([a-z]+)", app).group(1)
+            seen.setdefault(prog, set()).add(user)
+            if prog in users and user != users[prog]:
+                wrong_login.append((app, user))
+        need = ("router", "tasksink", "analytics", "escalator")
+        res.check(not wrong_login and all(p_ in seen for p_ in need),
+                  "every worker's session logs in as its own role (%s), none as the owner "
+                  "(wrong: %s; missing: %s)"
+                  % (", ".join("%s %s" % (p_, "/".join(sorted(seen[p_]))) for p_ in sorted(seen)),
+                     wrong_login[:5], [p_ for p_ in need if p_ not in seen]))
         for w in workers:
             rc = w.stop()
             res.check(rc == 0, "%s: stopped by SIGTERM with exit %s (started %d times, SIGKILLed %d)"

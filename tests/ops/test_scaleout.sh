@@ -139,6 +139,13 @@ echo "host all all 10.77.0.0/24 trust" | runuser -u postgres -- tee "$PGHOME/dat
 inb psql -X -q -v ON_ERROR_STOP=1 "host=10.77.0.1 port=5432 user=postgres dbname=postgres" \
         -c "CREATE ROLE komek LOGIN" -c "CREATE DATABASE komek OWNER komek" >"$TMP/psql.log" 2>&1 ||
         { bad "create database: $(cat "$TMP/psql.log")"; finish; }
+# the group roles and one login per program, as `make up` makes them: deploy/pg.sh's
+# own SQL (tests/faults/faults.py reads it), so the two cannot drift
+FAULTS_PY=(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import faults; sys.stdout.write(
+    faults.pg_sh_roles_sql() if sys.argv[2] == "sql" else "".join(
+        "%s = { pg_user = \"%s\"; };\n" % kv for kv in sorted(faults.pg_users().items())))' "$ROOT/tests/faults")
+"${FAULTS_PY[@]}" sql | inb psql -X -q -v ON_ERROR_STOP=1 "host=10.77.0.1 port=5432 user=postgres dbname=postgres" \
+        >"$TMP/roles.log" 2>&1 || { bad "roles: $(tail -3 "$TMP/roles.log")"; finish; }
 PSQL=(inb psql -X -At "host=10.77.0.1 port=5432 dbname=komek user=komek")
 
 start=$SECONDS
@@ -164,6 +171,8 @@ pg = { conninfo = "host=10.77.0.1 port=5432 dbname=komek user=komek"; };
 admin = { sql_dir = "$ROOT/deploy/sql"; };
 intake = { progress = false; };
 EOF
+# each program logs in as its own role, as deploy/komek.conf says (<prog>.pg_user)
+"${FAULTS_PY[@]}" conf >>"$TMP/komek.conf"
 C=(--config "$TMP/komek.conf")
 inb "$BIN/komek-admin" "${C[@]}" --log-level warn all >"$TMP/admin.log" 2>&1 &&
         inb "$BIN/komek-gen" --out "$TMP/data" --seed 11 --buildings 300 --ksks 20 \
@@ -237,6 +246,15 @@ while :; do
         sleep 1
 done
 ok "both hosts work: routers [$(echo $r)], analytics [$(echo $a)]"
+logins=$("${PSQL[@]}" -F ' ' -c "SELECT application_name, usename, count(*) FROM pg_stat_activity
+        WHERE application_name LIKE 'komek-%' GROUP BY 1, 2 ORDER BY 1, 2")
+if [ "$(awk '$1 ~ /^komek-router/ && $2 == "komek_router_app" {n += $3} END {print n + 0}' <<<"$logins")" -ge 4 ] &&
+        [ "$(awk '$1 ~ /^komek-analytics/ && $2 == "komek_analytics_app" {n += $3} END {print n + 0}' <<<"$logins")" -ge 4 ] &&
+        ! awk '$2 !~ /_app$/ {bad = 1} END {exit !bad}' <<<"$logins"; then
+        ok "the workers log in as their own roles: $(echo $logins)"
+else
+        bad "the workers' logins (want komek_router_app, komek_analytics_app; none as the owner): $(echo $logins)"
+fi
 gone=$(exited "${WORKERS[@]}")
 [ -z "$gone" ] || bad "workers exited by themselves before the kill: $(echo $gone)"
 
