@@ -583,6 +583,25 @@ def pg_users():
     return users
 
 
+def login_check(sessions):
+    """(ok, text): each (application_name, user) session of a komek program
+    is its program's pg_user, and the long-running workers have one."""
+    users = pg_users()
+    seen, wrong = {}, []
+    for app, user in sessions:
+        prog = re.match(r"komek-([a-z]+)", app).group(1)
+        seen.setdefault(prog, set()).add(user)
+        if prog in users and user != users[prog]:
+            wrong.append((app, user))
+    need = ("router", "tasksink", "analytics", "escalator")
+    missing = [p for p in need if p not in seen]
+    return (not wrong and not missing,
+            "every worker's session logs in as its own role (%s), none as the owner "
+            "(wrong: %s; missing: %s)"
+            % (", ".join("%s %s" % (p, "/".join(sorted(seen[p]))) for p in sorted(seen)),
+               wrong[:5], missing))
+
+
 def category_kinds():
     kinds = {}
     text = open(os.path.join(ROOT, "deploy", "komek.conf"), encoding="utf-8").read()
@@ -1087,20 +1106,8 @@ def main():
         ant = int(pg.query("SELECT count(*) FROM an_tasks"))
         say("converged: %d tasks, %d complaint facts, %d task facts (want %d)" % (tasks, an, ant, distinct))
         # each running program is logged in as its own role, not the owner
-        users = pg_users()
-        seen, wrong_login = {}, []
-        for app, user in pg.copy("SELECT application_name, usename FROM pg_stat_activity "
-                                 "WHERE application_name LIKE 'komek-%'"):
-            prog = re.match(r"komek-([a-z]+)", app).group(1)
-            seen.setdefault(prog, set()).add(user)
-            if prog in users and user != users[prog]:
-                wrong_login.append((app, user))
-        need = ("router", "tasksink", "analytics", "escalator")
-        res.check(not wrong_login and all(p_ in seen for p_ in need),
-                  "every worker's session logs in as its own role (%s), none as the owner "
-                  "(wrong: %s; missing: %s)"
-                  % (", ".join("%s %s" % (p_, "/".join(sorted(seen[p_]))) for p_ in sorted(seen)),
-                     wrong_login[:5], [p_ for p_ in need if p_ not in seen]))
+        res.check(*login_check(pg.copy("SELECT application_name, usename FROM pg_stat_activity "
+                                       "WHERE application_name LIKE 'komek-%'")))
         for w in workers:
             rc = w.stop()
             res.check(rc == 0, "%s: stopped by SIGTERM with exit %s (started %d times, SIGKILLed %d)"
