@@ -29,3 +29,6 @@ test_sink2_SRCS := tests/routing/test_sink2.c tests/routing/rt.c \
 TESTS += test_findings
 test_findings_SRCS := tests/routing/test_findings.c tests/routing/rt.c \
 	tests/common/km_test.c
+# a directory import under load: old or new directory, never back (issue 20.6)
+TESTS += test_reload
+test_reload_SRCS := tests/routing/test_reload.c tests/routing/rt.c tests/common/km_test.c
