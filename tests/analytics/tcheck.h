@@ -29,6 +29,14 @@ long tc_fingerprint(void);
 long tc_terminate_sessions(const char *group);
 long tc_check_escalations(const struct fx_data *d, int64_t now,
                           const struct ex_esc_params *p);
-long tc_check_escalation_topic(struct fx_env *env, long want);
+long tc_check_escalation_topic(struct fx_env *env);
+/* every escalation_id on the escalations topic, read (read_committed) to
+ * its end, sorted (strcmp); free with tc_ids_free */
+struct tc_ids {
+        char **ids;
+        size_t n;
+};
+void tc_escalation_ids(struct fx_env *env, struct tc_ids *s);
+void tc_ids_free(struct tc_ids *s);
 
 #endif /* TCHECK_H */

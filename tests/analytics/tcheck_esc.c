@@ -77,11 +77,6 @@ long tc_check_escalations(const struct fx_data *d, int64_t now,
         return got;
 }
 
-struct tc_ids {
-        char **ids;
-        size_t n;
-};
-
 static int tc_esc_cb(const rd_kafka_message_t *rkm, void *opaque)
 {
         struct tc_ids *s = opaque;
@@ -94,19 +89,33 @@ static int tc_esc_cb(const rd_kafka_message_t *rkm, void *opaque)
         return 0;
 }
 
-long tc_check_escalation_topic(struct fx_env *env, long want)
+void tc_escalation_ids(struct fx_env *env, struct tc_ids *s)
 {
-        struct tc_ids s = {NULL, 0};
+        s->ids = NULL;
+        s->n = 0;
+        assert_true(km_test_read_to_end(&env->conf, env->topics[FX_ESC],
+                                        "read_committed", 60000, tc_esc_cb,
+                                        s) >= 0);
+        qsort(s->ids, s->n, sizeof(char *), tc_cmp_str);
+}
+
+void tc_ids_free(struct tc_ids *s)
+{
+        for (size_t i = 0; i < s->n; i++)
+                free(s->ids[i]);
+        free(s->ids);
+}
+
+long tc_check_escalation_topic(struct fx_env *env)
+{
+        struct tc_ids s;
         long dups = 0;
 
-        km_test_read_topic(&env->conf, env->topics[FX_ESC], "read_committed",
-                           (int)want, 30000, 1500, tc_esc_cb, &s);
-        qsort(s.ids, s.n, sizeof(char *), tc_cmp_str);
+        /* the escalator has exited: read to the end, no settle time */
+        tc_escalation_ids(env, &s);
         for (size_t i = 1; i < s.n; i++)
                 dups += strcmp(s.ids[i - 1], s.ids[i]) == 0;
-        for (size_t i = 0; i < s.n; i++)
-                free(s.ids[i]);
-        free(s.ids);
+        tc_ids_free(&s);
         if (dups)
                 fail_msg("escalations topic: %ld message(s) twice", dups);
         return (long)s.n;

@@ -35,7 +35,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,28 +236,6 @@ static void wait_all_published(int deadline_ms)
         }
 }
 
-struct ids {
-        char **v;
-        size_t n;
-};
-
-static int ids_add(const rd_kafka_message_t *rkm, void *opaque)
-{
-        struct ids *s = opaque;
-        json_t *m = json_loadb(rkm->payload, rkm->len, 0, NULL);
-        const char *id = json_string_value(json_object_get(m, "escalation_id"));
-
-        s->v = km_xrealloc(s->v, (s->n + 1) * sizeof(char *));
-        s->v[s->n++] = km_xstrdup(id ? id : "(none)");
-        json_decref(m);
-        return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Messages from aborted transactions so far. */
 static long aborted_messages(void)
 {
@@ -277,29 +254,26 @@ static long aborted_messages(void)
  * all_marked, every row is marked.  @returns the messages read. */
 static long check_topic(int all_marked)
 {
-        struct ids s = {NULL, 0};
+        struct tc_ids s;
         PGresult *res;
         long dups = 0, missing = 0, extra = 0, rows;
         size_t i = 0, j = 0;
 
-        assert_true(km_test_read_to_end(&env.conf, env.topics[FX_ESC],
-                                        "read_committed", 60000, ids_add,
-                                        &s) >= 0);
-        qsort(s.v, s.n, sizeof(char *), cmp_str);
+        tc_escalation_ids(&env, &s);
         res = tc_query("SELECT escalation_id::text FROM escalations WHERE "
                        "published_at IS NOT NULL ORDER BY escalation_id::text COLLATE \"C\"");
         rows = PQntuples(res);
         while (i < s.n || j < (size_t)rows) {
                 int c;
 
-                if (i > 0 && i < s.n && strcmp(s.v[i - 1], s.v[i]) == 0) {
+                if (i > 0 && i < s.n && strcmp(s.ids[i - 1], s.ids[i]) == 0) {
                         dups++;
                         i++;
                         continue;
                 }
                 c = i == s.n             ? 1
                     : j == (size_t)rows ? -1
-                                        : strcmp(s.v[i], PQgetvalue(res, (int)j, 0));
+                                        : strcmp(s.ids[i], PQgetvalue(res, (int)j, 0));
                 extra += c < 0;   /* on the topic, not marked (or no row) */
                 missing += c > 0; /* marked, not on the topic */
                 if (c <= 0)
@@ -308,9 +282,7 @@ static long check_topic(int all_marked)
                         j++;
         }
         PQclear(res);
-        for (i = 0; i < s.n; i++)
-                free(s.v[i]);
-        free(s.v);
+        tc_ids_free(&s);
         print_message("topic: %zu message(s); rows marked %ld of %ld; twice "
                       "%ld, not marked %ld, marked but missing %ld\n",
                       s.n, rows, count("true"), dups, extra, missing);
