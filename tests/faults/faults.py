@@ -66,9 +66,9 @@ code:
     complaints; complaints_weekly (n, prev_n, wow_pct of every week x
     category), channels_weekly, complaints_ytd and
     complaints_weekly_district equal a recomputation from the input
-    (local days at UTC+5, ISO weeks; the district is the true building's,
-    or, when the building is unknown, the one the router put in that
-    complaint's dispatch message: the resident's own, canonicalised).
+    (local days at UTC+5, ISO weeks; the district is truth.csv's: the true
+    building's, or, when the building is unknown, the one its structured
+    address names, as the generator meant it; never the router's output).
 With --cluster (make test-cluster, FAULTS_CLUSTER=1) the same pipeline
 runs on three replicated brokers (deploy/kafka/cluster.sh: replication 3,
 min.insync.replicas 2) and a PostgreSQL primary with a pg_basebackup
@@ -1177,10 +1177,6 @@ def main():
                   "after a plain 201: %s; missing %s; other id %s)"
                   % (len(gw_keys), len(gw_twice), gw_bad[:3], gw_missing[:3], gw_wrongid[:3]))
         first.update(gw_first)
-        disp_district = {}
-        for m in disp:
-            d = json.loads(m[2])
-            disp_district.setdefault(d["complaint_id"], d.get("district"))
         once = [i for i, k in pub.items() if k == 1]
         bad1 = [i for i in once if ids.get(i, 0) != 1]
         badk = [i for i, k in pub.items() if k > 1 and not 1 <= ids.get(i, 0) <= k]
@@ -1312,19 +1308,19 @@ def main():
             wk[(ws, c["category"])] += 1
             ch[(ws, c.get("channel") or "unknown")] += 1
             ytd[(d.year, c["category"])] += 1
-        # district of the routed building (from truth), '' when unknown
-        tb = dict(gw_keys)
-        tb.update(marker_keys)
+        # the district from the generator's truth, never from the router's
+        # output: the building's, or for an unknown building the district
+        # its structured address names (truth.csv's district column, the
+        # canonical name; '' when it names none). The gateway's and the
+        # markers' buildings are known: their directory district.
+        td = {k: blds[b]["district"] for k, b in list(gw_keys.items()) +
+              list(marker_keys.items())}
         for t in truth:
             if t["valid"] == "1":
-                tb.setdefault((t["source"], t["external_id"]), t["building_id"])
-        # (a complaint whose building is unknown keeps the district it
-        # names, canonicalised by the router: taken from its dispatch message)
+                td.setdefault((t["source"], t["external_id"]), t["district"])
         for key, c in first.items():
-            b = blds.get(tb[key])
             ws = week_start(local_day(c["received_at"]))
-            d = b["district"] if b else disp_district.get(id_of.get(key))
-            dist[(ws, c["category"], d or None)] += 1
+            dist[(ws, c["category"], td[key] or None)] += 1
         bad = []
         view = pg.copy("SELECT week_start, category, n, prev_n, wow_pct FROM complaints_weekly")
         seen = set()

@@ -178,7 +178,10 @@ static void test_table(void **state)
         assert_int_equal(bad, 0);
 }
 
-/* Every valid complaint of a generated set resolves to truth's building. */
+/* Every valid complaint of a generated set resolves to truth's building,
+ * and carries truth's district: the building's, or for an unknown building
+ * the one its structured address names, spelt as the generator spelt it
+ * (so every spelling komek-gen writes must canonicalise). */
 static void test_truth(void **state)
 {
         char path[600], *line = NULL, tline[512];
@@ -186,7 +189,7 @@ static void test_truth(void **state)
         ssize_t len;
         FILE *fp, *tf;
         struct km_dir *dir;
-        int lineno = 0, valid = 0, bad = 0, unknown = 0;
+        int lineno = 0, valid = 0, bad = 0, unknown = 0, baddist = 0;
 
         (void)state;
         /* RT_GEN_ARGS: try other data sets by hand */
@@ -215,7 +218,8 @@ static void test_truth(void **state)
                 lineno++;
                 assert_non_null(fgets(tline, sizeof(tline), tf));
                 tline[strcspn(tline, "\n")] = '\0';
-                /* line,external_id,source,valid,reason,building_id,category */
+                /* line,external_id,source,valid,reason,building_id,category,
+                 * district */
                 for (char *p = tline, *q; nf < 8; p = q + 1) {
                         q = strchr(p, ',');
                         f[nf++] = p;
@@ -224,7 +228,7 @@ static void test_truth(void **state)
                         *q = '\0';
                 }
                 (void)save;
-                assert_int_equal(nf, 7);
+                assert_int_equal(nf, 8);
                 assert_int_equal(atoi(f[0]), lineno);
                 if (km_complaint_parse(line, (size_t)len, &t.conf,
                                        KM_CPL_INTAKE, km_wall_s(), &c, reason,
@@ -252,17 +256,26 @@ static void test_truth(void **state)
                         }
                         bad++;
                 }
+                if (strcmp(r.district ? r.district : "", f[7]) != 0) {
+                        if (baddist < 25)
+                                printf("line %d: district %s, want %s (%s)\n",
+                                       lineno, r.district ? r.district : "-",
+                                       f[7][0] ? f[7] : "-",
+                                       c->district ? c->district : "none");
+                        baddist++;
+                }
                 km_complaint_destroy(c);
         }
         printf("%d valid complaints, %d with an unknown address, %d routed "
-               "to the wrong building\n",
-               valid, unknown, bad);
+               "to the wrong building, %d with another district\n",
+               valid, unknown, bad, baddist);
         free(line);
         fclose(fp);
         fclose(tf);
         km_dir_destroy(dir);
         assert_true(valid > 2900);
         assert_int_equal(bad, 0);
+        assert_int_equal(baddist, 0);
 }
 
 static int setup(void **state)

@@ -255,6 +255,9 @@ struct gen_rec {
         struct gen_sb desc, raw, dist, street, house, apt, text, name;
         bool structured, has_bid, has_ll, contact, sos, kazakh;
         int32_t lat, lon;
+        /* truth.csv's district, 1-based (0: none): the building's, or for
+         * an unknown building the one its structured address names */
+        int district1;
 };
 
 static void gen_rec_free(struct gen_rec *r)
@@ -301,6 +304,7 @@ static void gen_rec_address(struct gen_rec *r, const struct gen_dir *dir,
                 st = &dir->streets[b->street];
                 snprintf(house, sizeof(house), "%s", b->house);
                 district = b->district;
+                r->district1 = district + 1;
                 if (gen_rng_chance(rng, 0.8))
                         apt = (int)gen_rng_range(rng, 1, b->apartments);
         } else { /* a street we do not know, or a number beyond its end */
@@ -344,8 +348,11 @@ static void gen_rec_address(struct gen_rec *r, const struct gen_dir *dir,
         }
         if (gen_rng_chance(rng, 0.6)) {
                 r->structured = true;
-                if (gen_rng_chance(rng, 0.6))
+                if (gen_rng_chance(rng, 0.6)) {
                         gen_addr_district(&r->dist, rng, district, style);
+                        if (b == NULL)
+                                r->district1 = district + 1;
+                }
                 gen_addr_street(&r->street, rng, canon, kz, style);
                 gen_text_noise(&r->street, rng);
                 gen_addr_house(&r->house, rng, house, style,
@@ -612,7 +619,9 @@ static void gen_truth_row(struct gen_sb *sb, size_t line,
         gen_sb_csv(sb, dup ? "duplicate" : csv && it->bad == GEN_BAD_JSON
                         ? "invalid_csv" : gen_reason[it->bad], false);
         gen_sb_csv(sb, bid, false);
-        gen_sb_csv(sb, it->bad ? "" : gen_cat_name[it->cat], true);
+        gen_sb_csv(sb, it->bad ? "" : gen_cat_name[it->cat], false);
+        gen_sb_csv(sb, it->bad || r->district1 == 0 ? ""
+                   : gen_addr_district_name(r->district1 - 1), true);
 }
 
 static void gen_count(struct gen_stats *st, const struct gen_rec *r,
@@ -716,7 +725,7 @@ static int gen_complaints_emit(struct gen_plan *p, FILE *fc, FILE *ft,
                             "apartment,address_text,building_id,lat,long,"
                             "contact_name,contact_phone,emergency\n");
         gen_sb_puts(&truth, "line,external_id,source,valid,reason,"
-                    "building_id,category\n");
+                    "building_id,category,district\n");
         for (size_t i = 0; i < norig + ndup; i++) {
                 const struct gen_item *it = &p->it[ln[i].item];
                 struct gen_rec r = {0};
