@@ -14,10 +14,13 @@
  *     complaint was routed by the old directory after one was routed by
  *     the new one (one router reads each partition in order and never
  *     goes back to a directory it replaced).
- * Not checked: that one Kafka transaction used one directory.  The router
- * checks the version between polls, also with a batch open (router.c
- * router_run), so a batch can straddle a reload; the per-partition order
- * above is what holds.
+ *   - one Kafka transaction, one directory: on the dispatch topic a
+ *     transaction's messages in a partition are consecutive offsets (one
+ *     router, one producer; its commit marker takes the next offset), so
+ *     no run of consecutive offsets holds both a moved building's
+ *     complaint routed by the old directory and one routed by the new.
+ *     The new KSK's partition is where both kinds can meet; the router
+ *     reloads only between batches (router.c router_run).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,6 +150,76 @@ static int pos_cb(const rd_kafka_message_t *rkm, void *opaque)
         return 0;
 }
 
+/* a dispatch message: where it is, which complaint, which organisation */
+struct dpos {
+        char id[40], org[64];
+        int partition;
+        int64_t offset;
+};
+
+struct dposv {
+        struct dpos *v;
+        size_t n;
+};
+
+static int dpos_cb(const rd_kafka_message_t *rkm, void *opaque)
+{
+        struct dposv *s = opaque;
+        json_t *m = json_loadb(rkm->payload, rkm->len, 0, NULL);
+        const char *id = json_string_value(json_object_get(m, "complaint_id"));
+        const char *org = json_string_value(json_object_get(m, "org_id"));
+        struct dpos *d;
+
+        s->v = km_xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
+        d = &s->v[s->n++];
+        snprintf(d->id, sizeof(d->id), "%s", id ? id : "");
+        snprintf(d->org, sizeof(d->org), "%s", org ? org : "");
+        d->partition = rkm->partition;
+        d->offset = rkm->offset;
+        json_decref(m);
+        return 0;
+}
+
+static int dpos_cmp(const void *a, const void *b)
+{
+        const struct dpos *x = a, *y = b;
+
+        if (x->partition != y->partition)
+                return x->partition - y->partition;
+        return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* 1: a moved building's complaint routed by the old directory, 2: by the
+ * new, 0: neither tells (the building did not move, a resubmission, not
+ * found).  res: complaint_id, source, external_id of every task, by id. */
+static int which_dir(PGresult *res, const char *id, const char *org)
+{
+        int lo = 0, hi = PQntuples(res) - 1;
+
+        while (lo <= hi) {
+                int mid = (lo + hi) / 2, c = strcmp(PQgetvalue(res, mid, 0), id);
+
+                if (c == 0) {
+                        const struct rt_truth_cpl *o, *n;
+
+                        o = rt_truth_find(&old_tr, PQgetvalue(res, mid, 1),
+                                          PQgetvalue(res, mid, 2));
+                        n = rt_truth_find(&new_tr, PQgetvalue(res, mid, 1),
+                                          PQgetvalue(res, mid, 2));
+                        if (o == NULL || n == NULL || o->copies > 1 ||
+                            strcmp(o->org, n->org) == 0)
+                                return 0;
+                        return strcmp(org, n->org) == 0 ? 2
+                               : strcmp(org, o->org) == 0 ? 1 : 0;
+                }
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid - 1;
+        }
+        return 0;
+}
+
 static int pos_cmp(const void *a, const void *b)
 {
         const struct pos *x = a, *y = b;
@@ -160,17 +233,21 @@ static void test_reload_under_load(void **state)
 {
         struct feeder f = {(int)old_tr.valid, 0, 0};
         struct posv pv = {NULL, 0};
+        struct dposv dv = {NULL, 0};
         char group[200], txn[200], rlog[512], err[512];
         const char *rargs[] = {"--set", group, "--set", txn,
-                               "--set", "router.batch_size=100",
-                               "--set", "router.batch_ms=50",
+                               /* long batches: the import lands in an
+                                * open one (a reload inside it would mix
+                                * the directories) */
+                               "--set", "router.batch_size=100000",
+                               "--set", "router.batch_ms=1500",
                                "--set", "router.reload_ms=200", NULL};
         char sgroup[200];
         const char *sargs[] = {"--set", sgroup, NULL};
         pthread_t th;
         PGresult *res = NULL;
         long at_import, moved_old = 0, moved_new = 0, wrong = 0, back = 0;
-        long moved_total = 0;
+        long moved_total = 0, runs = 0, runs_both = 0;
         int rows, lastp = -1, seen_new = 0;
         int64_t deadline;
 
@@ -277,14 +354,45 @@ static void test_reload_under_load(void **state)
                                             (long long)pv.v[i].offset);
                 }
         }
-        PQclear(res);
         free(pv.v);
+        /* each transaction (a run of consecutive dispatch offsets) routed
+         * by one directory */
+        assert_true(km_test_read_to_end(&t.conf, t.dispatch, "read_committed",
+                                        60000, dpos_cb, &dv) >= (long)old_tr.n);
+        qsort(dv.v, dv.n, sizeof(*dv.v), dpos_cmp);
+        for (size_t i = 0, j; i < dv.n; i = j) {
+                int kinds = 0;
+
+                for (j = i; j < dv.n && dv.v[j].partition == dv.v[i].partition &&
+                            dv.v[j].offset - dv.v[i].offset == (int64_t)(j - i);
+                     j++)
+                        kinds |= which_dir(res, dv.v[j].id, dv.v[j].org);
+                if (getenv("RT_RELOAD_DEBUG"))
+                        print_message("run p%d %lld..%lld kinds %d\n",
+                                      dv.v[i].partition,
+                                      (long long)dv.v[i].offset,
+                                      (long long)dv.v[j - 1].offset, kinds);
+                runs++;
+                runs_both += (kinds & 1) && (kinds & 2);
+                if (kinds == 3 && runs_both <= 5)
+                        print_error("dispatch partition %d offsets %lld..%lld: "
+                                    "one transaction routed by both "
+                                    "directories\n", dv.v[i].partition,
+                                    (long long)dv.v[i].offset,
+                                    (long long)dv.v[j - 1].offset);
+        }
+        PQclear(res);
+        free(dv.v);
         print_message("moved buildings' complaints: %ld by the old directory, "
                       "%ld by the new; elsewhere: %ld wrong; old after new "
-                      "%ld\n", moved_old, moved_new, wrong, back);
+                      "%ld; %ld transactions' runs on dispatch, %ld of them "
+                      "by both directories\n", moved_old, moved_new, wrong,
+                      back, runs, runs_both);
         assert_int_equal(wrong, 0);
         assert_int_equal(back, 0);
         assert_true(moved_old > 0 && moved_new > 0);
+        assert_true(runs > 1);
+        assert_int_equal(runs_both, 0);
         assert_int_equal(km_test_wait(pids[0], SIGTERM, 30000), 0);
         assert_int_equal(km_test_wait(pids[1], SIGTERM, 30000), 0);
         pids[0] = pids[1] = 0;

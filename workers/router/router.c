@@ -10,7 +10,7 @@
  * consumed offsets.  A transaction error aborts and rewinds to the
  * committed offsets; a fatal one stops the loop and exits 1.  SIGTERM /
  * SIGINT commit the open batch (everything in it is complete), close and
- * exit 0; SIGHUP reloads the directory.
+ * exit 0; SIGHUP reloads the directory (between batches).
  */
 #include <stdio.h>
 #include <string.h>
@@ -200,11 +200,15 @@ static int router_run(struct router *r)
         while (!km_sig_stop && !r->fatal) {
                 rd_kafka_message_t *rkm;
 
-                if (km_sig_reload) {
+                /* the directory changes between batches, never inside
+                 * one: every task of a transaction is routed by one
+                 * version (a SIGHUP or a due check waits for the commit) */
+                if (km_sig_reload && !r->in_txn) {
                         km_sig_reload = 0;
                         router_dir_reload(r, 1);
                 }
-                if (r->rc->reload_ms > 0 && km_now_ms() >= r->next_check_ms) {
+                if (r->rc->reload_ms > 0 && !r->in_txn &&
+                    km_now_ms() >= r->next_check_ms) {
                         router_dir_reload(r, 0);
                         r->next_check_ms = km_now_ms() + r->rc->reload_ms;
                 }
