@@ -213,8 +213,8 @@ static void test_jsonl_reasons(void **state)
         assert_non_null(strstr(out, "not delivered 0, blank 1"));
         free(out);
 
-        assert_int_equal(km_test_read_topic(&conf, dlq, "read_committed", n + 2,
-                                            30000, 300, collect, &bad),
+        assert_int_equal(km_test_read_to_end(&conf, dlq, "read_committed",
+                                             30000, collect, &bad),
                          n + 2);
         for (int i = 0; i < n; i++) {
                 json_t *v = find_reason(bad.all, rows[i].reason);
@@ -263,8 +263,8 @@ static void test_jsonl_reasons(void **state)
         assert_non_null(json_object_get(find_reason(bad.all, "invalid_utf8"),
                                         "original_b64"));
 
-        assert_int_equal(km_test_read_topic(&conf, topic, "read_committed", 2,
-                                            30000, 300, collect, &ok),
+        assert_int_equal(km_test_read_to_end(&conf, topic, "read_committed",
+                                             30000, collect, &ok),
                          2);
         for (int i = 0; i < 2; i++) {
                 json_t *m = json_array_get(ok.all, (size_t)i);
@@ -331,8 +331,8 @@ static void test_csv(void **state)
         out = slurp(log);
         assert_non_null(strstr(out, "read 7, published 2, dead-lettered 5"));
         free(out);
-        assert_int_equal(km_test_read_topic(&conf, topic, "read_committed", 2,
-                                            30000, 300, collect, &ok),
+        assert_int_equal(km_test_read_to_end(&conf, topic, "read_committed",
+                                             30000, collect, &ok),
                          2);
         json_array_foreach(ok.all, i, v) {
                 json_t *val = json_object_get(v, "value");
@@ -362,8 +362,8 @@ static void test_csv(void **state)
                             "пр. Республики, 5");
         assert_true(json_is_false(json_object_get(c2, "emergency")));
 
-        assert_int_equal(km_test_read_topic(&conf, dlq, "read_committed", 5,
-                                            30000, 300, collect, &bad),
+        assert_int_equal(km_test_read_to_end(&conf, dlq, "read_committed",
+                                             30000, collect, &bad),
                          5);
         for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
                 int found = 0;
@@ -474,9 +474,8 @@ static void test_sigterm(void **state)
         assert_true(nread > 0);
         assert_non_null(strstr(out, "not delivered 0"));
         free(out);
-        assert_int_equal(km_test_read_topic(&conf, topic, "read_committed",
-                                            (int)npub, 30000, 300, collect,
-                                            &ok),
+        assert_int_equal(km_test_read_to_end(&conf, topic, "read_committed",
+                                             30000, collect, &ok),
                          (int)npub);
         json_decref(ok.all);
         free(argv[0]);
@@ -574,20 +573,20 @@ static void test_votes(void **state)
                                     "dead-lettered 2"));
         assert_null(strstr(out, "RES-SECRET"));
         free(out);
-        assert_int_equal(km_test_read_topic(&conf, topic, "read_committed", 2,
-                                            30000, 500, collect, &ok),
+        assert_int_equal(km_test_read_to_end(&conf, topic, "read_committed",
+                                             30000, collect, &ok),
                          2);
-        assert_int_equal(km_test_read_topic(&conf, dlq, "read_committed", 2,
-                                            30000, 300, collect, &bad),
+        assert_int_equal(km_test_read_to_end(&conf, dlq, "read_committed",
+                                             30000, collect, &bad),
                          2);
         assert_non_null(find_reason(bad.all, "invalid_field:score"));
         assert_non_null(find_reason(bad.all, "invalid_json"));
         {
                 int with = 0;
 
-                assert_int_equal(km_test_read_topic(&conf, dlq, "read_committed",
-                                                    2, 30000, 300,
-                                                    file_dlq_headers, &with),
+                assert_int_equal(km_test_read_to_end(&conf, dlq, "read_committed",
+                                                     30000, file_dlq_headers,
+                                                     &with),
                                  2);
                 assert_int_equal(with, 2);
         }

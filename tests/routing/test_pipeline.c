@@ -186,8 +186,9 @@ static void test_one_router(void **state)
         got = (int)dispatch_final();
         if (got != unique)
                 fail_msg("dispatch: %d messages, want %d", got, unique);
-        got = km_test_read_topic(&t.conf, t.dlq, "read_committed", 3, 30000,
-                                 500, NULL, NULL);
+        /* the router is drained: its dead letters (in the same
+         * transactions) are all committed; read to the end */
+        got = (int)rt_committed_to_end(&t, t.dlq, 30000);
         assert_int_equal(got, 3);
         stop(router);
         stop(sink);
