@@ -124,13 +124,15 @@ static int teardown(void **state)
         return 0;
 }
 
+/* a message's place, its complaint id (field idkey) and org_id if any */
 struct pos {
-        char id[40];
+        char id[40], org[64];
         int partition;
         int64_t offset;
 };
 
 struct posv {
+        const char *idkey;
         struct pos *v;
         size_t n;
 };
@@ -139,36 +141,9 @@ static int pos_cb(const rd_kafka_message_t *rkm, void *opaque)
 {
         struct posv *s = opaque;
         json_t *m = json_loadb(rkm->payload, rkm->len, 0, NULL);
-        const char *id = json_string_value(json_object_get(m, "id"));
-
-        s->v = km_xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
-        snprintf(s->v[s->n].id, sizeof(s->v[s->n].id), "%s", id ? id : "");
-        s->v[s->n].partition = rkm->partition;
-        s->v[s->n].offset = rkm->offset;
-        s->n++;
-        json_decref(m);
-        return 0;
-}
-
-/* a dispatch message: where it is, which complaint, which organisation */
-struct dpos {
-        char id[40], org[64];
-        int partition;
-        int64_t offset;
-};
-
-struct dposv {
-        struct dpos *v;
-        size_t n;
-};
-
-static int dpos_cb(const rd_kafka_message_t *rkm, void *opaque)
-{
-        struct dposv *s = opaque;
-        json_t *m = json_loadb(rkm->payload, rkm->len, 0, NULL);
-        const char *id = json_string_value(json_object_get(m, "complaint_id"));
+        const char *id = json_string_value(json_object_get(m, s->idkey));
         const char *org = json_string_value(json_object_get(m, "org_id"));
-        struct dpos *d;
+        struct pos *d;
 
         s->v = km_xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
         d = &s->v[s->n++];
@@ -180,9 +155,9 @@ static int dpos_cb(const rd_kafka_message_t *rkm, void *opaque)
         return 0;
 }
 
-static int dpos_cmp(const void *a, const void *b)
+static int pos_cmp(const void *a, const void *b)
 {
-        const struct dpos *x = a, *y = b;
+        const struct pos *x = a, *y = b;
 
         if (x->partition != y->partition)
                 return x->partition - y->partition;
@@ -220,20 +195,10 @@ static int which_dir(PGresult *res, const char *id, const char *org)
         return 0;
 }
 
-static int pos_cmp(const void *a, const void *b)
-{
-        const struct pos *x = a, *y = b;
-
-        if (x->partition != y->partition)
-                return x->partition - y->partition;
-        return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
 static void test_reload_under_load(void **state)
 {
         struct feeder f = {(int)old_tr.valid, 0, 0};
-        struct posv pv = {NULL, 0};
-        struct dposv dv = {NULL, 0};
+        struct posv pv = {"id", NULL, 0}, dv = {"complaint_id", NULL, 0};
         char group[200], txn[200], rlog[512], err[512];
         const char *rargs[] = {"--set", group, "--set", txn,
                                /* long batches: the import lands in an
@@ -358,8 +323,8 @@ static void test_reload_under_load(void **state)
         /* each transaction (a run of consecutive dispatch offsets) routed
          * by one directory */
         assert_true(km_test_read_to_end(&t.conf, t.dispatch, "read_committed",
-                                        60000, dpos_cb, &dv) >= (long)old_tr.n);
-        qsort(dv.v, dv.n, sizeof(*dv.v), dpos_cmp);
+                                        60000, pos_cb, &dv) >= (long)old_tr.n);
+        qsort(dv.v, dv.n, sizeof(*dv.v), pos_cmp);
         for (size_t i = 0, j; i < dv.n; i = j) {
                 int kinds = 0;
 
