@@ -21,7 +21,10 @@
  *     tasks; `resolve-incident` with one note resolves each of the ten:
  *     each its own task_outbox row and exactly one task-events message
  *     (with the incident_id) per task on the topic; the incident is then
- *     resolved, the two others still open; again: nothing more.
+ *     resolved, the two others still open; again: nothing more;
+ *   - komek-escalator's systemic cases of those buildings carry the
+ *     incident_id of the incident their complaints belong to, in the row
+ *     and on the escalations topic; other kinds carry null.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -246,6 +249,91 @@ static void q1(struct rt *rt, const char *sql, char *buf, size_t len)
         PQclear(res);
 }
 
+static int esc_collect(const rd_kafka_message_t *rkm, void *opaque)
+{
+        int *linked = opaque;
+        json_t *o = json_loadb(rkm->payload, rkm->len, 0, NULL);
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+
+        /* a systemic case names its incident; the other kinds null */
+        if (kind && !strcmp(kind, "systemic") &&
+            json_is_string(json_object_get(o, "incident_id")))
+                (*linked)++;
+        else if (kind && strcmp(kind, "systemic") &&
+                 !json_is_null(json_object_get(o, "incident_id")))
+                (*linked) -= 1000;
+        json_decref(o);
+        return 0;
+}
+
+/* komek-escalator on the analytics facts of these tasks (as
+ * komek-analytics would write them; dispatch and task-events as empty
+ * topics, so the reference time is now): b-1, b-2 and b-3 reach three
+ * heating complaints (two of the outage's and a later one: the outage's
+ * incident), b-6 its three (the building's incident). */
+static void escalations(void)
+{
+        char set[200], empty1[160], empty2[160], esc[160], name[160];
+        char d[220], e[220], x[220];
+        const char *args[] = {"--set", set, "--once", "--set", d, "--set", e,
+                              "--set", x, "--set",
+                              "escalator.systemic_count=3", "--set",
+                              "escalator.systemic_window_hours=168",
+                              "--name", name, NULL};
+        char sql[700];
+        int linked = 0;
+
+        assert_int_equal(km_test_topic(&t.conf, empty1, sizeof(empty1),
+                                       "incidents-d0", 1),
+                         0);
+        assert_int_equal(km_test_topic(&t.conf, empty2, sizeof(empty2),
+                                       "incidents-e0", 1),
+                         0);
+        assert_int_equal(km_test_topic(&t.conf, esc, sizeof(esc),
+                                       "incidents-esc", 1),
+                         0);
+        snprintf(set, sizeof(set), "escalator.analytics_group=%s-an",
+                 t.schema);
+        snprintf(d, sizeof(d), "topics.dispatch=%s", empty1);
+        snprintf(e, sizeof(e), "topics.task_events=%s", empty2);
+        snprintf(x, sizeof(x), "topics.escalations=%s", esc);
+        km_test_name(name, sizeof(name), "esc");
+        assert_int_equal(rt_count(&t,
+                                  "WITH i AS (INSERT INTO an_tasks "
+                                  "(complaint_id, attempt, org_id, org_kind, "
+                                  "building_id, district, category, "
+                                  "route_reason, received_at, day, routed_at, "
+                                  "due_at, channel) SELECT complaint_id, 1, "
+                                  "org_id, org_kind, building_id, district, "
+                                  "category, route_reason, received_at, "
+                                  "received_at::date, routed_at, due_at, "
+                                  "'unknown' FROM tasks RETURNING 1) SELECT "
+                                  "count(*) FROM i"),
+                         ncpl);
+        assert_int_equal(rt_run(&t, "escalator", args, NULL), 0);
+        snprintf(sql, sizeof(sql),
+                 "SELECT string_agg(e.building_id || '=' || coalesce(i.scope, "
+                 "'none'), ' ' ORDER BY e.building_id) FROM escalations e "
+                 "LEFT JOIN incidents i USING (incident_id) WHERE e.kind = "
+                 "'systemic'");
+        {
+                char got[200];
+
+                q1(&t, sql, got, sizeof(got));
+                assert_string_equal(got, "b-1=street b-2=street b-3=street "
+                                         "b-6=building");
+        }
+        assert_int_equal(rt_count(&t, "SELECT count(*) FROM escalations WHERE "
+                                      "kind <> 'systemic' AND incident_id IS "
+                                      "NOT NULL"),
+                         0);
+        km_test_read_topic(&t.conf, esc, "read_committed",
+                           (int)rt_count(&t, "SELECT count(*) FROM "
+                                             "escalations"),
+                           60000, 1000, esc_collect, &linked);
+        assert_int_equal(linked, 4);
+}
+
 static void test_incidents(void **state)
 {
         char g1[200], g2[200], *want, *got, *got2, *ids, *ids2;
@@ -393,6 +481,7 @@ static void test_incidents(void **state)
                                               "task_outbox"),
                                  10);
         }
+        escalations();
         free(ids);
         free(got);
         free(want);
