@@ -11,7 +11,10 @@
 -- complaint_id).  Nothing in a consumer's memory takes part.
 --
 -- Definition, for the tasks of one (org_id, category) that have a
--- building and are not rejected, in (received_at, complaint_id) order:
+-- building, are not rejected and were received at most horizon_days
+-- before the organisation's latest task (a bound on the work, from the
+-- stored tasks alone, not from the clock), in (received_at,
+-- complaint_id) order:
 --   area      'street:<district>:<street_key>' when the building has a
 --             street, else 'cell:<i>:<j>' (a cell_m x cell_m square of its
 --             coordinates), else the building alone;
@@ -40,13 +43,16 @@ CREATE TABLE incident_settings (
     min_buildings  integer NOT NULL DEFAULT 3 CHECK (min_buildings >= 2),
     min_complaints integer NOT NULL DEFAULT 3 CHECK (min_complaints >= 2),
     cell_m         integer NOT NULL DEFAULT 500
-                   CHECK (cell_m BETWEEN 50 AND 10000)
+                   CHECK (cell_m BETWEEN 50 AND 10000),
+    horizon_days   integer NOT NULL DEFAULT 30
+                   CHECK (horizon_days BETWEEN 1 AND 3660)
 );
 INSERT INTO incident_settings DEFAULT VALUES;
 
 -- Every window below is partitioned by org_id first, so a query for one
 -- organisation's incidents (the inboxes) computes only that
--- organisation's tasks.
+-- organisation's tasks, found through this index.
+CREATE INDEX tasks_org_received ON tasks (org_id, received_at);
 CREATE VIEW incident_tasks AS
 SELECT f.incident_id, f.complaint_id, f.org_id, f.category, f.scope,
        f.scope_key, f.building_id, f.received_at, f.status
@@ -109,9 +115,13 @@ FROM (
                                 > make_interval(secs => a.window_s)
                                 THEN 1 ELSE 0 END AS building_break
                     FROM (
+                      SELECT a0.* FROM (
                         SELECT t.complaint_id, t.org_id, t.category,
                                t.building_id, t.received_at, t.status,
                                s.window_s, s.min_buildings, s.min_complaints,
+                               max(t.received_at) OVER (PARTITION BY t.org_id)
+                                   - make_interval(days => s.horizon_days)
+                                   AS horizon,
                                CASE WHEN coalesce(bl.street_key, '') <> ''
                                     THEN 'street'
                                     WHEN bl.lat IS NOT NULL
@@ -130,10 +140,15 @@ FROM (
                                     ELSE 'building:' || t.building_id
                                END AS area
                         FROM tasks t
-                        CROSS JOIN incident_settings s
+                        -- one row; LIMIT 1 tells the planner so (else it
+                        -- guesses a thousand rows, multiplies every cost
+                        -- and JIT-compiles the plan for seconds)
+                        CROSS JOIN (SELECT * FROM incident_settings
+                                    LIMIT 1) s
                         LEFT JOIN buildings bl ON bl.id = t.building_id
                         WHERE t.building_id IS NOT NULL
                           AND t.status <> 'rejected'
+                      ) a0 WHERE a0.received_at >= a0.horizon
                     ) a
                 ) b
             ) c
