@@ -62,9 +62,11 @@ int km_incident_resolve(PGconn *conn, const struct km_conf *conf,
                 ch.incident_id = incident_id;
                 r = km_task_apply(conn, conf, NULL, &ch, &out, terr,
                                   sizeof(terr));
-                if (r == KM_EINPUT && counts->resolved + counts->refused > 0) {
-                        /* raced: changed since the list was read */
-                        counts->refused++;
+                if (r == KM_EINPUT) {
+                        /* changed since the list was read (or refused for
+                         * all: a bad note, reported below) */
+                        if (counts->refused++ == 0)
+                                km_err_set(err, errlen, r, "%s", terr);
                         r = 0;
                         continue;
                 }
@@ -77,5 +79,7 @@ int km_incident_resolve(PGconn *conn, const struct km_conf *conf,
                         done(arg, ch.complaint_id);
         }
         PQclear(res);
+        if (r == 0 && counts->resolved == 0 && counts->refused > 0)
+                r = KM_EINPUT; /* nothing done: err has the first reason */
         return r;
 }

@@ -32,10 +32,12 @@ struct km_incident_counts {
 /**
  * @brief Resolve every open task of incident_id held by org_id.
  * @param done NULL-able: called with each resolved complaint id
- * @returns 0 (counts set; nothing open is not an error); KM_EINPUT for
- *          an unknown incident or another organisation's, or a bad note,
- *          with the reason in err; KM_ERETRY / KM_EFATAL on database
- *          trouble (the tasks resolved so far stay resolved).
+ * @returns 0 (counts set; nothing open is not an error; a task changed
+ *          meanwhile is counted refused); KM_EINPUT for an unknown
+ *          incident or another organisation's, a bad note, or every open
+ *          task refused, with the (first) reason in err; KM_ERETRY /
+ *          KM_EFATAL on database trouble (the tasks resolved so far stay
+ *          resolved).
  */
 int km_incident_resolve(PGconn *conn, const struct km_conf *conf,
                         const char *org_id, const char *incident_id,

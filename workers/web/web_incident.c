@@ -26,6 +26,7 @@
 #include "km_incident.h"
 #include "km_log.h"
 #include "km_pg.h"
+#include "km_util.h"
 #include "web.h"
 
 static const char *wi_t(const struct web_ctx *c, const char *en,
@@ -103,13 +104,13 @@ static void wi_task_rows(struct web_ctx *c, PGresult *t, const char *id)
         }
 }
 
-/* The tasks of the organisation's incidents (one: id), for wi_task_rows:
- * incident, complaint, status, address, received, description. */
+/* The tasks of the organisation's incidents ids (a PostgreSQL array of
+ * uuids, "{a,b}"), for wi_task_rows: incident, complaint, status,
+ * address, received, description. */
 static int wi_tasks(PGconn *conn, const char *org, const char *utc,
-                    const char *id, int open_only, PGresult **res, char *err,
-                    size_t errlen)
+                    const char *ids, PGresult **res, char *err, size_t errlen)
 {
-        const char *p[4] = {org, utc, id, open_only ? "t" : "f"};
+        const char *p[3] = {org, utc, ids};
 
         return km_pg_exec(
             conn,
@@ -118,11 +119,24 @@ static int wi_tasks(PGconn *conn, const char *org, const char *utc,
             "'UTC' + make_interval(hours => $2::int), 'YYYY-MM-DD HH24:MI'), "
             "left(t.description, 160) FROM incident_tasks it JOIN tasks t "
             "ON t.complaint_id = it.complaint_id AND t.org_id = $1 WHERE "
-            "it.org_id = $1 AND ($3::uuid IS NULL OR it.incident_id = "
-            "$3::uuid) AND (NOT $4::bool OR it.incident_id IN (SELECT "
-            "incident_id FROM incidents WHERE org_id = $1 AND status = "
-            "'open')) ORDER BY it.received_at, it.complaint_id",
-            4, p, res, err, errlen);
+            "it.org_id = $1 AND it.incident_id = ANY ($3::uuid[]) "
+            "ORDER BY it.received_at, it.complaint_id",
+            3, p, res, err, errlen);
+}
+
+/* "{id,id,...}" of column 0 of res (malloc'ed). */
+static char *wi_ids(PGresult *res)
+{
+        struct web_buf b = {0};
+        char *s;
+
+        web_buf_puts(&b, "{");
+        for (int i = 0; i < PQntuples(res); i++)
+                web_buf_printf(&b, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+        web_buf_puts(&b, "}");
+        s = km_xstrdup(b.p);
+        web_buf_free(&b);
+        return s;
 }
 
 void web_inbox_incidents(struct web_ctx *c, PGconn *conn)
@@ -131,6 +145,8 @@ void web_inbox_incidents(struct web_ctx *c, PGconn *conn)
         const char *p[2] = {c->s.org, utc};
         struct web_buf *b = &c->out;
         PGresult *res = NULL, *t = NULL;
+        char *ids = NULL;
+        int r;
 
         snprintf(utc, sizeof(utc), "%lld",
                  (long long)c->w->wc->utc_offset_hours);
@@ -138,15 +154,20 @@ void web_inbox_incidents(struct web_ctx *c, PGconn *conn)
                        "SELECT " WI_COLS " FROM incidents i WHERE i.org_id = "
                        "$1 AND i.status = 'open' ORDER BY i.first_at, "
                        "i.incident_id",
-                       2, p, &res, err, sizeof(err)) ||
-            (PQntuples(res) > 0 &&
-             wi_tasks(conn, c->s.org, utc, NULL, 1, &t, err, sizeof(err)))) {
+                       2, p, &res, err, sizeof(err))) {
                 /* the task list still works without them */
                 km_log_warn("inbox incidents: %s", err);
                 goto cleanup;
         }
         if (PQntuples(res) == 0)
                 goto cleanup;
+        ids = wi_ids(res);
+        r = wi_tasks(conn, c->s.org, utc, ids, &t, err, sizeof(err));
+        free(ids);
+        if (r) {
+                km_log_warn("inbox incidents: %s", err);
+                goto cleanup;
+        }
         web_buf_printf(b, "<h2>%s: <span id=\"incident-count\">%d</span>"
                           "</h2>",
                        wi_t(c, "Open incidents", "Открытые инциденты"),
@@ -170,19 +191,20 @@ cleanup:
 static void wi_page(struct web_ctx *c, PGconn *conn, const char *id,
                     const char *refused)
 {
-        char utc[8], err[256];
+        char utc[8], err[256], one[48];
         const char *p[3] = {c->s.org, utc, id};
         struct web_buf *b = &c->out;
         PGresult *res = NULL, *t = NULL;
 
         snprintf(utc, sizeof(utc), "%lld",
                  (long long)c->w->wc->utc_offset_hours);
+        snprintf(one, sizeof(one), "{%s}", id);
         if (km_pg_exec(conn,
                        "SELECT " WI_COLS " FROM incidents i WHERE i.org_id = "
                        "$1 AND i.incident_id = $3::uuid",
                        3, p, &res, err, sizeof(err)) ||
             (PQntuples(res) == 1 &&
-             wi_tasks(conn, c->s.org, utc, id, 0, &t, err, sizeof(err)))) {
+             wi_tasks(conn, c->s.org, utc, one, &t, err, sizeof(err)))) {
                 km_log_warn("incident: %s", err);
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 goto cleanup;
