@@ -115,13 +115,9 @@ FROM (
                                 > make_interval(secs => a.window_s)
                                 THEN 1 ELSE 0 END AS building_break
                     FROM (
-                      SELECT a0.* FROM (
                         SELECT t.complaint_id, t.org_id, t.category,
                                t.building_id, t.received_at, t.status,
                                s.window_s, s.min_buildings, s.min_complaints,
-                               max(t.received_at) OVER (PARTITION BY t.org_id)
-                                   - make_interval(days => s.horizon_days)
-                                   AS horizon,
                                CASE WHEN coalesce(bl.street_key, '') <> ''
                                     THEN 'street'
                                     WHEN bl.lat IS NOT NULL
@@ -139,16 +135,27 @@ FROM (
                                         / s.cell_m)::bigint
                                     ELSE 'building:' || t.building_id
                                END AS area
-                        FROM tasks t
                         -- one row; LIMIT 1 tells the planner so (else it
                         -- guesses a thousand rows, multiplies every cost
                         -- and JIT-compiles the plan for seconds)
-                        CROSS JOIN (SELECT * FROM incident_settings
-                                    LIMIT 1) s
+                        FROM (SELECT * FROM incident_settings LIMIT 1) s
+                        -- each organisation's latest task, then only its
+                        -- tasks of the horizon before it: a range of the
+                        -- index (org_id, received_at), not every task
+                        -- (a window max() over all of them read the whole
+                        -- table through the index for the city-wide list)
+                        CROSS JOIN (SELECT m.org_id, max(m.received_at)
+                                        AS latest
+                                    FROM tasks m
+                                    WHERE m.building_id IS NOT NULL
+                                      AND m.status <> 'rejected'
+                                    GROUP BY m.org_id) l
+                        JOIN tasks t ON t.org_id = l.org_id
+                         AND t.received_at >= l.latest
+                             - make_interval(days => s.horizon_days)
                         LEFT JOIN buildings bl ON bl.id = t.building_id
                         WHERE t.building_id IS NOT NULL
                           AND t.status <> 'rejected'
-                      ) a0 WHERE a0.received_at >= a0.horizon
                     ) a
                 ) b
             ) c
