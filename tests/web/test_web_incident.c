@@ -6,7 +6,8 @@
  *   - /inbox shows the open incidents first (before the task table),
  *     this one with its three tasks;
  *   - another organisation's staff gets 404 for its page and its resolve;
- *   - a resolve without a note is refused (409), nothing changed;
+ *   - a resolve without a note is refused (409), nothing changed; so is
+ *     one with a note every task refuses (a control character);
  *   - one note resolves the three: each task resolved with it, one
  *     task_outbox row each with the incident_id, one task-events message
  *     each on the topic (published by komek-web); the incident is then
@@ -116,6 +117,20 @@ void test_web_incident(void **state)
                        "SELECT count(*) FROM task_outbox WHERE topic = "
                        "'task_events'",
                        NULL);
+        /* a note every task refuses (a control character): 409 with the
+         * reason, nothing changed (km_incident_resolve: all refused) */
+        snprintf(body, sizeof(body), "csrf=%s&note=a%%01b", tok);
+        assert_int_equal(w_post(&a, path, body, NULL), 409);
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM task_outbox WHERE topic = "
+                               "'task_events'",
+                               NULL),
+                         before);
+        assert_int_equal(wt_qn(&t,
+                               "SELECT count(*) FROM incident_tasks WHERE "
+                               "incident_id = $1::uuid AND status = 'open'",
+                               inc),
+                         3);
         snprintf(body, sizeof(body),
                  "csrf=%s&note=%%D0%%BA%%D0%%BE%%D1%%82%%D0%%B5%%D0%%BB%%D1%%8C"
                  "%%D0%%BD%%D0%%B0%%D1%%8F+ok",
