@@ -61,6 +61,9 @@ static int km_task_event(PGconn *conn, const struct km_task_change *ch,
                 json_object_set_new(o, "note", json_string(ch->note));
         if (ch->action == KM_TASK_REJECT)
                 json_object_set_new(o, "reason", json_string("not_ours"));
+        if (ch->incident_id)
+                json_object_set_new(o, "incident_id",
+                                    json_string(ch->incident_id));
         payload = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         {
@@ -228,6 +231,9 @@ static int km_task_validate(const struct km_task_change *ch, char *err,
         if (ch->event_id && !km_id_valid(ch->event_id))
                 return km_err_set(err, errlen, KM_EFATAL,
                                   "event_id is not an id");
+        if (ch->incident_id && !km_id_valid(ch->incident_id))
+                return km_err_set(err, errlen, KM_EINPUT,
+                                  "not an incident id (a lower-case UUID)");
         if (ch->note && (!km_utf8_valid(ch->note, strlen(ch->note), NULL) ||
                          km_utf8_chars(ch->note) > (size_t)max ||
                          km_utf8_has_ctrl(ch->note)))

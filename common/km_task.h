@@ -73,6 +73,9 @@ struct km_task_change {
                                    * client's retry derives the same) */
         int64_t reopen_s;         /* reopen: allowed this long after the
                                    * resolution */
+        const char *incident_id;  /* NULL-able: the incident resolved with
+                                   * this change (km_incident.h): goes into
+                                   * the task-events message */
 };
 
 struct km_task_result {

@@ -205,6 +205,21 @@ static const struct {
         {"komek_analytics", "SELECT contact FROM tasks", "42501"},
         {"komek_analytics", "SELECT complaint_id FROM tasks", "42501"},
         {"komek_analytics", "UPDATE consumer_offsets SET next_offset = 2", ""},
+        /* incidents (114): the views run as the owner; the escalator links
+         * a systemic case through incident_tasks, nobody changes the
+         * settings but the owner */
+        {"komek_analytics", "SELECT incident_id, complaint_id FROM "
+                            "incident_tasks", ""},
+        {"komek_analytics", "SELECT * FROM incidents", "42501"},
+        {"komek_analytics", "UPDATE incident_settings SET window_s = 60",
+         "42501"},
+        {"komek_web", "SELECT * FROM incidents", ""},
+        {"komek_web", "SELECT * FROM incident_tasks", ""},
+        {"komek_web", "UPDATE incident_settings SET window_s = 60", "42501"},
+        {"komek_inbox", "SELECT * FROM incidents", ""},
+        {"komek_inbox", "SELECT * FROM incident_settings", "42501"},
+        {"komek_analyst", "SELECT * FROM incident_settings", ""},
+        {"komek_intake", "SELECT * FROM incident_tasks", "42501"},
 };
 
 static void test_privileges(void **state)

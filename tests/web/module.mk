@@ -1,7 +1,8 @@
 # tests/web: komek-web (issue 8).  test_web_unit: pure functions;
 # test_browser: headless Debian chromium driven by playwright-core.
 TESTS += test_web
-test_web_SRCS := tests/web/test_web.c tests/web/test_web_pages.c tests/web/wt.c tests/web/wclient.c \
+test_web_SRCS := tests/web/test_web.c tests/web/test_web_pages.c \
+	tests/web/test_web_incident.c tests/web/wt.c tests/web/wclient.c \
 	tests/routing/rt.c tests/common/km_test.c
 TESTS += test_lockout
 test_lockout_SRCS := tests/web/test_lockout.c tests/web/wt.c tests/web/wclient.c \

@@ -633,6 +633,7 @@ int main(void)
                 cmocka_unit_test(test_session_cache),
                 cmocka_unit_test(test_web_undelivered),
                 cmocka_unit_test(test_web_reopened), /* last: it changes a task */
+                cmocka_unit_test(test_web_incident), /* changes tasks too */
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

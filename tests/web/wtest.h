@@ -41,4 +41,7 @@ void test_dashboard(void **state);
 void test_web_reopened(void **state);
 void test_web_undelivered(void **state);
 
+/* test_web_incident.c */
+void test_web_incident(void **state);
+
 #endif

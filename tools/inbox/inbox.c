@@ -1,6 +1,8 @@
 /*
  * inbox.c - komek-inbox: an organisation's staff work their tasks.
- *   komek-inbox --org ksk-0042 list [--all]
+ *   komek-inbox --org ksk-0042 list [--all]   (open incidents first)
+ *   komek-inbox --org ksk-0042 incident ID
+ *   komek-inbox --org ksk-0042 resolve-incident ID --note "котельная"
  *   komek-inbox --org ksk-0042 show ID
  *   komek-inbox --org ksk-0042 ack ID
  *   komek-inbox --org ksk-0042 resolve ID --note "заменили стояк"
@@ -50,6 +52,9 @@ static void inbox_usage(const struct km_conf *conf)
         fprintf(stdout,
                 "usage: komek-inbox --org ORG list [--all]\n"
                 "       komek-inbox --org ORG show ID\n"
+                "       komek-inbox --org ORG incident ID\n"
+                "       komek-inbox --org ORG resolve-incident ID --note "
+                "TEXT\n"
                 "       komek-inbox --org ORG ack ID\n"
                 "       komek-inbox --org ORG resolve ID --note TEXT\n"
                 "       komek-inbox --org ORG reject ID --reason TEXT "
@@ -67,7 +72,8 @@ static int inbox_cmd(const char *cmd, int nargs)
                 return nargs == 2;
         if (!strcmp(cmd, "show") || !strcmp(cmd, "ack") ||
             !strcmp(cmd, "acknowledge") || !strcmp(cmd, "resolve") ||
-            !strcmp(cmd, "reject"))
+            !strcmp(cmd, "reject") || !strcmp(cmd, "incident") ||
+            !strcmp(cmd, "resolve-incident"))
                 return nargs == 2;
         return 0;
 }
@@ -120,6 +126,12 @@ int main(int argc, char **argv)
         } else if (!strcmp(cmd, "play")) {
                 r = inbox_play(conn, &conf, &ic, conf.args[1], err,
                                sizeof(err));
+        } else if (!strcmp(cmd, "incident")) {
+                r = inbox_incident_show(conn, &ic, conf.args[1], err,
+                                        sizeof(err));
+        } else if (!strcmp(cmd, "resolve-incident")) {
+                r = inbox_incident_resolve(conn, &conf, &ic, conf.args[1],
+                                           err, sizeof(err));
         } else if (!strcmp(cmd, "show")) {
                 r = inbox_show(conn, &ic, conf.args[1], err, sizeof(err));
         } else {

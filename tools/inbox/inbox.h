@@ -33,6 +33,15 @@ int inbox_change(PGconn *conn, const struct km_conf *conf,
                  const struct inbox_conf *ic, const char *cmd, const char *id,
                  char *err, size_t errlen);
 
+/* inbox_incident.c */
+int inbox_incident_list(PGconn *conn, const struct inbox_conf *ic, char *err,
+                        size_t errlen);
+int inbox_incident_show(PGconn *conn, const struct inbox_conf *ic,
+                        const char *id, char *err, size_t errlen);
+int inbox_incident_resolve(PGconn *conn, const struct km_conf *conf,
+                           const struct inbox_conf *ic, const char *id,
+                           char *err, size_t errlen);
+
 /* inbox_play.c */
 int inbox_play(PGconn *conn, const struct km_conf *conf,
                const struct inbox_conf *ic, const char *path, char *err,

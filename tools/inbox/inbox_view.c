@@ -1,5 +1,6 @@
 /*
- * inbox_view.c - `list`: the organisation's open tasks, those a resident
+ * inbox_view.c - `list`: the organisation's open incidents (if any, each
+ * with its tasks: inbox_incident.c), then its open tasks, those a resident
  * disputed (reopened) first, then oldest first, overdue ones marked "!";
  * `show ID`: one task with the resident's
  * contact (the staff call back) and its history.  Data goes to stdout.
@@ -20,6 +21,10 @@ int inbox_list(PGconn *conn, const struct inbox_conf *ic, char *err,
         int r, overdue = 0;
 
         snprintf(lim, sizeof(lim), "%lld", (long long)ic->limit);
+        /* the open incidents first (if any), each with its tasks; then
+         * every task, as before */
+        if (!ic->all && (r = inbox_incident_list(conn, ic, err, errlen)))
+                return r;
         r = km_pg_exec(
             conn,
             "SELECT CASE WHEN due_at < now() AND status IN ('open', "

@@ -17,7 +17,10 @@
  *                   systemic_count times within systemic_window_hours
  *                   (first attempts, window [t - W, t]): fires on the
  *                   complaint that brings the count to the threshold from
- *                   below, so a long burst is one escalation.
+ *                   below, so a long burst is one escalation.  Its
+ *                   incident_id: the incident (deploy/sql/114_incidents.sql)
+ *                   holding its complaints when the row is first written,
+ *                   else NULL.
  *  inefficient_ksk  per complete local calendar month (ended before the
  *                   reference), over the inefficient_months months ending
  *                   with it: a KSK with at least inefficient_min_apartments
@@ -143,13 +146,25 @@ static int es_insert(struct escalator *es, json_t *rows, int kind, char *err,
             es,
             "WITH ins AS (INSERT INTO escalations (escalation_id, kind, org_id,"
             " building_id, category, complaint_id, window_start, window_end,"
-            " evidence)"
+            " evidence, incident_id)"
             " SELECT escalation_id, kind, org_id, building_id, category,"
-            " complaint_id, window_start, window_end, evidence"
+            " complaint_id, window_start, window_end, evidence,"
+            /* a new systemic case: the incident (114_incidents.sql) of its
+             * complaints, the triggering one's first; evaluated only for
+             * rows not yet stored (the WHERE), for the organisation's
+             * tasks only (the view's windows are partitioned by org_id) */
+            " CASE WHEN x.kind = 'systemic' THEN (SELECT it.incident_id"
+            " FROM incident_tasks it WHERE it.org_id = x.org_id"
+            " AND it.category = x.category AND it.complaint_id IN (SELECT"
+            " value::uuid FROM jsonb_array_elements_text(x.evidence ->"
+            " 'complaint_ids')) ORDER BY it.complaint_id = x.complaint_id"
+            " DESC, it.received_at DESC, it.complaint_id LIMIT 1) END"
             " FROM json_to_recordset($1::json) AS x(escalation_id uuid,"
             " kind text, org_id text, building_id text, category text,"
             " complaint_id uuid, window_start timestamptz,"
             " window_end timestamptz, evidence jsonb)"
+            " WHERE NOT EXISTS (SELECT 1 FROM escalations e"
+            " WHERE e.escalation_id = x.escalation_id)"
             " ORDER BY escalation_id ON CONFLICT DO NOTHING RETURNING 1)"
             " SELECT count(*) FROM ins",
             1, params, &res, err, errlen);

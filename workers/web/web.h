@@ -268,6 +268,11 @@ PGresult *web_cache_query(struct web *w, const char *key, int ttl_s,
                           size_t errlen);
 void web_cache_release(struct web *w, PGresult *res);
 
+/* web_incident.c */
+void web_inbox_incidents(struct web_ctx *c, PGconn *conn);
+int web_incident_route(struct web_ctx *c, const char *path, int post);
+void web_dash_incidents(struct web_ctx *c, const char *category);
+
 /* web_dash.c: the dashboard's week and filters, and its queries */
 enum web_dq {
         DQ_WEEK, DQ_DISTRICTS, DQ_CAT, DQ_DIST, DQ_SCAT, DQ_SDIST, DQ_ESC,

@@ -450,6 +450,7 @@ void web_dashboard(struct web_ctx *c)
         web_dash_chart(c, &d, web_dash_q(c, &d, DQ_SDIST), 0, title);
         web_dash_table(c, web_dash_q(c, &d, DQ_DIST), 0, "by-district");
 
+        web_dash_incidents(c, d.category);
         web_dash_escalations(c, &d);
         web_dash_rating(c, &d);
         web_page_end(c);

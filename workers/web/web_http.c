@@ -8,6 +8,8 @@
  *   GET  /inbox                    staff: their organisation's open tasks
  *   GET  /tasks/{id}               staff: one task with its history
  *   POST /tasks/{id}/ack|resolve|reject   staff: a change (km_task_apply)
+ *   GET  /incidents/{id}           staff: one incident with its tasks
+ *   POST /incidents/{id}/resolve   staff: resolve each of its open tasks
  *   GET  /dashboard                analysts: the week
  *   GET  /dashboard/{table}.csv    analysts: a table of the dashboard
  *   GET  /static/web.css           the stylesheet
@@ -286,6 +288,8 @@ static void web_route(struct web_ctx *c)
                    : web_is(path, "/inbox") ? "inbox"
                    : strncmp(path, "/tasks/", 7) == 0 ? (post ? "change"
                                                                 : "task")
+                   : strncmp(path, "/incidents/", 11) == 0
+                       ? (post ? "change" : "incident")
                    : web_is(path, "/dashboard") ? "dashboard"
                    : strncmp(path, "/dashboard/", 11) == 0 ? "csv"
                                                           : "other";
@@ -320,11 +324,15 @@ static void web_route(struct web_ctx *c)
                 return;
         }
         if (web_is(c->route, "inbox") || web_is(c->route, "task") ||
-            web_is(c->route, "change")) {
+            web_is(c->route, "change") || web_is(c->route, "incident")) {
                 if (!web_is(c->s.role, "staff"))
                         web_page_error(c, 403, M_FORBIDDEN, NULL);
                 else if (web_is(c->route, "inbox"))
                         web_inbox(c);
+                else if (strncmp(path, "/incidents/", 11) == 0) {
+                        if (!web_incident_route(c, path, post))
+                                web_page_error(c, 404, M_NOT_FOUND, NULL);
+                }
                 else if (!web_task_path(path, id, &action) ||
                          (post != (action[0] != '\0')))
                         web_page_error(c, 404, M_NOT_FOUND, NULL);

@@ -164,6 +164,7 @@ void web_inbox(struct web_ctx *c)
                        overdue);
         web_buf_printf(b, web_t(c, M_TIMES_LOCAL), (int)wc->utc_offset_hours);
         web_buf_puts(b, "</span></p>");
+        web_inbox_incidents(c, conn); /* open incidents first */
         if (PQntuples(res) == 0) {
                 web_buf_printf(b, "<p id=\"empty\">%s</p>", web_t(c, M_NO_TASKS));
         } else {
