@@ -29,3 +29,7 @@ test_sink2_SRCS := tests/routing/test_sink2.c tests/routing/rt.c \
 TESTS += test_findings
 test_findings_SRCS := tests/routing/test_findings.c tests/routing/rt.c \
 	tests/common/km_test.c
+# the directory remembers: responsibility periods, handovers (issue 17)
+TESTS += test_history
+test_history_SRCS := tests/routing/test_history.c tests/routing/th.c \
+	tests/routing/rt.c tests/common/km_test.c
