@@ -38,6 +38,19 @@ UNION ALL
 SELECT id, 'lift_operator', lift_operator_id, '-infinity' FROM buildings
  WHERE lift_operator_id IS NOT NULL;
 
+-- Every period, and for a building written into `buildings` without
+-- komek-directory (no period of that kind at all) its current
+-- organisation as one period from -infinity: what the lookups read.
+CREATE VIEW building_periods AS
+SELECT building_id, kind, org_id, valid_from, valid_to FROM building_orgs
+UNION ALL
+SELECT b.id, k.kind, CASE k.kind WHEN 'ksk' THEN b.ksk_id ELSE b.lift_operator_id END,
+       '-infinity'::timestamptz, NULL::timestamptz
+FROM buildings b CROSS JOIN (VALUES ('ksk'), ('lift_operator')) AS k (kind)
+WHERE CASE k.kind WHEN 'ksk' THEN b.ksk_id ELSE b.lift_operator_id END IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM building_orgs h WHERE h.building_id = b.id
+                  AND h.kind = k.kind);
+
 -- Who was responsible for building p_building, for complaints of category
 -- p_category (its kind: categories.kind), at p_at?  NULL: nobody on
 -- record (unknown building or category, or no organisation of that kind
@@ -47,7 +60,7 @@ CREATE FUNCTION directory_responsible(p_building text, p_category text,
 RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT h.org_id
-      FROM building_orgs h JOIN categories c ON c.kind = h.kind
+      FROM building_periods h JOIN categories c ON c.kind = h.kind
      WHERE h.building_id = p_building AND c.code = p_category
        AND h.valid_from <= p_at
        AND (h.valid_to IS NULL OR p_at < h.valid_to)
@@ -56,6 +69,8 @@ $$;
 INSERT INTO role_grants (role, object, privileges, columns) VALUES
     ('komek_directory', 'building_orgs', 'SELECT, INSERT, UPDATE, DELETE', NULL),
     ('komek_router', 'building_orgs', 'SELECT', NULL),
+    ('komek_analyst', 'building_periods', 'SELECT', NULL),
+    ('komek_directory', 'building_periods', 'SELECT', NULL),
     ('komek_analyst', 'building_orgs', 'SELECT', NULL),
     ('komek_inbox', 'building_orgs', 'SELECT', NULL);
 

@@ -22,10 +22,10 @@
 #include "th.h"
 
 static struct rt t;
+static struct th_handover h; /* test_history's, for test_by_day */
 
 static void test_history(void **state)
 {
-        struct th_handover h;
         char *out = NULL, dir2[300], sql[512];
         const char *imp[] = {"--prune", "--effective", "2026-06-01", "import",
                              dir2, NULL};
@@ -126,6 +126,111 @@ static void test_history(void **state)
         assert_true(rt_count(&t, sql) >= h.nbuildings);
 }
 
+/* One task as komek-analytics loads it from `dispatch`. */
+static void an_task(const char *id, int attempt, const char *org,
+                    const char *reason, const char *received)
+{
+        char sql[1024];
+
+        snprintf(sql, sizeof(sql),
+                 "WITH i AS (INSERT INTO an_tasks (complaint_id, attempt, org_id, "
+                 "org_kind, building_id, district, category, route_reason, "
+                 "received_at, day, routed_at, due_at, channel) VALUES "
+                 "('%s', %d, '%s', 'ksk', '%s', 'Есиль', 'heating', '%s', "
+                 "'%s', '%s'::date, '%s'::timestamptz + interval '%d day', "
+                 "'%s'::timestamptz + interval '1 day', 'phone') RETURNING "
+                 "1) SELECT count(*) FROM i",
+                 id, attempt, org, h.building, reason, received, received,
+                 received, attempt * 20, received);
+        assert_int_equal(rt_count(&t, sql), 1);
+}
+
+static void an_event(const char *id, int attempt, const char *org,
+                     const char *ev, const char *at)
+{
+        char sql[512];
+
+        snprintf(sql, sizeof(sql),
+                 "WITH i AS (INSERT INTO an_task_events (event_id, complaint_id, "
+                 "attempt, org_id, event, at) VALUES (gen_random_uuid(), "
+                 "'%s', %d, '%s', '%s', '%s') RETURNING 1) SELECT "
+                 "count(*) FROM i",
+                 id, attempt, org, ev, at);
+        assert_int_equal(rt_count(&t, sql), 1);
+}
+
+/* Per-KSK figures by the day: the tasks of h.building, before and after
+ * the handover of 2026-06-01 (+05), one of them handed over open, one
+ * routed before the directory knew history (to the wrong KSK); the
+ * views' figures against the fixture's own count. */
+static void test_by_day(void **state)
+{
+        static const char *const c[] = {
+                "00000000-0000-4000-8000-000000000001", /* May, from */
+                "00000000-0000-4000-8000-000000000002", /* May, handed over */
+                "00000000-0000-4000-8000-000000000003", /* June, to */
+                "00000000-0000-4000-8000-000000000004", /* April, misrouted */
+        };
+        char sql[600];
+
+        (void)state;
+        assert_true(h.from[0] != '\0');
+        an_task(c[0], 1, h.from, "building_id", "2026-05-10T06:00:00Z");
+        an_event(c[0], 1, h.from, "resolved", "2026-05-10T09:00:00Z");
+        an_task(c[1], 1, h.from, "building_id", "2026-05-20T06:00:00Z");
+        an_event(c[1], 1, h.from, "acknowledged", "2026-05-20T08:00:00Z");
+        an_task(c[1], 2, h.to, "rerouted:handover", "2026-05-20T06:00:00Z");
+        an_event(c[1], 2, h.to, "resolved", "2026-06-02T06:00:00Z");
+        an_task(c[2], 1, h.to, "building_id", "2026-06-10T06:00:00Z");
+        an_task(c[3], 1, h.to, "building_id", "2026-04-01T06:00:00Z");
+        /* one row per complaint: the handover folded in */
+        assert_int_equal(rt_count(&t, "SELECT count(*) FROM task_times"), 4);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM task_times WHERE org_id = '%s'",
+                 h.from);
+        assert_int_equal(rt_count(&t, sql), 3);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM task_times WHERE org_id = '%s'", h.to);
+        assert_int_equal(rt_count(&t, sql), 1);
+        /* the handed-over one: acknowledged by from, resolved by to */
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM task_times WHERE complaint_id = '%s' "
+                 "AND handed_over AND status = 'resolved' AND routed_org_id "
+                 "= '%s' AND ack_hours = 2 AND resolve_hours = 13 * 24",
+                 c[1], h.from);
+        assert_int_equal(rt_count(&t, sql), 1);
+        snprintf(sql, sizeof(sql),
+                 "SELECT complaints FROM org_stats WHERE org_id = '%s'",
+                 h.from);
+        assert_int_equal(rt_count(&t, sql), 3);
+        snprintf(sql, sizeof(sql),
+                 "SELECT complaints FROM org_stats WHERE org_id = '%s'", h.to);
+        assert_int_equal(rt_count(&t, sql), 1);
+        /* the rating: May is from's (2), June is to's (1); apartments
+         * of the buildings each served in the month */
+        snprintf(sql, sizeof(sql),
+                 "SELECT complaints FROM ksk_rating WHERE ksk_id = '%s' AND "
+                 "month_text = '2026-05'",
+                 h.from);
+        assert_int_equal(rt_count(&t, sql), 2);
+        snprintf(sql, sizeof(sql),
+                 "SELECT coalesce(sum(complaints), 0) FROM ksk_rating WHERE "
+                 "ksk_id = '%s' AND month_text IN ('2026-04', '2026-05')",
+                 h.to);
+        assert_int_equal(rt_count(&t, sql), 0);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM ksk_rating WHERE ksk_id = '%s' AND "
+                 "month_text = '2026-06' AND apartments = 0 AND "
+                 "unrated_reason = 'no_apartments'",
+                 h.from);
+        assert_int_equal(rt_count(&t, sql), 1);
+        snprintf(sql, sizeof(sql),
+                 "SELECT apartments FROM org_apartments_monthly WHERE "
+                 "org_id = '%s' AND month = '2026-04-01'",
+                 h.from);
+        assert_int_equal(rt_count(&t, sql), h.apartments);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -148,6 +253,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_history),
+                cmocka_unit_test(test_by_day),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

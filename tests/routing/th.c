@@ -78,8 +78,10 @@ int th_make_handover(struct rt *t, const char *dir, struct th_handover *h)
                         snprintf(h->from, sizeof(h->from), "%s", f[5]);
                         snprintf(h->building, sizeof(h->building), "%s", f[0]);
                 }
-                if (strcmp(f[5], h->from) == 0)
+                if (strcmp(f[5], h->from) == 0) {
                         h->nbuildings++;
+                        h->apartments += strtol(f[4], NULL, 10);
+                }
                 else if (h->to[0] == '\0')
                         snprintf(h->to, sizeof(h->to), "%s", f[5]);
         }

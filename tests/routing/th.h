@@ -12,6 +12,7 @@ struct th_handover {
         char from[40], to[40]; /* the KSK leaving, the one taking over */
         char building[40];     /* the first of from's buildings */
         long nbuildings;       /* how many of them */
+        long apartments;       /* their apartments */
 };
 
 /** @brief Write dir (organisations.csv, buildings.csv) from t->datadir

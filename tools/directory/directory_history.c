@@ -242,7 +242,7 @@ int directory_hist_who(const struct km_conf *conf, const char *building,
         r = km_pg_exec(conn,
                        "SELECT h.org_id, h.kind, h.valid_from::text, "
                        "coalesce(h.valid_to::text, ''), o.retired_at IS NOT "
-                       "NULL FROM building_orgs h JOIN categories c ON "
+                       "NULL FROM building_periods h JOIN categories c ON "
                        "c.kind = h.kind JOIN organisations o ON o.id = "
                        "h.org_id WHERE h.building_id = $1 AND c.code = $2 "
                        "AND h.org_id = directory_responsible($1, $2, "
