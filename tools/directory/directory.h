@@ -100,6 +100,14 @@ int directory_hist_who(const struct km_conf *conf, const char *building,
                        const char *category, const char *at, char *err,
                        size_t errlen);
 
+/* directory_handover.c */
+/** @brief Hand the open tasks of every building whose organisation
+ *  changed over to the new one (outbox, caller's transaction).
+ *  @returns 0, KM_ERETRY, KM_EFATAL; *moved the tasks handed over. */
+int directory_handover_tasks(PGconn *conn, const struct km_conf *conf,
+                             const struct directory_hist *h, int64_t now,
+                             size_t *moved, char *err, size_t errlen);
+
 /* directory_lookup.c */
 int directory_lookup(const struct km_conf *conf, int nargs, char **args,
                      char *err, size_t errlen);

@@ -498,6 +498,29 @@ static int dir_apply(PGconn *conn, struct dir_state *st, char *err,
         return 0;
 }
 
+/* Open tasks follow their building (directory_handover.c); not before
+ * the effective date (XXX: then nothing moves, a later import does). */
+static int dir_handover(PGconn *conn, const struct km_conf *conf,
+                        struct dir_state *st, char *err, size_t errlen)
+{
+        int64_t now = km_wall_s();
+        size_t moved = 0;
+        int r;
+
+        if (st->hist.handovers + st->hist.released == 0)
+                return 0;
+        if (st->hist.effective > now) {
+                printf("tasks: none handed over (effective date in the "
+                       "future)\n");
+                return 0;
+        }
+        r = directory_handover_tasks(conn, conf, &st->hist, now, &moved, err,
+                                     errlen);
+        if (r == 0)
+                printf("tasks: %zu open task(s) handed over\n", moved);
+        return r;
+}
+
 int directory_import(const struct km_conf *conf,
                      const struct directory_conf *dc, const char *dir,
                      char *err, size_t errlen)
@@ -575,6 +598,8 @@ int directory_import(const struct km_conf *conf,
                 goto cleanup;
         }
         if ((r = dir_apply(conn, &st, err, errlen)) ||
+            (!dc->dry_run &&
+             (r = dir_handover(conn, conf, &st, err, errlen))) ||
             (cpath && (r = directory_channels_apply(conn, &cx, dc->dry_run,
                                                     err, errlen))))
                 goto cleanup;
