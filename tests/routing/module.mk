@@ -33,3 +33,6 @@ test_findings_SRCS := tests/routing/test_findings.c tests/routing/rt.c \
 TESTS += test_history
 test_history_SRCS := tests/routing/test_history.c tests/routing/th.c \
 	tests/routing/rt.c tests/common/km_test.c
+TESTS += test_handover
+test_handover_SRCS := tests/routing/test_handover.c tests/routing/th.c \
+	tests/routing/rt.c tests/common/km_test.c
