@@ -65,6 +65,88 @@ static int count_handed(const rd_kafka_message_t *rkm, void *opaque)
         return 0;
 }
 
+/* komek-analytics over the same topics; then every KSK's complaints in
+ * org_stats and in each month of ksk_rating against the test's own count
+ * by the day: the sink's tasks (not rejected: nobody rejects here), each
+ * for `from` when its building was from's and it arrived before the
+ * date, else for its building's KSK in the files. */
+static void check_figures(const struct th_handover *h, long want_from)
+{
+        char votes[200], vset[260], group[200], sql[2048];
+        const char *args[] = {"--set", group, "--set", vset, NULL};
+        long ntasks, diff;
+        int an;
+
+        assert_int_equal(km_test_topic(&t.conf, votes, sizeof(votes), "votes",
+                                       1),
+                         0);
+        snprintf(vset, sizeof(vset), "topics.votes=%s", votes);
+        snprintf(group, sizeof(group), "analytics.group=%s-an", t.schema);
+        an = rt_spawn(&t, "analytics", args, NULL, 0);
+        assert_true(an > 0);
+        /* every assignment and the handover attempts */
+        ntasks = rt_count(&t, "SELECT count(*) FROM task_attempts");
+        assert_int_equal(rt_wait_count(&t, "SELECT count(*) FROM an_tasks",
+                                       ntasks, 90000),
+                         ntasks);
+        assert_int_equal(rt_wait_count(&t, "SELECT count(*) FROM "
+                                           "an_task_events",
+                                       rt_count(&t, "SELECT count(*) FROM "
+                                                    "task_outbox WHERE topic "
+                                                    "= 'task_events'"),
+                                       60000),
+                         rt_count(&t, "SELECT count(*) FROM task_outbox "
+                                      "WHERE topic = 'task_events'"));
+        assert_int_equal(km_test_wait(an, SIGTERM, 30000), 0);
+        /* the expectation: from the buildings table as the files left it
+         * and the fixture's own list of from's buildings (th) */
+#define TH_EXPECT                                                             \
+        "WITH mine AS (SELECT unnest(string_to_array('%s', ',')) AS b), "     \
+        "want AS (SELECT CASE WHEN t.building_id IN (SELECT b FROM mine) "    \
+        "AND t.received_at < '" EFFECTIVE_UTC "' THEN '%s' ELSE bl.ksk_id "   \
+        "END AS org, date_trunc('month', (t.received_at AT TIME ZONE "     \
+        "'UTC') + interval '5 hours')::date AS month FROM tasks t JOIN categories c ON c.code = "  \
+        "t.category JOIN buildings bl ON bl.id = t.building_id WHERE c.kind " \
+        "= 'ksk' AND t.org_kind <> 'triage'), "
+        snprintf(sql, sizeof(sql),
+                 TH_EXPECT
+                 "w AS (SELECT org, count(*) AS n FROM want GROUP BY 1), "
+                 "g AS (SELECT org_id AS org, complaints AS n FROM org_stats "
+                 "WHERE kind = 'ksk' AND complaints > 0) "
+                 "SELECT count(*) FROM w FULL JOIN g USING (org) WHERE "
+                 "w.n IS DISTINCT FROM g.n",
+                 h->buildings, h->from);
+        diff = rt_count(&t, sql);
+        if (diff != 0)
+                fail_msg("org_stats: %ld KSK(s) differ from the count by the "
+                         "day",
+                         diff);
+        snprintf(sql, sizeof(sql),
+                 TH_EXPECT
+                 "w AS (SELECT org, month, count(*) AS n FROM want GROUP BY "
+                 "1, 2), g AS (SELECT ksk_id AS org, month, complaints AS n "
+                 "FROM ksk_rating WHERE complaints > 0) SELECT count(*) FROM "
+                 "w FULL JOIN g USING (org, month) WHERE w.n IS DISTINCT "
+                 "FROM g.n",
+                 h->buildings, h->from);
+        diff = rt_count(&t, sql);
+        if (diff != 0)
+                fail_msg("ksk_rating: %ld KSK-month(s) differ from the count "
+                         "by the day",
+                         diff);
+        /* not vacuous: from's figure is its complaints before the date */
+        snprintf(sql, sizeof(sql),
+                 "SELECT complaints FROM org_stats WHERE org_id = '%s'",
+                 h->from);
+        assert_int_equal(rt_count(&t, sql), want_from);
+        /* from's rating never has a complaint of after the date */
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM ksk_rating WHERE ksk_id = '%s' AND "
+                 "month > '2026-06-01' AND complaints > 0",
+                 h->from);
+        assert_int_equal(rt_count(&t, sql), 0);
+}
+
 static void test_handover(void **state)
 {
         struct th_handover h;
@@ -72,7 +154,7 @@ static void test_handover(void **state)
         const char *imp[] = {"--prune", "--effective", eff_arg, "import",
                              dir2, NULL};
         char *out = NULL;
-        long open_from, total, first, moved_events;
+        long open_from, total, first, moved_events, want_from = -1;
         int n_events = 0;
 
         (void)state;
@@ -233,10 +315,12 @@ static void test_handover(void **state)
                 assert_true(rt_count(&t, sql) > 0);
                 printf("by the day: %ld routed after the import to %s\n",
                        rt_count(&t, sql), h.from);
+                want_from = want_before;
                 printf("by the day: %ld before the date at %s, %ld after at "
                        "%s, %ld handed over\n",
                        before, h.from, after, h.to, open_from);
         }
+        check_figures(&h, want_from);
 }
 
 static int setup(void **state)

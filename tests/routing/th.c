@@ -81,6 +81,13 @@ int th_make_handover(struct rt *t, const char *dir, struct th_handover *h)
                 if (strcmp(f[5], h->from) == 0) {
                         h->nbuildings++;
                         h->apartments += strtol(f[4], NULL, 10);
+                        if (strlen(h->buildings) + strlen(f[0]) + 2 <
+                            sizeof(h->buildings))
+                                snprintf(h->buildings + strlen(h->buildings),
+                                         sizeof(h->buildings) -
+                                             strlen(h->buildings),
+                                         "%s%s", h->buildings[0] ? "," : "",
+                                         f[0]);
                 }
                 else if (h->to[0] == '\0')
                         snprintf(h->to, sizeof(h->to), "%s", f[5]);

@@ -13,6 +13,7 @@ struct th_handover {
         char building[40];     /* the first of from's buildings */
         long nbuildings;       /* how many of them */
         long apartments;       /* their apartments */
+        char buildings[4096];  /* their ids, comma-separated */
 };
 
 /** @brief Write dir (organisations.csv, buildings.csv) from t->datadir
