@@ -18,29 +18,20 @@
 -- task_times and so count by the day.  The rating's apartments are those
 -- of the buildings the KSK was responsible for during the month.
 
+-- Written so that the planner sees what it is: one row per attempt of
+-- an_tasks less the few handover attempts folded into an earlier one (a
+-- window over all attempts, joined back on its own output, was estimated
+-- at a handful of rows, and ksk_rating and komek-escalator, planned on
+-- that, ran for many minutes on the demo's city).
 CREATE OR REPLACE VIEW task_times AS
-WITH a AS (
-    SELECT t.*,
-           -- the assignment an attempt belongs to: the latest attempt up
-           -- to it that was not a handover
-           coalesce(max(t.attempt) FILTER (WHERE t.route_reason IS DISTINCT FROM 'rerouted:handover')
-                    OVER (PARTITION BY t.complaint_id ORDER BY t.attempt),
-                    t.attempt) AS head
-    FROM an_tasks t
-),
-chain AS (
-    SELECT complaint_id, head, count(*) > 1 AS handed_over,
-           max(attempt) AS last_attempt
-    FROM a GROUP BY 1, 2
-),
-ev AS (
-    SELECT a.complaint_id, a.head,
-           min(e.at) FILTER (WHERE e.event IN ('acknowledged', 'resolved')) AS acknowledged_at,
-           min(e.at) FILTER (WHERE e.event = 'resolved') AS resolved_at,
-           min(e.at) FILTER (WHERE e.event = 'rejected') AS rejected_at
-    FROM an_task_events e
-    JOIN a ON a.complaint_id = e.complaint_id AND a.attempt = e.attempt
-    GROUP BY 1, 2
+WITH ho AS (
+    -- handover attempts (few) and the attempt each continues: the latest
+    -- earlier one that was not a handover (NULL: none, it stands alone)
+    SELECT x.complaint_id, x.attempt,
+           (SELECT max(h.attempt) FROM an_tasks h
+             WHERE h.complaint_id = x.complaint_id AND h.attempt < x.attempt
+               AND h.route_reason IS DISTINCT FROM 'rerouted:handover') AS head
+    FROM an_tasks x WHERE x.route_reason = 'rerouted:handover'
 )
 SELECT t.complaint_id, t.attempt,
        coalesce(r.org_id, t.org_id) AS org_id, t.org_kind, t.building_id,
@@ -55,24 +46,48 @@ SELECT t.complaint_id, t.attempt,
        extract(epoch FROM e.resolved_at - t.received_at) / 3600.0 AS resolve_hours,
        (e.rejected_at IS NULL AND t.due_at < coalesce(e.resolved_at, now())) AS sla_breached,
        (e.rejected_at IS NULL AND e.resolved_at IS NULL AND t.due_at < now()) AS overdue,
+       -- a later attempt that is not a handover ends the assignment
        NOT EXISTS (SELECT 1 FROM an_tasks t2 WHERE t2.complaint_id = t.complaint_id
-                   AND t2.attempt > c.last_attempt) AS current,
+                   AND t2.attempt > t.attempt
+                   AND t2.route_reason IS DISTINCT FROM 'rerouted:handover') AS current,
        t.org_id AS routed_org_id,
-       c.handed_over
-FROM a t
-JOIN chain c ON c.complaint_id = t.complaint_id AND c.head = t.head
-LEFT JOIN ev e ON e.complaint_id = t.complaint_id AND e.head = t.head
+       EXISTS (SELECT 1 FROM ho WHERE ho.complaint_id = t.complaint_id
+               AND ho.head = t.attempt) AS handed_over
+FROM an_tasks t
+-- the events of the assignment: its own and its handover attempts'
+LEFT JOIN (
+    SELECT e.complaint_id, coalesce(ho.head, e.attempt) AS attempt,
+           min(e.at) FILTER (WHERE e.event IN ('acknowledged', 'resolved')) AS acknowledged_at,
+           min(e.at) FILTER (WHERE e.event = 'resolved') AS resolved_at,
+           min(e.at) FILTER (WHERE e.event = 'rejected') AS rejected_at
+    FROM an_task_events e
+    LEFT JOIN ho ON ho.complaint_id = e.complaint_id AND ho.attempt = e.attempt
+    GROUP BY 1, 2
+) e ON e.complaint_id = t.complaint_id AND e.attempt = t.attempt
 LEFT JOIN building_periods r
        ON r.building_id = t.building_id AND r.kind = t.org_kind
       AND r.valid_from <= t.received_at
       AND (r.valid_to IS NULL OR t.received_at < r.valid_to)
-WHERE t.attempt = t.head;
+-- a handover attempt that continues an earlier one is folded into it
+WHERE t.route_reason IS DISTINCT FROM 'rerouted:handover'
+   OR NOT EXISTS (SELECT 1 FROM ho WHERE ho.complaint_id = t.complaint_id
+                  AND ho.attempt = t.attempt AND ho.head IS NOT NULL);
+
+-- The months of the tasks: about a year's worth, not one per day.  The
+-- views below take them as date_trunc('month', day::timestamp)::date (the
+-- same month as date_trunc('month', day)::date, but immutable, so it can
+-- have statistics); without these the planner took a row per distinct day,
+-- months x KSKs x periods grew to millions of estimated rows, and the
+-- rating spent most of its time in JIT compilation.
+CREATE STATISTICS an_tasks_month ON (date_trunc('month', day::timestamp)::date)
+    FROM an_tasks;
+ANALYZE an_tasks;
 
 -- Apartments and buildings an organisation was responsible for in each
 -- month (any day of it) of the tasks and votes.
 CREATE VIEW org_apartments_monthly AS
 WITH months AS (
-    SELECT DISTINCT date_trunc('month', day)::date AS month FROM an_tasks
+    SELECT DISTINCT date_trunc('month', day::timestamp)::date AS month FROM an_tasks
     UNION SELECT DISTINCT month FROM an_votes
 ),
 -- month start and end as instants: local (utc_offset_hours) midnights
@@ -104,8 +119,13 @@ ksk AS (
     WHERE t.org_kind = 'ksk' AND NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = t.org_id)
 ),
 months AS (
-    SELECT DISTINCT date_trunc('month', day)::date AS month FROM an_tasks
+    SELECT DISTINCT date_trunc('month', day::timestamp)::date AS month FROM an_tasks
     UNION SELECT DISTINCT month FROM an_votes
+),
+-- computed once (a join to the view was planned as a nested loop that
+-- evaluated it per KSK and month)
+ap AS MATERIALIZED (
+    SELECT month, org_id, apartments FROM org_apartments_monthly WHERE kind = 'ksk'
 ),
 kt AS (
     SELECT t.*, EXISTS (
@@ -125,7 +145,7 @@ kt AS (
     WHERE t.org_kind = 'ksk' AND t.rejected_at IS NULL
 ),
 tm AS (
-    SELECT date_trunc('month', day)::date AS month, org_id AS ksk_id,
+    SELECT date_trunc('month', day::timestamp)::date AS month, org_id AS ksk_id,
            count(*) AS complaints,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY resolve_hours) AS resolve_median_h,
            count(*) FILTER (WHERE sla_breached) AS breaches,
@@ -152,8 +172,7 @@ base AS (
                 WHEN coalesce(tm.complaints, 0) < p.min_complaints THEN 'few_complaints'
                 WHEN coalesce(v.n, 0) < p.min_votes THEN 'few_votes' END AS unrated_reason
     FROM months m CROSS JOIN ksk k CROSS JOIN p
-    LEFT JOIN org_apartments_monthly ap
-           ON ap.month = m.month AND ap.org_id = k.ksk_id AND ap.kind = 'ksk'
+    LEFT JOIN ap ON ap.month = m.month AND ap.org_id = k.ksk_id
     LEFT JOIN tm ON tm.month = m.month AND tm.ksk_id = k.ksk_id
     LEFT JOIN an_vote_month v ON v.month = m.month AND v.ksk_id = k.ksk_id
 ),
