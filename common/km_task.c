@@ -26,6 +26,7 @@ const char *km_task_event_name(enum km_task_action a)
                 [KM_TASK_ACK] = "acknowledged", [KM_TASK_RESOLVE] = "resolved",
                 [KM_TASK_REJECT] = "rejected",  [KM_TASK_REOPEN] = "reopened",
                 [KM_TASK_CONFIRM] = "confirmed", [KM_TASK_COMMENT] = "commented",
+                [KM_TASK_HANDOVER] = "handed_over",
         };
 
         return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a]
@@ -55,7 +56,8 @@ static int km_task_event(PGconn *conn, const struct km_task_change *ch,
                       "event_id", id, "complaint_id", ch->complaint_id,
                       "attempt", attempt, "org_id", org, "event", ev,
                       "at", at);
-        if (ch->action >= KM_TASK_REOPEN)
+        if (ch->action >= KM_TASK_REOPEN &&
+            ch->action <= KM_TASK_COMMENT)
                 json_object_set_new(o, "by", json_string("resident"));
         if (ch->note && *ch->note)
                 json_object_set_new(o, "note", json_string(ch->note));
@@ -64,6 +66,9 @@ static int km_task_event(PGconn *conn, const struct km_task_change *ch,
         if (ch->incident_id)
                 json_object_set_new(o, "incident_id",
                                     json_string(ch->incident_id));
+        if (ch->action == KM_TASK_HANDOVER)
+                json_object_set_new(o, "reason",
+                                    json_string("rerouted:handover"));
         payload = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         {
@@ -191,6 +196,9 @@ static int km_task_check(const struct km_task_change *ch, const char *status,
                 return 0;
         case KM_TASK_COMMENT:
                 return 0;
+        case KM_TASK_HANDOVER: /* km_task_handover only */
+                return km_err_set(err, errlen, KM_EINPUT,
+                                  "a handover comes from the directory");
         case KM_TASK_RESOLVE:
         case KM_TASK_REJECT:
                 if (!open && !ackd)
@@ -206,7 +214,8 @@ static int km_task_check(const struct km_task_change *ch, const char *status,
 static int km_task_validate(const struct km_task_change *ch, char *err,
                             size_t errlen)
 {
-        int resident = ch->action >= KM_TASK_REOPEN;
+        int resident = ch->action >= KM_TASK_REOPEN &&
+                       ch->action <= KM_TASK_COMMENT;
         int max = resident ? KM_TASK_RESIDENT_NOTE_MAX : KM_TASK_NOTE_MAX;
 
         if (!km_id_valid(ch->complaint_id))
@@ -345,7 +354,8 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
         if (ch->action == KM_TASK_REJECT && dir == NULL)
                 return km_err_set(err, errlen, KM_EFATAL,
                                   "reject needs the directory");
-        if (ch->action >= KM_TASK_REOPEN)
+        if (ch->action >= KM_TASK_REOPEN &&
+            ch->action <= KM_TASK_COMMENT)
                 return km_task_resident(conn, conf, ch, out, err, errlen);
         if ((r = km_pg_begin(conn, err, errlen)))
                 return r;
@@ -431,6 +441,100 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
         return 0;
 fail:
         km_pg_rollback(conn);
+        PQclear(res);
+        return r;
+}
+
+int km_task_handover(PGconn *conn, const struct km_conf *conf,
+                     const char *complaint_id, const char *from_org,
+                     const struct km_dir_org *to, int64_t at,
+                     struct km_task_result *out, char *err, size_t errlen)
+{
+        struct km_task_change ch = {.org_id = from_org,
+                                    .complaint_id = complaint_id,
+                                    .action = KM_TASK_HANDOVER,
+                                    .at = at};
+        struct km_complaint *c = NULL;
+        struct km_dir_building b;
+        struct km_route route;
+        const char *p[2] = {complaint_id, from_org};
+        char reason[KM_REASON_LEN], detail[256], id[KM_ID_LEN], att[16],
+            note[96];
+        PGresult *res = NULL;
+        json_t *obj = NULL;
+        char *payload = NULL;
+        int r, attempt;
+
+        memset(out, 0, sizeof(*out));
+        /* the row stays locked until the caller's commit */
+        r = km_pg_exec(conn,
+                       "SELECT attempt, complaint::text, building_id, "
+                       "district, extract(epoch FROM due_at)::bigint FROM "
+                       "tasks WHERE complaint_id = $1::uuid AND org_id = $2 "
+                       "AND status IN ('open', 'acknowledged', 'reopened') "
+                       "FOR UPDATE",
+                       2, p, &res, err, errlen);
+        if (r)
+                return r;
+        if (PQntuples(res) != 1) {
+                r = km_err_set(err, errlen, KM_EINPUT,
+                               "task %s is not open at %s", complaint_id,
+                               from_org);
+                goto cleanup;
+        }
+        attempt = atoi(PQgetvalue(res, 0, 0));
+        if ((obj = json_loads(PQgetvalue(res, 0, 1), 0, NULL)) == NULL) {
+                r = km_err_set(err, errlen, KM_EFATAL,
+                               "stored complaint is not JSON");
+                goto cleanup;
+        }
+        r = km_complaint_from_json(obj, conf, KM_CPL_STRICT, km_wall_s(), &c,
+                                   reason, detail, sizeof(detail));
+        if (r) {
+                r = km_err_set(err, errlen, KM_EFATAL,
+                               "stored complaint: %s", reason);
+                goto cleanup;
+        }
+        memset(&b, 0, sizeof(b));
+        memset(&route, 0, sizeof(route));
+        b.id = PQgetvalue(res, 0, 2);
+        route.org = to;
+        route.building = PQgetisnull(res, 0, 2) ? NULL : &b;
+        route.district = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
+        route.reason = "rerouted:handover";
+        route.due_at = strtoll(PQgetvalue(res, 0, 4), NULL, 10); /* kept */
+        snprintf(note, sizeof(note), "to %s", to->id);
+        ch.note = note;
+        if ((r = km_task_event(conn, &ch, from_org, attempt, out, err,
+                               errlen)))
+                goto cleanup;
+        payload = km_route_dispatch(&route, c, attempt + 1, NULL,
+                                    at ? at : km_wall_s(), NULL, 0);
+        km_id_random(id);
+        snprintf(att, sizeof(att), "%d", attempt + 1);
+        {
+                const char *q[6] = {id, to->id, payload, c->id, att,
+                                    "handover"};
+
+                r = km_pg_exec(conn,
+                               "INSERT INTO task_outbox (event_id, topic, "
+                               "msg_key, payload, complaint_id, attempt, "
+                               "org_id, event, note) VALUES ($1, 'dispatch', "
+                               "$2::text, $3, $4, $5, $2::text, 'rerouted', "
+                               "$6)",
+                               6, q, NULL, err, errlen);
+        }
+        if (r)
+                goto cleanup;
+        out->attempt = attempt + 1;
+        snprintf(out->status, sizeof(out->status), "handed_over");
+        snprintf(out->new_org, sizeof(out->new_org), "%s", to->id);
+        snprintf(out->reason, sizeof(out->reason), "rerouted:handover");
+        snprintf(out->org, sizeof(out->org), "%s", from_org);
+cleanup:
+        free(payload);
+        km_complaint_destroy(c);
+        json_decref(obj);
         PQclear(res);
         return r;
 }

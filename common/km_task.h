@@ -51,7 +51,9 @@ enum km_task_action {
         /* the resident's (org_id NULL): */
         KM_TASK_REOPEN,  /* dispute a resolution */
         KM_TASK_CONFIRM, /* confirm it */
-        KM_TASK_COMMENT  /* a comment: note required */
+        KM_TASK_COMMENT, /* a comment: note required */
+        /* the directory's (km_task_handover): */
+        KM_TASK_HANDOVER /* responsibility for the building changed */
 };
 
 #define KM_TASK_RESIDENT_NOTE_MAX 4000 /* a resident's text (Open311) */
@@ -100,8 +102,25 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
                   struct km_task_result *out, char *err,
                   size_t errlen) KM_MUSTCHECK;
 
+/**
+ * @brief Hand an open task over to the organisation now responsible for
+ * its building (komek-directory import, issue 17): in the caller's
+ * transaction, lock the task of from_org, queue its task-events message
+ * "handed_over" (reason "rerouted:handover", note "to <org>") and the
+ * dispatch message of attempt + 1 to @p to (route_reason
+ * "rerouted:handover", due_at kept) in task_outbox.
+ * @param at the handover's time (0: now)
+ * @returns 0; KM_EINPUT when the task is not open at from_org;
+ *          KM_ERETRY / KM_EFATAL.
+ */
+int km_task_handover(PGconn *conn, const struct km_conf *conf,
+                     const char *complaint_id, const char *from_org,
+                     const struct km_dir_org *to, int64_t at,
+                     struct km_task_result *out, char *err,
+                     size_t errlen) KM_MUSTCHECK;
+
 /** @brief "acknowledged", "resolved", "rejected", "reopened",
- *  "confirmed", "commented". */
+ *  "confirmed", "commented", "handed_over". */
 const char *km_task_event_name(enum km_task_action a);
 
 #endif /* KM_TASK_H */

@@ -37,3 +37,10 @@ test_reload_SRCS := tests/routing/test_reload.c tests/routing/rt.c tests/common/
 TESTS += test_incidents
 test_incidents_SRCS := tests/routing/test_incidents.c tests/routing/rt.c \
 	tests/common/km_test.c
+# the directory remembers: responsibility periods, handovers (issue 17)
+TESTS += test_history
+test_history_SRCS := tests/routing/test_history.c tests/routing/th.c \
+	tests/routing/rt.c tests/common/km_test.c
+TESTS += test_handover
+test_handover_SRCS := tests/routing/test_handover.c tests/routing/th.c \
+	tests/routing/rt.c tests/common/km_test.c

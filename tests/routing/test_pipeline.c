@@ -341,11 +341,15 @@ static void test_redelivery_and_reload(void **state)
         assert_int_equal(rt_count(&t, "SELECT count(*) FROM tasks"), unique);
 
         /* reload: a building moves to another KSK; the running router uses
-         * the new directory for the next complaint */
+         * the new directory for the next complaint.  The router routes by
+         * received_at (issue 17), so the handover is effective before the
+         * complaint arrived (2026-03-01 10:00Z; a date-only --effective is
+         * local midnight, UTC+5) */
         {
                 char path[600];
                 FILE *fp;
-                const char *args[] = {"import", t.datadir, NULL};
+                const char *args[] = {"--effective", "2026-03-01", "import",
+                                      t.datadir, NULL};
                 const char *js =
                     "{\"schema_version\":1,\"id\":"
                     "\"0b7f2c56-8a3b-4f4e-9d2a-1c9e8f7a6b50\",\"source\":"

@@ -78,7 +78,7 @@ static void test_import(void **state)
         free(out);
         /* the same files again: nothing changes, the version stays */
         assert_int_equal(rt_run(&t, "directory", args, &out), 0);
-        assert_non_null(strstr(out, "5 unchanged, 0 removed\nbuildings: 5 in file, 0 added, 0 changed, 5 unchanged"));
+        assert_non_null(strstr(out, "5 unchanged, 0 retired\nbuildings: 5 in file, 0 added, 0 changed, 5 unchanged"));
         assert_non_null(strstr(out, "directory version 1 (unchanged)"));
         free(out);
         assert_int_equal(rt_count(&t, "SELECT count(*) FROM buildings WHERE "

@@ -31,6 +31,13 @@ static const struct km_conf_key directory_keys[] = {
         {"directory.max_errors", KM_CT_INT, "20", 1, 100000,
          offsetof(struct directory_conf, max_errors), "max-errors",
          "invalid rows listed"},
+        {"directory.effective", KM_CT_STR, NULL, 0, 64,
+         offsetof(struct directory_conf, effective), "effective",
+         "import: when the changes take effect (YYYY-MM-DD local "
+         "midnight, or RFC 3339; default today)"},
+        {"directory.utc_offset_hours", KM_CT_INT, "5", -12, 14,
+         offsetof(struct directory_conf, utc_offset_h), "utc-offset-hours",
+         "local time of a date-only --effective (Astana: UTC+5)"},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -39,11 +46,14 @@ static void directory_usage(const struct km_conf *conf)
         fprintf(stdout,
                 "usage: komek-directory [options] import DIR\n"
                 "       komek-directory [options] lookup ADDRESS|BUILDING_ID...\n"
+                "       komek-directory [options] who BUILDING CATEGORY [TIME]\n"
                 "       komek-directory [options] stats\n"
                 "  import   validate and import DIR/organisations.csv and\n"
                 "           DIR/buildings.csv (and DIR/channels.csv when it\n"
                 "           exists); print what changed\n"
                 "  lookup   match addresses to buildings as the router does\n"
+                "  who      the organisation responsible for BUILDING and\n"
+                "           CATEGORY at TIME (RFC 3339; default now)\n"
                 "  stats    organisations per kind, buildings, version\n"
                 "exit: 0 ok, 1 invalid input or failure, 2 usage\n");
         km_conf_usage(conf, stdout);
@@ -84,6 +94,15 @@ int main(int argc, char **argv)
                 r = directory_lookup(&conf, conf.nargs - 1, conf.args + 1, err,
                                      sizeof(err));
                 if (r == KM_EINPUT) { /* some address unknown: said so */
+                        km_conf_destroy(&conf);
+                        return 1;
+                }
+        } else if (strcmp(cmd, "who") == 0 &&
+                   (conf.nargs == 3 || conf.nargs == 4)) {
+                r = directory_hist_who(&conf, conf.args[1], conf.args[2],
+                                       conf.nargs == 4 ? conf.args[3] : NULL,
+                                       err, sizeof(err));
+                if (r == KM_EINPUT) { /* nobody on record: said so */
                         km_conf_destroy(&conf);
                         return 1;
                 }

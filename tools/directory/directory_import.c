@@ -46,6 +46,8 @@ struct dir_state {
         struct dir_bld *blds;
         PGresult *db_orgs, *db_blds; /* sorted by id COLLATE "C" */
         struct dir_counts oc, bc;
+        char eff[32];             /* effective time, RFC 3339 */
+        struct directory_hist hist; /* responsibility changes */
 };
 
 static int dir_err(struct dir_state *st, const char *file, size_t line,
@@ -296,7 +298,8 @@ static int dir_write_orgs(PGconn *conn, struct dir_state *st, char *err,
                 if (row >= 0 && dir_same(st->db_orgs, row, 1, o->kind) &&
                     dir_same(st->db_orgs, row, 2, o->name) &&
                     dir_same(st->db_orgs, row, 3, o->district) &&
-                    dir_same(st->db_orgs, row, 4, o->phone)) {
+                    dir_same(st->db_orgs, row, 4, o->phone) &&
+                    dir_same(st->db_orgs, row, 5, "f")) {
                         st->oc.unchanged++;
                         continue;
                 }
@@ -312,7 +315,8 @@ static int dir_write_orgs(PGconn *conn, struct dir_state *st, char *err,
                                "$3, $4, $5, now()) ON CONFLICT (id) DO UPDATE "
                                "SET kind = EXCLUDED.kind, name = EXCLUDED.name, "
                                "district = EXCLUDED.district, phone = "
-                               "EXCLUDED.phone, updated_at = now()",
+                               "EXCLUDED.phone, retired_at = NULL, "
+                               "updated_at = now()",
                                5, p, NULL, err, errlen);
                 if (r)
                         return r;
@@ -371,8 +375,10 @@ static int dir_write_blds(PGconn *conn, struct dir_state *st, char *err,
         return 0;
 }
 
-/* With --prune: buildings, then organisations no longer in the files (an
- * organisation still referenced, or triage, is kept). */
+/* With --prune: buildings, then organisations no longer in the files are
+ * retired at the effective date (never deleted: old complaints and
+ * responsibility periods name them); one still referenced, or triage, is
+ * kept. */
 static int dir_prune(PGconn *conn, struct dir_state *st, char *err,
                      size_t errlen)
 {
@@ -393,21 +399,24 @@ static int dir_prune(PGconn *conn, struct dir_state *st, char *err,
         }
         for (int i = 0; i < PQntuples(st->db_orgs); i++) {
                 const char *id = PQgetvalue(st->db_orgs, i, 0);
-                const char *p[1] = {id};
+                const char *p[2] = {id, st->eff};
                 PGresult *res = NULL;
                 int r;
 
-                if (dir_file_org(st, id) || strcmp(id, KM_DIR_TRIAGE) == 0)
+                if (dir_file_org(st, id) || strcmp(id, KM_DIR_TRIAGE) == 0 ||
+                    dir_same(st->db_orgs, i, 5, "t"))
                         continue;
                 if (st->dc->dry_run) {
                         st->oc.removed++;
                         continue;
                 }
                 r = km_pg_exec(conn,
-                               "DELETE FROM organisations WHERE id = $1 AND "
-                               "NOT EXISTS (SELECT 1 FROM buildings WHERE "
-                               "ksk_id = $1 OR lift_operator_id = $1)",
-                               1, p, &res, err, errlen);
+                               "UPDATE organisations SET retired_at = "
+                               "$2::timestamptz, updated_at = now() WHERE id "
+                               "= $1 AND retired_at IS NULL AND NOT EXISTS "
+                               "(SELECT 1 FROM buildings WHERE ksk_id = $1 OR "
+                               "lift_operator_id = $1)",
+                               2, p, &res, err, errlen);
                 if (r)
                         return r;
                 if (atoi(PQcmdTuples(res)) > 0)
@@ -453,8 +462,14 @@ static int dir_apply(PGconn *conn, struct dir_state *st, char *err,
             (r = dir_write_blds(conn, st, err, errlen)) ||
             (st->dc->prune && (r = dir_prune(conn, st, err, errlen))))
                 return r;
+        if (!st->dc->dry_run &&
+            (r = directory_hist_apply(conn, st->hist.effective,
+                                      (size_t)st->dc->max_errors, &st->hist,
+                                      err, errlen)))
+                return r;
         changed = st->oc.added + st->oc.changed + st->oc.removed +
-                  st->bc.added + st->bc.changed + st->bc.removed;
+                  st->bc.added + st->bc.changed + st->bc.removed +
+                  st->hist.n;
         if (changed && !st->dc->dry_run &&
             (r = dir_bump(conn, st, &version, err, errlen)))
                 return r;
@@ -463,7 +478,7 @@ static int dir_apply(PGconn *conn, struct dir_state *st, char *err,
         if (r)
                 return r;
         printf("organisations: %zu in file, %zu added, %zu changed, %zu "
-               "unchanged, %zu removed\n",
+               "unchanged, %zu retired\n",
                st->oc.in_file, st->oc.added, st->oc.changed, st->oc.unchanged,
                st->oc.removed);
         if (st->oc.kept)
@@ -474,11 +489,36 @@ static int dir_apply(PGconn *conn, struct dir_state *st, char *err,
                "unchanged, %zu removed\n",
                st->bc.in_file, st->bc.added, st->bc.changed, st->bc.unchanged,
                st->bc.removed);
+        if (!st->dc->dry_run)
+                directory_hist_report(&st->hist, stdout);
         printf("directory version %lld%s\n", (long long)version,
                st->dc->dry_run ? " (dry run: nothing written)"
                : changed       ? " (changed)"
                                : " (unchanged)");
         return 0;
+}
+
+/* Open tasks follow their building (directory_handover.c); not before
+ * the effective date (XXX: then nothing moves, a later import does). */
+static int dir_handover(PGconn *conn, const struct km_conf *conf,
+                        struct dir_state *st, char *err, size_t errlen)
+{
+        int64_t now = km_wall_s();
+        size_t moved = 0;
+        int r;
+
+        if (st->hist.handovers + st->hist.released == 0)
+                return 0;
+        if (st->hist.effective > now) {
+                printf("tasks: none handed over (effective date in the "
+                       "future)\n");
+                return 0;
+        }
+        r = directory_handover_tasks(conn, conf, &st->hist, now, &moved, err,
+                                     errlen);
+        if (r == 0)
+                printf("tasks: %zu open task(s) handed over\n", moved);
+        return r;
 }
 
 int directory_import(const struct km_conf *conf,
@@ -497,6 +537,11 @@ int directory_import(const struct km_conf *conf,
         memset(&bcsv, 0, sizeof(bcsv));
         memset(&cx, 0, sizeof(cx));
         st.dc = dc;
+        if ((r = directory_effective(dc->effective, dc->utc_offset_h,
+                                     km_wall_s(), &st.hist.effective, err,
+                                     errlen)))
+                goto cleanup;
+        km_fmt_rfc3339(st.hist.effective, st.eff, sizeof(st.eff));
         opath = dc->orgs_file ? km_xstrdup(dc->orgs_file)
                               : km_xasprintf("%s/organisations.csv", dir);
         bpath = dc->buildings_file ? km_xstrdup(dc->buildings_file)
@@ -523,8 +568,9 @@ int directory_import(const struct km_conf *conf,
                             "EXCLUSIVE MODE",
                             0, NULL, NULL, err, errlen)) ||
             (r = km_pg_exec(conn,
-                            "SELECT id, kind, name, district, phone FROM "
-                            "organisations ORDER BY id COLLATE \"C\"",
+                            "SELECT id, kind, name, district, phone, "
+                            "retired_at IS NOT NULL FROM organisations "
+                            "ORDER BY id COLLATE \"C\"",
                             0, NULL, &st.db_orgs, err, errlen)) ||
             (r = km_pg_exec(conn,
                             "SELECT id, district, street, house, "
@@ -552,6 +598,8 @@ int directory_import(const struct km_conf *conf,
                 goto cleanup;
         }
         if ((r = dir_apply(conn, &st, err, errlen)) ||
+            (!dc->dry_run &&
+             (r = dir_handover(conn, conf, &st, err, errlen))) ||
             (cpath && (r = directory_channels_apply(conn, &cx, dc->dry_run,
                                                     err, errlen))))
                 goto cleanup;
@@ -560,9 +608,10 @@ int directory_import(const struct km_conf *conf,
                            : km_pg_commit(conn, err, errlen);
         if (r == 0 && !st.dc->dry_run)
                 km_log_info("import: organisations +%zu ~%zu -%zu, buildings "
-                            "+%zu ~%zu -%zu",
+                            "+%zu ~%zu -%zu, responsibility %zu handed over",
                             st.oc.added, st.oc.changed, st.oc.removed,
-                            st.bc.added, st.bc.changed, st.bc.removed);
+                            st.bc.added, st.bc.changed, st.bc.removed,
+                            st.hist.handovers);
 cleanup:
         if (r && conn)
                 km_pg_rollback(conn);
@@ -572,6 +621,7 @@ cleanup:
                 PQfinish(conn);
         free(st.orgs);
         free(st.blds);
+        directory_hist_free(&st.hist);
         directory_csv_free(&ocsv);
         directory_csv_free(&bcsv);
         directory_channels_free(&cx);

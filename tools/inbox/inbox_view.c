@@ -12,6 +12,36 @@
 #include "km_id.h"
 #include "km_pg.h"
 
+/* Tasks this organisation handed over when a building changed hands
+ * (issue 17), the last 30 days, newest first. */
+static int inbox_view_handed_over(PGconn *conn, const struct inbox_conf *ic,
+                                  char *err, size_t errlen)
+{
+        const char *p[1] = {ic->org};
+        PGresult *res = NULL;
+        int r;
+
+        r = km_pg_exec(conn,
+                       "SELECT complaint_id, to_char(created_at AT TIME ZONE "
+                       "'UTC', 'YYYY-MM-DD HH24:MI'), coalesce(note, '') "
+                       "FROM task_outbox WHERE org_id = $1 AND event = "
+                       "'handed_over' AND created_at > now() - interval "
+                       "'30 days' ORDER BY created_at DESC, complaint_id "
+                       "LIMIT 50",
+                       1, p, &res, err, errlen);
+        if (r)
+                return r;
+        if (PQntuples(res))
+                printf("handed over (responsibility for the building "
+                       "changed):\n");
+        for (int i = 0; i < PQntuples(res); i++)
+                printf("  %-36s  %-16s  handed over %s\n",
+                       PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                       PQgetvalue(res, i, 2));
+        PQclear(res);
+        return 0;
+}
+
 int inbox_list(PGconn *conn, const struct inbox_conf *ic, char *err,
                size_t errlen)
 {
@@ -34,7 +64,8 @@ int inbox_list(PGconn *conn, const struct inbox_conf *ic, char *err,
             "to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
             "status, category, coalesce(left(address, 48), ''), attempt, "
             "(SELECT count(*) FROM tasks WHERE org_id = $1 AND status IN "
-            "('open', 'acknowledged', 'reopened')) FROM tasks WHERE org_id "
+            "('open', 'acknowledged', 'reopened')), route_reason FROM tasks "
+            "WHERE org_id "
             "= $1 AND ($3::bool OR status IN ('open', 'acknowledged', "
             "'reopened')) ORDER BY status = 'reopened' DESC, received_at, "
             "complaint_id LIMIT $2::int",
@@ -55,13 +86,15 @@ int inbox_list(PGconn *conn, const struct inbox_conf *ic, char *err,
                        PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
                        PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
                        PQgetvalue(res, i, 6),
-                       strcmp(PQgetvalue(res, i, 7), "1") ? " (re-routed)"
-                                                          : "");
+                       strcmp(PQgetvalue(res, i, 9), "rerouted:handover") == 0
+                           ? " (handed over: the building changed hands)"
+                       : strcmp(PQgetvalue(res, i, 7), "1") ? " (re-routed)"
+                                                            : "");
         }
         if (overdue)
                 printf("%d shown past due\n", overdue);
         PQclear(res);
-        return 0;
+        return inbox_view_handed_over(conn, ic, err, errlen);
 }
 
 int inbox_show(PGconn *conn, const struct inbox_conf *ic, const char *id,

@@ -379,13 +379,16 @@ static int an_parse_event(struct an_ctx *x)
             an_str(x, "event", 1, 16, &ev) || an_time(x, "at", &at, sat) ||
             an_str(x, "reason", 0, 64, &why))
                 return -1;
-        /* reopened, confirmed, commented: the resident's (km_task.h) */
+        /* reopened, confirmed, commented: the resident's (km_task.h);
+         * handed_over: the directory's (issue 17) */
         if (strcmp(ev, "acknowledged") && strcmp(ev, "resolved") &&
             strcmp(ev, "rejected") && strcmp(ev, "reopened") &&
-            strcmp(ev, "confirmed") && strcmp(ev, "commented"))
+            strcmp(ev, "confirmed") && strcmp(ev, "commented") &&
+            strcmp(ev, "handed_over"))
                 return an_bad(x->m, "invalid_field", "event",
                               "event must be acknowledged, resolved, "
-                              "rejected, reopened, confirmed or commented");
+                              "rejected, reopened, confirmed, commented or "
+                              "handed_over");
         x->m->event_at = at;
         an_put(&l, eid);
         an_put(&l, cid);

@@ -74,6 +74,7 @@ static void router_destroy(struct router *r)
                 rd_kafka_topic_partition_list_destroy(r->offsets);
         router_dedup_destroy(r);
         km_dir_destroy(r->dir);
+        km_dir_hist_destroy(r->hist);
         if (r->conn)
                 PQfinish(r->conn);
         km_metrics_destroy(r->m.reg); /* stops the HTTP thread */

@@ -16,6 +16,7 @@
 
 #include "km_conf.h"
 #include "km_dir.h"
+#include "km_dir_hist.h"
 #include "km_kafka.h"
 #include "km_metrics.h"
 #include "km_obs.h"
@@ -115,6 +116,7 @@ struct router {
         char txn_id[256];
         PGconn *conn;
         struct km_dir *dir;
+        struct km_dir_hist *hist; /* periods by the day (issue 17) */
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
         struct km_kafka_counts pcounts;

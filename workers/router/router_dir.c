@@ -12,6 +12,7 @@
 int router_dir_reload(struct router *r, int force)
 {
         struct km_dir *dir = NULL;
+        struct km_dir_hist *hist = NULL;
         char err[512];
         int64_t version = 0;
         int rc;
@@ -29,6 +30,11 @@ int router_dir_reload(struct router *r, int force)
                         return 0;
         }
         rc = km_dir_load(r->conn, &dir, err, sizeof(err));
+        /* XXX a second snapshot: an import between the two loads is
+         * caught by the next version check */
+        if (rc == 0 && (rc = km_dir_hist_load(r->conn, &hist, err,
+                                              sizeof(err))))
+                km_dir_destroy(dir);
         if (rc) {
                 km_obs_pg_error(r->m.reg, rc);
                 km_log_warn("directory reload failed, keeping version %lld: %s",
@@ -36,12 +42,15 @@ int router_dir_reload(struct router *r, int force)
                             err);
                 return rc;
         }
-        km_log_info("directory version %lld: %zu organisations, %zu buildings",
+        km_log_info("directory version %lld: %zu organisations, %zu "
+                    "buildings, %zu responsibility periods",
                     (long long)km_dir_version(dir), km_dir_norgs(dir),
-                    km_dir_nbuildings(dir));
+                    km_dir_nbuildings(dir), km_dir_hist_nperiods(hist));
         if (r->dir)
                 r->st.reloads++;
         km_dir_destroy(r->dir);
+        km_dir_hist_destroy(r->hist);
         r->dir = dir;
+        r->hist = hist;
         return 0;
 }

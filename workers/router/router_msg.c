@@ -67,6 +67,7 @@ int router_msg_handle(struct router *r, const rd_kafka_message_t *rkm,
                 return 0;
         }
         km_route_complaint(r->dir, r->conf, c, &route);
+        km_dir_hist_route(r->hist, r->dir, r->conf, c, &route); /* on the day */
         msg = km_route_dispatch(&route, c, 1, NULL, now, rkm->payload, o.len);
         /* produced after the duplicate check (router_dedup.c) */
         router_dedup_pend(r, c->id, &route, route.org == km_dir_triage(r->dir),
