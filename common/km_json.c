@@ -25,6 +25,13 @@ struct km_js {
         const struct km_json_want *want;
         int nwant;
         struct km_json_val *out;
+        size_t wlen[KM_JSON_MAXKEYS]; /* strlen(want[i].name) */
+};
+
+/* Bytes that end a run of plain string bytes: control bytes, '"', '\\',
+ * and every byte >= 0x80 (the start of a UTF-8 sequence, checked). */
+static const unsigned char km_js_stop[256] = {
+        [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
 };
 
 static inline void km_js_ws(struct km_js *st)
@@ -98,15 +105,22 @@ static int km_js_string(struct km_js *st, struct km_json_val *v)
         v->esc = 0;
         for (;;) {
                 /* the common case: plain ASCII */
-                while (s < e && *s >= 0x20 && *s < 0x80 && *s != '"' &&
-                       *s != '\\')
+                while (s < e && !km_js_stop[*s])
                         s++;
                 if (s >= e || *s < 0x20)
                         return KM_JS_BAD;
                 if (*s == '"')
                         break;
                 if (*s >= 0x80) {
-                        size_t n = km_js_utf8(s, e);
+                        size_t n;
+
+                        /* two bytes (Cyrillic): inline */
+                        if (*s >= 0xc2 && *s <= 0xdf && e - s >= 2 &&
+                            (s[1] & 0xc0) == 0x80) {
+                                s += 2;
+                                continue;
+                        }
+                        n = km_js_utf8(s, e);
 
                         if (n == 0)
                                 return KM_JS_BAD;
@@ -259,8 +273,8 @@ static int km_js_object(struct km_js *st, int depth, int node)
                 if (node != -2)
                         for (int i = 0; i < st->nwant; i++)
                                 if (st->want[i].parent == node &&
-                                    strncmp(st->want[i].name, k.p, k.len) == 0 &&
-                                    st->want[i].name[k.len] == '\0') {
+                                    st->wlen[i] == k.len &&
+                                    memcmp(st->want[i].name, k.p, k.len) == 0) {
                                         w = i;
                                         child = i;
                                         break;
@@ -369,12 +383,17 @@ static int km_js_value(struct km_js *st, int depth, int node,
 int km_json_scan(const char *buf, size_t len, const struct km_json_want *want,
                  int nwant, struct km_json_val *out)
 {
-        struct km_js st = {buf, buf + len, want, nwant, out};
+        struct km_js st = {.s = buf, .e = buf + len, .want = want,
+                           .nwant = nwant, .out = out};
         struct km_json_val top;
         int r;
 
-        for (int i = 0; i < nwant; i++)
+        if (nwant > KM_JSON_MAXKEYS)
+                return KM_JSON_UNDECIDED;
+        for (int i = 0; i < nwant; i++) {
                 memset(&out[i], 0, sizeof(out[i]));
+                st.wlen[i] = strlen(want[i].name);
+        }
         if (buf == NULL)
                 return KM_EINPUT;
         km_js_ws(&st);
