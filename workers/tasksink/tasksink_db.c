@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "km_id.h"
 #include "km_log.h"
 #include "km_dlq.h"
 #include "km_outbox.h"
