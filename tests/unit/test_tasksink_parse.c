@@ -9,7 +9,8 @@
  * (truncations, one byte replaced, one byte inserted).  Each must give the
  * same verdict and reason and, when valid, the same fields, byte for byte.
  * And every complaint the model accepts, inside a valid envelope, is a
- * valid dispatch message (the sink accepts what the model accepts).
+ * valid dispatch message (the sink accepts what the model accepts); the
+ * staging line is checked against a golden one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -445,6 +446,50 @@ static void test_corpora(void **state)
         assert_true(check_dir(path, ".in", 0) >= 100);
 }
 
+/* The staging line (COPY text format): the row's fields in ts_stage's
+ * order, \N for a missing one, backslash, tab, newline and CR escaped,
+ * the complaint and contact as their bytes. */
+static void test_line(void **state)
+{
+        static const char in[] = ENV_HEAD "\"district\":null,\"complaint\":{"
+                "\"description\":\"a\\tb\\nc\\\\d\\re\\u0416\","
+                "\"address\":{\"street\":\"S\",\"apartment\":\"4\"},"
+                "\"contact\":{\"name\":\"N\\tM\"}}}";
+        static const char want[] =
+                "0\t6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\t1\tksk-1\tksk\t\\N"
+                "\t\\N\tgas\taddress\t2026-07-16T10:00:00Z\t2026-07-16T10:00:00Z"
+                "\t2026-07-16T14:00:00Z\ta\\tb\\nc\\\\d\\re\xd0\x96\tS, кв. 4"
+                "\t{\"name\":\"N\\\\tM\"}"
+                "\t{\"description\":\"a\\\\tb\\\\nc\\\\\\\\d\\\\re\\\\u0416\","
+                "\"address\":{\"street\":\"S\",\"apartment\":\"4\"},"
+                "\"contact\":{\"name\":\"N\\\\tM\"}}\n";
+        struct tasksink ts;
+        struct tasksink_row row;
+        rd_kafka_message_t rkm;
+        char err[256];
+
+        (void)state;
+        memset(&ts, 0, sizeof(ts));
+        memset(&rkm, 0, sizeof(rkm));
+        ts.conf = &conf;
+        rkm.payload = (void *)in;
+        rkm.len = sizeof(in) - 1;
+        rkm.partition = 2;
+        rkm.offset = 7;
+        assert_int_equal(tasksink_row_parse(&ts, &rkm, &row, err, sizeof(err)), 0);
+        if (row.line_len != sizeof(want) - 1 ||
+            memcmp(ts.copy + row.line_off, want, row.line_len) != 0)
+                fail_msg("got  %.*s\nwant %s", (int)row.line_len,
+                         ts.copy + row.line_off, want);
+        assert_int_equal(row.rawlen, rkm.len);
+        assert_memory_equal(row.raw, in, rkm.len);
+        assert_int_equal(row.partition, 2);
+        assert_int_equal(row.offset, 7);
+        tasksink_row_free(&row);
+        tasksink_msg_free(&ts.msg);
+        free(ts.copy);
+}
+
 static void test_summary(void **state)
 {
         (void)state;
@@ -471,6 +516,7 @@ int main(void)
                 cmocka_unit_test(test_edges),
                 cmocka_unit_test(test_generated),
                 cmocka_unit_test(test_corpora),
+                cmocka_unit_test(test_line),
                 cmocka_unit_test(test_summary),
         };
 

@@ -31,12 +31,6 @@
 #include "km_util.h"
 #include "tasksink.h"
 
-void tasksink_row_free(struct tasksink_row *row)
-{
-        free(row->raw);
-        memset(row, 0, sizeof(*row));
-}
-
 int tasksink_dlq(struct tasksink *ts, const char *stage, int32_t partition,
                  int64_t offset, const char *reason, const char *detail,
                  const void *buf, size_t len, char *err, size_t errlen)

@@ -441,10 +441,15 @@ static void ts_copy_reserve(struct tasksink *ts, size_t n)
         ts->copy = km_xrealloc(ts->copy, ts->copycap);
 }
 
-/* One field and its delimiter; s NULL: \N. */
+/* One field and its delimiter; s NULL: \N.  Runs of bytes COPY takes as
+ * they are go in with one memcpy. */
+static const unsigned char ts_copy_esc[256] = {
+        ['\\'] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
 static void ts_copy_field(struct tasksink *ts, const char *s, size_t n,
                           char delim)
 {
+        const char *e = s ? s + n : NULL;
         char *w;
 
         ts_copy_reserve(ts, (s ? 2 * n : 2) + 1);
@@ -453,17 +458,27 @@ static void ts_copy_field(struct tasksink *ts, const char *s, size_t n,
                 *w++ = '\\';
                 *w++ = 'N';
         }
-        for (size_t i = 0; s && i < n; i++) {
-                char c = s[i];
+        while (s != NULL && s < e) {
+                const char *q = s;
 
-                if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
-                        *w++ = '\\';
-                        c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : c;
-                }
-                *w++ = c;
+                while (q < e && !ts_copy_esc[(unsigned char)*q])
+                        q++;
+                memcpy(w, s, (size_t)(q - s));
+                w += q - s;
+                if (q == e)
+                        break;
+                *w++ = '\\';
+                *w++ = *q == '\t' ? 't' : *q == '\n' ? 'n' : *q == '\r' ? 'r' : *q;
+                s = q + 1;
         }
         *w++ = delim;
         ts->copylen = (size_t)(w - ts->copy);
+}
+
+void tasksink_row_free(struct tasksink_row *row)
+{
+        free(row->raw);
+        memset(row, 0, sizeof(*row));
 }
 
 int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
