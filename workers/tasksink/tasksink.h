@@ -115,6 +115,7 @@ struct tasksink {
 int tasksink_msg_read(const struct km_conf *conf, const char *buf, size_t len,
                       int ref, struct tasksink_msg *m, char *err,
                       size_t errlen) KM_MUSTCHECK;
+/** @brief Free what m holds (its strings); m may be all zero. */
 void tasksink_msg_free(struct tasksink_msg *m);
 /** @brief The message as a staging line appended to ts->copy (KM_EINPUT:
  *  invalid, err says why). */
