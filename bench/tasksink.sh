@@ -6,7 +6,9 @@
 # COPY, commit) over TS_N messages, for BIN and, when TS_BASE_BIN is set,
 # for that build too (e.g. main's), on the same messages.
 # The messages: a dispatch topic's (TS_TOPIC), else TS_FILE (one message a
-# line), else made by komek-router from komek-gen's complaints.
+# line), else made by komek-router from TS_N of komek-gen's complaints
+# (seed 109) on topics of their own.  TS_BASE_BIN: absolute, or relative
+# to the tree.
 # usage: bash bench/tasksink.sh [BIN]   (after make up)
 # Prints lines "bench: <key> <value> <unit>".
 set -euo pipefail
@@ -19,7 +21,9 @@ export KOMEK_CONFIG="$ROOT/deploy/komek.conf"
 . .run/kafka.env
 # shellcheck disable=SC1091
 . .run/pg.env
-make --no-print-directory -s build/bench/tasksink_parse_bench "${1:-bin}/komek-tasksink" >/dev/null
+make --no-print-directory -s build/bench/tasksink_parse_bench "${1:-bin}/komek-tasksink" \
+        "${1:-bin}/komek-gen" "${1:-bin}/komek-directory" "${1:-bin}/komek-intake" \
+        "${1:-bin}/komek-router" "${1:-bin}/komek-admin" >/dev/null
 work=$(mktemp -d /tmp/komek-bench-tasksink.XXXXXX)
 schema="bench_ts_$$"
 pids=()
@@ -30,24 +34,43 @@ cleanup() {
         rm -rf "$work"
 }
 trap cleanup EXIT
+export KOMEK_PG_CONNINFO="$KOMEK_PG_TEST_CONNINFO options='-csearch_path=$schema'"
+psql -q "$KOMEK_PG_TEST_CONNINFO" -c "CREATE SCHEMA $schema"
+tag="komek-bench-ts-$$-$(date +%s)"
+topics() { # the topic names for prefix $1
+        T=(--set "topics.complaints=$1-c" --set "topics.dlq=$1-dlq" --set "topics.dispatch=$1-d"
+                --set "topics.task_events=$1-e" --set "topics.votes=$1-v" --set "topics.escalations=$1-x")
+}
 if [ -n "${TS_TOPIC:-}" ]; then
         kcat -C -b "$KOMEK_BROKERS" -t "$TS_TOPIC" -o beginning -c "$N" -e -q \
                 -X isolation.level=read_committed -f '%s\n' >"$work/d.jsonl" 2>/dev/null
 elif [ -n "${TS_FILE:-}" ]; then
         head -n "$N" "$TS_FILE" >"$work/d.jsonl"
 else
-        echo "bench/tasksink.sh: set TS_TOPIC or TS_FILE (a dispatch topic, e.g. bench/e2e.sh's)" >&2
-        exit 2
+        # komek-gen's complaints through komek-intake and komek-router,
+        # on topics of their own, the directory in the scratch schema
+        topics "$tag-g"
+        "$BIN/komek-admin" --log-level warn "${T[@]}" all
+        "$BIN/komek-gen" --out "$work/gen" --seed 109 --complaints "$N" --dup-rate 0 --bad-rate 0 \
+                --from "$(date -u -d "today - 200 days" +%Y-%m-%d)" --days 180 2>/dev/null
+        "$BIN/komek-directory" --log-level warn import "$work/gen" >/dev/null
+        "$BIN/komek-intake" --progress=false "${T[@]}" "$work/gen/complaints.jsonl" 2>"$work/intake.log"
+        "$BIN/komek-router" "${T[@]}" --set "router.group=$tag-r" \
+                --set "router.transactional_id=$tag-r" --set router.metrics_port=0 \
+                --set router.reload_ms=0 2>"$work/router.log" &
+        pids+=($!)
+        timeout 300 kcat -C -b "$KOMEK_BROKERS" -t "$tag-g-d" -o beginning -c "$N" -q \
+                -X isolation.level=read_committed -f '%s\n' >"$work/d.jsonl" 2>/dev/null || true
+        kill -TERM "${pids[-1]}"
+        wait "${pids[-1]}" || true
+        unset 'pids[-1]'
 fi
 N=$(wc -l <"$work/d.jsonl")
+[ "$N" -gt 0 ] || { echo "bench/tasksink.sh: no dispatch messages" >&2; exit 1; }
 # 1. the readers alone, alternated, 5 rounds
 build/bench/tasksink_parse_bench "$work/d.jsonl" both 5
 # 2. the whole program under callgrind
-export KOMEK_PG_CONNINFO="$KOMEK_PG_TEST_CONNINFO options='-csearch_path=$schema'"
-psql -q "$KOMEK_PG_TEST_CONNINFO" -c "CREATE SCHEMA $schema"
-tag="komek-bench-ts-$$-$(date +%s)"
-T=(--set "topics.complaints=$tag-c" --set "topics.dlq=$tag-dlq" --set "topics.dispatch=$tag-d"
-        --set "topics.task_events=$tag-e" --set "topics.votes=$tag-v" --set "topics.escalations=$tag-x")
+topics "$tag"
 "$BIN/komek-admin" --log-level warn "${T[@]}" all
 kcat -P -b "$KOMEK_BROKERS" -t "$tag-d" <"$work/d.jsonl"
 run_cg() { # label bin: instructions per message of that komek-tasksink
@@ -74,7 +97,9 @@ run_cg() { # label bin: instructions per message of that komek-tasksink
         echo "bench: tasksink_cg.$lab.instr_per_msg $((total / N)) instr/msg"
         echo "bench: tasksink_cg.$lab.parse_instr_per_msg $((${parse:-0} / N)) instr/msg"
 }
-[ -z "${TS_BASE_BIN:-}" ] || run_cg base "$ROOT/$TS_BASE_BIN"
+if [ -n "${TS_BASE_BIN:-}" ]; then
+        case $TS_BASE_BIN in /*) run_cg base "$TS_BASE_BIN" ;; *) run_cg base "$ROOT/$TS_BASE_BIN" ;; esac
+fi
 run_cg bin "$BIN"
 echo "bench: tasksink_cg.messages $N msg"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
