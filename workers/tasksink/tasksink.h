@@ -121,6 +121,8 @@ void tasksink_msg_free(struct tasksink_msg *m);
  *  invalid, err says why). */
 int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
                        struct tasksink_row *row, char *err, size_t errlen);
+/** @brief Free what row holds (its raw copy); row is zeroed. */
+void tasksink_row_free(struct tasksink_row *row);
 
 /* tasksink_metrics.c */
 void tasksink_metrics_init(struct tasksink *ts);
@@ -131,7 +133,6 @@ void tasksink_metrics_committed(struct tasksink *ts, const int64_t counts[4],
 int tasksink_dlq(struct tasksink *ts, const char *stage, int32_t partition,
                  int64_t offset, const char *reason, const char *detail,
                  const void *buf, size_t len, char *err, size_t errlen);
-void tasksink_row_free(struct tasksink_row *row);
 int tasksink_batch_write(struct tasksink *ts, char *err, size_t errlen);
 void tasksink_batch_clear(struct tasksink *ts);
 int tasksink_seek_stored(struct tasksink *ts,

@@ -187,9 +187,6 @@ static int ts_msg_scan(struct tasksink_msg *m, const char *buf, size_t len)
 
 /* --- the reference: jansson -------------------------------------------- */
 
-/* The bytes of member `key` of the JSON object text [p, p + len) as
- * written; -1 when not found so (an escaped name): then jansson's
- * serialisation of the value, the same JSON. */
 static const char *ts_ref_ws(const char *p, const char *end)
 {
         while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
@@ -236,6 +233,9 @@ static const char *ts_ref_skip(const char *p, const char *end)
         return p;
 }
 
+/* The bytes of member `key` of the JSON object text [p, p + len) as
+ * written: 0, or -1 when not found so (an escaped name): then the caller
+ * takes jansson's serialisation of the value, the same JSON. */
 static int ts_ref_member(const char *p, size_t len, const char *key,
                          const char **vp, size_t *vlen)
 {
