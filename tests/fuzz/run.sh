@@ -18,7 +18,8 @@ COMMON=$(ls common/km_*.c)
 # environment may override).  fuzz_gateway.c includes gateway_post.c.
 : "${FUZZ_SRCS_csv=producers/intake/intake_csv.c producers/intake/intake_input.c}"
 : "${FUZZ_SRCS_gateway=$(ls producers/gateway/gateway_*.c | grep -v gateway_post.c)}"
-export FUZZ_SRCS_csv FUZZ_SRCS_gateway
+: "${FUZZ_SRCS_tasksink_parse=workers/tasksink/tasksink_parse.c}"
+export FUZZ_SRCS_csv FUZZ_SRCS_gateway FUZZ_SRCS_tasksink_parse
 # Largest input per target (FUZZ_MAXLEN_<name>, default 70000): addresses
 # are at most 256 characters in the model, so 1 kB keeps the addr target
 # fast; the CSV target checks each record against the input (memmem).

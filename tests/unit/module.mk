@@ -7,3 +7,7 @@ test_csv_SRCS := tests/unit/test_csv.c
 TESTS += test_gateway_keys
 test_gateway_keys_SRCS := tests/unit/test_gateway_keys.c tests/common/km_test.c \
 	producers/gateway/gateway_db.c
+# komek-tasksink's scanner against its jansson reference (issue 13)
+TESTS += test_tasksink_parse
+test_tasksink_parse_SRCS := tests/unit/test_tasksink_parse.c \
+	workers/tasksink/tasksink_parse.c

@@ -47,27 +47,21 @@ static const struct km_conf_key tasksink_keys[] = {
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
+/* km_kafka_seek_cb: the offsets stored with the rows. */
+static int tasksink_seek(void *opaque, rd_kafka_topic_partition_list_t *parts,
+                         char *err, size_t errlen)
+{
+        return tasksink_seek_stored(opaque, parts, err, errlen);
+}
+
 /* Seek the current assignment to the stored offsets (after a failure). */
 static void tasksink_rewind(struct tasksink *ts)
 {
-        rd_kafka_topic_partition_list_t *a = NULL;
-        rd_kafka_error_t *error;
         char err[512];
 
-        if (rd_kafka_assignment(ts->consumer, &a) || a->cnt == 0)
-                goto out;
-        if (tasksink_seek_stored(ts, a, err, sizeof(err))) {
+        if (km_kafka_rewind_stored(ts->consumer, tasksink_seek, ts, err,
+                                   sizeof(err)))
                 km_log_warn("rewind: %s", err);
-                goto out;
-        }
-        error = rd_kafka_seek_partitions(ts->consumer, a, 10000);
-        if (error) {
-                km_log_warn("rewind: %s", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-        }
-out:
-        if (a)
-                rd_kafka_topic_partition_list_destroy(a);
 }
 
 /* Write the open batch; on failure drop it and rewind (or stop). */
@@ -89,42 +83,33 @@ static void tasksink_flush(struct tasksink *ts, int rewind)
                 tasksink_rewind(ts);
 }
 
+/* A revoke writes the open batch (lost partitions: dropped, the new owner
+ * reads it again from the stored offsets). */
+static void tasksink_revoke(void *opaque, int lost)
+{
+        struct tasksink *ts = opaque;
+
+        km_log_info("revoking partition(s)%s", lost ? " (lost)" : "");
+        if (lost)
+                tasksink_batch_clear(ts);
+        else
+                tasksink_flush(ts, 0);
+}
+
+/* Start where the last committed batch ended; without the database, from
+ * the beginning (the insert is idempotent). */
 static void tasksink_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                                   rd_kafka_topic_partition_list_t *parts,
                                   void *opaque)
 {
-        struct tasksink *ts = opaque;
-        int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-        rd_kafka_error_t *error = NULL;
         char err[512];
 
-        if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                /* start where the last committed batch ended; without the
-                 * database, from the beginning (the insert is idempotent) */
-                if (tasksink_seek_stored(ts, parts, err, sizeof(err)))
-                        km_log_warn("stored offsets: %s; starting from the "
-                                    "beginning",
-                                    err);
+        if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
                 km_log_info("assigned %d partition(s)", parts->cnt);
-                if (coop)
-                        error = rd_kafka_incremental_assign(rk, parts);
-                else
-                        rd_kafka_assign(rk, parts);
-        } else {
-                km_log_info("revoking %d partition(s)", parts->cnt);
-                if (!rd_kafka_assignment_lost(rk))
-                        tasksink_flush(ts, 0);
-                else
-                        tasksink_batch_clear(ts);
-                if (coop)
-                        error = rd_kafka_incremental_unassign(rk, parts);
-                else
-                        rd_kafka_assign(rk, NULL);
-        }
-        if (error) {
-                km_log_error("rebalance: %s", rd_kafka_error_string(error));
-                rd_kafka_error_destroy(error);
-        }
+        if (km_kafka_rebalance_stored(rk, e, parts, tasksink_seek,
+                                      tasksink_revoke, opaque, err,
+                                      sizeof(err)))
+                km_log_warn("%s", err);
 }
 
 static void tasksink_message(struct tasksink *ts, rd_kafka_message_t *rkm)
@@ -293,6 +278,7 @@ static void tasksink_destroy(struct tasksink *ts)
         tasksink_batch_clear(ts);
         free(ts->rows);
         free(ts->copy);
+        tasksink_msg_free(&ts->msg);
         if (ts->producer) {
                 if (km_kafka_flush(ts->producer, 10000, err, sizeof(err)))
                         km_log_warn("flush: %s", err);
@@ -352,11 +338,12 @@ int main(int argc, char **argv)
                 code = tasksink_run(&ts);
         }
         km_log_info("stopped: consumed %lld, new tasks %lld, re-routed %lld, "
-                    "duplicates %lld, dead-lettered %lld, batches %lld, relayed %lld",
+                    "duplicates %lld, dead-lettered %lld, batches %lld, relayed %lld, "
+                    "read by jansson %lld",
                     (long long)ts.consumed, (long long)ts.inserted,
                     (long long)ts.rerouted, (long long)ts.duplicates,
                     (long long)ts.dlq, (long long)ts.batches,
-                    (long long)ts.relayed);
+                    (long long)ts.relayed, (long long)ts.by_ref);
         tasksink_destroy(&ts);
         km_conf_destroy(&conf);
         return code == 0 ? 0 : code == KM_ECONFIG ? 2 : 1;

@@ -44,6 +44,29 @@ struct tasksink_metrics {
         int64_t n_in, n_invalid; /* in the open batch */
 };
 
+/* The fields of one dispatch message (tasksink_parse.c), whichever
+ * reader filled them: strings NUL-terminated (in buf), kind a
+ * KM_JSON_* type (KM_JSON_NONE: absent).  TS_F_ADDRESS is the complaint's
+ * address as one text ("street, house, кв. apartment" or its text). */
+enum { TS_F_ID, TS_F_ORG_ID, TS_F_ORG_KIND, TS_F_BUILDING, TS_F_DISTRICT,
+       TS_F_CATEGORY, TS_F_REASON, TS_F_RECEIVED, TS_F_ROUTED, TS_F_DUE,
+       TS_F_DESCRIPTION, TS_F_ADDRESS, TS_NF };
+
+struct tasksink_msg {
+        int kind[TS_NF];
+        const char *f[TS_NF];
+        size_t n[TS_NF];
+        int attempt_kind, complaint_kind;
+        long long attempt;
+        const char *complaint, *contact; /* their bytes; contact NULL: not
+                                          * an object */
+        size_t complaint_len, contact_len;
+        int by_ref; /* jansson read it (the scanner left it undecided) */
+        char *buf;  /* the strings; reused from message to message */
+        size_t cap, used;
+        char *dump[2]; /* jansson's serialisation when not found as written */
+};
+
 /* One dispatch message, validated: its staging line (COPY text format)
  * is bytes [line_off, line_off + line_len) of tasksink.copy. */
 struct tasksink_row {
@@ -63,6 +86,8 @@ struct tasksink {
         rd_kafka_t *consumer;
         rd_kafka_t *producer; /* outbox relay and dead letters */
         struct km_kafka_counts pcounts;
+        struct tasksink_msg msg; /* the message being read */
+        int64_t by_ref;          /* messages the scanner left to jansson */
         struct tasksink_row *rows;
         size_t nrows, cap;
         char *copy; /* the batch's staging lines, COPY text format */
@@ -80,6 +105,25 @@ struct tasksink {
         struct tasksink_metrics m;
 };
 
+/* tasksink_parse.c */
+/**
+ * @brief Read and judge one dispatch message [buf, buf + len) (buf
+ * NULL-able) into m: with km_json_scan, or with jansson when ref is set or
+ * the scanner leaves it undecided (m->by_ref).
+ * @returns 0, or KM_EINPUT with the reason in err (dead-letter it).
+ */
+int tasksink_msg_read(const struct km_conf *conf, const char *buf, size_t len,
+                      int ref, struct tasksink_msg *m, char *err,
+                      size_t errlen) KM_MUSTCHECK;
+/** @brief Free what m holds (its strings); m may be all zero. */
+void tasksink_msg_free(struct tasksink_msg *m);
+/** @brief The message as a staging line appended to ts->copy (KM_EINPUT:
+ *  invalid, err says why). */
+int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
+                       struct tasksink_row *row, char *err, size_t errlen);
+/** @brief Free what row holds (its raw copy); row is zeroed. */
+void tasksink_row_free(struct tasksink_row *row);
+
 /* tasksink_metrics.c */
 void tasksink_metrics_init(struct tasksink *ts);
 void tasksink_metrics_committed(struct tasksink *ts, const int64_t counts[4],
@@ -89,9 +133,6 @@ void tasksink_metrics_committed(struct tasksink *ts, const int64_t counts[4],
 int tasksink_dlq(struct tasksink *ts, const char *stage, int32_t partition,
                  int64_t offset, const char *reason, const char *detail,
                  const void *buf, size_t len, char *err, size_t errlen);
-int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
-                       struct tasksink_row *row, char *err, size_t errlen);
-void tasksink_row_free(struct tasksink_row *row);
 int tasksink_batch_write(struct tasksink *ts, char *err, size_t errlen);
 void tasksink_batch_clear(struct tasksink *ts);
 int tasksink_seek_stored(struct tasksink *ts,
