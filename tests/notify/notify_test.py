@@ -665,11 +665,14 @@ def run(tmp):
          ":'v1'", ack_cid)
     ack = task_event(ack_cid, "acknowledged")
     # after the acknowledgement, not before: a dispatch message read after
-    # its task's acknowledgement, and one reopened after it
+    # its task's acknowledgement, one after its handover to another KSK
+    # (komek-directory import), and one reopened after it
     late_cid, reop_cid = str(uuid.uuid4()), str(uuid.uuid4())
+    hand_cid = str(uuid.uuid4())
     produce([ack, task_event(late_cid, "acknowledged"),
              task_event(reop_cid, "resolved"),
              task_event(reop_cid, "reopened"),
+             task_event(hand_cid, "handed_over"),
              task_event(late_cid, "commented"), ("x", "{not json")], EVENTS)
     wait_until(lambda: scalar(
         "SELECT status || ' ' || cancelled_by || ' ' || last_error FROM "
@@ -681,10 +684,12 @@ def run(tmp):
                "task-events offsets stored with the rows")
     Hook.refuse.clear()
     produce([("ksk-1", json.dumps(dispatch_msg(c, "ksk-1")))
-             for c in (late_cid, reop_cid)])
-    wait_until(lambda: {event_id(c, 1, "new") for c in (late_cid, reop_cid)}
+             for c in (late_cid, reop_cid, hand_cid)])
+    wait_until(lambda: {event_id(c, 1, "new") for c in
+                        (late_cid, reop_cid, hand_cid)}
                <= {e[0] for e in Hook.events}, 30,
-               "webhooks of tasks acknowledged or reopened still go")
+               "webhooks of tasks acknowledged, handed over or reopened "
+               "still go")
     wait_until(lambda: any(m[1]["Message-ID"] == "<%s@komek-notify>" %
                            event_id(reop_cid, 1, "new") for m in
                            Mail.messages), 30,
@@ -706,9 +711,16 @@ def run(tmp):
                   event_id(late_cid, 1, "new") for m in Mail.messages),
           "a task acknowledged before its dispatch was read: its e-mail is "
           "logged cancelled, not sent")
-    check(stored_offsets(EVENTS) == topic_end(EVENTS) == 6 and
-          scalar("SELECT count(*) FROM notify_task_marks") == "2",
-          "task-events: offsets at the end (6), a mark per closed task "
+    check(scalar("SELECT status || ' ' || last_error FROM notify_deliveries "
+                 "WHERE complaint_id = :'v1' AND channel = 'email'",
+                 hand_cid) == "cancelled task handed_over" and
+          not any(m[1]["Message-ID"] == "<%s@komek-notify>" %
+                  event_id(hand_cid, 1, "new") for m in Mail.messages),
+          "a task handed over before its dispatch was read: the old "
+          "organisation's e-mail is logged cancelled, not sent")
+    check(stored_offsets(EVENTS) == topic_end(EVENTS) == 7 and
+          scalar("SELECT count(*) FROM notify_task_marks") == "3",
+          "task-events: offsets at the end (7), a mark per closed task "
           "(the reopened one's removed)")
     r = subprocess.run(["kcat", "-C", "-b", BROKERS, "-t", DLQ, "-e", "-q",
                         "-f", "%s\n"], capture_output=True, text=True)
@@ -716,8 +728,8 @@ def run(tmp):
         ack_cid in x for x in r.stdout.splitlines()
         if "notify_undeliverable" in x),
         "an invalid task event is dead-lettered; the cancelled warning is not")
-    check("komek_notify_cancelled_total 2" in metrics(tmp, "ev"),
-          "/metrics counts the cancelled rows (2)")
+    check("komek_notify_cancelled_total 3" in metrics(tmp, "ev"),
+          "/metrics counts the cancelled rows (3)")
     notify_stop(p, "komek-notify (task-events)")
     check(scalar("SELECT count(*) FROM notify_deliveries GROUP BY event_id, "
                  "channel, target HAVING count(*) > 1") == "",

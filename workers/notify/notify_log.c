@@ -62,7 +62,7 @@ static const char notify_sql_log[] =
     " SELECT count(*), count(*) FILTER (WHERE status = 'cancelled') FROM ins";
 
 /* The batch's task events (in order, "ord"): an acknowledgement,
- * resolution or rejection of attempt A cancels the task's pending SLA
+ * resolution, rejection or handover of attempt A cancels the task's pending SLA
  * warnings and new-task / re-route e-mail of attempts <= A, and marks
  * (complaint, A) closed for dispatch messages read later; a reopening
  * removes the mark.  Of several events of one (complaint, attempt) in a
@@ -212,7 +212,8 @@ static int notify_parse_event(const rd_kafka_message_t *rkm, size_t ord,
                               json_t **out, char *err, size_t errlen)
 {
         static const char *const kept[] = {"acknowledged", "resolved",
-                                           "rejected", "reopened"};
+                                           "rejected", "handed_over",
+                                           "reopened"};
         const char *eid, *cid, *ev;
         json_t *o, *a;
         int bad = 0, known = 0;
