@@ -632,6 +632,7 @@ int main(void)
                 cmocka_unit_test(test_secure_cookies),
                 cmocka_unit_test(test_session_cache),
                 cmocka_unit_test(test_web_undelivered),
+                cmocka_unit_test(test_web_handed_over),
                 cmocka_unit_test(test_web_reopened), /* last: it changes a task */
                 cmocka_unit_test(test_web_incident), /* changes tasks too */
         };

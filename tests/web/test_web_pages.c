@@ -629,3 +629,53 @@ void test_web_undelivered(void **state)
         w_sql("DELETE FROM notify_deliveries WHERE org_id = $1", t.org);
         w_sql("DELETE FROM notify_deliveries WHERE org_id = $1", t.other);
 }
+
+/* The old organisation's inbox lists the tasks it handed over when its
+ * buildings changed hands (issue 17; task_outbox's handed_over rows, as
+ * km_task_handover writes them): its own only, the note escaped, no link
+ * (the task is the new organisation's), on the first page only. */
+void test_web_handed_over(void **state)
+{
+        static const char ins[] =
+            "INSERT INTO task_outbox (event_id, topic, msg_key, payload, "
+            "complaint_id, attempt, org_id, event, note, created_at, "
+            "published_at) SELECT gen_random_uuid(), 'task_events', 'k', "
+            "'{}', gen_random_uuid(), 1, $1, e, 'to ksk-new <b>x</b>', "
+            "now() - d * interval '1 day', now() FROM (VALUES "
+            "('handed_over', 1), ('handed_over', 2), ('handed_over', 40), "
+            "('acknowledged', 0)) v(e, d)";
+        struct wc_jar a = {0}, b = {0};
+        struct wc_resp r;
+        const char *tab, *end;
+
+        (void)state;
+        assert_int_equal(w_login(&a, "staff.a", PW_A), 303);
+        assert_int_equal(w_req(&a, "GET", "/inbox", NULL, NULL, &r), 200);
+        assert_null(strstr(r.body, "id=\"handed-over\"")); /* none yet */
+        wc_free(&r);
+        w_sql(ins, t.org);
+        assert_int_equal(w_req(&a, "GET", "/inbox?lang=en", NULL, NULL, &r),
+                         200);
+        tab = strstr(r.body, "<table id=\"handed-over\">");
+        assert_non_null(tab);
+        end = strstr(tab, "</table>");
+        assert_non_null(end);
+        /* the two of the last 30 days; not the acknowledgement */
+        assert_int_equal(count_between(tab, end, "<tr data-task="), 2);
+        assert_int_equal(count_between(tab, end, "href="), 0);
+        assert_null(strstr(r.body, "to ksk-new <b>"));
+        assert_non_null(strstr(tab, "to ksk-new &lt;b&gt;x&lt;/b&gt;"));
+        assert_non_null(strstr(r.body, "Handed over"));
+        wc_free(&r);
+        assert_int_equal(w_req(&a, "GET", "/inbox?page=9999", NULL, NULL, &r),
+                         200);
+        assert_null(strstr(r.body, "id=\"handed-over\""));
+        wc_free(&r);
+        /* another organisation's staff: not theirs */
+        assert_int_equal(w_login(&b, "staff.b", PW_B), 303);
+        assert_int_equal(w_req(&b, "GET", "/inbox", NULL, NULL, &r), 200);
+        assert_null(strstr(r.body, "id=\"handed-over\""));
+        wc_free(&r);
+        w_sql("DELETE FROM task_outbox WHERE org_id = $1 AND msg_key = 'k' "
+              "AND payload = '{}'", t.org);
+}

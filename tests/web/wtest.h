@@ -40,6 +40,7 @@ void test_escaping(void **state);
 void test_dashboard(void **state);
 void test_web_reopened(void **state);
 void test_web_undelivered(void **state);
+void test_web_handed_over(void **state);
 
 /* test_web_incident.c */
 void test_web_incident(void **state);

@@ -98,6 +98,13 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_CHANNEL] = {"Channel", "Канал"},
         [M_TARGET] = {"Recipient", "Получатель"},
         [M_TRIES] = {"Tries", "Попыток"},
+        [M_HANDED_OVER] = {"Handed over", "Переданы"},
+        [M_HANDED_OVER_HINT] = {
+            "Responsibility for these buildings changed: their open tasks "
+            "went to the new organisation (the last 30 days).",
+            "Ответственность за эти дома перешла к другой организации: "
+            "открытые заявки переданы ей (за последние 30 дней)."},
+        [M_HANDOVER_NOTE] = {"Note", "Примечание"},
         [M_LAST_ERROR] = {"Last error", "Последняя ошибка"},
         [M_VOTES] = {"Votes", "Голоса"},
         [M_AVG_VOTE] = {"Average vote", "Средняя оценка"},

@@ -106,6 +106,52 @@ static void web_inbox_undelivered(struct web_ctx *c, PGconn *conn)
         PQclear(res);
 }
 
+/* Tasks the organisation handed over when a building changed hands
+ * (issue 17: komek-directory import), the last 30 days, newest first; no
+ * link: the task is the new organisation's now. */
+static void web_inbox_handed_over(struct web_ctx *c, PGconn *conn)
+{
+        char utc[8], err[256];
+        const char *p[2] = {c->s.org, utc};
+        struct web_buf *b = &c->out;
+        PGresult *res = NULL;
+
+        snprintf(utc, sizeof(utc), "%lld",
+                 (long long)c->w->wc->utc_offset_hours);
+        if (km_pg_exec(conn,
+                       "SELECT complaint_id, to_char(created_at AT TIME ZONE "
+                       "'UTC' + make_interval(hours => $2::int), "
+                       "'YYYY-MM-DD HH24:MI'), coalesce(note, '') FROM "
+                       "task_outbox WHERE org_id = $1 AND event = "
+                       "'handed_over' AND created_at > now() - interval "
+                       "'30 days' ORDER BY created_at DESC, complaint_id "
+                       "LIMIT 50",
+                       2, p, &res, err, sizeof(err))) {
+                km_log_warn("inbox: handed over: %s", err);
+                return;
+        }
+        if (PQntuples(res) > 0)
+                web_buf_printf(b, "<h2>%s</h2><p class=\"muted\">%s</p>"
+                                  "<table id=\"handed-over\"><thead><tr>"
+                                  "<th>%s</th><th>%s</th><th>%s</th></tr>"
+                                  "</thead><tbody>",
+                               web_t(c, M_HANDED_OVER),
+                               web_t(c, M_HANDED_OVER_HINT),
+                               web_t(c, M_WHEN), web_t(c, M_TASK),
+                               web_t(c, M_HANDOVER_NOTE));
+        for (int i = 0; i < PQntuples(res); i++) {
+                web_buf_printf(b, "<tr data-task=\"%s\"><td>%s</td>"
+                                  "<td>%.8s</td><td>",
+                               PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                               PQgetvalue(res, i, 0));
+                web_buf_esc_n(b, PQgetvalue(res, i, 2), 200);
+                web_buf_puts(b, "</td></tr>");
+        }
+        if (PQntuples(res) > 0)
+                web_buf_puts(b, "</tbody></table>");
+        PQclear(res);
+}
+
 void web_inbox(struct web_ctx *c)
 {
         const struct web_conf *wc = c->w->wc;
@@ -116,7 +162,7 @@ void web_inbox(struct web_ctx *c)
         struct web_buf *b = &c->out;
         PGresult *res = NULL, *cnt = NULL;
         PGconn *conn;
-        long total = 0, overdue = 0, undelivered = 0;
+        long total = 0, overdue = 0, undelivered = 0, handed = 0;
 
         if (page < 1 || page > 100000)
                 page = 1;
@@ -135,7 +181,10 @@ void web_inbox(struct web_ctx *c)
                        "coalesce(complaint->>'emergency', 'false') = 'true', "
                        "count(*) OVER (), count(*) FILTER (WHERE due_at < "
                        "now()) OVER (), (SELECT count(*) FROM "
-                       "web_undelivered($1, 1)) FROM tasks WHERE org_id = $1 "
+                       "web_undelivered($1, 1)), (SELECT count(*) FROM "
+                       "task_outbox WHERE org_id = $1 AND event = "
+                       "'handed_over' AND created_at > now() - interval "
+                       "'30 days') FROM tasks WHERE org_id = $1 "
                        "AND status IN ('open', 'acknowledged', 'reopened') "
                        "ORDER BY status = 'reopened' DESC, due_at, "
                        "complaint_id LIMIT $3::int OFFSET $4::int",
@@ -144,7 +193,10 @@ void web_inbox(struct web_ctx *c)
              km_pg_exec(conn,
                         "SELECT count(*), count(*) FILTER (WHERE due_at < "
                         "now()), (SELECT count(*) FROM web_undelivered($1, "
-                        "1)) FROM tasks WHERE org_id = $1 AND status IN "
+                        "1)), (SELECT count(*) FROM task_outbox WHERE "
+                        "org_id = $1 AND event = 'handed_over' AND "
+                        "created_at > now() - interval '30 days') FROM "
+                        "tasks WHERE org_id = $1 AND status IN "
                         "('open', 'acknowledged', 'reopened')",
                         1, p, &cnt, err, sizeof(err)))) {
                 km_log_warn("inbox: %s", err);
@@ -155,6 +207,7 @@ void web_inbox(struct web_ctx *c)
         overdue = atol(cnt ? PQgetvalue(cnt, 0, 1) : PQgetvalue(res, 0, 9));
         undelivered = atol(cnt ? PQgetvalue(cnt, 0, 2)
                                : PQgetvalue(res, 0, 10));
+        handed = atol(cnt ? PQgetvalue(cnt, 0, 3) : PQgetvalue(res, 0, 11));
         web_page_begin(c, web_t(c, M_INBOX));
         web_flash(c);
         web_buf_printf(b, "<h1>%s: <span id=\"open-count\">%ld</span></h1>"
@@ -217,6 +270,8 @@ void web_inbox(struct web_ctx *c)
         }
         if (page == 1 && undelivered > 0) /* rare: a second round trip */
                 web_inbox_undelivered(c, conn);
+        if (page == 1 && handed > 0) /* rarer: after a directory change */
+                web_inbox_handed_over(c, conn);
         web_page_end(c);
 cleanup:
         PQclear(res);
