@@ -497,3 +497,20 @@ out:
                 rd_kafka_topic_partition_list_destroy(a);
         return r;
 }
+
+int km_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        int n = -1;
+
+        if (rkt == NULL)
+                return -1;
+        if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) == 0 &&
+            md->topic_cnt == 1 && md->topics[0].err == 0)
+                n = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        return n;
+}

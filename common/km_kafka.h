@@ -176,4 +176,11 @@ int km_kafka_topic_ensure(const struct km_conf *conf, const char *name,
                           int timeout_ms, struct km_topic_state *st,
                           char *err, size_t errlen) KM_MUSTCHECK;
 
+/**
+ * @brief The number of partitions of topic, from the metadata rk's
+ * brokers give within timeout_ms.  @returns it, or -1 (unknown topic, an
+ * error or no answer).
+ */
+int km_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms);
+
 #endif /* KM_KAFKA_H */

@@ -52,21 +52,6 @@ int km_test_topic(const struct km_conf *conf, char *buf, size_t len,
         return 0;
 }
 
-static int km_test_partitions(rd_kafka_t *rk, const char *topic)
-{
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        int n = -1;
-
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
-            md->topic_cnt == 1 && md->topics[0].err == 0)
-                n = md->topics[0].partition_cnt;
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-        return n;
-}
-
 int km_test_read_topic(const struct km_conf *conf, const char *topic,
                        const char *isolation, int want, int deadline_ms,
                        int settle_ms, km_test_msg_cb *cb, void *opaque)
@@ -88,7 +73,7 @@ int km_test_read_topic(const struct km_conf *conf, const char *topic,
         if (rk == NULL)
                 return -1;
         rd_kafka_poll_set_consumer(rk);
-        np = km_test_partitions(rk, topic);
+        np = km_kafka_partitions(rk, topic, 10000);
         parts = rd_kafka_topic_partition_list_new(np > 0 ? np : 1);
         for (int p = 0; p < np; p++)
                 rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
@@ -140,7 +125,7 @@ long km_test_read_to_end(const struct km_conf *conf, const char *topic,
         if (rk == NULL)
                 return -1;
         rd_kafka_poll_set_consumer(rk);
-        np = km_test_partitions(rk, topic);
+        np = km_kafka_partitions(rk, topic, 10000);
         if (np <= 0) {
                 got = -1;
                 goto out;

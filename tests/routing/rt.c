@@ -669,22 +669,6 @@ long rt_truth_check_tasks(struct rt *t, const struct rt_truth *tr)
         return lost + doubled + extra + wrong;
 }
 
-/* partitions of topic, by metadata (0 on error) */
-static int rt_partitions(rd_kafka_t *rk, const char *topic)
-{
-        const rd_kafka_metadata_t *md = NULL;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        int np = 0;
-
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
-            md->topic_cnt == 1 && md->topics[0].err == 0)
-                np = md->topics[0].partition_cnt;
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-        return np;
-}
-
 long rt_committed_to_end(struct rt *t, const char *topic, int deadline_ms)
 {
         return km_test_read_to_end(&t->conf, topic, "read_committed",
@@ -709,7 +693,7 @@ int rt_group_drained(struct rt *t, const char *group, const char *topic,
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));
         if (rk == NULL)
                 return -1;
-        np = rt_partitions(rk, topic);
+        np = km_kafka_partitions(rk, topic, 10000);
         while (np > 0 && rc != 0 && km_now_ms() < deadline) {
                 rd_kafka_topic_partition_list_t *parts =
                     rd_kafka_topic_partition_list_new(np);

@@ -12,21 +12,6 @@
 #include "analytics.h"
 #include "km_pg.h"
 
-static int an_lag_partitions(rd_kafka_t *rk, const char *topic)
-{
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        int n = -1;
-
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
-            md->topic_cnt == 1 && md->topics[0].err == 0)
-                n = md->topics[0].partition_cnt;
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-        return n;
-}
-
 int analytics_lag(struct km_conf *conf, struct analytics_conf *ac, FILE *fp,
                   char *err, size_t errlen)
 {
@@ -67,7 +52,7 @@ int analytics_lag(struct km_conf *conf, struct analytics_conf *ac, FILE *fp,
         fprintf(fp, "# topic partition stored high lag (group %s)\n",
                 ac->group);
         for (int t = 0; t < AN_NTOPICS; t++) {
-                int np = an_lag_partitions(rk, topics[t]);
+                int np = km_kafka_partitions(rk, topics[t], 10000);
 
                 if (np < 0) {
                         r = km_err_set(err, errlen, KM_EFATAL,

@@ -48,21 +48,6 @@
         "to_char((" col ") AT TIME ZONE 'UTC', "                             \
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-static int es_partitions(rd_kafka_t *rk, const char *topic)
-{
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        int n = -1;
-
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
-            md->topic_cnt == 1 && md->topics[0].err == 0)
-                n = md->topics[0].partition_cnt;
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-        return n;
-}
-
 int escalator_watermark(struct escalator *es, int64_t *ref, int *caught_up,
                         char *err, size_t errlen)
 {
@@ -87,7 +72,7 @@ int escalator_watermark(struct escalator *es, int64_t *ref, int *caught_up,
         if (r)
                 return r;
         for (int t = 0; t < 2; t++) {
-                int np = es_partitions(es->rk, topics[t]);
+                int np = km_kafka_partitions(es->rk, topics[t], 10000);
 
                 if (np < 0) {
                         PQclear(res);

@@ -85,21 +85,6 @@ static rd_kafka_t *es_reader_new(struct escalator *es, char *err,
         return rk;
 }
 
-static int es_topic_partitions(rd_kafka_t *rk, const char *topic)
-{
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-        int n = -1;
-
-        if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
-            md->topic_cnt == 1 && md->topics[0].err == 0)
-                n = md->topics[0].partition_cnt;
-        if (md)
-                rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_destroy(rkt);
-        return n;
-}
-
 int escalator_reconcile(struct escalator *es, char *err, size_t errlen)
 {
         const char *topic = es->conf->topic_escalations;
@@ -114,7 +99,7 @@ int escalator_reconcile(struct escalator *es, char *err, size_t errlen)
                 r = KM_EFATAL;
                 goto cleanup;
         }
-        np = es_topic_partitions(rk, topic);
+        np = km_kafka_partitions(rk, topic, 10000);
         if (np < 0) {
                 r = km_err_set(err, errlen, KM_ERETRY, "metadata of %s", topic);
                 goto cleanup;
