@@ -711,7 +711,7 @@ static void test_votes(void **state)
         assert_null(json_object_get(v, "resident"));
         json_decref(got.all);
         /* without a salt the gateway takes no votes */
-        off_pid = p_start("gateway.lang=ru", &off_port);
+        off_pid = p_start("gateway.vote_salt=", &off_port);
         assert_true(off_pid > 0);
         assert_int_equal(p_vote(off_port, key_vote, "application/json",
                                 VOTE("4", "2026-07", ""), NULL, NULL, 0),

@@ -6,8 +6,13 @@
  * notices the new directory_version by itself (reload_ms).  Then, by the
  * generator's truth for the old and for the new directory (rt_truth_load
  * on each copy, never the router's model):
- *   - every distinct valid complaint is exactly one task, at the
- *     organisation of the old or of the new directory;
+ *   - every distinct valid complaint is exactly one task, its first
+ *     dispatch (the router's decision) at the organisation of the old or
+ *     of the new directory; the import is effective before every
+ *     complaint (issue 17: routing by received_at), and in the end no
+ *     moved building's task is left at the old KSK: the import hands the
+ *     open tasks over, the sink those routed by the old directory after
+ *     it (migration 116);
  *   - complaints of moved buildings went both ways (the reload came while
  *     the router worked: proved, not assumed);
  *   - consistently: in each complaints partition, in offset order, no
@@ -127,7 +132,7 @@ static int teardown(void **state)
 /* a message's place, its complaint id (field idkey) and org_id if any */
 struct pos {
         char id[40], org[64];
-        int partition;
+        int partition, attempt;
         int64_t offset;
 };
 
@@ -151,8 +156,14 @@ static int pos_cb(const rd_kafka_message_t *rkm, void *opaque)
         snprintf(d->org, sizeof(d->org), "%s", org ? org : "");
         d->partition = rkm->partition;
         d->offset = rkm->offset;
+        d->attempt = (int)json_integer_value(json_object_get(m, "attempt"));
         json_decref(m);
         return 0;
+}
+
+static int pos_id_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct pos *)a)->id, ((const struct pos *)b)->id);
 }
 
 static int pos_cmp(const void *a, const void *b)
@@ -199,6 +210,7 @@ static void test_reload_under_load(void **state)
 {
         struct feeder f = {(int)old_tr.valid, 0, 0};
         struct posv pv = {"id", NULL, 0}, dv = {"complaint_id", NULL, 0};
+        struct posv first = {NULL, NULL, 0};
         char group[200], txn[200], rlog[512], err[512];
         const char *rargs[] = {"--set", group, "--set", txn,
                                /* long batches: the import lands in an
@@ -212,7 +224,7 @@ static void test_reload_under_load(void **state)
         pthread_t th;
         PGresult *res = NULL;
         long at_import, moved_old = 0, moved_new = 0, wrong = 0, back = 0;
-        long moved_total = 0, runs = 0, runs_both = 0;
+        long moved_total = 0, runs = 0, runs_both = 0, stranded = 0;
         int rows, lastp = -1, seen_new = 0;
         int64_t deadline;
 
@@ -235,7 +247,15 @@ static void test_reload_under_load(void **state)
                    (long)old_tr.n / 5 &&
                km_now_ms() < deadline)
                 nap_ms(20);
-        assert_int_equal(rt_import(&t, newdir), 0);
+        /* effective before every complaint of the set: the router routes
+         * by the organisation responsible at received_at (issue 17), so
+         * from the reload on each complaint goes by the new directory */
+        {
+                const char *imp[] = {"--prune", "--effective", "2000-01-01",
+                                     "import", newdir, NULL};
+
+                assert_int_equal(rt_run(&t, "directory", imp, NULL), 0);
+        }
         deadline = km_now_ms() + 20000;
         while (rt_log_number(rlog, "directory version ") != 2 &&
                km_now_ms() < deadline)
@@ -256,6 +276,29 @@ static void test_reload_under_load(void **state)
                                         "read_committed", 60000, pos_cb,
                                         &pv) == f.valid);
         qsort(pv.v, pv.n, sizeof(*pv.v), pos_cmp);
+        /* the router's decisions: every dispatch message, and the first
+         * attempts by complaint id (a handover's attempt 2 is not the
+         * router's) */
+        assert_true(km_test_read_to_end(&t.conf, t.dispatch, "read_committed",
+                                        60000, pos_cb, &dv) >= (long)old_tr.n);
+        qsort(dv.v, dv.n, sizeof(*dv.v), pos_cmp);
+        first.v = km_xcalloc(dv.n ? dv.n : 1, sizeof(*first.v));
+        for (size_t i = 0; i < dv.n; i++)
+                if (dv.v[i].attempt == 1)
+                        first.v[first.n++] = dv.v[i];
+        qsort(first.v, first.n, sizeof(*first.v), pos_id_cmp);
+        /* tasks the router made from the old directory after the import
+         * handed the open ones over are handed over by the sink
+         * (migration 116): wait until no open task is elsewhere than its
+         * building's organisation; then the truth decides below */
+        assert_int_equal(rt_wait_count(&t,
+                                       "SELECT count(*) FROM tasks WHERE "
+                                       "building_id IS NOT NULL AND status = "
+                                       "'open' AND org_id IS DISTINCT FROM "
+                                       "directory_responsible(building_id, "
+                                       "category, received_at)",
+                                       0, 60000),
+                         0);
         if (km_pg_exec(t.conn,
                        "SELECT complaint_id::text, complaint->>'source', "
                        "complaint->>'external_id', org_id FROM tasks "
@@ -278,13 +321,23 @@ static void test_reload_under_load(void **state)
                             c = strcmp(PQgetvalue(res, mid, 0), pv.v[i].id);
 
                         if (c == 0) {
+                                const struct pos *d;
+
                                 o = rt_truth_find(&old_tr,
                                                   PQgetvalue(res, mid, 1),
                                                   PQgetvalue(res, mid, 2));
                                 n = rt_truth_find(&new_tr,
                                                   PQgetvalue(res, mid, 1),
                                                   PQgetvalue(res, mid, 2));
-                                org = PQgetvalue(res, mid, 3);
+                                d = bsearch(&pv.v[i], first.v, first.n,
+                                            sizeof(*first.v), pos_id_cmp);
+                                org = d ? d->org : NULL;
+                                /* still at the old organisation: routed
+                                 * by the old directory after the import
+                                 * handed the open tasks over */
+                                stranded += o && n && strcmp(o->org, n->org) &&
+                                            !strcmp(PQgetvalue(res, mid, 3),
+                                                    o->org);
                                 break;
                         }
                         if (c < 0)
@@ -293,7 +346,8 @@ static void test_reload_under_load(void **state)
                                 hi = mid - 1;
                 }
                 if (org == NULL)
-                        fail_msg("complaint %s has no task", pv.v[i].id);
+                        fail_msg("complaint %s has no task or no first "
+                                 "dispatch", pv.v[i].id);
                 assert_non_null(o);
                 assert_non_null(n);
                 if (o->copies > 1)
@@ -320,11 +374,9 @@ static void test_reload_under_load(void **state)
                 }
         }
         free(pv.v);
+        free(first.v);
         /* each transaction (a run of consecutive dispatch offsets) routed
          * by one directory */
-        assert_true(km_test_read_to_end(&t.conf, t.dispatch, "read_committed",
-                                        60000, pos_cb, &dv) >= (long)old_tr.n);
-        qsort(dv.v, dv.n, sizeof(*dv.v), pos_cmp);
         for (size_t i = 0, j; i < dv.n; i = j) {
                 int kinds = 0;
 
@@ -353,11 +405,14 @@ static void test_reload_under_load(void **state)
                       "%ld; %ld transactions' runs on dispatch, %ld of them "
                       "by both directories\n", moved_old, moved_new, wrong,
                       back, runs, runs_both);
+        print_message("moved buildings' tasks left at the old organisation "
+                      "after the handovers: %ld\n", stranded);
         assert_int_equal(wrong, 0);
         assert_int_equal(back, 0);
         assert_true(moved_old > 0 && moved_new > 0);
         assert_true(runs > 1);
         assert_int_equal(runs_both, 0);
+        assert_int_equal(stranded, 0);
         assert_int_equal(km_test_wait(pids[0], SIGTERM, 30000), 0);
         assert_int_equal(km_test_wait(pids[1], SIGTERM, 30000), 0);
         pids[0] = pids[1] = 0;

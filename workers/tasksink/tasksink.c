@@ -339,11 +339,12 @@ int main(int argc, char **argv)
         }
         km_log_info("stopped: consumed %lld, new tasks %lld, re-routed %lld, "
                     "duplicates %lld, dead-lettered %lld, batches %lld, relayed %lld, "
-                    "read by jansson %lld",
+                    "read by jansson %lld, handed over %lld",
                     (long long)ts.consumed, (long long)ts.inserted,
                     (long long)ts.rerouted, (long long)ts.duplicates,
                     (long long)ts.dlq, (long long)ts.batches,
-                    (long long)ts.relayed, (long long)ts.by_ref);
+                    (long long)ts.relayed, (long long)ts.by_ref,
+                    (long long)ts.handed);
         tasksink_destroy(&ts);
         km_conf_destroy(&conf);
         return code == 0 ? 0 : code == KM_ECONFIG ? 2 : 1;

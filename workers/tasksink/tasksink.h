@@ -101,6 +101,7 @@ struct tasksink {
         int dlq_failed; /* a dead letter of the open batch failed */
         int64_t failed_seen; /* pcounts.failed already accounted for */
         int64_t consumed, inserted, rerouted, duplicates, dlq, batches;
+        int64_t handed; /* routed by an old directory: handed over */
         int64_t relayed;
         struct tasksink_metrics m;
 };

@@ -24,10 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_dir.h"
 #include "km_log.h"
 #include "km_dlq.h"
 #include "km_outbox.h"
 #include "km_pg.h"
+#include "km_task.h"
 #include "km_util.h"
 #include "tasksink.h"
 
@@ -233,8 +235,61 @@ static int ts_copy(struct tasksink *ts, size_t lo, size_t hi, char *err,
         return r;
 }
 
-/* Rows [lo, hi): staged, then attempts and tasks.  counts: new,
- * re-routed, duplicate. */
+/* The staged rows' open tasks a router routed to an organisation the
+ * directory no longer names for the building, category and received_at:
+ * it held the old directory (it reloads between batches) or the dispatch
+ * was on the topic when komek-directory import handed the open tasks over
+ * (directory_handover.c).  Each is handed over as the import does, in
+ * this transaction (migration 116), once: not again while its handover
+ * waits in task_outbox (a re-delivered batch).  A re-route (rerouted:*: a
+ * rejection, a handover) was chosen by someone, not by the directory:
+ * left alone. */
+static const char ts_sql_stale[] =
+    "SELECT t.complaint_id::text, t.org_id, r.org, k.kind FROM (SELECT"
+    " DISTINCT complaint_id FROM ts_stage) s JOIN tasks t USING"
+    " (complaint_id) JOIN categories k ON k.code = t.category CROSS JOIN"
+    " LATERAL (SELECT directory_responsible(t.building_id, t.category,"
+    " t.received_at) AS org) r WHERE t.building_id IS NOT NULL AND t.status"
+    " IN ('open', 'acknowledged', 'reopened') AND t.route_reason NOT LIKE"
+    " 'rerouted:%' AND r.org IS NOT NULL AND r.org <> t.org_id"
+    " AND NOT EXISTS (SELECT 1 FROM task_outbox o WHERE o.complaint_id ="
+    " t.complaint_id AND o.attempt = t.attempt AND o.event = 'handed_over')"
+    " ORDER BY t.complaint_id";
+
+static int ts_handover_stale(struct tasksink *ts, char *err, size_t errlen)
+{
+        PGresult *res = NULL;
+        int r = km_pg_exec(ts->conn, ts_sql_stale, 0, NULL, &res, err,
+                           errlen);
+
+        for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+                const struct km_dir_org to = {.id = PQgetvalue(res, i, 2),
+                                              .kind = PQgetvalue(res, i, 3),
+                                              .name = ""};
+                struct km_task_result out;
+
+                r = km_task_handover(ts->conn, ts->conf, PQgetvalue(res, i, 0),
+                                     PQgetvalue(res, i, 1), &to, 0, &out, err,
+                                     errlen);
+                if (r == KM_EINPUT) { /* no longer open there */
+                        r = 0;
+                        continue;
+                }
+                if (r == 0) {
+                        ts->handed++;
+                        km_log_info("task %s routed by an old directory: "
+                                    "handed over from %s to %s (attempt %d)",
+                                    PQgetvalue(res, i, 0),
+                                    PQgetvalue(res, i, 1), to.id,
+                                    out.attempt);
+                }
+        }
+        PQclear(res);
+        return r;
+}
+
+/* Rows [lo, hi): staged, then attempts and tasks (and the handover of
+ * those routed by an old directory).  counts: new, re-routed, duplicate. */
 static int ts_write_rows(struct tasksink *ts, size_t lo, size_t hi,
                          int64_t counts[4], char *err, size_t errlen)
 {
@@ -249,6 +304,8 @@ static int ts_write_rows(struct tasksink *ts, size_t lo, size_t hi,
         fresh = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         rerouted = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
         PQclear(res);
+        if ((r = ts_handover_stale(ts, err, errlen)))
+                return r;
         counts[0] += fresh;
         counts[1] += rerouted;
         counts[2] += (int64_t)(hi - lo) - fresh - rerouted;
