@@ -31,6 +31,7 @@
 #define KM_DIR_EARTH_M 6371000.0
 #define KM_DIR_RAD (3.14159265358979 / 180.0)
 #define KM_DIR_GRID_SPAN 16 /* cells across a query at most, else scan */
+#define KM_DIR_DNAMES 64    /* district spellings remembered */
 
 struct km_dir_chunk {
         struct km_dir_chunk *next;
@@ -62,6 +63,10 @@ struct km_dir {
         const char **streets;   /* distinct street keys */
         const char *districts[16]; /* distinct district keys */
         size_t ndistricts;
+        /* the buildings' district names as spelt and their keys (a
+         * complaint's district is most often one of them, spelt alike) */
+        const char *dnames[KM_DIR_DNAMES], *dname_keys[KM_DIR_DNAMES];
+        size_t ndnames;
         struct km_dir_map orgmap, bidmap, addrmap, streetmap;
         /* house key -> the streets that have it: house_keys[h] (one per
          * distinct key), its streets hs_streets[hs_start[h] ..
@@ -234,6 +239,37 @@ static void km_dir_add_district(struct km_dir *dir, const char *dk)
                 dir->districts[dir->ndistricts++] = dk;
 }
 
+/* The district key of a name: remembered for the buildings' own
+ * spellings (km_addr_district_key is the same function of the same
+ * bytes), computed for any other.  @returns the key (in dk, or one of
+ * the directory's). */
+static const char *km_dir_district_key(const struct km_dir *dir,
+                                       const char *name, char *dk,
+                                       size_t dklen)
+{
+        for (size_t i = 0; i < dir->ndnames; i++)
+                if (strcmp(dir->dnames[i], name) == 0)
+                        return dir->dname_keys[i];
+        km_addr_district_key(name, dk, dklen);
+        return dk;
+}
+
+/* Remember the key of a building's district name (a load). */
+static const char *km_dir_district_learn(struct km_dir *dir, const char *name)
+{
+        char dk[KM_ADDR_KEY_LEN];
+        const char *k = km_dir_district_key(dir, name, dk, sizeof(dk));
+
+        if (k != dk)
+                return k;
+        k = km_dir_strdup(dir, dk);
+        if (dir->ndnames < KM_DIR_DNAMES) {
+                dir->dnames[dir->ndnames] = km_dir_strdup(dir, name);
+                dir->dname_keys[dir->ndnames++] = k;
+        }
+        return k;
+}
+
 static void km_dir_load_buildings(struct km_dir *dir, PGresult *res)
 {
         const char **ids;
@@ -249,7 +285,7 @@ static void km_dir_load_buildings(struct km_dir *dir, PGresult *res)
         km_dir_map_init(&dir->streetmap, dir->nbuildings);
         for (size_t i = 0; i < dir->nbuildings; i++) {
                 struct km_dir_building *b = &dir->buildings[i];
-                char sk[KM_ADDR_KEY_LEN], hk[32], dk[KM_ADDR_KEY_LEN];
+                char sk[KM_ADDR_KEY_LEN], hk[32];
                 char ak[KM_ADDR_KEY_LEN + 40];
                 const char *lat, *lon;
                 long have;
@@ -271,10 +307,10 @@ static void km_dir_load_buildings(struct km_dir *dir, PGresult *res)
                 }
                 km_addr_street_key(b->street, sk, sizeof(sk));
                 km_addr_house_key(b->house, hk, sizeof(hk));
-                km_addr_district_key(b->district, dk, sizeof(dk));
                 b->street_key = km_dir_strdup(dir, sk);
                 b->house_key = km_dir_strdup(dir, hk);
-                b->district_key = km_dir_strdup(dir, dk);
+                b->district_key = km_dir_district_learn(
+                    dir, b->district ? b->district : "");
                 b->next_same = -1;
                 snprintf(ak, sizeof(ak), "%s\x1f%s", sk, hk);
                 dir->addr_keys[i] = km_dir_strdup(dir, ak);
@@ -750,11 +786,16 @@ km_dir_match_in(const struct km_dir *dir, const char *district,
                 km_addr_house_key(house, hk, sizeof(hk));
         if (hk[0] == '\0')
                 snprintf(hk, sizeof(hk), "%s", st.house[0] ? st.house : tx.house);
-        if (district && *district)
-                km_addr_district_key(district, dk, sizeof(dk));
-        else
+        if (district && *district) {
+                const char *k = km_dir_district_key(dir, district, dk,
+                                                    sizeof(dk));
+
+                if (k != dk)
+                        snprintf(dk, sizeof(dk), "%s", k);
+        } else {
                 snprintf(dk, sizeof(dk), "%s",
                          st.district[0] ? st.district : tx.district);
+        }
         if (sk[0] == '\0' || hk[0] == '\0')
                 return NULL;
         b = km_dir_at(dir, sk, hk, dk, &n);
