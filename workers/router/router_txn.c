@@ -149,8 +149,11 @@ int router_txn_commit_wait(struct router *r, int block, char *err,
         if (cm->rc) /* its transaction is aborted by router_txn_abort */
                 return km_err_set(err, errlen, cm->rc, "%s", cm->err);
         r->txn_begun = 0;
-        km_log_debug("committed a batch of %lld message(s)",
-                     (long long)cm->batch_n);
+        km_log_debug("committed a batch of %lld message(s): %lld ms after "
+                     "its first, the commit %lld ms",
+                     (long long)cm->batch_n,
+                     (long long)(km_now_ms() - cm->batch_start_ms),
+                     (long long)(km_now_ms() - cm->t0));
         r->st.batches++;
         r->failures = 0;
         r->last_commit_ms = km_now_ms();
