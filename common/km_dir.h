@@ -5,7 +5,9 @@
  * Loaded from PostgreSQL (organisations, buildings, directory_version:
  * deploy/sql/010_directory.sql) in one REPEATABLE READ snapshot.  Street
  * and house keys are recomputed here with km_addr, so the router and the
- * importer always agree.  Lookups are hash tables; a directory is
+ * importer always agree.  Lookups are hash tables (a misspelt street
+ * is compared only with the streets that have its house, a point only
+ * with the buildings in the grid cells within reach); a directory is
  * read-only once loaded, so a reload builds a new one and swaps.
  */
 #ifndef KM_DIR_H
@@ -77,8 +79,25 @@ const struct km_dir_building *km_dir_match(const struct km_dir *dir,
                                            const char *house,
                                            const char *text);
 
-/** @brief The nearest building within 75 m of lat/long, or NULL. */
+/**
+ * @brief The reference of km_dir_match: a misspelt street is compared
+ * with every street of the directory.  Same answer, slower (tests).
+ */
+const struct km_dir_building *km_dir_match_scan(const struct km_dir *dir,
+                                                const char *district,
+                                                const char *street,
+                                                const char *house,
+                                                const char *text);
+
+/**
+ * @brief The nearest building within 75 m of lat/long, or NULL; of
+ * equally near ones the first by id.  Looks at the grid cells in reach.
+ */
 const struct km_dir_building *km_dir_near(const struct km_dir *dir,
                                           double lat, double lon);
+
+/** @brief The reference of km_dir_near: every building (tests). */
+const struct km_dir_building *km_dir_near_scan(const struct km_dir *dir,
+                                               double lat, double lon);
 
 #endif /* KM_DIR_H */

@@ -44,3 +44,7 @@ test_history_SRCS := tests/routing/test_history.c tests/routing/th.c \
 TESTS += test_handover
 test_handover_SRCS := tests/routing/test_handover.c tests/routing/th.c \
 	tests/routing/rt.c tests/common/km_test.c
+# the directory's indexes answer as its scans (issue 12)
+TESTS += test_index
+test_index_SRCS := tests/routing/test_index.c tests/routing/rt.c \
+	tests/common/km_test.c

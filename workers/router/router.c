@@ -8,9 +8,10 @@
  * aborts what a killed predecessor left open).  Each batch is one
  * transaction holding its dispatch and dead-letter messages and the
  * consumed offsets.  A transaction error aborts and rewinds to the
- * committed offsets; a fatal one stops the loop and exits 1.  SIGTERM /
- * SIGINT commit the open batch (everything in it is complete), close and
- * exit 0; SIGHUP reloads the directory (between batches).
+ * committed offsets; a fatal one stops the loop and exits 1.  A batch
+ * commits in a thread while the next one is parsed (router_txn.c).
+ * SIGTERM / SIGINT commit the open batch (everything in it is complete),
+ * close and exit 0; SIGHUP reloads the directory (between batches).
  */
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +62,9 @@ static void router_destroy(struct router *r)
 {
         char err[512];
 
+        /* a commit still running (a fatal stop) ends before its producer */
+        if (router_txn_commit_wait(r, 1, err, sizeof(err)))
+                km_log_warn("last commit: %s", err);
         if (r->consumer) {
                 rd_kafka_consumer_close(r->consumer);
                 rd_kafka_destroy(r->consumer);
@@ -170,10 +174,7 @@ static void router_message(struct router *r, rd_kafka_message_t *rkm)
                 }
                 return;
         }
-        if ((rc = router_txn_begin(r, err, sizeof(err)))) {
-                router_fail(r, rc, err);
-                return;
-        }
+        router_txn_open(r);
         r->st.consumed++;
         r->last_msg_ms = km_now_ms();
         if (r->first_ms == 0)
@@ -186,9 +187,9 @@ static void router_message(struct router *r, rd_kafka_message_t *rkm)
         router_track(r, rkm);
         r->batch_n++;
         r->m.n_in++;
-        /* a large transaction is checked and produced in parts */
-        if (router_dedup_due(r) && (rc = router_dedup_flush(r, err,
-                                                             sizeof(err))))
+        /* a large transaction is checked and produced in parts (not
+         * while the previous one commits) */
+        if ((rc = router_txn_produce(r, 0, err, sizeof(err))))
                 router_fail(r, rc, err);
 }
 
@@ -217,7 +218,9 @@ static int router_run(struct router *r)
                 km_obs_tick(&r->m.probe, r->m.reg, r->producer, r->consumer,
                             r->conn);
                 t0 = km_now_ms();
-                rkm = rd_kafka_consumer_poll(r->consumer, r->in_txn ? 10 : 200);
+                rkm = rd_kafka_consumer_poll(r->consumer,
+                                             r->in_txn || r->cm.running ? 10
+                                                                        : 200);
                 t1 = km_now_ms();
                 r->st.poll_ms += t1 - t0;
                 if (rkm) {
@@ -230,15 +233,19 @@ static int router_run(struct router *r)
                         r->fatal = 1;
                         break;
                 }
-                if (r->in_txn &&
+                /* a finished commit is joined at once; a full batch waits
+                 * for the running one, an old one starts when it ended */
+                t0 = km_now_ms();
+                rc = router_txn_commit_wait(r, 0, err, sizeof(err));
+                if (rc == 0 && r->in_txn &&
                     (r->batch_n >= r->rc->batch_size ||
-                     km_now_ms() - r->batch_start_ms >= r->rc->batch_ms)) {
-                        t0 = km_now_ms();
-                        if ((rc = router_txn_commit(r, err, sizeof(err))))
-                                router_fail(r, rc, err);
-                        r->st.commit_ms += km_now_ms() - t0;
-                }
-                if (r->rc->exit_idle_ms > 0 && !r->in_txn &&
+                     (!r->cm.running &&
+                      t0 - r->batch_start_ms >= r->rc->batch_ms)))
+                        rc = router_txn_commit_start(r, err, sizeof(err));
+                if (rc)
+                        router_fail(r, rc, err);
+                r->st.commit_ms += km_now_ms() - t0;
+                if (r->rc->exit_idle_ms > 0 && !r->in_txn && !r->cm.running &&
                     km_now_ms() - r->last_msg_ms >= r->rc->exit_idle_ms) {
                         km_log_info("idle for %lld ms: exiting",
                                     (long long)r->rc->exit_idle_ms);
@@ -246,7 +253,7 @@ static int router_run(struct router *r)
                 }
         }
         /* stopping: the open batch is complete message by message */
-        if (r->in_txn && !r->fatal &&
+        if ((r->in_txn || r->cm.running) && !r->fatal &&
             (rc = router_txn_commit(r, err, sizeof(err)))) {
                 km_log_warn("final commit: %s", err);
                 router_txn_abort(r, 0);

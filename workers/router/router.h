@@ -5,13 +5,16 @@
  * messages and the consumed offsets commit in one Kafka transaction per
  * batch (every router.batch_size messages or router.batch_ms).  A
  * complaint id already dispatched (a resubmission) is dropped before it
- * is produced (router_dedup.c).
+ * is produced (router_dedup.c).  A batch's commit runs in a thread of
+ * its own while the next batch is parsed and routed (router_txn.c).
  */
 #ifndef ROUTER_H
 #define ROUTER_H
 
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "km_conf.h"
@@ -78,7 +81,8 @@ struct router_origin {
         size_t len;
 };
 
-/* A routed complaint waiting for the duplicate check (router_dedup.c). */
+/* A routed complaint waiting for the duplicate check, or a dead letter
+ * (dlq set), waiting to be produced (router_dedup.c). */
 struct router_pend {
         unsigned char id[ROUTER_ID_BYTES];
         char cid[37];          /* the id as text (KM_ID_LEN) */
@@ -87,10 +91,12 @@ struct router_pend {
         int triage;
         const char *reason;    /* static string of km_route */
         char *key;             /* organisation id (owned copy) */
-        char *msg;             /* dispatch message (owned) */
+        char *msg;             /* dispatch message, or the dead letter's
+                                  original (owned) */
         size_t msglen;
         size_t raw_len;        /* the complaint: msg's last raw_len + 1
                                   bytes but the closing brace */
+        char *dlq, *detail;    /* a dead letter: reason, detail (owned) */
 };
 
 /* Duplicate suppression: a complaint id already dispatched is dropped
@@ -104,6 +110,33 @@ struct router_dedup {
         size_t npend, pendcap, pendbytes;
         int64_t dup_mem, dup_pg, unchecked; /* in the open transaction */
         int pg_failing;           /* the tasks query failed last time */
+};
+
+/* A batch's commit in its thread (router_txn.c): send_offsets and
+ * commit_transaction, everything produced before it started.  What the
+ * batch counted is moved here from the open batch and applied only when
+ * it committed. */
+struct router_commit {
+        pthread_t th;
+        int running;        /* started, not yet joined */
+        int joinable;       /* in th (else it ran in the caller) */
+        atomic_int done;    /* the thread finished: join without waiting */
+        int rc;             /* its result, err its message */
+        char err[512];
+        rd_kafka_t *producer;
+        rd_kafka_topic_partition_list_t *offsets;
+        rd_kafka_consumer_group_metadata_t *cgmd;
+        int timeout_ms;
+        int64_t batch_n, batch_start_ms, t0;
+        int64_t n_in, n_out, n_dup; /* router_metrics of the batch */
+        struct {
+                struct km_metric *h;
+                int64_t n;
+        } dlq[ROUTER_DLQ_REASONS];
+        int ndlq;
+        unsigned char (*sent)[ROUTER_ID_BYTES]; /* router_dedup of it */
+        size_t nsent, sentcap;
+        int64_t dup_mem, dup_pg, unchecked;
 };
 
 struct router {
@@ -120,10 +153,13 @@ struct router {
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
         struct km_kafka_counts pcounts;
-        int in_txn;              /* a transaction is open */
+        int in_txn;              /* a batch is open (messages consumed) */
+        int txn_begun;           /* its Kafka transaction (or, while the
+                                    commit runs, the committing one's) */
         int64_t batch_n;         /* messages in it */
         int64_t batch_start_ms;
         rd_kafka_topic_partition_list_t *offsets; /* next offsets in it */
+        struct router_commit cm; /* the previous batch's commit */
         int64_t next_check_ms;   /* directory version check */
         int failures;            /* consecutive aborts */
         int fatal;               /* stop and exit 1 */
@@ -134,7 +170,12 @@ struct router {
 };
 
 /* router_txn.c */
-int router_txn_begin(struct router *r, char *err, size_t errlen);
+void router_txn_open(struct router *r);
+int router_txn_produce(struct router *r, int force, char *err,
+                       size_t errlen);
+int router_txn_commit_start(struct router *r, char *err, size_t errlen);
+int router_txn_commit_wait(struct router *r, int block, char *err,
+                           size_t errlen);
 int router_txn_commit(struct router *r, char *err, size_t errlen);
 void router_txn_abort(struct router *r, int rewind);
 void router_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
@@ -157,9 +198,12 @@ int router_dedup_seen(struct router *r, const char *cid, int32_t partition,
 void router_dedup_pend(struct router *r, const char *cid,
                        const struct km_route *route, int triage, char *msg,
                        size_t raw_len, int32_t partition, int64_t offset);
+void router_dedup_pend_dlq(struct router *r, const struct router_origin *o,
+                           const char *reason, const char *detail);
 int router_dedup_due(const struct router *r);
 int router_dedup_flush(struct router *r, char *err, size_t errlen);
-void router_dedup_committed(struct router *r);
+void router_dedup_handover(struct router *r, struct router_commit *cm);
+void router_dedup_committed(struct router *r, struct router_commit *cm);
 void router_dedup_aborted(struct router *r);
 
 /* router_idset.c */
@@ -172,7 +216,9 @@ void router_idset_clear(struct router_idset *s);
 /* router_metrics.c */
 void router_metrics_init(struct router *r);
 void router_metrics_dlq(struct router *r, const char *reason);
-void router_metrics_committed(struct router *r, int64_t commit_start_ms);
+void router_metrics_handover(struct router *r, struct router_commit *cm);
+void router_metrics_committed(struct router *r,
+                              const struct router_commit *cm);
 void router_metrics_aborted(struct router *r);
 void router_metrics_clear(struct router *r);
 

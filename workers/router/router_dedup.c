@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #include "km_id.h"
 #include "km_log.h"
@@ -40,7 +39,8 @@ void router_dedup_init(struct router *r)
 
         memset(d, 0, sizeof(*d));
         router_idset_init(&d->done, (size_t)r->rc->dedup_ids);
-        router_idset_init(&d->txn, (size_t)r->rc->batch_size);
+        /* the open batch's ids and, while it commits, the previous one's */
+        router_idset_init(&d->txn, 2 * (size_t)r->rc->batch_size);
 }
 
 static void router_dedup_pend_clear(struct router_dedup *d)
@@ -48,6 +48,8 @@ static void router_dedup_pend_clear(struct router_dedup *d)
         for (size_t i = 0; i < d->npend; i++) {
                 free(d->pend[i].key);
                 free(d->pend[i].msg);
+                free(d->pend[i].dlq);
+                free(d->pend[i].detail);
         }
         d->npend = 0;
         d->pendbytes = 0;
@@ -63,13 +65,44 @@ void router_dedup_destroy(struct router *r)
         router_idset_destroy(&d->done);
         router_idset_destroy(&d->txn);
         memset(d, 0, sizeof(*d));
+        free(r->cm.sent);
+        r->cm.sent = NULL;
 }
 
-/* The 16 bytes of a complaint id (km_complaint validated or derived it,
- * so it parses; a failure would only make it never match). */
+static int router_dedup_hex(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') /* PostgreSQL prints lower case */
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* The 16 bytes of a complaint id, 8-4-4-4-12 hex digits (km_complaint
+ * validated or derived it, so it parses; a failure would only make it
+ * never match: all zero, as uuid_parse's callers had it). */
 static void router_dedup_bytes(const char *cid, unsigned char *id)
 {
-        if (uuid_parse(cid, id) != 0)
+        int n = 0;
+
+        for (int i = 0; i < 36; i += 2) {
+                int hi, lo;
+
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (cid[i] != '-')
+                                break;
+                        i--; /* the pair starts after the dash */
+                        continue;
+                }
+                hi = router_dedup_hex(cid[i]);
+                lo = hi < 0 ? -1 : router_dedup_hex(cid[i + 1]);
+                if (lo < 0)
+                        break;
+                id[n++] = (unsigned char)(hi << 4 | lo);
+        }
+        if (n != ROUTER_ID_BYTES || cid[36] != '\0')
                 memset(id, 0, ROUTER_ID_BYTES);
 }
 
@@ -111,6 +144,8 @@ void router_dedup_pend(struct router *r, const char *cid,
                 d->pend = km_xrealloc(d->pend, d->pendcap * sizeof(*d->pend));
         }
         p = &d->pend[d->npend++];
+        p->dlq = NULL;
+        p->detail = NULL;
         router_dedup_bytes(cid, p->id);
         snprintf(p->cid, sizeof(p->cid), "%s", cid);
         p->partition = partition;
@@ -121,6 +156,32 @@ void router_dedup_pend(struct router *r, const char *cid,
         p->msg = msg;
         p->msglen = strlen(msg);
         p->raw_len = raw_len;
+        d->pendbytes += p->msglen;
+}
+
+/* A dead letter waits with the routed complaints, so everything a batch
+ * produces is produced in one place, into its transaction. */
+void router_dedup_pend_dlq(struct router *r, const struct router_origin *o,
+                           const char *reason, const char *detail)
+{
+        struct router_dedup *d = &r->dd;
+        struct router_pend *p;
+
+        if (d->npend == d->pendcap) {
+                d->pendcap = d->pendcap ? 2 * d->pendcap : 256;
+                d->pend = km_xrealloc(d->pend, d->pendcap * sizeof(*d->pend));
+        }
+        p = &d->pend[d->npend++];
+        memset(p, 0, sizeof(*p));
+        p->partition = o->partition;
+        p->offset = o->offset;
+        p->msglen = o->payload ? o->len : 0;
+        p->msg = km_xmalloc(p->msglen + 1);
+        if (p->msglen)
+                memcpy(p->msg, o->payload, p->msglen);
+        p->msg[p->msglen] = '\0';
+        p->dlq = km_xstrdup(reason);
+        p->detail = km_xstrdup(detail);
         d->pendbytes += p->msglen;
 }
 
@@ -155,7 +216,9 @@ static void router_dedup_query(struct router *r,
         for (size_t i = 0; i < d->npend; i++) {
                 size_t l = strlen(d->pend[i].cid);
 
-                if (i)
+                if (d->pend[i].dlq)
+                        continue;
+                if (q > arr + 1)
                         *q++ = ',';
                 memcpy(q, d->pend[i].cid, l);
                 q += l;
@@ -246,6 +309,14 @@ int router_dedup_flush(struct router *r, char *err, size_t errlen)
         for (size_t i = 0; i < d->npend && rc == 0; i++) {
                 const struct router_pend *p = &d->pend[i];
 
+                if (p->dlq) {
+                        struct router_origin o = {p->partition, p->offset,
+                                                  p->msg, p->msglen};
+
+                        rc = router_msg_dlq(r, &o, p->dlq, p->detail, err,
+                                            errlen);
+                        continue;
+                }
                 if (nfound && bsearch(p->id, found, nfound, ROUTER_ID_BYTES,
                                       router_dedup_cmp)) {
                         d->dup_pg++;
@@ -265,20 +336,49 @@ int router_dedup_flush(struct router *r, char *err, size_t errlen)
         return rc;
 }
 
-/* The transaction committed: what it produced is remembered. */
-void router_dedup_committed(struct router *r)
+/* The batch's commit starts: what it produced and counted goes with it
+ * (cm->sent is empty: router_dedup_committed left it so).  Its ids stay
+ * in dd.txn, so the next batch, parsed while it commits, drops them. */
+void router_dedup_handover(struct router *r, struct router_commit *cm)
+{
+        struct router_dedup *d = &r->dd;
+        unsigned char(*sent)[ROUTER_ID_BYTES] = cm->sent;
+        size_t cap = cm->sentcap;
+
+        cm->sent = d->sent;
+        cm->sentcap = d->sentcap;
+        cm->nsent = d->nsent;
+        d->sent = sent;
+        d->sentcap = cap;
+        d->nsent = 0;
+        cm->dup_mem = d->dup_mem;
+        cm->dup_pg = d->dup_pg;
+        cm->unchecked = d->unchecked;
+        d->dup_mem = 0;
+        d->dup_pg = 0;
+        d->unchecked = 0;
+}
+
+/* The batch of cm committed: what it produced is remembered; dd.txn
+ * keeps only the open batch's ids (all still pending: nothing is
+ * produced while a commit runs). */
+void router_dedup_committed(struct router *r, struct router_commit *cm)
 {
         struct router_dedup *d = &r->dd;
 
-        for (size_t i = 0; i < d->nsent; i++)
-                router_idset_add(&d->done, d->sent[i]);
-        r->st.dup_mem += d->dup_mem;
-        r->st.dup_pg += d->dup_pg;
-        r->st.unchecked += d->unchecked;
-        router_dedup_aborted(r); /* and the transaction's state goes */
+        for (size_t i = 0; i < cm->nsent; i++)
+                router_idset_add(&d->done, cm->sent[i]);
+        cm->nsent = 0;
+        r->st.dup_mem += cm->dup_mem;
+        r->st.dup_pg += cm->dup_pg;
+        r->st.unchecked += cm->unchecked;
+        router_idset_clear(&d->txn);
+        for (size_t i = 0; i < d->npend; i++)
+                if (d->pend[i].dlq == NULL)
+                        router_idset_add(&d->txn, d->pend[i].id);
 }
 
-/* The transaction was aborted (or its state handed over): forget it. */
+/* The transaction was aborted: forget it and the open batch. */
 void router_dedup_aborted(struct router *r)
 {
         struct router_dedup *d = &r->dd;

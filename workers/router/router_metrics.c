@@ -14,6 +14,8 @@
  * processed again and counted then.  With metrics off every call here is
  * a NULL test.
  */
+#include <string.h>
+
 #include "km_util.h"
 #include "router.h"
 
@@ -68,22 +70,36 @@ void router_metrics_dlq(struct router *r, const char *reason)
         m->dlq[i].n++;
 }
 
-void router_metrics_committed(struct router *r, int64_t commit_start_ms)
+/* The batch's counts go with its commit (the next batch counts anew). */
+void router_metrics_handover(struct router *r, struct router_commit *cm)
+{
+        struct router_metrics *m = &r->m;
+
+        cm->n_in = m->n_in;
+        cm->n_out = m->n_out;
+        cm->n_dup = m->n_dup;
+        cm->ndlq = m->ndlq;
+        memcpy(cm->dlq, m->dlq, sizeof(cm->dlq));
+        router_metrics_clear(r);
+}
+
+void router_metrics_committed(struct router *r,
+                              const struct router_commit *cm)
 {
         struct router_metrics *m = &r->m;
         int64_t now = km_now_ms();
 
         if (m->reg == NULL)
                 return;
-        km_metric_add(m->in, m->n_in);
-        km_metric_add(m->out, m->n_out);
-        km_metric_add(m->dup, m->n_dup);
-        for (int i = 0; i < m->ndlq; i++)
-                km_metric_add(m->dlq[i].h, m->dlq[i].n);
-        km_metric_observe(m->batch, (double)(now - r->batch_start_ms) / 1000.0);
-        km_metric_observe(m->commit, (double)(now - commit_start_ms) / 1000.0);
+        km_metric_add(m->in, cm->n_in);
+        km_metric_add(m->out, cm->n_out);
+        km_metric_add(m->dup, cm->n_dup);
+        for (int i = 0; i < cm->ndlq; i++)
+                km_metric_add(cm->dlq[i].h, cm->dlq[i].n);
+        km_metric_observe(m->batch,
+                          (double)(now - cm->batch_start_ms) / 1000.0);
+        km_metric_observe(m->commit, (double)(now - cm->t0) / 1000.0);
         km_metric_set(m->last_commit, (double)km_wall_s());
-        router_metrics_clear(r);
 }
 
 void router_metrics_aborted(struct router *r)

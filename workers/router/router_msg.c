@@ -3,7 +3,8 @@
  * input even on our own topic), route it and hand the dispatch message to
  * the duplicate check (router_dedup.c), which produces it into the open
  * transaction; an invalid message goes to the dead-letter
- * topic, in the same transaction, with its machine-readable reason.
+ * topic, in the same transaction and by the same hand, with its
+ * machine-readable reason.
  * Logs carry topic, partition, offset and complaint id, never contact or
  * free text.
  */
@@ -57,8 +58,10 @@ int router_msg_handle(struct router *r, const rd_kafka_message_t *rkm,
         rc = km_complaint_parse(rkm->payload ? rkm->payload : "", o.len,
                                 r->conf, KM_CPL_STRICT, now, &c, reason,
                                 detail, sizeof(detail));
-        if (rc == KM_EINPUT)
-                return router_msg_dlq(r, &o, reason, detail, err, errlen);
+        if (rc == KM_EINPUT) {
+                router_dedup_pend_dlq(r, &o, reason, detail);
+                return 0;
+        }
         if (rc)
                 return km_err_set(err, errlen, rc, "parse: %s", detail);
         /* a resubmission seen by this process: not even routed */
