@@ -6,7 +6,7 @@
 #   komek-router, 1 process vs a kcat -C | kcat -P copy          (routing.sh)
 #   komek-router, 2 procs   vs 1 process                         (routing.sh)
 #   komek-analytics         vs its naive writer, vs raw COPY     (analytics.sh)
-#   gateway POST /requests  vs GET /services (the HTTP stack)    (intake.sh)
+#   gateway POST /requests  vs GET /services (the HTTP stack)    (gateway.sh)
 #   intake -> task row p50/p99 at a fixed rate vs kcat -P -> kcat -C at the
 #   same rate (Kafka alone), and the rate reached vs the rate asked (e2e.sh)
 #   peak RSS per program (GNU time), km_metrics costs (ops.sh)
@@ -39,7 +39,7 @@ if [ -n "${BENCH_FROM:-}" ]; then # only the table, from an earlier run's logs
         TS=$(basename "$LOG")
 fi
 mkdir -p "$LOG" bench/results
-for s in intake routing analytics ops web e2e; do
+for s in intake gateway routing analytics ops web e2e; do
         [ -z "${BENCH_FROM:-}" ] || break
         [ -f "bench/$s.sh" ] || continue
         [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $s "* ]] || continue
@@ -120,7 +120,9 @@ row("komek-tasksink (dispatch)", "analytics.sink_msg_s", "raw COPY of the same t
 for k in sorted(k for k in fig if k.startswith("analytics.") and "_cpu_us_" in k):
     row("  CPU " + k[10:].replace("_", " "), k, None, None)
 row("komek-analytics (all four topics)", "analytics.all_msg_s", "komek-analytics (complaints)", "analytics.complaints_msg_s")
-row("gateway POST /requests.json (c=32)", "gateway.post_req_s", "GET /services.json (c=32)", "gateway.services_req_s")
+row("gateway POST /requests.json (c=32)", "gateway.post_req_s", "GET /services.json (c=32)", "gateway.services_req_s", ("ratio", 0.25, ">="))
+row("gateway POST / GET, median of the rounds", "gateway.ratio_median", None, None, ("value", 0.25, ">="))
+row("gateway POST /requests.json p99 (c=32)", "gateway.post_p99_ms", None, None, ("value", 50, "<="), "lower", "ms")
 for lab in ("target", "low"):
     rate = g("e2e.%s.rate_target" % lab) or 0
     row("e2e: complaints written @%d/s" % rate, "e2e.%s.rate_reached" % lab, "rate asked",

@@ -292,7 +292,6 @@ int main(int argc, char **argv)
         struct gateway_conf_x gcx;
         struct gateway_conf *gcp = &gcx.gc;
         struct gateway gw;
-        pthread_condattr_t ca;
         enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         int rc;
@@ -349,14 +348,16 @@ int main(int argc, char **argv)
                 gw.rslots = km_xcalloc((size_t)gcp->pg_pool,
                                        sizeof(*gw.rslots));
         pthread_mutex_init(&gw.lock, NULL);
+        pthread_mutex_init(&gw.ack_lock, NULL);
         pthread_mutex_init(&gw.outbox_lock, NULL);
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&gw.cond, &ca);
-        pthread_condattr_destroy(&ca);
+        pthread_condattr_init(&gw.mono);
+        pthread_condattr_setclock(&gw.mono, CLOCK_MONOTONIC);
+        pthread_cond_init(&gw.cond, &gw.mono);
         rc = gateway_run(&gw);
         gateway_pool_destroy(&gw);
         pthread_cond_destroy(&gw.cond);
+        pthread_condattr_destroy(&gw.mono);
+        pthread_mutex_destroy(&gw.ack_lock);
         pthread_mutex_destroy(&gw.lock);
         pthread_mutex_destroy(&gw.outbox_lock);
         km_conf_destroy(&conf);

@@ -59,8 +59,10 @@ struct gateway_metrics {
 
 /* What one POST waits for: the delivery report of its complaint.  Shared
  * by the request thread and the delivery callback; the last to let go
- * frees it (refs under gw->lock). */
+ * frees it.  Every field under gw->ack_lock; the callback wakes only this
+ * request (its own condition), not every request waiting. */
 struct gateway_ack {
+        pthread_cond_t cond; /* CLOCK_MONOTONIC (gw->mono) */
         int done;
         rd_kafka_resp_err_t err;
         int refs;
@@ -84,8 +86,10 @@ struct gateway {
         const struct km_conf *conf;
         const struct gateway_conf *gc;
         rd_kafka_t *rk;
-        pthread_mutex_t lock; /* acks, pool, buckets */
-        pthread_cond_t cond;  /* an ack arrived or a slot came free */
+        pthread_mutex_t lock; /* pool, buckets, request counts */
+        pthread_cond_t cond;  /* a slot came free */
+        pthread_mutex_t ack_lock; /* acks and counts.delivered/failed */
+        pthread_condattr_t mono;  /* conditions on CLOCK_MONOTONIC */
         struct gateway_pgslot *slots;
         struct gateway_pgslot *rslots; /* pg.read_conninfo's, or NULL */
         struct gateway_bucket *buckets;
@@ -142,7 +146,26 @@ char *gateway_render_xml(const json_t *body, const char *root,
         "::text END) WHEN event = 'acknowledged' THEN " ack "::text WHEN "   \
         "event = 'rejected' THEN " rer "::text END"
 
+/* Who posts: the API key's row (api_keys). */
+struct gateway_caller {
+        int64_t key_id;
+        int64_t rate; /* requests per minute */
+        char source[80];
+        char channel[24]; /* api_keys.channel, "" when none */
+};
+
 /* gateway_post.c */
+/* The prologue of every POST (requests and updates): the fields, the
+ * api_key (the field, else query_key), check (NULL-able: the body's own
+ * rules, before any database work), the key (403 when unknown or revoked,
+ * 503 when the database is away) and its rate limit (429).  @returns the
+ * fields (json_decref them) with *who filled, or NULL with rep set. */
+json_t *gateway_post_admit(struct gateway *gw, const char *ctype,
+                           const char *body, size_t len,
+                           const char *query_key,
+                           int (*check)(json_t *f, struct gateway_reply *rep),
+                           struct gateway_caller *who,
+                           struct gateway_reply *rep);
 /* A form or JSON body as an object of field -> string (a repeated
  * media_url: an array).  @returns it, or NULL with rep set (400/415). */
 json_t *gateway_fields(const char *ctype, const char *body, size_t len,
@@ -219,8 +242,13 @@ struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
 void gateway_pg_put(struct gateway *gw, struct gateway_pgslot *slot,
                     int broken);
 int gateway_pg_has_tasks(struct gateway_pgslot *slot);
+/* The key's row from the cache, else from the database (a pool connection
+ * taken only then).  @returns 0, KM_EINPUT for an unknown or revoked key,
+ * or the database's error (KM_ERETRY...). */
+int gateway_key_admit(struct gateway *gw, const char *key,
+                      struct gateway_caller *who, char *err, size_t errlen);
 /* The key's id, source, channel (api_keys.channel, migration 094) and rate
- * limit. */
+ * limit: the cache, else a query on conn. */
 int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
                        char *source, size_t slen, char *channel,
                        size_t clen, int64_t *rate, char *err,

@@ -130,15 +130,34 @@ int gateway_pg_has_tasks(struct gateway_pgslot *slot)
         return slot->has_tasks;
 }
 
-/* The hex SHA-256 of a presented key: what api_keys stores. */
+/* The hex SHA-256 of a presented key: what api_keys stores.  SHA-256 is
+ * fetched once per process: EVP_sha256() in EVP_Digest looks the
+ * implementation up in the provider store, under a lock, on every call
+ * (every request's key). */
+static pthread_once_t gateway_sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *gateway_sha256;
+
+static void gateway_sha256_init(void)
+{
+        gateway_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (gateway_sha256 == NULL)
+                abort(); /* no SHA-256 in libcrypto: no key can be checked */
+}
+
 static void gateway_key_hex(const char *key, char *hex)
 {
+        static const char digits[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
 
-        EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < mdlen; i++)
-                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        if (pthread_once(&gateway_sha256_once, gateway_sha256_init) != 0 ||
+            !EVP_Digest(key, strlen(key), md, &mdlen, gateway_sha256, NULL))
+                abort(); /* a digest over memory fails only out of memory */
+        for (unsigned i = 0; i < mdlen; i++) {
+                hex[2 * i] = digits[md[i] >> 4];
+                hex[2 * i + 1] = digits[md[i] & 0xF];
+        }
+        hex[2 * mdlen] = '\0';
 }
 
 /* The API key cache: the SHA-256 (hex) of a key the database said is
@@ -220,19 +239,16 @@ static void gateway_key_remember(const char *hex, int64_t id,
         pthread_mutex_unlock(&gateway_key_mu);
 }
 
-int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
-                       char *source, size_t slen, char *channel,
-                       size_t clen, int64_t *rate, char *err,
-                       size_t errlen)
+/* The key's row from the database into the cache. */
+static int gateway_key_query(PGconn *conn, const char *hex, int64_t *id,
+                             char *source, size_t slen, char *channel,
+                             size_t clen, int64_t *rate, char *err,
+                             size_t errlen)
 {
-        char hex[2 * EVP_MAX_MD_SIZE + 1];
         const char *params[1] = {hex};
         PGresult *res = NULL;
         int r;
 
-        gateway_key_hex(key, hex);
-        if (gateway_key_cached(hex, id, source, slen, channel, clen, rate))
-                return 0;
         r = km_pg_exec(conn,
                        "SELECT id, source, rate_limit, channel FROM api_keys "
                        "WHERE key_sha256 = $1 AND revoked_at IS NULL",
@@ -250,6 +266,42 @@ int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
         PQclear(res);
         gateway_key_remember(hex, *id, source, channel, *rate);
         return 0;
+}
+
+int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
+                       char *source, size_t slen, char *channel,
+                       size_t clen, int64_t *rate, char *err,
+                       size_t errlen)
+{
+        char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+        gateway_key_hex(key, hex);
+        if (gateway_key_cached(hex, id, source, slen, channel, clen, rate))
+                return 0;
+        return gateway_key_query(conn, hex, id, source, slen, channel, clen,
+                                 rate, err, errlen);
+}
+
+int gateway_key_admit(struct gateway *gw, const char *key,
+                      struct gateway_caller *who, char *err, size_t errlen)
+{
+        char hex[2 * EVP_MAX_MD_SIZE + 1];
+        struct gateway_pgslot *slot;
+        int r;
+
+        gateway_key_hex(key, hex);
+        if (gateway_key_cached(hex, &who->key_id, who->source,
+                               sizeof(who->source), who->channel,
+                               sizeof(who->channel), &who->rate))
+                return 0; /* no connection taken */
+        slot = gateway_pg_get(gw, err, errlen);
+        if (slot == NULL)
+                return KM_ERETRY;
+        r = gateway_key_query(slot->conn, hex, &who->key_id, who->source,
+                              sizeof(who->source), who->channel,
+                              sizeof(who->channel), &who->rate, err, errlen);
+        gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
+        return r;
 }
 
 /* A key's id, rate limit and whether it has scope (api_keys.scopes,

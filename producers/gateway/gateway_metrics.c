@@ -119,10 +119,10 @@ void gateway_metrics_probe(struct gateway *gw)
         if (!km_obs_due(&m->probe, m->reg))
                 return;
         km_obs_broker(m->reg, gw->rk);
-        pthread_mutex_lock(&gw->lock); /* the delivery thread counts */
+        pthread_mutex_lock(&gw->ack_lock); /* the delivery thread counts */
         delivered = gw->counts.delivered;
         failed = gw->counts.failed;
-        pthread_mutex_unlock(&gw->lock);
+        pthread_mutex_unlock(&gw->ack_lock);
         km_obs_delivery(&m->probe, m->reg, gw->rk, delivered, failed);
         if (m->probe_conn == NULL)
                 m->probe_conn = km_pg_connect(gw->conf->pg_conninfo,

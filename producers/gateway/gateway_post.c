@@ -214,6 +214,12 @@ fail:
         return NULL;
 }
 
+static void gateway_ack_free(struct gateway_ack *ack)
+{
+        pthread_cond_destroy(&ack->cond);
+        free(ack);
+}
+
 void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                    void *opaque)
 {
@@ -221,7 +227,7 @@ void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         struct gateway_ack *ack = rkm->_private;
 
         (void)rk;
-        pthread_mutex_lock(&gw->lock);
+        pthread_mutex_lock(&gw->ack_lock);
         if (rkm->err)
                 gw->counts.failed++;
         else
@@ -230,10 +236,11 @@ void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                 ack->done = 1;
                 ack->err = rkm->err;
                 if (--ack->refs == 0)
-                        free(ack);
-                pthread_cond_broadcast(&gw->cond);
+                        gateway_ack_free(ack);
+                else
+                        pthread_cond_signal(&ack->cond); /* its request only */
         }
-        pthread_mutex_unlock(&gw->lock);
+        pthread_mutex_unlock(&gw->ack_lock);
 }
 
 /* Produce payload (copied) to topic and wait for the acknowledgement.
@@ -247,6 +254,7 @@ int gateway_produce_wait(struct gateway *gw, const char *topic,
         rd_kafka_resp_err_t e;
         int r = 0, done;
 
+        pthread_cond_init(&ack->cond, &gw->mono);
         ack->refs = 2;
         e = rd_kafka_producev(
             gw->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
@@ -254,15 +262,15 @@ int gateway_produce_wait(struct gateway *gw, const char *topic,
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(ack),
             RD_KAFKA_V_END);
         if (e) {
-                free(ack);
+                gateway_ack_free(ack);
                 return km_err_set(err, errlen, KM_ERETRY, "produce: %s",
                                   rd_kafka_err2str(e));
         }
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += (gw->gc->ack_timeout_ms + 2000) / 1000;
-        pthread_mutex_lock(&gw->lock);
+        pthread_mutex_lock(&gw->ack_lock);
         while (!ack->done &&
-               pthread_cond_timedwait(&gw->cond, &gw->lock, &ts) == 0)
+               pthread_cond_timedwait(&ack->cond, &gw->ack_lock, &ts) == 0)
                 ;
         done = ack->done;
         if (!done)
@@ -272,8 +280,8 @@ int gateway_produce_wait(struct gateway *gw, const char *topic,
                 r = km_err_set(err, errlen, KM_ERETRY, "delivery: %s",
                                rd_kafka_err2str(ack->err));
         if (--ack->refs == 0)
-                free(ack);
-        pthread_mutex_unlock(&gw->lock);
+                gateway_ack_free(ack);
+        pthread_mutex_unlock(&gw->ack_lock);
         return r;
 }
 
@@ -349,7 +357,13 @@ static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
         p[11] = c->received_at_str;
         /* One round trip: record it unless known, and say whether the
          * known row is already published (the CTE's snapshot does not see
-         * its own insert, so a new row reads as not published). */
+         * its own insert, so a new row reads as not published).  Its
+         * commit does not wait for the WAL flush (synchronous_commit off
+         * for this transaction only): a row not yet published means
+         * nothing to any reader (GET /requests and the updates show
+         * published rows only; a resubmission publishes again), and the
+         * mark below is a synchronous commit, which flushes this row's
+         * WAL first.  One flush per POST, not two. */
         r = km_pg_exec(conn,
                        "WITH ins AS (INSERT INTO gateway_requests (id, "
                        "source, external_id, api_key_id, service_code, "
@@ -358,7 +372,8 @@ static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
                        "$6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO "
                        "NOTHING RETURNING 1) SELECT COALESCE((SELECT "
                        "published_at IS NOT NULL FROM gateway_requests WHERE "
-                       "id = $1), false)",
+                       "id = $1), false), set_config('synchronous_commit', "
+                       "'off', true)",
                        12, p, &res, err, sizeof(err));
         if (r) {
                 km_obs_pg_error(gw->m.reg, r);
@@ -462,62 +477,73 @@ static void gateway_description(json_t *f, size_t max, const char *lang)
         free(t);
 }
 
+json_t *gateway_post_admit(struct gateway *gw, const char *ctype,
+                           const char *body, size_t len,
+                           const char *query_key,
+                           int (*check)(json_t *f, struct gateway_reply *rep),
+                           struct gateway_caller *who,
+                           struct gateway_reply *rep)
+{
+        const char *key;
+        char err[512];
+        json_t *f;
+        int r;
+
+        f = gateway_fields(ctype, body, len, rep);
+        if (f == NULL)
+                return NULL;
+        key = gateway_str(f, "api_key");
+        if (key == NULL)
+                key = query_key;
+        if (key == NULL || *key == '\0') {
+                gateway_error(rep, 403, "api_key required");
+                goto fail;
+        }
+        if (check && check(f, rep))
+                goto fail;
+        r = gateway_key_admit(gw, key, who, err, sizeof(err));
+        if (r == KM_EINPUT) {
+                gateway_error(rep, 403, "invalid api_key");
+                goto fail;
+        }
+        if (r) {
+                km_obs_pg_error(gw->m.reg, r);
+                km_log_error("api_keys: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                goto fail;
+        }
+        if (!gateway_rate_take(gw, who->key_id, who->rate)) {
+                gateway_error(rep, 429,
+                              "rate limit of %lld requests per minute "
+                              "exceeded",
+                              (long long)who->rate);
+                rep->retry_after = (int)(60 / who->rate) + 1;
+                goto fail;
+        }
+        return f;
+fail:
+        json_decref(f);
+        return NULL;
+}
+
 void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                   size_t len, const char *query_key,
                   struct gateway_reply *rep)
 {
         struct gateway_pgslot *slot = NULL;
         struct km_complaint *c = NULL;
+        struct gateway_caller who;
         json_t *f = NULL, *obj = NULL, *item;
-        char source[80], channel[24], reason[KM_REASON_LEN], err[512],
-             notice[160];
-        const char *key;
+        char reason[KM_REASON_LEN], err[512], notice[160];
         const struct km_category *cat;
-        int64_t key_id = 0, rate = 0;
-        int r;
 
-        f = gateway_fields(ctype, body, len, rep);
+        f = gateway_post_admit(gw, ctype, body, len, query_key, NULL, &who,
+                               rep);
         if (f == NULL)
                 return;
-        key = gateway_str(f, "api_key");
-        if (key == NULL)
-                key = query_key;
-        if (key == NULL || *key == '\0') {
-                gateway_error(rep, 403, "api_key required");
-                goto cleanup;
-        }
-        slot = gateway_pg_get(gw, err, sizeof(err));
-        if (slot == NULL) {
-                km_log_error("database: %s", err);
-                gateway_error(rep, 503, "database unavailable, try again");
-                goto cleanup;
-        }
-        r = gateway_key_lookup(slot->conn, key, &key_id, source,
-                               sizeof(source), channel, sizeof(channel), &rate,
-                               err, sizeof(err));
-        if (r == KM_EINPUT) {
-                gateway_error(rep, 403, "invalid api_key");
-                goto cleanup;
-        }
-        if (r) {
-                km_obs_pg_error(gw->m.reg, r);
-                km_log_error("api_keys: %s", err);
-                gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
-                slot = NULL;
-                gateway_error(rep, 503, "database unavailable, try again");
-                goto cleanup;
-        }
-        if (!gateway_rate_take(gw, key_id, rate)) {
-                gateway_error(rep, 429,
-                              "rate limit of %lld requests per minute "
-                              "exceeded",
-                              (long long)rate);
-                rep->retry_after = (int)(60 / rate) + 1;
-                goto cleanup;
-        }
         gateway_description(f, (size_t)gw->conf->max_description_chars,
                             gw->gc->lang);
-        obj = gateway_complaint_obj(f, source, channel,
+        obj = gateway_complaint_obj(f, who.source, who.channel,
                                     gw->gc->client_id_attributes, rep);
         if (obj == NULL)
                 goto cleanup;
@@ -526,7 +552,13 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                 gateway_reject(rep, reason, err);
                 goto cleanup;
         }
-        gateway_store(gw, &slot, c, key_id, f, rep);
+        slot = gateway_pg_get(gw, err, sizeof(err));
+        if (slot == NULL) {
+                km_log_error("database: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                goto cleanup;
+        }
+        gateway_store(gw, &slot, c, who.key_id, f, rep);
         if (rep->status != 201)
                 goto cleanup;
         cat = km_conf_category(gw->conf, c->category);
@@ -543,7 +575,7 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
         json_array_append_new(rep->body, item);
         rep->root = "service_requests";
         rep->item = "request";
-        km_log_debug("complaint %s from %s: 201", c->id, source);
+        km_log_debug("complaint %s from %s: 201", c->id, who.source);
 cleanup:
         if (slot)
                 gateway_pg_put(gw, slot,

@@ -309,56 +309,24 @@ void gateway_update_post(struct gateway *gw, const char *ctype,
                          const char *body, size_t len, const char *query_key,
                          struct gateway_reply *rep)
 {
-        struct gateway_pgslot *slot = NULL;
-        char source[80], channel[24], err[512];
-        int64_t key_id = 0, rate = 0;
-        const char *key;
+        struct gateway_pgslot *slot;
+        struct gateway_caller who;
+        char err[512];
         json_t *f;
-        int r;
 
-        f = gateway_fields(ctype, body, len, rep);
+        f = gateway_post_admit(gw, ctype, body, len, query_key,
+                               gateway_update_check, &who, rep);
         if (f == NULL)
                 return;
-        key = gateway_str(f, "api_key");
-        if (key == NULL)
-                key = query_key;
-        if (key == NULL || *key == '\0') {
-                gateway_error(rep, 403, "api_key required");
-                goto cleanup;
-        }
-        if (gateway_update_check(f, rep))
-                goto cleanup;
         slot = gateway_pg_get(gw, err, sizeof(err));
         if (slot == NULL) {
                 km_log_error("database: %s", err);
                 gateway_error(rep, 503, "database unavailable, try again");
-                goto cleanup;
+        } else {
+                gateway_update_apply(gw, slot, f, who.source, rep);
+                gateway_pg_put(gw, slot,
+                               PQstatus(slot->conn) != CONNECTION_OK);
         }
-        r = gateway_key_lookup(slot->conn, key, &key_id, source,
-                               sizeof(source), channel, sizeof(channel), &rate,
-                               err, sizeof(err));
-        if (r == KM_EINPUT) {
-                gateway_error(rep, 403, "invalid api_key");
-                goto cleanup;
-        }
-        if (r) {
-                km_obs_pg_error(gw->m.reg, r);
-                km_log_error("api_keys: %s", err);
-                gateway_error(rep, 503, "database unavailable, try again");
-                goto cleanup;
-        }
-        if (!gateway_rate_take(gw, key_id, rate)) {
-                gateway_error(rep, 429,
-                              "rate limit of %lld requests per minute "
-                              "exceeded",
-                              (long long)rate);
-                rep->retry_after = (int)(60 / rate) + 1;
-                goto cleanup;
-        }
-        gateway_update_apply(gw, slot, f, source, rep);
-cleanup:
-        if (slot)
-                gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
         json_decref(f);
 }
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "intake.h"
@@ -28,6 +29,7 @@
 #include "km_util.h"
 
 #define INTAKE_OFF(f) offsetof(struct intake_conf, f)
+#define INTAKE_IOBUF (1 << 20)
 
 static const struct km_conf_key intake_keys[] = {
         {"intake.format", KM_CT_STR, "auto", 0, 8, INTAKE_OFF(format),
@@ -104,7 +106,10 @@ static void intake_file(struct intake *in, const char *name)
 {
         FILE *fp = strcmp(name, "-") == 0 ? stdin : fopen(name, "rb");
         const char *shown = strcmp(name, "-") == 0 ? "<stdin>" : name;
-        char err[512];
+        static char stdin_buf[INTAKE_IOBUF];
+        static int stdin_set;
+        char err[512], *iobuf = NULL;
+        struct stat sb;
         int r;
 
         in->files++;
@@ -113,7 +118,17 @@ static void intake_file(struct intake *in, const char *name)
                 in->files_failed++;
                 return;
         }
-        setvbuf(fp, NULL, _IOFBF, 1 << 16); /* fewer, larger reads */
+        /* fewer, larger reads (glibc ignores the size without a buffer);
+         * stdin's buffer is set once, before its first read, and kept */
+        if (fp != stdin) {
+                iobuf = km_xmalloc(INTAKE_IOBUF);
+                setvbuf(fp, iobuf, _IOFBF, INTAKE_IOBUF);
+        } else if (!stdin_set) {
+                stdin_set = 1;
+                setvbuf(fp, stdin_buf, _IOFBF, INTAKE_IOBUF);
+        }
+        /* a regular file never goes idle: no poll before each read */
+        in->input_file = fstat(fileno(fp), &sb) == 0 && S_ISREG(sb.st_mode);
         if (intake_format_of(in->ic->format, name, fp) == INTAKE_CSV) {
                 r = intake_csv(in, fp, shown, err, sizeof(err));
                 if (r)
@@ -126,6 +141,7 @@ static void intake_file(struct intake *in, const char *name)
                 in->files_failed++;
         if (fp != stdin)
                 fclose(fp);
+        free(iobuf);
 }
 
 static int intake_run(struct intake *in, const struct km_conf *conf)

@@ -40,8 +40,7 @@ struct intake_item {
         char reason[64]; /* set: dead-letter it (reader or model said so) */
         char *detail;
         int valid;       /* results: complaint (1) or dead letter (0) */
-        char *payload;   /* the canonical text, handed to librdkafka */
-        size_t plen;
+        size_t poff, plen; /* the canonical text: batch out + poff */
         char key[40];    /* building_id (at most 32) or the id */
 };
 
@@ -53,6 +52,9 @@ struct intake_batch {
         size_t n, cap;
         char *data; /* the records' bytes */
         size_t dlen, dcap;
+        char *out; /* the valid records' canonical texts, one after another
+                    * (the worker's; librdkafka copies them) */
+        size_t olen, ocap;
         const char *file; /* every item of a batch is from one file */
         uint64_t seq;
         int64_t first_ms; /* when its first record was read */
@@ -103,6 +105,7 @@ struct intake {
         char stop_at[300];   /* file:line where reading stopped */
 
         struct intake_batch *cur; /* the reader's batch, NULL-able */
+        int input_file; /* the input is a regular file (never idle) */
         struct intake_pipe pipe;
         int tty;
         int64_t start_ms, last_progress_ms;

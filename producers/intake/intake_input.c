@@ -45,14 +45,15 @@ static int intake_blank(const char *buf, size_t len)
 /* Before the next read: when the records read so far wait in a partial
  * batch and the next read would block (nothing complete in stdio's buffer,
  * nothing to read on the descriptor: a pipe or terminal gone quiet), hand
- * the batch on now rather than after INTAKE_LINGER_MS or never. */
+ * the batch on now rather than after INTAKE_LINGER_MS or never.  A regular
+ * file is never idle (no poll per read: its end flushes). */
 static void intake_idle_flush(struct intake *in, FILE *fp)
 {
 #ifdef __GLIBC__
         struct pollfd pfd;
         size_t avail;
 
-        if (!intake_pending(in))
+        if (!intake_pending(in) || in->input_file)
                 return;
         avail = (size_t)(fp->_IO_read_end - fp->_IO_read_ptr);
         if (avail > 0 && memchr(fp->_IO_read_ptr, '\n', avail) != NULL)

@@ -6,7 +6,9 @@
  * Every record goes through the common model (km_complaint_parse or
  * km_complaint_from_json, KM_CPL_INTAKE): this file adds no rule of its
  * own except the CSV-only reason invalid_csv, decided in intake_input.c.
- * Valid records go to librdkafka without a copy (RD_KAFKA_MSG_F_FREE);
+ * Valid records' canonical texts go to librdkafka from the batch's out
+ * block (RD_KAFKA_MSG_F_COPY, as kcat -P: one allocation per message, made
+ * and freed in this thread, key and value in one block);
  * dead letters through km_dlq_produce_file (Kafka Connect's error headers
  * and komek.origin.file/line, as every dead letter of komek).
  * A full producer queue is waited out, polling, while the broker still
@@ -79,12 +81,12 @@ static int intake_queue_full(struct intake *in, int64_t *moved,
         return 0;
 }
 
-/* Hand one valid record's canonical text to librdkafka, which frees it
- * (RD_KAFKA_MSG_F_FREE: no copy).  @returns 0 when queued (it->payload
- * then belongs to librdkafka), -1 when reading must stop. */
-static int intake_produce(struct intake *in, struct intake_item *it,
-                          const char *file)
+/* Hand one valid record's canonical text to librdkafka, which copies it.
+ * @returns 0 when queued, -1 when reading must stop. */
+static int intake_produce(struct intake *in, const struct intake_batch *b,
+                          const struct intake_item *it)
 {
+        const char *file = b->file;
         int64_t moved = in->counts.delivered + in->counts.failed;
         int64_t idle_since = km_now_ms();
         rd_kafka_resp_err_t e;
@@ -104,10 +106,9 @@ static int intake_produce(struct intake *in, struct intake_item *it,
                     in->rk, RD_KAFKA_V_RKT(in->rkt),
                     RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
                     RD_KAFKA_V_KEY(it->key, strlen(it->key)),
-                    RD_KAFKA_V_VALUE(it->payload, it->plen),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+                    RD_KAFKA_V_VALUE(b->out + it->poff, it->plen),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
                 if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                        it->payload = NULL;
                         in->counts.produced++;
                         return 0;
                 }
@@ -253,7 +254,7 @@ void intake_publish(struct intake *in, struct intake_batch *b)
 
                 if (!in->halted) {
                         if (it->valid) {
-                                if (intake_produce(in, it, b->file) == 0)
+                                if (intake_produce(in, b, it) == 0)
                                         in->published++;
                         } else if (intake_dead_letter(in, b, it) == 0) {
                                 in->dlq++;
@@ -263,7 +264,6 @@ void intake_publish(struct intake *in, struct intake_batch *b)
                                              it->reason);
                         }
                 }
-                free(it->payload);
                 free(it->detail);
                 json_decref(it->obj);
         }

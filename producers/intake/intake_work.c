@@ -6,8 +6,10 @@
  * put every record through the common model (km_complaint_parse_ex for
  * JSON Lines, with intake.source for a missing source;
  * km_complaint_from_json for a CSV row's object; KM_CPL_INTAKE), keeping
- * the canonical text for the producer (no copy: librdkafka frees it) or
- * the reason and detail of the dead letter; one publisher thread
+ * the canonical text in the batch's out block for the producer (the
+ * complaint, its text included, is freed by the thread that made it:
+ * allocations do not wander between threads' arenas) or the reason and
+ * detail of the dead letter; one publisher thread
  * (intake_publish.c) produces the batches strictly in the order they were
  * read, so one building's complaints keep their order on the topic.
  * Reading, validating and producing overlap; a bounded pool of batches
@@ -56,14 +58,13 @@ static int intake_parse(const struct intake *in, struct intake_item *it,
                                      errlen);
 }
 
-static void intake_work_item(const struct intake *in,
-                             const struct intake_batch *b,
+static void intake_work_item(const struct intake *in, struct intake_batch *b,
                              struct intake_item *it, int64_t now)
 {
         struct km_complaint *c = NULL;
-        const char *key;
-        char err[512];
-        size_t n;
+        const char *key, *text;
+        char err[512], *dumped = NULL;
+        size_t n, tlen;
 
         if (it->reason[0] != '\0')
                 return; /* already rejected by the reader */
@@ -73,7 +74,21 @@ static void intake_work_item(const struct intake *in,
                 return;
         }
         it->valid = 1;
-        it->payload = km_complaint_take_canon(c, &it->plen);
+        /* a CSV row's complaint (km_complaint_from_json) has its tree,
+         * not yet its text */
+        text = c->canon ? c->canon : (dumped = km_complaint_dumps(c, 0));
+        tlen = c->canon ? c->canon_len : strlen(text);
+        if (b->olen + tlen > b->ocap) {
+                b->ocap = (b->olen + tlen) * 2;
+                if (b->ocap < 65536)
+                        b->ocap = 65536;
+                b->out = km_xrealloc(b->out, b->ocap);
+        }
+        memcpy(b->out + b->olen, text, tlen);
+        free(dumped);
+        it->poff = b->olen;
+        it->plen = tlen;
+        b->olen += tlen;
         key = c->building_id ? c->building_id : c->id;
         n = strlen(key); /* a building id is at most 32, an id 36 */
         if (n >= sizeof(it->key))
@@ -107,6 +122,7 @@ static void *intake_worker_run(void *arg)
                  * check: a batch is read within milliseconds) */
                 int64_t now = km_wall_s();
 
+                b->olen = 0;
                 for (size_t i = 0; i < b->n; i++)
                         intake_work_item(in, b, &b->items[i], now);
 
@@ -277,6 +293,7 @@ void intake_pipe_destroy(struct intake *in)
         for (size_t i = 0; i < p->npool; i++) {
                 free(p->pool[i].items);
                 free(p->pool[i].data);
+                free(p->pool[i].out);
         }
         free(p->pool);
         p->pool = NULL;

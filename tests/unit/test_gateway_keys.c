@@ -4,7 +4,8 @@
  * key made by komek-keys is found, an unknown one is not and is not
  * cached (a key added afterwards works at once), a found key is answered
  * from the cache without the database, and after komek-keys revoke the key
- * is refused within the cache's lifetime.
+ * is refused within the cache's lifetime (the bound: at most that long
+ * after the lookup that filled the cache).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,7 +60,7 @@ static void test_cache(void **state)
 {
         PGconn *conn, *dead;
         char *key, *later, prefix[16], args[64];
-        int64_t id = 0, deadline;
+        int64_t id = 0, deadline, filled, refused;
         int r;
 
         (void)state;
@@ -84,8 +85,11 @@ static void test_cache(void **state)
         gateway_key_cache_ttl(60000);
         assert_int_not_equal(lookup(dead, later, &id), 0);
 
-        /* revoked: refused once the cache's lifetime is over */
+        /* revoked: refused once the cache's lifetime is over, never
+         * later: at most the lifetime after the last lookup that filled
+         * the cache (taken before the revoke), plus scheduling slack */
         gateway_key_cache_ttl(500);
+        filled = km_now_ms();
         assert_int_equal(lookup(conn, key, &id), 0);
         snprintf(prefix, sizeof(prefix), "%.11s", key);
         snprintf(args, sizeof(args), "revoke %s", prefix);
@@ -94,6 +98,10 @@ static void test_cache(void **state)
         while ((r = lookup(conn, key, &id)) == 0 && km_now_ms() < deadline)
                 ;
         assert_int_equal(r, KM_EINPUT);
+        refused = km_now_ms();
+        assert_true(refused - filled <= 500 + 1000);
+        /* and it stays refused: a refusal is not cached as a hit */
+        assert_int_equal(lookup(conn, key, &id), KM_EINPUT);
         free(key);
         free(later);
         PQfinish(dead);
