@@ -174,6 +174,11 @@ static void test_what_each_may_do(void **state)
                 {"komek_router_app", "SELECT * FROM api_keys", "42501"},
                 {"komek_tasksink_app", "SELECT count(*) FROM tasks", ""},
                 {"komek_tasksink_app", "SELECT * FROM api_keys", "42501"},
+                /* a task routed by an old directory: it reads who is
+                 * responsible now (migration 116), changes no directory */
+                {"komek_tasksink_app", "SELECT count(*) FROM building_periods",
+                 ""},
+                {"komek_tasksink_app", "DELETE FROM building_orgs", "42501"},
                 {"komek_analytics_app", "SELECT count(*) FROM an_daily", ""},
                 {"komek_analytics_app", "SELECT contact FROM tasks", "42501"},
                 {"komek_escalator_app", "SELECT count(*) FROM escalations",
@@ -203,14 +208,25 @@ static void test_what_each_may_do(void **state)
                 {"komek_inbox_app", "SELECT * FROM api_keys", "42501"},
                 {"komek_inbox_app", "SELECT count(*) FROM an_daily", "42501"},
                 {"komek_inbox_app", "CREATE TABLE mine (a int)", "42501"},
-                /* the directory import: the directory, nothing else */
+                /* the directory import: the directory, and the open tasks
+                 * of a building that changed hands (migration 109: it
+                 * reads and locks them, writes their handover to the
+                 * outbox; it changes no task) */
                 {"komek_directory_app",
                  "LOCK TABLE organisations, buildings IN SHARE ROW "
                  "EXCLUSIVE MODE", ""},
                 {"komek_directory_app", "DELETE FROM buildings", ""},
                 {"komek_directory_app",
                  "UPDATE directory_version SET version = version + 1", ""},
-                {"komek_directory_app", "SELECT count(*) FROM tasks", "42501"},
+                {"komek_directory_app", "SELECT count(*) FROM tasks", ""},
+                {"komek_directory_app", "SELECT 1 FROM tasks FOR UPDATE", ""},
+                {"komek_directory_app", "UPDATE tasks SET status = 'resolved'",
+                 "42501"},
+                {"komek_directory_app", "UPDATE tasks SET org_id = 'ksk-2'",
+                 "42501"},
+                {"komek_directory_app", "DELETE FROM task_outbox", "42501"},
+                {"komek_directory_app", "UPDATE task_outbox SET note = 'x'",
+                 "42501"},
                 {"komek_directory_app", "SELECT * FROM api_keys", "42501"},
                 {"komek_directory_app", "SELECT * FROM web_users", "42501"},
                 {"komek_directory_app", "TRUNCATE buildings", "42501"},
