@@ -385,7 +385,7 @@ done
 ends=$(kcat -C -b "$KOMEK_BROKERS" -t "$T-dispatch" -o beginning -e -q \
         -X isolation.level=read_committed -f '%p %o\n' 2>/dev/null |
         awk '$2 >= last[$1] { last[$1] = $2 + 0 } END { for (p in last) printf "(%d,%d),", p, last[p] }')
-behind="no dispatch message"
+behind="not checked (markers missing or no dispatch message)"
 while [ -n "$ends" ] && [ "${nmark:-0}" -eq "${#MARKERS[@]}" ]; do
         behind=$("${PSQL[@]}" -c "SELECT string_agg(e.p || ':' || coalesce(c.next_offset, 0) ||
                 '<=' || e.last, ' ') FROM (VALUES ${ends%,}) e(p, last) LEFT JOIN consumer_offsets c
