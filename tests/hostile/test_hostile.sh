@@ -37,7 +37,9 @@
 #           is answered meanwhile
 # Cases named *.sh are generators (large inputs), run once into the
 # scratch directory.  Around the cases: every sentinel must arrive as a
-# task, the totals must be exact (no extra task or dead letter), the
+# task, the totals must be exact (no extra task or dead letter; counted
+# once drained: a marker on each complaints partition is a task and the
+# task sink's stored offsets are past every dispatch partition's end), the
 # workers must still be running and stop with exit 0 on SIGTERM, and the
 # directory tables must be untouched.  Prints "N passed, N failed".
 # KOMEK_HOSTILE_KEEP=1 keeps the scratch directory and schema.
