@@ -18,6 +18,7 @@ ANBENCH_SRCS := bench/analytics_bench.c tests/analytics/fx.c \
 $(BUILD)/bench/analytics_bench: $(patsubst %.c,$(BUILD)/%.o,$(ANBENCH_SRCS)) $(LIBKOMEK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
-TESTS += test_an_json
-test_an_json_SRCS := tests/analytics/test_an_json.c workers/analytics/analytics_json.c
+TESTS += test_an_parse
+test_an_parse_SRCS := tests/analytics/test_an_parse.c \
+	workers/analytics/analytics_parse.c
 -include $(BUILD)/bench/analytics_bench.d

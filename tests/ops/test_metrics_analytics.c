@@ -257,7 +257,8 @@ static void wait_log(const char *path, const char *text)
         fail_msg("%s: no \"%s\"", path, text);
 }
 
-/* The input: NVALID complaints (the first twice), three invalid ones, a
+/* The input: NVALID complaints the model accepts (the first twice; their
+ * ids derived from source and external_id), three invalid ones, a
  * dispatch message for the first (due an hour ago: an SLA breach), an
  * invalid dispatch message and an invalid vote. */
 static void build_input(void)
@@ -278,8 +279,10 @@ static void build_input(void)
                         memcpy(first, id, sizeof(first));
                 m = km_xasprintf("{\"schema_version\":1,\"id\":\"%s\","
                                  "\"category\":\"%s\",\"received_at\":\"%s\","
-                                 "\"source\":\"web\",\"channel\":\"web\"}",
-                                 id, i % 2 ? "lift" : "heating", rec);
+                                 "\"source\":\"metrics-test\",\"channel\":"
+                                 "\"web\",\"external_id\":\"%s\",\"description\":"
+                                 "\"d\",\"address\":{\"text\":\"x\"}}",
+                                 id, i % 2 ? "lift" : "heating", rec, ext);
                 fx_add_msg(&d, FX_CPL, id, m);
                 if (i == 0) /* published twice: one duplicate */
                         fx_add_msg(&d, FX_CPL, id, m);
