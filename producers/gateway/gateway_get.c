@@ -259,7 +259,7 @@ static json_t *gateway_request_obj(struct gateway *gw, PGresult *res, int i)
 /* The key of a GET: none is the public view; an unknown one is refused
  * (403), a known one is rate limited like a POST.  @returns 0 with *priv,
  * or -1 with rep set. */
-int gateway_get_key(struct gateway *gw, struct gateway_pgslot *slot,
+int gateway_get_key(struct gateway *gw, struct km_pgslot *slot,
                            const char *key, int *priv,
                            struct gateway_reply *rep)
 {
@@ -357,7 +357,7 @@ static int gateway_notes(struct gateway *gw, PGconn *conn, int priv,
 static void gateway_query(struct gateway *gw, const char **p, const char *key,
                           int ext, struct gateway_reply *rep)
 {
-        struct gateway_pgslot *slot;
+        struct km_pgslot *slot;
         PGresult *res = NULL;
         char err[512], *pub = NULL;
         int r, priv = 0;
@@ -386,8 +386,8 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
                 /* tasks not (yet) shaped as expected: answer from what the
                  * gateway recorded, and look again in a while */
                 km_log_warn("requests with tasks: %s; without tasks", err);
-                slot->has_tasks = 0;
-                slot->checked_ms = km_now_ms();
+                slot->mark = 0;
+                slot->mark_ms = km_now_ms();
                 r = km_pg_exec(slot->conn, gateway_sql_plain, 11, p, &res, err,
                                sizeof(err));
         }

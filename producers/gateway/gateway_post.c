@@ -314,7 +314,7 @@ static void gateway_reject(struct gateway_reply *rep, const char *reason,
 }
 
 /* Record, publish, mark published.  The complaint is valid. */
-static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
+static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
                           const struct km_complaint *c, int64_t key_id,
                           json_t *f, struct gateway_reply *rep)
 {
@@ -530,7 +530,7 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                   size_t len, const char *query_key,
                   struct gateway_reply *rep)
 {
-        struct gateway_pgslot *slot = NULL;
+        struct km_pgslot *slot = NULL;
         struct km_complaint *c = NULL;
         struct gateway_caller who;
         json_t *f = NULL, *obj = NULL, *item;

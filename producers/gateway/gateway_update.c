@@ -217,7 +217,7 @@ static void gateway_update_reply(struct gateway_reply *rep,
 
 /* Apply the update on slot's connection and publish its outbox row. */
 static void gateway_update_apply(struct gateway *gw,
-                                 struct gateway_pgslot *slot, json_t *f,
+                                 struct km_pgslot *slot, json_t *f,
                                  const char *source,
                                  struct gateway_reply *rep)
 {
@@ -309,7 +309,7 @@ void gateway_update_post(struct gateway *gw, const char *ctype,
                          const char *body, size_t len, const char *query_key,
                          struct gateway_reply *rep)
 {
-        struct gateway_pgslot *slot;
+        struct km_pgslot *slot;
         struct gateway_caller who;
         char err[512];
         json_t *f;
@@ -381,7 +381,7 @@ void gateway_updates(struct gateway *gw, const char *const *q,
         const char *p[6] = {start, end, limit, NULL, gateway_note_ack(gw),
                             gateway_note_reroute(gw)};
         int64_t t[2] = {km_wall_s() - 86400, km_wall_s()};
-        struct gateway_pgslot *slot;
+        struct km_pgslot *slot;
         PGresult *res = NULL;
         int r, priv = 0;
 

@@ -33,7 +33,7 @@
 static int gateway_vote_key(struct gateway *gw, const char *key,
                             struct gateway_reply *rep)
 {
-        struct gateway_pgslot *slot;
+        struct km_pgslot *slot;
         int64_t id = 0, rate = 0;
         int has = 0, r;
         char err[512];

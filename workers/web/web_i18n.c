@@ -123,6 +123,8 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_BEST] = {"Best", "Лучшие"},
         [M_WORST] = {"Worst", "Худшие"},
         [M_TOO_LARGE] = {"The form is too large.", "Форма слишком велика."},
+        [M_BAD_FORM] = {"The form could not be read.",
+                        "Форму не удалось прочитать."},
         [M_METHOD] = {"Method not allowed.", "Метод не поддерживается."},
         [M_EMERGENCY] = {"Emergency", "Авария"},
         [M_ROUTED_TO] = {"re-routed to", "перенаправлена:"},
