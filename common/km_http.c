@@ -33,14 +33,14 @@ int km_http_port_write(const char *path, unsigned port, char *err,
         if (!ok)
                 remove(tmp);
         free(tmp);
-        return ok ? 0 : km_err_set(err, errlen, KM_EFATAL, "cannot write %s",
-                                   path);
+        return ok ? 0
+                  : km_err_set(err, errlen, KM_EFATAL, "cannot write %s", path);
 }
 
 /* hc->listen:hc->port into *ss.  @returns 0 or KM_ECONFIG. */
 static int km_http_addr(const struct km_http_conf *hc,
-                        struct sockaddr_storage *ss, unsigned *flags,
-                        char *err, size_t errlen)
+                        struct sockaddr_storage *ss, unsigned *flags, char *err,
+                        size_t errlen)
 {
         struct sockaddr_in *sin = (struct sockaddr_in *)ss;
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
@@ -52,7 +52,8 @@ static int km_http_addr(const struct km_http_conf *hc,
                 sin->sin_port = htons((uint16_t)hc->port);
                 return 0;
         }
-        if (a && hc->any_family && inet_pton(AF_INET6, a, &sin6->sin6_addr) == 1) {
+        if (a && hc->any_family &&
+            inet_pton(AF_INET6, a, &sin6->sin6_addr) == 1) {
                 sin6->sin6_family = AF_INET6;
                 sin6->sin6_port = htons((uint16_t)hc->port);
                 *flags |= MHD_USE_IPv6;
@@ -89,8 +90,8 @@ int km_http_start(const struct km_http_conf *hc,
                     NULL);
         KM_HTTP_OPT(MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)hc->idle_s, NULL);
         if (hc->threads > 0)
-                KM_HTTP_OPT(MHD_OPTION_THREAD_POOL_SIZE,
-                            (intptr_t)hc->threads, NULL);
+                KM_HTTP_OPT(MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)hc->threads,
+                            NULL);
         if (hc->per_ip_connections > 0)
                 KM_HTTP_OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                             (intptr_t)hc->per_ip_connections, NULL);
@@ -156,7 +157,7 @@ enum km_http_step km_http_body(struct MHD_Connection *conn, void **con_cls,
                 return KM_HTTP_CLOSE;
         if (req == NULL) {
                 const char *cl = MHD_lookup_connection_value(
-                    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
                 req = km_xcalloc(1, sizeof(*req));
                 req->t0_us = km_http_now_us();
@@ -221,8 +222,7 @@ int km_http_unescape(const char *s, size_t n, char **out, char *err,
                 if (s[i] == '+') {
                         *w++ = ' ';
                 } else if (s[i] == '%') {
-                        if (i + 2 >= n ||
-                            (hi = km_http_hexval(s[i + 1])) < 0 ||
+                        if (i + 2 >= n || (hi = km_http_hexval(s[i + 1])) < 0 ||
                             (lo = km_http_hexval(s[i + 2])) < 0)
                                 why = "a '%' not followed by two hex digits";
                         else if (hi == 0 && lo == 0)
@@ -266,13 +266,12 @@ int km_http_form_parse(const char *body, size_t len, km_http_field_cb *cb,
                 for (eq = i; eq < end && body[eq] != '='; eq++)
                         ;
                 if (end > i) {
-                        r = km_http_unescape(body + i, eq - i, &k, err,
-                                             errlen);
+                        r = km_http_unescape(body + i, eq - i, &k, err, errlen);
                         if (r == 0)
                                 r = km_http_unescape(
-                                    body + (eq < end ? eq + 1 : end),
-                                    eq < end ? end - eq - 1 : 0, &v, err,
-                                    errlen);
+                                        body + (eq < end ? eq + 1 : end),
+                                        eq < end ? end - eq - 1 : 0, &v, err,
+                                        errlen);
                         if (r == 0 && cb)
                                 r = cb(opaque, k, v);
                         free(k);
@@ -312,13 +311,12 @@ char *km_http_form_get(const char *body, size_t len, const char *name)
 
 /* ---- the response ---------------------------------------------------- */
 
-struct MHD_Response *km_http_response(char *body, size_t len,
-                                      const char *ctype, const char *cache,
-                                      unsigned flags)
+struct MHD_Response *km_http_response(char *body, size_t len, const char *ctype,
+                                      const char *cache, unsigned flags)
 {
         struct MHD_Response *resp = MHD_create_response_from_buffer(
-            body ? len : 0, body ? body : (char *)"",
-            body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+                body ? len : 0, body ? body : (char *)"",
+                body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 
         if (resp == NULL) {
                 free(body);
@@ -332,21 +330,20 @@ struct MHD_Response *km_http_response(char *body, size_t len,
                                 cache ? cache : "no-store");
         if (flags & KM_HTTP_PAGE) {
                 MHD_add_response_header(
-                    resp, "Content-Security-Policy",
-                    "default-src 'self'; img-src 'self' data:; style-src "
-                    "'self'; script-src 'none'; object-src 'none'; base-uri "
-                    "'none'; form-action 'self'; frame-ancestors 'none'");
+                        resp, "Content-Security-Policy",
+                        "default-src 'self'; img-src 'self' data:; style-src "
+                        "'self'; script-src 'none'; object-src 'none'; base-uri "
+                        "'none'; form-action 'self'; frame-ancestors 'none'");
                 MHD_add_response_header(resp, "X-Frame-Options", "DENY");
                 /* not no-referrer: with it a browser sends "Origin: null"
                  * on form posts (Fetch spec), which a same-origin check
                  * refuses */
-                MHD_add_response_header(resp, "Referrer-Policy",
-                                        "same-origin");
+                MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
                 MHD_add_response_header(resp, "Cross-Origin-Opener-Policy",
                                         "same-origin");
                 MHD_add_response_header(
-                    resp, "Permissions-Policy",
-                    "camera=(), microphone=(), geolocation=()");
+                        resp, "Permissions-Policy",
+                        "camera=(), microphone=(), geolocation=()");
         }
         if (flags & KM_HTTP_HSTS)
                 MHD_add_response_header(resp, "Strict-Transport-Security",

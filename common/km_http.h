@@ -26,19 +26,19 @@
 
 /* How a server listens; the values are the program's configuration. */
 struct km_http_conf {
-        const char *what;     /* the error's prefix: "gateway.listen" */
-        const char *listen;   /* an IPv4 address (or IPv6 with any_family) */
-        int any_family;       /* also IPv6 (the metrics server) */
-        int64_t port;         /* 0: any free port (see port_file) */
+        const char *what;      /* the error's prefix: "gateway.listen" */
+        const char *listen;    /* an IPv4 address (or IPv6 with any_family) */
+        int any_family;        /* also IPv6 (the metrics server) */
+        int64_t port;          /* 0: any free port (see port_file) */
         const char *port_file; /* NULL-able: the bound port is written here */
         int64_t max_connections;
         int64_t per_ip_connections; /* 0: no limit */
-        int64_t idle_s;       /* MHD's timeout, restarted by every byte */
-        int64_t deadline_ms;  /* 0: none; else km_http_slow's deadline for a
+        int64_t idle_s;             /* MHD's timeout, restarted by every byte */
+        int64_t deadline_ms; /* 0: none; else km_http_slow's deadline for a
                                * request's headers and body */
         int64_t connection_memory; /* 0: MHD's default */
-        int64_t backlog;      /* 0: MHD's default */
-        int64_t threads;      /* KM_HTTP_THREAD_PER_CONNECTION, 0: one
+        int64_t backlog;           /* 0: MHD's default */
+        int64_t threads;           /* KM_HTTP_THREAD_PER_CONNECTION, 0: one
                                * polling thread (poll), N: N threads each
                                * with its epoll set */
 };
@@ -68,10 +68,10 @@ int km_http_port_write(const char *path, unsigned port, char *err,
 /* A request being read: its body, bounded (the access handler's *con_cls,
  * freed by km_http_completed). */
 struct km_http_req {
-        char *body;     /* NUL-terminated; NULL: none */
+        char *body; /* NUL-terminated; NULL: none */
         size_t len;
-        int too_large;  /* grew past max_body: dropped, the rest discarded */
-        int64_t t0_us;  /* monotonic, when the request arrived */
+        int too_large; /* grew past max_body: dropped, the rest discarded */
+        int64_t t0_us; /* monotonic, when the request arrived */
 };
 
 /* What the access handler does after km_http_body. */
@@ -102,8 +102,7 @@ void km_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* A form field: 0 to go on, non-zero to stop (km_http_form_parse
  * returns it). */
-typedef int km_http_field_cb(void *opaque, const char *name,
-                             const char *value);
+typedef int km_http_field_cb(void *opaque, const char *name, const char *value);
 
 /**
  * @brief Percent-decode s[0..n) of a form ('+' is a space), strictly.
@@ -122,7 +121,7 @@ int km_http_unescape(const char *s, size_t n, char **out, char *err,
  *          returned to stop.
  */
 int km_http_form_parse(const char *body, size_t len, km_http_field_cb *cb,
-                       void *opaque, char *err, size_t errlen);
+                       void *opaque, char *err, size_t errlen) KM_MUSTCHECK;
 
 /**
  * @brief The decoded value of the first field called name (decoded), or
@@ -131,7 +130,8 @@ int km_http_form_parse(const char *body, size_t len, km_http_field_cb *cb,
 char *km_http_form_get(const char *body, size_t len, const char *name);
 
 /* km_http_response flags: what a browser page needs on top of the API's */
-#define KM_HTTP_PAGE 1u /* CSP (no inline script or style), frames DENY,
+#define KM_HTTP_PAGE                                                           \
+        1u              /* CSP (no inline script or style), frames DENY,
                          * same-origin referrer and opener, no camera... */
 #define KM_HTTP_HSTS 2u /* served over TLS: Strict-Transport-Security */
 
@@ -141,9 +141,8 @@ char *km_http_form_get(const char *body, size_t len, const char *name);
  * no-store) and the headers of flags.
  * @returns it, or NULL (body freed).
  */
-struct MHD_Response *km_http_response(char *body, size_t len,
-                                      const char *ctype, const char *cache,
-                                      unsigned flags);
+struct MHD_Response *km_http_response(char *body, size_t len, const char *ctype,
+                                      const char *cache, unsigned flags);
 
 /**
  * @brief Queue resp with status and release it.  @p resp NULL-able:

@@ -75,7 +75,7 @@ static enum MHD_Result km_metrics_reply(struct MHD_Connection *c, unsigned code,
                                         const char *ctype, char *body)
 {
         struct MHD_Response *resp =
-            km_http_response(body, strlen(body), ctype, "no-store", 0);
+                km_http_response(body, strlen(body), ctype, "no-store", 0);
 
         if (resp && code == MHD_HTTP_METHOD_NOT_ALLOWED)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
@@ -120,9 +120,11 @@ int km_metrics_start(struct km_metrics *m, const char *address, int port,
                      size_t errlen)
 {
         /* a few scrapers on loopback: 16 connections, 10 s idle */
-        struct km_http_conf hc = {
-            .what = "metrics_address", .listen = address, .any_family = 1,
-            .max_connections = 16, .idle_s = 10};
+        struct km_http_conf hc = {.what = "metrics_address",
+                                  .listen = address,
+                                  .any_family = 1,
+                                  .max_connections = 16,
+                                  .idle_s = 10};
         unsigned bound = 0;
         int r;
 

@@ -28,9 +28,8 @@ int km_obs_serve(struct km_metrics *m, const char *address, int64_t port,
                                   (long long)port);
         rc = km_metrics_start(m, address, (int)port, NULL, NULL, err, errlen);
         if (rc == 0 && port_file && *port_file)
-                rc = km_http_port_write(port_file,
-                                        (unsigned)km_metrics_port(m), err,
-                                        errlen);
+                rc = km_http_port_write(port_file, (unsigned)km_metrics_port(m),
+                                        err, errlen);
         return rc;
 }
 

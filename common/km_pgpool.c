@@ -12,8 +12,8 @@
 #include "km_pg.h"
 #include "km_util.h"
 
-void km_pgpool_init(struct km_pgpool *p, const char *app,
-                    const char *conninfo, const char *role, int n)
+void km_pgpool_init(struct km_pgpool *p, const char *app, const char *conninfo,
+                    const char *role, int n)
 {
         pthread_condattr_t ca;
 
@@ -69,8 +69,7 @@ static struct km_pgslot *km_pgpool_take(struct km_pgpool *p)
                                 slot = &p->slots[i];
                 if (slot)
                         break;
-                if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) ==
-                    ETIMEDOUT)
+                if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) == ETIMEDOUT)
                         break;
         }
         if (slot)
@@ -79,8 +78,7 @@ static struct km_pgslot *km_pgpool_take(struct km_pgpool *p)
         return slot;
 }
 
-struct km_pgslot *km_pgpool_get(struct km_pgpool *p, char *err,
-                                size_t errlen)
+struct km_pgslot *km_pgpool_get(struct km_pgpool *p, char *err, size_t errlen)
 {
         struct km_pgslot *slot = km_pgpool_take(p);
 

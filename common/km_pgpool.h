@@ -46,8 +46,8 @@ struct km_pgpool {
  * @brief An empty pool of n slots (nothing connects yet).
  * @param role NULL-able (or ""): no SET ROLE
  */
-void km_pgpool_init(struct km_pgpool *p, const char *app,
-                    const char *conninfo, const char *role, int n);
+void km_pgpool_init(struct km_pgpool *p, const char *app, const char *conninfo,
+                    const char *role, int n);
 
 /**
  * @brief Lend a connected slot (a connected one is preferred to an empty
@@ -55,8 +55,7 @@ void km_pgpool_init(struct km_pgpool *p, const char *app,
  * @returns the slot, or NULL with err (KM_ERETRY: none free, or cannot
  * connect).
  */
-struct km_pgslot *km_pgpool_get(struct km_pgpool *p, char *err,
-                                size_t errlen);
+struct km_pgslot *km_pgpool_get(struct km_pgpool *p, char *err, size_t errlen);
 
 /**
  * @brief Give a slot back.  broken: close its connection (made again on

@@ -81,7 +81,7 @@ struct gateway {
         const struct km_conf *conf;
         const struct gateway_conf *gc;
         rd_kafka_t *rk;
-        pthread_mutex_t lock; /* buckets, request counts */
+        pthread_mutex_t lock;     /* buckets, request counts */
         pthread_mutex_t ack_lock; /* acks and counts.delivered/failed */
         pthread_condattr_t mono;  /* conditions on CLOCK_MONOTONIC */
         struct km_pgpool pool;
@@ -201,8 +201,8 @@ void gateway_request(struct gateway *gw, const char *id, const char *api_key,
 
 /* The key of a GET (key NULL-able: the public view).  @returns 0 with
  * *priv (the read_private scope), or -1 with rep set (403, 429, 503). */
-int gateway_get_key(struct gateway *gw, struct km_pgslot *slot,
-                    const char *key, int *priv, struct gateway_reply *rep);
+int gateway_get_key(struct gateway *gw, struct km_pgslot *slot, const char *key,
+                    int *priv, struct gateway_reply *rep);
 /* o[k] = the value at (row, col), or null. */
 void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row,
                      int col);
@@ -224,11 +224,8 @@ void gateway_metrics_destroy(struct gateway *gw);
 /* A connection for GET /requests and the updates feed: pg.read_conninfo
  * (a standby) when set, else what gateway_pg_get gives. */
 struct km_pgslot *gateway_pg_get_read(struct gateway *gw, char *err,
-                                           size_t errlen);
-struct km_pgslot *gateway_pg_get(struct gateway *gw, char *err,
                                       size_t errlen);
-void gateway_pg_put(struct gateway *gw, struct km_pgslot *slot,
-                    int broken);
+struct km_pgslot *gateway_pg_get(struct gateway *gw, char *err, size_t errlen);
 int gateway_pg_has_tasks(struct km_pgslot *slot);
 /* The key's row from the cache, else from the database (a pool connection
  * taken only then).  @returns 0, KM_EINPUT for an unknown or revoked key,

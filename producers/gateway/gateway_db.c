@@ -58,12 +58,6 @@ struct km_pgslot *gateway_pg_get_read(struct gateway *gw, char *err,
                                 errlen);
 }
 
-void gateway_pg_put(struct gateway *gw, struct km_pgslot *slot, int broken)
-{
-        (void)gw;
-        km_pgpool_put(slot, broken);
-}
-
 int gateway_pg_has_tasks(struct km_pgslot *slot)
 {
         return slot->mark;
@@ -211,7 +205,7 @@ int gateway_key_admit(struct gateway *gw, const char *key,
         r = gateway_key_query(slot->conn, hex, &who->key_id, who->source,
                               sizeof(who->source), who->channel,
                               sizeof(who->channel), &who->rate, err, errlen);
-        gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
+        km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
         return r;
 }
 

@@ -1,6 +1,7 @@
 /*
- * gateway_http.c - libmicrohttpd glue: read the body (bounded), route,
- * render the answer in the asked format, log one line per request.
+ * gateway_http.c - libmicrohttpd glue: read the body (bounded, with the
+ * limits and the slow-client deadline: common/km_http.c), route, render
+ * the answer in the asked format, log one line per request.
  *
  * SECURITY: the URL, query and body are untrusted.  A body larger than
  * gateway.max_body_bytes is refused with 413 (from Content-Length before
@@ -55,11 +56,11 @@ static enum MHD_Result gateway_send(struct MHD_Connection *conn,
         char *text = json ? gateway_render_json(rep->body)
                           : gateway_render_xml(rep->body, rep->root,
                                                rep->item);
-        struct MHD_Response *resp = km_http_response(
-            text, strlen(text),
-            json ? "application/json; charset=utf-8"
-                 : "text/xml; charset=utf-8",
-            "no-store", 0);
+        struct MHD_Response *resp =
+                km_http_response(text, strlen(text),
+                                 json ? "application/json; charset=utf-8"
+                                      : "text/xml; charset=utf-8",
+                                 "no-store", 0);
         char ra[16];
 
         if (resp && rep->retry_after > 0) {
@@ -262,17 +263,17 @@ int gateway_http_start(struct gateway *gw, struct MHD_Daemon **d,
         /* idle limit between bytes 30 s; the request deadline is
          * km_http_slow's */
         struct km_http_conf hc = {
-            .what = "gateway.listen",
-            .listen = gw->gc->listen,
-            .port = gw->gc->port,
-            .port_file = gw->gc->port_file,
-            .max_connections = gw->gc->max_connections,
-            .per_ip_connections = gateway_http_per_ip_connections,
-            .idle_s = 30,
-            .deadline_ms = gateway_http_deadline_ms,
-            .connection_memory = gw->gc->connection_memory,
-            .backlog = 1024,
-            .threads = KM_HTTP_THREAD_PER_CONNECTION,
+                .what = "gateway.listen",
+                .listen = gw->gc->listen,
+                .port = gw->gc->port,
+                .port_file = gw->gc->port_file,
+                .max_connections = gw->gc->max_connections,
+                .per_ip_connections = gateway_http_per_ip_connections,
+                .idle_s = 30,
+                .deadline_ms = gateway_http_deadline_ms,
+                .connection_memory = gw->gc->connection_memory,
+                .backlog = 1024,
+                .threads = KM_HTTP_THREAD_PER_CONNECTION,
         };
 
         return km_http_start(&hc, gateway_handler, gw, d, port, err, errlen);

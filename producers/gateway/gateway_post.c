@@ -390,7 +390,7 @@ static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
         }
         PQclear(res);
         /* no connection held while waiting for the broker */
-        gateway_pg_put(gw, *slotp, 0);
+        km_pgpool_put(*slotp, 0);
         *slotp = NULL;
         if (gateway_publish(gw, c, err, sizeof(err))) {
                 km_log_warn("complaint %s not published: %s", c->id, err);
@@ -578,8 +578,7 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
         km_log_debug("complaint %s from %s: 201", c->id, who.source);
 cleanup:
         if (slot)
-                gateway_pg_put(gw, slot,
-                               PQstatus(slot->conn) != CONNECTION_OK);
+                km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
         km_complaint_destroy(c);
         json_decref(obj);
         json_decref(f);

@@ -24,25 +24,25 @@ static void test_unescape(void **state)
                 const char *want; /* NULL: refused */
                 const char *why;  /* in the reason when refused */
         } rows[] = {
-            {"", "", NULL},
-            {"abc", "abc", NULL},
-            {"a+b", "a b", NULL},
-            {"%41%62", "Ab", NULL},
-            {"%d0%b0", "\xd0\xb0", NULL}, /* lower-case hex */
-            {"%D0%B0+b%0D%0A", "\xd0\xb0 b\r\n", NULL},
-            {"100%25", "100%", NULL},
-            {"%2B", "+", NULL},
-            {"%zz", NULL, "two hex digits"},
-            {"a%zzb", NULL, "two hex digits"},
-            {"%4", NULL, "two hex digits"},   /* truncated */
-            {"100%", NULL, "two hex digits"}, /* web used to pass it */
-            {"%G1", NULL, "two hex digits"},
-            {"%1G", NULL, "two hex digits"},
-            {"x%00y", NULL, "%00"},
-            {"%FF", NULL, "UTF-8"},
-            {"%C3%28", NULL, "UTF-8"},
-            {"%ED%A0%80", NULL, "UTF-8"}, /* a surrogate */
-            {"%C0%AF", NULL, "UTF-8"},    /* overlong '/' */
+                {"", "", NULL},
+                {"abc", "abc", NULL},
+                {"a+b", "a b", NULL},
+                {"%41%62", "Ab", NULL},
+                {"%d0%b0", "\xd0\xb0", NULL}, /* lower-case hex */
+                {"%D0%B0+b%0D%0A", "\xd0\xb0 b\r\n", NULL},
+                {"100%25", "100%", NULL},
+                {"%2B", "+", NULL},
+                {"%zz", NULL, "two hex digits"},
+                {"a%zzb", NULL, "two hex digits"},
+                {"%4", NULL, "two hex digits"},   /* truncated */
+                {"100%", NULL, "two hex digits"}, /* web used to pass it */
+                {"%G1", NULL, "two hex digits"},
+                {"%1G", NULL, "two hex digits"},
+                {"x%00y", NULL, "%00"},
+                {"%FF", NULL, "UTF-8"},
+                {"%C3%28", NULL, "UTF-8"},
+                {"%ED%A0%80", NULL, "UTF-8"}, /* a surrogate */
+                {"%C0%AF", NULL, "UTF-8"},    /* overlong '/' */
         };
 
         (void)state;
@@ -89,8 +89,7 @@ static int seen_cb(void *opaque, const char *name, const char *value)
         struct seen *s = opaque;
         size_t len = strlen(s->text);
 
-        snprintf(s->text + len, sizeof(s->text) - len, "[%s=%s]", name,
-                 value);
+        snprintf(s->text + len, sizeof(s->text) - len, "[%s=%s]", name, value);
         return ++s->n == s->stop_at ? 7 : 0;
 }
 
@@ -101,14 +100,14 @@ static void test_form_parse(void **state)
                 int want;         /* 0, KM_EINPUT */
                 const char *seen; /* the fields, in order */
         } rows[] = {
-            {"", 0, ""},
-            {"a=1&b=2", 0, "[a=1][b=2]"},
-            {"a=1&&b=", 0, "[a=1][b=]"},      /* empty field skipped */
-            {"flag&x=%20y", 0, "[flag=][x= y]"}, /* no '=': "" */
-            {"n%61me=v", 0, "[name=v]"},      /* names are decoded too */
-            {"a=1&b=%zz&c=3", KM_EINPUT, "[a=1]"},
-            {"a=1&%00=x", KM_EINPUT, "[a=1]"},
-            {"a=%E2%82", KM_EINPUT, ""}, /* cut mid-character */
+                {"", 0, ""},
+                {"a=1&b=2", 0, "[a=1][b=2]"},
+                {"a=1&&b=", 0, "[a=1][b=]"},         /* empty field skipped */
+                {"flag&x=%20y", 0, "[flag=][x= y]"}, /* no '=': "" */
+                {"n%61me=v", 0, "[name=v]"},         /* names are decoded too */
+                {"a=1&b=%zz&c=3", KM_EINPUT, "[a=1]"},
+                {"a=1&%00=x", KM_EINPUT, "[a=1]"},
+                {"a=%E2%82", KM_EINPUT, ""}, /* cut mid-character */
         };
 
         (void)state;
@@ -122,8 +121,8 @@ static void test_form_parse(void **state)
                         fail_msg("%s: got %d %s, want %d %s", rows[i].body, r,
                                  s.text, rows[i].want, rows[i].seen);
                 /* without a callback: the same verdict */
-                r = km_http_form_parse(rows[i].body, strlen(rows[i].body),
-                                       NULL, NULL, err, sizeof(err));
+                r = km_http_form_parse(rows[i].body, strlen(rows[i].body), NULL,
+                                       NULL, err, sizeof(err));
                 if (r != rows[i].want)
                         fail_msg("%s (check only): got %d, want %d",
                                  rows[i].body, r, rows[i].want);
@@ -137,8 +136,8 @@ static void test_form_stop(void **state)
         char err[64];
 
         (void)state;
-        assert_int_equal(km_http_form_parse("a=1&b=2&c=3", 11, seen_cb, &s,
-                                            err, sizeof(err)),
+        assert_int_equal(km_http_form_parse("a=1&b=2&c=3", 11, seen_cb, &s, err,
+                                            sizeof(err)),
                          7);
         assert_string_equal(s.text, "[a=1][b=2]");
 }
@@ -146,17 +145,14 @@ static void test_form_stop(void **state)
 static void test_form_get(void **state)
 {
         static const char body[] =
-            "ab=2&a=3&note=%D0%B0+b%0D%0A&a=4&empty=&csrf=x";
+                "ab=2&a=3&note=%D0%B0+b%0D%0A&a=4&empty=&csrf=x";
         static const struct {
                 const char *name, *want; /* want NULL: absent */
         } rows[] = {
-            {"a", "3"},           /* the first of two */
-            {"ab", "2"},
-            {"note", "\xd0\xb0 b\r\n"},
-            {"empty", ""},
-            {"missing", NULL},
-            {"b", NULL},
-            {"csrf", "x"},
+                {"a", "3"}, /* the first of two */
+                {"ab", "2"},   {"note", "\xd0\xb0 b\r\n"},
+                {"empty", ""}, {"missing", NULL},
+                {"b", NULL},   {"csrf", "x"},
         };
 
         (void)state;
@@ -181,10 +177,11 @@ static void test_hash(void **state)
         static const struct {
                 const char *in, *want;
         } rows[] = {
-            {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78"
+                {"",
+                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78"
                  "52b855"},
-            {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff"
-                    "61f20015ad"},
+                {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff"
+                        "61f20015ad"},
         };
         static const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
         char hex[KM_SHA256_HEX], small[2 * sizeof(bytes) + 1];
@@ -193,8 +190,8 @@ static void test_hash(void **state)
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
                 km_hash_sha256_hex(rows[i].in, strlen(rows[i].in), hex);
                 if (strcmp(hex, rows[i].want) != 0)
-                        fail_msg("sha256(%s): got %s, want %s", rows[i].in,
-                                 hex, rows[i].want);
+                        fail_msg("sha256(%s): got %s, want %s", rows[i].in, hex,
+                                 rows[i].want);
         }
         km_hash_hex(bytes, sizeof(bytes), small);
         assert_string_equal(small, "000fa5ff");

@@ -521,9 +521,9 @@ static void test_too_large(void **state)
  * the task stays open and the session is still signed in. */
 static void test_bad_percent(void **state)
 {
-        static const char *const bad[] = {"note=%zz", "note=ok%4",
+        static const char *const bad[] = {"note=%zz",  "note=ok%4",
                                           "note=100%", "note=x%00y",
-                                          "note=%FF", "n%zz=1"};
+                                          "note=%FF",  "n%zz=1"};
         struct wc_jar a = {0};
         struct wc_resp r;
         char id[64], path[128], tok[128], body[256];
@@ -547,11 +547,12 @@ static void test_bad_percent(void **state)
         /* the sign-in form too: 400, not a failed sign-in */
         assert_int_equal(w_post(NULL, "/login", "login=%zz&password=x", NULL),
                          400);
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM tasks WHERE complaint_id = "
-                               "$1::uuid AND status = 'open'",
-                               id),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM tasks WHERE complaint_id = "
+                      "$1::uuid AND status = 'open'",
+                      id),
+                1);
         /* the same session and token still work */
         snprintf(body, sizeof(body), "csrf=%s", tok);
         assert_int_equal(w_post(&a, "/logout", body, NULL), 303);
@@ -677,7 +678,8 @@ int main(void)
                 cmocka_unit_test(test_session_cache),
                 cmocka_unit_test(test_web_undelivered),
                 cmocka_unit_test(test_web_handed_over),
-                cmocka_unit_test(test_web_reopened), /* last: it changes a task */
+                cmocka_unit_test(
+                        test_web_reopened), /* last: it changes a task */
                 cmocka_unit_test(test_web_incident), /* changes tasks too */
         };
 

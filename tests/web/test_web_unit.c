@@ -1,8 +1,9 @@
 /*
  * test_web_unit.c - komek-web's pure functions, table-driven: the HTML
  * escape (hostile markup, invalid and overlong UTF-8, surrogates, control
- * characters, truncation), CSV fields (quotes, formulas), the url-encoded
- * form reader, PBKDF2 password hashes, ISO week labels.
+ * characters, truncation), CSV fields (quotes, formulas), PBKDF2 password
+ * hashes, ISO week labels.  The form reader is common/km_http.c's
+ * (tests/unit/test_http.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -352,7 +352,8 @@ void web_logout(struct web_ctx *c)
         if (c->has_session)
                 web_scache_drop(c->w->scache, c->s.id_hash);
         if (c->has_session &&
-            (conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) != NULL) {
+            (conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) !=
+                    NULL) {
                 if (km_pg_exec(conn,
                                "DELETE FROM web_sessions WHERE id_hash = $1", 1,
                                p, NULL, err, sizeof(err)))
@@ -398,7 +399,8 @@ int web_session_load(struct web_ctx *c)
                 c->has_session = 1;
                 return 1;
         }
-        if ((conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) == NULL) {
+        if ((conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) ==
+            NULL) {
                 km_log_warn("session: %s", err);
                 return -1;
         }

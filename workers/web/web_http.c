@@ -364,9 +364,9 @@ static enum MHD_Result web_send(struct web_ctx *c)
 
         c->out.p = NULL;
         resp = km_http_response(
-            text, len, c->ctype ? c->ctype : "text/html; charset=utf-8",
-            c->cacheable ? "public, max-age=3600" : "no-store",
-            KM_HTTP_PAGE | (c->w->wc->cookie_secure ? KM_HTTP_HSTS : 0));
+                text, len, c->ctype ? c->ctype : "text/html; charset=utf-8",
+                c->cacheable ? "public, max-age=3600" : "no-store",
+                KM_HTTP_PAGE | (c->w->wc->cookie_secure ? KM_HTTP_HSTS : 0));
         if (resp == NULL)
                 return MHD_NO;
         if (c->location[0])
@@ -484,16 +484,16 @@ int web_http_start(struct web *w, struct MHD_Daemon **d, unsigned *port,
          * hashes a password.  Idle limit between bytes 30 s; the request
          * deadline is km_http_slow's. */
         struct km_http_conf hc = {
-            .what = "web.listen",
-            .listen = w->wc->listen,
-            .port = w->wc->port,
-            .port_file = w->wc->port_file,
-            .max_connections = w->wc->max_connections,
-            .per_ip_connections = web_http_per_ip_connections,
-            .idle_s = 30,
-            .deadline_ms = web_http_deadline_ms,
-            .backlog = 1024,
-            .threads = w->wc->threads,
+                .what = "web.listen",
+                .listen = w->wc->listen,
+                .port = w->wc->port,
+                .port_file = w->wc->port_file,
+                .max_connections = w->wc->max_connections,
+                .per_ip_connections = web_http_per_ip_connections,
+                .idle_s = 30,
+                .deadline_ms = web_http_deadline_ms,
+                .backlog = 1024,
+                .threads = w->wc->threads,
         };
 
         return km_http_start(&hc, web_handler, w, d, port, err, errlen);
