@@ -7,30 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_http.h"
 #include "km_util.h"
 
 struct km_metrics *km_obs_new(const char *prog, int64_t port)
 {
         return port == 0 ? NULL : km_metrics_new(prog);
-}
-
-static int km_obs_write_port(const char *path, int port, char *err,
-                             size_t errlen)
-{
-        char *tmp = km_xasprintf("%s.tmp", path);
-        FILE *fp = fopen(tmp, "w");
-        int ok = 0;
-
-        if (fp) {
-                fprintf(fp, "%d\n", port);
-                ok = fclose(fp) == 0 && rename(tmp, path) == 0;
-        }
-        if (!ok)
-                remove(tmp);
-        free(tmp);
-        return ok ? 0 : km_err_set(err, errlen, KM_EFATAL,
-                                   "cannot write the metrics port to %s",
-                                   path);
 }
 
 int km_obs_serve(struct km_metrics *m, const char *address, int64_t port,
@@ -46,8 +28,8 @@ int km_obs_serve(struct km_metrics *m, const char *address, int64_t port,
                                   (long long)port);
         rc = km_metrics_start(m, address, (int)port, NULL, NULL, err, errlen);
         if (rc == 0 && port_file && *port_file)
-                rc = km_obs_write_port(port_file, km_metrics_port(m), err,
-                                       errlen);
+                rc = km_http_port_write(port_file, (unsigned)km_metrics_port(m),
+                                        err, errlen);
         return rc;
 }
 

@@ -1,8 +1,9 @@
 /*
  * test_web_unit.c - komek-web's pure functions, table-driven: the HTML
  * escape (hostile markup, invalid and overlong UTF-8, surrogates, control
- * characters, truncation), CSV fields (quotes, formulas), the url-encoded
- * form reader, PBKDF2 password hashes, ISO week labels.
+ * characters, truncation), CSV fields (quotes, formulas), PBKDF2 password
+ * hashes, ISO week labels.  The form reader is common/km_http.c's
+ * (tests/unit/test_http.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,32 +94,6 @@ static void test_csv_and_url(void **state)
         web_buf_free(&b);
 }
 
-static void test_form(void **state)
-{
-        static const char body[] =
-            "ab=2&a=3&note=%D0%B0+b%0D%0A&nul=x%00y&bad=%FF&pct=100%&empty=";
-        static const struct {
-                const char *name, *want; /* want NULL: absent */
-        } rows[] = {
-            {"a", "3"},        {"ab", "2"},     {"note", "а b\r\n"},
-            {"nul", NULL},     {"bad", NULL},   {"pct", "100%"},
-            {"empty", ""},     {"missing", NULL}, {"b", NULL},
-        };
-
-        (void)state;
-        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-                char *v = web_form_get(body, rows[i].name);
-
-                if ((v == NULL) != (rows[i].want == NULL) ||
-                    (v && strcmp(v, rows[i].want)))
-                        fail_msg("%s: got %s, want %s", rows[i].name,
-                                 v ? v : "(none)",
-                                 rows[i].want ? rows[i].want : "(none)");
-                free(v);
-        }
-        assert_null(web_form_get("", "a"));
-}
-
 static void test_password(void **state)
 {
         char h1[256], h2[256], err[128], bad[256];
@@ -176,7 +151,6 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_escape),
                 cmocka_unit_test(test_csv_and_url),
-                cmocka_unit_test(test_form),
                 cmocka_unit_test(test_password),
                 cmocka_unit_test(test_weeks),
         };
