@@ -14,7 +14,9 @@
  *   GET  /dashboard/{table}.csv    analysts: a table of the dashboard
  *   GET  /static/web.css           the stylesheet
  *
- * Threads: a pool of web.threads (see web_http_start).
+ * The pages are the table web_routes: path, route name per method, who
+ * may use it, handler.  Threads: a pool of web.threads (see
+ * web_http_start).
  *
  * SECURITY: the URL, query, cookies and body are untrusted.  Bodies are
  * limited to web.max_body_bytes (413); only url-encoded forms are read,
@@ -235,13 +237,134 @@ static int web_task_path(const char *path, char *id, const char **action)
                web_is(*action, "reject");
 }
 
+/* ---- the routes -------------------------------------------------------- */
+
+/* Who may use a route: anybody (the sign-in), any signed-in user, or
+ * one role only. */
+enum web_who { WEB_ANYONE, WEB_SIGNED_IN, WEB_STAFF, WEB_ANALYST };
+
+/* A route's handler: rest is the path after the route's prefix. */
+typedef void web_page_fn(struct web_ctx *c, const char *rest, int post);
+
+static void web_rt_login(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        if (post)
+                web_login_post(c);
+        else
+                web_login_get(c);
+}
+
+static void web_rt_root(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        (void)post;
+        web_redirect(c, web_is(c->s.role, "staff") ? "/inbox" : "/dashboard");
+}
+
+static void web_rt_logout(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        (void)post;
+        web_logout(c);
+}
+
+static void web_rt_inbox(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        (void)post;
+        web_inbox(c);
+}
+
+/* GET /tasks/{id}, POST /tasks/{id}/{action} */
+static void web_rt_task(struct web_ctx *c, const char *rest, int post)
+{
+        const char *action = "";
+        char id[40];
+
+        (void)rest;
+        if (!web_task_path(c->path, id, &action) ||
+            post != (action[0] != '\0'))
+                web_page_error(c, 404, M_NOT_FOUND, NULL);
+        else if (post)
+                web_task_change(c, id, action);
+        else
+                web_task(c, id);
+}
+
+static void web_rt_incident(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        if (!web_incident_route(c, c->path, post))
+                web_page_error(c, 404, M_NOT_FOUND, NULL);
+}
+
+static void web_rt_dashboard(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        (void)post;
+        web_dashboard(c);
+}
+
+/* GET /dashboard/{table}.csv */
+static void web_rt_csv(struct web_ctx *c, const char *rest, int post)
+{
+        size_t n = strlen(rest);
+        char table[32];
+
+        (void)post;
+        if (n < 5 || n > 30 || strcmp(rest + n - 4, ".csv")) {
+                web_page_error(c, 404, M_NOT_FOUND, NULL);
+                return;
+        }
+        snprintf(table, sizeof(table), "%.*s", (int)(n - 4), rest);
+        web_dashboard_csv(c, table);
+}
+
+/* The pages, first match wins: a path equal to .path, or (.prefix)
+ * starting with it.  .get and .post name the route (the log and the
+ * metrics' label) for each method; NULL: the method is refused (405). */
+static const struct web_rt {
+        const char *path;
+        int prefix;
+        const char *get, *post;
+        enum web_who who;
+        web_page_fn *fn;
+} web_routes[] = {
+        {"/login", 0, "login", "login", WEB_ANYONE, web_rt_login},
+        {"/", 0, "root", NULL, WEB_SIGNED_IN, web_rt_root},
+        {"/logout", 0, NULL, "logout", WEB_SIGNED_IN, web_rt_logout},
+        {"/inbox", 0, "inbox", NULL, WEB_STAFF, web_rt_inbox},
+        {"/tasks/", 1, "task", "change", WEB_STAFF, web_rt_task},
+        {"/incidents/", 1, "incident", "change", WEB_STAFF, web_rt_incident},
+        {"/dashboard", 0, "dashboard", NULL, WEB_ANALYST, web_rt_dashboard},
+        {"/dashboard/", 1, "csv", NULL, WEB_ANALYST, web_rt_csv},
+};
+
+static const struct web_rt *web_rt_find(const char *path)
+{
+        for (size_t i = 0; i < sizeof(web_routes) / sizeof(web_routes[0]);
+             i++) {
+                const struct web_rt *r = &web_routes[i];
+
+                if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
+                              : web_is(path, r->path))
+                        return r;
+        }
+        return NULL;
+}
+
+/* In this order: the stylesheet (no session); the method (GET, HEAD or
+ * POST); the session; a POST from another origin (403); the route (404);
+ * no session: to /login; a POST without the session's CSRF token (403);
+ * the method of the route (405); the role (403); the page. */
 static void web_route(struct web_ctx *c)
 {
-        const char *path = c->path, *action = "";
+        const char *path = c->path;
         int get = web_is(c->method, "GET") || web_is(c->method, "HEAD");
         int post = web_is(c->method, "POST");
-        char id[40];
-        int s;
+        const struct web_rt *r;
+        const char *name;
 
         if (web_is(path, "/static/web.css")) {
                 c->route = "static";
@@ -254,106 +377,48 @@ static void web_route(struct web_ctx *c)
                 web_buf_puts(&c->out, web_css);
                 return;
         }
+        c->route = "other";
         if (!get && !post) {
-                c->route = "other";
                 web_page_error(c, 405, M_METHOD, NULL);
                 return;
         }
-        s = web_session_load(c);
-        if (s < 0) {
-                c->route = "other";
+        if (web_session_load(c) < 0) {
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 return;
         }
         if (post && web_cross_origin(c)) {
-                c->route = "other";
                 web_page_error(c, 403, M_CSRF, NULL);
                 return;
         }
-        if (web_is(path, "/login")) {
-                c->route = "login";
-                if (post)
-                        web_login_post(c);
-                else
-                        web_login_get(c);
-                return;
-        }
-        c->route = web_is(path, "/") ? "root"
-                   : web_is(path, "/logout") ? "logout"
-                   : web_is(path, "/inbox") ? "inbox"
-                   : strncmp(path, "/tasks/", 7) == 0 ? (post ? "change"
-                                                                : "task")
-                   : strncmp(path, "/incidents/", 11) == 0
-                       ? (post ? "change" : "incident")
-                   : web_is(path, "/dashboard") ? "dashboard"
-                   : strncmp(path, "/dashboard/", 11) == 0 ? "csv"
-                                                          : "other";
-        if (web_is(c->route, "other")) {
+        r = web_rt_find(path);
+        if (r == NULL) {
                 web_page_error(c, 404, M_NOT_FOUND, NULL);
                 return;
         }
-        if (!c->has_session) {
-                web_redirect(c, "/login");
-                return;
+        name = post ? r->post : r->get;
+        c->route = name ? name : post ? r->get : r->post;
+        if (r->who != WEB_ANYONE) {
+                if (!c->has_session) {
+                        web_redirect(c, "/login");
+                        return;
+                }
+                if (post && !web_csrf_ok(c)) {
+                        km_log_warn("%s %s: CSRF token missing or wrong (%s)",
+                                    c->method, path, c->s.login);
+                        web_page_error(c, 403, M_CSRF, NULL);
+                        return;
+                }
         }
-        if (post && !web_csrf_ok(c)) {
-                km_log_warn("%s %s: CSRF token missing or wrong (%s)",
-                            c->method, path, c->s.login);
-                web_page_error(c, 403, M_CSRF, NULL);
-                return;
-        }
-        if (web_is(c->route, "logout")) {
-                if (post)
-                        web_logout(c);
-                else
-                        web_page_error(c, 405, M_METHOD, NULL);
-                return;
-        }
-        if (post != web_is(c->route, "change")) {
+        if (name == NULL) {
                 web_page_error(c, 405, M_METHOD, NULL);
                 return;
         }
-        if (web_is(c->route, "root")) {
-                web_redirect(c, web_is(c->s.role, "staff") ? "/inbox"
-                                                           : "/dashboard");
-                return;
-        }
-        if (web_is(c->route, "inbox") || web_is(c->route, "task") ||
-            web_is(c->route, "change") || web_is(c->route, "incident")) {
-                if (!web_is(c->s.role, "staff"))
-                        web_page_error(c, 403, M_FORBIDDEN, NULL);
-                else if (web_is(c->route, "inbox"))
-                        web_inbox(c);
-                else if (strncmp(path, "/incidents/", 11) == 0) {
-                        if (!web_incident_route(c, path, post))
-                                web_page_error(c, 404, M_NOT_FOUND, NULL);
-                }
-                else if (!web_task_path(path, id, &action) ||
-                         (post != (action[0] != '\0')))
-                        web_page_error(c, 404, M_NOT_FOUND, NULL);
-                else if (post)
-                        web_task_change(c, id, action);
-                else
-                        web_task(c, id);
-                return;
-        }
-        if (!web_is(c->s.role, "analyst")) {
+        if ((r->who == WEB_STAFF && !web_is(c->s.role, "staff")) ||
+            (r->who == WEB_ANALYST && !web_is(c->s.role, "analyst"))) {
                 web_page_error(c, 403, M_FORBIDDEN, NULL);
                 return;
         }
-        if (web_is(c->route, "dashboard")) {
-                web_dashboard(c);
-        } else {
-                size_t n = strlen(path + 11);
-                char table[32];
-
-                if (n < 5 || n > 30 || strcmp(path + 11 + n - 4, ".csv")) {
-                        web_page_error(c, 404, M_NOT_FOUND, NULL);
-                        return;
-                }
-                snprintf(table, sizeof(table), "%.*s", (int)(n - 4), path + 11);
-                web_dashboard_csv(c, table);
-        }
+        r->fn(c, path + strlen(r->path), post);
 }
 
 static enum MHD_Result web_send(struct web_ctx *c)
