@@ -64,7 +64,7 @@ LIBKOMEK  := $(BUILD)/libkomek.a
 PROGS     :=
 TESTS     :=
 SHTESTS   :=
-include $(sort $(wildcard producers/*/module.mk workers/*/module.mk tools/*/module.mk tests/*/module.mk))
+include $(sort $(wildcard producers/*/module.mk workers/*/module.mk web/module.mk tools/*/module.mk tests/*/module.mk))
 
 OBJS_OF = $(patsubst %.c,$(BUILD)/%.o,$(1))
 ALL_SRCS := $(COMMON_SRCS) $(foreach p,$(PROGS),$($(p)_SRCS)) $(foreach t,$(TESTS),$($(t)_SRCS))

@@ -11,7 +11,7 @@ TESTS += test_browser
 test_browser_SRCS := tests/web/test_browser.c tests/web/wt.c \
 	tests/web/wclient.c tests/routing/rt.c tests/common/km_test.c
 TESTS += test_web_unit
-test_web_unit_SRCS = tests/web/test_web_unit.c $(filter-out workers/web/web.c,$(web_SRCS))
+test_web_unit_SRCS = tests/web/test_web_unit.c $(filter-out web/web.c,$(web_SRCS))
 # the largest valid complaint through every stage, whole (issue 11)
 TESTS += test_largest
 test_largest_SRCS := tests/web/test_largest.c tests/web/wt.c tests/web/wclient.c \

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "km_util.h"
-#include "../../workers/web/web.h"
+#include "../../web/web.h"
 
 static void test_escape(void **state)
 {
