@@ -16,6 +16,7 @@
 
 #include "km_log.h"
 #include "km_pg.h"
+#include "km_time.h"
 #include "km_util.h"
 #include "report.h"
 
@@ -83,7 +84,7 @@ static int report_run(const struct km_conf *conf, const struct report_conf *rc,
         if (conn == NULL)
                 return KM_EFATAL;
         if (rc->week)
-                r = report_week_parse(rc->week, &monday)
+                r = km_time_week_parse(rc->week, &monday)
                         ? km_err_set(err, errlen, KM_ECONFIG,
                                      "--week %s: expected YYYY-Www", rc->week)
                         : 0;

@@ -62,8 +62,6 @@ struct rp_data {
 };
 
 /* report_data.c */
-int report_week_parse(const char *s, int64_t *monday);
-void report_day_fmt(int64_t day, char *buf, size_t len);
 int report_load(PGconn *conn, const struct report_conf *rc, int64_t monday,
                 struct rp_data *d, char *err, size_t errlen);
 void report_data_free(struct rp_data *d);
