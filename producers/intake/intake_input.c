@@ -18,6 +18,7 @@
 
 #include "intake.h"
 #include "km_complaint.h"
+#include "km_csv.h"
 #include "km_log.h"
 #include "km_sig.h"
 #include "km_utf8.h"
@@ -131,7 +132,7 @@ static int intake_csv_header(const char *p, size_t len, char ***header,
         if (!km_utf8_valid(p, len, NULL))
                 return km_err_set(err, errlen, KM_EINPUT,
                                   "header is not UTF-8");
-        n = intake_csv_split(p, len, header, block, err, errlen);
+        n = km_csv_split(p, len, header, block, err, errlen);
         if (n < 0)
                 return -1;
         for (int i = 0; i < n; i++) {
@@ -168,7 +169,7 @@ static void intake_csv_record(struct intake *in, char **header, int nh,
                               len, name, line);
                 return;
         }
-        n = intake_csv_split(rec, len, &row, &block, err, sizeof(err));
+        n = km_csv_split(rec, len, &row, &block, err, sizeof(err));
         if (n < 0) {
                 intake_reject(in, "invalid_csv", err, rec, len, name, line);
                 return;
@@ -213,7 +214,7 @@ int intake_csv(struct intake *in, FILE *fp, const char *name, char *err,
                         }
                 }
                 intake_append(&rec, &rlen, &rcap, p, len);
-                quoted = intake_csv_open_quote(p, len, quoted);
+                quoted = km_csv_quote_state(p, len, quoted);
                 if (quoted == 2)
                         continue; /* the record goes on on the next line */
                 quoted = 0;

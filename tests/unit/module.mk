@@ -15,3 +15,7 @@ test_gateway_keys_SRCS := tests/unit/test_gateway_keys.c tests/common/km_test.c 
 TESTS += test_tasksink_parse
 test_tasksink_parse_SRCS := tests/unit/test_tasksink_parse.c \
 	workers/tasksink/tasksink_parse.c
+# komek-directory's reader on km_csv_split: rows and file:line refusals (issue 14)
+TESTS += test_directory_csv
+test_directory_csv_SRCS := tests/unit/test_directory_csv.c \
+	tools/directory/directory_csv.c

@@ -46,6 +46,7 @@ struct directory_csv {
         char *path;
         size_t nrows, ncols;
         char ***rows;   /* rows[i][j], NUL-terminated UTF-8 */
+        char **blocks;  /* blocks[i] holds the text of rows[i] (km_csv_split) */
         size_t *lines;  /* line number of each row (1-based) */
 };
 
