@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 #include "km_kafka.h"
 
 enum intake_format { INTAKE_AUTO, INTAKE_JSONL, INTAKE_CSV };
@@ -112,9 +113,11 @@ struct intake {
 };
 
 /* intake_input.c */
-int intake_jsonl(struct intake *in, FILE *fp, const char *name);
+/* @returns 0, or KM_EFATAL after a read error (logged); a bad line is
+ * dead-lettered, not an error. */
+int intake_jsonl(struct intake *in, FILE *fp, const char *name) KM_MUSTCHECK;
 int intake_csv(struct intake *in, FILE *fp, const char *name, char *err,
-               size_t errlen);
+               size_t errlen) KM_MUSTCHECK;
 
 /* intake_csv.c */
 /* Build the complaint object from a header and a row (km_csv_split's).
@@ -123,7 +126,7 @@ json_t *intake_csv_object(char *const *header, char *const *row, int n);
 
 /* intake_work.c */
 /* Start the workers and the publisher. @returns 0 or -1 with err. */
-int intake_pipe_start(struct intake *in, char *err, size_t errlen);
+int intake_pipe_start(struct intake *in, char *err, size_t errlen) KM_MUSTCHECK;
 /* Hand the last batch on, wait until every batch is published, stop the
  * threads. */
 void intake_pipe_finish(struct intake *in);

@@ -105,7 +105,7 @@ int intake_jsonl(struct intake *in, FILE *fp, const char *name)
         if (ferror(fp) && !(errno == EINTR && km_sig_stop)) {
                 km_log_error("%s: read error after line %lld", name,
                              (long long)line);
-                return -1;
+                return KM_EFATAL;
         }
         return 0;
 }
@@ -123,7 +123,8 @@ static void intake_append(char **rec, size_t *len, size_t *cap,
         (*rec)[*len] = '\0';
 }
 
-/* The header: names, unique, UTF-8.  @returns the count or -1. */
+/* The header: names, unique, UTF-8.  @returns the count or KM_EINPUT
+ * with err. */
 static int intake_csv_header(const char *p, size_t len, char ***header,
                              char **block, char *err, size_t errlen)
 {
@@ -134,7 +135,7 @@ static int intake_csv_header(const char *p, size_t len, char ***header,
                                   "header is not UTF-8");
         n = km_csv_split(p, len, header, block, err, errlen);
         if (n < 0)
-                return -1;
+                return n;
         for (int i = 0; i < n; i++) {
                 if ((*header)[i][0] == '\0')
                         return km_err_set(err, errlen, KM_EINPUT,
@@ -223,7 +224,7 @@ int intake_csv(struct intake *in, FILE *fp, const char *name, char *err,
                         nh = intake_csv_header(rec, rlen, &header, &hblock,
                                                err, errlen);
                         if (nh < 0) {
-                                r = -1;
+                                r = nh;
                                 break;
                         }
                         continue;

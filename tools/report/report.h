@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 
 struct report_conf {
         char *week;   /* "2025-W29"; NULL: the last complete ISO week */
@@ -63,7 +64,7 @@ struct rp_data {
 
 /* report_data.c */
 int report_load(PGconn *conn, const struct report_conf *rc, int64_t monday,
-                struct rp_data *d, char *err, size_t errlen);
+                struct rp_data *d, char *err, size_t errlen) KM_MUSTCHECK;
 void report_data_free(struct rp_data *d);
 
 /* report_text.c */
