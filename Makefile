@@ -58,7 +58,8 @@ COMMON_SRCS := common/km_log.c common/km_err.c common/km_util.c \
 	common/km_outbox.c common/km_dlq.c common/km_task.c \
 	common/km_incident.c common/km_obs.c common/km_district.c \
 	common/km_csv.c common/km_vote.c common/km_json.c \
-	common/km_http.c common/km_hash.c common/km_pgpool.c
+	common/km_http.c common/km_hash.c common/km_pgpool.c \
+	common/km_time.c common/km_main.c
 LIBKOMEK  := $(BUILD)/libkomek.a
 
 PROGS     :=

@@ -59,6 +59,38 @@ struct km_metric *km_obs_messages(struct km_metrics *m, const char *topic,
                                   "dlq by reason, ...)");
 }
 
+void km_obs_batch(struct km_metrics *m, const char *help,
+                  struct km_metric **batch, struct km_metric **commit,
+                  struct km_metric **last_commit)
+{
+        char labels[64];
+
+        *batch = *commit = *last_commit = NULL;
+        if (m == NULL)
+                return;
+        *batch = km_metrics_histogram(m, KM_METRIC_BATCH_SECONDS, NULL, help,
+                                      km_metrics_latency_buckets,
+                                      KM_METRICS_LATENCY_N);
+        if (km_metrics_labels(labels, sizeof(labels), "stage", "commit", NULL))
+                *commit = km_metrics_histogram(m, KM_METRIC_BATCH_SECONDS,
+                                               labels, NULL,
+                                               km_metrics_latency_buckets,
+                                               KM_METRICS_LATENCY_N);
+        *last_commit = km_metrics_gauge(m, KM_METRIC_LAST_COMMIT, NULL,
+                                        "unix time of the last commit");
+}
+
+void km_obs_batch_committed(struct km_metric *batch, struct km_metric *commit,
+                            struct km_metric *last_commit,
+                            int64_t batch_start_ms, int64_t commit_start_ms)
+{
+        int64_t now = km_now_ms();
+
+        km_metric_observe(batch, (double)(now - batch_start_ms) / 1000.0);
+        km_metric_observe(commit, (double)(now - commit_start_ms) / 1000.0);
+        km_metric_set(last_commit, (double)km_wall_s());
+}
+
 void km_obs_pg_error(struct km_metrics *m, int code)
 {
         char labels[64];

@@ -366,8 +366,6 @@ int web_dash_init(struct web_ctx *c, struct web_dash *d);
 PGresult *web_dash_q(struct web_ctx *c, struct web_dash *d, enum web_dq q);
 void web_dash_free(struct web_ctx *c, struct web_dash *d);
 void web_dash_qs(const struct web_dash *d, struct web_buf *b, int64_t monday);
-void web_week_label(int64_t monday, char *buf, size_t len);
-void web_day_fmt(int64_t day, char *buf, size_t len);
 void web_dashboard(struct web_ctx *c);
 
 /* web_csv.c */

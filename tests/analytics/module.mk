@@ -3,7 +3,7 @@ TESTS += test_analytics
 test_analytics_SRCS := tests/analytics/test_analytics.c tests/analytics/fx.c \
 	tests/analytics/fx_build.c tests/analytics/expect.c tests/analytics/tcheck.c \
 	tests/analytics/tcheck_esc.c tests/common/km_test.c \
-	tests/routing/rt_metrics.c tests/intake/http_client.c
+	tests/common/km_test_metrics.c tests/common/http_client.c
 TESTS += test_escalator
 test_escalator_SRCS := tests/analytics/test_escalator.c tests/analytics/fx.c \
 	tests/analytics/fx_build.c tests/analytics/expect.c tests/analytics/tcheck.c \

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../intake/http_client.h"
+#include "http_client.h"
 #include "km_test.h"
 #include "km_util.h"
 #include "wclient.h"

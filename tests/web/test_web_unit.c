@@ -2,8 +2,8 @@
  * test_web_unit.c - komek-web's pure functions, table-driven: the HTML
  * escape (hostile markup, invalid and overlong UTF-8, surrogates, control
  * characters, truncation), CSV fields (quotes, formulas), PBKDF2 password
- * hashes, ISO week labels.  The form reader is common/km_http.c's
- * (tests/unit/test_http.c).
+ * hashes.  The form reader is common/km_http.c's (tests/unit/test_http.c),
+ * the ISO week labels km_time's (tests/unit/test_time.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,37 +122,12 @@ static void test_password(void **state)
                          KM_EINPUT);
 }
 
-static void test_weeks(void **state)
-{
-        static const struct {
-                int y, m, d;
-                const char *want;
-        } rows[] = {
-            {2025, 7, 14, "2025-W29"}, {2024, 12, 30, "2025-W01"},
-            {2021, 1, 4, "2021-W01"},  {2020, 12, 28, "2020-W53"},
-            {2026, 11, 23, "2026-W48"},
-        };
-
-        (void)state;
-        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-                char buf[16], day[16];
-                int64_t z = km_days_from_civil(rows[i].y, (unsigned)rows[i].m,
-                                               (unsigned)rows[i].d);
-
-                web_week_label(z, buf, sizeof(buf));
-                web_day_fmt(z, day, sizeof(day));
-                if (strcmp(buf, rows[i].want))
-                        fail_msg("%s: got %s, want %s", day, buf, rows[i].want);
-        }
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_escape),
                 cmocka_unit_test(test_csv_and_url),
                 cmocka_unit_test(test_password),
-                cmocka_unit_test(test_weeks),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

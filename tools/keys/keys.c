@@ -28,6 +28,7 @@
 #include "km_conf.h"
 #include "km_hash.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
@@ -186,30 +187,16 @@ int main(int argc, char **argv)
 {
         struct km_conf conf;
         struct keys_conf kc;
-        enum km_log_level lvl = KM_LOG_INFO;
         PGconn *conn = NULL;
         char err[512];
         const char *cmd;
         int r = 0, rc = 1;
 
         memset(&kc, 0, sizeof(kc));
-        if (km_conf_main(&conf, "keys", keys_keys, &kc, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-keys: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump) {
-                if (conf.help)
-                        keys_usage(&conf);
-                else
-                        km_conf_dump(&conf, stdout);
-                km_conf_destroy(&conf);
-                return 0;
-        }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-keys", lvl, conf.log_json);
-        km_sig_install();
+        if (km_main_conf(&conf, "komek-keys", keys_keys, &kc, argc, argv,
+                         keys_usage, KM_MAIN_ARGS, &rc))
+                return rc;
+        km_main_start(&conf, "komek-keys", 0);
         cmd = conf.nargs > 0 ? conf.args[0] : "";
         if (!((!strcmp(cmd, "add") && conf.nargs == 1 && kc.source) ||
               (!strcmp(cmd, "list") && conf.nargs == 1) ||
