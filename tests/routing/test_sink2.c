@@ -11,6 +11,9 @@
  *     message, so the two sinks race on the same rows;
  *   - the same when a sink is killed (SIGKILL) with batches open and two
  *     others take over;
+ *   - the database gone while the sink writes (its session terminated, a
+ *     new one refused for a while): the failed batch is read again from
+ *     the stored offsets, none is skipped;
  *   - one batch with two rows PostgreSQL refuses among 200: exactly those
  *     two are dead-lettered (the batch is split to find them), the 198
  *     others are written; descriptions with COPY's special bytes (tab,
@@ -279,6 +282,91 @@ static void test_sink_killed(void **state)
         assert_int_equal(dlq_count(), 0);
 }
 
+/* Lines of log holding s. */
+static int log_lines(const char *log, const char *s)
+{
+        FILE *fp = fopen(log, "r");
+        char line[2048];
+        int n = 0;
+
+        if (fp == NULL)
+                return 0;
+        while (fgets(line, sizeof(line), fp))
+                n += strstr(line, s) != NULL;
+        fclose(fp);
+        return n;
+}
+
+static void connect_allowed(int yes)
+{
+        rt_count(&t, yes ? "DO $$ BEGIN EXECUTE format('GRANT CONNECT ON "
+                           "DATABASE %I TO PUBLIC', current_database()); "
+                           "END $$"
+                         : "DO $$ BEGIN EXECUTE format('REVOKE CONNECT ON "
+                           "DATABASE %I FROM PUBLIC', current_database()); "
+                           "END $$");
+}
+
+/* The database gone from under the sink while it writes: its session
+ * terminated, and no new one possible (CONNECT revoked from its login
+ * role) until the sink has failed a batch, tried its rewind twice and
+ * failed no batch for 2 s.
+ * Then the database is back, and every task is there: the failed batch
+ * was read again from the stored offsets.  (A sink that read on after a
+ * failed rewind committed later batches' offsets past the one it lost.) */
+static void test_database_lost(void **state)
+{
+        char log[512];
+        int s1, produced, tries = 0;
+        long before, killed;
+        int64_t deadline;
+
+        (void)state;
+        produced = produce_range(0, N);
+        s1 = start_sink("10", log, sizeof(log));
+        assert_int_equal(rt_wait_count(&t, "SELECT least(count(*), 200) FROM "
+                                           "tasks",
+                                       200, 60000),
+                         200);
+        connect_allowed(0);
+        killed = rt_count(&t, "SELECT count(pg_terminate_backend(pid)) FROM "
+                              "pg_stat_activity WHERE application_name = "
+                              "'komek-tasksink' AND datname = "
+                              "current_database()");
+        before = rt_count(&t, "SELECT count(*) FROM tasks");
+        /* the outage observed: a batch failed, its rewind twice */
+        deadline = km_now_ms() + 30000;
+        while ((tries = log_lines(log, "rewind: ")) < 2 &&
+               km_now_ms() < deadline) {
+                struct timespec ts = {0, 100 * 1000000L};
+
+                nanosleep(&ts, NULL);
+        }
+        /* and until no batch failed for 2 s: a sink that reads on has
+         * read the topic to its end, one that waits for its rewind does
+         * not fail batches any more (its rewinds fail, 2 a second) */
+        for (int last = -1, quiet = 0; quiet < 20 && km_now_ms() < deadline;) {
+                struct timespec ts = {0, 100 * 1000000L};
+                int n = log_lines(log, "rolled back");
+
+                quiet = n == last ? quiet + 1 : 0;
+                last = n;
+                nanosleep(&ts, NULL);
+        }
+        tries = log_lines(log, "rewind: ");
+        connect_allowed(1);
+        printf("sessions terminated %ld with %ld of %d tasks written; "
+               "rewinds failed %d times\n",
+               killed, before, N, tries);
+        assert_true(killed >= 1);
+        assert_true(before < N);
+        assert_true(tries >= 2);
+        assert_true(log_lines(log, "rolled back") >= 1);
+        check_exact(N, produced);
+        stop(s1, SIGTERM);
+        assert_int_equal(dlq_count(), 0);
+}
+
 struct got {
         int n;
         long long offsets[4];
@@ -409,6 +497,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
+        connect_allowed(1); /* should test_database_lost have failed */
         for (int i = 0; i < npids; i++)
                 if (pids[i] > 0)
                         km_test_wait(pids[i], SIGKILL, 5000);
@@ -422,6 +511,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_two_sinks, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_sink_killed, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_database_lost, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_refused_rows_split, setup,
                                                 teardown),

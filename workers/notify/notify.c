@@ -140,12 +140,27 @@ static void notify_flush(struct notify *n, int rewind)
                 return;
         }
         km_log_warn("batch: %s: rolled back, rewinding", err);
+        if (rewind)
+                n->reseek = 1;
+}
+
+/* After a failed batch: reconnect when needed, then seek the assignment
+ * to the stored offsets; until that worked nothing more is read (as
+ * komek-tasksink's tasksink_recover).  500 ms between attempts. */
+static void notify_recover(struct notify *n)
+{
+        struct timespec pause = {0, 500 * 1000000L};
+        char err[512];
+
         if (PQstatus(n->conn) != CONNECTION_OK)
                 PQreset(n->conn);
-        if (rewind &&
-            km_kafka_rewind_stored(n->consumer, notify_seek, n, err,
-                                   sizeof(err)))
-                km_log_warn("rewind: %s", err);
+        if (km_kafka_rewind_stored(n->consumer, notify_seek, n, err,
+                                   sizeof(err))) {
+                km_log_warn("rewind: %s (again in 500 ms)", err);
+                nanosleep(&pause, NULL);
+                return;
+        }
+        n->reseek = 0;
 }
 
 /* A revoke writes the open batch (lost partitions: dropped, the new owner
@@ -207,13 +222,19 @@ static int notify_run(struct notify *n)
         int64_t last_msg_ms = 0;
 
         while (!km_sig_stop && !n->fatal) {
+                rd_kafka_message_t *rkm;
+                int64_t now;
+                char err[512];
+
+                if (n->reseek) {
+                        notify_recover(n);
+                        continue;
+                }
                 /* no wait while the sender has work */
-                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(
+                rkm = rd_kafka_consumer_poll(
                     n->consumer, n->offsets ? 5
                                  : n->next_send_ms <= km_now_ms() ? 0
                                                                   : 100);
-                int64_t now;
-                char err[512];
 
                 if (rkm) {
                         if (rkm->err) {

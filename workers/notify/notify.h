@@ -99,6 +99,9 @@ struct notify {
         int64_t failed_seen;
         int64_t next_scan_ms, next_send_ms;
         int fatal;
+        /* a batch failed: nothing more is read until the assignment is
+         * back at the stored offsets (reading on would skip the batch) */
+        int reseek;
         int64_t consumed, logged, invalid, sent, retried, dead, batches;
         int64_t cancelled;
         struct notify_metrics m;

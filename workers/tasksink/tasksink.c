@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "km_log.h"
 #include "km_main.h"
@@ -55,14 +56,25 @@ static int tasksink_seek(void *opaque, rd_kafka_topic_partition_list_t *parts,
         return tasksink_seek_stored(opaque, parts, err, errlen);
 }
 
-/* Seek the current assignment to the stored offsets (after a failure). */
-static void tasksink_rewind(struct tasksink *ts)
+/* After a failed batch: reconnect when needed, then seek the current
+ * assignment to the stored offsets.  Until that worked nothing more is
+ * read (ts->reseek): a batch read after the failed one would commit
+ * offsets past it, and the failed batch would be lost.  Backs off 500 ms
+ * between attempts, as komek-analytics' an_recover. */
+static void tasksink_recover(struct tasksink *ts)
 {
+        struct timespec pause = {0, 500 * 1000000L};
         char err[512];
 
+        if (PQstatus(ts->conn) != CONNECTION_OK)
+                PQreset(ts->conn);
         if (km_kafka_rewind_stored(ts->consumer, tasksink_seek, ts, err,
-                                   sizeof(err)))
-                km_log_warn("rewind: %s", err);
+                                   sizeof(err))) {
+                km_log_warn("rewind: %s (again in 500 ms)", err);
+                nanosleep(&pause, NULL);
+                return;
+        }
+        ts->reseek = 0;
 }
 
 /* Write the open batch; on failure drop it and rewind (or stop). */
@@ -81,7 +93,7 @@ static void tasksink_flush(struct tasksink *ts, int rewind)
         }
         km_log_warn("batch: %s: rolled back, rewinding", err);
         if (rewind)
-                tasksink_rewind(ts);
+                ts->reseek = 1;
 }
 
 /* A revoke writes the open batch (lost partitions: dropped, the new owner
@@ -196,6 +208,10 @@ static void tasksink_relay(struct tasksink *ts)
 static int tasksink_run(struct tasksink *ts)
 {
         while (!km_sig_stop && !ts->fatal) {
+                if (ts->reseek) {
+                        tasksink_recover(ts);
+                        continue;
+                }
                 /* a batch is written when it is full, when it is
                  * batch_ms old, or as soon as the stream pauses (no
                  * message for idle_ms: everything fetched is in it), so

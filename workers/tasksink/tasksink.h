@@ -99,6 +99,9 @@ struct tasksink {
         rd_kafka_topic_partition_list_t *offsets; /* next offsets of the batch */
         int64_t next_relay_ms;
         int fatal;
+        /* a batch failed: nothing more is read until the assignment is
+         * back at the stored offsets (reading on would skip the batch) */
+        int reseek;
         int dlq_failed; /* a dead letter of the open batch failed */
         int64_t failed_seen; /* pcounts.failed already accounted for */
         int64_t consumed, inserted, rerouted, duplicates, dlq, batches;
