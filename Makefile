@@ -50,7 +50,8 @@ LIBS      = $(PKG_LIBS) -lm -lpthread
 
 # common/ -> libkomek.a (every source listed; PgBouncer style)
 COMMON_SRCS := common/km_log.c common/km_err.c common/km_util.c \
-	common/km_conf.c common/km_complaint.c common/km_id.c \
+	common/km_conf.c common/km_conf_file.c common/km_conf_pg.c \
+	common/km_complaint.c common/km_id.c \
 	common/km_kafka.c common/km_kafka_admin.c common/km_pg.c common/km_sig.c \
 	common/km_utf8.c common/km_addr.c common/km_metrics.c \
 	common/km_metrics_http.c common/km_http_slow.c common/km_metrics_lag.c \
