@@ -65,6 +65,8 @@ static void router_destroy(struct router *r)
         /* a commit still running (a fatal stop) ends before its producer */
         if (router_txn_commit_wait(r, 1, err, sizeof(err)))
                 km_log_warn("last commit: %s", err);
+        if (r->cq)
+                rd_kafka_queue_destroy(r->cq);
         if (r->consumer) {
                 rd_kafka_consumer_close(r->consumer);
                 rd_kafka_destroy(r->consumer);
@@ -118,6 +120,7 @@ static int router_init(struct router *r, const struct km_conf *conf,
                                                       r, err, errlen);
         if (r->consumer == NULL)
                 return KM_EFATAL;
+        r->cq = rd_kafka_queue_get_consumer(r->consumer);
         r->next_check_ms = km_now_ms() + rc->reload_ms;
         r->last_msg_ms = km_now_ms();
         code = km_kafka_subscribe(r->consumer, topics, 1, err, errlen);
@@ -158,6 +161,39 @@ static void router_fail(struct router *r, int rc, const char *err)
                              r->failures);
                 r->fatal = 1;
         }
+}
+
+/* XXX librdkafka 2.0.2: once the pre-fetch queue holds queued.min.messages
+ * or queued.max.messages.kbytes, a partition's broker thread stops
+ * fetching and looks again only when an op or I/O wakes it, or after 1 s
+ * (rd_kafka_broker_consumer_serve; 2.2.0 added fetch.queue.backoff.ms
+ * for it).  The router drains its queue in well under a second, then
+ * waited for the rest of it: ~19,000 messages a second whatever the
+ * broker could do.  So when the queue, after it was long, has drained
+ * to a quarter of that, every leader of the assignment is sent one
+ * ListOffsets request (rd_kafka_offsets_for_times: one per leader), and
+ * sending a request wakes its broker thread, which fetches again.  At
+ * the live tail the queue stays short and nothing is sent. */
+#define ROUTER_KICK_MIN 1000 /* a queue this long may have stopped fetching */
+static void router_fetch_kick(struct router *r)
+{
+        rd_kafka_topic_partition_list_t *a = NULL;
+        int64_t n = r->cq ? (int64_t)rd_kafka_queue_length(r->cq) : 0;
+
+        if (n > r->q_peak)
+                r->q_peak = n;
+        if (r->q_peak < ROUTER_KICK_MIN || n > r->q_peak / 4)
+                return;
+        r->q_peak = n;
+        if (rd_kafka_assignment(r->consumer, &a) || a->cnt == 0)
+                goto cleanup;
+        for (int i = 0; i < a->cnt; i++)
+                a->elems[i].offset = RD_KAFKA_OFFSET_END; /* the latest */
+        (void)rd_kafka_offsets_for_times(r->consumer, a, 1000);
+        r->st.kicks++;
+cleanup:
+        if (a)
+                rd_kafka_topic_partition_list_destroy(a);
 }
 
 static void router_message(struct router *r, rd_kafka_message_t *rkm)
@@ -217,16 +253,20 @@ static int router_run(struct router *r)
                 /* lag, broker and database health for /metrics, /healthz */
                 km_obs_tick(&r->m.probe, r->m.reg, r->producer, r->consumer,
                             r->conn);
-                t0 = km_now_ms();
+                router_fetch_kick(r);
+                t0 = router_now_us();
                 rkm = rd_kafka_consumer_poll(r->consumer,
                                              r->in_txn || r->cm.running ? 10
                                                                         : 200);
-                t1 = km_now_ms();
-                r->st.poll_ms += t1 - t0;
+                t1 = router_now_us();
+                r->st.poll_us += t1 - t0;
                 if (rkm) {
                         router_message(r, rkm);
                         rd_kafka_message_destroy(rkm);
-                        r->st.work_ms += km_now_ms() - t1;
+                        r->st.work_us += router_now_us() - t1;
+                } else if (r->in_txn || r->cm.running) {
+                        r->st.idle_us += t1 - t0;
+                        r->st.idle_polls++;
                 }
                 if (r->pcounts.fatal) {
                         km_log_error("producer: %s", r->pcounts.fatal_reason);
@@ -236,6 +276,7 @@ static int router_run(struct router *r)
                 /* a finished commit is joined at once; a full batch waits
                  * for the running one, an old one starts when it ended */
                 t0 = km_now_ms();
+                t1 = router_now_us();
                 rc = router_txn_commit_wait(r, 0, err, sizeof(err));
                 if (rc == 0 && r->in_txn &&
                     (r->batch_n >= r->rc->batch_size ||
@@ -244,7 +285,7 @@ static int router_run(struct router *r)
                         rc = router_txn_commit_start(r, err, sizeof(err));
                 if (rc)
                         router_fail(r, rc, err);
-                r->st.commit_ms += km_now_ms() - t0;
+                r->st.work_us += router_now_us() - t1;
                 if (r->rc->exit_idle_ms > 0 && !r->in_txn && !r->cm.running &&
                     km_now_ms() - r->last_msg_ms >= r->rc->exit_idle_ms) {
                         km_log_info("idle for %lld ms: exiting",
@@ -324,10 +365,22 @@ int main(int argc, char **argv)
                             (long long)r.last_commit_ms,
                             1000.0 * (double)r.st.consumed /
                                 (double)(r.last_commit_ms - r.first_ms));
-        km_log_info("time: polling %lld ms, routing %lld ms, committing %lld "
-                    "ms",
-                    (long long)r.st.poll_ms, (long long)r.st.work_ms,
-                    (long long)r.st.commit_ms);
+        km_log_info("time: polling %lld ms (%lld ms in %lld polls that "
+                    "returned nothing during a batch), routing %lld ms (of "
+                    "it: waiting for the running commit %lld ms, producing "
+                    "%lld ms, the duplicate query %lld ms); commit thread: "
+                    "send_offsets %lld ms, commit_transaction %lld ms; "
+                    "fetcher woken %lld time(s)",
+                    (long long)r.st.poll_us / 1000,
+                    (long long)r.st.idle_us / 1000,
+                    (long long)r.st.idle_polls,
+                    (long long)r.st.work_us / 1000,
+                    (long long)r.st.wait_us / 1000,
+                    (long long)r.st.produce_us / 1000,
+                    (long long)r.st.pg_us / 1000,
+                    (long long)r.st.offsets_us / 1000,
+                    (long long)r.st.endtxn_us / 1000,
+                    (long long)r.st.kicks);
         km_log_info("stopped: consumed %lld, dispatched %lld (triage %lld), "
                     "duplicates %lld (in memory %lld, in tasks %lld), "
                     "unchecked %lld, "

@@ -303,9 +303,14 @@ int router_dedup_flush(struct router *r, char *err, size_t errlen)
         size_t nfound = 0;
         int rc = 0;
 
+        int64_t t0, t1;
+
         if (d->npend == 0)
                 return 0;
+        t0 = router_now_us();
         router_dedup_query(r, &found, &nfound);
+        t1 = router_now_us();
+        r->st.pg_us += t1 - t0;
         for (size_t i = 0; i < d->npend && rc == 0; i++) {
                 const struct router_pend *p = &d->pend[i];
 
@@ -331,6 +336,7 @@ int router_dedup_flush(struct router *r, char *err, size_t errlen)
                 rc = router_dedup_produce(r, p, err, errlen);
         }
         free(found);
+        r->st.produce_us += router_now_us() - t1;
         /* on failure the caller aborts the transaction: nothing is kept */
         router_dedup_pend_clear(d);
         return rc;
