@@ -14,6 +14,7 @@
  * close and exit 0; SIGHUP reloads the directory (between batches).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,8 +66,7 @@ static void router_destroy(struct router *r)
         /* a commit still running (a fatal stop) ends before its producer */
         if (router_txn_commit_wait(r, 1, err, sizeof(err)))
                 km_log_warn("last commit: %s", err);
-        if (r->cq)
-                rd_kafka_queue_destroy(r->cq);
+        km_kafka_fetch_destroy(&r->fetch);
         if (r->consumer) {
                 rd_kafka_consumer_close(r->consumer);
                 rd_kafka_destroy(r->consumer);
@@ -84,6 +84,36 @@ static void router_destroy(struct router *r)
         if (r->conn)
                 PQfinish(r->conn);
         km_metrics_destroy(r->m.reg); /* stops the HTTP thread */
+}
+
+/* The consumer: the workers' defaults, but half their pre-fetch queue
+ * (the fetcher is woken when it drained, km_kafka_fetch_kick, so it need
+ * not hold a second of input; peak RSS stays within 64 MB); kafka {}
+ * still wins. */
+static rd_kafka_t *router_consumer_new(struct router *r, char *err,
+                                       size_t errlen)
+{
+        const struct km_conf *conf = r->conf;
+        struct km_conf cc = *conf;
+        size_t n = conf->nkafka + 1;
+        char **k = km_xcalloc(n, sizeof(char *));
+        char **v = km_xcalloc(n, sizeof(char *));
+        rd_kafka_t *rk;
+
+        k[0] = "queued.max.messages.kbytes";
+        v[0] = "4096";
+        for (size_t i = 0; i < conf->nkafka; i++) {
+                k[i + 1] = conf->kafka_keys[i];
+                v[i + 1] = conf->kafka_vals[i];
+        }
+        cc.nkafka = n;
+        cc.kafka_keys = k;
+        cc.kafka_vals = v;
+        rk = km_kafka_worker_consumer_new(&cc, r->rc->group,
+                                          router_rebalance_cb, r, err, errlen);
+        free(k); /* the strings belong to conf and the literals */
+        free(v);
+        return rk;
 }
 
 static int router_init(struct router *r, const struct km_conf *conf,
@@ -116,11 +146,10 @@ static int router_init(struct router *r, const struct km_conf *conf,
                                             errlen);
         if (r->producer == NULL)
                 return KM_EFATAL;
-        r->consumer = km_kafka_worker_consumer_new(conf, rc->group, router_rebalance_cb,
-                                                      r, err, errlen);
+        r->consumer = router_consumer_new(r, err, errlen);
         if (r->consumer == NULL)
                 return KM_EFATAL;
-        r->cq = rd_kafka_queue_get_consumer(r->consumer);
+        km_kafka_fetch_init(&r->fetch, r->consumer);
         r->next_check_ms = km_now_ms() + rc->reload_ms;
         r->last_msg_ms = km_now_ms();
         code = km_kafka_subscribe(r->consumer, topics, 1, err, errlen);
@@ -161,39 +190,6 @@ static void router_fail(struct router *r, int rc, const char *err)
                              r->failures);
                 r->fatal = 1;
         }
-}
-
-/* XXX librdkafka 2.0.2: once the pre-fetch queue holds queued.min.messages
- * or queued.max.messages.kbytes, a partition's broker thread stops
- * fetching and looks again only when an op or I/O wakes it, or after 1 s
- * (rd_kafka_broker_consumer_serve; 2.2.0 added fetch.queue.backoff.ms
- * for it).  The router drains its queue in well under a second, then
- * waited for the rest of it: ~19,000 messages a second whatever the
- * broker could do.  So when the queue, after it was long, has drained
- * to a quarter of that, every leader of the assignment is sent one
- * ListOffsets request (rd_kafka_offsets_for_times: one per leader), and
- * sending a request wakes its broker thread, which fetches again.  At
- * the live tail the queue stays short and nothing is sent. */
-#define ROUTER_KICK_MIN 1000 /* a queue this long may have stopped fetching */
-static void router_fetch_kick(struct router *r)
-{
-        rd_kafka_topic_partition_list_t *a = NULL;
-        int64_t n = r->cq ? (int64_t)rd_kafka_queue_length(r->cq) : 0;
-
-        if (n > r->q_peak)
-                r->q_peak = n;
-        if (r->q_peak < ROUTER_KICK_MIN || n > r->q_peak / 4)
-                return;
-        r->q_peak = n;
-        if (rd_kafka_assignment(r->consumer, &a) || a->cnt == 0)
-                goto cleanup;
-        for (int i = 0; i < a->cnt; i++)
-                a->elems[i].offset = RD_KAFKA_OFFSET_END; /* the latest */
-        (void)rd_kafka_offsets_for_times(r->consumer, a, 1000);
-        r->st.kicks++;
-cleanup:
-        if (a)
-                rd_kafka_topic_partition_list_destroy(a);
 }
 
 static void router_message(struct router *r, rd_kafka_message_t *rkm)
@@ -253,7 +249,8 @@ static int router_run(struct router *r)
                 /* lag, broker and database health for /metrics, /healthz */
                 km_obs_tick(&r->m.probe, r->m.reg, r->producer, r->consumer,
                             r->conn);
-                router_fetch_kick(r);
+                /* librdkafka 2.0.2 refetches late otherwise */
+                km_kafka_fetch_kick(r->consumer, &r->fetch);
                 t0 = router_now_us();
                 rkm = rd_kafka_consumer_poll(r->consumer,
                                              r->in_txn || r->cm.running ? 10
@@ -380,7 +377,7 @@ int main(int argc, char **argv)
                     (long long)r.st.pg_us / 1000,
                     (long long)r.st.offsets_us / 1000,
                     (long long)r.st.endtxn_us / 1000,
-                    (long long)r.st.kicks);
+                    (long long)r.fetch.kicks);
         km_log_info("stopped: consumed %lld, dispatched %lld (triage %lld), "
                     "duplicates %lld (in memory %lld, in tasks %lld), "
                     "unchecked %lld, "

@@ -68,7 +68,7 @@ struct router_stats {
          * thread send_offsets and commit_transaction */
         int64_t poll_us, idle_us, work_us, pg_us, produce_us, wait_us,
             offsets_us, endtxn_us;
-        int64_t idle_polls, kicks;
+        int64_t idle_polls;
 };
 
 /* A set of complaint ids with FIFO eviction (router_idset.c). */
@@ -167,8 +167,7 @@ struct router {
         int64_t batch_start_ms;
         rd_kafka_topic_partition_list_t *offsets; /* next offsets in it */
         struct router_commit cm; /* the previous batch's commit */
-        rd_kafka_queue_t *cq;    /* the consumer's queue (its length) */
-        int64_t q_peak;          /* its longest since the last kick */
+        struct km_kafka_fetch fetch; /* wakes the fetcher (km_kafka.h) */
         int64_t next_check_ms;   /* directory version check */
         int failures;            /* consecutive aborts */
         int fatal;               /* stop and exit 1 */
