@@ -114,6 +114,8 @@ struct router_dedup {
         size_t nsent, sentcap;
         struct router_pend *pend; /* routed, not yet checked/produced */
         size_t npend, pendcap, pendbytes;
+        unsigned char (*found)[ROUTER_ID_BYTES]; /* tasks among pend[0, */
+        size_t nfound, nchecked;                 /* nchecked), sorted */
         int64_t dup_mem, dup_pg, unchecked; /* in the open transaction */
         int pg_failing;           /* the tasks query failed last time */
 };
@@ -209,6 +211,7 @@ void router_dedup_pend(struct router *r, const char *cid,
 void router_dedup_pend_dlq(struct router *r, const struct router_origin *o,
                            const char *reason, const char *detail);
 int router_dedup_due(const struct router *r);
+void router_dedup_check(struct router *r);
 int router_dedup_flush(struct router *r, char *err, size_t errlen);
 void router_dedup_handover(struct router *r, struct router_commit *cm);
 void router_dedup_committed(struct router *r, struct router_commit *cm);

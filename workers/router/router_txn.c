@@ -102,9 +102,13 @@ static void *router_txn_thread(void *arg)
 int router_txn_commit_start(struct router *r, char *err, size_t errlen)
 {
         struct router_commit *cm = &r->cm;
-        int64_t t0 = router_now_us();
+        int64_t t0;
         int rc;
 
+        /* the full batch's duplicate query while the last commit runs */
+        if (cm->running && r->in_txn)
+                router_dedup_check(r);
+        t0 = router_now_us();
         rc = router_txn_commit_wait(r, 1, err, errlen);
         r->st.wait_us += router_now_us() - t0;
         if (rc)
