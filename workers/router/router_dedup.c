@@ -53,6 +53,10 @@ static void router_dedup_pend_clear(struct router_dedup *d)
         }
         d->npend = 0;
         d->pendbytes = 0;
+        free(d->found);
+        d->found = NULL;
+        d->nfound = 0;
+        d->nchecked = 0;
 }
 
 void router_dedup_destroy(struct router *r)
