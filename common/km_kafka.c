@@ -265,6 +265,46 @@ rd_kafka_t *km_kafka_worker_consumer_new(
         return rk;
 }
 
+void km_kafka_fetch_init(struct km_kafka_fetch *f, rd_kafka_t *rk)
+{
+        memset(f, 0, sizeof(*f));
+        f->q = rd_kafka_queue_get_consumer(rk);
+}
+
+void km_kafka_fetch_destroy(struct km_kafka_fetch *f)
+{
+        if (f->q)
+                rd_kafka_queue_destroy(f->q);
+        f->q = NULL;
+}
+
+#define KM_KAFKA_KICK_MIN 1000 /* a queue this long may have stopped */
+
+int km_kafka_fetch_kick(rd_kafka_t *rk, struct km_kafka_fetch *f)
+{
+        rd_kafka_topic_partition_list_t *a = NULL;
+        int64_t n = f->q ? (int64_t)rd_kafka_queue_length(f->q) : 0;
+        int kicked = 0;
+
+        if (n > f->peak)
+                f->peak = n;
+        if (f->peak < KM_KAFKA_KICK_MIN || n > f->peak / 4)
+                return 0;
+        f->peak = n;
+        if (rd_kafka_assignment(rk, &a) || a->cnt == 0)
+                goto cleanup;
+        for (int i = 0; i < a->cnt; i++)
+                a->elems[i].offset = RD_KAFKA_OFFSET_END; /* the latest */
+        /* its answer is not needed: sending the request is the point */
+        (void)rd_kafka_offsets_for_times(rk, a, 1000);
+        f->kicks++;
+        kicked = 1;
+cleanup:
+        if (a)
+                rd_kafka_topic_partition_list_destroy(a);
+        return kicked;
+}
+
 int km_kafka_subscribe(rd_kafka_t *rk, const char *const *topics, int n,
                        char *err, size_t errlen)
 {

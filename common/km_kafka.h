@@ -68,6 +68,37 @@ rd_kafka_t *km_kafka_worker_consumer_new(
                          rd_kafka_topic_partition_list_t *, void *),
     void *opaque, char *err, size_t errlen);
 
+/* The fetcher of a consumer that reads faster than the broker thread
+ * looks again (km_kafka_fetch_kick). */
+struct km_kafka_fetch {
+        rd_kafka_queue_t *q; /* the consumer's queue: its length */
+        int64_t peak;        /* its longest since the last kick */
+        int64_t kicks;       /* kicks sent */
+};
+
+/**
+ * @brief Begin watching rk's consumer queue into f (release it with
+ * km_kafka_fetch_destroy, which accepts a zeroed f).
+ */
+void km_kafka_fetch_init(struct km_kafka_fetch *f, rd_kafka_t *rk);
+void km_kafka_fetch_destroy(struct km_kafka_fetch *f);
+
+/**
+ * @brief Call before each poll.  XXX librdkafka 2.0.2: once the
+ * pre-fetch queue reached queued.min.messages or
+ * queued.max.messages.kbytes, a partition's broker thread fetches again
+ * only when an op or I/O wakes it, or after 1 s (2.2.0 added
+ * fetch.queue.backoff.ms for it), so a consumer that drains its queue in
+ * less than a second waits for the rest of it.  When the queue was at
+ * least 1,000 messages long and has drained to a quarter of its peak,
+ * this sends every leader of the assignment one ListOffsets request
+ * (rd_kafka_offsets_for_times: one per leader, waits for the answers, up
+ * to 1 s), which wakes its broker thread; that one fetches again.  At a
+ * live tail the queue stays short and nothing is sent.
+ * @returns 1 if it sent the requests, else 0.
+ */
+int km_kafka_fetch_kick(rd_kafka_t *rk, struct km_kafka_fetch *f);
+
 /**
  * @brief Subscribe to n topics. @returns 0 or KM_EFATAL.
  */

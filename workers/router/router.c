@@ -14,6 +14,7 @@
  * close and exit 0; SIGHUP reloads the directory (between batches).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,6 +67,7 @@ static void router_destroy(struct router *r)
         /* a commit still running (a fatal stop) ends before its producer */
         if (router_txn_commit_wait(r, 1, err, sizeof(err)))
                 km_log_warn("last commit: %s", err);
+        km_kafka_fetch_destroy(&r->fetch);
         if (r->consumer) {
                 rd_kafka_consumer_close(r->consumer);
                 rd_kafka_destroy(r->consumer);
@@ -83,6 +85,36 @@ static void router_destroy(struct router *r)
         if (r->conn)
                 PQfinish(r->conn);
         km_metrics_destroy(r->m.reg); /* stops the HTTP thread */
+}
+
+/* The consumer: the workers' defaults, but half their pre-fetch queue
+ * (the fetcher is woken when it drained, km_kafka_fetch_kick, so it need
+ * not hold a second of input; peak RSS stays within 64 MB); kafka {}
+ * still wins. */
+static rd_kafka_t *router_consumer_new(struct router *r, char *err,
+                                       size_t errlen)
+{
+        const struct km_conf *conf = r->conf;
+        struct km_conf cc = *conf;
+        size_t n = conf->nkafka + 1;
+        char **k = km_xcalloc(n, sizeof(char *));
+        char **v = km_xcalloc(n, sizeof(char *));
+        rd_kafka_t *rk;
+
+        k[0] = "queued.max.messages.kbytes";
+        v[0] = "4096";
+        for (size_t i = 0; i < conf->nkafka; i++) {
+                k[i + 1] = conf->kafka_keys[i];
+                v[i + 1] = conf->kafka_vals[i];
+        }
+        cc.nkafka = n;
+        cc.kafka_keys = k;
+        cc.kafka_vals = v;
+        rk = km_kafka_worker_consumer_new(&cc, r->rc->group,
+                                          router_rebalance_cb, r, err, errlen);
+        free(k); /* the strings belong to conf and the literals */
+        free(v);
+        return rk;
 }
 
 static int router_init(struct router *r, const struct km_conf *conf,
@@ -115,10 +147,10 @@ static int router_init(struct router *r, const struct km_conf *conf,
                                             errlen);
         if (r->producer == NULL)
                 return KM_EFATAL;
-        r->consumer = km_kafka_worker_consumer_new(conf, rc->group, router_rebalance_cb,
-                                                      r, err, errlen);
+        r->consumer = router_consumer_new(r, err, errlen);
         if (r->consumer == NULL)
                 return KM_EFATAL;
+        km_kafka_fetch_init(&r->fetch, r->consumer);
         r->next_check_ms = km_now_ms() + rc->reload_ms;
         r->last_msg_ms = km_now_ms();
         code = km_kafka_subscribe(r->consumer, topics, 1, err, errlen);
@@ -218,16 +250,21 @@ static int router_run(struct router *r)
                 /* lag, broker and database health for /metrics, /healthz */
                 km_obs_tick(&r->m.probe, r->m.reg, r->producer, r->consumer,
                             r->conn);
-                t0 = km_now_ms();
+                /* librdkafka 2.0.2 refetches late otherwise */
+                km_kafka_fetch_kick(r->consumer, &r->fetch);
+                t0 = router_now_us();
                 rkm = rd_kafka_consumer_poll(r->consumer,
                                              r->in_txn || r->cm.running ? 10
                                                                         : 200);
-                t1 = km_now_ms();
-                r->st.poll_ms += t1 - t0;
+                t1 = router_now_us();
+                r->st.poll_us += t1 - t0;
                 if (rkm) {
                         router_message(r, rkm);
                         rd_kafka_message_destroy(rkm);
-                        r->st.work_ms += km_now_ms() - t1;
+                        r->st.work_us += router_now_us() - t1;
+                } else if (r->in_txn || r->cm.running) {
+                        r->st.idle_us += t1 - t0;
+                        r->st.idle_polls++;
                 }
                 if (r->pcounts.fatal) {
                         km_log_error("producer: %s", r->pcounts.fatal_reason);
@@ -237,6 +274,7 @@ static int router_run(struct router *r)
                 /* a finished commit is joined at once; a full batch waits
                  * for the running one, an old one starts when it ended */
                 t0 = km_now_ms();
+                t1 = router_now_us();
                 rc = router_txn_commit_wait(r, 0, err, sizeof(err));
                 if (rc == 0 && r->in_txn &&
                     (r->batch_n >= r->rc->batch_size ||
@@ -245,7 +283,7 @@ static int router_run(struct router *r)
                         rc = router_txn_commit_start(r, err, sizeof(err));
                 if (rc)
                         router_fail(r, rc, err);
-                r->st.commit_ms += km_now_ms() - t0;
+                r->st.work_us += router_now_us() - t1;
                 if (r->rc->exit_idle_ms > 0 && !r->in_txn && !r->cm.running &&
                     km_now_ms() - r->last_msg_ms >= r->rc->exit_idle_ms) {
                         km_log_info("idle for %lld ms: exiting",
@@ -310,10 +348,22 @@ int main(int argc, char **argv)
                             (long long)r.last_commit_ms,
                             1000.0 * (double)r.st.consumed /
                                 (double)(r.last_commit_ms - r.first_ms));
-        km_log_info("time: polling %lld ms, routing %lld ms, committing %lld "
-                    "ms",
-                    (long long)r.st.poll_ms, (long long)r.st.work_ms,
-                    (long long)r.st.commit_ms);
+        km_log_info("time: polling %lld ms (%lld ms in %lld polls that "
+                    "returned nothing during a batch), routing %lld ms (of "
+                    "it: waiting for the running commit %lld ms, producing "
+                    "%lld ms, the duplicate query %lld ms); commit thread: "
+                    "send_offsets %lld ms, commit_transaction %lld ms; "
+                    "fetcher woken %lld time(s)",
+                    (long long)r.st.poll_us / 1000,
+                    (long long)r.st.idle_us / 1000,
+                    (long long)r.st.idle_polls,
+                    (long long)r.st.work_us / 1000,
+                    (long long)r.st.wait_us / 1000,
+                    (long long)r.st.produce_us / 1000,
+                    (long long)r.st.pg_us / 1000,
+                    (long long)r.st.offsets_us / 1000,
+                    (long long)r.st.endtxn_us / 1000,
+                    (long long)r.fetch.kicks);
         km_log_info("stopped: consumed %lld, dispatched %lld (triage %lld), "
                     "duplicates %lld (in memory %lld, in tasks %lld), "
                     "unchecked %lld, "

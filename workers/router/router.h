@@ -63,7 +63,13 @@ struct router_stats {
         int64_t dup_mem, dup_pg; /* duplicates dropped (committed) */
         int64_t unchecked;       /* produced without the tasks check */
         int64_t batches, aborts, reloads;
-        int64_t poll_ms, work_ms, commit_ms; /* where the time went */
+        /* where the wall time went (us): polling (of it, polls that
+         * returned nothing), parsing and routing, the duplicate query,
+         * producing, waiting for the running commit, and in the commit
+         * thread send_offsets and commit_transaction */
+        int64_t poll_us, idle_us, work_us, pg_us, produce_us, wait_us,
+            offsets_us, endtxn_us;
+        int64_t idle_polls;
 };
 
 /* A set of complaint ids with FIFO eviction (router_idset.c). */
@@ -109,6 +115,8 @@ struct router_dedup {
         size_t nsent, sentcap;
         struct router_pend *pend; /* routed, not yet checked/produced */
         size_t npend, pendcap, pendbytes;
+        unsigned char (*found)[ROUTER_ID_BYTES]; /* tasks among pend[0, */
+        size_t nfound, nchecked;                 /* nchecked), sorted */
         int64_t dup_mem, dup_pg, unchecked; /* in the open transaction */
         int pg_failing;           /* the tasks query failed last time */
 };
@@ -129,6 +137,7 @@ struct router_commit {
         rd_kafka_consumer_group_metadata_t *cgmd;
         int timeout_ms;
         int64_t batch_n, batch_start_ms, t0;
+        int64_t offsets_us, endtxn_us; /* its two stages took */
         int64_t n_in, n_out, n_dup; /* router_metrics of the batch */
         struct {
                 struct km_metric *h;
@@ -161,6 +170,7 @@ struct router {
         int64_t batch_start_ms;
         rd_kafka_topic_partition_list_t *offsets; /* next offsets in it */
         struct router_commit cm; /* the previous batch's commit */
+        struct km_kafka_fetch fetch; /* wakes the fetcher (km_kafka.h) */
         int64_t next_check_ms;   /* directory version check */
         int failures;            /* consecutive aborts */
         int fatal;               /* stop and exit 1 */
@@ -202,6 +212,7 @@ void router_dedup_pend(struct router *r, const char *cid,
 void router_dedup_pend_dlq(struct router *r, const struct router_origin *o,
                            const char *reason, const char *detail);
 int router_dedup_due(const struct router *r);
+void router_dedup_check(struct router *r);
 int router_dedup_flush(struct router *r, char *err, size_t errlen) KM_MUSTCHECK;
 void router_dedup_handover(struct router *r, struct router_commit *cm);
 void router_dedup_committed(struct router *r, struct router_commit *cm);
@@ -222,6 +233,8 @@ void router_metrics_committed(struct router *r,
                               const struct router_commit *cm);
 void router_metrics_aborted(struct router *r);
 void router_metrics_clear(struct router *r);
+
+int64_t router_now_us(void);
 
 /* router_dir.c */
 int router_dir_reload(struct router *r, int force);

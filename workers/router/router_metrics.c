@@ -15,6 +15,7 @@
  * a NULL test.
  */
 #include <string.h>
+#include <time.h>
 
 #include "router.h"
 
@@ -100,4 +101,12 @@ void router_metrics_clear(struct router *r)
         r->m.n_out = 0;
         r->m.n_dup = 0;
         r->m.ndlq = 0;
+}
+
+int64_t router_now_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

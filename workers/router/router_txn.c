@@ -78,6 +78,7 @@ int router_txn_produce(struct router *r, int force, char *err, size_t errlen)
 static void *router_txn_thread(void *arg)
 {
         struct router_commit *cm = arg;
+        int64_t t0 = router_now_us(), t1;
         int rc = 0;
 
         if (cm->offsets->cnt > 0)
@@ -86,10 +87,13 @@ static void *router_txn_thread(void *arg)
                                           cm->timeout_ms),
                                       "send_offsets_to_transaction", cm->err,
                                       sizeof(cm->err));
+        t1 = router_now_us();
+        cm->offsets_us = t1 - t0;
         /* a commit that timed out is committed again, never aborted */
         if (rc == 0)
                 rc = km_kafka_txn_commit(cm->producer, cm->timeout_ms, 5,
                                          cm->err, sizeof(cm->err));
+        cm->endtxn_us = router_now_us() - t1;
         cm->rc = rc;
         atomic_store(&cm->done, 1);
         return NULL;
@@ -98,9 +102,16 @@ static void *router_txn_thread(void *arg)
 int router_txn_commit_start(struct router *r, char *err, size_t errlen)
 {
         struct router_commit *cm = &r->cm;
+        int64_t t0;
         int rc;
 
-        if ((rc = router_txn_commit_wait(r, 1, err, errlen)))
+        /* the full batch's duplicate query while the last commit runs */
+        if (cm->running && r->in_txn)
+                router_dedup_check(r);
+        t0 = router_now_us();
+        rc = router_txn_commit_wait(r, 1, err, errlen);
+        r->st.wait_us += router_now_us() - t0;
+        if (rc)
                 return rc;
         if (!r->in_txn)
                 return 0;
@@ -150,10 +161,14 @@ int router_txn_commit_wait(struct router *r, int block, char *err,
                 return km_err_set(err, errlen, cm->rc, "%s", cm->err);
         r->txn_begun = 0;
         km_log_debug("committed a batch of %lld message(s): %lld ms after "
-                     "its first, the commit %lld ms",
+                     "its first, the commit %lld ms (send_offsets %lld us, "
+                     "commit_transaction %lld us)",
                      (long long)cm->batch_n,
                      (long long)(km_now_ms() - cm->batch_start_ms),
-                     (long long)(km_now_ms() - cm->t0));
+                     (long long)(km_now_ms() - cm->t0),
+                     (long long)cm->offsets_us, (long long)cm->endtxn_us);
+        r->st.offsets_us += cm->offsets_us;
+        r->st.endtxn_us += cm->endtxn_us;
         r->st.batches++;
         r->failures = 0;
         r->last_commit_ms = km_now_ms();
