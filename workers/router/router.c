@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "km_log.h"
@@ -234,6 +235,15 @@ static int router_run(struct router *r)
 
         while (!km_sig_stop && !r->fatal) {
                 rd_kafka_message_t *rkm;
+
+                if (r->reseek) {
+                        struct timespec pause = {0, 500 * 1000000L};
+
+                        router_txn_rewind(r);
+                        if (r->reseek)
+                                nanosleep(&pause, NULL);
+                        continue;
+                }
 
                 /* the directory changes between batches, never inside
                  * one: every task of a transaction is routed by one

@@ -174,6 +174,8 @@ struct router {
         int64_t next_check_ms;   /* directory version check */
         int failures;            /* consecutive aborts */
         int fatal;               /* stop and exit 1 */
+        int reseek;              /* an aborted batch's rewind failed:
+                                  * read nothing until it worked */
         int64_t first_ms, last_commit_ms, last_msg_ms; /* monotonic */
         struct router_stats st;
         struct router_metrics m;
@@ -189,6 +191,7 @@ int router_txn_commit_wait(struct router *r, int block, char *err,
                            size_t errlen) KM_MUSTCHECK;
 int router_txn_commit(struct router *r, char *err, size_t errlen) KM_MUSTCHECK;
 void router_txn_abort(struct router *r, int rewind);
+void router_txn_rewind(struct router *r);
 void router_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);
 

@@ -223,15 +223,31 @@ void router_txn_abort(struct router *r, int rewind)
         cm->batch_n = 0;
         cm->nsent = 0;
         router_txn_reset(r);
-        if (rewind && !r->fatal) {
-                rd_kafka_topic_partition_list_t *a = NULL;
+        if (rewind && !r->fatal)
+                router_txn_rewind(r);
+}
 
-                if (rd_kafka_assignment(r->consumer, &a) == 0 && a->cnt > 0 &&
-                    km_kafka_rewind(r->consumer, err, sizeof(err)))
-                        km_log_warn("rewind: %s", err);
-                if (a)
-                        rd_kafka_topic_partition_list_destroy(a);
+/* Seek the assignment to the committed offsets.  Until that worked
+ * (r->reseek) the run loop reads nothing more: a batch read on after a
+ * failed rewind (the broker away) would commit offsets past the aborted
+ * one, and its complaints would be lost. */
+void router_txn_rewind(struct router *r)
+{
+        rd_kafka_topic_partition_list_t *a = NULL;
+        char err[512];
+        int rc = 0;
+
+        if (rd_kafka_assignment(r->consumer, &a) == 0 && a->cnt > 0)
+                rc = km_kafka_rewind(r->consumer, err, sizeof(err));
+        if (a)
+                rd_kafka_topic_partition_list_destroy(a);
+        if (rc == KM_EFATAL) {
+                km_log_error("rewind: %s", err);
+                r->fatal = 1;
+        } else if (rc) {
+                km_log_warn("rewind: %s (again in 500 ms)", err);
         }
+        r->reseek = rc != 0 && !r->fatal;
 }
 
 void router_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
