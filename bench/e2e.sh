@@ -12,7 +12,7 @@
 #                                  (komek-intake hands it to its producer;
 #                                  ms) minus the send time;
 #      -> routed                   when a read_committed consumer of
-#                                  dispatch (kcat, fetch.wait.max.ms=10)
+#                                  dispatch (kcat, as komek's consumers)
 #                                  received it: the router's transaction
 #                                  committed; split into -> dispatch
 #                                  produced (the record's timestamp, ms) and
@@ -21,9 +21,9 @@
 #                                  the sink's statement, just before its
 #                                  commit);
 #    and end to end (send -> task row);
-#  - each consumer group's lag (komek_consumer_lag on /metrics) when the
-#    sending stops and once the tasks are in: at 5,000/s no stage's
-#    backlog may grow;
+#  - each consumer group's lag (komek_consumer_lag on /metrics, renewed
+#    every 3 s) every 3 s from the start until the tasks are in, when the sending stops
+#    and once the tasks are in: at 5,000/s no stage's backlog may grow;
 #  - CPU µs per complaint of komek-intake, komek-router, komek-tasksink,
 #    their PostgreSQL backends and the broker over each phase;
 #  - baseline, same run, same rate: the same lines through `kcat -P` to a
@@ -116,11 +116,11 @@ lag() { # the summed komek_consumer_lag of one program's /metrics
 }
 
 run_rate() { # rate seconds label: komek-intake at that rate, then the kcat baseline
-        local rate=$1 n=$(($1 * $2)) lab=$3 t=$tag-$3 deadline got kc vis t0
+        local rate=$1 n=$(($1 * $2)) lab=$3 t=$tag-$3 deadline got kc vis t0 lp
         # the dispatch messages as a read_committed consumer sees them (the
         # router's transaction committed): stamped on arrival
         kcat -C -b "$KOMEK_BROKERS" -t "$tag-d" -o beginning -u -q \
-                -X isolation.level=read_committed -X fetch.wait.max.ms=10 \
+                -X isolation.level=read_committed \
                 -f '%s\n' 2>/dev/null > >(python3 -c '
 import re, sys, time
 p = re.compile(r"\"external_id\":\"(" + re.escape(sys.argv[1]) + r"-[0-9]+)\"")
@@ -134,6 +134,15 @@ for line in sys.stdin:
         vis=$! # kcat's pid; the stamper ends at its end of input
         cpu_all >"$work/cpu0-$lab.txt"
         t0=$(date +%s%N)
+        # each group's lag every probe period (KM_OBS_PERIOD_MS, 3 s) until
+        # the tasks are in: a backlog that grows while the sending goes on
+        # shows here
+        touch "$work/sampling-$lab"
+        while [ -e "$work/sampling-$lab" ]; do
+                echo "$(lag router)/$(lag tasksink)"
+                sleep 3
+        done >"$work/lags-$lab.txt" &
+        lp=$!
         # 1. komek-intake
         python3 bench/pace.py "$rate" "$n" "$t" <"$work/gen/complaints.jsonl" 2>"$work/pace-$lab.log" |
                 rss "intake-$lab" "$BIN/komek-intake" --progress=false "${T[@]}" - 2>"$work/intake-$lab.log"
@@ -154,8 +163,10 @@ for line in sys.stdin:
                 sleep 0.5
         done
         cpu_all >"$work/cpu1-$lab.txt"
+        rm -f "$work/sampling-$lab"
+        wait "$lp" || true
         echo "$(( ($(date +%s%N) - t0) / 1000000 ))" >"$work/wall-$lab.txt"
-        sleep 1 # a probe period: the lag once the tasks are in
+        sleep 3.5 # a probe period (KM_OBS_PERIOD_MS): the lag once the tasks are in
         kill "$vis" 2>/dev/null || true
         lr=$(lag router) ls=$(lag tasksink)
         echo "lag once the tasks were in ($lab): router $lr, tasksink $ls" >>"$work/lag-$lab.txt"
@@ -278,6 +289,7 @@ print("bench: e2e.%s.kcat_p50_ms %.2f ms" % (lab, k50))
 print("bench: e2e.%s.kcat_p99_ms %.2f ms" % (lab, k99))
 EOF
         sed 's/^/  /' "$work/lag-$lab.txt"
+        echo "  lag every 3 s, router/tasksink: $(tr '\n' ' ' <"$work/lags-$lab.txt")"
         cat "$work/lagk-$lab.txt"
         echo "  intake: $(tail -1 "$work/intake-$lab.log")"
 }
