@@ -17,9 +17,12 @@
 #                                  committed; split into -> dispatch
 #                                  produced (the record's timestamp, ms) and
 #                                  -> its transaction committed;
-#      -> task row committed       tasks.updated_at (clock_timestamp() in
-#                                  the sink's statement, just before its
-#                                  commit);
+#      -> task row committed       its transaction's commit
+#                                  (pg_xact_commit_timestamp: deploy/pg.sh's
+#                                  private cluster has track_commit_timestamp;
+#                                  without it tasks.updated_at,
+#                                  clock_timestamp() in the sink's statement,
+#                                  a few ms before the commit);
 #    and end to end (send -> task row);
 #  - each consumer group's lag (komek_consumer_lag on /metrics, renewed
 #    every 3 s) every 3 s from the start until the tasks are in, when the sending stops
@@ -115,6 +118,14 @@ lag() { # the summed komek_consumer_lag of one program's /metrics
                 awk '/^komek_consumer_lag/ {s += $NF} END {print s + 0}'
 }
 
+batches() { # "count sum_s commit_sum_s" of komek_batch_seconds on one program's /metrics
+        curl -s "http://127.0.0.1:$(cat "$work/$1.port" 2>/dev/null)/metrics" 2>/dev/null |
+                awk '/^komek_batch_seconds_count[ {]/ && !/stage=/ {c = $NF}
+                     /^komek_batch_seconds_sum[ {]/ && !/stage=/ {s = $NF}
+                     /^komek_batch_seconds_sum\{.*stage="commit"/ {w = $NF}
+                     END {print c + 0, s + 0, w + 0}'
+}
+
 run_rate() { # rate seconds label: komek-intake at that rate, then the kcat baseline
         local rate=$1 n=$(($1 * $2)) lab=$3 t=$tag-$3 deadline got kc vis t0 lp
         # the dispatch messages as a read_committed consumer sees them (the
@@ -133,6 +144,7 @@ for line in sys.stdin:
 ' "$t" "$work/ts-v-$lab.txt") &
         vis=$! # kcat's pid; the stamper ends at its end of input
         cpu_all >"$work/cpu0-$lab.txt"
+        echo "$(batches router) $(batches tasksink)" >"$work/bat0-$lab.txt"
         t0=$(date +%s%N)
         # each group's lag every probe period (KM_OBS_PERIOD_MS, 3 s) until
         # the tasks are in: a backlog that grows while the sending goes on
@@ -163,6 +175,7 @@ for line in sys.stdin:
                 sleep 0.5
         done
         cpu_all >"$work/cpu1-$lab.txt"
+        echo "$(batches router) $(batches tasksink)" >"$work/bat1-$lab.txt"
         rm -f "$work/sampling-$lab"
         wait "$lp" || true
         echo "$(( ($(date +%s%N) - t0) / 1000000 ))" >"$work/wall-$lab.txt"
@@ -174,7 +187,8 @@ for line in sys.stdin:
         echo "bench: e2e.$lab.lag_end_tasksink $ls msg" >>"$work/lagk-$lab.txt"
         psql -X -At "$KOMEK_PG_CONNINFO" -v "p=$t-%" >"$work/lat-$lab.txt" <<<"SELECT
                 complaint->>'external_id', substring(description from '^t=([0-9]+)\|'),
-                (extract(epoch from updated_at) * 1e6)::bigint
+                (extract(epoch from coalesce(pg_xact_commit_timestamp(xmin), updated_at))
+                 * 1e6)::bigint, pg_xact_commit_timestamp(xmin) IS NOT NULL
                 FROM tasks WHERE complaint->>'external_id' LIKE :'p'"
         # the records' timestamps (ms): on complaints, routed (on dispatch)
         for x in c d; do
@@ -226,10 +240,12 @@ def stamps(path):  # external id -> ms
     return d
 on_c, routed, seen = stamps(sys.argv[7]), stamps(sys.argv[8]), stamps(sys.argv[9])
 e2e, s1, s2, s2p, s2c, s3 = [], [], [], [], [], []
+committed = 0  # rows stamped by their commit (track_commit_timestamp)
 for line in open(sys.argv[1]):
     f = line.strip().split("|")
-    if len(f) != 3 or not f[1] or not f[2]:
+    if len(f) != 4 or not f[1] or not f[2]:
         continue
+    committed += f[3] == "t"
     sent, row = int(f[1]) / 1000.0, int(f[2]) / 1000.0  # ms
     e2e.append(row - sent)
     if f[0] in on_c and f[0] in routed and f[0] in seen:
@@ -250,6 +266,8 @@ lab = sys.argv[4]
 print("e2e %s: %s/s asked, %s/s written; %d of %s tasks; intake -> task row p50 %.1f ms, "
       "p99 %.1f ms; kcat -P -> kcat -C p50 %.1f ms, p99 %.1f ms (%d)"
       % (lab, sys.argv[5], sys.argv[6], n, sys.argv[3], p50, p99, k50, k99, k))
+print("  task rows stamped at their commit: %d of %d (the others: updated_at, "
+      "clock_timestamp() in the sink's statement)" % (committed, n))
 print("  stage (%d complaints)                 p50 ms    p99 ms" % len(s1))
 for name, key, v in (("received -> on complaints", "s1_intake", s1),
                      ("on complaints -> routed (committed)", "s2_router", s2),
@@ -289,6 +307,16 @@ print("bench: e2e.%s.kcat_p50_ms %.2f ms" % (lab, k50))
 print("bench: e2e.%s.kcat_p99_ms %.2f ms" % (lab, k99))
 EOF
         sed 's/^/  /' "$work/lag-$lab.txt"
+        python3 - "$work/bat0-$lab.txt" "$work/bat1-$lab.txt" "$n" <<'EOF'
+import sys
+a, b = ([float(x) for x in open(f).read().split()] for f in sys.argv[1:3])
+n = int(sys.argv[3])
+for i, name in enumerate(("router", "tasksink")):
+    c, s, w = (b[3 * i + k] - a[3 * i + k] for k in range(3))
+    c = max(c, 1)
+    print("  %s: %d batches, %.0f complaints each, open %.1f ms, committing %.1f ms "
+          "(means)" % (name, c, n / c, 1e3 * s / c, 1e3 * w / c))
+EOF
         echo "  lag every 3 s, router/tasksink: $(tr '\n' ' ' <"$work/lags-$lab.txt")"
         cat "$work/lagk-$lab.txt"
         echo "  intake: $(tail -1 "$work/intake-$lab.log")"
