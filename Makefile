@@ -57,13 +57,15 @@ COMMON_SRCS := common/km_log.c common/km_err.c common/km_util.c \
 	common/km_dir.c common/km_dir_hist.c common/km_route.c \
 	common/km_outbox.c common/km_dlq.c common/km_task.c \
 	common/km_incident.c common/km_obs.c common/km_district.c \
-	common/km_csv.c common/km_vote.c common/km_json.c
+	common/km_csv.c common/km_vote.c common/km_json.c \
+	common/km_http.c common/km_hash.c common/km_pgpool.c \
+	common/km_time.c common/km_main.c
 LIBKOMEK  := $(BUILD)/libkomek.a
 
 PROGS     :=
 TESTS     :=
 SHTESTS   :=
-include $(sort $(wildcard producers/*/module.mk workers/*/module.mk tools/*/module.mk tests/*/module.mk))
+include $(sort $(wildcard producers/*/module.mk workers/*/module.mk web/module.mk tools/*/module.mk tests/*/module.mk))
 
 OBJS_OF = $(patsubst %.c,$(BUILD)/%.o,$(1))
 ALL_SRCS := $(COMMON_SRCS) $(foreach p,$(PROGS),$($(p)_SRCS)) $(foreach t,$(TESTS),$($(t)_SRCS))

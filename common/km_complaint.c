@@ -1954,8 +1954,9 @@ int km_complaint_parse_ex(const char *buf, size_t len,
         }
         /* every string is written at most as long as its source (escapes
          * only shrink or stay); the fixed parts, id, time and reals fit
-         * in 512 */
-        km_sc_write(&st, c, len + dslen + 512);
+         * in 512.  Read-only: the verdict and the fields, nothing written */
+        if (!(mode & KM_CPL_READONLY))
+                km_sc_write(&st, c, len + dslen + 512);
         *out = c;
         return 0;
 }

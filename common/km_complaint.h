@@ -26,6 +26,10 @@
 /* Parse modes. */
 #define KM_CPL_INTAKE 0x1 /* id and schema_version may be absent: derive */
 #define KM_CPL_STRICT 0x2 /* as on the topic: id and schema_version required */
+/* with either: validate and extract the fields only, write no canonical
+ * text (canon stays NULL; km_complaint_dumps, _to_json and _take_canon are
+ * not for such a complaint): komek-analytics, which stores a few fields */
+#define KM_CPL_READONLY 0x4
 
 /* Serialise flags. */
 #define KM_CPL_NO_PII 0x1 /* leave out contact (analytics, logs) */

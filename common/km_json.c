@@ -471,3 +471,65 @@ void km_json_str(const struct km_json_val *v, char *out, size_t *outlen)
         *o = '\0';
         *outlen = (size_t)(o - out);
 }
+
+/* --- the reference: jansson's tree ------------------------------------ */
+
+static int km_js_type(const json_t *v)
+{
+        switch (json_typeof(v)) {
+        case JSON_OBJECT: return KM_JSON_OBJ;
+        case JSON_ARRAY: return KM_JSON_ARR;
+        case JSON_STRING: return KM_JSON_STR;
+        case JSON_INTEGER: return KM_JSON_INT;
+        case JSON_REAL: return KM_JSON_REAL;
+        case JSON_TRUE: return KM_JSON_TRUE;
+        case JSON_FALSE: return KM_JSON_FALSE;
+        default: return KM_JSON_NULL;
+        }
+}
+
+/* want[i]'s node in root (NULL: absent), its parents first; depth bounds
+ * a want list whose parents loop. */
+static json_t *km_js_ref_node(json_t *root, const struct km_json_want *want,
+                              int nwant, int i, int depth)
+{
+        json_t *o = root;
+
+        if (depth > nwant)
+                return NULL;
+        if (want[i].parent >= 0 && want[i].parent < nwant)
+                o = km_js_ref_node(root, want, nwant, want[i].parent,
+                                   depth + 1);
+        return json_is_object(o) ? json_object_get(o, want[i].name) : NULL;
+}
+
+int km_json_scan_ref(const char *buf, size_t len,
+                     const struct km_json_want *want, int nwant,
+                     struct km_json_val *out, json_t **tree)
+{
+        json_t *root = NULL;
+
+        *tree = NULL;
+        if (buf != NULL && len > 0 && memchr(buf, '\0', len) == NULL)
+                root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(root)) {
+                json_decref(root);
+                return KM_EINPUT;
+        }
+        for (int i = 0; i < nwant; i++) {
+                json_t *v = km_js_ref_node(root, want, nwant, i, 0);
+
+                memset(&out[i], 0, sizeof(out[i]));
+                if (v == NULL)
+                        continue;
+                out[i].type = km_js_type(v);
+                if (out[i].type == KM_JSON_STR) {
+                        out[i].p = json_string_value(v);
+                        out[i].len = json_string_length(v);
+                } else if (out[i].type == KM_JSON_INT) {
+                        out[i].i = (long long)json_integer_value(v);
+                }
+        }
+        *tree = root;
+        return 0;
+}

@@ -15,6 +15,7 @@
 #ifndef KM_JSON_H
 #define KM_JSON_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "km_err.h"
@@ -61,6 +62,21 @@ struct km_json_want {
  */
 int km_json_scan(const char *buf, size_t len, const struct km_json_want *want,
                  int nwant, struct km_json_val *out) KM_MUSTCHECK;
+
+/**
+ * @brief The reference, and the reader of what km_json_scan leaves
+ * undecided: jansson's json_loadb(JSON_REJECT_DUPLICATES) of the same
+ * text (a NUL byte refused first, as km_json_scan does), the same out[]
+ * filled from its tree.  A string's p points into the tree, already
+ * decoded (esc 0, so km_json_str copies it); an integer has i; other
+ * values carry their type only (p NULL, len 0).
+ * @param tree receives the tree (json_decref it after the last use of
+ *        out), NULL on KM_EINPUT
+ * @returns 0 or KM_EINPUT (jansson rejects it, or it is not an object).
+ */
+int km_json_scan_ref(const char *buf, size_t len,
+                     const struct km_json_want *want, int nwant,
+                     struct km_json_val *out, json_t **tree) KM_MUSTCHECK;
 
 /**
  * @brief Decode a KM_JSON_STR value into out, which has room for

@@ -144,19 +144,10 @@ char *km_metrics_labels(char *buf, size_t len, ...)
 char *km_metrics_render(struct km_metrics *m);
 
 /**
- * @brief Consumer lag from a librdkafka statistics JSON document (the
- * stats_cb argument, statistics.interval.ms > 0): one gauge
- * komek_consumer_lag{topic,partition} per partition whose consumer_lag is
- * known (>= 0); partitions no longer reported are dropped from /metrics.
- * @returns 0, KM_EINPUT when json is not a statistics document.
- */
-int km_metrics_rdkafka_stats(struct km_metrics *m, const char *json,
-                             size_t len, char *err, size_t errlen);
-
-/**
- * @brief The same gauges without statistics: for each partition assigned
- * to consumer rk, lag = cached high watermark - position (no broker round
- * trip; call it once per poll loop or every few seconds).
+ * @brief Consumer lag: one gauge komek_consumer_lag{topic,partition} for
+ * each partition assigned to consumer rk, lag = cached high watermark -
+ * position (no broker round trip; call it once per poll loop or every few
+ * seconds); partitions no longer assigned are dropped from /metrics.
  * @returns 0 or KM_ERETRY when the assignment cannot be read.
  */
 int km_metrics_kafka_lag(struct km_metrics *m, rd_kafka_t *rk, char *err,

@@ -9,14 +9,13 @@
  */
 #include "km_metrics.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_http.h"
 #include "km_metrics_int.h"
 #include "km_util.h"
 
@@ -75,24 +74,13 @@ static int km_metrics_health(struct km_metrics *m, char *out, size_t len)
 static enum MHD_Result km_metrics_reply(struct MHD_Connection *c, unsigned code,
                                         const char *ctype, char *body)
 {
-        struct MHD_Response *resp;
-        enum MHD_Result r;
+        struct MHD_Response *resp =
+                km_http_response(body, strlen(body), ctype, "no-store", 0);
 
-        resp = MHD_create_response_from_buffer(strlen(body), body,
-                                               MHD_RESPMEM_MUST_FREE);
-        if (resp == NULL) {
-                free(body);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                "no-store");
-        if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+        if (resp && code == MHD_HTTP_METHOD_NOT_ALLOWED)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                                         "GET, HEAD");
-        r = MHD_queue_response(c, code, resp);
-        MHD_destroy_response(resp);
-        return r;
+        return km_http_queue(c, code, resp);
 }
 
 static enum MHD_Result km_metrics_http(void *cls, struct MHD_Connection *c,
@@ -131,11 +119,14 @@ int km_metrics_start(struct km_metrics *m, const char *address, int port,
                      km_metrics_health_cb *health_cb, void *opaque, char *err,
                      size_t errlen)
 {
-        struct sockaddr_in sin;
-        struct sockaddr_in6 sin6;
-        struct sockaddr *sa;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
-        const union MHD_DaemonInfo *info;
+        /* a few scrapers on loopback: 16 connections, 10 s idle */
+        struct km_http_conf hc = {.what = "metrics_address",
+                                  .listen = address,
+                                  .any_family = 1,
+                                  .max_connections = 16,
+                                  .idle_s = 10};
+        unsigned bound = 0;
+        int r;
 
         if (port == 0)
                 return 0;
@@ -146,39 +137,14 @@ int km_metrics_start(struct km_metrics *m, const char *address, int port,
                 return km_err_set(err, errlen, KM_ECONFIG,
                                   "metrics: port %d out of range 0..65535",
                                   port);
-        if (port == KM_METRICS_PORT_ANY)
-                port = 0;
-        memset(&sin, 0, sizeof(sin));
-        memset(&sin6, 0, sizeof(sin6));
-        if (address && inet_pton(AF_INET, address, &sin.sin_addr) == 1) {
-                sin.sin_family = AF_INET;
-                sin.sin_port = htons((uint16_t)port);
-                sa = (struct sockaddr *)&sin;
-        } else if (address &&
-                   inet_pton(AF_INET6, address, &sin6.sin6_addr) == 1) {
-                sin6.sin6_family = AF_INET6;
-                sin6.sin6_port = htons((uint16_t)port);
-                sa = (struct sockaddr *)&sin6;
-                flags |= MHD_USE_IPv6;
-        } else {
-                return km_err_set(err, errlen, KM_ECONFIG,
-                                  "metrics: address '%s' is not an IP address",
-                                  address ? address : "(null)");
-        }
+        hc.port = port == KM_METRICS_PORT_ANY ? 0 : port;
         m->health_cb = health_cb;
         m->health_opaque = opaque;
-        m->daemon = MHD_start_daemon(
-            flags, (uint16_t)port, NULL, NULL, km_metrics_http, m,
-            MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)16, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-            MHD_OPTION_END);
-        if (m->daemon == NULL)
-                return km_err_set(err, errlen, KM_EFATAL,
-                                  "metrics: cannot serve on %s port %d "
-                                  "(address in use or not local?)",
-                                  address, port);
-        info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);
-        m->port = info ? info->port : port;
+        r = km_http_start(&hc, km_metrics_http, m, &m->daemon, &bound, err,
+                          errlen);
+        if (r)
+                return r;
+        m->port = (int)bound;
         return 0;
 }
 

@@ -1,11 +1,9 @@
 /*
- * km_metrics_lag.c - consumer lag gauges for km_metrics, from librdkafka
- * statistics JSON or from a consumer's assignment (cached watermarks and
- * positions).  Gauges of partitions no longer reported are dropped.
+ * km_metrics_lag.c - consumer lag gauges for km_metrics, from a consumer's
+ * assignment (cached watermarks and positions).  Gauges of partitions no longer reported are dropped.
  */
 #include "km_metrics.h"
 
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,61 +51,6 @@ static void km_metrics_lag_prune(struct km_metrics *m, struct km_metric **keep,
                         atomic_store(&x->present, 0);
         }
         pthread_mutex_unlock(&m->mu);
-}
-
-static int64_t km_metrics_jint(json_t *o, const char *key)
-{
-        json_t *v = json_object_get(o, key);
-
-        return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-}
-
-int km_metrics_rdkafka_stats(struct km_metrics *m, const char *json,
-                             size_t len, char *err, size_t errlen)
-{
-        struct km_metric **keep = NULL;
-        size_t nkeep = 0;
-        json_error_t jerr;
-        json_t *root, *topics, *t, *parts, *p;
-        const char *tname, *pname;
-
-        if (m == NULL)
-                return 0;
-        root = json_loadb(json, len, 0, &jerr);
-        topics = json_object_get(root, "topics");
-        if (!json_is_object(topics)) {
-                json_decref(root);
-                return km_err_set(err, errlen, KM_EINPUT,
-                                  "statistics: no topics object%s%s",
-                                  root ? "" : ": ", root ? "" : jerr.text);
-        }
-        json_object_foreach(topics, tname, t) {
-                parts = json_object_get(t, "partitions");
-                json_object_foreach(parts, pname, p) {
-                        int64_t part = km_metrics_jint(p, "partition");
-                        int64_t lag = km_metrics_jint(p, "consumer_lag");
-                        int64_t end = km_metrics_jint(p, "ls_offset");
-                        int64_t app = km_metrics_jint(p, "app_offset");
-                        const char *state = json_string_value(
-                            json_object_get(p, "fetch_state"));
-
-                        if (part < 0 || (state && strcmp(state, "active")))
-                                continue; /* "-1" (unassigned) or not ours */
-                        if (end < 0)
-                                end = km_metrics_jint(p, "hi_offset");
-                        /* No Kafka commit (offsets kept in PostgreSQL):
-                         * lag behind what the application has consumed. */
-                        if (lag < 0 && end >= 0 && app >= 0)
-                                lag = end - app;
-                        if (lag >= 0)
-                                km_metrics_lag_set(m, tname, (int32_t)part,
-                                                   lag, &keep, &nkeep);
-                }
-        }
-        km_metrics_lag_prune(m, keep, nkeep);
-        free(keep);
-        json_decref(root);
-        return 0;
 }
 
 int km_metrics_kafka_lag(struct km_metrics *m, rd_kafka_t *rk, char *err,

@@ -7,30 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_http.h"
 #include "km_util.h"
 
 struct km_metrics *km_obs_new(const char *prog, int64_t port)
 {
         return port == 0 ? NULL : km_metrics_new(prog);
-}
-
-static int km_obs_write_port(const char *path, int port, char *err,
-                             size_t errlen)
-{
-        char *tmp = km_xasprintf("%s.tmp", path);
-        FILE *fp = fopen(tmp, "w");
-        int ok = 0;
-
-        if (fp) {
-                fprintf(fp, "%d\n", port);
-                ok = fclose(fp) == 0 && rename(tmp, path) == 0;
-        }
-        if (!ok)
-                remove(tmp);
-        free(tmp);
-        return ok ? 0 : km_err_set(err, errlen, KM_EFATAL,
-                                   "cannot write the metrics port to %s",
-                                   path);
 }
 
 int km_obs_serve(struct km_metrics *m, const char *address, int64_t port,
@@ -46,8 +28,8 @@ int km_obs_serve(struct km_metrics *m, const char *address, int64_t port,
                                   (long long)port);
         rc = km_metrics_start(m, address, (int)port, NULL, NULL, err, errlen);
         if (rc == 0 && port_file && *port_file)
-                rc = km_obs_write_port(port_file, km_metrics_port(m), err,
-                                       errlen);
+                rc = km_http_port_write(port_file, (unsigned)km_metrics_port(m),
+                                        err, errlen);
         return rc;
 }
 
@@ -75,6 +57,38 @@ struct km_metric *km_obs_messages(struct km_metrics *m, const char *topic,
         return km_metrics_counter(m, KM_METRIC_MESSAGES, labels,
                                   "messages by topic and outcome (in, out, "
                                   "dlq by reason, ...)");
+}
+
+void km_obs_batch(struct km_metrics *m, const char *help,
+                  struct km_metric **batch, struct km_metric **commit,
+                  struct km_metric **last_commit)
+{
+        char labels[64];
+
+        *batch = *commit = *last_commit = NULL;
+        if (m == NULL)
+                return;
+        *batch = km_metrics_histogram(m, KM_METRIC_BATCH_SECONDS, NULL, help,
+                                      km_metrics_latency_buckets,
+                                      KM_METRICS_LATENCY_N);
+        if (km_metrics_labels(labels, sizeof(labels), "stage", "commit", NULL))
+                *commit = km_metrics_histogram(m, KM_METRIC_BATCH_SECONDS,
+                                               labels, NULL,
+                                               km_metrics_latency_buckets,
+                                               KM_METRICS_LATENCY_N);
+        *last_commit = km_metrics_gauge(m, KM_METRIC_LAST_COMMIT, NULL,
+                                        "unix time of the last commit");
+}
+
+void km_obs_batch_committed(struct km_metric *batch, struct km_metric *commit,
+                            struct km_metric *last_commit,
+                            int64_t batch_start_ms, int64_t commit_start_ms)
+{
+        int64_t now = km_now_ms();
+
+        km_metric_observe(batch, (double)(now - batch_start_ms) / 1000.0);
+        km_metric_observe(commit, (double)(now - commit_start_ms) / 1000.0);
+        km_metric_set(last_commit, (double)km_wall_s());
 }
 
 void km_obs_pg_error(struct km_metrics *m, int code)

@@ -64,6 +64,26 @@ struct km_metric *km_obs_messages(struct km_metrics *m, const char *topic,
                                   const char *outcome, const char *reason);
 
 /**
+ * @brief The series of a consumer that commits batches:
+ * komek_batch_seconds (first message to committed; help: its HELP text),
+ * komek_batch_seconds{stage="commit"} (the commit itself) and
+ * komek_last_commit_timestamp_seconds.  Each handle is NULL when @p m is
+ * NULL or the series is refused.
+ */
+void km_obs_batch(struct km_metrics *m, const char *help,
+                  struct km_metric **batch, struct km_metric **commit,
+                  struct km_metric **last_commit);
+
+/**
+ * @brief A batch committed now: batch observes now - batch_start_ms,
+ * commit now - commit_start_ms (both monotonic, km_now_ms), last_commit
+ * the wall clock.  Every handle NULL-able.
+ */
+void km_obs_batch_committed(struct km_metric *batch, struct km_metric *commit,
+                            struct km_metric *last_commit,
+                            int64_t batch_start_ms, int64_t commit_start_ms);
+
+/**
  * @brief komek_pg_errors_total{kind=<km_err_name(code)>} += 1 (cold path:
  * looked up by name).  code 0 does nothing.  @p m NULL-able.
  */

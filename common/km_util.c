@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_time.h"
+
 static void km_oom(size_t n)
 {
         /* The one place common/ writes to stderr and exits: out of memory
@@ -84,21 +86,6 @@ int64_t km_now_ms(void)
 int64_t km_wall_s(void)
 {
         return (int64_t)time(NULL);
-}
-
-/* Howard Hinnant's days_from_civil: exact for the proleptic Gregorian
- * calendar, no timezone or locale involved. */
-int64_t km_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-        int64_t era;
-        unsigned yoe, doy, doe;
-
-        y -= m <= 2;
-        era = (y >= 0 ? y : y - 399) / 400;
-        yoe = (unsigned)(y - era * 400);
-        doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        return era * 146097 + (int64_t)doe - 719468;
 }
 
 static char *km_fmt_2(char *p, int v)

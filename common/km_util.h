@@ -35,7 +35,4 @@ void km_fmt_rfc3339(int64_t t, char *buf, size_t len);
  *  @returns 0 and *out (epoch seconds, UTC), or -1. */
 int km_parse_rfc3339(const char *s, int64_t *out);
 
-/** @brief Days since 1970-01-01 of a proleptic Gregorian date. */
-int64_t km_days_from_civil(int64_t y, unsigned m, unsigned d);
-
 #endif /* KM_UTIL_H */

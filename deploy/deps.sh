@@ -21,7 +21,7 @@ PKGS=(
   libcurl4-openssl-dev python3-aiosmtpd
   kcat postgresql postgresql-contrib
   default-jdk-headless maven
-  clang libclang-rt-14-dev valgrind curl chromium wrk
+  clang libclang-rt-14-dev clang-format valgrind curl chromium wrk
   # tools the scripts, the demo and the tests call (a minimal Debian 12
   # root has none of them): jq, ip (iproute2), python3, perl, GNU time,
   # psql, git, ps/pgrep (procps), flock/setsid (util-linux), openssl

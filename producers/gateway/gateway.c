@@ -28,6 +28,7 @@
 
 #include "gateway.h"
 #include "km_log.h"
+#include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
 
@@ -181,25 +182,9 @@ static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
         return rk;
 }
 
-static int gateway_write_port(const char *path, unsigned port)
-{
-        char *tmp = km_xasprintf("%s.tmp", path);
-        FILE *fp = fopen(tmp, "w");
-        int r = -1;
-
-        if (fp) {
-                fprintf(fp, "%u\n", port);
-                if (fclose(fp) == 0 && rename(tmp, path) == 0)
-                        r = 0;
-        }
-        free(tmp);
-        return r;
-}
-
 static int gateway_run(struct gateway *gw)
 {
         struct MHD_Daemon *d = NULL;
-        const union MHD_DaemonInfo *info;
         pthread_t poller;
         char err[512];
         unsigned port;
@@ -228,15 +213,8 @@ static int gateway_run(struct gateway *gw)
                 goto cleanup;
         }
         polling = 1;
-        d = gateway_http_start(gw, err, sizeof(err));
-        if (d == NULL) {
+        if (gateway_http_start(gw, &d, &port, err, sizeof(err))) {
                 km_log_error("%s", err);
-                goto cleanup;
-        }
-        info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        port = info ? info->port : (unsigned)gw->gc->port;
-        if (gw->gc->port_file && gateway_write_port(gw->gc->port_file, port)) {
-                km_log_error("cannot write %s", gw->gc->port_file);
                 goto cleanup;
         }
         km_log_info("listening on http://%s:%u (topic %s)", gw->gc->listen,
@@ -343,19 +321,19 @@ int main(int argc, char **argv)
         gw.gc = gcp;
         gateway_http_per_ip_connections = gcx.per_ip_connections;
         gateway_http_deadline_ms = gcx.request_deadline_ms;
-        gw.slots = km_xcalloc((size_t)gcp->pg_pool, sizeof(*gw.slots));
+        km_pgpool_init(&gw.pool, "komek-gateway", conf.pg_conninfo, NULL,
+                       (int)gcp->pg_pool);
         if (conf.pg_read_conninfo && *conf.pg_read_conninfo) /* a standby */
-                gw.rslots = km_xcalloc((size_t)gcp->pg_pool,
-                                       sizeof(*gw.rslots));
+                km_pgpool_init(&gw.rpool, "komek-gateway",
+                               km_pg_read_conninfo(&conf), NULL,
+                               (int)gcp->pg_pool);
         pthread_mutex_init(&gw.lock, NULL);
         pthread_mutex_init(&gw.ack_lock, NULL);
         pthread_mutex_init(&gw.outbox_lock, NULL);
         pthread_condattr_init(&gw.mono);
         pthread_condattr_setclock(&gw.mono, CLOCK_MONOTONIC);
-        pthread_cond_init(&gw.cond, &gw.mono);
         rc = gateway_run(&gw);
         gateway_pool_destroy(&gw);
-        pthread_cond_destroy(&gw.cond);
         pthread_condattr_destroy(&gw.mono);
         pthread_mutex_destroy(&gw.ack_lock);
         pthread_mutex_destroy(&gw.lock);

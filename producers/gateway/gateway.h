@@ -12,9 +12,11 @@
 #include <stdint.h>
 
 #include "km_conf.h"
+#include "km_http.h"
 #include "km_kafka.h"
 #include "km_metrics.h"
 #include "km_obs.h"
+#include "km_pgpool.h"
 
 struct gateway_conf {
         char *listen;          /* IPv4 address to bind */
@@ -68,13 +70,6 @@ struct gateway_ack {
         int refs;
 };
 
-struct gateway_pgslot {
-        PGconn *conn;
-        int busy;
-        int has_tasks;     /* tasks and organisations tables exist */
-        int64_t checked_ms; /* when has_tasks was last looked up */
-};
-
 struct gateway_bucket {
         int64_t key_id;
         double tokens;
@@ -86,12 +81,11 @@ struct gateway {
         const struct km_conf *conf;
         const struct gateway_conf *gc;
         rd_kafka_t *rk;
-        pthread_mutex_t lock; /* pool, buckets, request counts */
-        pthread_cond_t cond;  /* a slot came free */
+        pthread_mutex_t lock;     /* buckets, request counts */
         pthread_mutex_t ack_lock; /* acks and counts.delivered/failed */
         pthread_condattr_t mono;  /* conditions on CLOCK_MONOTONIC */
-        struct gateway_pgslot *slots;
-        struct gateway_pgslot *rslots; /* pg.read_conninfo's, or NULL */
+        struct km_pgpool pool;
+        struct km_pgpool rpool; /* pg.read_conninfo's; zeroed: none */
         struct gateway_bucket *buckets;
         size_t nbuckets;
         int64_t requests, created, replayed, errors;
@@ -105,14 +99,6 @@ struct gateway {
         struct gateway_metrics m;
 };
 
-/* A request being read: the body, bounded by max_body_bytes. */
-struct gateway_req {
-        char *body;
-        size_t len;
-        int too_large;
-        int64_t t0_us; /* monotonic, when the request arrived */
-};
-
 /* An HTTP answer before rendering. */
 struct gateway_reply {
         unsigned status;
@@ -123,8 +109,10 @@ struct gateway_reply {
 };
 
 /* gateway_http.c */
-struct MHD_Daemon *gateway_http_start(struct gateway *gw, char *err,
-                                      size_t errlen);
+/* Listen (gateway.listen, .port, the limits) and write gateway.port_file.
+ * @returns 0 and *d and *port, or KM_ECONFIG / KM_EFATAL with err. */
+int gateway_http_start(struct gateway *gw, struct MHD_Daemon **d,
+                       unsigned *port, char *err, size_t errlen) KM_MUSTCHECK;
 void gateway_error(struct gateway_reply *rep, unsigned status,
                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -213,8 +201,8 @@ void gateway_request(struct gateway *gw, const char *id, const char *api_key,
 
 /* The key of a GET (key NULL-able: the public view).  @returns 0 with
  * *priv (the read_private scope), or -1 with rep set (403, 429, 503). */
-int gateway_get_key(struct gateway *gw, struct gateway_pgslot *slot,
-                    const char *key, int *priv, struct gateway_reply *rep);
+int gateway_get_key(struct gateway *gw, struct km_pgslot *slot, const char *key,
+                    int *priv, struct gateway_reply *rep);
 /* o[k] = the value at (row, col), or null. */
 void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row,
                      int col);
@@ -235,13 +223,10 @@ void gateway_metrics_destroy(struct gateway *gw);
 /* gateway_db.c */
 /* A connection for GET /requests and the updates feed: pg.read_conninfo
  * (a standby) when set, else what gateway_pg_get gives. */
-struct gateway_pgslot *gateway_pg_get_read(struct gateway *gw, char *err,
-                                           size_t errlen);
-struct gateway_pgslot *gateway_pg_get(struct gateway *gw, char *err,
+struct km_pgslot *gateway_pg_get_read(struct gateway *gw, char *err,
                                       size_t errlen);
-void gateway_pg_put(struct gateway *gw, struct gateway_pgslot *slot,
-                    int broken);
-int gateway_pg_has_tasks(struct gateway_pgslot *slot);
+struct km_pgslot *gateway_pg_get(struct gateway *gw, char *err, size_t errlen);
+int gateway_pg_has_tasks(struct km_pgslot *slot);
 /* The key's row from the cache, else from the database (a pool connection
  * taken only then).  @returns 0, KM_EINPUT for an unknown or revoked key,
  * or the database's error (KM_ERETRY...). */

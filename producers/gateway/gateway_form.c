@@ -22,53 +22,9 @@
 #include <strings.h>
 
 #include "gateway.h"
+#include "km_http.h"
 #include "km_utf8.h"
 #include "km_util.h"
-
-static int gateway_hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-/* Percent-decode [s, s+n) ('+' is a space).  @returns a new string or
- * NULL on a bad escape, an embedded NUL or bytes that are not UTF-8. */
-static char *gateway_unescape(const char *s, size_t n)
-{
-        char *out = km_xmalloc(n + 1), *w = out;
-
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] == '+') {
-                        *w++ = ' ';
-                } else if (s[i] == '%') {
-                        int hi, lo;
-
-                        if (i + 2 >= n)
-                                goto bad;
-                        hi = gateway_hexval(s[i + 1]);
-                        lo = gateway_hexval(s[i + 2]);
-                        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                                goto bad;
-                        *w++ = (char)(hi * 16 + lo);
-                        i += 2;
-                } else {
-                        *w++ = s[i];
-                }
-        }
-        *w = '\0';
-        if (!km_utf8_valid(out, (size_t)(w - out), NULL) ||
-            memchr(out, '\0', (size_t)(w - out)) != NULL)
-                goto bad;
-        return out;
-bad:
-        free(out);
-        return NULL;
-}
 
 /* Add field k = val (copied) to f.  @returns 0 or -1 with rep set. */
 static int gateway_field_add(json_t *f, const char *k, const char *val,
@@ -99,6 +55,19 @@ static int gateway_field_add(json_t *f, const char *k, const char *val,
         }
         json_object_set_new(f, k, json_string(val));
         return 0;
+}
+
+struct gateway_form {
+        json_t *f;
+        struct gateway_reply *rep;
+};
+
+/* km_http_form_parse's callback: gateway_field_add. */
+static int gateway_form_field(void *opaque, const char *k, const char *val)
+{
+        struct gateway_form *g = opaque;
+
+        return gateway_field_add(g->f, k, val, g->rep) ? 1 : 0;
 }
 
 /* The value of parameter p (e.g. "name", "boundary") in a header value
@@ -270,38 +239,17 @@ json_t *gateway_fields(const char *ctype, const char *body, size_t len,
 
         if (ctype == NULL || *ctype == '\0' ||
             !strncasecmp(ctype, "application/x-www-form-urlencoded", 33)) {
-                size_t i = 0;
+                /* the one strict decoder (common/km_http.c): a bad or
+                 * truncated escape, %00 or bytes that are not UTF-8 */
+                struct gateway_form g = {f, rep};
+                char why[200];
 
-                while (i < len) {
-                        size_t end = i, eq;
-                        char *k, *val;
-
-                        while (end < len && body[end] != '&')
-                                end++;
-                        for (eq = i; eq < end && body[eq] != '='; eq++)
-                                ;
-                        if (end > i) {
-                                k = gateway_unescape(body + i, eq - i);
-                                val = gateway_unescape(
-                                    body + (eq < end ? eq + 1 : end),
-                                    eq < end ? end - eq - 1 : 0);
-                                if (k == NULL || val == NULL) {
-                                        free(k);
-                                        free(val);
-                                        gateway_error(rep, 400,
-                                                      "invalid_encoding: a form "
-                                                      "field is not valid "
-                                                      "percent-encoded UTF-8");
-                                        goto fail;
-                                }
-                                r = gateway_field_add(f, k, val, rep);
-                                free(k);
-                                free(val);
-                                if (r)
-                                        goto fail;
-                        }
-                        i = end + 1;
-                }
+                r = km_http_form_parse(body, len, gateway_form_field, &g, why,
+                                       sizeof(why));
+                if (r < 0)
+                        gateway_error(rep, 400, "%s", why);
+                if (r)
+                        goto fail;
                 return f;
         }
         if (!strncasecmp(ctype, "multipart/form-data", 19)) {

@@ -259,9 +259,8 @@ static json_t *gateway_request_obj(struct gateway *gw, PGresult *res, int i)
 /* The key of a GET: none is the public view; an unknown one is refused
  * (403), a known one is rate limited like a POST.  @returns 0 with *priv,
  * or -1 with rep set. */
-int gateway_get_key(struct gateway *gw, struct gateway_pgslot *slot,
-                           const char *key, int *priv,
-                           struct gateway_reply *rep)
+int gateway_get_key(struct gateway *gw, struct km_pgslot *slot, const char *key,
+                    int *priv, struct gateway_reply *rep)
 {
         int64_t id, rate;
         char err[512];
@@ -357,7 +356,7 @@ static int gateway_notes(struct gateway *gw, PGconn *conn, int priv,
 static void gateway_query(struct gateway *gw, const char **p, const char *key,
                           int ext, struct gateway_reply *rep)
 {
-        struct gateway_pgslot *slot;
+        struct km_pgslot *slot;
         PGresult *res = NULL;
         char err[512], *pub = NULL;
         int r, priv = 0;
@@ -369,7 +368,7 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
                 return;
         }
         if (gateway_get_key(gw, slot, key, &priv, rep)) {
-                gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
+                km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
                 return;
         }
         if (gw->gc->public_services && *gw->gc->public_services)
@@ -386,15 +385,14 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
                 /* tasks not (yet) shaped as expected: answer from what the
                  * gateway recorded, and look again in a while */
                 km_log_warn("requests with tasks: %s; without tasks", err);
-                slot->has_tasks = 0;
-                slot->checked_ms = km_now_ms();
+                slot->mark = 0;
+                slot->mark_ms = km_now_ms();
                 r = km_pg_exec(slot->conn, gateway_sql_plain, 11, p, &res, err,
                                sizeof(err));
         }
         free(pub);
         if (r) {
-                gateway_pg_put(gw, slot,
-                               PQstatus(slot->conn) != CONNECTION_OK);
+                km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
                 km_obs_pg_error(gw->m.reg, r);
                 km_log_error("requests query: %s", err);
                 gateway_error(rep, r == KM_ERETRY ? 503 : 500,
@@ -409,8 +407,7 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
         if (ext && gateway_pg_has_tasks(slot) &&
             (r = gateway_notes(gw, slot->conn, priv, rep, err,
                                sizeof(err)))) {
-                gateway_pg_put(gw, slot,
-                               PQstatus(slot->conn) != CONNECTION_OK);
+                km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
                 km_obs_pg_error(gw->m.reg, r);
                 km_log_error("notes query: %s", err);
                 gateway_error(rep, r == KM_ERETRY ? 503 : 500,
@@ -421,7 +418,7 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
                 for (size_t i = 0; i < json_array_size(rep->body); i++)
                         json_object_set_new(json_array_get(rep->body, i),
                                             "notes", json_array());
-        gateway_pg_put(gw, slot, 0);
+        km_pgpool_put(slot, 0);
         rep->status = 200;
         rep->root = "service_requests";
         rep->item = "request";

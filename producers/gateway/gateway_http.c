@@ -1,6 +1,7 @@
 /*
- * gateway_http.c - libmicrohttpd glue: read the body (bounded), route,
- * render the answer in the asked format, log one line per request.
+ * gateway_http.c - libmicrohttpd glue: read the body (bounded, with the
+ * limits and the slow-client deadline: common/km_http.c), route, render
+ * the answer in the asked format, log one line per request.
  *
  * SECURITY: the URL, query and body are untrusted.  A body larger than
  * gateway.max_body_bytes is refused with 413 (from Content-Length before
@@ -13,18 +14,15 @@
  * {code, description} in the same format.
  */
 #include <microhttpd.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "gateway.h"
-#include "km_http_slow.h"
+#include "km_http.h"
 #include "km_log.h"
 #include "km_util.h"
 
@@ -58,29 +56,21 @@ static enum MHD_Result gateway_send(struct MHD_Connection *conn,
         char *text = json ? gateway_render_json(rep->body)
                           : gateway_render_xml(rep->body, rep->root,
                                                rep->item);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(
-            strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        enum MHD_Result ret;
+        struct MHD_Response *resp =
+                km_http_response(text, strlen(text),
+                                 json ? "application/json; charset=utf-8"
+                                      : "text/xml; charset=utf-8",
+                                 "no-store", 0);
         char ra[16];
 
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                json ? "application/json; charset=utf-8"
-                                     : "text/xml; charset=utf-8");
-        /* every answer (issue 19): no content sniffing, and no cache keeps
-         * a request's status or an error */
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                "no-store");
-        if (rep->retry_after > 0) {
+        if (resp && rep->retry_after > 0) {
                 snprintf(ra, sizeof(ra), "%d", rep->retry_after);
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
         }
-        if (rep->status == 405)
+        if (resp && rep->status == 405)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
                                         "GET, POST");
-        ret = MHD_queue_response(conn, rep->status, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return km_http_queue(conn, rep->status, resp);
 }
 
 /* Split the format suffix off path into buf. @returns 1 for JSON. */
@@ -106,7 +96,7 @@ static const char *gateway_arg(struct MHD_Connection *conn, const char *k)
 
 static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
                           const char *path, const char *method,
-                          struct gateway_req *req, struct gateway_reply *rep)
+                          struct km_http_req *req, struct gateway_reply *rep)
 {
         int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         int post = !strcmp(method, "POST");
@@ -209,8 +199,6 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
         }
 }
 
-/* Slow clients: common/km_http_slow.c. */
-
 static enum MHD_Result gateway_handler(void *cls, struct MHD_Connection *conn,
                                        const char *url, const char *method,
                                        const char *version,
@@ -219,7 +207,7 @@ static enum MHD_Result gateway_handler(void *cls, struct MHD_Connection *conn,
                                        void **con_cls)
 {
         struct gateway *gw = cls;
-        struct gateway_req *req = *con_cls;
+        struct km_http_req *req;
         struct gateway_reply rep = {0, NULL, NULL, NULL, 0};
         char path[512];
         int json = gateway_format(url, path, sizeof(path));
@@ -227,48 +215,23 @@ static enum MHD_Result gateway_handler(void *cls, struct MHD_Connection *conn,
         enum MHD_Result ret;
 
         (void)version;
-        /* the first call (headers in), each body chunk and the last call
-         * (all in) must come within the request's deadline */
-        if (km_http_slow_gate(conn, req != NULL && *upload_data_size == 0))
+        switch (km_http_body(conn, con_cls, upload_data, upload_data_size,
+                             (size_t)gw->gc->max_body_bytes, 1, &req)) {
+        case KM_HTTP_CLOSE:
                 return MHD_NO;
-        if (req == NULL) {
-                const char *cl = MHD_lookup_connection_value(
-                    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-
-                req = km_xcalloc(1, sizeof(*req));
-                req->t0_us = gateway_metrics_now_us();
-                *con_cls = req;
-                if (cl && strtoull(cl, NULL, 10) >
-                              (unsigned long long)gw->gc->max_body_bytes) {
-                        /* refuse before reading; MHD closes afterwards */
-                        gateway_error(&rep, 413, "body larger than %lld bytes",
-                                      (long long)gw->gc->max_body_bytes);
-                        ret = gateway_send(conn, &rep, json);
-                        gateway_metrics_request(gw, path, method, rep.status,
-                                                req->t0_us);
-                        json_decref(rep.body);
-                        return ret;
-                }
+        case KM_HTTP_MORE:
                 return MHD_YES;
-        }
-        if (*upload_data_size > 0) {
-                size_t n = *upload_data_size;
-
-                if (!req->too_large &&
-                    req->len + n > (size_t)gw->gc->max_body_bytes) {
-                        req->too_large = 1;
-                        free(req->body);
-                        req->body = NULL;
-                        req->len = 0;
-                }
-                if (!req->too_large) {
-                        req->body = km_xrealloc(req->body, req->len + n + 1);
-                        memcpy(req->body + req->len, upload_data, n);
-                        req->len += n;
-                        req->body[req->len] = '\0';
-                }
-                *upload_data_size = 0;
-                return MHD_YES;
+        case KM_HTTP_TOO_LARGE:
+                /* refuse before reading; MHD closes afterwards */
+                gateway_error(&rep, 413, "body larger than %lld bytes",
+                              (long long)gw->gc->max_body_bytes);
+                ret = gateway_send(conn, &rep, json);
+                gateway_metrics_request(gw, path, method, rep.status,
+                                        req->t0_us);
+                json_decref(rep.body);
+                return ret;
+        case KM_HTTP_READY:
+                break;
         }
         gateway_route(gw, conn, path, method, req, &rep);
         if (rep.body == NULL)
@@ -289,64 +252,29 @@ static enum MHD_Result gateway_handler(void *cls, struct MHD_Connection *conn,
         return ret;
 }
 
-static void gateway_completed(void *cls, struct MHD_Connection *conn,
-                              void **con_cls,
-                              enum MHD_RequestTerminationCode toe)
-{
-        struct gateway_req *req = *con_cls;
-
-        (void)cls;
-        (void)toe;
-        km_http_slow_request_done(conn);
-        if (req) {
-                free(req->body);
-                free(req);
-                *con_cls = NULL;
-        }
-}
-
 /* Set by gateway.c from gateway.per_ip_connections and
  * gateway.request_deadline_ms before gateway_http_start. */
 int64_t gateway_http_per_ip_connections = 16;
 int64_t gateway_http_deadline_ms = 10000;
 
-struct MHD_Daemon *gateway_http_start(struct gateway *gw, char *err,
-                                      size_t errlen)
+int gateway_http_start(struct gateway *gw, struct MHD_Daemon **d,
+                       unsigned *port, char *err, size_t errlen)
 {
-        struct sockaddr_in sa;
-        struct MHD_Daemon *d;
-        /* idle limit between bytes; the request deadline is the sweeper's */
-        unsigned idle_s = 30;
+        /* idle limit between bytes 30 s; the request deadline is
+         * km_http_slow's */
+        struct km_http_conf hc = {
+                .what = "gateway.listen",
+                .listen = gw->gc->listen,
+                .port = gw->gc->port,
+                .port_file = gw->gc->port_file,
+                .max_connections = gw->gc->max_connections,
+                .per_ip_connections = gateway_http_per_ip_connections,
+                .idle_s = 30,
+                .deadline_ms = gateway_http_deadline_ms,
+                .connection_memory = gw->gc->connection_memory,
+                .backlog = 1024,
+                .threads = KM_HTTP_THREAD_PER_CONNECTION,
+        };
 
-        memset(&sa, 0, sizeof(sa));
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)gw->gc->port);
-        if (inet_pton(AF_INET, gw->gc->listen, &sa.sin_addr) != 1) {
-                km_err_set(err, errlen, KM_ECONFIG,
-                           "gateway.listen: \"%s\" is not an IPv4 address",
-                           gw->gc->listen);
-                return NULL;
-        }
-        km_http_slow_deadline_ms = gateway_http_deadline_ms;
-        km_http_slow_start_sweeper();
-        d = MHD_start_daemon(
-            MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                MHD_USE_POLL,
-            (uint16_t)gw->gc->port, NULL, NULL, gateway_handler, gw,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)gw->gc->max_connections,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)gw->gc->connection_memory,
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-            (unsigned)gateway_http_per_ip_connections,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s,
-            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-            MHD_OPTION_NOTIFY_COMPLETED, gateway_completed, gw,
-            MHD_OPTION_NOTIFY_CONNECTION, km_http_slow_notify, NULL,
-            MHD_OPTION_END);
-        if (d == NULL)
-                km_err_set(err, errlen, KM_EFATAL,
-                           "cannot listen on %s:%lld", gw->gc->listen,
-                           (long long)gw->gc->port);
-        return d;
+        return km_http_start(&hc, gateway_handler, gw, d, port, err, errlen);
 }

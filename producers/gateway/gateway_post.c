@@ -314,7 +314,7 @@ static void gateway_reject(struct gateway_reply *rep, const char *reason,
 }
 
 /* Record, publish, mark published.  The complaint is valid. */
-static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
+static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
                           const struct km_complaint *c, int64_t key_id,
                           json_t *f, struct gateway_reply *rep)
 {
@@ -390,7 +390,7 @@ static void gateway_store(struct gateway *gw, struct gateway_pgslot **slotp,
         }
         PQclear(res);
         /* no connection held while waiting for the broker */
-        gateway_pg_put(gw, *slotp, 0);
+        km_pgpool_put(*slotp, 0);
         *slotp = NULL;
         if (gateway_publish(gw, c, err, sizeof(err))) {
                 km_log_warn("complaint %s not published: %s", c->id, err);
@@ -530,7 +530,7 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                   size_t len, const char *query_key,
                   struct gateway_reply *rep)
 {
-        struct gateway_pgslot *slot = NULL;
+        struct km_pgslot *slot = NULL;
         struct km_complaint *c = NULL;
         struct gateway_caller who;
         json_t *f = NULL, *obj = NULL, *item;
@@ -578,8 +578,7 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
         km_log_debug("complaint %s from %s: 201", c->id, who.source);
 cleanup:
         if (slot)
-                gateway_pg_put(gw, slot,
-                               PQstatus(slot->conn) != CONNECTION_OK);
+                km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
         km_complaint_destroy(c);
         json_decref(obj);
         json_decref(f);

@@ -216,9 +216,8 @@ static void gateway_update_reply(struct gateway_reply *rep,
 }
 
 /* Apply the update on slot's connection and publish its outbox row. */
-static void gateway_update_apply(struct gateway *gw,
-                                 struct gateway_pgslot *slot, json_t *f,
-                                 const char *source,
+static void gateway_update_apply(struct gateway *gw, struct km_pgslot *slot,
+                                 json_t *f, const char *source,
                                  struct gateway_reply *rep)
 {
         const char *id = gateway_str(f, "service_request_id");
@@ -309,7 +308,7 @@ void gateway_update_post(struct gateway *gw, const char *ctype,
                          const char *body, size_t len, const char *query_key,
                          struct gateway_reply *rep)
 {
-        struct gateway_pgslot *slot;
+        struct km_pgslot *slot;
         struct gateway_caller who;
         char err[512];
         json_t *f;
@@ -324,8 +323,7 @@ void gateway_update_post(struct gateway *gw, const char *ctype,
                 gateway_error(rep, 503, "database unavailable, try again");
         } else {
                 gateway_update_apply(gw, slot, f, who.source, rep);
-                gateway_pg_put(gw, slot,
-                               PQstatus(slot->conn) != CONNECTION_OK);
+                km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
         }
         json_decref(f);
 }
@@ -381,7 +379,7 @@ void gateway_updates(struct gateway *gw, const char *const *q,
         const char *p[6] = {start, end, limit, NULL, gateway_note_ack(gw),
                             gateway_note_reroute(gw)};
         int64_t t[2] = {km_wall_s() - 86400, km_wall_s()};
-        struct gateway_pgslot *slot;
+        struct km_pgslot *slot;
         PGresult *res = NULL;
         int r, priv = 0;
 
@@ -411,13 +409,13 @@ void gateway_updates(struct gateway *gw, const char *const *q,
                 return;
         }
         if (gateway_get_key(gw, slot, api_key, &priv, rep)) {
-                gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
+                km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
                 return;
         }
         p[3] = priv ? "true" : "false";
         r = km_pg_exec(slot->conn, gateway_sql_updates, 6, p, &res, err,
                        sizeof(err));
-        gateway_pg_put(gw, slot, r && PQstatus(slot->conn) != CONNECTION_OK);
+        km_pgpool_put(slot, r && PQstatus(slot->conn) != CONNECTION_OK);
         if (r) {
                 km_obs_pg_error(gw->m.reg, r);
                 km_log_error("updates query: %s", err);

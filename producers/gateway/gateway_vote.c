@@ -33,7 +33,7 @@
 static int gateway_vote_key(struct gateway *gw, const char *key,
                             struct gateway_reply *rep)
 {
-        struct gateway_pgslot *slot;
+        struct km_pgslot *slot;
         int64_t id = 0, rate = 0;
         int has = 0, r;
         char err[512];
@@ -49,7 +49,7 @@ static int gateway_vote_key(struct gateway *gw, const char *key,
         }
         r = gateway_key_read(slot->conn, key, "votes", &id, &rate, &has, err,
                              sizeof(err));
-        gateway_pg_put(gw, slot, PQstatus(slot->conn) != CONNECTION_OK);
+        km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
         if (r == KM_EINPUT) {
                 gateway_error(rep, 403, "invalid api_key");
                 return -1;

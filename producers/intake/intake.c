@@ -25,6 +25,7 @@
 
 #include "intake.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_sig.h"
 #include "km_util.h"
 
@@ -186,26 +187,14 @@ int main(int argc, char **argv)
         struct km_conf conf;
         struct intake_conf ic;
         struct intake in;
-        enum km_log_level lvl = KM_LOG_INFO;
         char err[512], tmo[32];
         int rc = 1;
 
         memset(&ic, 0, sizeof(ic));
         memset(&in, 0, sizeof(in));
-        if (km_conf_main(&conf, "intake", intake_keys, &ic, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-intake: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump) {
-                if (conf.help)
-                        intake_usage(&conf);
-                else
-                        km_conf_dump(&conf, stdout);
-                km_conf_destroy(&conf);
-                return 0;
-        }
+        if (km_main_conf(&conf, "komek-intake", intake_keys, &ic, argc, argv,
+                         intake_usage, KM_MAIN_ARGS, &rc))
+                return rc;
         if (strcmp(ic.format, "auto") && strcmp(ic.format, "jsonl") &&
             strcmp(ic.format, "csv")) {
                 fprintf(stderr, "komek-intake: intake.format: \"%s\" is not "
@@ -214,9 +203,7 @@ int main(int argc, char **argv)
                 km_conf_destroy(&conf);
                 return 2;
         }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-intake", lvl, conf.log_json);
-        km_sig_install();
+        km_main_start(&conf, "komek-intake", 0);
         snprintf(tmo, sizeof(tmo), "%lld", (long long)ic.delivery_timeout_ms);
         intake_kafka_default(&conf, "message.timeout.ms", tmo);
         in.conf = &conf;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 #include "km_kafka.h"
 
 enum intake_format { INTAKE_AUTO, INTAKE_JSONL, INTAKE_CSV };
@@ -112,26 +113,20 @@ struct intake {
 };
 
 /* intake_input.c */
-int intake_jsonl(struct intake *in, FILE *fp, const char *name);
+/* @returns 0, or KM_EFATAL after a read error (logged); a bad line is
+ * dead-lettered, not an error. */
+int intake_jsonl(struct intake *in, FILE *fp, const char *name) KM_MUSTCHECK;
 int intake_csv(struct intake *in, FILE *fp, const char *name, char *err,
-               size_t errlen);
+               size_t errlen) KM_MUSTCHECK;
 
 /* intake_csv.c */
-/* Split one CSV record (without its line end) into fields (RFC 4180).
- * Fields are written NUL-terminated into a copy owned by *fields[0]'s
- * block: free(fields) and free(*block).  @returns the field count or -1
- * with a detail in err. */
-int intake_csv_split(const char *rec, size_t len, char ***fields,
-                     char **block, char *err, size_t errlen);
-/* Build the complaint object from a header and a row. New reference. */
+/* Build the complaint object from a header and a row (km_csv_split's).
+ * New reference. */
 json_t *intake_csv_object(char *const *header, char *const *row, int n);
-/* Quote state after [buf, len) from state (0 at a record start); 2 means
- * the record ends inside a quoted field and goes on on the next line. */
-int intake_csv_open_quote(const char *buf, size_t len, int state);
 
 /* intake_work.c */
 /* Start the workers and the publisher. @returns 0 or -1 with err. */
-int intake_pipe_start(struct intake *in, char *err, size_t errlen);
+int intake_pipe_start(struct intake *in, char *err, size_t errlen) KM_MUSTCHECK;
 /* Hand the last batch on, wait until every batch is published, stop the
  * threads. */
 void intake_pipe_finish(struct intake *in);

@@ -1,10 +1,10 @@
 /*
- * intake_csv.c - RFC 4180 records to complaint objects.
+ * intake_csv.c - RFC 4180 records (split by km_csv_split) to complaint
+ * objects.
  *
- * SECURITY: the record is untrusted bytes (already checked to be UTF-8 by
- * the caller).  Quoted fields may hold commas, quotes ("") and line ends;
- * a quote inside an unquoted field or text after a closing quote is
- * rejected, never guessed at.  The columns are komek-gen's:
+ * SECURITY: the fields are untrusted bytes (the record was checked to be
+ * UTF-8 by the caller); each becomes a JSON string, a number or a boolean,
+ * and the common model judges the object.  The columns are komek-gen's:
  *   external_id,source,channel,received_at,category,description,district,
  *   street,house,apartment,address_text,building_id,lat,long,contact_name,
  *   contact_phone,emergency
@@ -18,107 +18,6 @@
 #include <strings.h>
 
 #include "intake.h"
-#include "km_util.h"
-
-/* States: 0 start of a field, 1 in an unquoted field, 2 in a quoted
- * field, 3 just after a quote inside a quoted field (closing or the first
- * of ""). A line end outside quotes ends the record. */
-int intake_csv_open_quote(const char *buf, size_t len, int state)
-{
-        for (size_t i = 0; i < len; i++) {
-                char c = buf[i];
-
-                switch (state) {
-                case 0:
-                        state = c == '"' ? 2 : c == ',' ? 0 : 1;
-                        break;
-                case 1:
-                        if (c == ',')
-                                state = 0;
-                        break;
-                case 2:
-                        if (c == '"')
-                                state = 3;
-                        break;
-                default:
-                        state = c == '"' ? 2 : c == ',' ? 0 : 1;
-                        break;
-                }
-                if ((c == '\n' || c == '\r') && state != 2)
-                        state = 0;
-        }
-        return state;
-}
-
-int intake_csv_split(const char *rec, size_t len, char ***fields,
-                     char **block, char *err, size_t errlen)
-{
-        char *out = km_xmalloc(len + 1), *w = out;
-        char **f = NULL;
-        size_t i = 0;
-        int n = 0, cap = 0;
-
-        for (;;) {
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 32;
-                        f = km_xrealloc(f, (size_t)cap * sizeof(char *));
-                }
-                f[n++] = w;
-                if (i < len && rec[i] == '"') {
-                        i++;
-                        for (;;) {
-                                if (i >= len) {
-                                        km_err_set(err, errlen, KM_EINPUT,
-                                                   "field %d: unterminated "
-                                                   "quote",
-                                                   n);
-                                        goto fail;
-                                }
-                                if (rec[i] == '"') {
-                                        if (i + 1 < len && rec[i + 1] == '"') {
-                                                *w++ = '"';
-                                                i += 2;
-                                                continue;
-                                        }
-                                        i++;
-                                        break;
-                                }
-                                *w++ = rec[i++];
-                        }
-                        if (i < len && rec[i] != ',') {
-                                km_err_set(err, errlen, KM_EINPUT,
-                                           "field %d: text after the closing "
-                                           "quote",
-                                           n);
-                                goto fail;
-                        }
-                } else {
-                        while (i < len && rec[i] != ',') {
-                                if (rec[i] == '"') {
-                                        km_err_set(err, errlen, KM_EINPUT,
-                                                   "field %d: quote inside an "
-                                                   "unquoted field",
-                                                   n);
-                                        goto fail;
-                                }
-                                *w++ = rec[i++];
-                        }
-                }
-                *w++ = '\0';
-                if (i >= len)
-                        break;
-                i++; /* the comma */
-        }
-        *fields = f;
-        *block = out;
-        return n;
-fail:
-        free(f);
-        free(out);
-        *fields = NULL;
-        *block = NULL;
-        return -1;
-}
 
 static const char *const intake_csv_top[] = {
         "external_id", "source", "channel", "received_at",

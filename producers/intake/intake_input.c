@@ -18,6 +18,7 @@
 
 #include "intake.h"
 #include "km_complaint.h"
+#include "km_csv.h"
 #include "km_log.h"
 #include "km_sig.h"
 #include "km_utf8.h"
@@ -104,7 +105,7 @@ int intake_jsonl(struct intake *in, FILE *fp, const char *name)
         if (ferror(fp) && !(errno == EINTR && km_sig_stop)) {
                 km_log_error("%s: read error after line %lld", name,
                              (long long)line);
-                return -1;
+                return KM_EFATAL;
         }
         return 0;
 }
@@ -122,7 +123,8 @@ static void intake_append(char **rec, size_t *len, size_t *cap,
         (*rec)[*len] = '\0';
 }
 
-/* The header: names, unique, UTF-8.  @returns the count or -1. */
+/* The header: names, unique, UTF-8.  @returns the count or KM_EINPUT
+ * with err. */
 static int intake_csv_header(const char *p, size_t len, char ***header,
                              char **block, char *err, size_t errlen)
 {
@@ -131,9 +133,9 @@ static int intake_csv_header(const char *p, size_t len, char ***header,
         if (!km_utf8_valid(p, len, NULL))
                 return km_err_set(err, errlen, KM_EINPUT,
                                   "header is not UTF-8");
-        n = intake_csv_split(p, len, header, block, err, errlen);
+        n = km_csv_split(p, len, header, block, err, errlen);
         if (n < 0)
-                return -1;
+                return n;
         for (int i = 0; i < n; i++) {
                 if ((*header)[i][0] == '\0')
                         return km_err_set(err, errlen, KM_EINPUT,
@@ -168,7 +170,7 @@ static void intake_csv_record(struct intake *in, char **header, int nh,
                               len, name, line);
                 return;
         }
-        n = intake_csv_split(rec, len, &row, &block, err, sizeof(err));
+        n = km_csv_split(rec, len, &row, &block, err, sizeof(err));
         if (n < 0) {
                 intake_reject(in, "invalid_csv", err, rec, len, name, line);
                 return;
@@ -213,7 +215,7 @@ int intake_csv(struct intake *in, FILE *fp, const char *name, char *err,
                         }
                 }
                 intake_append(&rec, &rlen, &rcap, p, len);
-                quoted = intake_csv_open_quote(p, len, quoted);
+                quoted = km_csv_quote_state(p, len, quoted);
                 if (quoted == 2)
                         continue; /* the record goes on on the next line */
                 quoted = 0;
@@ -222,7 +224,7 @@ int intake_csv(struct intake *in, FILE *fp, const char *name, char *err,
                         nh = intake_csv_header(rec, rlen, &header, &hblock,
                                                err, errlen);
                         if (nh < 0) {
-                                r = -1;
+                                r = nh;
                                 break;
                         }
                         continue;

@@ -32,6 +32,7 @@
 #include "km_dlq.h"
 #include "km_kafka.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_sig.h"
 #include "km_utf8.h"
 #include "km_util.h"
@@ -214,12 +215,19 @@ static int vote_file(struct vote *v, const char *name)
         return 0;
 }
 
+static void vote_usage(const struct km_conf *conf)
+{
+        printf("usage: komek-vote [options] [FILE|-]...\n"
+               "Residents' KSK votes (JSON Lines) to the votes topic; the "
+               "resident id is replaced by HMAC-SHA256(vote.salt, id).\n");
+        km_conf_usage(conf, stdout);
+}
+
 int main(int argc, char **argv)
 {
         struct km_conf conf;
         struct vote_conf vc;
         struct vote v;
-        enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         const char *env;
         int64_t t0, undelivered;
@@ -227,25 +235,9 @@ int main(int argc, char **argv)
 
         memset(&vc, 0, sizeof(vc));
         memset(&v, 0, sizeof(v));
-        if (km_conf_main(&conf, "vote", vote_keys, &vc, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-vote: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump) {
-                if (conf.help) {
-                        printf("usage: komek-vote [options] [FILE|-]...\n"
-                               "Residents' KSK votes (JSON Lines) to the "
-                               "votes topic; the resident id is replaced by "
-                               "HMAC-SHA256(vote.salt, id).\n");
-                        km_conf_usage(&conf, stdout);
-                } else {
-                        km_conf_dump(&conf, stdout);
-                }
-                km_conf_destroy(&conf);
-                return 0;
-        }
+        if (km_main_conf(&conf, "komek-vote", vote_keys, &vc, argc, argv,
+                         vote_usage, KM_MAIN_ARGS, &rc))
+                return rc;
         if ((env = getenv("KOMEK_VOTE_SALT")) && *env) {
                 free(vc.salt);
                 vc.salt = km_xstrdup(env);
@@ -256,9 +248,7 @@ int main(int argc, char **argv)
                 km_conf_destroy(&conf);
                 return 2;
         }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-vote", lvl, conf.log_json);
-        km_sig_install();
+        km_main_start(&conf, "komek-vote", 0);
         v.conf = &conf;
         v.vc = &vc;
         v.rk = km_kafka_producer_new(&conf, NULL, &v.counts, err, sizeof(err));

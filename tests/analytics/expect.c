@@ -10,24 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_time.h"
 #include "km_util.h"
-
-void ex_civil(int64_t z, int *y, int *m, int *dd)
-{
-        /* H. Hinnant's civil_from_days */
-        int64_t era, doe, yoe, doy, mp, yy;
-
-        z += 719468;
-        era = (z >= 0 ? z : z - 146096) / 146097;
-        doe = z - era * 146097;
-        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        yy = yoe + era * 400;
-        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        mp = (5 * doy + 2) / 153;
-        *dd = (int)(doy - (153 * mp + 2) / 5 + 1);
-        *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-        *y = (int)(yy + (*m <= 2));
-}
 
 int64_t ex_days(int y, int m, int dd)
 {
@@ -38,7 +22,7 @@ int64_t ex_month_start(int64_t day)
 {
         int y, m, dd;
 
-        ex_civil(day, &y, &m, &dd);
+        km_civil_from_days(day, &y, &m, &dd);
         return ex_days(y, m, 1);
 }
 
@@ -442,7 +426,7 @@ static size_t ex_inefficient(const struct fx_data *d, int64_t now,
                 int64_t first;
                 double med;
 
-                ex_civil(months[mi], &y, &mo, &dd);
+                km_civil_from_days(months[mi], &y, &mo, &dd);
                 if (ex_days(mo == 12 ? y + 1 : y, mo == 12 ? 1 : mo + 1, 1) > today)
                         continue; /* not complete */
                 fy = y;

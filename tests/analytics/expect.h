@@ -11,7 +11,6 @@
 
 #include "fx.h"
 
-void ex_civil(int64_t day, int *y, int *m, int *dd);
 int64_t ex_days(int y, int m, int dd);
 int64_t ex_month_start(int64_t day);
 /* percentile_cont(f) of v[0..n) (sorted in place); NAN when n == 0 */

@@ -3,7 +3,7 @@ TESTS += test_analytics
 test_analytics_SRCS := tests/analytics/test_analytics.c tests/analytics/fx.c \
 	tests/analytics/fx_build.c tests/analytics/expect.c tests/analytics/tcheck.c \
 	tests/analytics/tcheck_esc.c tests/common/km_test.c \
-	tests/routing/rt_metrics.c tests/intake/http_client.c
+	tests/common/km_test_metrics.c tests/common/http_client.c
 TESTS += test_escalator
 test_escalator_SRCS := tests/analytics/test_escalator.c tests/analytics/fx.c \
 	tests/analytics/fx_build.c tests/analytics/expect.c tests/analytics/tcheck.c \
@@ -18,6 +18,7 @@ ANBENCH_SRCS := bench/analytics_bench.c tests/analytics/fx.c \
 $(BUILD)/bench/analytics_bench: $(patsubst %.c,$(BUILD)/%.o,$(ANBENCH_SRCS)) $(LIBKOMEK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
-TESTS += test_an_json
-test_an_json_SRCS := tests/analytics/test_an_json.c workers/analytics/analytics_json.c
+TESTS += test_an_parse
+test_an_parse_SRCS := tests/analytics/test_an_parse.c \
+	workers/analytics/analytics_parse.c
 -include $(BUILD)/bench/analytics_bench.d

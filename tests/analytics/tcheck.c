@@ -19,6 +19,7 @@
 
 #include "km_pg.h"
 #include "km_test.h"
+#include "km_time.h"
 #include "km_util.h"
 #include "tcheck.h"
 
@@ -270,7 +271,7 @@ void tc_check_ytd(const struct fx_data *d)
                 char key[200];
                 struct kv *r;
 
-                ex_civil(d->c[i].day, &y, &m, &dd);
+                km_civil_from_days(d->c[i].day, &y, &m, &dd);
                 snprintf(key, sizeof(key), "%d|%s", y, d->c[i].category);
                 r = kv_get(&want, key);
                 r->v[0] = isnan(r->v[0]) ? 1 : r->v[0] + 1;

@@ -38,7 +38,7 @@
 #include "km_pg.h"
 #include "km_test.h"
 #include "km_util.h"
-#include "../routing/rt_metrics.h"
+#include "km_test_metrics.h"
 #include "tcheck.h"
 
 static struct fx_env env;
@@ -123,7 +123,7 @@ static long consumed_by(int port)
                 snprintf(series, sizeof(series),
                          "komek_messages_total{topic=\"%s\",outcome=\"in\"}",
                          env.topics[t]);
-                v = rt_metric(port, series);
+                v = km_test_metric(port, series);
                 if (v > 0)
                         sum += (long)v;
         }
@@ -147,7 +147,7 @@ static void test_two_processes_kill_restart(void **state)
         p1 = spawn_analytics_m(group, log1, pf1);
         p2 = spawn_analytics(group, ".run/test-logs/test_analytics.p2.log");
         assert_true(p1 > 0 && p2 > 0);
-        port = rt_metrics_port(pf1, p1, 60000);
+        port = km_test_metrics_port(pf1, p1, 60000);
         assert_true(port > 0);
         /* the process to be killed takes part: it consumed (its own
          * counter), and the group stored a fifth of the offsets */

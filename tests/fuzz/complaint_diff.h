@@ -2,7 +2,9 @@
  * complaint_diff.h - the differential check between km_complaint_parse
  * (the one-pass scanner) and km_complaint_parse_ref (jansson's tree): the
  * same bytes must give the same verdict, the same reason, byte-identical
- * canonical text (with and without contact) and the same fields.  Included
+ * canonical text (with and without contact) and the same fields; and the
+ * read-only mode (KM_CPL_READONLY) the strict one's verdict, reason and
+ * fields.  Included
  * by tests/fuzz/fuzz_complaint_diff.c and tests/unit/test_complaint_diff.c.
  */
 #ifndef COMPLAINT_DIFF_H
@@ -32,6 +34,60 @@ static int cd_canon_eq(const char *a, const char *b, int random_ids)
                 return memcmp(a, b, la) == 0;
         return la > 62 && memcmp(a, b, 26) == 0 &&
                memcmp(a + 62, b + 62, la - 62) == 0;
+}
+
+/* The fields two parses extracted (the id aside). */
+static int cd_fields_eq(const struct km_complaint *a,
+                        const struct km_complaint *b)
+{
+        return cd_streq(a->source, b->source) &&
+               cd_streq(a->external_id, b->external_id) &&
+               cd_streq(a->channel, b->channel) &&
+               cd_streq(a->category, b->category) &&
+               cd_streq(a->description, b->description) &&
+               cd_streq(a->district, b->district) &&
+               cd_streq(a->street, b->street) &&
+               cd_streq(a->house, b->house) &&
+               cd_streq(a->apartment, b->apartment) &&
+               cd_streq(a->address_text, b->address_text) &&
+               cd_streq(a->building_id, b->building_id) &&
+               strcmp(a->received_at_str, b->received_at_str) == 0 &&
+               a->received_at == b->received_at && a->has_geo == b->has_geo &&
+               (!a->has_geo || (a->lat == b->lat && a->lon == b->lon)) &&
+               a->emergency == b->emergency &&
+               a->has_contact == b->has_contact;
+}
+
+/* The read-only mode (komek-analytics') against the writing one, strict:
+ * the same verdict, reason, detail, id and fields, and no canonical text.
+ * @returns NULL when both agree, else what differs (static text). */
+static const char *cd_check_readonly(const char *buf, size_t len,
+                                     const struct km_conf *conf, int64_t now,
+                                     char *why, size_t whylen)
+{
+        struct km_complaint *a = NULL, *b = NULL;
+        char ra[KM_REASON_LEN] = "", rb[KM_REASON_LEN] = "";
+        char ea[256] = "", eb[256] = "";
+        const char *bad = NULL;
+        int xa, xb;
+
+        xa = km_complaint_parse(buf, len, conf, KM_CPL_STRICT | KM_CPL_READONLY,
+                                now, &a, ra, ea, sizeof(ea));
+        xb = km_complaint_parse(buf, len, conf, KM_CPL_STRICT, now, &b, rb, eb,
+                                sizeof(eb));
+        if (xa != xb)
+                bad = "read-only verdict";
+        else if (xa != 0 && (strcmp(ra, rb) || strcmp(ea, eb) || a != NULL))
+                bad = "read-only reason";
+        else if (xa == 0 && (strcmp(a->id, b->id) || !cd_fields_eq(a, b) ||
+                             a->canon != NULL))
+                bad = "read-only fields";
+        if (bad && why)
+                snprintf(why, whylen, "%s: read-only %d %s [%s], writing %d "
+                         "%s [%s]", bad, xa, ra, ea, xb, rb, eb);
+        km_complaint_destroy(a);
+        km_complaint_destroy(b);
+        return bad;
 }
 
 /* @returns NULL when both agree, else what differs (static text). */
@@ -88,21 +144,7 @@ static const char *cd_check_mode(const char *buf, size_t len,
         }
         if (bad)
                 goto out;
-        if (!cd_streq(a->source, b->source) ||
-            !cd_streq(a->external_id, b->external_id) ||
-            !cd_streq(a->channel, b->channel) ||
-            !cd_streq(a->category, b->category) ||
-            !cd_streq(a->description, b->description) ||
-            !cd_streq(a->district, b->district) ||
-            !cd_streq(a->street, b->street) ||
-            !cd_streq(a->house, b->house) ||
-            !cd_streq(a->apartment, b->apartment) ||
-            !cd_streq(a->address_text, b->address_text) ||
-            !cd_streq(a->building_id, b->building_id) ||
-            strcmp(a->received_at_str, b->received_at_str) != 0 ||
-            a->received_at != b->received_at || a->has_geo != b->has_geo ||
-            (a->has_geo && (a->lat != b->lat || a->lon != b->lon)) ||
-            a->emergency != b->emergency || a->has_contact != b->has_contact)
+        if (!cd_fields_eq(a, b))
                 bad = "fields";
         if (!bad) { /* a scanned complaint's tree is its canonical text's */
                 json_t *ja = km_complaint_to_json(a, 0);
@@ -125,7 +167,7 @@ out:
         return bad;
 }
 
-/* Both modes. */
+/* Both modes, then the read-only one against strict. */
 static const char *cd_check(const char *buf, size_t len,
                             const struct km_conf *conf, int64_t now,
                             char *why, size_t whylen)
@@ -136,6 +178,8 @@ static const char *cd_check(const char *buf, size_t len,
         if (bad == NULL)
                 bad = cd_check_mode(buf, len, conf, KM_CPL_STRICT, now, why,
                                     whylen);
+        if (bad == NULL)
+                bad = cd_check_readonly(buf, len, conf, now, why, whylen);
         return bad;
 }
 

@@ -18,6 +18,7 @@
 
 #include "../../producers/intake/intake.h"
 #include "km_complaint.h"
+#include "km_csv.h"
 #include "km_util.h"
 
 static struct km_conf conf;
@@ -135,7 +136,7 @@ static void fuzz_split_roundtrip(const char *rec, size_t len)
         size_t cap = 3 * len + 16, w = 0;
         char *out;
 
-        n = intake_csv_split(rec, len, &f, &blk, err, sizeof(err));
+        n = km_csv_split(rec, len, &f, &blk, err, sizeof(err));
         if (n < 0)
                 return;
         if (n < 1)
@@ -152,7 +153,7 @@ static void fuzz_split_roundtrip(const char *rec, size_t len)
                 }
                 out[w++] = '"';
         }
-        m = intake_csv_split(out, w, &g, &blk2, err, sizeof(err));
+        m = km_csv_split(out, w, &g, &blk2, err, sizeof(err));
         if (m != n)
                 abort();
         for (int i = 0; i < n; i++)

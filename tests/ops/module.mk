@@ -21,7 +21,9 @@ $(OPS_GROUPS): $(BUILD)/tests/ops/groups.o
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 SHTESTS += tests/ops/test_scaleout.sh
 TESTS += test_metrics_live
-test_metrics_live_SRCS := tests/ops/test_metrics_live.c tests/routing/rt.c tests/intake/http_client.c tests/common/km_test.c
+test_metrics_live_SRCS := tests/ops/test_metrics_live.c tests/routing/rt.c \
+	tests/common/http_client.c tests/common/km_test_metrics.c tests/common/km_test.c
 TESTS += test_metrics_analytics
 test_metrics_analytics_SRCS := tests/ops/test_metrics_analytics.c tests/analytics/fx.c \
-	tests/analytics/fx_build.c tests/intake/http_client.c tests/common/km_test.c
+	tests/analytics/fx_build.c tests/common/http_client.c \
+	tests/common/km_test_metrics.c tests/common/km_test.c

@@ -301,61 +301,6 @@ static void test_concurrent(void **state)
         km_metrics_destroy(m);
 }
 
-/* A librdkafka statistics document (trimmed): partition 0 committed
- * (consumer_lag given), 1 offsets kept elsewhere (computed from ls_offset
- * and app_offset), 2 not fetched by us, -1 the unassigned pseudo-partition. */
-static const char stats1[] =
-    "{\"name\":\"rdkafka#consumer-1\",\"type\":\"consumer\",\"topics\":{"
-    "\"complaints\":{\"topic\":\"complaints\",\"partitions\":{"
-    "\"0\":{\"partition\":0,\"fetch_state\":\"active\",\"hi_offset\":120,"
-    "\"ls_offset\":118,\"app_offset\":100,\"committed_offset\":110,"
-    "\"consumer_lag\":8},"
-    "\"1\":{\"partition\":1,\"fetch_state\":\"active\",\"hi_offset\":50,"
-    "\"ls_offset\":50,\"app_offset\":45,\"committed_offset\":-1001,"
-    "\"consumer_lag\":-1},"
-    "\"2\":{\"partition\":2,\"fetch_state\":\"none\",\"hi_offset\":-1,"
-    "\"consumer_lag\":-1},"
-    "\"-1\":{\"partition\":-1,\"fetch_state\":\"none\",\"consumer_lag\":-1}"
-    "}}}}";
-static const char stats2[] =
-    "{\"type\":\"consumer\",\"topics\":{\"complaints\":{\"partitions\":{"
-    "\"0\":{\"partition\":0,\"fetch_state\":\"active\",\"consumer_lag\":0},"
-    "\"1\":{\"partition\":1,\"fetch_state\":\"stopped\",\"consumer_lag\":-1}"
-    "}}}}";
-
-static void test_rdkafka_stats(void **state)
-{
-        struct km_metrics *m = km_metrics_new("t");
-        char err[256] = "", *text;
-
-        (void)state;
-        assert_int_equal(km_metrics_rdkafka_stats(m, stats1, strlen(stats1),
-                                                  err, sizeof(err)),
-                         0);
-        text = km_metrics_render(m);
-        assert_non_null(strstr(text, "komek_consumer_lag{topic=\"complaints\","
-                                     "partition=\"0\"} 8\n"));
-        assert_non_null(strstr(text, "komek_consumer_lag{topic=\"complaints\","
-                                     "partition=\"1\"} 5\n"));
-        assert_null(strstr(text, "partition=\"2\""));
-        assert_null(strstr(text, "partition=\"-1\""));
-        free(text);
-        /* partition 1 was revoked: its gauge leaves the exposition */
-        assert_int_equal(km_metrics_rdkafka_stats(m, stats2, strlen(stats2),
-                                                  err, sizeof(err)),
-                         0);
-        text = km_metrics_render(m);
-        assert_non_null(strstr(text, "komek_consumer_lag{topic=\"complaints\","
-                                     "partition=\"0\"} 0\n"));
-        assert_null(strstr(text, "partition=\"1\""));
-        free(text);
-        assert_int_equal(km_metrics_rdkafka_stats(m, "{not json", 9, err,
-                                                  sizeof(err)),
-                         KM_EINPUT);
-        assert_non_null(strstr(err, "statistics"));
-        km_metrics_destroy(m);
-}
-
 /* GET (or another method) path over a plain socket; returns the whole
  * response (malloc'd) or NULL. */
 static char *http(int port, const char *method, const char *path)
@@ -487,7 +432,6 @@ int main(void)
                 cmocka_unit_test(test_labels),
                 cmocka_unit_test(test_series_cap_and_null),
                 cmocka_unit_test(test_concurrent),
-                cmocka_unit_test(test_rdkafka_stats),
                 cmocka_unit_test(test_http),
         };
 

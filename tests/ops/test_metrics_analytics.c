@@ -34,9 +34,10 @@
 #include <unistd.h>
 
 #include "../analytics/fx.h"
-#include "../intake/http_client.h"
+#include "http_client.h"
 #include "km_id.h"
 #include "km_test.h"
+#include "km_test_metrics.h"
 #include "km_util.h"
 
 #define NVALID 4
@@ -131,34 +132,11 @@ static char *get(int port, const char *path, int *status)
         return body;
 }
 
-/* The value of one series (name and labels exactly as rendered), or -1. */
-static double metric(int port, const char *series)
-{
-        int st;
-        char *text = get(port, "/metrics", &st), *p = text;
-        size_t n = strlen(series);
-        double v = -1;
-
-        assert_int_equal(st, 200);
-        while ((p = strstr(p, series)) != NULL) {
-                if ((p == text || p[-1] == '\n') && p[n] == ' ') {
-                        v = strtod(p + n + 1, NULL);
-                        break;
-                }
-                p += n;
-        }
-        free(text);
-        return v;
-}
-
 /* Poll until the series equals want; fail naming it otherwise. */
 static void wait_metric(int port, const char *series, double want)
 {
-        int64_t deadline = km_now_ms() + DEADLINE_MS;
-        double v;
+        double v = km_test_wait_metric(port, series, want, DEADLINE_MS);
 
-        while ((v = metric(port, series)) != want && km_now_ms() < deadline)
-                nap(100);
         if (v != want)
                 fail_msg("%s: got %g, want %g", series, v, want);
 }
@@ -178,23 +156,6 @@ static const char *msgs(int t, const char *outcome, const char *reason)
                          "komek_messages_total{topic=\"%s\",outcome=\"%s\"}",
                          env.topics[t], outcome);
         return s;
-}
-
-/* Sum of the series starting with prefix; -1: none. */
-static double metric_sum(int port, const char *prefix)
-{
-        int st;
-        char *text = get(port, "/metrics", &st), *p = text;
-        double sum = -1;
-
-        while ((p = strstr(p, prefix)) != NULL) {
-                if (p == text || p[-1] == '\n')
-                        sum = (sum < 0 ? 0 : sum) +
-                              strtod(strchr(p, ' ') + 1, NULL);
-                p += strlen(prefix);
-        }
-        free(text);
-        return sum;
 }
 
 static void wait_health(int port, int want_status, const char *want_text)
@@ -219,7 +180,7 @@ static void wait_health(int port, int want_status, const char *want_text)
 
 static void assert_recent(int port, const char *series)
 {
-        double v = metric(port, series);
+        double v = km_test_metric(port, series);
 
         if (v < (double)km_wall_s() - 120 || v > (double)km_wall_s() + 5)
                 fail_msg("%s %.0f, now %lld", series, v,
@@ -257,7 +218,8 @@ static void wait_log(const char *path, const char *text)
         fail_msg("%s: no \"%s\"", path, text);
 }
 
-/* The input: NVALID complaints (the first twice), three invalid ones, a
+/* The input: NVALID complaints the model accepts (the first twice; their
+ * ids derived from source and external_id), three invalid ones, a
  * dispatch message for the first (due an hour ago: an SLA breach), an
  * invalid dispatch message and an invalid vote. */
 static void build_input(void)
@@ -278,8 +240,10 @@ static void build_input(void)
                         memcpy(first, id, sizeof(first));
                 m = km_xasprintf("{\"schema_version\":1,\"id\":\"%s\","
                                  "\"category\":\"%s\",\"received_at\":\"%s\","
-                                 "\"source\":\"web\",\"channel\":\"web\"}",
-                                 id, i % 2 ? "lift" : "heating", rec);
+                                 "\"source\":\"metrics-test\",\"channel\":"
+                                 "\"web\",\"external_id\":\"%s\",\"description\":"
+                                 "\"d\",\"address\":{\"text\":\"x\"}}",
+                                 id, i % 2 ? "lift" : "heating", rec, ext);
                 fx_add_msg(&d, FX_CPL, id, m);
                 if (i == 0) /* published twice: one duplicate */
                         fx_add_msg(&d, FX_CPL, id, m);
@@ -343,14 +307,14 @@ static void test_analytics_escalator(void **state)
         wait_metric(anp, msgs(FX_VOT, "in", NULL), 1);
         wait_metric(anp, msgs(FX_VOT, "dlq", "unsupported_schema_version"),
                     1);
-        assert_true(metric(anp, msgs(FX_EVT, "in", NULL)) == 0);
-        assert_true(metric(anp, msgs(FX_VOT, "out", NULL)) == 0);
+        assert_true(km_test_metric(anp, msgs(FX_EVT, "in", NULL)) == 0);
+        assert_true(km_test_metric(anp, msgs(FX_VOT, "out", NULL)) == 0);
         /* the tables agree */
         assert_int_equal(count("SELECT count(*) FROM an_complaints"), NVALID);
         assert_int_equal(count("SELECT count(*) FROM an_tasks"), 1);
-        assert_true(metric(anp, "komek_batch_seconds_count") >= 1);
-        assert_true(metric(anp, "komek_batch_seconds_count{stage=\"commit\"}") >=
-                    1);
+        assert_true(km_test_metric(anp, "komek_batch_seconds_count") >= 1);
+        assert_true(km_test_metric(anp, "komek_batch_seconds_count"
+                                        "{stage=\"commit\"}") >= 1);
         assert_recent(anp, "komek_last_commit_timestamp_seconds");
         /* lag per partition of complaints, down to 0 once all is read */
         snprintf(s, sizeof(s), "komek_consumer_lag{topic=\"%s\",",
@@ -359,7 +323,8 @@ static void test_analytics_escalator(void **state)
                 int64_t deadline = km_now_ms() + 30000;
                 double v;
 
-                while ((v = metric_sum(anp, s)) != 0 && km_now_ms() < deadline)
+                while ((v = km_test_metric_sum(anp, s)) != 0 &&
+                       km_now_ms() < deadline)
                         nap(200);
                 if (v != 0)
                         fail_msg("analytics lag %g, want 0", v);
@@ -397,31 +362,33 @@ static void test_analytics_escalator(void **state)
                  "komek_messages_total{topic=\"%s\",outcome=\"out\"}",
                  env.topics[FX_ESC]);
         wait_metric(esp1, s, 1);
-        assert_true(metric(esp1, "komek_escalations_total{kind=\"systemic\"}") ==
-                    0);
-        assert_true(metric(esp1, "komek_escalations_total{kind=\"inefficient_"
-                                 "ksk\"}") == 0);
-        assert_true(metric(esp1, "komek_transaction_aborts_total") == 0);
+        assert_true(km_test_metric(esp1, "komek_escalations_total"
+                                         "{kind=\"systemic\"}") == 0);
+        assert_true(km_test_metric(esp1,
+                                   "komek_escalations_total{kind=\"inefficient_"
+                                   "ksk\"}") == 0);
+        assert_true(km_test_metric(esp1, "komek_transaction_aborts_total") == 0);
         assert_recent(esp1, "komek_last_commit_timestamp_seconds");
         {
                 int64_t deadline = km_now_ms() + DEADLINE_MS;
 
-                while (metric(esp1, "komek_escalator_last_pass_timestamp_"
-                                    "seconds") <= 0 &&
+                while (km_test_metric(esp1,
+                                      "komek_escalator_last_pass_timestamp_"
+                                      "seconds") <= 0 &&
                        km_now_ms() < deadline)
                         nap(100);
         }
         assert_recent(esp1, "komek_escalator_last_pass_timestamp_seconds");
-        assert_true(metric(esp1, "komek_batch_seconds_count") >= 1);
+        assert_true(km_test_metric(esp1, "komek_batch_seconds_count") >= 1);
         assert_int_equal(count("SELECT count(*) FROM escalations"), 1);
         wait_health(esp1, 200, "ok");
 
         /* a second one with the same name waits as a standby, healthy */
         esp2 = start("escalator", es_args, &es2, elog2, sizeof(elog2));
         wait_log(elog2, "standby: another");
-        assert_true(metric(esp2, "komek_escalator_leader") == 0);
+        assert_true(km_test_metric(esp2, "komek_escalator_leader") == 0);
         wait_health(esp2, 200, "ok");
-        assert_true(metric(esp1, "komek_escalator_leader") == 1);
+        assert_true(km_test_metric(esp1, "komek_escalator_leader") == 1);
 
         /* the leader stops: the standby takes over, opens and publishes
          * nothing again */
@@ -430,14 +397,15 @@ static void test_analytics_escalator(void **state)
         {
                 int64_t deadline = km_now_ms() + DEADLINE_MS;
 
-                while (metric(esp2, "komek_escalator_last_pass_timestamp_"
-                                    "seconds") <= 0 &&
+                while (km_test_metric(esp2,
+                                      "komek_escalator_last_pass_timestamp_"
+                                      "seconds") <= 0 &&
                        km_now_ms() < deadline)
                         nap(100);
         }
-        assert_true(metric(esp2, "komek_escalations_total{kind=\"sla_breach\"}") ==
-                    0);
-        assert_true(metric(esp2, s) == 0);
+        assert_true(km_test_metric(esp2, "komek_escalations_total"
+                                         "{kind=\"sla_breach\"}") == 0);
+        assert_true(km_test_metric(esp2, s) == 0);
         assert_int_equal(count("SELECT count(*) FROM escalations"), 1);
         text = get(esp2, "/metrics", &st);
         assert_null(strstr(text, "komek_pg_errors_total{"));
@@ -485,7 +453,7 @@ static void test_broker_down(void **state)
         body = get(esp, "/healthz", &st);
         assert_null(strstr(body, "database"));
         free(body);
-        assert_true(metric(esp, "komek_escalator_leader") == 0);
+        assert_true(km_test_metric(esp, "komek_escalator_leader") == 0);
         stop(es);
         stop(an);
 }

@@ -28,9 +28,10 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "../intake/http_client.h"
+#include "http_client.h"
 #include "../routing/rt.h"
 #include "km_test.h"
+#include "km_test_metrics.h"
 #include "km_util.h"
 
 #define GEN "--seed 7 --buildings 60 --ksks 4 --lift-operators 2 " \
@@ -126,55 +127,13 @@ static char *get(int port, const char *path, int *status)
         return body;
 }
 
-/* The value of one series (name and labels exactly as rendered), or -1. */
-static double metric(int port, const char *series)
-{
-        int st;
-        char *text = get(port, "/metrics", &st), *p = text;
-        size_t n = strlen(series);
-        double v = -1;
-
-        assert_int_equal(st, 200);
-        while ((p = strstr(p, series)) != NULL) {
-                if ((p == text || p[-1] == '\n') && p[n] == ' ') {
-                        v = strtod(p + n + 1, NULL);
-                        break;
-                }
-                p += n;
-        }
-        free(text);
-        return v;
-}
-
 /* Poll until the series equals want; fail naming it otherwise. */
 static void wait_metric(int port, const char *series, double want)
 {
-        int64_t deadline = km_now_ms() + 60000;
-        double v;
+        double v = km_test_wait_metric(port, series, want, 60000);
 
-        while ((v = metric(port, series)) != want && km_now_ms() < deadline)
-                nap(100);
         if (v != want)
                 fail_msg("%s: got %g, want %g", series, v, want);
-}
-
-/* Sum of a family's series whose labels start with prefix; -1: none. */
-static double metric_sum(int port, const char *prefix)
-{
-        int st;
-        char *text = get(port, "/metrics", &st), *p = text;
-        double sum = -1;
-
-        while ((p = strstr(p, prefix)) != NULL) {
-                if (p == text || p[-1] == '\n') {
-                        char *sp = strchr(p, ' ');
-
-                        sum = (sum < 0 ? 0 : sum) + strtod(sp + 1, NULL);
-                }
-                p += strlen(prefix);
-        }
-        free(text);
-        return sum;
 }
 
 static void wait_health(int port, int want_status, const char *want_text)
@@ -316,9 +275,11 @@ static void test_pipeline(void **state)
                          t.complaints, reasons[i]);
                 wait_metric(rtp, s, 1);
         }
-        assert_true(metric(rtp, "komek_batch_seconds_count") >= 1);
-        assert_int_equal((int)metric(rtp, "komek_transaction_aborts_total"), 0);
-        v = metric(rtp, "komek_last_commit_timestamp_seconds");
+        assert_true(km_test_metric(rtp, "komek_batch_seconds_count") >= 1);
+        assert_int_equal((int)km_test_metric(rtp,
+                                             "komek_transaction_aborts_total"),
+                         0);
+        v = km_test_metric(rtp, "komek_last_commit_timestamp_seconds");
         if (v < (double)km_wall_s() - 120 || v > (double)km_wall_s() + 5)
                 fail_msg("router last commit %.0f, now %lld", v,
                          (long long)km_wall_s());
@@ -327,7 +288,8 @@ static void test_pipeline(void **state)
         {
                 int64_t deadline = km_now_ms() + 30000;
 
-                while ((v = metric_sum(rtp, s)) != 0 && km_now_ms() < deadline)
+                while ((v = km_test_metric_sum(rtp, s)) != 0 &&
+                       km_now_ms() < deadline)
                         nap(200);
                 if (v != 0)
                         fail_msg("router lag %g, want 0", v);
@@ -343,7 +305,7 @@ static void test_pipeline(void **state)
                  t.dispatch);
         wait_metric(tsp, s, NVALID);
         assert_int_equal(rt_count(&t, "SELECT count(*) FROM tasks"), NVALID);
-        v = metric(tsp, "komek_last_commit_timestamp_seconds");
+        v = km_test_metric(tsp, "komek_last_commit_timestamp_seconds");
         if (v < (double)km_wall_s() - 120 || v > (double)km_wall_s() + 5)
                 fail_msg("sink last commit %.0f, now %lld", v,
                          (long long)km_wall_s());
@@ -351,7 +313,8 @@ static void test_pipeline(void **state)
         {
                 int64_t deadline = km_now_ms() + 30000;
 
-                while ((v = metric_sum(tsp, s)) != 0 && km_now_ms() < deadline)
+                while ((v = km_test_metric_sum(tsp, s)) != 0 &&
+                       km_now_ms() < deadline)
                         nap(200);
                 if (v != 0)
                         fail_msg("sink lag %g, want 0", v);
@@ -366,8 +329,8 @@ static void test_pipeline(void **state)
         assert_null(strstr(text, "komek_pg_errors_total{"));
         assert_non_null(strstr(text, "komek_metrics_rejected_total 0\n"));
         free(text);
-        assert_true(metric(tsp, "komek_metrics_rejected_total") == 0);
-        assert_true(metric(gwp, "komek_metrics_rejected_total") == 0);
+        assert_true(km_test_metric(tsp, "komek_metrics_rejected_total") == 0);
+        assert_true(km_test_metric(gwp, "komek_metrics_rejected_total") == 0);
 
         stop(gw);
         stop(router);
@@ -391,7 +354,8 @@ static void test_broker_down(void **state)
         body = get(tsp, "/healthz", &st);
         assert_null(strstr(body, "database")); /* the database is fine */
         free(body);
-        assert_true(metric(tsp, "komek_info{program=\"komek-tasksink\"}") == 1);
+        assert_true(km_test_metric(tsp, "komek_info{program="
+                                        "\"komek-tasksink\"}") == 1);
         stop(sink);
         stop(gw);
 }

@@ -3,22 +3,22 @@ TESTS += test_addr test_route test_pipeline test_inbox
 test_addr_SRCS := tests/routing/test_addr.c
 test_route_SRCS := tests/routing/test_route.c tests/routing/rt.c tests/common/km_test.c
 test_pipeline_SRCS := tests/routing/test_pipeline.c tests/routing/rt.c \
-	tests/routing/rt_metrics.c tests/intake/http_client.c tests/common/km_test.c
+	tests/common/km_test_metrics.c tests/common/http_client.c tests/common/km_test.c
 test_inbox_SRCS := tests/routing/test_inbox.c tests/routing/rt.c tests/common/km_test.c
 # resubmissions are dispatched once; canonical districts (issue 4 follow-up)
 TESTS += test_district test_idset test_resubmit
 test_district_SRCS := tests/routing/test_district.c
 test_idset_SRCS := tests/routing/test_idset.c workers/router/router_idset.c
 test_resubmit_SRCS := tests/routing/test_resubmit.c tests/routing/rt.c \
-	tests/routing/rt_metrics.c tests/intake/http_client.c tests/common/km_test.c
+	tests/common/km_test_metrics.c tests/common/http_client.c tests/common/km_test.c
 # no worker skips a message: the sink dead-letters (issue 11)
 TESTS += test_sinkdlq
 test_sinkdlq_SRCS := tests/routing/test_sinkdlq.c tests/routing/rt.c \
-	tests/routing/rt_metrics.c tests/intake/http_client.c tests/common/km_test.c
+	tests/common/km_test_metrics.c tests/common/http_client.c tests/common/km_test.c
 # SIGTERM while a batch is open: router, task sink, analytics (issue 20.2)
 TESTS += test_sigterm
 test_sigterm_SRCS := tests/routing/test_sigterm.c tests/routing/rt.c \
-	tests/routing/rt_metrics.c tests/intake/http_client.c tests/common/km_test.c
+	tests/common/km_test_metrics.c tests/common/http_client.c tests/common/km_test.c
 # the task sink's set-based write: two sinks, a killed sink, a refused
 # row isolated in its batch (issue 13)
 TESTS += test_sink2

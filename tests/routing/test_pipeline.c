@@ -36,7 +36,7 @@
 #include "km_test.h"
 #include "km_util.h"
 #include "rt.h"
-#include "rt_metrics.h"
+#include "km_test_metrics.h"
 
 #define GEN "--seed 11 --buildings 2000 --ksks 100 --complaints 3000 --days 300"
 
@@ -85,7 +85,7 @@ static int start_router(int instance, const char *batch_size,
         snprintf(pf, sizeof(pf), "%s/router-%d.mport", t.logdir, n++);
         snprintf(pfset, sizeof(pfset), "router.metrics_port_file=%s", pf);
         pid = start("router", extra, log, loglen);
-        if (mport && (*mport = rt_metrics_port(pf, pid, 60000)) == 0)
+        if (mport && (*mport = km_test_metrics_port(pf, pid, 60000)) == 0)
                 fail_msg("router: no metrics port in %s", pf);
         return pid;
 }
@@ -317,12 +317,12 @@ static void test_redelivery_and_reload(void **state)
         snprintf(series, sizeof(series),
                  "komek_messages_total{topic=\"%s\",outcome=\"in\"}",
                  t.complaints);
-        assert_true(rt_wait_metric(mport, series, 2 * published, 60000) ==
+        assert_true(km_test_wait_metric(mport, series, 2 * published, 60000) ==
                     2 * published);
         snprintf(series, sizeof(series),
                  "komek_messages_total{topic=\"%s\",outcome=\"duplicate\"}",
                  t.complaints);
-        assert_true(rt_metric(mport, series) == 2 * published - unique);
+        assert_true(km_test_metric(mport, series) == 2 * published - unique);
         assert_int_equal(dispatch_final(), unique);
         before = rt_count(&t, sum);
         stop(sink);

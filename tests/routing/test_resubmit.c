@@ -35,7 +35,7 @@
 #include "km_test.h"
 #include "km_util.h"
 #include "rt.h"
-#include "rt_metrics.h"
+#include "km_test_metrics.h"
 
 #define GEN "--seed 5 --buildings 300 --ksks 20 --complaints 300 --days 300"
 
@@ -90,7 +90,7 @@ static int start_router(int batch_size, char *log, size_t loglen, int *port)
         pid = rt_spawn(&t, "router", extra, log, loglen);
         assert_true(pid > 0);
         pids[npids++] = pid;
-        *port = rt_metrics_port(pf, pid, 60000);
+        *port = km_test_metrics_port(pf, pid, 60000);
         if (*port == 0)
                 fail_msg("router: no metrics port, see %s", log);
         return pid;
@@ -98,7 +98,7 @@ static int start_router(int batch_size, char *log, size_t loglen, int *port)
 
 static void wait_metric(int port, const char *series, double want)
 {
-        double v = rt_wait_metric(port, series, want, 60000);
+        double v = km_test_wait_metric(port, series, want, 60000);
 
         if (v != want)
                 fail_msg("%s: got %g, want %g", series, v, want);
@@ -319,8 +319,8 @@ static void test_check_fails_open(void **state)
                  "komek_messages_total{topic=\"%s\",outcome=\"out\"}",
                  t.dispatch);
         wait_metric(port, s, u);
-        assert_true(rt_metric(port, "komek_pg_errors_total{kind=\"fatal\"}") >=
-                    1);
+        assert_true(km_test_metric(port, "komek_pg_errors_total"
+                                         "{kind=\"fatal\"}") >= 1);
         stop(router);
         assert_int_equal(rt_log_number(log, "unchecked "), u);
         assert_int_equal(log_lines(log, "duplicate check in tasks failed"), 1);

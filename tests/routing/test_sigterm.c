@@ -45,7 +45,7 @@
 #include "km_test.h"
 #include "km_util.h"
 #include "rt.h"
-#include "rt_metrics.h"
+#include "km_test_metrics.h"
 
 #define GEN "--seed 13 --buildings 1500 --ksks 80 --complaints 3000 --days 200"
 #define STOP_BOUND_MS 30000 /* SIGTERM to exit */
@@ -143,7 +143,7 @@ static int start_sink(const char *batch_size, const char *batch_ms,
         snprintf(pf, sizeof(pf), "%s/sink-%d.mport", t.logdir, npids);
         snprintf(pfset, sizeof(pfset), "tasksink.metrics_port_file=%s", pf);
         pid = start("tasksink", extra, NULL, 0);
-        if (mport && (*mport = rt_metrics_port(pf, pid, 60000)) == 0)
+        if (mport && (*mport = km_test_metrics_port(pf, pid, 60000)) == 0)
                 fail_msg("tasksink: no metrics port in %s", pf);
         return pid;
 }
@@ -166,7 +166,7 @@ static int start_analytics(const char *batch_max, const char *batch_ms,
         snprintf(pf, sizeof(pf), "%s/an-%d.mport", t.logdir, npids);
         snprintf(pfset, sizeof(pfset), "analytics.metrics_port_file=%s", pf);
         pid = start("analytics", extra, log, loglen);
-        if (mport && (*mport = rt_metrics_port(pf, pid, 60000)) == 0)
+        if (mport && (*mport = km_test_metrics_port(pf, pid, 60000)) == 0)
                 fail_msg("analytics: no metrics port in %s", pf);
         return pid;
 }
@@ -194,7 +194,7 @@ static int wait_consumed(int port, const char *topic, int nparts,
                                  "komek_consumer_lag{topic=\"%s\",partition=\""
                                  "%d\"}",
                                  topic, p);
-                        v = rt_metric(port, series);
+                        v = km_test_metric(port, series);
                         if (v >= 0) {
                                 present++;
                                 behind += v;
@@ -450,7 +450,7 @@ static void test_analytics(void **state)
                                  "komek_consumer_lag{topic=\"%s\","
                                  "partition=\"%d\"}",
                                  t.complaints, p);
-                        present += rt_metric(mport, series) >= 0;
+                        present += km_test_metric(mport, series) >= 0;
                 }
                 if (present == 6)
                         break;

@@ -20,7 +20,7 @@
 #include "km_test.h"
 #include "km_util.h"
 #include "rt.h"
-#include "rt_metrics.h"
+#include "km_test_metrics.h"
 
 static struct rt t;
 static int sink_pid;
@@ -84,7 +84,7 @@ static void check_dead_letter(const char *msg, const char *reason,
         snprintf(pfset, sizeof(pfset), "tasksink.metrics_port_file=%s", pf);
         sink_pid = rt_spawn(&t, "tasksink", extra, NULL, 0);
         assert_true(sink_pid > 0);
-        mport = rt_metrics_port(pf, sink_pid, 60000);
+        mport = km_test_metrics_port(pf, sink_pid, 60000);
         assert_true(mport > 0);
         /* exactly one dead letter: the sink stores the offset past the
          * message only after the dead letter's ack, so once it moved the
@@ -131,7 +131,7 @@ static void check_dead_letter(const char *msg, const char *reason,
                  "komek_messages_total{topic=\"%s\",outcome=\"dlq\","
                  "reason=\"%s\"}",
                  t.dispatch, reason);
-        assert_true(rt_wait_metric(mport, series, 1, 30000) == 1);
+        assert_true(km_test_wait_metric(mport, series, 1, 30000) == 1);
         json_decref(g.body);
         assert_int_equal(km_test_wait(sink_pid, SIGTERM, 30000), 0);
         sink_pid = 0;

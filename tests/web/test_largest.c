@@ -28,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../intake/http_client.h"
+#include "http_client.h"
 #include "km_test.h"
 #include "km_util.h"
 #include "wclient.h"
@@ -117,7 +117,7 @@ static json_t *big(int w, const char *ts)
             media(10, w), "emergency", 1);
 }
 
-/* HTML as komek-web escapes it (workers/web/web_buf.c: & < > " ' as
+/* HTML as komek-web escapes it (web/web_buf.c: & < > " ' as
  * entities, other control characters than newline shown as a space). */
 static char *html(const char *s)
 {

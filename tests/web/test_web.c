@@ -7,7 +7,8 @@
  * replayed form; staff vs analyst pages); the state rules of
  * km_task_apply and one task-events message per change on the topic;
  * hostile descriptions, addresses, contacts and notes escaped; session
- * expiry and sign-out; the dashboard's figures and CSV against the
+ * expiry and sign-out; a form with a malformed percent escape refused
+ * with 400 (issue 14); the dashboard's figures and CSV against the
  * fixture's facts; the language switch; the users CLI; the notifications
  * komek-notify gave up, in the inbox of their organisation only.
  */
@@ -514,6 +515,49 @@ static void test_too_large(void **state)
         free(body);
 }
 
+/* A form komek-web cannot decode exactly - a bad, truncated or %00
+ * escape, bytes that are not UTF-8 - is refused with 400 and the reason
+ * (common/km_http.c, the gateway's decoder), before any field is read:
+ * the task stays open and the session is still signed in. */
+static void test_bad_percent(void **state)
+{
+        static const char *const bad[] = {"note=%zz",  "note=ok%4",
+                                          "note=100%", "note=x%00y",
+                                          "note=%FF",  "n%zz=1"};
+        struct wc_jar a = {0};
+        struct wc_resp r;
+        char id[64], path[128], tok[128], body[256];
+
+        (void)state;
+        assert_int_equal(w_login(&a, "staff.a", PW_A), 303);
+        w_csrf_of(&a, "/inbox", tok, sizeof(tok));
+        wt_q(&t,
+             "SELECT complaint_id FROM tasks WHERE org_id = $1 AND status = "
+             "'open' ORDER BY due_at DESC LIMIT 1",
+             t.org, id, sizeof(id));
+        snprintf(path, sizeof(path), "/tasks/%s/ack", id);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                snprintf(body, sizeof(body), "csrf=%s&%s", tok, bad[i]);
+                if (w_req(&a, "POST", path, body, NULL, &r) != 400 ||
+                    strstr(r.body, "invalid_encoding") == NULL)
+                        fail_msg("%s: got %d, want 400 invalid_encoding",
+                                 bad[i], r.status);
+                wc_free(&r);
+        }
+        /* the sign-in form too: 400, not a failed sign-in */
+        assert_int_equal(w_post(NULL, "/login", "login=%zz&password=x", NULL),
+                         400);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM tasks WHERE complaint_id = "
+                      "$1::uuid AND status = 'open'",
+                      id),
+                1);
+        /* the same session and token still work */
+        snprintf(body, sizeof(body), "csrf=%s", tok);
+        assert_int_equal(w_post(&a, "/logout", body, NULL), 303);
+}
+
 /* Last: failures from one address, over many logins, make the address
  * wait. */
 static void test_ip_lockout(void **state)
@@ -628,12 +672,14 @@ int main(void)
                 cmocka_unit_test(test_lang),
                 cmocka_unit_test(test_users_cli),
                 cmocka_unit_test(test_too_large),
+                cmocka_unit_test(test_bad_percent),
                 cmocka_unit_test(test_ip_lockout),
                 cmocka_unit_test(test_secure_cookies),
                 cmocka_unit_test(test_session_cache),
                 cmocka_unit_test(test_web_undelivered),
                 cmocka_unit_test(test_web_handed_over),
-                cmocka_unit_test(test_web_reopened), /* last: it changes a task */
+                cmocka_unit_test(
+                        test_web_reopened), /* last: it changes a task */
                 cmocka_unit_test(test_web_incident), /* changes tasks too */
         };
 

@@ -124,6 +124,22 @@ void test_access_control(void **state)
         assert_int_equal(w_post(&n, path, body, NULL), 403);
         assert_int_equal(w_get(&n, "/"), 303);
         assert_int_equal(w_get(&n, "/dashboard/nope.csv"), 404);
+        /* each route's methods (web_routes), with a valid token */
+        assert_int_equal(w_post(&n, "/", body, NULL), 405);
+        assert_int_equal(w_post(&n, "/dashboard", body, NULL), 405);
+        assert_int_equal(w_post(&n, "/dashboard/summary.csv", body, NULL),
+                         405);
+        assert_int_equal(w_get(&n, "/logout"), 405);
+        assert_int_equal(w_get(&n, "/dashboardx"), 404);
+        assert_int_equal(w_get(&n, "/incidents/x"), 403);
+        w_csrf_of(&a, "/inbox", tok, sizeof(tok));
+        snprintf(body, sizeof(body), "csrf=%s", tok);
+        assert_int_equal(w_post(&a, "/inbox", body, NULL), 405);
+        assert_int_equal(w_post(&a, "/dashboard", body, NULL), 405);
+        snprintf(path, sizeof(path), "/tasks/%s/ack", mine);
+        assert_int_equal(w_get(&a, path), 404);
+        snprintf(path, sizeof(path), "/tasks/%s", mine);
+        assert_int_equal(w_post(&a, path, body, NULL), 404);
 }
 
 struct events {
@@ -228,9 +244,12 @@ void test_changes_exactly_once(void **state)
                                        "published_at IS NULL",
                                        0, 60000),
                          0);
+        /* all published (acknowledged by the broker): read to the end */
         memset(&ev, 0, sizeof(ev));
-        km_test_read_topic(&t.rt.conf, t.rt.events, "read_committed",
-                           (int)before_events + 3, 60000, 1500, collect, &ev);
+        assert_int_equal(km_test_read_to_end(&t.rt.conf, t.rt.events,
+                                             "read_committed", 60000, collect,
+                                             &ev),
+                         before_events + 3);
         {
                 int nx = 0, ny = 0, acks = 0, res = 0, rej = 0;
 

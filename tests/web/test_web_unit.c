@@ -1,8 +1,9 @@
 /*
  * test_web_unit.c - komek-web's pure functions, table-driven: the HTML
  * escape (hostile markup, invalid and overlong UTF-8, surrogates, control
- * characters, truncation), CSV fields (quotes, formulas), the url-encoded
- * form reader, PBKDF2 password hashes, ISO week labels.
+ * characters, truncation), CSV fields (quotes, formulas), PBKDF2 password
+ * hashes.  The form reader is common/km_http.c's (tests/unit/test_http.c),
+ * the ISO week labels km_time's (tests/unit/test_time.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +15,7 @@
 #include <string.h>
 
 #include "km_util.h"
-#include "../../workers/web/web.h"
+#include "../../web/web.h"
 
 static void test_escape(void **state)
 {
@@ -93,32 +94,6 @@ static void test_csv_and_url(void **state)
         web_buf_free(&b);
 }
 
-static void test_form(void **state)
-{
-        static const char body[] =
-            "ab=2&a=3&note=%D0%B0+b%0D%0A&nul=x%00y&bad=%FF&pct=100%&empty=";
-        static const struct {
-                const char *name, *want; /* want NULL: absent */
-        } rows[] = {
-            {"a", "3"},        {"ab", "2"},     {"note", "а b\r\n"},
-            {"nul", NULL},     {"bad", NULL},   {"pct", "100%"},
-            {"empty", ""},     {"missing", NULL}, {"b", NULL},
-        };
-
-        (void)state;
-        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-                char *v = web_form_get(body, rows[i].name);
-
-                if ((v == NULL) != (rows[i].want == NULL) ||
-                    (v && strcmp(v, rows[i].want)))
-                        fail_msg("%s: got %s, want %s", rows[i].name,
-                                 v ? v : "(none)",
-                                 rows[i].want ? rows[i].want : "(none)");
-                free(v);
-        }
-        assert_null(web_form_get("", "a"));
-}
-
 static void test_password(void **state)
 {
         char h1[256], h2[256], err[128], bad[256];
@@ -147,38 +122,12 @@ static void test_password(void **state)
                          KM_EINPUT);
 }
 
-static void test_weeks(void **state)
-{
-        static const struct {
-                int y, m, d;
-                const char *want;
-        } rows[] = {
-            {2025, 7, 14, "2025-W29"}, {2024, 12, 30, "2025-W01"},
-            {2021, 1, 4, "2021-W01"},  {2020, 12, 28, "2020-W53"},
-            {2026, 11, 23, "2026-W48"},
-        };
-
-        (void)state;
-        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-                char buf[16], day[16];
-                int64_t z = km_days_from_civil(rows[i].y, (unsigned)rows[i].m,
-                                               (unsigned)rows[i].d);
-
-                web_week_label(z, buf, sizeof(buf));
-                web_day_fmt(z, day, sizeof(day));
-                if (strcmp(buf, rows[i].want))
-                        fail_msg("%s: got %s, want %s", day, buf, rows[i].want);
-        }
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_escape),
                 cmocka_unit_test(test_csv_and_url),
-                cmocka_unit_test(test_form),
                 cmocka_unit_test(test_password),
-                cmocka_unit_test(test_weeks),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

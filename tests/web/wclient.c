@@ -3,15 +3,13 @@
  */
 #include "wclient.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
+
+#include "http_client.h"
+#include "km_util.h"
 
 static void wc_jar_set(struct wc_jar *jar, const char *line)
 {
@@ -65,11 +63,9 @@ const char *wc_cookie(const struct wc_jar *jar, const char *name)
 int wc_do(int port, const char *method, const char *path, const char *body,
           struct wc_jar *jar, const char *extra, struct wc_resp *r)
 {
-        struct sockaddr_in sa;
-        struct timeval tv = {30, 0};
-        size_t blen = body ? strlen(body) : 0, cap = 65536, len = 0, hl;
-        char *req, *buf, cookie[2048] = "", *sep;
-        int fd, n;
+        char cookie[2048] = "", host[32], *headers;
+        struct http_resp resp;
+        int rc;
 
         memset(r, 0, sizeof(*r));
         for (int i = 0; jar && i < jar->n; i++) {
@@ -80,69 +76,30 @@ int wc_do(int port, const char *method, const char *path, const char *body,
         }
         if (cookie[0])
                 strcat(cookie, "\r\n");
-        req = malloc(blen + 4096);
-        n = snprintf(req, 4096,
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                     "Connection: close\r\n%s%s",
-                     method, path, port, cookie, extra ? extra : "");
-        if (body)
-                n += snprintf(req + n, 4096 - (size_t)n,
-                              "Content-Type: application/x-www-form-urlencoded"
-                              "\r\nContent-Length: %zu\r\n",
-                              blen);
-        n += snprintf(req + n, 4096 - (size_t)n, "\r\n");
-        if (body)
-                memcpy(req + n, body, blen);
-        fd = socket(AF_INET, SOCK_STREAM, 0);
-        memset(&sa, 0, sizeof(sa));
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((unsigned short)port);
-        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        if (fd >= 0 && wc_source) { /* another loopback address */
-                struct sockaddr_in src;
+        snprintf(host, sizeof(host), "127.0.0.1:%d", port);
+        headers = km_xasprintf("%s%s%s", cookie, extra ? extra : "",
+                               body ? "Content-Type: application/"
+                                      "x-www-form-urlencoded\r\n"
+                                    : "");
+        {
+                struct http_req q = {
+                        .method = method, .path = path, .host = host,
+                        .headers = headers, .body = body,
+                        .blen = body ? strlen(body) : 0, .source = wc_source,
+                        .timeout_s = 30};
 
-                memset(&src, 0, sizeof(src));
-                src.sin_family = AF_INET;
-                inet_pton(AF_INET, wc_source, &src.sin_addr);
-                if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
-                        close(fd);
-                        fd = -1;
-                }
+                rc = http_send(port, &q, &resp);
         }
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-            write(fd, req, (size_t)n + blen) != (ssize_t)((size_t)n + blen)) {
-                if (fd >= 0)
-                        close(fd);
-                free(req);
+        free(headers);
+        if (rc != 0)
                 return -1;
-        }
-        free(req);
-        buf = malloc(cap);
-        for (;;) {
-                ssize_t got;
-
-                if (len + 4096 > cap)
-                        buf = realloc(buf, cap *= 2);
-                got = read(fd, buf + len, cap - len - 1);
-                if (got <= 0)
-                        break;
-                len += (size_t)got;
-        }
-        close(fd);
-        buf[len] = '\0';
-        sep = strstr(buf, "\r\n\r\n");
-        if (sep == NULL || sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1) {
-                free(buf);
-                return -1;
-        }
-        hl = (size_t)(sep - buf) + 2;
-        r->headers = strndup(buf, hl);
-        r->len = len - hl - 2;
-        r->body = malloc(r->len + 1);
-        memcpy(r->body, sep + 4, r->len);
-        r->body[r->len] = '\0';
-        free(buf);
+        r->status = resp.status;
+        /* each header line ends in \r\n here (wc_header's lines) */
+        r->headers = km_xasprintf("%s\r\n", resp.headers);
+        r->body = resp.body;
+        r->len = resp.len;
+        resp.body = NULL;
+        http_resp_free(&resp);
         if (jar)
                 for (char *l = r->headers; l && *l;) {
                         char *end = strstr(l, "\r\n");

@@ -1,9 +1,8 @@
 /*
- * wclient.h - a small HTTP/1.1 client for komek-web's tests: one request
- * per connection over a POSIX socket, with a cookie jar (what a browser
- * keeps: name=value from Set-Cookie, removed by Max-Age=0) and optional
- * extra header lines.  tests/intake/http_client.c sends no headers, and
- * sessions need cookies.
+ * wclient.h - komek-web's tests' requests: tests/common/http_client.c's
+ * http_send with a cookie jar (what a browser keeps: name=value from
+ * Set-Cookie, removed by Max-Age=0), optional extra header lines, url-
+ * encoded forms and a 30 s read timeout; and readers of the answers.
  */
 #ifndef WCLIENT_H
 #define WCLIENT_H

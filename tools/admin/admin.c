@@ -8,6 +8,7 @@
 
 #include "admin.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_sig.h"
 
 static const struct km_conf_key admin_keys[] = {
@@ -33,31 +34,15 @@ int main(int argc, char **argv)
 {
         struct km_conf conf;
         struct admin_conf ac;
-        enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         const char *cmd;
         int r;
 
         memset(&ac, 0, sizeof(ac));
-        if (km_conf_main(&conf, "admin", admin_keys, &ac, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-admin: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help) {
-                admin_usage(&conf);
-                km_conf_destroy(&conf);
-                return 0;
-        }
-        if (conf.dump) {
-                km_conf_dump(&conf, stdout);
-                km_conf_destroy(&conf);
-                return 0;
-        }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-admin", lvl, conf.log_json);
-        km_sig_install();
+        if (km_main_conf(&conf, "komek-admin", admin_keys, &ac, argc, argv,
+                         admin_usage, KM_MAIN_ARGS, &r))
+                return r;
+        km_main_start(&conf, "komek-admin", 0);
         if (conf.nargs != 1) {
                 fprintf(stderr, "komek-admin: expected one command "
                                 "(migrate, topics, all); see --help\n");

@@ -9,12 +9,12 @@
  * statements); everything built from values uses parameters.
  */
 #include <dirent.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin.h"
+#include "km_hash.h"
 #include "km_log.h"
 #include "km_pg.h"
 #include "km_util.h"
@@ -58,23 +58,13 @@ static char *admin_read(const char *path, size_t *len)
         return buf;
 }
 
-static void admin_sha256(const char *buf, size_t len, char *hex)
-{
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-
-        EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < mdlen; i++)
-                sprintf(hex + 2 * i, "%02x", md[i]);
-}
-
 /* Apply one file unless applied.  *applied counts what was done. */
 static int admin_apply(PGconn *conn, const char *dir, const char *name,
                        int *applied, char *err, size_t errlen)
 {
         char version[4] = {name[0], name[1], name[2], '\0'};
         char *path = km_xasprintf("%s/%s", dir, name), *sql = NULL;
-        char hex[2 * EVP_MAX_MD_SIZE + 1];
+        char hex[KM_SHA256_HEX];
         const char *params[3] = {version, name, hex};
         PGresult *res = NULL, *xr = NULL;
         size_t len = 0;
@@ -85,7 +75,7 @@ static int admin_apply(PGconn *conn, const char *dir, const char *name,
                 r = km_err_set(err, errlen, KM_EFATAL, "%s: cannot read", path);
                 goto cleanup;
         }
-        admin_sha256(sql, len, hex);
+        km_hash_sha256_hex(sql, len, hex);
         r = km_pg_exec(conn,
                        "SELECT sha256 FROM schema_migrations WHERE version = $1",
                        1, params, &res, err, errlen);

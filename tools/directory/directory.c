@@ -10,6 +10,7 @@
 
 #include "directory.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_sig.h"
 
 static const struct km_conf_key directory_keys[] = {
@@ -63,29 +64,15 @@ int main(int argc, char **argv)
 {
         struct km_conf conf;
         struct directory_conf dc;
-        enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         const char *cmd;
         int r;
 
         memset(&dc, 0, sizeof(dc));
-        if (km_conf_main(&conf, "directory", directory_keys, &dc, argc, argv,
-                         err, sizeof(err))) {
-                fprintf(stderr, "komek-directory: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump) {
-                if (conf.help)
-                        directory_usage(&conf);
-                else
-                        km_conf_dump(&conf, stdout);
-                km_conf_destroy(&conf);
-                return 0;
-        }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-directory", lvl, conf.log_json);
-        km_sig_install();
+        if (km_main_conf(&conf, "komek-directory", directory_keys, &dc, argc,
+                         argv, directory_usage, KM_MAIN_ARGS, &r))
+                return r;
+        km_main_start(&conf, "komek-directory", 0);
         cmd = conf.nargs > 0 ? conf.args[0] : "";
         if (strcmp(cmd, "import") == 0 && conf.nargs == 2) {
                 r = directory_import(&conf, &dc, conf.args[1], err,

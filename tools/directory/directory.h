@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 
 struct directory_conf {
         char *orgs_file;      /* default DIR/organisations.csv */
@@ -46,6 +47,7 @@ struct directory_csv {
         char *path;
         size_t nrows, ncols;
         char ***rows;   /* rows[i][j], NUL-terminated UTF-8 */
+        char **blocks;  /* blocks[i] holds the text of rows[i] (km_csv_split) */
         size_t *lines;  /* line number of each row (1-based) */
 };
 
@@ -62,7 +64,7 @@ struct directory_chan_ctx {
 
 /* directory_csv.c */
 int directory_csv_read(const char *path, struct directory_csv *csv,
-                       char *err, size_t errlen);
+                       char *err, size_t errlen) KM_MUSTCHECK;
 /** @returns the column index of name in the header, or -1. */
 int directory_csv_col(const struct directory_csv *csv, const char *name);
 void directory_csv_free(struct directory_csv *csv);
@@ -70,35 +72,35 @@ void directory_csv_free(struct directory_csv *csv);
 /* directory_import.c */
 int directory_import(const struct km_conf *conf,
                      const struct directory_conf *dc, const char *dir,
-                     char *err, size_t errlen);
+                     char *err, size_t errlen) KM_MUSTCHECK;
 
 /* directory_channels.c */
 /** @returns 1 when s is an address komek-notify can send to. */
 int directory_email_ok(const char *s);
 int directory_channels_read(struct directory_chan_ctx *cx, char *err,
-                            size_t errlen);
+                            size_t errlen) KM_MUSTCHECK;
 int directory_channels_apply(PGconn *conn, struct directory_chan_ctx *cx,
-                             int dry_run, char *err, size_t errlen);
+                             int dry_run, char *err, size_t errlen) KM_MUSTCHECK;
 void directory_channels_free(struct directory_chan_ctx *cx);
 
 /* directory_history.c */
 /** @brief Parse --effective (YYYY-MM-DD: local midnight; RFC 3339; NULL
  *  or "": today).  @returns 0 or KM_ECONFIG. */
 int directory_effective(const char *s, int64_t utc_offset_h, int64_t now,
-                        int64_t *out, char *err, size_t errlen);
+                        int64_t *out, char *err, size_t errlen) KM_MUSTCHECK;
 /** @brief Close and open responsibility periods after the buildings were
  *  written (same transaction).  @returns 0, KM_EINPUT (a change before a
  *  later period), KM_ERETRY, KM_EFATAL. */
 int directory_hist_apply(PGconn *conn, int64_t effective, size_t max_errors,
                          struct directory_hist *out, char *err,
-                         size_t errlen);
+                         size_t errlen) KM_MUSTCHECK;
 void directory_hist_report(const struct directory_hist *h, FILE *fp);
 void directory_hist_free(struct directory_hist *h);
 /** @brief `who BUILDING CATEGORY [TIME]`: the organisation responsible
  *  then (at NULL-able: now).  @returns 0, KM_EINPUT (nobody), ... */
 int directory_hist_who(const struct km_conf *conf, const char *building,
                        const char *category, const char *at, char *err,
-                       size_t errlen);
+                       size_t errlen) KM_MUSTCHECK;
 
 /* directory_handover.c */
 /** @brief Hand the open tasks of every building whose organisation
@@ -106,11 +108,11 @@ int directory_hist_who(const struct km_conf *conf, const char *building,
  *  @returns 0, KM_ERETRY, KM_EFATAL; *moved the tasks handed over. */
 int directory_handover_tasks(PGconn *conn, const struct km_conf *conf,
                              const struct directory_hist *h, int64_t now,
-                             size_t *moved, char *err, size_t errlen);
+                             size_t *moved, char *err, size_t errlen) KM_MUSTCHECK;
 
 /* directory_lookup.c */
 int directory_lookup(const struct km_conf *conf, int nargs, char **args,
-                     char *err, size_t errlen);
-int directory_stats(const struct km_conf *conf, char *err, size_t errlen);
+                     char *err, size_t errlen) KM_MUSTCHECK;
+int directory_stats(const struct km_conf *conf, char *err, size_t errlen) KM_MUSTCHECK;
 
 #endif /* DIRECTORY_H */

@@ -1,7 +1,8 @@
 /*
- * directory_csv.c - a strict RFC 4180 reader: comma-separated, fields
- * optionally in double quotes with "" for a quote, LF or CRLF line ends, an
- * optional UTF-8 byte order mark.  Every row must have the header's column
+ * directory_csv.c - a strict RFC 4180 reader (km_csv_split's, as
+ * komek-intake's): comma-separated, fields optionally in double quotes
+ * with "" for a quote, no quote inside an unquoted field, LF, CRLF or CR
+ * line ends, an optional UTF-8 byte order mark.  Every row must have the header's column
  * count; every field must be valid UTF-8 without control characters.
  *
  * SECURITY: the files come from an operator but are still checked: sizes
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "directory.h"
+#include "km_csv.h"
 #include "km_utf8.h"
 #include "km_util.h"
 
@@ -53,32 +55,98 @@ out:
         return buf;
 }
 
-static void directory_csv_push(struct directory_csv *csv, char **fields,
-                               size_t nf, size_t line, size_t *cap)
+/* Frame the record that starts at buf[*i] (km_csv_quote_state: a line end
+ * outside quotes ends it), split it into csv's next row and check it.
+ * *line is the record's first line on entry, the next record's on return.
+ * @returns 0 or KM_EINPUT with "path:line: ..." in err. */
+static int directory_csv_row(struct directory_csv *csv, const char *buf,
+                             size_t len, size_t *i, size_t *line,
+                             size_t *cap, char *err, size_t errlen)
 {
+        size_t start = *i, end = *i, start_line = *line;
+        char **f = NULL, *block = NULL, detail[256];
+        int state = 0, n, r = 0;
+
+        while (end < len &&
+               !((buf[end] == '\n' || buf[end] == '\r') && state != 2)) {
+                if (buf[end] == '\n')
+                        (*line)++;
+                state = km_csv_quote_state(buf + end, 1, state);
+                end++;
+        }
+        *i = end;
+        if (end < len) { /* LF, CRLF or CR */
+                *i += buf[end] == '\r' && end + 1 < len && buf[end + 1] == '\n'
+                          ? 2
+                          : 1;
+                (*line)++;
+        }
+        if (state == 2)
+                return km_err_set(err, errlen, KM_EINPUT,
+                                  "%s:%zu: unterminated quote", csv->path,
+                                  start_line);
+        if (memchr(buf + start, '\0', end - start))
+                return km_err_set(err, errlen, KM_EINPUT,
+                                  "%s:%zu: invalid UTF-8 or control "
+                                  "characters",
+                                  csv->path, start_line);
+        n = km_csv_split(buf + start, end - start, &f, &block, detail,
+                         sizeof(detail));
+        if (n < 0)
+                return km_err_set(err, errlen, KM_EINPUT, "%s:%zu: %s",
+                                  csv->path, start_line, detail);
+        for (int j = 0; j < n; j++) {
+                size_t fl = strlen(f[j]);
+
+                if (fl > DIRECTORY_FIELD_MAX) {
+                        r = km_err_set(err, errlen, KM_EINPUT,
+                                       "%s:%zu: field longer than %d bytes",
+                                       csv->path, start_line,
+                                       DIRECTORY_FIELD_MAX);
+                        goto cleanup;
+                }
+                if (!km_utf8_valid(f[j], fl, NULL) ||
+                    km_utf8_has_ctrl(f[j]) || strpbrk(f[j], "\r\n\t")) {
+                        r = km_err_set(err, errlen, KM_EINPUT,
+                                       "%s:%zu: invalid UTF-8 or control "
+                                       "characters",
+                                       csv->path, start_line);
+                        goto cleanup;
+                }
+        }
+        if (n == 1 && f[0][0] == '\0') /* skip empty lines */
+                goto cleanup;
+        if (csv->nrows > 0 && (size_t)n != csv->ncols) {
+                r = km_err_set(err, errlen, KM_EINPUT,
+                               "%s:%zu: %d fields, the header has %zu",
+                               csv->path, start_line, n, csv->ncols);
+                goto cleanup;
+        }
         if (csv->nrows == *cap) {
                 *cap = *cap ? *cap * 2 : 256;
                 csv->rows = km_xrealloc(csv->rows, *cap * sizeof(char **));
+                csv->blocks = km_xrealloc(csv->blocks, *cap * sizeof(char *));
                 csv->lines = km_xrealloc(csv->lines, *cap * sizeof(size_t));
         }
-        (void)nf;
-        csv->rows[csv->nrows] = fields;
-        csv->lines[csv->nrows] = line;
+        if (csv->nrows == 0)
+                csv->ncols = (size_t)n;
+        csv->rows[csv->nrows] = f;
+        csv->blocks[csv->nrows] = block;
+        csv->lines[csv->nrows] = start_line;
         csv->nrows++;
-}
-
-static void directory_fields_free(char **f, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                free(f[i]);
+        f = NULL;
+        block = NULL;
+cleanup:
         free(f);
+        free(block);
+        return r;
 }
 
 int directory_csv_read(const char *path, struct directory_csv *csv,
                        char *err, size_t errlen)
 {
-        size_t len = 0, i = 0, line = 1, cap = 0, nf = 0, fcap = 0;
-        char *buf, **fields = NULL, field[DIRECTORY_FIELD_MAX + 1];
+        size_t len = 0, i = 0, line = 1, cap = 0;
+        char *buf;
         int r = 0;
 
         memset(csv, 0, sizeof(*csv));
@@ -88,118 +156,11 @@ int directory_csv_read(const char *path, struct directory_csv *csv,
                 return KM_EINPUT;
         if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
                 i = 3;
-        while (i < len) {
-                size_t fl = 0, start_line = line;
-                int quoted = 0, end_row = 0;
-
-                if (buf[i] == '"') {
-                        quoted = 1;
-                        i++;
-                }
-                for (;;) {
-                        char c;
-
-                        if (i >= len) {
-                                if (quoted) {
-                                        r = km_err_set(err, errlen, KM_EINPUT,
-                                                       "%s:%zu: unterminated "
-                                                       "quote",
-                                                       path, start_line);
-                                        goto fail;
-                                }
-                                end_row = 1;
-                                break;
-                        }
-                        c = buf[i];
-                        if (quoted && c == '"') {
-                                if (i + 1 < len && buf[i + 1] == '"') {
-                                        i += 2;
-                                        if (fl < DIRECTORY_FIELD_MAX)
-                                                field[fl++] = '"';
-                                        continue;
-                                }
-                                quoted = 0;
-                                i++;
-                                if (i < len && buf[i] != ',' && buf[i] != '\n' &&
-                                    buf[i] != '\r') {
-                                        r = km_err_set(err, errlen, KM_EINPUT,
-                                                       "%s:%zu: text after a "
-                                                       "closing quote",
-                                                       path, line);
-                                        goto fail;
-                                }
-                                continue;
-                        }
-                        if (!quoted && c == ',') {
-                                i++;
-                                break;
-                        }
-                        if (!quoted && (c == '\n' || c == '\r')) {
-                                if (c == '\r' && i + 1 < len &&
-                                    buf[i + 1] == '\n')
-                                        i++;
-                                i++;
-                                line++;
-                                end_row = 1;
-                                break;
-                        }
-                        if (c == '\n')
-                                line++;
-                        if (fl >= DIRECTORY_FIELD_MAX) {
-                                r = km_err_set(err, errlen, KM_EINPUT,
-                                               "%s:%zu: field longer than %d "
-                                               "bytes",
-                                               path, line, DIRECTORY_FIELD_MAX);
-                                goto fail;
-                        }
-                        field[fl++] = c;
-                        i++;
-                }
-                field[fl] = '\0';
-                if (!km_utf8_valid(field, fl, NULL) || memchr(field, 0, fl) ||
-                    km_utf8_has_ctrl(field) || strpbrk(field, "\r\n\t")) {
-                        r = km_err_set(err, errlen, KM_EINPUT,
-                                       "%s:%zu: invalid UTF-8 or control "
-                                       "characters",
-                                       path, start_line);
-                        goto fail;
-                }
-                if (nf == fcap) {
-                        fcap = fcap ? fcap * 2 : 16;
-                        fields = km_xrealloc(fields, fcap * sizeof(char *));
-                }
-                fields[nf++] = km_xstrndup(field, fl);
-                if (end_row || i >= len) {
-                        /* skip empty lines */
-                        if (nf == 1 && fields[0][0] == '\0') {
-                                directory_fields_free(fields, nf);
-                        } else if (csv->nrows > 0 && nf != csv->ncols) {
-                                r = km_err_set(err, errlen, KM_EINPUT,
-                                               "%s:%zu: %zu fields, the header "
-                                               "has %zu",
-                                               path, start_line, nf, csv->ncols);
-                                directory_fields_free(fields, nf);
-                                fields = NULL;
-                                goto fail;
-                        } else {
-                                if (csv->nrows == 0)
-                                        csv->ncols = nf;
-                                directory_csv_push(csv, fields, nf,
-                                                   start_line, &cap);
-                        }
-                        fields = NULL;
-                        nf = fcap = 0;
-                }
-        }
-        if (fields) {
-                directory_fields_free(fields, nf);
-                fields = NULL;
-        }
-        if (csv->nrows == 0)
+        while (r == 0 && i < len)
+                r = directory_csv_row(csv, buf, len, &i, &line, &cap, err,
+                                      errlen);
+        if (r == 0 && csv->nrows == 0)
                 r = km_err_set(err, errlen, KM_EINPUT, "%s: no header", path);
-fail:
-        if (fields)
-                directory_fields_free(fields, nf);
         free(buf);
         return r;
 }
@@ -216,9 +177,12 @@ int directory_csv_col(const struct directory_csv *csv, const char *name)
 
 void directory_csv_free(struct directory_csv *csv)
 {
-        for (size_t i = 0; i < csv->nrows; i++)
-                directory_fields_free(csv->rows[i], csv->ncols);
+        for (size_t i = 0; i < csv->nrows; i++) {
+                free(csv->rows[i]);
+                free(csv->blocks[i]);
+        }
         free(csv->rows);
+        free(csv->blocks);
         free(csv->lines);
         free(csv->path);
         memset(csv, 0, sizeof(*csv));

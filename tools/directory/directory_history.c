@@ -23,6 +23,7 @@
 
 #include "directory.h"
 #include "km_pg.h"
+#include "km_time.h"
 #include "km_util.h"
 
 /* (b, k, old, new, open_from): every (building, kind) whose open period

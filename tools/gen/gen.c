@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "km_time.h"
+
 /* ---- arguments: one table, as STYLE.md's {key, type, min, max} ------- */
 
 struct gen_opt {
@@ -78,14 +80,13 @@ static int gen_bad_arg(const char *opt, const char *val, const char *want)
 
 static int gen_parse_date(const char *val, long *out)
 {
-        int y, m, d, n = 0, m2, d2;
-        long y2;
+        int y, m, d, n = 0, y2, m2, d2;
 
         if (sscanf(val, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
             val[n] || y < 2000 || y > 2099 || m < 1 || m > 12 || d < 1)
                 return gen_bad_arg("from", val, "want YYYY-MM-DD, 2000..2099");
-        *out = gen_days_from_civil(y, m, d);
-        gen_civil_from_days(*out, &y2, &m2, &d2);
+        *out = (long)km_days_from_civil(y, (unsigned)m, (unsigned)d);
+        km_civil_from_days(*out, &y2, &m2, &d2);
         if (m2 != m || d2 != d)
                 return gen_bad_arg("from", val, "no such date");
         return 0;
@@ -174,7 +175,7 @@ static int gen_parse_args(int argc, char **argv, struct gen_conf *conf)
         else if (conf->ksks > conf->buildings)
                 why = "--ksks must not exceed --buildings";
         else if (conf->from_day + conf->days >
-                 gen_days_from_civil(2100, 1, 1))
+                 km_days_from_civil(2100, 1, 1))
                 why = "--from + --days runs past 2099";
         if (why) {
                 fprintf(stderr, "komek-gen: %s\nTry 'komek-gen --help'.\n",
@@ -263,7 +264,7 @@ int main(int argc, char **argv)
         };
         int rc;
 
-        conf.from_day = gen_days_from_civil(2026, 1, 1);
+        conf.from_day = (long)km_days_from_civil(2026, 1, 1);
         rc = gen_parse_args(argc, argv, &conf);
         if (rc > 0)
                 return 0;

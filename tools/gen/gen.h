@@ -178,9 +178,6 @@ void gen_sb_printf(struct gen_sb *sb, const char *fmt, ...)
 void gen_sb_csv(struct gen_sb *sb, const char *field, bool last);
 void gen_sb_micro(struct gen_sb *sb, int32_t micro);
 void gen_sb_flush(struct gen_sb *sb, FILE *fp);
-long gen_days_from_civil(long y, int m, int d);
-void gen_civil_from_days(long z, long *y, int *m, int *d);
-void gen_fmt_time(char *buf, size_t len, int64_t t);
 FILE *gen_out_open(const char *dir, const char *name, char *err,
                    size_t errlen);
 int gen_out_close(FILE *fp, const char *dir, const char *name, char *err,

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_time.h"
+#include "km_util.h"
+
 #define NELEM(a) GEN_NELEM(a)
 #define GEN_IT_REPEAT 1  /* a systemic case, not its first complaint */
 #define GEN_IT_BURST 2
@@ -83,10 +86,9 @@ struct gen_plan {
 
 static int gen_month_of(long day)
 {
-        long y;
-        int m, d;
+        int y, m, d;
 
-        gen_civil_from_days(day, &y, &m, &d);
+        km_civil_from_days(day, &y, &m, &d);
         return m - 1;
 }
 
@@ -272,18 +274,17 @@ static void gen_rec_free(struct gen_rec *r)
 static void gen_rec_ext(struct gen_rec *r, const struct gen_item *it,
                         uint64_t seed)
 {
-        long y;
-        int m, d;
+        int y, m, d;
 
-        gen_civil_from_days((long)(it->t / 86400), &y, &m, &d);
+        km_civil_from_days(it->t / 86400, &y, &m, &d);
         switch (it->src) {
-        case 0: snprintf(r->ext, sizeof(r->ext), "109-%ld-%06u", y, it->no); break;
+        case 0: snprintf(r->ext, sizeof(r->ext), "109-%d-%06u", y, it->no); break;
         case 1: snprintf(r->ext, sizeof(r->ext), "tg-%08u", 5210000 + it->no); break;
-        case 2: snprintf(r->ext, sizeof(r->ext), "WEB-%ld-%05u", y, it->no); break;
+        case 2: snprintf(r->ext, sizeof(r->ext), "WEB-%d-%05u", y, it->no); break;
         case 3: snprintf(r->ext, sizeof(r->ext), "%016llx", (unsigned long long)
                          gen_mix64(seed ^ it->no)); break;
         case 4: snprintf(r->ext, sizeof(r->ext), "soc-%06u", it->no); break;
-        default: snprintf(r->ext, sizeof(r->ext), "mail-%ld-%05u", y, it->no);
+        default: snprintf(r->ext, sizeof(r->ext), "mail-%d-%05u", y, it->no);
         }
 }
 
@@ -399,7 +400,7 @@ static void gen_rec_fill(struct gen_rec *r, const struct gen_dir *dir,
                 .ksk_name = b ? dir->ksk[b->ksk].name : NULL};
 
         gen_rec_ext(r, it, conf->seed);
-        gen_fmt_time(r->when, sizeof(r->when), it->t);
+        km_fmt_rfc3339(it->t, r->when, sizeof(r->when));
         r->cat = gen_cat_name[it->cat];
         r->sos = d.emergency = gen_rng_chance(rng, gen_sos[it->cat]);
         r->kazakh = d.kazakh;
@@ -664,8 +665,8 @@ static int gen_systemic_write(const struct gen_plan *p, size_t nb, char *err,
                         hi = p->it[j].t > hi ? p->it[j].t : hi;
                         j++;
                 }
-                gen_fmt_time(a, sizeof(a), lo);
-                gen_fmt_time(b, sizeof(b), hi);
+                km_fmt_rfc3339(lo, a, sizeof(a));
+                km_fmt_rfc3339(hi, b, sizeof(b));
                 gen_sb_printf(&sb, "b-%06d,%s,%zu,%s,%s\n", p->it[i].bld + 1,
                               gen_cat_name[p->it[i].cat], j - i, a, b);
                 i = j;
@@ -859,12 +860,12 @@ static void gen_votes_plan(const struct gen_dir *dir,
                 v[i].seq = (uint32_t)i;
                 if (i > 0 && gen_rng_chance(&p.rng, 0.04)) {
                         const struct gen_vote *o = &v[gen_rng_below(&p.rng, i)];
-                        long day = (long)(o->t / 86400), y, end;
-                        int m, d;
+                        long end;
+                        int y, m, d;
 
-                        gen_civil_from_days(day, &y, &m, &d);
-                        end = gen_days_from_civil(m == 12 ? y + 1 : y,
-                                                  m == 12 ? 1 : m + 1, 1);
+                        km_civil_from_days(o->t / 86400, &y, &m, &d);
+                        end = (long)km_days_from_civil(m == 12 ? y + 1 : y,
+                                                       m == 12 ? 1 : m + 1, 1);
                         if (end > conf->from_day + conf->days)
                                 end = conf->from_day + conf->days;
                         v[i].ksk = o->ksk;
@@ -913,7 +914,7 @@ int gen_complaints_votes(const struct gen_dir *dir,
                 char month[8], *s;
                 json_t *o;
 
-                gen_fmt_time(when, sizeof(when), v[i].t);
+                km_fmt_rfc3339(v[i].t, when, sizeof(when));
                 gen_text_mobile(phone, sizeof(phone), h, false);
                 snprintf(month, sizeof(month), "%.7s", when);
                 keys[i] = gen_mix64(h ^ gen_mix64(v[i].ksk)) ^

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_util.h"
+
 enum gen_profile { GEN_GOOD, GEN_AVERAGE, GEN_FAILING };
 
 static const char *const gen_staff_profile_name[] = {"good", "average",
@@ -83,7 +85,7 @@ static void gen_staff_push(struct gen_staff *s, int64_t at, const char *src,
         struct gen_sb sb = {0};
         char ts[32];
 
-        gen_fmt_time(ts, sizeof(ts), at);
+        km_fmt_rfc3339(at, ts, sizeof(ts));
         gen_sb_puts(&sb, "{\"source\":\"");
         gen_sb_puts(&sb, src); /* tokens and ids: nothing to escape */
         gen_sb_puts(&sb, "\",\"external_id\":\"");

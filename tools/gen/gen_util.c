@@ -1,7 +1,7 @@
 /*
  * gen_util.c - the small helpers komek-gen's files share: memory, the
  * PRNG (splitmix64 seeding, xoshiro256**), a string buffer with CSV
- * quoting, civil dates, and output files written as NAME.tmp and renamed
+ * quoting, and output files written as NAME.tmp and renamed
  * on success.
  */
 #include "gen.h"
@@ -271,51 +271,6 @@ void gen_sb_micro(struct gen_sb *sb, int32_t micro)
         long v = micro < 0 ? -(long)micro : micro;
 
         gen_sb_printf(sb, "%s%ld.%06ld", sign, v / 1000000, v % 1000000);
-}
-
-/* ---- civil dates (H. Hinnant's algorithms, proleptic Gregorian) -------- */
-
-long gen_days_from_civil(long y, int m, int d)
-{
-        long era, yoe, doy, doe;
-
-        y -= m <= 2;
-        era = (y >= 0 ? y : y - 399) / 400;
-        yoe = y - era * 400;
-        doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-        doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        return era * 146097 + doe - 719468;
-}
-
-void gen_civil_from_days(long z, long *y, int *m, int *d)
-{
-        long era, doe, yoe, doy, mp;
-
-        z += 719468;
-        era = (z >= 0 ? z : z - 146096) / 146097;
-        doe = z - era * 146097;
-        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        mp = (5 * doy + 2) / 153;
-        *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-        *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-        *y = yoe + era * 400 + (*m <= 2);
-}
-
-/** @brief Format epoch seconds as RFC 3339 UTC "2026-03-04T08:15:00Z". */
-void gen_fmt_time(char *buf, size_t len, int64_t t)
-{
-        long days = (long)(t / 86400), y;
-        long sec = (long)(t % 86400);
-        int m, d;
-
-        if (sec < 0) {
-                sec += 86400;
-                days--;
-        }
-        gen_civil_from_days(days, &y, &m, &d);
-        snprintf(buf, len, "%04ld-%02d-%02dT%02ld:%02ld:%02ldZ", y, m, d,
-                 sec / 3600, sec / 60 % 60, sec % 60);
 }
 
 /* ---- output files: NAME.tmp, renamed on success ------------------------ */

@@ -16,6 +16,7 @@
 
 #include "inbox.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
 #include "km_sig.h"
 
@@ -82,27 +83,15 @@ int main(int argc, char **argv)
 {
         struct km_conf conf;
         struct inbox_conf ic;
-        enum km_log_level lvl = KM_LOG_WARN;
         char err[512];
         const char *cmd;
         PGconn *conn = NULL;
         int r;
 
         memset(&ic, 0, sizeof(ic));
-        if (km_conf_main(&conf, "inbox", inbox_keys, &ic, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-inbox: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump) {
-                if (conf.help)
-                        inbox_usage(&conf);
-                else
-                        km_conf_dump(&conf, stdout);
-                km_conf_destroy(&conf);
-                return 0;
-        }
+        if (km_main_conf(&conf, "komek-inbox", inbox_keys, &ic, argc, argv,
+                         inbox_usage, KM_MAIN_ARGS, &r))
+                return r;
         cmd = conf.nargs > 0 ? conf.args[0] : "";
         if (!inbox_cmd(cmd, conf.nargs) ||
             ((ic.org == NULL || !*ic.org) && strcmp(cmd, "play") != 0)) {
@@ -112,11 +101,7 @@ int main(int argc, char **argv)
                 km_conf_destroy(&conf);
                 return 2;
         }
-        km_log_level_parse(conf.log_level, &lvl);
-        if (lvl < KM_LOG_WARN) /* a CLI: quiet unless asked */
-                lvl = strcmp(conf.log_level, "debug") ? KM_LOG_WARN : lvl;
-        km_log_init("komek-inbox", lvl, conf.log_json);
-        km_sig_install();
+        km_main_start(&conf, "komek-inbox", KM_MAIN_QUIET);
         conn = km_pg_connect(conf.pg_conninfo, "komek-inbox",
                              (int)conf.pg_connect_timeout_s, err, sizeof(err));
         if (conn == NULL) {

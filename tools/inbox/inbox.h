@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 
 struct inbox_conf {
         char *org;       /* the staff's organisation id (required) */
@@ -24,27 +25,27 @@ struct inbox_conf {
 
 /* inbox_view.c */
 int inbox_list(PGconn *conn, const struct inbox_conf *ic, char *err,
-               size_t errlen);
+               size_t errlen) KM_MUSTCHECK;
 int inbox_show(PGconn *conn, const struct inbox_conf *ic, const char *id,
-               char *err, size_t errlen);
+               char *err, size_t errlen) KM_MUSTCHECK;
 
 /* inbox_change.c */
 int inbox_change(PGconn *conn, const struct km_conf *conf,
                  const struct inbox_conf *ic, const char *cmd, const char *id,
-                 char *err, size_t errlen);
+                 char *err, size_t errlen) KM_MUSTCHECK;
 
 /* inbox_incident.c */
 int inbox_incident_list(PGconn *conn, const struct inbox_conf *ic, char *err,
-                        size_t errlen);
+                        size_t errlen) KM_MUSTCHECK;
 int inbox_incident_show(PGconn *conn, const struct inbox_conf *ic,
-                        const char *id, char *err, size_t errlen);
+                        const char *id, char *err, size_t errlen) KM_MUSTCHECK;
 int inbox_incident_resolve(PGconn *conn, const struct km_conf *conf,
                            const struct inbox_conf *ic, const char *id,
-                           char *err, size_t errlen);
+                           char *err, size_t errlen) KM_MUSTCHECK;
 
 /* inbox_play.c */
 int inbox_play(PGconn *conn, const struct km_conf *conf,
                const struct inbox_conf *ic, const char *path, char *err,
-               size_t errlen);
+               size_t errlen) KM_MUSTCHECK;
 
 #endif /* INBOX_H */

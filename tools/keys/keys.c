@@ -19,7 +19,6 @@
  * next request with that key (keys are looked up per request).
  * Exit codes: 0 ok, 1 database error or nothing to revoke, 2 usage.
  */
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +26,9 @@
 
 #include "km_complaint.h"
 #include "km_conf.h"
+#include "km_hash.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
@@ -71,17 +72,6 @@ static void keys_usage(const struct km_conf *conf)
         km_conf_usage(conf, stdout);
 }
 
-static void keys_hex(const unsigned char *b, size_t n, char *out)
-{
-        static const char hx[] = "0123456789abcdef";
-
-        for (size_t i = 0; i < n; i++) {
-                out[2 * i] = hx[b[i] >> 4];
-                out[2 * i + 1] = hx[b[i] & 15];
-        }
-        out[2 * n] = '\0';
-}
-
 /* @returns 1 if s is a comma-separated list of known scopes (or empty). */
 static int keys_scope_valid(const char *s)
 {
@@ -105,9 +95,8 @@ static int keys_scope_valid(const char *s)
 static int keys_add(PGconn *conn, const struct keys_conf *kc, char *err,
                     size_t errlen)
 {
-        unsigned char raw[32], md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        char key[3 + 64 + 1] = "km_", sha[65], prefix[12], rate[24];
+        unsigned char raw[32];
+        char key[3 + 64 + 1] = "km_", sha[KM_SHA256_HEX], prefix[12], rate[24];
         char scopes[300];
         const char *params[7] = {sha, prefix, kc->source, rate, kc->note,
                                  kc->channel, scopes};
@@ -117,9 +106,9 @@ static int keys_add(PGconn *conn, const struct keys_conf *kc, char *err,
         if (RAND_bytes(raw, sizeof(raw)) != 1)
                 return km_err_set(err, errlen, KM_EFATAL,
                                   "no random bytes from OpenSSL");
-        keys_hex(raw, sizeof(raw), key + 3);
-        EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
-        keys_hex(md, mdlen, sha);
+        km_hash_hex(raw, sizeof(raw), key + 3);
+        /* what komek-gateway looks up: the same km_hash_sha256_hex */
+        km_hash_sha256_hex(key, strlen(key), sha);
         snprintf(prefix, sizeof(prefix), "%.11s", key);
         snprintf(rate, sizeof(rate), "%lld", (long long)kc->rate_limit);
         /* checked by keys_scope_valid: a-z and _ only, so a plain literal */
@@ -198,30 +187,16 @@ int main(int argc, char **argv)
 {
         struct km_conf conf;
         struct keys_conf kc;
-        enum km_log_level lvl = KM_LOG_INFO;
         PGconn *conn = NULL;
         char err[512];
         const char *cmd;
         int r = 0, rc = 1;
 
         memset(&kc, 0, sizeof(kc));
-        if (km_conf_main(&conf, "keys", keys_keys, &kc, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-keys: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump) {
-                if (conf.help)
-                        keys_usage(&conf);
-                else
-                        km_conf_dump(&conf, stdout);
-                km_conf_destroy(&conf);
-                return 0;
-        }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-keys", lvl, conf.log_json);
-        km_sig_install();
+        if (km_main_conf(&conf, "komek-keys", keys_keys, &kc, argc, argv,
+                         keys_usage, KM_MAIN_ARGS, &rc))
+                return rc;
+        km_main_start(&conf, "komek-keys", 0);
         cmd = conf.nargs > 0 ? conf.args[0] : "";
         if (!((!strcmp(cmd, "add") && conf.nargs == 1 && kc.source) ||
               (!strcmp(cmd, "list") && conf.nargs == 1) ||

@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
+#include "km_time.h"
 #include "km_util.h"
 #include "report.h"
 
@@ -83,7 +85,7 @@ static int report_run(const struct km_conf *conf, const struct report_conf *rc,
         if (conn == NULL)
                 return KM_EFATAL;
         if (rc->week)
-                r = report_week_parse(rc->week, &monday)
+                r = km_time_week_parse(rc->week, &monday)
                         ? km_err_set(err, errlen, KM_ECONFIG,
                                      "--week %s: expected YYYY-Www", rc->week)
                         : 0;
@@ -135,20 +137,9 @@ int main(int argc, char **argv)
         int r;
 
         memset(&rc, 0, sizeof(rc));
-        if (km_conf_main(&conf, "report", report_keys, &rc, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-report: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump) {
-                if (conf.help)
-                        report_usage(&conf);
-                else
-                        km_conf_dump(&conf, stdout);
-                km_conf_destroy(&conf);
-                return 0;
-        }
+        if (km_main_conf(&conf, "komek-report", report_keys, &rc, argc, argv,
+                         report_usage, KM_MAIN_ARGS, &r))
+                return r;
         if (conf.nargs != 0 ||
             (strcmp(rc.format, "text") && strcmp(rc.format, "json") &&
              strcmp(rc.format, "csv") && strcmp(rc.format, "html")) ||

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 
 struct report_conf {
         char *week;   /* "2025-W29"; NULL: the last complete ISO week */
@@ -62,10 +63,8 @@ struct rp_data {
 };
 
 /* report_data.c */
-int report_week_parse(const char *s, int64_t *monday);
-void report_day_fmt(int64_t day, char *buf, size_t len);
 int report_load(PGconn *conn, const struct report_conf *rc, int64_t monday,
-                struct rp_data *d, char *err, size_t errlen);
+                struct rp_data *d, char *err, size_t errlen) KM_MUSTCHECK;
 void report_data_free(struct rp_data *d);
 
 /* report_text.c */

@@ -11,47 +11,9 @@
 #include <string.h>
 
 #include "km_pg.h"
+#include "km_time.h"
 #include "km_util.h"
 #include "report.h"
-
-static void rp_civil(int64_t z, int *y, int *m, int *dd)
-{
-        int64_t era, doe, yoe, doy, mp;
-
-        z += 719468;
-        era = (z >= 0 ? z : z - 146096) / 146097;
-        doe = z - era * 146097;
-        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        mp = (5 * doy + 2) / 153;
-        *dd = (int)(doy - (153 * mp + 2) / 5 + 1);
-        *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-        *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-void report_day_fmt(int64_t day, char *buf, size_t len)
-{
-        int y, m, dd;
-
-        rp_civil(day, &y, &m, &dd);
-        snprintf(buf, len, "%04d-%02d-%02d", y, m, dd);
-}
-
-/* "2025-W29" -> the Monday of that ISO week. */
-int report_week_parse(const char *s, int64_t *monday)
-{
-        int y, w;
-        char c;
-        int64_t jan4, wd;
-
-        if (sscanf(s, "%4d-W%2d%c", &y, &w, &c) != 2 || y < 2000 ||
-            y > 2100 || w < 1 || w > 53)
-                return -1;
-        jan4 = km_days_from_civil(y, 1, 4);
-        wd = ((jan4 + 3) % 7 + 7) % 7; /* 0 = Monday */
-        *monday = jan4 - wd + 7 * (int64_t)(w - 1);
-        return 0;
-}
 
 static char *rp_dup(PGresult *res, int i, int c)
 {
@@ -75,8 +37,8 @@ static int rp_q(PGconn *conn, const char *sql, const struct rp_data *d,
         char ws[16], we[16], x[24];
         const char *params[3] = {ws, we, x};
 
-        report_day_fmt(d->ws, ws, sizeof(ws));
-        report_day_fmt(d->we, we, sizeof(we));
+        km_time_day_fmt(d->ws, ws, sizeof(ws));
+        km_time_day_fmt(d->we, we, sizeof(we));
         snprintf(x, sizeof(x), "%ld", extra);
         return km_pg_exec(conn, sql, 3, params, res, err, errlen);
 }
@@ -266,7 +228,7 @@ static int rp_rating(PGconn *conn, struct rp_data *d, char *err, size_t errlen)
 
         if (r)
                 return r;
-        rp_civil(d->we + 1, &y, &m, &dd);
+        km_civil_from_days(d->we + 1, &y, &m, &dd);
         snprintf(d->rating_month, sizeof(d->rating_month), "%04d-%02d",
                  m == 1 ? y - 1 : y, m == 1 ? 12 : m - 1);
         d->nrating = (size_t)PQntuples(res);
@@ -299,18 +261,13 @@ static int rp_rating(PGconn *conn, struct rp_data *d, char *err, size_t errlen)
 int report_load(PGconn *conn, const struct report_conf *rc, int64_t monday,
                 struct rp_data *d, char *err, size_t errlen)
 {
-        int y, m, dd, r;
-        char iso[16];
-        int64_t thu = monday + 3; /* the ISO year is the Thursday's */
+        int m, dd, r;
 
         memset(d, 0, sizeof(*d));
         d->ws = monday;
         d->we = monday + 6;
-        rp_civil(thu, &y, &m, &dd);
-        snprintf(iso, sizeof(iso), "%04d-W%02d", y,
-                 (int)((thu - km_days_from_civil(y, 1, 1)) / 7 + 1));
-        snprintf(d->iso_week, sizeof(d->iso_week), "%s", iso);
-        rp_civil(d->we, &d->year, &m, &dd);
+        km_time_week_fmt(monday, d->iso_week, sizeof(d->iso_week));
+        km_civil_from_days(d->we, &d->year, &m, &dd);
         r = rp_rows(conn, rp_sql_cats, d, &d->cats, &d->ncats, err, errlen);
         if (r == 0)
                 r = rp_rows(conn, rp_sql_districts, d, &d->districts,

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "km_time.h"
 #include "report.h"
 
 #define RP_W 960
@@ -109,7 +110,7 @@ static void rp_xlabels(const struct rp_html *h, const struct rp_data *d,
         for (size_t w = 0; w < d->nweeks; w += step) {
                 char day[16];
 
-                report_day_fmt(d->week_starts[w], day, sizeof(day));
+                km_time_day_fmt(d->week_starts[w], day, sizeof(day));
                 fprintf(h->fp,
                         "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" "
                         "text-anchor=\"middle\">%.2s.%.2s</text>\n",
@@ -134,7 +135,7 @@ static void rp_chart_weekly(const struct rp_html *h, const struct rp_data *d)
                 double y = RP_MT + ph;
                 char day[16];
 
-                report_day_fmt(d->week_starts[w], day, sizeof(day));
+                km_time_day_fmt(d->week_starts[w], day, sizeof(day));
                 for (size_t c = 0; c < d->ncats; c++) {
                         long n = d->series[w * d->ncats + c];
                         double bh = ph * (double)n / max;
@@ -195,7 +196,7 @@ static void rp_chart_wow(const struct rp_html *h, const struct rp_data *d)
                 x = 100.0 * (double)(d->week_totals[w] - d->week_totals[w - 1]) /
                     (double)d->week_totals[w - 1];
                 bh = fabs(x) / lim * ph / 2;
-                report_day_fmt(d->week_starts[w], day, sizeof(day));
+                km_time_day_fmt(d->week_starts[w], day, sizeof(day));
                 fprintf(h->fp,
                         "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                         "height=\"%.1f\" fill=\"%s\"><title>%s: %+.1f%%</title>"

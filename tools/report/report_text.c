@@ -11,6 +11,7 @@
 
 #include "km_csv.h"
 #include "km_utf8.h"
+#include "km_time.h"
 #include "km_util.h"
 #include "report.h"
 
@@ -77,7 +78,7 @@ void rp_date(char *buf, size_t len, int64_t day, int ru)
         char iso[16];
         int y, m, d;
 
-        report_day_fmt(day, iso, sizeof(iso));
+        km_time_day_fmt(day, iso, sizeof(iso));
         sscanf(iso, "%d-%d-%d", &y, &m, &d);
         if (ru)
                 snprintf(buf, len, "%d %s %d", d, rp_months_ru[m - 1], y);
@@ -269,8 +270,8 @@ void report_json(FILE *fp, const struct rp_data *d)
         json_t *series = json_array();
         char *text;
 
-        report_day_fmt(d->ws, ws, sizeof(ws));
-        report_day_fmt(d->we, we, sizeof(we));
+        km_time_day_fmt(d->ws, ws, sizeof(ws));
+        km_time_day_fmt(d->we, we, sizeof(we));
         for (size_t i = 0; i < d->nworst; i++)
                 json_array_append_new(
                     worst, json_pack("{s:s,s:s,s:s?,s:I,s:I,s:o,s:I}", "ksk_id",
@@ -308,7 +309,7 @@ void report_json(FILE *fp, const struct rp_data *d)
                 char day[16];
                 json_t *by = json_object();
 
-                report_day_fmt(d->week_starts[w], day, sizeof(day));
+                km_time_day_fmt(d->week_starts[w], day, sizeof(day));
                 for (size_t c = 0; c < d->ncats; c++)
                         json_object_set_new(by, d->cats[c].code,
                                             json_integer(d->series[w * d->ncats + c]));

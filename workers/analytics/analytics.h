@@ -149,21 +149,6 @@ void analytics_parse(const struct analytics *an, struct an_msg *m);
 void analytics_local_day(int64_t t, int64_t offset_hours, char *buf,
                          size_t len);
 
-/* A captured JSON value (analytics_json.c): strings still escaped. */
-enum { AN_J_NONE, AN_J_STR, AN_J_NUM, AN_J_TRUE, AN_J_FALSE, AN_J_NULL,
-       AN_J_OBJ, AN_J_ARR };
-struct an_jv {
-        int type;
-        const char *p; /* string contents, token, or the {...} / [...] span */
-        size_t len;
-        int esc;       /* a string with escapes */
-};
-
-/* analytics_json.c */
-int analytics_json_scan(const char *buf, size_t len, const char *const *names,
-                        struct an_jv *out, int n, char *err, size_t errlen);
-int analytics_json_str(const struct an_jv *v, char *buf, size_t len);
-
 /* analytics_lag.c */
 int analytics_lag(struct km_conf *conf, struct analytics_conf *ac, FILE *fp,
                   char *err, size_t errlen);

@@ -39,7 +39,6 @@
 void analytics_metrics_init(struct analytics *an)
 {
         struct an_metrics *m = &an->m;
-        char labels[64];
 
         m->reg = km_obs_new("komek-analytics", an->ac->metrics_port);
         if (m->reg == NULL)
@@ -50,18 +49,8 @@ void analytics_metrics_init(struct analytics *an)
                 m->dup[t] = km_obs_messages(m->reg, an->topics[t], "duplicate",
                                             NULL);
         }
-        m->batch = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS, NULL,
-                                        "seconds per batch (first message to "
-                                        "commit)",
-                                        km_metrics_latency_buckets,
-                                        KM_METRICS_LATENCY_N);
-        if (km_metrics_labels(labels, sizeof(labels), "stage", "commit", NULL))
-                m->commit = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS,
-                                                 labels, NULL,
-                                                 km_metrics_latency_buckets,
-                                                 KM_METRICS_LATENCY_N);
-        m->last_commit = km_metrics_gauge(m->reg, KM_METRIC_LAST_COMMIT, NULL,
-                                          "unix time of the last commit");
+        km_obs_batch(m->reg, "seconds per batch (first message to commit)",
+                     &m->batch, &m->commit, &m->last_commit);
 }
 
 /* /healthz, on the HTTP thread: only the writer's atomic clock is read.

@@ -3,14 +3,18 @@
  * analytics_store.c writes (a line of COPY text, the columns of the fact
  * table in order, with its key for sorting), or a dead-letter reason.
  *
- * SECURITY: the messages are untrusted bytes.  Every topic's message is
+ * SECURITY: the messages are untrusted bytes.  A complaint is judged by
+ * the complaint model itself (km_complaint_parse, strict, in its read-only
+ * mode: one pass, no tree, no canonical text), so analytics accepts what
+ * the router accepts and dead-letters the rest with the model's reason.
+ * The other topics are read with the shared scanner (km_json_scan, which
+ * gives jansson's verdict; jansson decides what it leaves undecided) and
  * checked here field by field, the fields analytics keeps
- * (common/schema/complaint.schema.json, docs/messages.md), so PostgreSQL
- * never sees a value it would reject: uuids are canonical,
- * times parse as RFC 3339, texts are bounded.  Unknown fields are ignored
- * (forward compatible).  What a row keeps is chosen column by column:
- * never contact, description, street/house/apartment, staff notes or the
- * resident hash of a vote.
+ * (docs/messages.md), so PostgreSQL never sees a value it would reject:
+ * uuids are canonical, times parse as RFC 3339, texts are bounded.
+ * Unknown fields are ignored there (forward compatible).  What a row keeps
+ * is chosen column by column: never contact, description,
+ * street/house/apartment, staff notes or the resident hash of a vote.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +23,7 @@
 
 #include "analytics.h"
 #include "km_id.h"
+#include "km_json.h"
 #include "km_utf8.h"
 #include "km_util.h"
 
@@ -56,24 +61,26 @@ static int an_bad(struct an_msg *m, const char *code, const char *field,
  * decoded strings. */
 struct an_ctx {
         struct an_msg *m;
-        const char *const *names;
+        const struct km_json_want *want;
         int n;
-        struct an_jv v[16];
+        struct km_json_val v[16];
+        json_t *tree; /* jansson's, when the scanner left it undecided */
         char scratch[4096];
         size_t used;
 };
 
-static const struct an_jv *an_get(const struct an_ctx *x, const char *name)
+static const struct km_json_val *an_get(const struct an_ctx *x,
+                                        const char *name)
 {
         for (int i = 0; i < x->n; i++)
-                if (strcmp(x->names[i], name) == 0)
+                if (strcmp(x->want[i].name, name) == 0)
                         return &x->v[i];
         return NULL;
 }
 
-static int an_absent(const struct an_jv *v)
+static int an_absent(const struct km_json_val *v)
 {
-        return v == NULL || v->type == AN_J_NONE || v->type == AN_J_NULL;
+        return v == NULL || v->type == KM_JSON_NONE || v->type == KM_JSON_NULL;
 }
 
 /* A string member of 1..maxlen bytes without control characters; NULL
@@ -81,9 +88,9 @@ static int an_absent(const struct an_jv *v)
 static int an_str(struct an_ctx *x, const char *name, int required,
                   size_t maxlen, const char **out)
 {
-        const struct an_jv *v = an_get(x, name);
+        const struct km_json_val *v = an_get(x, name);
         char detail[128], *buf = x->scratch + x->used;
-        size_t room = sizeof(x->scratch) - x->used, n;
+        size_t room = sizeof(x->scratch) - x->used, n = 0;
 
         *out = NULL;
         if (an_absent(v)) {
@@ -92,12 +99,14 @@ static int an_str(struct an_ctx *x, const char *name, int required,
                 snprintf(detail, sizeof(detail), "%s is required", name);
                 return an_bad(x->m, "missing_field", name, detail);
         }
-        if (v->type != AN_J_STR) {
+        if (v->type != KM_JSON_STR) {
                 snprintf(detail, sizeof(detail), "%s must be a string", name);
                 return an_bad(x->m, "wrong_type", name, detail);
         }
-        if (v->len > maxlen * 6 + 6 || analytics_json_str(v, buf, room) ||
-            (n = strlen(buf)) == 0 || n > maxlen) {
+        /* decoding never grows a string; the scanner and jansson refuse
+         * \u0000, so n is its strlen */
+        if (v->len > maxlen * 6 + 6 || v->len >= room ||
+            (km_json_str(v, buf, &n), n == 0) || n > maxlen) {
                 snprintf(detail, sizeof(detail),
                          "%s must be 1..%zu bytes without NUL", name, maxlen);
                 return an_bad(x->m, "invalid_field", name, detail);
@@ -148,57 +157,47 @@ static int an_time(struct an_ctx *x, const char *name, int64_t *t, char *buf)
 static int an_int(struct an_ctx *x, const char *name, long lo, long hi,
                   long *out)
 {
-        const struct an_jv *v = an_get(x, name);
-        char detail[128], tok[24];
-        long val;
+        const struct km_json_val *v = an_get(x, name);
+        char detail[128];
 
         if (an_absent(v)) {
                 snprintf(detail, sizeof(detail), "%s is required", name);
                 return an_bad(x->m, "missing_field", name, detail);
         }
-        if (v->type != AN_J_NUM || v->len >= sizeof(tok) - 1 ||
-            memchr(v->p, '.', v->len) || memchr(v->p, 'e', v->len) ||
-            memchr(v->p, 'E', v->len)) {
+        if (v->type != KM_JSON_INT) {
                 snprintf(detail, sizeof(detail), "%s must be an integer", name);
                 return an_bad(x->m, "wrong_type", name, detail);
         }
-        memcpy(tok, v->p, v->len);
-        tok[v->len] = '\0';
-        val = strtol(tok, NULL, 10);
-        if (val < lo || val > hi) {
+        if (v->i < lo || v->i > hi) {
                 snprintf(detail, sizeof(detail), "%s must be in %ld..%ld", name,
                          lo, hi);
                 return an_bad(x->m, "invalid_field", name, detail);
         }
-        *out = val;
+        *out = (long)v->i;
         return 0;
 }
 
-/* Scan the message (or a nested object span) for names. */
-static int an_scan(struct an_ctx *x, const char *buf, size_t len,
-                   const char *const *names, int n)
-{
-        char err[160];
-
-        x->names = names;
-        x->n = n;
-        if (analytics_json_scan(buf, len, names, x->v, n, err, sizeof(err)))
-                return an_bad(x->m, "invalid_json", NULL, err);
-        return 0;
-}
-
-/* The common header: valid UTF-8, a JSON object, schema_version 1. */
-static int an_open(struct an_ctx *x, const char *const *names, int n)
+/* The common header: valid UTF-8, a JSON object (the members of want
+ * read), schema_version 1. */
+static int an_open(struct an_ctx *x, const struct km_json_want *want, int n)
 {
         const rd_kafka_message_t *rkm = x->m->rkm;
         long version;
+        int r;
 
         if (!km_utf8_valid(rkm->payload, rkm->len, NULL) ||
             memchr(rkm->payload, '\0', rkm->len))
                 return an_bad(x->m, "invalid_utf8", NULL,
                               "message is not UTF-8 text");
-        if (an_scan(x, rkm->payload, rkm->len, names, n))
-                return -1;
+        x->want = want;
+        x->n = n;
+        r = km_json_scan(rkm->payload, rkm->len, want, n, x->v);
+        if (r == KM_JSON_UNDECIDED)
+                r = km_json_scan_ref(rkm->payload, rkm->len, want, n, x->v,
+                                     &x->tree);
+        if (r)
+                return an_bad(x->m, "invalid_json", NULL,
+                              "not a valid JSON object");
         if (an_int(x, "schema_version", 1, 1, &version))
                 return an_bad(x->m, "unsupported_schema_version", NULL,
                               "schema_version must be 1");
@@ -260,73 +259,52 @@ static int an_end(struct an_msg *m, struct an_line *l, const char *key,
         return 0;
 }
 
-/* A complaint: the fields analytics keeps, checked as the schema says
- * (common/schema/complaint.schema.json); the rest of the schema (texts,
- * address, contact) is the producers' contract (km_complaint_parse
- * KM_CPL_STRICT) and analytics neither reads nor stores it. */
-static int an_parse_complaint(const struct analytics *an, struct an_ctx *x)
+/* A complaint: judged by the model (strict, read-only), which the
+ * router and the producers use; analytics keeps a few of its fields. */
+static int an_parse_complaint(const struct analytics *an, struct an_msg *m)
 {
-        static const char *const names[] = {
-            "schema_version", "id", "category", "received_at", "source",
-            "channel", "building_id", "emergency"};
-        static const char *const channels[] = {"phone", "telegram", "web",
-                                                "app",   "social",   "email"};
-        const char *id, *src, *cat, *chan, *bld;
-        const struct an_jv *em;
-        int64_t rec;
-        char srec[24], day[16];
+        const rd_kafka_message_t *rkm = m->rkm;
+        struct km_complaint *c = NULL;
         struct an_line l = {.len = 0};
-        size_t i;
+        char day[16];
+        int r;
 
-        if (an_open(x, names, 8) || an_uuid(x, "id", &id) ||
-            an_str(x, "source", 1, 64, &src) ||
-            an_time(x, "received_at", &rec, srec) ||
-            an_str(x, "category", 1, 64, &cat) ||
-            an_str(x, "channel", 0, 16, &chan) ||
-            an_str(x, "building_id", 0, 32, &bld))
-                return -1;
-        if (km_conf_category(an->conf, cat) == NULL)
-                return an_bad(x->m, "unknown_category", NULL,
-                              "category is not a configured service_code");
-        for (i = 0; chan && i < sizeof(channels) / sizeof(channels[0]); i++)
-                if (strcmp(chan, channels[i]) == 0)
-                        break;
-        if (chan && i == sizeof(channels) / sizeof(channels[0]))
-                return an_bad(x->m, "invalid_field", "channel",
-                              "channel must be phone, telegram, web, app, "
-                              "social or email");
-        em = an_get(x, "emergency");
-        if (!an_absent(em) && em->type != AN_J_TRUE && em->type != AN_J_FALSE)
-                return an_bad(x->m, "wrong_type", "emergency",
-                              "emergency must be a boolean");
-        analytics_local_day(rec, an->ac->utc_offset_hours, day, sizeof(day));
-        x->m->event_at = rec;
-        an_put(&l, id);
-        an_put(&l, srec);
+        if (km_complaint_parse(rkm->payload ? rkm->payload : "",
+                               rkm->payload ? rkm->len : 0, an->conf,
+                               KM_CPL_STRICT | KM_CPL_READONLY, km_wall_s(),
+                               &c, m->reason, m->detail, sizeof(m->detail)))
+                return -1; /* m->reason and m->detail are the model's */
+        analytics_local_day(c->received_at, an->ac->utc_offset_hours, day,
+                            sizeof(day));
+        m->event_at = c->received_at;
+        an_put(&l, c->id);
+        an_put(&l, c->received_at_str);
         an_put(&l, day);
-        an_put(&l, cat);
-        an_put(&l, chan ? chan : "unknown");
-        an_put(&l, src);
-        an_put(&l, bld);
-        an_put(&l, em && em->type == AN_J_TRUE ? "t" : "f");
-        return an_end(x->m, &l, id, 0);
+        an_put(&l, c->category);
+        an_put(&l, c->channel ? c->channel : "unknown");
+        an_put(&l, c->source);
+        an_put(&l, c->building_id);
+        an_put(&l, c->emergency ? "t" : "f");
+        r = an_end(m, &l, c->id, 0);
+        km_complaint_destroy(c);
+        return r;
 }
 
 static int an_parse_dispatch(const struct analytics *an, struct an_ctx *x)
 {
-        static const char *const names[] = {
-            "schema_version", "complaint_id", "attempt", "org_id",
-            "org_kind", "building_id", "district", "category",
-            "route_reason", "received_at", "routed_at", "due_at", "complaint"};
-        static const char *const cnames[] = {"channel"};
-        const char *cid, *org, *kind, *bld, *dist, *cat, *why, *chan = NULL;
+        static const struct km_json_want want[] = {
+            {"schema_version", -1}, {"complaint_id", -1}, {"attempt", -1},
+            {"org_id", -1},         {"org_kind", -1},     {"building_id", -1},
+            {"district", -1},       {"category", -1},     {"route_reason", -1},
+            {"received_at", -1},    {"routed_at", -1},    {"due_at", -1},
+            {"complaint", -1},      {"channel", 12}};
+        const char *cid, *org, *kind, *bld, *dist, *cat, *why, *chan;
         int64_t rec, routed, due;
         char srec[24], srouted[24], sdue[24], day[16];
         long attempt;
-        struct an_jv cpl;
         struct an_line l = {.len = 0};
 
-        if (an_open(x, names, 13) || an_uuid(x, "complaint_id", &cid) ||
+        if (an_open(x, want, 14) || an_uuid(x, "complaint_id", &cid) ||
             an_int(x, "attempt", 1, 1000, &attempt) ||
             an_str(x, "org_id", 1, 64, &org) ||
             an_str(x, "org_kind", 1, 32, &kind) ||
@@ -336,12 +314,8 @@ static int an_parse_dispatch(const struct analytics *an, struct an_ctx *x)
             an_str(x, "route_reason", 0, 128, &why) ||
             an_time(x, "received_at", &rec, srec) ||
             an_time(x, "routed_at", &routed, srouted) ||
-            an_time(x, "due_at", &due, sdue))
-                return -1;
-        cpl = *an_get(x, "complaint");
-        if (cpl.type == AN_J_OBJ &&
-            (an_scan(x, cpl.p, cpl.len, cnames, 1) ||
-             an_str(x, "channel", 0, 16, &chan)))
+            an_time(x, "due_at", &due, sdue) ||
+            an_str(x, "channel", 0, 16, &chan)) /* the complaint's */
                 return -1;
         analytics_local_day(rec, an->ac->utc_offset_hours, day, sizeof(day));
         x->m->event_at = rec;
@@ -363,16 +337,17 @@ static int an_parse_dispatch(const struct analytics *an, struct an_ctx *x)
 
 static int an_parse_event(struct an_ctx *x)
 {
-        static const char *const names[] = {
-            "schema_version", "event_id", "complaint_id", "attempt",
-            "org_id",         "event",    "at",           "reason"};
+        static const struct km_json_want want[] = {
+            {"schema_version", -1}, {"event_id", -1}, {"complaint_id", -1},
+            {"attempt", -1},        {"org_id", -1},   {"event", -1},
+            {"at", -1},             {"reason", -1}};
         const char *eid, *cid, *org, *ev, *why;
         int64_t at;
         char sat[24];
         long attempt;
         struct an_line l = {.len = 0};
 
-        if (an_open(x, names, 8) || an_uuid(x, "event_id", &eid) ||
+        if (an_open(x, want, 8) || an_uuid(x, "event_id", &eid) ||
             an_uuid(x, "complaint_id", &cid) ||
             an_int(x, "attempt", 1, 1000, &attempt) ||
             an_str(x, "org_id", 1, 64, &org) ||
@@ -402,9 +377,9 @@ static int an_parse_event(struct an_ctx *x)
 
 static int an_parse_vote(struct an_ctx *x)
 {
-        static const char *const names[] = {"schema_version", "vote_id",
-                                            "ksk_id", "month", "score",
-                                            "voted_at"};
+        static const struct km_json_want want[] = {
+            {"schema_version", -1}, {"vote_id", -1}, {"ksk_id", -1},
+            {"month", -1},          {"score", -1},   {"voted_at", -1}};
         const char *vid, *ksk, *month;
         int64_t at;
         char sat[24], mday[16];
@@ -412,7 +387,7 @@ static int an_parse_vote(struct an_ctx *x)
         int y, mo;
         struct an_line l = {.len = 0};
 
-        if (an_open(x, names, 6) || an_uuid(x, "vote_id", &vid) ||
+        if (an_open(x, want, 6) || an_uuid(x, "vote_id", &vid) ||
             an_str(x, "ksk_id", 1, 64, &ksk) ||
             an_str(x, "month", 1, 7, &month) ||
             an_int(x, "score", 1, 5, &score) ||
@@ -443,22 +418,20 @@ void analytics_parse(const struct analytics *an, struct an_msg *m)
         x.m = m;
         x.used = 0;
         x.n = 0;
-        if (m->rkm->payload == NULL || m->rkm->len == 0) {
-                an_bad(m, "invalid_json", NULL, "empty message");
-                return;
-        }
-        if (m->rkm->len > (size_t)an->conf->max_message_bytes * 4) {
-                an_bad(m, "too_large", NULL, "larger than max_message_bytes");
-                return;
-        }
+        x.tree = NULL;
         if (m->topic == AN_T_COMPLAINTS)
-                an_parse_complaint(an, &x);
+                an_parse_complaint(an, m); /* the model's checks, all */
+        else if (m->rkm->payload == NULL || m->rkm->len == 0)
+                an_bad(m, "invalid_json", NULL, "empty message");
+        else if (m->rkm->len > (size_t)an->conf->max_message_bytes * 4)
+                an_bad(m, "too_large", NULL, "larger than max_message_bytes");
         else if (m->topic == AN_T_DISPATCH)
                 an_parse_dispatch(an, &x);
         else if (m->topic == AN_T_EVENTS)
                 an_parse_event(&x);
         else
                 an_parse_vote(&x);
+        json_decref(x.tree);
         if (m->row == NULL && m->reason[0] == '\0')
                 an_bad(m, "invalid_field", "message", "cannot build the row");
 }

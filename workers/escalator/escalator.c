@@ -22,6 +22,7 @@
 
 #include "escalator.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
@@ -199,35 +200,15 @@ int main(int argc, char **argv)
         struct km_conf conf;
         struct escalator_conf ec;
         struct escalator es;
-        enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         int r;
 
         memset(&ec, 0, sizeof(ec));
         memset(&es, 0, sizeof(es));
-        if (km_conf_main(&conf, "escalator", escalator_keys, &ec, argc, argv,
-                         err, sizeof(err))) {
-                fprintf(stderr, "komek-escalator: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump) {
-                if (conf.help)
-                        escalator_usage(&conf);
-                else
-                        km_conf_dump(&conf, stdout);
-                km_conf_destroy(&conf);
-                return 0;
-        }
-        if (conf.nargs != 0) {
-                fprintf(stderr, "komek-escalator: unexpected argument %s\n",
-                        conf.args[0]);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-escalator", lvl, conf.log_json);
-        km_sig_install();
+        if (km_main_conf(&conf, "komek-escalator", escalator_keys, &ec, argc,
+                         argv, escalator_usage, 0, &r))
+                return r;
+        km_main_start(&conf, "komek-escalator", 0);
         es.conf = &conf;
         es.ec = &ec;
         escalator_metrics_init(&es);

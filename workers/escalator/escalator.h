@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 #include "km_kafka.h"
 #include "km_obs.h"
 
@@ -59,14 +60,14 @@ struct escalator {
 
 /* escalator_detect.c */
 int escalator_watermark(struct escalator *es, int64_t *ref, int *caught_up,
-                        char *err, size_t errlen);
+                        char *err, size_t errlen) KM_MUSTCHECK;
 int escalator_detect(struct escalator *es, int64_t ref, char *err,
-                     size_t errlen);
+                     size_t errlen) KM_MUSTCHECK;
 
 /* escalator_metrics.c */
 extern const char *const escalator_kinds[ES_NKINDS];
 void escalator_metrics_init(struct escalator *es);
-int escalator_metrics_serve(struct escalator *es, char *err, size_t errlen);
+int escalator_metrics_serve(struct escalator *es, char *err, size_t errlen) KM_MUSTCHECK;
 void escalator_metrics_leader(struct escalator *es);
 void escalator_metrics_tick(struct escalator *es);
 void escalator_metrics_pass(struct escalator *es, int64_t start_ms);
@@ -77,7 +78,7 @@ int escalator_pg_exec(struct escalator *es, const char *sql, int nparams,
                       size_t errlen) KM_MUSTCHECK;
 
 /* escalator_publish.c */
-int escalator_reconcile(struct escalator *es, char *err, size_t errlen);
-int escalator_publish(struct escalator *es, char *err, size_t errlen);
+int escalator_reconcile(struct escalator *es, char *err, size_t errlen) KM_MUSTCHECK;
+int escalator_publish(struct escalator *es, char *err, size_t errlen) KM_MUSTCHECK;
 
 #endif /* ESCALATOR_H */

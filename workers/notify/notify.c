@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
@@ -306,42 +307,29 @@ static void notify_destroy(struct notify *n)
         curl_global_cleanup();
 }
 
+static void notify_usage(const struct km_conf *conf)
+{
+        fprintf(stdout, "usage: komek-notify [options]\n"
+                        "Tells organisations of their tasks "
+                        "(topics.dispatch) by e-mail and webhook.\n"
+                        "exit: 0 ok (also on SIGTERM), 1 failure, 2 usage\n");
+        km_conf_usage(conf, stdout);
+}
+
 int main(int argc, char **argv)
 {
         struct km_conf conf;
         struct notify_conf nc;
         struct notify n;
-        enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         int code;
 
         memset(&nc, 0, sizeof(nc));
         memset(&n, 0, sizeof(n));
-        if (km_conf_main(&conf, "notify", notify_keys, &nc, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-notify: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump || conf.nargs) {
-                if (conf.dump) {
-                        km_conf_dump(&conf, stdout);
-                } else {
-                        fprintf(stdout,
-                                "usage: komek-notify [options]\n"
-                                "Tells organisations of their tasks "
-                                "(topics.dispatch) by e-mail and webhook.\n"
-                                "exit: 0 ok (also on SIGTERM), 1 failure, 2 "
-                                "usage\n");
-                        km_conf_usage(&conf, stdout);
-                }
-                code = conf.nargs && !conf.help ? 2 : 0;
-                km_conf_destroy(&conf);
+        if (km_main_conf(&conf, "komek-notify", notify_keys, &nc, argc, argv,
+                         notify_usage, 0, &code))
                 return code;
-        }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-notify", lvl, conf.log_json);
-        km_sig_install();
+        km_main_start(&conf, "komek-notify", 0);
         srand((unsigned)time(NULL) ^ (unsigned)getpid());
         code = notify_init(&n, &conf, &nc, err, sizeof(err));
         if (code) {

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 #include "km_kafka.h"
 #include "km_metrics.h"
 #include "km_obs.h"
@@ -105,32 +106,34 @@ struct notify {
 };
 
 /* notify_log.c */
-int notify_log_message(struct notify *n, const rd_kafka_message_t *rkm,
-                       char *err, size_t errlen);
-int notify_log_write(struct notify *n, char *err, size_t errlen);
+/* One message into the open batch, or dead-lettered (a failed dead letter
+ * sets n->dlq_failed, and n->fatal on KM_EFATAL: the batch rolls back). */
+void notify_log_message(struct notify *n, const rd_kafka_message_t *rkm,
+                        char *err, size_t errlen);
+int notify_log_write(struct notify *n, char *err, size_t errlen) KM_MUSTCHECK;
 void notify_log_clear(struct notify *n);
 int notify_log_seek(struct notify *n, rd_kafka_topic_partition_list_t *parts,
-                    char *err, size_t errlen);
-int notify_sla_scan(struct notify *n, char *err, size_t errlen);
+                    char *err, size_t errlen) KM_MUSTCHECK;
+int notify_sla_scan(struct notify *n, char *err, size_t errlen) KM_MUSTCHECK;
 int notify_dlq(struct notify *n, const char *stage, const char *topic,
                int32_t partition, int64_t offset, json_t *origin,
                const char *reason, const char *detail, const void *buf,
-               size_t len, char *err, size_t errlen);
+               size_t len, char *err, size_t errlen) KM_MUSTCHECK;
 
 /* notify_send.c */
-int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen);
+int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen) KM_MUSTCHECK;
 
 /* notify_http.c */
 char *notify_webhook_body(const struct notify *n, const struct notify_row *r);
 void notify_sign(const char *secret, const char *ts, const char *body,
                  char out[72]);
 int notify_webhook_post(struct notify *n, const struct notify_row *r,
-                        char *err, size_t errlen);
+                        char *err, size_t errlen) KM_MUSTCHECK;
 
 /* notify_mail.c */
 char *notify_mail_build(const struct notify *n, struct notify_row **rows,
                         size_t nrows, char msgid[128]);
 int notify_mail_send(const struct notify *n, const char *to, const char *msg,
-                     char *err, size_t errlen);
+                     char *err, size_t errlen) KM_MUSTCHECK;
 
 #endif /* NOTIFY_H */

@@ -243,8 +243,8 @@ static int notify_parse_event(const rd_kafka_message_t *rkm, size_t ord,
         return 0;
 }
 
-int notify_log_message(struct notify *n, const rd_kafka_message_t *rkm,
-                       char *err, size_t errlen)
+void notify_log_message(struct notify *n, const rd_kafka_message_t *rkm,
+                        char *err, size_t errlen)
 {
         const char *topic = rd_kafka_topic_name(rkm->rkt);
         int is_event = strcmp(topic, n->conf->topic_task_events) == 0;
@@ -298,7 +298,6 @@ int notify_log_message(struct notify *n, const rd_kafka_message_t *rkm,
                 p = rd_kafka_topic_partition_list_add(n->offsets, topic,
                                                       rkm->partition);
         p->offset = rkm->offset + 1;
-        return 0;
 }
 
 /* Every dead letter of the batch acknowledged, before its offsets commit. */

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "km_err.h"
+#include "km_hash.h"
 #include "km_util.h"
 #include "notify.h"
 
@@ -102,11 +103,9 @@ static int notify_id_cmp(const void *a, const void *b)
 static void notify_msgid(struct notify_row **rows, size_t nrows,
                          char msgid[128])
 {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
         struct notify_row **s;
         struct notify_buf ids = {0};
-        char hex[33];
+        char hex[KM_SHA256_HEX];
 
         if (nrows == 1) {
                 snprintf(msgid, 128, "<%s@komek-notify>", rows[0]->event_id);
@@ -119,12 +118,11 @@ static void notify_msgid(struct notify_row **rows, size_t nrows,
                 nb_str(&ids, s[i]->event_id);
                 nb_str(&ids, "\n");
         }
-        EVP_Digest(ids.p, ids.len, md, &mdlen, EVP_sha256(), NULL);
+        km_hash_sha256_hex(ids.p, ids.len, hex);
         free(ids.p);
         free(s);
-        for (int i = 0; i < 16; i++)
-                snprintf(hex + 2 * i, 3, "%02x", md[i]);
-        snprintf(msgid, 128, "<digest-%s@komek-notify>", hex);
+        /* the first 16 bytes of the digest are enough for an id */
+        snprintf(msgid, 128, "<digest-%.32s@komek-notify>", hex);
 }
 
 char *notify_mail_build(const struct notify *n, struct notify_row **rows,

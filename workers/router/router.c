@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
@@ -277,30 +278,15 @@ int main(int argc, char **argv)
         struct km_conf conf;
         struct router_conf rc;
         struct router r;
-        enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         int code;
 
         memset(&rc, 0, sizeof(rc));
         memset(&r, 0, sizeof(r));
-        if (km_conf_main(&conf, "router", router_keys, &rc, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-router: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump || conf.nargs) {
-                if (conf.dump)
-                        km_conf_dump(&conf, stdout);
-                else
-                        router_usage(&conf);
-                code = conf.nargs && !conf.help ? 2 : 0;
-                km_conf_destroy(&conf);
+        if (km_main_conf(&conf, "komek-router", router_keys, &rc, argc, argv,
+                         router_usage, 0, &code))
                 return code;
-        }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-router", lvl, conf.log_json);
-        km_sig_install();
+        km_main_start(&conf, "komek-router", 0);
         code = router_init(&r, &conf, &rc, err, sizeof(err));
         if (code && km_sig_stop) { /* stopped while waiting for the broker */
                 km_log_info("stopped during start-up: %s", err);

@@ -20,6 +20,7 @@
 #include "km_conf.h"
 #include "km_dir.h"
 #include "km_dir_hist.h"
+#include "km_err.h"
 #include "km_kafka.h"
 #include "km_metrics.h"
 #include "km_obs.h"
@@ -172,21 +173,21 @@ struct router {
 /* router_txn.c */
 void router_txn_open(struct router *r);
 int router_txn_produce(struct router *r, int force, char *err,
-                       size_t errlen);
-int router_txn_commit_start(struct router *r, char *err, size_t errlen);
+                       size_t errlen) KM_MUSTCHECK;
+int router_txn_commit_start(struct router *r, char *err, size_t errlen) KM_MUSTCHECK;
 int router_txn_commit_wait(struct router *r, int block, char *err,
-                           size_t errlen);
-int router_txn_commit(struct router *r, char *err, size_t errlen);
+                           size_t errlen) KM_MUSTCHECK;
+int router_txn_commit(struct router *r, char *err, size_t errlen) KM_MUSTCHECK;
 void router_txn_abort(struct router *r, int rewind);
 void router_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);
 
 /* router_msg.c */
 int router_msg_handle(struct router *r, const rd_kafka_message_t *rkm,
-                      char *err, size_t errlen);
+                      char *err, size_t errlen) KM_MUSTCHECK;
 int router_msg_dlq(struct router *r, const struct router_origin *o,
                    const char *reason, const char *detail, char *err,
-                   size_t errlen);
+                   size_t errlen) KM_MUSTCHECK;
 
 /* router_dedup.c */
 #define ROUTER_FLUSH_N 2000            /* routed complaints per check */
@@ -201,7 +202,7 @@ void router_dedup_pend(struct router *r, const char *cid,
 void router_dedup_pend_dlq(struct router *r, const struct router_origin *o,
                            const char *reason, const char *detail);
 int router_dedup_due(const struct router *r);
-int router_dedup_flush(struct router *r, char *err, size_t errlen);
+int router_dedup_flush(struct router *r, char *err, size_t errlen) KM_MUSTCHECK;
 void router_dedup_handover(struct router *r, struct router_commit *cm);
 void router_dedup_committed(struct router *r, struct router_commit *cm);
 void router_dedup_aborted(struct router *r);

@@ -16,13 +16,11 @@
  */
 #include <string.h>
 
-#include "km_util.h"
 #include "router.h"
 
 void router_metrics_init(struct router *r)
 {
         struct router_metrics *m = &r->m;
-        char labels[256];
 
         m->reg = km_obs_new("komek-router", r->rc->metrics_port);
         if (m->reg == NULL)
@@ -31,19 +29,10 @@ void router_metrics_init(struct router *r)
         m->out = km_obs_messages(m->reg, r->conf->topic_dispatch, "out", NULL);
         m->dup = km_obs_messages(m->reg, r->conf->topic_complaints,
                                  "duplicate", NULL);
-        m->batch = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS, NULL,
-                                        "seconds per batch (transaction)",
-                                        km_metrics_latency_buckets,
-                                        KM_METRICS_LATENCY_N);
-        if (km_metrics_labels(labels, sizeof(labels), "stage", "commit", NULL))
-                m->commit = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS,
-                                                 labels, NULL,
-                                                 km_metrics_latency_buckets,
-                                                 KM_METRICS_LATENCY_N);
+        km_obs_batch(m->reg, "seconds per batch (transaction)", &m->batch,
+                     &m->commit, &m->last_commit);
         m->aborts = km_metrics_counter(m->reg, KM_METRIC_TXN_ABORTS, NULL,
                                        "Kafka transactions aborted");
-        m->last_commit = km_metrics_gauge(m->reg, KM_METRIC_LAST_COMMIT, NULL,
-                                          "unix time of the last commit");
 }
 
 /* A dead letter in the open transaction (the handle is looked up by name:
@@ -87,7 +76,6 @@ void router_metrics_committed(struct router *r,
                               const struct router_commit *cm)
 {
         struct router_metrics *m = &r->m;
-        int64_t now = km_now_ms();
 
         if (m->reg == NULL)
                 return;
@@ -96,10 +84,8 @@ void router_metrics_committed(struct router *r,
         km_metric_add(m->dup, cm->n_dup);
         for (int i = 0; i < cm->ndlq; i++)
                 km_metric_add(cm->dlq[i].h, cm->dlq[i].n);
-        km_metric_observe(m->batch,
-                          (double)(now - cm->batch_start_ms) / 1000.0);
-        km_metric_observe(m->commit, (double)(now - cm->t0) / 1000.0);
-        km_metric_set(m->last_commit, (double)km_wall_s());
+        km_obs_batch_committed(m->batch, m->commit, m->last_commit,
+                               cm->batch_start_ms, cm->t0);
 }
 
 void router_metrics_aborted(struct router *r)

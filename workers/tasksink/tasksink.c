@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "km_log.h"
+#include "km_main.h"
 #include "km_outbox.h"
 #include "km_pg.h"
 #include "km_sig.h"
@@ -295,42 +296,29 @@ static void tasksink_destroy(struct tasksink *ts)
         km_metrics_destroy(ts->m.reg); /* stops the HTTP thread */
 }
 
+static void tasksink_usage(const struct km_conf *conf)
+{
+        fprintf(stdout, "usage: komek-tasksink [options]\n"
+                        "Writes topics.dispatch into the tasks table, "
+                        "exactly once; relays the inbox outbox.\n"
+                        "exit: 0 ok (also on SIGTERM), 1 failure, 2 usage\n");
+        km_conf_usage(conf, stdout);
+}
+
 int main(int argc, char **argv)
 {
         struct km_conf conf;
         struct tasksink_conf tc;
         struct tasksink ts;
-        enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         int code;
 
         memset(&tc, 0, sizeof(tc));
         memset(&ts, 0, sizeof(ts));
-        if (km_conf_main(&conf, "tasksink", tasksink_keys, &tc, argc, argv,
-                         err, sizeof(err))) {
-                fprintf(stderr, "komek-tasksink: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump || conf.nargs) {
-                if (conf.dump) {
-                        km_conf_dump(&conf, stdout);
-                } else {
-                        fprintf(stdout,
-                                "usage: komek-tasksink [options]\n"
-                                "Writes topics.dispatch into the tasks table, "
-                                "exactly once; relays the inbox outbox.\n"
-                                "exit: 0 ok (also on SIGTERM), 1 failure, 2 "
-                                "usage\n");
-                        km_conf_usage(&conf, stdout);
-                }
-                code = conf.nargs && !conf.help ? 2 : 0;
-                km_conf_destroy(&conf);
+        if (km_main_conf(&conf, "komek-tasksink", tasksink_keys, &tc, argc,
+                         argv, tasksink_usage, 0, &code))
                 return code;
-        }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-tasksink", lvl, conf.log_json);
-        km_sig_install();
+        km_main_start(&conf, "komek-tasksink", 0);
         code = tasksink_init(&ts, &conf, &tc, err, sizeof(err));
         if (code) {
                 km_log_error("start: %s", err);

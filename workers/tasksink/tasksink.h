@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 #include "km_kafka.h"
 #include "km_metrics.h"
 #include "km_obs.h"
@@ -121,7 +122,7 @@ void tasksink_msg_free(struct tasksink_msg *m);
 /** @brief The message as a staging line appended to ts->copy (KM_EINPUT:
  *  invalid, err says why). */
 int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
-                       struct tasksink_row *row, char *err, size_t errlen);
+                       struct tasksink_row *row, char *err, size_t errlen) KM_MUSTCHECK;
 /** @brief Free what row holds (its raw copy); row is zeroed. */
 void tasksink_row_free(struct tasksink_row *row);
 
@@ -133,11 +134,11 @@ void tasksink_metrics_committed(struct tasksink *ts, const int64_t counts[4],
 /* tasksink_db.c */
 int tasksink_dlq(struct tasksink *ts, const char *stage, int32_t partition,
                  int64_t offset, const char *reason, const char *detail,
-                 const void *buf, size_t len, char *err, size_t errlen);
-int tasksink_batch_write(struct tasksink *ts, char *err, size_t errlen);
+                 const void *buf, size_t len, char *err, size_t errlen) KM_MUSTCHECK;
+int tasksink_batch_write(struct tasksink *ts, char *err, size_t errlen) KM_MUSTCHECK;
 void tasksink_batch_clear(struct tasksink *ts);
 int tasksink_seek_stored(struct tasksink *ts,
                          rd_kafka_topic_partition_list_t *parts, char *err,
-                         size_t errlen);
+                         size_t errlen) KM_MUSTCHECK;
 
 #endif /* TASKSINK_H */

@@ -16,14 +16,12 @@
  *   komek_last_commit_timestamp_seconds, komek_pg_errors_total{kind}, and
  *   komek_consumer_lag (the probe in tasksink_run).
  */
-#include "km_util.h"
 #include "tasksink.h"
 
 void tasksink_metrics_init(struct tasksink *ts)
 {
         struct tasksink_metrics *m = &ts->m;
         const char *topic = ts->conf->topic_dispatch;
-        char labels[64];
 
         m->reg = km_obs_new("komek-tasksink", ts->tc->metrics_port);
         if (m->reg == NULL)
@@ -35,24 +33,14 @@ void tasksink_metrics_init(struct tasksink *ts)
                                      "invalid_dispatch");
         m->refused = km_obs_messages(m->reg, topic, "dlq", "refused");
         m->relayed = km_obs_messages(m->reg, "task_outbox", "out", NULL);
-        m->batch = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS, NULL,
-                                        "seconds per batch (transaction)",
-                                        km_metrics_latency_buckets,
-                                        KM_METRICS_LATENCY_N);
-        if (km_metrics_labels(labels, sizeof(labels), "stage", "commit", NULL))
-                m->commit = km_metrics_histogram(m->reg, KM_METRIC_BATCH_SECONDS,
-                                                 labels, NULL,
-                                                 km_metrics_latency_buckets,
-                                                 KM_METRICS_LATENCY_N);
-        m->last_commit = km_metrics_gauge(m->reg, KM_METRIC_LAST_COMMIT, NULL,
-                                          "unix time of the last commit");
+        km_obs_batch(m->reg, "seconds per batch (transaction)", &m->batch,
+                     &m->commit, &m->last_commit);
 }
 
 void tasksink_metrics_committed(struct tasksink *ts, const int64_t counts[4],
                                 int64_t write_start_ms)
 {
         struct tasksink_metrics *m = &ts->m;
-        int64_t now = km_now_ms();
 
         if (m->reg == NULL)
                 return;
@@ -61,7 +49,6 @@ void tasksink_metrics_committed(struct tasksink *ts, const int64_t counts[4],
         km_metric_add(m->duplicate, counts[2]);
         km_metric_add(m->refused, counts[3]);
         km_metric_add(m->invalid, m->n_invalid);
-        km_metric_observe(m->batch, (double)(now - ts->batch_start_ms) / 1000.0);
-        km_metric_observe(m->commit, (double)(now - write_start_ms) / 1000.0);
-        km_metric_set(m->last_commit, (double)km_wall_s());
+        km_obs_batch_committed(m->batch, m->commit, m->last_commit,
+                               ts->batch_start_ms, write_start_ms);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_time.h"
 #include "km_util.h"
 #include "web.h"
 
@@ -146,7 +147,7 @@ static char (*web_weeks(const struct web_dash *d, int n))[16]
         char (*w)[16] = km_xcalloc((size_t)n, sizeof(*w));
 
         for (int i = 0; i < n; i++)
-                web_week_label(d->monday - 7 * (int64_t)(n - 1 - i), w[i],
+                km_time_week_fmt(d->monday - 7 * (int64_t)(n - 1 - i), w[i],
                                sizeof(w[i]));
         return w;
 }
@@ -184,7 +185,7 @@ static void web_dash_chart(struct web_ctx *c, const struct web_dash *d,
                 char label[16];
                 int j, i;
 
-                web_week_label(km_days_from_civil(atoi(PQgetvalue(res, r, 0)),
+                km_time_week_fmt(km_days_from_civil(atoi(PQgetvalue(res, r, 0)),
                                                   (unsigned)atoi(PQgetvalue(res, r, 0) + 5),
                                                   (unsigned)atoi(PQgetvalue(res, r, 0) + 8)),
                                label, sizeof(label));
@@ -413,8 +414,8 @@ void web_dashboard(struct web_ctx *c)
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 return;
         }
-        web_day_fmt(d.monday, from, sizeof(from));
-        web_day_fmt(d.monday + 6, to, sizeof(to));
+        km_time_day_fmt(d.monday, from, sizeof(from));
+        km_time_day_fmt(d.monday + 6, to, sizeof(to));
         web_page_begin(c, web_t(c, M_DASHBOARD));
         web_buf_printf(b, "<h1>%s · %s <span class=\"muted\" id=\"week-label\">"
                           "%s</span> <span class=\"muted\">%s … %s</span></h1>",
@@ -423,7 +424,7 @@ void web_dashboard(struct web_ctx *c)
         if (d.latest >= d.monday && d.latest < d.monday + 6) {
                 char day[16];
 
-                web_day_fmt(d.latest, day, sizeof(day));
+                km_time_day_fmt(d.latest, day, sizeof(day));
                 web_buf_printf(b, "<p class=\"muted\" id=\"partial\">%s %s.</p>",
                                web_t(c, M_PARTIAL), day);
         }

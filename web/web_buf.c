@@ -1,7 +1,7 @@
 /*
  * web_buf.c - text buffers with the escapes every page needs (HTML text
- * and attributes, URL query values, CSV fields), the url-encoded form
- * reader, and random tokens.
+ * and attributes, URL query values, CSV fields) and random tokens.  The
+ * url-encoded form reader is km_http_form_get (common/km_http.c).
  *
  * SECURITY: everything that comes from a request or from the database is
  * written through web_buf_esc (HTML), web_buf_url (links) or web_buf_csv
@@ -9,14 +9,13 @@
  * numbers.  web_buf_csv also defuses spreadsheet formulas (OWASP "CSV
  * injection", common/km_csv.c).
  */
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "km_csv.h"
+#include "km_hash.h"
 #include "km_utf8.h"
 #include "km_util.h"
 #include "web.h"
@@ -203,58 +202,6 @@ void web_buf_free(struct web_buf *b)
         b->len = b->cap = 0;
 }
 
-static int web_hexval(int c)
-{
-        return c >= '0' && c <= '9'   ? c - '0'
-               : c >= 'a' && c <= 'f' ? c - 'a' + 10
-               : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                      : -1;
-}
-
-/* The decoded value of the first field name in an url-encoded body, or
- * NULL (free it).  A value that is not valid UTF-8 counts as absent. */
-char *web_form_get(const char *body, const char *name)
-{
-        size_t nlen = strlen(name);
-        const char *p = body;
-
-        while (p && *p) {
-                const char *end = strchr(p, '&');
-                size_t flen = end ? (size_t)(end - p) : strlen(p);
-
-                if (flen > nlen && strncmp(p, name, nlen) == 0 &&
-                    p[nlen] == '=') {
-                        const char *v = p + nlen + 1;
-                        size_t vlen = flen - nlen - 1, j = 0;
-                        char *out = km_xmalloc(vlen + 1);
-
-                        for (size_t i = 0; i < vlen; i++) {
-                                int h, l;
-
-                                if (v[i] == '+') {
-                                        out[j++] = ' ';
-                                } else if (v[i] == '%' && i + 2 < vlen &&
-                                           (h = web_hexval(v[i + 1])) >= 0 &&
-                                           (l = web_hexval(v[i + 2])) >= 0) {
-                                        out[j++] = (char)(h * 16 + l);
-                                        i += 2;
-                                } else {
-                                        out[j++] = v[i];
-                                }
-                        }
-                        out[j] = '\0';
-                        if (strlen(out) != j ||
-                            !km_utf8_valid(out, j, NULL)) {
-                                free(out);
-                                return NULL;
-                        }
-                        return out;
-                }
-                p = end ? end + 1 : NULL;
-        }
-        return NULL;
-}
-
 /* 32 random bytes (OpenSSL's CSPRNG) as 64 lower-case hex digits. */
 int web_hex_token(char *out, size_t outlen)
 {
@@ -262,25 +209,6 @@ int web_hex_token(char *out, size_t outlen)
 
         if (outlen < WEB_TOKEN_HEX + 1 || RAND_bytes(r, sizeof(r)) != 1)
                 return -1;
-        for (size_t i = 0; i < sizeof(r); i++)
-                snprintf(out + 2 * i, 3, "%02x", r[i]);
+        km_hash_hex(r, sizeof(r), out);
         return 0;
-}
-
-void web_sha256_hex(const char *s, char *out)
-{
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-
-        EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < mdlen; i++)
-                snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-/* Constant-time equality of two tokens (their lengths are not secret). */
-int web_ct_equal(const char *a, const char *b)
-{
-        size_t n = strlen(a);
-
-        return n > 0 && n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
 }

@@ -18,6 +18,7 @@
 
 #include "km_log.h"
 #include "km_utf8.h"
+#include "km_time.h"
 #include "km_util.h"
 #include "web.h"
 
@@ -115,55 +116,6 @@ static const struct {
 
 /* ---- days and ISO weeks ----------------------------------------------- */
 
-static void web_civil(int64_t z, int *y, int *m, int *dd)
-{
-        int64_t era, doe, yoe, doy, mp;
-
-        z += 719468;
-        era = (z >= 0 ? z : z - 146096) / 146097;
-        doe = z - era * 146097;
-        yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        mp = (5 * doy + 2) / 153;
-        *dd = (int)(doy - (153 * mp + 2) / 5 + 1);
-        *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-        *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-void web_day_fmt(int64_t day, char *buf, size_t len)
-{
-        int y, m, dd;
-
-        web_civil(day, &y, &m, &dd);
-        snprintf(buf, len, "%04d-%02d-%02d", y, m, dd);
-}
-
-/* "2025-W29" of a Monday: the ISO year is the year of its Thursday. */
-void web_week_label(int64_t monday, char *buf, size_t len)
-{
-        int y, m, dd;
-        int64_t thu = monday + 3;
-
-        web_civil(thu, &y, &m, &dd);
-        snprintf(buf, len, "%04d-W%02d", y,
-                 (int)((thu - km_days_from_civil(y, 1, 1)) / 7 + 1));
-}
-
-static int web_week_parse(const char *s, int64_t *monday)
-{
-        int y, w;
-        char c;
-        int64_t jan4, wd;
-
-        if (s == NULL || sscanf(s, "%4d-W%2d%c", &y, &w, &c) != 2 ||
-            y < 2000 || y > 2100 || w < 1 || w > 53)
-                return -1;
-        jan4 = km_days_from_civil(y, 1, 4);
-        wd = ((jan4 + 3) % 7 + 7) % 7; /* 0 = Monday */
-        *monday = jan4 - wd + 7 * (int64_t)(w - 1);
-        return 0;
-}
-
 static int64_t web_day_parse(const char *s)
 {
         int y, m, dd;
@@ -229,10 +181,10 @@ int web_dash_init(struct web_ctx *c, struct web_dash *d)
                 return -1;
         d->latest = *PQgetvalue(res, 0, 1) ? web_day_parse(PQgetvalue(res, 0, 1))
                                            : -1;
-        if (web_week_parse(w, &d->monday))
+        if (km_time_week_parse(w, &d->monday))
                 d->monday = web_day_parse(PQgetvalue(res, 0, 0));
-        web_day_fmt(d->monday, d->week, sizeof(d->week));
-        web_week_label(d->monday, d->label, sizeof(d->label));
+        km_time_day_fmt(d->monday, d->week, sizeof(d->week));
+        km_time_week_fmt(d->monday, d->label, sizeof(d->label));
         return 0;
 }
 
@@ -241,7 +193,7 @@ void web_dash_qs(const struct web_dash *d, struct web_buf *b, int64_t monday)
 {
         char label[16];
 
-        web_week_label(monday, label, sizeof(label));
+        km_time_week_fmt(monday, label, sizeof(label));
         web_buf_printf(b, "week=%s", label);
         if (d->district) {
                 web_buf_puts(b, "&amp;district=");

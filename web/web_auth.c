@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_hash.h"
+#include "km_http.h"
 #include "km_log.h"
 #include "km_pg.h"
 #include "km_util.h"
@@ -212,7 +214,7 @@ static int web_session_new(struct web_ctx *c, PGconn *conn, const char *login)
 
         if (web_hex_token(id, sizeof(id)) || web_hex_token(csrf, sizeof(csrf)))
                 return -1;
-        web_sha256_hex(id, hash);
+        km_hash_sha256_hex(id, strlen(id), hash);
         snprintf(max, sizeof(max), "%lld", (long long)wc->session_max_s);
         snprintf(idle, sizeof(idle), "%lld", (long long)wc->session_idle_s);
         snprintf(cap, sizeof(cap), "%lld", (long long)wc->sessions_per_user);
@@ -250,9 +252,9 @@ static int web_session_new(struct web_ctx *c, PGconn *conn, const char *login)
 void web_login_post(struct web_ctx *c)
 {
         struct web *w = c->w;
-        char *login = web_form_get(c->body, "login");
-        char *pw = web_form_get(c->body, "password");
-        char *tok = web_form_get(c->body, "csrf");
+        char *login = km_http_form_get(c->body, c->blen, "login");
+        char *pw = km_http_form_get(c->body, c->blen, "password");
+        char *tok = km_http_form_get(c->body, c->blen, "csrf");
         char err[256], name[64];
         const char *pre = MHD_lookup_connection_value(
             c->mc, MHD_COOKIE_KIND,
@@ -263,7 +265,7 @@ void web_login_post(struct web_ctx *c)
         int ok = 0, known = 0;
         long wait;
 
-        if (tok == NULL || pre == NULL || !web_ct_equal(tok, pre)) {
+        if (tok == NULL || pre == NULL || !km_hash_equal(tok, pre)) {
                 web_page_login(c, 403, M_FORM_EXPIRED);
                 goto cleanup;
         }
@@ -280,7 +282,7 @@ void web_login_post(struct web_ctx *c)
                 free(login);
                 login = km_xstrdup("-");
         }
-        if ((conn = web_pool_get(&w->staff, err, sizeof(err))) == NULL) {
+        if ((conn = km_pgpool_get_conn(&w->staff, err, sizeof(err))) == NULL) {
                 km_log_warn("sign-in: %s", err);
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 goto cleanup;
@@ -332,7 +334,7 @@ void web_login_post(struct web_ctx *c)
         web_redirect(c, "/");
 cleanup:
         PQclear(res);
-        web_pool_put(&w->staff, conn);
+        km_pgpool_put_conn(&w->staff, conn);
         if (pw) {
                 OPENSSL_cleanse(pw, strlen(pw));
                 free(pw);
@@ -350,12 +352,13 @@ void web_logout(struct web_ctx *c)
         if (c->has_session)
                 web_scache_drop(c->w->scache, c->s.id_hash);
         if (c->has_session &&
-            (conn = web_pool_get(&c->w->staff, err, sizeof(err))) != NULL) {
+            (conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) !=
+                    NULL) {
                 if (km_pg_exec(conn,
                                "DELETE FROM web_sessions WHERE id_hash = $1", 1,
                                p, NULL, err, sizeof(err)))
                         km_log_warn("sign-out: %s", err);
-                web_pool_put(&c->w->staff, conn);
+                km_pgpool_put_conn(&c->w->staff, conn);
         }
         web_cookie(c, web_cookie_name(c->w, "km_session", name, sizeof(name)),
                    "", 0);
@@ -391,12 +394,13 @@ int web_session_load(struct web_ctx *c)
 
         if (!web_token_hex(id))
                 return 0;
-        web_sha256_hex(id, c->s.id_hash);
+        km_hash_sha256_hex(id, strlen(id), c->s.id_hash);
         if (web_scache_get(c->w->scache, wc->session_cache_ms, &c->s)) {
                 c->has_session = 1;
                 return 1;
         }
-        if ((conn = web_pool_get(&c->w->staff, err, sizeof(err))) == NULL) {
+        if ((conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) ==
+            NULL) {
                 km_log_warn("session: %s", err);
                 return -1;
         }
@@ -444,15 +448,15 @@ int web_session_load(struct web_ctx *c)
         }
 cleanup:
         PQclear(res);
-        web_pool_put(&c->w->staff, conn);
+        km_pgpool_put_conn(&c->w->staff, conn);
         return r;
 }
 
 /* The POST's form token against the session's. */
 int web_csrf_ok(struct web_ctx *c)
 {
-        char *tok = web_form_get(c->body, "csrf");
-        int ok = c->has_session && tok && web_ct_equal(tok, c->s.csrf);
+        char *tok = km_http_form_get(c->body, c->blen, "csrf");
+        int ok = c->has_session && tok && km_hash_equal(tok, c->s.csrf);
 
         free(tok);
         return ok;
@@ -465,7 +469,7 @@ void web_sessions_gc(struct web *w)
 {
         char err[256], keep[24];
         const char *p[1] = {keep};
-        PGconn *conn = web_pool_get(&w->staff, err, sizeof(err));
+        PGconn *conn = km_pgpool_get_conn(&w->staff, err, sizeof(err));
 
         if (conn == NULL)
                 return;
@@ -482,5 +486,5 @@ void web_sessions_gc(struct web *w)
                        "locked_until < now())",
                        1, p, NULL, err, sizeof(err)))
                 km_log_warn("cleanup: %s", err);
-        web_pool_put(&w->staff, conn);
+        km_pgpool_put_conn(&w->staff, conn);
 }

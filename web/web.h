@@ -22,6 +22,7 @@
 #include "km_dir.h"
 #include "km_err.h"
 #include "km_metrics.h"
+#include "km_pgpool.h"
 
 #define WEB_TOKEN_HEX 64 /* 32 random bytes as hex: session id, CSRF token */
 #define WEB_LOGIN_MAX 64
@@ -71,18 +72,6 @@ struct web_conf {
         int password_stdin;
 };
 
-/* A pool of PostgreSQL connections, made on demand. */
-struct web_pool {
-        const char *name;     /* "staff", "analyst" */
-        const char *conninfo;
-        const char *role;     /* NULL-able: SET ROLE after connecting */
-        int n;
-        PGconn **conns;
-        int *busy;
-        pthread_mutex_t mu;
-        pthread_cond_t cond;
-};
-
 struct web_pub;   /* web_pub.c */
 struct web_scache; /* web_scache.c */
 struct web_cache; /* web_cache.c */
@@ -90,7 +79,7 @@ struct web_cache; /* web_cache.c */
 struct web {
         const struct km_conf *conf;
         const struct web_conf *wc;
-        struct web_pool staff, analyst;
+        struct km_pgpool staff, analyst; /* km_pgpool.c */
         struct web_pub *pub;
         struct web_cache *cache;
         struct web_scache *scache;
@@ -146,34 +135,126 @@ struct web_ctx {
 
 /* Message ids of the UI strings (web_i18n.c). */
 enum web_msg {
-        M_TITLE, M_LOGIN, M_LOGIN_NAME, M_PASSWORD, M_LOGIN_BUTTON,
-        M_LOGOUT, M_BAD_LOGIN, M_LOCKED, M_FORM_EXPIRED, M_INBOX,
-        M_DASHBOARD, M_OPEN_TASKS, M_OVERDUE, M_DUE, M_CATEGORY, M_ADDRESS,
-        M_STATUS, M_RECEIVED, M_DESCRIPTION, M_NO_TASKS, M_TASK, M_HISTORY,
-        M_CONTACT, M_ACK, M_RESOLVE, M_REJECT, M_NOTE, M_REASON,
-        M_CORRECT_CATEGORY, M_CORRECT_BUILDING, M_NONE, M_BACK, M_DONE_ACK,
-        M_DONE_RESOLVE, M_DONE_REJECT, M_REFUSED, M_NOT_FOUND, M_FORBIDDEN,
-        M_CSRF, M_UNAVAILABLE, M_TIMES_LOCAL, M_PAGE, M_NEXT, M_PREV,
-        M_WEEK, M_THIS_WEEK, M_PREV_WEEK, M_CHANGE, M_SINCE_JAN, M_DISTRICT,
-        M_ALL, M_FILTER, M_BY_CATEGORY, M_BY_DISTRICT, M_ESCALATIONS,
-        M_RATING, M_UNRATED, M_NOW, M_OPEN, M_RESOLVED_WEEK, M_COMPLAINTS,
-        M_CSV, M_KIND, M_ORG, M_BUILDING, M_WHEN, M_EVIDENCE, M_RANK,
-        M_SCORE, M_PER100, M_RESOLVE_MEDIAN, M_SLA_RATE, M_REPEAT_RATE,
-        M_VOTES, M_AVG_VOTE, M_UNRATED_REASON, M_NO_DATA, M_WEEKS_CHART,
-        M_ROUTED_NOTE, M_RATING_MONTH, M_TOTAL, M_UNMATCHED, M_ATTEMPT,
-        M_NO_ESCALATIONS, M_COMPONENTS, M_BEST, M_WORST, M_TOO_LARGE,
-        M_METHOD, M_EMERGENCY, M_ROUTED_TO, M_SHOWN_OF, M_NAME, M_PHONE,
-        M_EMAIL, M_NOTE_HINT, M_PARTIAL, M_RESIDENT, M_DISPUTED,
-        M_UNDELIVERED, M_UNDELIVERED_HINT, M_CHANNEL, M_TARGET, M_TRIES,
-        M_LAST_ERROR, M_HANDED_OVER, M_HANDED_OVER_HINT,
-        M_HANDOVER_NOTE, M_COUNT
+        M_TITLE,
+        M_LOGIN,
+        M_LOGIN_NAME,
+        M_PASSWORD,
+        M_LOGIN_BUTTON,
+        M_LOGOUT,
+        M_BAD_LOGIN,
+        M_LOCKED,
+        M_FORM_EXPIRED,
+        M_INBOX,
+        M_DASHBOARD,
+        M_OPEN_TASKS,
+        M_OVERDUE,
+        M_DUE,
+        M_CATEGORY,
+        M_ADDRESS,
+        M_STATUS,
+        M_RECEIVED,
+        M_DESCRIPTION,
+        M_NO_TASKS,
+        M_TASK,
+        M_HISTORY,
+        M_CONTACT,
+        M_ACK,
+        M_RESOLVE,
+        M_REJECT,
+        M_NOTE,
+        M_REASON,
+        M_CORRECT_CATEGORY,
+        M_CORRECT_BUILDING,
+        M_NONE,
+        M_BACK,
+        M_DONE_ACK,
+        M_DONE_RESOLVE,
+        M_DONE_REJECT,
+        M_REFUSED,
+        M_NOT_FOUND,
+        M_FORBIDDEN,
+        M_CSRF,
+        M_UNAVAILABLE,
+        M_TIMES_LOCAL,
+        M_PAGE,
+        M_NEXT,
+        M_PREV,
+        M_WEEK,
+        M_THIS_WEEK,
+        M_PREV_WEEK,
+        M_CHANGE,
+        M_SINCE_JAN,
+        M_DISTRICT,
+        M_ALL,
+        M_FILTER,
+        M_BY_CATEGORY,
+        M_BY_DISTRICT,
+        M_ESCALATIONS,
+        M_RATING,
+        M_UNRATED,
+        M_NOW,
+        M_OPEN,
+        M_RESOLVED_WEEK,
+        M_COMPLAINTS,
+        M_CSV,
+        M_KIND,
+        M_ORG,
+        M_BUILDING,
+        M_WHEN,
+        M_EVIDENCE,
+        M_RANK,
+        M_SCORE,
+        M_PER100,
+        M_RESOLVE_MEDIAN,
+        M_SLA_RATE,
+        M_REPEAT_RATE,
+        M_VOTES,
+        M_AVG_VOTE,
+        M_UNRATED_REASON,
+        M_NO_DATA,
+        M_WEEKS_CHART,
+        M_ROUTED_NOTE,
+        M_RATING_MONTH,
+        M_TOTAL,
+        M_UNMATCHED,
+        M_ATTEMPT,
+        M_NO_ESCALATIONS,
+        M_COMPONENTS,
+        M_BEST,
+        M_WORST,
+        M_TOO_LARGE,
+        M_METHOD,
+        M_EMERGENCY,
+        M_ROUTED_TO,
+        M_SHOWN_OF,
+        M_NAME,
+        M_PHONE,
+        M_EMAIL,
+        M_NOTE_HINT,
+        M_PARTIAL,
+        M_RESIDENT,
+        M_DISPUTED,
+        M_UNDELIVERED,
+        M_UNDELIVERED_HINT,
+        M_CHANNEL,
+        M_TARGET,
+        M_TRIES,
+        M_LAST_ERROR,
+        M_HANDED_OVER,
+        M_HANDED_OVER_HINT,
+        M_HANDOVER_NOTE,
+        M_BAD_FORM,
+        M_COUNT
 };
 
 /* web.c */
 extern const struct km_conf_key web_keys[];
 
 /* web_http.c */
-struct MHD_Daemon *web_http_start(struct web *w, char *err, size_t errlen);
+/* Listen (web.listen, .port, the limits) and write web.port_file.
+ * @returns 0 and *d and *port, or KM_ECONFIG / KM_EFATAL with err. */
+int web_http_start(struct web *w, struct MHD_Daemon **d, unsigned *port,
+                   char *err, size_t errlen) KM_MUSTCHECK;
 const char *web_arg(struct web_ctx *c, const char *name);
 void web_redirect(struct web_ctx *c, const char *fmt, ...) KM_PRINTF(2, 3);
 void web_cookie(struct web_ctx *c, const char *name, const char *value,
@@ -190,10 +271,7 @@ void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars);
 void web_buf_url(struct web_buf *b, const char *s);
 void web_buf_csv(struct web_buf *b, const char *s);
 void web_buf_free(struct web_buf *b);
-char *web_form_get(const char *body, const char *name);
 int web_hex_token(char *out, size_t outlen);
-void web_sha256_hex(const char *s, char *out);
-int web_ct_equal(const char *a, const char *b);
 
 /* web_i18n.c */
 const char *web_t(const struct web_ctx *c, enum web_msg m);
@@ -211,11 +289,6 @@ void web_csrf_field(struct web_ctx *c);
 extern const char web_css[];
 
 /* web_db.c */
-int web_pool_init(struct web_pool *p, const char *name, const char *conninfo,
-                  const char *role, int n);
-PGconn *web_pool_get(struct web_pool *p, char *err, size_t errlen);
-void web_pool_put(struct web_pool *p, PGconn *conn);
-void web_pool_destroy(struct web_pool *p);
 int web_pg_prepared(PGconn *conn, const char *name, const char *sql,
                     int nparams, const char *const *params, PGresult **res,
                     char *err, size_t errlen) KM_MUSTCHECK;
@@ -293,8 +366,6 @@ int web_dash_init(struct web_ctx *c, struct web_dash *d);
 PGresult *web_dash_q(struct web_ctx *c, struct web_dash *d, enum web_dq q);
 void web_dash_free(struct web_ctx *c, struct web_dash *d);
 void web_dash_qs(const struct web_dash *d, struct web_buf *b, int64_t monday);
-void web_week_label(int64_t monday, char *buf, size_t len);
-void web_day_fmt(int64_t day, char *buf, size_t len);
 void web_dashboard(struct web_ctx *c);
 
 /* web_csv.c */

@@ -67,14 +67,14 @@ static PGresult *web_cache_run(struct web *w, const char *sql, int nparams,
                                const char *const *params, char *err,
                                size_t errlen)
 {
-        PGconn *conn = web_pool_get(&w->analyst, err, errlen);
+        PGconn *conn = km_pgpool_get_conn(&w->analyst, err, errlen);
         PGresult *res = NULL;
 
         if (conn == NULL)
                 return NULL;
         if (km_pg_exec(conn, sql, nparams, params, &res, err, errlen))
                 res = NULL;
-        web_pool_put(&w->analyst, conn);
+        km_pgpool_put_conn(&w->analyst, conn);
         return res;
 }
 

@@ -1,7 +1,7 @@
 /*
- * rt_metrics.c - see rt_metrics.h.
+ * km_test_metrics.c - see km_test_metrics.h.
  */
-#include "rt_metrics.h"
+#include "km_test_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,17 +9,17 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "../intake/http_client.h"
+#include "http_client.h"
 #include "km_util.h"
 
-static void rt_nap(int ms)
+static void km_test_metrics_nap(int ms)
 {
         struct timespec ts = {0, ms * 1000000L};
 
         nanosleep(&ts, NULL); /* between polls against a deadline */
 }
 
-int rt_metrics_port(const char *pf, int pid, int timeout_ms)
+int km_test_metrics_port(const char *pf, int pid, int timeout_ms)
 {
         int64_t deadline = km_now_ms() + timeout_ms;
         int port = 0, st;
@@ -41,11 +41,11 @@ int rt_metrics_port(const char *pf, int pid, int timeout_ms)
                 }
                 if (km_now_ms() >= deadline)
                         return 0;
-                rt_nap(50);
+                km_test_metrics_nap(50);
         }
 }
 
-double rt_metric(int port, const char *series)
+double km_test_metric(int port, const char *series)
 {
         struct http_resp r;
         size_t n = strlen(series);
@@ -63,13 +63,34 @@ double rt_metric(int port, const char *series)
         return v;
 }
 
-double rt_wait_metric(int port, const char *series, double want,
-                      int timeout_ms)
+double km_test_wait_metric(int port, const char *series, double want,
+                           int timeout_ms)
 {
         int64_t deadline = km_now_ms() + timeout_ms;
         double v;
 
-        while ((v = rt_metric(port, series)) != want && km_now_ms() < deadline)
-                rt_nap(100);
+        while ((v = km_test_metric(port, series)) != want &&
+               km_now_ms() < deadline)
+                km_test_metrics_nap(100);
         return v;
+}
+
+double km_test_metric_sum(int port, const char *prefix)
+{
+        struct http_resp r;
+        size_t n = strlen(prefix);
+        double sum = -1;
+
+        if (http_do(port, "GET", "/metrics", NULL, NULL, 0, &r) != 0)
+                return -1;
+        for (char *p = r.body; p && (p = strstr(p, prefix)) != NULL; p += n)
+                if (p == r.body || p[-1] == '\n') {
+                        char *sp = strchr(p, ' ');
+
+                        if (sp)
+                                sum = (sum < 0 ? 0 : sum) +
+                                      strtod(sp + 1, NULL);
+                }
+        http_resp_free(&r);
+        return sum;
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_http.h"
 #include "km_id.h"
 #include "km_incident.h"
 #include "km_log.h"
@@ -257,7 +258,7 @@ cleanup:
 static PGconn *wi_conn(struct web_ctx *c)
 {
         char err[256];
-        PGconn *conn = web_pool_get(&c->w->staff, err, sizeof(err));
+        PGconn *conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err));
 
         if (conn == NULL) {
                 km_log_warn("%s: %s", c->path, err);
@@ -277,7 +278,7 @@ static void wi_published(void *arg, const char *complaint_id)
 static void wi_resolve(struct web_ctx *c, PGconn *conn, const char *id)
 {
         struct km_incident_counts n;
-        char *note = web_form_get(c->body, "note"), err[512];
+        char *note = km_http_form_get(c->body, c->blen, "note"), err[512];
         int r;
 
         r = km_incident_resolve(conn, c->w->conf, c->s.org, id, note,
@@ -323,7 +324,7 @@ int web_incident_route(struct web_ctx *c, const char *path, int post)
                 wi_resolve(c, conn, id);
         else
                 wi_page(c, conn, id, NULL);
-        web_pool_put(&c->w->staff, conn);
+        km_pgpool_put_conn(&c->w->staff, conn);
         return 1;
 }
 
@@ -332,7 +333,7 @@ void web_dash_incidents(struct web_ctx *c, const char *category)
         char utc[8], err[256];
         const char *p[2] = {category, utc};
         struct web_buf *b = &c->out;
-        PGconn *conn = web_pool_get(&c->w->analyst, err, sizeof(err));
+        PGconn *conn = km_pgpool_get_conn(&c->w->analyst, err, sizeof(err));
         PGresult *res = NULL;
         int n;
 
@@ -348,10 +349,10 @@ void web_dash_incidents(struct web_ctx *c, const char *category)
                        2, p, &res, err, sizeof(err))) {
                 km_log_warn("dashboard incidents: %s", err);
                 if (conn)
-                        web_pool_put(&c->w->analyst, conn);
+                        km_pgpool_put_conn(&c->w->analyst, conn);
                 return;
         }
-        web_pool_put(&c->w->analyst, conn);
+        km_pgpool_put_conn(&c->w->analyst, conn);
         n = PQntuples(res);
         web_buf_printf(b, "<h2>%s <span class=\"muted\" "
                           "id=\"incident-count\">%d</span></h2>",

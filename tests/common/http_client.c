@@ -10,15 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "km_util.h"
 
-int http_do(int port, const char *method, const char *path,
-            const char *ctype, const char *body, size_t blen,
-            struct http_resp *resp)
+int http_send(int port, const struct http_req *q, struct http_resp *resp)
 {
         struct sockaddr_in sa;
+        struct timeval tv = {q->timeout_s, 0};
         char *req, *buf = NULL, *sep;
         size_t len = 0, cap = 0;
         ssize_t n;
@@ -28,6 +28,17 @@ int http_do(int port, const char *method, const char *path,
         fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0)
                 return -1;
+        if (q->timeout_s > 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (q->source) { /* another loopback address */
+                memset(&sa, 0, sizeof(sa));
+                sa.sin_family = AF_INET;
+                if (inet_pton(AF_INET, q->source, &sa.sin_addr) != 1 ||
+                    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+                        close(fd);
+                        return -1;
+                }
+        }
         memset(&sa, 0, sizeof(sa));
         sa.sin_family = AF_INET;
         sa.sin_port = htons((uint16_t)port);
@@ -36,12 +47,19 @@ int http_do(int port, const char *method, const char *path,
                 close(fd);
                 return -1;
         }
-        req = km_xasprintf("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                           "Connection: close\r\n%s%s%sContent-Length: %zu"
-                           "\r\n\r\n",
-                           method, path, ctype ? "Content-Type: " : "",
-                           ctype ? ctype : "", ctype ? "\r\n" : "",
-                           body ? blen : 0);
+        if (q->body)
+                req = km_xasprintf("%s %s HTTP/1.1\r\nHost: %s\r\n"
+                                   "Connection: close\r\n%sContent-Length: "
+                                   "%zu\r\n\r\n",
+                                   q->method, q->path,
+                                   q->host ? q->host : "127.0.0.1",
+                                   q->headers ? q->headers : "", q->blen);
+        else
+                req = km_xasprintf("%s %s HTTP/1.1\r\nHost: %s\r\n"
+                                   "Connection: close\r\n%s\r\n",
+                                   q->method, q->path,
+                                   q->host ? q->host : "127.0.0.1",
+                                   q->headers ? q->headers : "");
         /* a refused body may be cut short by the server: ignore errors */
         if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
                 free(req);
@@ -49,8 +67,8 @@ int http_do(int port, const char *method, const char *path,
                 return -1;
         }
         free(req);
-        if (body && blen)
-                (void)send(fd, body, blen, MSG_NOSIGNAL);
+        if (q->body && q->blen)
+                (void)send(fd, q->body, q->blen, MSG_NOSIGNAL);
         for (;;) {
                 if (len + 4096 + 1 > cap) {
                         cap = (len + 4096 + 1) * 2;
@@ -72,9 +90,25 @@ int http_do(int port, const char *method, const char *path,
         }
         resp->headers = km_xstrndup(buf, (size_t)(sep - buf));
         resp->len = len - (size_t)(sep + 4 - buf);
-        resp->body = km_xstrndup(sep + 4, resp->len);
+        resp->body = km_xmalloc(resp->len + 1);
+        memcpy(resp->body, sep + 4, resp->len + 1); /* with buf's NUL */
         free(buf);
         return 0;
+}
+
+int http_do(int port, const char *method, const char *path,
+            const char *ctype, const char *body, size_t blen,
+            struct http_resp *resp)
+{
+        char *headers = ctype ? km_xasprintf("Content-Type: %s\r\n", ctype)
+                              : NULL;
+        struct http_req q = {
+                .method = method, .path = path, .headers = headers,
+                .body = body ? body : "", .blen = body ? blen : 0};
+        int r = http_send(port, &q, resp);
+
+        free(headers);
+        return r;
 }
 
 void http_resp_free(struct http_resp *resp)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_http.h"
 #include "km_log.h"
 #include "km_pg.h"
 #include "km_task.h"
@@ -24,7 +25,7 @@
 static PGconn *web_staff_conn(struct web_ctx *c)
 {
         char err[256];
-        PGconn *conn = web_pool_get(&c->w->staff, err, sizeof(err));
+        PGconn *conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err));
 
         if (conn == NULL) {
                 km_log_warn("%s: %s", c->path, err);
@@ -276,7 +277,7 @@ void web_inbox(struct web_ctx *c)
 cleanup:
         PQclear(res);
         PQclear(cnt);
-        web_pool_put(&c->w->staff, conn);
+        km_pgpool_put_conn(&c->w->staff, conn);
 }
 
 static void web_task_forms(struct web_ctx *c, const char *id,
@@ -469,7 +470,7 @@ void web_task(struct web_ctx *c, const char *id)
         if (conn == NULL)
                 return;
         web_task_page(c, conn, id, NULL);
-        web_pool_put(&c->w->staff, conn);
+        km_pgpool_put_conn(&c->w->staff, conn);
 }
 
 /* POST /tasks/{id}/ack|resolve|reject: one km_task_apply, as komek-inbox. */
@@ -488,12 +489,12 @@ void web_task_change(struct web_ctx *c, const char *id, const char *action)
                 ch.action = KM_TASK_ACK;
         } else if (!strcmp(action, "resolve")) {
                 ch.action = KM_TASK_RESOLVE;
-                ch.note = note = web_form_get(c->body, "note");
+                ch.note = note = km_http_form_get(c->body, c->blen, "note");
         } else {
                 ch.action = KM_TASK_REJECT;
-                ch.note = note = web_form_get(c->body, "reason");
-                category = web_form_get(c->body, "category");
-                building = web_form_get(c->body, "building");
+                ch.note = note = km_http_form_get(c->body, c->blen, "reason");
+                category = km_http_form_get(c->body, c->blen, "category");
+                building = km_http_form_get(c->body, c->blen, "building");
                 ch.category = category && *category ? category : NULL;
                 ch.building_id = building && *building ? building : NULL;
         }
@@ -526,7 +527,7 @@ void web_task_change(struct web_ctx *c, const char *id, const char *action)
                 web_pub_enqueue(c->w->pub, id);
                 web_redirect(c, "/inbox?done=%s", res.status);
         }
-        web_pool_put(&c->w->staff, conn);
+        km_pgpool_put_conn(&c->w->staff, conn);
 cleanup:
         free(note);
         free(category);

@@ -163,26 +163,10 @@ static void web_usage(const struct km_conf *conf)
         km_conf_usage(conf, stdout);
 }
 
-static int web_write_port(const char *path, unsigned port)
-{
-        char *tmp = km_xasprintf("%s.tmp", path);
-        FILE *fp = fopen(tmp, "w");
-        int r = -1;
-
-        if (fp) {
-                fprintf(fp, "%u\n", port);
-                if (fclose(fp) == 0 && rename(tmp, path) == 0)
-                        r = 0;
-        }
-        free(tmp);
-        return r;
-}
-
 static int web_run(struct web *w)
 {
         const struct web_conf *wc = w->wc;
         struct MHD_Daemon *d = NULL;
-        const union MHD_DaemonInfo *info;
         char err[512];
         unsigned port;
         int64_t gc_ms = 0;
@@ -200,15 +184,8 @@ static int web_run(struct web *w)
                 km_log_error("publisher: %s", err);
                 return 1;
         }
-        d = web_http_start(w, err, sizeof(err));
-        if (d == NULL) {
+        if (web_http_start(w, &d, &port, err, sizeof(err))) {
                 km_log_error("%s", err);
-                goto cleanup;
-        }
-        info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        port = info ? info->port : (unsigned)wc->port;
-        if (wc->port_file && web_write_port(wc->port_file, port)) {
-                km_log_error("cannot write %s", wc->port_file);
                 goto cleanup;
         }
         km_log_info("listening on http://%s:%u (cookies %s)", wc->listen, port,
@@ -244,12 +221,12 @@ static int web_serve(const struct km_conf *conf, const struct web_conf *wc)
         w.wc = wc;
         pthread_mutex_init(&w.mu, NULL);
         pthread_mutex_init(&w.dir_mu, NULL);
-        web_pool_init(&w.staff, "staff", conf->pg_conninfo, NULL,
-                      (int)wc->pg_pool);
-        web_pool_init(&w.analyst, "analyst",
-                      wc->analyst_conninfo ? wc->analyst_conninfo
-                                           : km_pg_read_conninfo(conf),
-                      wc->analyst_role, (int)wc->analyst_pool);
+        km_pgpool_init(&w.staff, "komek-web-staff", conf->pg_conninfo, NULL,
+                       (int)wc->pg_pool);
+        km_pgpool_init(&w.analyst, "komek-web-analyst",
+                       wc->analyst_conninfo ? wc->analyst_conninfo
+                                            : km_pg_read_conninfo(conf),
+                       wc->analyst_role, (int)wc->analyst_pool);
         w.cache = web_cache_new(&w);
         w.scache = web_scache_new();
         w.metrics = wc->metrics_port ? km_metrics_new("komek-web") : NULL;
@@ -265,8 +242,8 @@ static int web_serve(const struct km_conf *conf, const struct web_conf *wc)
         km_metrics_destroy(w.metrics);
         web_cache_destroy(w.cache);
         web_scache_destroy(w.scache);
-        web_pool_destroy(&w.analyst);
-        web_pool_destroy(&w.staff);
+        km_pgpool_destroy(&w.analyst);
+        km_pgpool_destroy(&w.staff);
         km_dir_destroy(w.dir);
         pthread_mutex_destroy(&w.dir_mu);
         pthread_mutex_destroy(&w.mu);

@@ -14,10 +14,14 @@
  *   GET  /dashboard/{table}.csv    analysts: a table of the dashboard
  *   GET  /static/web.css           the stylesheet
  *
- * Threads: a pool of web.threads (see web_http_start).
+ * The pages are the table web_routes: path, route name per method, who
+ * may use it, handler.  Threads: a pool of web.threads (see
+ * web_http_start).
  *
  * SECURITY: the URL, query, cookies and body are untrusted.  Bodies are
- * limited to web.max_body_bytes (413); only url-encoded forms are read.
+ * limited to web.max_body_bytes (413); only url-encoded forms are read,
+ * and a body that is not one exactly (a bad or truncated percent escape,
+ * %00, bytes that are not UTF-8) is refused with 400.
  * Every POST but the sign-in needs the session's CSRF token, and a POST
  * whose Origin header names another host is refused.  Every answer has
  * Content-Security-Policy (default-src 'self', no inline script or style),
@@ -31,20 +35,13 @@
 #include <pthread.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "km_id.h"
-#include "km_http_slow.h"
+#include "km_http.h"
 #include "km_log.h"
 #include "km_util.h"
 #include "web.h"
-
-struct web_req {
-        char *body;
-        size_t len;
-        int too_large;
-};
 
 const char *web_arg(struct web_ctx *c, const char *name)
 {
@@ -240,13 +237,134 @@ static int web_task_path(const char *path, char *id, const char **action)
                web_is(*action, "reject");
 }
 
+/* ---- the routes -------------------------------------------------------- */
+
+/* Who may use a route: anybody (the sign-in), any signed-in user, or
+ * one role only. */
+enum web_who { WEB_ANYONE, WEB_SIGNED_IN, WEB_STAFF, WEB_ANALYST };
+
+/* A route's handler: rest is the path after the route's prefix. */
+typedef void web_page_fn(struct web_ctx *c, const char *rest, int post);
+
+static void web_rt_login(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        if (post)
+                web_login_post(c);
+        else
+                web_login_get(c);
+}
+
+static void web_rt_root(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        (void)post;
+        web_redirect(c, web_is(c->s.role, "staff") ? "/inbox" : "/dashboard");
+}
+
+static void web_rt_logout(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        (void)post;
+        web_logout(c);
+}
+
+static void web_rt_inbox(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        (void)post;
+        web_inbox(c);
+}
+
+/* GET /tasks/{id}, POST /tasks/{id}/{action} */
+static void web_rt_task(struct web_ctx *c, const char *rest, int post)
+{
+        const char *action = "";
+        char id[40];
+
+        (void)rest;
+        if (!web_task_path(c->path, id, &action) ||
+            post != (action[0] != '\0'))
+                web_page_error(c, 404, M_NOT_FOUND, NULL);
+        else if (post)
+                web_task_change(c, id, action);
+        else
+                web_task(c, id);
+}
+
+static void web_rt_incident(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        if (!web_incident_route(c, c->path, post))
+                web_page_error(c, 404, M_NOT_FOUND, NULL);
+}
+
+static void web_rt_dashboard(struct web_ctx *c, const char *rest, int post)
+{
+        (void)rest;
+        (void)post;
+        web_dashboard(c);
+}
+
+/* GET /dashboard/{table}.csv */
+static void web_rt_csv(struct web_ctx *c, const char *rest, int post)
+{
+        size_t n = strlen(rest);
+        char table[32];
+
+        (void)post;
+        if (n < 5 || n > 30 || strcmp(rest + n - 4, ".csv")) {
+                web_page_error(c, 404, M_NOT_FOUND, NULL);
+                return;
+        }
+        snprintf(table, sizeof(table), "%.*s", (int)(n - 4), rest);
+        web_dashboard_csv(c, table);
+}
+
+/* The pages, first match wins: a path equal to .path, or (.prefix)
+ * starting with it.  .get and .post name the route (the log and the
+ * metrics' label) for each method; NULL: the method is refused (405). */
+static const struct web_rt {
+        const char *path;
+        int prefix;
+        const char *get, *post;
+        enum web_who who;
+        web_page_fn *fn;
+} web_routes[] = {
+        {"/login", 0, "login", "login", WEB_ANYONE, web_rt_login},
+        {"/", 0, "root", NULL, WEB_SIGNED_IN, web_rt_root},
+        {"/logout", 0, NULL, "logout", WEB_SIGNED_IN, web_rt_logout},
+        {"/inbox", 0, "inbox", NULL, WEB_STAFF, web_rt_inbox},
+        {"/tasks/", 1, "task", "change", WEB_STAFF, web_rt_task},
+        {"/incidents/", 1, "incident", "change", WEB_STAFF, web_rt_incident},
+        {"/dashboard", 0, "dashboard", NULL, WEB_ANALYST, web_rt_dashboard},
+        {"/dashboard/", 1, "csv", NULL, WEB_ANALYST, web_rt_csv},
+};
+
+static const struct web_rt *web_rt_find(const char *path)
+{
+        for (size_t i = 0; i < sizeof(web_routes) / sizeof(web_routes[0]);
+             i++) {
+                const struct web_rt *r = &web_routes[i];
+
+                if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
+                              : web_is(path, r->path))
+                        return r;
+        }
+        return NULL;
+}
+
+/* In this order: the stylesheet (no session); the method (GET, HEAD or
+ * POST); the session; a POST from another origin (403); the route (404);
+ * no session: to /login; a POST without the session's CSRF token (403);
+ * the method of the route (405); the role (403); the page. */
 static void web_route(struct web_ctx *c)
 {
-        const char *path = c->path, *action = "";
+        const char *path = c->path;
         int get = web_is(c->method, "GET") || web_is(c->method, "HEAD");
         int post = web_is(c->method, "POST");
-        char id[40];
-        int s;
+        const struct web_rt *r;
+        const char *name;
 
         if (web_is(path, "/static/web.css")) {
                 c->route = "static";
@@ -259,142 +377,63 @@ static void web_route(struct web_ctx *c)
                 web_buf_puts(&c->out, web_css);
                 return;
         }
+        c->route = "other";
         if (!get && !post) {
-                c->route = "other";
                 web_page_error(c, 405, M_METHOD, NULL);
                 return;
         }
-        s = web_session_load(c);
-        if (s < 0) {
-                c->route = "other";
+        if (web_session_load(c) < 0) {
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 return;
         }
         if (post && web_cross_origin(c)) {
-                c->route = "other";
                 web_page_error(c, 403, M_CSRF, NULL);
                 return;
         }
-        if (web_is(path, "/login")) {
-                c->route = "login";
-                if (post)
-                        web_login_post(c);
-                else
-                        web_login_get(c);
-                return;
-        }
-        c->route = web_is(path, "/") ? "root"
-                   : web_is(path, "/logout") ? "logout"
-                   : web_is(path, "/inbox") ? "inbox"
-                   : strncmp(path, "/tasks/", 7) == 0 ? (post ? "change"
-                                                                : "task")
-                   : strncmp(path, "/incidents/", 11) == 0
-                       ? (post ? "change" : "incident")
-                   : web_is(path, "/dashboard") ? "dashboard"
-                   : strncmp(path, "/dashboard/", 11) == 0 ? "csv"
-                                                          : "other";
-        if (web_is(c->route, "other")) {
+        r = web_rt_find(path);
+        if (r == NULL) {
                 web_page_error(c, 404, M_NOT_FOUND, NULL);
                 return;
         }
-        if (!c->has_session) {
-                web_redirect(c, "/login");
-                return;
+        name = post ? r->post : r->get;
+        c->route = name ? name : post ? r->get : r->post;
+        if (r->who != WEB_ANYONE) {
+                if (!c->has_session) {
+                        web_redirect(c, "/login");
+                        return;
+                }
+                if (post && !web_csrf_ok(c)) {
+                        km_log_warn("%s %s: CSRF token missing or wrong (%s)",
+                                    c->method, path, c->s.login);
+                        web_page_error(c, 403, M_CSRF, NULL);
+                        return;
+                }
         }
-        if (post && !web_csrf_ok(c)) {
-                km_log_warn("%s %s: CSRF token missing or wrong (%s)",
-                            c->method, path, c->s.login);
-                web_page_error(c, 403, M_CSRF, NULL);
-                return;
-        }
-        if (web_is(c->route, "logout")) {
-                if (post)
-                        web_logout(c);
-                else
-                        web_page_error(c, 405, M_METHOD, NULL);
-                return;
-        }
-        if (post != web_is(c->route, "change")) {
+        if (name == NULL) {
                 web_page_error(c, 405, M_METHOD, NULL);
                 return;
         }
-        if (web_is(c->route, "root")) {
-                web_redirect(c, web_is(c->s.role, "staff") ? "/inbox"
-                                                           : "/dashboard");
-                return;
-        }
-        if (web_is(c->route, "inbox") || web_is(c->route, "task") ||
-            web_is(c->route, "change") || web_is(c->route, "incident")) {
-                if (!web_is(c->s.role, "staff"))
-                        web_page_error(c, 403, M_FORBIDDEN, NULL);
-                else if (web_is(c->route, "inbox"))
-                        web_inbox(c);
-                else if (strncmp(path, "/incidents/", 11) == 0) {
-                        if (!web_incident_route(c, path, post))
-                                web_page_error(c, 404, M_NOT_FOUND, NULL);
-                }
-                else if (!web_task_path(path, id, &action) ||
-                         (post != (action[0] != '\0')))
-                        web_page_error(c, 404, M_NOT_FOUND, NULL);
-                else if (post)
-                        web_task_change(c, id, action);
-                else
-                        web_task(c, id);
-                return;
-        }
-        if (!web_is(c->s.role, "analyst")) {
+        if ((r->who == WEB_STAFF && !web_is(c->s.role, "staff")) ||
+            (r->who == WEB_ANALYST && !web_is(c->s.role, "analyst"))) {
                 web_page_error(c, 403, M_FORBIDDEN, NULL);
                 return;
         }
-        if (web_is(c->route, "dashboard")) {
-                web_dashboard(c);
-        } else {
-                size_t n = strlen(path + 11);
-                char table[32];
-
-                if (n < 5 || n > 30 || strcmp(path + 11 + n - 4, ".csv")) {
-                        web_page_error(c, 404, M_NOT_FOUND, NULL);
-                        return;
-                }
-                snprintf(table, sizeof(table), "%.*s", (int)(n - 4), path + 11);
-                web_dashboard_csv(c, table);
-        }
+        r->fn(c, path + strlen(r->path), post);
 }
 
 static enum MHD_Result web_send(struct web_ctx *c)
 {
         struct MHD_Response *resp;
-        enum MHD_Result ret;
         size_t len = c->out.len;
         char *text = c->out.p;
 
         c->out.p = NULL;
-        resp = MHD_create_response_from_buffer(len, text ? text : (char *)"",
-                                               text ? MHD_RESPMEM_MUST_FREE
-                                                    : MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                c->ctype ? c->ctype
-                                         : "text/html; charset=utf-8");
-        MHD_add_response_header(
-            resp, "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-            "script-src 'none'; object-src 'none'; base-uri 'none'; "
-            "form-action 'self'; frame-ancestors 'none'");
-        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-        /* not no-referrer: with it a browser sends "Origin: null" on form
-         * posts (Fetch spec), which web_cross_origin refuses */
-        MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
-        MHD_add_response_header(resp, "Cross-Origin-Opener-Policy",
-                                "same-origin");
-        MHD_add_response_header(resp, "Permissions-Policy",
-                                "camera=(), microphone=(), geolocation=()");
-        if (c->w->wc->cookie_secure)
-                MHD_add_response_header(resp, "Strict-Transport-Security",
-                                        "max-age=31536000");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                c->cacheable ? "public, max-age=3600"
-                                             : "no-store");
+        resp = km_http_response(
+                text, len, c->ctype ? c->ctype : "text/html; charset=utf-8",
+                c->cacheable ? "public, max-age=3600" : "no-store",
+                KM_HTTP_PAGE | (c->w->wc->cookie_secure ? KM_HTTP_HSTS : 0));
+        if (resp == NULL)
+                return MHD_NO;
         if (c->location[0])
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
                                         c->location);
@@ -410,9 +449,7 @@ static enum MHD_Result web_send(struct web_ctx *c)
         for (int i = 0; i < c->ncookies; i++)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE,
                                         c->cookies[i]);
-        ret = MHD_queue_response(c->mc, c->status, resp);
-        MHD_destroy_response(resp);
-        return ret;
+        return km_http_queue(c->mc, c->status, resp);
 }
 
 static void web_count(struct web_ctx *c, int64_t t0)
@@ -446,8 +483,6 @@ static void web_count(struct web_ctx *c, int64_t t0)
                      (long long)(km_now_ms() - t0));
 }
 
-/* Slow clients: common/km_http_slow.c. */
-
 static enum MHD_Result web_handler(void *cls, struct MHD_Connection *mc,
                                    const char *url, const char *method,
                                    const char *version,
@@ -455,39 +490,22 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *mc,
                                    size_t *upload_data_size, void **con_cls)
 {
         struct web *w = cls;
-        struct web_req *req = *con_cls;
+        struct km_http_req *req;
         struct web_ctx c;
         int64_t t0 = km_now_ms();
         enum MHD_Result ret;
+        char why[200];
 
         (void)version;
-        /* the first call (headers in), each body chunk and the last call
-         * (all in) must come within the request's deadline */
-        if (km_http_slow_gate(mc, req != NULL && *upload_data_size == 0))
+        switch (km_http_body(mc, con_cls, upload_data, upload_data_size,
+                             (size_t)w->wc->max_body_bytes, 0, &req)) {
+        case KM_HTTP_CLOSE:
                 return MHD_NO;
-        if (req == NULL) {
-                req = km_xcalloc(1, sizeof(*req));
-                *con_cls = req;
+        case KM_HTTP_MORE:
+        case KM_HTTP_TOO_LARGE: /* not asked for: read and discarded */
                 return MHD_YES;
-        }
-        if (*upload_data_size > 0) {
-                size_t n = *upload_data_size;
-
-                if (!req->too_large &&
-                    req->len + n > (size_t)w->wc->max_body_bytes) {
-                        req->too_large = 1;
-                        free(req->body);
-                        req->body = NULL;
-                        req->len = 0;
-                }
-                if (!req->too_large) {
-                        req->body = km_xrealloc(req->body, req->len + n + 1);
-                        memcpy(req->body + req->len, upload_data, n);
-                        req->len += n;
-                        req->body[req->len] = '\0';
-                }
-                *upload_data_size = 0;
-                return MHD_YES;
+        case KM_HTTP_READY:
+                break;
         }
         memset(&c, 0, sizeof(c));
         c.w = w;
@@ -502,6 +520,11 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *mc,
         web_client_ip(&c);
         if (req->too_large)
                 web_page_error(&c, 413, M_TOO_LARGE, NULL);
+        /* the one strict form decoder (common/km_http.c): a body it
+         * cannot decode exactly is refused, not read field by field */
+        else if (km_http_form_parse(c.body, c.blen, NULL, NULL, why,
+                                    sizeof(why)))
+                web_page_error(&c, 400, M_BAD_FORM, why);
         else
                 web_route(&c);
         ret = web_send(&c);
@@ -510,65 +533,33 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *mc,
         return ret;
 }
 
-static void web_completed(void *cls, struct MHD_Connection *mc,
-                          void **con_cls, enum MHD_RequestTerminationCode toe)
-{
-        struct web_req *req = *con_cls;
-
-        (void)cls;
-        (void)toe;
-        km_http_slow_request_done(mc);
-        if (req) {
-                free(req->body);
-                free(req);
-                *con_cls = NULL;
-        }
-}
-
 /* Set by web.c from web.per_ip_connections and web.request_deadline_ms
  * before web_http_start. */
 int64_t web_http_per_ip_connections = 16;
 int64_t web_http_deadline_ms = 10000;
 
-struct MHD_Daemon *web_http_start(struct web *w, char *err, size_t errlen)
+int web_http_start(struct web *w, struct MHD_Daemon **d, unsigned *port,
+                   char *err, size_t errlen)
 {
-        struct sockaddr_in sa;
-        struct MHD_Daemon *d;
-        /* idle limit between bytes; the request deadline is the sweeper's */
-        unsigned idle_s = 30;
-
-        memset(&sa, 0, sizeof(sa));
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)w->wc->port);
-        if (inet_pton(AF_INET, w->wc->listen, &sa.sin_addr) != 1) {
-                km_err_set(err, errlen, KM_ECONFIG,
-                           "web.listen: \"%s\" is not an IPv4 address",
-                           w->wc->listen);
-                return NULL;
-        }
         /* A pool of web.threads threads, each with its epoll set of
          * connections: a page needs a millisecond of CPU and at most one
          * query, and a few threads share 2 cores more fairly than one
          * thread per connection (the tail latency of bench/web.sh).  A
          * handler blocks its thread while it waits for PostgreSQL or
-         * hashes a password. */
-        km_http_slow_deadline_ms = web_http_deadline_ms;
-        km_http_slow_start_sweeper();
-        d = MHD_start_daemon(
-            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL,
-            (uint16_t)w->wc->port, NULL, NULL, web_handler, w,
-            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)w->wc->threads,
-            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)w->wc->max_connections,
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-            (unsigned)web_http_per_ip_connections,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s,
-            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-            MHD_OPTION_NOTIFY_COMPLETED, web_completed, w,
-            MHD_OPTION_NOTIFY_CONNECTION, km_http_slow_notify, NULL,
-            MHD_OPTION_END);
-        if (d == NULL)
-                km_err_set(err, errlen, KM_EFATAL, "cannot listen on %s:%lld",
-                           w->wc->listen, (long long)w->wc->port);
-        return d;
+         * hashes a password.  Idle limit between bytes 30 s; the request
+         * deadline is km_http_slow's. */
+        struct km_http_conf hc = {
+                .what = "web.listen",
+                .listen = w->wc->listen,
+                .port = w->wc->port,
+                .port_file = w->wc->port_file,
+                .max_connections = w->wc->max_connections,
+                .per_ip_connections = web_http_per_ip_connections,
+                .idle_s = 30,
+                .deadline_ms = web_http_deadline_ms,
+                .backlog = 1024,
+                .threads = w->wc->threads,
+        };
+
+        return km_http_start(&hc, web_handler, w, d, port, err, errlen);
 }

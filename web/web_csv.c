@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_time.h"
 #include "km_util.h"
 #include "web.h"
 
@@ -122,7 +123,7 @@ static void web_csv_weekly(struct web_ctx *c, PGresult *res, int cats)
                 const char *s = PQgetvalue(res, i, 0);
                 char label[16];
 
-                web_week_label(km_days_from_civil(atoi(s), (unsigned)atoi(s + 5),
+                km_time_week_fmt(km_days_from_civil(atoi(s), (unsigned)atoi(s + 5),
                                                   (unsigned)atoi(s + 8)),
                                label, sizeof(label));
                 {

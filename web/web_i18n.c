@@ -13,9 +13,11 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_PASSWORD] = {"Password", "Пароль"},
         [M_LOGIN_BUTTON] = {"Sign in", "Войти"},
         [M_LOGOUT] = {"Sign out", "Выйти"},
-        [M_BAD_LOGIN] = {"Wrong login or password.", "Неверный логин или пароль."},
-        [M_LOCKED] = {"Too many failed sign-ins. Try again later.",
-                      "Слишком много неудачных попыток входа. Попробуйте позже."},
+        [M_BAD_LOGIN] = {"Wrong login or password.",
+                         "Неверный логин или пароль."},
+        [M_LOCKED] =
+                {"Too many failed sign-ins. Try again later.",
+                 "Слишком много неудачных попыток входа. Попробуйте позже."},
         [M_FORM_EXPIRED] = {"The form has expired. Please try again.",
                             "Форма устарела. Попробуйте ещё раз."},
         [M_INBOX] = {"Inbox", "Входящие"},
@@ -50,11 +52,13 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_NOT_FOUND] = {"Not found.", "Не найдено."},
         [M_FORBIDDEN] = {"This page is not for your account.",
                          "Эта страница недоступна для вашей учётной записи."},
-        [M_CSRF] = {"The form token is missing or wrong. Reload the page and try again.",
-                    "Токен формы отсутствует или неверен. Обновите страницу и повторите."},
+        [M_CSRF] =
+                {"The form token is missing or wrong. Reload the page and try again.",
+                 "Токен формы отсутствует или неверен. Обновите страницу и повторите."},
         [M_UNAVAILABLE] = {"The database is not available. Try again shortly.",
                            "База данных недоступна. Повторите чуть позже."},
-        [M_TIMES_LOCAL] = {"Times are local (UTC%+d).", "Время местное (UTC%+d)."},
+        [M_TIMES_LOCAL] = {"Times are local (UTC%+d).",
+                           "Время местное (UTC%+d)."},
         [M_PAGE] = {"Page", "Страница"},
         [M_NEXT] = {"Next", "Дальше"},
         [M_PREV] = {"Previous", "Назад"},
@@ -84,26 +88,27 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_RANK] = {"Rank", "Место"},
         [M_SCORE] = {"Score", "Балл"},
         [M_PER100] = {"Per 100 apartments", "На 100 квартир"},
-        [M_RESOLVE_MEDIAN] = {"Median hours to resolve", "Медиана часов до решения"},
+        [M_RESOLVE_MEDIAN] = {"Median hours to resolve",
+                              "Медиана часов до решения"},
         [M_SLA_RATE] = {"SLA breaches", "Нарушения срока"},
         [M_REPEAT_RATE] = {"Repeats", "Повторные"},
         [M_DISPUTED] = {"Disputed", "Оспорено"},
         [M_UNDELIVERED] = {"Undelivered notifications",
                            "Недоставленные уведомления"},
-        [M_UNDELIVERED_HINT] = {
-            "komek-notify gave these up after retrying: check the address "
-            "or your receiver, and the tasks in this inbox.",
-            "komek-notify прекратил попытки доставки: проверьте адрес или "
-            "ваш приёмник и заявки в этом списке."},
+        [M_UNDELIVERED_HINT] =
+                {"komek-notify gave these up after retrying: check the address "
+                 "or your receiver, and the tasks in this inbox.",
+                 "komek-notify прекратил попытки доставки: проверьте адрес или "
+                 "ваш приёмник и заявки в этом списке."},
         [M_CHANNEL] = {"Channel", "Канал"},
         [M_TARGET] = {"Recipient", "Получатель"},
         [M_TRIES] = {"Tries", "Попыток"},
         [M_HANDED_OVER] = {"Handed over", "Переданы"},
-        [M_HANDED_OVER_HINT] = {
-            "Responsibility for these buildings changed: their open tasks "
-            "went to the new organisation (the last 30 days).",
-            "Ответственность за эти дома перешла к другой организации: "
-            "открытые заявки переданы ей (за последние 30 дней)."},
+        [M_HANDED_OVER_HINT] =
+                {"Responsibility for these buildings changed: their open tasks "
+                 "went to the new organisation (the last 30 days).",
+                 "Ответственность за эти дома перешла к другой организации: "
+                 "открытые заявки переданы ей (за последние 30 дней)."},
         [M_HANDOVER_NOTE] = {"Note", "Примечание"},
         [M_LAST_ERROR] = {"Last error", "Последняя ошибка"},
         [M_VOTES] = {"Votes", "Голоса"},
@@ -111,8 +116,9 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_UNRATED_REASON] = {"Why", "Причина"},
         [M_NO_DATA] = {"No data.", "Нет данных."},
         [M_WEEKS_CHART] = {"weeks", "недель"},
-        [M_ROUTED_NOTE] = {"Districts count routed complaints (first assignment).",
-                           "Районы: маршрутизированные обращения (первое назначение)."},
+        [M_ROUTED_NOTE] =
+                {"Districts count routed complaints (first assignment).",
+                 "Районы: маршрутизированные обращения (первое назначение)."},
         [M_RATING_MONTH] = {"Month", "Месяц"},
         [M_TOTAL] = {"Total", "Всего"},
         [M_UNMATCHED] = {"(address not matched)", "(адрес не найден)"},
@@ -123,6 +129,8 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_BEST] = {"Best", "Лучшие"},
         [M_WORST] = {"Worst", "Худшие"},
         [M_TOO_LARGE] = {"The form is too large.", "Форма слишком велика."},
+        [M_BAD_FORM] = {"The form could not be read.",
+                        "Форму не удалось прочитать."},
         [M_METHOD] = {"Method not allowed.", "Метод не поддерживается."},
         [M_EMERGENCY] = {"Emergency", "Авария"},
         [M_ROUTED_TO] = {"re-routed to", "перенаправлена:"},
@@ -131,7 +139,8 @@ static const char *const web_msgs[M_COUNT][2] = {
         [M_PHONE] = {"Phone", "Телефон"},
         [M_EMAIL] = {"E-mail", "Эл. почта"},
         [M_NOTE_HINT] = {"up to 1,000 characters", "до 1000 символов"},
-        [M_PARTIAL] = {"The week is not over: data up to", "Неделя не закончилась: данные по"},
+        [M_PARTIAL] = {"The week is not over: data up to",
+                       "Неделя не закончилась: данные по"},
 };
 
 const char *web_t(const struct web_ctx *c, enum web_msg m)
