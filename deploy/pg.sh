@@ -141,6 +141,9 @@ max_connections = 100
 logging_collector = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
+# bench/e2e.sh: a task row's latency ends at its transaction's commit
+# (pg_xact_commit_timestamp)
+track_commit_timestamp = on
 EOF
   as_pg tee "$home/data/pg_hba.conf" >/dev/null <<'EOF'
 # komek private development cluster (deploy/pg.sh): loopback only, trust.
