@@ -210,6 +210,19 @@ static void test_two_routers(void **state)
         assert_true(rt_wait_count(&t, "SELECT least(count(*), 1) FROM tasks", 1,
                                   30000) == 1);
         r2 = start_router(2, "50", "100", log2, sizeof(log2), NULL);
+        /* the second half goes out once router 2 holds partitions, so
+         * it has work whatever router 1 finished meanwhile */
+        {
+                int64_t deadline = km_now_ms() + 60000;
+
+                while (rt_log_number(log2, "assigned ") <= 0 &&
+                       km_now_ms() < deadline) {
+                        struct timespec ts = {0, 50 * 1000000L};
+
+                        nanosleep(&ts, NULL);
+                }
+                assert_true(rt_log_number(log2, "assigned ") > 0);
+        }
         published = half + rt_publish_range(&t, 1500, -1, &unique);
         assert_int_equal(published, truth.valid);
         assert_int_equal(unique, truth.n);
