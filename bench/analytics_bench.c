@@ -48,8 +48,8 @@ static long bench_rows(struct fx_env *env)
 {
         PGresult *res = PQexec(env->conn, "SELECT count(*) FROM an_complaints");
         long n = PQresultStatus(res) == PGRES_TUPLES_OK
-                     ? atol(PQgetvalue(res, 0, 0))
-                     : -1;
+                         ? atol(PQgetvalue(res, 0, 0))
+                         : -1;
 
         PQclear(res);
         return n;
@@ -84,13 +84,15 @@ static double bench_run(struct fx_env *env, const char *extra, int naive,
         for (int i = 1; i < nproc && i < 4; i++)
                 more[i] = fx_spawn(env, "analytics", args,
                                    ".run/bench-analytics.log");
-        while ((first = naive ? bench_rows(env) : fx_stored_total(env, group)) <= 0 &&
+        while ((first = naive ? bench_rows(env)
+                              : fx_stored_total(env, group)) <= 0 &&
                km_now_ms() < deadline) {
                 int st;
 
                 if (pid < 0 || waitpid(pid, &st, WNOHANG) == pid) {
-                        fprintf(stderr, "komek-analytics did not start or "
-                                        "exited; see .run/bench-analytics.log\n");
+                        fprintf(stderr,
+                                "komek-analytics did not start or "
+                                "exited; see .run/bench-analytics.log\n");
                         return -1;
                 }
                 bench_pause();
@@ -140,8 +142,9 @@ static long long bench_cpu_us(int pid)
         buf[n] = '\0';
         p = strrchr(buf, ')'); /* the name may hold spaces */
         if (p == NULL ||
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld",
-                   &ut, &st) != 2)
+            sscanf(p + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &ut,
+                   &st) != 2)
                 return -1;
         return (ut + st) * 1000000LL / sysconf(_SC_CLK_TCK);
 }
@@ -171,11 +174,11 @@ static int bench_backend(struct fx_env *env, const char *app)
  * 5,000-row transactions, each pass over them with other ids (the uuid
  * that starts a line gets the pass number as its last 8 digits). */
 struct bench_base {
-        char *buf;     /* the rows, COPY text */
+        char *buf; /* the rows, COPY text */
         size_t len;
-        size_t *line;  /* each row's start */
+        size_t *line; /* each row's start */
         size_t nlines;
-        size_t next;   /* the next row to copy */
+        size_t next; /* the next row to copy */
         long pass;
         const char *copy_sql;
 };
@@ -202,8 +205,8 @@ static int bench_base_init(struct bench_base *bb, struct fx_env *env,
                 PQclear(res);
         for (size_t i = 0; i < bb->len; i++)
                 if (i == 0 || bb->buf[i - 1] == '\n') {
-                        bb->line = km_xrealloc(bb->line, (bb->nlines + 1) *
-                                                             sizeof(*bb->line));
+                        bb->line = km_xrealloc(
+                                bb->line, (bb->nlines + 1) * sizeof(*bb->line));
                         bb->line[bb->nlines++] = i;
                 }
         res = PQexec(env->conn, ddl);
@@ -384,7 +387,8 @@ static void bench_replicate(const struct fx_data *d, int topic,
                         if (m->topic != topic)
                                 continue;
                         p = strstr(m->payload, pat);
-                        if (r == 0 || p == NULL || strlen(p) < strlen(pat) + 36) {
+                        if (r == 0 || p == NULL ||
+                            strlen(p) < strlen(pat) + 36) {
                                 fx_add_msg(out, topic, m->key, m->payload);
                                 continue;
                         }
@@ -433,8 +437,9 @@ static int bench_versus(struct fx_env *env, const char *prog,
         pid = fx_spawn(env, prog, args, ".run/bench-analytics.log");
         while (fx_stored_total(env, group) < warm && km_now_ms() < deadline) {
                 if (pid < 0 || waitpid(pid, &st, WNOHANG) == pid) {
-                        fprintf(stderr, "komek-%s did not start or exited; "
-                                        "see .run/bench-analytics.log\n",
+                        fprintf(stderr,
+                                "komek-%s did not start or exited; "
+                                "see .run/bench-analytics.log\n",
                                 prog);
                         return -1;
                 }
@@ -453,8 +458,8 @@ static int bench_versus(struct fx_env *env, const char *prog,
         while (bb.pass == 0)
                 if (bench_base_chunk(&bb, env->conn) < 0)
                         break;
-        bench_alternate(env, group, pid, bpid, want, &bb,
-                        nw ? atoi(nw) : 4, w ? atoi(w) : 1500, subj, base);
+        bench_alternate(env, group, pid, bpid, want, &bb, nw ? atoi(nw) : 4,
+                        w ? atoi(w) : 1500, subj, base);
         kill(pid, SIGCONT);
         km_test_wait(pid, SIGTERM, 20000);
         bench_base_free(&bb);
@@ -528,7 +533,8 @@ int main(int argc, char **argv)
         char batch[64];
 
         if (argc != 4) {
-                fprintf(stderr, "usage: analytics_bench GEN_DIR NAIVE_N WEEK\n");
+                fprintf(stderr,
+                        "usage: analytics_bench GEN_DIR NAIVE_N WEEK\n");
                 return 2;
         }
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -578,10 +584,12 @@ section2:
         /* 2. the naive writer */
         if (!bench_section('2'))
                 goto section3;
-        fx_publish_mask(&b, &d, 0, bench_first(&d, atol(argv[2])), 1u << FX_CPL);
+        fx_publish_mask(&b, &d, 0, bench_first(&d, atol(argv[2])),
+                        1u << FX_CPL);
         r_naive = bench_run(&b, "--naive", 1, 1, &msgs, &secs);
         printf("naive writer (INSERT + COMMIT per message): %ld messages in "
-               "%.2f s = %.0f msg/s\n", msgs, secs, r_naive);
+               "%.2f s = %.0f msg/s\n",
+               msgs, secs, r_naive);
         printf("analytics / naive = %.1fx (target >= 20x)\n",
                r_naive > 0 ? r_an / r_naive : 0);
 section3:
@@ -612,7 +620,8 @@ section4:
         fx_publish(&c, &d, 0, (int)d.nm);
         r_all = bench_run(&c, batch, 0, 1, &msgs, &secs);
         printf("komek-analytics, all four topics: %ld messages in %.2f s = "
-               "%.0f msg/s\n", msgs, secs, r_all);
+               "%.0f msg/s\n",
+               msgs, secs, r_all);
         {
                 struct fx_env e2;
 
@@ -622,7 +631,8 @@ section4:
                         r_all = bench_run(&e2, batch, 0, 2, &msgs, &secs);
                         printf("komek-analytics, all four topics, 2 processes "
                                "in one group: %ld messages in %.2f s = %.0f "
-                               "msg/s\n", msgs, secs, r_all);
+                               "msg/s\n",
+                               msgs, secs, r_all);
                         fx_env_destroy(&e2);
                 }
         }

@@ -88,9 +88,9 @@ int main(void)
                (double)(km_now_ms() - t) * 1e6 / 1000000);
         for (int i = 0; i < 990; i++) {
                 snprintf(labels, sizeof(labels), "{partition=\"%d\"}", i);
-                km_metric_set(km_metrics_gauge(m, "komek_bench_gauge", labels,
-                                               NULL),
-                              i);
+                km_metric_set(
+                        km_metrics_gauge(m, "komek_bench_gauge", labels, NULL),
+                        i);
         }
         t = km_now_ms();
         for (int i = 0; i < 200; i++) {

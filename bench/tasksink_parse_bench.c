@@ -51,7 +51,8 @@ int main(int argc, char **argv)
         FILE *fp;
 
         if (argc < 3 || (fp = fopen(argv[1], "rb")) == NULL) {
-                fprintf(stderr, "usage: tasksink_parse_bench FILE scan|ref|both [ROUNDS]\n");
+                fprintf(stderr,
+                        "usage: tasksink_parse_bench FILE scan|ref|both [ROUNDS]\n");
                 return 2;
         }
         unsetenv("KOMEK_CONFIG");
@@ -93,7 +94,8 @@ int main(int argc, char **argv)
         if (!strcmp(argv[2], "both")) {
                 printf("bench: tasksink_parse.ratio %.2f x\n", t[1] / t[0]);
                 if (ok[0] != ok[1]) {
-                        fprintf(stderr, "verdicts differ: %zu vs %zu valid\n", ok[0], ok[1]);
+                        fprintf(stderr, "verdicts differ: %zu vs %zu valid\n",
+                                ok[0], ok[1]);
                         return 1;
                 }
         }

@@ -49,9 +49,9 @@ static const char *km_addr_decode(const char *p, uint32_t *cp)
 static const char *km_addr_translit(uint32_t cp)
 {
         static const char *const ru[32] = {
-                "a", "b", "v", "g", "d", "e", "zh", "z", "i", "y", "k",
-                "l", "m", "n", "o", "p", "r", "s", "t", "u", "f", "kh",
-                "ts", "ch", "sh", "shch", "", "y", "", "e", "yu", "ya"};
+                "a",  "b",  "v",  "g",    "d", "e", "zh", "z", "i",  "y", "k",
+                "l",  "m",  "n",  "o",    "p", "r", "s",  "t", "u",  "f", "kh",
+                "ts", "ch", "sh", "shch", "",  "y", "",   "e", "yu", "ya"};
         static char ascii[128][2];
 
         if (cp < 128) {
@@ -75,37 +75,67 @@ static const char *km_addr_translit(uint32_t cp)
         case 0x451: /* ё */
         case 0x454: /* є */
                 return "e";
-        case 0x456: case 0x406: /* і */
-        case 0x457: case 0x131: /* ї, ı */
+        case 0x456:
+        case 0x406: /* і */
+        case 0x457:
+        case 0x131: /* ї, ı */
                 return "i";
-        case 0x4d8: case 0x4d9: /* ә */
-        case 0xe4: case 0xc4: case 0x259: case 0x18f: /* ä ə */
-        case 0xe1: case 0xe0: case 0xe2: case 0x101:
+        case 0x4d8:
+        case 0x4d9: /* ә */
+        case 0xe4:
+        case 0xc4:
+        case 0x259:
+        case 0x18f: /* ä ə */
+        case 0xe1:
+        case 0xe0:
+        case 0xe2:
+        case 0x101:
                 return "a";
-        case 0x492: case 0x493: /* ғ */
-        case 0x11f: case 0x11e: /* ğ */
+        case 0x492:
+        case 0x493: /* ғ */
+        case 0x11f:
+        case 0x11e: /* ğ */
                 return "g";
-        case 0x49a: case 0x49b: /* қ */
+        case 0x49a:
+        case 0x49b: /* қ */
                 return "k";
-        case 0x4a2: case 0x4a3: /* ң */
-        case 0xf1: case 0xd1: /* ñ */
+        case 0x4a2:
+        case 0x4a3: /* ң */
+        case 0xf1:
+        case 0xd1: /* ñ */
                 return "n";
-        case 0x4e8: case 0x4e9: /* ө */
-        case 0xf6: case 0xd6: case 0xf3: case 0xf4:
+        case 0x4e8:
+        case 0x4e9: /* ө */
+        case 0xf6:
+        case 0xd6:
+        case 0xf3:
+        case 0xf4:
                 return "o";
-        case 0x4b0: case 0x4b1: /* ұ */
-        case 0x4ae: case 0x4af: /* ү */
-        case 0xfc: case 0xdc: case 0x16b: case 0x16a: case 0xfa:
+        case 0x4b0:
+        case 0x4b1: /* ұ */
+        case 0x4ae:
+        case 0x4af: /* ү */
+        case 0xfc:
+        case 0xdc:
+        case 0x16b:
+        case 0x16a:
+        case 0xfa:
                 return "u";
-        case 0x4ba: case 0x4bb: /* һ */
+        case 0x4ba:
+        case 0x4bb: /* һ */
                 return "h";
-        case 0x15f: case 0x15e: /* ş */
+        case 0x15f:
+        case 0x15e: /* ş */
                 return "sh";
-        case 0xe7: case 0xc7: /* ç */
+        case 0xe7:
+        case 0xc7: /* ç */
                 return "ch";
-        case 0xe9: case 0xe8: case 0xea:
+        case 0xe9:
+        case 0xe8:
+        case 0xea:
                 return "e";
-        case 0xed: case 0xee:
+        case 0xed:
+        case 0xee:
                 return "i";
         case 0x2116: /* № */
                 return NULL;
@@ -114,8 +144,14 @@ static const char *km_addr_translit(uint32_t cp)
         }
 }
 
-static int km_addr_isdigit(char c) { return c >= '0' && c <= '9'; }
-static int km_addr_isalpha(char c) { return c >= 'a' && c <= 'z'; }
+static int km_addr_isdigit(char c)
+{
+        return c >= '0' && c <= '9';
+}
+static int km_addr_isalpha(char c)
+{
+        return c >= 'a' && c <= 'z';
+}
 
 /* Text -> lower-case Latin, tokens separated by single spaces; a letter
  * followed by a digit is split ("kv45" -> "kv 45"). */
@@ -180,15 +216,23 @@ static void km_addr_fold(char *w)
                         continue;
                 }
                 switch (w[i]) {
-                case 'y': tmp[n++] = 'i'; break;
-                case 'q': tmp[n++] = 'k'; break;
-                case 'w': tmp[n++] = 'v'; break;
+                case 'y':
+                        tmp[n++] = 'i';
+                        break;
+                case 'q':
+                        tmp[n++] = 'k';
+                        break;
+                case 'w':
+                        tmp[n++] = 'v';
+                        break;
                 case 'x':
                         tmp[n++] = 'k';
                         if (n + 1 < sizeof(tmp))
                                 tmp[n++] = 's';
                         break;
-                default: tmp[n++] = w[i]; break;
+                default:
+                        tmp[n++] = w[i];
+                        break;
                 }
                 i++;
         }
@@ -200,7 +244,8 @@ static void km_addr_fold(char *w)
         /* doubled letters once */
         len = 0;
         for (i = 0; i < n; i++)
-                if (len == 0 || tmp[i] != w[len - 1] || !km_addr_isalpha(tmp[i]))
+                if (len == 0 || tmp[i] != w[len - 1] ||
+                    !km_addr_isalpha(tmp[i]))
                         w[len++] = tmp[i];
         /* trailing vowels (case endings: Манаса/Манас, Абая/Абай) */
         while (len > 3 && strchr("aeiou", w[len - 1]))
@@ -218,23 +263,25 @@ static int km_addr_in(const char *w, const char *const *list)
 
 /* Word classes, on folded words. */
 static const char *const km_addr_types[] = {
-        "ul", "ulic", "prospekt", "prosp", "pr", "pr-t", "prt",
-        "pr-kt", "pt", "koshes", "kosh", "dangil", "dang", "pereulok", "per",
-        "bulvar", "b-r", "bul", "bulv", "sh", "shos", "ploshad", "pl", "mikroraion", "mkr",
-        "m-n", "tupik", "tuik", "tas", "zhol", "stret", "st", "aven", "av", NULL};
+        "ul",    "ulic",     "prospekt", "prosp",   "pr",   "pr-t",
+        "prt",   "pr-kt",    "pt",       "koshes",  "kosh", "dangil",
+        "dang",  "pereulok", "per",      "bulvar",  "b-r",  "bul",
+        "bulv",  "sh",       "shos",     "ploshad", "pl",   "mikroraion",
+        "mkr",   "m-n",      "tupik",    "tuik",    "tas",  "zhol",
+        "stret", "st",       "aven",     "av",      NULL};
 static const char *const km_addr_city[] = {
-        "g", "gor", "gorod", "astan", "nur-sultan", "nursultan", "kal",
-        "kalas", "kazahstan", "rk", "city", NULL};
-static const char *const km_addr_house_words[] = {"d", "dom", "ui", "h",
-                                                  "hous", "no", "nr", NULL};
+        "g",   "gor",   "gorod",     "astan", "nur-sultan", "nursultan",
+        "kal", "kalas", "kazahstan", "rk",    "city",       NULL};
+static const char *const km_addr_house_words[] = {"d",    "dom", "ui", "h",
+                                                  "hous", "no",  "nr", NULL};
 static const char *const km_addr_apt_words[] = {
-        "kv", "kvartir", "pater", "apt", "ap", "ofis", "of", "pom",
-        "pomeshen", "flat", NULL};
-static const char *const km_addr_corpus_words[] = {"korp", "korpus", "k",
-                                                   "kor", NULL};
+        "kv", "kvartir", "pater",    "apt",  "ap", "ofis",
+        "of", "pom",     "pomeshen", "flat", NULL};
+static const char *const km_addr_corpus_words[] = {"korp", "korpus", "k", "kor",
+                                                   NULL};
 static const char *const km_addr_skip_words[] = {
-        "blok", "str", "stroen", "podezd", "pod",
-        "etaj", "etazh", "et", "entranc", "floor", NULL};
+        "blok",  "str", "stroen",  "podezd", "pod", "etaj",
+        "etazh", "et",  "entranc", "floor",  NULL};
 static const char *const km_addr_district_words[] = {
         "raion", "r-n", "rn", "audan", "audani", "district", NULL};
 
@@ -293,8 +340,7 @@ static int km_addr_tokens(char *lat, char **tok, int max)
                 if (strlen(t) >= KM_ADDR_TOKLEN)
                         t[KM_ADDR_TOKLEN - 1] = '\0';
                 if (km_addr_isdigit(t[0]) || strchr(t, '-') == NULL ||
-                    km_addr_letter_number(t) ||
-                    km_addr_in(t, km_addr_types) ||
+                    km_addr_letter_number(t) || km_addr_in(t, km_addr_types) ||
                     km_addr_in(t, km_addr_district_words) ||
                     km_addr_in(t, km_addr_city)) {
                         tok[n++] = t;
@@ -312,8 +358,14 @@ static int km_addr_tokens(char *lat, char **tok, int max)
         return n;
 }
 
-enum km_addr_expect { KM_AX_NONE, KM_AX_HOUSE, KM_AX_APT, KM_AX_SKIP,
-                      KM_AX_DISTRICT, KM_AX_CORPUS };
+enum km_addr_expect {
+        KM_AX_NONE,
+        KM_AX_HOUSE,
+        KM_AX_APT,
+        KM_AX_SKIP,
+        KM_AX_DISTRICT,
+        KM_AX_CORPUS
+};
 
 void km_addr_parse_text(const char *text, struct km_addr *out)
 {
@@ -386,8 +438,7 @@ void km_addr_parse_text(const char *text, struct km_addr *out)
                         continue;
                 }
                 last_was_word = 0;
-                if (km_addr_in(w, km_addr_city) ||
-                    km_addr_in(w, km_addr_types))
+                if (km_addr_in(w, km_addr_city) || km_addr_in(w, km_addr_types))
                         continue;
                 if (km_addr_in(w, km_addr_house_words)) {
                         expect = KM_AX_HOUSE;
@@ -406,8 +457,7 @@ void km_addr_parse_text(const char *text, struct km_addr *out)
                         continue;
                 }
                 if (expect == KM_AX_DISTRICT) {
-                        snprintf(out->district, sizeof(out->district), "%s",
-                                 w);
+                        snprintf(out->district, sizeof(out->district), "%s", w);
                         expect = KM_AX_NONE;
                         continue;
                 }

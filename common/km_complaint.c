@@ -20,9 +20,10 @@
 #include "km_util.h"
 
 static const char *const km_cpl_fields[] = {
-        "schema_version", "id", "source", "external_id", "channel",
-        "received_at", "category", "description", "address", "building_id",
-        "lat", "long", "contact", "media_urls", "emergency", NULL,
+        "schema_version", "id",          "source",    "external_id",
+        "channel",        "received_at", "category",  "description",
+        "address",        "building_id", "lat",       "long",
+        "contact",        "media_urls",  "emergency", NULL,
 };
 static const char *const km_cpl_addr_fields[] = {
         "district", "street", "house", "apartment", "text", NULL,
@@ -62,8 +63,7 @@ int km_complaint_channel_valid(const char *s)
  * formatted unless the member is rejected. */
 static int km_cpl_str(json_t *obj, const char *prefix, const char *name,
                       int required, size_t maxchars, int multiline,
-                      const char **out, char *reason, char *err,
-                      size_t errlen)
+                      const char **out, char *reason, char *err, size_t errlen)
 {
         json_t *v = json_object_get(obj, name);
         char field[64], detail[160];
@@ -174,8 +174,8 @@ static int km_cpl_number(json_t *obj, const char *name, double lo, double hi,
         if (!isfinite(*out) || *out < lo || *out > hi) {
                 snprintf(detail, sizeof(detail), "%s out of range [%g, %g]",
                          name, lo, hi);
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     name, detail);
+                return km_cpl_reject(reason, err, errlen, "invalid_field", name,
+                                     detail);
         }
         *present = 1;
         return 0;
@@ -197,7 +197,7 @@ static int km_cpl_address(json_t *src, struct km_complaint *c, json_t *dst,
         if (!json_is_object(a))
                 return km_cpl_reject(reason, err, errlen, "wrong_type",
                                      "address", "address must be an object");
-        json_object_foreach(a, key, v) {
+        json_object_foreach (a, key, v) {
                 if (!km_cpl_in(km_cpl_addr_fields, key)) {
                         char f[80];
 
@@ -215,10 +215,11 @@ static int km_cpl_address(json_t *src, struct km_complaint *c, json_t *dst,
                                maxes[i], 0, &vals[i], reason, err, errlen))
                         return KM_EINPUT;
                 if (vals[i] && *vals[i]) {
-                        json_object_set(na, km_cpl_addr_fields[i],
-                                        json_object_get(a, km_cpl_addr_fields[i]));
+                        json_object_set(
+                                na, km_cpl_addr_fields[i],
+                                json_object_get(a, km_cpl_addr_fields[i]));
                         vals[i] = json_string_value(
-                            json_object_get(na, km_cpl_addr_fields[i]));
+                                json_object_get(na, km_cpl_addr_fields[i]));
                         n++;
                 } else {
                         vals[i] = NULL;
@@ -247,7 +248,7 @@ static int km_cpl_contact(json_t *src, json_t *dst, int *has, char *reason,
         if (!json_is_object(ct))
                 return km_cpl_reject(reason, err, errlen, "wrong_type",
                                      "contact", "contact must be an object");
-        json_object_foreach(ct, key, v) {
+        json_object_foreach (ct, key, v) {
                 if (!km_cpl_in(km_cpl_contact_fields, key))
                         return km_cpl_reject(reason, err, errlen,
                                              "unknown_field", "contact",
@@ -260,8 +261,9 @@ static int km_cpl_contact(json_t *src, json_t *dst, int *has, char *reason,
                                i == 1 ? 32 : 128, 0, &s, reason, err, errlen))
                         return KM_EINPUT;
                 if (s && *s) {
-                        json_object_set(nc, km_cpl_contact_fields[i],
-                                        json_object_get(ct, km_cpl_contact_fields[i]));
+                        json_object_set(
+                                nc, km_cpl_contact_fields[i],
+                                json_object_get(ct, km_cpl_contact_fields[i]));
                         *has = 1;
                 }
         }
@@ -287,8 +289,7 @@ int km_complaint_url_ok(const char *s, size_t n)
                 end++;
         host = start;
         for (i = start; i < end; i++) {
-                if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
-                    s[i] == '\r')
+                if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
                         return 0;
                 if (s[i] == '@')
                         host = i + 1;
@@ -310,16 +311,17 @@ static int km_cpl_media(json_t *src, json_t *dst, char *reason, char *err,
                 return 0;
         if (!json_is_array(m))
                 return km_cpl_reject(reason, err, errlen, "wrong_type",
-                                     "media_urls", "media_urls must be an array");
+                                     "media_urls",
+                                     "media_urls must be an array");
         if (json_array_size(m) > 10)
                 return km_cpl_reject(reason, err, errlen, "too_long",
                                      "media_urls", "more than 10 media_urls");
-        json_array_foreach(m, i, v) {
+        json_array_foreach (m, i, v) {
                 const char *s = json_string_value(v);
 
                 if (!json_is_string(v) || strlen(s) > 512 ||
-                    strlen(s) != json_string_length(v) ||
-                    km_utf8_has_ctrl(s) || !km_complaint_url_ok(s, strlen(s)))
+                    strlen(s) != json_string_length(v) || km_utf8_has_ctrl(s) ||
+                    !km_complaint_url_ok(s, strlen(s)))
                         return km_cpl_reject(reason, err, errlen,
                                              "invalid_field", "media_urls",
                                              "media_urls: strings of at most "
@@ -343,7 +345,7 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
         if (!json_is_object(src))
                 return km_cpl_reject(reason, err, errlen, "wrong_type", "root",
                                      "a complaint must be a JSON object");
-        json_object_foreach(src, key, v) {
+        json_object_foreach (src, key, v) {
                 if (!km_cpl_in(km_cpl_fields, key)) {
                         snprintf(reason, KM_REASON_LEN, "unknown_field:%.40s",
                                  key);
@@ -389,7 +391,8 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
                                      "channel must be phone, telegram, web, "
                                      "app, social or email");
         if (s)
-                json_object_set(dst, "channel", json_object_get(src, "channel"));
+                json_object_set(dst, "channel",
+                                json_object_get(src, "channel"));
         if (km_cpl_str(src, "", "received_at", 1, 40, 0, &s, reason, err,
                        errlen))
                 return KM_EINPUT;
@@ -416,23 +419,25 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
                 return KM_EINPUT;
         if (km_conf_category(conf, s) == NULL)
                 return km_cpl_reject(reason, err, errlen, "unknown_category",
-                                     NULL, "category is not a configured "
-                                           "service_code");
+                                     NULL,
+                                     "category is not a configured "
+                                     "service_code");
         json_object_set(dst, "category", json_object_get(src, "category"));
         if (km_cpl_str(src, "", "description", 1,
                        (size_t)conf->max_description_chars, 1, &s, reason, err,
                        errlen))
                 return KM_EINPUT;
-        json_object_set(dst, "description", json_object_get(src, "description"));
+        json_object_set(dst, "description",
+                        json_object_get(src, "description"));
         if (km_cpl_address(src, c, dst, reason, err, errlen))
                 return KM_EINPUT;
         if (km_cpl_str(src, "", "building_id", 0, 32, 0, &s, reason, err,
                        errlen))
                 return KM_EINPUT;
         if (s && !km_cpl_building_id(s))
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "building_id",
-                                     "building_id must match [A-Za-z0-9_-]{1,32}");
+                return km_cpl_reject(
+                        reason, err, errlen, "invalid_field", "building_id",
+                        "building_id must match [A-Za-z0-9_-]{1,32}");
         if (s)
                 json_object_set(dst, "building_id",
                                 json_object_get(src, "building_id"));
@@ -457,7 +462,8 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
         v = json_object_get(src, "emergency");
         if (v && !json_is_null(v) && !json_is_boolean(v))
                 return km_cpl_reject(reason, err, errlen, "wrong_type",
-                                     "emergency", "emergency must be a boolean");
+                                     "emergency",
+                                     "emergency must be a boolean");
         c->emergency = v && json_is_true(v);
         json_object_set_new(dst, "emergency", json_boolean(c->emergency));
 
@@ -478,8 +484,8 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
                                              "id must be a lower-case UUID");
                 memcpy(c->id, id_in, KM_ID_LEN);
         } else if (mode & KM_CPL_STRICT) {
-                return km_cpl_reject(reason, err, errlen, "missing_field",
-                                     "id", "id is required");
+                return km_cpl_reject(reason, err, errlen, "missing_field", "id",
+                                     "id is required");
         } else {
                 km_id_random(c->id);
         }
@@ -496,8 +502,8 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
 }
 
 int km_complaint_from_json(json_t *obj, const struct km_conf *conf, int mode,
-                           int64_t now, struct km_complaint **out,
-                           char *reason, char *err, size_t errlen)
+                           int64_t now, struct km_complaint **out, char *reason,
+                           char *err, size_t errlen)
 {
         struct km_complaint *c;
         int r;
@@ -542,8 +548,8 @@ int km_complaint_parse_ref(const char *buf, size_t len,
          * fuzzer), hence the check first; the reason is worked out only
          * for the rejected. */
         obj = memchr(buf, '\0', len) != NULL
-                  ? NULL
-                  : json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+                      ? NULL
+                      : json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
         if (obj == NULL) {
                 if (!km_utf8_valid(buf, len, &bad)) {
                         snprintf(detail, sizeof(detail),
@@ -559,9 +565,9 @@ int km_complaint_parse_ref(const char *buf, size_t len,
                          jerr.line, jerr.column, jerr.text);
                 return km_cpl_reject(reason, err, errlen,
                                      json_error_code(&jerr) ==
-                                             json_error_duplicate_key
-                                         ? "duplicate_key"
-                                         : "invalid_json",
+                                                     json_error_duplicate_key
+                                             ? "duplicate_key"
+                                             : "invalid_json",
                                      NULL, detail);
         }
         r = km_complaint_from_json(obj, conf, mode, now, out, reason, err,
@@ -586,8 +592,15 @@ int km_complaint_parse_ref(const char *buf, size_t len,
  * ---------------------------------------------------------------------- */
 
 enum {
-        KM_SV_ABSENT = 0, KM_SV_NULL, KM_SV_TRUE, KM_SV_FALSE, KM_SV_INT,
-        KM_SV_REAL, KM_SV_STR, KM_SV_OBJ, KM_SV_ARR,
+        KM_SV_ABSENT = 0,
+        KM_SV_NULL,
+        KM_SV_TRUE,
+        KM_SV_FALSE,
+        KM_SV_INT,
+        KM_SV_REAL,
+        KM_SV_STR,
+        KM_SV_OBJ,
+        KM_SV_ARR,
 };
 
 /* control characters in a decoded string */
@@ -603,10 +616,22 @@ struct km_sv {
 };
 
 enum {
-        KM_F_SCHEMA, KM_F_ID, KM_F_SOURCE, KM_F_EXTERNAL_ID, KM_F_CHANNEL,
-        KM_F_RECEIVED_AT, KM_F_CATEGORY, KM_F_DESCRIPTION, KM_F_ADDRESS,
-        KM_F_BUILDING_ID, KM_F_LAT, KM_F_LONG, KM_F_CONTACT, KM_F_MEDIA,
-        KM_F_EMERGENCY, KM_F_N,
+        KM_F_SCHEMA,
+        KM_F_ID,
+        KM_F_SOURCE,
+        KM_F_EXTERNAL_ID,
+        KM_F_CHANNEL,
+        KM_F_RECEIVED_AT,
+        KM_F_CATEGORY,
+        KM_F_DESCRIPTION,
+        KM_F_ADDRESS,
+        KM_F_BUILDING_ID,
+        KM_F_LAT,
+        KM_F_LONG,
+        KM_F_CONTACT,
+        KM_F_MEDIA,
+        KM_F_EMERGENCY,
+        KM_F_N,
 };
 
 #define KM_SC_ROOT 1
@@ -679,8 +704,8 @@ static inline int km_sc_hex(const char *p, const char *end, unsigned *out)
  * and backslash, 2 the lead byte of a two-byte UTF-8 sequence, 1 anything
  * that needs a closer look. */
 static const unsigned char km_sc_class[256] = {
-        [0x00 ... 0x1F] = 1, ['"'] = 1, ['\\'] = 1, [0x7F ... 0xC1] = 1,
-        [0xC2 ... 0xDF] = 2, [0xE0 ... 0xFF] = 1,
+        [0x00 ... 0x1F] = 1, ['"'] = 1,           ['\\'] = 1,
+        [0x7F ... 0xC1] = 1, [0xC2 ... 0xDF] = 2, [0xE0 ... 0xFF] = 1,
 };
 
 /* One string, st->p just after its opening quote: validated as jansson
@@ -736,15 +761,27 @@ static int km_sc_string(struct km_scan *st, struct km_sv *v)
                         if (end - p < 2)
                                 return km_sc_fail(st, KM_SC_SYNTAX);
                         switch (p[1]) {
-                        case '"': case '\\': case '/':
+                        case '"':
+                        case '\\':
+                        case '/':
                                 *o++ = (char)p[1];
                                 p += 2, chars++;
                                 continue;
-                        case 'b': cp = '\b'; break;
-                        case 'f': cp = '\f'; break;
-                        case 'n': cp = '\n'; break;
-                        case 'r': cp = '\r'; break;
-                        case 't': cp = '\t'; break;
+                        case 'b':
+                                cp = '\b';
+                                break;
+                        case 'f':
+                                cp = '\f';
+                                break;
+                        case 'n':
+                                cp = '\n';
+                                break;
+                        case 'r':
+                                cp = '\r';
+                                break;
+                        case 't':
+                                cp = '\t';
+                                break;
                         case 'u':
                                 if (km_sc_hex((const char *)p + 2,
                                               (const char *)end, &cp))
@@ -756,7 +793,8 @@ static int km_sc_string(struct km_scan *st, struct km_sv *v)
                         }
                         p += 2;
                         if (cp >= 0xD800 && cp <= 0xDBFF) {
-                                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+                                if (end - p < 6 || p[0] != '\\' ||
+                                    p[1] != 'u' ||
                                     km_sc_hex((const char *)p + 2,
                                               (const char *)end, &lo) ||
                                     lo < 0xDC00 || lo > 0xDFFF)
@@ -774,8 +812,8 @@ static int km_sc_string(struct km_scan *st, struct km_sv *v)
                                 if (cp < 0x20)
                                         ctrl |= (cp == '\t' || cp == '\n' ||
                                                  cp == '\r')
-                                                    ? KM_SV_CTRL_WS
-                                                    : KM_SV_CTRL_OTHER;
+                                                        ? KM_SV_CTRL_WS
+                                                        : KM_SV_CTRL_OTHER;
                                 else if (cp == 0x7F)
                                         ctrl |= KM_SV_CTRL_OTHER;
                                 *o++ = (char)cp;
@@ -879,10 +917,10 @@ static int km_sc_number(struct km_scan *st, struct km_sv *v)
         if (!real) {
                 v->type = KM_SV_INT;
                 v->one = v->rawlen == 1 && v->raw[0] == '1';
-                if (nd > 19 ||
-                    (nd == 19 && memcmp(d0, neg ? "9223372036854775808"
-                                                : "9223372036854775807",
-                                        19) > 0))
+                if (nd > 19 || (nd == 19 && memcmp(d0,
+                                                   neg ? "9223372036854775808"
+                                                       : "9223372036854775807",
+                                                   19) > 0))
                         return km_sc_fail(st, KM_SC_SYNTAX);
                 return 0;
         }
@@ -915,8 +953,8 @@ static int km_sc_number(struct km_scan *st, struct km_sv *v)
  * any other token. */
 static int km_sc_fastnum(const struct km_sv *v, double *out)
 {
-        static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,
-                                     1e6, 1e7, 1e8,  1e9,  1e10, 1e11,
+        static const double p10[] = {1e0,  1e1,  1e2,  1e3, 1e4,  1e5,
+                                     1e6,  1e7,  1e8,  1e9, 1e10, 1e11,
                                      1e12, 1e13, 1e14, 1e15};
         const char *p = v->raw, *end = v->raw + v->rawlen;
         int64_t m = 0;
@@ -975,8 +1013,7 @@ static uint32_t km_sc_hash(unsigned obj, const char *k, size_t n)
 }
 
 /* Add (obj, key) to the duplicate set: 1 if it was there. */
-static int km_sc_dup(struct km_scan *st, unsigned obj, const char *k,
-                     size_t n)
+static int km_sc_dup(struct km_scan *st, unsigned obj, const char *k, size_t n)
 {
         uint32_t h = km_sc_hash(obj, k, n);
         size_t i;
@@ -1017,27 +1054,43 @@ static int km_sc_root_key(const char *k, size_t n)
 {
 #define KM_K(s, f)                                                             \
         if (memcmp(k, s, n) == 0)                                              \
-                return f
+        return f
         switch (n) {
-        case 2: KM_K("id", KM_F_ID); break;
-        case 3: KM_K("lat", KM_F_LAT); break;
-        case 4: KM_K("long", KM_F_LONG); break;
-        case 6: KM_K("source", KM_F_SOURCE); break;
+        case 2:
+                KM_K("id", KM_F_ID);
+                break;
+        case 3:
+                KM_K("lat", KM_F_LAT);
+                break;
+        case 4:
+                KM_K("long", KM_F_LONG);
+                break;
+        case 6:
+                KM_K("source", KM_F_SOURCE);
+                break;
         case 7:
                 KM_K("channel", KM_F_CHANNEL);
                 KM_K("address", KM_F_ADDRESS);
                 KM_K("contact", KM_F_CONTACT);
                 break;
-        case 8: KM_K("category", KM_F_CATEGORY); break;
-        case 9: KM_K("emergency", KM_F_EMERGENCY); break;
-        case 10: KM_K("media_urls", KM_F_MEDIA); break;
+        case 8:
+                KM_K("category", KM_F_CATEGORY);
+                break;
+        case 9:
+                KM_K("emergency", KM_F_EMERGENCY);
+                break;
+        case 10:
+                KM_K("media_urls", KM_F_MEDIA);
+                break;
         case 11:
                 KM_K("external_id", KM_F_EXTERNAL_ID);
                 KM_K("received_at", KM_F_RECEIVED_AT);
                 KM_K("building_id", KM_F_BUILDING_ID);
                 KM_K("description", KM_F_DESCRIPTION);
                 break;
-        case 14: KM_K("schema_version", KM_F_SCHEMA); break;
+        case 14:
+                KM_K("schema_version", KM_F_SCHEMA);
+                break;
         }
         return -1;
 }
@@ -1045,11 +1098,21 @@ static int km_sc_root_key(const char *k, size_t n)
 static int km_sc_addr_key(const char *k, size_t n)
 {
         switch (n) {
-        case 8: KM_K("district", 0); break;
-        case 6: KM_K("street", 1); break;
-        case 5: KM_K("house", 2); break;
-        case 9: KM_K("apartment", 3); break;
-        case 4: KM_K("text", 4); break;
+        case 8:
+                KM_K("district", 0);
+                break;
+        case 6:
+                KM_K("street", 1);
+                break;
+        case 5:
+                KM_K("house", 2);
+                break;
+        case 9:
+                KM_K("apartment", 3);
+                break;
+        case 4:
+                KM_K("text", 4);
+                break;
         }
         return -1;
 }
@@ -1057,7 +1120,9 @@ static int km_sc_addr_key(const char *k, size_t n)
 static int km_sc_contact_key(const char *k, size_t n)
 {
         switch (n) {
-        case 4: KM_K("name", 0); break;
+        case 4:
+                KM_K("name", 0);
+                break;
         case 5:
                 KM_K("phone", 1);
                 KM_K("email", 2);
@@ -1139,8 +1204,8 @@ static int km_sc_object(struct km_scan *st, unsigned depth, int kind)
                         if (idx != KM_F_MEDIA) {
                                 if (km_sc_object(st, depth + 1,
                                                  idx == KM_F_ADDRESS
-                                                     ? KM_SC_ADDR
-                                                     : KM_SC_CONTACT))
+                                                         ? KM_SC_ADDR
+                                                         : KM_SC_CONTACT))
                                         return -1;
                         } else if (km_sc_value(st, depth + 1, rec)) {
                                 return -1;
@@ -1331,8 +1396,8 @@ static int km_sc_num(const struct km_sv *v, const char *name, double lo,
         if (!isfinite(*out) || *out < lo || *out > hi) {
                 snprintf(detail, sizeof(detail), "%s out of range [%g, %g]",
                          name, lo, hi);
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     name, detail);
+                return km_cpl_reject(reason, err, errlen, "invalid_field", name,
+                                     detail);
         }
         *present = 1;
         return 0;
@@ -1427,8 +1492,9 @@ static int km_sc_validate(struct km_scan *st, const struct km_conf *conf,
                 return KM_EINPUT;
         if (km_conf_category(conf, s) == NULL)
                 return km_cpl_reject(reason, err, errlen, "unknown_category",
-                                     NULL, "category is not a configured "
-                                           "service_code");
+                                     NULL,
+                                     "category is not a configured "
+                                     "service_code");
         c->category = s;
         if (km_sc_str(&f[KM_F_DESCRIPTION], "", "description", 1,
                       (size_t)conf->max_description_chars, 1, &s, reason, err,
@@ -1450,8 +1516,8 @@ static int km_sc_validate(struct km_scan *st, const struct km_conf *conf,
                                   st->addr_unknown);
         }
         for (int i = 0; i < 5; i++) {
-                if (km_sc_str(&st->addr[i], "address.", aname[i], 0, amax[i],
-                              0, &vals[i], reason, err, errlen))
+                if (km_sc_str(&st->addr[i], "address.", aname[i], 0, amax[i], 0,
+                              &vals[i], reason, err, errlen))
                         return KM_EINPUT;
                 if (vals[i] && *vals[i])
                         n++;
@@ -1470,9 +1536,9 @@ static int km_sc_validate(struct km_scan *st, const struct km_conf *conf,
                       reason, err, errlen))
                 return KM_EINPUT;
         if (s && !km_cpl_building_id(s))
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "building_id",
-                                     "building_id must match [A-Za-z0-9_-]{1,32}");
+                return km_cpl_reject(
+                        reason, err, errlen, "invalid_field", "building_id",
+                        "building_id must match [A-Za-z0-9_-]{1,32}");
         c->building_id = s;
         if (km_sc_num(&f[KM_F_LAT], "lat", -90, 90, &present, &c->lat, reason,
                       err, errlen))
@@ -1524,7 +1590,8 @@ static int km_sc_validate(struct km_scan *st, const struct km_conf *conf,
             f[KM_F_EMERGENCY].type != KM_SV_TRUE &&
             f[KM_F_EMERGENCY].type != KM_SV_FALSE)
                 return km_cpl_reject(reason, err, errlen, "wrong_type",
-                                     "emergency", "emergency must be a boolean");
+                                     "emergency",
+                                     "emergency must be a boolean");
         c->emergency = f[KM_F_EMERGENCY].type == KM_SV_TRUE;
 
         if (c->external_id) {
@@ -1541,8 +1608,8 @@ static int km_sc_validate(struct km_scan *st, const struct km_conf *conf,
                                              "id must be a lower-case UUID");
                 memcpy(c->id, *id_in, KM_ID_LEN);
         } else if (mode & KM_CPL_STRICT) {
-                return km_cpl_reject(reason, err, errlen, "missing_field",
-                                     "id", "id is required");
+                return km_cpl_reject(reason, err, errlen, "missing_field", "id",
+                                     "id is required");
         } else {
                 km_id_random(c->id);
         }
@@ -1576,13 +1643,27 @@ static void km_sc_put_json(char **o, const char *s, size_t n)
                 }
                 *w++ = '\\';
                 switch (ch) {
-                case '"': *w++ = '"'; break;
-                case '\\': *w++ = '\\'; break;
-                case '\b': *w++ = 'b'; break;
-                case '\f': *w++ = 'f'; break;
-                case '\n': *w++ = 'n'; break;
-                case '\r': *w++ = 'r'; break;
-                case '\t': *w++ = 't'; break;
+                case '"':
+                        *w++ = '"';
+                        break;
+                case '\\':
+                        *w++ = '\\';
+                        break;
+                case '\b':
+                        *w++ = 'b';
+                        break;
+                case '\f':
+                        *w++ = 'f';
+                        break;
+                case '\n':
+                        *w++ = 'n';
+                        break;
+                case '\r':
+                        *w++ = 'r';
+                        break;
+                case '\t':
+                        *w++ = 't';
+                        break;
                 default:
                         *w++ = 'u', *w++ = '0', *w++ = '0';
                         *w++ = hex[ch >> 4];
@@ -1699,8 +1780,8 @@ static void km_sc_write(const struct km_scan *st, struct km_complaint *c,
         static const char *const akey[5] = {
                 "\"district\":", "\"street\":", "\"house\":", "\"apartment\":",
                 "\"text\":"};
-        static const char *const ckey[3] = {"\"name\":", "\"phone\":",
-                                            "\"email\":"};
+        static const char *const ckey[3] = {
+                "\"name\":", "\"phone\":", "\"email\":"};
         const struct km_sv *f = st->f;
         char *o = km_xmalloc(cap), *o0 = o;
         int first;
@@ -1802,8 +1883,7 @@ static int km_sc_syntax_reason(const struct km_scan *st, const char *buf,
         if (memchr(buf, '\0', len) != NULL)
                 return km_cpl_reject(reason, err, errlen, "invalid_json", NULL,
                                      "NUL byte in message");
-        snprintf(detail, sizeof(detail), "byte %zu: %s",
-                 (size_t)(st->p - buf),
+        snprintf(detail, sizeof(detail), "byte %zu: %s", (size_t)(st->p - buf),
                  st->err == KM_SC_DUP ? "duplicate object key"
                                       : "not valid JSON");
         return km_cpl_reject(reason, err, errlen,
@@ -1868,9 +1948,8 @@ static void km_sc_release(struct km_complaint *c)
 
 int km_complaint_parse_ex(const char *buf, size_t len,
                           const struct km_conf *conf, int mode, int64_t now,
-                          const char *default_source,
-                          struct km_complaint **out, char *reason, char *err,
-                          size_t errlen)
+                          const char *default_source, struct km_complaint **out,
+                          char *reason, char *err, size_t errlen)
 {
         struct km_scan st;
         struct km_complaint *c;

@@ -39,11 +39,11 @@ struct km_complaint {
          * below; km_complaint_parse: NULL, the strings live in the
          * complaint's own block and the canonical text in canon */
         json_t *root;
-        char *canon;          /* canonical compact JSON, or NULL */
-        size_t canon_len;     /* its length */
-        size_t contact_at;    /* canon[contact_at..contact_end) is */
-        size_t contact_end;   /* ,"contact":{..} (equal: no contact) */
-        size_t block_cap;     /* km_complaint_parse: its block's size */
+        char *canon;        /* canonical compact JSON, or NULL */
+        size_t canon_len;   /* its length */
+        size_t contact_at;  /* canon[contact_at..contact_end) is */
+        size_t contact_end; /* ,"contact":{..} (equal: no contact) */
+        size_t block_cap;   /* km_complaint_parse: its block's size */
         char id[KM_ID_LEN];
         const char *source, *external_id, *channel, *category, *description;
         const char *district, *street, *house, *apartment, *address_text;
@@ -74,9 +74,8 @@ int km_complaint_parse(const char *buf, size_t len, const struct km_conf *conf,
  */
 int km_complaint_parse_ex(const char *buf, size_t len,
                           const struct km_conf *conf, int mode, int64_t now,
-                          const char *default_source,
-                          struct km_complaint **out, char *reason, char *err,
-                          size_t errlen) KM_MUSTCHECK;
+                          const char *default_source, struct km_complaint **out,
+                          char *reason, char *err, size_t errlen) KM_MUSTCHECK;
 
 /**
  * @brief The reference implementation of km_complaint_parse: jansson's tree,
@@ -107,9 +106,8 @@ int km_complaint_url_ok(const char *s, size_t n);
  * (the gateway builds one from a form).  Takes a new reference of obj.
  */
 int km_complaint_from_json(json_t *obj, const struct km_conf *conf, int mode,
-                           int64_t now, struct km_complaint **out,
-                           char *reason, char *err,
-                           size_t errlen) KM_MUSTCHECK;
+                           int64_t now, struct km_complaint **out, char *reason,
+                           char *err, size_t errlen) KM_MUSTCHECK;
 
 /** @brief The canonical topic form (schema_version, id first). New ref. */
 json_t *km_complaint_to_json(const struct km_complaint *c, int flags);

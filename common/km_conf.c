@@ -18,7 +18,8 @@
 /* The common keys.  Defaults match deploy/komek.conf. */
 static const struct km_conf_key km_conf_common[] = {
         {"kafka.bootstrap_servers", KM_CT_STR, "127.0.0.1:19092", 0, 1024,
-         KM_OFF(brokers), "brokers", "Kafka bootstrap servers (env KOMEK_BROKERS)"},
+         KM_OFF(brokers), "brokers",
+         "Kafka bootstrap servers (env KOMEK_BROKERS)"},
         {"topics.complaints", KM_CT_STR, "complaints", 0, 200,
          KM_OFF(topic_complaints), NULL, "topic of incoming complaints"},
         {"topics.dlq", KM_CT_STR, "complaints.dlq", 0, 200, KM_OFF(topic_dlq),
@@ -39,8 +40,8 @@ static const struct km_conf_key km_conf_common[] = {
          KM_OFF(part_dispatch), NULL, "partitions of dispatch"},
         {"topics.task_events_partitions", KM_CT_INT, "3", 1, 1000,
          KM_OFF(part_task_events), NULL, "partitions of task-events"},
-        {"topics.votes_partitions", KM_CT_INT, "3", 1, 1000,
-         KM_OFF(part_votes), NULL, "partitions of votes"},
+        {"topics.votes_partitions", KM_CT_INT, "3", 1, 1000, KM_OFF(part_votes),
+         NULL, "partitions of votes"},
         {"topics.escalations_partitions", KM_CT_INT, "1", 1, 1000,
          KM_OFF(part_escalations), NULL, "partitions of escalations"},
         {"topics.replication_factor", KM_CT_INT, "1", 1, 16,
@@ -71,8 +72,8 @@ static const struct km_conf_key km_conf_common[] = {
         {"pg.connect_timeout_s", KM_CT_INT, "30", 0, 3600,
          KM_OFF(pg_connect_timeout_s), NULL,
          "how long to retry connecting at start"},
-        {"log.level", KM_CT_STR, "info", 0, 16, KM_OFF(log_level),
-         "log-level", "debug, info, warn or error"},
+        {"log.level", KM_CT_STR, "info", 0, 16, KM_OFF(log_level), "log-level",
+         "debug, info, warn or error"},
         {"log.json", KM_CT_BOOL, "false", 0, 0, KM_OFF(log_json), "log-json",
          "one JSON object per log line"},
         {"limits.max_message_bytes", KM_CT_INT, "65536", 1024, 16777216,
@@ -150,8 +151,8 @@ const struct km_conf_key *km_conf_find(const struct km_conf *conf,
 
 /* Parse text into the key's field.  where: "file:line" or "--flag". */
 int km_conf_set_key(struct km_conf *conf, const struct km_conf_key *k,
-                    int common, const char *value, const char *where,
-                    char *err, size_t errlen)
+                    int common, const char *value, const char *where, char *err,
+                    size_t errlen)
 {
         void *f = km_conf_field(conf, k, common);
         char *end;
@@ -168,12 +169,12 @@ int km_conf_set_key(struct km_conf *conf, const struct km_conf_key *k,
                                           where, k->path, value);
                 if ((double)v < k->min)
                         return km_err_set(err, errlen, KM_ECONFIG,
-                                          "%s: %s: %lld < %.0f", where,
-                                          k->path, v, k->min);
+                                          "%s: %s: %lld < %.0f", where, k->path,
+                                          v, k->min);
                 if ((double)v > k->max)
                         return km_err_set(err, errlen, KM_ECONFIG,
-                                          "%s: %s: %lld > %.0f", where,
-                                          k->path, v, k->max);
+                                          "%s: %s: %lld > %.0f", where, k->path,
+                                          v, k->max);
                 *(int64_t *)f = v;
                 break;
         }
@@ -227,14 +228,15 @@ int km_conf_set(struct km_conf *conf, const char *path, const char *value,
         k = km_conf_find(conf, path, &common);
         snprintf(where, sizeof(where), "--set");
         if (k == NULL)
-                return km_err_set(err, errlen, KM_ECONFIG,
-                                  "%s: unknown key", where);
+                return km_err_set(err, errlen, KM_ECONFIG, "%s: unknown key",
+                                  where);
         return km_conf_set_key(conf, k, common, value, where, err, errlen);
 }
 
 static int km_conf_defaults(struct km_conf *conf, char *err, size_t errlen)
 {
-        size_t n = sizeof(km_conf_default_cats) / sizeof(km_conf_default_cats[0]);
+        size_t n =
+                sizeof(km_conf_default_cats) / sizeof(km_conf_default_cats[0]);
 
         for (const struct km_conf_key *k = km_conf_common; k->path; k++)
                 if (k->def &&
@@ -250,8 +252,10 @@ static int km_conf_defaults(struct km_conf *conf, char *err, size_t errlen)
                         return KM_ECONFIG;
         conf->categories = km_xcalloc(n, sizeof(struct km_category));
         for (size_t i = 0; i < n; i++) {
-                conf->categories[i].code = km_xstrdup(km_conf_default_cats[i].code);
-                conf->categories[i].kind = km_xstrdup(km_conf_default_cats[i].kind);
+                conf->categories[i].code =
+                        km_xstrdup(km_conf_default_cats[i].code);
+                conf->categories[i].kind =
+                        km_xstrdup(km_conf_default_cats[i].kind);
                 conf->categories[i].ru = km_xstrdup(km_conf_default_cats[i].ru);
                 conf->categories[i].en = km_xstrdup(km_conf_default_cats[i].en);
                 conf->categories[i].sla_hours = km_conf_default_cats[i].sla;
@@ -266,7 +270,7 @@ static const struct km_conf_key *km_conf_flag(const struct km_conf *conf,
 {
         for (int pass = 0; pass < 2; pass++) {
                 const struct km_conf_key *k =
-                    pass == 0 ? km_conf_common : conf->ptable;
+                        pass == 0 ? km_conf_common : conf->ptable;
 
                 for (; k && k->path; k++) {
                         if (k->flag && strlen(k->flag) == len &&
@@ -311,8 +315,8 @@ static int km_conf_flags(struct km_conf *conf, int argc, char **argv, int pass,
                 }
                 if (!strcmp(a, "--config") || !strcmp(a, "-c") ||
                     !strcmp(a, "--set") || !strcmp(a, "-X")) {
-                        int is_config = !strcmp(a, "--config") ||
-                                        !strcmp(a, "-c");
+                        int is_config =
+                                !strcmp(a, "--config") || !strcmp(a, "-c");
 
                         if (i + 1 >= argc)
                                 return km_err_set(err, errlen, KM_ECONFIG,
@@ -455,8 +459,9 @@ static void km_conf_dump_table(const struct km_conf *conf,
                         const char *s = *(char *const *)f;
 
                         /* secrets (notify.smtp_password) stay out too */
-                        if (s && *s && (strstr(k->path, "password") ||
-                                        strstr(k->path, "secret")))
+                        if (s && *s &&
+                            (strstr(k->path, "password") ||
+                             strstr(k->path, "secret")))
                                 s = "********";
                         fprintf(fp, "%s = \"%s\"\n", k->path, s ? s : "");
                         break;
@@ -479,14 +484,15 @@ void km_conf_dump(const struct km_conf *conf, FILE *fp)
                         secret ? "********" : conf->kafka_vals[i]);
         }
         for (size_t i = 0; i < conf->ncategories; i++)
-                fprintf(fp, "categories.%s = {kind = \"%s\"; sla_hours = %lld;}\n",
+                fprintf(fp,
+                        "categories.%s = {kind = \"%s\"; sla_hours = %lld;}\n",
                         conf->categories[i].code, conf->categories[i].kind,
                         (long long)conf->categories[i].sla_hours);
         for (const struct km_conf_key *k = km_conf_per_prog; k->path; k++)
                 fprintf(fp, "%s.%s = \"%s\"\n", conf->prog, k->path,
                         *(char *const *)km_conf_field(conf, k, 1)
-                            ? *(char *const *)km_conf_field(conf, k, 1)
-                            : "");
+                                ? *(char *const *)km_conf_field(conf, k, 1)
+                                : "");
         km_conf_dump_table(conf, conf->ptable, 0, fp);
 }
 
@@ -501,7 +507,7 @@ void km_conf_usage(const struct km_conf *conf, FILE *fp)
                 "  --help              this text\n");
         for (int pass = 0; pass < 2; pass++) {
                 const struct km_conf_key *k =
-                    pass == 0 ? km_conf_common : conf->ptable;
+                        pass == 0 ? km_conf_common : conf->ptable;
 
                 for (; k && k->path; k++)
                         if (k->flag)

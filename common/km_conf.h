@@ -35,18 +35,18 @@ enum km_conf_type {
 };
 
 struct km_conf_key {
-        const char *path;      /* "router.batch_size" */
+        const char *path; /* "router.batch_size" */
         enum km_conf_type type;
-        const char *def;       /* default as text; NULL for a NULL string */
-        double min, max;       /* range; for strings max length (0: none) */
-        size_t offset;         /* offsetof() into the described struct */
-        const char *flag;      /* command-line flag ("batch-size") or NULL */
-        const char *help;      /* one line for --help and --dump-config */
+        const char *def;  /* default as text; NULL for a NULL string */
+        double min, max;  /* range; for strings max length (0: none) */
+        size_t offset;    /* offsetof() into the described struct */
+        const char *flag; /* command-line flag ("batch-size") or NULL */
+        const char *help; /* one line for --help and --dump-config */
 };
 
 struct km_category {
-        char *code;  /* service_code: water_supply */
-        char *kind;  /* organisation kind that handles it: ksk, lift_operator */
+        char *code; /* service_code: water_supply */
+        char *kind; /* organisation kind that handles it: ksk, lift_operator */
         char *ru, *en;
         int64_t sla_hours;
 };
@@ -64,7 +64,8 @@ struct km_conf {
         int64_t part_complaints, part_dlq, part_dispatch;
         int64_t part_task_events, part_votes, part_escalations;
         int64_t topic_replicas, topic_min_isr; /* topics.replication_factor.. */
-        int64_t repl_complaints, repl_dlq, repl_dispatch; /* 0: topic_replicas */
+        int64_t repl_complaints, repl_dlq,
+                repl_dispatch; /* 0: topic_replicas */
         int64_t repl_task_events, repl_votes, repl_escalations;
 
         char *pg_conninfo;
@@ -85,10 +86,10 @@ struct km_conf {
         const struct km_conf_key *ptable; /* the program's own keys */
         void *pstruct;
 
-        int nargs;   /* positional arguments (not owned) */
+        int nargs; /* positional arguments (not owned) */
         char **args;
-        int help;    /* --help given */
-        int dump;    /* --dump-config given */
+        int help; /* --help given */
+        int dump; /* --dump-config given */
 };
 
 /**

@@ -15,14 +15,13 @@
 
 /* Groups that belong to komek programs: skipped unless they are ours. */
 static const char *const km_conf_prog_groups[] = {
-        "intake", "gateway", "gen", "vote", "keys", "router", "tasksink",
-        "inbox", "directory", "analytics", "escalator", "report", "web",
-        "notify",
-        "admin", "metrics", "bench", "test", NULL,
+        "intake",    "gateway",  "gen",   "vote",      "keys",
+        "router",    "tasksink", "inbox", "directory", "analytics",
+        "escalator", "report",   "web",   "notify",    "admin",
+        "metrics",   "bench",    "test",  NULL,
 };
 
-void km_conf_kafka_add(struct km_conf *conf, const char *key,
-                       const char *val)
+void km_conf_kafka_add(struct km_conf *conf, const char *key, const char *val)
 {
         for (size_t i = 0; i < conf->nkafka; i++) {
                 if (strcmp(conf->kafka_keys[i], key) == 0) {
@@ -151,16 +150,16 @@ static int km_conf_file_categories(struct km_conf *conf, config_setting_t *l,
                                           "not in [1, 8760]",
                                           conf->path, line, code, sla);
                 for (int j = 0; j < config_setting_length(g); j++) {
-                        const char *nm =
-                            config_setting_name(config_setting_get_elem(g, j));
+                        const char *nm = config_setting_name(
+                                config_setting_get_elem(g, j));
 
                         if (strcmp(nm, "code") && strcmp(nm, "kind") &&
                             strcmp(nm, "sla_hours") && strcmp(nm, "ru") &&
                             strcmp(nm, "en"))
                                 return km_err_set(
-                                    err, errlen, KM_ECONFIG,
-                                    "%s:%d: categories.%s.%s: unknown key",
-                                    conf->path, line, code, nm);
+                                        err, errlen, KM_ECONFIG,
+                                        "%s:%d: categories.%s.%s: unknown key",
+                                        conf->path, line, code, nm);
                 }
                 c->code = km_xstrdup(code);
                 c->kind = km_xstrdup(kind);

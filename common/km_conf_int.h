@@ -15,12 +15,11 @@ const struct km_conf_key *km_conf_find(const struct km_conf *conf,
 /* Parse value into k's field; where ("file:line", "--flag") names it in
  * the error.  @returns 0 or KM_ECONFIG. */
 int km_conf_set_key(struct km_conf *conf, const struct km_conf_key *k,
-                    int common, const char *value, const char *where,
-                    char *err, size_t errlen) KM_MUSTCHECK;
+                    int common, const char *value, const char *where, char *err,
+                    size_t errlen) KM_MUSTCHECK;
 
 /* kafka { } and -X key=value: set (or replace) a librdkafka property. */
-void km_conf_kafka_add(struct km_conf *conf, const char *key,
-                       const char *val);
+void km_conf_kafka_add(struct km_conf *conf, const char *key, const char *val);
 
 /* Read conf->path (km_conf_file.c).  @returns 0 or KM_ECONFIG. */
 int km_conf_load_file(struct km_conf *conf, char *err,

@@ -39,11 +39,11 @@ size_t km_csv_cell(const char *s, char *out, size_t outlen)
         int formula, quote;
         size_t n = 0;
 
-#define KM_CSV_PUT(ch)                                                       \
-        do {                                                                 \
-                if (n + 1 < outlen)                                          \
-                        out[n] = (ch);                                       \
-                n++;                                                         \
+#define KM_CSV_PUT(ch)                                                         \
+        do {                                                                   \
+                if (n + 1 < outlen)                                            \
+                        out[n] = (ch);                                         \
+                n++;                                                           \
         } while (0)
 
         if (s == NULL)
@@ -99,8 +99,8 @@ int km_csv_quote_state(const char *buf, size_t len, int state)
         return state;
 }
 
-int km_csv_split(const char *rec, size_t len, char ***fields,
-                     char **block, char *err, size_t errlen)
+int km_csv_split(const char *rec, size_t len, char ***fields, char **block,
+                 char *err, size_t errlen)
 {
         char *out = km_xmalloc(len + 1), *w = out;
         char **f = NULL;

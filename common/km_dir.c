@@ -59,8 +59,8 @@ struct km_dir {
         size_t norgs, nbuildings, nstreets;
         struct km_dir_org *orgs;
         struct km_dir_building *buildings;
-        const char **addr_keys; /* per building "street\x1fhouse" */
-        const char **streets;   /* distinct street keys */
+        const char **addr_keys;    /* per building "street\x1fhouse" */
+        const char **streets;      /* distinct street keys */
         const char *districts[16]; /* distinct district keys */
         size_t ndistricts;
         /* the buildings' district names as spelt and their keys (a
@@ -235,7 +235,8 @@ static void km_dir_add_district(struct km_dir *dir, const char *dk)
         for (size_t i = 0; i < dir->ndistricts; i++)
                 if (strcmp(dir->districts[i], dk) == 0)
                         return;
-        if (dir->ndistricts < sizeof(dir->districts) / sizeof(dir->districts[0]))
+        if (dir->ndistricts <
+            sizeof(dir->districts) / sizeof(dir->districts[0]))
                 dir->districts[dir->ndistricts++] = dk;
 }
 
@@ -244,8 +245,7 @@ static void km_dir_add_district(struct km_dir *dir, const char *dk)
  * bytes), computed for any other.  @returns the key (in dk, or one of
  * the directory's). */
 static const char *km_dir_district_key(const struct km_dir *dir,
-                                       const char *name, char *dk,
-                                       size_t dklen)
+                                       const char *name, char *dk, size_t dklen)
 {
         for (size_t i = 0; i < dir->ndnames; i++)
                 if (strcmp(dir->dnames[i], name) == 0)
@@ -275,8 +275,8 @@ static void km_dir_load_buildings(struct km_dir *dir, PGresult *res)
         const char **ids;
 
         dir->nbuildings = (size_t)PQntuples(res);
-        dir->buildings = km_xcalloc(dir->nbuildings + 1,
-                                    sizeof(*dir->buildings));
+        dir->buildings =
+                km_xcalloc(dir->nbuildings + 1, sizeof(*dir->buildings));
         dir->addr_keys = km_xcalloc(dir->nbuildings + 1, sizeof(char *));
         dir->streets = km_xcalloc(dir->nbuildings + 1, sizeof(char *));
         ids = km_xcalloc(dir->nbuildings + 1, sizeof(*ids));
@@ -310,7 +310,7 @@ static void km_dir_load_buildings(struct km_dir *dir, PGresult *res)
                 b->street_key = km_dir_strdup(dir, sk);
                 b->house_key = km_dir_strdup(dir, hk);
                 b->district_key = km_dir_district_learn(
-                    dir, b->district ? b->district : "");
+                        dir, b->district ? b->district : "");
                 b->next_same = -1;
                 snprintf(ak, sizeof(ak), "%s\x1f%s", sk, hk);
                 dir->addr_keys[i] = km_dir_strdup(dir, ak);
@@ -358,9 +358,8 @@ static void km_dir_index_houses(struct km_dir *dir)
                 if (have < 0)
                         have = (long)dir->nhouses++;
                 hid[i] = (uint32_t)have;
-                sid[i] = (uint32_t)km_dir_map_find(&dir->streetmap,
-                                                   dir->streets,
-                                                   b->street_key, NULL);
+                sid[i] = (uint32_t)km_dir_map_find(
+                        &dir->streetmap, dir->streets, b->street_key, NULL);
         }
         /* counting sort by house, then each house's streets sorted and
          * made distinct (a street counted twice would be ambiguous) */
@@ -418,8 +417,8 @@ static const struct km_dir_cell *km_dir_cell(const struct km_dir *dir,
 
         if (dir->ncells == 0)
                 return NULL;
-        for (i = km_dir_cell_slot(dir, key);; i = (i + 1) &
-                                                  (dir->cellmap.cap - 1)) {
+        for (i = km_dir_cell_slot(dir, key);;
+             i = (i + 1) & (dir->cellmap.cap - 1)) {
                 uint32_t v = dir->cellmap.slots[i];
 
                 if (v == 0)
@@ -501,8 +500,7 @@ static void km_dir_index_grid(struct km_dir *dir)
         free(kv);
 }
 
-int km_dir_version_get(PGconn *conn, int64_t *version, char *err,
-                       size_t errlen)
+int km_dir_version_get(PGconn *conn, int64_t *version, char *err, size_t errlen)
 {
         PGresult *res = NULL;
         int r = km_pg_exec(conn, "SELECT version FROM directory_version", 0,
@@ -510,8 +508,7 @@ int km_dir_version_get(PGconn *conn, int64_t *version, char *err,
 
         if (r)
                 return r;
-        *version = PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL,
-                                                10)
+        *version = PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
                                       : 0;
         PQclear(res);
         return 0;
@@ -555,9 +552,18 @@ cleanup:
         return r;
 }
 
-int64_t km_dir_version(const struct km_dir *dir) { return dir->version; }
-size_t km_dir_nbuildings(const struct km_dir *dir) { return dir->nbuildings; }
-size_t km_dir_norgs(const struct km_dir *dir) { return dir->norgs; }
+int64_t km_dir_version(const struct km_dir *dir)
+{
+        return dir->version;
+}
+size_t km_dir_nbuildings(const struct km_dir *dir)
+{
+        return dir->nbuildings;
+}
+size_t km_dir_norgs(const struct km_dir *dir)
+{
+        return dir->norgs;
+}
 
 const struct km_dir_org *km_dir_org(const struct km_dir *dir, const char *id)
 {
@@ -603,9 +609,9 @@ const struct km_dir_building *km_dir_building(const struct km_dir *dir,
 
 /* The one building at (street key, house key), filtered by a district
  * hint when several share the address.  *n gets the candidate count. */
-static const struct km_dir_building *
-km_dir_at(const struct km_dir *dir, const char *sk, const char *hk,
-          const char *dk, int *n)
+static const struct km_dir_building *km_dir_at(const struct km_dir *dir,
+                                               const char *sk, const char *hk,
+                                               const char *dk, int *n)
 {
         char ak[KM_ADDR_KEY_LEN + 40];
         const struct km_dir_building *one = NULL, *first = NULL;
@@ -626,7 +632,8 @@ km_dir_at(const struct km_dir *dir, const char *sk, const char *hk,
                 if (first == NULL)
                         first = b;
                 if (dk && *dk &&
-                    strncmp(dk, b->district_key, strlen(b->district_key)) == 0) {
+                    strncmp(dk, b->district_key, strlen(b->district_key)) ==
+                            0) {
                         nd++;
                         one = b;
                 }
@@ -699,8 +706,8 @@ struct km_dir_fuzz {
  * spelling distance, or its words contain all of the query's ("Д.
  * Кунаева"), or the query's words are its own and district names; and
  * it has this house. */
-static void km_dir_fuzzy_one(const struct km_dir *dir, size_t i,
-                             const char *sk, const char *hk, const char *dk,
+static void km_dir_fuzzy_one(const struct km_dir *dir, size_t i, const char *sk,
+                             const char *hk, const char *dk,
                              struct km_dir_fuzz *z)
 {
         const struct km_dir_building *b;
@@ -735,9 +742,10 @@ static void km_dir_fuzzy_one(const struct km_dir *dir, size_t i,
  * that have house hk can answer (km_dir_at), so with the index only
  * those are looked at; scan: every street (the reference).  The answer
  * does not depend on the order the streets are looked at. */
-static const struct km_dir_building *
-km_dir_fuzzy(const struct km_dir *dir, const char *sk, const char *hk,
-             const char *dk, int scan)
+static const struct km_dir_building *km_dir_fuzzy(const struct km_dir *dir,
+                                                  const char *sk,
+                                                  const char *hk,
+                                                  const char *dk, int scan)
 {
         size_t len = strlen(sk);
         struct km_dir_fuzz z;
@@ -764,10 +772,11 @@ km_dir_fuzzy(const struct km_dir *dir, const char *sk, const char *hk,
         return NULL;
 }
 
-static const struct km_dir_building *
-km_dir_match_in(const struct km_dir *dir, const char *district,
-                const char *street, const char *house, const char *text,
-                int scan)
+static const struct km_dir_building *km_dir_match_in(const struct km_dir *dir,
+                                                     const char *district,
+                                                     const char *street,
+                                                     const char *house,
+                                                     const char *text, int scan)
 {
         struct km_addr st, tx;
         char hk[32] = "", dk[KM_ADDR_KEY_LEN] = "";
@@ -785,10 +794,11 @@ km_dir_match_in(const struct km_dir *dir, const char *district,
         if (house && *house)
                 km_addr_house_key(house, hk, sizeof(hk));
         if (hk[0] == '\0')
-                snprintf(hk, sizeof(hk), "%s", st.house[0] ? st.house : tx.house);
+                snprintf(hk, sizeof(hk), "%s",
+                         st.house[0] ? st.house : tx.house);
         if (district && *district) {
-                const char *k = km_dir_district_key(dir, district, dk,
-                                                    sizeof(dk));
+                const char *k =
+                        km_dir_district_key(dir, district, dk, sizeof(dk));
 
                 if (k != dk)
                         snprintf(dk, sizeof(dk), "%s", k);
@@ -801,9 +811,9 @@ km_dir_match_in(const struct km_dir *dir, const char *district,
         b = km_dir_at(dir, sk, hk, dk, &n);
         if (b || n > 0)
                 return b;
-        street_known = dir->nbuildings > 0 &&
-                       km_dir_map_find(&dir->streetmap, dir->streets, sk,
-                                       NULL) >= 0;
+        street_known =
+                dir->nbuildings > 0 &&
+                km_dir_map_find(&dir->streetmap, dir->streets, sk, NULL) >= 0;
         if (street_known) /* a known street without that house */
                 return NULL;
         return km_dir_fuzzy(dir, sk, hk, dk, scan);
@@ -812,17 +822,14 @@ km_dir_match_in(const struct km_dir *dir, const char *district,
 const struct km_dir_building *km_dir_match(const struct km_dir *dir,
                                            const char *district,
                                            const char *street,
-                                           const char *house,
-                                           const char *text)
+                                           const char *house, const char *text)
 {
         return km_dir_match_in(dir, district, street, house, text, 0);
 }
 
-const struct km_dir_building *km_dir_match_scan(const struct km_dir *dir,
-                                                const char *district,
-                                                const char *street,
-                                                const char *house,
-                                                const char *text)
+const struct km_dir_building *
+km_dir_match_scan(const struct km_dir *dir, const char *district,
+                  const char *street, const char *house, const char *text)
 {
         return km_dir_match_in(dir, district, street, house, text, 1);
 }
@@ -830,8 +837,8 @@ const struct km_dir_building *km_dir_match_scan(const struct km_dir *dir,
 /* The squared distance in metres (equirectangular, k = cos(lat)): one
  * expression for the grid and the scan, so both compare the same
  * numbers. */
-static double km_dir_d2(const struct km_dir_building *b, double lat,
-                        double lon, double k)
+static double km_dir_d2(const struct km_dir_building *b, double lat, double lon,
+                        double k)
 {
         double dx = (b->lon - lon) * KM_DIR_RAD * k * KM_DIR_EARTH_M;
         double dy = (b->lat - lat) * KM_DIR_RAD * KM_DIR_EARTH_M;
@@ -881,8 +888,8 @@ static void km_dir_near_take(const struct km_dir *dir, uint32_t i, double lat,
  * buildings that have none).  The reach is 1 % wider than KM_DIR_GEO_M
  * so rounding cannot leave a building out; near a pole, or for a point
  * that is not one, the scan answers. */
-const struct km_dir_building *km_dir_near(const struct km_dir *dir,
-                                          double lat, double lon)
+const struct km_dir_building *km_dir_near(const struct km_dir *dir, double lat,
+                                          double lon)
 {
         double best = KM_DIR_GEO_M * KM_DIR_GEO_M, k = cos(lat * KM_DIR_RAD);
         double h, w;

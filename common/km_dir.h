@@ -76,25 +76,22 @@ const struct km_dir_building *km_dir_building(const struct km_dir *dir,
 const struct km_dir_building *km_dir_match(const struct km_dir *dir,
                                            const char *district,
                                            const char *street,
-                                           const char *house,
-                                           const char *text);
+                                           const char *house, const char *text);
 
 /**
  * @brief The reference of km_dir_match: a misspelt street is compared
  * with every street of the directory.  Same answer, slower (tests).
  */
-const struct km_dir_building *km_dir_match_scan(const struct km_dir *dir,
-                                                const char *district,
-                                                const char *street,
-                                                const char *house,
-                                                const char *text);
+const struct km_dir_building *
+km_dir_match_scan(const struct km_dir *dir, const char *district,
+                  const char *street, const char *house, const char *text);
 
 /**
  * @brief The nearest building within 75 m of lat/long, or NULL; of
  * equally near ones the first by id.  Looks at the grid cells in reach.
  */
-const struct km_dir_building *km_dir_near(const struct km_dir *dir,
-                                          double lat, double lon);
+const struct km_dir_building *km_dir_near(const struct km_dir *dir, double lat,
+                                          double lon);
 
 /** @brief The reference of km_dir_near: every building (tests). */
 const struct km_dir_building *km_dir_near_scan(const struct km_dir *dir,

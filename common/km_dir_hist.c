@@ -41,16 +41,16 @@ int km_dir_hist_load(PGconn *conn, struct km_dir_hist **out, char *err,
         *out = NULL;
         /* ordered as strcmp orders: COLLATE "C" */
         r = km_pg_exec(
-            conn,
-            "SELECT h.building_id, h.kind, h.org_id, CASE WHEN "
-            "isfinite(h.valid_from) THEN extract(epoch FROM "
-            "h.valid_from)::bigint END, extract(epoch FROM "
-            "h.valid_to)::bigint FROM building_orgs h JOIN (SELECT "
-            "building_id, kind FROM building_orgs GROUP BY 1, 2 HAVING "
-            "count(*) > 1 OR bool_or(isfinite(valid_from) OR valid_to IS NOT "
-            "NULL)) x USING (building_id, kind) ORDER BY h.building_id "
-            "COLLATE \"C\", h.kind COLLATE \"C\", h.valid_from",
-            0, NULL, &res, err, errlen);
+                conn,
+                "SELECT h.building_id, h.kind, h.org_id, CASE WHEN "
+                "isfinite(h.valid_from) THEN extract(epoch FROM "
+                "h.valid_from)::bigint END, extract(epoch FROM "
+                "h.valid_to)::bigint FROM building_orgs h JOIN (SELECT "
+                "building_id, kind FROM building_orgs GROUP BY 1, 2 HAVING "
+                "count(*) > 1 OR bool_or(isfinite(valid_from) OR valid_to IS NOT "
+                "NULL)) x USING (building_id, kind) ORDER BY h.building_id "
+                "COLLATE \"C\", h.kind COLLATE \"C\", h.valid_from",
+                0, NULL, &res, err, errlen);
         if (r)
                 return r;
         h = km_xcalloc(1, sizeof(*h));
@@ -64,11 +64,11 @@ int km_dir_hist_load(PGconn *conn, struct km_dir_hist **out, char *err,
                 p->kind = km_xstrdup(PQgetvalue(res, row, 1));
                 p->org_id = km_xstrdup(PQgetvalue(res, row, 2));
                 p->from = PQgetisnull(res, row, 3)
-                              ? INT64_MIN
-                              : strtoll(PQgetvalue(res, row, 3), NULL, 10);
+                                  ? INT64_MIN
+                                  : strtoll(PQgetvalue(res, row, 3), NULL, 10);
                 p->to = PQgetisnull(res, row, 4)
-                            ? INT64_MAX
-                            : strtoll(PQgetvalue(res, row, 4), NULL, 10);
+                                ? INT64_MAX
+                                : strtoll(PQgetvalue(res, row, 4), NULL, 10);
         }
         PQclear(res);
         *out = h;
@@ -113,9 +113,9 @@ int km_dir_hist_at(const struct km_dir_hist *h, const char *building_id,
                 else
                         hi = mid;
         }
-        for (size_t i = lo; i < h->n &&
-                            km_dir_hist_cmp(h->v[i].building_id, h->v[i].kind,
-                                            building_id, kind) == 0;
+        for (size_t i = lo;
+             i < h->n && km_dir_hist_cmp(h->v[i].building_id, h->v[i].kind,
+                                         building_id, kind) == 0;
              i++) {
                 found = 1;
                 if (h->v[i].from <= t && t < h->v[i].to) {
@@ -127,8 +127,8 @@ int km_dir_hist_at(const struct km_dir_hist *h, const char *building_id,
 }
 
 void km_dir_hist_route(const struct km_dir_hist *h, const struct km_dir *dir,
-                       const struct km_conf *conf,
-                       const struct km_complaint *c, struct km_route *r)
+                       const struct km_conf *conf, const struct km_complaint *c,
+                       struct km_route *r)
 {
         const struct km_category *cat;
         const struct km_dir_org *org;
@@ -137,9 +137,8 @@ void km_dir_hist_route(const struct km_dir_hist *h, const struct km_dir *dir,
         if (h == NULL || h->n == 0 || r->building == NULL)
                 return;
         cat = km_conf_category(conf, c->category);
-        if (cat == NULL ||
-            !km_dir_hist_at(h, r->building->id, cat->kind, c->received_at,
-                            &org_id))
+        if (cat == NULL || !km_dir_hist_at(h, r->building->id, cat->kind,
+                                           c->received_at, &org_id))
                 return;
         org = org_id ? km_dir_org(dir, org_id) : NULL;
         if (org == NULL || strcmp(org->kind, cat->kind) != 0) {

@@ -55,7 +55,7 @@ int km_dir_hist_at(const struct km_dir_hist *h, const char *building_id,
  * @param h NULL-able (no history: nothing changes)
  */
 void km_dir_hist_route(const struct km_dir_hist *h, const struct km_dir *dir,
-                       const struct km_conf *conf,
-                       const struct km_complaint *c, struct km_route *r);
+                       const struct km_conf *conf, const struct km_complaint *c,
+                       struct km_route *r);
 
 #endif /* KM_DIR_HIST_H */

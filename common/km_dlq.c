@@ -78,12 +78,12 @@ static int km_dlq_send(rd_kafka_t *rk, const struct km_conf *conf,
         km_dlq_header(hdrs, "__connect.errors.connector.name", program);
         for (;;) {
                 /* on success the headers belong to the message */
-                e = rd_kafka_producev(
-                    rk, RD_KAFKA_V_TOPIC(conf->topic_dlq),
-                    RD_KAFKA_V_KEY(key, strlen(key)),
-                    RD_KAFKA_V_VALUE(msg, strlen(msg)),
-                    RD_KAFKA_V_HEADERS(hdrs),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(conf->topic_dlq),
+                                      RD_KAFKA_V_KEY(key, strlen(key)),
+                                      RD_KAFKA_V_VALUE(msg, strlen(msg)),
+                                      RD_KAFKA_V_HEADERS(hdrs),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_END);
                 if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL ||
                     km_now_ms() >= deadline)
                         break;
@@ -97,14 +97,14 @@ static int km_dlq_send(rd_kafka_t *rk, const struct km_conf *conf,
                 return 0;
         }
         rd_kafka_headers_destroy(hdrs);
-        return km_err_set(err, errlen,
-                          e == RD_KAFKA_RESP_ERR__FATAL ||
-                                  e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-                                  e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
-                              ? KM_EFATAL
-                              : KM_ERETRY,
-                          "produce to %s: %s", conf->topic_dlq,
-                          rd_kafka_err2str(e));
+        return km_err_set(
+                err, errlen,
+                e == RD_KAFKA_RESP_ERR__FATAL ||
+                                e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                                e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+                        ? KM_EFATAL
+                        : KM_ERETRY,
+                "produce to %s: %s", conf->topic_dlq, rd_kafka_err2str(e));
 }
 
 int km_dlq_produce(rd_kafka_t *rk, const struct km_conf *conf,
@@ -128,14 +128,12 @@ int km_dlq_produce_file(rd_kafka_t *rk, const struct km_conf *conf,
         struct km_dlq_origin from;
 
         memset(&from, 0, sizeof(from));
-        return km_dlq_send(rk, conf, program, stage, &from, file, line,
-                           reason, detail, buf, len, counts, timeout_ms, err,
-                           errlen);
+        return km_dlq_send(rk, conf, program, stage, &from, file, line, reason,
+                           detail, buf, len, counts, timeout_ms, err, errlen);
 }
 
 int km_dlq_flush(rd_kafka_t *rk, struct km_kafka_counts *counts,
-                 int64_t *failed_seen, int timeout_ms, char *err,
-                 size_t errlen)
+                 int64_t *failed_seen, int timeout_ms, char *err, size_t errlen)
 {
         int r = km_kafka_flush(rk, timeout_ms, err, errlen);
 

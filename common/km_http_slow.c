@@ -31,8 +31,8 @@ struct km_http_slow_conn {
 };
 
 static pthread_mutex_t km_http_slow_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct km_http_slow_conn km_http_slow_head = {&km_http_slow_head, &km_http_slow_head,
-                                          MHD_INVALID_SOCKET, 0, 0};
+static struct km_http_slow_conn km_http_slow_head = {
+        &km_http_slow_head, &km_http_slow_head, MHD_INVALID_SOCKET, 0, 0};
 int64_t km_http_slow_deadline_ms = 10000;
 
 static void *km_http_slow_sweeper(void *arg)
@@ -71,15 +71,15 @@ void km_http_slow_start_sweeper(void)
 }
 
 void km_http_slow_notify(void *cls, struct MHD_Connection *conn,
-                          void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
+                         void **socket_context,
+                         enum MHD_ConnectionNotificationCode toe)
 {
         struct km_http_slow_conn *s = *socket_context;
 
         (void)cls;
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
                 const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-                    conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+                        conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
                 s = km_xcalloc(1, sizeof(*s));
                 s->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
@@ -104,7 +104,7 @@ void km_http_slow_notify(void *cls, struct MHD_Connection *conn,
 static struct km_http_slow_conn *km_http_slow_of(struct MHD_Connection *conn)
 {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-            conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
         return ci ? ci->socket_context : NULL;
 }

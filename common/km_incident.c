@@ -16,9 +16,9 @@
 
 int km_incident_resolve(PGconn *conn, const struct km_conf *conf,
                         const char *org_id, const char *incident_id,
-                        const char *note, km_incident_done_cb *done,
-                        void *arg, struct km_incident_counts *counts,
-                        char *err, size_t errlen)
+                        const char *note, km_incident_done_cb *done, void *arg,
+                        struct km_incident_counts *counts, char *err,
+                        size_t errlen)
 {
         const char *p[2] = {org_id, incident_id};
         PGresult *res = NULL;

@@ -41,8 +41,8 @@ struct km_incident_counts {
  */
 int km_incident_resolve(PGconn *conn, const struct km_conf *conf,
                         const char *org_id, const char *incident_id,
-                        const char *note, km_incident_done_cb *done,
-                        void *arg, struct km_incident_counts *counts,
-                        char *err, size_t errlen) KM_MUSTCHECK;
+                        const char *note, km_incident_done_cb *done, void *arg,
+                        struct km_incident_counts *counts, char *err,
+                        size_t errlen) KM_MUSTCHECK;
 
 #endif /* KM_INCIDENT_H */

@@ -31,7 +31,10 @@ struct km_js {
 /* Bytes that end a run of plain string bytes: control bytes, '"', '\\',
  * and every byte >= 0x80 (the start of a UTF-8 sequence, checked). */
 static const unsigned char km_js_stop[256] = {
-        [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+        [0 ... 0x1f] = 1,
+        ['"'] = 1,
+        ['\\'] = 1,
+        [0x80 ... 0xff] = 1,
 };
 
 static inline void km_js_ws(struct km_js *st)
@@ -327,8 +330,8 @@ static int km_js_array(struct km_js *st, int depth)
         }
 }
 
-static int km_js_literal(struct km_js *st, const char *word, size_t n,
-                         int type, struct km_json_val *v)
+static int km_js_literal(struct km_js *st, const char *word, size_t n, int type,
+                         struct km_json_val *v)
 {
         const char *s = st->s;
 
@@ -383,8 +386,11 @@ static int km_js_value(struct km_js *st, int depth, int node,
 int km_json_scan(const char *buf, size_t len, const struct km_json_want *want,
                  int nwant, struct km_json_val *out)
 {
-        struct km_js st = {.s = buf, .e = buf + len, .want = want,
-                           .nwant = nwant, .out = out};
+        struct km_js st = {.s = buf,
+                           .e = buf + len,
+                           .want = want,
+                           .nwant = nwant,
+                           .out = out};
         struct km_json_val top;
         int r;
 
@@ -437,13 +443,31 @@ void km_json_str(const struct km_json_val *v, char *out, size_t *outlen)
                         break;
                 p++; /* the scanner checked every escape */
                 switch (*p) {
-                case 'b': *o++ = '\b'; p++; continue;
-                case 'f': *o++ = '\f'; p++; continue;
-                case 'n': *o++ = '\n'; p++; continue;
-                case 'r': *o++ = '\r'; p++; continue;
-                case 't': *o++ = '\t'; p++; continue;
-                case 'u': break;
-                default: *o++ = *p++; continue;
+                case 'b':
+                        *o++ = '\b';
+                        p++;
+                        continue;
+                case 'f':
+                        *o++ = '\f';
+                        p++;
+                        continue;
+                case 'n':
+                        *o++ = '\n';
+                        p++;
+                        continue;
+                case 'r':
+                        *o++ = '\r';
+                        p++;
+                        continue;
+                case 't':
+                        *o++ = '\t';
+                        p++;
+                        continue;
+                case 'u':
+                        break;
+                default:
+                        *o++ = *p++;
+                        continue;
                 }
                 (void)km_js_hex(p + 1, &cp);
                 p += 5;
@@ -477,14 +501,22 @@ void km_json_str(const struct km_json_val *v, char *out, size_t *outlen)
 static int km_js_type(const json_t *v)
 {
         switch (json_typeof(v)) {
-        case JSON_OBJECT: return KM_JSON_OBJ;
-        case JSON_ARRAY: return KM_JSON_ARR;
-        case JSON_STRING: return KM_JSON_STR;
-        case JSON_INTEGER: return KM_JSON_INT;
-        case JSON_REAL: return KM_JSON_REAL;
-        case JSON_TRUE: return KM_JSON_TRUE;
-        case JSON_FALSE: return KM_JSON_FALSE;
-        default: return KM_JSON_NULL;
+        case JSON_OBJECT:
+                return KM_JSON_OBJ;
+        case JSON_ARRAY:
+                return KM_JSON_ARR;
+        case JSON_STRING:
+                return KM_JSON_STR;
+        case JSON_INTEGER:
+                return KM_JSON_INT;
+        case JSON_REAL:
+                return KM_JSON_REAL;
+        case JSON_TRUE:
+                return KM_JSON_TRUE;
+        case JSON_FALSE:
+                return KM_JSON_FALSE;
+        default:
+                return KM_JSON_NULL;
         }
 }
 

@@ -46,8 +46,9 @@ static void km_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
                             const char *buf)
 {
         (void)rk;
-        km_log_event(level <= 4 ? KM_LOG_WARN : level <= 6 ? KM_LOG_INFO
-                                                           : KM_LOG_DEBUG,
+        km_log_event(level <= 4   ? KM_LOG_WARN
+                     : level <= 6 ? KM_LOG_INFO
+                                  : KM_LOG_DEBUG,
                      "librdkafka", "%s: %s", fac, buf);
 }
 
@@ -61,7 +62,7 @@ static void km_kafka_error_cb(rd_kafka_t *rk, int code, const char *reason,
                 return;
         if (code == RD_KAFKA_RESP_ERR__FATAL) {
                 rd_kafka_resp_err_t orig =
-                    rd_kafka_fatal_error(rk, buf, sizeof(buf));
+                        rd_kafka_fatal_error(rk, buf, sizeof(buf));
 
                 counts->fatal = 1;
                 snprintf(counts->fatal_reason, sizeof(counts->fatal_reason),
@@ -73,11 +74,11 @@ static void km_kafka_error_cb(rd_kafka_t *rk, int code, const char *reason,
                 snprintf(counts->fatal_reason, sizeof(counts->fatal_reason),
                          "%s: %s",
                          code == RD_KAFKA_RESP_ERR__SSL
-                             ? "broker certificate not trusted"
-                             : "broker authentication failed",
+                                 ? "broker certificate not trusted"
+                                 : "broker authentication failed",
                          reason);
-                snprintf(counts->last_error, sizeof(counts->last_error),
-                         "%s", counts->fatal_reason);
+                snprintf(counts->last_error, sizeof(counts->last_error), "%s",
+                         counts->fatal_reason);
         } else {
                 snprintf(counts->last_error, sizeof(counts->last_error),
                          "%s: %s", rd_kafka_err2name(code), reason);
@@ -143,9 +144,8 @@ rd_kafka_t *km_kafka_producer_new(const struct km_conf *conf,
         /* 5 ms batching unless kafka {} says otherwise */
         if (km_kafka_set(kc, "enable.idempotence", "true", err, errlen) ||
             (!user_linger && km_kafka_set(kc, "linger.ms", "5", err, errlen)) ||
-            (transactional_id &&
-             km_kafka_set(kc, "transactional.id", transactional_id, err,
-                          errlen)))
+            (transactional_id && km_kafka_set(kc, "transactional.id",
+                                              transactional_id, err, errlen)))
                 goto fail;
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
         if (rk == NULL) {
@@ -178,13 +178,11 @@ fail:
         return NULL;
 }
 
-rd_kafka_t *km_kafka_consumer_new(const struct km_conf *conf,
-                                  const char *group_id,
-                                  void (*rebalance_cb)(rd_kafka_t *,
-                                                       rd_kafka_resp_err_t,
-                                                       rd_kafka_topic_partition_list_t *,
-                                                       void *),
-                                  void *opaque, char *err, size_t errlen)
+rd_kafka_t *km_kafka_consumer_new(
+        const struct km_conf *conf, const char *group_id,
+        void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                             rd_kafka_topic_partition_list_t *, void *),
+        void *opaque, char *err, size_t errlen)
 {
         rd_kafka_conf_t *kc;
         rd_kafka_t *rk;
@@ -228,15 +226,14 @@ rd_kafka_t *km_kafka_consumer_new(const struct km_conf *conf,
 }
 
 rd_kafka_t *km_kafka_worker_consumer_new(
-    const struct km_conf *conf, const char *group_id,
-    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
-                         rd_kafka_topic_partition_list_t *, void *),
-    void *opaque, char *err, size_t errlen)
+        const struct km_conf *conf, const char *group_id,
+        void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                             rd_kafka_topic_partition_list_t *, void *),
+        void *opaque, char *err, size_t errlen)
 {
-        static const char *const dk[] = {"queued.max.messages.kbytes",
-                                         "queued.min.messages",
-                                         "heartbeat.interval.ms",
-                                         "session.timeout.ms"};
+        static const char *const dk[] = {
+                "queued.max.messages.kbytes", "queued.min.messages",
+                "heartbeat.interval.ms", "session.timeout.ms"};
         static const char *const dv[] = {"8192", "20000", "1000", "10000"};
         const size_t nd = sizeof(dk) / sizeof(dk[0]);
         struct km_conf cc = *conf;
@@ -308,7 +305,8 @@ cleanup:
 int km_kafka_subscribe(rd_kafka_t *rk, const char *const *topics, int n,
                        char *err, size_t errlen)
 {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+        rd_kafka_topic_partition_list_t *l =
+                rd_kafka_topic_partition_list_new(n);
         rd_kafka_resp_err_t e;
 
         for (int i = 0; i < n; i++)
@@ -324,18 +322,20 @@ int km_kafka_subscribe(rd_kafka_t *rk, const char *const *topics, int n,
 
 int km_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
                      const char *key, const void *payload, size_t len,
-                     struct km_kafka_counts *counts, int timeout_ms,
-                     char *err, size_t errlen)
+                     struct km_kafka_counts *counts, int timeout_ms, char *err,
+                     size_t errlen)
 {
         int64_t deadline = km_now_ms() + timeout_ms;
         rd_kafka_resp_err_t e;
 
         for (;;) {
                 e = rd_kafka_producev(
-                    rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-                    RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                    RD_KAFKA_V_VALUE((void *)payload, len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                        rk, RD_KAFKA_V_TOPIC(topic),
+                        RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                        RD_KAFKA_V_VALUE((void *)payload, len),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_END);
                 if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
                         if (counts)
                                 counts->produced++;
@@ -358,9 +358,9 @@ int km_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
                                   topic, rd_kafka_err2str(e));
         return km_err_set(err, errlen,
                           e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-                                  e == RD_KAFKA_RESP_ERR__STATE
-                              ? KM_EFATAL
-                              : KM_ERETRY,
+                                          e == RD_KAFKA_RESP_ERR__STATE
+                                  ? KM_EFATAL
+                                  : KM_ERETRY,
                           "produce to %s: %s", topic, rd_kafka_err2str(e));
 }
 
@@ -391,8 +391,8 @@ int km_kafka_txn_err(rd_kafka_error_t *error, const char *what, char *err,
         km_err_set(err, errlen, code, "%s: %s%s", what,
                    rd_kafka_error_string(error),
                    rd_kafka_error_txn_requires_abort(error)
-                       ? " (transaction must be aborted)"
-                       : "");
+                           ? " (transaction must be aborted)"
+                           : "");
         rd_kafka_error_destroy(error);
         return code;
 }
@@ -401,7 +401,8 @@ int km_kafka_txn_commit(rd_kafka_t *rk, int timeout_ms, int tries, char *err,
                         size_t errlen)
 {
         for (int n = 1;; n++) {
-                rd_kafka_error_t *e = rd_kafka_commit_transaction(rk, timeout_ms);
+                rd_kafka_error_t *e =
+                        rd_kafka_commit_transaction(rk, timeout_ms);
 
                 if (e && rd_kafka_error_is_retriable(e) &&
                     !rd_kafka_error_txn_requires_abort(e) &&
@@ -451,7 +452,8 @@ int km_kafka_rewind(rd_kafka_t *rk, char *err, size_t errlen)
                         p->offset = RD_KAFKA_OFFSET_BEGINNING;
         }
         {
-                rd_kafka_error_t *error = rd_kafka_seek_partitions(rk, parts, 10000);
+                rd_kafka_error_t *error =
+                        rd_kafka_seek_partitions(rk, parts, 10000);
 
                 if (error) {
                         r = km_err_set(err, errlen, KM_ERETRY, "seek: %s",
@@ -461,11 +463,12 @@ int km_kafka_rewind(rd_kafka_t *rk, char *err, size_t errlen)
                 }
                 for (int i = 0; i < parts->cnt; i++)
                         if (parts->elems[i].err)
-                                r = km_err_set(err, errlen, KM_ERETRY,
-                                               "seek %s[%d]: %s",
-                                               parts->elems[i].topic,
-                                               parts->elems[i].partition,
-                                               rd_kafka_err2str(parts->elems[i].err));
+                                r = km_err_set(
+                                        err, errlen, KM_ERETRY,
+                                        "seek %s[%d]: %s",
+                                        parts->elems[i].topic,
+                                        parts->elems[i].partition,
+                                        rd_kafka_err2str(parts->elems[i].err));
         }
 cleanup:
         rd_kafka_topic_partition_list_destroy(parts);
@@ -508,8 +511,8 @@ int km_kafka_rebalance_stored(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         return r;
 }
 
-int km_kafka_rewind_stored(rd_kafka_t *rk, km_kafka_seek_cb *seek,
-                           void *opaque, char *err, size_t errlen)
+int km_kafka_rewind_stored(rd_kafka_t *rk, km_kafka_seek_cb *seek, void *opaque,
+                           char *err, size_t errlen)
 {
         rd_kafka_topic_partition_list_t *a = NULL;
         rd_kafka_error_t *error;

@@ -47,13 +47,11 @@ rd_kafka_t *km_kafka_producer_new(const struct km_conf *conf,
  * @brief A consumer in group_id: read_committed, manual commits, earliest
  * start.  rebalance_cb (NULL-able) gets opaque (NULL-able).
  */
-rd_kafka_t *km_kafka_consumer_new(const struct km_conf *conf,
-                                  const char *group_id,
-                                  void (*rebalance_cb)(rd_kafka_t *,
-                                                       rd_kafka_resp_err_t,
-                                                       rd_kafka_topic_partition_list_t *,
-                                                       void *),
-                                  void *opaque, char *err, size_t errlen);
+rd_kafka_t *km_kafka_consumer_new(
+        const struct km_conf *conf, const char *group_id,
+        void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                             rd_kafka_topic_partition_list_t *, void *),
+        void *opaque, char *err, size_t errlen);
 
 /**
  * @brief km_kafka_consumer_new with the long-running workers' defaults:
@@ -63,10 +61,10 @@ rd_kafka_t *km_kafka_consumer_new(const struct km_conf *conf,
  * them.  Set on the consumer only, so producers never warn about them.
  */
 rd_kafka_t *km_kafka_worker_consumer_new(
-    const struct km_conf *conf, const char *group_id,
-    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
-                         rd_kafka_topic_partition_list_t *, void *),
-    void *opaque, char *err, size_t errlen);
+        const struct km_conf *conf, const char *group_id,
+        void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                             rd_kafka_topic_partition_list_t *, void *),
+        void *opaque, char *err, size_t errlen);
 
 /* The fetcher of a consumer that reads faster than the broker thread
  * looks again (km_kafka_fetch_kick). */
@@ -113,8 +111,8 @@ int km_kafka_subscribe(rd_kafka_t *rk, const char *const *topics, int n,
  */
 int km_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
                      const char *key, const void *payload, size_t len,
-                     struct km_kafka_counts *counts, int timeout_ms,
-                     char *err, size_t errlen) KM_MUSTCHECK;
+                     struct km_kafka_counts *counts, int timeout_ms, char *err,
+                     size_t errlen) KM_MUSTCHECK;
 
 /**
  * @brief Flush with a deadline. @returns 0 when nothing is left in
@@ -160,8 +158,8 @@ int km_kafka_rewind(rd_kafka_t *rk, char *err, size_t errlen) KM_MUSTCHECK;
 /** Fills parts' offsets from where the program stores them (PostgreSQL:
  *  km_pg_offsets_load); 0 or KM_E* with err. */
 typedef int km_kafka_seek_cb(void *opaque,
-                             rd_kafka_topic_partition_list_t *parts,
-                             char *err, size_t errlen);
+                             rd_kafka_topic_partition_list_t *parts, char *err,
+                             size_t errlen);
 
 /**
  * @brief The rebalance of a consumer whose offsets are not in Kafka: on an
@@ -185,8 +183,8 @@ int km_kafka_rebalance_stored(rd_kafka_t *rk, rd_kafka_resp_err_t e,
  * after a batch that was rolled back.
  * @returns 0, or KM_ERETRY with err.
  */
-int km_kafka_rewind_stored(rd_kafka_t *rk, km_kafka_seek_cb *seek,
-                           void *opaque, char *err, size_t errlen);
+int km_kafka_rewind_stored(rd_kafka_t *rk, km_kafka_seek_cb *seek, void *opaque,
+                           char *err, size_t errlen);
 
 /** What a topic looks like on the cluster (km_kafka_topic_ensure). */
 struct km_topic_state {
@@ -204,8 +202,8 @@ struct km_topic_state {
  */
 int km_kafka_topic_ensure(const struct km_conf *conf, const char *name,
                           int partitions, int replicas, int min_isr,
-                          int timeout_ms, struct km_topic_state *st,
-                          char *err, size_t errlen) KM_MUSTCHECK;
+                          int timeout_ms, struct km_topic_state *st, char *err,
+                          size_t errlen) KM_MUSTCHECK;
 
 /**
  * @brief The number of partitions of topic, from the metadata rk's

@@ -81,9 +81,8 @@ static rd_kafka_event_t *km_admin_wait(struct km_admin *a, const char *what,
         return ev;
 }
 
-static rd_kafka_AdminOptions_t *km_admin_opts(struct km_admin *a,
-                                              rd_kafka_admin_op_t op,
-                                              int timeout_ms)
+static rd_kafka_AdminOptions_t *
+km_admin_opts(struct km_admin *a, rd_kafka_admin_op_t op, int timeout_ms)
 {
         rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(a->rk, op);
         char errstr[256];
@@ -91,15 +90,14 @@ static rd_kafka_AdminOptions_t *km_admin_opts(struct km_admin *a,
         rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, errstr,
                                                   sizeof(errstr));
         if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS)
-                rd_kafka_AdminOptions_set_operation_timeout(o, timeout_ms,
-                                                            errstr,
-                                                            sizeof(errstr));
+                rd_kafka_AdminOptions_set_operation_timeout(
+                        o, timeout_ms, errstr, sizeof(errstr));
         return o;
 }
 
-static int km_admin_create(struct km_admin *a, const char *name,
-                           int partitions, int replicas, int min_isr,
-                           int timeout_ms, char *err, size_t errlen)
+static int km_admin_create(struct km_admin *a, const char *name, int partitions,
+                           int replicas, int min_isr, int timeout_ms, char *err,
+                           size_t errlen)
 {
         rd_kafka_NewTopic_t *nt;
         rd_kafka_AdminOptions_t *opts;
@@ -125,19 +123,21 @@ static int km_admin_create(struct km_admin *a, const char *name,
         } else {
                 size_t n = 0;
                 const rd_kafka_topic_result_t **tr =
-                    rd_kafka_CreateTopics_result_topics(
-                        rd_kafka_event_CreateTopics_result(ev), &n);
+                        rd_kafka_CreateTopics_result_topics(
+                                rd_kafka_event_CreateTopics_result(ev), &n);
 
                 for (size_t i = 0; i < n && r == 0; i++) {
-                        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+                        rd_kafka_resp_err_t e =
+                                rd_kafka_topic_result_error(tr[i]);
 
                         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
                                 r = km_err_set(
-                                    err, errlen, KM_EFATAL,
-                                    "create topic %s (%d partitions, %d "
-                                    "replicas): %s",
-                                    name, partitions, replicas,
-                                    rd_kafka_topic_result_error_string(tr[i]));
+                                        err, errlen, KM_EFATAL,
+                                        "create topic %s (%d partitions, %d "
+                                        "replicas): %s",
+                                        name, partitions, replicas,
+                                        rd_kafka_topic_result_error_string(
+                                                tr[i]));
                 }
                 rd_kafka_event_destroy(ev);
         }
@@ -151,9 +151,9 @@ static int km_admin_min_isr(struct km_admin *a, const char *name,
                             int timeout_ms, int *out, char *err, size_t errlen)
 {
         rd_kafka_ConfigResource_t *res =
-            rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name);
+                rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name);
         rd_kafka_AdminOptions_t *opts =
-            km_admin_opts(a, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout_ms);
+                km_admin_opts(a, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout_ms);
         rd_kafka_event_t *ev;
         char what[300];
         int r = 0;
@@ -167,19 +167,20 @@ static int km_admin_min_isr(struct km_admin *a, const char *name,
         } else {
                 size_t nres = 0, ncf = 0;
                 const rd_kafka_ConfigResource_t **rs =
-                    rd_kafka_DescribeConfigs_result_resources(
-                        rd_kafka_event_DescribeConfigs_result(ev), &nres);
+                        rd_kafka_DescribeConfigs_result_resources(
+                                rd_kafka_event_DescribeConfigs_result(ev),
+                                &nres);
 
                 for (size_t i = 0; i < nres; i++) {
                         const rd_kafka_ConfigEntry_t **ce =
-                            rd_kafka_ConfigResource_configs(rs[i], &ncf);
+                                rd_kafka_ConfigResource_configs(rs[i], &ncf);
 
                         for (size_t j = 0; j < ncf; j++)
                                 if (strcmp(rd_kafka_ConfigEntry_name(ce[j]),
                                            "min.insync.replicas") == 0 &&
                                     rd_kafka_ConfigEntry_value(ce[j]))
-                                        *out = atoi(
-                                            rd_kafka_ConfigEntry_value(ce[j]));
+                                        *out = atoi(rd_kafka_ConfigEntry_value(
+                                                ce[j]));
                 }
                 rd_kafka_event_destroy(ev);
         }
@@ -190,8 +191,8 @@ static int km_admin_min_isr(struct km_admin *a, const char *name,
 
 int km_kafka_topic_ensure(const struct km_conf *conf, const char *name,
                           int partitions, int replicas, int min_isr,
-                          int timeout_ms, struct km_topic_state *st,
-                          char *err, size_t errlen)
+                          int timeout_ms, struct km_topic_state *st, char *err,
+                          size_t errlen)
 {
         struct km_admin a;
         const struct rd_kafka_metadata *md = NULL;
@@ -203,8 +204,8 @@ int km_kafka_topic_ensure(const struct km_conf *conf, const char *name,
         r = km_admin_open(&a, conf, timeout_ms, err, errlen);
         if (r)
                 return r;
-        r = km_admin_create(&a, name, partitions, replicas, min_isr,
-                            timeout_ms, err, errlen);
+        r = km_admin_create(&a, name, partitions, replicas, min_isr, timeout_ms,
+                            err, errlen);
         if (r)
                 goto cleanup;
         /* what the cluster holds now, created or found */
@@ -229,7 +230,7 @@ int km_kafka_topic_ensure(const struct km_conf *conf, const char *name,
         st->partitions = md->topics[0].partition_cnt;
         for (int i = 0; i < md->topics[0].partition_cnt; i++) {
                 const rd_kafka_metadata_partition_t *p =
-                    &md->topics[0].partitions[i];
+                        &md->topics[0].partitions[i];
 
                 if (i == 0 || p->replica_cnt < st->min_replicas)
                         st->min_replicas = p->replica_cnt;
@@ -237,8 +238,8 @@ int km_kafka_topic_ensure(const struct km_conf *conf, const char *name,
                         st->min_isr_now = p->isr_cnt;
         }
         /* a topic just created may not answer its configuration yet */
-        while ((r = km_admin_min_isr(&a, name, timeout_ms,
-                                     &st->min_isr_config, err, errlen)) == 0 &&
+        while ((r = km_admin_min_isr(&a, name, timeout_ms, &st->min_isr_config,
+                                     err, errlen)) == 0 &&
                min_isr > 0 && st->min_isr_config == 0 &&
                km_now_ms() < a.deadline)
                 rd_kafka_poll(a.rk, 200);
@@ -276,8 +277,8 @@ int km_kafka_topic_create(const struct km_conf *conf, const char *name,
         int r = km_admin_open(&a, conf, timeout_ms, err, errlen);
 
         if (r == 0)
-                r = km_admin_create(&a, name, partitions, 1, 0, timeout_ms,
-                                    err, errlen);
+                r = km_admin_create(&a, name, partitions, 1, 0, timeout_ms, err,
+                                    errlen);
         km_admin_close(&a);
         return r;
 }

@@ -49,8 +49,11 @@ static void km_log_clean(char *msg)
         while (i < len) {
                 unsigned char c = (unsigned char)msg[i];
 
-                n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2
-                    : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+                n = c < 0x80                 ? 1
+                    : c >= 0xc2 && c <= 0xdf ? 2
+                    : c >= 0xe0 && c <= 0xef ? 3
+                    : c >= 0xf0 && c <= 0xf4 ? 4
+                                             : 0;
                 if (n == 1) {
                         if (c < 0x20 || c == 0x7f)
                                 msg[i] = ' ';
@@ -82,11 +85,11 @@ static void km_log_v(enum km_log_level level, const char *event,
                  (int)(tv.tv_usec / 1000));
         if (km_log_json) {
                 /* {time, level, program, pid, event, msg}; jansson escapes */
-                json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:s,s:s}", "time", ts,
-                                      "level", km_log_names[level], "program",
-                                      km_log_prog, "pid", (int)getpid(),
-                                      "event", event ? event : "log", "msg",
-                                      msg);
+                json_t *o =
+                        json_pack("{s:s,s:s,s:s,s:i,s:s,s:s}", "time", ts,
+                                  "level", km_log_names[level], "program",
+                                  km_log_prog, "pid", (int)getpid(), "event",
+                                  event ? event : "log", "msg", msg);
                 char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
                 if (line)
@@ -111,8 +114,8 @@ void km_log(enum km_log_level level, const char *fmt, ...)
         va_end(ap);
 }
 
-void km_log_event(enum km_log_level level, const char *event,
-                  const char *fmt, ...)
+void km_log_event(enum km_log_level level, const char *event, const char *fmt,
+                  ...)
 {
         va_list ap;
 

@@ -30,8 +30,8 @@ void km_log(enum km_log_level level, const char *fmt, ...) KM_PRINTF(2, 3);
 
 /** @brief The same with a machine-readable event name ("batch_committed",
  *  "kafka_auth_failed") in the "event" field (text: "level: event: msg"). */
-void km_log_event(enum km_log_level level, const char *event,
-                  const char *fmt, ...) KM_PRINTF(3, 4);
+void km_log_event(enum km_log_level level, const char *event, const char *fmt,
+                  ...) KM_PRINTF(3, 4);
 
 #define km_log_debug(...) km_log(KM_LOG_DEBUG, __VA_ARGS__)
 #define km_log_info(...) km_log(KM_LOG_INFO, __VA_ARGS__)

@@ -14,8 +14,9 @@
 
 #include "km_conf.h"
 
-#define KM_MAIN_ARGS 0x1  /* the program takes arguments (conf->args) */
-#define KM_MAIN_QUIET 0x2 /* a CLI: warnings and errors unless log_level is
+#define KM_MAIN_ARGS 0x1 /* the program takes arguments (conf->args) */
+#define KM_MAIN_QUIET                                                          \
+        0x2 /* a CLI: warnings and errors unless log_level is
                            * debug */
 
 /**

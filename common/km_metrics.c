@@ -70,7 +70,8 @@ static void km_metrics_fmt(double v, char *buf, size_t len)
 
 static int km_metrics_name_ok(const char *s)
 {
-        if (s == NULL || !(isalpha((unsigned char)*s) || *s == '_' || *s == ':'))
+        if (s == NULL ||
+            !(isalpha((unsigned char)*s) || *s == '_' || *s == ':'))
                 return 0;
         for (s++; *s; s++)
                 if (!(isalnum((unsigned char)*s) || *s == '_' || *s == ':'))
@@ -110,7 +111,8 @@ static char *km_metrics_labels_check(const char *labels, int forbid_le)
 
                 while (p < end && *p != '=')
                         p++;
-                if (p >= end || !km_metrics_label_name_ok(nm, (size_t)(p - nm)) ||
+                if (p >= end ||
+                    !km_metrics_label_name_ok(nm, (size_t)(p - nm)) ||
                     n == KM_METRICS_MAX_LABELS)
                         return NULL;
                 if (forbid_le && p - nm == 2 && memcmp(nm, "le", 2) == 0)
@@ -199,8 +201,7 @@ static unsigned km_metrics_hash(const char *name, const char *labels)
         return h;
 }
 
-struct km_family *km_metrics_family(struct km_metrics *m,
-                                           const char *name)
+struct km_family *km_metrics_family(struct km_metrics *m, const char *name)
 {
         for (struct km_family *f = m->families; f; f = f->next)
                 if (strcmp(f->name, name) == 0)
@@ -215,13 +216,10 @@ static void km_metrics_reject(struct km_metrics *m)
 }
 
 /* Find or add; the caller holds m->mu.  labels is the checked inner text. */
-static struct km_metric *km_metrics_get_locked(struct km_metrics *m,
-                                               const char *name,
-                                               const char *labels,
-                                               const char *help,
-                                               enum km_mtype type,
-                                               const double *bounds,
-                                               int nbounds)
+static struct km_metric *
+km_metrics_get_locked(struct km_metrics *m, const char *name,
+                      const char *labels, const char *help, enum km_mtype type,
+                      const double *bounds, int nbounds)
 {
         unsigned h = km_metrics_hash(name, labels);
         struct km_family *f;
@@ -245,7 +243,8 @@ static struct km_metric *km_metrics_get_locked(struct km_metrics *m,
                 f->type = type;
                 if (type == KM_MT_HISTOGRAM) {
                         f->nbounds = nbounds;
-                        f->bounds = km_xmalloc(sizeof(double) * (size_t)nbounds);
+                        f->bounds =
+                                km_xmalloc(sizeof(double) * (size_t)nbounds);
                         memcpy(f->bounds, bounds,
                                sizeof(double) * (size_t)nbounds);
                 }
@@ -264,8 +263,8 @@ static struct km_metric *km_metrics_get_locked(struct km_metrics *m,
         atomic_init(&x->present, 1);
         atomic_init(&x->sum, 0.0);
         if (type == KM_MT_HISTOGRAM) {
-                x->buckets = km_xcalloc((size_t)nbounds + 1,
-                                        sizeof(*x->buckets));
+                x->buckets =
+                        km_xcalloc((size_t)nbounds + 1, sizeof(*x->buckets));
                 for (int i = 0; i <= nbounds; i++)
                         atomic_init(&x->buckets[i], 0);
         }
@@ -324,7 +323,8 @@ struct km_metric *km_metrics_histogram(struct km_metrics *m, const char *name,
         if (bounds == NULL || nbounds < 1 || nbounds > KM_METRICS_MAX_BOUNDS)
                 goto bad;
         for (int i = 0; i < nbounds; i++)
-                if (!isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1]))
+                if (!isfinite(bounds[i]) ||
+                    (i > 0 && bounds[i] <= bounds[i - 1]))
                         goto bad;
         return km_metrics_get(m, name, labels, help, KM_MT_HISTOGRAM, bounds,
                               nbounds);
@@ -352,7 +352,7 @@ static void km_metric_fadd(_Atomic double *a, double v)
         double old = atomic_load_explicit(a, memory_order_relaxed);
 
         while (!atomic_compare_exchange_weak_explicit(
-            a, &old, old + v, memory_order_relaxed, memory_order_relaxed))
+                a, &old, old + v, memory_order_relaxed, memory_order_relaxed))
                 ;
 }
 
@@ -458,16 +458,17 @@ char *km_metrics_render(struct km_metrics *m)
                         const char *rb = x->labels[0] ? "}" : "";
 
                         if (f->type == KM_MT_COUNTER) {
-                                km_mbuf_printf(&b, "%s%s%s%s %lld\n", f->name,
-                                               lb, x->labels, rb,
-                                               (long long)atomic_load(&x->count));
+                                km_mbuf_printf(
+                                        &b, "%s%s%s%s %lld\n", f->name, lb,
+                                        x->labels, rb,
+                                        (long long)atomic_load(&x->count));
                         } else if (f->type == KM_MT_GAUGE) {
                                 if (!atomic_load(&x->present))
                                         continue;
                                 km_metrics_fmt(atomic_load(&x->value), num,
                                                sizeof(num));
-                                km_mbuf_printf(&b, "%s%s%s%s %s\n", f->name,
-                                               lb, x->labels, rb, num);
+                                km_mbuf_printf(&b, "%s%s%s%s %s\n", f->name, lb,
+                                               x->labels, rb, num);
                         } else {
                                 km_metrics_render_hist(&b, f, x);
                         }
@@ -487,12 +488,13 @@ struct km_metrics *km_metrics_new(const char *prog)
         pthread_mutex_init(&m->mu, NULL);
         m->prog = km_xstrdup(prog ? prog : "komek");
         m->rejected = km_metrics_counter(
-            m, "komek_metrics_rejected_total", NULL,
-            "metric registrations refused (bad name or labels, type clash, too many series)");
+                m, "komek_metrics_rejected_total", NULL,
+                "metric registrations refused (bad name or labels, type clash, too many series)");
         if (km_metrics_labels(labels, sizeof(labels), "program", m->prog, NULL))
-                km_metric_set(km_metrics_gauge(m, "komek_info", labels,
-                                               "the program serving these metrics"),
-                              1);
+                km_metric_set(
+                        km_metrics_gauge(m, "komek_info", labels,
+                                         "the program serving these metrics"),
+                        1);
         return m;
 }
 

@@ -35,15 +35,18 @@
 #include "km_err.h"
 
 /* Metric names every komek program uses for the same thing (docs/operations.md). */
-#define KM_METRIC_MESSAGES "komek_messages_total"         /* counter {topic,outcome[,reason]} */
-#define KM_METRIC_BATCH_SECONDS "komek_batch_seconds"     /* histogram */
-#define KM_METRIC_CONSUMER_LAG "komek_consumer_lag"       /* gauge {topic,partition} */
+#define KM_METRIC_MESSAGES                                                     \
+        "komek_messages_total" /* counter {topic,outcome[,reason]} */
+#define KM_METRIC_BATCH_SECONDS "komek_batch_seconds" /* histogram */
+#define KM_METRIC_CONSUMER_LAG                                                 \
+        "komek_consumer_lag" /* gauge {topic,partition} */
 #define KM_METRIC_TXN_ABORTS "komek_transaction_aborts_total" /* counter */
-#define KM_METRIC_PG_ERRORS "komek_pg_errors_total"       /* counter {kind} */
+#define KM_METRIC_PG_ERRORS "komek_pg_errors_total" /* counter {kind} */
 #define KM_METRIC_LAST_COMMIT "komek_last_commit_timestamp_seconds" /* gauge */
 
 #define KM_METRICS_MAX_SERIES 1000 /* per family */
-#define KM_METRICS_PORT_ANY (-1)   /* km_metrics_start: an ephemeral port (tests) */
+#define KM_METRICS_PORT_ANY                                                    \
+        (-1) /* km_metrics_start: an ephemeral port (tests) */
 
 /* Latency buckets in seconds, 1 ms .. 30 s (KM_METRICS_LATENCY_N bounds). */
 #define KM_METRICS_LATENCY_N 14
@@ -134,8 +137,7 @@ void km_metrics_counter_add(struct km_metrics *m, const char *name,
  * not a valid label name; km_metrics_counter(m, name, NULL-labels...) would
  * then register the unlabelled series, so check the result.
  */
-char *km_metrics_labels(char *buf, size_t len, ...)
-        __attribute__((sentinel));
+char *km_metrics_labels(char *buf, size_t len, ...) __attribute__((sentinel));
 
 /**
  * @brief Render the exposition text (what /metrics serves).
@@ -161,12 +163,19 @@ int km_metrics_kafka_lag(struct km_metrics *m, rd_kafka_t *rk, char *err,
  *                        metrics_port),
  * metrics_address is a char *, metrics_port an int64_t.
  */
-#define KM_METRICS_CONF_KEYS(group, type, addr_field, port_field)              \
-        {group ".metrics_address", KM_CT_STR, "127.0.0.1", 0, 64,             \
-         offsetof(type, addr_field), "metrics-address",                        \
-         "address of the /metrics and /healthz server (loopback)"},            \
-        {group ".metrics_port", KM_CT_INT, "0", -1, 65535,                     \
-         offsetof(type, port_field), "metrics-port",                           \
-         "port of the /metrics and /healthz server; 0 = off, -1 = any free"}
+#define KM_METRICS_CONF_KEYS(group, type, addr_field, port_field)                          \
+        {group ".metrics_address",                                                         \
+         KM_CT_STR,                                                                        \
+         "127.0.0.1",                                                                      \
+         0,                                                                                \
+         64,                                                                               \
+         offsetof(type, addr_field),                                                       \
+         "metrics-address",                                                                \
+         "address of the /metrics and /healthz server (loopback)"},                        \
+        {                                                                                  \
+                group ".metrics_port", KM_CT_INT, "0", -1, 65535,                          \
+                        offsetof(type, port_field), "metrics-port",                        \
+                        "port of the /metrics and /healthz server; 0 = off, -1 = any free" \
+        }
 
 #endif /* KM_METRICS_H */

@@ -54,8 +54,8 @@ static int km_metrics_health(struct km_metrics *m, char *out, size_t len)
         pthread_mutex_lock(&m->mu);
         for (const struct km_health *h = m->health; h; h = h->next)
                 if (!h->ok) {
-                        km_mbuf_printf(&b, "%s%s: %s", bad ? "; " : "",
-                                       h->part, h->why);
+                        km_mbuf_printf(&b, "%s%s: %s", bad ? "; " : "", h->part,
+                                       h->why);
                         bad = 1;
                 }
         pthread_mutex_unlock(&m->mu);
@@ -101,18 +101,21 @@ static enum MHD_Result km_metrics_http(void *cls, struct MHD_Connection *c,
                 return km_metrics_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, text,
                                         km_xstrdup("method not allowed\n"));
         if (strcmp(url, "/metrics") == 0)
-                return km_metrics_reply(c, MHD_HTTP_OK,
-                                        "text/plain; version=0.0.4; charset=utf-8",
-                                        km_metrics_render(m));
+                return km_metrics_reply(
+                        c, MHD_HTTP_OK,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        km_metrics_render(m));
         if (strcmp(url, "/healthz") == 0) {
                 int bad = km_metrics_health(m, line, sizeof(line));
 
                 return km_metrics_reply(
-                    c, bad ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, text,
-                    km_xasprintf("%s%s\n", bad ? "unhealthy: " : "", line));
+                        c, bad ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+                        text,
+                        km_xasprintf("%s%s\n", bad ? "unhealthy: " : "", line));
         }
-        return km_metrics_reply(c, MHD_HTTP_NOT_FOUND, text,
-                                km_xstrdup("not found: try /metrics or /healthz\n"));
+        return km_metrics_reply(
+                c, MHD_HTTP_NOT_FOUND, text,
+                km_xstrdup("not found: try /metrics or /healthz\n"));
 }
 
 int km_metrics_start(struct km_metrics *m, const char *address, int port,

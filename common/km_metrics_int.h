@@ -39,9 +39,9 @@ struct km_metric {
         char *labels; /* between the braces, "" for none */
         struct km_metric *next, *hnext;
         unsigned hash;
-        atomic_llong count;    /* counter */
-        _Atomic double value;  /* gauge */
-        atomic_int present;    /* gauge: 0 = dropped from the exposition */
+        atomic_llong count;     /* counter */
+        _Atomic double value;   /* gauge */
+        atomic_int present;     /* gauge: 0 = dropped from the exposition */
         atomic_ullong *buckets; /* histogram: nbounds + 1, not cumulative */
         _Atomic double sum;
 };

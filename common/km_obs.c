@@ -72,10 +72,9 @@ void km_obs_batch(struct km_metrics *m, const char *help,
                                       km_metrics_latency_buckets,
                                       KM_METRICS_LATENCY_N);
         if (km_metrics_labels(labels, sizeof(labels), "stage", "commit", NULL))
-                *commit = km_metrics_histogram(m, KM_METRIC_BATCH_SECONDS,
-                                               labels, NULL,
-                                               km_metrics_latency_buckets,
-                                               KM_METRICS_LATENCY_N);
+                *commit = km_metrics_histogram(
+                        m, KM_METRIC_BATCH_SECONDS, labels, NULL,
+                        km_metrics_latency_buckets, KM_METRICS_LATENCY_N);
         *last_commit = km_metrics_gauge(m, KM_METRIC_LAST_COMMIT, NULL,
                                         "unix time of the last commit");
 }
@@ -201,7 +200,9 @@ void km_obs_database(struct km_metrics *m, PGconn *conn)
         }
         PQclear(res);
         km_metrics_health_set(m, "database", ok,
-                              ok ? NULL : why[0] ? why : "SELECT 1 failed");
+                              ok       ? NULL
+                              : why[0] ? why
+                                       : "SELECT 1 failed");
 }
 
 int km_obs_tick(struct km_obs_probe *p, struct km_metrics *m, rd_kafka_t *rk,

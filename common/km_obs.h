@@ -22,9 +22,9 @@
 #include "km_err.h"
 #include "km_metrics.h"
 
-#define KM_OBS_PERIOD_MS 3000          /* lag and health, from the loop */
-#define KM_OBS_BROKER_TIMEOUT_MS 1000  /* metadata round trip of the probe */
-#define KM_OBS_STALL_MS 10000          /* unacknowledged this long: unhealthy */
+#define KM_OBS_PERIOD_MS 3000         /* lag and health, from the loop */
+#define KM_OBS_BROKER_TIMEOUT_MS 1000 /* metadata round trip of the probe */
+#define KM_OBS_STALL_MS 10000         /* unacknowledged this long: unhealthy */
 
 /*
  * The row after KM_METRICS_CONF_KEYS in a program's key table:
@@ -32,10 +32,12 @@
  * bound port is written there (write + rename), so a test can start a
  * program with metrics_port = -1 (any free port) and read which one.
  */
-#define KM_OBS_PORT_FILE_KEY(group, type, field)                               \
-        {group ".metrics_port_file", KM_CT_STR, NULL, 0, 4096,                 \
-         offsetof(type, field), "metrics-port-file",                           \
-         "write the metrics port here once serving (for metrics_port -1)"}
+#define KM_OBS_PORT_FILE_KEY(group, type, field)                                         \
+        {                                                                                \
+                group ".metrics_port_file", KM_CT_STR, NULL, 0, 4096,                    \
+                        offsetof(type, field), "metrics-port-file",                      \
+                        "write the metrics port here once serving (for metrics_port -1)" \
+        }
 
 /**
  * @brief A registry for prog ("komek-router") when port is not 0, else

@@ -13,8 +13,8 @@
 
 static int km_outbox_send(PGconn *conn, rd_kafka_t *rk,
                           struct km_kafka_counts *counts,
-                          const struct km_conf *conf, PGresult *res,
-                          char *err, size_t errlen)
+                          const struct km_conf *conf, PGresult *res, char *err,
+                          size_t errlen)
 {
         int n = PQntuples(res), r;
         int64_t delivered = counts->delivered, failed = counts->failed;
@@ -26,14 +26,13 @@ static int km_outbox_send(PGconn *conn, rd_kafka_t *rk,
         ids[len++] = '{';
         for (int i = 0; i < n; i++) {
                 const char *topic = strcmp(PQgetvalue(res, i, 1), "dispatch")
-                                        ? conf->topic_task_events
-                                        : conf->topic_dispatch;
+                                            ? conf->topic_task_events
+                                            : conf->topic_dispatch;
 
-                r = km_kafka_produce(rk, topic, RD_KAFKA_PARTITION_UA,
-                                     PQgetvalue(res, i, 2),
-                                     PQgetvalue(res, i, 3),
-                                     (size_t)PQgetlength(res, i, 3), counts,
-                                     10000, err, errlen);
+                r = km_kafka_produce(
+                        rk, topic, RD_KAFKA_PARTITION_UA, PQgetvalue(res, i, 2),
+                        PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3),
+                        counts, 10000, err, errlen);
                 if (r) {
                         free(ids);
                         return r == KM_EINPUT ? KM_EFATAL : r;
@@ -44,8 +43,8 @@ static int km_outbox_send(PGconn *conn, rd_kafka_t *rk,
         ids[len++] = '}';
         ids[len] = '\0';
         r = km_kafka_flush(rk, 30000, err, errlen);
-        if (r == 0 && (counts->failed != failed ||
-                       counts->delivered - delivered != n))
+        if (r == 0 &&
+            (counts->failed != failed || counts->delivered - delivered != n))
                 r = km_err_set(err, errlen, KM_ERETRY,
                                "outbox: %lld of %d delivered: %s",
                                (long long)(counts->delivered - delivered), n,

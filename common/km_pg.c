@@ -19,11 +19,16 @@
 static int km_pg_permanent(const char *msg)
 {
         static const char *const pats[] = {
-                "certificate verify failed", "does not match host name",
-                "root certificate file", "password authentication failed",
-                "no pg_hba.conf entry", "does not exist",
-                "SSL is not enabled on the server", "invalid sslmode",
-                "invalid connection option", "missing \"=\"",
+                "certificate verify failed",
+                "does not match host name",
+                "root certificate file",
+                "password authentication failed",
+                "no pg_hba.conf entry",
+                "does not exist",
+                "SSL is not enabled on the server",
+                "invalid sslmode",
+                "invalid connection option",
+                "missing \"=\"",
         };
 
         for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++)
@@ -70,8 +75,8 @@ PGconn *km_pg_connect(const char *conninfo, const char *prog, int timeout_s,
 
 static int km_pg_classify(PGconn *conn, PGresult *res)
 {
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                                : NULL;
+        const char *state =
+                res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
         if (PQstatus(conn) != CONNECTION_OK)
                 return KM_ERETRY;
@@ -90,8 +95,8 @@ int km_pg_exec(PGconn *conn, const char *sql, int nparams,
                const char *const *params, PGresult **res, char *err,
                size_t errlen)
 {
-        PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL,
-                                   NULL, 0);
+        PGresult *r =
+                PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
         ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
         if (res)
@@ -106,7 +111,7 @@ int km_pg_exec(PGconn *conn, const char *sql, int nparams,
         {
                 int code = km_pg_classify(conn, r);
                 const char *state =
-                    r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+                        r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
                 km_err_set(err, errlen, code, "postgresql %s: %s",
                            state ? state : "connection",
@@ -183,6 +188,6 @@ int km_pg_offsets_load(PGconn *conn, const char *consumer,
 const char *km_pg_read_conninfo(const struct km_conf *conf)
 {
         return conf->pg_read_conninfo && conf->pg_read_conninfo[0]
-                   ? conf->pg_read_conninfo
-                   : conf->pg_conninfo;
+                       ? conf->pg_read_conninfo
+                       : conf->pg_conninfo;
 }

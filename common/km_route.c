@@ -21,9 +21,8 @@ void km_route_complaint(const struct km_dir *dir, const struct km_conf *conf,
         out->due_at = c->received_at + (cat ? cat->sla_hours : 72) * 3600;
         if (c->building_id && (b = km_dir_building(dir, c->building_id)))
                 out->reason = "building_id";
-        if (b == NULL &&
-            (b = km_dir_match(dir, c->district, c->street, c->house,
-                              c->address_text)))
+        if (b == NULL && (b = km_dir_match(dir, c->district, c->street,
+                                           c->house, c->address_text)))
                 out->reason = "address";
         if (b == NULL && c->has_geo && (b = km_dir_near(dir, c->lat, c->lon)))
                 out->reason = "location";
@@ -48,7 +47,7 @@ void km_route_complaint(const struct km_dir *dir, const struct km_conf *conf,
 
 /* Append s as a JSON string (or null) to a growing buffer. */
 static void km_route_put(char **buf, size_t *len, size_t *cap, const char *s,
-                       size_t n)
+                         size_t n)
 {
         if (*len + n + 1 > *cap) {
                 while (*len + n + 1 > *cap)
@@ -93,9 +92,9 @@ static void km_route_putq(char **buf, size_t *len, size_t *cap, const char *s)
         km_route_put(buf, len, cap, "\"", 1);
 }
 
-char *km_route_dispatch(const struct km_route *r,
-                        const struct km_complaint *c, int attempt, const char *reason, int64_t routed_at,
-                      const char *raw, size_t rawlen)
+char *km_route_dispatch(const struct km_route *r, const struct km_complaint *c,
+                        int attempt, const char *reason, int64_t routed_at,
+                        const char *raw, size_t rawlen)
 {
         char at[32], due[32], num[24];
         size_t len = 0, cap = 512 + rawlen;

@@ -44,7 +44,7 @@ void km_route_complaint(const struct km_dir *dir, const struct km_conf *conf,
  * @returns compact JSON text; free() it.
  */
 char *km_route_dispatch(const struct km_route *r, const struct km_complaint *c,
-                      int attempt, const char *reason, int64_t routed_at,
-                      const char *raw, size_t rawlen);
+                        int attempt, const char *reason, int64_t routed_at,
+                        const char *raw, size_t rawlen);
 
 #endif /* KM_ROUTE_H */

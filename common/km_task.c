@@ -23,21 +23,22 @@
 const char *km_task_event_name(enum km_task_action a)
 {
         static const char *const names[] = {
-                [KM_TASK_ACK] = "acknowledged", [KM_TASK_RESOLVE] = "resolved",
-                [KM_TASK_REJECT] = "rejected",  [KM_TASK_REOPEN] = "reopened",
-                [KM_TASK_CONFIRM] = "confirmed", [KM_TASK_COMMENT] = "commented",
+                [KM_TASK_ACK] = "acknowledged",
+                [KM_TASK_RESOLVE] = "resolved",
+                [KM_TASK_REJECT] = "rejected",
+                [KM_TASK_REOPEN] = "reopened",
+                [KM_TASK_CONFIRM] = "confirmed",
+                [KM_TASK_COMMENT] = "commented",
                 [KM_TASK_HANDOVER] = "handed_over",
         };
 
-        return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a]
-                                                               : "?";
+        return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "?";
 }
 
 /* Queue the task-events message of the task held by org in the outbox. */
 static int km_task_event(PGconn *conn, const struct km_task_change *ch,
                          const char *org, int attempt,
-                         struct km_task_result *out, char *err,
-                         size_t errlen)
+                         struct km_task_result *out, char *err, size_t errlen)
 {
         char id[KM_ID_LEN], at[32], att[16];
         const char *ev = km_task_event_name(ch->action);
@@ -54,10 +55,8 @@ static int km_task_event(PGconn *conn, const struct km_task_change *ch,
         snprintf(att, sizeof(att), "%d", attempt);
         o = json_pack("{s:i,s:s,s:s,s:i,s:s,s:s,s:s}", "schema_version", 1,
                       "event_id", id, "complaint_id", ch->complaint_id,
-                      "attempt", attempt, "org_id", org, "event", ev,
-                      "at", at);
-        if (ch->action >= KM_TASK_REOPEN &&
-            ch->action <= KM_TASK_COMMENT)
+                      "attempt", attempt, "org_id", org, "event", ev, "at", at);
+        if (ch->action >= KM_TASK_REOPEN && ch->action <= KM_TASK_COMMENT)
                 json_object_set_new(o, "by", json_string("resident"));
         if (ch->note && *ch->note)
                 json_object_set_new(o, "note", json_string(ch->note));
@@ -72,15 +71,16 @@ static int km_task_event(PGconn *conn, const struct km_task_change *ch,
         payload = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         {
-                const char *p[7] = {id, ch->complaint_id, payload,
-                                    att, org, ev, ch->note};
+                const char *p[7] = {id, ch->complaint_id, payload, att, org,
+                                    ev, ch->note};
 
-                r = km_pg_exec(conn,
-                               "INSERT INTO task_outbox (event_id, topic, "
-                               "msg_key, payload, complaint_id, attempt, "
-                               "org_id, event, note) VALUES ($1, "
-                               "'task_events', $2::text, $3, $2::uuid, $4, $5, $6, $7)",
-                               7, p, NULL, err, errlen);
+                r = km_pg_exec(
+                        conn,
+                        "INSERT INTO task_outbox (event_id, topic, "
+                        "msg_key, payload, complaint_id, attempt, "
+                        "org_id, event, note) VALUES ($1, "
+                        "'task_events', $2::text, $3, $2::uuid, $4, $5, $6, $7)",
+                        7, p, NULL, err, errlen);
         }
         free(payload);
         return r;
@@ -92,8 +92,7 @@ static int km_task_reroute(PGconn *conn, const struct km_conf *conf,
                            const struct km_dir *dir,
                            const struct km_task_change *ch,
                            const char *complaint_json, int attempt,
-                           struct km_task_result *out, char *err,
-                           size_t errlen)
+                           struct km_task_result *out, char *err, size_t errlen)
 {
         char reason[KM_REASON_LEN], detail[256], id[KM_ID_LEN], att[16];
         const char *why = "rerouted:not_ours";
@@ -144,8 +143,8 @@ static int km_task_reroute(PGconn *conn, const struct km_conf *conf,
         km_id_random(id);
         snprintf(att, sizeof(att), "%d", attempt + 1);
         {
-                const char *p[6] = {id, route.org->id, payload, c->id, att,
-                                    ch->note};
+                const char *p[6] = {id,    route.org->id, payload,
+                                    c->id, att,           ch->note};
 
                 r = km_pg_exec(conn,
                                "INSERT INTO task_outbox (event_id, topic, "
@@ -170,8 +169,8 @@ static int km_task_check(const struct km_task_change *ch, const char *status,
                          char *err, size_t errlen)
 {
         /* a disputed resolution is open again */
-        int open = strcmp(status, "open") == 0 ||
-                   strcmp(status, "reopened") == 0;
+        int open =
+                strcmp(status, "open") == 0 || strcmp(status, "reopened") == 0;
         int ackd = strcmp(status, "acknowledged") == 0;
         int done = strcmp(status, "resolved") == 0;
 
@@ -191,8 +190,8 @@ static int km_task_check(const struct km_task_change *ch, const char *status,
                                           "resolution can be %s",
                                           ch->complaint_id, status,
                                           ch->action == KM_TASK_REOPEN
-                                              ? "disputed"
-                                              : "confirmed");
+                                                  ? "disputed"
+                                                  : "confirmed");
                 return 0;
         case KM_TASK_COMMENT:
                 return 0;
@@ -214,8 +213,8 @@ static int km_task_check(const struct km_task_change *ch, const char *status,
 static int km_task_validate(const struct km_task_change *ch, char *err,
                             size_t errlen)
 {
-        int resident = ch->action >= KM_TASK_REOPEN &&
-                       ch->action <= KM_TASK_COMMENT;
+        int resident =
+                ch->action >= KM_TASK_REOPEN && ch->action <= KM_TASK_COMMENT;
         int max = resident ? KM_TASK_RESIDENT_NOTE_MAX : KM_TASK_NOTE_MAX;
 
         if (!km_id_valid(ch->complaint_id))
@@ -227,16 +226,15 @@ static int km_task_validate(const struct km_task_change *ch, char *err,
             (ch->note == NULL || !*ch->note))
                 return km_err_set(err, errlen, KM_EINPUT,
                                   ch->action == KM_TASK_RESOLVE
-                                      ? "resolve needs a note"
+                                          ? "resolve needs a note"
                                   : ch->action == KM_TASK_REJECT
-                                      ? "reject needs a reason"
-                                      : "a comment needs a text");
+                                          ? "reject needs a reason"
+                                          : "a comment needs a text");
         if (resident != (ch->org_id == NULL))
-                return km_err_set(err, errlen, KM_EFATAL,
-                                  "%s: org_id must be %s",
-                                  km_task_event_name(ch->action),
-                                  resident ? "NULL (the resident's)"
-                                           : "the staff's");
+                return km_err_set(
+                        err, errlen, KM_EFATAL, "%s: org_id must be %s",
+                        km_task_event_name(ch->action),
+                        resident ? "NULL (the resident's)" : "the staff's");
         if (ch->event_id && !km_id_valid(ch->event_id))
                 return km_err_set(err, errlen, KM_EFATAL,
                                   "event_id is not an id");
@@ -323,8 +321,7 @@ static int km_task_resident(PGconn *conn, const struct km_conf *conf,
                 if (r)
                         goto fail;
         }
-        if ((r = km_task_event(conn, ch, out->org, attempt, out, err,
-                               errlen)))
+        if ((r = km_task_event(conn, ch, out->org, attempt, out, err, errlen)))
                 goto fail;
         if ((r = km_pg_commit(conn, err, errlen)))
                 goto fail;
@@ -354,8 +351,7 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
         if (ch->action == KM_TASK_REJECT && dir == NULL)
                 return km_err_set(err, errlen, KM_EFATAL,
                                   "reject needs the directory");
-        if (ch->action >= KM_TASK_REOPEN &&
-            ch->action <= KM_TASK_COMMENT)
+        if (ch->action >= KM_TASK_REOPEN && ch->action <= KM_TASK_COMMENT)
                 return km_task_resident(conn, conf, ch, out, err, errlen);
         if ((r = km_pg_begin(conn, err, errlen)))
                 return r;
@@ -393,7 +389,8 @@ int km_task_apply(PGconn *conn, const struct km_conf *conf,
         }
         if (ch->action == KM_TASK_REJECT &&
             strcmp(ch->org_id, KM_DIR_TRIAGE) != 0 &&
-            attempt >= KM_TASK_MAX_ATTEMPTS && (ch->category || ch->building_id)) {
+            attempt >= KM_TASK_MAX_ATTEMPTS &&
+            (ch->category || ch->building_id)) {
                 r = km_err_set(err, errlen, KM_EINPUT,
                                "re-routed %d times: reject without a "
                                "correction, triage decides",
@@ -459,7 +456,7 @@ int km_task_handover(PGconn *conn, const struct km_conf *conf,
         struct km_route route;
         const char *p[2] = {complaint_id, from_org};
         char reason[KM_REASON_LEN], detail[256], id[KM_ID_LEN], att[16],
-            note[96];
+                note[96];
         PGresult *res = NULL;
         json_t *obj = NULL;
         char *payload = NULL;
@@ -491,8 +488,8 @@ int km_task_handover(PGconn *conn, const struct km_conf *conf,
         r = km_complaint_from_json(obj, conf, KM_CPL_STRICT, km_wall_s(), &c,
                                    reason, detail, sizeof(detail));
         if (r) {
-                r = km_err_set(err, errlen, KM_EFATAL,
-                               "stored complaint: %s", reason);
+                r = km_err_set(err, errlen, KM_EFATAL, "stored complaint: %s",
+                               reason);
                 goto cleanup;
         }
         memset(&b, 0, sizeof(b));
@@ -505,16 +502,15 @@ int km_task_handover(PGconn *conn, const struct km_conf *conf,
         route.due_at = strtoll(PQgetvalue(res, 0, 4), NULL, 10); /* kept */
         snprintf(note, sizeof(note), "to %s", to->id);
         ch.note = note;
-        if ((r = km_task_event(conn, &ch, from_org, attempt, out, err,
-                               errlen)))
+        if ((r = km_task_event(conn, &ch, from_org, attempt, out, err, errlen)))
                 goto cleanup;
         payload = km_route_dispatch(&route, c, attempt + 1, NULL,
                                     at ? at : km_wall_s(), NULL, 0);
         km_id_random(id);
         snprintf(att, sizeof(att), "%d", attempt + 1);
         {
-                const char *q[6] = {id, to->id, payload, c->id, att,
-                                    "handover"};
+                const char *q[6] = {id,    to->id, payload,
+                                    c->id, att,    "handover"};
 
                 r = km_pg_exec(conn,
                                "INSERT INTO task_outbox (event_id, topic, "

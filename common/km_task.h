@@ -59,34 +59,34 @@ enum km_task_action {
 #define KM_TASK_RESIDENT_NOTE_MAX 4000 /* a resident's text (Open311) */
 
 struct km_task_change {
-        const char *org_id;       /* the staff's organisation; NULL for a
+        const char *org_id; /* the staff's organisation; NULL for a
                                    * resident's change (any holder) */
         const char *complaint_id;
         enum km_task_action action;
-        const char *note;         /* resolve: note; reject: reason */
-        const char *category;     /* reject: corrected category, NULL-able */
-        const char *building_id;  /* reject: corrected building, NULL-able */
-        int64_t at;               /* 0: now; else the change's own time
+        const char *note;        /* resolve: note; reject: reason */
+        const char *category;    /* reject: corrected category, NULL-able */
+        const char *building_id; /* reject: corrected building, NULL-able */
+        int64_t at;              /* 0: now; else the change's own time
                                    * (komek-inbox play: a simulation), not
                                    * before the complaint's received_at or
                                    * the task's acknowledgement, nor in the
                                    * future */
-        const char *event_id;     /* NULL-able: the task-events id (a
+        const char *event_id;    /* NULL-able: the task-events id (a
                                    * client's retry derives the same) */
-        int64_t reopen_s;         /* reopen: allowed this long after the
+        int64_t reopen_s;        /* reopen: allowed this long after the
                                    * resolution */
-        const char *incident_id;  /* NULL-able: the incident resolved with
+        const char *incident_id; /* NULL-able: the incident resolved with
                                    * this change (km_incident.h): goes into
                                    * the task-events message */
 };
 
 struct km_task_result {
-        char status[16];     /* the new status */
-        int attempt;         /* reject: the new attempt */
-        char new_org[64];    /* reject: where it went */
-        char reason[80];     /* reject: the route reason */
-        char event_id[40];   /* the task-events message written */
-        char org[64];        /* the organisation holding the task */
+        char status[16];   /* the new status */
+        int attempt;       /* reject: the new attempt */
+        char new_org[64];  /* reject: where it went */
+        char reason[80];   /* reject: the route reason */
+        char event_id[40]; /* the task-events message written */
+        char org[64];      /* the organisation holding the task */
 };
 
 /**

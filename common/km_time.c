@@ -61,8 +61,8 @@ int km_time_week_parse(const char *s, int64_t *monday)
         char c;
         int64_t jan4, wd;
 
-        if (s == NULL || sscanf(s, "%4d-W%2d%c", &y, &w, &c) != 2 ||
-            y < 2000 || y > 2100 || w < 1 || w > 53)
+        if (s == NULL || sscanf(s, "%4d-W%2d%c", &y, &w, &c) != 2 || y < 2000 ||
+            y > 2100 || w < 1 || w > 53)
                 return KM_EINPUT;
         jan4 = km_days_from_civil(y, 1, 4);
         wd = ((jan4 + 3) % 7 + 7) % 7; /* 0 = Monday */

@@ -32,8 +32,7 @@ int km_utf8_valid(const char *buf, size_t len, size_t *bad_at)
                                 goto bad;
                         cp = (cp << 6) | (s[i + k] & 0x3F);
                 }
-                if (cp < min || cp > 0x10FFFF ||
-                    (cp >= 0xD800 && cp <= 0xDFFF))
+                if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
                         goto bad;
                 i += n + 1;
         }

@@ -40,8 +40,8 @@ static int km_vote_bad(char *reason, const char *code, const char *field,
         return KM_EINPUT;
 }
 
-static int km_vote_check(json_t *o, int64_t max_t, char *reason,
-                         char *detail, size_t dlen)
+static int km_vote_check(json_t *o, int64_t max_t, char *reason, char *detail,
+                         size_t dlen)
 {
         const char *key, *s;
         json_t *val;
@@ -52,7 +52,7 @@ static int km_vote_check(json_t *o, int64_t max_t, char *reason,
         if (!json_is_object(o))
                 return km_vote_bad(reason, "wrong_type", "root", detail, dlen,
                                    "must be a JSON object");
-        json_object_foreach(o, key, val) {
+        json_object_foreach (o, key, val) {
                 int ok = 0;
 
                 for (int i = 0; i < 5; i++)
@@ -83,9 +83,8 @@ static int km_vote_check(json_t *o, int64_t max_t, char *reason,
         s = json_string_value(json_object_get(o, "resident"));
         if (*s == '\0' || strlen(s) > 256 ||
             strlen(s) != json_string_length(json_object_get(o, "resident")))
-                return km_vote_bad(reason, "invalid_field", "resident",
-                                   detail, dlen,
-                                   "must be 1..256 bytes without NUL");
+                return km_vote_bad(reason, "invalid_field", "resident", detail,
+                                   dlen, "must be 1..256 bytes without NUL");
         s = json_string_value(json_object_get(o, "month"));
         if (strlen(s) != 7 || sscanf(s, "%4d-%2d%c", &y, &m, &tail) != 2 ||
             s[4] != '-' || y < 2000 || y > 2100 || m < 1 || m > 12)
@@ -97,8 +96,8 @@ static int km_vote_check(json_t *o, int64_t max_t, char *reason,
                                    dlen, "must be 1..5");
         s = json_string_value(json_object_get(o, "voted_at"));
         if (km_parse_rfc3339(s, &t) || t < 946684800 || t > max_t)
-                return km_vote_bad(reason, "invalid_field", "voted_at",
-                                   detail, dlen,
+                return km_vote_bad(reason, "invalid_field", "voted_at", detail,
+                                   dlen,
                                    "must be an RFC 3339 time, not in the "
                                    "future");
         return 0;
@@ -125,10 +124,10 @@ int km_vote_build(json_t *o, const char *salt, int64_t max_t,
         free(name);
         /* checked above: parses */
         (void)km_parse_rfc3339(
-            json_string_value(json_object_get(o, "voted_at")), &t);
+                json_string_value(json_object_get(o, "voted_at")), &t);
         km_fmt_rfc3339(t, ts, sizeof(ts));
-        out = json_pack("{s:i, s:s, s:O, s:s, s:O, s:O, s:s}",
-                        "schema_version", 1, "vote_id", id, "ksk_id",
+        out = json_pack("{s:i, s:s, s:O, s:s, s:O, s:O, s:s}", "schema_version",
+                        1, "vote_id", id, "ksk_id",
                         json_object_get(o, "ksk_id"), "resident_hash", hash,
                         "month", json_object_get(o, "month"), "score",
                         json_object_get(o, "score"), "voted_at", ts);

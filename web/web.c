@@ -73,7 +73,8 @@ const struct km_conf_key web_keys[] = {
          "cookie-secure",
          "Secure __Host- cookies and HSTS (false only for http on loopback)"},
         {"web.session_max_s", KM_CT_INT, "43200", 60, 2592000,
-         WEB_OFF(session_max_s), NULL, "a session ends this long after sign-in"},
+         WEB_OFF(session_max_s), NULL,
+         "a session ends this long after sign-in"},
         {"web.session_idle_s", KM_CT_INT, "3600", 60, 2592000,
          WEB_OFF(session_idle_s), NULL, "or this long after its last request"},
         {"web.session_cache_ms", KM_CT_INT, "2000", 0, 60000,
@@ -106,8 +107,8 @@ const struct km_conf_key web_keys[] = {
         {"web.login_lock_window_s", KM_CT_INT, "3600", 1, 604800,
          WEB_OFF(login_lock_window_s), NULL,
          "the login's failures count within this window"},
-        {"web.login_lock_s", KM_CT_INT, "3600", 1, 604800, WEB_OFF(login_lock_s),
-         NULL, "a login's lock lasts this long"},
+        {"web.login_lock_s", KM_CT_INT, "3600", 1, 604800,
+         WEB_OFF(login_lock_s), NULL, "a login's lock lasts this long"},
         {"web.trusted_proxy", KM_CT_STR, NULL, 0, 1024, WEB_OFF(trusted_proxy),
          NULL,
          "addresses (comma-separated) of the reverse proxy whose "
@@ -127,8 +128,8 @@ const struct km_conf_key web_keys[] = {
          "inbox rows per page"},
         {"web.chart_weeks", KM_CT_INT, "12", 2, 104, WEB_OFF(chart_weeks), NULL,
          "weeks in the dashboard's charts"},
-        {"web.rating_rows", KM_CT_INT, "15", 1, 1000, WEB_OFF(rating_rows), NULL,
-         "best and worst KSKs shown (the CSV has all)"},
+        {"web.rating_rows", KM_CT_INT, "15", 1, 1000, WEB_OFF(rating_rows),
+         NULL, "best and worst KSKs shown (the CSV has all)"},
         {"web.cache_s", KM_CT_INT, "60", 0, 86400, WEB_OFF(cache_s), NULL,
          "dashboard figures are at most this old"},
         {"web.live_cache_s", KM_CT_INT, "5", 0, 3600, WEB_OFF(live_cache_s),
@@ -189,8 +190,9 @@ static int web_run(struct web *w)
                 goto cleanup;
         }
         km_log_info("listening on http://%s:%u (cookies %s)", wc->listen, port,
-                    wc->cookie_secure ? "Secure" : "NOT Secure: http only on "
-                                                   "loopback");
+                    wc->cookie_secure ? "Secure"
+                                      : "NOT Secure: http only on "
+                                        "loopback");
         while (!km_sig_stop) {
                 struct timespec ts = {0, 200 * 1000000L};
 

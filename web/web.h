@@ -34,13 +34,13 @@ struct web_conf {
         int64_t port;
         char *port_file;
         int64_t max_connections;
-        int64_t threads;          /* HTTP worker threads */
+        int64_t threads; /* HTTP worker threads */
         int64_t max_body_bytes;
-        int64_t pg_pool;          /* staff connections */
-        int64_t analyst_pool;     /* dashboard connections */
-        char *analyst_role;       /* SET ROLE on dashboard connections */
-        char *analyst_conninfo;   /* NULL-able: pg.conninfo */
-        int cookie_secure;        /* Secure cookies (off only for http on loopback) */
+        int64_t pg_pool;        /* staff connections */
+        int64_t analyst_pool;   /* dashboard connections */
+        char *analyst_role;     /* SET ROLE on dashboard connections */
+        char *analyst_conninfo; /* NULL-able: pg.conninfo */
+        int cookie_secure; /* Secure cookies (off only for http on loopback) */
         int64_t session_max_s;    /* absolute session lifetime */
         int64_t session_idle_s;   /* idle timeout */
         int64_t session_cache_ms; /* a validated session is trusted this long */
@@ -60,10 +60,10 @@ struct web_conf {
         int64_t utc_offset_hours; /* staff pages' local time */
         int64_t page_size;        /* inbox rows per page */
         int64_t chart_weeks;
-        int64_t rating_rows;      /* best and worst KSKs shown */
-        int64_t cache_s;          /* dashboard figures cache */
-        int64_t live_cache_s;     /* "now" panel cache */
-        int publish;              /* publish the outbox right after a change */
+        int64_t rating_rows;  /* best and worst KSKs shown */
+        int64_t cache_s;      /* dashboard figures cache */
+        int64_t live_cache_s; /* "now" panel cache */
+        int publish;          /* publish the outbox right after a change */
         char *metrics_address;
         int64_t metrics_port;
         /* users CLI */
@@ -72,9 +72,9 @@ struct web_conf {
         int password_stdin;
 };
 
-struct web_pub;   /* web_pub.c */
+struct web_pub;    /* web_pub.c */
 struct web_scache; /* web_scache.c */
-struct web_cache; /* web_cache.c */
+struct web_cache;  /* web_cache.c */
 
 struct web {
         const struct km_conf *conf;
@@ -88,7 +88,7 @@ struct web {
         struct km_metric *m_changes;
         pthread_mutex_t dir_mu; /* the directory, loaded for rejects */
         struct km_dir *dir;
-        pthread_mutex_t mu;     /* counters */
+        pthread_mutex_t mu; /* counters */
         int64_t requests, errors;
 };
 
@@ -129,8 +129,8 @@ struct web_ctx {
         int ncookies;
         char disposition[128];
         char retry_after[24]; /* 429: Retry-After seconds ("" none) */
-        int cacheable; /* static: may be cached */
-        const char *route; /* metrics label */
+        int cacheable;        /* static: may be cached */
+        const char *route;    /* metrics label */
 };
 
 /* Message ids of the UI strings (web_i18n.c). */
@@ -307,8 +307,7 @@ void web_sessions_gc(struct web *w);
 /* web_scache.c */
 struct web_scache *web_scache_new(void);
 void web_scache_destroy(struct web_scache *c);
-int web_scache_get(struct web_scache *c, int64_t ttl_ms,
-                   struct web_session *s);
+int web_scache_get(struct web_scache *c, int64_t ttl_ms, struct web_session *s);
 void web_scache_put(struct web_scache *c, const struct web_session *s,
                     int64_t expires_s);
 void web_scache_drop(struct web_scache *c, const char *id_hash);
@@ -329,8 +328,7 @@ void web_pub_enqueue(struct web_pub *p, const char *complaint_id);
 void web_pub_stop(struct web_pub *p);
 struct km_task_change;
 struct km_task_result;
-int web_pub_reject(struct web *w, PGconn *conn,
-                   const struct km_task_change *ch,
+int web_pub_reject(struct web *w, PGconn *conn, const struct km_task_change *ch,
                    struct km_task_result *res, char *err, size_t errlen);
 
 /* web_cache.c */
@@ -338,8 +336,7 @@ struct web_cache *web_cache_new(struct web *w);
 void web_cache_destroy(struct web_cache *c);
 PGresult *web_cache_query(struct web *w, const char *key, int ttl_s,
                           const char *sql, int nparams,
-                          const char *const *params, char *err,
-                          size_t errlen);
+                          const char *const *params, char *err, size_t errlen);
 void web_cache_release(struct web *w, PGresult *res);
 
 /* web_incident.c */
@@ -349,8 +346,16 @@ void web_dash_incidents(struct web_ctx *c, const char *category);
 
 /* web_dash.c: the dashboard's week and filters, and its queries */
 enum web_dq {
-        DQ_WEEK, DQ_DISTRICTS, DQ_CAT, DQ_DIST, DQ_SCAT, DQ_SDIST, DQ_ESC,
-        DQ_RATING, DQ_LIVE, DQ_N
+        DQ_WEEK,
+        DQ_DISTRICTS,
+        DQ_CAT,
+        DQ_DIST,
+        DQ_SCAT,
+        DQ_SDIST,
+        DQ_ESC,
+        DQ_RATING,
+        DQ_LIVE,
+        DQ_N
 };
 struct web_dash {
         int64_t monday;       /* days since 1970-01-01 */

@@ -73,8 +73,8 @@ static int web_pbkdf2(const char *pw, const unsigned char *salt,
         return PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, WEB_SALT_LEN,
                                  (int)iterations, EVP_sha256(), WEB_HASH_LEN,
                                  out) == 1
-                   ? 0
-                   : -1;
+                       ? 0
+                       : -1;
 }
 
 int web_password_hash(const char *pw, int64_t iterations, char *out,
@@ -93,8 +93,8 @@ int web_password_hash(const char *pw, int64_t iterations, char *out,
                                   "OpenSSL: random bytes or PBKDF2 failed");
         web_hex(salt, sizeof(salt), hs);
         web_hex(hash, sizeof(hash), hh);
-        snprintf(out, outlen, "pbkdf2_sha256$%lld$%s$%s",
-                 (long long)iterations, hs, hh);
+        snprintf(out, outlen, "pbkdf2_sha256$%lld$%s$%s", (long long)iterations,
+                 hs, hh);
         OPENSSL_cleanse(hash, sizeof(hash));
         return 0;
 }
@@ -138,10 +138,11 @@ static long web_throttle(struct web_ctx *c, PGconn *conn, const char *login)
         char v[8][24], err[256];
         const char *p[10] = {login, c->ip, v[0], v[1], v[2],
                              v[3],  v[4],  v[5], v[6], v[7]};
-        const int64_t n[8] = {wc->login_max_failures, wc->login_ip_max_failures,
-                              wc->login_delay_s,      wc->login_delay_max_s,
-                              wc->login_window_s,     wc->login_lock_failures,
-                              wc->login_lock_window_s, wc->login_lock_s};
+        const int64_t n[8] = {
+                wc->login_max_failures,  wc->login_ip_max_failures,
+                wc->login_delay_s,       wc->login_delay_max_s,
+                wc->login_window_s,      wc->login_lock_failures,
+                wc->login_lock_window_s, wc->login_lock_s};
         PGresult *res = NULL;
         long s = -1;
 
@@ -167,9 +168,8 @@ static void web_throttle_ok(struct web_ctx *c, PGconn *conn, const char *login)
 
         snprintf(lock, sizeof(lock), "%lld",
                  (long long)c->w->wc->login_lock_failures);
-        if (km_pg_exec(conn,
-                       "SELECT web_login_succeeded($1, $2, $3::int)", 3, p,
-                       NULL, err, sizeof(err)))
+        if (km_pg_exec(conn, "SELECT web_login_succeeded($1, $2, $3::int)", 3,
+                       p, NULL, err, sizeof(err)))
                 km_log_warn("sign-in throttle: %s", err);
 }
 
@@ -208,7 +208,12 @@ static int web_session_new(struct web_ctx *c, PGconn *conn, const char *login)
         const struct web_conf *wc = c->w->wc;
         char id[WEB_TOKEN_HEX + 1], csrf[WEB_TOKEN_HEX + 1], hash[65];
         char max[24], idle[24], cap[24], err[256], name[64];
-        const char *p[7] = {hash, login, csrf, max, idle, cap,
+        const char *p[7] = {hash,
+                            login,
+                            csrf,
+                            max,
+                            idle,
+                            cap,
                             c->has_session ? c->s.id_hash : NULL};
         PGresult *res = NULL;
 
@@ -257,8 +262,8 @@ void web_login_post(struct web_ctx *c)
         char *tok = km_http_form_get(c->body, c->blen, "csrf");
         char err[256], name[64];
         const char *pre = MHD_lookup_connection_value(
-            c->mc, MHD_COOKIE_KIND,
-            web_cookie_name(w, "km_pre", name, sizeof(name)));
+                c->mc, MHD_COOKIE_KIND,
+                web_cookie_name(w, "km_pre", name, sizeof(name)));
         const char *p1[1];
         PGresult *res = NULL;
         PGconn *conn = NULL;
@@ -385,8 +390,8 @@ int web_session_load(struct web_ctx *c)
         const struct web_conf *wc = c->w->wc;
         char name[64], err[256], max[24], idle[24];
         const char *id = MHD_lookup_connection_value(
-            c->mc, MHD_COOKIE_KIND,
-            web_cookie_name(c->w, "km_session", name, sizeof(name)));
+                c->mc, MHD_COOKIE_KIND,
+                web_cookie_name(c->w, "km_session", name, sizeof(name)));
         const char *p[3] = {c->s.id_hash, max, idle};
         PGresult *res = NULL;
         PGconn *conn;
@@ -404,15 +409,16 @@ int web_session_load(struct web_ctx *c)
                 km_log_warn("session: %s", err);
                 return -1;
         }
-        if (web_pg_prepared(conn, "web_session",
-                       "SELECT s.login, u.role, coalesce(u.org_id, ''), "
-                       "s.csrf, s.last_seen_at < now() - interval '30 "
-                       "seconds', coalesce(o.name, ''), extract(epoch FROM "
-                       "s.expires_at)::bigint FROM web_sessions s "
-                       "JOIN web_users u ON u.login = s.login LEFT JOIN "
-                       "organisations o ON o.id = u.org_id WHERE s.id_hash = "
-                       "$1 AND s.expires_at > now() AND NOT u.disabled",
-                       1, p, &res, err, sizeof(err))) {
+        if (web_pg_prepared(
+                    conn, "web_session",
+                    "SELECT s.login, u.role, coalesce(u.org_id, ''), "
+                    "s.csrf, s.last_seen_at < now() - interval '30 "
+                    "seconds', coalesce(o.name, ''), extract(epoch FROM "
+                    "s.expires_at)::bigint FROM web_sessions s "
+                    "JOIN web_users u ON u.login = s.login LEFT JOIN "
+                    "organisations o ON o.id = u.org_id WHERE s.id_hash = "
+                    "$1 AND s.expires_at > now() AND NOT u.disabled",
+                    1, p, &res, err, sizeof(err))) {
                 km_log_warn("session: %s", err);
                 r = -1;
                 goto cleanup;
@@ -429,7 +435,8 @@ int web_session_load(struct web_ctx *c)
         r = 1;
         web_scache_put(c->w->scache, &c->s, atoll(PQgetvalue(res, 0, 6)));
         if (PQgetvalue(res, 0, 4)[0] == 't') { /* slide the idle expiry */
-                snprintf(max, sizeof(max), "%lld", (long long)wc->session_max_s);
+                snprintf(max, sizeof(max), "%lld",
+                         (long long)wc->session_max_s);
                 snprintf(idle, sizeof(idle), "%lld",
                          (long long)wc->session_idle_s);
                 PQclear(res);
@@ -475,10 +482,11 @@ void web_sessions_gc(struct web *w)
                 return;
         snprintf(keep, sizeof(keep), "%lld",
                  (long long)(w->wc->login_window_s > w->wc->login_lock_window_s
-                                 ? w->wc->login_window_s
-                                 : w->wc->login_lock_window_s));
-        if (km_pg_exec(conn, "DELETE FROM web_sessions WHERE expires_at < now()",
-                       0, NULL, NULL, err, sizeof(err)) ||
+                                     ? w->wc->login_window_s
+                                     : w->wc->login_lock_window_s));
+        if (km_pg_exec(conn,
+                       "DELETE FROM web_sessions WHERE expires_at < now()", 0,
+                       NULL, NULL, err, sizeof(err)) ||
             km_pg_exec(conn,
                        "DELETE FROM web_login_throttle WHERE last_at < now() "
                        "- $1::int * interval '1 second' AND (next_at IS NULL "

@@ -100,8 +100,11 @@ void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars)
         web_buf_grow(b, 0);
         while (*p) {
                 unsigned c = *p;
-                size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
-                                      : (c >> 3) == 30 ? 4 : 0;
+                size_t n = c < 0x80         ? 1
+                           : (c >> 5) == 6  ? 2
+                           : (c >> 4) == 14 ? 3
+                           : (c >> 3) == 30 ? 4
+                                            : 0;
 
                 const unsigned char *q = p;
                 size_t room = max_chars ? max_chars - chars : (size_t)-1;
@@ -113,14 +116,15 @@ void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars)
                 /* a run of characters that stay as they are: one copy */
                 while (room > 0) {
                         unsigned d = *q;
-                        size_t m = d < 0x80 ? 1 : (d >> 5) == 6 ? 2
-                                   : (d >> 4) == 14            ? 3
-                                   : (d >> 3) == 30            ? 4
-                                                               : 0;
+                        size_t m = d < 0x80         ? 1
+                                   : (d >> 5) == 6  ? 2
+                                   : (d >> 4) == 14 ? 3
+                                   : (d >> 3) == 30 ? 4
+                                                    : 0;
 
-                        if (m == 1 && (d < 0x20 || d == 0x7f || d == '&' ||
-                                       d == '<' || d == '>' || d == '"' ||
-                                       d == '\''))
+                        if (m == 1 &&
+                            (d < 0x20 || d == 0x7f || d == '&' || d == '<' ||
+                             d == '>' || d == '"' || d == '\''))
                                 break;
                         if (m == 0 || (m > 1 && !web_utf8_seq(q, m)))
                                 break;
@@ -145,15 +149,25 @@ void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars)
                         continue;
                 }
                 switch (c) {
-                case '&': web_buf_putn(b, "&amp;", 5); break;
-                case '<': web_buf_putn(b, "&lt;", 4); break;
-                case '>': web_buf_putn(b, "&gt;", 4); break;
-                case '"': web_buf_putn(b, "&quot;", 6); break;
-                case '\'': web_buf_putn(b, "&#39;", 5); break;
+                case '&':
+                        web_buf_putn(b, "&amp;", 5);
+                        break;
+                case '<':
+                        web_buf_putn(b, "&lt;", 4);
+                        break;
+                case '>':
+                        web_buf_putn(b, "&gt;", 4);
+                        break;
+                case '"':
+                        web_buf_putn(b, "&quot;", 6);
+                        break;
+                case '\'':
+                        web_buf_putn(b, "&#39;", 5);
+                        break;
                 default: {
                         char ch = c < 0x20 && c != '\n' ? ' '
-                                  : c == 0x7f        ? ' '
-                                                     : (char)c;
+                                  : c == 0x7f           ? ' '
+                                                        : (char)c;
 
                         web_buf_putn(b, &ch, 1);
                 }

@@ -34,10 +34,10 @@ struct web_centry {
         int64_t loaded_ms; /* when res was made */
         int64_t used_ms;
         int64_t ttl_ms;
-        int refs;          /* handed out, not yet released */
+        int refs; /* handed out, not yet released */
         int loading;
         /* what to run again */
-        const char *sql;   /* static */
+        const char *sql; /* static */
         int nparams;
         char *params[4];
         struct web_centry *next;
@@ -131,10 +131,10 @@ static void *web_cache_refresher(void *arg)
                 due->loading = 1;
                 pthread_mutex_unlock(&c->mu);
                 {
-                        PGresult *res = web_cache_run(
-                            c->w, due->sql, due->nparams,
-                            (const char *const *)due->params, err,
-                            sizeof(err));
+                        PGresult *res =
+                                web_cache_run(c->w, due->sql, due->nparams,
+                                              (const char *const *)due->params,
+                                              err, sizeof(err));
 
                         if (res == NULL)
                                 km_log_warn("dashboard refresh: %s", err);
@@ -230,7 +230,8 @@ PGresult *web_cache_query(struct web *w, const char *key, int ttl_s,
                         continue;
                 }
                 if (e && e->res &&
-                    (e->loading || now - e->loaded_ms < (int64_t)ttl_s * 1000)) {
+                    (e->loading ||
+                     now - e->loaded_ms < (int64_t)ttl_s * 1000)) {
                         e->refs++;
                         e->used_ms = now;
                         res = e->res;

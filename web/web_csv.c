@@ -43,14 +43,15 @@ static void web_csv_row(struct web_buf *b, int n, const char *const *v)
 static void web_csv_pct(char *buf, size_t len, long n, long prev)
 {
         if (prev > 0)
-                snprintf(buf, len, "%.1f", 100.0 * (double)(n - prev) / (double)prev);
+                snprintf(buf, len, "%.1f",
+                         100.0 * (double)(n - prev) / (double)prev);
         else
                 buf[0] = '\0';
 }
 
 /* categories / districts / summary from rows (key, n, prev, ytd). */
-static void web_csv_sums(struct web_ctx *c, struct web_dash *d,
-                         PGresult *res, const char *table)
+static void web_csv_sums(struct web_ctx *c, struct web_dash *d, PGresult *res,
+                         const char *table)
 {
         struct web_buf *b = &c->out;
         long t[3] = {0, 0, 0};
@@ -58,13 +59,16 @@ static void web_csv_sums(struct web_ctx *c, struct web_dash *d,
         int cats = !strcmp(table, "categories");
 
         if (!strcmp(table, "summary")) {
-                const char *h[] = {"week", "district", "category", "this_week",
-                                   "previous_week", "wow_pct", "since_1_january"};
+                const char *h[] = {"week",           "district",
+                                   "category",       "this_week",
+                                   "previous_week",  "wow_pct",
+                                   "since_1_january"};
 
                 web_csv_row(b, 7, h);
         } else if (cats) {
-                const char *h[] = {"category", "name", "this_week",
-                                   "previous_week", "wow_pct", "since_1_january"};
+                const char *h[] = {"category",  "name",
+                                   "this_week", "previous_week",
+                                   "wow_pct",   "since_1_january"};
 
                 web_csv_row(b, 6, h);
         } else {
@@ -82,11 +86,13 @@ static void web_csv_sums(struct web_ctx *c, struct web_dash *d,
                 t[2] += atol(PQgetvalue(res, i, 3));
                 web_csv_pct(pct, sizeof(pct), vn, vp);
                 if (cats) {
-                        const char *v[] = {PQgetvalue(res, i, 0),
-                                           web_category_name(c, PQgetvalue(res, i, 0)),
-                                           PQgetvalue(res, i, 1),
-                                           PQgetvalue(res, i, 2), pct,
-                                           PQgetvalue(res, i, 3)};
+                        const char *v[] = {
+                                PQgetvalue(res, i, 0),
+                                web_category_name(c, PQgetvalue(res, i, 0)),
+                                PQgetvalue(res, i, 1),
+                                PQgetvalue(res, i, 2),
+                                pct,
+                                PQgetvalue(res, i, 3)};
 
                         web_csv_row(b, 6, v);
                 } else if (strcmp(table, "summary")) {
@@ -105,7 +111,8 @@ static void web_csv_sums(struct web_ctx *c, struct web_dash *d,
                 web_csv_pct(pct, sizeof(pct), t[0], t[1]);
                 {
                         const char *v[] = {d->label, d->district, d->category,
-                                           n, p, pct, y};
+                                           n,        p,           pct,
+                                           y};
 
                         web_csv_row(b, 7, v);
                 }
@@ -114,8 +121,8 @@ static void web_csv_sums(struct web_ctx *c, struct web_dash *d,
 
 static void web_csv_weekly(struct web_ctx *c, PGresult *res, int cats)
 {
-        const char *h[] = {"week_start", "iso_week", cats ? "category" : "district",
-                           "n"};
+        const char *h[] = {"week_start", "iso_week",
+                           cats ? "category" : "district", "n"};
         struct web_buf *b = &c->out;
 
         web_csv_row(b, 4, h);
@@ -123,9 +130,10 @@ static void web_csv_weekly(struct web_ctx *c, PGresult *res, int cats)
                 const char *s = PQgetvalue(res, i, 0);
                 char label[16];
 
-                km_time_week_fmt(km_days_from_civil(atoi(s), (unsigned)atoi(s + 5),
-                                                  (unsigned)atoi(s + 8)),
-                               label, sizeof(label));
+                km_time_week_fmt(km_days_from_civil(atoi(s),
+                                                    (unsigned)atoi(s + 5),
+                                                    (unsigned)atoi(s + 8)),
+                                 label, sizeof(label));
                 {
                         const char *v[] = {s, label, PQgetvalue(res, i, 1),
                                            PQgetvalue(res, i, 2)};
@@ -137,12 +145,28 @@ static void web_csv_weekly(struct web_ctx *c, PGresult *res, int cats)
 
 static void web_csv_rating(struct web_ctx *c, PGresult *res, int rated)
 {
-        static const char *const h[] = {
-            "month", "rank_city", "rank_district", "ksk_id", "name", "district",
-            "complaints", "per_100_apartments", "resolve_median_h",
-            "sla_breach_rate", "repeat_rate", "votes", "avg_vote",
-            "s_complaints", "s_resolution", "s_sla", "s_repeat", "s_votes",
-            "score", "unrated_reason", "disputed_rate", "s_disputed"};
+        static const char *const h[] = {"month",
+                                        "rank_city",
+                                        "rank_district",
+                                        "ksk_id",
+                                        "name",
+                                        "district",
+                                        "complaints",
+                                        "per_100_apartments",
+                                        "resolve_median_h",
+                                        "sla_breach_rate",
+                                        "repeat_rate",
+                                        "votes",
+                                        "avg_vote",
+                                        "s_complaints",
+                                        "s_resolution",
+                                        "s_sla",
+                                        "s_repeat",
+                                        "s_votes",
+                                        "score",
+                                        "unrated_reason",
+                                        "disputed_rate",
+                                        "s_disputed"};
         struct web_buf *b = &c->out;
 
         web_csv_row(b, 22, h);
@@ -179,19 +203,24 @@ static void web_csv_plain(struct web_ctx *c, PGresult *res, int n,
 void web_dashboard_csv(struct web_ctx *c, const char *table)
 {
         static const char *const esc[] = {
-            "window_end_local", "kind", "org_id", "org_name", "building_id",
-            "address", "category", "district", "evidence", "complaint_id"};
+                "window_end_local", "kind",        "org_id",   "org_name",
+                "building_id",      "address",     "category", "district",
+                "evidence",         "complaint_id"};
         static const char *const now[] = {"category", "open", "overdue",
                                           "resolved_this_week"};
         static const struct {
                 const char *name;
                 enum web_dq q;
         } tables[] = {
-            {"summary", DQ_CAT},      {"categories", DQ_CAT},
-            {"districts", DQ_DIST},   {"weekly_categories", DQ_SCAT},
-            {"weekly_districts", DQ_SDIST}, {"escalations", DQ_ESC},
-            {"rating", DQ_RATING},    {"unrated", DQ_RATING},
-            {"now", DQ_LIVE},
+                {"summary", DQ_CAT},
+                {"categories", DQ_CAT},
+                {"districts", DQ_DIST},
+                {"weekly_categories", DQ_SCAT},
+                {"weekly_districts", DQ_SDIST},
+                {"escalations", DQ_ESC},
+                {"rating", DQ_RATING},
+                {"unrated", DQ_RATING},
+                {"now", DQ_LIVE},
         };
         struct web_dash d;
         PGresult *res;

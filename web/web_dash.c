@@ -44,60 +44,67 @@ static const struct {
         int live;
         const char *sql;
 } web_dq_def[DQ_N] = {
-    [DQ_WEEK] = {"week", 0, 0,
+        [DQ_WEEK] =
+                {"week", 0, 0,
                  "SELECT to_char(date_trunc('week', coalesce(max(day), "
                  "(now() AT TIME ZONE 'UTC' + make_interval(hours => " DQ_OFF
                  "))::date)), 'YYYY-MM-DD'), coalesce(max(day)::text, '') "
                  "FROM web_complaints_daily"},
-    [DQ_DISTRICTS] = {"districts", 0, 0,
-                      "SELECT DISTINCT district FROM buildings ORDER BY 1"},
-    [DQ_CAT] = {"categories", 3, 0,
-                DQ_SRC "SELECT category, " DQ_SUMS "FROM d WHERE " DQ_SPAN
-                       "GROUP BY category ORDER BY 2 DESC, category"},
-    [DQ_DIST] = {"districts", 3, 0,
+        [DQ_DISTRICTS] = {"districts", 0, 0,
+                          "SELECT DISTINCT district FROM buildings ORDER BY 1"},
+        [DQ_CAT] = {"categories", 3, 0,
+                    DQ_SRC "SELECT category, " DQ_SUMS "FROM d WHERE " DQ_SPAN
+                           "GROUP BY category ORDER BY 2 DESC, category"},
+        [DQ_DIST] =
+                {"districts", 3, 0,
                  "SELECT coalesce(district, ''), " DQ_SUMS
                  "FROM web_routed_daily WHERE ($2::text IS NULL OR district "
                  "= $2) AND ($3::text IS NULL OR category = $3) AND " DQ_SPAN
                  "GROUP BY 1 ORDER BY 2 DESC, 1"},
-    [DQ_SCAT] = {"weekly_categories", 4, 0,
-                 DQ_SRC "SELECT date_trunc('week', day)::date::text, category, "
-                        "sum(n) FROM d WHERE day >= $1::date - 7 * ($4::int - "
-                        "1) AND day < $1::date + 7 GROUP BY 1, 2 ORDER BY 1, 2"},
-    [DQ_SDIST] = {"weekly_districts", 4, 0,
-                  "SELECT date_trunc('week', day)::date::text, "
-                  "coalesce(district, ''), sum(n) FROM web_routed_daily WHERE "
-                  "($2::text IS NULL OR district = $2) AND ($3::text IS NULL "
-                  "OR category = $3) AND day >= $1::date - 7 * ($4::int - 1) "
-                  "AND day < $1::date + 7 GROUP BY 1, 2 ORDER BY 1, 2"},
-    [DQ_ESC] = {"escalations", 3, 0,
-                "WITH p AS (SELECT " DQ_OFF " AS off) SELECT "
-                "to_char(e.window_end AT TIME ZONE 'UTC' + make_interval(hours "
-                "=> p.off), 'YYYY-MM-DD HH24:MI'), e.kind, coalesce(e.org_id, "
-                "''), coalesce(o.name, ''), coalesce(e.building_id, ''), "
-                "coalesce(b.street || ' ' || b.house, ''), coalesce(e.category, "
-                "''), coalesce(b.district, o.district, ''), e.evidence::text, "
-                "coalesce(e.complaint_id::text, '') FROM escalations e CROSS "
-                "JOIN p LEFT JOIN buildings b ON b.id = e.building_id LEFT "
-                "JOIN organisations o ON o.id = e.org_id WHERE e.window_end >= "
-                "($1::date::timestamp - make_interval(hours => p.off)) AT TIME "
-                "ZONE 'UTC' AND e.window_end < ($1::date::timestamp + interval "
-                "'7 days' - make_interval(hours => p.off)) AT TIME ZONE 'UTC' "
-                "AND ($2::text IS NULL OR coalesce(b.district, o.district) = "
-                "$2) AND ($3::text IS NULL OR e.category = $3) ORDER BY "
-                "e.window_end DESC, e.kind LIMIT 1000"},
-    [DQ_RATING] = {"rating", 2, 0,
-                   "SELECT rank_city, rank_district, ksk_id, coalesce(name, "
-                   "''), coalesce(district, ''), complaints, "
-                   "per_100_apartments, resolve_median_h, sla_breach_rate, "
-                   "repeat_rate, votes, avg_vote, s_complaints, s_resolution, "
-                   "s_sla, s_repeat, s_votes, score, rated, "
-                   "coalesce(unrated_reason, ''), month_text, "
-                   "disputed_rate, s_disputed FROM ksk_rating "
-                   "WHERE month = (date_trunc('month', $1::date + 7) - "
-                   "interval '1 month')::date AND ($2::text IS NULL OR "
-                   "district = $2) ORDER BY rated DESC, score DESC NULLS LAST, "
-                   "rank_city, ksk_id"},
-    [DQ_LIVE] = {"now", 3, 1,
+        [DQ_SCAT] = {"weekly_categories", 4, 0,
+                     DQ_SRC
+                     "SELECT date_trunc('week', day)::date::text, category, "
+                     "sum(n) FROM d WHERE day >= $1::date - 7 * ($4::int - "
+                     "1) AND day < $1::date + 7 GROUP BY 1, 2 ORDER BY 1, 2"},
+        [DQ_SDIST] =
+                {"weekly_districts", 4, 0,
+                 "SELECT date_trunc('week', day)::date::text, "
+                 "coalesce(district, ''), sum(n) FROM web_routed_daily WHERE "
+                 "($2::text IS NULL OR district = $2) AND ($3::text IS NULL "
+                 "OR category = $3) AND day >= $1::date - 7 * ($4::int - 1) "
+                 "AND day < $1::date + 7 GROUP BY 1, 2 ORDER BY 1, 2"},
+        [DQ_ESC] =
+                {"escalations", 3, 0,
+                 "WITH p AS (SELECT " DQ_OFF " AS off) SELECT "
+                 "to_char(e.window_end AT TIME ZONE 'UTC' + make_interval(hours "
+                 "=> p.off), 'YYYY-MM-DD HH24:MI'), e.kind, coalesce(e.org_id, "
+                 "''), coalesce(o.name, ''), coalesce(e.building_id, ''), "
+                 "coalesce(b.street || ' ' || b.house, ''), coalesce(e.category, "
+                 "''), coalesce(b.district, o.district, ''), e.evidence::text, "
+                 "coalesce(e.complaint_id::text, '') FROM escalations e CROSS "
+                 "JOIN p LEFT JOIN buildings b ON b.id = e.building_id LEFT "
+                 "JOIN organisations o ON o.id = e.org_id WHERE e.window_end >= "
+                 "($1::date::timestamp - make_interval(hours => p.off)) AT TIME "
+                 "ZONE 'UTC' AND e.window_end < ($1::date::timestamp + interval "
+                 "'7 days' - make_interval(hours => p.off)) AT TIME ZONE 'UTC' "
+                 "AND ($2::text IS NULL OR coalesce(b.district, o.district) = "
+                 "$2) AND ($3::text IS NULL OR e.category = $3) ORDER BY "
+                 "e.window_end DESC, e.kind LIMIT 1000"},
+        [DQ_RATING] =
+                {"rating", 2, 0,
+                 "SELECT rank_city, rank_district, ksk_id, coalesce(name, "
+                 "''), coalesce(district, ''), complaints, "
+                 "per_100_apartments, resolve_median_h, sla_breach_rate, "
+                 "repeat_rate, votes, avg_vote, s_complaints, s_resolution, "
+                 "s_sla, s_repeat, s_votes, score, rated, "
+                 "coalesce(unrated_reason, ''), month_text, "
+                 "disputed_rate, s_disputed FROM ksk_rating "
+                 "WHERE month = (date_trunc('month', $1::date + 7) - "
+                 "interval '1 month')::date AND ($2::text IS NULL OR "
+                 "district = $2) ORDER BY rated DESC, score DESC NULLS LAST, "
+                 "rank_city, ksk_id"},
+        [DQ_LIVE] =
+                {"now", 3, 1,
                  "WITH w AS (SELECT (date_trunc('week', now() AT TIME ZONE "
                  "'UTC' + make_interval(hours => " DQ_OFF ")) - "
                  "make_interval(hours => " DQ_OFF ")) AT TIME ZONE 'UTC' AS "
@@ -141,13 +148,18 @@ PGresult *web_dash_q(struct web_ctx *c, struct web_dash *d, enum web_dq q)
         /* the key: the parameters the query reads (live: not the week) */
         web_buf_printf(&key, "%s\x1f%s\x1f%s\x1f%s\x1f%s", web_dq_def[q].name,
                        np >= 1 && !web_dq_def[q].live ? d->week : "",
-                       np < 2 ? "" : d->district ? d->district : "\x1e",
-                       np < 3 ? "" : d->category ? d->category : "\x1e",
+                       np < 2        ? ""
+                       : d->district ? d->district
+                                     : "\x1e",
+                       np < 3        ? ""
+                       : d->category ? d->category
+                                     : "\x1e",
                        np >= 4 ? d->weeks : "");
         d->res[q] = web_cache_query(
-            c->w, key.p,
-            (int)(web_dq_def[q].live ? wc->live_cache_s : wc->cache_s),
-            web_dq_def[q].sql, web_dq_def[q].nparams, params, err, sizeof(err));
+                c->w, key.p,
+                (int)(web_dq_def[q].live ? wc->live_cache_s : wc->cache_s),
+                web_dq_def[q].sql, web_dq_def[q].nparams, params, err,
+                sizeof(err));
         if (d->res[q] == NULL)
                 km_log_warn("dashboard %s: %s", web_dq_def[q].name, err);
         web_buf_free(&key);
@@ -179,8 +191,9 @@ int web_dash_init(struct web_ctx *c, struct web_dash *d)
                 d->category = cat;
         if ((res = web_dash_q(c, d, DQ_WEEK)) == NULL || PQntuples(res) != 1)
                 return -1;
-        d->latest = *PQgetvalue(res, 0, 1) ? web_day_parse(PQgetvalue(res, 0, 1))
-                                           : -1;
+        d->latest = *PQgetvalue(res, 0, 1)
+                            ? web_day_parse(PQgetvalue(res, 0, 1))
+                            : -1;
         if (km_time_week_parse(w, &d->monday))
                 d->monday = web_day_parse(PQgetvalue(res, 0, 0));
         km_time_day_fmt(d->monday, d->week, sizeof(d->week));

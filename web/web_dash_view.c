@@ -24,7 +24,10 @@ static void web_wow(struct web_buf *b, long n, long prev)
         double pct = 100.0 * (double)(n - prev) / (double)prev;
 
         web_buf_printf(b, "<span class=\"%s\">%+.0f%%</span>",
-                       pct > 0 ? "up" : pct < 0 ? "down" : "", pct);
+                       pct > 0   ? "up"
+                       : pct < 0 ? "down"
+                                 : "",
+                       pct);
 }
 
 static void web_csv_link(struct web_ctx *c, const struct web_dash *d,
@@ -44,13 +47,14 @@ static void web_dash_filters(struct web_ctx *c, struct web_dash *d)
         struct web_buf *b = &c->out;
         PGresult *res = web_dash_q(c, d, DQ_DISTRICTS);
 
-        web_buf_printf(b, "<form class=\"filters box\" method=\"get\" "
-                          "action=\"/dashboard\"><div><label for=\"week\">%s"
-                          "</label><input type=\"text\" id=\"week\" name=\"week\" "
-                          "value=\"%s\" size=\"9\" pattern=\"[0-9]{4}-W[0-9]{2}\">"
-                          "</div><div><label for=\"district\">%s</label>"
-                          "<select id=\"district\" name=\"district\">"
-                          "<option value=\"\">%s</option>",
+        web_buf_printf(b,
+                       "<form class=\"filters box\" method=\"get\" "
+                       "action=\"/dashboard\"><div><label for=\"week\">%s"
+                       "</label><input type=\"text\" id=\"week\" name=\"week\" "
+                       "value=\"%s\" size=\"9\" pattern=\"[0-9]{4}-W[0-9]{2}\">"
+                       "</div><div><label for=\"district\">%s</label>"
+                       "<select id=\"district\" name=\"district\">"
+                       "<option value=\"\">%s</option>",
                        web_t(c, M_WEEK), d->label, web_t(c, M_DISTRICT),
                        web_t(c, M_ALL));
         for (int i = 0; res && i < PQntuples(res); i++) {
@@ -58,28 +62,31 @@ static void web_dash_filters(struct web_ctx *c, struct web_dash *d)
 
                 web_buf_puts(b, "<option value=\"");
                 web_buf_esc(b, v);
-                web_buf_printf(b, "\"%s>", d->district && !strcmp(d->district, v)
-                                               ? " selected"
-                                               : "");
+                web_buf_printf(b, "\"%s>",
+                               d->district && !strcmp(d->district, v)
+                                       ? " selected"
+                                       : "");
                 web_buf_esc(b, v);
                 web_buf_puts(b, "</option>");
         }
-        web_buf_printf(b, "</select></div><div><label for=\"category\">%s"
-                          "</label><select id=\"category\" name=\"category\">"
-                          "<option value=\"\">%s</option>",
+        web_buf_printf(b,
+                       "</select></div><div><label for=\"category\">%s"
+                       "</label><select id=\"category\" name=\"category\">"
+                       "<option value=\"\">%s</option>",
                        web_t(c, M_CATEGORY), web_t(c, M_ALL));
         for (size_t i = 0; i < c->w->conf->ncategories; i++) {
                 const struct km_category *cat = &c->w->conf->categories[i];
 
                 web_buf_printf(b, "<option value=\"%s\"%s>", cat->code,
                                d->category && !strcmp(d->category, cat->code)
-                                   ? " selected"
-                                   : "");
+                                       ? " selected"
+                                       : "");
                 web_buf_esc(b, c->lang[0] == 'r' ? cat->ru : cat->en);
                 web_buf_puts(b, "</option>");
         }
-        web_buf_printf(b, "</select></div><div><button class=\"primary\" "
-                          "type=\"submit\">%s</button></div></form>",
+        web_buf_printf(b,
+                       "</select></div><div><button class=\"primary\" "
+                       "type=\"submit\">%s</button></div></form>",
                        web_t(c, M_FILTER));
         web_buf_puts(b, "<nav class=\"pages\"><a id=\"prev-week\" "
                         "href=\"/dashboard?");
@@ -93,8 +100,9 @@ static void web_dash_filters(struct web_ctx *c, struct web_dash *d)
 static void web_card(struct web_buf *b, const char *id, const char *label,
                      long v)
 {
-        web_buf_printf(b, "<div class=\"card\"><div class=\"v\" id=\"%s\">%ld"
-                          "</div><div class=\"l\">%s</div></div>",
+        web_buf_printf(b,
+                       "<div class=\"card\"><div class=\"v\" id=\"%s\">%ld"
+                       "</div><div class=\"l\">%s</div></div>",
                        id, v, label);
 }
 
@@ -144,11 +152,11 @@ static void web_dash_live(struct web_ctx *c, struct web_dash *d)
 /* The chart's weeks: labels of the N Mondays ending with d->monday. */
 static char (*web_weeks(const struct web_dash *d, int n))[16]
 {
-        char (*w)[16] = km_xcalloc((size_t)n, sizeof(*w));
+        char(*w)[16] = km_xcalloc((size_t)n, sizeof(*w));
 
         for (int i = 0; i < n; i++)
                 km_time_week_fmt(d->monday - 7 * (int64_t)(n - 1 - i), w[i],
-                               sizeof(w[i]));
+                                 sizeof(w[i]));
         return w;
 }
 
@@ -176,8 +184,8 @@ static void web_dash_chart(struct web_ctx *c, const struct web_dash *d,
                 if (j == nkeys) {
                         keys[nkeys] = k;
                         labels[nkeys++] = categories ? web_category_name(c, k)
-                                          : *k ? k
-                                               : web_t(c, M_UNMATCHED);
+                                          : *k       ? k
+                                                     : web_t(c, M_UNMATCHED);
                 }
         }
         v = km_xcalloc((size_t)(nkeys * n) + 1, sizeof(*v));
@@ -185,13 +193,16 @@ static void web_dash_chart(struct web_ctx *c, const struct web_dash *d,
                 char label[16];
                 int j, i;
 
-                km_time_week_fmt(km_days_from_civil(atoi(PQgetvalue(res, r, 0)),
-                                                  (unsigned)atoi(PQgetvalue(res, r, 0) + 5),
-                                                  (unsigned)atoi(PQgetvalue(res, r, 0) + 8)),
-                               label, sizeof(label));
+                km_time_week_fmt(
+                        km_days_from_civil(
+                                atoi(PQgetvalue(res, r, 0)),
+                                (unsigned)atoi(PQgetvalue(res, r, 0) + 5),
+                                (unsigned)atoi(PQgetvalue(res, r, 0) + 8)),
+                        label, sizeof(label));
                 for (i = 0; i < n && strcmp(weeks[i], label); i++)
                         ;
-                for (j = 0; j < nkeys && strcmp(keys[j], PQgetvalue(res, r, 1)); j++)
+                for (j = 0; j < nkeys && strcmp(keys[j], PQgetvalue(res, r, 1));
+                     j++)
                         ;
                 if (i < n && j < nkeys)
                         v[j * n + i] += (double)atol(PQgetvalue(res, r, 2));
@@ -216,10 +227,11 @@ static void web_dash_table(struct web_ctx *c, PGresult *res, int categories,
         struct web_buf *b = &c->out;
         long t[3] = {0, 0, 0};
 
-        web_buf_printf(b, "<table id=\"%s\"><thead><tr><th>%s</th>"
-                          "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
-                          "<th class=\"n\">%s</th><th class=\"n\">%s</th></tr>"
-                          "</thead><tbody>",
+        web_buf_printf(b,
+                       "<table id=\"%s\"><thead><tr><th>%s</th>"
+                       "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
+                       "<th class=\"n\">%s</th><th class=\"n\">%s</th></tr>"
+                       "</thead><tbody>",
                        id, web_t(c, categories ? M_CATEGORY : M_DISTRICT),
                        web_t(c, M_THIS_WEEK), web_t(c, M_PREV_WEEK),
                        web_t(c, M_CHANGE), web_t(c, M_SINCE_JAN));
@@ -232,8 +244,9 @@ static void web_dash_table(struct web_ctx *c, PGresult *res, int categories,
                 web_buf_esc(b, categories ? web_category_name(c, k)
                                : *k       ? k
                                           : web_t(c, M_UNMATCHED));
-                web_buf_printf(b, "</td><td class=\"n\">%ld</td><td "
-                                  "class=\"n\">%ld</td><td class=\"n\">",
+                web_buf_printf(b,
+                               "</td><td class=\"n\">%ld</td><td "
+                               "class=\"n\">%ld</td><td class=\"n\">",
                                n, prev);
                 web_wow(b, n, prev);
                 web_buf_printf(b, "</td><td class=\"n\">%s</td></tr>",
@@ -242,8 +255,9 @@ static void web_dash_table(struct web_ctx *c, PGresult *res, int categories,
                 t[1] += prev;
                 t[2] += atol(PQgetvalue(res, i, 3));
         }
-        web_buf_printf(b, "<tr><th>%s</th><th class=\"n\">%ld</th><th "
-                          "class=\"n\">%ld</th><th class=\"n\">",
+        web_buf_printf(b,
+                       "<tr><th>%s</th><th class=\"n\">%ld</th><th "
+                       "class=\"n\">%ld</th><th class=\"n\">",
                        web_t(c, M_TOTAL), t[0], t[1]);
         web_wow(b, t[0], t[1]);
         web_buf_printf(b, "</th><th class=\"n\">%ld</th></tr></tbody></table>",
@@ -255,8 +269,9 @@ static void web_dash_escalations(struct web_ctx *c, struct web_dash *d)
         PGresult *res = web_dash_q(c, d, DQ_ESC);
         struct web_buf *b = &c->out;
 
-        web_buf_printf(b, "<h2>%s <span class=\"muted\" id=\"esc-count\">%d"
-                          "</span>",
+        web_buf_printf(b,
+                       "<h2>%s <span class=\"muted\" id=\"esc-count\">%d"
+                       "</span>",
                        web_t(c, M_ESCALATIONS), res ? PQntuples(res) : 0);
         web_csv_link(c, d, "escalations");
         web_buf_puts(b, "</h2>");
@@ -264,9 +279,10 @@ static void web_dash_escalations(struct web_ctx *c, struct web_dash *d)
                 web_buf_printf(b, "<p>%s</p>", web_t(c, M_NO_ESCALATIONS));
                 return;
         }
-        web_buf_printf(b, "<table id=\"escalations\"><thead><tr><th>%s</th>"
-                          "<th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
-                          "<th>%s</th><th>%s</th></tr></thead><tbody>",
+        web_buf_printf(b,
+                       "<table id=\"escalations\"><thead><tr><th>%s</th>"
+                       "<th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+                       "<th>%s</th><th>%s</th></tr></thead><tbody>",
                        web_t(c, M_WHEN), web_t(c, M_KIND), web_t(c, M_ORG),
                        web_t(c, M_BUILDING), web_t(c, M_CATEGORY),
                        web_t(c, M_DISTRICT), web_t(c, M_EVIDENCE));
@@ -281,7 +297,8 @@ static void web_dash_escalations(struct web_ctx *c, struct web_dash *d)
                                                       : PQgetvalue(res, i, 4));
                 web_buf_puts(b, "</td><td>");
                 if (*PQgetvalue(res, i, 6))
-                        web_buf_esc(b, web_category_name(c, PQgetvalue(res, i, 6)));
+                        web_buf_esc(
+                                b, web_category_name(c, PQgetvalue(res, i, 6)));
                 web_buf_puts(b, "</td><td>");
                 web_buf_esc(b, PQgetvalue(res, i, 7));
                 web_buf_puts(b, "</td><td class=\"muted\">");
@@ -317,8 +334,9 @@ static void web_rating_rows(struct web_ctx *c, PGresult *res, int from, int to)
                                                       : PQgetvalue(res, i, 2));
                 web_buf_puts(b, "</td><td>");
                 web_buf_esc(b, PQgetvalue(res, i, 4));
-                web_buf_printf(b, "</td><td class=\"n\"><b>%s</b></td><td "
-                                  "class=\"n\">%s</td>",
+                web_buf_printf(b,
+                               "</td><td class=\"n\"><b>%s</b></td><td "
+                               "class=\"n\">%s</td>",
                                PQgetvalue(res, i, 17), PQgetvalue(res, i, 5));
                 web_comp(b, res, i, 6, 12, 0);
                 web_comp(b, res, i, 7, 13, 0);
@@ -338,20 +356,23 @@ static void web_dash_rating(struct web_ctx *c, struct web_dash *d)
 
         while (rated < rows && PQgetvalue(res, rated, 18)[0] == 't')
                 rated++;
-        web_buf_printf(b, "<h2>%s · %s %s <span class=\"muted\" "
-                          "id=\"rated-count\">%d</span>",
+        web_buf_printf(b,
+                       "<h2>%s · %s %s <span class=\"muted\" "
+                       "id=\"rated-count\">%d</span>",
                        web_t(c, M_RATING), web_t(c, M_RATING_MONTH),
                        rows ? PQgetvalue(res, 0, 20) : "—", rated);
         web_csv_link(c, d, "rating");
-        web_buf_printf(b, "</h2><p class=\"muted\">%s</p>", web_t(c, M_COMPONENTS));
+        web_buf_printf(b, "</h2><p class=\"muted\">%s</p>",
+                       web_t(c, M_COMPONENTS));
         if (rated > 0) {
-                web_buf_printf(b, "<table id=\"rating\"><thead><tr><th "
-                                  "class=\"n\">%s</th><th>KSK</th><th>%s</th>"
-                                  "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
-                                  "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
-                                  "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
-                                  "<th class=\"n\">%s</th><th class=\"n\">%s"
-                                  "</th></tr></thead><tbody>",
+                web_buf_printf(b,
+                               "<table id=\"rating\"><thead><tr><th "
+                               "class=\"n\">%s</th><th>KSK</th><th>%s</th>"
+                               "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
+                               "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
+                               "<th class=\"n\">%s</th><th class=\"n\">%s</th>"
+                               "<th class=\"n\">%s</th><th class=\"n\">%s"
+                               "</th></tr></thead><tbody>",
                                web_t(c, M_RANK), web_t(c, M_DISTRICT),
                                web_t(c, M_SCORE), web_t(c, M_COMPLAINTS),
                                web_t(c, M_PER100), web_t(c, M_RESOLVE_MEDIAN),
@@ -372,16 +393,18 @@ static void web_dash_rating(struct web_ctx *c, struct web_dash *d)
         } else {
                 web_buf_printf(b, "<p>%s</p>", web_t(c, M_NO_DATA));
         }
-        web_buf_printf(b, "<h2>%s <span class=\"muted\" id=\"unrated-count\">"
-                          "%d</span>",
+        web_buf_printf(b,
+                       "<h2>%s <span class=\"muted\" id=\"unrated-count\">"
+                       "%d</span>",
                        web_t(c, M_UNRATED), rows - rated);
         web_csv_link(c, d, "unrated");
         web_buf_puts(b, "</h2>");
         if (rows == rated)
                 return;
-        web_buf_printf(b, "<table id=\"unrated\"><thead><tr><th>KSK</th>"
-                          "<th>%s</th><th>%s</th><th class=\"n\">%s</th>"
-                          "<th class=\"n\">%s</th></tr></thead><tbody>",
+        web_buf_printf(b,
+                       "<table id=\"unrated\"><thead><tr><th>KSK</th>"
+                       "<th>%s</th><th>%s</th><th class=\"n\">%s</th>"
+                       "<th class=\"n\">%s</th></tr></thead><tbody>",
                        web_t(c, M_DISTRICT), web_t(c, M_UNRATED_REASON),
                        web_t(c, M_COMPLAINTS), web_t(c, M_VOTES));
         for (int i = rated; i < rows && i < rated + 50; i++) {
@@ -392,13 +415,15 @@ static void web_dash_rating(struct web_ctx *c, struct web_dash *d)
                 web_buf_esc(b, PQgetvalue(res, i, 4));
                 web_buf_puts(b, "</td><td>");
                 web_buf_esc(b, web_kind_name(c, PQgetvalue(res, i, 19)));
-                web_buf_printf(b, "</td><td class=\"n\">%s</td><td class=\"n\">"
-                                  "%s</td></tr>",
+                web_buf_printf(b,
+                               "</td><td class=\"n\">%s</td><td class=\"n\">"
+                               "%s</td></tr>",
                                PQgetvalue(res, i, 5), PQgetvalue(res, i, 10));
         }
         if (rows - rated > 50)
-                web_buf_printf(b, "<tr><td colspan=\"5\" class=\"muted\">%s 50 "
-                                  "/ %d (CSV)</td></tr>",
+                web_buf_printf(b,
+                               "<tr><td colspan=\"5\" class=\"muted\">%s 50 "
+                               "/ %d (CSV)</td></tr>",
                                web_t(c, M_SHOWN_OF), rows - rated);
         web_buf_puts(b, "</tbody></table>");
 }
@@ -417,15 +442,17 @@ void web_dashboard(struct web_ctx *c)
         km_time_day_fmt(d.monday, from, sizeof(from));
         km_time_day_fmt(d.monday + 6, to, sizeof(to));
         web_page_begin(c, web_t(c, M_DASHBOARD));
-        web_buf_printf(b, "<h1>%s · %s <span class=\"muted\" id=\"week-label\">"
-                          "%s</span> <span class=\"muted\">%s … %s</span></h1>",
+        web_buf_printf(b,
+                       "<h1>%s · %s <span class=\"muted\" id=\"week-label\">"
+                       "%s</span> <span class=\"muted\">%s … %s</span></h1>",
                        web_t(c, M_DASHBOARD), web_t(c, M_WEEK), d.label, from,
                        to);
         if (d.latest >= d.monday && d.latest < d.monday + 6) {
                 char day[16];
 
                 km_time_day_fmt(d.latest, day, sizeof(day));
-                web_buf_printf(b, "<p class=\"muted\" id=\"partial\">%s %s.</p>",
+                web_buf_printf(b,
+                               "<p class=\"muted\" id=\"partial\">%s %s.</p>",
                                web_t(c, M_PARTIAL), day);
         }
         web_dash_filters(c, &d);

@@ -22,7 +22,8 @@ int web_pg_prepared(PGconn *conn, const char *name, const char *sql,
                     int nparams, const char *const *params, PGresult **res,
                     char *err, size_t errlen)
 {
-        PGresult *r = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+        PGresult *r =
+                PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 
         if (PQresultStatus(r) == PGRES_FATAL_ERROR && state &&

@@ -62,8 +62,7 @@ void web_redirect(struct web_ctx *c, const char *fmt, ...)
 const char *web_cookie_name(const struct web *w, const char *base, char *buf,
                             size_t len)
 {
-        snprintf(buf, len, "%s%s", w->wc->cookie_secure ? "__Host-" : "",
-                 base);
+        snprintf(buf, len, "%s%s", w->wc->cookie_secure ? "__Host-" : "", base);
         return buf;
 }
 
@@ -82,8 +81,8 @@ void web_cookie(struct web_ctx *c, const char *name, const char *value,
 static void web_lang(struct web_ctx *c)
 {
         const char *q = web_arg(c, "lang");
-        const char *k = MHD_lookup_connection_value(c->mc, MHD_COOKIE_KIND,
-                                                    "km_lang");
+        const char *k =
+                MHD_lookup_connection_value(c->mc, MHD_COOKIE_KIND, "km_lang");
 
         c->lang = strcmp(c->w->wc->lang, "en") == 0 ? "en" : "ru";
         if (k && (!strcmp(k, "ru") || !strcmp(k, "en")))
@@ -165,8 +164,8 @@ static enum MHD_Result web_hdr_last_cb(void *cls, enum MHD_ValueKind kind,
 static void web_client_ip(struct web_ctx *c)
 {
         const struct web_conf *wc = c->w->wc;
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+                c->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
         struct web_hdr_last h = {wc->proxy_header, NULL};
         const char *r;
@@ -195,8 +194,8 @@ static void web_client_ip(struct web_ctx *c)
 /* A POST from a page of another site (Origin names another host). */
 static int web_cross_origin(struct web_ctx *c)
 {
-        const char *origin = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND,
-                                                         "Origin");
+        const char *origin =
+                MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, "Origin");
         const char *host = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND,
                                                        MHD_HTTP_HEADER_HOST);
         const char *o;
@@ -283,8 +282,7 @@ static void web_rt_task(struct web_ctx *c, const char *rest, int post)
         char id[40];
 
         (void)rest;
-        if (!web_task_path(c->path, id, &action) ||
-            post != (action[0] != '\0'))
+        if (!web_task_path(c->path, id, &action) || post != (action[0] != '\0'))
                 web_page_error(c, 404, M_NOT_FOUND, NULL);
         else if (post)
                 web_task_change(c, id, action);
@@ -469,12 +467,12 @@ static void web_count(struct web_ctx *c, int64_t t0)
                                        labels, 1);
         if (km_metrics_labels(labels, sizeof(labels), "route", c->route, NULL))
                 km_metric_observe(
-                    km_metrics_histogram(w->metrics,
-                                         "komek_web_request_seconds", labels,
-                                         "time to answer a request",
-                                         km_metrics_latency_buckets,
-                                         KM_METRICS_LATENCY_N),
-                    (double)(km_now_ms() - t0) / 1000.0);
+                        km_metrics_histogram(w->metrics,
+                                             "komek_web_request_seconds",
+                                             labels, "time to answer a request",
+                                             km_metrics_latency_buckets,
+                                             KM_METRICS_LATENCY_N),
+                        (double)(km_now_ms() - t0) / 1000.0);
         snprintf(path, sizeof(path), "%s", c->path);
         for (char *p = path; *p; p++) /* no control bytes in the log */
                 if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -485,8 +483,7 @@ static void web_count(struct web_ctx *c, int64_t t0)
 
 static enum MHD_Result web_handler(void *cls, struct MHD_Connection *mc,
                                    const char *url, const char *method,
-                                   const char *version,
-                                   const char *upload_data,
+                                   const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls)
 {
         struct web *w = cls;

@@ -160,7 +160,8 @@ const char *web_status_name(const struct web_ctx *c, const char *status)
                 {"resolved", "resolved", "выполнена"},
                 {"rejected", "rejected", "отклонена"},
                 {"reopened", "reopened (disputed)", "возобновлена (оспорена)"},
-                {"confirmed", "confirmed by the resident", "подтверждена жителем"},
+                {"confirmed", "confirmed by the resident",
+                 "подтверждена жителем"},
                 {"commented", "resident's comment", "комментарий жителя"},
                 /* notifications' kinds (the inbox's undelivered list) */
                 {"new", "new task", "новая заявка"},

@@ -48,8 +48,9 @@ static void web_flash(struct web_ctx *c)
         else if (!strcmp(ev, "rejected"))
                 m = M_DONE_REJECT;
         if (m != M_COUNT)
-                web_buf_printf(&c->out, "<div class=\"msg ok\" id=\"done\">%s"
-                                        "</div>",
+                web_buf_printf(&c->out,
+                               "<div class=\"msg ok\" id=\"done\">%s"
+                               "</div>",
                                web_t(c, m));
 }
 
@@ -58,8 +59,8 @@ static void web_flash(struct web_ctx *c)
  * reads no other organisation's).  Nothing when there are none. */
 static void web_inbox_undelivered(struct web_ctx *c, PGconn *conn)
 {
-        static const enum web_msg head[] = {M_WHEN, M_KIND, M_TASK,
-                                            M_CHANNEL, M_TARGET, M_TRIES,
+        static const enum web_msg head[] = {M_WHEN,      M_KIND,   M_TASK,
+                                            M_CHANNEL,   M_TARGET, M_TRIES,
                                             M_LAST_ERROR};
         char utc[8], err[256];
         const char *p[2] = {c->s.org, utc};
@@ -79,8 +80,9 @@ static void web_inbox_undelivered(struct web_ctx *c, PGconn *conn)
                 return;
         }
         if (PQntuples(res) > 0) {
-                web_buf_printf(b, "<h2>%s</h2><p class=\"muted\">%s</p>"
-                                  "<table id=\"undelivered\"><thead><tr>",
+                web_buf_printf(b,
+                               "<h2>%s</h2><p class=\"muted\">%s</p>"
+                               "<table id=\"undelivered\"><thead><tr>",
                                web_t(c, M_UNDELIVERED),
                                web_t(c, M_UNDELIVERED_HINT));
                 for (size_t j = 0; j < sizeof(head) / sizeof(head[0]); j++)
@@ -91,8 +93,9 @@ static void web_inbox_undelivered(struct web_ctx *c, PGconn *conn)
                 web_buf_printf(b, "<tr data-task=\"%s\"><td>%s</td><td>",
                                PQgetvalue(res, i, 2), PQgetvalue(res, i, 0));
                 web_buf_esc(b, web_status_name(c, PQgetvalue(res, i, 1)));
-                web_buf_printf(b, "</td><td><a href=\"/tasks/%s\">%.8s</a>"
-                                  "</td><td>",
+                web_buf_printf(b,
+                               "</td><td><a href=\"/tasks/%s\">%.8s</a>"
+                               "</td><td>",
                                PQgetvalue(res, i, 2), PQgetvalue(res, i, 2));
                 web_buf_esc(b, PQgetvalue(res, i, 3));
                 web_buf_puts(b, "</td><td>");
@@ -132,17 +135,18 @@ static void web_inbox_handed_over(struct web_ctx *c, PGconn *conn)
                 return;
         }
         if (PQntuples(res) > 0)
-                web_buf_printf(b, "<h2>%s</h2><p class=\"muted\">%s</p>"
-                                  "<table id=\"handed-over\"><thead><tr>"
-                                  "<th>%s</th><th>%s</th><th>%s</th></tr>"
-                                  "</thead><tbody>",
+                web_buf_printf(b,
+                               "<h2>%s</h2><p class=\"muted\">%s</p>"
+                               "<table id=\"handed-over\"><thead><tr>"
+                               "<th>%s</th><th>%s</th><th>%s</th></tr>"
+                               "</thead><tbody>",
                                web_t(c, M_HANDED_OVER),
-                               web_t(c, M_HANDED_OVER_HINT),
-                               web_t(c, M_WHEN), web_t(c, M_TASK),
-                               web_t(c, M_HANDOVER_NOTE));
+                               web_t(c, M_HANDED_OVER_HINT), web_t(c, M_WHEN),
+                               web_t(c, M_TASK), web_t(c, M_HANDOVER_NOTE));
         for (int i = 0; i < PQntuples(res); i++) {
-                web_buf_printf(b, "<tr data-task=\"%s\"><td>%s</td>"
-                                  "<td>%.8s</td><td>",
+                web_buf_printf(b,
+                               "<tr data-task=\"%s\"><td>%s</td>"
+                               "<td>%.8s</td><td>",
                                PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
                                PQgetvalue(res, i, 0));
                 web_buf_esc_n(b, PQgetvalue(res, i, 2), 200);
@@ -169,27 +173,29 @@ void web_inbox(struct web_ctx *c)
                 page = 1;
         snprintf(utc, sizeof(utc), "%lld", (long long)wc->utc_offset_hours);
         snprintf(lim, sizeof(lim), "%lld", (long long)wc->page_size);
-        snprintf(off, sizeof(off), "%lld", (long long)((page - 1) * wc->page_size));
+        snprintf(off, sizeof(off), "%lld",
+                 (long long)((page - 1) * wc->page_size));
         if ((conn = web_staff_conn(c)) == NULL)
                 return;
         /* one round trip: the page and, by window, the counts (and whether
          * the organisation has undelivered notifications) */
-        if (web_pg_prepared(conn, "web_inbox",
-                       "SELECT complaint_id, category, coalesce(address, ''), "
-                       "status, to_char(due_at AT TIME ZONE 'UTC' + "
-                       "make_interval(hours => $2::int), 'YYYY-MM-DD "
-                       "HH24:MI'), due_at < now(), left(description, 160), "
-                       "coalesce(complaint->>'emergency', 'false') = 'true', "
-                       "count(*) OVER (), count(*) FILTER (WHERE due_at < "
-                       "now()) OVER (), (SELECT count(*) FROM "
-                       "web_undelivered($1, 1)), (SELECT count(*) FROM "
-                       "task_outbox WHERE org_id = $1 AND event = "
-                       "'handed_over' AND created_at > now() - interval "
-                       "'30 days') FROM tasks WHERE org_id = $1 "
-                       "AND status IN ('open', 'acknowledged', 'reopened') "
-                       "ORDER BY status = 'reopened' DESC, due_at, "
-                       "complaint_id LIMIT $3::int OFFSET $4::int",
-                       4, p, &res, err, sizeof(err)) ||
+        if (web_pg_prepared(
+                    conn, "web_inbox",
+                    "SELECT complaint_id, category, coalesce(address, ''), "
+                    "status, to_char(due_at AT TIME ZONE 'UTC' + "
+                    "make_interval(hours => $2::int), 'YYYY-MM-DD "
+                    "HH24:MI'), due_at < now(), left(description, 160), "
+                    "coalesce(complaint->>'emergency', 'false') = 'true', "
+                    "count(*) OVER (), count(*) FILTER (WHERE due_at < "
+                    "now()) OVER (), (SELECT count(*) FROM "
+                    "web_undelivered($1, 1)), (SELECT count(*) FROM "
+                    "task_outbox WHERE org_id = $1 AND event = "
+                    "'handed_over' AND created_at > now() - interval "
+                    "'30 days') FROM tasks WHERE org_id = $1 "
+                    "AND status IN ('open', 'acknowledged', 'reopened') "
+                    "ORDER BY status = 'reopened' DESC, due_at, "
+                    "complaint_id LIMIT $3::int OFFSET $4::int",
+                    4, p, &res, err, sizeof(err)) ||
             (PQntuples(res) == 0 && /* past the end: the counts alone */
              km_pg_exec(conn,
                         "SELECT count(*), count(*) FILTER (WHERE due_at < "
@@ -206,25 +212,28 @@ void web_inbox(struct web_ctx *c)
         }
         total = atol(cnt ? PQgetvalue(cnt, 0, 0) : PQgetvalue(res, 0, 8));
         overdue = atol(cnt ? PQgetvalue(cnt, 0, 1) : PQgetvalue(res, 0, 9));
-        undelivered = atol(cnt ? PQgetvalue(cnt, 0, 2)
-                               : PQgetvalue(res, 0, 10));
+        undelivered =
+                atol(cnt ? PQgetvalue(cnt, 0, 2) : PQgetvalue(res, 0, 10));
         handed = atol(cnt ? PQgetvalue(cnt, 0, 3) : PQgetvalue(res, 0, 11));
         web_page_begin(c, web_t(c, M_INBOX));
         web_flash(c);
-        web_buf_printf(b, "<h1>%s: <span id=\"open-count\">%ld</span></h1>"
-                          "<p>%s: <span class=\"badge overdue\" "
-                          "id=\"overdue-count\">%ld</span> <span class=\"muted\">",
+        web_buf_printf(b,
+                       "<h1>%s: <span id=\"open-count\">%ld</span></h1>"
+                       "<p>%s: <span class=\"badge overdue\" "
+                       "id=\"overdue-count\">%ld</span> <span class=\"muted\">",
                        web_t(c, M_OPEN_TASKS), total, web_t(c, M_OVERDUE),
                        overdue);
         web_buf_printf(b, web_t(c, M_TIMES_LOCAL), (int)wc->utc_offset_hours);
         web_buf_puts(b, "</span></p>");
         web_inbox_incidents(c, conn); /* open incidents first */
         if (PQntuples(res) == 0) {
-                web_buf_printf(b, "<p id=\"empty\">%s</p>", web_t(c, M_NO_TASKS));
+                web_buf_printf(b, "<p id=\"empty\">%s</p>",
+                               web_t(c, M_NO_TASKS));
         } else {
-                web_buf_printf(b, "<table id=\"tasks\"><thead><tr><th>%s</th>"
-                                  "<th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
-                                  "</tr></thead><tbody>",
+                web_buf_printf(b,
+                               "<table id=\"tasks\"><thead><tr><th>%s</th>"
+                               "<th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+                               "</tr></thead><tbody>",
                                web_t(c, M_DUE), web_t(c, M_CATEGORY),
                                web_t(c, M_ADDRESS), web_t(c, M_DESCRIPTION),
                                web_t(c, M_STATUS));
@@ -236,14 +245,16 @@ void web_inbox(struct web_ctx *c)
                                late ? " class=\"overdue\"" : "",
                                PQgetvalue(res, i, 0));
                 if (late)
-                        web_buf_printf(b, "<span class=\"badge overdue\">%s"
-                                          "</span> ",
+                        web_buf_printf(b,
+                                       "<span class=\"badge overdue\">%s"
+                                       "</span> ",
                                        web_t(c, M_OVERDUE));
                 web_buf_printf(b, "%s</td><td>", PQgetvalue(res, i, 4));
                 web_buf_esc(b, web_category_name(c, PQgetvalue(res, i, 1)));
                 if (PQgetvalue(res, i, 7)[0] == 't')
-                        web_buf_printf(b, " <span class=\"badge emergency\">%s"
-                                          "</span>",
+                        web_buf_printf(b,
+                                       " <span class=\"badge emergency\">%s"
+                                       "</span>",
                                        web_t(c, M_EMERGENCY));
                 web_buf_puts(b, "</td><td>");
                 web_buf_esc(b, PQgetvalue(res, i, 2));
@@ -264,8 +275,9 @@ void web_inbox(struct web_ctx *c)
                         web_buf_printf(b, "<a href=\"/inbox?page=%ld\">%s</a>",
                                        page - 1, web_t(c, M_PREV));
                 if (page * wc->page_size < total)
-                        web_buf_printf(b, "<a href=\"/inbox?page=%ld\" "
-                                          "id=\"next\">%s</a>",
+                        web_buf_printf(b,
+                                       "<a href=\"/inbox?page=%ld\" "
+                                       "id=\"next\">%s</a>",
                                        page + 1, web_t(c, M_NEXT));
                 web_buf_puts(b, "</nav>");
         }
@@ -291,34 +303,40 @@ static void web_task_forms(struct web_ctx *c, const char *id,
                 return;
         web_buf_puts(b, "<div class=\"actions\">");
         if (open) {
-                web_buf_printf(b, "<form class=\"box\" method=\"post\" "
-                                  "action=\"/tasks/%s/ack\" id=\"ack\">",
+                web_buf_printf(b,
+                               "<form class=\"box\" method=\"post\" "
+                               "action=\"/tasks/%s/ack\" id=\"ack\">",
                                id);
                 web_csrf_field(c);
-                web_buf_printf(b, "<button class=\"primary\" type=\"submit\">"
-                                  "%s</button></form>",
+                web_buf_printf(b,
+                               "<button class=\"primary\" type=\"submit\">"
+                               "%s</button></form>",
                                web_t(c, M_ACK));
         }
-        web_buf_printf(b, "<form class=\"box\" method=\"post\" "
-                          "action=\"/tasks/%s/resolve\" id=\"resolve\">",
+        web_buf_printf(b,
+                       "<form class=\"box\" method=\"post\" "
+                       "action=\"/tasks/%s/resolve\" id=\"resolve\">",
                        id);
         web_csrf_field(c);
-        web_buf_printf(b, "<label for=\"note\">%s <span class=\"muted\">(%s)"
-                          "</span></label><textarea id=\"note\" name=\"note\" "
-                          "maxlength=\"1000\" required></textarea>"
-                          "<button class=\"primary\" type=\"submit\">%s</button>"
-                          "</form>",
+        web_buf_printf(b,
+                       "<label for=\"note\">%s <span class=\"muted\">(%s)"
+                       "</span></label><textarea id=\"note\" name=\"note\" "
+                       "maxlength=\"1000\" required></textarea>"
+                       "<button class=\"primary\" type=\"submit\">%s</button>"
+                       "</form>",
                        web_t(c, M_NOTE), web_t(c, M_NOTE_HINT),
                        web_t(c, M_RESOLVE));
-        web_buf_printf(b, "<form class=\"box\" method=\"post\" "
-                          "action=\"/tasks/%s/reject\" id=\"reject\">",
+        web_buf_printf(b,
+                       "<form class=\"box\" method=\"post\" "
+                       "action=\"/tasks/%s/reject\" id=\"reject\">",
                        id);
         web_csrf_field(c);
-        web_buf_printf(b, "<label for=\"reason\">%s</label><textarea "
-                          "id=\"reason\" name=\"reason\" maxlength=\"1000\" "
-                          "required></textarea><label for=\"category\">%s"
-                          "</label><select id=\"category\" name=\"category\">"
-                          "<option value=\"\">%s</option>",
+        web_buf_printf(b,
+                       "<label for=\"reason\">%s</label><textarea "
+                       "id=\"reason\" name=\"reason\" maxlength=\"1000\" "
+                       "required></textarea><label for=\"category\">%s"
+                       "</label><select id=\"category\" name=\"category\">"
+                       "<option value=\"\">%s</option>",
                        web_t(c, M_REASON), web_t(c, M_CORRECT_CATEGORY),
                        web_t(c, M_NONE));
         for (size_t i = 0; i < c->w->conf->ncategories; i++) {
@@ -330,11 +348,12 @@ static void web_task_forms(struct web_ctx *c, const char *id,
                 web_buf_esc(b, c->lang[0] == 'r' ? cat->ru : cat->en);
                 web_buf_puts(b, "</option>");
         }
-        web_buf_printf(b, "</select><label for=\"building\">%s</label>"
-                          "<input type=\"text\" id=\"building\" "
-                          "name=\"building\" maxlength=\"64\">"
-                          "<button class=\"primary\" type=\"submit\">%s"
-                          "</button></form></div>",
+        web_buf_printf(b,
+                       "</select><label for=\"building\">%s</label>"
+                       "<input type=\"text\" id=\"building\" "
+                       "name=\"building\" maxlength=\"64\">"
+                       "<button class=\"primary\" type=\"submit\">%s"
+                       "</button></form></div>",
                        web_t(c, M_CORRECT_BUILDING), web_t(c, M_REJECT));
 }
 
@@ -345,7 +364,8 @@ static void web_task_history(struct web_ctx *c, PGconn *conn, const char *id)
         struct web_buf *b = &c->out;
         PGresult *res = NULL;
 
-        snprintf(utc, sizeof(utc), "%lld", (long long)c->w->wc->utc_offset_hours);
+        snprintf(utc, sizeof(utc), "%lld",
+                 (long long)c->w->wc->utc_offset_hours);
         p[1] = utc;
         if (km_pg_exec(conn,
                        "SELECT to_char(at AT TIME ZONE 'UTC' + "
@@ -397,7 +417,8 @@ static void web_task_page(struct web_ctx *c, PGconn *conn, const char *id,
         struct web_buf *b = &c->out;
         PGresult *res = NULL;
 
-        snprintf(utc, sizeof(utc), "%lld", (long long)c->w->wc->utc_offset_hours);
+        snprintf(utc, sizeof(utc), "%lld",
+                 (long long)c->w->wc->utc_offset_hours);
         if (km_pg_exec(conn,
                        "SELECT category, coalesce(address, ''), status, "
                        "to_char(received_at AT TIME ZONE 'UTC' + "
@@ -421,15 +442,16 @@ static void web_task_page(struct web_ctx *c, PGconn *conn, const char *id,
                 return;
         }
         web_page_begin(c, web_t(c, M_TASK));
-        web_buf_printf(b, "<p><a href=\"/inbox\">← %s</a></p>", web_t(c, M_BACK));
+        web_buf_printf(b, "<p><a href=\"/inbox\">← %s</a></p>",
+                       web_t(c, M_BACK));
         if (refused) {
                 web_buf_printf(b, "<div class=\"msg err\" id=\"error\">%s ",
                                web_t(c, M_REFUSED));
                 web_buf_esc(b, refused);
                 web_buf_puts(b, "</div>");
         }
-        web_buf_printf(b, "<h1>%s <span class=\"muted\">%s</span>", web_t(c, M_TASK),
-                       id);
+        web_buf_printf(b, "<h1>%s <span class=\"muted\">%s</span>",
+                       web_t(c, M_TASK), id);
         if (PQgetvalue(res, 0, 9)[0] == 't')
                 web_buf_printf(b, " <span class=\"badge overdue\">%s</span>",
                                web_t(c, M_OVERDUE));
@@ -451,8 +473,9 @@ static void web_task_page(struct web_ctx *c, PGconn *conn, const char *id,
                        web_t(c, M_CONTACT));
         for (int j = 6; j <= 8; j++) {
                 web_buf_printf(b, "<tr><th>%s</th><td>",
-                               web_t(c, j == 6 ? M_NAME : j == 7 ? M_PHONE
-                                                                 : M_EMAIL));
+                               web_t(c, j == 6   ? M_NAME
+                                        : j == 7 ? M_PHONE
+                                                 : M_EMAIL));
                 web_buf_esc(b, PQgetvalue(res, 0, j));
                 web_buf_puts(b, "</td></tr>");
         }
@@ -506,8 +529,8 @@ void web_task_change(struct web_ctx *c, const char *id, const char *action)
                 r = km_task_apply(conn, c->w->conf, NULL, &ch, &res, err,
                                   sizeof(err));
         if (r == KM_EINPUT) {
-                km_log_info("%s %s by %s (%s): refused", action, id,
-                            c->s.login, c->s.org);
+                km_log_info("%s %s by %s (%s): refused", action, id, c->s.login,
+                            c->s.org);
                 /* unknown or another organisation's: as if it did not exist */
                 if (strstr(err, "no task ") == err)
                         web_page_error(c, 404, M_NOT_FOUND, NULL);

@@ -30,8 +30,7 @@
 #include "km_util.h"
 #include "web.h"
 
-static const char *wi_t(const struct web_ctx *c, const char *en,
-                        const char *ru)
+static const char *wi_t(const struct web_ctx *c, const char *en, const char *ru)
 {
         return c->lang[0] == 'r' ? ru : en;
 }
@@ -46,11 +45,11 @@ static const char *wi_scope(const struct web_ctx *c, const char *scope)
 }
 
 /* The columns every incident query below returns, in this order. */
-#define WI_COLS                                                               \
-        "i.incident_id, i.category, i.scope, coalesce(i.label, ''), "        \
-        "i.tasks, i.open_tasks, i.buildings, to_char(i.first_at AT TIME "    \
-        "ZONE 'UTC' + make_interval(hours => $2::int), 'YYYY-MM-DD "         \
-        "HH24:MI'), to_char(i.last_at AT TIME ZONE 'UTC' + "                 \
+#define WI_COLS                                                                \
+        "i.incident_id, i.category, i.scope, coalesce(i.label, ''), "          \
+        "i.tasks, i.open_tasks, i.buildings, to_char(i.first_at AT TIME "      \
+        "ZONE 'UTC' + make_interval(hours => $2::int), 'YYYY-MM-DD "           \
+        "HH24:MI'), to_char(i.last_at AT TIME ZONE 'UTC' + "                   \
         "make_interval(hours => $2::int), 'YYYY-MM-DD HH24:MI'), i.status"
 
 /* One incident's heading cells: category, where, tasks, when. */
@@ -65,8 +64,9 @@ static void wi_cells(struct web_ctx *c, PGresult *res, int i, int link)
                 web_buf_printf(b, "<a href=\"/incidents/%s\">",
                                PQgetvalue(res, i, 0));
         web_buf_esc(b, PQgetvalue(res, i, 3));
-        web_buf_printf(b, "%s</td><td class=\"n\">%s / %s</td><td "
-                          "class=\"n\">%s</td><td>%s … %s</td>",
+        web_buf_printf(b,
+                       "%s</td><td class=\"n\">%s / %s</td><td "
+                       "class=\"n\">%s</td><td>%s … %s</td>",
                        link ? "</a>" : "", PQgetvalue(res, i, 5),
                        PQgetvalue(res, i, 4), PQgetvalue(res, i, 6),
                        PQgetvalue(res, i, 7), PQgetvalue(res, i, 8));
@@ -77,8 +77,7 @@ static void wi_head(struct web_ctx *c, const char *table_id)
         web_buf_printf(&c->out,
                        "<table id=\"%s\"><thead><tr><th>%s</th><th>%s</th>"
                        "<th>%s</th><th>%s</th><th>%s</th></tr></thead><tbody>",
-                       table_id, web_t(c, M_CATEGORY),
-                       wi_t(c, "Where", "Где"),
+                       table_id, web_t(c, M_CATEGORY), wi_t(c, "Where", "Где"),
                        wi_t(c, "Open / tasks", "Открыто / заявок"),
                        wi_t(c, "Buildings", "Домов"),
                        wi_t(c, "Complaints", "Жалобы"));
@@ -92,9 +91,10 @@ static void wi_task_rows(struct web_ctx *c, PGresult *t, const char *id)
         for (int j = 0; j < PQntuples(t); j++) {
                 if (strcmp(PQgetvalue(t, j, 0), id) != 0)
                         continue;
-                web_buf_printf(b, "<tr class=\"incident-task\" "
-                                  "data-incident-task=\"%s\"><td>%s</td>"
-                                  "<td colspan=\"2\"><a href=\"/tasks/%s\">",
+                web_buf_printf(b,
+                               "<tr class=\"incident-task\" "
+                               "data-incident-task=\"%s\"><td>%s</td>"
+                               "<td colspan=\"2\"><a href=\"/tasks/%s\">",
                                PQgetvalue(t, j, 1), PQgetvalue(t, j, 4),
                                PQgetvalue(t, j, 1));
                 web_buf_esc_n(b, PQgetvalue(t, j, 3), 80);
@@ -114,15 +114,15 @@ static int wi_tasks(PGconn *conn, const char *org, const char *utc,
         const char *p[3] = {org, utc, ids};
 
         return km_pg_exec(
-            conn,
-            "SELECT it.incident_id, it.complaint_id, it.status, "
-            "coalesce(t.address, ''), to_char(it.received_at AT TIME ZONE "
-            "'UTC' + make_interval(hours => $2::int), 'YYYY-MM-DD HH24:MI'), "
-            "left(t.description, 160) FROM incident_tasks it JOIN tasks t "
-            "ON t.complaint_id = it.complaint_id AND t.org_id = $1 WHERE "
-            "it.org_id = $1 AND it.incident_id = ANY ($3::uuid[]) "
-            "ORDER BY it.received_at, it.complaint_id",
-            3, p, res, err, errlen);
+                conn,
+                "SELECT it.incident_id, it.complaint_id, it.status, "
+                "coalesce(t.address, ''), to_char(it.received_at AT TIME ZONE "
+                "'UTC' + make_interval(hours => $2::int), 'YYYY-MM-DD HH24:MI'), "
+                "left(t.description, 160) FROM incident_tasks it JOIN tasks t "
+                "ON t.complaint_id = it.complaint_id AND t.org_id = $1 WHERE "
+                "it.org_id = $1 AND it.incident_id = ANY ($3::uuid[]) "
+                "ORDER BY it.received_at, it.complaint_id",
+                3, p, res, err, errlen);
 }
 
 /* "{id,id,...}" of column 0 of res (malloc'ed). */
@@ -169,14 +169,16 @@ void web_inbox_incidents(struct web_ctx *c, PGconn *conn)
                 km_log_warn("inbox incidents: %s", err);
                 goto cleanup;
         }
-        web_buf_printf(b, "<h2>%s: <span id=\"incident-count\">%d</span>"
-                          "</h2>",
+        web_buf_printf(b,
+                       "<h2>%s: <span id=\"incident-count\">%d</span>"
+                       "</h2>",
                        wi_t(c, "Open incidents", "Открытые инциденты"),
                        PQntuples(res));
         wi_head(c, "incidents");
         for (int i = 0; i < PQntuples(res); i++) {
-                web_buf_printf(b, "<tr class=\"incident\" "
-                                  "data-incident=\"%s\">",
+                web_buf_printf(b,
+                               "<tr class=\"incident\" "
+                               "data-incident=\"%s\">",
                                PQgetvalue(res, i, 0));
                 wi_cells(c, res, i, 1);
                 web_buf_puts(b, "</tr>");
@@ -232,22 +234,24 @@ static void wi_page(struct web_ctx *c, PGconn *conn, const char *id,
         wi_task_rows(c, t, id);
         web_buf_puts(b, "</tbody></table>");
         if (strcmp(PQgetvalue(res, 0, 5), "0") != 0) {
-                web_buf_printf(b, "<div class=\"actions\"><form class=\"box\" "
-                                  "method=\"post\" action=\"/incidents/%s/"
-                                  "resolve\" id=\"resolve-incident\">",
+                web_buf_printf(b,
+                               "<div class=\"actions\"><form class=\"box\" "
+                               "method=\"post\" action=\"/incidents/%s/"
+                               "resolve\" id=\"resolve-incident\">",
                                id);
                 web_csrf_field(c);
-                web_buf_printf(b, "<label for=\"note\">%s <span "
-                                  "class=\"muted\">(%s)</span></label>"
-                                  "<textarea id=\"note\" name=\"note\" "
-                                  "maxlength=\"1000\" required></textarea>"
-                                  "<button class=\"primary\" type=\"submit\">"
-                                  "%s</button></form></div>",
-                               web_t(c, M_NOTE),
-                               wi_t(c, "each open task is resolved with it",
-                                    "закроет каждую открытую заявку"),
-                               wi_t(c, "Resolve the incident",
-                                    "Закрыть инцидент"));
+                web_buf_printf(
+                        b,
+                        "<label for=\"note\">%s <span "
+                        "class=\"muted\">(%s)</span></label>"
+                        "<textarea id=\"note\" name=\"note\" "
+                        "maxlength=\"1000\" required></textarea>"
+                        "<button class=\"primary\" type=\"submit\">"
+                        "%s</button></form></div>",
+                        web_t(c, M_NOTE),
+                        wi_t(c, "each open task is resolved with it",
+                             "закроет каждую открытую заявку"),
+                        wi_t(c, "Resolve the incident", "Закрыть инцидент"));
         }
         web_page_end(c);
 cleanup:
@@ -315,8 +319,7 @@ int web_incident_route(struct web_ctx *c, const char *path, int post)
                 return 0;
         memcpy(id, p, 36);
         id[36] = '\0';
-        if (!km_id_valid(id) ||
-            strcmp(p + 36, post ? "/resolve" : "") != 0)
+        if (!km_id_valid(id) || strcmp(p + 36, post ? "/resolve" : "") != 0)
                 return 0;
         if ((conn = wi_conn(c)) == NULL)
                 return 1;
@@ -340,13 +343,14 @@ void web_dash_incidents(struct web_ctx *c, const char *category)
         snprintf(utc, sizeof(utc), "%lld",
                  (long long)c->w->wc->utc_offset_hours);
         if (conn == NULL ||
-            km_pg_exec(conn,
-                       "SELECT " WI_COLS ", i.org_id, coalesce(o.name, '') "
-                       "FROM incidents i LEFT JOIN organisations o ON o.id = "
-                       "i.org_id WHERE i.status = 'open' AND ($1::text IS "
-                       "NULL OR i.category = $1) ORDER BY i.open_tasks DESC, i.first_at, "
-                       "i.incident_id LIMIT 200",
-                       2, p, &res, err, sizeof(err))) {
+            km_pg_exec(
+                    conn,
+                    "SELECT " WI_COLS ", i.org_id, coalesce(o.name, '') "
+                    "FROM incidents i LEFT JOIN organisations o ON o.id = "
+                    "i.org_id WHERE i.status = 'open' AND ($1::text IS "
+                    "NULL OR i.category = $1) ORDER BY i.open_tasks DESC, i.first_at, "
+                    "i.incident_id LIMIT 200",
+                    2, p, &res, err, sizeof(err))) {
                 km_log_warn("dashboard incidents: %s", err);
                 if (conn)
                         km_pgpool_put_conn(&c->w->analyst, conn);
@@ -354,8 +358,9 @@ void web_dash_incidents(struct web_ctx *c, const char *category)
         }
         km_pgpool_put_conn(&c->w->analyst, conn);
         n = PQntuples(res);
-        web_buf_printf(b, "<h2>%s <span class=\"muted\" "
-                          "id=\"incident-count\">%d</span></h2>",
+        web_buf_printf(b,
+                       "<h2>%s <span class=\"muted\" "
+                       "id=\"incident-count\">%d</span></h2>",
                        wi_t(c, "Open incidents", "Открытые инциденты"), n);
         if (n == 0) {
                 web_buf_printf(b, "<p>%s</p>",
@@ -364,19 +369,20 @@ void web_dash_incidents(struct web_ctx *c, const char *category)
                 PQclear(res);
                 return;
         }
-        web_buf_printf(b, "<table id=\"open-incidents\"><thead><tr><th>%s"
-                          "</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
-                          "<th>%s</th></tr></thead><tbody>",
-                       web_t(c, M_ORG), web_t(c, M_CATEGORY),
-                       wi_t(c, "Where", "Где"),
-                       wi_t(c, "Open / tasks", "Открыто / заявок"),
-                       wi_t(c, "Buildings", "Домов"),
-                       wi_t(c, "Complaints", "Жалобы"));
+        web_buf_printf(
+                b,
+                "<table id=\"open-incidents\"><thead><tr><th>%s"
+                "</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+                "<th>%s</th></tr></thead><tbody>",
+                web_t(c, M_ORG), web_t(c, M_CATEGORY), wi_t(c, "Where", "Где"),
+                wi_t(c, "Open / tasks", "Открыто / заявок"),
+                wi_t(c, "Buildings", "Домов"), wi_t(c, "Complaints", "Жалобы"));
         for (int i = 0; i < n; i++) {
                 web_buf_printf(b, "<tr data-incident=\"%s\"><td>",
                                PQgetvalue(res, i, 0));
-                web_buf_esc(b, *PQgetvalue(res, i, 11) ? PQgetvalue(res, i, 11)
-                                                       : PQgetvalue(res, i, 10));
+                web_buf_esc(b, *PQgetvalue(res, i, 11)
+                                       ? PQgetvalue(res, i, 11)
+                                       : PQgetvalue(res, i, 10));
                 web_buf_puts(b, "</td>");
                 wi_cells(c, res, i, 0);
                 web_buf_puts(b, "</tr>");

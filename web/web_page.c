@@ -65,9 +65,10 @@ const char web_css[] =
 
 static void web_lang_links(struct web_ctx *c)
 {
-        web_buf_printf(&c->out,
-                       "<span class=\"lang\"><a href=\"?lang=ru\" lang=\"ru\">RU</a> "
-                       "| <a href=\"?lang=en\" lang=\"en\">EN</a></span>");
+        web_buf_printf(
+                &c->out,
+                "<span class=\"lang\"><a href=\"?lang=ru\" lang=\"ru\">RU</a> "
+                "| <a href=\"?lang=en\" lang=\"en\">EN</a></span>");
 }
 
 void web_csrf_field(struct web_ctx *c)
@@ -82,10 +83,11 @@ void web_page_begin(struct web_ctx *c, const char *title)
         struct web_buf *b = &c->out;
 
         c->ctype = "text/html; charset=utf-8";
-        web_buf_printf(b, "<!DOCTYPE html>\n<html lang=\"%s\"><head>"
-                          "<meta charset=\"utf-8\">"
-                          "<meta name=\"viewport\" content=\"width=device-width, "
-                          "initial-scale=1\"><title>",
+        web_buf_printf(b,
+                       "<!DOCTYPE html>\n<html lang=\"%s\"><head>"
+                       "<meta charset=\"utf-8\">"
+                       "<meta name=\"viewport\" content=\"width=device-width, "
+                       "initial-scale=1\"><title>",
                        c->lang);
         web_buf_esc(b, title);
         web_buf_puts(b, " — komek</title><link rel=\"stylesheet\" "
@@ -106,13 +108,14 @@ void web_page_begin(struct web_ctx *c, const char *title)
                 if (c->s.org[0]) {
                         web_buf_puts(b, " · ");
                         web_buf_esc(b, c->s.org_name[0] ? c->s.org_name
-                                                         : c->s.org);
+                                                        : c->s.org);
                 }
                 web_buf_puts(b, "</span><form method=\"post\" "
                                 "action=\"/logout\">");
                 web_csrf_field(c);
-                web_buf_printf(b, "<button type=\"submit\" id=\"logout\">%s"
-                                  "</button></form>",
+                web_buf_printf(b,
+                               "<button type=\"submit\" id=\"logout\">%s"
+                               "</button></form>",
                                web_t(c, M_LOGOUT));
         }
         web_lang_links(c);
@@ -157,29 +160,31 @@ void web_page_login(struct web_ctx *c, unsigned status, enum web_msg msg)
                 web_page_error(c, 500, M_UNAVAILABLE, NULL);
                 return;
         }
-        web_cookie(c, web_cookie_name(c->w, "km_pre", name, sizeof(name)),
-                   tok, 3600);
+        web_cookie(c, web_cookie_name(c->w, "km_pre", name, sizeof(name)), tok,
+                   3600);
         web_page_begin(c, web_t(c, M_LOGIN));
         b = &c->out;
         web_buf_printf(b, "<div class=\"box login\"><h1>%s</h1>",
                        web_t(c, M_LOGIN));
         if (msg != M_COUNT)
-                web_buf_printf(b, "<div class=\"msg err\" id=\"error\">%s</div>",
+                web_buf_printf(b,
+                               "<div class=\"msg err\" id=\"error\">%s</div>",
                                web_t(c, msg));
-        web_buf_printf(b,
-                       "<form method=\"post\" action=\"/login\">"
-                       "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-                       "<label for=\"login\">%s</label>"
-                       "<input type=\"text\" id=\"login\" name=\"login\" "
-                       "autocomplete=\"username\" maxlength=\"64\" required "
-                       "autofocus>"
-                       "<label for=\"password\">%s</label>"
-                       "<input type=\"password\" id=\"password\" name=\"password\" "
-                       "autocomplete=\"current-password\" maxlength=\"256\" "
-                       "required>"
-                       "<button class=\"primary\" type=\"submit\">%s</button>"
-                       "</form></div>",
-                       tok, web_t(c, M_LOGIN_NAME), web_t(c, M_PASSWORD),
-                       web_t(c, M_LOGIN_BUTTON));
+        web_buf_printf(
+                b,
+                "<form method=\"post\" action=\"/login\">"
+                "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                "<label for=\"login\">%s</label>"
+                "<input type=\"text\" id=\"login\" name=\"login\" "
+                "autocomplete=\"username\" maxlength=\"64\" required "
+                "autofocus>"
+                "<label for=\"password\">%s</label>"
+                "<input type=\"password\" id=\"password\" name=\"password\" "
+                "autocomplete=\"current-password\" maxlength=\"256\" "
+                "required>"
+                "<button class=\"primary\" type=\"submit\">%s</button>"
+                "</form></div>",
+                tok, web_t(c, M_LOGIN_NAME), web_t(c, M_PASSWORD),
+                web_t(c, M_LOGIN_BUTTON));
         web_page_end(c);
 }

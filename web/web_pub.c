@@ -82,8 +82,8 @@ static void *web_pub_run(void *arg)
                 pthread_mutex_lock(&p->mu);
                 while (p->n == 0 && !p->stop)
                         pthread_cond_wait(&p->cond, &p->mu);
-                if (p->n == 0 || (p->stop && drain_until &&
-                                  km_now_ms() > drain_until)) {
+                if (p->n == 0 ||
+                    (p->stop && drain_until && km_now_ms() > drain_until)) {
                         p->dropped += p->n;
                         p->n = 0;
                         pthread_mutex_unlock(&p->mu);
@@ -173,8 +173,7 @@ void web_pub_stop(struct web_pub *p)
 }
 
 /* A rejection: km_task_apply with the current directory. */
-int web_pub_reject(struct web *w, PGconn *conn,
-                   const struct km_task_change *ch,
+int web_pub_reject(struct web *w, PGconn *conn, const struct km_task_change *ch,
                    struct km_task_result *res, char *err, size_t errlen)
 {
         int64_t version = -1;

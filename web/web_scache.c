@@ -19,8 +19,8 @@
 
 struct web_sentry {
         struct web_session s;
-        int64_t checked_ms;  /* monotonic: when the database said so */
-        int64_t expires_s;   /* wall clock: the session's expiry */
+        int64_t checked_ms; /* monotonic: when the database said so */
+        int64_t expires_s;  /* wall clock: the session's expiry */
         struct web_sentry *next;
 };
 
@@ -71,8 +71,7 @@ static unsigned web_scache_bucket(const char *id_hash)
 }
 
 /* @returns 1 and *s when a fresh entry for s->id_hash is there. */
-int web_scache_get(struct web_scache *c, int64_t ttl_ms,
-                   struct web_session *s)
+int web_scache_get(struct web_scache *c, int64_t ttl_ms, struct web_session *s)
 {
         struct web_sentry *e;
         int hit = 0;

@@ -52,9 +52,10 @@ void web_svg_stacked(struct web_buf *b, const char *title,
         max = web_nice(max);
         slot = s->nweeks > 0 ? plotw / s->nweeks : plotw;
         barw = slot * 0.7;
-        web_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" "
-                          "viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
-                          "role=\"img\" aria-label=\"",
+        web_buf_printf(b,
+                       "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+                       "viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
+                       "role=\"img\" aria-label=\"",
                        SVG_W, SVG_H, SVG_W, SVG_H);
         web_buf_esc(b, title);
         web_buf_puts(b, "\"><title>");
@@ -65,16 +66,18 @@ void web_svg_stacked(struct web_buf *b, const char *title,
         for (int g = 0; g <= 2; g++) {
                 int y = (int)lround(SVG_TOP + ploth - ploth * g / 2.0);
 
-                web_buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" "
-                                  "y2=\"%d\" stroke=\"#d5dde5\"/>"
-                                  "<text x=\"%d\" y=\"%d\" font-size=\"11\" "
-                                  "text-anchor=\"end\" fill=\"#52606d\">%ld"
-                                  "</text>",
+                web_buf_printf(b,
+                               "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" "
+                               "y2=\"%d\" stroke=\"#d5dde5\"/>"
+                               "<text x=\"%d\" y=\"%d\" font-size=\"11\" "
+                               "text-anchor=\"end\" fill=\"#52606d\">%ld"
+                               "</text>",
                                SVG_LEFT, y, (int)lround(SVG_LEFT + plotw), y,
                                SVG_LEFT - 6, y + 4, lround(max * g / 2.0));
         }
         for (int i = 0; i < s->nweeks; i++) {
-                double x = SVG_LEFT + slot * i + (slot - barw) / 2, y0 = SVG_TOP + ploth;
+                double x = SVG_LEFT + slot * i + (slot - barw) / 2,
+                       y0 = SVG_TOP + ploth;
 
                 web_buf_puts(b, "<g class=\"bar\">");
                 for (int k = 0; k < s->nkeys; k++) {
@@ -84,9 +87,10 @@ void web_svg_stacked(struct web_buf *b, const char *title,
                         if (v <= 0)
                                 continue;
                         y0 -= h;
-                        web_buf_printf(b, "<rect x=\"%d\" y=\"%d\" "
-                                          "width=\"%d\" height=\"%d\" "
-                                          "fill=\"%s\"><title>",
+                        web_buf_printf(b,
+                                       "<rect x=\"%d\" y=\"%d\" "
+                                       "width=\"%d\" height=\"%d\" "
+                                       "fill=\"%s\"><title>",
                                        (int)lround(x), (int)lround(y0),
                                        (int)lround(barw),
                                        (int)lround(y0 + h) - (int)lround(y0),
@@ -98,21 +102,29 @@ void web_svg_stacked(struct web_buf *b, const char *title,
                 }
                 web_buf_puts(b, "</g>");
                 if (s->nweeks <= 16 || i % 2 == 0) {
-                        web_buf_printf(b, "<text x=\"%d\" y=\"%d\" "
-                                          "font-size=\"10\" text-anchor=\"middle\" "
-                                          "fill=\"#52606d\">",
-                                       (int)lround(x + barw / 2),
-                                       SVG_H - SVG_BOTTOM + 14);
-                        web_buf_esc(b, s->weeks[i] + (s->weeks[i][0] && s->weeks[i][4] == '-' ? 5 : 0));
+                        web_buf_printf(
+                                b,
+                                "<text x=\"%d\" y=\"%d\" "
+                                "font-size=\"10\" text-anchor=\"middle\" "
+                                "fill=\"#52606d\">",
+                                (int)lround(x + barw / 2),
+                                SVG_H - SVG_BOTTOM + 14);
+                        web_buf_esc(
+                                b,
+                                s->weeks[i] +
+                                        (s->weeks[i][0] && s->weeks[i][4] == '-'
+                                                 ? 5
+                                                 : 0));
                         web_buf_puts(b, "</text>");
                 }
         }
         for (int k = 0; k < s->nkeys && k < 14; k++) {
                 int y = SVG_TOP + 4 + k * 17;
 
-                web_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"11\" "
-                                  "height=\"11\" fill=\"%s\"/><text x=\"%d\" "
-                                  "y=\"%d\" font-size=\"11\" fill=\"#1d2733\">",
+                web_buf_printf(b,
+                               "<rect x=\"%d\" y=\"%d\" width=\"11\" "
+                               "height=\"11\" fill=\"%s\"/><text x=\"%d\" "
+                               "y=\"%d\" font-size=\"11\" fill=\"#1d2733\">",
                                SVG_W - SVG_RIGHT + 14, y,
                                web_palette[k % WEB_NPALETTE],
                                SVG_W - SVG_RIGHT + 30, y + 10);

@@ -32,7 +32,8 @@ static int web_users_login_ok(const char *s)
         if (n < 2 || n > WEB_LOGIN_MAX)
                 return 0;
         for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+                if (!((s[i] >= 'a' && s[i] <= 'z') ||
+                      (s[i] >= '0' && s[i] <= '9') ||
                       (i > 0 && strchr("._-", s[i]))))
                         return 0;
         return 1;
@@ -71,15 +72,15 @@ static int web_users_list(PGconn *conn, char *err, size_t errlen)
 {
         PGresult *res = NULL;
         int r = km_pg_exec(
-            conn,
-            "SELECT u.login, u.role, coalesce(u.org_id, '-'), CASE WHEN "
-            "u.disabled THEN 'disabled' ELSE 'active' END, "
-            "to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
-            "coalesce(to_char(u.last_login_at AT TIME ZONE 'UTC', "
-            "'YYYY-MM-DD HH24:MI'), '-'), (SELECT count(*) FROM web_sessions "
-            "s WHERE s.login = u.login AND s.expires_at > now()) FROM "
-            "web_users u ORDER BY u.role DESC, u.org_id, u.login",
-            0, NULL, &res, err, errlen);
+                conn,
+                "SELECT u.login, u.role, coalesce(u.org_id, '-'), CASE WHEN "
+                "u.disabled THEN 'disabled' ELSE 'active' END, "
+                "to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
+                "coalesce(to_char(u.last_login_at AT TIME ZONE 'UTC', "
+                "'YYYY-MM-DD HH24:MI'), '-'), (SELECT count(*) FROM web_sessions "
+                "s WHERE s.login = u.login AND s.expires_at > now()) FROM "
+                "web_users u ORDER BY u.role DESC, u.org_id, u.login",
+                0, NULL, &res, err, errlen);
 
         if (r)
                 return r;
@@ -211,8 +212,8 @@ int web_users_main(const struct km_conf *conf, const struct web_conf *wc,
             : (!strcmp(cmd, "add") || !strcmp(cmd, "passwd") ||
                !strcmp(cmd, "disable") || !strcmp(cmd, "enable") ||
                !strcmp(cmd, "unlock"))
-                ? conf->nargs != 3
-                : 1)
+                    ? conf->nargs != 3
+                    : 1)
                 return km_err_set(err, errlen, KM_ECONFIG,
                                   "expected users add|list|disable|enable|"
                                   "passwd|unlock; see --help");
@@ -220,7 +221,8 @@ int web_users_main(const struct km_conf *conf, const struct web_conf *wc,
                 return km_err_set(err, errlen, KM_ECONFIG,
                                   "a login is 2-64 of a-z 0-9 . _ - "
                                   "(lower case, not starting with . _ -)");
-        if (!strcmp(cmd, "add") && (wc->analyst == (wc->org != NULL && *wc->org)))
+        if (!strcmp(cmd, "add") &&
+            (wc->analyst == (wc->org != NULL && *wc->org)))
                 return km_err_set(err, errlen, KM_ECONFIG,
                                   "users add needs --org ORG (staff) or "
                                   "--analyst");

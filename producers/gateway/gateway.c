@@ -47,11 +47,10 @@ extern int64_t gateway_http_deadline_ms;
 static const struct km_conf_key gateway_keys[] = {
         {"gateway.listen", KM_CT_STR, "127.0.0.1", 0, 64, GATEWAY_OFF(listen),
          "listen", "IPv4 address to listen on"},
-        {"gateway.port", KM_CT_INT, "8311", 0, 65535, GATEWAY_OFF(port),
-         "port", "TCP port (0: any free one, see port_file)"},
-        {"gateway.port_file", KM_CT_STR, NULL, 0, 4096,
-         GATEWAY_OFF(port_file), "port-file",
-         "write the bound port here once listening"},
+        {"gateway.port", KM_CT_INT, "8311", 0, 65535, GATEWAY_OFF(port), "port",
+         "TCP port (0: any free one, see port_file)"},
+        {"gateway.port_file", KM_CT_STR, NULL, 0, 4096, GATEWAY_OFF(port_file),
+         "port-file", "write the bound port here once listening"},
         {"gateway.max_body_bytes", KM_CT_INT, "65536", 1024, 16777216,
          GATEWAY_OFF(max_body_bytes), NULL, "larger POST bodies get 413"},
         {"gateway.ack_timeout_ms", KM_CT_INT, "10000", 1000, 300000,
@@ -81,8 +80,8 @@ static const struct km_conf_key gateway_keys[] = {
          GATEWAY_OFF(public_services), NULL,
          "service codes (comma-separated) whose descriptions and photos "
          "GET /requests shows without a read_private key (default none)"},
-        {"gateway.client_id_attributes", KM_CT_STR, "fixmystreet_id", 0,
-         1024, GATEWAY_OFF(client_id_attributes), NULL,
+        {"gateway.client_id_attributes", KM_CT_STR, "fixmystreet_id", 0, 1024,
+         GATEWAY_OFF(client_id_attributes), NULL,
          "attributes (comma-separated) that carry the client's own id of a "
          "request: attribute[X] is the external id when external_id is "
          "not sent; GET /services/{code} publishes them as server_set"},
@@ -96,15 +95,14 @@ static const struct km_conf_key gateway_keys[] = {
          "(default: http:// and the request's Host)"},
         {"gateway.contact", KM_CT_STR, "", 0, 256, GATEWAY_OFF(contact), NULL,
          "who to ask about this endpoint, for GET /discovery"},
-        {"gateway.vote_salt", KM_CT_STR, NULL, 0, 1024,
-         GATEWAY_OFF(vote_salt), NULL,
+        {"gateway.vote_salt", KM_CT_STR, NULL, 0, 1024, GATEWAY_OFF(vote_salt),
+         NULL,
          "HMAC key for residents' ids in POST /votes (env KOMEK_VOTE_SALT; "
          "komek-vote's vote.salt, so one resident is one voter); without "
          "it POST /votes answers 404"},
         KM_METRICS_CONF_KEYS("gateway", struct gateway_conf, metrics_address,
                              metrics_port),
-        KM_OBS_PORT_FILE_KEY("gateway", struct gateway_conf,
-                             metrics_port_file),
+        KM_OBS_PORT_FILE_KEY("gateway", struct gateway_conf, metrics_port_file),
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -134,10 +132,9 @@ static int gateway_public_unknown(const struct km_conf *conf, const char *list)
 
 static void gateway_usage(const struct km_conf *conf)
 {
-        fprintf(stdout,
-                "usage: komek-gateway [options]\n"
-                "Open311 GeoReport v2 (XML and JSON) in front of the "
-                "complaints topic.\n");
+        fprintf(stdout, "usage: komek-gateway [options]\n"
+                        "Open311 GeoReport v2 (XML and JSON) in front of the "
+                        "complaints topic.\n");
         km_conf_usage(conf, stdout);
 }
 
@@ -154,8 +151,8 @@ static void *gateway_poller(void *arg)
 static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
                                     size_t errlen)
 {
-        rd_kafka_conf_t *kc = km_kafka_conf_new(gw->conf, &gw->counts, err,
-                                                errlen);
+        rd_kafka_conf_t *kc =
+                km_kafka_conf_new(gw->conf, &gw->counts, err, errlen);
         char tmo[32], errstr[512];
         rd_kafka_t *rk;
 
@@ -169,7 +166,7 @@ static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
             rd_kafka_conf_set(kc, "message.timeout.ms", tmo, errstr,
                               sizeof(errstr)) != RD_KAFKA_CONF_OK ||
             rd_kafka_conf_set(kc, "linger.ms", "1", errstr, sizeof(errstr)) !=
-                RD_KAFKA_CONF_OK) {
+                    RD_KAFKA_CONF_OK) {
                 rd_kafka_conf_destroy(kc);
                 km_err_set(err, errlen, KM_ECONFIG, "kafka: %s", errstr);
                 return NULL;
@@ -197,9 +194,8 @@ static int gateway_run(struct gateway *gw)
                 gateway_metrics_destroy(gw);
                 return 1;
         }
-        gw->outbox_rk = km_kafka_producer_new(gw->conf, NULL,
-                                              &gw->outbox_counts, err,
-                                              sizeof(err));
+        gw->outbox_rk = km_kafka_producer_new(
+                gw->conf, NULL, &gw->outbox_counts, err, sizeof(err));
         if (gw->outbox_rk == NULL) {
                 km_log_error("outbox producer: %s", err);
                 rd_kafka_destroy(gw->rk);
@@ -287,7 +283,7 @@ int main(int argc, char **argv)
             gateway_public_unknown(&conf, gcp->public_services) ||
             strspn(gcp->client_id_attributes,
                    "abcdefghijklmnopqrstuvwxyz0123456789_,") !=
-                strlen(gcp->client_id_attributes)) {
+                    strlen(gcp->client_id_attributes)) {
                 rc = conf.help || conf.dump ? 0 : 2;
                 if (conf.help)
                         gateway_usage(&conf);

@@ -19,24 +19,24 @@
 #include "km_pgpool.h"
 
 struct gateway_conf {
-        char *listen;          /* IPv4 address to bind */
-        int64_t port;          /* 0: any free port (see port_file) */
-        char *port_file;       /* written with the bound port; NULL-able */
+        char *listen;    /* IPv4 address to bind */
+        int64_t port;    /* 0: any free port (see port_file) */
+        char *port_file; /* written with the bound port; NULL-able */
         int64_t max_body_bytes;
         int64_t ack_timeout_ms; /* broker acknowledgement, else 503 */
         int64_t max_connections;
         int64_t pg_pool;
-        int64_t max_results;   /* GET /requests */
+        int64_t max_results;       /* GET /requests */
         int64_t connection_memory; /* libmicrohttpd's pool per connection */
-        char *lang;            /* service names: ru or en */
+        char *lang;                /* service names: ru or en */
         char *public_services; /* NULL-able: codes whose descriptions are public */
         char *client_id_attributes; /* attribute[X] that is the external id */
-        int64_t reopen_days;   /* a resolution may be disputed this long */
-        char *public_url;      /* NULL-able: discovery's url (else Host) */
-        char *contact;         /* NULL-able: discovery's contact line */
-        char *vote_salt;       /* NULL-able: POST /votes off without it */
-        char *metrics_address; /* /metrics and /healthz */
-        int64_t metrics_port;  /* 0: off, -1: any free port */
+        int64_t reopen_days;        /* a resolution may be disputed this long */
+        char *public_url;           /* NULL-able: discovery's url (else Host) */
+        char *contact;              /* NULL-able: discovery's contact line */
+        char *vote_salt;            /* NULL-able: POST /votes off without it */
+        char *metrics_address;      /* /metrics and /healthz */
+        int64_t metrics_port;       /* 0: off, -1: any free port */
         char *metrics_port_file; /* NULL-able: the bound port is written here */
 };
 
@@ -105,7 +105,7 @@ struct gateway_reply {
         json_t *body;     /* array of objects (or one object) */
         const char *root; /* XML element names: services / service */
         const char *item;
-        int retry_after;  /* seconds, 0: none */
+        int retry_after; /* seconds, 0: none */
 };
 
 /* gateway_http.c */
@@ -113,8 +113,8 @@ struct gateway_reply {
  * @returns 0 and *d and *port, or KM_ECONFIG / KM_EFATAL with err. */
 int gateway_http_start(struct gateway *gw, struct MHD_Daemon **d,
                        unsigned *port, char *err, size_t errlen) KM_MUSTCHECK;
-void gateway_error(struct gateway_reply *rep, unsigned status,
-                   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void gateway_error(struct gateway_reply *rep, unsigned status, const char *fmt,
+                   ...) __attribute__((format(printf, 3, 4)));
 
 /* gateway_out.c */
 char *gateway_render_json(const json_t *body);
@@ -122,16 +122,16 @@ char *gateway_render_xml(const json_t *body, const char *root,
                          const char *item);
 
 /* SQL: a timestamp column as RFC 3339 UTC */
-#define GW_TS(col)                                                           \
+#define GW_TS(col)                                                             \
         "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /* What an update says: the staff's note for a read_private key (priv),
  * else only that it was accepted (ack) or re-routed (rer). */
-#define GW_UPDATE_DESC(priv, ack, rer)                                       \
-        "CASE WHEN " priv "::boolean AND event = 'rejected' THEN " rer       \
-        "::text || coalesce(': ' || note, '') WHEN " priv "::boolean THEN "  \
-        "coalesce(note, CASE WHEN event = 'acknowledged' THEN " ack          \
-        "::text END) WHEN event = 'acknowledged' THEN " ack "::text WHEN "   \
+#define GW_UPDATE_DESC(priv, ack, rer)                                         \
+        "CASE WHEN " priv "::boolean AND event = 'rejected' THEN " rer         \
+        "::text || coalesce(': ' || note, '') WHEN " priv "::boolean THEN "    \
+        "coalesce(note, CASE WHEN event = 'acknowledged' THEN " ack            \
+        "::text END) WHEN event = 'acknowledged' THEN " ack "::text WHEN "     \
         "event = 'rejected' THEN " rer "::text END"
 
 /* Who posts: the API key's row (api_keys). */
@@ -149,8 +149,7 @@ struct gateway_caller {
  * 503 when the database is away) and its rate limit (429).  @returns the
  * fields (json_decref them) with *who filled, or NULL with rep set. */
 json_t *gateway_post_admit(struct gateway *gw, const char *ctype,
-                           const char *body, size_t len,
-                           const char *query_key,
+                           const char *body, size_t len, const char *query_key,
                            int (*check)(json_t *f, struct gateway_reply *rep),
                            struct gateway_caller *who,
                            struct gateway_reply *rep);
@@ -161,13 +160,10 @@ json_t *gateway_fields(const char *ctype, const char *body, size_t len,
 /* The field's non-empty string value or NULL. */
 const char *gateway_str(json_t *f, const char *k);
 void gateway_post(struct gateway *gw, const char *ctype, const char *body,
-                  size_t len, const char *query_key,
-                  struct gateway_reply *rep);
-int gateway_produce_wait(struct gateway *gw, const char *topic,
-                         const char *key, const char *payload, char *err,
-                         size_t errlen);
-void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
-                   void *opaque);
+                  size_t len, const char *query_key, struct gateway_reply *rep);
+int gateway_produce_wait(struct gateway *gw, const char *topic, const char *key,
+                         const char *payload, char *err, size_t errlen);
+void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque);
 
 /* gateway_update.c */
 /* "IN_PROGRESS" ... for a task event (FixMyStreet's extended statuses) */
@@ -179,8 +175,8 @@ void gateway_updates(struct gateway *gw, const char *const *q,
                      const char *api_key, struct gateway_reply *rep);
 
 /* gateway_vote.c */
-void gateway_vote_post(struct gateway *gw, const char *ctype,
-                       const char *body, size_t len, const char *query_key,
+void gateway_vote_post(struct gateway *gw, const char *ctype, const char *body,
+                       size_t len, const char *query_key,
                        struct gateway_reply *rep);
 
 /* gateway_discovery.c */
@@ -204,8 +200,7 @@ void gateway_request(struct gateway *gw, const char *id, const char *api_key,
 int gateway_get_key(struct gateway *gw, struct km_pgslot *slot, const char *key,
                     int *priv, struct gateway_reply *rep);
 /* o[k] = the value at (row, col), or null. */
-void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row,
-                     int col);
+void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row, int col);
 /* What an acknowledgement and a re-route say, in gateway.lang. */
 const char *gateway_note_ack(const struct gateway *gw);
 const char *gateway_note_reroute(const struct gateway *gw);
@@ -234,10 +229,9 @@ int gateway_key_admit(struct gateway *gw, const char *key,
                       struct gateway_caller *who, char *err, size_t errlen);
 /* The key's id, source, channel (api_keys.channel, migration 094) and rate
  * limit: the cache, else a query on conn. */
-int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
-                       char *source, size_t slen, char *channel,
-                       size_t clen, int64_t *rate, char *err,
-                       size_t errlen);
+int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id, char *source,
+                       size_t slen, char *channel, size_t clen, int64_t *rate,
+                       char *err, size_t errlen);
 int gateway_key_read(PGconn *conn, const char *key, const char *scope,
                      int64_t *id, int64_t *rate, int *has_scope, char *err,
                      size_t errlen);

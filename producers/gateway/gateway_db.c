@@ -171,10 +171,9 @@ static int gateway_key_query(PGconn *conn, const char *hex, int64_t *id,
         return 0;
 }
 
-int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id,
-                       char *source, size_t slen, char *channel,
-                       size_t clen, int64_t *rate, char *err,
-                       size_t errlen)
+int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id, char *source,
+                       size_t slen, char *channel, size_t clen, int64_t *rate,
+                       char *err, size_t errlen)
 {
         char hex[KM_SHA256_HEX];
 
@@ -253,8 +252,8 @@ int gateway_rate_take(struct gateway *gw, int64_t key_id, int64_t per_min)
                 if (gw->buckets[i].key_id == key_id)
                         b = &gw->buckets[i];
         if (b == NULL) {
-                gw->buckets = km_xrealloc(gw->buckets, (gw->nbuckets + 1) *
-                                                           sizeof(*b));
+                gw->buckets = km_xrealloc(gw->buckets,
+                                          (gw->nbuckets + 1) * sizeof(*b));
                 b = &gw->buckets[gw->nbuckets++];
                 b->key_id = key_id;
                 b->tokens = (double)per_min;

@@ -34,14 +34,14 @@ void gateway_discovery(struct gateway *gw, const char *host,
                        "changeset", GATEWAY_CHANGESET, "type", "production",
                        "formats", "text/xml", "application/json");
         rep->body = json_pack(
-            "{s:s, s:s, s:s, s:[o], s:[s, s, s, s]}", "changeset",
-            GATEWAY_CHANGESET, "contact",
-            gw->gc->contact && *gw->gc->contact ? gw->gc->contact : "",
-            "key_service",
-            "API keys: komek-keys add (the city's operators, docs/intake.md)",
-            "endpoints", ep, "extensions", "servicerequestupdates",
-            "extensions=true (notes)", "page, page_size",
-            "attribute[fixmystreet_id]");
+                "{s:s, s:s, s:s, s:[o], s:[s, s, s, s]}", "changeset",
+                GATEWAY_CHANGESET, "contact",
+                gw->gc->contact && *gw->gc->contact ? gw->gc->contact : "",
+                "key_service",
+                "API keys: komek-keys add (the city's operators, docs/intake.md)",
+                "endpoints", ep, "extensions", "servicerequestupdates",
+                "extensions=true (notes)", "page, page_size",
+                "attribute[fixmystreet_id]");
         rep->status = 200;
         rep->root = "discovery";
         rep->item = "endpoint";

@@ -121,8 +121,9 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
         if (!gateway_hparam(ctype, strlen(ctype), "boundary", bnd,
                             sizeof(bnd)) ||
             !*bnd || strlen(bnd) > 70) {
-                gateway_error(rep, 400, "multipart: invalid_encoding (no "
-                                        "boundary of 1 to 70 characters)");
+                gateway_error(rep, 400,
+                              "multipart: invalid_encoding (no "
+                              "boundary of 1 to 70 characters)");
                 return -1;
         }
         dl = (size_t)snprintf(delim, sizeof(delim), "--%s", bnd);
@@ -168,8 +169,9 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                 if (!gateway_hparam(body + hs, he - hs, "name", name,
                                     sizeof(name)) ||
                     !km_utf8_valid(name, strlen(name), NULL)) {
-                        gateway_error(rep, 400, "multipart: invalid_encoding "
-                                                "(a part without a name)");
+                        gateway_error(rep, 400,
+                                      "multipart: invalid_encoding "
+                                      "(a part without a name)");
                         free(files);
                         return -1;
                 }
@@ -182,9 +184,8 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                             km_utf8_has_ctrl(fname))
                                 snprintf(fname, sizeof(fname), "?");
                         files = km_xasprintf("%s%s%s (%zu bytes)",
-                                             prev ? prev : "",
-                                             prev ? ", " : "", fname,
-                                             ce - cs);
+                                             prev ? prev : "", prev ? ", " : "",
+                                             fname, ce - cs);
                         free(prev);
                         nfiles++;
                 } else {
@@ -207,18 +208,18 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                 pos = next;
         }
         if (r) {
-                gateway_error(rep, 400, "multipart: invalid_encoding (a part "
-                                        "or the closing boundary is "
-                                        "missing)");
+                gateway_error(rep, 400,
+                              "multipart: invalid_encoding (a part "
+                              "or the closing boundary is "
+                              "missing)");
                 free(files);
                 return -1;
         }
         if (nfiles) {
-                const char *d = json_string_value(
-                    json_object_get(f, "description"));
+                const char *d =
+                        json_string_value(json_object_get(f, "description"));
                 char *nd = km_xasprintf("%s%s[files not stored: %s]",
-                                        d ? d : "", d && *d ? "\n" : "",
-                                        files);
+                                        d ? d : "", d && *d ? "\n" : "", files);
 
                 json_object_set_new(f, "description", json_string(nd));
                 free(nd);
@@ -230,7 +231,7 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
 /* Body to an object of field -> string (gateway.h).  @returns it or NULL
  * with the error set. */
 json_t *gateway_fields(const char *ctype, const char *body, size_t len,
-                              struct gateway_reply *rep)
+                       struct gateway_reply *rep)
 {
         json_t *f = json_object(), *src, *v;
         json_error_t jerr;
@@ -275,7 +276,7 @@ json_t *gateway_fields(const char *ctype, const char *body, size_t len,
                               src ? "expected an object" : jerr.text);
                 goto fail;
         }
-        json_object_foreach(src, key, v) {
+        json_object_foreach (src, key, v) {
                 char num[64];
 
                 if (json_is_string(v)) {
@@ -285,12 +286,13 @@ json_t *gateway_fields(const char *ctype, const char *body, size_t len,
                                  (long long)json_integer_value(v));
                         json_object_set_new(f, key, json_string(num));
                 } else if (json_is_real(v)) {
-                        snprintf(num, sizeof(num), "%.17g",
-                                 json_real_value(v));
+                        snprintf(num, sizeof(num), "%.17g", json_real_value(v));
                         json_object_set_new(f, key, json_string(num));
                 } else if (json_is_boolean(v)) {
-                        json_object_set_new(
-                            f, key, json_string(json_is_true(v) ? "true" : "false"));
+                        json_object_set_new(f, key,
+                                            json_string(json_is_true(v)
+                                                                ? "true"
+                                                                : "false"));
                 } else if (!json_is_null(v)) {
                         gateway_error(rep, 400,
                                       "%.40s: wrong_type (a string or number "
@@ -313,4 +315,3 @@ const char *gateway_str(json_t *f, const char *k)
 
         return s && *s ? s : NULL;
 }
-

@@ -38,13 +38,13 @@
  * the status_notes of an acknowledgement and of a re-route, in
  * gateway.lang (gateway_note_ack, gateway_note_reroute), $11 the offset
  * (page). */
-#define GW_WHERE                                                             \
-        " WHERE g.published_at IS NOT NULL"                                  \
-        " AND ($1::uuid[] IS NULL OR g.id = ANY($1::uuid[]))"                \
-        " AND ($2::text[] IS NULL OR g.service_code = ANY($2::text[]))"     \
-        " AND ($3::text[] IS NULL OR x.status = ANY($3::text[]))"           \
-        " AND ($4::timestamptz IS NULL OR g.requested_at >= $4)"             \
-        " AND ($5::timestamptz IS NULL OR g.requested_at <= $5)"             \
+#define GW_WHERE                                                               \
+        " WHERE g.published_at IS NOT NULL"                                    \
+        " AND ($1::uuid[] IS NULL OR g.id = ANY($1::uuid[]))"                  \
+        " AND ($2::text[] IS NULL OR g.service_code = ANY($2::text[]))"        \
+        " AND ($3::text[] IS NULL OR x.status = ANY($3::text[]))"              \
+        " AND ($4::timestamptz IS NULL OR g.requested_at >= $4)"               \
+        " AND ($5::timestamptz IS NULL OR g.requested_at <= $5)"               \
         " ORDER BY g.requested_at DESC, g.id LIMIT $6::int OFFSET $11::int"
 
 /* Privacy (docs/intake.md, deploy/sql/096_open311_privacy.sql): without
@@ -52,22 +52,20 @@
  * for a public service, the building's address from the directory (no
  * apartment; NULL when no building is known) and coordinates that are the
  * building's or rounded to 3 decimals (~100 m). */
-#define GW_COLS                                                              \
-        "SELECT g.id, x.status, CASE WHEN $7::bool THEN x.note ELSE "        \
-        "x.pub_note END, "                                                   \
-        "g.service_code, CASE WHEN $7::bool OR g.service_code = "           \
-        "ANY($8::text[]) THEN g.description END, x.agency, "                 \
-        GW_TS("g.requested_at") ", " GW_TS("x.updated") ", "                \
-        GW_TS("x.due") ", CASE WHEN $7::bool THEN g.address ELSE "           \
-        "x.pub_address END, CASE WHEN $7::bool THEN g.building_id ELSE "     \
-        "x.pub_building END, CASE WHEN $7::bool THEN g.lat ELSE "            \
-        "coalesce(x.blat, round(g.lat::numeric, 3)::float8) END, CASE WHEN " \
-        "$7::bool THEN g.long ELSE coalesce(x.blong, round(g.long::numeric, " \
-        "3)::float8) END, CASE WHEN $7::bool OR g.service_code = "          \
-        "ANY($8::text[]) THEN g.media_url END FROM gateway_requests g "
+#define GW_COLS                                                                                                        \
+        "SELECT g.id, x.status, CASE WHEN $7::bool THEN x.note ELSE "                                                  \
+        "x.pub_note END, "                                                                                             \
+        "g.service_code, CASE WHEN $7::bool OR g.service_code = "                                                      \
+        "ANY($8::text[]) THEN g.description END, x.agency, " GW_TS("g.requested_at") ", " GW_TS(                       \
+                "x.updated") ", " GW_TS("x.due") ", CASE WHEN $7::bool THEN g.address ELSE "                           \
+                                                 "x.pub_address END, CASE WHEN $7::bool THEN g.building_id ELSE "      \
+                                                 "x.pub_building END, CASE WHEN $7::bool THEN g.lat ELSE "             \
+                                                 "coalesce(x.blat, round(g.lat::numeric, 3)::float8) END, CASE WHEN "  \
+                                                 "$7::bool THEN g.long ELSE coalesce(x.blong, round(g.long::numeric, " \
+                                                 "3)::float8) END, CASE WHEN $7::bool OR g.service_code = "            \
+                                                 "ANY($8::text[]) THEN g.media_url END FROM gateway_requests g "
 
-static const char gateway_sql_tasks[] =
-        GW_COLS
+static const char gateway_sql_tasks[] = GW_COLS
         "LEFT JOIN LATERAL (SELECT t.status, t.status_note, t.org_id, "
         "t.due_at, t.updated_at, t.building_id FROM tasks t WHERE "
         "t.complaint_id = g.id ORDER BY t.updated_at DESC LIMIT 1) t ON true "
@@ -95,18 +93,15 @@ static const char gateway_sql_tasks[] =
         "blong) x" GW_WHERE;
 
 /* No routing tables (a gateway alone): no directory to say the building */
-static const char gateway_sql_plain[] =
-        GW_COLS
+static const char gateway_sql_plain[] = GW_COLS
         /* no task: no note ($9 and $10 named only for their types) */
         "CROSS JOIN LATERAL (SELECT 'open'::text AS status, "
         "nullif($9::text, $9::text) AS note, nullif($10::text, $10::text) "
         "AS pub_note, NULL::text AS agency, g.published_at AS updated, "
         "NULL::timestamptz AS due, NULL::text AS pub_address, NULL::text AS "
-        "pub_building, NULL::float8 AS blat, NULL::float8 AS blong) x"
-        GW_WHERE;
+        "pub_building, NULL::float8 AS blat, NULL::float8 AS blong) x" GW_WHERE;
 
-static char *gateway_list(const char *v, const char *const *allowed,
-                          int *bad);
+static char *gateway_list(const char *v, const char *const *allowed, int *bad);
 
 /* What an acknowledgement and a re-route say to the integration (the
  * staff's own words stay private), in gateway.lang. */
@@ -119,8 +114,8 @@ const char *gateway_note_ack(const struct gateway *gw)
 const char *gateway_note_reroute(const struct gateway *gw)
 {
         return strcmp(gw->gc->lang, "ru") == 0
-                   ? "Передано в другую организацию"
-                   : "Passed to another organisation";
+                       ? "Передано в другую организацию"
+                       : "Passed to another organisation";
 }
 
 static const char *gateway_service_name(const struct gateway *gw,
@@ -156,8 +151,8 @@ void gateway_services(struct gateway *gw, struct gateway_reply *rep)
         rep->body = json_array();
         for (size_t i = 0; i < gw->conf->ncategories; i++)
                 json_array_append_new(
-                    rep->body,
-                    gateway_service_obj(gw, &gw->conf->categories[i]));
+                        rep->body,
+                        gateway_service_obj(gw, &gw->conf->categories[i]));
         rep->status = 200;
         rep->root = "services";
         rep->item = "service";
@@ -178,8 +173,8 @@ void gateway_service(struct gateway *gw, const char *code,
          * filled by the client itself (automated=server_set, as
          * FixMyStreet's Open311::PopulateServiceList reads it); the value
          * becomes the request's external id (gateway_post.c). */
-        rep->body = json_pack("{s:s, s:[]}", "service_code", c->code,
-                              "attributes");
+        rep->body =
+                json_pack("{s:s, s:[]}", "service_code", c->code, "attributes");
         attrs = json_object_get(rep->body, "attributes");
         for (const char *p = gw->gc->client_id_attributes; *p;) {
                 size_t n = strcspn(p, ",");
@@ -188,17 +183,17 @@ void gateway_service(struct gateway *gw, const char *code,
                         char *acode = km_xasprintf("%.*s", (int)n, p);
 
                         json_array_append_new(
-                            attrs,
-                            json_pack("{s:b, s:s, s:s, s:b, s:s, s:I, s:s, "
-                                      "s:s}",
-                                      "variable", 0, "code", acode, "datatype",
-                                      "string", "required", 0,
-                                      "datatype_description",
-                                      "the client's own id of the request",
-                                      "order", (json_int_t)n_attr++,
-                                      "description",
-                                      "client request id (idempotency key)",
-                                      "automated", "server_set"));
+                                attrs,
+                                json_pack("{s:b, s:s, s:s, s:b, s:s, s:I, s:s, "
+                                          "s:s}",
+                                          "variable", 0, "code", acode,
+                                          "datatype", "string", "required", 0,
+                                          "datatype_description",
+                                          "the client's own id of the request",
+                                          "order", (json_int_t)n_attr++,
+                                          "description",
+                                          "client request id (idempotency key)",
+                                          "automated", "server_set"));
                         free(acode);
                 }
                 p += n;
@@ -210,8 +205,7 @@ void gateway_service(struct gateway *gw, const char *code,
         rep->item = "attribute";
 }
 
-void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row,
-                     int col)
+void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row, int col)
 {
         if (PQgetisnull(res, row, col))
                 json_object_set_new(o, k, json_null());
@@ -224,7 +218,7 @@ static json_t *gateway_request_obj(struct gateway *gw, PGresult *res, int i)
 {
         json_t *o = json_object();
         const struct km_category *c =
-            km_conf_category(gw->conf, PQgetvalue(res, i, 3));
+                km_conf_category(gw->conf, PQgetvalue(res, i, 3));
 
         gateway_set_opt(o, "service_request_id", res, i, 0);
         gateway_set_opt(o, "status", res, i, 1);
@@ -244,13 +238,12 @@ static json_t *gateway_request_obj(struct gateway *gw, PGresult *res, int i)
         json_object_set_new(o, "zipcode", json_null());
         for (int k = 0; k < 2; k++) {
                 if (PQgetisnull(res, i, 11 + k))
-                        json_object_set_new(o, k ? "long" : "lat",
-                                            json_null());
+                        json_object_set_new(o, k ? "long" : "lat", json_null());
                 else
                         json_object_set_new(
-                            o, k ? "long" : "lat",
-                            json_real(strtod(PQgetvalue(res, i, 11 + k),
-                                             NULL)));
+                                o, k ? "long" : "lat",
+                                json_real(strtod(PQgetvalue(res, i, 11 + k),
+                                                 NULL)));
         }
         gateway_set_opt(o, "media_url", res, i, 13);
         return o;
@@ -269,8 +262,8 @@ int gateway_get_key(struct gateway *gw, struct km_pgslot *slot, const char *key,
         *priv = 0;
         if (key == NULL || *key == '\0')
                 return 0;
-        r = gateway_key_read(slot->conn, key, "read_private", &id, &rate,
-                             priv, err, sizeof(err));
+        r = gateway_key_read(slot->conn, key, "read_private", &id, &rate, priv,
+                             err, sizeof(err));
         if (r == KM_EINPUT) {
                 gateway_error(rep, 403, "invalid api_key");
                 return -1;
@@ -296,14 +289,15 @@ int gateway_get_key(struct gateway *gw, struct km_pgslot *slot, const char *key,
  * FixMyStreet's extended GET /requests do), oldest first, with the
  * updates feed's statuses and privacy. */
 static const char gateway_sql_notes[] =
-        "SELECT complaint_id, event, " GW_TS("at") ", "
-        GW_UPDATE_DESC("$2", "$3", "$4") " FROM (SELECT o.complaint_id, "
-        "o.event, o.note, o.event_id, o.created_at, "
-        "coalesce((o.payload::jsonb->>'at')::timestamptz, o.created_at) AS at "
-        "FROM task_outbox o WHERE o.complaint_id = ANY($1::uuid[]) AND "
-        "o.topic = 'task_events' AND o.event IN ('acknowledged', 'resolved', "
-        "'rejected', 'reopened')) h ORDER BY complaint_id, at, created_at, "
-        "event_id";
+        "SELECT complaint_id, event, " GW_TS("at") ", " GW_UPDATE_DESC(
+                "$2", "$3",
+                "$4") " FROM (SELECT o.complaint_id, "
+                      "o.event, o.note, o.event_id, o.created_at, "
+                      "coalesce((o.payload::jsonb->>'at')::timestamptz, o.created_at) AS at "
+                      "FROM task_outbox o WHERE o.complaint_id = ANY($1::uuid[]) AND "
+                      "o.topic = 'task_events' AND o.event IN ('acknowledged', 'resolved', "
+                      "'rejected', 'reopened')) h ORDER BY complaint_id, at, created_at, "
+                      "event_id";
 
 /* Add "notes" to each request of rep->body.  @returns 0 or an error. */
 static int gateway_notes(struct gateway *gw, PGconn *conn, int priv,
@@ -311,8 +305,8 @@ static int gateway_notes(struct gateway *gw, PGconn *conn, int priv,
 {
         size_t n = json_array_size(rep->body), off = 0, cap = n * 38 + 3;
         char *ids = km_xmalloc(cap);
-        const char *p[4] = {ids, priv ? "true" : "false",
-                            gateway_note_ack(gw), gateway_note_reroute(gw)};
+        const char *p[4] = {ids, priv ? "true" : "false", gateway_note_ack(gw),
+                            gateway_note_reroute(gw)};
         PGresult *res = NULL;
         json_t *byid = json_object(), *o;
         int r;
@@ -323,12 +317,12 @@ static int gateway_notes(struct gateway *gw, PGconn *conn, int priv,
                 json_object_set_new(o, "notes", json_array());
                 json_object_set(byid,
                                 json_string_value(json_object_get(
-                                    o, "service_request_id")),
+                                        o, "service_request_id")),
                                 json_object_get(o, "notes"));
                 off += (size_t)snprintf(ids + off, cap - off, "%s%s",
                                         i ? "," : "",
                                         json_string_value(json_object_get(
-                                            o, "service_request_id")));
+                                                o, "service_request_id")));
         }
         snprintf(ids + off, cap - off, "}");
         r = n ? km_pg_exec(conn, gateway_sql_notes, 4, p, &res, err, errlen)
@@ -337,13 +331,15 @@ static int gateway_notes(struct gateway *gw, PGconn *conn, int priv,
                 json_t *a = json_object_get(byid, PQgetvalue(res, i, 0));
 
                 json_array_append_new(
-                    a, json_pack("{s:s, s:s, s:s, s:s}", "datetime",
-                                 PQgetvalue(res, i, 2), "type",
-                                 PQgetvalue(res, i, 1), "status",
-                                 gateway_update_status(PQgetvalue(res, i, 1)),
-                                 "summary",
-                                 PQgetisnull(res, i, 3) ? ""
-                                                        : PQgetvalue(res, i, 3)));
+                        a,
+                        json_pack("{s:s, s:s, s:s, s:s}", "datetime",
+                                  PQgetvalue(res, i, 2), "type",
+                                  PQgetvalue(res, i, 1), "status",
+                                  gateway_update_status(PQgetvalue(res, i, 1)),
+                                  "summary",
+                                  PQgetisnull(res, i, 3)
+                                          ? ""
+                                          : PQgetvalue(res, i, 3)));
         }
         PQclear(res);
         json_decref(byid);
@@ -405,8 +401,7 @@ static void gateway_query(struct gateway *gw, const char **p, const char *key,
                                       gateway_request_obj(gw, res, i));
         PQclear(res);
         if (ext && gateway_pg_has_tasks(slot) &&
-            (r = gateway_notes(gw, slot->conn, priv, rep, err,
-                               sizeof(err)))) {
+            (r = gateway_notes(gw, slot->conn, priv, rep, err, sizeof(err)))) {
                 km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
                 km_obs_pg_error(gw->m.reg, r);
                 km_log_error("notes query: %s", err);
@@ -500,7 +495,7 @@ void gateway_requests(struct gateway *gw, const char *const *q,
         static const char *const statuses[] = {"open", "closed", NULL};
         char *ids = NULL, *codes = NULL, *sts = NULL, start[24], end[24],
              limit[24], offset[24];
-        const char *p[11] = {NULL, NULL, NULL, NULL, NULL, limit,
+        const char *p[11] = {NULL, NULL, NULL, NULL, NULL,  limit,
                              NULL, NULL, NULL, NULL, offset};
         long long page = 1, size = gw->gc->max_results;
         int ext = q[7] && !strcmp(q[7], "true");

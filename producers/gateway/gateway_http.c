@@ -26,8 +26,8 @@
 #include "km_log.h"
 #include "km_util.h"
 
-void gateway_error(struct gateway_reply *rep, unsigned status,
-                   const char *fmt, ...)
+void gateway_error(struct gateway_reply *rep, unsigned status, const char *fmt,
+                   ...)
 {
         char desc[512];
         va_list ap;
@@ -54,8 +54,7 @@ static enum MHD_Result gateway_send(struct MHD_Connection *conn,
                                     struct gateway_reply *rep, int json)
 {
         char *text = json ? gateway_render_json(rep->body)
-                          : gateway_render_xml(rep->body, rep->root,
-                                               rep->item);
+                          : gateway_render_xml(rep->body, rep->root, rep->item);
         struct MHD_Response *resp =
                 km_http_response(text, strlen(text),
                                  json ? "application/json; charset=utf-8"
@@ -103,7 +102,7 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
 
         if (strcmp(path, "/discovery") == 0) {
                 const char *host = MHD_lookup_connection_value(
-                    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+                        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
 
                 if (get)
                         gateway_discovery(gw, host, rep);
@@ -122,18 +121,17 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
         } else if (strcmp(path, "/requests") == 0) {
                 if (post) {
                         if (req->too_large)
-                                gateway_error(rep, 413,
-                                              "body larger than %lld bytes",
-                                              (long long)gw->gc->max_body_bytes);
+                                gateway_error(
+                                        rep, 413, "body larger than %lld bytes",
+                                        (long long)gw->gc->max_body_bytes);
                         else
-                                gateway_post(gw,
-                                             MHD_lookup_connection_value(
-                                                 conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_TYPE),
-                                             req->body ? req->body : "",
-                                             req->len,
-                                             gateway_arg(conn, "api_key"),
-                                             rep);
+                                gateway_post(
+                                        gw,
+                                        MHD_lookup_connection_value(
+                                                conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_CONTENT_TYPE),
+                                        req->body ? req->body : "", req->len,
+                                        gateway_arg(conn, "api_key"), rep);
                 } else if (get) {
                         const char *q[8] = {
                                 gateway_arg(conn, "service_request_id"),
@@ -163,12 +161,12 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
                                       (long long)gw->gc->max_body_bytes);
                 else if (post)
                         gateway_update_post(
-                            gw,
-                            MHD_lookup_connection_value(
-                                conn, MHD_HEADER_KIND,
-                                MHD_HTTP_HEADER_CONTENT_TYPE),
-                            req->body ? req->body : "", req->len,
-                            gateway_arg(conn, "api_key"), rep);
+                                gw,
+                                MHD_lookup_connection_value(
+                                        conn, MHD_HEADER_KIND,
+                                        MHD_HTTP_HEADER_CONTENT_TYPE),
+                                req->body ? req->body : "", req->len,
+                                gateway_arg(conn, "api_key"), rep);
                 else
                         gateway_error(rep, 405, "method not allowed");
         } else if (strcmp(path, "/votes") == 0) {
@@ -176,13 +174,12 @@ static void gateway_route(struct gateway *gw, struct MHD_Connection *conn,
                         gateway_error(rep, 413, "body larger than %lld bytes",
                                       (long long)gw->gc->max_body_bytes);
                 else if (post)
-                        gateway_vote_post(
-                            gw,
-                            MHD_lookup_connection_value(
-                                conn, MHD_HEADER_KIND,
-                                MHD_HTTP_HEADER_CONTENT_TYPE),
-                            req->body ? req->body : "", req->len,
-                            gateway_arg(conn, "api_key"), rep);
+                        gateway_vote_post(gw,
+                                          MHD_lookup_connection_value(
+                                                  conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_TYPE),
+                                          req->body ? req->body : "", req->len,
+                                          gateway_arg(conn, "api_key"), rep);
                 else
                         gateway_error(rep, 405, "method not allowed");
         } else if (strncmp(path, "/requests/", 10) == 0) {
@@ -203,8 +200,7 @@ static enum MHD_Result gateway_handler(void *cls, struct MHD_Connection *conn,
                                        const char *url, const char *method,
                                        const char *version,
                                        const char *upload_data,
-                                       size_t *upload_data_size,
-                                       void **con_cls)
+                                       size_t *upload_data_size, void **con_cls)
 {
         struct gateway *gw = cls;
         struct km_http_req *req;

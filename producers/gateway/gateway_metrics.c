@@ -24,8 +24,7 @@
 #include "km_pg.h"
 
 static const char *const gateway_route_names[GATEWAY_NROUTES] = {
-        "/services", "/services/{code}", "/requests", "/requests/{id}",
-        "other",
+        "/services", "/services/{code}", "/requests", "/requests/{id}", "other",
 };
 
 int64_t gateway_metrics_now_us(void)
@@ -49,9 +48,10 @@ void gateway_metrics_init(struct gateway *gw)
                 if (km_metrics_labels(labels, sizeof(labels), "route",
                                       gateway_route_names[i], NULL))
                         m->latency[i] = km_metrics_histogram(
-                            m->reg, "komek_http_request_seconds", labels,
-                            "seconds from a request's arrival to its answer",
-                            km_metrics_latency_buckets, KM_METRICS_LATENCY_N);
+                                m->reg, "komek_http_request_seconds", labels,
+                                "seconds from a request's arrival to its answer",
+                                km_metrics_latency_buckets,
+                                KM_METRICS_LATENCY_N);
         m->out = km_obs_messages(m->reg, topic, "out", NULL);
         m->duplicate = km_obs_messages(m->reg, topic, "duplicate", NULL);
         m->last_commit = km_metrics_gauge(m->reg, KM_METRIC_LAST_COMMIT, NULL,
@@ -86,8 +86,7 @@ static enum gateway_route gateway_metrics_route(const char *path)
 }
 
 void gateway_metrics_request(struct gateway *gw, const char *path,
-                             const char *method, unsigned status,
-                             int64_t t0_us)
+                             const char *method, unsigned status, int64_t t0_us)
 {
         enum gateway_route route;
         const char *meth = "other";
@@ -125,9 +124,9 @@ void gateway_metrics_probe(struct gateway *gw)
         pthread_mutex_unlock(&gw->ack_lock);
         km_obs_delivery(&m->probe, m->reg, gw->rk, delivered, failed);
         if (m->probe_conn == NULL)
-                m->probe_conn = km_pg_connect(gw->conf->pg_conninfo,
-                                              "komek-gateway", 2, err,
-                                              sizeof(err));
+                m->probe_conn =
+                        km_pg_connect(gw->conf->pg_conninfo, "komek-gateway", 2,
+                                      err, sizeof(err));
         if (m->probe_conn == NULL)
                 km_metrics_health_set(m->reg, "database", 0, err);
         else

@@ -46,12 +46,24 @@ static void gateway_xml_text(struct gateway_buf *b, const char *s)
                 unsigned char c = (unsigned char)*s;
 
                 switch (c) {
-                case '&': ent = "&amp;"; break;
-                case '<': ent = "&lt;"; break;
-                case '>': ent = "&gt;"; break;
-                case '"': ent = "&quot;"; break;
-                case '\'': ent = "&apos;"; break;
-                case '\r': ent = "&#13;"; break;
+                case '&':
+                        ent = "&amp;";
+                        break;
+                case '<':
+                        ent = "&lt;";
+                        break;
+                case '>':
+                        ent = "&gt;";
+                        break;
+                case '"':
+                        ent = "&quot;";
+                        break;
+                case '\'':
+                        ent = "&apos;";
+                        break;
+                case '\r':
+                        ent = "&#13;";
+                        break;
                 default:
                         if (c < 0x20 && c != '\t' && c != '\n')
                                 ent = "\xEF\xBF\xBD";
@@ -73,12 +85,9 @@ static void gateway_xml_value(struct gateway_buf *b, const char *name,
 static const char *gateway_xml_item(const char *list)
 {
         static const char *const map[][2] = {
-                {"attributes", "attribute"},
-                {"notes", "note"},
-                {"values", "value"},
-                {"media_urls", "media_url"},
-                {"endpoints", "endpoint"},
-                {"formats", "format"},
+                {"attributes", "attribute"}, {"notes", "note"},
+                {"values", "value"},         {"media_urls", "media_url"},
+                {"endpoints", "endpoint"},   {"formats", "format"},
                 {"extensions", "extension"},
         };
 
@@ -94,7 +103,7 @@ static void gateway_xml_object(struct gateway_buf *b, const json_t *o,
         const char *key;
         json_t *v;
 
-        json_object_foreach((json_t *)o, key, v)
+        json_object_foreach ((json_t *)o, key, v)
                 gateway_xml_value(b, key, v, depth);
 }
 
@@ -150,7 +159,7 @@ static void gateway_xml_value(struct gateway_buf *b, const char *name,
         case JSON_ARRAY:
                 gateway_puts(b, "\n");
                 /* GeoReport v2's element names for a list's items */
-                json_array_foreach((json_t *)v, i, e)
+                json_array_foreach ((json_t *)v, i, e)
                         gateway_xml_value(b, gateway_xml_item(name), e,
                                           depth + 1);
                 gateway_indent(b, depth);
@@ -163,8 +172,7 @@ static void gateway_xml_value(struct gateway_buf *b, const char *name,
         gateway_puts(b, ">\n");
 }
 
-char *gateway_render_xml(const json_t *body, const char *root,
-                         const char *item)
+char *gateway_render_xml(const json_t *body, const char *root, const char *item)
 {
         struct gateway_buf b = {NULL, 0, 0};
         size_t i;
@@ -175,7 +183,7 @@ char *gateway_render_xml(const json_t *body, const char *root,
                 gateway_puts(&b, "<");
                 gateway_puts(&b, root);
                 gateway_puts(&b, ">\n");
-                json_array_foreach((json_t *)body, i, e)
+                json_array_foreach ((json_t *)body, i, e)
                         gateway_xml_value(&b, item, e, 1);
                 gateway_puts(&b, "</");
                 gateway_puts(&b, root);
@@ -189,7 +197,7 @@ char *gateway_render_xml(const json_t *body, const char *root,
 char *gateway_render_json(const json_t *body)
 {
         char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                       JSON_REAL_PRECISION(10));
+                                           JSON_REAL_PRECISION(10));
 
         if (s == NULL)
                 abort(); /* out of memory only */

@@ -54,11 +54,14 @@ static const char *gateway_field_name(const char *model)
 }
 
 static const char *const gateway_known[] = {
-        "api_key", "service_code", "description", "lat", "long",
-        "address_string", "address_id", "email", "device_id", "account_id",
-        "first_name", "last_name", "phone", "media_url", "jurisdiction_id",
-        "external_id", "channel", "emergency", "district", "street", "house",
-        "apartment", NULL,
+        "api_key",     "service_code", "description",
+        "lat",         "long",         "address_string",
+        "address_id",  "email",        "device_id",
+        "account_id",  "first_name",   "last_name",
+        "phone",       "media_url",    "jurisdiction_id",
+        "external_id", "channel",      "emergency",
+        "district",    "street",       "house",
+        "apartment",   NULL,
 };
 
 /* The client's own id of the request when it sends no external_id:
@@ -99,7 +102,7 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
         char ts[24], *end;
         json_t *v;
 
-        json_object_foreach(f, key, v) {
+        json_object_foreach (f, key, v) {
                 int known = strncmp(key, "attribute[", 10) == 0;
 
                 for (int i = 0; gateway_known[i] && !known; i++)
@@ -189,11 +192,11 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
         if (json_object_size(ct))
                 json_object_set(o, "contact", ct);
         if ((s = gateway_str(f, "media_url")))
-                json_object_set_new(o, "media_urls",
-                                    json_pack("[s]", s));
+                json_object_set_new(o, "media_urls", json_pack("[s]", s));
         else if (json_is_array(json_object_get(f, "media_url")))
                 /* the model checks their count and each URL */
-                json_object_set(o, "media_urls", json_object_get(f, "media_url"));
+                json_object_set(o, "media_urls",
+                                json_object_get(f, "media_url"));
         if ((s = gateway_str(f, "emergency"))) {
                 if (strcmp(s, "true") && strcmp(s, "false")) {
                         gateway_error(rep, 400,
@@ -220,8 +223,7 @@ static void gateway_ack_free(struct gateway_ack *ack)
         free(ack);
 }
 
-void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
-                   void *opaque)
+void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
         struct gateway *gw = opaque; /* counts is its first member */
         struct gateway_ack *ack = rkm->_private;
@@ -245,9 +247,8 @@ void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
 
 /* Produce payload (copied) to topic and wait for the acknowledgement.
  * @returns 0 or KM_ERETRY. */
-int gateway_produce_wait(struct gateway *gw, const char *topic,
-                         const char *key, const char *payload, char *err,
-                         size_t errlen)
+int gateway_produce_wait(struct gateway *gw, const char *topic, const char *key,
+                         const char *payload, char *err, size_t errlen)
 {
         struct gateway_ack *ack = km_xcalloc(1, sizeof(*ack));
         struct timespec ts;
@@ -257,10 +258,11 @@ int gateway_produce_wait(struct gateway *gw, const char *topic,
         pthread_cond_init(&ack->cond, &gw->mono);
         ack->refs = 2;
         e = rd_kafka_producev(
-            gw->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(ack),
-            RD_KAFKA_V_END);
+                gw->rk, RD_KAFKA_V_TOPIC(topic),
+                RD_KAFKA_V_KEY(key, strlen(key)),
+                RD_KAFKA_V_VALUE((void *)payload, strlen(payload)),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_OPAQUE(ack), RD_KAFKA_V_END);
         if (e) {
                 gateway_ack_free(ack);
                 return km_err_set(err, errlen, KM_ERETRY, "produce: %s",
@@ -320,8 +322,8 @@ static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
 {
         PGconn *conn = (*slotp)->conn;
         char kid[24], lat[32], lon[32], err[512], parts[300];
-        const char *addr = json_string_value(json_object_get(
-            json_object_get(c->root, "address"), "text"));
+        const char *addr = json_string_value(
+                json_object_get(json_object_get(c->root, "address"), "text"));
         const char *p[12];
         PGresult *res = NULL;
         int r;
@@ -335,8 +337,7 @@ static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
                          c->district && (c->street || c->house) ? ", " : "",
                          c->street ? c->street : "",
                          c->street && c->house ? " " : "",
-                         c->house ? c->house : "",
-                         c->apartment ? ", " : "",
+                         c->house ? c->house : "", c->apartment ? ", " : "",
                          c->apartment ? c->apartment : "");
                 addr = parts;
         }
@@ -353,7 +354,7 @@ static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
         p[10] = gateway_str(f, "media_url");
         if (p[10] == NULL) /* repeated: the first one is the request's */
                 p[10] = json_string_value(
-                    json_array_get(json_object_get(f, "media_url"), 0));
+                        json_array_get(json_object_get(f, "media_url"), 0));
         p[11] = c->received_at_str;
         /* One round trip: record it unless known, and say whether the
          * known row is already published (the CTE's snapshot does not see
@@ -407,8 +408,8 @@ static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
                    : KM_ERETRY;
         km_obs_pg_error(gw->m.reg, *slotp ? r : 0);
         if (r) /* published: the answer stays 201; a resubmission re-sends */
-                km_log_error("complaint %s published but not marked: %s",
-                             c->id, err);
+                km_log_error("complaint %s published but not marked: %s", c->id,
+                             err);
         gw->created++;
         km_metric_add(gw->m.out, 1);
         km_metric_set(gw->m.last_commit, (double)km_wall_s());
@@ -460,10 +461,10 @@ static void gateway_description(json_t *f, size_t max, const char *lang)
 
                 snprintf(marker, sizeof(marker),
                          strcmp(lang, "ru") == 0
-                             ? "\n[… сокращено: в тексте %zu симв., "
-                               "больше %zu …]\n"
-                             : "\n[… cut: the text had %zu characters, "
-                               "more than %zu …]\n",
+                                 ? "\n[… сокращено: в тексте %zu симв., "
+                                   "больше %zu …]\n"
+                                 : "\n[… cut: the text had %zu characters, "
+                                   "more than %zu …]\n",
                          chars, max);
                 mlen = km_utf8_chars(marker);
                 head = max - GATEWAY_DESC_TAIL - mlen;
@@ -478,8 +479,7 @@ static void gateway_description(json_t *f, size_t max, const char *lang)
 }
 
 json_t *gateway_post_admit(struct gateway *gw, const char *ctype,
-                           const char *body, size_t len,
-                           const char *query_key,
+                           const char *body, size_t len, const char *query_key,
                            int (*check)(json_t *f, struct gateway_reply *rep),
                            struct gateway_caller *who,
                            struct gateway_reply *rep)
@@ -527,8 +527,7 @@ fail:
 }
 
 void gateway_post(struct gateway *gw, const char *ctype, const char *body,
-                  size_t len, const char *query_key,
-                  struct gateway_reply *rep)
+                  size_t len, const char *query_key, struct gateway_reply *rep)
 {
         struct km_pgslot *slot = NULL;
         struct km_complaint *c = NULL;
@@ -564,8 +563,8 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
         cat = km_conf_category(gw->conf, c->category);
         snprintf(notice, sizeof(notice),
                  strcmp(gw->gc->lang, "ru") == 0
-                     ? "Обращение принято; срок рассмотрения %lld ч"
-                     : "Request received; expected within %lld hours",
+                         ? "Обращение принято; срок рассмотрения %lld ч"
+                         : "Request received; expected within %lld hours",
                  (long long)(cat ? cat->sla_hours : 0));
         item = json_object();
         json_object_set_new(item, "service_request_id", json_string(c->id));

@@ -44,19 +44,41 @@
 #include "km_util.h"
 
 static const char *const gateway_update_known[] = {
-        "api_key", "jurisdiction_id", "service_request_id",
-        "service_request_id_ext", "update_id", "update_id_ext",
-        "updated_datetime", "status", "description", "first_name",
-        "last_name", "email", "phone", "media_url", "account_id",
-        "public_anonymity_required", "email_alerts_requested", "title",
+        "api_key",
+        "jurisdiction_id",
+        "service_request_id",
+        "service_request_id_ext",
+        "update_id",
+        "update_id_ext",
+        "updated_datetime",
+        "status",
+        "description",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "media_url",
+        "account_id",
+        "public_anonymity_required",
+        "email_alerts_requested",
+        "title",
         NULL,
 };
 
 /* FixMyStreet's statuses (Open311.pm, extended_statuses on or off). */
 static const char *const gateway_update_statuses[] = {
-        "OPEN", "CLOSED", "FIXED", "IN_PROGRESS", "ACTION_SCHEDULED",
-        "INVESTIGATING", "DUPLICATE", "NOT_COUNCILS_RESPONSIBILITY",
-        "NO_FURTHER_ACTION", "INTERNAL_REFERRAL", "FOR_TRIAGE", "REOPEN",
+        "OPEN",
+        "CLOSED",
+        "FIXED",
+        "IN_PROGRESS",
+        "ACTION_SCHEDULED",
+        "INVESTIGATING",
+        "DUPLICATE",
+        "NOT_COUNCILS_RESPONSIBILITY",
+        "NO_FURTHER_ACTION",
+        "INTERNAL_REFERRAL",
+        "FOR_TRIAGE",
+        "REOPEN",
         NULL,
 };
 
@@ -69,7 +91,7 @@ static char *gateway_update_note(json_t *f)
         m = gateway_str(f, "media_url");
         if (m == NULL)
                 m = json_string_value(
-                    json_array_get(json_object_get(f, "media_url"), 0));
+                        json_array_get(json_object_get(f, "media_url"), 0));
         if (d == NULL && m == NULL)
                 return NULL;
         note = km_xasprintf("%s%s%s", d ? d : "", d && m ? "\n" : "",
@@ -94,7 +116,7 @@ static int gateway_update_check(json_t *f, struct gateway_reply *rep)
         json_t *v;
         int64_t t;
 
-        json_object_foreach(f, key, v) {
+        json_object_foreach (f, key, v) {
                 int known = 0;
 
                 for (int i = 0; gateway_update_known[i] && !known; i++)
@@ -108,8 +130,8 @@ static int gateway_update_check(json_t *f, struct gateway_reply *rep)
                 }
         }
         if (!km_id_valid(gateway_str(f, "service_request_id")
-                             ? gateway_str(f, "service_request_id")
-                             : "")) {
+                                 ? gateway_str(f, "service_request_id")
+                                 : "")) {
                 gateway_error(rep, 404, "no service request with this id");
                 return -1;
         }
@@ -128,14 +150,16 @@ static int gateway_update_check(json_t *f, struct gateway_reply *rep)
         }
         if (gateway_str(f, "updated_datetime") &&
             km_parse_rfc3339(gateway_str(f, "updated_datetime"), &t)) {
-                gateway_error(rep, 400, "updated_datetime: invalid_field (not "
-                                        "an RFC 3339 time)");
+                gateway_error(rep, 400,
+                              "updated_datetime: invalid_field (not "
+                              "an RFC 3339 time)");
                 return -1;
         }
         if (gateway_str(f, "update_id") &&
             strlen(gateway_str(f, "update_id")) > 200) {
-                gateway_error(rep, 400, "update_id: invalid_field (at most "
-                                        "200 bytes)");
+                gateway_error(rep, 400,
+                              "update_id: invalid_field (at most "
+                              "200 bytes)");
                 return -1;
         }
         return 0;
@@ -160,8 +184,8 @@ static enum km_task_action gateway_update_action(const char *st,
 /* The request (of this source) and its task's status, on slot's
  * connection.  @returns 0, KM_EINPUT (no such request) or an error. */
 static int gateway_update_lookup(PGconn *conn, const char *id,
-                                 const char *source, char *status,
-                                 size_t slen, char *err, size_t errlen)
+                                 const char *source, char *status, size_t slen,
+                                 char *err, size_t errlen)
 {
         const char *p[2] = {id, source};
         PGresult *res = NULL;
@@ -193,8 +217,8 @@ static int gateway_update_seen(PGconn *conn, const char *event_id, int *seen,
         int r;
 
         r = km_pg_exec(conn,
-                       "SELECT 1 FROM task_outbox WHERE event_id = $1::uuid",
-                       1, p, &res, err, errlen);
+                       "SELECT 1 FROM task_outbox WHERE event_id = $1::uuid", 1,
+                       p, &res, err, errlen);
         if (r == 0)
                 *seen = PQntuples(res) > 0;
         PQclear(res);
@@ -261,16 +285,17 @@ static void gateway_update_apply(struct gateway *gw, struct km_pgslot *slot,
         ch.event_id = uid ? eid : NULL;
         ch.reopen_s = gw->gc->reopen_days * 86400;
         if (ch.action == KM_TASK_COMMENT && note == NULL) {
-                gateway_error(rep, 400, "description: missing_field (a "
-                                        "comment needs a text)");
+                gateway_error(rep, 400,
+                              "description: missing_field (a "
+                              "comment needs a text)");
                 goto cleanup;
         }
         r = km_task_apply(slot->conn, gw->conf, NULL, &ch, &out, err,
                           sizeof(err));
         /* the same update_id racing in: the other one recorded it */
         if (r == KM_EINPUT && uid &&
-            gateway_update_seen(slot->conn, eid, &seen, err2,
-                                sizeof(err2)) == 0 &&
+            gateway_update_seen(slot->conn, eid, &seen, err2, sizeof(err2)) ==
+                    0 &&
             seen) {
                 gateway_update_reply(rep, eid);
                 goto cleanup;
@@ -283,8 +308,9 @@ static void gateway_update_apply(struct gateway *gw, struct km_pgslot *slot,
         if (r) {
                 km_obs_pg_error(gw->m.reg, r);
                 km_log_error("update of %s: %s", id, err);
-                gateway_error(rep, 503, "could not record the update, try "
-                                        "again");
+                gateway_error(rep, 503,
+                              "could not record the update, try "
+                              "again");
                 goto cleanup;
         }
         km_log_info("request %s: %s by the resident (update %s, task at "
@@ -351,12 +377,13 @@ static const char gateway_sql_updates[] =
          * came from the integration and are not sent back */
         "AND o.event IN ('acknowledged', 'resolved', 'rejected', "
         "'reopened')) "
-        "SELECT event_id, complaint_id, event, " GW_TS("at") ", "
-        GW_UPDATE_DESC("$4", "$5", "$6") " FROM u "
-        "WHERE at >= $1::timestamptz AND at <= $2::timestamptz "
-        /* at has whole seconds: changes within one second keep the
+        "SELECT event_id, complaint_id, event, " GW_TS("at") ", " GW_UPDATE_DESC(
+                "$4", "$5",
+                "$6") " FROM u "
+                      "WHERE at >= $1::timestamptz AND at <= $2::timestamptz "
+                      /* at has whole seconds: changes within one second keep the
          * order they were made in */
-        "ORDER BY at, created_at, event_id LIMIT $3::int";
+                      "ORDER BY at, created_at, event_id LIMIT $3::int";
 
 const char *gateway_update_status(const char *event)
 {
@@ -376,7 +403,11 @@ void gateway_updates(struct gateway *gw, const char *const *q,
                      const char *api_key, struct gateway_reply *rep)
 {
         char start[24], end[24], limit[24], err[512];
-        const char *p[6] = {start, end, limit, NULL, gateway_note_ack(gw),
+        const char *p[6] = {start,
+                            end,
+                            limit,
+                            NULL,
+                            gateway_note_ack(gw),
                             gateway_note_reroute(gw)};
         int64_t t[2] = {km_wall_s() - 86400, km_wall_s()};
         struct km_pgslot *slot;
@@ -394,9 +425,10 @@ void gateway_updates(struct gateway *gw, const char *const *q,
         if (q[0] && *q[0] && !(q[1] && *q[1]))
                 t[1] = t[0] + 90 * 86400;
         if (t[1] < t[0] || t[1] - t[0] > 90 * 86400) {
-                gateway_error(rep, 400, "end_date: invalid_field (a window "
-                                        "of at most 90 days after "
-                                        "start_date)");
+                gateway_error(rep, 400,
+                              "end_date: invalid_field (a window "
+                              "of at most 90 days after "
+                              "start_date)");
                 return;
         }
         km_fmt_rfc3339(t[0], start, sizeof(start));
@@ -429,13 +461,15 @@ void gateway_updates(struct gateway *gw, const char *const *q,
 
                 gateway_set_opt(o, "update_id", res, i, 0);
                 gateway_set_opt(o, "service_request_id", res, i, 1);
-                json_object_set_new(o, "status", json_string(gateway_update_status(
-                                                     PQgetvalue(res, i, 2))));
+                json_object_set_new(o, "status",
+                                    json_string(gateway_update_status(
+                                            PQgetvalue(res, i, 2))));
                 gateway_set_opt(o, "updated_datetime", res, i, 3);
-                json_object_set_new(o, "description",
-                                    json_string(PQgetisnull(res, i, 4)
-                                                    ? ""
-                                                    : PQgetvalue(res, i, 4)));
+                json_object_set_new(
+                        o, "description",
+                        json_string(PQgetisnull(res, i, 4)
+                                            ? ""
+                                            : PQgetvalue(res, i, 4)));
                 gateway_set_opt(o, "external_status_code", res, i, 2);
                 json_object_set_new(o, "media_url", json_string(""));
                 json_array_append_new(rep->body, o);

@@ -61,8 +61,9 @@ static int gateway_vote_key(struct gateway *gw, const char *key,
                 return -1;
         }
         if (!has) {
-                gateway_error(rep, 403, "this api_key may not post votes "
-                                        "(it lacks the votes scope)");
+                gateway_error(rep, 403,
+                              "this api_key may not post votes "
+                              "(it lacks the votes scope)");
                 return -1;
         }
         if (!gateway_rate_take(gw, id, rate)) {
@@ -76,8 +77,8 @@ static int gateway_vote_key(struct gateway *gw, const char *key,
         return 0;
 }
 
-void gateway_vote_post(struct gateway *gw, const char *ctype,
-                       const char *body, size_t len, const char *query_key,
+void gateway_vote_post(struct gateway *gw, const char *ctype, const char *body,
+                       size_t len, const char *query_key,
                        struct gateway_reply *rep)
 {
         char reason[KM_REASON_LEN], detail[256], id[KM_ID_LEN], err[512];
@@ -86,8 +87,9 @@ void gateway_vote_post(struct gateway *gw, const char *ctype,
         json_error_t jerr;
 
         if (gw->gc->vote_salt == NULL || *gw->gc->vote_salt == '\0') {
-                gateway_error(rep, 404, "votes are not taken here "
-                                        "(gateway.vote_salt is not set)");
+                gateway_error(rep, 404,
+                              "votes are not taken here "
+                              "(gateway.vote_salt is not set)");
                 return;
         }
         if (ctype == NULL || strncmp(ctype, "application/json", 16) != 0 ||
@@ -98,8 +100,9 @@ void gateway_vote_post(struct gateway *gw, const char *ctype,
         if (gateway_vote_key(gw, query_key, rep))
                 return;
         if (!km_utf8_valid(body, len, NULL)) {
-                gateway_error(rep, 400, "invalid_utf8 (the body is not "
-                                        "UTF-8)");
+                gateway_error(rep, 400,
+                              "invalid_utf8 (the body is not "
+                              "UTF-8)");
                 return;
         }
         o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -114,13 +117,14 @@ void gateway_vote_post(struct gateway *gw, const char *ctype,
                 gateway_error(rep, 400, "%s (%s)", reason, detail);
                 goto cleanup;
         }
-        if (gateway_produce_wait(gw, gw->conf->topic_votes,
-                                 json_string_value(
-                                     json_object_get(o, "ksk_id")),
-                                 payload, err, sizeof(err))) {
+        if (gateway_produce_wait(
+                    gw, gw->conf->topic_votes,
+                    json_string_value(json_object_get(o, "ksk_id")), payload,
+                    err, sizeof(err))) {
                 km_log_warn("vote %s not published: %s", id, err);
-                gateway_error(rep, 503, "vote not stored: the message broker "
-                                        "is unavailable, try again");
+                gateway_error(rep, 503,
+                              "vote not stored: the message broker "
+                              "is unavailable, try again");
                 goto cleanup;
         }
         item = json_object();

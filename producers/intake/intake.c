@@ -33,18 +33,17 @@
 #define INTAKE_IOBUF (1 << 20)
 
 static const struct km_conf_key intake_keys[] = {
-        {"intake.format", KM_CT_STR, "auto", 0, 8, INTAKE_OFF(format),
-         "format", "auto (by file name, .csv is CSV), jsonl or csv"},
+        {"intake.format", KM_CT_STR, "auto", 0, 8, INTAKE_OFF(format), "format",
+         "auto (by file name, .csv is CSV), jsonl or csv"},
         {"intake.delivery_timeout_ms", KM_CT_INT, "60000", 1000, 3600000,
          INTAKE_OFF(delivery_timeout_ms), "delivery-timeout-ms",
          "how long to retry a broker that is away before giving up"},
         {"intake.progress", KM_CT_BOOL, "true", 0, 0, INTAKE_OFF(progress),
          "progress", "progress line when stderr is a terminal"},
-        {"intake.source", KM_CT_STR, NULL, 0, 64, INTAKE_OFF(source),
-         "source", "source for records that have none"},
+        {"intake.source", KM_CT_STR, NULL, 0, 64, INTAKE_OFF(source), "source",
+         "source for records that have none"},
         {"intake.threads", KM_CT_INT, "0", 0, INTAKE_MAX_THREADS,
-         INTAKE_OFF(threads), "threads",
-         "validation threads (0: one per CPU)"},
+         INTAKE_OFF(threads), "threads", "validation threads (0: one per CPU)"},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -160,8 +159,8 @@ static int intake_run(struct intake *in, const struct km_conf *conf)
         intake_progress(in, 0);
         /* Everything queued is either delivered or failed by
          * message.timeout.ms; the margin covers the last retry. */
-        r = km_kafka_flush(in->rk, (int)in->ic->delivery_timeout_ms + 5000,
-                           err, sizeof(err));
+        r = km_kafka_flush(in->rk, (int)in->ic->delivery_timeout_ms + 5000, err,
+                           sizeof(err));
         if (r)
                 km_log_error("flush: %s", err);
         intake_progress(in, 1);
@@ -197,8 +196,9 @@ int main(int argc, char **argv)
                 return rc;
         if (strcmp(ic.format, "auto") && strcmp(ic.format, "jsonl") &&
             strcmp(ic.format, "csv")) {
-                fprintf(stderr, "komek-intake: intake.format: \"%s\" is not "
-                                "auto, jsonl or csv\n",
+                fprintf(stderr,
+                        "komek-intake: intake.format: \"%s\" is not "
+                        "auto, jsonl or csv\n",
                         ic.format);
                 km_conf_destroy(&conf);
                 return 2;
@@ -213,7 +213,9 @@ int main(int argc, char **argv)
         if (ic.threads == 0) {
                 long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-                ic.threads = n < 1 ? 1 : n > INTAKE_MAX_THREADS ? INTAKE_MAX_THREADS : n;
+                ic.threads = n < 1                    ? 1
+                             : n > INTAKE_MAX_THREADS ? INTAKE_MAX_THREADS
+                                                      : n;
         }
         json_object_seed(0); /* before any thread makes objects */
         in.rk = km_kafka_producer_new(&conf, NULL, &in.counts, err,

@@ -19,11 +19,11 @@
 enum intake_format { INTAKE_AUTO, INTAKE_JSONL, INTAKE_CSV };
 
 struct intake_conf {
-        char *format;              /* auto, jsonl, csv */
+        char *format;                /* auto, jsonl, csv */
         int64_t delivery_timeout_ms; /* how long the broker may be away */
-        int progress;              /* progress line on a terminal */
-        char *source;              /* fills a record's missing source */
-        int64_t threads;           /* validation threads, 0: one per CPU */
+        int progress;                /* progress line on a terminal */
+        char *source;                /* fills a record's missing source */
+        int64_t threads;             /* validation threads, 0: one per CPU */
 };
 
 #define INTAKE_BATCH 1024
@@ -40,9 +40,9 @@ struct intake_item {
         int64_t line;
         char reason[64]; /* set: dead-letter it (reader or model said so) */
         char *detail;
-        int valid;       /* results: complaint (1) or dead letter (0) */
+        int valid;         /* results: complaint (1) or dead letter (0) */
         size_t poff, plen; /* the canonical text: batch out + poff */
-        char key[40];    /* building_id (at most 32) or the id */
+        char key[40];      /* building_id (at most 32) or the id */
 };
 
 /* A batch: up to INTAKE_BATCH records of one file, their bytes in one
@@ -71,9 +71,9 @@ struct intake_reason {
  * publisher, with a bounded pool of batches between them. */
 struct intake_pipe {
         pthread_mutex_t mu;
-        pthread_cond_t work_cv; /* work queued, or closing */
-        pthread_cond_t done_cv; /* a batch worked, or closing */
-        pthread_cond_t free_cv; /* a batch back in the pool, or all out */
+        pthread_cond_t work_cv;    /* work queued, or closing */
+        pthread_cond_t done_cv;    /* a batch worked, or closing */
+        pthread_cond_t free_cv;    /* a batch back in the pool, or all out */
         struct intake_batch *pool; /* every batch, for the end */
         size_t npool;
         struct intake_batch *free_list, *work_head, *work_tail, *done_list;
@@ -88,7 +88,7 @@ struct intake {
         const struct km_conf *conf;
         const struct intake_conf *ic;
         rd_kafka_t *rk;
-        rd_kafka_topic_t *rkt; /* the complaints topic */
+        rd_kafka_topic_t *rkt;         /* the complaints topic */
         struct km_kafka_counts counts; /* the publisher's (delivery reports) */
 
         _Atomic int64_t read; /* records read (blank lines not counted) */
@@ -102,11 +102,11 @@ struct intake {
         _Atomic int stopped; /* stop reading: signal or broker gone */
         _Atomic int halted;  /* stop publishing too: broker gone */
         pthread_mutex_t stop_mu;
-        char stop_why[160];  /* why, for the summary */
-        char stop_at[300];   /* file:line where reading stopped */
+        char stop_why[160]; /* why, for the summary */
+        char stop_at[300];  /* file:line where reading stopped */
 
         struct intake_batch *cur; /* the reader's batch, NULL-able */
-        int input_file; /* the input is a regular file (never idle) */
+        int input_file;           /* the input is a regular file (never idle) */
         struct intake_pipe pipe;
         int tty;
         int64_t start_ms, last_progress_ms;
@@ -138,11 +138,10 @@ struct intake_batch *intake_pipe_get(struct intake *in);
 void intake_pipe_submit(struct intake *in, struct intake_batch *b);
 
 /* intake_publish.c */
-void intake_record(struct intake *in, const char *buf, size_t len,
-                   json_t *obj, const char *file, int64_t line);
+void intake_record(struct intake *in, const char *buf, size_t len, json_t *obj,
+                   const char *file, int64_t line);
 void intake_reject(struct intake *in, const char *reason, const char *detail,
-                   const char *buf, size_t len, const char *file,
-                   int64_t line);
+                   const char *buf, size_t len, const char *file, int64_t line);
 /* Hand the reader's partial batch on (file end, idle input, linger). */
 void intake_flush(struct intake *in);
 /* 1 when there is a partial batch waiting for more records. */
@@ -155,7 +154,6 @@ void intake_publish(struct intake *in, struct intake_batch *b);
 void intake_stop(struct intake *in, const char *why, const char *file,
                  int64_t line, int halt);
 void intake_progress(struct intake *in, int final);
-void intake_summary(const struct intake *in, int64_t undelivered,
-                    double secs);
+void intake_summary(const struct intake *in, int64_t undelivered, double secs);
 
 #endif /* INTAKE_H */

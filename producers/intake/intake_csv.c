@@ -20,8 +20,8 @@
 #include "intake.h"
 
 static const char *const intake_csv_top[] = {
-        "external_id", "source", "channel", "received_at",
-        "category", "description", "building_id", NULL,
+        "external_id", "source",      "channel",     "received_at",
+        "category",    "description", "building_id", NULL,
 };
 static const char *const intake_csv_addr[] = {
         "district", "street", "house", "apartment", "address_text", NULL,
@@ -51,8 +51,7 @@ static json_t *intake_csv_bool(const char *s)
 {
         if (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes"))
                 return json_true();
-        if (!strcasecmp(s, "false") || !strcmp(s, "0") ||
-            !strcasecmp(s, "no"))
+        if (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no"))
                 return json_false();
         return json_string(s);
 }
@@ -80,10 +79,10 @@ json_t *intake_csv_object(char *const *header, char *const *row, int n)
                 if (intake_csv_in(intake_csv_top, h))
                         json_object_set_new(o, h, json_string(v));
                 else if (intake_csv_in(intake_csv_addr, h))
-                        json_object_set_new(
-                            intake_csv_sub(o, "address"),
-                            strcmp(h, "address_text") ? h : "text",
-                            json_string(v));
+                        json_object_set_new(intake_csv_sub(o, "address"),
+                                            strcmp(h, "address_text") ? h
+                                                                      : "text",
+                                            json_string(v));
                 else if (!strcmp(h, "lat") || !strcmp(h, "long"))
                         json_object_set_new(o, h, intake_csv_number(v));
                 else if (!strcmp(h, "emergency"))
@@ -91,8 +90,8 @@ json_t *intake_csv_object(char *const *header, char *const *row, int n)
                 else if (!strncmp(h, "contact_", 8) &&
                          (!strcmp(h + 8, "name") || !strcmp(h + 8, "phone") ||
                           !strcmp(h + 8, "email")))
-                        json_object_set_new(intake_csv_sub(o, "contact"),
-                                            h + 8, json_string(v));
+                        json_object_set_new(intake_csv_sub(o, "contact"), h + 8,
+                                            json_string(v));
                 else
                         json_object_set_new(o, h, json_string(v));
         }

@@ -91,7 +91,8 @@ int intake_jsonl(struct intake *in, FILE *fp, const char *name)
                 line++;
                 p = buf;
                 len = intake_chomp(buf, (size_t)n);
-                if (line == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+                if (line == 1 && len >= 3 &&
+                    memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
                         p += 3;
                         len -= 3;
                 }
@@ -111,8 +112,8 @@ int intake_jsonl(struct intake *in, FILE *fp, const char *name)
 }
 
 /* Append bytes to a growing record buffer. */
-static void intake_append(char **rec, size_t *len, size_t *cap,
-                          const char *p, size_t n)
+static void intake_append(char **rec, size_t *len, size_t *cap, const char *p,
+                          size_t n)
 {
         if (*len + n + 1 > *cap) {
                 *cap = (*len + n + 1) * 2;
@@ -161,13 +162,12 @@ static void intake_csv_record(struct intake *in, char **header, int nh,
         if (!km_utf8_valid(rec, len, &bad)) {
                 snprintf(detail, sizeof(detail), "invalid UTF-8 at byte %zu",
                          bad);
-                intake_reject(in, "invalid_utf8", detail, rec, len, name,
-                              line);
+                intake_reject(in, "invalid_utf8", detail, rec, len, name, line);
                 return;
         }
         if (memchr(rec, '\0', len)) {
-                intake_reject(in, "invalid_csv", "NUL byte in record", rec,
-                              len, name, line);
+                intake_reject(in, "invalid_csv", "NUL byte in record", rec, len,
+                              name, line);
                 return;
         }
         n = km_csv_split(rec, len, &row, &block, err, sizeof(err));
@@ -202,7 +202,8 @@ int intake_csv(struct intake *in, FILE *fp, const char *name, char *err,
 
                 line++;
                 len = (size_t)n;
-                if (line == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+                if (line == 1 && len >= 3 &&
+                    memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
                         p += 3;
                         len -= 3;
                 }
@@ -221,8 +222,8 @@ int intake_csv(struct intake *in, FILE *fp, const char *name, char *err,
                 quoted = 0;
                 rlen = intake_chomp(rec, rlen);
                 if (nh < 0) {
-                        nh = intake_csv_header(rec, rlen, &header, &hblock,
-                                               err, errlen);
+                        nh = intake_csv_header(rec, rlen, &header, &hblock, err,
+                                               errlen);
                         if (nh < 0) {
                                 r = nh;
                                 break;

@@ -37,8 +37,8 @@ static void intake_count_reason(struct intake *in, const char *reason)
         }
         in->reasons = km_xrealloc(in->reasons,
                                   (in->nreasons + 1) * sizeof(*in->reasons));
-        snprintf(in->reasons[in->nreasons].name,
-                 sizeof(in->reasons[0].name), "%s", reason);
+        snprintf(in->reasons[in->nreasons].name, sizeof(in->reasons[0].name),
+                 "%s", reason);
         in->reasons[in->nreasons].n = 1;
         in->nreasons++;
 }
@@ -93,21 +93,22 @@ static int intake_produce(struct intake *in, const struct intake_batch *b,
 
         for (;;) {
                 if (in->counts.fatal) {
-                        intake_stop(in, in->counts.fatal_reason, file,
-                                    it->line, 1);
+                        intake_stop(in, in->counts.fatal_reason, file, it->line,
+                                    1);
                         return -1;
                 }
                 if (in->counts.failed > 0) {
-                        intake_stop(in, in->counts.last_error, file,
-                                    it->line, 1);
+                        intake_stop(in, in->counts.last_error, file, it->line,
+                                    1);
                         return -1;
                 }
                 e = rd_kafka_producev(
-                    in->rk, RD_KAFKA_V_RKT(in->rkt),
-                    RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-                    RD_KAFKA_V_KEY(it->key, strlen(it->key)),
-                    RD_KAFKA_V_VALUE(b->out + it->poff, it->plen),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                        in->rk, RD_KAFKA_V_RKT(in->rkt),
+                        RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                        RD_KAFKA_V_KEY(it->key, strlen(it->key)),
+                        RD_KAFKA_V_VALUE(b->out + it->poff, it->plen),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_END);
                 if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
                         in->counts.produced++;
                         return 0;
@@ -121,8 +122,7 @@ static int intake_produce(struct intake *in, const struct intake_batch *b,
                         intake_stop(in, err, file, it->line, 1);
                         return -1;
                 }
-                if (intake_queue_full(in, &moved, &idle_since, file,
-                                      it->line))
+                if (intake_queue_full(in, &moved, &idle_since, file, it->line))
                         return -1;
         }
 }
@@ -138,23 +138,21 @@ static int intake_dead_letter(struct intake *in, const struct intake_batch *b,
         int r;
 
         if (in->counts.fatal) {
-                intake_stop(in, in->counts.fatal_reason, b->file, it->line,
-                            1);
+                intake_stop(in, in->counts.fatal_reason, b->file, it->line, 1);
                 return -1;
         }
         if (in->counts.failed > 0) {
                 intake_stop(in, in->counts.last_error, b->file, it->line, 1);
                 return -1;
         }
-        r = km_dlq_produce_file(in->rk, in->conf, "komek-intake",
-                                "VALUE_CONVERTER", b->file, it->line,
-                                it->reason, it->detail ? it->detail : "",
-                                b->data + it->off, it->len, &in->counts,
-                                (int)in->ic->delivery_timeout_ms, err,
-                                sizeof(err));
+        r = km_dlq_produce_file(
+                in->rk, in->conf, "komek-intake", "VALUE_CONVERTER", b->file,
+                it->line, it->reason, it->detail ? it->detail : "",
+                b->data + it->off, it->len, &in->counts,
+                (int)in->ic->delivery_timeout_ms, err, sizeof(err));
         if (r) {
-                intake_stop(in, r == KM_ERETRY ? "broker not taking messages"
-                                               : err,
+                intake_stop(in,
+                            r == KM_ERETRY ? "broker not taking messages" : err,
                             b->file, it->line, 1);
                 return -1;
         }
@@ -173,9 +171,9 @@ static struct intake_batch *intake_cur(struct intake *in, const char *file)
 }
 
 /* Queue one item: its bytes are copied into the batch's block. */
-static struct intake_item *intake_item_add(struct intake *in,
-                                           const char *buf, size_t len,
-                                           const char *file, int64_t line)
+static struct intake_item *intake_item_add(struct intake *in, const char *buf,
+                                           size_t len, const char *file,
+                                           int64_t line)
 {
         struct intake_batch *b = intake_cur(in, file);
         struct intake_item *it;
@@ -209,14 +207,12 @@ static void intake_item_done(struct intake *in)
         /* the clock every 16 records: a steady input fills a batch
          * faster than that matters, a slow one goes idle (intake_input.c) */
         if (b->n == b->cap ||
-            ((b->n & 15) == 0 &&
-             km_now_ms() - b->first_ms >= INTAKE_LINGER_MS))
+            ((b->n & 15) == 0 && km_now_ms() - b->first_ms >= INTAKE_LINGER_MS))
                 intake_flush(in);
 }
 
 void intake_reject(struct intake *in, const char *reason, const char *detail,
-                   const char *buf, size_t len, const char *file,
-                   int64_t line)
+                   const char *buf, size_t len, const char *file, int64_t line)
 {
         struct intake_item *it = intake_item_add(in, buf, len, file, line);
 
@@ -225,8 +221,8 @@ void intake_reject(struct intake *in, const char *reason, const char *detail,
         intake_item_done(in);
 }
 
-void intake_record(struct intake *in, const char *buf, size_t len,
-                   json_t *obj, const char *file, int64_t line)
+void intake_record(struct intake *in, const char *buf, size_t len, json_t *obj,
+                   const char *file, int64_t line)
 {
         struct intake_item *it = intake_item_add(in, buf, len, file, line);
 
@@ -294,8 +290,7 @@ void intake_progress(struct intake *in, int final)
                 fputs("\r\033[K", stderr);
 }
 
-void intake_summary(const struct intake *in, int64_t undelivered,
-                    double secs)
+void intake_summary(const struct intake *in, int64_t undelivered, double secs)
 {
         char reasons[2048] = "";
         size_t off = 0;
@@ -316,7 +311,6 @@ void intake_summary(const struct intake *in, int64_t undelivered,
                 (long long)in->blank, in->files, in->files_failed, secs,
                 secs > 0 ? (double)(in->published + in->dlq) / secs : 0.0);
         if (in->stopped)
-                fprintf(stderr,
-                        "komek-intake: stopped reading at %s: %s\n",
+                fprintf(stderr, "komek-intake: stopped reading at %s: %s\n",
                         in->stop_at, in->stop_why);
 }

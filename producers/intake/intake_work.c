@@ -47,11 +47,12 @@ static int intake_parse(const struct intake *in, struct intake_item *it,
                                           it->len,
                                           (long long)conf->max_message_bytes);
                 }
-                if (in->ic->source && json_object_get(it->obj, "source") == NULL)
+                if (in->ic->source &&
+                    json_object_get(it->obj, "source") == NULL)
                         json_object_set_new(it->obj, "source",
                                             json_string(in->ic->source));
-                return km_complaint_from_json(it->obj, conf, KM_CPL_INTAKE,
-                                              now, c, it->reason, err, errlen);
+                return km_complaint_from_json(it->obj, conf, KM_CPL_INTAKE, now,
+                                              c, it->reason, err, errlen);
         }
         return km_complaint_parse_ex(buf, it->len, conf, KM_CPL_INTAKE, now,
                                      in->ic->source, c, it->reason, err,
@@ -137,8 +138,7 @@ static void *intake_worker_run(void *arg)
 /* The next batch in sequence from the done list, or NULL.  Under p->mu. */
 static struct intake_batch *intake_take_next(struct intake_pipe *p)
 {
-        for (struct intake_batch **pp = &p->done_list; *pp;
-             pp = &(*pp)->next) {
+        for (struct intake_batch **pp = &p->done_list; *pp; pp = &(*pp)->next) {
                 if ((*pp)->seq == p->seq_out) {
                         struct intake_batch *b = *pp;
 

@@ -59,8 +59,8 @@ static const struct km_conf_key vote_keys[] = {
          offsetof(struct vote_conf, salt), NULL,
          "HMAC key for resident ids (env KOMEK_VOTE_SALT); keep it secret"},
         {"vote.delivery_timeout_ms", KM_CT_INT, "60000", 1000, 3600000,
-         offsetof(struct vote_conf, delivery_timeout_ms),
-         "delivery-timeout-ms", "how long to retry a broker that is away"},
+         offsetof(struct vote_conf, delivery_timeout_ms), "delivery-timeout-ms",
+         "how long to retry a broker that is away"},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -157,14 +157,13 @@ static void vote_line(struct vote *v, const char *buf, size_t len,
         o = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
         if (o == NULL || !json_is_object(o)) {
                 vote_dead(v, o ? "wrong_type:root" : "invalid_json",
-                          o ? "a vote must be a JSON object" : jerr.text,
-                          NULL, file, line);
+                          o ? "a vote must be a JSON object" : jerr.text, NULL,
+                          file, line);
                 json_decref(o);
                 return;
         }
-        if (km_vote_build(o, v->vc->salt,
-                          km_wall_s() + v->conf->future_skew_s, id, &payload,
-                          reason, detail, sizeof(detail))) {
+        if (km_vote_build(o, v->vc->salt, km_wall_s() + v->conf->future_skew_s,
+                          id, &payload, reason, detail, sizeof(detail))) {
                 red = km_vote_redacted(o, v->vc->salt);
                 vote_dead(v, reason, detail, red, file, line);
                 free(red);

@@ -99,9 +99,13 @@ size_t ex_org_stats(const struct fx_data *d, int64_t now, struct ex_org **out)
                                 }
                                 e->complaints++;
                                 if (ex_ack(t))
-                                        ack[na++] = (double)(ex_ack(t) - c->received) / 3600.0;
+                                        ack[na++] = (double)(ex_ack(t) -
+                                                             c->received) /
+                                                    3600.0;
                                 if (t->res)
-                                        res[nr++] = (double)(t->res - c->received) / 3600.0;
+                                        res[nr++] =
+                                                (double)(t->res - c->received) /
+                                                3600.0;
                                 e->breaches += ex_breached(t, now);
                                 if (!t->res) {
                                         e->open++;
@@ -198,7 +202,8 @@ static void ex_rating_metrics(const struct fx_data *d, int64_t now,
                         breaches += ex_breached(t, now);
                         repeats += ex_repeat(d, c, p->repeat_days);
                         if (t->res)
-                                buf[nres++] = (double)(t->res - c->received) / 3600.0;
+                                buf[nres++] =
+                                        (double)(t->res - c->received) / 3600.0;
                 }
         }
         for (size_t i = 0; i < d->nv; i++) {
@@ -213,19 +218,21 @@ static void ex_rating_metrics(const struct fx_data *d, int64_t now,
                 }
         }
         r->per100 = r->apartments > 0 ? 100.0 * (double)r->complaints /
-                                            (double)r->apartments
+                                                (double)r->apartments
                                       : NAN;
         r->res_med = ex_pct(buf, (size_t)nres, 0.5);
         /* the fixture's residents dispute nothing (test_fixmystreet and
          * the view's own test cover disputes) */
         r->disputed_rate = nres ? 0.0 : NAN;
-        r->breach_rate = r->complaints ? (double)breaches / (double)r->complaints : NAN;
-        r->repeat_rate = r->complaints ? (double)repeats / (double)r->complaints : NAN;
+        r->breach_rate =
+                r->complaints ? (double)breaches / (double)r->complaints : NAN;
+        r->repeat_rate =
+                r->complaints ? (double)repeats / (double)r->complaints : NAN;
         r->avg_vote = r->votes ? (double)vsum / (double)r->votes : NAN;
-        r->reason = r->apartments == 0                   ? "no_apartments"
+        r->reason = r->apartments == 0                  ? "no_apartments"
                     : r->complaints < p->min_complaints ? "few_complaints"
                     : r->votes < p->min_votes           ? "few_votes"
-                                                         : NULL;
+                                                        : NULL;
         r->rated = r->reason == NULL;
 }
 
@@ -279,7 +286,8 @@ size_t ex_rating(const struct fx_data *d, int64_t now,
                                 /* s[4] is the votes': disputes go to s[5] */
                                 if (x->rated)
                                         x->s[comp == 4 ? 5 : comp] =
-                                            100.0 * (1.0 - ex_prank(col, nr, v));
+                                                100.0 *
+                                                (1.0 - ex_prank(col, nr, v));
                         }
                 }
                 for (size_t i = first; i < n; i++) {
@@ -288,7 +296,9 @@ size_t ex_rating(const struct fx_data *d, int64_t now,
 
                         if (!x->rated)
                                 continue;
-                        x->s[4] = isnan(x->avg_vote) ? 50 : 100.0 * (x->avg_vote - 1) / 4;
+                        x->s[4] = isnan(x->avg_vote)
+                                          ? 50
+                                          : 100.0 * (x->avg_vote - 1) / 4;
                         for (int c = 0; c < 6; c++) {
                                 sum += p->w[c] * x->s[c];
                                 sw += p->w[c];
@@ -357,7 +367,8 @@ static size_t ex_systemic(const struct fx_data *d,
 
                                 km_fmt_rfc3339(v[k]->received, ts, sizeof(ts));
                                 snprintf(subject, sizeof(subject), "%s|%s|%s",
-                                         d->b[v[k]->bld].id, v[k]->category, ts);
+                                         d->b[v[k]->bld].id, v[k]->category,
+                                         ts);
                                 n = ex_add(e, n, EX_SYSTEMIC, subject);
                         }
                         prev = cnt;
@@ -372,8 +383,7 @@ static size_t ex_systemic(const struct fx_data *d,
  * task of the same building + category came within window_hours before
  * it (ordered as ex_cmp_cpl: received, then id).  inc[i] is 1 for the
  * complaint i that is a counted incident of task a's KSK, with ta[i] = a. */
-static void ex_incidents(const struct fx_data *d, int64_t w, char *inc,
-                         int *ta)
+static void ex_incidents(const struct fx_data *d, int64_t w, char *inc, int *ta)
 {
         const struct fx_cpl **v = km_xcalloc(d->nc + 1, sizeof(*v));
         size_t nv = 0;
@@ -427,7 +437,8 @@ static size_t ex_inefficient(const struct fx_data *d, int64_t now,
                 double med;
 
                 km_civil_from_days(months[mi], &y, &mo, &dd);
-                if (ex_days(mo == 12 ? y + 1 : y, mo == 12 ? 1 : mo + 1, 1) > today)
+                if (ex_days(mo == 12 ? y + 1 : y, mo == 12 ? 1 : mo + 1, 1) >
+                    today)
                         continue; /* not complete */
                 fy = y;
                 fm = mo - (p->months - 1);
@@ -448,13 +459,16 @@ static size_t ex_inefficient(const struct fx_data *d, int64_t now,
                                 int64_t m = ex_month_start(d->c[i].day);
 
                                 cnt += inc[i] && ta[i] >= 0 &&
-                                       !strcmp(d->c[i].t[ta[i]].org, d->o[k].id) &&
+                                       !strcmp(d->c[i].t[ta[i]].org,
+                                               d->o[k].id) &&
                                        m >= first && m <= months[mi];
                         }
-                        rate[k] = 100.0 * (double)cnt / (double)d->o[k].apartments;
+                        rate[k] = 100.0 * (double)cnt /
+                                  (double)d->o[k].apartments;
                         sorted[nk++] = rate[k];
                         if (cnt < p->min_complaints)
-                                rate[k] = -rate[k] - 1; /* in the median, never fires */
+                                rate[k] = -rate[k] -
+                                          1; /* in the median, never fires */
                 }
                 med = ex_pct(sorted, nk, 0.5);
                 if (!(med > 0))
@@ -464,8 +478,8 @@ static size_t ex_inefficient(const struct fx_data *d, int64_t now,
                             rate[k] > p->factor * med) {
                                 char subject[200];
 
-                                snprintf(subject, sizeof(subject), "%s|%04d-%02d",
-                                         d->o[k].id, y, mo);
+                                snprintf(subject, sizeof(subject),
+                                         "%s|%04d-%02d", d->o[k].id, y, mo);
                                 n = ex_add(e, n, EX_INEFFICIENT, subject);
                         }
         }

@@ -64,7 +64,7 @@ static int fx_schema(struct fx_env *env)
 int fx_env_init(struct fx_env *env, const int partitions[FX_NTOPICS])
 {
         static const char *const what[FX_NTOPICS] = {
-            "an-cpl", "an-dsp", "an-evt", "an-vot", "an-dlq", "an-esc"};
+                "an-cpl", "an-dsp", "an-evt", "an-vot", "an-dlq", "an-esc"};
 
         memset(env, 0, sizeof(*env));
         if (km_test_conf(&env->conf))
@@ -124,7 +124,8 @@ static int fx_csv(char *line, char **f, int max)
 }
 
 static int fx_read_csv(const char *dir, const char *name, int nf,
-                       void (*row)(struct fx_data *, char **), struct fx_data *d)
+                       void (*row)(struct fx_data *, char **),
+                       struct fx_data *d)
 {
         char path[512], *line = NULL;
         size_t cap = 0;
@@ -332,9 +333,10 @@ int fx_publish_mask(struct fx_env *env, const struct fx_data *d, int from,
         for (int i = from; i < to && r == 0; i++)
                 if (topics & (1u << d->m[i].topic))
                         r = km_kafka_produce(rk, env->topics[d->m[i].topic],
-                                     RD_KAFKA_PARTITION_UA, d->m[i].key,
-                                     d->m[i].payload, strlen(d->m[i].payload),
-                                     &counts, 30000, err, sizeof(err));
+                                             RD_KAFKA_PARTITION_UA, d->m[i].key,
+                                             d->m[i].payload,
+                                             strlen(d->m[i].payload), &counts,
+                                             30000, err, sizeof(err));
         if (r == 0)
                 r = km_kafka_flush(rk, 30000, err, sizeof(err));
         if (r || counts.delivered != counts.produced)
@@ -357,12 +359,12 @@ int fx_spawn(struct fx_env *env, const char *prog, const char *const *extra,
         argv[n++] = km_xasprintf("%s/deploy/komek.conf", root ? root : ".");
         for (int t = 0; t < FX_NTOPICS; t++) {
                 static const char *const key[FX_NTOPICS] = {
-                    "complaints", "dispatch", "task_events",
-                    "votes",      "dlq",      "escalations"};
+                        "complaints", "dispatch", "task_events",
+                        "votes",      "dlq",      "escalations"};
 
                 argv[n++] = km_xstrdup("--set");
-                argv[n++] = km_xasprintf("topics.%s=%s", key[t],
-                                         env->topics[t]);
+                argv[n++] =
+                        km_xasprintf("topics.%s=%s", key[t], env->topics[t]);
         }
         for (int i = 0; extra && extra[i] && n < 62; i++)
                 argv[n++] = km_xstrdup(extra[i]);
@@ -379,8 +381,8 @@ int fx_spawn(struct fx_env *env, const char *prog, const char *const *extra,
 static long fx_hw_sum(struct fx_env *env, int topic)
 {
         char err[512];
-        rd_kafka_conf_t *kc = km_kafka_conf_new(&env->conf, NULL, err,
-                                                sizeof(err));
+        rd_kafka_conf_t *kc =
+                km_kafka_conf_new(&env->conf, NULL, err, sizeof(err));
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, err, sizeof(err));
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_topic_t *rkt;
@@ -395,7 +397,7 @@ static long fx_hw_sum(struct fx_env *env, int topic)
                         int64_t lo, hi;
 
                         if (rd_kafka_query_watermark_offsets(
-                                rk, env->topics[topic], p, &lo, &hi, 10000))
+                                    rk, env->topics[topic], p, &lo, &hi, 10000))
                                 sum = -1;
                         else if (sum >= 0)
                                 sum += hi;

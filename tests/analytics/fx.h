@@ -38,8 +38,8 @@ struct fx_cpl {
         char id[KM_ID_LEN];
         int64_t received, day; /* day: local days since 1970-01-01 */
         char category[24], channel[16];
-        int bld;               /* index into b, -1: unknown building */
-        int ntask;             /* 1, or 2 when attempt 1 was rejected */
+        int bld;   /* index into b, -1: unknown building */
+        int ntask; /* 1, or 2 when attempt 1 was rejected */
         struct fx_task t[2];
 };
 

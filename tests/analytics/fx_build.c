@@ -122,9 +122,9 @@ static void fx_dispatch(struct fx_data *d, const struct fx_cpl *c, int attempt,
                       attempt, "org_id", t->org, "org_kind", t->org_kind,
                       "building_id", b ? json_string(b->id) : json_null(),
                       "district", b ? json_string(b->district) : json_null(),
-                      "category", c->category, "received_at", srec,
-                      "routed_at", srouted, "due_at", sdue, "route_reason", why,
-                      "complaint", cpl);
+                      "category", c->category, "received_at", srec, "routed_at",
+                      srouted, "due_at", sdue, "route_reason", why, "complaint",
+                      cpl);
         text = json_dumps(m, JSON_COMPACT);
         fx_add_msg(d, FX_DSP, t->org, text);
         free(text);
@@ -145,7 +145,7 @@ static void fx_route(struct fx_data *d, struct fx_cpl *c, json_t *cpl)
 
         if (b)
                 org = cat && strcmp(cat->kind, "lift_operator") == 0 ? b->lift
-                                                                      : b->ksk;
+                                                                     : b->ksk;
         if (org == NULL || *org == '\0')
                 org = "triage";
         o = fx_org(d, org);
@@ -185,7 +185,7 @@ static void fx_route(struct fx_data *d, struct fx_cpl *c, json_t *cpl)
 static char (*fx_truth(const char *dir, size_t *n))[24]
 {
         char path[512], *line = NULL;
-        char (*tb)[24] = NULL;
+        char(*tb)[24] = NULL;
         size_t cap = 0;
         FILE *fp;
 
@@ -225,7 +225,7 @@ static int fx_complaints(struct fx_data *d, struct fx_set *seen)
         char path[512], *line = NULL, reason[KM_REASON_LEN], err[256];
         size_t cap = 0, ntruth = 0, lineno = 0;
         ssize_t len;
-        char (*truth)[24] = fx_truth(d->dir, &ntruth);
+        char(*truth)[24] = fx_truth(d->dir, &ntruth);
         FILE *fp;
 
         snprintf(path, sizeof(path), "%s/complaints.jsonl", d->dir);
@@ -248,8 +248,8 @@ static int fx_complaints(struct fx_data *d, struct fx_set *seen)
                                        err, sizeof(err)))
                         continue; /* malformed: intake dead-letters it */
                 text = km_complaint_dumps(kc, 0);
-                fx_add_msg(d, FX_CPL, kc->building_id ? kc->building_id : kc->id,
-                           text);
+                fx_add_msg(d, FX_CPL,
+                           kc->building_id ? kc->building_id : kc->id, text);
                 if (fx_set_seen(seen, kc->id)) {
                         free(text);
                         km_complaint_destroy(kc);
@@ -327,10 +327,10 @@ static int fx_votes(struct fx_data *d, struct fx_set *seen)
                 snprintf(v->month, sizeof(v->month), "%s", month);
                 v->score = score;
                 v->kept = !fx_set_seen(seen, v->id);
-                m = json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:s}",
-                              "schema_version", 1, "vote_id", v->id, "ksk_id",
-                              ksk, "resident_hash", hash, "month", month,
-                              "score", score, "voted_at", at);
+                m = json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:s}", "schema_version",
+                              1, "vote_id", v->id, "ksk_id", ksk,
+                              "resident_hash", hash, "month", month, "score",
+                              score, "voted_at", at);
                 text = json_dumps(m, JSON_COMPACT);
                 fx_add_msg(d, FX_VOT, ksk, text);
                 free(text);

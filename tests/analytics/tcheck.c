@@ -120,8 +120,8 @@ static void kv_query(struct kvs *s, const char *sql, int nk)
                 r = kv_add(s, key);
                 for (int c = nk; c < PQnfields(res) && c - nk < TC_NV; c++)
                         r->v[c - nk] = PQgetisnull(res, i, c)
-                                           ? NAN
-                                           : atof(PQgetvalue(res, i, c));
+                                               ? NAN
+                                               : atof(PQgetvalue(res, i, c));
         }
         PQclear(res);
 }
@@ -142,7 +142,7 @@ static void kv_compare(const char *what, struct kvs *want, struct kvs *got,
                 print_error("%s: got %zu rows, want %zu\n", what, got->n,
                             want->n);
         for (size_t i = 0, j = 0; i < want->n || j < got->n;) {
-                int c = i == want->n   ? 1
+                int c = i == want->n  ? 1
                         : j == got->n ? -1
                                       : strcmp(want->r[i].key, got->r[j].key);
 
@@ -182,7 +182,8 @@ void tc_check_facts(const struct fx_data *d)
                 const struct fx_cpl *c = &d->c[i];
 
                 tasks += c->ntask;
-                events += c->t[0].rej ? 1 : (c->t[0].ack != 0) + (c->t[0].res != 0);
+                events += c->t[0].rej ? 1
+                                      : (c->t[0].ack != 0) + (c->t[0].res != 0);
         }
         for (size_t i = 0; i < d->nv; i++)
                 if (d->v[i].kept) {
@@ -193,8 +194,10 @@ void tc_check_facts(const struct fx_data *d)
         assert_int_equal(tc_long("SELECT sum(n) FROM an_daily"), d->nc);
         assert_int_equal(tc_long("SELECT count(*) FROM an_tasks"), tasks);
         assert_int_equal(tc_long("SELECT sum(n) FROM an_org_daily"), tasks);
-        assert_int_equal(tc_long("SELECT sum(n) FROM an_daily_district"), d->nc);
-        assert_int_equal(tc_long("SELECT count(*) FROM an_task_events"), events);
+        assert_int_equal(tc_long("SELECT sum(n) FROM an_daily_district"),
+                         d->nc);
+        assert_int_equal(tc_long("SELECT count(*) FROM an_task_events"),
+                         events);
         assert_int_equal(tc_long("SELECT count(*) FROM an_votes"), votes);
         assert_int_equal(tc_long("SELECT sum(n) FROM an_vote_month"), votes);
         assert_int_equal(tc_long("SELECT sum(score_sum) FROM an_vote_month"),
@@ -230,7 +233,8 @@ void tc_check_weekly(const struct fx_data *d)
                         for (size_t i = 0; i < d->nc; i++) {
                                 int64_t cw = fx_week_start(d->c[i].day);
 
-                                if (strcmp(d->c[i].category, conf->categories[k].code))
+                                if (strcmp(d->c[i].category,
+                                           conf->categories[k].code))
                                         continue;
                                 n += cw == w;
                                 prev += cw == w - 7;
@@ -290,7 +294,8 @@ void tc_check_channels(const struct fx_data *d)
                 struct kv *r;
 
                 snprintf(key, sizeof(key), "%lld|%s",
-                         (long long)fx_week_start(d->c[i].day), d->c[i].channel);
+                         (long long)fx_week_start(d->c[i].day),
+                         d->c[i].channel);
                 r = kv_get(&want, key);
                 r->v[0] = isnan(r->v[0]) ? 1 : r->v[0] + 1;
         }
@@ -331,7 +336,8 @@ void tc_check_districts(const struct fx_data *d)
 
 void tc_check_orgs(const struct fx_data *d, int64_t now)
 {
-        static const double tol[8] = {0, 0.006, 0.006, 0.006, 0.006, 0.006, 0, 0};
+        static const double tol[8] = {0,     0.006, 0.006, 0.006,
+                                      0.006, 0.006, 0,     0};
         struct kvs want = {0}, got = {0};
         struct ex_org *o = NULL;
         size_t n = ex_org_stats(d, now, &o);
@@ -341,9 +347,10 @@ void tc_check_orgs(const struct fx_data *d, int64_t now)
 
                 r->v[0] = (double)o[i].complaints;
                 r->v[1] = o[i].apartments > 0
-                              ? ex_round(100.0 * (double)o[i].complaints /
-                                             (double)o[i].apartments, 2)
-                              : NAN;
+                                  ? ex_round(100.0 * (double)o[i].complaints /
+                                                     (double)o[i].apartments,
+                                             2)
+                                  : NAN;
                 r->v[2] = ex_round(o[i].ack_med, 2);
                 r->v[3] = ex_round(o[i].ack_p90, 2);
                 r->v[4] = ex_round(o[i].res_med, 2);
@@ -364,8 +371,8 @@ void tc_check_orgs(const struct fx_data *d, int64_t now)
 void tc_check_rating(const struct fx_data *d, int64_t now,
                      const struct ex_rating_params *p)
 {
-        static const double tol[8] = {0, 0.006, 0.006, 0.0001, 0.0001, 0.006,
-                                      0.051, 0.2};
+        static const double tol[8] = {0,      0.006, 0.006, 0.0001,
+                                      0.0001, 0.006, 0.051, 0.2};
         static const double stol[7] = {0.051, 0.051, 0.051, 0.051,
                                        0.051, 0.051, 0.11};
         struct kvs want = {0}, got = {0}, swant = {0}, sgot = {0};
@@ -418,13 +425,13 @@ void tc_check_rating(const struct fx_data *d, int64_t now,
         /* ranks follow the scores, per city and per district; the unrated
          * have none */
         assert_int_equal(
-            tc_long("SELECT count(*) FROM ksk_rating k WHERE rated AND "
-                    "(rank_city <> 1 + (SELECT count(*) FROM ksk_rating x "
-                    "WHERE x.rated AND x.month = k.month AND x.score > k.score) "
-                    "OR rank_district <> 1 + (SELECT count(*) FROM ksk_rating x "
-                    "WHERE x.rated AND x.month = k.month AND x.district IS NOT "
-                    "DISTINCT FROM k.district AND x.score > k.score))"),
-            0);
+                tc_long("SELECT count(*) FROM ksk_rating k WHERE rated AND "
+                        "(rank_city <> 1 + (SELECT count(*) FROM ksk_rating x "
+                        "WHERE x.rated AND x.month = k.month AND x.score > k.score) "
+                        "OR rank_district <> 1 + (SELECT count(*) FROM ksk_rating x "
+                        "WHERE x.rated AND x.month = k.month AND x.district IS NOT "
+                        "DISTINCT FROM k.district AND x.score > k.score))"),
+                0);
         assert_int_equal(tc_long("SELECT count(*) FROM ksk_rating WHERE NOT "
                                  "rated AND (score IS NOT NULL OR rank_city "
                                  "IS NOT NULL)"),
@@ -436,9 +443,10 @@ void tc_check_rating(const struct fx_data *d, int64_t now,
 void tc_check_no_pii(void)
 {
         static const char *const tables[] = {
-            "an_complaints", "an_tasks", "an_task_events", "an_votes",
-            "an_daily",      "an_daily_district", "an_org_daily",
-            "an_vote_month", "an_watermarks",     "escalations",
+                "an_complaints", "an_tasks",      "an_task_events",
+                "an_votes",      "an_daily",      "an_daily_district",
+                "an_org_daily",  "an_vote_month", "an_watermarks",
+                "escalations",
         };
         char sql[512];
 
@@ -451,12 +459,12 @@ void tc_check_no_pii(void)
                         fail_msg("%s holds personal data", tables[i]);
         }
         assert_int_equal(
-            tc_long("SELECT count(*) FROM information_schema.columns WHERE "
-                    "table_schema = current_schema() AND (table_name LIKE 'an%' "
-                    "OR table_name = 'escalations') AND column_name IN "
-                    "('contact', 'description', 'resident_hash', 'note', "
-                    "'apartment', 'street', 'house')"),
-            0);
+                tc_long("SELECT count(*) FROM information_schema.columns WHERE "
+                        "table_schema = current_schema() AND (table_name LIKE 'an%' "
+                        "OR table_name = 'escalations') AND column_name IN "
+                        "('contact', 'description', 'resident_hash', 'note', "
+                        "'apartment', 'street', 'house')"),
+                0);
 }
 
 struct tc_dlq {
@@ -490,8 +498,9 @@ static int tc_dlq_headers_ok(const rd_kafka_message_t *rkm, json_t *m)
         if (strcmp(h, json_string_value(json_object_get(o, "topic"))))
                 return 0;
         tc_header(hdrs, "__connect.errors.partition", h, sizeof(h));
-        snprintf(want, sizeof(want), "%lld",
-                 (long long)json_integer_value(json_object_get(o, "partition")));
+        snprintf(
+                want, sizeof(want), "%lld",
+                (long long)json_integer_value(json_object_get(o, "partition")));
         if (strcmp(h, want))
                 return 0;
         tc_header(hdrs, "__connect.errors.offset", h, sizeof(h));

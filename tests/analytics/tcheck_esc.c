@@ -39,24 +39,27 @@ long tc_check_escalations(const struct fx_data *d, int64_t now,
         }
         free(e);
         print_message("escalations expected: sla_breach %ld, systemic %ld, "
-                      "inefficient_ksk %ld\n", per[0], per[1], per[2]);
+                      "inefficient_ksk %ld\n",
+                      per[0], per[1], per[2]);
         assert_true(per[0] > 0 && per[1] > 0 && per[2] > 0);
         qsort(want, n, sizeof(char *), tc_cmp_str);
         res = tc_query(
-            "SELECT k FROM (SELECT kind || '|' || CASE kind WHEN 'sla_breach' THEN "
-            "complaint_id::text WHEN 'systemic' THEN building_id || '|' || "
-            "category || '|' || to_char(window_end AT TIME ZONE 'UTC', "
-            "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') ELSE org_id || '|' || "
-            "(evidence->>'month') END AS k FROM escalations) x ORDER BY k COLLATE \"C\"");
+                "SELECT k FROM (SELECT kind || '|' || CASE kind WHEN 'sla_breach' THEN "
+                "complaint_id::text WHEN 'systemic' THEN building_id || '|' || "
+                "category || '|' || to_char(window_end AT TIME ZONE 'UTC', "
+                "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') ELSE org_id || '|' || "
+                "(evidence->>'month') END AS k FROM escalations) x ORDER BY k COLLATE \"C\"");
         got = PQntuples(res);
         for (size_t i = 0, j = 0; i < n || j < (size_t)got;) {
-                int c = i == n               ? 1
-                        : j == (size_t)got ? -1
-                                           : strcmp(want[i], PQgetvalue(res, (int)j, 0));
+                int c = i == n ? 1
+                        : j == (size_t)got
+                                ? -1
+                                : strcmp(want[i], PQgetvalue(res, (int)j, 0));
 
                 if (c && bad++ < 10)
                         print_error("escalation %s %s\n",
-                                    c < 0 ? want[i] : PQgetvalue(res, (int)j, 0),
+                                    c < 0 ? want[i]
+                                          : PQgetvalue(res, (int)j, 0),
                                     c < 0 ? "missing" : "unexpected");
                 if (c <= 0)
                         i++;

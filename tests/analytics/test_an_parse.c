@@ -51,24 +51,24 @@ static void parse(int topic, const char *buf, size_t len, struct an_msg *m)
 static char *full_complaint(size_t desc_chars)
 {
         static const char head[] =
-            "{\"emergency\":true,\"media_urls\":["
-            "\"https://x.kz/1.jpg\",\"https://x.kz/2.jpg\","
-            "\"https://x.kz/3.jpg\",\"https://x.kz/4.jpg\","
-            "\"https://x.kz/5.jpg\",\"http://x.kz/6.jpg\","
-            "\"https://x.kz/7.jpg\",\"https://x.kz/8.jpg\","
-            "\"https://x.kz/9.jpg\",\"https:\\/\\/x.kz\\/10.jpg\"],"
-            "\"contact\":{\"email\":\"a@b.kz\",\"phone\":\"+77010000000\","
-            "\"name\":\"\\u0410\\u0439\\u0433\\u04af\\u043b\"},"
-            "\"lat\":51.169392,\"long\":-0.5e1,"
-            "\"building_id\":\"B_0123456789abcdefghij-KLMNOPQR\","
-            "\"address\":{\"text\":\"\\u0443\\u043b. \\u041a\\u0435\\u043d\","
-            "\"apartment\":\"12\\/3\",\"house\":\"7\\u0410\","
-            "\"street\":\"Қабанбай батыр\",\"district\":\"Есиль\"},"
-            "\"schema_version\":1,\"id\":\"%s\",\"source\":\"call109\","
-            "\"external_id\":\"ext-\\u00e9-\\ud83d\\ude00\","
-            "\"channel\":\"tele\\u0067ram\","
-            "\"received_at\":\"2026-07-16T15:30:00.5+06:00\","
-            "\"category\":\"h\\u0065ating\",\"description\":\"";
+                "{\"emergency\":true,\"media_urls\":["
+                "\"https://x.kz/1.jpg\",\"https://x.kz/2.jpg\","
+                "\"https://x.kz/3.jpg\",\"https://x.kz/4.jpg\","
+                "\"https://x.kz/5.jpg\",\"http://x.kz/6.jpg\","
+                "\"https://x.kz/7.jpg\",\"https://x.kz/8.jpg\","
+                "\"https://x.kz/9.jpg\",\"https:\\/\\/x.kz\\/10.jpg\"],"
+                "\"contact\":{\"email\":\"a@b.kz\",\"phone\":\"+77010000000\","
+                "\"name\":\"\\u0410\\u0439\\u0433\\u04af\\u043b\"},"
+                "\"lat\":51.169392,\"long\":-0.5e1,"
+                "\"building_id\":\"B_0123456789abcdefghij-KLMNOPQR\","
+                "\"address\":{\"text\":\"\\u0443\\u043b. \\u041a\\u0435\\u043d\","
+                "\"apartment\":\"12\\/3\",\"house\":\"7\\u0410\","
+                "\"street\":\"Қабанбай батыр\",\"district\":\"Есиль\"},"
+                "\"schema_version\":1,\"id\":\"%s\",\"source\":\"call109\","
+                "\"external_id\":\"ext-\\u00e9-\\ud83d\\ude00\","
+                "\"channel\":\"tele\\u0067ram\","
+                "\"received_at\":\"2026-07-16T15:30:00.5+06:00\","
+                "\"category\":\"h\\u0065ating\",\"description\":\"";
         /* 10 code points of escapes, then the rest as two-byte letters */
         static const char esc[] = "\\u0416\\ud83d\\ude00 \\\"q\\\" \\/ \\t";
         char id[KM_ID_LEN];
@@ -117,9 +117,9 @@ static void test_complaint_counted(void **state)
         free(in);
 }
 
-#define BASE                                                                   \
-        "\"schema_version\":1,\"id\":\"0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\","\
-        "\"source\":\"call109\",\"received_at\":\"2026-07-16T09:00:00Z\","     \
+#define BASE                                                                    \
+        "\"schema_version\":1,\"id\":\"0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\"," \
+        "\"source\":\"call109\",\"received_at\":\"2026-07-16T09:00:00Z\","      \
         "\"category\":\"heating\",\"address\":{\"text\":\"x\"}"
 
 static void test_complaint_rejected(void **state)
@@ -128,26 +128,27 @@ static void test_complaint_rejected(void **state)
                 const char *in;
                 const char *want; /* the model's reason */
         } rows[] = {
-            {"{" BASE "}", "missing_field:description"},
-            {"{" BASE ",\"description\":\"d\",\"foo\":1}", "unknown_field:foo"},
-            {"{" BASE ",\"description\":\"\\ud83d\"}", "invalid_json"},
-            {"{" BASE ",\"description\":\"d\",\"description\":\"e\"}",
-             "duplicate_key"},
-            {"{" BASE ",\"description\":\"\xff\"}", "invalid_utf8"},
-            {"{" BASE ",\"description\":\"d\",\"lat\":51}",
-             "invalid_field:lat"},
-            {"{" BASE ",\"description\":\"d\",\"channel\":\"pigeon\"}",
-             "invalid_field:channel"},
-            {"{\"schema_version\":1,\"source\":\"call109\",\"received_at\":"
-             "\"2026-07-16T09:00:00Z\",\"category\":\"heating\","
-             "\"description\":\"d\",\"address\":{\"text\":\"x\"}}",
-             "missing_field:id"},
-            {"{" BASE ",\"description\":\"d\",\"external_id\":\"e1\"}",
-             "invalid_field:id"},
-            {"{\"schema_version\":2}", "unsupported_schema_version"},
-            {"not json {", "invalid_json"},
-            {"", "invalid_json"},
-            {"[1]", "wrong_type:root"},
+                {"{" BASE "}", "missing_field:description"},
+                {"{" BASE ",\"description\":\"d\",\"foo\":1}",
+                 "unknown_field:foo"},
+                {"{" BASE ",\"description\":\"\\ud83d\"}", "invalid_json"},
+                {"{" BASE ",\"description\":\"d\",\"description\":\"e\"}",
+                 "duplicate_key"},
+                {"{" BASE ",\"description\":\"\xff\"}", "invalid_utf8"},
+                {"{" BASE ",\"description\":\"d\",\"lat\":51}",
+                 "invalid_field:lat"},
+                {"{" BASE ",\"description\":\"d\",\"channel\":\"pigeon\"}",
+                 "invalid_field:channel"},
+                {"{\"schema_version\":1,\"source\":\"call109\",\"received_at\":"
+                 "\"2026-07-16T09:00:00Z\",\"category\":\"heating\","
+                 "\"description\":\"d\",\"address\":{\"text\":\"x\"}}",
+                 "missing_field:id"},
+                {"{" BASE ",\"description\":\"d\",\"external_id\":\"e1\"}",
+                 "invalid_field:id"},
+                {"{\"schema_version\":2}", "unsupported_schema_version"},
+                {"not json {", "invalid_json"},
+                {"", "invalid_json"},
+                {"[1]", "wrong_type:root"},
         };
         char *big = full_complaint((size_t)conf.max_description_chars + 1);
         char *huge = km_xmalloc((size_t)conf.max_message_bytes + 2);
@@ -158,9 +159,9 @@ static void test_complaint_rejected(void **state)
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]) + 2; i++) {
                 const char *in = i < sizeof(rows) / sizeof(rows[0]) ? rows[i].in
                                  : i == sizeof(rows) / sizeof(rows[0]) ? big
-                                                                      : huge;
+                                                                       : huge;
                 const char *want = i < sizeof(rows) / sizeof(rows[0])
-                                       ? rows[i].want
+                                           ? rows[i].want
                                    : in == big ? "too_long:description"
                                                : "too_large";
                 char reason[KM_REASON_LEN] = "", err[256] = "";
@@ -191,56 +192,65 @@ static void test_complaint_rejected(void **state)
         "\"attempt\":2,\"org_id\":\"ksk-1\",\"org_kind\":\"ksk\","             \
         "\"category\":\"heating\",\"received_at\":\"2026-07-16T09:00:00Z\","   \
         "\"routed_at\":\"2026-07-16T09:00:01Z\",\"due_at\":"                   \
-        "\"2026-07-17T09:00:00Z\",\"complaint\":{\"channel\":\"web\","        \
+        "\"2026-07-17T09:00:00Z\",\"complaint\":{\"channel\":\"web\","         \
         "\"x\":[1,{\"y\":null}]}}"
 
 static void test_other_topics(void **state)
 {
         static const char dsp_row[] =
-            "0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\t2\tksk-1\tksk\t\\N\t\\N\t"
-            "heating\t\\N\t2026-07-16T09:00:00Z\t2026-07-16\t"
-            "2026-07-16T09:00:01Z\t2026-07-17T09:00:00Z\tweb\n";
+                "0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\t2\tksk-1\tksk\t\\N\t\\N\t"
+                "heating\t\\N\t2026-07-16T09:00:00Z\t2026-07-16\t"
+                "2026-07-16T09:00:01Z\t2026-07-17T09:00:00Z\tweb\n";
         static const struct {
                 int topic;
                 const char *in;
                 const char *want; /* reason, or the row */
         } rows[] = {
-            {AN_T_DISPATCH, "{\"schema_version\":1,\"complaint_id\":" CID
-                            "," DSP, dsp_row},
-            /* escaped member names: the scanner leaves them to jansson */
-            {AN_T_DISPATCH, "{\"schema_version\":1,\"\\u0063omplaint_id\":" CID
-                            "," DSP, dsp_row},
-            {AN_T_DISPATCH, "{\"schema_version\":1,\"complaint_id\":" CID
-                            ",\"complaint\":{\"a\":1,\"a\":2}," DSP,
-             "invalid_json"},
-            {AN_T_DISPATCH, "{\"schema_version\":1,\"complaint_id\":\"nope\"}",
-             "invalid_field:complaint_id"},
-            {AN_T_DISPATCH, "{\"schema_version\":1,\"complaint_id\":" CID
-                            ",\"attempt\":1.0}",
-             "wrong_type:attempt"},
-            {AN_T_EVENTS, "{\"schema_version\":1,\"event_id\":" CID
-                          ",\"complaint_id\":" CID ",\"attempt\":1,"
-                          "\"org_id\":\"ksk-1\",\"event\":\"resolved\","
-                          "\"at\":\"2026-07-16T10:00:00+05:00\"}",
-             "0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\t"
-             "0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\t1\tksk-1\tresolved\t"
-             "2026-07-16T05:00:00Z\t\\N\n"},
-            {AN_T_EVENTS, "{\"schema_version\":1,\"event_id\":" CID
-                          ",\"x\":\"\\ud800\"}",
-             "invalid_json"},
-            {AN_T_VOTES, "{\"schema_version\":1,\"vote_id\":" CID
-                         ",\"ksk_id\":\"k\\u0073k-1\",\"month\":\"2026-07\","
-                         "\"score\":5,\"voted_at\":\"2026-07-16T09:00:00Z\"}",
-             "0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\tksk-1\t2026-07-01\t5\t"
-             "2026-07-16T09:00:00Z\n"},
-            {AN_T_VOTES, "{\"schema_version\":1,\"vote_id\":" CID
-                         ",\"ksk_id\":\"ksk-1\",\"month\":\"2026-07\","
-                         "\"score\":6,\"voted_at\":\"2026-07-16T09:00:00Z\"}",
-             "invalid_field:score"},
-            {AN_T_VOTES, "{\"schema_version\":2}",
-             "unsupported_schema_version"},
-            {AN_T_VOTES, "{\"schema_version\":1} x", "invalid_json"},
-            {AN_T_VOTES, "", "invalid_json"},
+                {AN_T_DISPATCH,
+                 "{\"schema_version\":1,\"complaint_id\":" CID "," DSP,
+                 dsp_row},
+                /* escaped member names: the scanner leaves them to jansson */
+                {AN_T_DISPATCH,
+                 "{\"schema_version\":1,\"\\u0063omplaint_id\":" CID "," DSP,
+                 dsp_row},
+                {AN_T_DISPATCH,
+                 "{\"schema_version\":1,\"complaint_id\":" CID
+                 ",\"complaint\":{\"a\":1,\"a\":2}," DSP,
+                 "invalid_json"},
+                {AN_T_DISPATCH,
+                 "{\"schema_version\":1,\"complaint_id\":\"nope\"}",
+                 "invalid_field:complaint_id"},
+                {AN_T_DISPATCH,
+                 "{\"schema_version\":1,\"complaint_id\":" CID
+                 ",\"attempt\":1.0}",
+                 "wrong_type:attempt"},
+                {AN_T_EVENTS,
+                 "{\"schema_version\":1,\"event_id\":" CID
+                 ",\"complaint_id\":" CID ",\"attempt\":1,"
+                 "\"org_id\":\"ksk-1\",\"event\":\"resolved\","
+                 "\"at\":\"2026-07-16T10:00:00+05:00\"}",
+                 "0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\t"
+                 "0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\t1\tksk-1\tresolved\t"
+                 "2026-07-16T05:00:00Z\t\\N\n"},
+                {AN_T_EVENTS,
+                 "{\"schema_version\":1,\"event_id\":" CID
+                 ",\"x\":\"\\ud800\"}",
+                 "invalid_json"},
+                {AN_T_VOTES,
+                 "{\"schema_version\":1,\"vote_id\":" CID
+                 ",\"ksk_id\":\"k\\u0073k-1\",\"month\":\"2026-07\","
+                 "\"score\":5,\"voted_at\":\"2026-07-16T09:00:00Z\"}",
+                 "0b3f1c52-6f1a-4d3e-9a70-6b6f6d656b31\tksk-1\t2026-07-01\t5\t"
+                 "2026-07-16T09:00:00Z\n"},
+                {AN_T_VOTES,
+                 "{\"schema_version\":1,\"vote_id\":" CID
+                 ",\"ksk_id\":\"ksk-1\",\"month\":\"2026-07\","
+                 "\"score\":6,\"voted_at\":\"2026-07-16T09:00:00Z\"}",
+                 "invalid_field:score"},
+                {AN_T_VOTES, "{\"schema_version\":2}",
+                 "unsupported_schema_version"},
+                {AN_T_VOTES, "{\"schema_version\":1} x", "invalid_json"},
+                {AN_T_VOTES, "", "invalid_json"},
         };
 
         (void)state;
@@ -282,9 +292,9 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_complaint_counted),
-            cmocka_unit_test(test_complaint_rejected),
-            cmocka_unit_test(test_other_topics),
+                cmocka_unit_test(test_complaint_counted),
+                cmocka_unit_test(test_complaint_rejected),
+                cmocka_unit_test(test_other_topics),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

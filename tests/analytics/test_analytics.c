@@ -47,11 +47,20 @@ static char group[128];
 static int64_t now;
 
 static const char *const an_args[] = {
-    "--set", "analytics.rating_min_complaints=20",
-    "--set", "analytics.rating_min_votes=10",
-    "--batch-max", "40", "--log-level", "info",
-    /* a killed member leaves the group in 6 s, not 45 */
-    "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", NULL,
+        "--set",
+        "analytics.rating_min_complaints=20",
+        "--set",
+        "analytics.rating_min_votes=10",
+        "--batch-max",
+        "40",
+        "--log-level",
+        "info",
+        /* a killed member leaves the group in 6 s, not 45 */
+        "-X",
+        "session.timeout.ms=6000",
+        "-X",
+        "heartbeat.interval.ms=500",
+        NULL,
 };
 
 static int setup(void **state)
@@ -172,7 +181,8 @@ static void test_two_processes_kill_restart(void **state)
         terminated = tc_terminate_sessions(group);
         after = fx_stored_total(&env, group);
         print_message("terminated %ld analytics session(s) at %ld of %ld "
-                      "offsets\n", terminated, after, want);
+                      "offsets\n",
+                      terminated, after, want);
         /* the injection happened: sessions were dropped, and before the
          * work was done (offsets only grow: short now, short then) */
         assert_true(terminated > 0);
@@ -200,8 +210,8 @@ static void test_org_stats(void **state)
 
 static void test_rating(void **state)
 {
-        struct ex_rating_params p = {{0.30, 0.20, 0.20, 0.10, 0.20, 0.10},
-                                     20, 10, 30};
+        struct ex_rating_params p = {
+                {0.30, 0.20, 0.20, 0.10, 0.20, 0.10}, 20, 10, 30};
 
         (void)state;
         tc_check_rating(&d, now, &p);
@@ -223,19 +233,29 @@ static void test_dead_letters(void **state)
  * (relation, rows, md5 of the sorted rows), one line each: malloc'ed. */
 static char *snapshot(void)
 {
-        static const char *const rel[] = {
-            "an_complaints", "an_tasks", "an_task_events", "an_votes",
-            "an_daily", "an_daily_district", "an_org_daily", "an_vote_month",
-            "org_stats", "ksk_rating", "complaints_weekly",
-            "complaints_weekly_district", "channels_weekly", "complaints_ytd",
-            NULL};
+        static const char *const rel[] = {"an_complaints",
+                                          "an_tasks",
+                                          "an_task_events",
+                                          "an_votes",
+                                          "an_daily",
+                                          "an_daily_district",
+                                          "an_org_daily",
+                                          "an_vote_month",
+                                          "org_stats",
+                                          "ksk_rating",
+                                          "complaints_weekly",
+                                          "complaints_weekly_district",
+                                          "channels_weekly",
+                                          "complaints_ytd",
+                                          NULL};
         char *out = km_xstrdup(""), err[512];
 
         for (int i = 0; rel[i]; i++) {
                 /* relation names: this fixed list, not input */
                 char *q = km_xasprintf(
-                    "SELECT count(*), md5(coalesce(string_agg(r::text, "
-                    "E'\\n' ORDER BY r::text), '')) FROM %s r", rel[i]);
+                        "SELECT count(*), md5(coalesce(string_agg(r::text, "
+                        "E'\\n' ORDER BY r::text), '')) FROM %s r",
+                        rel[i]);
                 PGresult *res = NULL;
                 char *next;
 
@@ -279,14 +299,24 @@ static void test_escalations_once(void **state)
 {
         struct ex_esc_params p = {3, 168, 1.5, 100, 10, 3};
         char set[200];
-        const char *args[] = {"--set", set, "--once",
-                              "--set", "escalator.systemic_count=3",
-                              "--set", "escalator.systemic_window_hours=168",
-                              "--set", "escalator.inefficient_factor=1.5",
-                              "--set", "escalator.inefficient_min_apartments=100",
-                              "--set", "escalator.inefficient_min_complaints=10",
-                              "--set", "escalator.inefficient_months=3",
-                              "--name", "komek-test-escalator", NULL};
+        const char *args[] = {"--set",
+                              set,
+                              "--once",
+                              "--set",
+                              "escalator.systemic_count=3",
+                              "--set",
+                              "escalator.systemic_window_hours=168",
+                              "--set",
+                              "escalator.inefficient_factor=1.5",
+                              "--set",
+                              "escalator.inefficient_min_apartments=100",
+                              "--set",
+                              "escalator.inefficient_min_complaints=10",
+                              "--set",
+                              "escalator.inefficient_months=3",
+                              "--name",
+                              "komek-test-escalator",
+                              NULL};
         char name[160];
         long rows, msgs;
 
@@ -294,18 +324,20 @@ static void test_escalations_once(void **state)
         snprintf(set, sizeof(set), "escalator.analytics_group=%s", group);
         km_test_name(name, sizeof(name), "esc");
         args[16] = name;
-        assert_int_equal(km_test_wait(fx_spawn(&env, "escalator", args,
-                                               ".run/test-logs/test_analytics.esc1.log"),
-                                      0, 120000),
-                         0);
+        assert_int_equal(
+                km_test_wait(fx_spawn(&env, "escalator", args,
+                                      ".run/test-logs/test_analytics.esc1.log"),
+                             0, 120000),
+                0);
         rows = tc_check_escalations(&d, now, &p);
         msgs = tc_check_escalation_topic(&env);
         assert_int_equal(msgs, rows);
         /* again: nothing new in the table or on the topic */
-        assert_int_equal(km_test_wait(fx_spawn(&env, "escalator", args,
-                                               ".run/test-logs/test_analytics.esc2.log"),
-                                      0, 120000),
-                         0);
+        assert_int_equal(
+                km_test_wait(fx_spawn(&env, "escalator", args,
+                                      ".run/test-logs/test_analytics.esc2.log"),
+                             0, 120000),
+                0);
         assert_int_equal(tc_check_escalations(&d, now, &p), rows);
         assert_int_equal(tc_check_escalation_topic(&env), rows);
 }
@@ -343,16 +375,20 @@ static void test_report_figures(void **state)
                       ytd, n, prev);
         assert_string_equal(json_string_value(json_object_get(j, "week")),
                             "2025-W18");
-        assert_int_equal(json_integer_value(json_object_get(j, "since_january")), ytd);
+        assert_int_equal(
+                json_integer_value(json_object_get(j, "since_january")), ytd);
         assert_int_equal(json_integer_value(json_object_get(j, "count")), n);
-        assert_int_equal(json_integer_value(json_object_get(j, "previous")), prev);
+        assert_int_equal(json_integer_value(json_object_get(j, "previous")),
+                         prev);
         assert_true(fabs(json_real_value(json_object_get(j, "wow_pct")) -
-                         ex_round(100.0 * (double)(n - prev) / (double)prev, 1)) < 0.051);
+                         ex_round(100.0 * (double)(n - prev) / (double)prev,
+                                  1)) < 0.051);
         cats = json_object_get(j, "categories");
         assert_int_equal(json_array_size(cats), d.conf->ncategories);
         for (i = 0; i < json_array_size(cats); i++) {
                 json_t *c = json_array_get(cats, i);
-                const char *code = json_string_value(json_object_get(c, "code"));
+                const char *code =
+                        json_string_value(json_object_get(c, "code"));
                 long cn = 0, cp = 0, cy = 0;
 
                 for (size_t k = 0; k < d.nc; k++) {
@@ -362,9 +398,13 @@ static void test_report_figures(void **state)
                         cp += d.c[k].day >= ws - 7 && d.c[k].day < ws;
                         cy += d.c[k].day >= jan1 && d.c[k].day <= ws + 6;
                 }
-                assert_int_equal(json_integer_value(json_object_get(c, "count")), cn);
-                assert_int_equal(json_integer_value(json_object_get(c, "previous")), cp);
-                assert_int_equal(json_integer_value(json_object_get(c, "since_january")), cy);
+                assert_int_equal(
+                        json_integer_value(json_object_get(c, "count")), cn);
+                assert_int_equal(
+                        json_integer_value(json_object_get(c, "previous")), cp);
+                assert_int_equal(
+                        json_integer_value(json_object_get(c, "since_january")),
+                        cy);
         }
         json_decref(j);
 }
@@ -372,15 +412,15 @@ static void test_report_figures(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_two_processes_kill_restart),
-            cmocka_unit_test(test_weekly_counts),
-            cmocka_unit_test(test_org_stats),
-            cmocka_unit_test(test_rating),
-            cmocka_unit_test(test_no_personal_data),
-            cmocka_unit_test(test_dead_letters),
-            cmocka_unit_test(test_replay_changes_nothing),
-            cmocka_unit_test(test_escalations_once),
-            cmocka_unit_test(test_report_figures),
+                cmocka_unit_test(test_two_processes_kill_restart),
+                cmocka_unit_test(test_weekly_counts),
+                cmocka_unit_test(test_org_stats),
+                cmocka_unit_test(test_rating),
+                cmocka_unit_test(test_no_personal_data),
+                cmocka_unit_test(test_dead_letters),
+                cmocka_unit_test(test_replay_changes_nothing),
+                cmocka_unit_test(test_escalations_once),
+                cmocka_unit_test(test_report_figures),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

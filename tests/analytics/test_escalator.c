@@ -70,8 +70,8 @@ static int setup(void **state)
         tc_init(env.conn);
         km_test_name(name, sizeof(name), "esc-lead");
         for (int i = 0; i < 2; i++) {
-                rd_kafka_conf_t *kc = km_kafka_conf_new(&env.conf, NULL, err,
-                                                        sizeof(err));
+                rd_kafka_conf_t *kc =
+                        km_kafka_conf_new(&env.conf, NULL, err, sizeof(err));
 
                 if (kc == NULL ||
                     rd_kafka_conf_set(kc, "isolation.level", iso[i], err,
@@ -107,12 +107,14 @@ static int teardown(void **state)
 static int spawn_esc(int slot, const char *what)
 {
         char log[200];
-        const char *args[] = {"--name", name,
-                              "--set", "escalator.interval_s=1",
-                              "--set", "escalator.analytics_group=komek-test-none",
-                              "--log-level", "info",
-                              "-X", "batch.num.messages=20",
-                              "-X", "queue.buffering.max.messages=50", NULL};
+        const char *args[] = {
+                "--name",      name,
+                "--set",       "escalator.interval_s=1",
+                "--set",       "escalator.analytics_group=komek-test-none",
+                "--log-level", "info",
+                "-X",          "batch.num.messages=20",
+                "-X",          "queue.buffering.max.messages=50",
+                NULL};
 
         snprintf(log, sizeof(log), LOGS "%s.log", what);
         unlink(log);
@@ -206,12 +208,13 @@ static void freeze_mid_txn(int pid, long marked_before)
                                 tc_pause_ms(300);
                                 if (open_txn_messages() > 0) {
                                         print_message(
-                                            "frozen mid-pass (try %d): %ld of "
-                                            "%ld rows marked, %ld messages of "
-                                            "an open transaction\n",
-                                            tries,
-                                            count("published_at IS NOT NULL"),
-                                            count("true"), open_txn_messages());
+                                                "frozen mid-pass (try %d): %ld of "
+                                                "%ld rows marked, %ld messages of "
+                                                "an open transaction\n",
+                                                tries,
+                                                count("published_at IS NOT NULL"),
+                                                count("true"),
+                                                open_txn_messages());
                                         return;
                                 }
                         }
@@ -220,7 +223,8 @@ static void freeze_mid_txn(int pid, long marked_before)
                 tc_pause_ms(marked > marked_before ? 3 : 20);
         }
         fail_msg("pid %d never caught mid-pass with a transaction open "
-                 "(%d tries)", pid, tries);
+                 "(%d tries)",
+                 pid, tries);
 }
 
 static void wait_all_published(int deadline_ms)
@@ -260,8 +264,9 @@ static long check_topic(int all_marked)
         size_t i = 0, j = 0;
 
         tc_escalation_ids(&env, &s);
-        res = tc_query("SELECT escalation_id::text FROM escalations WHERE "
-                       "published_at IS NOT NULL ORDER BY escalation_id::text COLLATE \"C\"");
+        res = tc_query(
+                "SELECT escalation_id::text FROM escalations WHERE "
+                "published_at IS NOT NULL ORDER BY escalation_id::text COLLATE \"C\"");
         rows = PQntuples(res);
         while (i < s.n || j < (size_t)rows) {
                 int c;
@@ -271,9 +276,10 @@ static long check_topic(int all_marked)
                         i++;
                         continue;
                 }
-                c = i == s.n             ? 1
-                    : j == (size_t)rows ? -1
-                                        : strcmp(s.ids[i], PQgetvalue(res, (int)j, 0));
+                c = i == s.n ? 1
+                    : j == (size_t)rows
+                            ? -1
+                            : strcmp(s.ids[i], PQgetvalue(res, (int)j, 0));
                 extra += c < 0;   /* on the topic, not marked (or no row) */
                 missing += c > 0; /* marked, not on the topic */
                 if (c <= 0)
@@ -400,9 +406,9 @@ static void test_sigterm_mid_pass(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_sigkill_takeover),
-            cmocka_unit_test(test_lost_session_takeover),
-            cmocka_unit_test(test_sigterm_mid_pass),
+                cmocka_unit_test(test_sigkill_takeover),
+                cmocka_unit_test(test_lost_session_takeover),
+                cmocka_unit_test(test_sigterm_mid_pass),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

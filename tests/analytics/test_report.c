@@ -36,8 +36,8 @@ static int setup(void **state)
         static const int parts[FX_NTOPICS] = {2, 2, 1, 1, 1, 1};
         char dir[512], group[128], name[128], set[200], set2[200];
         const char *an[] = {"--set", set, "--log-level", "warn", NULL};
-        const char *es[] = {"--set", set2, "--once", "--name", name,
-                            "--log-level", "warn", NULL};
+        const char *es[] = {"--set", set2,          "--once", "--name",
+                            name,    "--log-level", "warn",   NULL};
         int pid;
 
         (void)state;
@@ -54,7 +54,8 @@ static int setup(void **state)
         km_test_name(name, sizeof(name), "rp-esc");
         snprintf(set, sizeof(set), "analytics.group=%s", group);
         snprintf(set2, sizeof(set2), "escalator.analytics_group=%s", group);
-        pid = fx_spawn(&env, "analytics", an, ".run/test-logs/test_report.an.log");
+        pid = fx_spawn(&env, "analytics", an,
+                       ".run/test-logs/test_report.an.log");
         if (pid < 0 || fx_caught_up(&env, group, 60000) ||
             km_test_wait(pid, SIGTERM, 20000) != 0)
                 return -1;
@@ -129,7 +130,7 @@ static void test_csv(void **state)
 static void test_csv_formula_defused(void **state)
 {
         static const char *const upd =
-            "UPDATE organisations SET name = $1 WHERE id = 'ksk-0003'";
+                "UPDATE organisations SET name = $1 WHERE id = 'ksk-0003'";
         const char *hostile[1] = {"=HYPERLINK(\"http://x.example\",\"x\")"};
         const char *orig[1] = {"КСК «Достык»"};
         char err[512], path[128], line[512];
@@ -137,13 +138,12 @@ static void test_csv_formula_defused(void **state)
         FILE *fp;
 
         (void)state;
-        assert_int_equal(km_pg_exec(env.conn, upd, 1, hostile, NULL, err,
-                                    sizeof(err)),
-                         0);
+        assert_int_equal(
+                km_pg_exec(env.conn, upd, 1, hostile, NULL, err, sizeof(err)),
+                0);
         report("--format csv", "report.hostile.csv");
-        assert_int_equal(km_pg_exec(env.conn, upd, 1, orig, NULL, err,
-                                    sizeof(err)),
-                         0);
+        assert_int_equal(
+                km_pg_exec(env.conn, upd, 1, orig, NULL, err, sizeof(err)), 0);
         snprintf(path, sizeof(path), "%s/report.hostile.csv", tmp);
         fp = fopen(path, "r");
         assert_non_null(fp);
@@ -183,27 +183,29 @@ static void test_html_chromium(void **state)
         report("--format html --lang both", "report.html");
         golden("report.html");
         snprintf(path, sizeof(path), "%s/report.html", tmp);
-        assert_int_equal(fx_run("grep -Eq '(src|href)=\"?(https?:)?//' %s", path),
-                         256); /* nothing loaded from anywhere */
+        assert_int_equal(
+                fx_run("grep -Eq '(src|href)=\"?(https?:)?//' %s", path),
+                256); /* nothing loaded from anywhere */
         if (fx_run("command -v chromium >/dev/null"))
-                fail_msg("chromium is not installed (deploy/deps.sh installs it)");
+                fail_msg(
+                        "chromium is not installed (deploy/deps.sh installs it)");
         assert_int_equal(
-            fx_run("cd %s && timeout 120 chromium --headless --no-sandbox "
-                   "--disable-gpu --disable-quic --no-first-run "
-                   "--disable-background-networking --disable-component-update "
-                   "--disable-sync --user-data-dir=%s/profile "
-                   "--screenshot=%s/report.png --window-size=1280,2000 "
-                   "file://%s >/dev/null 2>&1",
-                   tmp, tmp, tmp, path),
-            0);
+                fx_run("cd %s && timeout 120 chromium --headless --no-sandbox "
+                       "--disable-gpu --disable-quic --no-first-run "
+                       "--disable-background-networking --disable-component-update "
+                       "--disable-sync --user-data-dir=%s/profile "
+                       "--screenshot=%s/report.png --window-size=1280,2000 "
+                       "file://%s >/dev/null 2>&1",
+                       tmp, tmp, tmp, path),
+                0);
         assert_int_equal(
-            fx_run("cd %s && timeout 120 chromium --headless --no-sandbox "
-                   "--disable-gpu --disable-quic --no-first-run "
-                   "--disable-background-networking --disable-component-update "
-                   "--disable-sync --user-data-dir=%s/profile --dump-dom "
-                   "file://%s >%s/dom.html 2>/dev/null",
-                   tmp, tmp, path, tmp),
-            0);
+                fx_run("cd %s && timeout 120 chromium --headless --no-sandbox "
+                       "--disable-gpu --disable-quic --no-first-run "
+                       "--disable-background-networking --disable-component-update "
+                       "--disable-sync --user-data-dir=%s/profile --dump-dom "
+                       "file://%s >%s/dom.html 2>/dev/null",
+                       tmp, tmp, path, tmp),
+                0);
         snprintf(path, sizeof(path), "%s/report.png", tmp);
         fp = fopen(path, "rb");
         assert_non_null(fp);
@@ -237,11 +239,11 @@ static void test_html_chromium(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_text),
-            cmocka_unit_test(test_json),
-            cmocka_unit_test(test_csv),
-            cmocka_unit_test(test_csv_formula_defused),
-            cmocka_unit_test(test_html_chromium),
+                cmocka_unit_test(test_text),
+                cmocka_unit_test(test_json),
+                cmocka_unit_test(test_csv),
+                cmocka_unit_test(test_csv_formula_defused),
+                cmocka_unit_test(test_html_chromium),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -96,15 +96,16 @@ int http_send(int port, const struct http_req *q, struct http_resp *resp)
         return 0;
 }
 
-int http_do(int port, const char *method, const char *path,
-            const char *ctype, const char *body, size_t blen,
-            struct http_resp *resp)
+int http_do(int port, const char *method, const char *path, const char *ctype,
+            const char *body, size_t blen, struct http_resp *resp)
 {
-        char *headers = ctype ? km_xasprintf("Content-Type: %s\r\n", ctype)
-                              : NULL;
-        struct http_req q = {
-                .method = method, .path = path, .headers = headers,
-                .body = body ? body : "", .blen = body ? blen : 0};
+        char *headers =
+                ctype ? km_xasprintf("Content-Type: %s\r\n", ctype) : NULL;
+        struct http_req q = {.method = method,
+                             .path = path,
+                             .headers = headers,
+                             .body = body ? body : "",
+                             .blen = body ? blen : 0};
         int r = http_send(port, &q, resp);
 
         free(headers);
@@ -127,8 +128,7 @@ struct xr {
 
 static void xr_ws(struct xr *x)
 {
-        while (*x->p == ' ' || *x->p == '\n' || *x->p == '\r' ||
-               *x->p == '\t')
+        while (*x->p == ' ' || *x->p == '\n' || *x->p == '\r' || *x->p == '\t')
                 x->p++;
 }
 
@@ -137,7 +137,8 @@ static int xr_name(struct xr *x, char *name, size_t len)
         size_t n = 0;
 
         while ((*x->p >= 'a' && *x->p <= 'z') || *x->p == '_' ||
-               (*x->p >= 'A' && *x->p <= 'Z') || (*x->p >= '0' && *x->p <= '9')) {
+               (*x->p >= 'A' && *x->p <= 'Z') ||
+               (*x->p >= '0' && *x->p <= '9')) {
                 if (n + 1 < len)
                         name[n++] = *x->p;
                 x->p++;
@@ -168,12 +169,18 @@ static char *xr_text(struct xr *x)
                                 break;
                         }
                         x->p++;
-                        if (!strcmp(ent, "amp")) c = '&';
-                        else if (!strcmp(ent, "lt")) c = '<';
-                        else if (!strcmp(ent, "gt")) c = '>';
-                        else if (!strcmp(ent, "quot")) c = '"';
-                        else if (!strcmp(ent, "apos")) c = '\'';
-                        else if (ent[0] == '#' && (cp = strtoul(ent + 1, NULL, 10)) < 128)
+                        if (!strcmp(ent, "amp"))
+                                c = '&';
+                        else if (!strcmp(ent, "lt"))
+                                c = '<';
+                        else if (!strcmp(ent, "gt"))
+                                c = '>';
+                        else if (!strcmp(ent, "quot"))
+                                c = '"';
+                        else if (!strcmp(ent, "apos"))
+                                c = '\'';
+                        else if (ent[0] == '#' &&
+                                 (cp = strtoul(ent + 1, NULL, 10)) < 128)
                                 c = (char)cp;
                         else
                                 x->bad = 1;
@@ -234,7 +241,8 @@ static json_t *xr_elem(struct xr *x, char *name, size_t nlen)
                         if (v == NULL)
                                 break;
                         if (kids == NULL) {
-                                as_array = json_is_object(v) || json_is_array(v);
+                                as_array =
+                                        json_is_object(v) || json_is_array(v);
                                 kids = as_array ? json_array() : json_object();
                         }
                         if (strlen(child) + 1 != nl || name[nl - 1] != 's' ||
@@ -300,12 +308,11 @@ int http_same(const json_t *json, const json_t *xml)
         switch (json_typeof(json)) {
         case JSON_ARRAY:
                 if (json_array_size(json) == 0)
-                        return json_is_string(xml) &&
-                               !*json_string_value(xml);
+                        return json_is_string(xml) && !*json_string_value(xml);
                 if (!json_is_array(xml) ||
                     json_array_size(xml) != json_array_size(json))
                         return 0;
-                json_array_foreach((json_t *)json, i, v)
+                json_array_foreach ((json_t *)json, i, v)
                         if (!http_same(v, json_array_get(xml, i)))
                                 return 0;
                 return 1;
@@ -313,7 +320,7 @@ int http_same(const json_t *json, const json_t *xml)
                 if (!json_is_object(xml) ||
                     json_object_size(xml) != json_object_size(json))
                         return 0;
-                json_object_foreach((json_t *)json, key, v)
+                json_object_foreach ((json_t *)json, key, v)
                         if (!http_same(v, json_object_get(xml, key)))
                                 return 0;
                 return 1;

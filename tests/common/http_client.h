@@ -38,9 +38,8 @@ int http_send(int port, const struct http_req *q, struct http_resp *resp);
 /** @brief One request to 127.0.0.1:port with Content-Length (0 without a
  *  body).  ctype and body NULL-able.
  *  @returns 0 or -1 (connection failed). */
-int http_do(int port, const char *method, const char *path,
-            const char *ctype, const char *body, size_t blen,
-            struct http_resp *resp);
+int http_do(int port, const char *method, const char *path, const char *ctype,
+            const char *body, size_t blen, struct http_resp *resp);
 
 void http_resp_free(struct http_resp *resp);
 

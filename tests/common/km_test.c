@@ -34,8 +34,8 @@ void km_test_name(char *buf, size_t len, const char *what)
 {
         static int n;
 
-        snprintf(buf, len, "komek-test-%s-%d-%d-%lld", what, (int)getpid(),
-                 n++, (long long)time(NULL));
+        snprintf(buf, len, "komek-test-%s-%d-%d-%lld", what, (int)getpid(), n++,
+                 (long long)time(NULL));
 }
 
 int km_test_topic(const struct km_conf *conf, char *buf, size_t len,
@@ -77,7 +77,7 @@ int km_test_read_topic(const struct km_conf *conf, const char *topic,
         parts = rd_kafka_topic_partition_list_new(np > 0 ? np : 1);
         for (int p = 0; p < np; p++)
                 rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
-                    RD_KAFKA_OFFSET_BEGINNING;
+                        RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rk, parts);
         rd_kafka_topic_partition_list_destroy(parts);
         while (km_now_ms() < deadline &&
@@ -134,7 +134,7 @@ long km_test_read_to_end(const struct km_conf *conf, const char *topic,
         parts = rd_kafka_topic_partition_list_new(np);
         for (int p = 0; p < np; p++)
                 rd_kafka_topic_partition_list_add(parts, topic, p)->offset =
-                    RD_KAFKA_OFFSET_BEGINNING;
+                        RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rk, parts);
         rd_kafka_topic_partition_list_destroy(parts);
         while (ends < np && km_now_ms() < deadline) {
@@ -155,8 +155,10 @@ long km_test_read_to_end(const struct km_conf *conf, const char *topic,
                 rd_kafka_message_destroy(rkm);
         }
         if (ends < np) {
-                fprintf(stderr, "%s: the end of %d of %d partitions not "
-                        "reached\n", topic, np - ends, np);
+                fprintf(stderr,
+                        "%s: the end of %d of %d partitions not "
+                        "reached\n",
+                        topic, np - ends, np);
                 got = -1;
         }
 out:

@@ -52,8 +52,6 @@ long km_test_read_to_end(const struct km_conf *conf, const char *topic,
  *  the configured one). */
 const char *km_test_pg_conninfo(const struct km_conf *conf);
 
-
-
 /**
  * @brief A fresh PostgreSQL schema with every migration applied (runs
  * $KOMEK_BIN/komek-admin migrate with search_path set to it).  Writes into

@@ -35,8 +35,10 @@ int km_test_metrics_port(const char *pf, int pid, int timeout_ms)
                 if (port > 0)
                         return port;
                 if (waitpid(pid, &st, WNOHANG) == pid) {
-                        fprintf(stderr, "pid %d exited (0x%x) before writing "
-                                        "%s\n", pid, st, pf);
+                        fprintf(stderr,
+                                "pid %d exited (0x%x) before writing "
+                                "%s\n",
+                                pid, st, pf);
                         return 0;
                 }
                 if (km_now_ms() >= deadline)

@@ -46,16 +46,14 @@ static int cd_fields_eq(const struct km_complaint *a,
                cd_streq(a->category, b->category) &&
                cd_streq(a->description, b->description) &&
                cd_streq(a->district, b->district) &&
-               cd_streq(a->street, b->street) &&
-               cd_streq(a->house, b->house) &&
+               cd_streq(a->street, b->street) && cd_streq(a->house, b->house) &&
                cd_streq(a->apartment, b->apartment) &&
                cd_streq(a->address_text, b->address_text) &&
                cd_streq(a->building_id, b->building_id) &&
                strcmp(a->received_at_str, b->received_at_str) == 0 &&
                a->received_at == b->received_at && a->has_geo == b->has_geo &&
                (!a->has_geo || (a->lat == b->lat && a->lon == b->lon)) &&
-               a->emergency == b->emergency &&
-               a->has_contact == b->has_contact;
+               a->emergency == b->emergency && a->has_contact == b->has_contact;
 }
 
 /* The read-only mode (komek-analytics') against the writing one, strict:
@@ -83,8 +81,10 @@ static const char *cd_check_readonly(const char *buf, size_t len,
                              a->canon != NULL))
                 bad = "read-only fields";
         if (bad && why)
-                snprintf(why, whylen, "%s: read-only %d %s [%s], writing %d "
-                         "%s [%s]", bad, xa, ra, ea, xb, rb, eb);
+                snprintf(why, whylen,
+                         "%s: read-only %d %s [%s], writing %d "
+                         "%s [%s]",
+                         bad, xa, ra, ea, xb, rb, eb);
         km_complaint_destroy(a);
         km_complaint_destroy(b);
         return bad;
@@ -112,8 +112,7 @@ static const char *cd_check_mode(const char *buf, size_t len,
         if (xa != 0) {
                 if (strcmp(ra, rb) != 0)
                         bad = "reason";
-                else if (a != NULL || ra[0] == '\0' ||
-                         strchr(ea, '\n') != NULL)
+                else if (a != NULL || ra[0] == '\0' || strchr(ea, '\n') != NULL)
                         bad = "rejection contract";
                 goto out;
         }
@@ -135,8 +134,7 @@ static const char *cd_check_mode(const char *buf, size_t len,
                         while (sa[at] && sa[at] == sb[at])
                                 at++;
                         at = at > 40 ? at - 40 : 0;
-                        snprintf(ea, sizeof(ea), "at %zu: %.120s", at,
-                                 sa + at);
+                        snprintf(ea, sizeof(ea), "at %zu: %.120s", at, sa + at);
                         snprintf(eb, sizeof(eb), "%.120s", sb + at);
                 }
                 free(sa);
@@ -159,9 +157,10 @@ static const char *cd_check_mode(const char *buf, size_t len,
         }
 out:
         if (bad && why)
-                snprintf(why, whylen, "%s (mode %d): scanner %d %s [%s], "
-                         "reference %d %s [%s]", bad, mode, xa, ra, ea, xb, rb,
-                         eb);
+                snprintf(why, whylen,
+                         "%s (mode %d): scanner %d %s [%s], "
+                         "reference %d %s [%s]",
+                         bad, mode, xa, ra, ea, xb, rb, eb);
         km_complaint_destroy(a);
         km_complaint_destroy(b);
         return bad;
@@ -169,11 +168,11 @@ out:
 
 /* Both modes, then the read-only one against strict. */
 static const char *cd_check(const char *buf, size_t len,
-                            const struct km_conf *conf, int64_t now,
-                            char *why, size_t whylen)
+                            const struct km_conf *conf, int64_t now, char *why,
+                            size_t whylen)
 {
-        const char *bad = cd_check_mode(buf, len, conf, KM_CPL_INTAKE, now,
-                                        why, whylen);
+        const char *bad =
+                cd_check_mode(buf, len, conf, KM_CPL_INTAKE, now, why, whylen);
 
         if (bad == NULL)
                 bad = cd_check_mode(buf, len, conf, KM_CPL_STRICT, now, why,

@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         if (km_complaint_parse(s, strlen(s), &conf,
                                                KM_CPL_STRICT, now, &c2, reason,
                                                err, sizeof(err)) != 0) {
-                                fprintf(stderr, "canonical form rejected: %s %s\n",
+                                fprintf(stderr,
+                                        "canonical form rejected: %s %s\n",
                                         reason, err);
                                 abort();
                         }

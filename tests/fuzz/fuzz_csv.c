@@ -65,8 +65,7 @@ static void fuzz_within(const char *buf, size_t len)
 }
 
 void intake_reject(struct intake *in, const char *reason, const char *detail,
-                   const char *buf, size_t len, const char *file,
-                   int64_t line)
+                   const char *buf, size_t len, const char *file, int64_t line)
 {
         (void)in;
         (void)file;
@@ -76,8 +75,8 @@ void intake_reject(struct intake *in, const char *reason, const char *detail,
         fuzz_dlq(reason, detail, buf, len);
 }
 
-void intake_record(struct intake *in, const char *buf, size_t len,
-                   json_t *obj, const char *file, int64_t line)
+void intake_record(struct intake *in, const char *buf, size_t len, json_t *obj,
+                   const char *file, int64_t line)
 {
         struct km_complaint *c = NULL;
         char reason[KM_REASON_LEN] = "", err[512] = "";

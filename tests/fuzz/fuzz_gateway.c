@@ -67,8 +67,10 @@ static void fuzz_refused(struct gateway_reply *rep)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static const char *const ctypes[] = {
-                NULL, "application/x-www-form-urlencoded",
-                "application/json; charset=utf-8", "text/xml",
+                NULL,
+                "application/x-www-form-urlencoded",
+                "application/json; charset=utf-8",
+                "text/xml",
                 "multipart/form-data; boundary=X",
         };
         struct gateway_reply rep = {0, NULL, NULL, NULL, 0};
@@ -115,13 +117,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(obj);
         /* what GET /requests would show of it: its flat string fields */
         item = json_object();
-        json_object_foreach(c->root, key, v) {
+        json_object_foreach (c->root, key, v) {
                 if (json_is_string(v))
                         json_object_set(item, key, v);
         }
-        json_object_set(item, "address", json_object_get(
-                                             json_object_get(c->root, "address"),
-                                             "text"));
+        json_object_set(
+                item, "address",
+                json_object_get(json_object_get(c->root, "address"), "text"));
         rep.status = 201;
         rep.body = json_array();
         json_array_append_new(rep.body, item);

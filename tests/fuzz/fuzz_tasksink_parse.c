@@ -57,8 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              !same_span(s.contact, s.contact_len, j.contact, j.contact_len)))
                 why = "complaint or contact";
         if (why) {
-                fprintf(stderr, "%s differs: scanner %d \"%s\", jansson %d "
-                        "\"%s\"\n", why, rs, es, rj, ej);
+                fprintf(stderr,
+                        "%s differs: scanner %d \"%s\", jansson %d "
+                        "\"%s\"\n",
+                        why, rs, es, rj, ej);
                 abort();
         }
         return 0;

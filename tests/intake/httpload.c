@@ -115,22 +115,22 @@ static void *run(void *arg)
                                                get_path);
                 } else {
                         int blen = snprintf(
-                            body, sizeof(body),
-                            "api_key=%s&service_code=heating&description="
-                            "%%D0%%9D%%D0%%B5%%D1%%82+%%D0%%BE%%D1%%82%%D0"
-                            "%%BE%%D0%%BF%%D0%%BB%%D0%%B5%%D0%%BD%%D0%%B8%%D1"
-                            "%%8F&address_string=%%D1%%83%%D0%%BB.+%%D0%%9A"
-                            "%%D0%%B5%%D0%%BD%%D0%%B5%%D1%%81%%D0%%B0%%D1%%80"
-                            "%%D1%%8B+%d&external_id=bench-%d-%d-%d-%ld",
-                            api_key, i % 300 + 1, (int)getpid(), w->id, i,
-                            (long)time(NULL));
+                                body, sizeof(body),
+                                "api_key=%s&service_code=heating&description="
+                                "%%D0%%9D%%D0%%B5%%D1%%82+%%D0%%BE%%D1%%82%%D0"
+                                "%%BE%%D0%%BF%%D0%%BB%%D0%%B5%%D0%%BD%%D0%%B8%%D1"
+                                "%%8F&address_string=%%D1%%83%%D0%%BB.+%%D0%%9A"
+                                "%%D0%%B5%%D0%%BD%%D0%%B5%%D1%%81%%D0%%B0%%D1%%80"
+                                "%%D1%%8B+%d&external_id=bench-%d-%d-%d-%ld",
+                                api_key, i % 300 + 1, (int)getpid(), w->id, i,
+                                (long)time(NULL));
 
                         len = (size_t)snprintf(
-                            req, sizeof(req),
-                            "POST /requests.json HTTP/1.1\r\nHost: x\r\n"
-                            "Content-Type: application/x-www-form-urlencoded"
-                            "\r\nContent-Length: %d\r\n\r\n%s",
-                            blen, body);
+                                req, sizeof(req),
+                                "POST /requests.json HTTP/1.1\r\nHost: x\r\n"
+                                "Content-Type: application/x-www-form-urlencoded"
+                                "\r\nContent-Length: %d\r\n\r\n%s",
+                                blen, body);
                 }
                 t0 = now_ms();
                 st = fd < 0 ? -1 : roundtrip(fd, req, len);
@@ -173,8 +173,9 @@ int main(int argc, char **argv)
         conc = atoi(argv[2]);
         total = atoi(argv[3]);
         api_key = argv[4];
-        get_path = strcmp(api_key, "-") == 0 ? (argc > 5 ? argv[5] : "/services.json")
-                                             : NULL;
+        get_path = strcmp(api_key, "-") == 0
+                           ? (argc > 5 ? argv[5] : "/services.json")
+                           : NULL;
         if (conc < 1 || total < conc)
                 return 2;
         per_thread = total / conc;

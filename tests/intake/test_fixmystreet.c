@@ -78,8 +78,9 @@ static int f_start(int *port)
         char pf[256], log[256], cfg[512], set[256], set2[256];
         char *env[] = {envpg, NULL};
         char *bin = km_xasprintf("%s/komek-gateway", getenv("KOMEK_BIN"));
-        char *argv[] = {bin,  "--config", cfg, "--set", set, "--set", set2,
-                        "--port", "0", "--port-file", pf, "--log-level",
+        char *argv[] = {bin,     "--config",    cfg,  "--set",
+                        set,     "--set",       set2, "--port",
+                        "0",     "--port-file", pf,   "--log-level",
                         "debug", NULL};
         int64_t deadline = km_now_ms() + 20000;
         int pid;
@@ -148,9 +149,9 @@ static json_t *f_post_xml(const char *path, const char *body, int want_status)
         char root[64];
         json_t *x;
 
-        assert_int_equal(http_do(gw_port, "POST", path, FORM, body,
-                                 strlen(body), &r),
-                         0);
+        assert_int_equal(
+                http_do(gw_port, "POST", path, FORM, body, strlen(body), &r),
+                0);
         if (r.status != want_status)
                 fail_msg("POST %s: %d, want %d: %s", path, r.status,
                          want_status, r.body);
@@ -243,15 +244,15 @@ static void test_service_definition(void **state)
         (void)state;
         j = f_get("/services", "services");
         assert_true(json_is_true(
-            json_object_get(json_array_get(j, 0), "metadata")));
+                json_object_get(json_array_get(j, 0), "metadata")));
         json_decref(j);
         j = f_get("/services/heating", "service_definition");
         a = json_array_get(json_object_get(j, "attributes"), 0);
         assert_non_null(a);
         assert_string_equal(json_string_value(json_object_get(a, "code")),
                             "fixmystreet_id");
-        assert_string_equal(
-            json_string_value(json_object_get(a, "automated")), "server_set");
+        assert_string_equal(json_string_value(json_object_get(a, "automated")),
+                            "server_set");
         assert_true(json_is_false(json_object_get(a, "required")));
         json_decref(j);
 }
@@ -281,7 +282,6 @@ static void test_resend_is_one_complaint(void **state)
                                         f_count_cb, &cnt) >= 2);
         assert_int_equal(cnt.n, 1);
 }
-
 
 /* komek-inbox ARGS for the organisation ksk-fms; its stdout. */
 static char *f_inbox(const char *args)
@@ -317,8 +317,8 @@ static void f_routed(const char *fms_id, char *id)
               "complaint) VALUES ($1, 1, 'ksk-fms', 'ksk', 'b-fms-1', "
               "'heating', 'building', 'open', now() - interval '2 hours', "
               "now() - interval '2 hours', now() + interval '22 hours', "
-              "'No heating', 'Kenesary 12', '{\"name\": \"Aigerim "
-              SURNAME "\"}', now(), '{}')",
+              "'No heating', 'Kenesary 12', '{\"name\": \"Aigerim " SURNAME
+              "\"}', now(), '{}')",
               id);
 }
 
@@ -331,22 +331,21 @@ static char *f_update_body(const char *key, const char *id,
                             "updated_datetime=2026-12-02T18%%3A30%%3A00%%2B05"
                             "%%3A00&service_request_id=%s&status=%s&"
                             "description=%s&last_name=" SURNAME
-                            "&first_name=Aigerim&email=" EMAIL
-                            "&update_id=%s",
+                            "&first_name=Aigerim&email=" EMAIL "&update_id=%s",
                             key, id, status, text, update_id);
 }
 
 /* POST the update; @returns the update id it answered (a copy). */
-static char *f_update(const char *id, const char *update_id,
-                      const char *status, const char *text, int want)
+static char *f_update(const char *id, const char *update_id, const char *status,
+                      const char *text, int want)
 {
         char *body = f_update_body(key_fms, id, update_id, status, text);
         json_t *x = f_post_xml("/servicerequestupdates.xml", body, want);
         char *uid = NULL;
 
         if (want == 201) {
-                const char *u = json_string_value(json_object_get(
-                    json_array_get(x, 0), "update_id"));
+                const char *u = json_string_value(
+                        json_object_get(json_array_get(x, 0), "update_id"));
 
                 assert_non_null(u);
                 assert_true(km_id_valid(u));
@@ -396,11 +395,10 @@ static void test_comment(void **state)
         f_want("SELECT count(*) || ' ' || min(event) || ' ' || min(note) "
                "FROM task_outbox WHERE complaint_id = $1",
                id, "1 commented Still cold at night\nsecond line");
-        f_want("SELECT status FROM tasks WHERE complaint_id = $1", id,
-               "open");
-        f_want("SELECT count(*) FROM task_outbox WHERE payload LIKE '%"
-               SURNAME "%' OR payload LIKE '%" EMAIL_DEC "%' OR note LIKE '%"
-               SURNAME "%'",
+        f_want("SELECT status FROM tasks WHERE complaint_id = $1", id, "open");
+        f_want("SELECT count(*) FROM task_outbox WHERE payload LIKE '%" SURNAME
+               "%' OR payload LIKE '%" EMAIL_DEC "%' OR note LIKE '%" SURNAME
+               "%'",
                NULL, "0");
         {
                 char *args = km_xasprintf("show %s", id);
@@ -424,12 +422,12 @@ static void test_comment(void **state)
                                                 "read_committed", 10000,
                                                 f_event_cb, &e) >= 1);
                 assert_int_equal(e.n, 1);
-                assert_string_equal(json_string_value(json_object_get(
-                                        e.found, "event")),
-                                    "commented");
-                assert_string_equal(json_string_value(json_object_get(
-                                        e.found, "org_id")),
-                                    "ksk-fms");
+                assert_string_equal(
+                        json_string_value(json_object_get(e.found, "event")),
+                        "commented");
+                assert_string_equal(
+                        json_string_value(json_object_get(e.found, "org_id")),
+                        "ksk-fms");
                 json_decref(e.found);
         }
         /* a comment needs a text; an unknown status is refused */
@@ -496,21 +494,20 @@ static void test_dispute(void **state)
                                                 "read_committed", 10000,
                                                 f_event_cb, &e) >= 1);
                 assert_int_equal(e.n, 1);
-                assert_string_equal(json_string_value(json_object_get(
-                                        e.found, "event")),
-                                    "reopened");
+                assert_string_equal(
+                        json_string_value(json_object_get(e.found, "event")),
+                        "reopened");
                 json_decref(e.found);
         }
         j = f_get("/servicerequestupdates", "service_request_updates");
         for (size_t i = 0; i < json_array_size(j); i++) {
                 json_t *o = json_array_get(j, i);
 
-                if (!strcmp(json_string_value(json_object_get(
-                                o, "update_id")),
+                if (!strcmp(json_string_value(json_object_get(o, "update_id")),
                             u)) {
-                        assert_string_equal(json_string_value(json_object_get(
-                                                o, "status")),
-                                            "REOPEN");
+                        assert_string_equal(
+                                json_string_value(json_object_get(o, "status")),
+                                "REOPEN");
                         seen++;
                 }
         }
@@ -620,7 +617,7 @@ static void f_notes(const char *id, int priv, const char *want_notes,
         if (want_notes == NULL)
                 assert_true(json_is_null(json_object_get(o, "status_notes")));
         else if (json_string_value(json_object_get(o, "status_notes")) ==
-                     NULL ||
+                         NULL ||
                  strcmp(json_string_value(json_object_get(o, "status_notes")),
                         want_notes))
                 fail_msg("%s status_notes: got %s, want %s", path,
@@ -642,16 +639,17 @@ static void f_notes(const char *id, int priv, const char *want_notes,
                 http_resp_free(&r);
         }
         for (size_t i = 0; i < json_array_size(j); i++)
-                if (!strcmp(json_string_value(json_object_get(
-                                json_array_get(j, i), "service_request_id")),
+                if (!strcmp(json_string_value(
+                                    json_object_get(json_array_get(j, i),
+                                                    "service_request_id")),
                             id))
                         last = json_array_get(j, i);
         assert_non_null(last);
         assert_string_equal(json_string_value(json_object_get(last, "status")),
                             want_status);
         assert_string_equal(
-            json_string_value(json_object_get(last, "description")),
-            want_desc);
+                json_string_value(json_object_get(last, "description")),
+                want_desc);
         json_decref(j);
 }
 
@@ -699,7 +697,8 @@ static void test_status_notes(void **state)
               "complaint_id = $1",
               id);
         f_notes(id, 1, "Передано в другую организацию: not our building",
-                "FOR_TRIAGE", "Передано в другую организацию: not our building");
+                "FOR_TRIAGE",
+                "Передано в другую организацию: not our building");
         f_notes(id, 0, "Передано в другую организацию", "FOR_TRIAGE",
                 "Передано в другую организацию");
         /* extensions=true: the history as notes, oldest first */
@@ -712,19 +711,20 @@ static void test_status_notes(void **state)
                 j = f_get(path, "service_requests");
                 notes = json_object_get(json_array_get(j, 0), "notes");
                 assert_int_equal(json_array_size(notes), 2);
+                assert_string_equal(
+                        json_string_value(json_object_get(
+                                json_array_get(notes, 0), "status")),
+                        "IN_PROGRESS");
                 assert_string_equal(json_string_value(json_object_get(
-                                        json_array_get(notes, 0), "status")),
-                                    "IN_PROGRESS");
-                assert_string_equal(json_string_value(json_object_get(
-                                        json_array_get(notes, 1), "type")),
+                                            json_array_get(notes, 1), "type")),
                                     "rejected");
                 assert_string_equal(
-                    json_string_value(json_object_get(json_array_get(notes, 1),
-                                                      "summary")),
-                    priv ? "Передано в другую организацию: not our building"
-                         : "Передано в другую организацию");
-                assert_non_null(json_string_value(json_object_get(
-                    json_array_get(notes, 0), "datetime")));
+                        json_string_value(json_object_get(
+                                json_array_get(notes, 1), "summary")),
+                        priv ? "Передано в другую организацию: not our building"
+                             : "Передано в другую организацию");
+                assert_non_null(json_string_value(
+                        json_object_get(json_array_get(notes, 0), "datetime")));
                 json_decref(j);
         }
 }
@@ -744,10 +744,10 @@ static void test_discovery(void **state)
                                  want, strlen(want)),
                          0);
         assert_string_equal(
-            json_string_value(json_object_get(ep, "specification")),
-            "http://wiki.open311.org/GeoReport_v2");
+                json_string_value(json_object_get(ep, "specification")),
+                "http://wiki.open311.org/GeoReport_v2");
         assert_string_equal(json_string_value(json_array_get(
-                                json_object_get(ep, "formats"), 0)),
+                                    json_object_get(ep, "formats"), 0)),
                             "text/xml");
         json_decref(j);
 }
@@ -766,7 +766,8 @@ static void test_paging(void **state)
                 snprintf(fms, sizeof(fms), "5000%d", i);
                 f_send(key_fms, fms, ids[i]);
         }
-        n = (size_t)snprintf(path, sizeof(path), "/requests?service_request_id=");
+        n = (size_t)snprintf(path, sizeof(path),
+                             "/requests?service_request_id=");
         for (int i = 0; i < 5; i++)
                 n += (size_t)snprintf(path + n, sizeof(path) - n, "%s%s",
                                       i ? "," : "", ids[i]);
@@ -778,7 +779,7 @@ static void test_paging(void **state)
                 assert_int_equal(json_array_size(j), page < 3 ? 2 : 1);
                 for (size_t k = 0; k < json_array_size(j); k++) {
                         const char *id = json_string_value(json_object_get(
-                            json_array_get(j, k), "service_request_id"));
+                                json_array_get(j, k), "service_request_id"));
 
                         for (int i = 0; i < 5; i++)
                                 if (!strcmp(id, ids[i]))
@@ -792,15 +793,14 @@ static void test_paging(void **state)
         j = f_get(path, "service_requests");
         assert_int_equal(json_array_size(j), 5);
         json_decref(j);
-        assert_int_equal(http_do(gw_port, "GET",
-                                 "/requests.json?page_size=0", NULL, NULL, 0,
-                                 &r),
+        assert_int_equal(http_do(gw_port, "GET", "/requests.json?page_size=0",
+                                 NULL, NULL, 0, &r),
                          0);
         assert_int_equal(r.status, 400);
         http_resp_free(&r);
         assert_int_equal(http_do(gw_port, "GET",
-                                 "/requests.json?page_size=1001", NULL, NULL,
-                                 0, &r),
+                                 "/requests.json?page_size=1001", NULL, NULL, 0,
+                                 &r),
                          0);
         assert_int_equal(r.status, 400);
         http_resp_free(&r);
@@ -822,19 +822,19 @@ static void test_multipart_long(void **state)
 
         (void)state;
         n = (size_t)snprintf(
-            body, sizeof(body),
-            "--fmsBoundary7\r\nContent-Disposition: form-data; "
-            "name=\"api_key\"\r\n\r\n%s\r\n--fmsBoundary7\r\n"
-            "Content-Disposition: form-data; name=\"service_code\"\r\n\r\n"
-            "heating\r\n--fmsBoundary7\r\nContent-Disposition: form-data; "
-            "name=\"description\"\r\n\r\nХолодно\r\n--fmsBoundary7\r\n"
-            "Content-Disposition: form-data; name=\"address_string\"\r\n\r\n"
-            "Kenesary 12\r\n--fmsBoundary7\r\nContent-Disposition: "
-            "form-data; name=\"attribute[fixmystreet_id]\"\r\n\r\n60001\r\n"
-            "--fmsBoundary7\r\nContent-Disposition: form-data; "
-            "name=\"photo\"; filename=\"radiator.jpg\"\r\nContent-Type: "
-            "image/jpeg\r\n\r\n\xff\xd8\xff\xe0JFIFxx\r\n--fmsBoundary7--\r\n",
-            key_fms);
+                body, sizeof(body),
+                "--fmsBoundary7\r\nContent-Disposition: form-data; "
+                "name=\"api_key\"\r\n\r\n%s\r\n--fmsBoundary7\r\n"
+                "Content-Disposition: form-data; name=\"service_code\"\r\n\r\n"
+                "heating\r\n--fmsBoundary7\r\nContent-Disposition: form-data; "
+                "name=\"description\"\r\n\r\nХолодно\r\n--fmsBoundary7\r\n"
+                "Content-Disposition: form-data; name=\"address_string\"\r\n\r\n"
+                "Kenesary 12\r\n--fmsBoundary7\r\nContent-Disposition: "
+                "form-data; name=\"attribute[fixmystreet_id]\"\r\n\r\n60001\r\n"
+                "--fmsBoundary7\r\nContent-Disposition: form-data; "
+                "name=\"photo\"; filename=\"radiator.jpg\"\r\nContent-Type: "
+                "image/jpeg\r\n\r\n\xff\xd8\xff\xe0JFIFxx\r\n--fmsBoundary7--\r\n",
+                key_fms);
         assert_int_equal(http_do(gw_port, "POST", "/requests.json",
                                  "multipart/form-data; boundary=fmsBoundary7",
                                  body, n, &r),
@@ -868,9 +868,9 @@ static void test_multipart_long(void **state)
                 n += (size_t)sprintf(enc + n, "%%%02X", *c);
         {
                 char *form = km_xasprintf(
-                    "api_key=%s&service_code=heating&address_string=Abaya+2&"
-                    "attribute%%5Bfixmystreet_id%%5D=60002&description=%s",
-                    key_fms, enc);
+                        "api_key=%s&service_code=heating&address_string=Abaya+2&"
+                        "attribute%%5Bfixmystreet_id%%5D=60002&description=%s",
+                        key_fms, enc);
 
                 assert_int_equal(http_do(gw_port, "POST", "/requests.json",
                                          FORM, form, strlen(form), &r),
@@ -974,7 +974,8 @@ static int setup(void **state)
                  "KOMEK_PG_CONNINFO=%s user=komek_gateway_app", conninfo);
         conn = km_pg_connect(conninfo, "test_fixmystreet", 30, err,
                              sizeof(err));
-        if (conn == NULL || km_test_topic(&conf, topic, sizeof(topic), "fms", 1) ||
+        if (conn == NULL ||
+            km_test_topic(&conf, topic, sizeof(topic), "fms", 1) ||
             km_test_topic(&conf, tevents, sizeof(tevents), "fmsev", 1))
                 return -1;
         /* what the router and task sink would have written */

@@ -72,15 +72,14 @@ static char *p_post(const char *path, const char *body, const char *k)
         json_t *x;
         char *v;
 
-        assert_int_equal(http_do(port, "POST", path, FORM, body, strlen(body),
-                                 &r),
-                         0);
+        assert_int_equal(
+                http_do(port, "POST", path, FORM, body, strlen(body), &r), 0);
         if (r.status != 201)
                 fail_msg("POST %s: %d %s", path, r.status, r.body);
         x = http_xml_parse(r.body, root, sizeof(root));
         assert_non_null(x);
-        v = km_xstrdup(json_string_value(
-            json_object_get(json_array_get(x, 0), k)));
+        v = km_xstrdup(
+                json_string_value(json_object_get(json_array_get(x, 0), k)));
         json_decref(x);
         http_resp_free(&r);
         return v;
@@ -108,8 +107,9 @@ static int p_count_cb(const rd_kafka_message_t *rkm, void *opaque)
 static void test_resend_and_dispute(void **state)
 {
         char body[1024], *a, *b, *u, *out = NULL, st[64], want[128];
-        const char *resolve[] = {"--org", ksk, "resolve", NULL, "--note",
-                                 "radiators bled", NULL};
+        const char *resolve[] = {"--org", ksk,      "resolve",
+                                 NULL,    "--note", "radiators bled",
+                                 NULL};
         struct p_count c = {"id", NULL, NULL, 0};
         struct http_resp r;
         json_t *j;
@@ -178,8 +178,8 @@ static void test_resend_and_dispute(void **state)
         for (size_t i = 0; i < json_array_size(j); i++) {
                 json_t *o = json_array_get(j, i);
 
-                if (strcmp(json_string_value(json_object_get(
-                               o, "service_request_id")),
+                if (strcmp(json_string_value(
+                                   json_object_get(o, "service_request_id")),
                            a))
                         continue;
                 if (!strcmp(json_string_value(json_object_get(o, "status")),
@@ -189,7 +189,7 @@ static void test_resend_and_dispute(void **state)
                             "REOPEN")) {
                         reopen = (int)i;
                         assert_string_equal(json_string_value(json_object_get(
-                                                o, "update_id")),
+                                                    o, "update_id")),
                                             u);
                 }
         }
@@ -205,12 +205,13 @@ static int setup(void **state)
 {
         char group[200], sgroup[200], txn[200], pf[600];
         const char *rargs[] = {"--set", group, "--set", txn, NULL};
-        const char *sargs[] = {"--set", sgroup, "--set",
-                               "tasksink.relay_age_ms=500", "--set",
-                               "tasksink.relay_ms=200", NULL};
+        const char *sargs[] = {"--set", sgroup,
+                               "--set", "tasksink.relay_age_ms=500",
+                               "--set", "tasksink.relay_ms=200",
+                               NULL};
         const char *gargs[] = {"--port", "0", "--port-file", pf, NULL};
-        const char *kargs[] = {"add", "--source", "fixmystreet", "--rate",
-                               "100000", NULL};
+        const char *kargs[] = {"add",    "--source", "fixmystreet",
+                               "--rate", "100000",   NULL};
         char *out = NULL;
         int64_t deadline;
 

@@ -163,12 +163,12 @@ static json_t *get_json(const char *path, int want_status)
 
         assert_int_equal(http_do(gw_port, "GET", path, NULL, NULL, 0, &r), 0);
         if (r.status != want_status)
-                fail_msg("GET %s: %d, want %d: %s", path, r.status,
-                         want_status, r.body);
+                fail_msg("GET %s: %d, want %d: %s", path, r.status, want_status,
+                         r.body);
         assert_non_null(strstr(r.headers, "application/json"));
         /* every answer, errors too (issue 19) */
-        assert_non_null(strcasestr(r.headers,
-                                   "X-Content-Type-Options: nosniff"));
+        assert_non_null(
+                strcasestr(r.headers, "X-Content-Type-Options: nosniff"));
         assert_non_null(strcasestr(r.headers, "Cache-Control: no-store"));
         v = json_loads(r.body, 0, NULL);
         assert_non_null(v);
@@ -190,8 +190,8 @@ static json_t *get_both(const char *path, int want, const char *root)
         assert_int_equal(http_do(gw_port, "GET", p, NULL, NULL, 0, &r), 0);
         assert_int_equal(r.status, want);
         assert_non_null(strstr(r.headers, "text/xml"));
-        assert_non_null(strcasestr(r.headers,
-                                   "X-Content-Type-Options: nosniff"));
+        assert_non_null(
+                strcasestr(r.headers, "X-Content-Type-Options: nosniff"));
         x = http_xml_parse(r.body, got_root, sizeof(got_root));
         if (x == NULL)
                 fail_msg("XML of %s does not parse: %s", path, r.body);
@@ -204,16 +204,16 @@ static json_t *get_both(const char *path, int want, const char *root)
         return j;
 }
 
-static int post(int port, const char *fmt, const char *ctype,
-                const char *body, json_t **answer)
+static int post(int port, const char *fmt, const char *ctype, const char *body,
+                json_t **answer)
 {
         struct http_resp r;
         char path[64];
         int st;
 
         snprintf(path, sizeof(path), "/requests.%s", fmt);
-        assert_int_equal(http_do(port, "POST", path, ctype, body,
-                                 strlen(body), &r), 0);
+        assert_int_equal(
+                http_do(port, "POST", path, ctype, body, strlen(body), &r), 0);
         st = r.status;
         if (answer) {
                 if (!strcmp(fmt, "json")) {
@@ -241,16 +241,16 @@ static void test_services(void **state)
         j = get_both("/services", 200, "services");
         assert_int_equal(json_array_size(j), conf.ncategories);
         assert_string_equal(json_string_value(json_object_get(
-                                json_array_get(j, 1), "service_code")),
+                                    json_array_get(j, 1), "service_code")),
                             conf.categories[1].code);
         json_decref(j);
         j = get_both("/services/lift", 200, "service_definition");
         assert_string_equal(
-            json_string_value(json_object_get(j, "service_code")), "lift");
+                json_string_value(json_object_get(j, "service_code")), "lift");
         json_decref(j);
         /* no suffix: XML, the spec's required format */
-        assert_int_equal(http_do(gw_port, "GET", "/services", NULL, NULL, 0,
-                                 &r), 0);
+        assert_int_equal(
+                http_do(gw_port, "GET", "/services", NULL, NULL, 0, &r), 0);
         assert_int_equal(r.status, 200);
         assert_non_null(strstr(r.headers, "text/xml"));
         http_resp_free(&r);
@@ -274,18 +274,20 @@ static void test_post_idempotent(void **state)
                  "first_name=Ivan&phone=%%2B77010000000",
                  key1, ext);
         assert_int_equal(post(gw_port, "json", FORM, body, &a), 201);
-        assert_string_equal(json_string_value(json_object_get(
-                                json_array_get(a, 0), "service_request_id")),
-                            want);
+        assert_string_equal(
+                json_string_value(json_object_get(json_array_get(a, 0),
+                                                  "service_request_id")),
+                want);
         /* the same external id again, in XML, other text: same id */
         snprintf(body, sizeof(body),
                  "api_key=%s&service_code=heating&description=again&"
                  "address_string=x&external_id=%s",
                  key1, ext);
         assert_int_equal(post(gw_port, "xml", FORM, body, &b), 201);
-        assert_string_equal(json_string_value(json_object_get(
-                                json_array_get(b, 0), "service_request_id")),
-                            want);
+        assert_string_equal(
+                json_string_value(json_object_get(json_array_get(b, 0),
+                                                  "service_request_id")),
+                want);
         json_decref(a);
         json_decref(b);
         /* published exactly once (a 201 comes after the broker's ack:
@@ -300,8 +302,8 @@ static void test_post_idempotent(void **state)
         assert_string_equal(json_string_value(json_object_get(a, "status")),
                             "open");
         assert_string_equal(
-            json_string_value(json_object_get(a, "description")),
-            "Нет <&> \"q\"");
+                json_string_value(json_object_get(a, "description")),
+                "Нет <&> \"q\"");
         assert_string_equal(json_string_value(json_object_get(a, "address")),
                             "ул. Кенесары 12");
         assert_true(json_real_value(json_object_get(a, "lat")) > 51.12);
@@ -351,12 +353,13 @@ static size_t count_code(json_t *j, const char *codes, const char *statuses,
         size_t n = 0, i;
         json_t *e;
 
-        json_array_foreach(j, i, e) {
-                const char *c = json_string_value(
-                    json_object_get(e, "service_code"));
-                const char *st = json_string_value(json_object_get(e, "status"));
+        json_array_foreach (j, i, e) {
+                const char *c =
+                        json_string_value(json_object_get(e, "service_code"));
+                const char *st =
+                        json_string_value(json_object_get(e, "status"));
                 const char *sid = json_string_value(
-                    json_object_get(e, "service_request_id"));
+                        json_object_get(e, "service_request_id"));
 
                 assert_non_null(c);
                 assert_non_null(st);
@@ -397,14 +400,15 @@ static void comma_lists(const char *id)
         /* status=open only: the closed one is gone, heating stays */
         seen = 0;
         j = get_both_q("service_code=water_supply,heating&status=open");
-        assert_true(count_code(j, "water_supply,heating", "open", "heating",
-                               id, &seen) >= 1);
+        assert_true(count_code(j, "water_supply,heating", "open", "heating", id,
+                               &seen) >= 1);
         assert_false(seen);
         json_decref(j);
         /* a code nobody uses in the list changes nothing; a quote is data */
         j = get_both_q("service_code=nothing,%22x%22%5C,lift");
-        assert_int_equal(count_code(j, "lift", "open,closed", "lift", id,
-                                    &seen), json_array_size(j));
+        assert_int_equal(
+                count_code(j, "lift", "open,closed", "lift", id, &seen),
+                json_array_size(j));
         assert_true(json_array_size(j) >= 1);
         json_decref(j);
         expect_error(gw_port, "GET", "/requests.xml?status=open,maybe", NULL,
@@ -444,9 +448,9 @@ static void test_status_from_tasks(void **state)
                  "address_id=b-000007&external_id=%s",
                  key1, ext);
         assert_int_equal(post(gw_port, "json", FORM, body, &a), 201);
-        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(
-                                           json_array_get(a, 0),
-                                           "service_request_id")));
+        snprintf(id, sizeof(id), "%s",
+                 json_string_value(json_object_get(json_array_get(a, 0),
+                                                   "service_request_id")));
         json_decref(a);
         /* the complaint as the gateway published it */
         km_test_read_topic(&conf, topic, "read_committed", 100000, 30000, 0,
@@ -485,13 +489,13 @@ static void test_status_from_tasks(void **state)
         assert_string_equal(json_string_value(json_object_get(r, "status")),
                             "closed");
         assert_string_equal(
-            json_string_value(json_object_get(r, "agency_responsible")),
-            "КСК Тест");
+                json_string_value(json_object_get(r, "agency_responsible")),
+                "КСК Тест");
         assert_string_equal(
-            json_string_value(json_object_get(r, "status_notes")), "fixed");
+                json_string_value(json_object_get(r, "status_notes")), "fixed");
         assert_string_equal(
-            json_string_value(json_object_get(r, "expected_datetime")),
-            "2030-01-02T03:04:05Z");
+                json_string_value(json_object_get(r, "expected_datetime")),
+                "2030-01-02T03:04:05Z");
         assert_string_equal(json_string_value(json_object_get(r, "address_id")),
                             "b-000007");
         json_decref(j);
@@ -501,8 +505,9 @@ static void test_status_from_tasks(void **state)
         j = get_json(path, 200);
         assert_int_equal(json_array_size(j), 1);
         json_decref(j);
-        snprintf(path, sizeof(path), "/requests.json?service_request_id=%s&"
-                                     "status=open",
+        snprintf(path, sizeof(path),
+                 "/requests.json?service_request_id=%s&"
+                 "status=open",
                  id);
         j = get_json(path, 200);
         assert_int_equal(json_array_size(j), 0);
@@ -522,8 +527,7 @@ static void expect_error(int port, const char *method, const char *path,
         struct http_resp r;
         json_t *j, *e;
 
-        assert_int_equal(http_do(port, method, path, ctype, body, blen, &r),
-                         0);
+        assert_int_equal(http_do(port, method, path, ctype, body, blen, &r), 0);
         if (r.status != status)
                 fail_msg("%s %s: %d, want %d: %s", method, path, r.status,
                          status, r.body);
@@ -541,10 +545,11 @@ static void expect_error(int port, const char *method, const char *path,
                 assert_int_equal(json_integer_value(json_object_get(e, "code")),
                                  status);
         else
-                assert_int_equal(atoi(json_string_value(json_object_get(e, "code"))),
-                                 status);
-        if (what && !strstr(json_string_value(json_object_get(e, "description")),
-                            what))
+                assert_int_equal(
+                        atoi(json_string_value(json_object_get(e, "code"))),
+                        status);
+        if (what &&
+            !strstr(json_string_value(json_object_get(e, "description")), what))
                 fail_msg("%s %s: description %s lacks %s", method, path,
                          json_string_value(json_object_get(e, "description")),
                          what);
@@ -558,16 +563,16 @@ static void test_errors(void **state)
         char uuid[KM_ID_LEN];
 
         (void)state;
-        snprintf(body, sizeof(body), "api_key=nope&service_code=heating&"
-                                     "description=d&address_string=x");
+        snprintf(body, sizeof(body),
+                 "api_key=nope&service_code=heating&"
+                 "description=d&address_string=x");
         expect_error(gw_port, "POST", "/requests.json", FORM, body,
                      strlen(body), 403, "api_key");
         snprintf(body, sizeof(body),
                  "service_code=heating&description=d&address_string=x");
-        expect_error(gw_port, "POST", "/requests.xml", FORM, body,
-                     strlen(body), 403, "api_key");
-        expect_error(gw_port, "GET", "/nothing.json", NULL, NULL, 0, 404,
-                     NULL);
+        expect_error(gw_port, "POST", "/requests.xml", FORM, body, strlen(body),
+                     403, "api_key");
+        expect_error(gw_port, "GET", "/nothing.json", NULL, NULL, 0, 404, NULL);
         expect_error(gw_port, "GET", "/services/teleport.xml", NULL, NULL, 0,
                      404, NULL);
         km_id_random(uuid);
@@ -600,8 +605,8 @@ static void test_errors(void **state)
                  key1);
         expect_error(gw_port, "POST", "/requests.json", FORM, body,
                      strlen(body), 400, "service_code");
-        expect_error(gw_port, "GET", "/requests.json?status=maybe", NULL,
-                     NULL, 0, 400, "status");
+        expect_error(gw_port, "GET", "/requests.json?status=maybe", NULL, NULL,
+                     0, 400, "status");
         /* key2 allows 2 per minute: the third is 429 */
         snprintf(body, sizeof(body),
                  "api_key=%s&service_code=teleport&description=d&"
@@ -694,14 +699,20 @@ static void test_key_channel(void **state)
                 assert_non_null(strstr(line, " web "));
         }
         /* three posts: app key, default key (web), app key with channel */
-        snprintf(body, sizeof(body), "api_key=%s&service_code=heating&"
-                 "description=c1&address_string=x", key3);
+        snprintf(body, sizeof(body),
+                 "api_key=%s&service_code=heating&"
+                 "description=c1&address_string=x",
+                 key3);
         bodies[0] = km_xstrdup(body);
-        snprintf(body, sizeof(body), "api_key=%s&service_code=heating&"
-                 "description=c2&address_string=x", key1);
+        snprintf(body, sizeof(body),
+                 "api_key=%s&service_code=heating&"
+                 "description=c2&address_string=x",
+                 key1);
         bodies[1] = km_xstrdup(body);
-        snprintf(body, sizeof(body), "api_key=%s&service_code=heating&"
-                 "description=c3&address_string=x&channel=phone", key3);
+        snprintf(body, sizeof(body),
+                 "api_key=%s&service_code=heating&"
+                 "description=c3&address_string=x&channel=phone",
+                 key3);
         bodies[2] = km_xstrdup(body);
         for (int i = 0; i < 3; i++) {
                 assert_int_equal(post(gw_port, i == 1 ? "xml" : "json", FORM,
@@ -709,7 +720,7 @@ static void test_key_channel(void **state)
                                  201);
                 snprintf(w.id[i], sizeof(w.id[i]), "%s",
                          json_string_value(json_object_get(
-                             json_array_get(a, 0), "service_request_id")));
+                                 json_array_get(a, 0), "service_request_id")));
                 json_decref(a);
                 a = NULL;
                 free((char *)bodies[i]);

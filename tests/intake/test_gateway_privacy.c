@@ -82,9 +82,10 @@ static int p_start(const char *extra, int *port)
         char pf[256], log[256], cfg[512], set[256], vset[256];
         char *env[] = {envpg, NULL};
         char *bin = km_xasprintf("%s/komek-gateway", getenv("KOMEK_BIN"));
-        char *argv[] = {bin,   "--config", cfg,  "--set", set,
-                        "--set", vset, "--port", "0",     "--port-file", pf,
-                        "--set", (char *)extra, NULL};
+        char *argv[] = {bin,           "--config",    cfg,  "--set",
+                        set,           "--set",       vset, "--port",
+                        "0",           "--port-file", pf,   "--set",
+                        (char *)extra, NULL};
         int64_t deadline = km_now_ms() + 20000;
         int pid;
 
@@ -137,8 +138,8 @@ static void p_post(const char *body, char *id)
  * public.  @returns the JSON array. */
 static json_t *p_get(const char *path, const char *key, int public)
 {
-        static const char *const secret[] = {APARTMENT, PHONE, SURNAME, NOTE,
-                                             "4711", NULL};
+        static const char *const secret[] = {APARTMENT, PHONE,  SURNAME,
+                                             NOTE,      "4711", NULL};
         char p[512], root[64];
         struct http_resp r;
         json_t *j = NULL, *x;
@@ -176,8 +177,8 @@ static json_t *p_find(json_t *arr, const char *id)
         for (size_t i = 0; i < json_array_size(arr); i++) {
                 json_t *o = json_array_get(arr, i);
 
-                if (!strcmp(json_string_value(json_object_get(
-                                o, "service_request_id")),
+                if (!strcmp(json_string_value(
+                                    json_object_get(o, "service_request_id")),
                             id))
                         return o;
         }
@@ -265,8 +266,8 @@ static void test_unmatched_address(void **state)
         p_assert_null(o, "description");
         assert_true(fabs(json_real_value(json_object_get(o, "lat")) - 51.123) <
                     1e-9);
-        assert_true(fabs(json_real_value(json_object_get(o, "long")) -
-                         71.457) < 1e-9);
+        assert_true(fabs(json_real_value(json_object_get(o, "long")) - 71.457) <
+                    1e-9);
         json_decref(j);
         /* read_private: as sent */
         j = p_get(path, key_priv, 0);
@@ -338,9 +339,8 @@ static void test_refused_configuration(void **state)
         (void)state;
         assert_int_equal(p_keys("add --source x --scope write_all", NULL, 0),
                          2);
-        assert_int_equal(p_keys("add --source x --scope read_private,", NULL,
-                                0),
-                         2);
+        assert_int_equal(
+                p_keys("add --source x --scope read_private,", NULL, 0), 2);
         /* list shows the scope */
         cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-keys --config "
                            "%s/deploy/komek.conf --log-level warn list | "
@@ -422,16 +422,16 @@ static void test_fixmystreet_shapes(void **state)
 
                 /* answered 201 (after the broker's acknowledgement): read
                  * to the topic's end, not to a deadline */
-                assert_true(km_test_read_to_end(&conf, topic,
-                                                "read_committed", 10000,
-                                                fms_find_cb, &f) >= 1);
+                assert_true(km_test_read_to_end(&conf, topic, "read_committed",
+                                                10000, fms_find_cb, &f) >= 1);
                 assert_non_null(f.found);
-                assert_int_equal(json_array_size(json_object_get(f.found,
-                                                                 "media_urls")),
-                                 3);
-                assert_string_equal(json_string_value(json_array_get(
-                                        json_object_get(f.found, "media_urls"), 2)),
-                                    "https://img.example/3.jpg");
+                assert_int_equal(
+                        json_array_size(json_object_get(f.found, "media_urls")),
+                        3);
+                assert_string_equal(
+                        json_string_value(json_array_get(
+                                json_object_get(f.found, "media_urls"), 2)),
+                        "https://img.example/3.jpg");
                 json_decref(f.found);
         }
         snprintf(body, sizeof(body),
@@ -476,8 +476,9 @@ static void test_many_ids(void **state)
         json_t *j;
 
         (void)state;
-        n = (size_t)snprintf(path, cap, "/requests.json?api_key=%s&"
-                                        "service_request_id=%s,%s,%s",
+        n = (size_t)snprintf(path, cap,
+                             "/requests.json?api_key=%s&"
+                             "service_request_id=%s,%s,%s",
                              key_priv, id_heat, id_lift, id_free);
         for (int i = 0; i < 4997; i++) {
                 km_id_random(id);
@@ -525,7 +526,8 @@ static void test_updates(void **state)
                 free(cmd);
         }
         for (int priv = 0; priv < 2; priv++) {
-                j = p_get("/servicerequestupdates", priv ? key_priv : NULL, !priv);
+                j = p_get("/servicerequestupdates", priv ? key_priv : NULL,
+                          !priv);
                 n = 0;
                 for (size_t i = 0; i < json_array_size(j); i++) {
                         o = json_array_get(j, i);
@@ -544,7 +546,8 @@ static void test_updates(void **state)
                                 assert_non_null(strstr(p_str(o, "description"),
                                                        "lift repaired"));
                         else if (n)
-                                assert_string_equal(p_str(o, "description"), "");
+                                assert_string_equal(p_str(o, "description"),
+                                                    "");
                         else
                                 assert_string_equal(p_str(o, "description"),
                                                     "Принято в работу");
@@ -557,12 +560,13 @@ static void test_updates(void **state)
         {
                 struct http_resp r;
 
-                assert_int_equal(http_do(gw_port, "GET",
-                                         "/servicerequestupdates.json?start_date="
-                                         "2025-01-01T00:00:00Z&end_date="
-                                         "2025-06-01T00:00:00Z",
-                                         NULL, NULL, 0, &r),
-                                 0);
+                assert_int_equal(
+                        http_do(gw_port, "GET",
+                                "/servicerequestupdates.json?start_date="
+                                "2025-01-01T00:00:00Z&end_date="
+                                "2025-06-01T00:00:00Z",
+                                NULL, NULL, 0, &r),
+                        0);
                 assert_int_equal(r.status, 400);
                 http_resp_free(&r);
         }
@@ -579,9 +583,8 @@ static int p_vote(int port, const char *key, const char *ctype,
 
         snprintf(path, sizeof(path), "/votes.json%s%s", key ? "?api_key=" : "",
                  key ? key : "");
-        assert_int_equal(http_do(port, "POST", path, ctype, body, strlen(body),
-                                 &r),
-                         0);
+        assert_int_equal(
+                http_do(port, "POST", path, ctype, body, strlen(body), &r), 0);
         st = r.status;
         if (text)
                 snprintf(text, tlen, "%s", r.body ? r.body : "");
@@ -591,7 +594,8 @@ static int p_vote(int port, const char *key, const char *ctype,
                 if (j)
                         snprintf(id, KM_ID_LEN, "%s",
                                  json_string_value(json_object_get(
-                                     json_array_get(j, 0), "vote_id")) ?: "");
+                                         json_array_get(j, 0), "vote_id"))
+                                         ?: "");
                 json_decref(j);
         }
         http_resp_free(&r);
@@ -617,9 +621,9 @@ static int p_vote_collect(const rd_kafka_message_t *rkm, void *opaque)
 static void test_votes(void **state)
 {
 #define SALT "test-vote-salt-0123456789"
-#define VOTE(score, month, extra)                                           \
+#define VOTE(score, month, extra)                                              \
         "{\"ksk_id\":\"ksk-priv\",\"resident\":\"RESIDENT-IIN-880101300999\"," \
-        "\"month\":\"" month "\",\"score\":" score ",\"voted_at\":"           \
+        "\"month\":\"" month "\",\"score\":" score ",\"voted_at\":"            \
         "\"2026-07-14T09:00:00+06:00\"" extra "}"
         static const struct {
                 const char *body, *want;
@@ -650,9 +654,10 @@ static void test_votes(void **state)
                          201);
         /* the same resident, KSK and month again: the same vote_id (the
          * consumers keep the first); another month: another vote */
-        assert_int_equal(p_vote(port, key_vote, "application/json; "
-                                "charset=utf-8", VOTE("1", "2026-07", ""), id2,
-                                NULL, 0),
+        assert_int_equal(p_vote(port, key_vote,
+                                "application/json; "
+                                "charset=utf-8",
+                                VOTE("1", "2026-07", ""), id2, NULL, 0),
                          201);
         assert_string_equal(id1, id2);
         assert_int_equal(p_vote(port, key_vote, "application/json",
@@ -687,9 +692,9 @@ static void test_votes(void **state)
         assert_int_equal(p_vote(port, key_priv, "application/json",
                                 VOTE("4", "2026-07", ""), NULL, NULL, 0),
                          403);
-        assert_int_equal(p_vote(port, key_vote, FORM, "ksk_id=ksk-priv", NULL,
-                                NULL, 0),
-                         415);
+        assert_int_equal(
+                p_vote(port, key_vote, FORM, "ksk_id=ksk-priv", NULL, NULL, 0),
+                415);
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 assert_int_equal(p_vote(port, key_vote, "application/json",
                                         bad[i].body, NULL, text, sizeof(text)),
@@ -709,7 +714,7 @@ static void test_votes(void **state)
         assert_string_equal(json_string_value(json_object_get(v, "vote_id")),
                             id1);
         assert_string_equal(
-            json_string_value(json_object_get(v, "resident_hash")), hash);
+                json_string_value(json_object_get(v, "resident_hash")), hash);
         assert_int_equal(json_integer_value(json_object_get(v, "score")), 4);
         assert_string_equal(json_string_value(json_object_get(v, "voted_at")),
                             "2026-07-14T03:00:00Z");
@@ -745,15 +750,16 @@ static int setup(void **state)
                  "KOMEK_PG_CONNINFO=%s user=komek_gateway_app", conninfo);
         conn = km_pg_connect(conninfo, "test_gateway_privacy", 30, err,
                              sizeof(err));
-        if (conn == NULL || km_test_topic(&conf, topic, sizeof(topic), "gwp", 1) ||
+        if (conn == NULL ||
+            km_test_topic(&conf, topic, sizeof(topic), "gwp", 1) ||
             km_test_topic(&conf, vtopic, sizeof(vtopic), "gwv", 1))
                 return -1;
         if (p_keys("add --source webform --rate 100000", key_pub,
                    sizeof(key_pub)) ||
             p_keys("add --source cityhall --rate 100000 --scope read_private",
                    key_priv, sizeof(key_priv)) ||
-            p_keys("add --source portal --rate 100000 --scope votes",
-                   key_vote, sizeof(key_vote)))
+            p_keys("add --source portal --rate 100000 --scope votes", key_vote,
+                   sizeof(key_vote)))
                 return -1;
         snprintf(tmpdir, sizeof(tmpdir), "/tmp/komek-test-gwp-XXXXXX");
         if (mkdtemp(tmpdir) == NULL)
@@ -763,19 +769,20 @@ static int setup(void **state)
                 return -1;
         /* a heating complaint from a flat (structured address), routed to
          * building b-priv-1 and resolved with a staff note */
-        snprintf(body, sizeof(body),
-                 "api_key=%s&service_code=heating&description=no+heating%%2C+"
-                 SURNAME "+%%2B77015550199&district=Esil&street=Kenesary&"
-                 "house=12&apartment=" APARTMENT "&lat=51.123456&long="
-                 "71.456789&first_name=Aigerim&last_name=" SURNAME
-                 "&phone=%%2B77015550199&media_url=https%%3A%%2F%%2Fimg."
-                 "example%%2Frad.jpg",
-                 key_pub);
+        snprintf(
+                body, sizeof(body),
+                "api_key=%s&service_code=heating&description=no+heating%%2C+" SURNAME
+                "+%%2B77015550199&district=Esil&street=Kenesary&"
+                "house=12&apartment=" APARTMENT "&lat=51.123456&long="
+                "71.456789&first_name=Aigerim&last_name=" SURNAME
+                "&phone=%%2B77015550199&media_url=https%%3A%%2F%%2Fimg."
+                "example%%2Frad.jpg",
+                key_pub);
         p_post(body, id_heat);
         snprintf(body, sizeof(body),
                  "api_key=%s&service_code=lift&description=the+lift+is+stuck&"
-                 "district=Esil&street=Kenesary&house=12&apartment="
-                 APARTMENT "&media_url=https%%3A%%2F%%2Fimg.example%%2F"
+                 "district=Esil&street=Kenesary&house=12&apartment=" APARTMENT
+                 "&media_url=https%%3A%%2F%%2Fimg.example%%2F"
                  "lift.jpg&phone=%%2B77015550199",
                  key_pub);
         p_post(body, id_lift);

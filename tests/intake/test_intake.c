@@ -31,10 +31,10 @@
 static struct km_conf conf;
 static char tmpdir[256];
 
-#define VALID(ext, extra)                                                     \
-        "{\"source\":\"call109\",\"external_id\":\"" ext "\","                 \
-        "\"received_at\":\"2025-01-10T08:00:00Z\",\"category\":\"heating\","   \
-        "\"description\":\"Нет отопления\",\"address\":{\"text\":\"ул. "       \
+#define VALID(ext, extra)                                                              \
+        "{\"source\":\"call109\",\"external_id\":\"" ext "\","                         \
+        "\"received_at\":\"2025-01-10T08:00:00Z\",\"category\":\"heating\","           \
+        "\"description\":\"Нет отопления\",\"address\":{\"text\":\"ул. " \
         "Кенесары 12\"}" extra "}"
 
 struct msgs {
@@ -58,14 +58,14 @@ static int collect(const rd_kafka_message_t *rkm, void *opaque)
                      rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) ==
                      RD_KAFKA_RESP_ERR_NO_ERROR;
                      i++)
-                        json_object_set_new(h, name,
-                                            json_stringn(val ? val : "",
-                                                         val ? vlen : 0));
-        json_array_append_new(
-            m->all, json_pack("{s:s%, s:o, s:o}", "key",
-                              rkm->key ? (const char *)rkm->key : "",
-                              rkm->key ? rkm->key_len : 0, "value",
-                              v ? v : json_null(), "headers", h));
+                        json_object_set_new(
+                                h, name,
+                                json_stringn(val ? val : "", val ? vlen : 0));
+        json_array_append_new(m->all,
+                              json_pack("{s:s%, s:o, s:o}", "key",
+                                        rkm->key ? (const char *)rkm->key : "",
+                                        rkm->key ? rkm->key_len : 0, "value",
+                                        v ? v : json_null(), "headers", h));
         m->n++;
         return 0;
 }
@@ -74,7 +74,7 @@ static int collect(const rd_kafka_message_t *rkm, void *opaque)
 static const char *header(json_t *m, const char *name)
 {
         const char *s = json_string_value(
-            json_object_get(json_object_get(m, "headers"), name));
+                json_object_get(json_object_get(m, "headers"), name));
 
         return s ? s : "";
 }
@@ -92,11 +92,11 @@ static int run(const char *prog, const char *topic, const char *dlq,
                const char *extra, const char *file, const char *log)
 {
         char *cmd = km_xasprintf(
-            "%s/komek-%s --config %s/deploy/komek.conf --set "
-            "topics.complaints=%s --set topics.votes=%s --set topics.dlq=%s "
-            "%s %s >%s 2>&1",
-            getenv("KOMEK_BIN"), prog, getenv("KOMEK_ROOT"), topic, topic, dlq,
-            extra, file, log);
+                "%s/komek-%s --config %s/deploy/komek.conf --set "
+                "topics.complaints=%s --set topics.votes=%s --set topics.dlq=%s "
+                "%s %s >%s 2>&1",
+                getenv("KOMEK_BIN"), prog, getenv("KOMEK_ROOT"), topic, topic,
+                dlq, extra, file, log);
         int st = system(cmd);
 
         free(cmd);
@@ -122,7 +122,7 @@ static json_t *find_reason(json_t *all, const char *reason)
         size_t i;
         json_t *m;
 
-        json_array_foreach(all, i, m) {
+        json_array_foreach (all, i, m) {
                 json_t *v = json_object_get(m, "value");
 
                 if (!strcmp(json_string_value(json_object_get(v, "reason")),
@@ -138,7 +138,7 @@ static json_t *find_message(json_t *all, const char *reason)
         size_t i;
         json_t *m;
 
-        json_array_foreach(all, i, m) {
+        json_array_foreach (all, i, m) {
                 json_t *v = json_object_get(m, "value");
 
                 if (!strcmp(json_string_value(json_object_get(v, "reason")),
@@ -180,7 +180,8 @@ static void test_jsonl_reasons(void **state)
         char want_id[KM_ID_LEN];
 
         (void)state;
-        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "in", 3), 0);
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "in", 3),
+                         0);
         assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "dlq", 1), 0);
         in = km_xmalloc(cap);
         /* line 1: BOM + valid with building id; line 2 blank */
@@ -233,7 +234,8 @@ static void test_jsonl_reasons(void **state)
                                              "message"));
                 snprintf(want, sizeof(want), "komek.%s", rows[i].reason);
                 assert_string_equal(
-                    header(msg, "__connect.errors.exception.class.name"), want);
+                        header(msg, "__connect.errors.exception.class.name"),
+                        want);
                 assert_string_equal(header(msg, "__connect.errors.connector."
                                                 "name"),
                                     "komek-intake");
@@ -242,24 +244,25 @@ static void test_jsonl_reasons(void **state)
                 assert_string_equal(header(msg, "komek.origin.line"), want);
                 snprintf(want, sizeof(want), "%s:%d", path, i + 3);
                 assert_string_equal(
-                    json_string_value(json_object_get(msg, "key")), want);
-                assert_string_equal(json_string_value(json_object_get(
-                                        json_object_get(v, "origin"), "file")),
-                                    path);
+                        json_string_value(json_object_get(msg, "key")), want);
+                assert_string_equal(
+                        json_string_value(json_object_get(
+                                json_object_get(v, "origin"), "file")),
+                        path);
                 if (json_integer_value(json_object_get(
-                        json_object_get(v, "origin"), "line")) != i + 3)
+                            json_object_get(v, "origin"), "line")) != i + 3)
                         fail_msg("%s: line %lld, want %d", rows[i].reason,
                                  (long long)json_integer_value(json_object_get(
-                                     json_object_get(v, "origin"), "line")),
+                                         json_object_get(v, "origin"), "line")),
                                  i + 3);
         }
         assert_non_null(find_reason(bad.all, "too_long:description"));
         assert_non_null(find_reason(bad.all, "too_large"));
         /* the original bytes travel with the reason */
-        assert_string_equal(json_string_value(json_object_get(
-                                find_reason(bad.all, "invalid_json"),
-                                "original")),
-                            "not json");
+        assert_string_equal(
+                json_string_value(json_object_get(
+                        find_reason(bad.all, "invalid_json"), "original")),
+                "not json");
         assert_non_null(json_object_get(find_reason(bad.all, "invalid_utf8"),
                                         "original_b64"));
 
@@ -269,15 +272,15 @@ static void test_jsonl_reasons(void **state)
         for (int i = 0; i < 2; i++) {
                 json_t *m = json_array_get(ok.all, (size_t)i);
                 json_t *v = json_object_get(m, "value");
-                const char *ext = json_string_value(
-                    json_object_get(v, "external_id"));
+                const char *ext =
+                        json_string_value(json_object_get(v, "external_id"));
 
                 km_id_derive("call109", ext, want_id);
+                assert_string_equal(json_string_value(json_object_get(v, "id")),
+                                    want_id);
                 assert_string_equal(
-                    json_string_value(json_object_get(v, "id")), want_id);
-                assert_string_equal(
-                    json_string_value(json_object_get(m, "key")),
-                    strcmp(ext, "ok1") == 0 ? "b-000042" : want_id);
+                        json_string_value(json_object_get(m, "key")),
+                        strcmp(ext, "ok1") == 0 ? "b-000042" : want_id);
         }
         json_decref(ok.all);
         json_decref(bad.all);
@@ -286,28 +289,28 @@ static void test_jsonl_reasons(void **state)
 static void test_csv(void **state)
 {
         static const char csv[] =
-            "\xEF\xBB\xBF"
-            "external_id,source,channel,received_at,category,description,"
-            "district,street,house,apartment,address_text,building_id,lat,"
-            "long,contact_name,contact_phone,emergency\r\n"
-            /* line 2: quotes, commas, "" and a CRLF inside quotes */
-            "C-1,webform,web,2025-02-01T10:00:00Z,water_supply,\"Нет воды, "
-            "\"\"совсем\"\"\r\nс утра\",Нура,ул. Иманова,5,12,,b-000002,51.1,"
-            "71.4,Иван,+77011234567,true\r\n"
-            /* line 4: address only as text, no building */
-            "C-2,webform,app,2025-02-01T11:00:00Z,lift,Лифт стоит,,,,,"
-            "\"пр. Республики, 5\",,,,,,false\r\n"
-            /* line 5: a quote inside an unquoted field */
-            "C-3,webform,web,2025-02-01T10:00:00Z,heating,bad\"quote,,,,,x,,,,,,\r\n"
-            /* line 6: too few fields */
-            "C-4,webform,web\r\n"
-            /* line 7: lat not a number */
-            "C-5,webform,web,2025-02-01T10:00:00Z,heating,d,,,,,x,,north,71,,,\r\n"
-            /* line 8: unknown category; line 9 blank */
-            "C-6,webform,web,2025-02-01T10:00:00Z,teleport,d,,,,,x,,,,,,\r\n"
-            "\r\n"
-            /* line 10: unterminated quote to the end */
-            "C-7,webform,web,2025-02-01T10:00:00Z,heating,\"open,,,,,x,,,,,,\r\n";
+                "\xEF\xBB\xBF"
+                "external_id,source,channel,received_at,category,description,"
+                "district,street,house,apartment,address_text,building_id,lat,"
+                "long,contact_name,contact_phone,emergency\r\n"
+                /* line 2: quotes, commas, "" and a CRLF inside quotes */
+                "C-1,webform,web,2025-02-01T10:00:00Z,water_supply,\"Нет воды, "
+                "\"\"совсем\"\"\r\nс утра\",Нура,ул. Иманова,5,12,,b-000002,51.1,"
+                "71.4,Иван,+77011234567,true\r\n"
+                /* line 4: address only as text, no building */
+                "C-2,webform,app,2025-02-01T11:00:00Z,lift,Лифт стоит,,,,,"
+                "\"пр. Республики, 5\",,,,,,false\r\n"
+                /* line 5: a quote inside an unquoted field */
+                "C-3,webform,web,2025-02-01T10:00:00Z,heating,bad\"quote,,,,,x,,,,,,\r\n"
+                /* line 6: too few fields */
+                "C-4,webform,web\r\n"
+                /* line 7: lat not a number */
+                "C-5,webform,web,2025-02-01T10:00:00Z,heating,d,,,,,x,,north,71,,,\r\n"
+                /* line 8: unknown category; line 9 blank */
+                "C-6,webform,web,2025-02-01T10:00:00Z,teleport,d,,,,,x,,,,,,\r\n"
+                "\r\n"
+                /* line 10: unterminated quote to the end */
+                "C-7,webform,web,2025-02-01T10:00:00Z,heating,\"open,,,,,x,,,,,,\r\n";
         static const struct {
                 const char *reason;
                 int line;
@@ -322,8 +325,10 @@ static void test_csv(void **state)
         size_t i;
 
         (void)state;
-        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "csv", 2), 0);
-        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "csvdlq", 1), 0);
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "csv", 2),
+                         0);
+        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "csvdlq", 1),
+                         0);
         snprintf(path, sizeof(path), "%s/in.csv", tmpdir);
         snprintf(log, sizeof(log), "%s/csv.log", tmpdir);
         write_file(path, csv, sizeof(csv) - 1);
@@ -334,10 +339,11 @@ static void test_csv(void **state)
         assert_int_equal(km_test_read_to_end(&conf, topic, "read_committed",
                                              30000, collect, &ok),
                          2);
-        json_array_foreach(ok.all, i, v) {
+        json_array_foreach (ok.all, i, v) {
                 json_t *val = json_object_get(v, "value");
 
-                if (!strcmp(json_string_value(json_object_get(val, "external_id")),
+                if (!strcmp(json_string_value(
+                                    json_object_get(val, "external_id")),
                             "C-1"))
                         c1 = val;
                 else
@@ -345,20 +351,23 @@ static void test_csv(void **state)
         }
         assert_non_null(c1);
         assert_non_null(c2);
-        assert_string_equal(json_string_value(json_object_get(c1, "description")),
-                            "Нет воды, \"совсем\"\r\nс утра");
-        assert_string_equal(json_string_value(json_object_get(c1, "building_id")),
-                            "b-000002");
-        assert_string_equal(json_string_value(json_object_get(
-                                json_object_get(c1, "address"), "apartment")),
-                            "12");
+        assert_string_equal(
+                json_string_value(json_object_get(c1, "description")),
+                "Нет воды, \"совсем\"\r\nс утра");
+        assert_string_equal(
+                json_string_value(json_object_get(c1, "building_id")),
+                "b-000002");
+        assert_string_equal(
+                json_string_value(json_object_get(
+                        json_object_get(c1, "address"), "apartment")),
+                "12");
         assert_true(json_is_true(json_object_get(c1, "emergency")));
         assert_true(json_real_value(json_object_get(c1, "lat")) > 51.09);
         assert_string_equal(json_string_value(json_object_get(
-                                json_object_get(c1, "contact"), "phone")),
+                                    json_object_get(c1, "contact"), "phone")),
                             "+77011234567");
         assert_string_equal(json_string_value(json_object_get(
-                                json_object_get(c2, "address"), "text")),
+                                    json_object_get(c2, "address"), "text")),
                             "пр. Республики, 5");
         assert_true(json_is_false(json_object_get(c2, "emergency")));
 
@@ -368,14 +377,15 @@ static void test_csv(void **state)
         for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
                 int found = 0;
 
-                json_array_foreach(bad.all, i, v) {
+                json_array_foreach (bad.all, i, v) {
                         json_t *val = json_object_get(v, "value");
                         json_t *o = json_object_get(val, "origin");
 
-                        if (!strcmp(json_string_value(json_object_get(val, "reason")),
+                        if (!strcmp(json_string_value(
+                                            json_object_get(val, "reason")),
                                     want[k].reason) &&
                             json_integer_value(json_object_get(o, "line")) ==
-                                want[k].line)
+                                    want[k].line)
                                 found = 1;
                 }
                 if (!found)
@@ -398,13 +408,15 @@ static void test_idle_pipe(void **state)
         FILE *fp;
 
         (void)state;
-        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "idle", 1), 0);
-        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "idledlq", 1), 0);
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "idle", 1),
+                         0);
+        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "idledlq", 1),
+                         0);
         snprintf(log, sizeof(log), "%s/idle.log", tmpdir);
         cmd = km_xasprintf(
-            "%s/komek-intake --config %s/deploy/komek.conf --set "
-            "topics.complaints=%s --set topics.dlq=%s - >%s 2>&1",
-            getenv("KOMEK_BIN"), getenv("KOMEK_ROOT"), topic, dlq, log);
+                "%s/komek-intake --config %s/deploy/komek.conf --set "
+                "topics.complaints=%s --set topics.dlq=%s - >%s 2>&1",
+                getenv("KOMEK_BIN"), getenv("KOMEK_ROOT"), topic, dlq, log);
         fp = popen(cmd, "w");
         free(cmd);
         assert_non_null(fp);
@@ -430,8 +442,10 @@ static void test_sigterm(void **state)
         int pid, fd, st;
 
         (void)state;
-        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "term", 3), 0);
-        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "termdlq", 1), 0);
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "term", 3),
+                         0);
+        assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "termdlq", 1),
+                         0);
         snprintf(fifo, sizeof(fifo), "%s/term.jsonl", tmpdir);
         snprintf(log, sizeof(log), "%s/term.log", tmpdir);
         assert_int_equal(mkfifo(fifo, 0600), 0);
@@ -522,18 +536,22 @@ static void test_broker_away(void **state)
 static int file_dlq_headers(const rd_kafka_message_t *rkm, void *opaque)
 {
         static const char *const want[] = {
-            "__connect.errors.exception.message",
-            "__connect.errors.exception.class.name", "__connect.errors.stage",
-            "__connect.errors.connector.name", "komek.origin.file",
-            "komek.origin.line", NULL};
+                "__connect.errors.exception.message",
+                "__connect.errors.exception.class.name",
+                "__connect.errors.stage",
+                "__connect.errors.connector.name",
+                "komek.origin.file",
+                "komek.origin.line",
+                NULL};
         rd_kafka_headers_t *h = NULL;
         const void *val;
         size_t len;
-        int all = rd_kafka_message_headers(rkm, &h) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        int all =
+                rd_kafka_message_headers(rkm, &h) == RD_KAFKA_RESP_ERR_NO_ERROR;
 
         for (int i = 0; all && want[i]; i++)
                 all = rd_kafka_header_get_last(h, want[i], &val, &len) ==
-                          RD_KAFKA_RESP_ERR_NO_ERROR &&
+                              RD_KAFKA_RESP_ERR_NO_ERROR &&
                       len > 0;
         *(int *)opaque += all;
         return 0;
@@ -542,19 +560,19 @@ static int file_dlq_headers(const rd_kafka_message_t *rkm, void *opaque)
 static void test_votes(void **state)
 {
         static const char votes[] =
-            "{\"ksk_id\":\"ksk-0001\",\"resident\":\"RES-SECRET-1\","
-            "\"month\":\"2025-07\",\"score\":4,\"voted_at\":"
-            "\"2025-07-14T09:00:00Z\"}\n"
-            "{\"ksk_id\":\"ksk-0001\",\"resident\":\"RES-SECRET-1\","
-            "\"month\":\"2025-07\",\"score\":1,\"voted_at\":"
-            "\"2025-07-20T09:00:00Z\"}\n"
-            "{\"ksk_id\":\"ksk-0001\",\"resident\":\"RES-SECRET-2\","
-            "\"month\":\"2025-07\",\"score\":5,\"voted_at\":"
-            "\"2025-07-14T09:00:00Z\"}\n"
-            "{\"ksk_id\":\"ksk-0002\",\"resident\":\"RES-SECRET-3\","
-            "\"month\":\"2025-07\",\"score\":9,\"voted_at\":"
-            "\"2025-07-14T09:00:00Z\"}\n"
-            "RES-SECRET-4 not json\n";
+                "{\"ksk_id\":\"ksk-0001\",\"resident\":\"RES-SECRET-1\","
+                "\"month\":\"2025-07\",\"score\":4,\"voted_at\":"
+                "\"2025-07-14T09:00:00Z\"}\n"
+                "{\"ksk_id\":\"ksk-0001\",\"resident\":\"RES-SECRET-1\","
+                "\"month\":\"2025-07\",\"score\":1,\"voted_at\":"
+                "\"2025-07-20T09:00:00Z\"}\n"
+                "{\"ksk_id\":\"ksk-0001\",\"resident\":\"RES-SECRET-2\","
+                "\"month\":\"2025-07\",\"score\":5,\"voted_at\":"
+                "\"2025-07-14T09:00:00Z\"}\n"
+                "{\"ksk_id\":\"ksk-0002\",\"resident\":\"RES-SECRET-3\","
+                "\"month\":\"2025-07\",\"score\":9,\"voted_at\":"
+                "\"2025-07-14T09:00:00Z\"}\n"
+                "RES-SECRET-4 not json\n";
         char topic[160], dlq[160], path[300], log[300], *out, *s;
         struct msgs ok = {0, json_array()}, bad = {0, json_array()};
 
@@ -584,19 +602,20 @@ static void test_votes(void **state)
         {
                 int with = 0;
 
-                assert_int_equal(km_test_read_to_end(&conf, dlq, "read_committed",
-                                                     30000, file_dlq_headers,
-                                                     &with),
+                assert_int_equal(km_test_read_to_end(&conf, dlq,
+                                                     "read_committed", 30000,
+                                                     file_dlq_headers, &with),
                                  2);
                 assert_int_equal(with, 2);
         }
         s = json_dumps(ok.all, 0);
         assert_null(strstr(s, "RES-SECRET"));
         assert_non_null(strstr(s, "\"score\": 4")); /* the first vote kept */
-        assert_int_equal(strlen(json_string_value(json_object_get(
-                             json_object_get(json_array_get(ok.all, 0), "value"),
-                             "resident_hash"))),
-                         64);
+        assert_int_equal(
+                strlen(json_string_value(json_object_get(
+                        json_object_get(json_array_get(ok.all, 0), "value"),
+                        "resident_hash"))),
+                64);
         free(s);
         s = json_dumps(bad.all, 0);
         assert_null(strstr(s, "RES-SECRET"));

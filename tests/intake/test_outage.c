@@ -62,13 +62,13 @@ struct relay {
         pthread_mutex_t lock;
         int fds[RELAY_MAX];
         int nfds;
-        volatile int down;          /* cut and refuse while set */
-        volatile int64_t up_bytes;  /* relayed towards the broker */
-        int64_t trip_bytes;         /* go down once past this (-1: never) */
+        volatile int down;         /* cut and refuse while set */
+        volatile int64_t up_bytes; /* relayed towards the broker */
+        int64_t trip_bytes;        /* go down once past this (-1: never) */
         int down_ms;
         volatile int tripped;
-        volatile int refused;       /* connections refused while down */
-        volatile int cut;           /* live connections the outage cut */
+        volatile int refused; /* connections refused while down */
+        volatile int cut;     /* live connections the outage cut */
         volatile int stop;
 };
 
@@ -256,8 +256,7 @@ static int ns_setup(void)
 
 /* Child: namespace, inner relay, komek-intake.  Exits with intake's
  * status, 100 when the namespace could not be made. */
-static void child(const char *unix_path, char *const argv[],
-                  const char *log)
+static void child(const char *unix_path, char *const argv[], const char *log)
 {
         static struct relay inner;
         pthread_t t;
@@ -310,7 +309,8 @@ static void outage(int64_t trip_bytes, const char *what)
         int64_t through_while_down = -1;
         FILE *fp;
 
-        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), what, 3), 0);
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), what, 3),
+                         0);
         assert_int_equal(km_test_topic(&conf, dlq, sizeof(dlq), "odlq", 1), 0);
         snprintf(path, sizeof(path), "%s/%s.jsonl", tmpdir, what);
         snprintf(log, sizeof(log), "%s/%s.log", tmpdir, what);
@@ -413,8 +413,9 @@ static void outage(int64_t trip_bytes, const char *what)
         }
         /* the outage happened, and komek-intake met it */
         printf("%s: outage %s; %d connection(s) cut, %d refused while "
-               "down\n", what, outer.tripped ? "played" : "NOT played",
-               outer.cut / 2, outer.refused);
+               "down\n",
+               what, outer.tripped ? "played" : "NOT played", outer.cut / 2,
+               outer.refused);
         assert_true(outer.tripped);
         if (trip_bytes > 0) {
                 assert_true(outer.cut > 0); /* live connections were cut */
@@ -426,8 +427,7 @@ static void outage(int64_t trip_bytes, const char *what)
          * end is final, read to it (no settle time) */
         got = (int)km_test_read_to_end(&conf, topic, "read_committed", 60000,
                                        collect, &ids);
-        if (got != n || ids.dups != 0 ||
-            (int)json_object_size(ids.seen) != n)
+        if (got != n || ids.dups != 0 || (int)json_object_size(ids.seen) != n)
                 fail_msg("%s: %d messages, %d distinct, %d duplicates; "
                          "want %d once each",
                          what, got, (int)json_object_size(ids.seen), ids.dups,

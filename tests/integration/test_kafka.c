@@ -62,7 +62,8 @@ static void test_produce_consume(void **state)
         int got;
 
         (void)state;
-        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "rt", 3), 0);
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "rt", 3),
+                         0);
         rk = km_kafka_producer_new(&conf, NULL, &counts, err, sizeof(err));
         if (rk == NULL)
                 fail_msg("producer: %s", err);
@@ -120,7 +121,8 @@ static void test_group_commit_resume(void **state)
         rd_kafka_t *rk;
 
         (void)state;
-        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "grp", 1), 0);
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "grp", 1),
+                         0);
         km_test_name(group, sizeof(group), "group");
         rk = km_kafka_producer_new(&conf, NULL, &counts, err, sizeof(err));
         assert_non_null(rk);
@@ -162,7 +164,8 @@ static void test_transactions(void **state)
         txp = km_kafka_producer_new(&conf, txid, &tcounts, err, sizeof(err));
         if (txp == NULL)
                 fail_msg("transactional producer: %s", err);
-        cons = km_kafka_consumer_new(&conf, group, NULL, NULL, err, sizeof(err));
+        cons = km_kafka_consumer_new(&conf, group, NULL, NULL, err,
+                                     sizeof(err));
         assert_non_null(cons);
         topics[0] = src;
         assert_int_equal(km_kafka_subscribe(cons, topics, 1, err, sizeof(err)),
@@ -190,9 +193,9 @@ static void test_transactions(void **state)
                                                           sizeof(err)),
                                          0);
                         rd_kafka_topic_partition_list_add(
-                            offsets, rd_kafka_topic_name(rkm->rkt),
-                            rkm->partition)
-                            ->offset = rkm->offset + 1;
+                                offsets, rd_kafka_topic_name(rkm->rkt),
+                                rkm->partition)
+                                ->offset = rkm->offset + 1;
                         n++;
                 }
                 rd_kafka_message_destroy(rkm);
@@ -202,14 +205,14 @@ static void test_transactions(void **state)
         /* the list may hold the partition 5 times: keep the last */
         {
                 rd_kafka_topic_partition_list_t *last =
-                    rd_kafka_topic_partition_list_new(1);
+                        rd_kafka_topic_partition_list_new(1);
 
                 rd_kafka_topic_partition_list_add(last, src, 0)->offset = 5;
                 assert_int_equal(
-                    km_kafka_txn_err(rd_kafka_send_offsets_to_transaction(
-                                         txp, last, cgmd, 30000),
-                                     "send_offsets", err, sizeof(err)),
-                    0);
+                        km_kafka_txn_err(rd_kafka_send_offsets_to_transaction(
+                                                 txp, last, cgmd, 30000),
+                                         "send_offsets", err, sizeof(err)),
+                        0);
                 rd_kafka_topic_partition_list_destroy(last);
         }
         rd_kafka_consumer_group_metadata_destroy(cgmd);
@@ -223,19 +226,21 @@ static void test_transactions(void **state)
                                           "begin", err, sizeof(err)),
                          0);
         for (int i = 0; i < 3; i++)
-                assert_int_equal(km_kafka_produce(txp, dst, RD_KAFKA_PARTITION_UA,
-                                                  "k", "ABORTED", 7, &tcounts,
-                                                  10000, err, sizeof(err)),
+                assert_int_equal(km_kafka_produce(txp, dst,
+                                                  RD_KAFKA_PARTITION_UA, "k",
+                                                  "ABORTED", 7, &tcounts, 10000,
+                                                  err, sizeof(err)),
                                  0);
         assert_int_equal(km_kafka_flush(txp, 30000, err, sizeof(err)), 0);
-        assert_int_equal(km_kafka_txn_err(rd_kafka_abort_transaction(txp, 30000),
-                                          "abort", err, sizeof(err)),
-                         0);
+        assert_int_equal(
+                km_kafka_txn_err(rd_kafka_abort_transaction(txp, 30000),
+                                 "abort", err, sizeof(err)),
+                0);
 
         /* the group's committed offset moved with the transaction */
         {
                 rd_kafka_topic_partition_list_t *c =
-                    rd_kafka_topic_partition_list_new(1);
+                        rd_kafka_topic_partition_list_new(1);
 
                 rd_kafka_topic_partition_list_add(c, src, 0);
                 assert_int_equal(rd_kafka_committed(cons, c, 10000), 0);
@@ -249,17 +254,16 @@ static void test_transactions(void **state)
         {
                 struct seen s = {0};
 
-                got_rc = (int)km_test_read_to_end(&conf, dst,
-                                                  "read_committed", 30000,
-                                                  collect, &s);
+                got_rc = (int)km_test_read_to_end(&conf, dst, "read_committed",
+                                                  30000, collect, &s);
                 for (int i = 0; i < s.n && i < 64; i++)
                         if (strcmp(s.vals[i], "ABORTED") == 0)
                                 fail_msg("read_committed saw an aborted "
                                          "message");
         }
         /* read_uncommitted proves the aborted records are in the log */
-        got_ru = (int)km_test_read_to_end(&conf, dst, "read_uncommitted",
-                                          30000, NULL, NULL);
+        got_ru = (int)km_test_read_to_end(&conf, dst, "read_uncommitted", 30000,
+                                          NULL, NULL);
         if (got_rc != 5 || got_ru != 8)
                 fail_msg("read_committed got %d (want 5), read_uncommitted got "
                          "%d (want 8)",

@@ -69,9 +69,9 @@ static void test_error_mapping(void **state)
         assert_int_equal(km_pg_exec(conn, "SELEC nonsense", 0, NULL, NULL, err,
                                     sizeof(err)),
                          KM_EFATAL);
-        assert_int_equal(km_pg_exec(conn, "SELECT 1/0", 0, NULL, NULL, err,
-                                    sizeof(err)),
-                         KM_EINPUT);
+        assert_int_equal(
+                km_pg_exec(conn, "SELECT 1/0", 0, NULL, NULL, err, sizeof(err)),
+                KM_EINPUT);
 }
 
 static void test_offsets_txn(void **state)
@@ -85,20 +85,20 @@ static void test_offsets_txn(void **state)
                 "PRIMARY KEY (consumer, topic, partition))",
                 0, NULL);
         assert_int_equal(km_pg_begin(conn, err, sizeof(err)), 0);
-        assert_int_equal(km_pg_offset_store(conn, "c1", "t", 2, 42, err,
-                                            sizeof(err)),
-                         0);
+        assert_int_equal(
+                km_pg_offset_store(conn, "c1", "t", 2, 42, err, sizeof(err)),
+                0);
         assert_int_equal(km_pg_commit(conn, err, sizeof(err)), 0);
         assert_int_equal(km_pg_begin(conn, err, sizeof(err)), 0);
-        assert_int_equal(km_pg_offset_store(conn, "c1", "t", 2, 99, err,
-                                            sizeof(err)),
-                         0);
+        assert_int_equal(
+                km_pg_offset_store(conn, "c1", "t", 2, 99, err, sizeof(err)),
+                0);
         km_pg_rollback(conn); /* a batch that failed: the offset stays 42 */
         parts = rd_kafka_topic_partition_list_new(2);
         rd_kafka_topic_partition_list_add(parts, "t", 2);
         rd_kafka_topic_partition_list_add(parts, "t", 3);
-        assert_int_equal(km_pg_offsets_load(conn, "c1", parts, err, sizeof(err)),
-                         0);
+        assert_int_equal(
+                km_pg_offsets_load(conn, "c1", parts, err, sizeof(err)), 0);
         assert_int_equal(parts->elems[0].offset, 42);
         assert_int_equal(parts->elems[1].offset, RD_KAFKA_OFFSET_BEGINNING);
         rd_kafka_topic_partition_list_destroy(parts);
@@ -108,10 +108,10 @@ static int run_migrate(const char *sch, char *out, size_t outlen)
 {
         const char *bin = getenv("KOMEK_BIN"), *root = getenv("KOMEK_ROOT");
         char *cmd = km_xasprintf(
-            "KOMEK_PG_CONNINFO=\"%s options='-csearch_path=%s'\" %s/komek-admin "
-            "--config %s/deploy/komek.conf --sql-dir %s/deploy/sql migrate 2>&1",
-            km_test_pg_conninfo(&conf), sch, bin ? bin : "bin",
-            root ? root : ".", root ? root : ".");
+                "KOMEK_PG_CONNINFO=\"%s options='-csearch_path=%s'\" %s/komek-admin "
+                "--config %s/deploy/komek.conf --sql-dir %s/deploy/sql migrate 2>&1",
+                km_test_pg_conninfo(&conf), sch, bin ? bin : "bin",
+                root ? root : ".", root ? root : ".");
         FILE *fp = popen(cmd, "r");
         size_t n = 0;
         int st;
@@ -147,14 +147,15 @@ static void test_migrate_twice(void **state)
         assert_non_null(strstr(out, "applied 001_foundation.sql"));
         p[0] = sch;
         assert_int_equal(
-            km_pg_exec(conn,
-                       "SELECT (SELECT count(*) FROM information_schema.tables "
-                       "WHERE table_schema = $1), "
-                       "(SELECT count(*) FROM information_schema.tables "
-                       "WHERE table_schema = $1 AND table_name = "
-                       "'schema_migrations')",
-                       1, p, &res, err, sizeof(err)),
-            0);
+                km_pg_exec(
+                        conn,
+                        "SELECT (SELECT count(*) FROM information_schema.tables "
+                        "WHERE table_schema = $1), "
+                        "(SELECT count(*) FROM information_schema.tables "
+                        "WHERE table_schema = $1 AND table_name = "
+                        "'schema_migrations')",
+                        1, p, &res, err, sizeof(err)),
+                0);
         {
                 char *tables = km_xstrdup(PQgetvalue(res, 0, 0));
 
@@ -166,11 +167,12 @@ static void test_migrate_twice(void **state)
                 assert_non_null(strstr(out, "migrate: 0 applied"));
                 assert_null(strstr(out, "applied 0"));
                 assert_int_equal(
-                    km_pg_exec(conn,
-                               "SELECT count(*) FROM information_schema.tables "
-                               "WHERE table_schema = $1",
-                               1, p, &res, err, sizeof(err)),
-                    0);
+                        km_pg_exec(
+                                conn,
+                                "SELECT count(*) FROM information_schema.tables "
+                                "WHERE table_schema = $1",
+                                1, p, &res, err, sizeof(err)),
+                        0);
                 assert_string_equal(PQgetvalue(res, 0, 0), tables);
                 PQclear(res);
                 free(tables);

@@ -18,7 +18,7 @@
 #include "../../workers/notify/notify.h"
 
 static struct km_category cats[1] = {
-    {"heating", "ksk", "Отопление", "Heating", 24}};
+        {"heating", "ksk", "Отопление", "Heating", 24}};
 static struct km_conf conf;
 static struct notify_conf nc;
 static struct notify n;
@@ -89,8 +89,8 @@ static void test_signature_vector(void **state)
 
         (void)state;
         /* Python: hmac.new(secret, b"1767225600." + body, sha256) */
-        notify_sign("7f3c9a1e2b8d4c6f0a5e", "1767225600", "{\"event_id\":\"x\"}",
-                    sig);
+        notify_sign("7f3c9a1e2b8d4c6f0a5e", "1767225600",
+                    "{\"event_id\":\"x\"}", sig);
         assert_string_equal(sig, "sha256=0c3431b235754a45beaf764ecec9da80"
                                  "0039da35d6c042651f712537fd869501");
 }
@@ -106,14 +106,15 @@ static void test_webhook_body(void **state)
         r.urgent = 1;
         b = notify_webhook_body(&n, &r);
         assert_string_equal(
-            b, "{\"schema_version\":1,\"event_id\":\"9e107d9d-372b-b682-6d7b-"
-               "7a7d2d5f1b3c\",\"event\":\"task.new\",\"task\":{\"complaint_"
-               "id\":\"3f2b9c1e-0000-4000-8000-000000000001\",\"attempt\":1,"
-               "\"org_id\":\"ksk-1\",\"category\":\"heating\",\"district\":"
-               "\"Есиль\",\"building_id\":null,\"routed_at\":\"2026-12-01T10:"
-               "00:00Z\",\"due_at\":\"2026-12-02T10:00:00Z\",\"urgent\":true,"
-               "\"url\":\"https://inbox.example/tasks/3f2b9c1e-0000-4000-8000-"
-               "000000000001\"}}");
+                b,
+                "{\"schema_version\":1,\"event_id\":\"9e107d9d-372b-b682-6d7b-"
+                "7a7d2d5f1b3c\",\"event\":\"task.new\",\"task\":{\"complaint_"
+                "id\":\"3f2b9c1e-0000-4000-8000-000000000001\",\"attempt\":1,"
+                "\"org_id\":\"ksk-1\",\"category\":\"heating\",\"district\":"
+                "\"Есиль\",\"building_id\":null,\"routed_at\":\"2026-12-01T10:"
+                "00:00Z\",\"due_at\":\"2026-12-02T10:00:00Z\",\"urgent\":true,"
+                "\"url\":\"https://inbox.example/tasks/3f2b9c1e-0000-4000-8000-"
+                "000000000001\"}}");
         free(b);
 }
 
@@ -126,8 +127,8 @@ static void test_mail_one(void **state)
 
         (void)state;
         msg = notify_mail_build(&n, rows, 1, msgid);
-        assert_string_equal(msgid,
-                            "<9e107d9d-372b-b682-6d7b-7a7d2d5f1b3c@komek-notify>");
+        assert_string_equal(
+                msgid, "<9e107d9d-372b-b682-6d7b-7a7d2d5f1b3c@komek-notify>");
         assert_non_null(strstr(msg, "\r\nMessage-ID: <9e107d9d-372b-b682-6d7b-"
                                     "7a7d2d5f1b3c@komek-notify>\r\n"));
         assert_non_null(strstr(msg, "\r\nTo: dispatch@bereke.kz\r\n"));
@@ -164,8 +165,10 @@ static void test_digest_msgid(void **state)
         body = mail_body(x);
         assert_non_null(strstr(body, "Новые заявки: 2"));
         assert_non_null(strstr(body, "Жаңа өтініштер: 2"));
-        assert_non_null(strstr(body, "tasks/3f2b9c1e-0000-4000-8000-00000000000a"));
-        assert_non_null(strstr(body, "tasks/3f2b9c1e-0000-4000-8000-00000000000b"));
+        assert_non_null(
+                strstr(body, "tasks/3f2b9c1e-0000-4000-8000-00000000000a"));
+        assert_non_null(
+                strstr(body, "tasks/3f2b9c1e-0000-4000-8000-00000000000b"));
         free(body);
         free(x);
         free(y);
@@ -175,10 +178,10 @@ static void test_digest_msgid(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_signature_vector),
-            cmocka_unit_test(test_webhook_body),
-            cmocka_unit_test(test_mail_one),
-            cmocka_unit_test(test_digest_msgid),
+                cmocka_unit_test(test_signature_vector),
+                cmocka_unit_test(test_webhook_body),
+                cmocka_unit_test(test_mail_one),
+                cmocka_unit_test(test_digest_msgid),
         };
 
         return cmocka_run_group_tests(tests, setup, NULL);

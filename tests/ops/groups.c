@@ -33,12 +33,13 @@ int main(int argc, char **argv)
                 fprintf(stderr, "komek-groups: %s\n", errstr);
                 return 1;
         }
-        opts = rd_kafka_AdminOptions_new(rk,
-                                         RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+        opts = rd_kafka_AdminOptions_new(
+                rk, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
         rd_kafka_AdminOptions_set_request_timeout(opts, 10000, errstr,
                                                   sizeof(errstr));
         q = rd_kafka_queue_new(rk);
-        rd_kafka_DescribeConsumerGroups(rk, (const char **)&argv[2], 1, opts, q);
+        rd_kafka_DescribeConsumerGroups(rk, (const char **)&argv[2], 1, opts,
+                                        q);
         ev = rd_kafka_queue_poll(q, 15000);
         if (ev == NULL || rd_kafka_event_error(ev)) {
                 fprintf(stderr, "komek-groups: %s\n",
@@ -48,16 +49,19 @@ int main(int argc, char **argv)
         res = rd_kafka_event_DescribeConsumerGroups_result(ev);
         gs = rd_kafka_DescribeConsumerGroups_result_groups(res, &n);
         for (size_t i = 0; i < n; i++) {
-                size_t nm = rd_kafka_ConsumerGroupDescription_member_count(gs[i]);
+                size_t nm =
+                        rd_kafka_ConsumerGroupDescription_member_count(gs[i]);
 
                 if (rd_kafka_ConsumerGroupDescription_error(gs[i]))
                         goto cleanup;
                 for (size_t j = 0; j < nm; j++) {
                         const rd_kafka_MemberDescription_t *m =
-                            rd_kafka_ConsumerGroupDescription_member(gs[i], j);
+                                rd_kafka_ConsumerGroupDescription_member(gs[i],
+                                                                         j);
                         const rd_kafka_topic_partition_list_t *p =
-                            rd_kafka_MemberAssignment_partitions(
-                                rd_kafka_MemberDescription_assignment(m));
+                                rd_kafka_MemberAssignment_partitions(
+                                        rd_kafka_MemberDescription_assignment(
+                                                m));
                         int cnt = 0;
 
                         for (int k = 0; p && k < p->cnt; k++)

@@ -57,7 +57,7 @@ static char *capture_end(void)
 }
 
 static const struct {
-        const char *msg; /* as passed to %s */
+        const char *msg;  /* as passed to %s */
         const char *want; /* the "msg" field */
 } rows[] = {
         {"plain", "plain"},
@@ -87,8 +87,8 @@ static void test_json_lines(void **state)
              line = strtok_r(NULL, "\n", &save), n++) {
                 json_error_t jerr;
                 json_t *o = json_loads(line, 0, &jerr);
-                const char *keys[] = {"time", "level", "program", "pid",
-                                      "event", "msg"};
+                const char *keys[] = {"time", "level", "program",
+                                      "pid",  "event", "msg"};
 
                 if (o == NULL)
                         fail_msg("line %d is not JSON (%s): %s", n + 1,
@@ -98,31 +98,38 @@ static void test_json_lines(void **state)
                         if (json_object_get(o, keys[k]) == NULL)
                                 fail_msg("line %d: no %s: %s", n + 1, keys[k],
                                          line);
-                assert_string_equal(json_string_value(json_object_get(o, "program")),
-                                    "komek-test");
+                assert_string_equal(
+                        json_string_value(json_object_get(o, "program")),
+                        "komek-test");
                 assert_int_equal(json_integer_value(json_object_get(o, "pid")),
                                  getpid());
                 /* 2025-11-25T21:43:00.123Z */
-                assert_int_equal(strlen(json_string_value(json_object_get(o, "time"))),
-                                 24);
+                assert_int_equal(
+                        strlen(json_string_value(json_object_get(o, "time"))),
+                        24);
                 if ((size_t)n < sizeof(rows) / sizeof(rows[0])) {
                         const char *got =
-                            json_string_value(json_object_get(o, "msg"));
+                                json_string_value(json_object_get(o, "msg"));
 
                         if (strcmp(got, rows[n].want) != 0)
                                 fail_msg("row %d: got '%s', want '%s'", n, got,
                                          rows[n].want);
-                        assert_string_equal(json_string_value(json_object_get(o, "event")),
-                                            "log");
-                        assert_string_equal(json_string_value(json_object_get(o, "level")),
-                                            "info");
+                        assert_string_equal(
+                                json_string_value(json_object_get(o, "event")),
+                                "log");
+                        assert_string_equal(
+                                json_string_value(json_object_get(o, "level")),
+                                "info");
                 } else {
-                        assert_string_equal(json_string_value(json_object_get(o, "event")),
-                                            "kafka_auth_failed");
-                        assert_string_equal(json_string_value(json_object_get(o, "level")),
-                                            "warn");
-                        assert_string_equal(json_string_value(json_object_get(o, "msg")),
-                                            "broker 127.0.0.1:19192: SASL authentication error");
+                        assert_string_equal(
+                                json_string_value(json_object_get(o, "event")),
+                                "kafka_auth_failed");
+                        assert_string_equal(
+                                json_string_value(json_object_get(o, "level")),
+                                "warn");
+                        assert_string_equal(
+                                json_string_value(json_object_get(o, "msg")),
+                                "broker 127.0.0.1:19192: SASL authentication error");
                 }
                 json_decref(o);
         }
@@ -154,9 +161,9 @@ static void test_truncated(void **state)
         assert_ptr_equal(strchr(out, '\n'), out + len - 1); /* one line */
         o = json_loads(out, 0, NULL);
         assert_non_null(o);
-        assert_true(km_utf8_valid(json_string_value(json_object_get(o, "msg")),
-                                  strlen(json_string_value(json_object_get(o, "msg"))),
-                                  NULL));
+        assert_true(km_utf8_valid(
+                json_string_value(json_object_get(o, "msg")),
+                strlen(json_string_value(json_object_get(o, "msg"))), NULL));
         json_decref(o);
         free(out);
 }

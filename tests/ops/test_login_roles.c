@@ -31,12 +31,17 @@
 static struct km_conf conf;
 static char schema[128], conninfo[1024];
 
-static const char *const groups[] = {"komek_intake",    "komek_router",
-                                     "komek_tasksink",  "komek_analytics",
-                                     "komek_analyst",   "komek_web",
-                                     "komek_inbox",     "komek_directory",
+static const char *const groups[] = {"komek_intake",
+                                     "komek_router",
+                                     "komek_tasksink",
+                                     "komek_analytics",
+                                     "komek_analyst",
+                                     "komek_web",
+                                     "komek_inbox",
+                                     "komek_directory",
                                      "komek_notify",
-                                     "komek", NULL};
+                                     "komek",
+                                     NULL};
 
 static const struct {
         const char *login, *member_of; /* comma-separated groups */
@@ -89,8 +94,8 @@ static const char *run(PGconn *c, const char *sql)
         else
                 snprintf(state, sizeof(state), "%s",
                          PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                             ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                             : "?????");
+                                 ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                                 : "?????");
         PQclear(res);
         PQclear(PQexec(c, "ROLLBACK"));
         return state;
@@ -136,8 +141,8 @@ static void test_logins_and_memberships(void **state)
                                 if (in != (strstr(want, needle) != NULL))
                                         fail_msg("%s member of %s: got %d, "
                                                  "want %d",
-                                                 logins[i].login, groups[g],
-                                                 in, !in);
+                                                 logins[i].login, groups[g], in,
+                                                 !in);
                         }
                 }
                 PQfinish(c);
@@ -181,26 +186,26 @@ static void test_what_each_may_do(void **state)
                 {"komek_tasksink_app", "DELETE FROM building_orgs", "42501"},
                 {"komek_analytics_app", "SELECT count(*) FROM an_daily", ""},
                 {"komek_analytics_app", "SELECT contact FROM tasks", "42501"},
-                {"komek_escalator_app", "SELECT count(*) FROM escalations",
-                 ""},
+                {"komek_escalator_app", "SELECT count(*) FROM escalations", ""},
                 {"komek_escalator_app", "SELECT contact FROM tasks", "42501"},
                 {"komek_intake_app", "SELECT contact FROM tasks", "42501"},
                 {"komek_intake_app", "CREATE TABLE mine (a int)", "42501"},
                 /* staff: tasks through the functions only */
                 {"komek_web_app", "UPDATE tasks SET status = 'resolved'",
                  "42501"},
-                {"komek_web_app", "UPDATE tasks SET org_id = 'ksk-2'",
-                 "42501"},
+                {"komek_web_app", "UPDATE tasks SET org_id = 'ksk-2'", "42501"},
                 {"komek_web_app", "SELECT 1 FROM tasks FOR UPDATE", "42501"},
-                {"komek_web_app", "SELECT * FROM task_lock('" NOTASK
-                                  "', 'ksk-1')", ""},
-                {"komek_web_app", "SELECT task_change('" NOTASK "', 'ksk-1', "
-                                  "'acknowledged', NULL, NULL)", ""},
+                {"komek_web_app",
+                 "SELECT * FROM task_lock('" NOTASK "', 'ksk-1')", ""},
+                {"komek_web_app",
+                 "SELECT task_change('" NOTASK "', 'ksk-1', "
+                 "'acknowledged', NULL, NULL)",
+                 ""},
                 {"komek_inbox_app", "SELECT count(*) FROM tasks", ""},
                 {"komek_inbox_app", "SELECT count(*) FROM task_outbox", ""},
                 {"komek_inbox_app", "SELECT count(*) FROM buildings", ""},
-                {"komek_inbox_app", "SELECT * FROM task_lock('" NOTASK
-                                    "', 'ksk-1')", ""},
+                {"komek_inbox_app",
+                 "SELECT * FROM task_lock('" NOTASK "', 'ksk-1')", ""},
                 {"komek_inbox_app", "UPDATE tasks SET status = 'resolved'",
                  "42501"},
                 {"komek_inbox_app", "DELETE FROM task_outbox", "42501"},
@@ -214,7 +219,8 @@ static void test_what_each_may_do(void **state)
                  * outbox; it changes no task) */
                 {"komek_directory_app",
                  "LOCK TABLE organisations, buildings IN SHARE ROW "
-                 "EXCLUSIVE MODE", ""},
+                 "EXCLUSIVE MODE",
+                 ""},
                 {"komek_directory_app", "DELETE FROM buildings", ""},
                 {"komek_directory_app",
                  "UPDATE directory_version SET version = version + 1", ""},
@@ -233,16 +239,18 @@ static void test_what_each_may_do(void **state)
                 {"komek_directory_app", "DELETE FROM directory_version",
                  "42501"},
                 /* nobody else may call them */
-                {"komek_report_app", "SELECT * FROM task_lock('" NOTASK
-                                     "', 'ksk-1')", "42501"},
+                {"komek_report_app",
+                 "SELECT * FROM task_lock('" NOTASK "', 'ksk-1')", "42501"},
                 {"komek_report_app", "SELECT * FROM tasks", "42501"},
-                {"komek_gateway_app", "SELECT task_change('" NOTASK "', "
-                                      "'ksk-1', 'acknowledged', NULL, NULL)",
+                {"komek_gateway_app",
+                 "SELECT task_change('" NOTASK "', "
+                 "'ksk-1', 'acknowledged', NULL, NULL)",
                  "42501"},
-                {"komek_router_app", "SELECT * FROM task_lock('" NOTASK
-                                     "', 'ksk-1')", "42501"},
-                {"komek_analytics_app", "SELECT task_change('" NOTASK "', "
-                                        "'ksk-1', 'resolved', NULL, 'x')",
+                {"komek_router_app",
+                 "SELECT * FROM task_lock('" NOTASK "', 'ksk-1')", "42501"},
+                {"komek_analytics_app",
+                 "SELECT task_change('" NOTASK "', "
+                 "'ksk-1', 'resolved', NULL, 'x')",
                  "42501"},
         };
 
@@ -253,8 +261,7 @@ static void test_what_each_may_do(void **state)
 
                 if (strcmp(got, rows[i].want) != 0)
                         fail_msg("%s: %s: got \"%s\", want \"%s\"",
-                                 rows[i].login, rows[i].sql, got,
-                                 rows[i].want);
+                                 rows[i].login, rows[i].sql, got, rows[i].want);
                 PQfinish(c);
         }
 }
@@ -273,8 +280,8 @@ static const char *val(PGconn *c, const char *sql)
         else
                 snprintf(buf, sizeof(buf), "error %s",
                          PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                             ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                             : "?");
+                                 ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                                 : "?");
         PQclear(res);
         return buf;
 }
@@ -290,37 +297,47 @@ static void test_task_change_guards(void **state)
         } steps[] = {
                 /* another organisation's task: nothing */
                 {"SELECT task_change('" TASK "', 'ksk-2', 'acknowledged', "
-                 "NULL, NULL)", "f"},
+                 "NULL, NULL)",
+                 "f"},
                 {"SELECT count(*) FROM task_lock('" TASK "', 'ksk-2')", "0"},
                 /* not a state the machine knows */
                 {"SELECT task_change('" TASK "', 'ksk-1', 'open', NULL, "
-                 "NULL)", "f"},
+                 "NULL)",
+                 "f"},
                 /* resolve needs a note */
                 {"SELECT task_change('" TASK "', 'ksk-1', 'resolved', NULL, "
-                 "'')", "f"},
+                 "'')",
+                 "f"},
                 /* before the complaint was received (2026-01-01) */
                 {"SELECT task_change('" TASK "', 'ksk-1', 'acknowledged', "
                  "extract(epoch FROM timestamptz '2025-12-31')::bigint, "
-                 "NULL)", "f"},
+                 "NULL)",
+                 "f"},
                 /* in the future */
                 {"SELECT task_change('" TASK "', 'ksk-1', 'acknowledged', "
                  "extract(epoch FROM now() + interval '1 day')::bigint, "
-                 "NULL)", "f"},
+                 "NULL)",
+                 "f"},
                 /* a temporary "tasks" of the caller is not the one changed */
                 {"CREATE TEMP TABLE tasks (complaint_id uuid, org_id text, "
-                 "status text)", NULL},
+                 "status text)",
+                 NULL},
                 {"SELECT task_change('" TASK "', 'ksk-1', 'acknowledged', "
-                 "NULL, NULL)", "t"},
+                 "NULL, NULL)",
+                 "t"},
                 {"SELECT status FROM task_lock('" TASK "', 'ksk-1')",
                  "acknowledged"},
                 /* acknowledged once only */
                 {"SELECT task_change('" TASK "', 'ksk-1', 'acknowledged', "
-                 "NULL, NULL)", "f"},
+                 "NULL, NULL)",
+                 "f"},
                 {"SELECT task_change('" TASK "', 'ksk-1', 'resolved', NULL, "
-                 "'done')", "t"},
+                 "'done')",
+                 "t"},
                 /* resolved is final */
                 {"SELECT task_change('" TASK "', 'ksk-1', 'rejected', NULL, "
-                 "'not ours')", "f"},
+                 "'not ours')",
+                 "f"},
                 {"SELECT status FROM task_lock('" TASK "', 'ksk-1')",
                  "resolved"},
                 {"SELECT count(*) FROM pg_temp.tasks", "0"},
@@ -355,8 +372,8 @@ static int setup(void **state)
                 return -1;
         {
                 char err[512];
-                PGconn *c = km_pg_connect(conninfo, "test_login_roles", 10,
-                                          err, sizeof(err));
+                PGconn *c = km_pg_connect(conninfo, "test_login_roles", 10, err,
+                                          sizeof(err));
                 int r;
 
                 if (c == NULL)

@@ -72,22 +72,25 @@ static void test_golden(void **state)
         char *got, *want;
 
         (void)state;
-        km_metric_add(km_metrics_counter(m, KM_METRIC_MESSAGES,
-                                         "{topic=\"complaints\",outcome=\"in\"}",
-                                         "messages by topic and outcome"),
-                      5);
+        km_metric_add(
+                km_metrics_counter(m, KM_METRIC_MESSAGES,
+                                   "{topic=\"complaints\",outcome=\"in\"}",
+                                   "messages by topic and outcome"),
+                5);
         km_metrics_counter_add(
-            m, KM_METRIC_MESSAGES,
-            "{topic=\"complaints\",outcome=\"dlq\",reason=\"invalid_json\"}", 1);
+                m, KM_METRIC_MESSAGES,
+                "{topic=\"complaints\",outcome=\"dlq\",reason=\"invalid_json\"}",
+                1);
         km_metrics_counter_add(
-            m, KM_METRIC_MESSAGES,
-            "{topic=\"complaints\",outcome=\"dlq\",reason=\"invalid_json\"}", 1);
+                m, KM_METRIC_MESSAGES,
+                "{topic=\"complaints\",outcome=\"dlq\",reason=\"invalid_json\"}",
+                1);
         km_metric_set(km_metrics_gauge(m, KM_METRIC_LAST_COMMIT, NULL,
                                        "unix time of the last commit"),
                       1784196000);
         h = km_metrics_histogram(m, KM_METRIC_BATCH_SECONDS, NULL,
-                                 "batch latency\\in seconds\nper batch",
-                                 bounds, 3);
+                                 "batch latency\\in seconds\nper batch", bounds,
+                                 3);
         km_metric_observe(h, 0.125);
         km_metric_observe(h, 0.25); /* on a bound: counts in le="0.25" */
         km_metric_observe(h, 0.375);
@@ -101,15 +104,15 @@ static void test_golden(void **state)
                                           NULL));
         km_metric_set(km_metrics_gauge(m, "komek_test_escape", labels, NULL),
                       0.1);
-        km_metric_set(km_metrics_gauge(m, "komek_test_special", "{v=\"inf\"}",
-                                       NULL),
-                      INFINITY);
-        km_metric_set(km_metrics_gauge(m, "komek_test_special", "{v=\"nan\"}",
-                                       NULL),
-                      NAN);
-        km_metric_set(km_metrics_gauge(m, "komek_test_special", "{v=\"big\"}",
-                                       NULL),
-                      1e20);
+        km_metric_set(
+                km_metrics_gauge(m, "komek_test_special", "{v=\"inf\"}", NULL),
+                INFINITY);
+        km_metric_set(
+                km_metrics_gauge(m, "komek_test_special", "{v=\"nan\"}", NULL),
+                NAN);
+        km_metric_set(
+                km_metrics_gauge(m, "komek_test_special", "{v=\"big\"}", NULL),
+                1e20);
         km_metric_gauge_add(km_metrics_gauge(m, "komek_test_special",
                                              "{v=\"third\"}", NULL),
                             1.0 / 3);
@@ -137,15 +140,15 @@ static void test_labels(void **state)
                 {"{a=\"\"}", 1},
                 {"{a=\"x\",b=\"y\\\"z\\\\\\n\"}", 1},
                 {"{_a=\"1\"}", 1},
-                {"{a=\"1\",}", 0},      /* trailing comma */
-                {"{a=1}", 0},           /* unquoted */
-                {"{a=\"1\"", 0},        /* no closing brace */
-                {"a=\"1\"", 0},         /* no braces */
-                {"{1a=\"1\"}", 0},      /* bad name */
-                {"{__name__=\"x\"}", 0}, /* reserved */
-                {"{a=\"x\ny\"}", 0},    /* raw newline */
-                {"{a=\"x\\t\"}", 0},    /* unknown escape */
-                {"{a=\"x\"b=\"y\"}", 0}, /* no comma */
+                {"{a=\"1\",}", 0},        /* trailing comma */
+                {"{a=1}", 0},             /* unquoted */
+                {"{a=\"1\"", 0},          /* no closing brace */
+                {"a=\"1\"", 0},           /* no braces */
+                {"{1a=\"1\"}", 0},        /* bad name */
+                {"{__name__=\"x\"}", 0},  /* reserved */
+                {"{a=\"x\ny\"}", 0},      /* raw newline */
+                {"{a=\"x\\t\"}", 0},      /* unknown escape */
+                {"{a=\"x\"b=\"y\"}", 0},  /* no comma */
                 {"{a=\"1\",a=\"2\"}", 0}, /* duplicate */
                 {"{a=\"unterminated}", 0},
         };
@@ -193,9 +196,9 @@ static void test_labels(void **state)
         assert_int_equal((int)km_metric_value(rej), nbad);
 
         /* the builder escapes, refuses bad names and overflow */
-        assert_string_equal(km_metrics_labels(buf, sizeof(buf), "a", "q\"b\\n\n",
-                                              NULL),
-                            "{a=\"q\\\"b\\\\n\\n\"}");
+        assert_string_equal(
+                km_metrics_labels(buf, sizeof(buf), "a", "q\"b\\n\n", NULL),
+                "{a=\"q\\\"b\\\\n\\n\"}");
         assert_string_equal(km_metrics_labels(buf, sizeof(buf), NULL), "");
         assert_null(km_metrics_labels(buf, sizeof(buf), "a-b", "x", NULL));
         assert_string_equal(buf, "");
@@ -270,7 +273,8 @@ static void test_concurrent(void **state)
                                    km_metrics_latency_buckets,
                                    KM_METRICS_LATENCY_N);
         for (int i = 0; i < NTHREADS; i++)
-                assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w), 0);
+                assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w),
+                                 0);
         for (int i = 0; i < 20; i++) { /* render while they run */
                 text = km_metrics_render(m);
                 free(text);
@@ -284,7 +288,8 @@ static void test_concurrent(void **state)
         snprintf(line, sizeof(line), "komek_slow_total{path=\"lookup\"} %d\n",
                  NTHREADS * NITER / 100);
         assert_non_null(strstr(text, line));
-        snprintf(line, sizeof(line), "komek_h_seconds_bucket{le=\"0.0025\"} %d\n",
+        snprintf(line, sizeof(line),
+                 "komek_h_seconds_bucket{le=\"0.0025\"} %d\n",
                  NTHREADS * NITER / 2);
         assert_non_null(strstr(text, line));
         snprintf(line, sizeof(line), "komek_h_seconds_bucket{le=\"10\"} %d\n",
@@ -359,8 +364,8 @@ static void test_http(void **state)
                                           sizeof(err)),
                          0);
         assert_int_equal(km_metrics_port(m), 0);
-        assert_int_equal(km_metrics_start(m, "localhost", 9100, NULL, NULL,
-                                          err, sizeof(err)),
+        assert_int_equal(km_metrics_start(m, "localhost", 9100, NULL, NULL, err,
+                                          sizeof(err)),
                          KM_ECONFIG);
         assert_int_equal(km_metrics_start(m, "127.0.0.1", 70000, NULL, NULL,
                                           err, sizeof(err)),
@@ -377,8 +382,10 @@ static void test_http(void **state)
         assert_non_null(r);
         assert_true(strncmp(r, "HTTP/1.1 200", 12) == 0);
         assert_non_null(strstr(r, "Content-Type: text/plain; version=0.0.4"));
-        assert_non_null(strstr(r, "\r\n\r\n# HELP komek_metrics_rejected_total"));
-        assert_non_null(strstr(r, "komek_messages_total{topic=\"c\",outcome=\"in\"} 3\n"));
+        assert_non_null(
+                strstr(r, "\r\n\r\n# HELP komek_metrics_rejected_total"));
+        assert_non_null(strstr(
+                r, "komek_messages_total{topic=\"c\",outcome=\"in\"} 3\n"));
         free(r);
 
         r = http(port, "GET", "/healthz");
@@ -390,7 +397,8 @@ static void test_http(void **state)
         km_metrics_health_set(m, "database", 0, "connection refused");
         r = http(port, "GET", "/healthz");
         assert_true(strncmp(r, "HTTP/1.1 503", 12) == 0);
-        assert_non_null(strstr(r, "\r\n\r\nunhealthy: database: connection refused\n"));
+        assert_non_null(
+                strstr(r, "\r\n\r\nunhealthy: database: connection refused\n"));
         free(r);
 
         km_metrics_health_set(m, "database", 1, NULL);

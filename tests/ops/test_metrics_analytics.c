@@ -103,7 +103,8 @@ static int start(const char *prog, const char *const *extra, int *pid,
                 if (waitpid(*pid, &st, WNOHANG) == *pid) {
                         forget(*pid);
                         fail_msg("%s exited (status 0x%x) before writing %s; "
-                                 "see %s", prog, st, pf, log);
+                                 "see %s",
+                                 prog, st, pf, log);
                 }
                 nap(50);
         }
@@ -191,8 +192,8 @@ static long count(const char *sql)
 {
         PGresult *r = PQexec(env.conn, sql);
         long n = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
-                     ? strtol(PQgetvalue(r, 0, 0), NULL, 10)
-                     : -1;
+                         ? strtol(PQgetvalue(r, 0, 0), NULL, 10)
+                         : -1;
 
         PQclear(r);
         return n;
@@ -238,12 +239,13 @@ static void build_input(void)
                 km_id_derive("metrics-test", ext, id);
                 if (i == 0)
                         memcpy(first, id, sizeof(first));
-                m = km_xasprintf("{\"schema_version\":1,\"id\":\"%s\","
-                                 "\"category\":\"%s\",\"received_at\":\"%s\","
-                                 "\"source\":\"metrics-test\",\"channel\":"
-                                 "\"web\",\"external_id\":\"%s\",\"description\":"
-                                 "\"d\",\"address\":{\"text\":\"x\"}}",
-                                 id, i % 2 ? "lift" : "heating", rec, ext);
+                m = km_xasprintf(
+                        "{\"schema_version\":1,\"id\":\"%s\","
+                        "\"category\":\"%s\",\"received_at\":\"%s\","
+                        "\"source\":\"metrics-test\",\"channel\":"
+                        "\"web\",\"external_id\":\"%s\",\"description\":"
+                        "\"d\",\"address\":{\"text\":\"x\"}}",
+                        id, i % 2 ? "lift" : "heating", rec, ext);
                 fx_add_msg(&d, FX_CPL, id, m);
                 if (i == 0) /* published twice: one duplicate */
                         fx_add_msg(&d, FX_CPL, id, m);
@@ -258,13 +260,13 @@ static void build_input(void)
         fx_add_msg(&d, FX_CPL, "x",
                    "{\"schema_version\":1,\"category\":\"heating\"}");
         m = km_xasprintf(
-            "{\"schema_version\":1,\"complaint_id\":\"%s\",\"attempt\":1,"
-            "\"org_id\":\"ksk-0001\",\"org_kind\":\"ksk\",\"building_id\":"
-            "\"b-000001\",\"district\":\"Esil\",\"category\":\"heating\","
-            "\"route_reason\":\"building_id\",\"received_at\":\"%s\","
-            "\"routed_at\":\"%s\",\"due_at\":\"%s\",\"complaint\":"
-            "{\"channel\":\"web\"}}",
-            first, rec, routed, due);
+                "{\"schema_version\":1,\"complaint_id\":\"%s\",\"attempt\":1,"
+                "\"org_id\":\"ksk-0001\",\"org_kind\":\"ksk\",\"building_id\":"
+                "\"b-000001\",\"district\":\"Esil\",\"category\":\"heating\","
+                "\"route_reason\":\"building_id\",\"received_at\":\"%s\","
+                "\"routed_at\":\"%s\",\"due_at\":\"%s\",\"complaint\":"
+                "{\"channel\":\"web\"}}",
+                first, rec, routed, due);
         fx_add_msg(&d, FX_DSP, "ksk-0001", m);
         free(m);
         fx_add_msg(&d, FX_DSP, "x",
@@ -278,8 +280,9 @@ static void test_analytics_escalator(void **state)
         char alog[512], elog1[512], elog2[512], s[512];
         const char *an_args[] = {"--set", sgroup, "--set",
                                  "analytics.batch_ms=100", NULL};
-        const char *es_args[] = {"--set", sname, "--set", sagroup, "--set",
-                                 "escalator.interval_s=1", NULL};
+        const char *es_args[] = {"--set", sname,   "--set",
+                                 sagroup, "--set", "escalator.interval_s=1",
+                                 NULL};
         int an, es1, es2, anp, esp1, esp2, st;
         char *text;
 
@@ -305,8 +308,7 @@ static void test_analytics_escalator(void **state)
         wait_metric(anp, msgs(FX_DSP, "out", NULL), 1);
         wait_metric(anp, msgs(FX_DSP, "dlq", "invalid_field"), 1);
         wait_metric(anp, msgs(FX_VOT, "in", NULL), 1);
-        wait_metric(anp, msgs(FX_VOT, "dlq", "unsupported_schema_version"),
-                    1);
+        wait_metric(anp, msgs(FX_VOT, "dlq", "unsupported_schema_version"), 1);
         assert_true(km_test_metric(anp, msgs(FX_EVT, "in", NULL)) == 0);
         assert_true(km_test_metric(anp, msgs(FX_VOT, "out", NULL)) == 0);
         /* the tables agree */
@@ -367,7 +369,8 @@ static void test_analytics_escalator(void **state)
         assert_true(km_test_metric(esp1,
                                    "komek_escalations_total{kind=\"inefficient_"
                                    "ksk\"}") == 0);
-        assert_true(km_test_metric(esp1, "komek_transaction_aborts_total") == 0);
+        assert_true(km_test_metric(esp1, "komek_transaction_aborts_total") ==
+                    0);
         assert_recent(esp1, "komek_last_commit_timestamp_seconds");
         {
                 int64_t deadline = km_now_ms() + DEADLINE_MS;
@@ -437,8 +440,8 @@ static void test_broker_down(void **state)
         snprintf(sgroup, sizeof(sgroup), "analytics.group=%s", group);
         snprintf(sname, sizeof(sname), "escalator.name=%s", name);
         res = PQexecParams(env.conn,
-                           "SELECT pg_advisory_lock(73053105, hashtext($1))",
-                           1, NULL, params, NULL, NULL, 0);
+                           "SELECT pg_advisory_lock(73053105, hashtext($1))", 1,
+                           NULL, params, NULL, NULL, 0);
         assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
         PQclear(res);
 

@@ -32,8 +32,8 @@ static void produce(const char *topic, int32_t partition, int n)
 {
         struct km_kafka_counts counts = {0};
         char err[512];
-        rd_kafka_t *rk = km_kafka_producer_new(&conf, NULL, &counts, err,
-                                               sizeof(err));
+        rd_kafka_t *rk =
+                km_kafka_producer_new(&conf, NULL, &counts, err, sizeof(err));
 
         assert_non_null(rk);
         for (int i = 0; i < n; i++)
@@ -67,15 +67,17 @@ static void test_lag(void **state)
         int got = 0;
 
         (void)state;
-        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "lag", 2), 0);
+        assert_int_equal(km_test_topic(&conf, topic, sizeof(topic), "lag", 2),
+                         0);
         produce(topic, 0, n[0]);
         produce(topic, 1, n[1]);
 
         kc = km_kafka_conf_new(&conf, NULL, err, sizeof(err));
         assert_non_null(kc);
         km_test_name(group, sizeof(group), "lag");
-        assert_int_equal(rd_kafka_conf_set(kc, "group.id", group, err,
-                                           sizeof(err)), RD_KAFKA_CONF_OK);
+        assert_int_equal(
+                rd_kafka_conf_set(kc, "group.id", group, err, sizeof(err)),
+                RD_KAFKA_CONF_OK);
         assert_int_equal(rd_kafka_conf_set(kc, "isolation.level",
                                            "read_committed", err, sizeof(err)),
                          RD_KAFKA_CONF_OK);
@@ -85,9 +87,9 @@ static void test_lag(void **state)
         rd_kafka_poll_set_consumer(rk);
         parts = rd_kafka_topic_partition_list_new(2);
         rd_kafka_topic_partition_list_add(parts, topic, 0)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
+                RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_topic_partition_list_add(parts, topic, 1)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
+                RD_KAFKA_OFFSET_BEGINNING;
         assert_int_equal(rd_kafka_assign(rk, parts), 0);
 
         /* read at least one message of each partition and 5 in all */

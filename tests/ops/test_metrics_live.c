@@ -34,8 +34,9 @@
 #include "km_test_metrics.h"
 #include "km_util.h"
 
-#define GEN "--seed 7 --buildings 60 --ksks 4 --lift-operators 2 " \
-            "--utilities 2 --complaints 10 --days 5 --votes 0"
+#define GEN                                                                    \
+        "--seed 7 --buildings 60 --ksks 4 --lift-operators 2 "                 \
+        "--utilities 2 --complaints 10 --days 5 --votes 0"
 #define FORM "application/x-www-form-urlencoded"
 #define NVALID 4
 
@@ -180,7 +181,8 @@ static int post(int port, const char *body)
         int st;
 
         assert_int_equal(http_do(port, "POST", "/requests.json", FORM, body,
-                                 strlen(body), &r), 0);
+                                 strlen(body), &r),
+                         0);
         st = r.status;
         http_resp_free(&r);
         return st;
@@ -189,17 +191,18 @@ static int post(int port, const char *body)
 static void test_pipeline(void **state)
 {
         static const char *const bad[3] = {
-            "{not json",
-            "{\"schema_version\":1,\"id\":\"6f1c2a4e-8b1d-4c3e-9a70-6b6f6d656b31\"}",
-            "\xff\xfe invalid utf-8",
+                "{not json",
+                "{\"schema_version\":1,\"id\":\"6f1c2a4e-8b1d-4c3e-9a70-6b6f6d656b31\"}",
+                "\xff\xfe invalid utf-8",
         };
         static const char *const reasons[3] = {"invalid_json", "missing_field",
                                                "invalid_utf8"};
         char key[128], body[512], s[512], group[200], txn[200], sgroup[200];
         char hpf[512];
         const char *gw_args[] = {"--port", "0", "--port-file", hpf, NULL};
-        const char *rt_args[] = {"--set", group, "--set", txn, "--set",
-                                 "router.batch_ms=100", NULL};
+        const char *rt_args[] = {"--set", group,   "--set",
+                                 txn,     "--set", "router.batch_ms=100",
+                                 NULL};
         const char *ts_args[] = {"--set", sgroup, "--set",
                                  "tasksink.batch_ms=100", NULL};
         int gw, router, sink, gwp, rtp, tsp, port, st;
@@ -211,8 +214,7 @@ static void test_pipeline(void **state)
         assert_int_equal(rt_import(&t, NULL), 0);
         make_key(key, sizeof(key));
         snprintf(group, sizeof(group), "router.group=%s-router", t.schema);
-        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt",
-                 t.schema);
+        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt", t.schema);
         snprintf(sgroup, sizeof(sgroup), "tasksink.group=%s-sink", t.schema);
         snprintf(hpf, sizeof(hpf), "%s/gateway.port", t.logdir);
         gwp = start("gateway", gw_args, &gw);
@@ -241,17 +243,21 @@ static void test_pipeline(void **state)
                                  0);
 
         /* the gateway */
-        wait_metric(gwp, "komek_http_requests_total{route=\"/requests\","
-                         "method=\"POST\",code=\"201\"}",
+        wait_metric(gwp,
+                    "komek_http_requests_total{route=\"/requests\","
+                    "method=\"POST\",code=\"201\"}",
                     NVALID);
-        wait_metric(gwp, "komek_http_requests_total{route=\"/requests\","
-                         "method=\"POST\",code=\"400\"}",
+        wait_metric(gwp,
+                    "komek_http_requests_total{route=\"/requests\","
+                    "method=\"POST\",code=\"400\"}",
                     1);
-        wait_metric(gwp, "komek_http_requests_total{route=\"/services\","
-                         "method=\"GET\",code=\"200\"}",
+        wait_metric(gwp,
+                    "komek_http_requests_total{route=\"/services\","
+                    "method=\"GET\",code=\"200\"}",
                     1);
-        wait_metric(gwp, "komek_http_request_seconds_count{route="
-                         "\"/requests\"}",
+        wait_metric(gwp,
+                    "komek_http_request_seconds_count{route="
+                    "\"/requests\"}",
                     NVALID + 1);
         snprintf(s, sizeof(s),
                  "komek_messages_total{topic=\"%s\",outcome=\"out\"}",
@@ -276,15 +282,15 @@ static void test_pipeline(void **state)
                 wait_metric(rtp, s, 1);
         }
         assert_true(km_test_metric(rtp, "komek_batch_seconds_count") >= 1);
-        assert_int_equal((int)km_test_metric(rtp,
-                                             "komek_transaction_aborts_total"),
-                         0);
+        assert_int_equal(
+                (int)km_test_metric(rtp, "komek_transaction_aborts_total"), 0);
         v = km_test_metric(rtp, "komek_last_commit_timestamp_seconds");
         if (v < (double)km_wall_s() - 120 || v > (double)km_wall_s() + 5)
                 fail_msg("router last commit %.0f, now %lld", v,
                          (long long)km_wall_s());
         /* lag per partition of complaints, down to 0 once all is read */
-        snprintf(s, sizeof(s), "komek_consumer_lag{topic=\"%s\",", t.complaints);
+        snprintf(s, sizeof(s), "komek_consumer_lag{topic=\"%s\",",
+                 t.complaints);
         {
                 int64_t deadline = km_now_ms() + 30000;
 
@@ -325,7 +331,8 @@ static void test_pipeline(void **state)
         wait_health(rtp, 200, "ok");
         wait_health(tsp, 200, "ok");
         text = get(rtp, "/metrics", &st);
-        assert_non_null(strstr(text, "komek_info{program=\"komek-router\"} 1\n"));
+        assert_non_null(
+                strstr(text, "komek_info{program=\"komek-router\"} 1\n"));
         assert_null(strstr(text, "komek_pg_errors_total{"));
         assert_non_null(strstr(text, "komek_metrics_rejected_total 0\n"));
         free(text);

@@ -24,14 +24,14 @@ static struct km_conf conf;
 static char schema[128], conninfo[1024];
 static PGconn *conn;
 
-#define TASK_COLS                                                             \
-        "(complaint_id, attempt, org_id, org_kind, category, route_reason, "  \
-        "status, received_at, routed_at, due_at, description, contact, "      \
+#define TASK_COLS                                                              \
+        "(complaint_id, attempt, org_id, org_kind, category, route_reason, "   \
+        "status, received_at, routed_at, due_at, description, contact, "       \
         "updated_at, complaint)"
-#define TASK_VALS(id)                                                         \
-        "('" id "', 1, 'triage', 'triage', 'heating', 'unknown_building', "   \
-        "'open', now(), now(), now() + interval '1 day', 'Нет отопления', "   \
-        "'{\"name\":\"Айгуль\",\"phone\":\"+77010000000\"}', now(), "         \
+#define TASK_VALS(id)                                                                   \
+        "('" id "', 1, 'triage', 'triage', 'heating', 'unknown_building', "             \
+        "'open', now(), now(), now() + interval '1 day', 'Нет отопления', " \
+        "'{\"name\":\"Айгуль\",\"phone\":\"+77010000000\"}', now(), "             \
         "'{\"contact\":{\"phone\":\"+77010000000\"}}')"
 
 /* Run sql as role in a transaction that is rolled back.  @returns "" on
@@ -55,8 +55,8 @@ static const char *as_role(const char *role, const char *sql)
         else
                 snprintf(state, sizeof(state), "%s",
                          PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                             ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                             : "?????");
+                                 ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                                 : "?????");
         PQclear(res);
         PQclear(PQexec(conn, "ROLLBACK"));
         return state;
@@ -81,9 +81,8 @@ static char *owner_value(const char *sql)
 static int setup(void **state)
 {
         char err[512];
-        const char *roles[] = {"komek_intake", "komek_router",
-                               "komek_tasksink", "komek_analytics",
-                               "komek_analyst"};
+        const char *roles[] = {"komek_intake", "komek_router", "komek_tasksink",
+                               "komek_analytics", "komek_analyst"};
         PGresult *res;
 
         (void)state;
@@ -103,16 +102,17 @@ static int setup(void **state)
                                    "'MEMBER') FROM pg_roles WHERE rolname = $1",
                                    1, NULL, p, NULL, NULL, 0);
                 if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t")) {
-                        fprintf(stderr, "role %s missing or komek not a member: "
-                                        "run `bash deploy/pg.sh up`\n",
+                        fprintf(stderr,
+                                "role %s missing or komek not a member: "
+                                "run `bash deploy/pg.sh up`\n",
                                 roles[i]);
                         PQclear(res);
                         return -1;
                 }
                 PQclear(res);
         }
-        res = PQexec(conn, "INSERT INTO tasks " TASK_COLS " VALUES "
-                           TASK_VALS("00000000-0000-5000-8000-000000000001"));
+        res = PQexec(conn, "INSERT INTO tasks " TASK_COLS " VALUES " TASK_VALS(
+                                   "00000000-0000-5000-8000-000000000001"));
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 fprintf(stderr, "insert task: %s\n", PQresultErrorMessage(res));
                 PQclear(res);
@@ -141,14 +141,17 @@ static const struct {
         {"komek_analyst", "SELECT description FROM tasks", "42501"},
         {"komek_analyst", "SELECT address FROM tasks", "42501"},
         {"komek_analyst", "SELECT contact->>'phone' FROM tasks", "42501"},
-        {"komek_analyst", "SELECT complaint_id, org_id, category, status, "
-                          "received_at, resolved_at FROM tasks", ""},
+        {"komek_analyst",
+         "SELECT complaint_id, org_id, category, status, "
+         "received_at, resolved_at FROM tasks",
+         ""},
         {"komek_analyst", "SELECT count(*) FROM tasks", ""},
         {"komek_analyst", "SELECT * FROM organisations", ""},
         {"komek_analyst", "SELECT * FROM buildings", ""},
         {"komek_analyst", "SELECT * FROM categories", ""},
-        {"komek_analyst", "INSERT INTO tasks " TASK_COLS " VALUES "
-                          TASK_VALS("00000000-0000-5000-8000-000000000002"),
+        {"komek_analyst",
+         "INSERT INTO tasks " TASK_COLS
+         " VALUES " TASK_VALS("00000000-0000-5000-8000-000000000002"),
          "42501"},
         {"komek_analyst", "UPDATE tasks SET status = 'resolved'", "42501"},
         {"komek_analyst", "DELETE FROM tasks", "42501"},
@@ -163,41 +166,49 @@ static const struct {
         {"komek_analyst", "SELECT * FROM role_grants", "42501"},
         {"komek_analyst", "SELECT komek_grant_roles()", "42501"},
         /* the task sink writes tasks, reads no keys */
-        {"komek_tasksink", "INSERT INTO tasks " TASK_COLS " VALUES "
-                           TASK_VALS("00000000-0000-5000-8000-000000000003"),
+        {"komek_tasksink",
+         "INSERT INTO tasks " TASK_COLS
+         " VALUES " TASK_VALS("00000000-0000-5000-8000-000000000003"),
          ""},
         {"komek_tasksink", "UPDATE tasks SET status = 'acknowledged'", ""},
-        {"komek_tasksink", "INSERT INTO consumer_offsets (consumer, topic, "
-                           "partition, next_offset) VALUES ('c', 't', 0, 1)",
+        {"komek_tasksink",
+         "INSERT INTO consumer_offsets (consumer, topic, "
+         "partition, next_offset) VALUES ('c', 't', 0, 1)",
          ""},
         {"komek_tasksink", "DELETE FROM tasks", "42501"},
         {"komek_tasksink", "SELECT * FROM api_keys", "42501"},
         {"komek_tasksink", "SELECT * FROM gateway_requests", "42501"},
         /* the gateway sees a task's status, not the resident */
-        {"komek_intake", "SELECT status, status_note, org_id, due_at, "
-                         "updated_at FROM tasks", ""},
+        {"komek_intake",
+         "SELECT status, status_note, org_id, due_at, "
+         "updated_at FROM tasks",
+         ""},
         {"komek_intake", "SELECT contact FROM tasks", "42501"},
         {"komek_intake", "SELECT complaint FROM tasks", "42501"},
         /* a resident's dispute goes through task_resident_change
          * (105_task_reopen.sql): no UPDATE on tasks, no staff functions */
         {"komek_intake", "UPDATE tasks SET status = 'reopened'", "42501"},
         {"komek_intake", "UPDATE tasks SET org_id = 'x'", "42501"},
-        {"komek_intake", "SELECT * FROM task_resident_lock("
-                         "gen_random_uuid())", ""},
+        {"komek_intake",
+         "SELECT * FROM task_resident_lock("
+         "gen_random_uuid())",
+         ""},
         {"komek_intake", "SELECT task_lock(gen_random_uuid(), 'x')", "42501"},
         {"komek_intake", "UPDATE task_outbox SET note = 'x'", "42501"},
         {"komek_intake", "DELETE FROM task_outbox", "42501"},
-        {"komek_intake", "INSERT INTO gateway_requests (id, source, "
-                         "service_code, description, requested_at) VALUES "
-                         "(gen_random_uuid(), 'web', 'heating', 'x', now())",
+        {"komek_intake",
+         "INSERT INTO gateway_requests (id, source, "
+         "service_code, description, requested_at) VALUES "
+         "(gen_random_uuid(), 'web', 'heating', 'x', now())",
          ""},
         {"komek_intake", "UPDATE api_keys SET rate_limit = 1000000", "42501"},
         /* the router only reads the directory */
         {"komek_router", "SELECT * FROM buildings", ""},
         {"komek_router", "SELECT version FROM directory_version", ""},
         {"komek_router", "SELECT * FROM tasks", "42501"},
-        {"komek_router", "SELECT task_resident_change(gen_random_uuid(), "
-                         "'reopened', 0, 1)",
+        {"komek_router",
+         "SELECT task_resident_change(gen_random_uuid(), "
+         "'reopened', 0, 1)",
          "42501"},
         {"komek_router", "SELECT complaint_id FROM tasks", ""},
         {"komek_router", "UPDATE buildings SET apartments = 1", "42501"},
@@ -208,8 +219,10 @@ static const struct {
         /* incidents (114): the views run as the owner; the escalator links
          * a systemic case through incident_tasks, nobody changes the
          * settings but the owner */
-        {"komek_analytics", "SELECT incident_id, complaint_id FROM "
-                            "incident_tasks", ""},
+        {"komek_analytics",
+         "SELECT incident_id, complaint_id FROM "
+         "incident_tasks",
+         ""},
         {"komek_analytics", "SELECT * FROM incidents", "42501"},
         {"komek_analytics", "UPDATE incident_settings SET window_s = 60",
          "42501"},
@@ -232,8 +245,7 @@ static void test_privileges(void **state)
 
                 if (strcmp(got, rows[i].want) != 0) {
                         fprintf(stderr, "%s: %s: got '%s', want '%s'\n",
-                                rows[i].role, rows[i].sql,
-                                got[0] ? got : "ok",
+                                rows[i].role, rows[i].sql, got[0] ? got : "ok",
                                 rows[i].want[0] ? rows[i].want : "ok");
                         bad++;
                 }
@@ -245,15 +257,15 @@ static void test_privileges(void **state)
 static void test_readers_write_nothing(void **state)
 {
         static const char *const sql =
-            "SELECT count(*) || ': ' || coalesce(string_agg(r.rolname || ' on ' "
-            "|| c.relname, ', '), '') FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "CROSS JOIN pg_roles r "
-            "WHERE n.nspname = current_schema() AND c.relkind IN ('r','v','m','p') "
-            "AND r.rolname IN ('komek_analyst', 'komek_router') "
-            "AND (has_table_privilege(r.oid, c.oid, "
-            "'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') "
-            "OR has_any_column_privilege(r.oid, c.oid, 'INSERT, UPDATE'))";
+                "SELECT count(*) || ': ' || coalesce(string_agg(r.rolname || ' on ' "
+                "|| c.relname, ', '), '') FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "CROSS JOIN pg_roles r "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r','v','m','p') "
+                "AND r.rolname IN ('komek_analyst', 'komek_router') "
+                "AND (has_table_privilege(r.oid, c.oid, "
+                "'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') "
+                "OR has_any_column_privilege(r.oid, c.oid, 'INSERT, UPDATE'))";
         char *v;
 
         (void)state;
@@ -278,10 +290,11 @@ static void test_analyst_views(void **state)
         int nviews;
 
         (void)state;
-        res = PQexec(conn, "SELECT g.object FROM role_grants g "
-                           "JOIN pg_class c ON c.relname = g.object "
-                           "AND c.relnamespace = current_schema()::regnamespace "
-                           "WHERE g.role = 'komek_analyst' AND c.relkind = 'v'");
+        res = PQexec(conn,
+                     "SELECT g.object FROM role_grants g "
+                     "JOIN pg_class c ON c.relname = g.object "
+                     "AND c.relnamespace = current_schema()::regnamespace "
+                     "WHERE g.role = 'komek_analyst' AND c.relkind = 'v'");
         assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
         nviews = PQntuples(res);
         for (int i = 0; i < nviews; i++) {
@@ -307,11 +320,11 @@ static void test_every_relation_decided(void **state)
 
         (void)state;
         v = owner_value(
-            "SELECT coalesce(string_agg(c.relname, ', ' ORDER BY c.relname), '') "
-            "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
-            "AND c.relkind IN ('r','v','m','p') "
-            "AND c.relname NOT IN ('schema_migrations', 'role_grants') "
-            "AND NOT EXISTS (SELECT 1 FROM role_grants g WHERE g.object = c.relname)");
+                "SELECT coalesce(string_agg(c.relname, ', ' ORDER BY c.relname), '') "
+                "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+                "AND c.relkind IN ('r','v','m','p') "
+                "AND c.relname NOT IN ('schema_migrations', 'role_grants') "
+                "AND NOT EXISTS (SELECT 1 FROM role_grants g WHERE g.object = c.relname)");
         if (v[0])
                 fail_msg("no role_grants rows for: %s (add them in a migration "
                          "and call komek_grant_roles())",

@@ -49,8 +49,8 @@ int rt_setup(struct rt *t, const char *what)
                  root ? root : ".", t->schema);
         mkdir(t->logdir, 0755);
         snprintf(t->datadir, sizeof(t->datadir), "%s/data", t->logdir);
-        t->conn = km_pg_connect(t->conninfo, "komek-test", 30, err,
-                                sizeof(err));
+        t->conn =
+                km_pg_connect(t->conninfo, "komek-test", 30, err, sizeof(err));
         if (t->conn == NULL) {
                 fprintf(stderr, "connect: %s\n", err);
                 return -1;
@@ -78,9 +78,9 @@ void rt_teardown(struct rt *t)
 int rt_gen(struct rt *t, const char *args)
 {
         const char *bin = getenv("KOMEK_BIN");
-        char *cmd = km_xasprintf("%s/komek-gen --out '%s' %s 2>'%s/gen.log'",
-                                 bin ? bin : "bin", t->datadir, args,
-                                 t->logdir);
+        char *cmd =
+                km_xasprintf("%s/komek-gen --out '%s' %s 2>'%s/gen.log'",
+                             bin ? bin : "bin", t->datadir, args, t->logdir);
         int st = system(cmd);
 
         free(cmd);
@@ -137,8 +137,7 @@ int rt_spawn(struct rt *t, const char *prog, const char *const *extra,
         return pid;
 }
 
-int rt_run(struct rt *t, const char *prog, const char *const *args,
-           char **out)
+int rt_run(struct rt *t, const char *prog, const char *const *args, char **out)
 {
         char **argv = rt_argv(t, prog, args), log[512];
         int fds[2], st = -1;
@@ -266,8 +265,8 @@ int rt_publish_range(struct rt *t, int skip, int max, int *unique)
                 }
                 s = km_complaint_dumps(c, 0);
                 if (km_kafka_produce(rk, t->complaints, RD_KAFKA_PARTITION_UA,
-                                     c->building_id ? c->building_id : c->id,
-                                     s, strlen(s), &counts, 30000, err,
+                                     c->building_id ? c->building_id : c->id, s,
+                                     strlen(s), &counts, 30000, err,
                                      sizeof(err))) {
                         fprintf(stderr, "publish: %s\n", err);
                         n = -1;
@@ -299,7 +298,8 @@ int rt_publish_range(struct rt *t, int skip, int max, int *unique)
                 }
                 *unique = (int)tr.n;
                 if (parsed != (int)tr.n || valid != (int)tr.valid) {
-                        fprintf(stderr, "publish: the parse found %d valid "
+                        fprintf(stderr,
+                                "publish: the parse found %d valid "
                                 "lines, %d distinct ids; truth.csv says %zu "
                                 "valid, %zu distinct\n",
                                 valid, parsed, tr.valid, tr.n);
@@ -519,9 +519,9 @@ int rt_truth_load(struct rt *t, struct rt_truth *tr)
                 c->category = km_xstrdup(f[ci[4]]);
                 c->copies = 1;
                 key.id = c->building_id;
-                hit = c->building_id[0] ? bsearch(&key, b, nb, sizeof(*b),
-                                                  rt_bld_cmp)
-                                        : NULL;
+                hit = c->building_id[0]
+                              ? bsearch(&key, b, nb, sizeof(*b), rt_bld_cmp)
+                              : NULL;
                 /* the configured kind of the category: configuration, the
                  * same table the deployment gives the router */
                 cat = km_conf_category(&t->conf, c->category);
@@ -530,7 +530,7 @@ int rt_truth_load(struct rt *t, struct rt_truth *tr)
                                 c->category);
                         goto bad;
                 }
-                org = hit == NULL ? ""
+                org = hit == NULL                               ? ""
                       : strcmp(cat->kind, "lift_operator") == 0 ? hit->lift
                                                                 : hit->ksk;
                 c->org = km_xstrdup(org[0] ? org : "triage");
@@ -543,12 +543,14 @@ int rt_truth_load(struct rt *t, struct rt_truth *tr)
                 size_t w = 0;
 
                 for (size_t i = 0; i < tr->n; i++) {
-                        if (w > 0 && strcmp(tr->cpl[w - 1].key,
-                                            tr->cpl[i].key) == 0) {
+                        if (w > 0 &&
+                            strcmp(tr->cpl[w - 1].key, tr->cpl[i].key) == 0) {
                                 if (strcmp(tr->cpl[w - 1].org,
                                            tr->cpl[i].org) != 0) {
-                                        fprintf(stderr, "truth: %s has two "
-                                                "buildings\n", tr->cpl[i].key);
+                                        fprintf(stderr,
+                                                "truth: %s has two "
+                                                "buildings\n",
+                                                tr->cpl[i].key);
                                         goto bad;
                                 }
                                 tr->cpl[w - 1].copies++;
@@ -635,7 +637,8 @@ long rt_truth_check_tasks(struct rt *t, const struct rt_truth *tr)
                 if (c == NULL) {
                         if (shown++ < 5)
                                 printf("  task %s/%s at %s: not in the "
-                                       "input\n", src, ext, org);
+                                       "input\n",
+                                       src, ext, org);
                         extra++;
                         continue;
                 }
@@ -644,7 +647,8 @@ long rt_truth_check_tasks(struct rt *t, const struct rt_truth *tr)
                 if (strcmp(org, c->org) != 0) {
                         if (shown++ < 5)
                                 printf("  task %s/%s (building %s, %s) at "
-                                       "%s, want %s\n", src, ext,
+                                       "%s, want %s\n",
+                                       src, ext,
                                        c->building_id[0] ? c->building_id
                                                          : "unknown",
                                        c->category, org, c->org);
@@ -655,15 +659,14 @@ long rt_truth_check_tasks(struct rt *t, const struct rt_truth *tr)
                 if (seen[i] == 0) {
                         if (shown++ < 5)
                                 printf("  complaint %s (building %s): no "
-                                       "task\n", tr->cpl[i].key,
-                                       tr->cpl[i].building_id);
+                                       "task\n",
+                                       tr->cpl[i].key, tr->cpl[i].building_id);
                         lost++;
                 }
         printf("tasks: %d rows for %zu distinct valid complaints (%zu to "
                "triage, %zu to lift operators): lost %ld, doubled %ld, not "
                "in the input %ld, at the wrong organisation %ld\n",
-               rows, tr->n, tr->triage, tr->lift, lost, doubled, extra,
-               wrong);
+               rows, tr->n, tr->triage, tr->lift, lost, doubled, extra, wrong);
         PQclear(res);
         free(seen);
         return lost + doubled + extra + wrong;
@@ -696,7 +699,7 @@ int rt_group_drained(struct rt *t, const char *group, const char *topic,
         np = km_kafka_partitions(rk, topic, 10000);
         while (np > 0 && rc != 0 && km_now_ms() < deadline) {
                 rd_kafka_topic_partition_list_t *parts =
-                    rd_kafka_topic_partition_list_new(np);
+                        rd_kafka_topic_partition_list_new(np);
 
                 for (int p = 0; p < np; p++)
                         rd_kafka_topic_partition_list_add(parts, topic, p);
@@ -709,7 +712,7 @@ int rt_group_drained(struct rt *t, const char *group, const char *topic,
 
                                 if (parts->elems[p].err ||
                                     rd_kafka_query_watermark_offsets(
-                                        rk, topic, p, &lo, &hi, 10000)) {
+                                            rk, topic, p, &lo, &hi, 10000)) {
                                         gap = -1;
                                         break;
                                 }
@@ -726,8 +729,10 @@ int rt_group_drained(struct rt *t, const char *group, const char *topic,
                 }
         }
         if (rc)
-                fprintf(stderr, "group %s on %s: %ld messages not committed "
-                        "(-1: unknown)\n", group, topic, gap);
+                fprintf(stderr,
+                        "group %s on %s: %ld messages not committed "
+                        "(-1: unknown)\n",
+                        group, topic, gap);
         rd_kafka_destroy(rk);
         return rc;
 }

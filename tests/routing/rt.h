@@ -16,7 +16,7 @@ struct rt {
         struct km_conf conf;
         char schema[128];
         char conninfo[1024];
-        char env_pg[1100];   /* KOMEK_PG_CONNINFO=... */
+        char env_pg[1100]; /* KOMEK_PG_CONNINFO=... */
         char datadir[256];
         char complaints[160], dispatch[160], dlq[160], events[160];
         char logdir[256];
@@ -72,8 +72,7 @@ long rt_log_number(const char *log, const char *key);
 
 /** @brief Run a program to completion (same settings); stdout to out
  *  (NULL-able, malloc'ed).  @returns its exit status. */
-int rt_run(struct rt *t, const char *prog, const char *const *args,
-           char **out);
+int rt_run(struct rt *t, const char *prog, const char *const *args, char **out);
 
 /*
  * The generator's truth, read by the test's own code (never the model
@@ -85,8 +84,8 @@ int rt_run(struct rt *t, const char *prog, const char *const *args,
  * triage when the building is unknown or has no such organisation.
  */
 struct rt_truth_cpl {
-        char *key;  /* "source\texternal_id" */
-        char *org;  /* the expected organisation id */
+        char *key;                    /* "source\texternal_id" */
+        char *org;                    /* the expected organisation id */
         char *building_id, *category; /* "" when unknown */
         int copies; /* valid lines with this key (a resubmission: > 1) */
 };
@@ -95,7 +94,7 @@ struct rt_truth {
         size_t lines, valid, invalid; /* rows of truth.csv */
         size_t n;                     /* distinct valid complaints */
         struct rt_truth_cpl *cpl;     /* sorted by key */
-        size_t triage, lift;          /* of cpl: to triage, to a lift operator */
+        size_t triage, lift; /* of cpl: to triage, to a lift operator */
 };
 
 /** @brief Read t->datadir's truth.csv and buildings.csv.  @returns 0/-1. */

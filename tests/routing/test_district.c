@@ -78,7 +78,7 @@ static void test_rows(void **state)
 static void test_canonical_fixed(void **state)
 {
         static const char *const six[] = {"Алматы", "Байконур", "Есиль",
-                                          "Нура", "Сарыарка", "Сарайшык"};
+                                          "Нура",   "Сарыарка", "Сарайшык"};
 
         (void)state;
         for (size_t i = 0; i < 6; i++) {

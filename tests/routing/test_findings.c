@@ -98,9 +98,9 @@ static char *systemic_cases(int *n)
         while (fgets(line, sizeof(line), fp))
                 if (split_csv(line, f, 5) == 5)
                         json_array_append_new(
-                            a, json_pack("{s:s,s:s,s:s,s:s}", "building_id",
-                                         f[0], "category", f[1], "first_at",
-                                         f[3], "last_at", f[4]));
+                                a, json_pack("{s:s,s:s,s:s,s:s}", "building_id",
+                                             f[0], "category", f[1], "first_at",
+                                             f[3], "last_at", f[4]));
         fclose(fp);
         *n = (int)json_array_size(a);
         s = json_dumps(a, JSON_COMPACT);
@@ -198,8 +198,8 @@ static void test_findings(void **state)
 /* komek-analytics --lag's total (-1 if unreadable). */
 static long analytics_lag(void)
 {
-        const char *args[] = {"--set", set_votes, "--set", set_group, "--lag",
-                              NULL};
+        const char *args[] = {"--set",   set_votes, "--set",
+                              set_group, "--lag",   NULL};
         char *out = NULL, *p;
         long n = -1;
 
@@ -212,9 +212,11 @@ static long analytics_lag(void)
 
 static int run_analytics(void)
 {
-        const char *args[] = {"--set", set_votes, "--set", set_group,
+        const char *args[] = {"--set", set_votes,
+                              "--set", set_group,
                               "--set", "analytics.rating_min_complaints=2",
-                              "--set", "analytics.rating_min_votes=2", NULL};
+                              "--set", "analytics.rating_min_votes=2",
+                              NULL};
         int pid = rt_spawn(&t, "analytics", args, NULL, 0);
         int64_t deadline = km_now_ms() + 300000;
         long lag;
@@ -237,16 +239,17 @@ static int run_analytics(void)
 static int setup(void **state)
 {
         char group[200], sgroup[200], txn[200], path[600], vpath[600],
-            name[160];
+                name[160];
         const char *rargs[] = {"--set", group, "--set", txn, NULL};
-        const char *sargs[] = {"--set", sgroup, "--set",
-                               "tasksink.relay_age_ms=500", "--set",
-                               "tasksink.relay_ms=200", NULL};
+        const char *sargs[] = {"--set", sgroup,
+                               "--set", "tasksink.relay_age_ms=500",
+                               "--set", "tasksink.relay_ms=200",
+                               NULL};
         const char *play[] = {"--set", "inbox.simulation=true", "play", path,
                               NULL};
         const char *vargs[] = {"--set", set_votes, vpath, NULL};
-        const char *eargs[] = {"--set", set_esc, "--set", set_agroup,
-                               "--once", "--name", name, NULL};
+        const char *eargs[] = {"--set",  set_esc,  "--set", set_agroup,
+                               "--once", "--name", name,    NULL};
         int unique;
         long want;
 

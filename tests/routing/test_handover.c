@@ -29,8 +29,8 @@
 #include "rt.h"
 #include "th.h"
 
-#define GEN                                                                   \
-        "--seed 13 --buildings 60 --ksks 4 --complaints 400 --days 300 "     \
+#define GEN                                                                    \
+        "--seed 13 --buildings 60 --ksks 4 --complaints 400 --days 300 "       \
         "--dup-rate 0 --bad-rate 0"
 #define EFFECTIVE_UTC "2026-05-31T19:00:00Z" /* 2026-06-01 +05 */
 
@@ -41,12 +41,13 @@ static char rlog[2][512]; /* the routers' logs */
 static int start_router(int instance)
 {
         char group[200], txn[200];
-        const char *extra[] = {"--set", group, "--set", txn, "--set",
-                               "router.reload_ms=200", NULL};
+        const char *extra[] = {"--set", group,   "--set",
+                               txn,     "--set", "router.reload_ms=200",
+                               NULL};
 
         snprintf(group, sizeof(group), "router.group=%s-router", t.schema);
-        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt-%d",
-                 t.schema, instance);
+        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt-%d", t.schema,
+                 instance);
         return rt_spawn(&t, "router", extra, rlog[instance],
                         sizeof(rlog[instance]));
 }
@@ -77,9 +78,8 @@ static void check_figures(const struct th_handover *h, long want_from)
         long ntasks, diff;
         int an;
 
-        assert_int_equal(km_test_topic(&t.conf, votes, sizeof(votes), "votes",
-                                       1),
-                         0);
+        assert_int_equal(
+                km_test_topic(&t.conf, votes, sizeof(votes), "votes", 1), 0);
         snprintf(vset, sizeof(vset), "topics.votes=%s", votes);
         snprintf(group, sizeof(group), "analytics.group=%s-an", t.schema);
         an = rt_spawn(&t, "analytics", args, NULL, 0);
@@ -89,8 +89,9 @@ static void check_figures(const struct th_handover *h, long want_from)
         assert_int_equal(rt_wait_count(&t, "SELECT count(*) FROM an_tasks",
                                        ntasks, 90000),
                          ntasks);
-        assert_int_equal(rt_wait_count(&t, "SELECT count(*) FROM "
-                                           "an_task_events",
+        assert_int_equal(rt_wait_count(&t,
+                                       "SELECT count(*) FROM "
+                                       "an_task_events",
                                        rt_count(&t, "SELECT count(*) FROM "
                                                     "task_outbox WHERE topic "
                                                     "= 'task_events'"),
@@ -100,13 +101,13 @@ static void check_figures(const struct th_handover *h, long want_from)
         assert_int_equal(km_test_wait(an, SIGTERM, 30000), 0);
         /* the expectation: from the buildings table as the files left it
          * and the fixture's own list of from's buildings (th) */
-#define TH_EXPECT                                                             \
-        "WITH mine AS (SELECT unnest(string_to_array('%s', ',')) AS b), "     \
-        "want AS (SELECT CASE WHEN t.building_id IN (SELECT b FROM mine) "    \
-        "AND t.received_at < '" EFFECTIVE_UTC "' THEN '%s' ELSE bl.ksk_id "   \
-        "END AS org, date_trunc('month', (t.received_at AT TIME ZONE "     \
-        "'UTC') + interval '5 hours')::date AS month FROM tasks t JOIN categories c ON c.code = "  \
-        "t.category JOIN buildings bl ON bl.id = t.building_id WHERE c.kind " \
+#define TH_EXPECT                                                                                 \
+        "WITH mine AS (SELECT unnest(string_to_array('%s', ',')) AS b), "                         \
+        "want AS (SELECT CASE WHEN t.building_id IN (SELECT b FROM mine) "                        \
+        "AND t.received_at < '" EFFECTIVE_UTC "' THEN '%s' ELSE bl.ksk_id "                       \
+        "END AS org, date_trunc('month', (t.received_at AT TIME ZONE "                            \
+        "'UTC') + interval '5 hours')::date AS month FROM tasks t JOIN categories c ON c.code = " \
+        "t.category JOIN buildings bl ON bl.id = t.building_id WHERE c.kind "                     \
         "= 'ksk' AND t.org_kind <> 'triage'), "
         snprintf(sql, sizeof(sql),
                  TH_EXPECT
@@ -151,8 +152,8 @@ static void test_handover(void **state)
 {
         struct th_handover h;
         char dir2[300], sql[1024], eff_arg[] = "2026-06-01";
-        const char *imp[] = {"--prune", "--effective", eff_arg, "import",
-                             dir2, NULL};
+        const char *imp[] = {"--prune", "--effective", eff_arg,
+                             "import",  dir2,          NULL};
         char *out = NULL;
         long open_from, total, first, moved_events, want_from = -1;
         int n_events = 0;
@@ -162,9 +163,9 @@ static void test_handover(void **state)
         total = rt_count(&t, "SELECT 400");
         first = rt_publish_range(&t, 0, 180, NULL); /* to mid-May */
         assert_int_equal(first, 180);
-        assert_int_equal(rt_wait_count(&t, "SELECT count(*) FROM tasks",
-                                       first, 90000),
-                         first);
+        assert_int_equal(
+                rt_wait_count(&t, "SELECT count(*) FROM tasks", first, 90000),
+                first);
         snprintf(dir2, sizeof(dir2), "%s2", t.datadir);
         assert_int_equal(th_make_handover(&t, dir2, &h), 0);
         snprintf(sql, sizeof(sql),
@@ -201,8 +202,9 @@ static void test_handover(void **state)
                                       "FROM task_outbox WHERE event = "
                                       "'handed_over'"),
                          open_from);
-        assert_int_equal(rt_wait_count(&t, "SELECT count(*) FROM task_outbox "
-                                           "WHERE published_at IS NULL",
+        assert_int_equal(rt_wait_count(&t,
+                                       "SELECT count(*) FROM task_outbox "
+                                       "WHERE published_at IS NULL",
                                        0, 60000),
                          0);
         assert_int_equal(rt_count(&t, "SELECT count(*) FROM task_outbox"),
@@ -210,8 +212,8 @@ static void test_handover(void **state)
         /* one task-events message each, nothing more */
         moved_events = rt_committed_to_end(&t, t.events, 60000);
         assert_int_equal(moved_events, open_from);
-        km_test_read_topic(&t.conf, t.events, "read_committed",
-                           (int)open_from, 30000, 0, count_handed, &n_events);
+        km_test_read_topic(&t.conf, t.events, "read_committed", (int)open_from,
+                           30000, 0, count_handed, &n_events);
         assert_int_equal(n_events, open_from);
         /* both inboxes */
         {
@@ -257,9 +259,9 @@ static void test_handover(void **state)
                                  want);
         }
         assert_int_equal(rt_publish_range(&t, 180, -1, NULL), total - first);
-        assert_int_equal(rt_wait_count(&t, "SELECT count(*) FROM tasks",
-                                       total, 90000),
-                         total);
+        assert_int_equal(
+                rt_wait_count(&t, "SELECT count(*) FROM tasks", total, 90000),
+                total);
         /* by the day: the first attempt of every complaint of from's
          * buildings went to from before the date, to to after it */
         snprintf(sql, sizeof(sql),
@@ -271,8 +273,7 @@ static void test_handover(void **state)
                  "'%s')",
                  h.from, h.from);
         {
-                long before = rt_count(&t, sql), want_before, after,
-                     want_after;
+                long before = rt_count(&t, sql), want_before, after, want_after;
 
                 snprintf(sql, sizeof(sql),
                          "SELECT count(*) FROM tasks t JOIN categories c ON "
@@ -326,9 +327,10 @@ static void test_handover(void **state)
 static int setup(void **state)
 {
         char sgroup[200];
-        const char *sargs[] = {"--set", sgroup, "--set",
-                               "tasksink.relay_age_ms=300", "--set",
-                               "tasksink.relay_ms=200", NULL};
+        const char *sargs[] = {"--set", sgroup,
+                               "--set", "tasksink.relay_age_ms=300",
+                               "--set", "tasksink.relay_ms=200",
+                               NULL};
 
         (void)state;
         if (rt_setup(&t, "handover") || rt_gen(&t, GEN) || rt_import(&t, NULL))

@@ -27,8 +27,8 @@ static struct th_handover h; /* test_history's, for test_by_day */
 static void test_history(void **state)
 {
         char *out = NULL, dir2[300], sql[512];
-        const char *imp[] = {"--prune", "--effective", "2026-06-01", "import",
-                             dir2, NULL};
+        const char *imp[] = {"--prune", "--effective", "2026-06-01",
+                             "import",  dir2,          NULL};
         const char *late[] = {"--effective", "2026-05-01", "import", dir2,
                               NULL};
         long nb, nperiods;
@@ -41,10 +41,9 @@ static void test_history(void **state)
         nperiods = rt_count(&t, "SELECT count(*) FROM building_orgs WHERE "
                                 "valid_from = '-infinity' AND valid_to IS "
                                 "NULL");
-        assert_int_equal(nperiods,
-                         rt_count(&t, "SELECT count(ksk_id) + "
-                                      "count(lift_operator_id) FROM "
-                                      "buildings"));
+        assert_int_equal(nperiods, rt_count(&t, "SELECT count(ksk_id) + "
+                                                "count(lift_operator_id) FROM "
+                                                "buildings"));
         /* KSK `from` hands all its buildings to `to` and leaves */
         snprintf(dir2, sizeof(dir2), "%s2", t.datadir);
         assert_int_equal(th_make_handover(&t, dir2, &h), 0);
@@ -53,8 +52,9 @@ static void test_history(void **state)
         {
                 char want[200];
 
-                snprintf(want, sizeof(want), "responsibility: %s ksk: %s -> %s "
-                                             "from 2026-05-31T19:00:00Z",
+                snprintf(want, sizeof(want),
+                         "responsibility: %s ksk: %s -> %s "
+                         "from 2026-05-31T19:00:00Z",
                          h.building, h.from, h.to);
                 if (strstr(out, want) == NULL)
                         fail_msg("import output lacks \"%s\":\n%s", want, out);
@@ -89,7 +89,8 @@ static void test_history(void **state)
                                        "2026-05-31T19:00:00Z", NULL};
 
                 assert_int_equal(rt_run(&t, "directory", before, &out), 0);
-                if (strstr(out, h.from) == NULL || strstr(out, "retired") == NULL)
+                if (strstr(out, h.from) == NULL ||
+                    strstr(out, "retired") == NULL)
                         fail_msg("who before: got %s, want %s (retired)", out,
                                  h.from);
                 free(out);
@@ -132,16 +133,17 @@ static void an_task(const char *id, int attempt, const char *org,
 {
         char sql[1024];
 
-        snprintf(sql, sizeof(sql),
-                 "WITH i AS (INSERT INTO an_tasks (complaint_id, attempt, org_id, "
-                 "org_kind, building_id, district, category, route_reason, "
-                 "received_at, day, routed_at, due_at, channel) VALUES "
-                 "('%s', %d, '%s', 'ksk', '%s', 'Есиль', 'heating', '%s', "
-                 "'%s', '%s'::date, '%s'::timestamptz + interval '%d day', "
-                 "'%s'::timestamptz + interval '1 day', 'phone') RETURNING "
-                 "1) SELECT count(*) FROM i",
-                 id, attempt, org, h.building, reason, received, received,
-                 received, attempt * 20, received);
+        snprintf(
+                sql, sizeof(sql),
+                "WITH i AS (INSERT INTO an_tasks (complaint_id, attempt, org_id, "
+                "org_kind, building_id, district, category, route_reason, "
+                "received_at, day, routed_at, due_at, channel) VALUES "
+                "('%s', %d, '%s', 'ksk', '%s', 'Есиль', 'heating', '%s', "
+                "'%s', '%s'::date, '%s'::timestamptz + interval '%d day', "
+                "'%s'::timestamptz + interval '1 day', 'phone') RETURNING "
+                "1) SELECT count(*) FROM i",
+                id, attempt, org, h.building, reason, received, received,
+                received, attempt * 20, received);
         assert_int_equal(rt_count(&t, sql), 1);
 }
 
@@ -150,12 +152,13 @@ static void an_event(const char *id, int attempt, const char *org,
 {
         char sql[512];
 
-        snprintf(sql, sizeof(sql),
-                 "WITH i AS (INSERT INTO an_task_events (event_id, complaint_id, "
-                 "attempt, org_id, event, at) VALUES (gen_random_uuid(), "
-                 "'%s', %d, '%s', '%s', '%s') RETURNING 1) SELECT "
-                 "count(*) FROM i",
-                 id, attempt, org, ev, at);
+        snprintf(
+                sql, sizeof(sql),
+                "WITH i AS (INSERT INTO an_task_events (event_id, complaint_id, "
+                "attempt, org_id, event, at) VALUES (gen_random_uuid(), "
+                "'%s', %d, '%s', '%s', '%s') RETURNING 1) SELECT "
+                "count(*) FROM i",
+                id, attempt, org, ev, at);
         assert_int_equal(rt_count(&t, sql), 1);
 }
 
@@ -186,8 +189,7 @@ static void test_by_day(void **state)
         /* one row per complaint: the handover folded in */
         assert_int_equal(rt_count(&t, "SELECT count(*) FROM task_times"), 4);
         snprintf(sql, sizeof(sql),
-                 "SELECT count(*) FROM task_times WHERE org_id = '%s'",
-                 h.from);
+                 "SELECT count(*) FROM task_times WHERE org_id = '%s'", h.from);
         assert_int_equal(rt_count(&t, sql), 3);
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) FROM task_times WHERE org_id = '%s'", h.to);

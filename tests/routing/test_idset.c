@@ -83,7 +83,7 @@ static void test_fifo_small(void **state)
         (void)state;
         check_fifo(1, 0, 50);
         check_fifo(7, 0, 2000);
-        check_fifo(7, 12, 2000);  /* re-adds of present and evicted ids */
+        check_fifo(7, 12, 2000); /* re-adds of present and evicted ids */
         check_fifo(64, 100, 5000);
         check_fifo(300, 0, 3000);
 }

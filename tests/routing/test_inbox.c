@@ -100,8 +100,8 @@ static int collect(const rd_kafka_message_t *rkm, void *opaque)
                          json_string_value(json_object_get(o, "event_id")));
                 snprintf(ev->kinds[ev->n], sizeof(ev->kinds[0]), "%s",
                          json_string_value(json_object_get(o, "event")));
-                assert_int_equal(json_integer_value(json_object_get(
-                                     o, "schema_version")),
+                assert_int_equal(json_integer_value(
+                                         json_object_get(o, "schema_version")),
                                  1);
         }
         ev->n++;
@@ -184,14 +184,14 @@ static void test_inbox(void **state)
                             "acknowledged_at IS NOT NULL",
                             a),
                          1);
-        assert_int_equal(inbox(org, NULL, "ack", a, NULL), 1); /* twice */
+        assert_int_equal(inbox(org, NULL, "ack", a, NULL), 1);     /* twice */
         assert_int_equal(inbox(org, NULL, "resolve", a, NULL), 1); /* no note */
         assert_int_equal(inbox(org, NULL, "resolve", a, "--note",
                                "заменили кран, вода есть", NULL),
                          0);
-        assert_int_equal(inbox(org, NULL, "resolve", a, "--note", "ещё раз",
-                               NULL),
-                         1); /* no resolve after resolve */
+        assert_int_equal(
+                inbox(org, NULL, "resolve", a, "--note", "ещё раз", NULL),
+                1); /* no resolve after resolve */
         assert_int_equal(inbox(org, NULL, "ack", a, NULL), 1);
         assert_int_equal(qn("SELECT count(*) FROM tasks WHERE complaint_id = "
                             "$1::uuid AND status = 'resolved' AND status_note "
@@ -199,14 +199,14 @@ static void test_inbox(void **state)
                             a),
                          1);
         /* another organisation's task, an unknown one, not an id */
-        assert_int_equal(inbox(org, NULL, "resolve", d, "--note", "x", NULL), 1);
+        assert_int_equal(inbox(org, NULL, "resolve", d, "--note", "x", NULL),
+                         1);
         assert_int_equal(inbox(org, NULL, "resolve",
-                               "00000000-0000-4000-8000-000000000000",
-                               "--note", "x", NULL),
+                               "00000000-0000-4000-8000-000000000000", "--note",
+                               "x", NULL),
                          1);
-        assert_int_equal(inbox(org, NULL, "ack", "'; DROP TABLE tasks; --",
-                               NULL),
-                         1);
+        assert_int_equal(
+                inbox(org, NULL, "ack", "'; DROP TABLE tasks; --", NULL), 1);
         assert_int_equal(qn("SELECT count(*) FROM tasks WHERE complaint_id = "
                             "$1::uuid AND status = 'open'",
                             d),
@@ -214,9 +214,9 @@ static void test_inbox(void **state)
 
         /* reject: back to triage, attempt 2, same complaint id */
         assert_int_equal(inbox(org, NULL, "reject", b, NULL), 1); /* reason */
-        assert_int_equal(inbox(org, &out, "reject", b, "--reason",
-                               "не наш дом", NULL),
-                         0);
+        assert_int_equal(
+                inbox(org, &out, "reject", b, "--reason", "не наш дом", NULL),
+                0);
         assert_non_null(strstr(out, "re-routed to triage as attempt 2"));
         free(out);
         assert_int_equal(wait_n("SELECT count(*) FROM tasks WHERE "
@@ -228,11 +228,10 @@ static void test_inbox(void **state)
         /* the rejecting organisation can no longer touch it */
         assert_int_equal(inbox(org, NULL, "ack", b, NULL), 1);
         /* triage must correct something; with category lift -> lift op */
-        assert_int_equal(inbox("triage", NULL, "reject", b, "--reason", "?",
-                               NULL),
-                         1);
-        assert_int_equal(inbox("triage", NULL, "reject", b, "--reason",
-                               "лифт", "--category", "nonsense", NULL),
+        assert_int_equal(
+                inbox("triage", NULL, "reject", b, "--reason", "?", NULL), 1);
+        assert_int_equal(inbox("triage", NULL, "reject", b, "--reason", "лифт",
+                               "--category", "nonsense", NULL),
                          1);
         assert_int_equal(inbox("triage", &out, "reject", b, "--reason",
                                "жалоба на лифт", "--category", "lift", NULL),
@@ -271,8 +270,9 @@ static void test_inbox(void **state)
 
         /* an inbox that could not publish: the sink's relay does it */
         {
-                const char *args[] = {"--org", org, "--set",
-                                      "inbox.publish=false", "ack", c, NULL};
+                const char *args[] = {
+                        "--org", org, "--set", "inbox.publish=false",
+                        "ack",   c,   NULL};
 
                 assert_int_equal(rt_run(&t, "inbox", args, NULL), 0);
         }
@@ -331,8 +331,9 @@ static void test_play(void **state)
                                     json_string(PQgetvalue(res, i, 1)));
         PQclear(res);
         assert_int_equal(rt_run(&t, "inbox", args, &out), 0);
-        assert_int_equal(sscanf(out, "play: %ld applied, %ld future, %ld "
-                                     "elsewhere, %ld refused",
+        assert_int_equal(sscanf(out,
+                                "play: %ld applied, %ld future, %ld "
+                                "elsewhere, %ld refused",
                                 &applied, &future, &elsewhere, &refused),
                          4);
         free(out);
@@ -341,7 +342,8 @@ static void test_play(void **state)
         assert_non_null(fp);
         while (fgets(line, sizeof(line), fp)) {
                 json_t *o = json_loads(line, 0, NULL);
-                const char *act = json_string_value(json_object_get(o, "action"));
+                const char *act =
+                        json_string_value(json_object_get(o, "action"));
                 const char *org = json_string_value(json_object_get(o, "org"));
                 const char *at = json_string_value(json_object_get(o, "at"));
                 const char *was;
@@ -349,38 +351,41 @@ static void test_play(void **state)
 
                 assert_non_null(o);
                 lines++;
-                km_id_derive(json_string_value(json_object_get(o, "source")),
-                             json_string_value(json_object_get(o, "external_id")),
-                             id);
+                km_id_derive(
+                        json_string_value(json_object_get(o, "source")),
+                        json_string_value(json_object_get(o, "external_id")),
+                        id);
                 was = json_string_value(json_object_get(before, id));
                 assert_int_equal(km_parse_rfc3339(at, &ts), 0);
                 if (was && strcmp(was, org) == 0 && ts <= km_wall_s()) {
                         /* an open task of that organisation: applied at its
                          * own time (an ack before its resolve: in order) */
-                        const char *col = !strcmp(act, "ack") ? "acknowledged_at"
-                                          : !strcmp(act, "resolve") ? "resolved_at"
-                                                                    : NULL;
+                        const char *col =
+                                !strcmp(act, "ack")       ? "acknowledged_at"
+                                : !strcmp(act, "resolve") ? "resolved_at"
+                                                          : NULL;
 
                         if (col) {
-                                snprintf(sql, sizeof(sql),
-                                         "SELECT extract(epoch FROM %s)::bigint "
-                                         "FROM tasks WHERE complaint_id = $1",
-                                         col);
+                                snprintf(
+                                        sql, sizeof(sql),
+                                        "SELECT extract(epoch FROM %s)::bigint "
+                                        "FROM tasks WHERE complaint_id = $1",
+                                        col);
                                 assert_int_equal(qn(sql, id), (long)ts);
                         } else {
                                 /* re-routed to triage: the sink wrote
                                  * attempt 2 (waited for), and its row */
                                 assert_int_equal(
-                                    wait_n("SELECT count(*) FROM tasks WHERE "
-                                           "complaint_id = $1 AND attempt = 2",
-                                           id, 1),
-                                    1);
+                                        wait_n("SELECT count(*) FROM tasks WHERE "
+                                               "complaint_id = $1 AND attempt = 2",
+                                               id, 1),
+                                        1);
                                 assert_int_equal(
-                                    qn("SELECT count(*) FROM task_attempts WHERE "
-                                       "complaint_id = $1 AND attempt = 2 AND "
-                                       "org_id = 'triage'",
-                                       id),
-                                    1);
+                                        qn("SELECT count(*) FROM task_attempts WHERE "
+                                           "complaint_id = $1 AND attempt = 2 AND "
+                                           "org_id = 'triage'",
+                                           id),
+                                        1);
                                 rejected++;
                         }
                         checked++;
@@ -404,9 +409,10 @@ static int setup(void **state)
 {
         char group[200], sgroup[200], txn[200];
         const char *rargs[] = {"--set", group, "--set", txn, NULL};
-        const char *sargs[] = {"--set", sgroup, "--set",
-                               "tasksink.relay_age_ms=500", "--set",
-                               "tasksink.relay_ms=200", NULL};
+        const char *sargs[] = {"--set", sgroup,
+                               "--set", "tasksink.relay_age_ms=500",
+                               "--set", "tasksink.relay_ms=200",
+                               NULL};
         int unique;
 
         (void)state;

@@ -93,8 +93,8 @@ static void input(void)
         /* unrelated */
         add("ksk-a", "b-2", "water", "2026-03-01T10:30:00Z");
         add("ksk-b", "b-8", "heating", "2026-03-01T10:05:00Z");
-        add("ksk-a", "b-1", "heating", "2026-03-01T14:00:00Z"); /* > 2 h gap */
-        add("ksk-a", "b-7", "heating", "2026-03-01T11:00:00Z"); /* 2 bldgs */
+        add("ksk-a", "b-1", "heating", "2026-03-01T14:00:00Z");  /* > 2 h gap */
+        add("ksk-a", "b-7", "heating", "2026-03-01T11:00:00Z");  /* 2 bldgs */
         add("ksk-a", "b-13", "heating", "2026-03-01T12:15:00Z"); /* far cell */
         add("ksk-a", "b-1", "heating", "2026-03-02T10:00:00Z");
         add("ksk-a", "b-2", "heating", "2026-03-02T13:00:00Z");
@@ -104,15 +104,15 @@ static void input(void)
 static char *dispatch_msg(const struct cpl *c)
 {
         json_t *o = json_pack(
-            "{s:i,s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,"
-            "s:{s:s,s:{s:s},s:{s:s,s:s}}}",
-            "schema_version", 1, "complaint_id", c->id, "attempt", 1,
-            "org_id", c->org, "org_kind", "ksk", "building_id", c->building,
-            "district", "almaly", "category", c->category, "received_at",
-            c->at, "routed_at", c->at, "due_at", "2026-03-04T10:00:00Z",
-            "route_reason", "building", "complaint", "description",
-            "холодно", "address", "text", "Абая", "contact", "name",
-            "Aigerim", "phone", "+77010000000");
+                "{s:i,s:s,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,"
+                "s:{s:s,s:{s:s},s:{s:s,s:s}}}",
+                "schema_version", 1, "complaint_id", c->id, "attempt", 1,
+                "org_id", c->org, "org_kind", "ksk", "building_id", c->building,
+                "district", "almaly", "category", c->category, "received_at",
+                c->at, "routed_at", c->at, "due_at", "2026-03-04T10:00:00Z",
+                "route_reason", "building", "complaint", "description",
+                "холодно", "address", "text", "Абая", "contact", "name",
+                "Aigerim", "phone", "+77010000000");
         char *s = json_dumps(o, JSON_COMPACT);
 
         json_decref(o);
@@ -153,32 +153,33 @@ static void directory(struct rt *rt)
 {
         char err[512];
 
-        if (km_pg_exec(
-                rt->conn,
-                "INSERT INTO organisations (id, kind, name) VALUES "
-                "('ksk-a', 'ksk', 'КСК А'), ('ksk-b', 'ksk', 'КСК Б')",
-                0, NULL, NULL, err, sizeof(err)) ||
+        if (km_pg_exec(rt->conn,
+                       "INSERT INTO organisations (id, kind, name) VALUES "
+                       "('ksk-a', 'ksk', 'КСК А'), ('ksk-b', 'ksk', 'КСК Б')",
+                       0, NULL, NULL, err, sizeof(err)) ||
             km_pg_exec(
-                rt->conn,
-                "INSERT INTO buildings (id, district, street, house, "
-                "apartments, ksk_id, lat, long, street_key, house_key) "
-                "SELECT 'b-' || i, 'almaly', CASE WHEN i <= 5 OR i = 8 THEN "
-                "'улица Абая' WHEN i IN (6, 7) THEN 'улица Сатпаева' ELSE "
-                "'мкр Самал' END, i::text, 40, CASE WHEN i = 8 THEN 'ksk-b' "
-                "ELSE 'ksk-a' END, CASE WHEN i = 13 THEN 43.30 ELSE "
-                "43.2371 END + i * 0.0001, 76.9450, CASE WHEN i <= 5 OR i = "
-                "8 THEN 'abai' WHEN i IN (6, 7) THEN 'satpaev' ELSE '' END, "
-                "i::text FROM generate_series(1, 13) i",
-                0, NULL, NULL, err, sizeof(err)))
+                    rt->conn,
+                    "INSERT INTO buildings (id, district, street, house, "
+                    "apartments, ksk_id, lat, long, street_key, house_key) "
+                    "SELECT 'b-' || i, 'almaly', CASE WHEN i <= 5 OR i = 8 THEN "
+                    "'улица Абая' WHEN i IN (6, 7) THEN 'улица Сатпаева' ELSE "
+                    "'мкр Самал' END, i::text, 40, CASE WHEN i = 8 THEN 'ksk-b' "
+                    "ELSE 'ksk-a' END, CASE WHEN i = 13 THEN 43.30 ELSE "
+                    "43.2371 END + i * 0.0001, 76.9450, CASE WHEN i <= 5 OR i = "
+                    "8 THEN 'abai' WHEN i IN (6, 7) THEN 'satpaev' ELSE '' END, "
+                    "i::text FROM generate_series(1, 13) i",
+                    0, NULL, NULL, err, sizeof(err)))
                 fail_msg("directory: %s", err);
 }
 
 static int start_sink(struct rt *rt, const char *group)
 {
         char g[260];
-        const char *extra[] = {"--set", g, "--set", "tasksink.batch_ms=50",
-                               "--set", "tasksink.relay_age_ms=500", "--set",
-                               "tasksink.relay_ms=200", NULL};
+        const char *extra[] = {"--set", g,
+                               "--set", "tasksink.batch_ms=50",
+                               "--set", "tasksink.relay_age_ms=500",
+                               "--set", "tasksink.relay_ms=200",
+                               NULL};
         int pid;
 
         snprintf(g, sizeof(g), "tasksink.group=%s", group);
@@ -275,11 +276,22 @@ static void escalations(void)
 {
         char set[200], empty1[160], empty2[160], esc[160], name[160];
         char d[220], e[220], x[220];
-        const char *args[] = {"--set", set, "--once", "--set", d, "--set", e,
-                              "--set", x, "--set",
-                              "escalator.systemic_count=3", "--set",
+        const char *args[] = {"--set",
+                              set,
+                              "--once",
+                              "--set",
+                              d,
+                              "--set",
+                              e,
+                              "--set",
+                              x,
+                              "--set",
+                              "escalator.systemic_count=3",
+                              "--set",
                               "escalator.systemic_window_hours=168",
-                              "--name", name, NULL};
+                              "--name",
+                              name,
+                              NULL};
         char sql[700];
         int linked = 0;
 
@@ -289,11 +301,10 @@ static void escalations(void)
         assert_int_equal(km_test_topic(&t.conf, empty2, sizeof(empty2),
                                        "incidents-e0", 1),
                          0);
-        assert_int_equal(km_test_topic(&t.conf, esc, sizeof(esc),
-                                       "incidents-esc", 1),
-                         0);
-        snprintf(set, sizeof(set), "escalator.analytics_group=%s-an",
-                 t.schema);
+        assert_int_equal(
+                km_test_topic(&t.conf, esc, sizeof(esc), "incidents-esc", 1),
+                0);
+        snprintf(set, sizeof(set), "escalator.analytics_group=%s-an", t.schema);
         snprintf(d, sizeof(d), "topics.dispatch=%s", empty1);
         snprintf(e, sizeof(e), "topics.task_events=%s", empty2);
         snprintf(x, sizeof(x), "topics.escalations=%s", esc);
@@ -398,9 +409,9 @@ static void test_incidents(void **state)
         /* reversed, other partitions, one sink, another schema */
         s4 = start_sink(&t2, g2);
         produce_all(&t2, 1);
-        assert_int_equal(rt_wait_count(&t2, "SELECT count(*) FROM tasks", ncpl,
-                                       90000),
-                         ncpl);
+        assert_int_equal(
+                rt_wait_count(&t2, "SELECT count(*) FROM tasks", ncpl, 90000),
+                ncpl);
         ids2 = incident_text(&t2, 1);
         assert_string_equal(ids2, ids);
         free(ids2);
@@ -431,14 +442,17 @@ static void test_incidents(void **state)
         /* resolve the street incident with one note */
         {
                 char id[40], *out = NULL;
-                const char *args[] = {"--org=ksk-a", "resolve-incident", id,
-                                      "--note", "котельная запущена", NULL};
-                const char *other[] = {"--org=ksk-b", "resolve-incident", id,
-                                       "--note", "x", NULL};
+                const char *args[] = {
+                        "--org=ksk-a", "resolve-incident",   id,
+                        "--note",      "котельная запущена", NULL};
+                const char *other[] = {
+                        "--org=ksk-b", "resolve-incident", id, "--note", "x",
+                        NULL};
                 long n;
 
-                q1(&t, "SELECT incident_id FROM incidents WHERE scope = "
-                       "'street'",
+                q1(&t,
+                   "SELECT incident_id FROM incidents WHERE scope = "
+                   "'street'",
                    id, sizeof(id));
                 /* another organisation's: refused, nothing changed */
                 assert_int_equal(rt_run(&t, "inbox", other, NULL), 1);

@@ -64,9 +64,9 @@ static void check_match(const struct km_dir *dir, struct tally *ty,
         if (a != b) {
                 if (ty->bad < 20)
                         printf("match(%s | %s | %s | %s): got %s, want %s\n",
-                               district ? district : "-",
-                               street ? street : "-", house ? house : "-",
-                               text ? text : "-", bid(a), bid(b));
+                               district ? district : "-", street ? street : "-",
+                               house ? house : "-", text ? text : "-", bid(a),
+                               bid(b));
                 ty->bad++;
         }
 }
@@ -131,12 +131,12 @@ static void misspell(const char *s, int kind, unsigned k, char *out,
                          s + e);
                 break;
         case 2:
-                snprintf(out, outlen, "%.*s%.*s%.*s%s", at[i], s, e2 - e,
-                         s + e, e - at[i], s + at[i], s + e2);
+                snprintf(out, outlen, "%.*s%.*s%.*s%s", at[i], s, e2 - e, s + e,
+                         e - at[i], s + at[i], s + e2);
                 break;
         default:
-                snprintf(out, outlen, "%.*s%s%s", at[i], s,
-                         letters[k % 10], s + e);
+                snprintf(out, outlen, "%.*s%s%s", at[i], s, letters[k % 10],
+                         s + e);
                 break;
         }
 }
@@ -200,8 +200,7 @@ static void feed_buildings(const struct km_dir *dir, struct tally *ty)
                 check_match(dir, ty, NULL, last ? last + 1 : s, h, NULL);
                 snprintf(buf, sizeof(buf), "%s %s", last ? last + 1 : s, d);
                 check_match(dir, ty, NULL, buf, h, NULL);
-                snprintf(buf, sizeof(buf), "г. Астана, %s, д. %s, кв. 4", s,
-                         h);
+                snprintf(buf, sizeof(buf), "г. Астана, %s, д. %s, кв. 4", s, h);
                 check_match(dir, ty, NULL, NULL, NULL, buf);
                 misspell(s, (int)(seed % 4), seed >> 12, h2, sizeof(h2));
                 snprintf(buf, sizeof(buf), "район %s, %s %s", d, h2, h);
@@ -221,11 +220,13 @@ static void feed_buildings(const struct km_dir *dir, struct tally *ty)
 
                                 /* up to ~150 m each way */
                                 seed = seed * 1103515245u + 12345u;
-                                dy = ((double)(seed >> 16 & 0xffff) /
-                                          65535.0 - 0.5) * 0.0027;
+                                dy = ((double)(seed >> 16 & 0xffff) / 65535.0 -
+                                      0.5) *
+                                     0.0027;
                                 seed = seed * 1103515245u + 12345u;
-                                dx = ((double)(seed >> 16 & 0xffff) /
-                                          65535.0 - 0.5) * 0.0043;
+                                dx = ((double)(seed >> 16 & 0xffff) / 65535.0 -
+                                      0.5) *
+                                     0.0043;
                                 check_near(dir, ty, lat + dy, lon + dx);
                         }
                         check_near(dir, ty, lat + 1.0, lon);
@@ -251,11 +252,12 @@ static void test_index(void **state)
 
         (void)state;
         memset(&ty, 0, sizeof(ty));
-        assert_int_equal(rt_gen(&t, getenv("RT_GEN_ARGS")
-                                        ? getenv("RT_GEN_ARGS")
-                                        : "--seed 11 --buildings 3000 --ksks "
-                                          "100 --complaints 4000 --days 300"),
-                         0);
+        assert_int_equal(
+                rt_gen(&t, getenv("RT_GEN_ARGS")
+                                   ? getenv("RT_GEN_ARGS")
+                                   : "--seed 11 --buildings 3000 --ksks "
+                                     "100 --complaints 4000 --days 300"),
+                0);
         assert_int_equal(rt_import(&t, NULL), 0);
         if (km_dir_load(t.conn, &dir, err, sizeof(err)))
                 fail_msg("load: %s", err);
@@ -263,8 +265,8 @@ static void test_index(void **state)
         feed_buildings(dir, &ty);
         printf("%ld addresses (%ld matched), %ld points (%ld matched), %ld "
                "different; index %.3f s, scan %.3f s\n",
-               ty.match, ty.match_hit, ty.near, ty.near_hit, ty.bad,
-               ty.t_index, ty.t_scan);
+               ty.match, ty.match_hit, ty.near, ty.near_hit, ty.bad, ty.t_index,
+               ty.t_scan);
         km_dir_destroy(dir);
         assert_int_equal(ty.bad, 0);
         /* the inputs reach both answers */

@@ -70,16 +70,26 @@ static int start_router(int instance, const char *batch_size,
 {
         static int n;
         char group[200], txn[200], bs[64], bm[64], pf[512], pfset[600];
-        const char *extra[] = {"--set", group, "--set", txn, "--set", bs,
-                               "--set", bm,    "--set", "router.reload_ms=300",
+        const char *extra[] = {"--set",
+                               group,
+                               "--set",
+                               txn,
+                               "--set",
+                               bs,
+                               "--set",
+                               bm,
+                               "--set",
+                               "router.reload_ms=300",
                                mport ? "--set" : NULL,
-                               "router.metrics_port=-1", "--set", pfset,
+                               "router.metrics_port=-1",
+                               "--set",
+                               pfset,
                                NULL};
         int pid;
 
         snprintf(group, sizeof(group), "router.group=%s-router", t.schema);
-        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt-%d",
-                 t.schema, instance);
+        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt-%d", t.schema,
+                 instance);
         snprintf(bs, sizeof(bs), "router.batch_size=%s", batch_size);
         snprintf(bm, sizeof(bm), "router.batch_ms=%s", batch_ms);
         snprintf(pf, sizeof(pf), "%s/router-%d.mport", t.logdir, n++);
@@ -122,9 +132,9 @@ static int dispatch_count(const char *isolation, int want, int settle_ms)
 static void publish_garbage(void)
 {
         static const char *const bad[] = {
-            "{not json",
-            "{\"schema_version\":1,\"id\":\"6f1c2a4e-8b1d-4c3e-9a70-6b6f6d656b31\"}",
-            "\xff\xfe invalid utf-8",
+                "{not json",
+                "{\"schema_version\":1,\"id\":\"6f1c2a4e-8b1d-4c3e-9a70-6b6f6d656b31\"}",
+                "\xff\xfe invalid utf-8",
         };
 
         for (int i = 0; i < 3; i++)
@@ -231,8 +241,8 @@ static void test_two_routers(void **state)
          * router before its first copy was a task may come twice (the
          * documented window), never more than published */
         got = (int)dispatch_final();
-        printf("dispatch: %d messages for %d complaints (%d published)\n",
-               got, unique, published);
+        printf("dispatch: %d messages for %d complaints (%d published)\n", got,
+               unique, published);
         if (got < unique || got > published)
                 fail_msg("dispatch: %d messages, want %d..%d", got, unique,
                          published);
@@ -263,11 +273,13 @@ static void test_sigkill(void **state)
          * open for 120 s) */
         {
                 char group[200], txn[200];
-                const char *args[] = {"--set", group, "--set", txn,
+                const char *args[] = {"--set", group,
+                                      "--set", txn,
                                       "--set", "router.batch_size=100000",
                                       "--set", "router.batch_ms=60000",
                                       "--set", "router.txn_timeout_ms=120000",
-                                      "--set", "router.metrics_port=-1", NULL};
+                                      "--set", "router.metrics_port=-1",
+                                      NULL};
 
                 snprintf(group, sizeof(group), "router.group=%s-router",
                          t.schema);
@@ -345,8 +357,9 @@ static void test_redelivery_and_reload(void **state)
         assert_true(rt_count(&t, "WITH d AS (DELETE FROM consumer_offsets "
                                  "RETURNING 1) SELECT count(*) FROM d") > 0);
         sink = start_sink();
-        assert_int_equal(rt_wait_count(&t, "SELECT sum(next_offset) FROM "
-                                           "consumer_offsets",
+        assert_int_equal(rt_wait_count(&t,
+                                       "SELECT sum(next_offset) FROM "
+                                       "consumer_offsets",
                                        end, 60000),
                          end);
         after = rt_count(&t, sum);
@@ -364,12 +377,12 @@ static void test_redelivery_and_reload(void **state)
                 const char *args[] = {"--effective", "2026-03-01", "import",
                                       t.datadir, NULL};
                 const char *js =
-                    "{\"schema_version\":1,\"id\":"
-                    "\"0b7f2c56-8a3b-4f4e-9d2a-1c9e8f7a6b50\",\"source\":"
-                    "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
-                    "\"category\":\"heating\",\"description\":\"холодно\","
-                    "\"address\":{\"text\":\"x\"},\"building_id\":"
-                    "\"b-000001\"}";
+                        "{\"schema_version\":1,\"id\":"
+                        "\"0b7f2c56-8a3b-4f4e-9d2a-1c9e8f7a6b50\",\"source\":"
+                        "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
+                        "\"category\":\"heating\",\"description\":\"холодно\","
+                        "\"address\":{\"text\":\"x\"},\"building_id\":"
+                        "\"b-000001\"}";
 
                 snprintf(path, sizeof(path), "%s/organisations.csv", t.datadir);
                 fp = fopen(path, "a");
@@ -395,18 +408,19 @@ static void test_redelivery_and_reload(void **state)
                                 nanosleep(&ts, NULL); /* polling the log */
                         }
                         assert_int_equal(
-                            rt_log_number(rlog, "directory version "), 2);
+                                rt_log_number(rlog, "directory version "), 2);
                 }
                 assert_int_equal(rt_produce_raw(&t, t.complaints, "b-000001",
                                                 js, strlen(js)),
                                  0);
                 assert_int_equal(
-                    rt_wait_count(&t, "SELECT count(*) FROM tasks WHERE "
+                        rt_wait_count(&t,
+                                      "SELECT count(*) FROM tasks WHERE "
                                       "complaint_id = "
                                       "'0b7f2c56-8a3b-4f4e-9d2a-1c9e8f7a6b50' "
                                       "AND org_id = 'ksk-new'",
-                                  1, 30000),
-                    1);
+                                      1, 30000),
+                        1);
         }
         stop(router);
         stop(sink);
@@ -419,11 +433,11 @@ static void test_redelivery_and_reload(void **state)
 static void test_largest_description(void **state)
 {
         static const char head[] =
-            "{\"schema_version\":1,\"id\":"
-            "\"3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a\",\"source\":"
-            "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
-            "\"category\":\"heating\",\"address\":{\"text\":\"x\"},"
-            "\"building_id\":\"b-000001\",\"description\":\"";
+                "{\"schema_version\":1,\"id\":"
+                "\"3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a\",\"source\":"
+                "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
+                "\"category\":\"heating\",\"address\":{\"text\":\"x\"},"
+                "\"building_id\":\"b-000001\",\"description\":\"";
         char *js, *q, *desc, *p;
         int router, sink;
         const char *param[1];
@@ -439,9 +453,9 @@ static void test_largest_description(void **state)
         js = km_xasprintf("%s%s\"}", head, desc);
         sink = start_sink();
         router = start_router(1, "500", "200", NULL, 0, NULL);
-        assert_int_equal(rt_produce_raw(&t, t.complaints, "b-000001", js,
-                                        strlen(js)),
-                         0);
+        assert_int_equal(
+                rt_produce_raw(&t, t.complaints, "b-000001", js, strlen(js)),
+                0);
         q = "SELECT count(*) FROM tasks WHERE complaint_id = "
             "'3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a'";
         assert_int_equal(rt_wait_count(&t, q, 1, 30000), 1);
@@ -483,8 +497,8 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_largest_description,
-                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_largest_description, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_one_router, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_two_routers, setup,

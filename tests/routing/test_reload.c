@@ -183,7 +183,8 @@ static int which_dir(PGresult *res, const char *id, const char *org)
         int lo = 0, hi = PQntuples(res) - 1;
 
         while (lo <= hi) {
-                int mid = (lo + hi) / 2, c = strcmp(PQgetvalue(res, mid, 0), id);
+                int mid = (lo + hi) / 2,
+                    c = strcmp(PQgetvalue(res, mid, 0), id);
 
                 if (c == 0) {
                         const struct rt_truth_cpl *o, *n;
@@ -195,8 +196,9 @@ static int which_dir(PGresult *res, const char *id, const char *org)
                         if (o == NULL || n == NULL || o->copies > 1 ||
                             strcmp(o->org, n->org) == 0)
                                 return 0;
-                        return strcmp(org, n->org) == 0 ? 2
-                               : strcmp(org, o->org) == 0 ? 1 : 0;
+                        return strcmp(org, n->org) == 0   ? 2
+                               : strcmp(org, o->org) == 0 ? 1
+                                                          : 0;
                 }
                 if (c < 0)
                         lo = mid + 1;
@@ -216,9 +218,9 @@ static void test_reload_under_load(void **state)
                                /* long batches: the import lands in an
                                 * open one (a reload inside it would mix
                                 * the directories) */
-                               "--set", "router.batch_size=100000",
-                               "--set", "router.batch_ms=1500",
-                               "--set", "router.reload_ms=200", NULL};
+                               "--set", "router.batch_size=100000", "--set",
+                               "router.batch_ms=1500", "--set",
+                               "router.reload_ms=200", NULL};
         char sgroup[200];
         const char *sargs[] = {"--set", sgroup, NULL};
         pthread_t th;
@@ -236,15 +238,17 @@ static void test_reload_under_load(void **state)
         pids[1] = rt_spawn(&t, "tasksink", sargs, NULL, 0);
         assert_true(pids[0] > 0 && pids[1] > 0);
         for (size_t i = 0; i < old_tr.n; i++)
-                moved_total += strcmp(old_tr.cpl[i].org, new_tr.cpl[i].org) != 0;
+                moved_total +=
+                        strcmp(old_tr.cpl[i].org, new_tr.cpl[i].org) != 0;
         print_message("truth: %zu distinct valid complaints, %ld of them at a "
-                      "building that moves\n", old_tr.n, moved_total);
+                      "building that moves\n",
+                      old_tr.n, moved_total);
         assert_true(moved_total > 100);
         assert_int_equal(pthread_create(&th, NULL, feed, &f), 0);
         /* import once a fifth is routed, while the feeder still publishes */
         deadline = km_now_ms() + 120000;
         while ((at_import = rt_count(&t, "SELECT count(*) FROM tasks")) <
-                   (long)old_tr.n / 5 &&
+                       (long)old_tr.n / 5 &&
                km_now_ms() < deadline)
                 nap_ms(20);
         /* effective before every complaint of the set: the router routes
@@ -252,7 +256,7 @@ static void test_reload_under_load(void **state)
          * from the reload on each complaint goes by the new directory */
         {
                 const char *imp[] = {"--prune", "--effective", "2000-01-01",
-                                     "import", newdir, NULL};
+                                     "import",  newdir,        NULL};
 
                 assert_int_equal(rt_run(&t, "directory", imp, NULL), 0);
         }
@@ -261,9 +265,9 @@ static void test_reload_under_load(void **state)
                km_now_ms() < deadline)
                 nap_ms(20); /* polling the router's log */
         print_message("imported at %ld tasks; the router reloaded at %ld; "
-                      "published so far %d of %d lines\n", at_import,
-                      rt_count(&t, "SELECT count(*) FROM tasks"), f.published,
-                      f.valid);
+                      "published so far %d of %d lines\n",
+                      at_import, rt_count(&t, "SELECT count(*) FROM tasks"),
+                      f.published, f.valid);
         assert_int_equal(rt_log_number(rlog, "directory version "), 2);
         pthread_join(th, NULL);
         assert_false(f.failed);
@@ -272,9 +276,8 @@ static void test_reload_under_load(void **state)
                                        (long)old_tr.n, 120000),
                          (long)old_tr.n);
         /* each complaint's place on the complaints topic */
-        assert_true(km_test_read_to_end(&t.conf, t.complaints,
-                                        "read_committed", 60000, pos_cb,
-                                        &pv) == f.valid);
+        assert_true(km_test_read_to_end(&t.conf, t.complaints, "read_committed",
+                                        60000, pos_cb, &pv) == f.valid);
         qsort(pv.v, pv.n, sizeof(*pv.v), pos_cmp);
         /* the router's decisions: every dispatch message, and the first
          * attempts by complaint id (a handover's attempt 2 is not the
@@ -347,7 +350,8 @@ static void test_reload_under_load(void **state)
                 }
                 if (org == NULL)
                         fail_msg("complaint %s has no task or no first "
-                                 "dispatch", pv.v[i].id);
+                                 "dispatch",
+                                 pv.v[i].id);
                 assert_non_null(o);
                 assert_non_null(n);
                 if (o->copies > 1)
@@ -380,8 +384,9 @@ static void test_reload_under_load(void **state)
         for (size_t i = 0, j; i < dv.n; i = j) {
                 int kinds = 0;
 
-                for (j = i; j < dv.n && dv.v[j].partition == dv.v[i].partition &&
-                            dv.v[j].offset - dv.v[i].offset == (int64_t)(j - i);
+                for (j = i;
+                     j < dv.n && dv.v[j].partition == dv.v[i].partition &&
+                     dv.v[j].offset - dv.v[i].offset == (int64_t)(j - i);
                      j++)
                         kinds |= which_dir(res, dv.v[j].id, dv.v[j].org);
                 if (getenv("RT_RELOAD_DEBUG"))
@@ -394,7 +399,8 @@ static void test_reload_under_load(void **state)
                 if (kinds == 3 && runs_both <= 5)
                         print_error("dispatch partition %d offsets %lld..%lld: "
                                     "one transaction routed by both "
-                                    "directories\n", dv.v[i].partition,
+                                    "directories\n",
+                                    dv.v[i].partition,
                                     (long long)dv.v[i].offset,
                                     (long long)dv.v[j - 1].offset);
         }
@@ -403,10 +409,11 @@ static void test_reload_under_load(void **state)
         print_message("moved buildings' complaints: %ld by the old directory, "
                       "%ld by the new; elsewhere: %ld wrong; old after new "
                       "%ld; %ld transactions' runs on dispatch, %ld of them "
-                      "by both directories\n", moved_old, moved_new, wrong,
-                      back, runs, runs_both);
+                      "by both directories\n",
+                      moved_old, moved_new, wrong, back, runs, runs_both);
         print_message("moved buildings' tasks left at the old organisation "
-                      "after the handovers: %ld\n", stranded);
+                      "after the handovers: %ld\n",
+                      stranded);
         assert_int_equal(wrong, 0);
         assert_int_equal(back, 0);
         assert_true(moved_old > 0 && moved_new > 0);
@@ -421,7 +428,7 @@ static void test_reload_under_load(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_reload_under_load),
+                cmocka_unit_test(test_reload_under_load),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

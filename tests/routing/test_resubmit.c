@@ -75,10 +75,13 @@ static int start_router(int batch_size, char *log, size_t loglen, int *port)
 {
         static int n;
         char group[200], txn[200], bs[64], pf[512], pfset[600];
-        const char *extra[] = {"--log-level", "debug", "--set", group,
-                               "--set", txn, "--set", bs, "--set",
-                               "router.batch_ms=5000", "--set",
-                               "router.metrics_port=-1", "--set", pfset,
+        const char *extra[] = {"--log-level", "debug",
+                               "--set",       group,
+                               "--set",       txn,
+                               "--set",       bs,
+                               "--set",       "router.batch_ms=5000",
+                               "--set",       "router.metrics_port=-1",
+                               "--set",       pfset,
                                NULL};
         int pid;
 
@@ -141,16 +144,16 @@ static long log_lines(const char *log, const char *s)
 static void publish_districts(void)
 {
         static const char *const js[2] = {
-            "{\"schema_version\":1,\"id\":\"" ID_SARY "\",\"source\":"
-            "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
-            "\"category\":\"heating\",\"description\":\"холодно\","
-            "\"address\":{\"district\":\"Сарыаркинский район\","
-            "\"text\":\"нет такого дома\"}}",
-            "{\"schema_version\":1,\"id\":\"" ID_NONE "\",\"source\":"
-            "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
-            "\"category\":\"heating\",\"description\":\"холодно\","
-            "\"address\":{\"district\":\"Кулан\","
-            "\"text\":\"нет такого дома\"}}",
+                "{\"schema_version\":1,\"id\":\"" ID_SARY "\",\"source\":"
+                "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
+                "\"category\":\"heating\",\"description\":\"холодно\","
+                "\"address\":{\"district\":\"Сарыаркинский район\","
+                "\"text\":\"нет такого дома\"}}",
+                "{\"schema_version\":1,\"id\":\"" ID_NONE "\",\"source\":"
+                "\"test\",\"received_at\":\"2026-03-01T10:00:00Z\","
+                "\"category\":\"heating\",\"description\":\"холодно\","
+                "\"address\":{\"district\":\"Кулан\","
+                "\"text\":\"нет такого дома\"}}",
         };
 
         for (int i = 0; i < 2; i++)
@@ -169,8 +172,8 @@ struct seen {
 
 static int seen_cb(const rd_kafka_message_t *rkm, void *opaque)
 {
-        static const char *const six[] = {"Алматы",   "Байконур", "Есиль",
-                                          "Нура",     "Сарыарка", "Сарайшык"};
+        static const char *const six[] = {"Алматы", "Байконур", "Есиль",
+                                          "Нура",   "Сарыарка", "Сарайшык"};
         struct seen *s = opaque;
         json_t *m = json_loadb(rkm->payload, rkm->len, 0, NULL);
         const char *id = json_string_value(json_object_get(m, "complaint_id"));
@@ -180,14 +183,14 @@ static int seen_cb(const rd_kafka_message_t *rkm, void *opaque)
                 s->bad_json++;
         } else {
                 if (s->n == s->cap)
-                        s->ids = km_xrealloc(s->ids, (s->cap = 2 * s->cap + 64) *
-                                                         sizeof(char *));
+                        s->ids =
+                                km_xrealloc(s->ids, (s->cap = 2 * s->cap + 64) *
+                                                            sizeof(char *));
                 s->ids[s->n++] = km_xstrdup(id);
         }
         if (id && (strcmp(id, ID_SARY) == 0 || strcmp(id, ID_NONE) == 0))
-                snprintf(strcmp(id, ID_SARY) == 0 ? s->sary : s->none, 64,
-                         "%s", json_is_string(d) ? json_string_value(d)
-                                                 : "null");
+                snprintf(strcmp(id, ID_SARY) == 0 ? s->sary : s->none, 64, "%s",
+                         json_is_string(d) ? json_string_value(d) : "null");
         if (json_is_string(d)) {
                 int ok = 0;
 
@@ -241,9 +244,9 @@ static void test_resubmissions(void **state)
         publish_districts();
         sink = start_sink();
         router = start_router(p + 2, log1, sizeof(log1), &port);
-        assert_int_equal(rt_wait_count(&t, "SELECT count(*) FROM tasks",
-                                       u + 2, 60000),
-                         u + 2);
+        assert_int_equal(
+                rt_wait_count(&t, "SELECT count(*) FROM tasks", u + 2, 60000),
+                u + 2);
         wait_counts(port, p + 2, p - u);
         /* 2. again, in a later transaction: the router remembers */
         p2 = rt_publish(&t, NULL);

@@ -37,19 +37,19 @@ static void write_file(const char *dir, const char *name, const char *text)
 }
 
 static const char orgs_csv[] =
-    "id,kind,name,district,phone\n"
-    "ksk-1,ksk,\"КСК «Береке»\",Есиль,+7 (7172) 11-11-11\n"
-    "ksk-2,ksk,\"ОСИ \"\"Жулдыз\"\", Алматы\",Алматы,\n"
-    "lift-1,lift_operator,ТОО «Лифт Сервис Астана»,,\n"
-    "util-1,utility,АО «Астана-РЭК»,,\n"
-    "triage,triage,Диспетчерская 109,,\n";
+        "id,kind,name,district,phone\n"
+        "ksk-1,ksk,\"КСК «Береке»\",Есиль,+7 (7172) 11-11-11\n"
+        "ksk-2,ksk,\"ОСИ \"\"Жулдыз\"\", Алматы\",Алматы,\n"
+        "lift-1,lift_operator,ТОО «Лифт Сервис Астана»,,\n"
+        "util-1,utility,АО «Астана-РЭК»,,\n"
+        "triage,triage,Диспетчерская 109,,\n";
 static const char blds_csv[] =
-    "id,district,street,house,apartments,ksk_id,lift_operator_id,lat,long\n"
-    "b-1,Есиль,улица Кенесары,12,80,ksk-1,lift-1,51.1600,71.4300\n"
-    "b-2,Есиль,проспект Абая,5,40,ksk-1,,51.1700,71.4400\n"
-    "b-3,Алматы,улица Манаса,17А,60,ksk-2,lift-1,,\n"
-    "b-4,Алматы,улица Валиханова,3,20,,,,\n"
-    "b-5,Сарыарка,проспект Сарыарка,9,90,ksk-2,lift-1,51.2000,71.4000\n";
+        "id,district,street,house,apartments,ksk_id,lift_operator_id,lat,long\n"
+        "b-1,Есиль,улица Кенесары,12,80,ksk-1,lift-1,51.1600,71.4300\n"
+        "b-2,Есиль,проспект Абая,5,40,ksk-1,,51.1700,71.4400\n"
+        "b-3,Алматы,улица Манаса,17А,60,ksk-2,lift-1,,\n"
+        "b-4,Алматы,улица Валиханова,3,20,,,,\n"
+        "b-5,Сарыарка,проспект Сарыарка,9,90,ksk-2,lift-1,51.2000,71.4000\n";
 
 static struct km_dir *load_dir(void)
 {
@@ -72,29 +72,35 @@ static void test_import(void **state)
         write_file(t.datadir, "organisations.csv", orgs_csv);
         write_file(t.datadir, "buildings.csv", blds_csv);
         assert_int_equal(rt_run(&t, "directory", args, &out), 0);
-        assert_non_null(strstr(out, "organisations: 5 in file, 4 added, 1 changed"));
+        assert_non_null(
+                strstr(out, "organisations: 5 in file, 4 added, 1 changed"));
         assert_non_null(strstr(out, "buildings: 5 in file, 5 added"));
         assert_non_null(strstr(out, "directory version 1 (changed)"));
         free(out);
         /* the same files again: nothing changes, the version stays */
         assert_int_equal(rt_run(&t, "directory", args, &out), 0);
-        assert_non_null(strstr(out, "5 unchanged, 0 retired\nbuildings: 5 in file, 0 added, 0 changed, 5 unchanged"));
+        assert_non_null(strstr(
+                out,
+                "5 unchanged, 0 retired\nbuildings: 5 in file, 0 added, 0 changed, 5 unchanged"));
         assert_non_null(strstr(out, "directory version 1 (unchanged)"));
         free(out);
-        assert_int_equal(rt_count(&t, "SELECT count(*) FROM buildings WHERE "
-                                      "street_key = 'kenesar' AND house_key = '12'"),
-                         1);
+        assert_int_equal(
+                rt_count(&t, "SELECT count(*) FROM buildings WHERE "
+                             "street_key = 'kenesar' AND house_key = '12'"),
+                1);
         /* a wrong reference: nothing imported, exit 1 */
         snprintf(dir2, sizeof(dir2), "%s/bad", t.datadir);
         mkdir(dir2, 0755);
         write_file(dir2, "organisations.csv", orgs_csv);
-        write_file(dir2, "buildings.csv",
-                   "id,district,street,house,apartments,ksk_id,lift_operator_id,lat,long\n"
-                   "b-9,Есиль,улица Кенесары,14,10,lift-1,,,\n"
-                   "b-10,Есиль,улица Кенесары,16,10,ksk-404,,,\n");
+        write_file(
+                dir2, "buildings.csv",
+                "id,district,street,house,apartments,ksk_id,lift_operator_id,lat,long\n"
+                "b-9,Есиль,улица Кенесары,14,10,lift-1,,,\n"
+                "b-10,Есиль,улица Кенесары,16,10,ksk-404,,,\n");
         assert_int_equal(rt_run(&t, "directory", bad, NULL), 1);
         assert_int_equal(rt_count(&t, "SELECT count(*) FROM buildings"), 5);
-        assert_int_equal(rt_count(&t, "SELECT version FROM directory_version"), 1);
+        assert_int_equal(rt_count(&t, "SELECT version FROM directory_version"),
+                         1);
 }
 
 struct case_row {
@@ -105,30 +111,50 @@ struct case_row {
 
 static const struct case_row cases[] = {
         /* each category kind */
-        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-1\"", "heating", "ksk-1", "b-1", "building_id"},
-        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-1\"", "lift", "lift-1", "b-1", "building_id"},
-        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-2\"", "lift", "triage", "b-2", "no_organisation"},
-        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-4\"", "water_supply", "triage", "b-4", "no_organisation"},
-        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-3\"", "gas", "ksk-2", "b-3", "building_id"},
+        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-1\"", "heating",
+         "ksk-1", "b-1", "building_id"},
+        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-1\"", "lift",
+         "lift-1", "b-1", "building_id"},
+        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-2\"", "lift",
+         "triage", "b-2", "no_organisation"},
+        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-4\"", "water_supply",
+         "triage", "b-4", "no_organisation"},
+        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-3\"", "gas", "ksk-2",
+         "b-3", "building_id"},
         /* address spellings */
-        {"\"address\":{\"district\":\"Есиль\",\"street\":\"улица Кенесары\",\"house\":\"12\"}", "roof", "ksk-1", "b-1", "address"},
-        {"\"address\":{\"street\":\"ул. Кенесары\",\"house\":\"д. 12\",\"apartment\":\"4\"}", "roof", "ksk-1", "b-1", "address"},
-        {"\"address\":{\"text\":\"г. Астана, ул. Кенесары, д. 12, кв. 45\"}", "electricity", "ksk-1", "b-1", "address"},
-        {"\"address\":{\"text\":\"ul. Kenesary 12\"}", "lift", "lift-1", "b-1", "address"},
-        {"\"address\":{\"text\":\"КЕНЕСАРЫ КӨШЕСІ, 12 ҮЙ\"}", "heating", "ksk-1", "b-1", "address"},
-        {"\"address\":{\"text\":\"pr. Abaya d. 5\"}", "heating", "ksk-1", "b-2", "address"},
-        {"\"address\":{\"text\":\"пр-т  Абая ,5\"}", "heating", "ksk-1", "b-2", "address"},
-        {"\"address\":{\"text\":\"Манас көшесі 17 а\"}", "sanitation", "ksk-2", "b-3", "address"},
-        {"\"address\":{\"text\":\"Уәлиханов көшесі, 3\"}", "other", "triage", "b-4", "no_organisation"},
-        {"\"address\":{\"text\":\"Сарыарка р-н, пр. Сарыарқа 9-16\"}", "common_areas", "ksk-2", "b-5", "address"},
+        {"\"address\":{\"district\":\"Есиль\",\"street\":\"улица Кенесары\",\"house\":\"12\"}",
+         "roof", "ksk-1", "b-1", "address"},
+        {"\"address\":{\"street\":\"ул. Кенесары\",\"house\":\"д. 12\",\"apartment\":\"4\"}",
+         "roof", "ksk-1", "b-1", "address"},
+        {"\"address\":{\"text\":\"г. Астана, ул. Кенесары, д. 12, кв. 45\"}",
+         "electricity", "ksk-1", "b-1", "address"},
+        {"\"address\":{\"text\":\"ul. Kenesary 12\"}", "lift", "lift-1", "b-1",
+         "address"},
+        {"\"address\":{\"text\":\"КЕНЕСАРЫ КӨШЕСІ, 12 ҮЙ\"}", "heating",
+         "ksk-1", "b-1", "address"},
+        {"\"address\":{\"text\":\"pr. Abaya d. 5\"}", "heating", "ksk-1", "b-2",
+         "address"},
+        {"\"address\":{\"text\":\"пр-т  Абая ,5\"}", "heating", "ksk-1", "b-2",
+         "address"},
+        {"\"address\":{\"text\":\"Манас көшесі 17 а\"}", "sanitation", "ksk-2",
+         "b-3", "address"},
+        {"\"address\":{\"text\":\"Уәлиханов көшесі, 3\"}", "other", "triage",
+         "b-4", "no_organisation"},
+        {"\"address\":{\"text\":\"Сарыарка р-н, пр. Сарыарқа 9-16\"}",
+         "common_areas", "ksk-2", "b-5", "address"},
         /* unknown building id falls back to the address */
-        {"\"address\":{\"text\":\"ул. Кенесары 12\"},\"building_id\":\"b-404\"", "heating", "ksk-1", "b-1", "address"},
+        {"\"address\":{\"text\":\"ул. Кенесары 12\"},\"building_id\":\"b-404\"",
+         "heating", "ksk-1", "b-1", "address"},
         /* location only */
-        {"\"address\":{\"text\":\"у магазина\"},\"lat\":51.20001,\"long\":71.40002", "heating", "ksk-2", "b-5", "location"},
+        {"\"address\":{\"text\":\"у магазина\"},\"lat\":51.20001,\"long\":71.40002",
+         "heating", "ksk-2", "b-5", "location"},
         /* unknown */
-        {"\"address\":{\"text\":\"ул. Садовая, 1\"}", "heating", "triage", NULL, "unknown_building"},
-        {"\"address\":{\"text\":\"ул. Кенесары, 99\"}", "heating", "triage", NULL, "unknown_building"},
-        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-404\"", "lift", "triage", NULL, "unknown_building"},
+        {"\"address\":{\"text\":\"ул. Садовая, 1\"}", "heating", "triage", NULL,
+         "unknown_building"},
+        {"\"address\":{\"text\":\"ул. Кенесары, 99\"}", "heating", "triage",
+         NULL, "unknown_building"},
+        {"\"address\":{\"text\":\"x\"},\"building_id\":\"b-404\"", "lift",
+         "triage", NULL, "unknown_building"},
 };
 
 static void test_table(void **state)
@@ -141,10 +167,10 @@ static void test_table(void **state)
         assert_int_equal(km_dir_version(dir), 1);
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 char *js = km_xasprintf(
-                    "{\"source\":\"test\",\"external_id\":\"c%zu\","
-                    "\"received_at\":\"2026-03-01T10:00:00Z\",\"category\":"
-                    "\"%s\",\"description\":\"d\",%s}",
-                    i, cases[i].category, cases[i].json_addr);
+                        "{\"source\":\"test\",\"external_id\":\"c%zu\","
+                        "\"received_at\":\"2026-03-01T10:00:00Z\",\"category\":"
+                        "\"%s\",\"description\":\"d\",%s}",
+                        i, cases[i].category, cases[i].json_addr);
                 char reason[KM_REASON_LEN], err[256];
                 struct km_complaint *c = NULL;
                 struct km_route r;
@@ -163,7 +189,8 @@ static void test_table(void **state)
                                i, cases[i].json_addr, r.org->id,
                                r.building ? r.building->id : "-", r.reason,
                                cases[i].want_org,
-                               cases[i].want_building ? cases[i].want_building : "-",
+                               cases[i].want_building ? cases[i].want_building
+                                                      : "-",
                                cases[i].want_reason);
                         bad++;
                 }
@@ -193,11 +220,12 @@ static void test_truth(void **state)
 
         (void)state;
         /* RT_GEN_ARGS: try other data sets by hand */
-        assert_int_equal(rt_gen(&t, getenv("RT_GEN_ARGS")
-                                        ? getenv("RT_GEN_ARGS")
-                                        : "--seed 7 --buildings 2000 --ksks "
-                                          "100 --complaints 3000 --days 300"),
-                         0);
+        assert_int_equal(
+                rt_gen(&t, getenv("RT_GEN_ARGS")
+                                   ? getenv("RT_GEN_ARGS")
+                                   : "--seed 7 --buildings 2000 --ksks "
+                                     "100 --complaints 3000 --days 300"),
+                0);
         assert_int_equal(rt_import(&t, NULL), 0);
         dir = load_dir();
         if (getenv("RT_GEN_ARGS") == NULL)
@@ -248,8 +276,7 @@ static void test_truth(void **state)
                                 json_t *a = json_object_get(c->root, "address");
                                 char *as = json_dumps(a, JSON_COMPACT);
 
-                                printf("line %d: got %s, want %s: %s\n",
-                                       lineno,
+                                printf("line %d: got %s, want %s: %s\n", lineno,
                                        r.building ? r.building->id : "-",
                                        f[5][0] ? f[5] : "-", as);
                                 free(as);

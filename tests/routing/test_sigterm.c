@@ -82,7 +82,8 @@ static void stop(int pid, const char *what)
                (long long)(km_now_ms() - t0));
         if (st != 0)
                 fail_msg("%s: exit %d after SIGTERM (-1: still running after "
-                         "%d ms)", what, st, STOP_BOUND_MS);
+                         "%d ms)",
+                         what, st, STOP_BOUND_MS);
 }
 
 static void nap_ms(int ms)
@@ -107,31 +108,40 @@ static void gen_publish(void)
 static int start_router(const char *batch_size, const char *batch_ms)
 {
         char group[200], txn[200], bs[64], bm[64];
-        const char *extra[] = {"--set", group, "--set", txn,
-                               "--set", bs,    "--set", bm,
+        const char *extra[] = {"--set", group,
+                               "--set", txn,
+                               "--set", bs,
+                               "--set", bm,
                                "--set", "router.txn_timeout_ms=120000",
                                NULL};
 
         snprintf(group, sizeof(group), "router.group=%s-router", t.schema);
-        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt-1",
-                 t.schema);
+        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt-1", t.schema);
         snprintf(bs, sizeof(bs), "router.batch_size=%s", batch_size);
         snprintf(bm, sizeof(bm), "router.batch_ms=%s", batch_ms);
         return start("router", extra, NULL, 0);
 }
 
 /* mport NULL-able: metrics on a free port, its number into *mport */
-static int start_sink(const char *batch_size, const char *batch_ms,
-                      int *mport)
+static int start_sink(const char *batch_size, const char *batch_ms, int *mport)
 {
         char group[200], bs[64], bm[64], im[64], pf[512], pfset[600];
         /* idle_ms as long as batch_ms: an open batch stays open (the
          * sink writes a batch as soon as its input goes idle) */
-        const char *extra[] = {"--set", group, "--set", bs, "--set", bm,
-                               "--set", im,
-                               "--set", "tasksink.relay_age_ms=500",
+        const char *extra[] = {"--set",
+                               group,
+                               "--set",
+                               bs,
+                               "--set",
+                               bm,
+                               "--set",
+                               im,
+                               "--set",
+                               "tasksink.relay_age_ms=500",
                                mport ? "--set" : NULL,
-                               "tasksink.metrics_port=-1", "--set", pfset,
+                               "tasksink.metrics_port=-1",
+                               "--set",
+                               pfset,
                                NULL};
         int pid;
 
@@ -152,10 +162,20 @@ static int start_analytics(const char *batch_max, const char *batch_ms,
                            int *mport, char *log, size_t loglen)
 {
         char group[200], bs[64], bm[64], pf[512], pfset[600], vt[200];
-        const char *extra[] = {"--set", group, "--set", bs, "--set", bm,
-                               "--set", vt, "--log-level", "info",
+        const char *extra[] = {"--set",
+                               group,
+                               "--set",
+                               bs,
+                               "--set",
+                               bm,
+                               "--set",
+                               vt,
+                               "--log-level",
+                               "info",
                                mport ? "--set" : NULL,
-                               "analytics.metrics_port=-1", "--set", pfset,
+                               "analytics.metrics_port=-1",
+                               "--set",
+                               pfset,
                                NULL};
         int pid;
 
@@ -229,9 +249,9 @@ static int collect_cb(const rd_kafka_message_t *rkm, void *opaque)
         const char *p;
 
         if (ms->n == ms->cap)
-                ms->m = km_xrealloc(ms->m, (ms->cap = ms->cap ? ms->cap * 2
-                                                              : 1024) *
-                                               sizeof(*ms->m));
+                ms->m = km_xrealloc(ms->m,
+                                    (ms->cap = ms->cap ? ms->cap * 2 : 1024) *
+                                            sizeof(*ms->m));
         m = &ms->m[ms->n++];
         m->key = rkm->key ? km_xstrndup(rkm->key, rkm->key_len) : NULL;
         m->payload = km_xstrndup(rkm->payload, rkm->len);
@@ -269,8 +289,8 @@ static void *feed(void *arg)
         struct feeder *f = arg;
         struct km_kafka_counts counts = {0};
         char err[512];
-        rd_kafka_t *rk = km_kafka_producer_new(&t.conf, NULL, &counts, err,
-                                               sizeof(err));
+        rd_kafka_t *rk =
+                km_kafka_producer_new(&t.conf, NULL, &counts, err, sizeof(err));
 
         if (rk == NULL) {
                 f->failed = 1;
@@ -399,7 +419,8 @@ static void test_tasksink(void **state)
                truth.n);
         if (after != 0 && after != (long)truth.n)
                 fail_msg("tasksink: %ld tasks after SIGTERM: half a batch "
-                         "(want 0 or %zu)", after, truth.n);
+                         "(want 0 or %zu)",
+                         after, truth.n);
         if (after == 0) /* dropped whole: no offset may say otherwise */
                 assert_int_equal(rt_count(&t, "SELECT count(*) FROM "
                                               "consumer_offsets WHERE "
@@ -424,8 +445,7 @@ static void test_analytics(void **state)
         char q[600];
 
         (void)state;
-        assert_int_equal(km_test_topic(&t.conf, votes, sizeof(votes), "sgv",
-                                       1),
+        assert_int_equal(km_test_topic(&t.conf, votes, sizeof(votes), "sgv", 1),
                          0);
         gen_publish();
         /* the canonical messages, to feed again */
@@ -471,12 +491,13 @@ static void test_analytics(void **state)
          * it alone from offset 0: stored offsets count messages */
         consumed = rt_log_number(alog, "consumed ");
         printf("analytics: %ld messages stored when SIGTERM came; it had "
-               "consumed %ld\n", before, consumed);
+               "consumed %ld\n",
+               before, consumed);
         assert_true(consumed > before); /* a batch was open */
         total = (long)truth.valid + fd.produced;
         assert_int_equal(km_test_read_topic(&t.conf, t.complaints,
-                                            "read_committed", (int)total,
-                                            60000, 0, collect_cb, &all),
+                                            "read_committed", (int)total, 60000,
+                                            0, collect_cb, &all),
                          (int)total);
         facts = rt_count(&t, "SELECT count(*) FROM an_complaints");
         below = distinct_below_stored(&all);
@@ -525,8 +546,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_router, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_tasksink, setup,
-                                                teardown),
+                cmocka_unit_test_setup_teardown(test_tasksink, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_analytics, setup,
                                                 teardown),
         };

@@ -38,8 +38,8 @@
 #include "km_util.h"
 #include "rt.h"
 
-#define N 2000         /* complaints of the two-sink tests */
-#define NPART 6        /* partitions of t.dispatch (rt_setup) */
+#define N 2000  /* complaints of the two-sink tests */
+#define NPART 6 /* partitions of t.dispatch (rt_setup) */
 
 static struct rt t;
 static int pids[4];
@@ -61,18 +61,18 @@ static char *dispatch_msg(int i, int attempt, const char *received_at,
 
         complaint_id(i, id, sizeof(id));
         snprintf(org, sizeof(org), "org-%d", i % 17);
-        o = json_pack(
-            "{s:i,s:s,s:i,s:s,s:s,s:n,s:s,s:s,s:s,s:s,s:s,s:s,"
-            "s:{s:s,s:{s:s},s:{s:s,s:s}}}",
-            "schema_version", 1, "complaint_id", id, "attempt", attempt,
-            "org_id", attempt == 1 ? org : "triage", "org_kind",
-            attempt == 1 ? "ksk" : "triage", "building_id", "district",
-            "almaly", "category", "heating", "received_at", received_at,
-            "routed_at", "2026-03-01T10:00:01Z", "due_at",
-            "2026-03-02T10:00:00Z", "route_reason",
-            attempt == 1 ? "building" : "rejected", "complaint",
-            "description", description, "address", "text", "Abay 1",
-            "contact", "name", "Aigerim", "phone", "+77010000000");
+        o = json_pack("{s:i,s:s,s:i,s:s,s:s,s:n,s:s,s:s,s:s,s:s,s:s,s:s,"
+                      "s:{s:s,s:{s:s},s:{s:s,s:s}}}",
+                      "schema_version", 1, "complaint_id", id, "attempt",
+                      attempt, "org_id", attempt == 1 ? org : "triage",
+                      "org_kind", attempt == 1 ? "ksk" : "triage",
+                      "building_id", "district", "almaly", "category",
+                      "heating", "received_at", received_at, "routed_at",
+                      "2026-03-01T10:00:01Z", "due_at", "2026-03-02T10:00:00Z",
+                      "route_reason", attempt == 1 ? "building" : "rejected",
+                      "complaint", "description", description, "address",
+                      "text", "Abay 1", "contact", "name", "Aigerim", "phone",
+                      "+77010000000");
         s = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         return s;
@@ -145,8 +145,8 @@ static int produce_range(int lo, int hi)
 static int start_sink(const char *batch_size, char *log, size_t loglen)
 {
         char g[260], bs[64];
-        const char *extra[] = {"--set", g, "--set", bs, "--set",
-                               "tasksink.batch_ms=50", NULL};
+        const char *extra[] = {
+                "--set", g, "--set", bs, "--set", "tasksink.batch_ms=50", NULL};
         int pid;
 
         snprintf(g, sizeof(g), "tasksink.group=%s", group);
@@ -324,8 +324,9 @@ static void test_database_lost(void **state)
         (void)state;
         produced = produce_range(0, N);
         s1 = start_sink("10", log, sizeof(log));
-        assert_int_equal(rt_wait_count(&t, "SELECT least(count(*), 200) FROM "
-                                           "tasks",
+        assert_int_equal(rt_wait_count(&t,
+                                       "SELECT least(count(*), 200) FROM "
+                                       "tasks",
                                        200, 60000),
                          200);
         connect_allowed(0);
@@ -380,7 +381,7 @@ static int on_dlq(const rd_kafka_message_t *rkm, void *opaque)
 
         if (g->n < 4)
                 g->offsets[g->n] = (long long)json_integer_value(
-                    json_object_get(origin, "offset"));
+                        json_object_get(origin, "offset"));
         g->n++;
         assert_string_equal(json_string_value(json_object_get(body, "reason")),
                             "refused");
@@ -427,16 +428,16 @@ static void test_refused_rows_split(void **state)
 
                         complaint_id(i, id, sizeof(id));
                         s = km_xasprintf(
-                            "{\"schema_version\":1,\"complaint_id\":\"%s\","
-                            "\"attempt\":1,\"org_id\":\"o\",\"org_kind\":"
-                            "\"ksk\",\"building_id\":null,\"district\":null,"
-                            "\"category\":\"heating\",\"received_at\":\"%s\","
-                            "\"routed_at\":\"2026-03-01T10:00:01Z\","
-                            "\"due_at\":\"2026-03-02T10:00:00Z\","
-                            "\"route_reason\":\"building\",\"compl\\u0061int\":"
-                            "{\"description\":\"esc\",\"contact\":"
-                            "{\"phone\":\"1\"}}}",
-                            id, at);
+                                "{\"schema_version\":1,\"complaint_id\":\"%s\","
+                                "\"attempt\":1,\"org_id\":\"o\",\"org_kind\":"
+                                "\"ksk\",\"building_id\":null,\"district\":null,"
+                                "\"category\":\"heating\",\"received_at\":\"%s\","
+                                "\"routed_at\":\"2026-03-01T10:00:01Z\","
+                                "\"due_at\":\"2026-03-02T10:00:00Z\","
+                                "\"route_reason\":\"building\",\"compl\\u0061int\":"
+                                "{\"description\":\"esc\",\"contact\":"
+                                "{\"phone\":\"1\"}}}",
+                                id, at);
                         produce(&b, 0, s);
                         continue;
                 }
@@ -446,19 +447,20 @@ static void test_refused_rows_split(void **state)
         /* everything already on the topic: one batch */
         {
                 char g2[260];
-                const char *extra[] = {"--set", g2, "--set",
-                                       "tasksink.batch_size=1000", "--set",
-                                       "tasksink.batch_ms=5000", "--set",
-                                       "tasksink.idle_ms=1000", NULL};
+                const char *extra[] = {"--set", g2,
+                                       "--set", "tasksink.batch_size=1000",
+                                       "--set", "tasksink.batch_ms=5000",
+                                       "--set", "tasksink.idle_ms=1000",
+                                       NULL};
 
                 snprintf(g2, sizeof(g2), "tasksink.group=%s", group);
                 pid = rt_spawn(&t, "tasksink", extra, log, sizeof(log));
                 assert_true(pid > 0);
                 pids[npids++] = pid;
         }
-        assert_int_equal(rt_wait_count(&t, "SELECT count(*) FROM tasks", 198,
-                                       60000),
-                         198);
+        assert_int_equal(
+                rt_wait_count(&t, "SELECT count(*) FROM tasks", 198, 60000),
+                198);
         /* the sink has exited (its dead letters flushed): read to the end */
         stop(pid, SIGTERM);
         assert_int_equal(km_test_read_to_end(&t.conf, t.dlq, "read_committed",
@@ -477,9 +479,8 @@ static void test_refused_rows_split(void **state)
         task_field(5, "contact->>'name'", buf, sizeof(buf));
         assert_string_equal(buf, "Aigerim");
         task_field(99, "complaint::text", buf, sizeof(buf));
-        assert_string_equal(buf,
-                            "{\"contact\": {\"phone\": \"1\"}, "
-                            "\"description\": \"esc\"}");
+        assert_string_equal(buf, "{\"contact\": {\"phone\": \"1\"}, "
+                                 "\"description\": \"esc\"}");
         task_field(99, "contact->>'phone'", buf, sizeof(buf));
         assert_string_equal(buf, "1");
 }

@@ -32,13 +32,13 @@ struct got {
 };
 
 static const char *const hdr_names[7] = {
-    "__connect.errors.topic",
-    "__connect.errors.partition",
-    "__connect.errors.offset",
-    "__connect.errors.exception.message",
-    "__connect.errors.exception.class.name",
-    "__connect.errors.stage",
-    "__connect.errors.connector.name",
+        "__connect.errors.topic",
+        "__connect.errors.partition",
+        "__connect.errors.offset",
+        "__connect.errors.exception.message",
+        "__connect.errors.exception.class.name",
+        "__connect.errors.stage",
+        "__connect.errors.connector.name",
 };
 
 static int on_dlq(const rd_kafka_message_t *rkm, void *opaque)
@@ -69,8 +69,9 @@ static void check_dead_letter(const char *msg, const char *reason,
                               const char *stage)
 {
         char group[200], pf[512], pfset[600], series[512], sql[512], want[160];
-        const char *extra[] = {"--set", group, "--set", "tasksink.metrics_port=-1",
-                               "--set", pfset, NULL};
+        const char *extra[] = {
+                "--set", group, "--set", "tasksink.metrics_port=-1",
+                "--set", pfset, NULL};
         struct got g;
         int mport, partition;
         long long offset;
@@ -99,15 +100,17 @@ static void check_dead_letter(const char *msg, const char *reason,
                          1);
         assert_int_equal(g.n, 1);
         assert_non_null(g.body);
-        assert_string_equal(json_string_value(json_object_get(g.body, "reason")),
-                            reason);
         assert_string_equal(
-            json_string_value(json_object_get(g.body, "original")), msg);
+                json_string_value(json_object_get(g.body, "reason")), reason);
+        assert_string_equal(
+                json_string_value(json_object_get(g.body, "original")), msg);
         origin = json_object_get(g.body, "origin");
         assert_string_equal(json_string_value(json_object_get(origin, "topic")),
                             t.dispatch);
-        partition = (int)json_integer_value(json_object_get(origin, "partition"));
-        offset = (long long)json_integer_value(json_object_get(origin, "offset"));
+        partition =
+                (int)json_integer_value(json_object_get(origin, "partition"));
+        offset = (long long)json_integer_value(
+                json_object_get(origin, "offset"));
         assert_int_equal(offset, 0);
         /* Kafka Connect's error headers */
         assert_string_equal(g.hdr[0], t.dispatch);
@@ -150,16 +153,16 @@ static void test_refused_row(void **state)
 {
         (void)state;
         check_dead_letter(
-            "{\"schema_version\":1,\"complaint_id\":"
-            "\"3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a\",\"attempt\":1,"
-            "\"org_id\":\"triage\",\"org_kind\":\"triage\","
-            "\"building_id\":null,\"district\":null,\"category\":\"heating\","
-            "\"received_at\":\"0000-03-01T10:00:00Z\","
-            "\"routed_at\":\"2026-03-01T10:00:01Z\","
-            "\"due_at\":\"2026-03-02T10:00:00Z\","
-            "\"route_reason\":\"unknown_building\",\"complaint\":"
-            "{\"description\":\"d\"}}",
-            "refused", "TASK_PUT");
+                "{\"schema_version\":1,\"complaint_id\":"
+                "\"3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a\",\"attempt\":1,"
+                "\"org_id\":\"triage\",\"org_kind\":\"triage\","
+                "\"building_id\":null,\"district\":null,\"category\":\"heating\","
+                "\"received_at\":\"0000-03-01T10:00:00Z\","
+                "\"routed_at\":\"2026-03-01T10:00:01Z\","
+                "\"due_at\":\"2026-03-02T10:00:00Z\","
+                "\"route_reason\":\"unknown_building\",\"complaint\":"
+                "{\"description\":\"d\"}}",
+                "refused", "TASK_PUT");
 }
 
 static int setup(void **state)
@@ -181,8 +184,8 @@ static int teardown(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_unparsable_dispatch,
-                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unparsable_dispatch, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_refused_row, setup,
                                                 teardown),
         };

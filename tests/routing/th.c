@@ -85,11 +85,10 @@ int th_make_handover(struct rt *t, const char *dir, struct th_handover *h)
                             sizeof(h->buildings))
                                 snprintf(h->buildings + strlen(h->buildings),
                                          sizeof(h->buildings) -
-                                             strlen(h->buildings),
+                                                 strlen(h->buildings),
                                          "%s%s", h->buildings[0] ? "," : "",
                                          f[0]);
-                }
-                else if (h->to[0] == '\0')
+                } else if (h->to[0] == '\0')
                         snprintf(h->to, sizeof(h->to), "%s", f[5]);
         }
         fclose(fp);
@@ -97,18 +96,17 @@ int th_make_handover(struct rt *t, const char *dir, struct th_handover *h)
                 return -1;
         return th_copy(t->datadir, dir, "organisations.csv", h->from, NULL,
                        NULL, NULL) ||
-                       th_copy(t->datadir, dir, "buildings.csv", NULL, h->from,
-                               h->to, NULL)
-                   ? -1
-                   : 0;
+                               th_copy(t->datadir, dir, "buildings.csv", NULL,
+                                       h->from, h->to, NULL)
+                       ? -1
+                       : 0;
 }
 
 int th_swap_back(struct rt *t, const char *dir, const struct th_handover *h)
 {
         return th_copy(t->datadir, dir, "organisations.csv", NULL, NULL, NULL,
-                       NULL) ||
-                       th_copy(t->datadir, dir, "buildings.csv", NULL, h->from,
-                               h->to, h->building)
-                   ? -1
-                   : 0;
+                       NULL) || th_copy(t->datadir, dir, "buildings.csv", NULL,
+                                        h->from, h->to, h->building)
+                       ? -1
+                       : 0;
 }

@@ -17,10 +17,10 @@
 static struct km_conf conf;
 static const int64_t now = 1784196000; /* 2026-07-16T10:00:00Z */
 
-#define OK_BASE                                                                \
-        "\"source\":\"call109\",\"external_id\":\"e1\",\"received_at\":"      \
-        "\"2026-07-16T09:00:00Z\",\"category\":\"heating\","                  \
-        "\"description\":\"Нет отопления\",\"address\":{\"text\":\"ул. "       \
+#define OK_BASE                                                                        \
+        "\"source\":\"call109\",\"external_id\":\"e1\",\"received_at\":"               \
+        "\"2026-07-16T09:00:00Z\",\"category\":\"heating\","                           \
+        "\"description\":\"Нет отопления\",\"address\":{\"text\":\"ул. " \
         "Кенесары, 12\"}"
 
 static const struct {
@@ -139,8 +139,8 @@ static void test_too_long_and_large(void **state)
                             "\"x\"}}",
                             desc);
         assert_int_equal(km_complaint_parse(json, strlen(json), &conf,
-                                            KM_CPL_INTAKE, now, &c, reason,
-                                            err, sizeof(err)),
+                                            KM_CPL_INTAKE, now, &c, reason, err,
+                                            sizeof(err)),
                          KM_EINPUT);
         assert_string_equal(reason, "too_long:description");
         free(json);
@@ -152,8 +152,8 @@ static void test_too_long_and_large(void **state)
                             "\"x\"}}",
                             desc);
         assert_int_equal(km_complaint_parse(json, strlen(json), &conf,
-                                            KM_CPL_INTAKE, now, &c, reason,
-                                            err, sizeof(err)),
+                                            KM_CPL_INTAKE, now, &c, reason, err,
+                                            sizeof(err)),
                          0);
         km_complaint_destroy(c);
         free(json);
@@ -170,24 +170,25 @@ static void test_too_long_and_large(void **state)
 
 static void test_canonical(void **state)
 {
-        const char *in = "{" OK_BASE ",\"contact\":{\"phone\":\"+77011234567\"},"
-                         "\"received_at\":\"2026-07-16T14:00:00+05:00\"}";
+        const char *in =
+                "{" OK_BASE ",\"contact\":{\"phone\":\"+77011234567\"},"
+                "\"received_at\":\"2026-07-16T14:00:00+05:00\"}";
         struct km_complaint *c = NULL, *c2 = NULL;
         char reason[KM_REASON_LEN], err[256], *out, *out2, *pub;
 
         (void)state;
         /* duplicate received_at: rejected */
         assert_int_equal(km_complaint_parse(in, strlen(in), &conf,
-                                            KM_CPL_INTAKE, now, &c, reason,
-                                            err, sizeof(err)),
+                                            KM_CPL_INTAKE, now, &c, reason, err,
+                                            sizeof(err)),
                          KM_EINPUT);
         in = "{\"received_at\":\"2026-07-16T14:00:00+05:00\",\"source\":"
              "\"call109\",\"external_id\":\"e1\",\"category\":\"heating\","
              "\"description\":\"Нет отопления\",\"address\":{\"text\":\"ул. "
              "Кенесары, 12\"},\"contact\":{\"phone\":\"+77011234567\"}}";
         assert_int_equal(km_complaint_parse(in, strlen(in), &conf,
-                                            KM_CPL_INTAKE, now, &c, reason,
-                                            err, sizeof(err)),
+                                            KM_CPL_INTAKE, now, &c, reason, err,
+                                            sizeof(err)),
                          0);
         assert_string_equal(c->received_at_str, "2026-07-16T09:00:00Z");
         assert_string_equal(c->id, "245f04c9-834c-5460-bbee-942e3ff80728");
@@ -220,8 +221,8 @@ static void test_strict_needs_id(void **state)
 
         (void)state;
         assert_int_equal(km_complaint_parse(in, strlen(in), &conf,
-                                            KM_CPL_STRICT, now, &c, reason,
-                                            err, sizeof(err)),
+                                            KM_CPL_STRICT, now, &c, reason, err,
+                                            sizeof(err)),
                          KM_EINPUT);
         assert_string_equal(reason, "missing_field:schema_version");
 }
@@ -239,9 +240,9 @@ static void test_dlq_build(void **state)
         assert_string_equal(json_string_value(json_object_get(o, "reason")),
                             "invalid_utf8");
         assert_string_equal(
-            json_string_value(json_object_get(o, "original_b64")), "Yf8=");
+                json_string_value(json_object_get(o, "original_b64")), "Yf8=");
         assert_int_equal(json_integer_value(json_object_get(
-                             json_object_get(o, "origin"), "line")),
+                                 json_object_get(o, "origin"), "line")),
                          3);
         json_decref(o);
         free(s);
@@ -267,8 +268,8 @@ static int teardown(void **state)
 
 static void test_channel_valid(void **state)
 {
-        static const char *const ok[] = {"phone", "telegram", "web", "app",
-                                         "social", "email"};
+        static const char *const ok[] = {"phone", "telegram", "web",
+                                         "app",   "social",   "email"};
 
         (void)state;
         for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)

@@ -34,8 +34,8 @@ static void check(const char *buf, size_t len)
         if (cd_check(buf, len, &conf, now, why, sizeof(why)))
                 fail_msg("%s\ninput (%zu bytes): %.*s", why, len,
                          (int)(len > 400 ? 400 : len), buf);
-        if (km_complaint_parse(buf, len, &conf, KM_CPL_INTAKE, now, &c,
-                               reason, err, sizeof(err)) == 0)
+        if (km_complaint_parse(buf, len, &conf, KM_CPL_INTAKE, now, &c, reason,
+                               err, sizeof(err)) == 0)
                 valid_seen++;
         km_complaint_destroy(c);
         checked++;
@@ -88,7 +88,8 @@ static unsigned check_dir(const char *dir, const char *suffix, int depth)
                         continue;
                 check(buf, len);
                 /* a JSON Lines file: each line too */
-                for (char *p = buf, *nl2; (nl2 = memchr(p, '\n', (size_t)(buf + len - p)));
+                for (char *p = buf, *nl2;
+                     (nl2 = memchr(p, '\n', (size_t)(buf + len - p)));
                      p = nl2 + 1)
                         check(p, (size_t)(nl2 - p));
                 free(buf);
@@ -122,28 +123,67 @@ static void test_corpora(void **state)
 static void test_edges(void **state)
 {
         static const char *const rows[] = {
-                "{}", "[]", "[", "]", "{\"a\":1,}", "[1,]", "{\"a\" 1}",
-                "{\"a\":1,\"a\":2}", "{\"x\":{\"a\":1,\"a\":2}}",
+                "{}",
+                "[]",
+                "[",
+                "]",
+                "{\"a\":1,}",
+                "[1,]",
+                "{\"a\" 1}",
+                "{\"a\":1,\"a\":2}",
+                "{\"x\":{\"a\":1,\"a\":2}}",
                 "{\"x\":[{\"a\":1,\"b\":2,\"a\":3}]}",
-                "{\"\\u0061\":1,\"a\":1}", "{\"id\":1,\"\\u0069d\":2}",
-                "{\"a\":1,\"a\":2,", "{\"a\":1, x, \"a\":2}",
-                "{\"a\":\"\\u0000\"}", "{\"\\u0000\":1}", "{\"a\":\"\\ud800\"}",
-                "{\"a\":\"\\udc00\"}", "{\"a\":\"\\ud800\\u0041\"}",
-                "{\"a\":\"\\ud83d\\ude00\"}", "{\"a\":\"\\x\"}",
-                "{\"a\":\"\\u12\"}", "{\"a\":\"\t\"}", "{\"a\":\"\x7f\"}",
-                "{\"a\":01}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":1e}",
-                "{\"a\":1e+}", "{\"a\":-0}", "{\"a\":1E400}", "{\"a\":-1e400}",
-                "{\"a\":1e-400}", "{\"a\":9223372036854775807}",
-                "{\"a\":9223372036854775808}", "{\"a\":-9223372036854775808}",
-                "{\"a\":-9223372036854775809}", "{\"a\":truex}",
-                "{\"a\":True}", "{\"a\":nul}", "{\"a\":null}", " {} ", "{} x",
-                "{}\n", "\xef\xbb\xbf{}", "{\"a\":\"\xc0\x80\"}",
-                "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}",
-                "{\"a\":\"\xe0\x9f\xbf\"}", "{\"a\":\"\xf0\x8f\xbf\xbf\"}",
-                "{\"a\":\"\xc3\"}", "\"x\"", "1", "null", "{\"schema_version\":null}",
-                "{\"schema_version\":1.0}", "{\"schema_version\":-0}",
-                "{\"schema_version\":\"1\"}", "{\"address\":{\"x\":1,\"x\":2}}",
-                "{\"contact\":{\"x\":1,\"x\":2}}", "{\"\":1}",
+                "{\"\\u0061\":1,\"a\":1}",
+                "{\"id\":1,\"\\u0069d\":2}",
+                "{\"a\":1,\"a\":2,",
+                "{\"a\":1, x, \"a\":2}",
+                "{\"a\":\"\\u0000\"}",
+                "{\"\\u0000\":1}",
+                "{\"a\":\"\\ud800\"}",
+                "{\"a\":\"\\udc00\"}",
+                "{\"a\":\"\\ud800\\u0041\"}",
+                "{\"a\":\"\\ud83d\\ude00\"}",
+                "{\"a\":\"\\x\"}",
+                "{\"a\":\"\\u12\"}",
+                "{\"a\":\"\t\"}",
+                "{\"a\":\"\x7f\"}",
+                "{\"a\":01}",
+                "{\"a\":-}",
+                "{\"a\":1.}",
+                "{\"a\":1e}",
+                "{\"a\":1e+}",
+                "{\"a\":-0}",
+                "{\"a\":1E400}",
+                "{\"a\":-1e400}",
+                "{\"a\":1e-400}",
+                "{\"a\":9223372036854775807}",
+                "{\"a\":9223372036854775808}",
+                "{\"a\":-9223372036854775808}",
+                "{\"a\":-9223372036854775809}",
+                "{\"a\":truex}",
+                "{\"a\":True}",
+                "{\"a\":nul}",
+                "{\"a\":null}",
+                " {} ",
+                "{} x",
+                "{}\n",
+                "\xef\xbb\xbf{}",
+                "{\"a\":\"\xc0\x80\"}",
+                "{\"a\":\"\xed\xa0\x80\"}",
+                "{\"a\":\"\xf4\x90\x80\x80\"}",
+                "{\"a\":\"\xe0\x9f\xbf\"}",
+                "{\"a\":\"\xf0\x8f\xbf\xbf\"}",
+                "{\"a\":\"\xc3\"}",
+                "\"x\"",
+                "1",
+                "null",
+                "{\"schema_version\":null}",
+                "{\"schema_version\":1.0}",
+                "{\"schema_version\":-0}",
+                "{\"schema_version\":\"1\"}",
+                "{\"address\":{\"x\":1,\"x\":2}}",
+                "{\"contact\":{\"x\":1,\"x\":2}}",
+                "{\"\":1}",
                 "{\"media_urls\":[{\"a\":1,\"a\":1}]}",
         };
         char deep[5000];
@@ -207,13 +247,26 @@ static void g_put(struct gen *g, const char *s)
 static void g_str(struct gen *g, const char *base)
 {
         static const char *const bits[] = {
-                "a", "Z", "9", " ", "ул.", "é", "😀", "\\\"", "\\\\",
-                "\\/", "\\u00e9", "\\u0041", "\\ud83d\\ude00", "-", "_",
-                ".", "x1",
+                "a",
+                "Z",
+                "9",
+                " ",
+                "ул.",
+                "é",
+                "😀",
+                "\\\"",
+                "\\\\",
+                "\\/",
+                "\\u00e9",
+                "\\u0041",
+                "\\ud83d\\ude00",
+                "-",
+                "_",
+                ".",
+                "x1",
         };
         static const char *const ctrl[] = {
-                "\\n", "\\t", "\\r", "\\u001f", "\\b", "\\f", "\x7f",
-                "\\u007f",
+                "\\n", "\\t", "\\r", "\\u001f", "\\b", "\\f", "\x7f", "\\u007f",
         };
 
         g_put(g, "\"");
@@ -236,12 +289,40 @@ static void g_str(struct gen *g, const char *base)
 static void g_num(struct gen *g, double lo, double hi)
 {
         static const char *const forms[] = {
-                "51", "51.1", "-0", "0", "5.11e1", "511E-1", "1e-7", "-89.999",
-                "90", "-90", "180", "-180", "51.123357", "71.4305555555",
-                "0.1", "2", "-0.0", "1e2", "12345678901234567", "0.00012",
-                "0.000012", "51.10", "-0.000", "51.000", "100.0", "-0.5",
-                "12.3456789012345", "89.99999999999", "1.0000000000001",
-                "0.0001", "-9e-5", "45.5e0", "0.10000000000000001", "-180.0",
+                "51",
+                "51.1",
+                "-0",
+                "0",
+                "5.11e1",
+                "511E-1",
+                "1e-7",
+                "-89.999",
+                "90",
+                "-90",
+                "180",
+                "-180",
+                "51.123357",
+                "71.4305555555",
+                "0.1",
+                "2",
+                "-0.0",
+                "1e2",
+                "12345678901234567",
+                "0.00012",
+                "0.000012",
+                "51.10",
+                "-0.000",
+                "51.000",
+                "100.0",
+                "-0.5",
+                "12.3456789012345",
+                "89.99999999999",
+                "1.0000000000001",
+                "0.0001",
+                "-9e-5",
+                "45.5e0",
+                "0.10000000000000001",
+                "-180.0",
         };
         char tmp[64];
 
@@ -263,18 +344,24 @@ static void g_ws(struct gen *g)
 
 static void g_complaint(struct gen *g)
 {
-        static const char *const cats[] = {"heating", "water_supply", "teleport",
-                                           "roads", "HEATING"};
+        static const char *const cats[] = {"heating", "water_supply",
+                                           "teleport", "roads", "HEATING"};
         static const char *const chans[] = {"phone", "web", "app", "fax", ""};
         static const char *const times[] = {
                 "2026-07-16T09:00:00Z", "2026-07-16T09:00:00.123+05:00",
-                "2026-07-16T09:00:00", "1999-12-31T23:59:59Z",
+                "2026-07-16T09:00:00",  "1999-12-31T23:59:59Z",
                 "2030-01-01T00:00:00Z", "2026-02-30T00:00:00Z"};
-        static const char *const media[] = {
-                "http://x/y.jpg", "https://cdn.example.kz/a.png",
-                "HTTPS://h", "javascript:alert(1)", "data:image/png;base64,AA",
-                "http://", "https://user@/x", "http://h:80", "ftp://h/x",
-                "http://[::1]/x", "http://a b/"};
+        static const char *const media[] = {"http://x/y.jpg",
+                                            "https://cdn.example.kz/a.png",
+                                            "HTTPS://h",
+                                            "javascript:alert(1)",
+                                            "data:image/png;base64,AA",
+                                            "http://",
+                                            "https://user@/x",
+                                            "http://h:80",
+                                            "ftp://h/x",
+                                            "http://[::1]/x",
+                                            "http://a b/"};
         int order[15], n = 15;
 
         g->n = 0;
@@ -293,8 +380,7 @@ static void g_complaint(struct gen *g)
                 unsigned r = rnd() % 16;
 
                 /* optional members: often absent, sometimes null */
-                if (f != 2 && f != 5 && f != 6 && f != 7 && f != 8 &&
-                    r < 7)
+                if (f != 2 && f != 5 && f != 6 && f != 7 && f != 8 && r < 7)
                         continue;
                 if (r == 15 && rnd() % 3 == 0)
                         continue; /* even a required one */
@@ -304,12 +390,20 @@ static void g_complaint(struct gen *g)
                 g_ws(g);
                 if (r == 14 && rnd() % 2) {
                         static const char *const names[] = {
-                                "\"schema_version\"", "\"id\"", "\"source\"",
-                                "\"external_id\"", "\"channel\"",
-                                "\"received_at\"", "\"category\"",
-                                "\"description\"", "\"address\"",
-                                "\"building_id\"", "\"lat\"", "\"long\"",
-                                "\"contact\"", "\"media_urls\"",
+                                "\"schema_version\"",
+                                "\"id\"",
+                                "\"source\"",
+                                "\"external_id\"",
+                                "\"channel\"",
+                                "\"received_at\"",
+                                "\"category\"",
+                                "\"description\"",
+                                "\"address\"",
+                                "\"building_id\"",
+                                "\"lat\"",
+                                "\"long\"",
+                                "\"contact\"",
+                                "\"media_urls\"",
                                 "\"emergency\""};
 
                         g_put(g, names[f]);
@@ -317,14 +411,25 @@ static void g_complaint(struct gen *g)
                         continue;
                 }
                 switch (f) {
-                case 0: g_put(g, "\"schema_version\":"); g_put(g, rnd() % 16 ? "1" : "2"); break;
+                case 0:
+                        g_put(g, "\"schema_version\":");
+                        g_put(g, rnd() % 16 ? "1" : "2");
+                        break;
                 case 1:
                         g_put(g, "\"id\":");
-                        g_put(g, rnd() % 3 ? "\"6a1b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d\""
-                                           : "\"6A1B\"");
+                        g_put(g,
+                              rnd() % 3
+                                      ? "\"6a1b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d\""
+                                      : "\"6A1B\"");
                         break;
-                case 2: g_put(g, "\"source\":"); g_str(g, rnd() % 20 ? "call109" : "Bad Source"); break;
-                case 3: g_put(g, "\"external_id\":"); g_str(g, rnd() % 2 ? "e-17" : NULL); break;
+                case 2:
+                        g_put(g, "\"source\":");
+                        g_str(g, rnd() % 20 ? "call109" : "Bad Source");
+                        break;
+                case 3:
+                        g_put(g, "\"external_id\":");
+                        g_str(g, rnd() % 2 ? "e-17" : NULL);
+                        break;
                 case 4:
                         g_put(g, "\"channel\":\"");
                         g_put(g, chans[rnd() % 8 ? rnd() % 3 : rnd() % 5]);
@@ -340,10 +445,14 @@ static void g_complaint(struct gen *g)
                         g_put(g, cats[rnd() % 8 ? rnd() % 2 : rnd() % 5]);
                         g_put(g, "\"");
                         break;
-                case 7: g_put(g, "\"description\":"); g_str(g, NULL); break;
+                case 7:
+                        g_put(g, "\"description\":");
+                        g_str(g, NULL);
+                        break;
                 case 8: {
-                        static const char *const ak[] = {"district", "street", "house",
-                                                         "apartment", "text", "zip"};
+                        static const char *const ak[] = {
+                                "district",  "street", "house",
+                                "apartment", "text",   "zip"};
                         int af = 1;
 
                         g_put(g, "\"address\":{");
@@ -368,10 +477,17 @@ static void g_complaint(struct gen *g)
                         g_put(g, "\"building_id\":");
                         g_str(g, rnd() % 4 ? "b-000001" : "b 1");
                         break;
-                case 10: g_put(g, "\"lat\":"); g_num(g, -95, 95); break;
-                case 11: g_put(g, "\"long\":"); g_num(g, -185, 185); break;
+                case 10:
+                        g_put(g, "\"lat\":");
+                        g_num(g, -95, 95);
+                        break;
+                case 11:
+                        g_put(g, "\"long\":");
+                        g_num(g, -185, 185);
+                        break;
                 case 12: {
-                        static const char *const ck[] = {"name", "phone", "email", "fax"};
+                        static const char *const ck[] = {"name", "phone",
+                                                         "email", "fax"};
                         int cf = 1;
 
                         g_put(g, "\"contact\":{");
@@ -397,13 +513,17 @@ static void g_complaint(struct gen *g)
                                 if (i)
                                         g_put(g, ",");
                                 g_put(g, "\"");
-                                g_put(g, media[rnd() % 4 ? rnd() % 3 : rnd() % 11]);
+                                g_put(g, media[rnd() % 4 ? rnd() % 3
+                                                         : rnd() % 11]);
                                 g_put(g, "\"");
                         }
                         g_put(g, "]");
                         break;
                 }
-                case 14: g_put(g, "\"emergency\":"); g_put(g, rnd() % 2 ? "true" : "false"); break;
+                case 14:
+                        g_put(g, "\"emergency\":");
+                        g_put(g, rnd() % 2 ? "true" : "false");
+                        break;
                 }
                 g_ws(g);
         }

@@ -29,8 +29,8 @@ static const struct km_conf_key prog_keys[] = {
          offsetof(struct prog_conf, ratio), NULL, "ratio"},
         {"router.dry_run", KM_CT_BOOL, "false", 0, 0,
          offsetof(struct prog_conf, dry_run), "dry-run", "dry"},
-        {"router.name", KM_CT_STR, "r1", 0, 8,
-         offsetof(struct prog_conf, name), "name", "name"},
+        {"router.name", KM_CT_STR, "r1", 0, 8, offsetof(struct prog_conf, name),
+         "name", "name"},
         {NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -73,9 +73,9 @@ static void test_defaults_file_flags(void **state)
                               "kafka = { linger_ms = 7; };\n",
                               "--batch-size=20", &conf, &pc, err, sizeof(err)),
                          0);
-        assert_int_equal(pc.batch_size, 20);      /* flag beats file */
-        assert_true(pc.ratio == 1.0);              /* file beats default */
-        assert_string_equal(pc.name, "r1");        /* default */
+        assert_int_equal(pc.batch_size, 20); /* flag beats file */
+        assert_true(pc.ratio == 1.0);        /* file beats default */
+        assert_string_equal(pc.name, "r1");  /* default */
         assert_int_equal(conf.ncategories, 9);
         assert_int_equal(conf.nkafka, 1);
         assert_string_equal(conf.kafka_keys[0], "linger.ms");
@@ -99,8 +99,7 @@ static void test_env_between_file_and_flags(void **state)
         km_conf_destroy(&conf);
         free(pc.name);
         assert_int_equal(load("kafka = { bootstrap_servers = \"f:1\"; };\n",
-                              "--brokers=flag:2", &conf, &pc, err,
-                              sizeof(err)),
+                              "--brokers=flag:2", &conf, &pc, err, sizeof(err)),
                          0);
         assert_string_equal(conf.brokers, "flag:2");
         km_conf_destroy(&conf);
@@ -121,7 +120,8 @@ static void test_bad_configs(void **state)
                  ":1: router.batch_size: expected an integer"},
                 {"router = { bogus = 1; };\n", NULL,
                  ":1: router.bogus: unknown key"},
-                {"nonsense = { a = 1; };\n", NULL, ":1: nonsense: unknown group"},
+                {"nonsense = { a = 1; };\n", NULL,
+                 ":1: nonsense: unknown group"},
                 {"router = { name = \"much-too-long\"; };\n", NULL,
                  ":1: router.name: longer than 8 bytes"},
                 {"router = { dry_run = 1; };\n", NULL,
@@ -129,8 +129,10 @@ static void test_bad_configs(void **state)
                 {"router = { ratio = 2.5; };\n", NULL,
                  ":1: router.ratio: 2.5 not in [0, 1]"},
                 {"router = { batch_size = ; };\n", NULL, ":1: syntax error"},
-                {"", "--batch-size=0", "--batch-size: router.batch_size: 0 < 1"},
-                {"", "--frobnicate", "--frobnicate: unknown option (see --help)"},
+                {"", "--batch-size=0",
+                 "--batch-size: router.batch_size: 0 < 1"},
+                {"", "--frobnicate",
+                 "--frobnicate: unknown option (see --help)"},
                 {"", "--set=x", "--set=x: unknown option (see --help)"},
                 {"categories = ( { code = \"x\"; } );\n", NULL,
                  ":1: categories.[0]: needs code, kind (strings) and "
@@ -172,13 +174,13 @@ static void test_pg_user(void **state)
         } rows[] = {
                 {"pg = { conninfo = \"host=h dbname=d user=komek\"; };\n"
                  "router = { pg_user = \"komek_router_app\"; };\n",
-                 NULL,
-                 "dbname='d' host='h' user='komek_router_app'", 0},
+                 NULL, "dbname='d' host='h' user='komek_router_app'", 0},
                 /* the environment's conninfo gets it too */
                 {"router = { pg_user = \"komek_router_app\"; };\n",
                  "host=e port=7 options='-csearch_path=s1' user=komek",
                  "host='e' port='7' options='-csearch_path=s1' "
-                 "user='komek_router_app'", 0},
+                 "user='komek_router_app'",
+                 0},
                 {"router = { pg_user = \"komek_router_app\"; };\n",
                  "postgresql://komek@u:5/d",
                  "dbname='d' host='u' port='5' user='komek_router_app'", 0},
@@ -201,8 +203,10 @@ static void test_pg_user(void **state)
                  KM_ECONFIG},
                 {"pg = { conninfo = \"host\"; };\n"
                  "router = { pg_user = \"r\"; };\n",
-                 NULL, "pg.conninfo: missing \"=\" after \"host\" in "
-                             "connection info string", KM_ECONFIG},
+                 NULL,
+                 "pg.conninfo: missing \"=\" after \"host\" in "
+                 "connection info string",
+                 KM_ECONFIG},
                 {"router = { pg_user = 1; };\n", NULL,
                  ":1: router.pg_user: expected a string", KM_ECONFIG},
         };
@@ -227,8 +231,8 @@ static void test_pg_user(void **state)
                         size_t el = strlen(err), wl = strlen(rows[i].want);
 
                         if (el < wl || strcmp(err + el - wl, rows[i].want))
-                                fail_msg("row %zu: \"%s\", want \"...%s\"",
-                                         i, err, rows[i].want);
+                                fail_msg("row %zu: \"%s\", want \"...%s\"", i,
+                                         err, rows[i].want);
                 }
                 km_conf_destroy(&conf);
                 free(pc.name);
@@ -240,7 +244,8 @@ static void test_missing_file(void **state)
         struct km_conf conf;
         struct prog_conf pc;
         char err[256] = "";
-        char *argv[] = {"komek-router", "--config", "/nonexistent/k.conf", NULL};
+        char *argv[] = {"komek-router", "--config", "/nonexistent/k.conf",
+                        NULL};
 
         (void)state;
         memset(&pc, 0, sizeof(pc));

@@ -35,7 +35,8 @@ static void test_cells(void **state)
                 {"-2+3+cmd|' /C calc'!A0", "\"'-2+3+cmd|' /C calc'!A0\""},
                 {"\t=1", "\"'\t=1\""},
                 {"\r=1", "\"'\r=1\""},
-                {"=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""},
+                {"=HYPERLINK(\"http://x\")",
+                 "\"'=HYPERLINK(\"\"http://x\"\")\""},
                 {"-", "\"'-\""},
                 {"-5.", "\"'-5.\""},
                 {"-1.2.3", "\"'-1.2.3\""},
@@ -55,13 +56,12 @@ static void test_cells(void **state)
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
                 size_t n = km_csv_cell(rows[i].in, out, sizeof(out));
 
-                if (strcmp(out, rows[i].want) != 0 ||
-                    n != strlen(rows[i].want))
+                if (strcmp(out, rows[i].want) != 0 || n != strlen(rows[i].want))
                         fail_msg("row %zu: got [%s] (%zu), want [%s]", i, out,
                                  n, rows[i].want);
                 assert_int_equal(km_csv_formula(rows[i].in),
                                  rows[i].want[0] == '"' &&
-                                     rows[i].want[1] == '\'');
+                                         rows[i].want[1] == '\'');
         }
         assert_int_equal(km_csv_cell(NULL, out, sizeof(out)), 0);
         assert_string_equal(out, "");
@@ -95,15 +95,17 @@ static void test_split(void **state)
                 {"\"line\nbreak\",2", 2, "line\nbreak|2"},
                 {"\"\",", 2, "|"},
                 {"1,\"2", KM_EINPUT, "field 2: unterminated quote"},
-                {"\"2\"x,1", KM_EINPUT, "field 1: text after the closing quote"},
-                {"x\"y,2", KM_EINPUT, "field 1: quote inside an unquoted field"},
+                {"\"2\"x,1", KM_EINPUT,
+                 "field 1: text after the closing quote"},
+                {"x\"y,2", KM_EINPUT,
+                 "field 1: quote inside an unquoted field"},
         };
 
         (void)state;
         for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
                 char **f = NULL, *block = NULL, err[128] = "", got[128] = "";
-                int n = km_csv_split(rows[i].in, strlen(rows[i].in), &f,
-                                     &block, err, sizeof(err));
+                int n = km_csv_split(rows[i].in, strlen(rows[i].in), &f, &block,
+                                     err, sizeof(err));
 
                 assert_int_equal(n, rows[i].n);
                 for (int j = 0; j < n; j++)

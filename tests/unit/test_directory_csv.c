@@ -52,8 +52,8 @@ static void test_rows(void **state)
         char err[512];
 
         (void)state;
-        assert_int_equal(dc_read("rows.csv", text, sizeof(text) - 1, &csv,
-                                 err, sizeof(err)),
+        assert_int_equal(dc_read("rows.csv", text, sizeof(text) - 1, &csv, err,
+                                 sizeof(err)),
                          0);
         assert_int_equal(csv.nrows, 4);
         assert_int_equal(csv.ncols, 2);
@@ -82,9 +82,9 @@ static void test_refusals(void **state)
                                   "unquoted field"},
                 {"a,b\n1,2\n\n1,2,3\n", "x.csv:4: 3 fields, the header has 2"},
                 {"a,b\n1,\"two\nlines\"\n", "x.csv:2: invalid UTF-8 or control "
-                                         "characters"},
+                                            "characters"},
                 {"a,b\n1,\"two\nlines\",3\n", "x.csv:2: invalid UTF-8 or "
-                                           "control characters"},
+                                              "control characters"},
                 {"a,b\n1,\x01\n", "x.csv:2: invalid UTF-8 or control "
                                   "characters"},
                 {"a,b\n1,\"x\ty\"\n", "x.csv:2: invalid UTF-8 or control "
@@ -110,16 +110,16 @@ static void test_refusals(void **state)
                 directory_csv_free(&csv);
         }
         /* a NUL byte, and a field of exactly 4096 bytes is taken */
-        assert_int_equal(dc_read("x.csv", "a,b\n1,2\0003\n", 11, &csv, err,
-                                 sizeof(err)),
-                         KM_EINPUT);
+        assert_int_equal(
+                dc_read("x.csv", "a,b\n1,2\0003\n", 11, &csv, err, sizeof(err)),
+                KM_EINPUT);
         assert_string_equal(err, "x.csv:2: invalid UTF-8 or control "
                                  "characters");
         directory_csv_free(&csv);
         longf[6 + 4096] = '\0';
-        assert_int_equal(dc_read("x.csv", longf, strlen(longf), &csv, err,
-                                 sizeof(err)),
-                         0);
+        assert_int_equal(
+                dc_read("x.csv", longf, strlen(longf), &csv, err, sizeof(err)),
+                0);
         assert_int_equal(strlen(csv.rows[1][1]), 4096);
         directory_csv_free(&csv);
 }

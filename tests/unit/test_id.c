@@ -27,7 +27,7 @@ static void test_derive_stable(void **state)
         assert_string_not_equal(a, c);
         assert_string_not_equal(a, d);
         assert_true(km_id_valid(a));
-        assert_int_equal(a[14], '5'); /* version 5 */
+        assert_int_equal(a[14], '5');               /* version 5 */
         assert_true(strchr("89ab", a[19]) != NULL); /* RFC 4122 variant */
         /* changing the namespace or the scheme breaks every stored id, so
          * this value must never change */
@@ -124,14 +124,14 @@ static void test_utf8_table(void **state)
                 int want;
         } rows[] = {
                 {"plain", 5, 1},
-                {"\xd0\x9d\xd0\xb5\xd1\x82", 6, 1},  /* Нет */
-                {"\xd2\x9b\xd0\xb0\xd0\xb7", 6, 1},  /* қаз */
-                {"\xf0\x9f\x98\x80", 4, 1},          /* emoji */
-                {"\xc0\xaf", 2, 0},                  /* overlong '/' */
-                {"\xe0\x80\xaf", 3, 0},              /* overlong */
-                {"\xed\xa0\x80", 3, 0},              /* surrogate */
-                {"\xf4\x90\x80\x80", 4, 0},          /* > U+10FFFF */
-                {"\xd0", 1, 0},                      /* truncated */
+                {"\xd0\x9d\xd0\xb5\xd1\x82", 6, 1}, /* Нет */
+                {"\xd2\x9b\xd0\xb0\xd0\xb7", 6, 1}, /* қаз */
+                {"\xf0\x9f\x98\x80", 4, 1},         /* emoji */
+                {"\xc0\xaf", 2, 0},                 /* overlong '/' */
+                {"\xe0\x80\xaf", 3, 0},             /* overlong */
+                {"\xed\xa0\x80", 3, 0},             /* surrogate */
+                {"\xf4\x90\x80\x80", 4, 0},         /* > U+10FFFF */
+                {"\xd0", 1, 0},                     /* truncated */
                 {"\xff", 1, 0},
                 {"a\x80", 2, 0},
         };

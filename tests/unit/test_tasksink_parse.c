@@ -86,8 +86,8 @@ static int check(const char *buf, size_t len)
         if (why)
                 fail_msg("%s differs: scanner %d \"%s\", jansson %d \"%s\"\n"
                          "input (%zu bytes): %.*s",
-                         why, rs, es, rj, ej, len,
-                         (int)(len > 600 ? 600 : len), buf ? buf : "");
+                         why, rs, es, rj, ej, len, (int)(len > 600 ? 600 : len),
+                         buf ? buf : "");
         if (rs == 0)
                 valid_seen++;
         return rs;
@@ -101,9 +101,11 @@ static int check_str(const char *s)
 /* --- generated valid messages ---------------------------------------- */
 
 static const char *const descs[] = {
-        "Нет горячей воды", "line\\none\\ttab \\\"quoted\\\" back\\\\slash",
+        "Нет горячей воды",
+        "line\\none\\ttab \\\"quoted\\\" back\\\\slash",
         "\\u0416\\u0430\\u0440\\u0430 \\ud83d\\ude00 \\/slash",
-        "Су жоқ, \xf0\x9f\x98\x80 emoji", "x",
+        "Су жоқ, \xf0\x9f\x98\x80 emoji",
+        "x",
 };
 
 static void gen(char *out, size_t cap, unsigned v)
@@ -119,23 +121,28 @@ static void gen(char *out, size_t cap, unsigned v)
         };
         const char *contact[] = {
                 ",\"contact\":{\"name\":\"Айгерим\",\"phone\":\"+77011234567\"}",
-                "", ",\"contact\":null",
+                "",
+                ",\"contact\":null",
                 ",\"contact\" : { \"email\" : \"a@b.kz\" }",
         };
         size_t o;
 
-        snprintf(cpl, sizeof(cpl),
-                 "{\"schema_version\":1,\"id\":\"6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\","
-                 "\"source\":\"call109\",\"received_at\":\"2026-07-16T10:00:00Z\","
-                 "\"category\":\"heating\",\"description\":\"%s\",\"address\":%s%s%s}",
-                 descs[v % 5], addr[(v / 5) % 5], contact[(v / 25) % 4],
-                 (v / 100) % 3 == 0   ? ",\"lat\":51.1694,\"long\":7.1694e1"
-                 : (v / 100) % 3 == 1 ? ",\"lat\":-0,\"long\":-0.0,\"emergency\":true,"
-                                        "\"media_urls\":[\"https://x.kz/a\",[],{}]"
-                                      : "");
+        snprintf(
+                cpl, sizeof(cpl),
+                "{\"schema_version\":1,\"id\":\"6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\","
+                "\"source\":\"call109\",\"received_at\":\"2026-07-16T10:00:00Z\","
+                "\"category\":\"heating\",\"description\":\"%s\",\"address\":%s%s%s}",
+                descs[v % 5], addr[(v / 5) % 5], contact[(v / 25) % 4],
+                (v / 100) % 3 == 0 ? ",\"lat\":51.1694,\"long\":7.1694e1"
+                : (v / 100) % 3 == 1
+                        ? ",\"lat\":-0,\"long\":-0.0,\"emergency\":true,"
+                          "\"media_urls\":[\"https://x.kz/a\",[],{}]"
+                        : "");
         snprintf(mem[n++], 512, "\"schema_version\":1");
-        snprintf(mem[n++], 512, "\"complaint_id\":\"6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\"");
-        snprintf(mem[n++], 512, "\"attempt\":%d", v % 7 == 0 ? 1000000 : 1 + (int)(v % 3));
+        snprintf(mem[n++], 512,
+                 "\"complaint_id\":\"6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\"");
+        snprintf(mem[n++], 512, "\"attempt\":%d",
+                 v % 7 == 0 ? 1000000 : 1 + (int)(v % 3));
         snprintf(mem[n++], 512, "\"org_id\":\"ksk-%04u\"", v % 10000);
         snprintf(mem[n++], 512, "\"org_kind\":\"ksk\"");
         if (v % 3 == 0)
@@ -143,20 +150,25 @@ static void gen(char *out, size_t cap, unsigned v)
         else if (v % 3 == 1)
                 snprintf(mem[n++], 512, "\"building_id\":null");
         if (v % 4 == 0)
-                snprintf(mem[n++], 512, "\"district\":\"\\u0415\\u0441\\u0438\\u043b\\u044c\"");
+                snprintf(
+                        mem[n++], 512,
+                        "\"district\":\"\\u0415\\u0441\\u0438\\u043b\\u044c\"");
         else if (v % 4 == 1)
                 snprintf(mem[n++], 512, "\"district\":null");
         else if (v % 4 == 2)
                 snprintf(mem[n++], 512, "\"district\":\"Нура\"");
         snprintf(mem[n++], 512, "\"category\":\"heating\"");
         snprintf(mem[n++], 512, "\"received_at\":\"2026-07-16T10:00:00Z\"");
-        snprintf(mem[n++], 512, "\"routed_at\":\"2026-07-16T10:00:00.123456Z\"");
+        snprintf(mem[n++], 512,
+                 "\"routed_at\":\"2026-07-16T10:00:00.123456Z\"");
         snprintf(mem[n++], 512, "\"due_at\":\"2026-07-17T10:00:00Z\"");
         snprintf(mem[n++], 512, "\"route_reason\":\"%s\"",
                  v % 2 ? "building_id" : "rerouted:not_ours");
         snprintf(mem[n++], 512, "\"complaint\":@");
         if (v % 5 == 0)
-                snprintf(mem[n++], 512, "\"extra\":{\"a\":[1,2.5,-3e-2,true,false,null,\"s\"]}");
+                snprintf(
+                        mem[n++], 512,
+                        "\"extra\":{\"a\":[1,2.5,-3e-2,true,false,null,\"s\"]}");
         for (int i = 0; i < n; i++)
                 order[i] = i;
         for (int i = n - 1; v % 2 == 0 && i > 0; i--) { /* shuffled */
@@ -169,9 +181,11 @@ static void gen(char *out, size_t cap, unsigned v)
         for (int i = 0; i < n; i++) {
                 const char *m = mem[order[i]];
 
-                o += (size_t)snprintf(out + o, cap - o, "%s", i ? (v % 8 ? "," : " ,\n ") : "");
+                o += (size_t)snprintf(out + o, cap - o, "%s",
+                                      i ? (v % 8 ? "," : " ,\n ") : "");
                 if (strcmp(m, "\"complaint\":@") == 0)
-                        o += (size_t)snprintf(out + o, cap - o, "\"complaint\":%s", cpl);
+                        o += (size_t)snprintf(out + o, cap - o,
+                                              "\"complaint\":%s", cpl);
                 else
                         o += (size_t)snprintf(out + o, cap - o, "%s", m);
         }
@@ -181,9 +195,9 @@ static void gen(char *out, size_t cap, unsigned v)
 static void mutate_all(const char *buf, size_t len, unsigned stride)
 {
         static const unsigned char bytes[] = {
-                '"', '\\', '{', '}', '[', ']', ',', ':', '0', '9', 'e', '-',
-                '.', 'n', 'u', ' ', '\n', 0x00, 0x1f, 0x7f, 0x80, 0xc0, 0xed,
-                0xf4, 0xff};
+                '"',  '\\', '{',  '}',  '[',  ']',  ',', ':',  '0',
+                '9',  'e',  '-',  '.',  'n',  'u',  ' ', '\n', 0x00,
+                0x1f, 0x7f, 0x80, 0xc0, 0xed, 0xf4, 0xff};
         char *m = malloc(len + 1);
 
         for (size_t i = 0; i <= len; i += 1 + rnd(stride)) {
@@ -221,9 +235,10 @@ static void test_generated(void **state)
 
 /* --- the edge table --------------------------------------------------- */
 
-#define ENV_HEAD "{\"complaint_id\":\"6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\"," \
+#define ENV_HEAD                                                                        \
+        "{\"complaint_id\":\"6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\","                   \
         "\"attempt\":1,\"org_id\":\"ksk-1\",\"org_kind\":\"ksk\",\"category\":\"gas\"," \
-        "\"route_reason\":\"address\",\"received_at\":\"2026-07-16T10:00:00Z\"," \
+        "\"route_reason\":\"address\",\"received_at\":\"2026-07-16T10:00:00Z\","        \
         "\"routed_at\":\"2026-07-16T10:00:00Z\",\"due_at\":\"2026-07-16T14:00:00Z\","
 
 static void test_edges(void **state)
@@ -232,8 +247,14 @@ static void test_edges(void **state)
                 const char *in;
                 int want; /* 0 valid, -1 invalid, 2 either (same verdict) */
         } rows[] = {
-                {"", -1}, {"{}", -1}, {"[]", -1}, {"null", -1}, {"{", -1},
-                {"\xef\xbb\xbf{}", -1}, {"{\"a\":1,}", -1}, {"{\"a\" 1}", -1},
+                {"", -1},
+                {"{}", -1},
+                {"[]", -1},
+                {"null", -1},
+                {"{", -1},
+                {"\xef\xbb\xbf{}", -1},
+                {"{\"a\":1,}", -1},
+                {"{\"a\" 1}", -1},
                 {ENV_HEAD "\"complaint\":{\"description\":\"d\"}}", 0},
                 {ENV_HEAD "\"complaint\":{\"description\":\"d\"}} ", 0},
                 {ENV_HEAD "\"complaint\":{\"description\":\"d\"}}x", -1},
@@ -242,54 +263,105 @@ static void test_edges(void **state)
                 {ENV_HEAD "\"complaint\":{\"description\":null}}", -1},
                 {ENV_HEAD "\"complaint\":{}}", -1},
                 {ENV_HEAD "\"complaint\":[]}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"description\":\"e\"}}", -1},
-                {ENV_HEAD "\"attempt\":2,\"complaint\":{\"description\":\"d\"}}", -1},
-                {ENV_HEAD "\"attemp\\u0074\":2,\"complaint\":{\"description\":\"d\"}}", -1},
-                {ENV_HEAD "\"x\\u0041\":2,\"complaint\":{\"description\":\"d\"}}", 0},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"description\":\"e\"}}",
+                 -1},
+                {ENV_HEAD
+                 "\"attempt\":2,\"complaint\":{\"description\":\"d\"}}",
+                 -1},
+                {ENV_HEAD
+                 "\"attemp\\u0074\":2,\"complaint\":{\"description\":\"d\"}}",
+                 -1},
+                {ENV_HEAD
+                 "\"x\\u0041\":2,\"complaint\":{\"description\":\"d\"}}",
+                 0},
                 {ENV_HEAD "\"complaint\":{\"descr\\u0069ption\":\"d\"}}", 0},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"x\":{\"a\":1,\"a\":2}}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"x\":[{\"a\":1,\"b\":[{\"c\":1,\"c\":1}]}]}}", -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"x\":{\"a\":1,\"a\":2}}}",
+                 -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"x\":[{\"a\":1,\"b\":[{\"c\":1,\"c\":1}]}]}}",
+                 -1},
                 {ENV_HEAD "\"complaint\":{\"description\":\"a\\u0000b\"}}", -1},
                 {ENV_HEAD "\"complaint\":{\"description\":\"\\ud800\"}}", -1},
                 {ENV_HEAD "\"complaint\":{\"description\":\"\\udc00x\"}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"\\ud800\\u0041\"}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"\\uD83D\\uDE00\"}}", 0},
+                {ENV_HEAD "\"complaint\":{\"description\":\"\\ud800\\u0041\"}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"\\uD83D\\uDE00\"}}",
+                 0},
                 {ENV_HEAD "\"complaint\":{\"description\":\"\\x\"}}", -1},
                 {ENV_HEAD "\"complaint\":{\"description\":\"\\u12\"}}", -1},
                 {ENV_HEAD "\"complaint\":{\"description\":\"\t\"}}", -1},
                 {ENV_HEAD "\"complaint\":{\"description\":\"\x7f\"}}", 0},
                 {ENV_HEAD "\"complaint\":{\"description\":\"\xc0\x80\"}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"\xed\xa0\x80\"}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"\xf4\x90\x80\x80\"}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"\xe0\x9f\xbf\"}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"\xf0\x8f\xbf\xbf\"}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"\xf4\x8f\xbf\xbf\"}}", 0},
+                {ENV_HEAD "\"complaint\":{\"description\":\"\xed\xa0\x80\"}}",
+                 -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"\xf4\x90\x80\x80\"}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"\xe0\x9f\xbf\"}}",
+                 -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"\xf0\x8f\xbf\xbf\"}}",
+                 -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"\xf4\x8f\xbf\xbf\"}}",
+                 0},
                 {ENV_HEAD "\"complaint\":{\"description\":\"\xe2\x82\"}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":9223372036854775807}}", 0},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":9223372036854775808}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":-9223372036854775808}}", 0},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":-9223372036854775809}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":100000000000000000000}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":1e400}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":-1E+400}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":1e-400}}", 0},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":01}}", -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"n\":9223372036854775807}}",
+                 0},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"n\":9223372036854775808}}",
+                 -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"n\":-9223372036854775808}}",
+                 0},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"n\":-9223372036854775809}}",
+                 -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"n\":100000000000000000000}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":1e400}}",
+                 -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"n\":-1E+400}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":1e-400}}",
+                 0},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":01}}",
+                 -1},
                 {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":-}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":1.}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":.5}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":1e}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":-0.0e-0}}", 0},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":tru}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":nulll}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":True}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":[1 2]}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":[1,]}}", -1},
-                {ENV_HEAD "\"complaint\":{\"description\":\"d\"},\"attempt\":1.0}", -1},
-                {"{\"complaint_id\":\"6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\",\"attempt\":0}", -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":1.}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":.5}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":1e}}",
+                 -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\",\"n\":-0.0e-0}}",
+                 0},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":tru}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":nulll}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":True}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":[1 2]}}",
+                 -1},
+                {ENV_HEAD "\"complaint\":{\"description\":\"d\",\"n\":[1,]}}",
+                 -1},
+                {ENV_HEAD
+                 "\"complaint\":{\"description\":\"d\"},\"attempt\":1.0}",
+                 -1},
+                {"{\"complaint_id\":\"6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\",\"attempt\":0}",
+                 -1},
                 {"{\"a\":\"\\u0061\",\"\\u0061\":1}", -1},
                 {"{\"a\":1,\"\\u0061\":1}", -1},
         };
-        static const char nul[] = ENV_HEAD "\"complaint\":{\"description\":\"d\"}\0}";
+        static const char nul[] =
+                ENV_HEAD "\"complaint\":{\"description\":\"d\"}\0}";
         char big[32768];
         size_t o;
 
@@ -306,9 +378,12 @@ static void test_edges(void **state)
         }
         /* deep nesting: 70 (past the scanner's depth: jansson decides) and
          * 3,000 (past jansson's 2,048) */
-        for (int depth = 60; depth <= 3000; depth = depth < 80 ? depth + 5 : depth * 3) {
-                o = (size_t)snprintf(big, sizeof(big), "%s\"complaint\":{\"description\":\"d\",\"x\":",
-                                     ENV_HEAD);
+        for (int depth = 60; depth <= 3000;
+             depth = depth < 80 ? depth + 5 : depth * 3) {
+                o = (size_t)snprintf(
+                        big, sizeof(big),
+                        "%s\"complaint\":{\"description\":\"d\",\"x\":",
+                        ENV_HEAD);
                 for (int k = 0; k < depth; k++)
                         o += (size_t)snprintf(big + o, sizeof(big) - o, "%s",
                                               k % 2 ? "[" : "{\"k\":");
@@ -321,18 +396,22 @@ static void test_edges(void **state)
         /* many members: past KM_JSON_MAXKEYS (jansson decides), with and
          * without a duplicate at the end */
         for (int dup = 0; dup < 2; dup++) {
-                o = (size_t)snprintf(big, sizeof(big), "%s\"complaint\":{\"description\":\"d\"",
+                o = (size_t)snprintf(big, sizeof(big),
+                                     "%s\"complaint\":{\"description\":\"d\"",
                                      ENV_HEAD);
                 for (int k = 0; k < 100; k++)
-                        o += (size_t)snprintf(big + o, sizeof(big) - o, ",\"m%d\":%d", k, k);
+                        o += (size_t)snprintf(big + o, sizeof(big) - o,
+                                              ",\"m%d\":%d", k, k);
                 o += (size_t)snprintf(big + o, sizeof(big) - o, "%s}}",
                                       dup ? ",\"m3\":0" : "");
                 assert_int_equal(check_str(big) == 0, !dup);
         }
         /* the longest description the model accepts: 4,000 x U+1F600 */
-        o = (size_t)snprintf(big, sizeof(big), "%s\"complaint\":{\"description\":\"", ENV_HEAD);
+        o = (size_t)snprintf(big, sizeof(big),
+                             "%s\"complaint\":{\"description\":\"", ENV_HEAD);
         for (int k = 0; k < 4000; k++)
-                o += (size_t)snprintf(big + o, sizeof(big) - o, "\xf0\x9f\x98\x80");
+                o += (size_t)snprintf(big + o, sizeof(big) - o,
+                                      "\xf0\x9f\x98\x80");
         snprintf(big + o, sizeof(big) - o, "\"}}");
         assert_int_equal(check_str(big), 0);
         check(NULL, 0);
@@ -422,8 +501,8 @@ static unsigned check_dir(const char *dir, const char *suffix, int depth)
                 if ((buf = slurp(path, &len)) == NULL)
                         continue;
                 check_complaint(buf, len);
-                for (char *p = buf, *l; (l = memchr(p, '\n', (size_t)(buf + len - p)));
-                     p = l + 1)
+                for (char *p = buf, *l;
+                     (l = memchr(p, '\n', (size_t)(buf + len - p))); p = l + 1)
                         check_complaint(p, (size_t)(l - p));
                 free(buf);
                 n++;
@@ -455,10 +534,11 @@ static void test_corpora(void **state)
  * the complaint and contact as their bytes. */
 static void test_line(void **state)
 {
-        static const char in[] = ENV_HEAD "\"district\":null,\"complaint\":{"
-                "\"description\":\"a\\tb\\nc\\\\d\\re\\u0416\","
-                "\"address\":{\"street\":\"S\",\"apartment\":\"4\"},"
-                "\"contact\":{\"name\":\"N\\tM\"}}}";
+        static const char in[] =
+                ENV_HEAD "\"district\":null,\"complaint\":{"
+                         "\"description\":\"a\\tb\\nc\\\\d\\re\\u0416\","
+                         "\"address\":{\"street\":\"S\",\"apartment\":\"4\"},"
+                         "\"contact\":{\"name\":\"N\\tM\"}}}";
         static const char want[] =
                 "0\t6f1c2f4e-6d0b-5a8e-9b1f-0c7d2f4a9e11\t1\tksk-1\tksk\t\\N"
                 "\t\\N\tgas\taddress\t2026-07-16T10:00:00Z\t2026-07-16T10:00:00Z"
@@ -480,7 +560,8 @@ static void test_line(void **state)
         rkm.len = sizeof(in) - 1;
         rkm.partition = 2;
         rkm.offset = 7;
-        assert_int_equal(tasksink_row_parse(&ts, &rkm, &row, err, sizeof(err)), 0);
+        assert_int_equal(tasksink_row_parse(&ts, &rkm, &row, err, sizeof(err)),
+                         0);
         if (row.line_len != sizeof(want) - 1 ||
             memcmp(ts.copy + row.line_off, want, row.line_len) != 0)
                 fail_msg("got  %.*s\nwant %s", (int)row.line_len,
@@ -510,19 +591,28 @@ static void test_fallback(void **state)
                                  * members, %: 70 levels */
                 int ref;        /* 1: jansson must read it */
         } rows[] = {
-                {"\"complaint\":{\"description\":\"d\",\"lat\":@,\"long\":71.4}}", 1},
+                {"\"complaint\":{\"description\":\"d\",\"lat\":@,\"long\":71.4}}",
+                 1},
                 {"\"complaint\":{\"description\":\"d\"},\"x\":@}", 1},
-                {"\"complaint\":{\"description\":\"d\",\"contact\":{\"n\":@}}}", 1},
-                {"\"\\u0063omplaint\":{\"description\":\"d\",\"contact\":{\"a\":1}}}", 1},
-                {"\"complaint\":{\"description\":\"d\",\"addr\\u0065ss\":{\"text\":\"t\"}}}", 1},
-                {"\"complaint\":{\"description\":\"d\",\"contact\":{\"n\\u0061me\":\"\\u0410\\ud83d\\ude00\"}}}", 1},
+                {"\"complaint\":{\"description\":\"d\",\"contact\":{\"n\":@}}}",
+                 1},
+                {"\"\\u0063omplaint\":{\"description\":\"d\",\"contact\":{\"a\":1}}}",
+                 1},
+                {"\"complaint\":{\"description\":\"d\",\"addr\\u0065ss\":{\"text\":\"t\"}}}",
+                 1},
+                {"\"complaint\":{\"description\":\"d\",\"contact\":{\"n\\u0061me\":\"\\u0410\\ud83d\\ude00\"}}}",
+                 1},
                 {"\"complaint\":{\"description\":\"d\",\"contact\":{#}}}", 1},
-                {"\"complaint\":{\"description\":\"d\",\"contact\":{\"x\":%}}}", 1},
+                {"\"complaint\":{\"description\":\"d\",\"contact\":{\"x\":%}}}",
+                 1},
                 {"\"complaint\":{\"description\":\"d\",\"contact\":{\"name\":\"\\u0410\\u0439\\u0433\\u0435\\u0440\\u0438\\u043c \\uD83D\\uDE00\","
-                 "\"phone\":null,\"email\":\"a\\/b@c.kz\",\"pref\":{\"lang\":\"kk\",\"times\":[null,{\"from\":9,\"to\":18.5}],\"sms\":false}}}}", 0},
+                 "\"phone\":null,\"email\":\"a\\/b@c.kz\",\"pref\":{\"lang\":\"kk\",\"times\":[null,{\"from\":9,\"to\":18.5}],\"sms\":false}}}}",
+                 0},
                 {"\"complaint\":{\"description\":\"\\ud834\\udd1e \\u00e9 \\u20ac \\u0001\",\"address\":null,\"contact\":null,"
-                 "\"lat\":null,\"n\":[9223372036854775807,-9223372036854775808,1e308,-1.7976931348623157e308,4.9e-324,0.0000000000000000001]}}", 0},
-                {"\"building_id\":null,\"district\":null,\"complaint\":{\"description\":\"d\",\"contact\":{\"a\":{\"b\":{\"c\":{\"d\":[[[\"\\u0000x\"]]]}}}}}}", -1},
+                 "\"lat\":null,\"n\":[9223372036854775807,-9223372036854775808,1e308,-1.7976931348623157e308,4.9e-324,0.0000000000000000001]}}",
+                 0},
+                {"\"building_id\":null,\"district\":null,\"complaint\":{\"description\":\"d\",\"contact\":{\"a\":{\"b\":{\"c\":{\"d\":[[[\"\\u0000x\"]]]}}}}}}",
+                 -1},
         };
         char big[65536];
         unsigned long checked0 = checked, decided0 = decided;
@@ -537,17 +627,21 @@ static void test_fallback(void **state)
 
                 for (const char *p = rows[i].in; *p; p++) {
                         if (*p == '@') {
-                                o += (size_t)snprintf(big + o, sizeof(big) - o, "51.");
+                                o += (size_t)snprintf(big + o, sizeof(big) - o,
+                                                      "51.");
                                 for (int k = 0; k < KM_JSON_MAXNUM; k++)
                                         big[o++] = (char)('0' + k % 10);
                         } else if (*p == '#') {
                                 for (int k = 0; k < 70; k++)
-                                        o += (size_t)snprintf(big + o, sizeof(big) - o,
-                                                              "%s\"k%d\":\"\\u0416%d\"",
-                                                              k ? "," : "", k, k);
+                                        o += (size_t)snprintf(
+                                                big + o, sizeof(big) - o,
+                                                "%s\"k%d\":\"\\u0416%d\"",
+                                                k ? "," : "", k, k);
                         } else if (*p == '%') {
                                 for (int k = 0; k < 70; k++)
-                                        o += (size_t)snprintf(big + o, sizeof(big) - o, "{\"k\":");
+                                        o += (size_t)snprintf(big + o,
+                                                              sizeof(big) - o,
+                                                              "{\"k\":");
                                 big[o++] = '1';
                                 for (int k = 0; k < 70; k++)
                                         big[o++] = '}';
@@ -561,9 +655,9 @@ static void test_fallback(void **state)
                         fail_msg("row %zu: valid, got %d: %s", i, r, big);
                 if (rows[i].ref < 0 && r == 0)
                         fail_msg("row %zu: invalid, got 0: %s", i, big);
-                assert_int_equal(tasksink_msg_read(&conf, big, o, 0, &m, e,
-                                                   sizeof(e)),
-                                 r);
+                assert_int_equal(
+                        tasksink_msg_read(&conf, big, o, 0, &m, e, sizeof(e)),
+                        r);
                 if (rows[i].ref >= 0 && m.by_ref != rows[i].ref)
                         fail_msg("row %zu: read by %s, want %s: %s", i,
                                  m.by_ref ? "jansson" : "the scanner",
@@ -603,21 +697,45 @@ static void rvalue(struct rbuf *b, int depth, unsigned bad);
 static void rstring(struct rbuf *b, unsigned bad)
 {
         static const char *const pieces[] = {
-                "a", "Z", " ", "\xd0\x96", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
-                "\\n", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\r", "\\t",
-                "\\u0041", "\\u00e9", "\\u0416", "\\u20AC", "\\ud83d\\ude00",
-                "\\uDBFF\\uDFFF", "\\u0001", "\\u007f", "\x7f", "k1", "k2",
+                "a",
+                "Z",
+                " ",
+                "\xd0\x96",
+                "\xe2\x82\xac",
+                "\xf0\x9f\x98\x80",
+                "\\n",
+                "\\\"",
+                "\\\\",
+                "\\/",
+                "\\b",
+                "\\f",
+                "\\r",
+                "\\t",
+                "\\u0041",
+                "\\u00e9",
+                "\\u0416",
+                "\\u20AC",
+                "\\ud83d\\ude00",
+                "\\uDBFF\\uDFFF",
+                "\\u0001",
+                "\\u007f",
+                "\x7f",
+                "k1",
+                "k2",
         };
         static const char *const wrong[] = {
-                "\\ud83d", "\\ude00", "\\u0000", "\\x", "\\u12G4", "\t",
-                "\xc0\xaf", "\xed\xa0\x80", "\xf5\x80\x80\x80", "\x80", "\xe2\x82",
+                "\\ud83d",          "\\ude00", "\\u0000",  "\\x",
+                "\\u12G4",          "\t",      "\xc0\xaf", "\xed\xa0\x80",
+                "\xf5\x80\x80\x80", "\x80",    "\xe2\x82",
         };
         unsigned n = rnd(6);
 
         rputs(b, "\"");
         for (unsigned i = 0; i < n; i++)
-                rputs(b, bad && rnd(bad) == 0 ? wrong[rnd(sizeof(wrong) / sizeof(wrong[0]))]
-                                              : pieces[rnd(sizeof(pieces) / sizeof(pieces[0]))]);
+                rputs(b, bad && rnd(bad) == 0
+                                 ? wrong[rnd(sizeof(wrong) / sizeof(wrong[0]))]
+                                 : pieces[rnd(sizeof(pieces) /
+                                              sizeof(pieces[0]))]);
         rputs(b, "\"");
 }
 
@@ -650,9 +768,11 @@ static void rnumber(struct rbuf *b, unsigned bad)
                                       bad && rnd(3) == 0 ? rnd(700) : rnd(30));
         }
         if (bad && rnd(bad) == 0) {
-                static const char *const wrong[] = {"0", ".", "e", "-", "x", "+"};
+                static const char *const wrong[] = {"0", ".", "e",
+                                                    "-", "x", "+"};
 
-                o += (size_t)snprintf(t + o, sizeof(t) - o, "%s", wrong[rnd(6)]);
+                o += (size_t)snprintf(t + o, sizeof(t) - o, "%s",
+                                      wrong[rnd(6)]);
         }
         rput(b, t, o);
 }
@@ -662,17 +782,28 @@ static void rvalue(struct rbuf *b, int depth, unsigned bad)
         unsigned k = rnd(depth > 4 ? 5 : 8);
 
         if (bad && rnd(bad * 4) == 0) {
-                static const char *const wrong[] = {"tru", "nul", "'a'", "", ",", "}", "]", "01"};
+                static const char *const wrong[] = {"tru", "nul", "'a'", "",
+                                                    ",",   "}",   "]",   "01"};
 
                 rputs(b, wrong[rnd(8)]);
                 return;
         }
         switch (k) {
-        case 0: rputs(b, "null"); break;
-        case 1: rputs(b, rnd(2) ? "true" : "false"); break;
-        case 2: case 3: rnumber(b, bad); break;
-        case 4: rstring(b, bad); break;
-        case 5: case 6: {
+        case 0:
+                rputs(b, "null");
+                break;
+        case 1:
+                rputs(b, rnd(2) ? "true" : "false");
+                break;
+        case 2:
+        case 3:
+                rnumber(b, bad);
+                break;
+        case 4:
+                rstring(b, bad);
+                break;
+        case 5:
+        case 6: {
                 unsigned n = rnd(5);
 
                 rputs(b, rnd(4) ? "{" : " { ");
@@ -736,20 +867,24 @@ static void test_random(void **state)
                                 rputs(&b, ",\"x\":");
                         }
                         rvalue(&b, 0, bad);
-                        if (text[i][0] == '{' && strncmp(text[i], "{\"name\":", 8) == 0)
+                        if (text[i][0] == '{' &&
+                            strncmp(text[i], "{\"name\":", 8) == 0)
                                 rputs(&b, "}");
                 }
-                n = snprintf(out, sizeof(out),
-                             "%s\"complaint\":{\"description\":\"d\",\"contact\":%s,"
-                             "\"extra\":%s},\"extra\":%s}",
-                             ENV_HEAD, text[0], text[1], text[2]);
+                n = snprintf(
+                        out, sizeof(out),
+                        "%s\"complaint\":{\"description\":\"d\",\"contact\":%s,"
+                        "\"extra\":%s},\"extra\":%s}",
+                        ENV_HEAD, text[0], text[1], text[2]);
                 if (check(out, (size_t)n) != 0 && bad == 0)
-                        fail_msg("random message %u: valid, got invalid: %s", v, out);
+                        fail_msg("random message %u: valid, got invalid: %s", v,
+                                 out);
                 if (v % 300 == 0)
                         mutate_all(out, (size_t)n, 24);
         }
         print_message("random: %lu inputs, %lu decided by the scanner, "
-                      "%lu valid\n", checked - checked0, decided - decided0,
+                      "%lu valid\n",
+                      checked - checked0, decided - decided0,
                       valid_seen - valid0);
         assert_true(valid_seen - valid0 >= 4000);
         /* escaped names and long reals on purpose: not in test_summary's

@@ -34,14 +34,14 @@ static void test_round_trip(void **state)
                         for (int d = 1; d <= n; d++, z++) {
                                 int y2, m2, d2;
 
-                                assert_int_equal(km_days_from_civil(
-                                                     y, (unsigned)m,
-                                                     (unsigned)d),
-                                                 z);
+                                assert_int_equal(
+                                        km_days_from_civil(y, (unsigned)m,
+                                                           (unsigned)d),
+                                        z);
                                 km_civil_from_days(z, &y2, &m2, &d2);
                                 if (y2 != y || m2 != m || d2 != d)
-                                        fail_msg("%d-%d-%d: got %d-%d-%d", y,
-                                                 m, d, y2, m2, d2);
+                                        fail_msg("%d-%d-%d: got %d-%d-%d", y, m,
+                                                 d, y2, m2, d2);
                         }
                 }
         }
@@ -64,13 +64,13 @@ static void test_weeks(void **state)
                 int y, m, d;
                 const char *want;
         } rows[] = {
-            {2025, 7, 14, "2025-W29"}, {2024, 12, 30, "2025-W01"},
-            {2021, 1, 4, "2021-W01"},  {2020, 12, 28, "2020-W53"},
-            {2026, 11, 23, "2026-W48"},
+                {2025, 7, 14, "2025-W29"},  {2024, 12, 30, "2025-W01"},
+                {2021, 1, 4, "2021-W01"},   {2020, 12, 28, "2020-W53"},
+                {2026, 11, 23, "2026-W48"},
         };
         static const char *const bad[] = {
-            "2025-W00", "2025-W54", "1999-W10", "2101-W01", "2025-W1x",
-            "2025-29",  "",         "2025-W29 ",
+                "2025-W00", "2025-W54", "1999-W10", "2101-W01",
+                "2025-W1x", "2025-29",  "",         "2025-W29 ",
         };
         int64_t monday;
 
@@ -82,8 +82,7 @@ static void test_weeks(void **state)
 
                 km_time_week_fmt(z, buf, sizeof(buf));
                 assert_string_equal(buf, rows[i].want);
-                assert_int_equal(km_time_week_parse(rows[i].want, &monday),
-                                 0);
+                assert_int_equal(km_time_week_parse(rows[i].want, &monday), 0);
                 assert_int_equal(monday, z);
         }
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -95,9 +94,9 @@ static void test_weeks(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_round_trip),
-            cmocka_unit_test(test_fmt),
-            cmocka_unit_test(test_weeks),
+                cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_fmt),
+                cmocka_unit_test(test_weeks),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,16 +45,17 @@ static int install_playwright(void)
         snprintf(probe, sizeof(probe),
                  "%s/node_modules/playwright-core/package.json", node_dir);
         cmd = km_xasprintf(
-            "grep -q '\"version\": \"1.56.1\"' '%s' 2>/dev/null || "
-            "(mkdir -p '%s' && cp '%s/tests/web/package.json' "
-            "'%s/tests/web/package-lock.json' '%s/' && cd '%s' && "
-            "timeout 300 npm ci --no-audit --no-fund --loglevel=error)",
-            probe, node_dir, root, root, node_dir, node_dir);
+                "grep -q '\"version\": \"1.56.1\"' '%s' 2>/dev/null || "
+                "(mkdir -p '%s' && cp '%s/tests/web/package.json' "
+                "'%s/tests/web/package-lock.json' '%s/' && cd '%s' && "
+                "timeout 300 npm ci --no-audit --no-fund --loglevel=error)",
+                probe, node_dir, root, root, node_dir, node_dir);
         rc = system(cmd);
         free(cmd);
         if (rc != 0 || stat(probe, &st) != 0) {
-                fprintf(stderr, "cannot install playwright-core (npm ci in "
-                                "%s)\n",
+                fprintf(stderr,
+                        "cannot install playwright-core (npm ci in "
+                        "%s)\n",
                         node_dir);
                 return -1;
         }
@@ -71,7 +72,8 @@ static int is_png(const char *dir, const char *name, long *size)
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         if ((fp = fopen(path, "rb")) == NULL)
                 return 0;
-        ok = fread(sig, 1, 8, fp) == 8 && memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0;
+        ok = fread(sig, 1, 8, fp) == 8 &&
+             memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0;
         fseek(fp, 0, SEEK_END);
         *size = ftell(fp);
         fclose(fp);
@@ -110,14 +112,14 @@ static void test_browser(void **state)
 
         (void)state;
         cmd = km_xasprintf(
-            "cd '%s' && WEB_URL=http://127.0.0.1:%d STAFF_LOGIN=ksk.demo "
-            "STAFF_PASSWORD='" PW_STAFF "' ANALYST_LOGIN=analyst.demo "
-            "ANALYST_PASSWORD='" PW_ANALYST "' ARTIFACTS='%s' "
-            "NODE_PATH='%s/node_modules' CHROMIUM=/usr/bin/chromium "
-            "DEADLINE_MS=${DEADLINE_MS:-90000} timeout 400 node '%s/tests/web/browser.js' "
-            "2>'%s/browser.log'",
-            node_dir, t.port, art, node_dir, getenv("KOMEK_ROOT"),
-            t.rt.logdir);
+                "cd '%s' && WEB_URL=http://127.0.0.1:%d STAFF_LOGIN=ksk.demo "
+                "STAFF_PASSWORD='" PW_STAFF "' ANALYST_LOGIN=analyst.demo "
+                "ANALYST_PASSWORD='" PW_ANALYST "' ARTIFACTS='%s' "
+                "NODE_PATH='%s/node_modules' CHROMIUM=/usr/bin/chromium "
+                "DEADLINE_MS=${DEADLINE_MS:-90000} timeout 400 node '%s/tests/web/browser.js' "
+                "2>'%s/browser.log'",
+                node_dir, t.port, art, node_dir, getenv("KOMEK_ROOT"),
+                t.rt.logdir);
         fp = popen(cmd, "r");
         free(cmd);
         assert_non_null(fp);
@@ -139,24 +141,32 @@ static void test_browser(void **state)
         task = json_string_value(json_object_get(res, "task"));
         assert_non_null(task);
         /* the page's counts moved by exactly this task */
-        assert_int_equal(json_integer_value(json_object_get(res, "resolved_after")),
-                         json_integer_value(json_object_get(res, "resolved_before")) + 1);
-        assert_int_equal(json_integer_value(json_object_get(res, "open_after")),
-                         json_integer_value(json_object_get(res, "open_before")) - 1);
-        assert_int_equal(json_integer_value(json_object_get(res, "inbox_overdue_after")),
-                         json_integer_value(json_object_get(res, "inbox_overdue_before")) - 1);
+        assert_int_equal(
+                json_integer_value(json_object_get(res, "resolved_after")),
+                json_integer_value(json_object_get(res, "resolved_before")) +
+                        1);
+        assert_int_equal(
+                json_integer_value(json_object_get(res, "open_after")),
+                json_integer_value(json_object_get(res, "open_before")) - 1);
+        assert_int_equal(
+                json_integer_value(json_object_get(res, "inbox_overdue_after")),
+                json_integer_value(
+                        json_object_get(res, "inbox_overdue_before")) -
+                        1);
         assert_true(json_integer_value(json_object_get(res, "svg")) >= 2);
         assert_true(json_integer_value(json_object_get(res, "bars")) > 10);
         assert_true(json_is_true(json_object_get(res, "english")));
-        assert_int_equal(json_integer_value(json_object_get(res, "csp_violations")), 0);
+        assert_int_equal(
+                json_integer_value(json_object_get(res, "csp_violations")), 0);
         /* the database and the topic agree */
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM tasks WHERE complaint_id = "
-                               "$1::uuid AND status = 'resolved' AND "
-                               "status_note = 'Заменили кран, вода есть "
-                               "(browser test)' AND due_at < resolved_at",
-                               task),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM tasks WHERE complaint_id = "
+                      "$1::uuid AND status = 'resolved' AND "
+                      "status_note = 'Заменили кран, вода есть "
+                      "(browser test)' AND due_at < resolved_at",
+                      task),
+                1);
         /* the resolve's event: once the outbox has nothing unpublished
          * (a row is marked only after the broker's acknowledgement), the
          * topic's end is final; read to it, no settle time */

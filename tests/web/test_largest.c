@@ -46,11 +46,11 @@ static int pids[8], npids;
 static char *fill(int n, int w, int multiline)
 {
         static const char *const pat[NW + 1][3] = {
-            {NULL},
-            {"<&\"'\\/ A", "<&\"'\\\n\t/ A", NULL},
-            {"\xd0\xb6", "\xd3\x99", NULL},             /* ж ә */
-            {"\xe2\x82\xac", "\xe4\xb8\xad", NULL},     /* € 中 */
-            {"\xf0\x9f\x98\x80", "\xf0\x9d\x84\x9e", NULL}, /* 😀 𝄞 */
+                {NULL},
+                {"<&\"'\\/ A", "<&\"'\\\n\t/ A", NULL},
+                {"\xd0\xb6", "\xd3\x99", NULL},                 /* ж ә */
+                {"\xe2\x82\xac", "\xe4\xb8\xad", NULL},         /* € 中 */
+                {"\xf0\x9f\x98\x80", "\xf0\x9d\x84\x9e", NULL}, /* 😀 𝄞 */
         };
         char *s = km_xmalloc((size_t)n * 4 + 1), *p = s;
 
@@ -104,17 +104,17 @@ static json_t *big(int w, const char *ts)
         memset(src + strlen(src), 'x', 64 - strlen(src));
         src[64] = '\0';
         return json_pack(
-            "{s:s,s:o,s:s,s:s,s:s,s:o,s:{s:o,s:o,s:o,s:o,s:o},s:s,s:f,s:f,"
-            "s:{s:o,s:o,s:o},s:o,s:b}",
-            "source", src, "external_id", jfill(128, w, 0), "channel",
-            "telegram", "received_at", ts, "category", "heating",
-            "description", jfill(4000, w, 1), "address", "district",
-            jfill(64, w, 0), "street", jfill(128, w, 0), "house",
-            jfill(16, w, 0), "apartment", jfill(16, w, 0), "text",
-            jfill(256, w, 0), "building_id", building, "lat", 51.1282,
-            "long", 71.4306, "contact", "name", jfill(128, w, 0), "phone",
-            jfill(32, w, 0), "email", jfill(128, w, 0), "media_urls",
-            media(10, w), "emergency", 1);
+                "{s:s,s:o,s:s,s:s,s:s,s:o,s:{s:o,s:o,s:o,s:o,s:o},s:s,s:f,s:f,"
+                "s:{s:o,s:o,s:o},s:o,s:b}",
+                "source", src, "external_id", jfill(128, w, 0), "channel",
+                "telegram", "received_at", ts, "category", "heating",
+                "description", jfill(4000, w, 1), "address", "district",
+                jfill(64, w, 0), "street", jfill(128, w, 0), "house",
+                jfill(16, w, 0), "apartment", jfill(16, w, 0), "text",
+                jfill(256, w, 0), "building_id", building, "lat", 51.1282,
+                "long", 71.4306, "contact", "name", jfill(128, w, 0), "phone",
+                jfill(32, w, 0), "email", jfill(128, w, 0), "media_urls",
+                media(10, w), "emergency", 1);
 }
 
 /* HTML as komek-web escapes it (web/web_buf.c: & < > " ' as
@@ -127,15 +127,24 @@ static char *html(const char *s)
                 const char *e = NULL;
 
                 switch (*s) {
-                case '&': e = "&amp;"; break;
-                case '<': e = "&lt;"; break;
-                case '>': e = "&gt;"; break;
-                case '"': e = "&quot;"; break;
-                case '\'': e = "&#39;"; break;
+                case '&':
+                        e = "&amp;";
+                        break;
+                case '<':
+                        e = "&lt;";
+                        break;
+                case '>':
+                        e = "&gt;";
+                        break;
+                case '"':
+                        e = "&quot;";
+                        break;
+                case '\'':
+                        e = "&#39;";
+                        break;
                 default:
-                        *p++ = ((unsigned char)*s < 0x20 && *s != '\n')
-                                   ? ' '
-                                   : *s;
+                        *p++ = ((unsigned char)*s < 0x20 && *s != '\n') ? ' '
+                                                                        : *s;
                         continue;
                 }
                 p = stpcpy(p, e);
@@ -161,11 +170,12 @@ static const char *sv(const json_t *o, const char *path)
 static int gw_post(int port, const char *key, int w, char *id, size_t idlen)
 {
         json_t *j = want[NW + w - 1], *a = json_object_get(j, "address");
-        const char *names[] = {"api_key", "service_code", "description",
-                               "address_string", "address_id", "district",
-                               "street", "house", "apartment", "first_name",
-                               "last_name", "phone", "email", "media_url",
-                               "external_id", "lat", "long", "emergency"};
+        const char *names[] = {
+                "api_key",    "service_code", "description", "address_string",
+                "address_id", "district",     "street",      "house",
+                "apartment",  "first_name",   "last_name",   "phone",
+                "email",      "media_url",    "external_id", "lat",
+                "long",       "emergency"};
         const char *vals[18];
         char lat[32], lon[32], *body;
         const char *p;
@@ -173,20 +183,26 @@ static int gw_post(int port, const char *key, int w, char *id, size_t idlen)
         struct http_resp r;
         int st;
 
-        snprintf(lat, sizeof(lat), "%.4f", json_real_value(json_object_get(j, "lat")));
-        snprintf(lon, sizeof(lon), "%.4f", json_real_value(json_object_get(j, "long")));
-        vals[0] = key, vals[1] = sv(j, "category"), vals[2] = sv(j, "description");
-        vals[3] = sv(a, "text"), vals[4] = building, vals[5] = sv(a, "district");
+        snprintf(lat, sizeof(lat), "%.4f",
+                 json_real_value(json_object_get(j, "lat")));
+        snprintf(lon, sizeof(lon), "%.4f",
+                 json_real_value(json_object_get(j, "long")));
+        vals[0] = key, vals[1] = sv(j, "category"),
+        vals[2] = sv(j, "description");
+        vals[3] = sv(a, "text"), vals[4] = building,
+        vals[5] = sv(a, "district");
         vals[6] = sv(a, "street"), vals[7] = sv(a, "house");
-        vals[8] = sv(a, "apartment"), vals[9] = first[w - 1], vals[10] = last[w - 1];
+        vals[8] = sv(a, "apartment"), vals[9] = first[w - 1],
+        vals[10] = last[w - 1];
         vals[11] = sv(j, "contact.phone"), vals[12] = sv(j, "contact.email");
-        vals[13] = json_string_value(json_array_get(json_object_get(j, "media_urls"), 0));
+        vals[13] = json_string_value(
+                json_array_get(json_object_get(j, "media_urls"), 0));
         vals[14] = sv(j, "external_id"), vals[15] = lat, vals[16] = lon;
         vals[17] = "true";
         body = km_xmalloc(cap);
         for (int i = 0; i < 18; i++) {
-                len += (size_t)snprintf(body + len, cap - len, "%s%s=",
-                                        i ? "&" : "", names[i]);
+                len += (size_t)snprintf(body + len, cap - len,
+                                        "%s%s=", i ? "&" : "", names[i]);
                 for (p = vals[i]; *p; p++)
                         len += (size_t)snprintf(body + len, cap - len, "%%%02X",
                                                 (unsigned char)*p);
@@ -234,11 +250,13 @@ static void test_largest_everywhere(void **state)
 {
         char ts[32], file[512], pf[512], key[128], week[16], sg[200], rg[200];
         char txn[200], ag[200], vt[200], *out = NULL, *cmd;
-        const char *rargs[] = {"--set", rg, "--set", txn, "--set",
-                               "router.batch_ms=100", NULL};
+        const char *rargs[] = {"--set", rg,      "--set",
+                               txn,     "--set", "router.batch_ms=100",
+                               NULL};
         const char *sargs[] = {"--set", sg, NULL};
-        const char *aargs[] = {"--set", ag, "--set", vt, "--set",
-                               "analytics.batch_ms=100", NULL};
+        const char *aargs[] = {"--set", ag,      "--set",
+                               vt,      "--set", "analytics.batch_ms=100",
+                               NULL};
         const char *gargs[] = {"--port", "0", "--port-file", pf, NULL};
         time_t now = time(NULL), local = now + 5 * 3600;
         struct tm tm;
@@ -273,11 +291,11 @@ static void test_largest_everywhere(void **state)
         }
 
         /* 2. komek-gateway takes the four as Open311 POSTs */
-        cmd = km_xasprintf("KOMEK_PG_CONNINFO=\"%s\" %s/komek-keys --config %s/deploy/komek.conf "
-                           "--log-level warn add --source largest-gw "
-                           "--rate 1000 --scope read_private",
-                           t.rt.conninfo, getenv("KOMEK_BIN"),
-                           getenv("KOMEK_ROOT"));
+        cmd = km_xasprintf(
+                "KOMEK_PG_CONNINFO=\"%s\" %s/komek-keys --config %s/deploy/komek.conf "
+                "--log-level warn add --source largest-gw "
+                "--rate 1000 --scope read_private",
+                t.rt.conninfo, getenv("KOMEK_BIN"), getenv("KOMEK_ROOT"));
         fp = popen(cmd, "r");
         free(cmd);
         assert_non_null(fp);
@@ -309,14 +327,15 @@ static void test_largest_everywhere(void **state)
                 json_array_remove(json_object_get(j, "media_urls"), 9);
                 while (json_array_size(json_object_get(j, "media_urls")) > 1)
                         json_array_remove(json_object_get(j, "media_urls"), 1);
-                assert_int_equal(gw_post(port, key, w, ids[NW + w - 1],
-                                         sizeof(ids[0])),
-                                 201);
+                assert_int_equal(
+                        gw_post(port, key, w, ids[NW + w - 1], sizeof(ids[0])),
+                        201);
         }
 
         /* 3. router and sink: one task each, every field whole */
         snprintf(rg, sizeof(rg), "router.group=%s-router", t.rt.schema);
-        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt", t.rt.schema);
+        snprintf(txn, sizeof(txn), "router.transactional_id=%s-rt",
+                 t.rt.schema);
         snprintf(sg, sizeof(sg), "tasksink.group=%s-sink", t.rt.schema);
         pids[npids++] = rt_spawn(&t.rt, "router", rargs, NULL, 0);
         pids[npids++] = rt_spawn(&t.rt, "tasksink", sargs, NULL, 0);
@@ -331,28 +350,31 @@ static void test_largest_everywhere(void **state)
                 {
                         const char *params[2] = {ext, sv(want[i], "source")};
                         PGresult *res = PQexecParams(
-                            t.rt.conn,
-                            "SELECT complaint::text, description, "
-                            "contact::text, address, complaint_id, org_id "
-                            "FROM tasks WHERE complaint->>'external_id' = $1 "
-                            "AND complaint->>'source' = $2",
-                            2, NULL, params, NULL, NULL, 0);
+                                t.rt.conn,
+                                "SELECT complaint::text, description, "
+                                "contact::text, address, complaint_id, org_id "
+                                "FROM tasks WHERE complaint->>'external_id' = $1 "
+                                "AND complaint->>'source' = $2",
+                                2, NULL, params, NULL, NULL, 0);
 
                         assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
                         assert_int_equal(PQntuples(res), 1);
                         got = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
                         assert_non_null(got);
-                        json_object_foreach(want[i], k, v) {
+                        json_object_foreach (want[i], k, v) {
                                 if (strcmp(k, "received_at") == 0 && i >= NW)
                                         continue; /* the gateway's clock */
                                 if (!json_equal(v, json_object_get(got, k)))
-                                        fail_msg("complaint %d: field %s differs "
-                                                 "in tasks.complaint", i, k);
+                                        fail_msg(
+                                                "complaint %d: field %s differs "
+                                                "in tasks.complaint",
+                                                i, k);
                         }
                         assert_string_equal(PQgetvalue(res, 0, 1),
                                             sv(want[i], "description"));
                         contact = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
-                        assert_true(json_equal(contact, json_object_get(want[i], "contact")));
+                        assert_true(json_equal(
+                                contact, json_object_get(want[i], "contact")));
                         assert_string_equal(PQgetvalue(res, 0, 3),
                                             sv(want[i], "address.text"));
                         assert_string_equal(PQgetvalue(res, 0, 5), t.org);
@@ -360,7 +382,8 @@ static void test_largest_everywhere(void **state)
                                 snprintf(ids[i], sizeof(ids[i]), "%s",
                                          PQgetvalue(res, 0, 4));
                         else
-                                assert_string_equal(ids[i], PQgetvalue(res, 0, 4));
+                                assert_string_equal(ids[i],
+                                                    PQgetvalue(res, 0, 4));
                         json_decref(contact);
                         json_decref(got);
                         PQclear(res);
@@ -384,13 +407,13 @@ static void test_largest_everywhere(void **state)
                                          sv(want[i], "channel"), building,
                                          t.org};
                 PGresult *res = PQexecParams(
-                    t.rt.conn,
-                    "SELECT count(*) FROM an_complaints c JOIN an_tasks a "
-                    "USING (complaint_id) WHERE complaint_id = $1 AND "
-                    "c.source = $2 AND c.channel = $3 AND c.building_id = $4 "
-                    "AND c.category = 'heating' AND c.emergency AND a.org_id "
-                    "= $5",
-                    5, NULL, params, NULL, NULL, 0);
+                        t.rt.conn,
+                        "SELECT count(*) FROM an_complaints c JOIN an_tasks a "
+                        "USING (complaint_id) WHERE complaint_id = $1 AND "
+                        "c.source = $2 AND c.channel = $3 AND c.building_id = $4 "
+                        "AND c.category = 'heating' AND c.emergency AND a.org_id "
+                        "= $5",
+                        5, NULL, params, NULL, NULL, 0);
 
                 assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
                 assert_string_equal(PQgetvalue(res, 0, 0), "1");
@@ -399,7 +422,8 @@ static void test_largest_everywhere(void **state)
 
         /* 5. komek-report: the week counts all eight */
         {
-                const char *rpargs[] = {"--week", week, "--format", "json", NULL};
+                const char *rpargs[] = {"--week", week, "--format", "json",
+                                        NULL};
                 json_t *rp, *c;
                 size_t i;
                 long heating = -1;
@@ -407,11 +431,13 @@ static void test_largest_everywhere(void **state)
                 assert_int_equal(rt_run(&t.rt, "report", rpargs, &out), 0);
                 rp = json_loads(out, 0, NULL);
                 assert_non_null(rp);
-                assert_int_equal(json_integer_value(json_object_get(rp, "count")),
-                                 2 * NW);
-                json_array_foreach(json_object_get(rp, "categories"), i, c)
+                assert_int_equal(
+                        json_integer_value(json_object_get(rp, "count")),
+                        2 * NW);
+                json_array_foreach (json_object_get(rp, "categories"), i, c)
                         if (strcmp(sv(c, "code"), "heating") == 0)
-                                heating = (long)json_integer_value(json_object_get(c, "count"));
+                                heating = (long)json_integer_value(
+                                        json_object_get(c, "count"));
                 assert_int_equal(heating, 2 * NW);
                 /* and never the residents' text */
                 assert_null(strstr(out, sv(want[3], "description")));
@@ -431,13 +457,18 @@ static void test_largest_everywhere(void **state)
                                          "largest-staff-pw-1"),
                                  0);
                 assert_int_equal(wt_web_start(&t, NULL), 0);
-                assert_int_equal(wc_do(t.port, "GET", "/login", NULL, &jar, NULL, &r), 0);
+                assert_int_equal(
+                        wc_do(t.port, "GET", "/login", NULL, &jar, NULL, &r),
+                        0);
                 assert_int_equal(wc_input(r.body, "csrf", tok, sizeof(tok)), 0);
                 wc_free(&r);
-                snprintf(body, sizeof(body),
-                         "csrf=%s&login=largest.staff&password=largest-staff-pw-1",
-                         tok);
-                assert_int_equal(wc_do(t.port, "POST", "/login", body, &jar, NULL, &r), 0);
+                snprintf(
+                        body, sizeof(body),
+                        "csrf=%s&login=largest.staff&password=largest-staff-pw-1",
+                        tok);
+                assert_int_equal(
+                        wc_do(t.port, "POST", "/login", body, &jar, NULL, &r),
+                        0);
                 assert_int_equal(r.status, 303);
                 wc_free(&r);
                 for (int i = 0; i < 2 * NW; i++) {
@@ -446,14 +477,17 @@ static void test_largest_everywhere(void **state)
                                                 "contact.email"};
 
                         snprintf(path, sizeof(path), "/tasks/%s", ids[i]);
-                        assert_int_equal(wc_do(t.port, "GET", path, NULL, &jar, NULL, &r), 0);
+                        assert_int_equal(wc_do(t.port, "GET", path, NULL, &jar,
+                                               NULL, &r),
+                                         0);
                         assert_int_equal(r.status, 200);
                         for (int f = 0; f < 5; f++) {
                                 char *h = html(sv(want[i], fields[f]));
 
                                 if (strstr(r.body, h) == NULL)
-                                        fail_msg("web: task %d: %s not shown whole",
-                                                 i, fields[f]);
+                                        fail_msg(
+                                                "web: task %d: %s not shown whole",
+                                                i, fields[f]);
                                 free(h);
                         }
                         wc_free(&r);
@@ -468,24 +502,31 @@ static void test_largest_everywhere(void **state)
                 char path[256];
 
                 /* public: no description of a service not made public */
-                snprintf(path, sizeof(path), "/requests/%s.json", ids[NW + w - 1]);
-                assert_int_equal(http_do(port, "GET", path, NULL, NULL, 0, &r), 0);
+                snprintf(path, sizeof(path), "/requests/%s.json",
+                         ids[NW + w - 1]);
+                assert_int_equal(http_do(port, "GET", path, NULL, NULL, 0, &r),
+                                 0);
                 assert_int_equal(r.status, 200);
                 assert_null(strstr(r.body, "\"description\":\""));
                 http_resp_free(&r);
                 /* a read_private key sees the whole record */
                 snprintf(path, sizeof(path), "/requests/%s.json?api_key=%s",
                          ids[NW + w - 1], key);
-                assert_int_equal(http_do(port, "GET", path, NULL, NULL, 0, &r), 0);
+                assert_int_equal(http_do(port, "GET", path, NULL, NULL, 0, &r),
+                                 0);
                 assert_int_equal(r.status, 200);
                 o = json_loads(r.body, 0, NULL);
                 r0 = json_array_get(o, 0);
                 assert_non_null(r0);
-                assert_string_equal(sv(r0, "service_request_id"), ids[NW + w - 1]);
-                assert_string_equal(sv(r0, "description"), sv(j, "description"));
+                assert_string_equal(sv(r0, "service_request_id"),
+                                    ids[NW + w - 1]);
+                assert_string_equal(sv(r0, "description"),
+                                    sv(j, "description"));
                 assert_string_equal(sv(r0, "address"), sv(j, "address.text"));
-                assert_string_equal(sv(r0, "media_url"),
-                                    json_string_value(json_array_get(json_object_get(j, "media_urls"), 0)));
+                assert_string_equal(
+                        sv(r0, "media_url"),
+                        json_string_value(json_array_get(
+                                json_object_get(j, "media_urls"), 0)));
                 json_decref(o);
                 http_resp_free(&r);
         }
@@ -498,14 +539,16 @@ static int setup(void **state)
         (void)state;
         npids = 0;
         if (rt_setup(&t.rt, "largest") ||
-            rt_gen(&t.rt, "--seed 11 --buildings 60 --ksks 4 --lift-operators 1 "
-                          "--complaints 1 --days 1 --votes 0") ||
+            rt_gen(&t.rt,
+                   "--seed 11 --buildings 60 --ksks 4 --lift-operators 1 "
+                   "--complaints 1 --days 1 --votes 0") ||
             rt_import(&t.rt, NULL) ||
             km_test_topic(&t.rt.conf, votes, sizeof(votes), "largest-votes", 1))
                 return -1;
         t.web_pid = -1;
-        if (wt_q(&t, "SELECT ksk_id || ' ' || id FROM buildings WHERE ksk_id "
-                     "IS NOT NULL ORDER BY id LIMIT 1",
+        if (wt_q(&t,
+                 "SELECT ksk_id || ' ' || id FROM buildings WHERE ksk_id "
+                 "IS NOT NULL ORDER BY id LIMIT 1",
                  NULL, org, sizeof(org)))
                 return -1;
         if (sscanf(org, "%63s %63s", t.org, building) != 2)

@@ -38,8 +38,7 @@ static long t_qn(const char *sql)
 }
 
 /* A fresh browser's sign-in form: its token and cookie in jar. */
-static void l_form(struct wc_jar *jar, const char *extra, char *tok,
-                   size_t len)
+static void l_form(struct wc_jar *jar, const char *extra, char *tok, size_t len)
 {
         struct wc_resp r;
 
@@ -70,8 +69,8 @@ static int l_login(const char *user, const char *pw, const char *extra,
         st = r.status;
         if (retry)
                 *retry = wc_header(&r, "Retry-After", h, sizeof(h))
-                             ? strtol(h, NULL, 10)
-                             : 0;
+                                 ? strtol(h, NULL, 10)
+                                 : 0;
         wc_free(&r);
         return st;
 }
@@ -100,9 +99,8 @@ static void test_attacker_cannot_keep_user_out(void **state)
         (void)state;
         wc_source = "127.0.0.2"; /* the attacker */
         for (int i = 0; i < 5; i++)
-                assert_int_equal(l_login("victim", "wrong password!", NULL,
-                                         NULL),
-                                 401);
+                assert_int_equal(
+                        l_login("victim", "wrong password!", NULL, NULL), 401);
         assert_int_equal(l_login("victim", "wrong password!", NULL, &retry),
                          429);
         assert_in_range(retry, 590, 600); /* web.login_delay_s */
@@ -110,9 +108,8 @@ static void test_attacker_cannot_keep_user_out(void **state)
         assert_int_equal(l_login("victim", PW, NULL, NULL), 429);
         /* refused tries are not counted: they cannot grow anything */
         for (int i = 0; i < 10; i++)
-                assert_int_equal(l_login("victim", "wrong password!", NULL,
-                                         NULL),
-                                 429);
+                assert_int_equal(
+                        l_login("victim", "wrong password!", NULL, NULL), 429);
         assert_int_equal(t_qn("SELECT failures FROM web_login_throttle WHERE "
                               "login = 'victim' AND addr = '127.0.0.2'"),
                          5);
@@ -127,8 +124,7 @@ static void test_attacker_cannot_keep_user_out(void **state)
         wc_source = "127.0.0.1";
         assert_int_equal(l_login("victim", PW, NULL, NULL), 303);
         wc_source = "127.0.0.2";
-        assert_int_equal(l_login("victim", "wrong password!", NULL, NULL),
-                         429);
+        assert_int_equal(l_login("victim", "wrong password!", NULL, NULL), 429);
         wc_source = "127.0.0.1";
         assert_int_equal(l_login("victim", PW, NULL, NULL), 303);
         /* the user's own pair was forgotten at each success */
@@ -178,8 +174,7 @@ static void test_growing_delay(void **state)
         /* each further failure doubles the delay, up to
          * web.login_delay_max_s (4000 here) */
         for (int i = 0; i < 5; i++) {
-                assert_int_equal(l_login("guser", "wrong password!", c,
-                                         &retry),
+                assert_int_equal(l_login("guser", "wrong password!", c, &retry),
                                  429);
                 assert_in_range(retry, want - 10, want);
                 l_delay_over("guser");
@@ -236,7 +231,7 @@ static void test_parallel_attempts_counted_once(void **state)
         }
         for (int i = 0; i < NPAR; i++)
                 assert_int_equal(
-                    pthread_create(&th[i], NULL, l_par_post, &par[i]), 0);
+                        pthread_create(&th[i], NULL, l_par_post, &par[i]), 0);
         for (int i = 0; i < NPAR; i++)
                 pthread_join(th[i], NULL);
         for (int i = 0; i < NPAR; i++) {
@@ -245,8 +240,8 @@ static void test_parallel_attempts_counted_once(void **state)
         }
         /* exactly web.login_max_failures password checks */
         if (n401 != 5 || n429 != NPAR - 5)
-                fail_msg("got %d x 401 and %d x 429, want 5 and %d", n401,
-                         n429, NPAR - 5);
+                fail_msg("got %d x 401 and %d x 429, want 5 and %d", n401, n429,
+                         NPAR - 5);
         assert_int_equal(t_qn("SELECT failures FROM web_login_throttle WHERE "
                               "login = 'puser' AND addr = '192.0.2.99'"),
                          5);
@@ -267,31 +262,32 @@ static void test_global_lock_and_unlock(void **state)
                 for (int i = 0; i < 5 && n < LOCK_AT; i++, n++) {
                         snprintf(hdr, sizeof(hdr),
                                  "X-Forwarded-For: 198.18.0.%d\r\n", a + 1);
-                        assert_int_equal(l_login("zuser", "wrong password!",
-                                                 hdr, NULL),
-                                         401);
+                        assert_int_equal(
+                                l_login("zuser", "wrong password!", hdr, NULL),
+                                401);
                 }
         /* now locked from everywhere, a fresh address with the right
          * password too */
-        assert_int_equal(l_login("zuser", PW, "X-Forwarded-For: 198.18.1.1\r\n",
-                                 &retry),
-                         429);
+        assert_int_equal(
+                l_login("zuser", PW, "X-Forwarded-For: 198.18.1.1\r\n", &retry),
+                429);
         assert_in_range(retry, 3590, 3600); /* web.login_lock_s */
         /* other logins are not */
-        assert_int_equal(l_login("yuser", PW, "X-Forwarded-For: 198.18.1.1\r\n",
-                                 NULL),
-                         303);
+        assert_int_equal(
+                l_login("yuser", PW, "X-Forwarded-For: 198.18.1.1\r\n", NULL),
+                303);
         /* unlock: an unknown login is refused, a known one cleared */
-        assert_int_equal(wt_users(&t, NULL, "unlock", "no.such.login", NULL), 1);
+        assert_int_equal(wt_users(&t, NULL, "unlock", "no.such.login", NULL),
+                         1);
         assert_int_equal(wt_users(&t, &out, "unlock", "zuser", NULL), 0);
         assert_non_null(strstr(out, "zuser unlocked"));
         free(out);
         assert_int_equal(t_qn("SELECT count(*) FROM web_login_throttle WHERE "
                               "login = 'zuser'"),
                          0);
-        assert_int_equal(l_login("zuser", PW, "X-Forwarded-For: 198.18.1.1\r\n",
-                                 NULL),
-                         303);
+        assert_int_equal(
+                l_login("zuser", PW, "X-Forwarded-For: 198.18.1.1\r\n", NULL),
+                303);
 }
 
 /* A proxy header from a peer that is not web.trusted_proxy: ignored. */
@@ -310,9 +306,9 @@ static void test_spoofed_header_ignored(void **state)
                 assert_int_equal(l_login("suser", "wrong password!", hdr, NULL),
                                  401);
         }
-        assert_int_equal(l_login("suser", PW,
-                                 "X-Forwarded-For: 192.0.2.200\r\n", NULL),
-                         429);
+        assert_int_equal(
+                l_login("suser", PW, "X-Forwarded-For: 192.0.2.200\r\n", NULL),
+                429);
         assert_int_equal(t_qn("SELECT count(*) FROM web_login_throttle WHERE "
                               "login = 'suser' AND addr <> '127.0.0.1' AND "
                               "addr <> ''"),
@@ -329,12 +325,13 @@ static void test_spoofed_header_ignored(void **state)
 
 static int setup(void **state)
 {
-        const char *const extra[] = {
-            "--set", "web.trusted_proxy=127.0.0.1", "--set",
-            "web.login_delay_s=600", "--set", "web.login_delay_max_s=4000",
-            "--set", "web.login_lock_failures=40", "--set",
-            "web.per_ip_connections=64", "--set", "web.session_cache_ms=0",
-            NULL};
+        const char *const extra[] = {"--set", "web.trusted_proxy=127.0.0.1",
+                                     "--set", "web.login_delay_s=600",
+                                     "--set", "web.login_delay_max_s=4000",
+                                     "--set", "web.login_lock_failures=40",
+                                     "--set", "web.per_ip_connections=64",
+                                     "--set", "web.session_cache_ms=0",
+                                     NULL};
         const char *users[] = {"victim", "xuser", "yuser", "guser",
                                "zuser",  "suser", NULL};
 

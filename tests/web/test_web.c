@@ -33,7 +33,7 @@ struct wt t;
 /* ---- helpers -------------------------------------------------------------- */
 
 int w_req(struct wc_jar *jar, const char *method, const char *path,
-               const char *body, const char *extra, struct wc_resp *r)
+          const char *body, const char *extra, struct wc_resp *r)
 {
         if (wc_do(t.port, method, path, body, jar, extra, r))
                 fail_msg("%s %s: no answer", method, path);
@@ -70,8 +70,7 @@ int w_login(struct wc_jar *jar, const char *user, const char *pw)
 }
 
 /* The session's form token, from a page. */
-void w_csrf_of(struct wc_jar *jar, const char *path, char *tok,
-                    size_t len)
+void w_csrf_of(struct wc_jar *jar, const char *path, char *tok, size_t len)
 {
         struct wc_resp r;
 
@@ -81,7 +80,7 @@ void w_csrf_of(struct wc_jar *jar, const char *path, char *tok,
 }
 
 int w_post(struct wc_jar *jar, const char *path, const char *body,
-                     const char *extra)
+           const char *extra)
 {
         struct wc_resp r;
         int st = w_req(jar, "POST", path, body, extra, &r);
@@ -131,9 +130,9 @@ static void test_headers_and_static(void **state)
         assert_non_null(strstr(h, "script-src 'none'"));
         assert_string_equal(wc_header(&r, "X-Frame-Options", h, sizeof(h)),
                             "DENY");
-        assert_string_equal(wc_header(&r, "X-Content-Type-Options", h,
-                                      sizeof(h)),
-                            "nosniff");
+        assert_string_equal(
+                wc_header(&r, "X-Content-Type-Options", h, sizeof(h)),
+                "nosniff");
         assert_string_equal(wc_header(&r, "Cache-Control", h, sizeof(h)),
                             "no-store");
         assert_string_equal(wc_header(&r, "Referrer-Policy", h, sizeof(h)),
@@ -180,16 +179,18 @@ static void test_login_and_cookies(void **state)
         assert_string_equal(wc_cookie(&jar, "km_session") ? "set" : "none",
                             "set");
         /* the stored id is a hash of the cookie's, never the cookie's */
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM web_sessions WHERE id_hash "
-                               "= $1",
-                               wc_cookie(&jar, "km_session")),
-                         0);
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM web_sessions WHERE id_hash "
-                               "= encode(sha256(convert_to($1, 'UTF8')), 'hex')",
-                               wc_cookie(&jar, "km_session")),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM web_sessions WHERE id_hash "
+                      "= $1",
+                      wc_cookie(&jar, "km_session")),
+                0);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM web_sessions WHERE id_hash "
+                      "= encode(sha256(convert_to($1, 'UTF8')), 'hex')",
+                      wc_cookie(&jar, "km_session")),
+                1);
         assert_int_equal(w_req(&jar, "GET", "/", NULL, NULL, &r), 303);
         assert_string_equal(wc_header(&r, "Location", h, sizeof(h)), "/inbox");
         wc_free(&r);
@@ -199,8 +200,9 @@ static void test_login_and_cookies(void **state)
                 struct wc_jar j2 = {0};
 
                 assert_int_equal(w_login(&j2, "Staff.A", PW_A), 303);
-                assert_int_equal(w_login(&j2, "staff.a", "CORRECT HORSE BATTERY A"),
-                                 401);
+                assert_int_equal(
+                        w_login(&j2, "staff.a", "CORRECT HORSE BATTERY A"),
+                        401);
         }
         w_sql("DELETE FROM web_login_throttle", NULL);
 }
@@ -213,7 +215,8 @@ static void test_wrong_password_and_lockout(void **state)
         (void)state;
         /* wrong passwords: 401, the same answer for an unknown login */
         for (int i = 0; i < 4; i++)
-                assert_int_equal(w_login(&jar, "staff.b", "wrong password!"), 401);
+                assert_int_equal(w_login(&jar, "staff.b", "wrong password!"),
+                                 401);
         assert_int_equal(w_login(&jar, "staff.b", PW_B), 303); /* clears */
         assert_int_equal(wt_qn(&t,
                                "SELECT count(*) FROM web_login_throttle WHERE "
@@ -221,13 +224,15 @@ static void test_wrong_password_and_lockout(void **state)
                                NULL),
                          0);
         for (int i = 0; i < 5; i++)
-                assert_int_equal(w_login(&jar, "staff.b", "wrong password!"), 401);
+                assert_int_equal(w_login(&jar, "staff.b", "wrong password!"),
+                                 401);
         /* this address waits (web.login_delay_s here): even the right
          * password is refused, without a check */
         assert_int_equal(w_login(&jar, "staff.b", PW_B), 429);
         /* an unknown login waits the same way (says nothing of existence) */
         for (int i = 0; i < 5; i++)
-                assert_int_equal(w_login(&jar, "nobody.here", "whatever12"), 401);
+                assert_int_equal(w_login(&jar, "nobody.here", "whatever12"),
+                                 401);
         assert_int_equal(w_login(&jar, "nobody.here", "whatever12"), 429);
         {
                 char tok[128], body[256];
@@ -236,8 +241,8 @@ static void test_wrong_password_and_lockout(void **state)
                                  200);
                 assert_int_equal(wc_input(r.body, "csrf", tok, sizeof(tok)), 0);
                 wc_free(&r);
-                snprintf(body, sizeof(body),
-                         "csrf=%s&login=staff.b&password=x", tok);
+                snprintf(body, sizeof(body), "csrf=%s&login=staff.b&password=x",
+                         tok);
                 assert_int_equal(w_req(&jar, "POST", "/login", body, NULL, &r),
                                  429);
                 assert_non_null(strstr(r.body, "id=\"error\""));
@@ -245,8 +250,8 @@ static void test_wrong_password_and_lockout(void **state)
         }
         /* the delay ends */
         w_sql("UPDATE web_login_throttle SET next_at = now() - interval "
-             "'1 second'",
-             NULL);
+              "'1 second'",
+              NULL);
         assert_int_equal(w_login(&jar, "staff.b", PW_B), 303);
         w_sql("DELETE FROM web_login_throttle", NULL);
 }
@@ -270,24 +275,24 @@ static void test_csrf(void **state)
         assert_int_equal(w_post(&a, path, "", NULL), 403);
         assert_int_equal(w_post(&a, path, "csrf=", NULL), 403);
         assert_int_equal(w_post(&a, path,
-                                   "csrf=00000000000000000000000000000000000"
-                                   "00000000000000000000000000000",
-                                   NULL),
+                                "csrf=00000000000000000000000000000000000"
+                                "00000000000000000000000000000",
+                                NULL),
                          403);
         snprintf(body, sizeof(body), "csrf=%s", tok_b); /* b's replayed form */
         assert_int_equal(w_post(&a, path, body, NULL), 403);
         snprintf(body, sizeof(body), "csrf=%s", tok_a);
-        assert_int_equal(w_post(&a, path, body,
-                                   "Origin: http://evil.example\r\n"),
-                         403);
+        assert_int_equal(
+                w_post(&a, path, body, "Origin: http://evil.example\r\n"), 403);
         /* what a browser sends with referrer policy no-referrer */
         assert_int_equal(w_post(&a, path, body, "Origin: null\r\n"), 403);
         assert_int_equal(w_post(&a, "/logout", "csrf=bad", NULL), 403);
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM tasks WHERE complaint_id = "
-                               "$1::uuid AND status = 'open'",
-                               id),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM tasks WHERE complaint_id = "
+                      "$1::uuid AND status = 'open'",
+                      id),
+                1);
         /* the right token from the same origin works */
         {
                 char origin[64];
@@ -296,11 +301,12 @@ static void test_csrf(void **state)
                          "Origin: http://127.0.0.1:%d\r\n", t.port);
                 assert_int_equal(w_post(&a, path, body, origin), 303);
         }
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM tasks WHERE complaint_id = "
-                               "$1::uuid AND status = 'acknowledged'",
-                               id),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM tasks WHERE complaint_id = "
+                      "$1::uuid AND status = 'acknowledged'",
+                      id),
+                1);
 }
 
 static void test_session_expiry_and_logout(void **state)
@@ -313,24 +319,25 @@ static void test_session_expiry_and_logout(void **state)
         assert_int_equal(w_login(&a, "staff.a", PW_A), 303);
         assert_int_equal(w_get(&a, "/inbox"), 200);
         w_sql("UPDATE web_sessions SET expires_at = now() - interval '1 second' "
-             "WHERE login = 'staff.a'",
-             NULL);
+              "WHERE login = 'staff.a'",
+              NULL);
         assert_int_equal(w_req(&a, "GET", "/inbox", NULL, NULL, &r), 303);
         assert_string_equal(wc_header(&r, "Location", h, sizeof(h)), "/login");
         wc_free(&r);
         /* idle expiry slides: a request pushes it out, not past the maximum */
         assert_int_equal(w_login(&b, "staff.a", PW_A), 303);
         w_sql("UPDATE web_sessions SET last_seen_at = now() - interval '10 "
-             "minutes', expires_at = now() + interval '1 minute' WHERE login = "
-             "'staff.a' AND expires_at > now()",
-             NULL);
+              "minutes', expires_at = now() + interval '1 minute' WHERE login = "
+              "'staff.a' AND expires_at > now()",
+              NULL);
         assert_int_equal(w_get(&b, "/inbox"), 200);
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM web_sessions WHERE login = "
-                               "'staff.a' AND expires_at > now() + interval "
-                               "'50 minutes'",
-                               NULL),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM web_sessions WHERE login = "
+                      "'staff.a' AND expires_at > now() + interval "
+                      "'50 minutes'",
+                      NULL),
+                1);
         /* sign-out ends the session on the server too */
         w_csrf_of(&b, "/inbox", tok, sizeof(tok));
         {
@@ -341,11 +348,12 @@ static void test_session_expiry_and_logout(void **state)
                 assert_null(wc_cookie(&b, "km_session"));
                 assert_int_equal(w_get(&copy, "/inbox"), 303); /* old cookie */
         }
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM web_sessions WHERE login = "
-                               "'staff.a' AND expires_at > now()",
-                               NULL),
-                         0);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM web_sessions WHERE login = "
+                      "'staff.a' AND expires_at > now()",
+                      NULL),
+                0);
 }
 
 /* Issue 19: the cookie lives as long as the server's session; a sign-in
@@ -391,8 +399,7 @@ static void test_session_lifetime_rotation_cap(void **state)
 
                 assert_int_equal(w_req(&pre, "GET", "/login", NULL, NULL, &r),
                                  200);
-                assert_int_equal(wc_input(r.body, "csrf", tok, sizeof(tok)),
-                                 0);
+                assert_int_equal(wc_input(r.body, "csrf", tok, sizeof(tok)), 0);
                 wc_free(&r);
                 /* the session cookie plus a fresh sign-in form's */
                 for (int i = 0; i < pre.n && a.n < WC_MAX_COOKIES; i++) {
@@ -410,19 +417,21 @@ static void test_session_lifetime_rotation_cap(void **state)
                                 wc_cookie(&before, "km_session"));
         assert_int_equal(w_get(&a, "/inbox"), 200);
         assert_int_equal(w_get(&before, "/inbox"), 303); /* the old one */
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM web_sessions WHERE login = "
-                               "'staff.b'",
-                               NULL),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM web_sessions WHERE login = "
+                      "'staff.b'",
+                      NULL),
+                1);
         /* the cap: a fourth sign-in ends the oldest of three */
         for (int i = 0; i < 3; i++)
                 assert_int_equal(w_login(&j[i], "staff.b", PW_B), 303);
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM web_sessions WHERE login = "
-                               "'staff.b'",
-                               NULL),
-                         3);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM web_sessions WHERE login = "
+                      "'staff.b'",
+                      NULL),
+                3);
         assert_int_equal(w_get(&a, "/inbox"), 303); /* the oldest */
         for (int i = 0; i < 3; i++)
                 assert_int_equal(w_get(&j[i], "/inbox"), 200);
@@ -435,7 +444,8 @@ static void test_lang(void **state)
         struct wc_resp r;
 
         (void)state;
-        assert_int_equal(w_req(&j, "GET", "/login?lang=en", NULL, NULL, &r), 200);
+        assert_int_equal(w_req(&j, "GET", "/login?lang=en", NULL, NULL, &r),
+                         200);
         assert_non_null(strstr(r.body, "<html lang=\"en\">"));
         assert_non_null(strstr(r.body, "Sign in"));
         wc_free(&r);
@@ -443,10 +453,12 @@ static void test_lang(void **state)
         assert_int_equal(w_req(&j, "GET", "/login", NULL, NULL, &r), 200);
         assert_non_null(strstr(r.body, "Password"));
         wc_free(&r);
-        assert_int_equal(w_req(&j, "GET", "/login?lang=ru", NULL, NULL, &r), 200);
+        assert_int_equal(w_req(&j, "GET", "/login?lang=ru", NULL, NULL, &r),
+                         200);
         assert_non_null(strstr(r.body, "Пароль"));
         wc_free(&r);
-        assert_int_equal(w_req(NULL, "GET", "/login?lang=xx", NULL, NULL, &r), 200);
+        assert_int_equal(w_req(NULL, "GET", "/login?lang=xx", NULL, NULL, &r),
+                         200);
         assert_non_null(strstr(r.body, "<html lang=\"ru\">")); /* the default */
         wc_free(&r);
 }
@@ -461,14 +473,12 @@ static void test_users_cli(void **state)
         assert_int_equal(wt_user(&t, "staff.c", "no-such-org", "long enough 1"),
                          1);
         assert_int_equal(wt_user(&t, "staff.c", t.org, "short"), 1);
-        assert_int_equal(wt_users(&t, NULL, "add", "Bad Login", "--analyst",
-                                  NULL),
-                         2);
+        assert_int_equal(
+                wt_users(&t, NULL, "add", "Bad Login", "--analyst", NULL), 2);
         assert_int_equal(wt_users(&t, NULL, "add", "x1", NULL), 2);
         /* a generated password, printed once */
-        assert_int_equal(wt_users(&t, &out, "add", "staff.c", "--org", t.org,
-                                  NULL),
-                         0);
+        assert_int_equal(
+                wt_users(&t, &out, "add", "staff.c", "--org", t.org, NULL), 0);
         assert_int_equal(sscanf(out, "staff.c %63s", pw), 1);
         assert_int_equal(strlen(pw), 20);
         free(out);
@@ -590,7 +600,8 @@ static void test_secure_cookies(void **state)
         wc_set_cookies(&r, h, sizeof(h));
         assert_non_null(strstr(h, "__Host-km_pre="));
         assert_non_null(strstr(h, "; Secure"));
-        assert_non_null(wc_header(&r, "Strict-Transport-Security", h, sizeof(h)));
+        assert_non_null(
+                wc_header(&r, "Strict-Transport-Security", h, sizeof(h)));
         wc_free(&r);
         assert_int_equal(wt_web_stop(&t), 0);
         t.port = port;
@@ -616,8 +627,8 @@ static void test_session_cache(void **state)
         w_csrf_of(&a, "/inbox", tok, sizeof(tok));
         /* ended in the database: this process still trusts it (cached) */
         w_sql("UPDATE web_sessions SET expires_at = now() - interval '1 "
-             "second' WHERE login = 'staff.a'",
-             NULL);
+              "second' WHERE login = 'staff.a'",
+              NULL);
         assert_int_equal(w_get(&a, "/inbox"), 200);
         snprintf(body, sizeof(body), "csrf=%s", tok);
         assert_int_equal(w_post(&a, "/logout", body, NULL), 303);
@@ -632,9 +643,10 @@ static int setup(void **state)
         const char *const extra[] = {"--set", "web.login_ip_max_failures=25",
                                      "--set", "web.login_delay_s=600",
                                      "--set", "web.sessions_per_user=3",
-                                     "--set", "web.cache_s=0", "--set",
-                                     "web.live_cache_s=0", "--set",
-                                     "web.session_cache_ms=0", NULL};
+                                     "--set", "web.cache_s=0",
+                                     "--set", "web.live_cache_s=0",
+                                     "--set", "web.session_cache_ms=0",
+                                     NULL};
 
         (void)state;
         if (wt_setup(&t, "web", 400, 45) || wt_analytics(&t))

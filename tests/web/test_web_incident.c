@@ -89,9 +89,9 @@ void test_web_incident(void **state)
         {
                 int k = 0;
 
-                for (const char *q = pi; (q = strstr(q + 1,
-                                                     "data-incident-task=")) &&
-                                         (pt == NULL || q < pt);)
+                for (const char *q = pi;
+                     (q = strstr(q + 1, "data-incident-task=")) &&
+                     (pt == NULL || q < pt);)
                         k++;
                 assert_true(k >= 3);
         }

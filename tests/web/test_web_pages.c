@@ -40,7 +40,8 @@ void test_inbox_list(void **state)
                               "LIMIT 50) s",
                               t.org, want, sizeof(want)),
                          0);
-        for (p = strstr(r.body, "data-id=\""); p; p = strstr(p + 1, "data-id=\"")) {
+        for (p = strstr(r.body, "data-id=\""); p;
+             p = strstr(p + 1, "data-id=\"")) {
                 snprintf(tmp, sizeof(tmp), "%s%.36s", got[0] ? "," : "", p + 9);
                 strncat(got, tmp, sizeof(got) - strlen(got) - 1);
         }
@@ -87,8 +88,8 @@ void test_access_control(void **state)
         /* another organisation's task: not found, like an unknown id */
         snprintf(path, sizeof(path), "/tasks/%s", other_id);
         assert_int_equal(w_get(&a, path), 404);
-        assert_int_equal(w_get(&a, "/tasks/00000000-0000-4000-8000-000000000000"),
-                         404);
+        assert_int_equal(
+                w_get(&a, "/tasks/00000000-0000-4000-8000-000000000000"), 404);
         assert_int_equal(w_get(&a, "/tasks/not-a-uuid"), 404);
         assert_int_equal(w_get(&a, "/tasks/../inbox"), 404);
         snprintf(path, sizeof(path), "/tasks/%s", mine);
@@ -102,11 +103,12 @@ void test_access_control(void **state)
         assert_int_equal(w_post(&a, path, body, NULL), 404);
         snprintf(path, sizeof(path), "/tasks/%s/ack", other_id);
         assert_int_equal(w_post(&a, path, body, NULL), 404);
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM tasks WHERE complaint_id = "
-                               "$1::uuid AND status = 'open'",
-                               other_id),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM tasks WHERE complaint_id = "
+                      "$1::uuid AND status = 'open'",
+                      other_id),
+                1);
         assert_int_equal(wt_qn(&t,
                                "SELECT count(*) FROM task_outbox WHERE "
                                "complaint_id = $1::uuid",
@@ -127,8 +129,7 @@ void test_access_control(void **state)
         /* each route's methods (web_routes), with a valid token */
         assert_int_equal(w_post(&n, "/", body, NULL), 405);
         assert_int_equal(w_post(&n, "/dashboard", body, NULL), 405);
-        assert_int_equal(w_post(&n, "/dashboard/summary.csv", body, NULL),
-                         405);
+        assert_int_equal(w_post(&n, "/dashboard/summary.csv", body, NULL), 405);
         assert_int_equal(w_get(&n, "/logout"), 405);
         assert_int_equal(w_get(&n, "/dashboardx"), 404);
         assert_int_equal(w_get(&n, "/incidents/x"), 403);
@@ -207,15 +208,16 @@ void test_changes_exactly_once(void **state)
                  "%D0%B0%D0%BD%0D%0Aok");
         assert_int_equal(w_post(&a, path, body, NULL), 303);
         assert_int_equal(w_post(&a, path, body, NULL), 409); /* twice */
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM tasks WHERE complaint_id = "
-                               "$1::uuid AND status = 'resolved' AND "
-                               "status_note = E'заменили кран\\r\\nok'",
-                               x),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM tasks WHERE complaint_id = "
+                      "$1::uuid AND status = 'resolved' AND "
+                      "status_note = E'заменили кран\\r\\nok'",
+                      x),
+                1);
         /* it left the open list */
-        assert_int_equal(w_req(&a, "GET", "/inbox?done=resolved", NULL, NULL, &r),
-                         200);
+        assert_int_equal(
+                w_req(&a, "GET", "/inbox?done=resolved", NULL, NULL, &r), 200);
         assert_null(strstr(r.body, x));
         assert_non_null(strstr(r.body, "id=\"done\""));
         wc_free(&r);
@@ -223,8 +225,9 @@ void test_changes_exactly_once(void **state)
         snprintf(path, sizeof(path), "/tasks/%s/reject", y);
         snprintf(body, sizeof(body), "csrf=%s&reason=", tok);
         assert_int_equal(w_post(&a, path, body, NULL), 409);
-        snprintf(body, sizeof(body), "csrf=%s&reason=not+our+house&category="
-                                     "&building=",
+        snprintf(body, sizeof(body),
+                 "csrf=%s&reason=not+our+house&category="
+                 "&building=",
                  tok);
         assert_int_equal(w_post(&a, path, body, NULL), 303);
         assert_int_equal(wt_qn(&t,
@@ -275,8 +278,8 @@ void test_changes_exactly_once(void **state)
 void test_escaping(void **state)
 {
         static const char evil[] =
-            "<script>alert(\"x\")</script> \"quoted\" 'single' & "
-            "<img src=x onerror=alert(1)>";
+                "<script>alert(\"x\")</script> \"quoted\" 'single' & "
+                "<img src=x onerror=alert(1)>";
         struct wc_jar a = {0};
         struct wc_resp r;
         char id[64], path[128], tok[128], body[512], enc[400];
@@ -291,14 +294,15 @@ void test_escaping(void **state)
                 char err[256];
 
                 assert_int_equal(
-                    km_pg_exec(t.rt.conn,
-                               "UPDATE tasks SET description = $2, address = "
-                               "$2, contact = jsonb_build_object('name', "
-                               "$2::text, "
-                               "'phone', '+7 701 000 00 00') WHERE "
-                               "complaint_id = $1::uuid",
-                               2, p, NULL, err, sizeof(err)),
-                    0);
+                        km_pg_exec(
+                                t.rt.conn,
+                                "UPDATE tasks SET description = $2, address = "
+                                "$2, contact = jsonb_build_object('name', "
+                                "$2::text, "
+                                "'phone', '+7 701 000 00 00') WHERE "
+                                "complaint_id = $1::uuid",
+                                2, p, NULL, err, sizeof(err)),
+                        0);
         }
         assert_int_equal(w_login(&a, "staff.a", PW_A), 303);
         assert_int_equal(w_req(&a, "GET", "/inbox", NULL, NULL, &r), 200);
@@ -322,11 +326,12 @@ void test_escaping(void **state)
         snprintf(body, sizeof(body), "csrf=%s&note=%s", tok,
                  wc_urlenc(evil, enc, sizeof(enc)));
         assert_int_equal(w_post(&a, path, body, NULL), 303);
-        assert_int_equal(wt_qn(&t,
-                               "SELECT count(*) FROM tasks WHERE complaint_id = "
-                               "$1::uuid AND status_note LIKE '<script>%'",
-                               id),
-                         1);
+        assert_int_equal(
+                wt_qn(&t,
+                      "SELECT count(*) FROM tasks WHERE complaint_id = "
+                      "$1::uuid AND status_note LIKE '<script>%'",
+                      id),
+                1);
         snprintf(path, sizeof(path), "/tasks/%s", id);
         assert_int_equal(w_req(&a, "GET", path, NULL, NULL, &r), 200);
         assert_null(strstr(r.body, "<script>"));
@@ -355,10 +360,10 @@ void test_escaping(void **state)
 static long count_days(const char *extra, int a, int b, const char *arg)
 {
         char *sql = km_xasprintf(
-            "SELECT count(*) FROM an_complaints c LEFT JOIN an_tasks t USING "
-            "(complaint_id) WHERE c.day BETWEEN to_date('%s', "
-            "'IYYY-\"W\"IW') + %d AND to_date('%s', 'IYYY-\"W\"IW') + %d %s",
-            t.week, a, t.week, b, extra);
+                "SELECT count(*) FROM an_complaints c LEFT JOIN an_tasks t USING "
+                "(complaint_id) WHERE c.day BETWEEN to_date('%s', "
+                "'IYYY-\"W\"IW') + %d AND to_date('%s', 'IYYY-\"W\"IW') + %d %s",
+                t.week, a, t.week, b, extra);
         long n = wt_qn(&t, sql, arg);
 
         free(sql);
@@ -375,7 +380,8 @@ void test_dashboard(void **state)
         (void)state;
         assert_int_equal(w_login(&n, "analyst1", PW_N), 303);
         assert_int_equal(w_req(&n, "GET", "/dashboard", NULL, NULL, &r), 200);
-        assert_non_null(strstr(r.body, t.week)); /* the week of the latest data */
+        assert_non_null(
+                strstr(r.body, t.week)); /* the week of the latest data */
         assert_int_equal(w_number(r.body, "week-count"),
                          count_days("", 0, 6, NULL));
         assert_int_equal(w_number(r.body, "prev-count"),
@@ -454,9 +460,9 @@ void test_dashboard(void **state)
         assert_int_equal(w_req(&n, "GET", path, NULL, NULL, &r), 200);
         assert_non_null(strstr(wc_header(&r, "Content-Type", h, sizeof(h)),
                                "text/csv"));
-        assert_non_null(strstr(wc_header(&r, "Content-Disposition", h,
-                                         sizeof(h)),
-                               "attachment"));
+        assert_non_null(
+                strstr(wc_header(&r, "Content-Disposition", h, sizeof(h)),
+                       "attachment"));
         snprintf(line, sizeof(line),
                  "week,district,category,this_week,previous_week,wow_pct,"
                  "since_1_january\r\n%s,,,%ld,%ld,",
@@ -467,19 +473,21 @@ void test_dashboard(void **state)
         /* every table has its CSV, with a header and the rows */
         {
                 static const char *const tables[] = {
-                    "categories", "districts", "weekly_categories",
-                    "weekly_districts", "escalations", "rating", "unrated",
-                    "now"};
+                        "categories",       "districts",   "weekly_categories",
+                        "weekly_districts", "escalations", "rating",
+                        "unrated",          "now"};
 
-                for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+                for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]);
+                     i++) {
                         snprintf(path, sizeof(path),
-                                 "/dashboard/%s.csv?week=%s", tables[i], t.week);
+                                 "/dashboard/%s.csv?week=%s", tables[i],
+                                 t.week);
                         assert_int_equal(w_req(&n, "GET", path, NULL, NULL, &r),
                                          200);
                         assert_non_null(strstr(r.body, "\r\n"));
                         if (!strcmp(tables[i], "escalations"))
-                                assert_non_null(strstr(r.body,
-                                                       "\"{\"\"note\"\""));
+                                assert_non_null(
+                                        strstr(r.body, "\"{\"\"note\"\""));
                         wc_free(&r);
                 }
         }
@@ -493,7 +501,8 @@ void test_dashboard(void **state)
                 snprintf(wk, sizeof(wk), ",%s,", t.week);
                 for (const char *p = strstr(r.body, wk); p;
                      p = strstr(p + 1, wk))
-                        sum += strtol(strchr(p + strlen(wk), ',') + 1, NULL, 10);
+                        sum += strtol(strchr(p + strlen(wk), ',') + 1, NULL,
+                                      10);
                 assert_int_equal(sum, count_days("", 0, 6, NULL));
         }
         wc_free(&r);
@@ -548,8 +557,7 @@ void test_web_reopened(void **state)
         assert_int_equal(w_req(&jar, "GET", path, NULL, NULL, &r), 200);
         assert_non_null(strstr(r.body, "still leaking &lt;b&gt;x&lt;/b&gt;"));
         assert_null(strstr(r.body, "<b>x</b>"));
-        assert_true(strstr(r.body, "the resident") ||
-                    strstr(r.body, "житель"));
+        assert_true(strstr(r.body, "the resident") || strstr(r.body, "житель"));
         assert_true(strstr(r.body, "reopened (disputed)") ||
                     strstr(r.body, "возобновлена (оспорена)"));
         assert_non_null(strstr(r.body, "id=\"ack\""));
@@ -582,15 +590,15 @@ static int count_between(const char *p, const char *end, const char *what)
 void test_web_undelivered(void **state)
 {
         static const char ins[] =
-            "INSERT INTO notify_deliveries (event_id, kind, complaint_id, "
-            "attempt, org_id, channel, target, urgent, category, routed_at, "
-            "due_at, next_at, status, tries, created_at, last_error) SELECT "
-            "gen_random_uuid(), k, gen_random_uuid(), 1, $1, 'webhook', "
-            "'https://hooks.' || $1 || '.kz/komek', false, 'heating', now(), "
-            "now(), now(), s, 7, now() - d * interval '1 minute', "
-            "'webhook: HTTP 500 <script>x</script>' FROM (VALUES ('new', "
-            "'dead', 2), ('sla_warning', 'dead', 1), ('new', 'sent', 0), "
-            "('reroute', 'pending', 0)) v(k, s, d)";
+                "INSERT INTO notify_deliveries (event_id, kind, complaint_id, "
+                "attempt, org_id, channel, target, urgent, category, routed_at, "
+                "due_at, next_at, status, tries, created_at, last_error) SELECT "
+                "gen_random_uuid(), k, gen_random_uuid(), 1, $1, 'webhook', "
+                "'https://hooks.' || $1 || '.kz/komek', false, 'heating', now(), "
+                "now(), now(), s, 7, now() - d * interval '1 minute', "
+                "'webhook: HTTP 500 <script>x</script>' FROM (VALUES ('new', "
+                "'dead', 2), ('sla_warning', 'dead', 1), ('new', 'sent', 0), "
+                "('reroute', 'pending', 0)) v(k, s, d)";
         struct wc_jar a = {0}, b = {0};
         struct wc_resp r;
         char want[256];
@@ -656,13 +664,13 @@ void test_web_undelivered(void **state)
 void test_web_handed_over(void **state)
 {
         static const char ins[] =
-            "INSERT INTO task_outbox (event_id, topic, msg_key, payload, "
-            "complaint_id, attempt, org_id, event, note, created_at, "
-            "published_at) SELECT gen_random_uuid(), 'task_events', 'k', "
-            "'{}', gen_random_uuid(), 1, $1, e, 'to ksk-new <b>x</b>', "
-            "now() - d * interval '1 day', now() FROM (VALUES "
-            "('handed_over', 1), ('handed_over', 2), ('handed_over', 40), "
-            "('acknowledged', 0)) v(e, d)";
+                "INSERT INTO task_outbox (event_id, topic, msg_key, payload, "
+                "complaint_id, attempt, org_id, event, note, created_at, "
+                "published_at) SELECT gen_random_uuid(), 'task_events', 'k', "
+                "'{}', gen_random_uuid(), 1, $1, e, 'to ksk-new <b>x</b>', "
+                "now() - d * interval '1 day', now() FROM (VALUES "
+                "('handed_over', 1), ('handed_over', 2), ('handed_over', 40), "
+                "('acknowledged', 0)) v(e, d)";
         struct wc_jar a = {0}, b = {0};
         struct wc_resp r;
         const char *tab, *end;
@@ -696,5 +704,6 @@ void test_web_handed_over(void **state)
         assert_null(strstr(r.body, "id=\"handed-over\""));
         wc_free(&r);
         w_sql("DELETE FROM task_outbox WHERE org_id = $1 AND msg_key = 'k' "
-              "AND payload = '{}'", t.org);
+              "AND payload = '{}'",
+              t.org);
 }

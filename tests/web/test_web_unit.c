@@ -24,24 +24,27 @@ static void test_escape(void **state)
                 size_t max;
                 const char *want;
         } rows[] = {
-            {"<script>alert('x')</script>", 0,
-             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"},
-            {"a \"b\" & c", 0, "a &quot;b&quot; &amp; c"},
-            {"Привет, Астана", 0, "Привет, Астана"},
-            {"a\x01" "b\nc\x7f", 0, "a b\nc "},
-            {"\xc0\xaf", 0, "\xef\xbf\xbd\xef\xbf\xbd"},          /* overlong */
-            {"\xed\xa0\x80", 0, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate */
-            {"x\xe2\x82", 0, "x\xef\xbf\xbd\xef\xbf\xbd"},         /* cut short */
-            {"\xf4\x90\x80\x80", 0,
-             "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  /* > U+10FFFF */
-            {"\xf0\x9f\x98\x80!", 0, "\xf0\x9f\x98\x80!"},       /* emoji */
-            {"абвгд", 3, "абв\xe2\x80\xa6"},
-            {"abc", 3, "abc"},
-            {"ab<c>d", 0, "ab&lt;c&gt;d"},
-            {"aбв<г", 2, "aб\xe2\x80\xa6"},
-            {"a<бв", 3, "a&lt;б\xe2\x80\xa6"},
-            {"до «x» & после", 0, "до «x» &amp; после"},
-            {"", 0, ""},
+                {"<script>alert('x')</script>", 0,
+                 "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"},
+                {"a \"b\" & c", 0, "a &quot;b&quot; &amp; c"},
+                {"Привет, Астана", 0, "Привет, Астана"},
+                {"a\x01"
+                 "b\nc\x7f",
+                 0, "a b\nc "},
+                {"\xc0\xaf", 0, "\xef\xbf\xbd\xef\xbf\xbd"}, /* overlong */
+                {"\xed\xa0\x80", 0,
+                 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},      /* surrogate */
+                {"x\xe2\x82", 0, "x\xef\xbf\xbd\xef\xbf\xbd"}, /* cut short */
+                {"\xf4\x90\x80\x80", 0,
+                 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* > U+10FFFF */
+                {"\xf0\x9f\x98\x80!", 0, "\xf0\x9f\x98\x80!"}, /* emoji */
+                {"абвгд", 3, "абв\xe2\x80\xa6"},
+                {"abc", 3, "abc"},
+                {"ab<c>d", 0, "ab&lt;c&gt;d"},
+                {"aбв<г", 2, "aб\xe2\x80\xa6"},
+                {"a<бв", 3, "a&lt;б\xe2\x80\xa6"},
+                {"до «x» & после", 0, "до «x» &amp; после"},
+                {"", 0, ""},
         };
 
         (void)state;
@@ -61,16 +64,24 @@ static void test_csv_and_url(void **state)
         static const struct {
                 const char *in, *want;
         } csv[] = {
-            {"plain", "plain"},          {"a,b", "\"a,b\""},
-            {"x\"y", "\"x\"\"y\""},      {"=1+2", "\"'=1+2\""},
-            {"+7 701", "\"'+7 701\""},   {"@SUM(A1)", "\"'@SUM(A1)\""},
-            {"-cmd", "\"'-cmd\""},       {"-5.5", "-5.5"},
-            {"line\nbreak", "\"line\nbreak\""}, {"", ""},
-            /* OWASP: -, TAB and CR lead a formula too */
-            {"-2+3+cmd|' /C calc'!A0", "\"'-2+3+cmd|' /C calc'!A0\""},
-            {"\t=1", "\"'\t=1\""},       {"\r=1", "\"'\r=1\""},
-            {"-", "\"'-\""},           {"-5.", "\"'-5.\""},
-            {"-12", "-12"},        {"-1.2.3", "\"'-1.2.3\""},
+                {"plain", "plain"},
+                {"a,b", "\"a,b\""},
+                {"x\"y", "\"x\"\"y\""},
+                {"=1+2", "\"'=1+2\""},
+                {"+7 701", "\"'+7 701\""},
+                {"@SUM(A1)", "\"'@SUM(A1)\""},
+                {"-cmd", "\"'-cmd\""},
+                {"-5.5", "-5.5"},
+                {"line\nbreak", "\"line\nbreak\""},
+                {"", ""},
+                /* OWASP: -, TAB and CR lead a formula too */
+                {"-2+3+cmd|' /C calc'!A0", "\"'-2+3+cmd|' /C calc'!A0\""},
+                {"\t=1", "\"'\t=1\""},
+                {"\r=1", "\"'\r=1\""},
+                {"-", "\"'-\""},
+                {"-5.", "\"'-5.\""},
+                {"-12", "-12"},
+                {"-1.2.3", "\"'-1.2.3\""},
         };
         struct web_buf b = {NULL, 0, 0};
 
@@ -115,10 +126,11 @@ static void test_password(void **state)
         snprintf(bad, sizeof(bad), "%s", h1);
         bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0';
         assert_false(web_password_verify("correct horse", bad));
-        assert_false(web_password_verify("correct horse", "pbkdf2_sha256$x$y$z"));
+        assert_false(
+                web_password_verify("correct horse", "pbkdf2_sha256$x$y$z"));
         assert_false(web_password_verify("correct horse", "plain"));
-        assert_int_equal(web_password_hash("short", 200000, h1, sizeof(h1),
-                                           err, sizeof(err)),
+        assert_int_equal(web_password_hash("short", 200000, h1, sizeof(h1), err,
+                                           sizeof(err)),
                          KM_EINPUT);
 }
 

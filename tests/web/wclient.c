@@ -82,11 +82,14 @@ int wc_do(int port, const char *method, const char *path, const char *body,
                                       "x-www-form-urlencoded\r\n"
                                     : "");
         {
-                struct http_req q = {
-                        .method = method, .path = path, .host = host,
-                        .headers = headers, .body = body,
-                        .blen = body ? strlen(body) : 0, .source = wc_source,
-                        .timeout_s = 30};
+                struct http_req q = {.method = method,
+                                     .path = path,
+                                     .host = host,
+                                     .headers = headers,
+                                     .body = body,
+                                     .blen = body ? strlen(body) : 0,
+                                     .source = wc_source,
+                                     .timeout_s = 30};
 
                 rc = http_send(port, &q, &resp);
         }
@@ -182,8 +185,8 @@ char *wc_urlenc(const char *s, char *buf, size_t len)
 {
         size_t n = 0;
 
-        for (const unsigned char *p = (const unsigned char *)s; *p && n + 4 < len;
-             p++) {
+        for (const unsigned char *p = (const unsigned char *)s;
+             *p && n + 4 < len; p++) {
                 if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
                     *p == '.')

@@ -16,8 +16,7 @@
 #include "km_test.h"
 #include "km_util.h"
 
-int wt_q(struct wt *t, const char *sql, const char *arg, char *buf,
-         size_t len)
+int wt_q(struct wt *t, const char *sql, const char *arg, char *buf, size_t len)
 {
         const char *p[1] = {arg};
         PGresult *res = NULL;
@@ -113,8 +112,8 @@ int wt_setup(struct wt *t, const char *what, int complaints, int days)
 /* tests/web/fixture.sql: analytics facts from the tasks. */
 int wt_analytics(struct wt *t)
 {
-        char *path = km_xasprintf("%s/tests/web/fixture.sql",
-                                  getenv("KOMEK_ROOT"));
+        char *path =
+                km_xasprintf("%s/tests/web/fixture.sql", getenv("KOMEK_ROOT"));
         FILE *fp = fopen(path, "r");
         char *sql = km_xcalloc(1, 1 << 16);
         size_t n = fp ? fread(sql, 1, (1 << 16) - 1, fp) : 0;
@@ -129,8 +128,7 @@ int wt_analytics(struct wt *t)
         free(path);
         if (r)
                 return -1;
-        return wt_q(t,
-                    "SELECT to_char(max(day), 'IYYY-\"W\"IW') FROM an_daily",
+        return wt_q(t, "SELECT to_char(max(day), 'IYYY-\"W\"IW') FROM an_daily",
                     NULL, t->week, sizeof(t->week));
 }
 
@@ -141,7 +139,8 @@ int wt_analytics(struct wt *t)
 
 static char *wt_cmd(struct wt *t, const char *args)
 {
-        return km_xasprintf("KOMEK_PG_CONNINFO='%s" WT_ROLE "' %s/komek-web --config "
+        return km_xasprintf("KOMEK_PG_CONNINFO='%s" WT_ROLE
+                            "' %s/komek-web --config "
                             "%s/deploy/komek.conf %s 2>>'%s/users.log'",
                             t->rt.conninfo, getenv("KOMEK_BIN"),
                             getenv("KOMEK_ROOT"), args, t->rt.logdir);
@@ -155,8 +154,9 @@ int wt_user(struct wt *t, const char *login, const char *org,
         FILE *fp;
         int st;
 
-        snprintf(args, sizeof(args), "users add %s %s%s --password-stdin "
-                                     ">/dev/null",
+        snprintf(args, sizeof(args),
+                 "users add %s %s%s --password-stdin "
+                 ">/dev/null",
                  login, org ? "--org " : "--analyst", org ? org : "");
         cmd = wt_cmd(t, args);
         fp = popen(cmd, "w");
@@ -221,7 +221,8 @@ int wt_web_start(struct wt *t, const char *const *extra)
                 args[i++] = *e;
         args[i] = NULL;
         t->port = 0;
-        t->web_pid = rt_spawn(&t->rt, "web", args, t->weblog, sizeof(t->weblog));
+        t->web_pid =
+                rt_spawn(&t->rt, "web", args, t->weblog, sizeof(t->weblog));
         if (t->web_pid <= 0)
                 return -1;
         while (km_now_ms() < deadline && t->port == 0) {

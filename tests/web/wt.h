@@ -44,8 +44,7 @@ int wt_web_start(struct wt *t, const char *const *extra);
 int wt_web_stop(struct wt *t);
 
 /** @brief One-value query with one optional text parameter into buf. */
-int wt_q(struct wt *t, const char *sql, const char *arg, char *buf,
-         size_t len);
+int wt_q(struct wt *t, const char *sql, const char *arg, char *buf, size_t len);
 long wt_qn(struct wt *t, const char *sql, const char *arg);
 
 void wt_teardown(struct wt *t);

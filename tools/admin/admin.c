@@ -23,10 +23,11 @@ static const struct km_conf_key admin_keys[] = {
 
 static void admin_usage(const struct km_conf *conf)
 {
-        fprintf(stdout, "usage: komek-admin [options] migrate|topics|all\n"
-                        "  migrate   apply deploy/sql migrations not yet applied\n"
-                        "  topics    create the configured Kafka topics\n"
-                        "  all       both\n");
+        fprintf(stdout,
+                "usage: komek-admin [options] migrate|topics|all\n"
+                "  migrate   apply deploy/sql migrations not yet applied\n"
+                "  topics    create the configured Kafka topics\n"
+                "  all       both\n");
         km_conf_usage(conf, stdout);
 }
 

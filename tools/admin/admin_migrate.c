@@ -76,9 +76,9 @@ static int admin_apply(PGconn *conn, const char *dir, const char *name,
                 goto cleanup;
         }
         km_hash_sha256_hex(sql, len, hex);
-        r = km_pg_exec(conn,
-                       "SELECT sha256 FROM schema_migrations WHERE version = $1",
-                       1, params, &res, err, errlen);
+        r = km_pg_exec(
+                conn, "SELECT sha256 FROM schema_migrations WHERE version = $1",
+                1, params, &res, err, errlen);
         if (r)
                 goto cleanup;
         if (PQntuples(res) == 1) {
@@ -119,8 +119,8 @@ cleanup:
         return r;
 }
 
-static int admin_categories(PGconn *conn, const struct km_conf *conf,
-                            char *err, size_t errlen)
+static int admin_categories(PGconn *conn, const struct km_conf *conf, char *err,
+                            size_t errlen)
 {
         for (size_t i = 0; i < conf->ncategories; i++) {
                 const struct km_category *c = &conf->categories[i];
@@ -202,8 +202,9 @@ int admin_migrate(const struct km_conf *conf, const struct admin_conf *ac,
                             n - (size_t)applied);
 cleanup:
         if (locked) {
-                PGresult *u = PQexecParams(conn, "SELECT pg_advisory_unlock($1)",
-                                           1, NULL, lock, NULL, NULL, 0);
+                PGresult *u =
+                        PQexecParams(conn, "SELECT pg_advisory_unlock($1)", 1,
+                                     NULL, lock, NULL, NULL, 0);
 
                 PQclear(u);
         }

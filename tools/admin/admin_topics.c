@@ -18,9 +18,11 @@ int admin_topics(const struct km_conf *conf, const struct admin_conf *ac,
                 const char *name;
                 int64_t parts, repl;
         } t[] = {
-                {conf->topic_complaints, conf->part_complaints, conf->repl_complaints},
+                {conf->topic_complaints, conf->part_complaints,
+                 conf->repl_complaints},
                 {conf->topic_dlq, conf->part_dlq, conf->repl_dlq},
-                {conf->topic_dispatch, conf->part_dispatch, conf->repl_dispatch},
+                {conf->topic_dispatch, conf->part_dispatch,
+                 conf->repl_dispatch},
                 {conf->topic_task_events, conf->part_task_events,
                  conf->repl_task_events},
                 {conf->topic_votes, conf->part_votes, conf->repl_votes},

@@ -46,9 +46,9 @@ struct directory_hist {
 struct directory_csv {
         char *path;
         size_t nrows, ncols;
-        char ***rows;   /* rows[i][j], NUL-terminated UTF-8 */
-        char **blocks;  /* blocks[i] holds the text of rows[i] (km_csv_split) */
-        size_t *lines;  /* line number of each row (1-based) */
+        char ***rows;  /* rows[i][j], NUL-terminated UTF-8 */
+        char **blocks; /* blocks[i] holds the text of rows[i] (km_csv_split) */
+        size_t *lines; /* line number of each row (1-based) */
 };
 
 /* DIR/channels.csv being imported (directory_channels.c). */
@@ -63,8 +63,8 @@ struct directory_chan_ctx {
 };
 
 /* directory_csv.c */
-int directory_csv_read(const char *path, struct directory_csv *csv,
-                       char *err, size_t errlen) KM_MUSTCHECK;
+int directory_csv_read(const char *path, struct directory_csv *csv, char *err,
+                       size_t errlen) KM_MUSTCHECK;
 /** @returns the column index of name in the header, or -1. */
 int directory_csv_col(const struct directory_csv *csv, const char *name);
 void directory_csv_free(struct directory_csv *csv);
@@ -80,7 +80,8 @@ int directory_email_ok(const char *s);
 int directory_channels_read(struct directory_chan_ctx *cx, char *err,
                             size_t errlen) KM_MUSTCHECK;
 int directory_channels_apply(PGconn *conn, struct directory_chan_ctx *cx,
-                             int dry_run, char *err, size_t errlen) KM_MUSTCHECK;
+                             int dry_run, char *err,
+                             size_t errlen) KM_MUSTCHECK;
 void directory_channels_free(struct directory_chan_ctx *cx);
 
 /* directory_history.c */
@@ -108,11 +109,13 @@ int directory_hist_who(const struct km_conf *conf, const char *building,
  *  @returns 0, KM_ERETRY, KM_EFATAL; *moved the tasks handed over. */
 int directory_handover_tasks(PGconn *conn, const struct km_conf *conf,
                              const struct directory_hist *h, int64_t now,
-                             size_t *moved, char *err, size_t errlen) KM_MUSTCHECK;
+                             size_t *moved, char *err,
+                             size_t errlen) KM_MUSTCHECK;
 
 /* directory_lookup.c */
 int directory_lookup(const struct km_conf *conf, int nargs, char **args,
                      char *err, size_t errlen) KM_MUSTCHECK;
-int directory_stats(const struct km_conf *conf, char *err, size_t errlen) KM_MUSTCHECK;
+int directory_stats(const struct km_conf *conf, char *err,
+                    size_t errlen) KM_MUSTCHECK;
 
 #endif /* DIRECTORY_H */

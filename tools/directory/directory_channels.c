@@ -125,9 +125,9 @@ static void dir_chan_read(struct directory_chan_ctx *cx,
                                      c->org);
                 if (strcmp(c->channel, "email") == 0) {
                         if (!directory_email_ok(c->target))
-                                dir_chan_err(cx, c->line,
-                                             "not an e-mail address: ",
-                                             c->target);
+                                dir_chan_err(
+                                        cx, c->line,
+                                        "not an e-mail address: ", c->target);
                         if (c->secret)
                                 dir_chan_err(cx, c->line,
                                              "secret is for webhooks only",
@@ -196,10 +196,9 @@ static int dir_chan_find(PGresult *res, const struct dir_chan *c)
 static int dir_chan_same(PGresult *res, int row, const struct dir_chan *c)
 {
         int secret_same = PQgetisnull(res, row, 3)
-                              ? c->secret == NULL
-                              : c->secret &&
-                                    strcmp(PQgetvalue(res, row, 3),
-                                           c->secret) == 0;
+                                  ? c->secret == NULL
+                                  : c->secret && strcmp(PQgetvalue(res, row, 3),
+                                                        c->secret) == 0;
 
         return secret_same && strcmp(PQgetvalue(res, row, 4), c->digest) == 0;
 }
@@ -212,8 +211,9 @@ int directory_channels_apply(PGconn *conn, struct directory_chan_ctx *cx,
         size_t added = 0, changed = 0, same = 0, removed = 0;
         int r;
 
-        if ((r = km_pg_exec(conn, "LOCK TABLE org_channels IN SHARE ROW "
-                                  "EXCLUSIVE MODE",
+        if ((r = km_pg_exec(conn,
+                            "LOCK TABLE org_channels IN SHARE ROW "
+                            "EXCLUSIVE MODE",
                             0, NULL, NULL, err, errlen)) ||
             (r = km_pg_exec(conn,
                             "SELECT org_id, channel, target, secret, "
@@ -238,14 +238,14 @@ int directory_channels_apply(PGconn *conn, struct directory_chan_ctx *cx,
                         added++;
                 if (!dry_run)
                         r = km_pg_exec(
-                            conn,
-                            "INSERT INTO org_channels (org_id, channel, "
-                            "target, secret, digest_minutes) VALUES ($1, $2, "
-                            "$3, $4, $5::integer) ON CONFLICT (org_id, "
-                            "channel, target) DO UPDATE SET secret = "
-                            "EXCLUDED.secret, digest_minutes = "
-                            "EXCLUDED.digest_minutes, updated_at = now()",
-                            5, p, NULL, err, errlen);
+                                conn,
+                                "INSERT INTO org_channels (org_id, channel, "
+                                "target, secret, digest_minutes) VALUES ($1, $2, "
+                                "$3, $4, $5::integer) ON CONFLICT (org_id, "
+                                "channel, target) DO UPDATE SET secret = "
+                                "EXCLUDED.secret, digest_minutes = "
+                                "EXCLUDED.digest_minutes, updated_at = now()",
+                                5, p, NULL, err, errlen);
         }
         for (int i = 0; i < PQntuples(db) && r == 0; i++) {
                 struct dir_chan key = {.org = PQgetvalue(db, i, 0),

@@ -60,8 +60,8 @@ out:
  * *line is the record's first line on entry, the next record's on return.
  * @returns 0 or KM_EINPUT with "path:line: ..." in err. */
 static int directory_csv_row(struct directory_csv *csv, const char *buf,
-                             size_t len, size_t *i, size_t *line,
-                             size_t *cap, char *err, size_t errlen)
+                             size_t len, size_t *i, size_t *line, size_t *cap,
+                             char *err, size_t errlen)
 {
         size_t start = *i, end = *i, start_line = *line;
         char **f = NULL, *block = NULL, detail[256];
@@ -77,8 +77,8 @@ static int directory_csv_row(struct directory_csv *csv, const char *buf,
         *i = end;
         if (end < len) { /* LF, CRLF or CR */
                 *i += buf[end] == '\r' && end + 1 < len && buf[end + 1] == '\n'
-                          ? 2
-                          : 1;
+                              ? 2
+                              : 1;
                 (*line)++;
         }
         if (state == 2)
@@ -105,8 +105,8 @@ static int directory_csv_row(struct directory_csv *csv, const char *buf,
                                        DIRECTORY_FIELD_MAX);
                         goto cleanup;
                 }
-                if (!km_utf8_valid(f[j], fl, NULL) ||
-                    km_utf8_has_ctrl(f[j]) || strpbrk(f[j], "\r\n\t")) {
+                if (!km_utf8_valid(f[j], fl, NULL) || km_utf8_has_ctrl(f[j]) ||
+                    strpbrk(f[j], "\r\n\t")) {
                         r = km_err_set(err, errlen, KM_EINPUT,
                                        "%s:%zu: invalid UTF-8 or control "
                                        "characters",
@@ -142,8 +142,8 @@ cleanup:
         return r;
 }
 
-int directory_csv_read(const char *path, struct directory_csv *csv,
-                       char *err, size_t errlen)
+int directory_csv_read(const char *path, struct directory_csv *csv, char *err,
+                       size_t errlen)
 {
         size_t len = 0, i = 0, line = 1, cap = 0;
         char *buf;

@@ -28,15 +28,15 @@
 
 /* (b, k, old, new, open_from): every (building, kind) whose open period
  * differs from the buildings table.  $1 is the effective time. */
-#define DIR_HIST_CH                                                          \
-        "WITH want AS (SELECT id AS b, 'ksk'::text AS k, ksk_id AS org "    \
-        "FROM buildings WHERE ksk_id IS NOT NULL UNION ALL SELECT id, "     \
-        "'lift_operator', lift_operator_id FROM buildings WHERE "           \
-        "lift_operator_id IS NOT NULL), cur AS (SELECT building_id AS b, "  \
-        "kind AS k, org_id AS org, valid_from FROM building_orgs WHERE "    \
-        "valid_to IS NULL), ch AS (SELECT coalesce(w.b, c.b) AS b, "        \
-        "coalesce(w.k, c.k) AS k, c.org AS old, w.org AS new, "             \
-        "c.valid_from AS open_from FROM want w FULL JOIN cur c ON c.b = "   \
+#define DIR_HIST_CH                                                            \
+        "WITH want AS (SELECT id AS b, 'ksk'::text AS k, ksk_id AS org "       \
+        "FROM buildings WHERE ksk_id IS NOT NULL UNION ALL SELECT id, "        \
+        "'lift_operator', lift_operator_id FROM buildings WHERE "              \
+        "lift_operator_id IS NOT NULL), cur AS (SELECT building_id AS b, "     \
+        "kind AS k, org_id AS org, valid_from FROM building_orgs WHERE "       \
+        "valid_to IS NULL), ch AS (SELECT coalesce(w.b, c.b) AS b, "           \
+        "coalesce(w.k, c.k) AS k, c.org AS old, w.org AS new, "                \
+        "c.valid_from AS open_from FROM want w FULL JOIN cur c ON c.b = "      \
         "w.b AND c.k = w.k WHERE c.org IS DISTINCT FROM w.org) "
 
 int directory_effective(const char *s, int64_t utc_offset_h, int64_t now,
@@ -84,8 +84,8 @@ void directory_hist_free(struct directory_hist *h)
 static char *dir_hist_dup(PGresult *res, int row, int col)
 {
         return PQgetisnull(res, row, col)
-                   ? NULL
-                   : km_xstrdup(PQgetvalue(res, row, col));
+                       ? NULL
+                       : km_xstrdup(PQgetvalue(res, row, col));
 }
 
 /* Refuse changes that would rewrite history (a period starting or ending
@@ -126,32 +126,33 @@ static int dir_hist_check(PGconn *conn, const char *eff, size_t max_errors,
 }
 
 int directory_hist_apply(PGconn *conn, int64_t effective, size_t max_errors,
-                         struct directory_hist *out, char *err,
-                         size_t errlen)
+                         struct directory_hist *out, char *err, size_t errlen)
 {
         static const char *const apply[] = {
-            /* same day: correct the period that opened today */
-            DIR_HIST_CH "UPDATE building_orgs h SET org_id = ch.new, "
-                        "recorded_at = now() FROM ch WHERE h.building_id = "
-                        "ch.b AND h.kind = ch.k AND h.valid_to IS NULL AND "
-                        "h.valid_from = $1::timestamptz AND ch.new IS NOT "
-                        "NULL",
-            DIR_HIST_CH "DELETE FROM building_orgs h USING ch WHERE "
-                        "h.building_id = ch.b AND h.kind = ch.k AND "
-                        "h.valid_to IS NULL AND h.valid_from = "
-                        "$1::timestamptz AND ch.new IS NULL",
-            /* close what changed */
-            DIR_HIST_CH "UPDATE building_orgs h SET valid_to = "
-                        "$1::timestamptz, recorded_at = now() FROM ch WHERE "
-                        "h.building_id = ch.b AND h.kind = ch.k AND "
-                        "h.valid_to IS NULL",
-            /* open the new periods: now every change without one */
-            DIR_HIST_CH "INSERT INTO building_orgs (building_id, kind, "
-                        "org_id, valid_from) SELECT ch.b, ch.k, ch.new, CASE "
-                        "WHEN EXISTS (SELECT 1 FROM building_orgs h WHERE "
-                        "h.building_id = ch.b AND h.kind = ch.k) THEN "
-                        "$1::timestamptz ELSE '-infinity' END FROM ch WHERE "
-                        "ch.new IS NOT NULL",
+                /* same day: correct the period that opened today */
+                DIR_HIST_CH "UPDATE building_orgs h SET org_id = ch.new, "
+                            "recorded_at = now() FROM ch WHERE h.building_id = "
+                            "ch.b AND h.kind = ch.k AND h.valid_to IS NULL AND "
+                            "h.valid_from = $1::timestamptz AND ch.new IS NOT "
+                            "NULL",
+                DIR_HIST_CH "DELETE FROM building_orgs h USING ch WHERE "
+                            "h.building_id = ch.b AND h.kind = ch.k AND "
+                            "h.valid_to IS NULL AND h.valid_from = "
+                            "$1::timestamptz AND ch.new IS NULL",
+                /* close what changed */
+                DIR_HIST_CH
+                "UPDATE building_orgs h SET valid_to = "
+                "$1::timestamptz, recorded_at = now() FROM ch WHERE "
+                "h.building_id = ch.b AND h.kind = ch.k AND "
+                "h.valid_to IS NULL",
+                /* open the new periods: now every change without one */
+                DIR_HIST_CH
+                "INSERT INTO building_orgs (building_id, kind, "
+                "org_id, valid_from) SELECT ch.b, ch.k, ch.new, CASE "
+                "WHEN EXISTS (SELECT 1 FROM building_orgs h WHERE "
+                "h.building_id = ch.b AND h.kind = ch.k) THEN "
+                "$1::timestamptz ELSE '-infinity' END FROM ch WHERE "
+                "ch.new IS NOT NULL",
         };
         char eff[32];
         const char *p[1] = {eff};

@@ -46,7 +46,7 @@ struct dir_state {
         struct dir_bld *blds;
         PGresult *db_orgs, *db_blds; /* sorted by id COLLATE "C" */
         struct dir_counts oc, bc;
-        char eff[32];             /* effective time, RFC 3339 */
+        char eff[32];               /* effective time, RFC 3339 */
         struct directory_hist hist; /* responsibility changes */
 };
 
@@ -60,7 +60,10 @@ static int dir_err(struct dir_state *st, const char *file, size_t line,
         return 0;
 }
 
-static const char *dir_opt(const char *s) { return s && *s ? s : NULL; }
+static const char *dir_opt(const char *s)
+{
+        return s && *s ? s : NULL;
+}
 
 static int dir_id_ok(const char *s)
 {
@@ -95,7 +98,8 @@ static int dir_db_find(PGresult *res, const char *id)
         int lo = 0, hi = PQntuples(res) - 1;
 
         while (lo <= hi) {
-                int mid = (lo + hi) / 2, c = strcmp(PQgetvalue(res, mid, 0), id);
+                int mid = (lo + hi) / 2,
+                    c = strcmp(PQgetvalue(res, mid, 0), id);
 
                 if (c == 0)
                         return mid;
@@ -160,7 +164,8 @@ static int dir_read_orgs(struct dir_state *st, const struct directory_csv *csv)
                 if (!dir_id_ok(o->id))
                         dir_err(st, csv->path, o->line,
                                 "id must match [A-Za-z0-9_-]{1,32}: ", o->id);
-                if (strcmp(o->kind, "ksk") && strcmp(o->kind, "lift_operator") &&
+                if (strcmp(o->kind, "ksk") &&
+                    strcmp(o->kind, "lift_operator") &&
                     strcmp(o->kind, "utility") && strcmp(o->kind, "triage"))
                         dir_err(st, csv->path, o->line,
                                 "kind must be ksk, lift_operator, utility or "
@@ -184,12 +189,11 @@ static int dir_coord_ok(const char *s, double lim)
         char *end;
         double v = strtod(s, &end);
 
-        return end != s && *end == '\0' && isfinite(v) && v >= -lim &&
-               v <= lim;
+        return end != s && *end == '\0' && isfinite(v) && v >= -lim && v <= lim;
 }
 
-static void dir_check_ref(struct dir_state *st, const char *file,
-                          size_t line, const char *id, const char *kind)
+static void dir_check_ref(struct dir_state *st, const char *file, size_t line,
+                          const char *id, const char *kind)
 {
         const char *k;
 
@@ -199,22 +203,21 @@ static void dir_check_ref(struct dir_state *st, const char *file,
         if (k == NULL)
                 dir_err(st, file, line, "unknown organisation ", id);
         else if (strcmp(k, kind) != 0)
-                dir_err(st, file, line, "organisation of the wrong kind: ",
-                        id);
+                dir_err(st, file, line, "organisation of the wrong kind: ", id);
 }
 
 static int dir_read_blds(struct dir_state *st, const struct directory_csv *csv)
 {
-        static const char *const need[] = {"id", "district", "street", "house",
-                                           "apartments", "ksk_id",
-                                           "lift_operator_id", "lat", "long"};
+        static const char *const need[] = {
+                "id",     "district",         "street", "house", "apartments",
+                "ksk_id", "lift_operator_id", "lat",    "long"};
         int col[9];
 
         for (int j = 0; j < 9; j++) {
                 col[j] = directory_csv_col(csv, need[j]);
                 if (col[j] < 0 && j < 5) {
-                        dir_err(st, csv->path, 1, "header lacks a column: ",
-                                need[j]);
+                        dir_err(st, csv->path, 1,
+                                "header lacks a column: ", need[j]);
                         return 0;
                 }
         }
@@ -259,8 +262,7 @@ static int dir_read_blds(struct dir_state *st, const struct directory_csv *csv)
                                 "lat/long must both be empty or in range",
                                 NULL);
                 dir_check_ref(st, csv->path, b->line, b->ksk, "ksk");
-                dir_check_ref(st, csv->path, b->line, b->lift,
-                              "lift_operator");
+                dir_check_ref(st, csv->path, b->line, b->lift, "lift_operator");
         }
         qsort(st->blds, st->nblds, sizeof(*st->blds), dir_bld_cmp);
         for (size_t i = 1; i < st->nblds; i++)
@@ -281,8 +283,8 @@ static int dir_same_num(PGresult *res, int row, int col, const char *v)
 {
         if (PQgetisnull(res, row, col) || v == NULL)
                 return PQgetisnull(res, row, col) && v == NULL;
-        return fabs(strtod(PQgetvalue(res, row, col), NULL) -
-                    strtod(v, NULL)) < 1e-9;
+        return fabs(strtod(PQgetvalue(res, row, col), NULL) - strtod(v, NULL)) <
+               1e-9;
 }
 
 static int dir_write_orgs(PGconn *conn, struct dir_state *st, char *err,
@@ -309,15 +311,16 @@ static int dir_write_orgs(PGconn *conn, struct dir_state *st, char *err,
                         st->oc.added++;
                 if (st->dc->dry_run)
                         continue;
-                r = km_pg_exec(conn,
-                               "INSERT INTO organisations (id, kind, name, "
-                               "district, phone, updated_at) VALUES ($1, $2, "
-                               "$3, $4, $5, now()) ON CONFLICT (id) DO UPDATE "
-                               "SET kind = EXCLUDED.kind, name = EXCLUDED.name, "
-                               "district = EXCLUDED.district, phone = "
-                               "EXCLUDED.phone, retired_at = NULL, "
-                               "updated_at = now()",
-                               5, p, NULL, err, errlen);
+                r = km_pg_exec(
+                        conn,
+                        "INSERT INTO organisations (id, kind, name, "
+                        "district, phone, updated_at) VALUES ($1, $2, "
+                        "$3, $4, $5, now()) ON CONFLICT (id) DO UPDATE "
+                        "SET kind = EXCLUDED.kind, name = EXCLUDED.name, "
+                        "district = EXCLUDED.district, phone = "
+                        "EXCLUDED.phone, retired_at = NULL, "
+                        "updated_at = now()",
+                        5, p, NULL, err, errlen);
                 if (r)
                         return r;
         }
@@ -329,9 +332,10 @@ static int dir_write_blds(PGconn *conn, struct dir_state *st, char *err,
 {
         for (size_t i = 0; i < st->nblds; i++) {
                 const struct dir_bld *b = &st->blds[i];
-                const char *p[11] = {b->id, b->district, b->street, b->house,
-                                     b->apartments, b->ksk, b->lift, b->lat,
-                                     b->lon, b->sk, b->hk};
+                const char *p[11] = {b->id,    b->district,   b->street,
+                                     b->house, b->apartments, b->ksk,
+                                     b->lift,  b->lat,        b->lon,
+                                     b->sk,    b->hk};
                 int row = dir_db_find(st->db_blds, b->id), r;
                 PGresult *res = st->db_blds;
 
@@ -356,19 +360,19 @@ static int dir_write_blds(PGconn *conn, struct dir_state *st, char *err,
                 if (st->dc->dry_run)
                         continue;
                 r = km_pg_exec(
-                    conn,
-                    "INSERT INTO buildings (id, district, street, house, "
-                    "apartments, ksk_id, lift_operator_id, lat, long, "
-                    "street_key, house_key, updated_at) VALUES ($1, $2, $3, "
-                    "$4, $5, $6, $7, $8, $9, $10, $11, now()) ON CONFLICT (id) "
-                    "DO UPDATE SET district = EXCLUDED.district, street = "
-                    "EXCLUDED.street, house = EXCLUDED.house, apartments = "
-                    "EXCLUDED.apartments, ksk_id = EXCLUDED.ksk_id, "
-                    "lift_operator_id = EXCLUDED.lift_operator_id, lat = "
-                    "EXCLUDED.lat, long = EXCLUDED.long, street_key = "
-                    "EXCLUDED.street_key, house_key = EXCLUDED.house_key, "
-                    "updated_at = now()",
-                    11, p, NULL, err, errlen);
+                        conn,
+                        "INSERT INTO buildings (id, district, street, house, "
+                        "apartments, ksk_id, lift_operator_id, lat, long, "
+                        "street_key, house_key, updated_at) VALUES ($1, $2, $3, "
+                        "$4, $5, $6, $7, $8, $9, $10, $11, now()) ON CONFLICT (id) "
+                        "DO UPDATE SET district = EXCLUDED.district, street = "
+                        "EXCLUDED.street, house = EXCLUDED.house, apartments = "
+                        "EXCLUDED.apartments, ksk_id = EXCLUDED.ksk_id, "
+                        "lift_operator_id = EXCLUDED.lift_operator_id, lat = "
+                        "EXCLUDED.lat, long = EXCLUDED.long, street_key = "
+                        "EXCLUDED.street_key, house_key = EXCLUDED.house_key, "
+                        "updated_at = now()",
+                        11, p, NULL, err, errlen);
                 if (r)
                         return r;
         }
@@ -446,8 +450,8 @@ static int dir_bump(PGconn *conn, struct dir_state *st, int64_t *version,
                        1, p, &res, err, errlen);
         if (r)
                 return r;
-        *version = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
-                                  : 0;
+        *version =
+                PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
         PQclear(res);
         return 0;
 }
@@ -468,8 +472,7 @@ static int dir_apply(PGconn *conn, struct dir_state *st, char *err,
                                       err, errlen)))
                 return r;
         changed = st->oc.added + st->oc.changed + st->oc.removed +
-                  st->bc.added + st->bc.changed + st->bc.removed +
-                  st->hist.n;
+                  st->bc.added + st->bc.changed + st->bc.removed + st->hist.n;
         if (changed && !st->dc->dry_run &&
             (r = dir_bump(conn, st, &version, err, errlen)))
                 return r;
@@ -593,19 +596,18 @@ int directory_import(const struct km_conf *conf,
         }
         if (st.nerr) {
                 r = km_err_set(err, errlen, KM_EINPUT,
-                               "%zu invalid row(s); nothing imported",
-                               st.nerr);
+                               "%zu invalid row(s); nothing imported", st.nerr);
                 goto cleanup;
         }
         if ((r = dir_apply(conn, &st, err, errlen)) ||
             (!dc->dry_run &&
              (r = dir_handover(conn, conf, &st, err, errlen))) ||
-            (cpath && (r = directory_channels_apply(conn, &cx, dc->dry_run,
-                                                    err, errlen))))
+            (cpath && (r = directory_channels_apply(conn, &cx, dc->dry_run, err,
+                                                    errlen))))
                 goto cleanup;
-        r = st.dc->dry_run ? km_pg_exec(conn, "ROLLBACK", 0, NULL, NULL, err,
-                                        errlen)
-                           : km_pg_commit(conn, err, errlen);
+        r = st.dc->dry_run
+                    ? km_pg_exec(conn, "ROLLBACK", 0, NULL, NULL, err, errlen)
+                    : km_pg_commit(conn, err, errlen);
         if (r == 0 && !st.dc->dry_run)
                 km_log_info("import: organisations +%zu ~%zu -%zu, buildings "
                             "+%zu ~%zu -%zu, responsibility %zu handed over",

@@ -26,8 +26,7 @@ int directory_lookup(const struct km_conf *conf, int nargs, char **args,
         if (r)
                 return r;
         for (int i = 0; i < nargs; i++) {
-                const struct km_dir_building *b =
-                    km_dir_building(dir, args[i]);
+                const struct km_dir_building *b = km_dir_building(dir, args[i]);
 
                 if (b == NULL)
                         b = km_dir_match(dir, NULL, NULL, NULL, args[i]);

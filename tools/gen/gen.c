@@ -73,8 +73,10 @@ static void gen_usage(FILE *fp)
 
 static int gen_bad_arg(const char *opt, const char *val, const char *want)
 {
-        fprintf(stderr, "komek-gen: --%s '%s': %s\n"
-                "Try 'komek-gen --help'.\n", opt, val, want);
+        fprintf(stderr,
+                "komek-gen: --%s '%s': %s\n"
+                "Try 'komek-gen --help'.\n",
+                opt, val, want);
         return -1;
 }
 
@@ -108,7 +110,8 @@ static int gen_parse_opt(const struct gen_opt *o, const char *val,
         case 'u':
                 u = strtoull(val, &end, 0);
                 if (errno || end == val || *end || *val == '-')
-                        return gen_bad_arg(o->name, val, "want an unsigned "
+                        return gen_bad_arg(o->name, val,
+                                           "want an unsigned "
                                            "64-bit integer");
                 *(uint64_t *)(void *)p = u;
                 return 0;
@@ -123,7 +126,8 @@ static int gen_parse_opt(const struct gen_opt *o, const char *val,
         case 'r':
                 r = strtod(val, &end);
                 if (errno || end == val || *end || !(r >= 0 && r <= 0.5))
-                        return gen_bad_arg(o->name, val, "want a number in "
+                        return gen_bad_arg(o->name, val,
+                                           "want a number in "
                                            "0..0.5");
                 *(double *)(void *)p = r;
                 return 0;
@@ -156,9 +160,11 @@ static int gen_parse_args(int argc, char **argv, struct gen_conf *conf)
                         return 1;
                 }
                 if (c == ':' || c == '?') {
-                        fprintf(stderr, "komek-gen: %s '%s'\nTry "
-                                "'komek-gen --help'.\n", c == ':' ?
-                                "missing value for" : "unknown option",
+                        fprintf(stderr,
+                                "komek-gen: %s '%s'\nTry "
+                                "'komek-gen --help'.\n",
+                                c == ':' ? "missing value for"
+                                         : "unknown option",
                                 argv[optind - 1]);
                         return -1;
                 }
@@ -166,16 +172,17 @@ static int gen_parse_args(int argc, char **argv, struct gen_conf *conf)
                         return -1;
         }
         if (optind < argc) {
-                fprintf(stderr, "komek-gen: unexpected argument '%s'\n"
-                        "Try 'komek-gen --help'.\n", argv[optind]);
+                fprintf(stderr,
+                        "komek-gen: unexpected argument '%s'\n"
+                        "Try 'komek-gen --help'.\n",
+                        argv[optind]);
                 return -1;
         }
         if (!conf->out_dir || !*conf->out_dir)
                 why = "--out DIR is required";
         else if (conf->ksks > conf->buildings)
                 why = "--ksks must not exceed --buildings";
-        else if (conf->from_day + conf->days >
-                 km_days_from_civil(2100, 1, 1))
+        else if (conf->from_day + conf->days > km_days_from_civil(2100, 1, 1))
                 why = "--from + --days runs past 2099";
         if (why) {
                 fprintf(stderr, "komek-gen: %s\nTry 'komek-gen --help'.\n",
@@ -197,8 +204,8 @@ static void gen_summary(const struct gen_conf *conf, const struct gen_dir *dir,
                 "komek-gen: seed %llu, %s: organisations.csv %zu rows "
                 "(%zu ksk, %zu lift_operator, %zu utility, 1 triage)\n",
                 (unsigned long long)conf->seed, conf->out_dir,
-                dir->nksk + dir->nlift + dir->nutil + 1, dir->nksk,
-                dir->nlift, dir->nutil);
+                dir->nksk + dir->nlift + dir->nutil + 1, dir->nksk, dir->nlift,
+                dir->nutil);
         fprintf(stderr,
                 "komek-gen: buildings.csv %zu rows (%ld with a lift, %ld "
                 "apartments, %zu streets, %ld hot KSKs)\n",

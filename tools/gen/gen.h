@@ -45,8 +45,12 @@ enum gen_format { GEN_FMT_JSONL, GEN_FMT_CSV };
 
 /* How an address is spelled: Cyrillic (Russian), Latin transliteration,
  * or Kazakh forms. */
-enum gen_style { GEN_STYLE_CYR, GEN_STYLE_LATIN, GEN_STYLE_KAZ,
-                 GEN_STYLE_MARKED /* district only: Cyrillic with "р-н" */ };
+enum gen_style {
+        GEN_STYLE_CYR,
+        GEN_STYLE_LATIN,
+        GEN_STYLE_KAZ,
+        GEN_STYLE_MARKED /* district only: Cyrillic with "р-н" */
+};
 
 struct gen_conf {
         const char *out_dir;
@@ -76,16 +80,16 @@ struct gen_sb {
 };
 
 struct gen_street {
-        char *name;       /* canonical full form: "улица Кенесары" */
-        const char *kz;   /* Kazakh form ("Кенесары көшесі"), NULL-able */
+        char *name; /* canonical full form: "улица Кенесары" */
+        const char *kz; /* Kazakh form ("Кенесары көшесі"), NULL-able */
         int district;
-        int counter;      /* street whose house numbers this one shares */
-        int next_no;      /* last house number used (via counter) */
+        int counter; /* street whose house numbers this one shares */
+        int next_no; /* last house number used (via counter) */
         int grp_no, grp_k, grp_max; /* "12/1".."12/3" or "12А".."12Б" */
         char grp_kind;
         int nbuildings;
-        int32_t lat0, lon0;   /* micro-degrees of house 0 */
-        int32_t dlat, dlon;   /* micro-degrees per building step */
+        int32_t lat0, lon0; /* micro-degrees of house 0 */
+        int32_t dlat, dlon; /* micro-degrees per building step */
 };
 
 struct gen_building {
@@ -104,13 +108,13 @@ struct gen_building {
 struct gen_org {
         char id[24];
         char *name;
-        int district;     /* -1: city-wide */
+        int district; /* -1: city-wide */
         char phone[24];
-        int lift_op;      /* ksk: usual lift operator */
-        bool hot;         /* ksk: systemically failing */
-        double factor;    /* ksk: complaint-rate factor */
-        double quality;   /* ksk: mean residents' score */
-        long apartments;  /* ksk: apartments managed */
+        int lift_op;     /* ksk: usual lift operator */
+        bool hot;        /* ksk: systemically failing */
+        double factor;   /* ksk: complaint-rate factor */
+        double quality;  /* ksk: mean residents' score */
+        long apartments; /* ksk: apartments managed */
         long nbuildings;
 };
 
@@ -163,8 +167,7 @@ double gen_rng_unit(struct gen_rng *rng);
 bool gen_rng_chance(struct gen_rng *rng, double p);
 size_t gen_rng_weighted(struct gen_rng *rng, const double *w, size_t n);
 size_t gen_rng_cdf(struct gen_rng *rng, const double *cdf, size_t n);
-const char *gen_rng_pick(struct gen_rng *rng, const char *const *tab,
-                         size_t n);
+const char *gen_rng_pick(struct gen_rng *rng, const char *const *tab, size_t n);
 #define GEN_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define GEN_PICK(rng, tab) gen_rng_pick((rng), (tab), GEN_NELEM(tab))
 uint64_t gen_mix64(uint64_t x);
@@ -178,37 +181,34 @@ void gen_sb_printf(struct gen_sb *sb, const char *fmt, ...)
 void gen_sb_csv(struct gen_sb *sb, const char *field, bool last);
 void gen_sb_micro(struct gen_sb *sb, int32_t micro);
 void gen_sb_flush(struct gen_sb *sb, FILE *fp);
-FILE *gen_out_open(const char *dir, const char *name, char *err,
-                   size_t errlen);
+FILE *gen_out_open(const char *dir, const char *name, char *err, size_t errlen);
 int gen_out_close(FILE *fp, const char *dir, const char *name, char *err,
                   size_t errlen);
 void gen_out_abort(FILE *fp, const char *dir, const char *name);
 
 /* gen_dir.c */
-int gen_dir_build(struct gen_dir *dir, const struct gen_conf *conf,
-                  char *err, size_t errlen);
+int gen_dir_build(struct gen_dir *dir, const struct gen_conf *conf, char *err,
+                  size_t errlen);
 int gen_dir_write(const struct gen_dir *dir, const struct gen_conf *conf,
                   char *err, size_t errlen);
 void gen_dir_destroy(struct gen_dir *dir);
 const char *gen_addr_district_name(int d);
 void gen_addr_street(struct gen_sb *sb, struct gen_rng *rng, const char *canon,
-                    const char *kz, enum gen_style style);
+                     const char *kz, enum gen_style style);
 void gen_addr_house(struct gen_sb *sb, struct gen_rng *rng, const char *house,
-                   enum gen_style style, bool prefix);
+                    enum gen_style style, bool prefix);
 void gen_addr_apartment(struct gen_sb *sb, struct gen_rng *rng, int apt,
-                       enum gen_style style, bool prefix);
+                        enum gen_style style, bool prefix);
 void gen_addr_district(struct gen_sb *sb, struct gen_rng *rng, int d,
-                      enum gen_style style);
+                       enum gen_style style);
 void gen_addr_city(struct gen_sb *sb, struct gen_rng *rng,
-                  enum gen_style style);
+                   enum gen_style style);
 
 /* gen_complaints.c */
-int gen_complaints_write(const struct gen_dir *dir,
-                         const struct gen_conf *conf, struct gen_stats *st,
-                         char *err, size_t errlen);
-int gen_complaints_votes(const struct gen_dir *dir,
-                         const struct gen_conf *conf, struct gen_stats *st,
-                         char *err, size_t errlen);
+int gen_complaints_write(const struct gen_dir *dir, const struct gen_conf *conf,
+                         struct gen_stats *st, char *err, size_t errlen);
+int gen_complaints_votes(const struct gen_dir *dir, const struct gen_conf *conf,
+                         struct gen_stats *st, char *err, size_t errlen);
 
 /* gen_text.c */
 size_t gen_text_streets(size_t i, const char **name, const char **kz,
@@ -231,9 +231,9 @@ struct gen_desc {
         int cat;
         bool kazakh;
         bool emergency;
-        bool repeat;     /* part of a systemic case, not the first */
-        bool operator;   /* typed by a 109 operator */
-        bool digital;    /* typed by the resident */
+        bool repeat;   /* part of a systemic case, not the first */
+        bool operator; /* typed by a 109 operator */
+        bool digital;  /* typed by the resident */
         int floors;
         int entrances;
         const char *ksk_name;

@@ -15,11 +15,11 @@
 static const char *const gen_addr_dist[GEN_NDISTRICTS] = {
         "Алматы", "Байконур", "Есиль", "Нура", "Сарыарка", "Сарайшык"};
 static const char *const gen_addr_dist_adj[GEN_NDISTRICTS] = {
-        "Алматинский", "Байконурский", "Есильский", "Нуринский",
-        "Сарыаркинский", "Сарайшыкский"};
+        "Алматинский", "Байконурский",  "Есильский",
+        "Нуринский",   "Сарыаркинский", "Сарайшыкский"};
 static const char *const gen_addr_dist_kz[GEN_NDISTRICTS] = {
-        "Алматы ауданы", "Байқоңыр ауданы", "Есіл ауданы", "Нұра ауданы",
-        "Сарыарқа ауданы", "Сарайшық ауданы"};
+        "Алматы ауданы", "Байқоңыр ауданы", "Есіл ауданы",
+        "Нұра ауданы",   "Сарыарқа ауданы", "Сарайшық ауданы"};
 static const char *const gen_addr_dist_lat[GEN_NDISTRICTS] = {
         "Almaty", "Baikonur", "Yesil", "Nura", "Saryarka", "Saraishyk"};
 
@@ -37,21 +37,31 @@ struct gen_addr_type {
 };
 
 static const struct gen_addr_type gen_addr_types[] = {
-        {"улица", {"ул.", "ул.", "ул", "Ул.", "УЛ."},
-         {"ul.", "ulitsa", "ul"}, "көшесі"},
-        {"проспект", {"пр.", "пр-т", "просп.", "пр", "пр-кт"},
-         {"pr.", "pr-t", "prospekt"}, "даңғылы"},
-        {"бульвар", {"б-р", "бульв.", "б-р", "бул.", "бульв."},
-         {"bulvar", "b-r", "bulvar"}, "бульвары"},
-        {"шоссе", {"ш.", "ш.", "шос.", "ш", "ш."},
-         {"sh.", "shosse", "sh."}, "тас жолы"},
-        {"переулок", {"пер.", "пер.", "пер", "пер-к", "пер."},
-         {"per.", "pereulok", "per."}, "тұйық көшесі"},
+        {"улица",
+         {"ул.", "ул.", "ул", "Ул.", "УЛ."},
+         {"ul.", "ulitsa", "ul"},
+         "көшесі"},
+        {"проспект",
+         {"пр.", "пр-т", "просп.", "пр", "пр-кт"},
+         {"pr.", "pr-t", "prospekt"},
+         "даңғылы"},
+        {"бульвар",
+         {"б-р", "бульв.", "б-р", "бул.", "бульв."},
+         {"bulvar", "b-r", "bulvar"},
+         "бульвары"},
+        {"шоссе",
+         {"ш.", "ш.", "шос.", "ш", "ш."},
+         {"sh.", "shosse", "sh."},
+         "тас жолы"},
+        {"переулок",
+         {"пер.", "пер.", "пер", "пер-к", "пер."},
+         {"per.", "pereulok", "per."},
+         "тұйық көшесі"},
 };
 
 /** @brief Append the street as a resident might write it. */
-void gen_addr_street(struct gen_sb *sb, struct gen_rng *rng,
-                     const char *canon, const char *kz, enum gen_style style)
+void gen_addr_street(struct gen_sb *sb, struct gen_rng *rng, const char *canon,
+                     const char *kz, enum gen_style style)
 {
         const char *sp = strchr(canon, ' ');
         const struct gen_addr_type *t = &gen_addr_types[0];
@@ -87,8 +97,7 @@ void gen_addr_street(struct gen_sb *sb, struct gen_rng *rng,
                         gen_sb_printf(sb, "%s %s", proper.buf, w);
                 } else {
                         gen_sb_puts(sb, w);
-                        if (w[strlen(w) - 1] != '.' ||
-                            gen_rng_chance(rng, 0.7))
+                        if (w[strlen(w) - 1] != '.' || gen_rng_chance(rng, 0.7))
                                 gen_sb_putc(sb, ' ');
                         gen_sb_puts(sb, proper.buf);
                 }
@@ -97,8 +106,8 @@ void gen_addr_street(struct gen_sb *sb, struct gen_rng *rng,
 }
 
 /** @brief Append house "12", "12/1", "45А" in a resident's spelling. */
-void gen_addr_house(struct gen_sb *sb, struct gen_rng *rng,
-                    const char *house, enum gen_style style, bool prefix)
+void gen_addr_house(struct gen_sb *sb, struct gen_rng *rng, const char *house,
+                    enum gen_style style, bool prefix)
 {
         static const char *const cyr[] = {"д. ", "д.", "дом ", "д "};
         static const char *const lat[] = {"d. ", "dom ", "d."};
@@ -165,7 +174,7 @@ void gen_addr_apartment(struct gen_sb *sb, struct gen_rng *rng, int apt,
 }
 
 void gen_addr_district(struct gen_sb *sb, struct gen_rng *rng, int d,
-                           enum gen_style style)
+                       enum gen_style style)
 {
         double r = gen_rng_unit(rng);
 
@@ -189,12 +198,11 @@ void gen_addr_district(struct gen_sb *sb, struct gen_rng *rng, int d,
 }
 
 /** @brief Append an optional city prefix ("г. Астана, "), maybe nothing. */
-void gen_addr_city(struct gen_sb *sb, struct gen_rng *rng,
-                   enum gen_style style)
+void gen_addr_city(struct gen_sb *sb, struct gen_rng *rng, enum gen_style style)
 {
-        static const char *const cyr[] = {
-                "г. Астана, ", "г.Астана, ", "Астана, ", "г. Астана ",
-                "г. Нур-Султан, ", "Астана г., "};
+        static const char *const cyr[] = {"г. Астана, ",     "г.Астана, ",
+                                          "Астана, ",        "г. Астана ",
+                                          "г. Нур-Султан, ", "Астана г., "};
         static const char *const lat[] = {"Astana, ", "g. Astana, "};
         static const char *const kz[] = {"Астана қ., ", "Астана қаласы, "};
 
@@ -209,4 +217,3 @@ void gen_addr_city(struct gen_sb *sb, struct gen_rng *rng,
 }
 
 /** @brief Case changes, doubled or stray spaces, trailing punctuation. */
-

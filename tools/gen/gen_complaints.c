@@ -21,23 +21,34 @@
 #include "km_util.h"
 
 #define NELEM(a) GEN_NELEM(a)
-#define GEN_IT_REPEAT 1  /* a systemic case, not its first complaint */
+#define GEN_IT_REPEAT 1 /* a systemic case, not its first complaint */
 #define GEN_IT_BURST 2
 #define GEN_IT_OUTAGE 4
 
 enum gen_bad {
-        GEN_OK, GEN_BAD_JSON, GEN_BAD_UTF8, GEN_BAD_CAT, GEN_BAD_NODESC,
-        GEN_BAD_TYPE, GEN_BAD_LONG, GEN_BAD_TIME, GEN_NBAD
+        GEN_OK,
+        GEN_BAD_JSON,
+        GEN_BAD_UTF8,
+        GEN_BAD_CAT,
+        GEN_BAD_NODESC,
+        GEN_BAD_TYPE,
+        GEN_BAD_LONG,
+        GEN_BAD_TIME,
+        GEN_NBAD
 };
 
-static const char *const gen_reason[GEN_NBAD] = {
-        "", "invalid_json", "invalid_utf8", "unknown_category",
-        "missing_field:description", "wrong_type:category",
-        "too_long:description", "invalid_field:received_at"};
+static const char *const gen_reason[GEN_NBAD] = {"",
+                                                 "invalid_json",
+                                                 "invalid_utf8",
+                                                 "unknown_category",
+                                                 "missing_field:description",
+                                                 "wrong_type:category",
+                                                 "too_long:description",
+                                                 "invalid_field:received_at"};
 
 static const char *const gen_cat_name[GEN_NCATS] = {
-        "water_supply", "heating", "electricity", "sanitation", "lift",
-        "roof", "common_areas", "gas", "other"};
+        "water_supply", "heating",      "electricity", "sanitation", "lift",
+        "roof",         "common_areas", "gas",         "other"};
 
 /* Category weights per month: heating leads Oct-Apr, water in summer. */
 static const double gen_cat_month[12][GEN_NCATS] = {
@@ -53,23 +64,25 @@ static const double gen_weekday[7] = {1.15, 1.06, 1.0, 1.0, 0.95, 0.85, 0.8};
 static const double gen_hour_local[24] = {
         1.0, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 4.5, 6.0, 6.5, 6.5,
         6.0, 6.0, 6.0, 5.8, 5.5, 5.2, 5.0, 4.5, 3.8, 3.0, 2.2, 1.5};
-static const double gen_sos[GEN_NCATS] = {0.02, 0.01, 0.02, 0.005, 0.03,
-                                          0.005, 0.003, 0.5, 0.002};
+static const double gen_sos[GEN_NCATS] = {0.02,  0.01,  0.02, 0.005, 0.03,
+                                          0.005, 0.003, 0.5,  0.002};
 
 static const struct {
         const char *source, *channel;
         double share, with_bid;
-} gen_src[] = {
-        {"call109", "phone", 0.80, 0.45}, {"telegram-bot", "telegram", 0.07, 0.10},
-        {"city-web", "web", 0.05, 0.50},  {"mobile-app", "app", 0.05, 0.35},
-        {"social", "social", 0.02, 0.0},  {"email", "email", 0.01, 0.0}};
+} gen_src[] = {{"call109", "phone", 0.80, 0.45},
+               {"telegram-bot", "telegram", 0.07, 0.10},
+               {"city-web", "web", 0.05, 0.50},
+               {"mobile-app", "app", 0.05, 0.35},
+               {"social", "social", 0.02, 0.0},
+               {"email", "email", 0.01, 0.0}};
 #define GEN_NSRC NELEM(gen_src)
 
 struct gen_item {
-        int64_t t;         /* received_at, epoch seconds UTC */
-        uint32_t seq;      /* creation index: PRNG stream, tie-break */
-        uint32_t no;       /* serial within its source */
-        int32_t bld;       /* building index, -1: no such address */
+        int64_t t;    /* received_at, epoch seconds UTC */
+        uint32_t seq; /* creation index: PRNG stream, tie-break */
+        uint32_t no;  /* serial within its source */
+        int32_t bld;  /* building index, -1: no such address */
         uint8_t cat, src, bad, flags;
 };
 
@@ -112,8 +125,8 @@ static int gen_plan_cat(struct gen_plan *p, long day, int32_t bld)
         return (int)gen_rng_weighted(&p->rng, w, GEN_NCATS);
 }
 
-static struct gen_item *gen_plan_add(struct gen_plan *p, int64_t t,
-                                     int32_t bld, int cat, int flags)
+static struct gen_item *gen_plan_add(struct gen_plan *p, int64_t t, int32_t bld,
+                                     int cat, int flags)
 {
         struct gen_item *it = &p->it[p->n];
         int64_t last = ((int64_t)p->conf->from_day + p->conf->days) * 86400;
@@ -226,12 +239,12 @@ static int gen_item_cmp(const void *a, const void *b)
 /* Choose which background records are malformed, and how. */
 static void gen_plan_bad(struct gen_plan *p, size_t nbad)
 {
-        static const uint8_t json[] = {GEN_BAD_JSON, GEN_BAD_UTF8, GEN_BAD_CAT,
-                                       GEN_BAD_NODESC, GEN_BAD_TYPE,
-                                       GEN_BAD_LONG, GEN_BAD_TIME};
-        static const uint8_t csv[] = {GEN_BAD_JSON, GEN_BAD_UTF8, GEN_BAD_CAT,
-                                      GEN_BAD_NODESC, GEN_BAD_LONG,
-                                      GEN_BAD_TIME};
+        static const uint8_t json[] = {
+                GEN_BAD_JSON, GEN_BAD_UTF8, GEN_BAD_CAT, GEN_BAD_NODESC,
+                GEN_BAD_TYPE, GEN_BAD_LONG, GEN_BAD_TIME};
+        static const uint8_t csv[] = {GEN_BAD_JSON, GEN_BAD_UTF8,
+                                      GEN_BAD_CAT,  GEN_BAD_NODESC,
+                                      GEN_BAD_LONG, GEN_BAD_TIME};
         bool is_csv = p->conf->format == GEN_FMT_CSV;
         size_t *cand = gen_xmalloc(p->n * sizeof(*cand)), nc = 0;
 
@@ -243,8 +256,8 @@ static void gen_plan_bad(struct gen_plan *p, size_t nbad)
 
                 cand[j] = cand[k];
                 cand[k] = t;
-                p->it[t].bad = is_csv ? csv[k % NELEM(csv)]
-                                      : json[k % NELEM(json)];
+                p->it[t].bad =
+                        is_csv ? csv[k % NELEM(csv)] : json[k % NELEM(json)];
         }
         free(cand);
 }
@@ -264,7 +277,7 @@ struct gen_rec {
 
 static void gen_rec_free(struct gen_rec *r)
 {
-        struct gen_sb *sbs[] = {&r->desc, &r->raw, &r->dist, &r->street,
+        struct gen_sb *sbs[] = {&r->desc,  &r->raw, &r->dist, &r->street,
                                 &r->house, &r->apt, &r->text, &r->name};
 
         for (size_t i = 0; i < NELEM(sbs); i++)
@@ -278,13 +291,24 @@ static void gen_rec_ext(struct gen_rec *r, const struct gen_item *it,
 
         km_civil_from_days(it->t / 86400, &y, &m, &d);
         switch (it->src) {
-        case 0: snprintf(r->ext, sizeof(r->ext), "109-%d-%06u", y, it->no); break;
-        case 1: snprintf(r->ext, sizeof(r->ext), "tg-%08u", 5210000 + it->no); break;
-        case 2: snprintf(r->ext, sizeof(r->ext), "WEB-%d-%05u", y, it->no); break;
-        case 3: snprintf(r->ext, sizeof(r->ext), "%016llx", (unsigned long long)
-                         gen_mix64(seed ^ it->no)); break;
-        case 4: snprintf(r->ext, sizeof(r->ext), "soc-%06u", it->no); break;
-        default: snprintf(r->ext, sizeof(r->ext), "mail-%d-%05u", y, it->no);
+        case 0:
+                snprintf(r->ext, sizeof(r->ext), "109-%d-%06u", y, it->no);
+                break;
+        case 1:
+                snprintf(r->ext, sizeof(r->ext), "tg-%08u", 5210000 + it->no);
+                break;
+        case 2:
+                snprintf(r->ext, sizeof(r->ext), "WEB-%d-%05u", y, it->no);
+                break;
+        case 3:
+                snprintf(r->ext, sizeof(r->ext), "%016llx",
+                         (unsigned long long)gen_mix64(seed ^ it->no));
+                break;
+        case 4:
+                snprintf(r->ext, sizeof(r->ext), "soc-%06u", it->no);
+                break;
+        default:
+                snprintf(r->ext, sizeof(r->ext), "mail-%d-%05u", y, it->no);
         }
 }
 
@@ -315,10 +339,11 @@ static void gen_rec_address(struct gen_rec *r, const struct gen_dir *dir,
                 district = st->district;
                 canon = gen_rng_chance(rng, 0.5) ? gen_text_fake_street(rng)
                                                  : st->name;
-                snprintf(house, sizeof(house), "%ld", canon != st->name
-                         ? gen_rng_range(rng, 1, 60)
-                         : dir->streets[st->counter].next_no + 30 +
-                                   gen_rng_range(rng, 0, 300));
+                snprintf(house, sizeof(house), "%ld",
+                         canon != st->name
+                                 ? gen_rng_range(rng, 1, 60)
+                                 : dir->streets[st->counter].next_no + 30 +
+                                           gen_rng_range(rng, 0, 300));
                 if (gen_rng_chance(rng, 0.7))
                         apt = (int)gen_rng_range(rng, 1, 120);
         }
@@ -357,16 +382,17 @@ static void gen_rec_address(struct gen_rec *r, const struct gen_dir *dir,
                 gen_addr_street(&r->street, rng, canon, kz, style);
                 gen_text_noise(&r->street, rng);
                 gen_addr_house(&r->house, rng, house, style,
-                              gen_rng_chance(rng, 0.3));
+                               gen_rng_chance(rng, 0.3));
                 if (apt)
                         gen_addr_apartment(&r->apt, rng, apt, style,
-                                          gen_rng_chance(rng, 0.35));
+                                           gen_rng_chance(rng, 0.35));
                 return;
         }
         gen_addr_city(&r->text, rng, style);
         if (gen_rng_chance(rng, 0.25)) { /* marked: "р-н Есиль", not "Есиль" */
-                gen_addr_district(&r->text, rng, district, style == GEN_STYLE_CYR
-                                 ? GEN_STYLE_MARKED : style);
+                gen_addr_district(&r->text, rng, district,
+                                  style == GEN_STYLE_CYR ? GEN_STYLE_MARKED
+                                                         : style);
                 gen_sb_puts(&r->text, ", ");
         }
         gen_addr_street(&r->text, rng, canon, kz, style);
@@ -383,21 +409,23 @@ static void gen_rec_address(struct gen_rec *r, const struct gen_dir *dir,
 }
 
 static void gen_rec_fill(struct gen_rec *r, const struct gen_dir *dir,
-                         const struct gen_conf *conf,
-                         const struct gen_item *it, struct gen_rng *rng)
+                         const struct gen_conf *conf, const struct gen_item *it,
+                         struct gen_rng *rng)
 {
         static const char *const bad_cat[] = {"noise", "parking", "pets",
                                               "graffiti"};
         static const char *const bad_time[] = {
                 "вчера вечером", "2026-13-45T25:61:00Z", "04.03.2026 08:15",
-                "not a date", "2026/03/04 08:15:00", "yesterday"};
+                "not a date",    "2026/03/04 08:15:00",  "yesterday"};
         const struct gen_building *b = it->bld >= 0 ? &dir->b[it->bld] : NULL;
-        struct gen_desc d = {
-                .cat = it->cat, .kazakh = gen_rng_chance(rng, 0.15),
-                .repeat = it->flags & GEN_IT_REPEAT,
-                .operator = it->src == 0, .digital = it->src != 0,
-                .floors = b ? b->floors : 5, .entrances = b ? b->entrances : 4,
-                .ksk_name = b ? dir->ksk[b->ksk].name : NULL};
+        struct gen_desc d = {.cat = it->cat,
+                             .kazakh = gen_rng_chance(rng, 0.15),
+                             .repeat = it->flags & GEN_IT_REPEAT,
+                             .operator= it->src == 0,
+                             .digital = it->src != 0,
+                             .floors = b ? b->floors : 5,
+                             .entrances = b ? b->entrances : 4,
+                             .ksk_name = b ? dir->ksk[b->ksk].name : NULL};
 
         gen_rec_ext(r, it, conf->seed);
         km_fmt_rfc3339(it->t, r->when, sizeof(r->when));
@@ -450,7 +478,8 @@ static void gen_rec_fill(struct gen_rec *r, const struct gen_dir *dir,
                 break;
         }
         case GEN_BAD_TIME:
-                snprintf(r->when, sizeof(r->when), "%s", GEN_PICK(rng, bad_time));
+                snprintf(r->when, sizeof(r->when), "%s",
+                         GEN_PICK(rng, bad_time));
                 break;
         default:
                 break;
@@ -492,25 +521,28 @@ static int gen_rec_json(struct gen_sb *out, const struct gen_rec *r,
                 "s:s*}, s:s*, s:o*, s:o*, s:o*, s:b}",
                 "external_id", r->ext, "source", gen_src[it->src].source,
                 "channel", gen_src[it->src].channel, "received_at", r->when,
-                "category", it->bad == GEN_BAD_TYPE ? json_integer(it->cat + 1)
-                                                    : json_string(r->cat),
-                "description", it->bad == GEN_BAD_NODESC ? NULL
-                               : it->bad == GEN_BAD_UTF8 ? "\x01" : r->desc.buf,
-                "address", "district", st ? gen_opt(&r->dist) : NULL,
-                "street", st ? r->street.buf : NULL,
-                "house", st ? r->house.buf : NULL,
-                "apartment", st ? gen_opt(&r->apt) : NULL,
-                "text", st ? NULL : r->text.buf,
-                "building_id", r->has_bid ? r->bid : NULL,
-                "lat", r->has_ll ? json_real(r->lat / 1e6) : NULL,
-                "long", r->has_ll ? json_real(r->lon / 1e6) : NULL,
-                "contact", r->contact ? json_pack("{s:s, s:s}", "name",
-                                                  r->name.buf, "phone",
-                                                  r->phone) : NULL,
+                "category",
+                it->bad == GEN_BAD_TYPE ? json_integer(it->cat + 1)
+                                        : json_string(r->cat),
+                "description",
+                it->bad == GEN_BAD_NODESC ? NULL
+                : it->bad == GEN_BAD_UTF8 ? "\x01"
+                                          : r->desc.buf,
+                "address", "district", st ? gen_opt(&r->dist) : NULL, "street",
+                st ? r->street.buf : NULL, "house", st ? r->house.buf : NULL,
+                "apartment", st ? gen_opt(&r->apt) : NULL, "text",
+                st ? NULL : r->text.buf, "building_id",
+                r->has_bid ? r->bid : NULL, "lat",
+                r->has_ll ? json_real(r->lat / 1e6) : NULL, "long",
+                r->has_ll ? json_real(r->lon / 1e6) : NULL, "contact",
+                r->contact ? json_pack("{s:s, s:s}", "name", r->name.buf,
+                                       "phone", r->phone)
+                           : NULL,
                 "emergency", r->sos);
         char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
                                             JSON_REAL_PRECISION(8))
-                    : NULL, *mark;
+                    : NULL,
+             *mark;
 
         json_decref(o);
         if (!s)
@@ -520,8 +552,8 @@ static int gen_rec_json(struct gen_sb *out, const struct gen_rec *r,
                 gen_json_raw(out, r->raw.buf);
                 gen_sb_puts(out, mark + 6);
         } else if (it->bad == GEN_BAD_JSON) { /* cut before an ASCII byte */
-                size_t n = strlen(s), cut = n * 3 / 10 +
-                           gen_rng_below(rng, n * 6 / 10);
+                size_t n = strlen(s),
+                       cut = n * 3 / 10 + gen_rng_below(rng, n * 6 / 10);
 
                 while (cut > 1 && (unsigned char)s[cut] >= 0x80)
                         cut--;
@@ -539,16 +571,25 @@ static void gen_rec_csv(struct gen_sb *out, const struct gen_rec *r,
 {
         char lat[24] = "", lon[24] = "";
         bool st = r->structured;
-        const char *f[17] = {
-                r->ext, gen_src[it->src].source, gen_src[it->src].channel,
-                r->when, r->cat,
-                it->bad == GEN_BAD_NODESC ? ""
-                : it->bad == GEN_BAD_UTF8 ? r->raw.buf : r->desc.buf,
-                st ? r->dist.buf : NULL, st ? r->street.buf : NULL,
-                st ? r->house.buf : NULL, st ? r->apt.buf : NULL,
-                st ? NULL : r->text.buf, r->has_bid ? r->bid : NULL, lat, lon,
-                r->contact ? r->name.buf : NULL, r->contact ? r->phone : NULL,
-                r->sos ? "true" : "false"};
+        const char *f[17] = {r->ext,
+                             gen_src[it->src].source,
+                             gen_src[it->src].channel,
+                             r->when,
+                             r->cat,
+                             it->bad == GEN_BAD_NODESC ? ""
+                             : it->bad == GEN_BAD_UTF8 ? r->raw.buf
+                                                       : r->desc.buf,
+                             st ? r->dist.buf : NULL,
+                             st ? r->street.buf : NULL,
+                             st ? r->house.buf : NULL,
+                             st ? r->apt.buf : NULL,
+                             st ? NULL : r->text.buf,
+                             r->has_bid ? r->bid : NULL,
+                             lat,
+                             lon,
+                             r->contact ? r->name.buf : NULL,
+                             r->contact ? r->phone : NULL,
+                             r->sos ? "true" : "false"};
         size_t n = NELEM(f);
 
         if (r->has_ll) {
@@ -566,7 +607,7 @@ static void gen_rec_csv(struct gen_sb *out, const struct gen_rec *r,
 /* ---- the complaints file and truth.csv --------------------------------- */
 
 struct gen_line {
-        uint64_t key;   /* position * 64, a resubmission after its original */
+        uint64_t key; /* position * 64, a resubmission after its original */
         uint32_t item;
         bool dup;
 };
@@ -580,8 +621,7 @@ static int gen_line_cmp(const void *a, const void *b)
         return x->item < y->item ? -1 : x->item > y->item;
 }
 
-static void gen_plan_lines(struct gen_plan *p, size_t ndup,
-                           struct gen_line *ln)
+static void gen_plan_lines(struct gen_plan *p, size_t ndup, struct gen_line *ln)
 {
         size_t *cand = gen_xmalloc(p->n * sizeof(*cand)), nc = 0;
 
@@ -617,12 +657,18 @@ static void gen_truth_row(struct gen_sb *sb, size_t line,
         gen_sb_csv(sb, r->ext, false);
         gen_sb_csv(sb, gen_src[it->src].source, false);
         gen_sb_csv(sb, it->bad ? "0" : "1", false);
-        gen_sb_csv(sb, dup ? "duplicate" : csv && it->bad == GEN_BAD_JSON
-                        ? "invalid_csv" : gen_reason[it->bad], false);
+        gen_sb_csv(sb,
+                   dup                              ? "duplicate"
+                   : csv && it->bad == GEN_BAD_JSON ? "invalid_csv"
+                                                    : gen_reason[it->bad],
+                   false);
         gen_sb_csv(sb, bid, false);
         gen_sb_csv(sb, it->bad ? "" : gen_cat_name[it->cat], false);
-        gen_sb_csv(sb, it->bad || r->district1 == 0 ? ""
-                   : gen_addr_district_name(r->district1 - 1), true);
+        gen_sb_csv(sb,
+                   it->bad || r->district1 == 0
+                           ? ""
+                           : gen_addr_district_name(r->district1 - 1),
+                   true);
 }
 
 static void gen_count(struct gen_stats *st, const struct gen_rec *r,
@@ -705,9 +751,12 @@ static int gen_complaints_emit(struct gen_plan *p, FILE *fc, FILE *ft,
         if (gen_systemic_write(p, nburst, err, errlen) != 0)
                 goto cleanup;
         while (p->n < norig) {
-                long day = (long)gen_rng_cdf(&p->rng, p->day_cdf, (size_t)c->days);
-                int32_t b = gen_rng_chance(&p->rng, 0.01) ? -1 :
-                        (int32_t)gen_rng_cdf(&p->rng, p->bld_cdf, p->dir->nb);
+                long day =
+                        (long)gen_rng_cdf(&p->rng, p->day_cdf, (size_t)c->days);
+                int32_t b = gen_rng_chance(&p->rng, 0.01)
+                                    ? -1
+                                    : (int32_t)gen_rng_cdf(&p->rng, p->bld_cdf,
+                                                           p->dir->nb);
 
                 int64_t t = gen_plan_time(p, day);
                 int cat = gen_plan_cat(p, day, b);
@@ -722,11 +771,11 @@ static int gen_complaints_emit(struct gen_plan *p, FILE *fc, FILE *ft,
         gen_plan_lines(p, ndup, ln);
         if (csv)
                 gen_sb_puts(&out, "external_id,source,channel,received_at,"
-                            "category,description,district,street,house,"
-                            "apartment,address_text,building_id,lat,long,"
-                            "contact_name,contact_phone,emergency\n");
+                                  "category,description,district,street,house,"
+                                  "apartment,address_text,building_id,lat,long,"
+                                  "contact_name,contact_phone,emergency\n");
         gen_sb_puts(&truth, "line,external_id,source,valid,reason,"
-                    "building_id,category,district\n");
+                            "building_id,category,district\n");
         for (size_t i = 0; i < norig + ndup; i++) {
                 const struct gen_item *it = &p->it[ln[i].item];
                 struct gen_rec r = {0};
@@ -737,15 +786,18 @@ static int gen_complaints_emit(struct gen_plan *p, FILE *fc, FILE *ft,
                 if (csv) {
                         gen_rec_csv(&out, &r, it, &rng);
                 } else if (gen_rec_json(&out, &r, it, &rng) != 0) {
-                        snprintf(err, errlen, "line %zu: cannot encode "
-                                 "record %s", i + 1, r.ext);
+                        snprintf(err, errlen,
+                                 "line %zu: cannot encode "
+                                 "record %s",
+                                 i + 1, r.ext);
                         gen_rec_free(&r);
                         goto cleanup;
                 }
                 gen_truth_row(&truth, i + 1, &r, it, ln[i].dup, csv);
                 if (!it->bad && !ln[i].dup)
                         gen_staff_add(staff, p->dir, c->seed, it->seq, it->t,
-                                      strcmp(gen_cat_name[it->cat], "lift") == 0,
+                                      strcmp(gen_cat_name[it->cat], "lift") ==
+                                              0,
                                       it->bld, gen_src[it->src].source, r.ext);
                 gen_count(st, &r, it, ln[i].dup);
                 gen_rec_free(&r);
@@ -765,9 +817,8 @@ cleanup:
 }
 
 /** @brief Write complaints.jsonl (or .csv) and truth.csv. @returns 0/-1. */
-int gen_complaints_write(const struct gen_dir *dir,
-                         const struct gen_conf *conf, struct gen_stats *st,
-                         char *err, size_t errlen)
+int gen_complaints_write(const struct gen_dir *dir, const struct gen_conf *conf,
+                         struct gen_stats *st, char *err, size_t errlen)
 {
         const char *od = conf->out_dir;
         const char *cname = conf->format == GEN_FMT_CSV ? "complaints.csv"
@@ -830,8 +881,8 @@ static int gen_u64_cmp(const void *a, const void *b)
 
 static int gen_vote_score(struct gen_rng *rng, double quality)
 {
-        double u = gen_rng_unit(rng), x = quality +
-                                          (u + gen_rng_unit(rng) - 1) * 1.6;
+        double u = gen_rng_unit(rng),
+               x = quality + (u + gen_rng_unit(rng) - 1) * 1.6;
         int s = (int)(x + 0.5);
 
         return s < 1 ? 1 : s > 5 ? 5 : s;
@@ -852,8 +903,9 @@ static void gen_votes_plan(const struct gen_dir *dir,
                 p.hour_cdf[h] = acc += gen_hour_local[h];
         acc = 0;
         for (size_t i = 0; i < dir->nksk; i++)
-                kcdf[i] = acc += dir->ksk[i].apartments *
-                                 (dir->ksk[i].hot ? 1.6 : 1.0) + 1;
+                kcdf[i] = acc +=
+                        dir->ksk[i].apartments * (dir->ksk[i].hot ? 1.6 : 1.0) +
+                        1;
         for (size_t i = 0; i < n; i++) {
                 const struct gen_org *k;
 
@@ -877,8 +929,8 @@ static void gen_votes_plan(const struct gen_dir *dir,
                         long day = (long)gen_rng_below(&p.rng,
                                                        (uint64_t)conf->days);
 
-                        v[i].ksk = (uint32_t)gen_rng_cdf(&p.rng, kcdf,
-                                                         dir->nksk);
+                        v[i].ksk =
+                                (uint32_t)gen_rng_cdf(&p.rng, kcdf, dir->nksk);
                         k = &dir->ksk[v[i].ksk];
                         v[i].res = (uint32_t)gen_rng_below(
                                 &p.rng, (uint64_t)(k->apartments / 15 + 8));
@@ -891,9 +943,8 @@ static void gen_votes_plan(const struct gen_dir *dir,
 }
 
 /** @brief Write votes.jsonl. @returns 0 or -1. */
-int gen_complaints_votes(const struct gen_dir *dir,
-                         const struct gen_conf *conf, struct gen_stats *st,
-                         char *err, size_t errlen)
+int gen_complaints_votes(const struct gen_dir *dir, const struct gen_conf *conf,
+                         struct gen_stats *st, char *err, size_t errlen)
 {
         size_t n = (size_t)conf->votes;
         struct gen_vote *v = gen_xcalloc(n, sizeof(*v));
@@ -908,9 +959,9 @@ int gen_complaints_votes(const struct gen_dir *dir,
         gen_votes_plan(dir, conf, v, n);
         for (size_t i = 0; i < n; i++) {
                 char when[32], phone[32];
-                uint64_t h = gen_mix64(conf->seed ^
-                                       gen_mix64(((uint64_t)v[i].ksk << 32) |
-                                                 v[i].res));
+                uint64_t h = gen_mix64(
+                        conf->seed ^
+                        gen_mix64(((uint64_t)v[i].ksk << 32) | v[i].res));
                 char month[8], *s;
                 json_t *o;
 
@@ -921,9 +972,8 @@ int gen_complaints_votes(const struct gen_dir *dir,
                           gen_mix64((uint64_t)atoi(when) * 16 +
                                     (uint64_t)atoi(when + 5));
                 o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ksk_id",
-                              dir->ksk[v[i].ksk].id, "resident", phone,
-                              "month", month, "score", v[i].score,
-                              "voted_at", when);
+                              dir->ksk[v[i].ksk].id, "resident", phone, "month",
+                              month, "score", v[i].score, "voted_at", when);
                 s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)
                       : NULL;
                 json_decref(o);

@@ -22,8 +22,8 @@
 /* Housing stock share and rough bounding box (micro-degrees) per district:
  * Сарыарка and Байконур on the old right bank, Есиль, Нура and Сарайшык on
  * the new left bank. */
-static const double gen_dir_share[GEN_NDISTRICTS] = {
-        0.20, 0.14, 0.20, 0.14, 0.20, 0.12};
+static const double gen_dir_share[GEN_NDISTRICTS] = {0.20, 0.14, 0.20,
+                                                     0.14, 0.20, 0.12};
 static const int32_t gen_dir_box[GEN_NDISTRICTS][4] = {
         {51140000, 51190000, 71460000, 71560000},
         {51160000, 51200000, 71410000, 71470000},
@@ -36,12 +36,10 @@ static const double gen_dir_types_by_d[GEN_NDISTRICTS][5] = {
         {0.10, 0.30, 0.30, 0.20, 0.10}, {0.15, 0.40, 0.30, 0.10, 0.05},
         {0.03, 0.07, 0.30, 0.35, 0.25}, {0.10, 0.10, 0.35, 0.30, 0.15},
         {0.15, 0.40, 0.30, 0.10, 0.05}, {0.05, 0.10, 0.35, 0.30, 0.20}};
-static const int gen_dir_floors[5][2] = {{1, 3}, {4, 5}, {9, 10}, {12, 16},
-                                         {17, 25}};
-static const int gen_dir_entr[5][2] = {{1, 2}, {2, 6}, {1, 4}, {1, 3},
-                                       {1, 2}};
-static const int gen_dir_perfl[5][2] = {{2, 4}, {3, 4}, {4, 4}, {4, 6},
-                                        {4, 8}};
+static const int gen_dir_floors[5][2] = {
+        {1, 3}, {4, 5}, {9, 10}, {12, 16}, {17, 25}};
+static const int gen_dir_entr[5][2] = {{1, 2}, {2, 6}, {1, 4}, {1, 3}, {1, 2}};
+static const int gen_dir_perfl[5][2] = {{2, 4}, {3, 4}, {4, 4}, {4, 6}, {4, 8}};
 static const double gen_dir_wtype[5] = {1.2, 1.3, 1.0, 0.85, 0.8};
 
 #define GEN_DIR_PER_STREET 120
@@ -122,8 +120,9 @@ static void gen_dir_streets(struct gen_dir *dir, const long *nd,
                                 have++;
                         }
                 }
-                for (int lim = left ? 10 : 1000; lim > 0 && have < want &&
-                     gen_text_pool_street(pool); lim--, have++) {
+                for (int lim = left ? 10 : 1000;
+                     lim > 0 && have < want && gen_text_pool_street(pool);
+                     lim--, have++) {
                         snprintf(name, sizeof(name), "улица %s",
                                  gen_text_pool_street(pool++));
                         gen_dir_add_street(dir, &cap, name, NULL, d);
@@ -153,7 +152,9 @@ static void gen_dir_next_house(struct gen_street *c, struct gen_rng *rng,
                 return;
         }
         r = gen_rng_unit(rng);
-        c->next_no += r < 0.7 ? 1 : r < 0.95 ? 2 : (int)gen_rng_range(rng, 3, 5);
+        c->next_no += r < 0.7    ? 1
+                      : r < 0.95 ? 2
+                                 : (int)gen_rng_range(rng, 3, 5);
         c->grp_no = c->next_no;
         c->grp_k = c->grp_max = 0;
         r = gen_rng_unit(rng);
@@ -201,8 +202,8 @@ static void gen_dir_street_buildings(struct gen_dir *dir, size_t si, long cnt,
         struct gen_street *s = &dir->streets[si];
         const int32_t *box = gen_dir_box[s->district];
         double dx = gen_rng_unit(rng) * 2 - 1, dy = gen_rng_unit(rng) * 2 - 1;
-        double m = dx * dx > dy * dy ? (dx < 0 ? -dx : dx)
-                                     : (dy < 0 ? -dy : dy);
+        double m =
+                dx * dx > dy * dy ? (dx < 0 ? -dx : dx) : (dy < 0 ? -dy : dy);
         int64_t end;
 
         if (m < 1e-6) {
@@ -211,7 +212,7 @@ static void gen_dir_street_buildings(struct gen_dir *dir, size_t si, long cnt,
         }
         s->lat0 = (int32_t)gen_rng_range(rng, box[0], box[1]);
         s->lon0 = (int32_t)gen_rng_range(rng, box[2], box[3]);
-        s->dlat = (int32_t)(270 * dy / m);  /* about 30 m per building */
+        s->dlat = (int32_t)(270 * dy / m); /* about 30 m per building */
         s->dlon = (int32_t)(429 * dx / m);
         end = s->lat0 + (int64_t)cnt * s->dlat;
         if (end < box[0] || end > box[1])
@@ -240,10 +241,10 @@ static void gen_dir_street_buildings(struct gen_dir *dir, size_t si, long cnt,
                 b->apartments = (int)(apts < 8 ? 8 : apts > 400 ? 400 : apts);
                 b->weight = gen_dir_wtype[t] * (0.6 + 0.8 * gen_rng_unit(rng));
                 b->lat = gen_dir_clamp(s->lat0 + (int64_t)k * s->dlat +
-                                       gen_rng_range(rng, -300, 300),
+                                               gen_rng_range(rng, -300, 300),
                                        51080000, 51230000);
                 b->lon = gen_dir_clamp(s->lon0 + (int64_t)k * s->dlon +
-                                       gen_rng_range(rng, -400, 400),
+                                               gen_rng_range(rng, -400, 400),
                                        71300000, 71580000);
                 b->ksk = -1;
                 b->lift = -1;
@@ -293,8 +294,10 @@ static void gen_dir_ksks(struct gen_dir *dir, const struct gen_conf *conf,
 
                 for (int d = 0; d < GEN_NDISTRICTS; d++)
                         if (kd[d] < (long)dir->dist_count[d] &&
-                            (best < 0 || (double)dir->dist_count[d] / (kd[d] + 1) >
-                                     (double)dir->dist_count[best] / (kd[best] + 1)))
+                            (best < 0 ||
+                             (double)dir->dist_count[d] / (kd[d] + 1) >
+                                     (double)dir->dist_count[best] /
+                                             (kd[best] + 1)))
                                 best = d;
                 kd[best]++;
                 left--;
@@ -398,7 +401,8 @@ static void gen_dir_orgs(struct gen_dir *dir, const struct gen_conf *conf,
                 h++;
         }
         dir->nutil = (size_t)conf->utilities;
-        dir->util = gen_xcalloc(dir->nutil ? dir->nutil : 1, sizeof(*dir->util));
+        dir->util =
+                gen_xcalloc(dir->nutil ? dir->nutil : 1, sizeof(*dir->util));
         for (size_t i = 0; i < dir->nutil; i++) {
                 struct gen_org *o = &dir->util[i];
 
@@ -417,8 +421,8 @@ static void gen_dir_orgs(struct gen_dir *dir, const struct gen_conf *conf,
  * @brief Build the whole directory from conf->seed.
  * @returns 0 (only out of memory can fail, and that exits).
  */
-int gen_dir_build(struct gen_dir *dir, const struct gen_conf *conf,
-                  char *err, size_t errlen)
+int gen_dir_build(struct gen_dir *dir, const struct gen_conf *conf, char *err,
+                  size_t errlen)
 {
         struct gen_rng rng;
         long nd[GEN_NDISTRICTS];
@@ -441,7 +445,9 @@ static void gen_dir_org_row(struct gen_sb *sb, const struct gen_org *o,
         gen_sb_csv(sb, o->id, false);
         gen_sb_csv(sb, kind, false);
         gen_sb_csv(sb, o->name, false);
-        gen_sb_csv(sb, o->district >= 0 ? gen_addr_district_name(o->district) : NULL,
+        gen_sb_csv(sb,
+                   o->district >= 0 ? gen_addr_district_name(o->district)
+                                    : NULL,
                    false);
         gen_sb_csv(sb, o->phone, true);
 }
@@ -472,8 +478,10 @@ int gen_dir_write(const struct gen_dir *dir, const struct gen_conf *conf,
                   char *err, size_t errlen)
 {
         static const struct gen_org triage = {
-                .id = "triage", .name = "Контакт-центр 109: разбор",
-                .district = -1, .phone = "109"};
+                .id = "triage",
+                .name = "Контакт-центр 109: разбор",
+                .district = -1,
+                .phone = "109"};
         const char *od = conf->out_dir;
         struct gen_sb sb = {0};
         FILE *fo = NULL, *fb = NULL;
@@ -500,7 +508,7 @@ int gen_dir_write(const struct gen_dir *dir, const struct gen_conf *conf,
         if (!fb)
                 goto cleanup;
         gen_sb_puts(&sb, "id,district,street,house,apartments,ksk_id,"
-                    "lift_operator_id,lat,long\n");
+                         "lift_operator_id,lat,long\n");
         for (size_t i = 0; i < dir->nb; i++) {
                 gen_dir_building_row(&sb, dir, i);
                 if (sb.len > 65536)

@@ -40,13 +40,18 @@ static const struct {
         [GEN_FAILING] = {0.55, 20, 160, 0.15, 0.5, 48, 500},
 };
 
-static const char *const gen_staff_notes[] = {
-        "устранили течь", "заменили участок трубы", "восстановили подачу",
-        "провели ремонт", "вывезли мусор", "заменили лампы в подъезде",
-        "отрегулировали отопление", "лифт запущен после ремонта",
-        "ақаулық жойылды"};
-static const char *const gen_staff_rejects[] = {
-        "не наш дом", "не наша зона ответственности", "дом обслуживает другой КСК"};
+static const char *const gen_staff_notes[] = {"устранили течь",
+                                              "заменили участок трубы",
+                                              "восстановили подачу",
+                                              "провели ремонт",
+                                              "вывезли мусор",
+                                              "заменили лампы в подъезде",
+                                              "отрегулировали отопление",
+                                              "лифт запущен после ремонта",
+                                              "ақаулық жойылды"};
+static const char *const gen_staff_rejects[] = {"не наш дом",
+                                                "не наша зона ответственности",
+                                                "дом обслуживает другой КСК"};
 
 struct gen_act {
         int64_t at;
@@ -133,8 +138,9 @@ void gen_staff_add(struct gen_staff *s, const struct gen_dir *dir,
         gen_rng_seed(&rng, seed, (2ULL << 32) + seq);
         if (!gen_rng_chance(&rng, gen_staff_p[pr].act))
                 return; /* never touched */
-        ack = t + 60 + gen_staff_delay(&rng, gen_staff_p[pr].ack_lo,
-                                       gen_staff_p[pr].ack_hi);
+        ack = t + 60 +
+              gen_staff_delay(&rng, gen_staff_p[pr].ack_lo,
+                              gen_staff_p[pr].ack_hi);
         if (gen_rng_chance(&rng, gen_staff_p[pr].reject)) {
                 gen_staff_push(s, ack, src, ext, o->id, "reject",
                                GEN_PICK(&rng, gen_staff_rejects));
@@ -142,8 +148,11 @@ void gen_staff_add(struct gen_staff *s, const struct gen_dir *dir,
         }
         gen_staff_push(s, ack, src, ext, o->id, "ack", NULL);
         if (gen_rng_chance(&rng, gen_staff_p[pr].resolve))
-                gen_staff_push(s, ack + 60 + gen_staff_delay(&rng, gen_staff_p[pr].res_lo,
-                                                             gen_staff_p[pr].res_hi),
+                gen_staff_push(s,
+                               ack + 60 +
+                                       gen_staff_delay(&rng,
+                                                       gen_staff_p[pr].res_lo,
+                                                       gen_staff_p[pr].res_hi),
                                src, ext, o->id, "resolve",
                                GEN_PICK(&rng, gen_staff_notes));
 }
@@ -180,8 +189,9 @@ int gen_staff_write(struct gen_staff *s, const struct gen_dir *dir,
                 goto cleanup;
         gen_sb_puts(&sb, "org_id,kind,profile\n");
         for (size_t i = 0; i < dir->nksk; i++)
-                gen_sb_printf(&sb, "%s,ksk,%s\n", dir->ksk[i].id,
-                              gen_staff_profile_name[gen_staff_ksk(&dir->ksk[i])]);
+                gen_sb_printf(
+                        &sb, "%s,ksk,%s\n", dir->ksk[i].id,
+                        gen_staff_profile_name[gen_staff_ksk(&dir->ksk[i])]);
         for (size_t i = 0; i < dir->nlift; i++)
                 gen_sb_printf(&sb, "%s,lift_operator,%s\n", dir->lift[i].id,
                               gen_staff_profile_name[gen_staff_lift(i)]);

@@ -167,8 +167,7 @@ size_t gen_rng_cdf(struct gen_rng *rng, const double *cdf, size_t n)
         return lo;
 }
 
-const char *gen_rng_pick(struct gen_rng *rng, const char *const *tab,
-                         size_t n)
+const char *gen_rng_pick(struct gen_rng *rng, const char *const *tab, size_t n)
 {
         return tab[gen_rng_below(rng, n)];
 }
@@ -275,8 +274,7 @@ void gen_sb_micro(struct gen_sb *sb, int32_t micro)
 
 /* ---- output files: NAME.tmp, renamed on success ------------------------ */
 
-FILE *gen_out_open(const char *dir, const char *name, char *err,
-                   size_t errlen)
+FILE *gen_out_open(const char *dir, const char *name, char *err, size_t errlen)
 {
         char tmp[PATH_MAX];
         FILE *fp;
@@ -321,4 +319,3 @@ void gen_out_abort(FILE *fp, const char *dir, const char *name)
         snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
         unlink(tmp);
 }
-

@@ -115,8 +115,8 @@ int main(int argc, char **argv)
                 r = inbox_incident_show(conn, &ic, conf.args[1], err,
                                         sizeof(err));
         } else if (!strcmp(cmd, "resolve-incident")) {
-                r = inbox_incident_resolve(conn, &conf, &ic, conf.args[1],
-                                           err, sizeof(err));
+                r = inbox_incident_resolve(conn, &conf, &ic, conf.args[1], err,
+                                           sizeof(err));
         } else if (!strcmp(cmd, "show")) {
                 r = inbox_show(conn, &ic, conf.args[1], err, sizeof(err));
         } else {

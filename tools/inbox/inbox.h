@@ -12,15 +12,15 @@
 #include "km_err.h"
 
 struct inbox_conf {
-        char *org;       /* the staff's organisation id (required) */
-        char *note;      /* resolve: the note */
-        char *reason;    /* reject: why it is not ours */
-        char *category;  /* reject: corrected category */
-        char *building;  /* reject: corrected building id */
-        int64_t limit;   /* list: rows shown */
-        int all;         /* list: also resolved and rejected */
-        int publish;     /* publish the outbox right after commit */
-        int simulation;  /* allow `play` (backdated changes) */
+        char *org;      /* the staff's organisation id (required) */
+        char *note;     /* resolve: the note */
+        char *reason;   /* reject: why it is not ours */
+        char *category; /* reject: corrected category */
+        char *building; /* reject: corrected building id */
+        int64_t limit;  /* list: rows shown */
+        int all;        /* list: also resolved and rejected */
+        int publish;    /* publish the outbox right after commit */
+        int simulation; /* allow `play` (backdated changes) */
 };
 
 /* inbox_view.c */

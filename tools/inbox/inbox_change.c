@@ -19,8 +19,8 @@ static int inbox_publish(PGconn *conn, const struct km_conf *conf,
 {
         struct km_kafka_counts counts = {0};
         char err[512];
-        rd_kafka_t *rk = km_kafka_producer_new(conf, NULL, &counts, err,
-                                               sizeof(err));
+        rd_kafka_t *rk =
+                km_kafka_producer_new(conf, NULL, &counts, err, sizeof(err));
         int n = 0, r;
 
         if (rk == NULL) {

@@ -21,9 +21,8 @@
 
 /* The incidents (all: resolved too) of org, open first, each followed by
  * its tasks. */
-static int inbox_incident_print(PGconn *conn, const char *org,
-                                const char *id, int all, char *err,
-                                size_t errlen)
+static int inbox_incident_print(PGconn *conn, const char *org, const char *id,
+                                int all, char *err, size_t errlen)
 {
         const char *p[3] = {org, id, all ? "t" : "f"};
         PGresult *res = NULL;
@@ -31,26 +30,25 @@ static int inbox_incident_print(PGconn *conn, const char *org,
         int r;
 
         r = km_pg_exec(
-            conn,
-            "SELECT i.incident_id, i.scope, i.category, i.label, i.tasks, "
-            "i.open_tasks, i.buildings, to_char(i.first_at AT TIME ZONE "
-            "'UTC', 'YYYY-MM-DD HH24:MI'), to_char(i.last_at AT TIME ZONE "
-            "'UTC', 'YYYY-MM-DD HH24:MI'), i.status, t.complaint_id, "
-            "t.status, t.building_id, to_char(t.received_at AT TIME ZONE "
-            "'UTC', 'YYYY-MM-DD HH24:MI') FROM incidents i JOIN "
-            "incident_tasks t ON t.incident_id = i.incident_id AND t.org_id "
-            "= i.org_id WHERE i.org_id = $1 AND ($2::uuid IS NULL OR "
-            "i.incident_id = $2::uuid) AND ($3::bool OR i.status = 'open') "
-            "ORDER BY i.status = 'open' DESC, i.first_at, i.incident_id, "
-            "t.received_at, t.complaint_id",
-            3, p, &res, err, errlen);
+                conn,
+                "SELECT i.incident_id, i.scope, i.category, i.label, i.tasks, "
+                "i.open_tasks, i.buildings, to_char(i.first_at AT TIME ZONE "
+                "'UTC', 'YYYY-MM-DD HH24:MI'), to_char(i.last_at AT TIME ZONE "
+                "'UTC', 'YYYY-MM-DD HH24:MI'), i.status, t.complaint_id, "
+                "t.status, t.building_id, to_char(t.received_at AT TIME ZONE "
+                "'UTC', 'YYYY-MM-DD HH24:MI') FROM incidents i JOIN "
+                "incident_tasks t ON t.incident_id = i.incident_id AND t.org_id "
+                "= i.org_id WHERE i.org_id = $1 AND ($2::uuid IS NULL OR "
+                "i.incident_id = $2::uuid) AND ($3::bool OR i.status = 'open') "
+                "ORDER BY i.status = 'open' DESC, i.first_at, i.incident_id, "
+                "t.received_at, t.complaint_id",
+                3, p, &res, err, errlen);
         if (r)
                 return r;
         if (id && PQntuples(res) == 0) {
                 PQclear(res);
                 return km_err_set(err, errlen, KM_EINPUT,
-                                  "no incident %s in the inbox of %s", id,
-                                  org);
+                                  "no incident %s in the inbox of %s", id, org);
         }
         for (int i = 0; i < PQntuples(res); i++) {
                 if (strcmp(cur, PQgetvalue(res, i, 0)) != 0) {

@@ -138,7 +138,8 @@ int inbox_play(PGconn *conn, const struct km_conf *conf,
                         if (km_outbox_publish(conn, rk, &kc, conf, NULL, 0,
                                               1000, &n, err, errlen)) {
                                 km_log_warn("publish: %s (komek-tasksink "
-                                            "will relay)", err);
+                                            "will relay)",
+                                            err);
                                 break;
                         }
                 } while (n > 0 && !km_sig_stop);

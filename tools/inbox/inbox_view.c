@@ -56,29 +56,28 @@ int inbox_list(PGconn *conn, const struct inbox_conf *ic, char *err,
         if (!ic->all && (r = inbox_incident_list(conn, ic, err, errlen)))
                 return r;
         r = km_pg_exec(
-            conn,
-            "SELECT CASE WHEN due_at < now() AND status IN ('open', "
-            "'acknowledged', 'reopened') THEN '!' ELSE ' ' END, "
-            "complaint_id, "
-            "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
-            "to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
-            "status, category, coalesce(left(address, 48), ''), attempt, "
-            "(SELECT count(*) FROM tasks WHERE org_id = $1 AND status IN "
-            "('open', 'acknowledged', 'reopened')), route_reason FROM tasks "
-            "WHERE org_id "
-            "= $1 AND ($3::bool OR status IN ('open', 'acknowledged', "
-            "'reopened')) ORDER BY status = 'reopened' DESC, received_at, "
-            "complaint_id LIMIT $2::int",
-            3, p, &res, err, errlen);
+                conn,
+                "SELECT CASE WHEN due_at < now() AND status IN ('open', "
+                "'acknowledged', 'reopened') THEN '!' ELSE ' ' END, "
+                "complaint_id, "
+                "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
+                "to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), "
+                "status, category, coalesce(left(address, 48), ''), attempt, "
+                "(SELECT count(*) FROM tasks WHERE org_id = $1 AND status IN "
+                "('open', 'acknowledged', 'reopened')), route_reason FROM tasks "
+                "WHERE org_id "
+                "= $1 AND ($3::bool OR status IN ('open', 'acknowledged', "
+                "'reopened')) ORDER BY status = 'reopened' DESC, received_at, "
+                "complaint_id LIMIT $2::int",
+                3, p, &res, err, errlen);
         if (r)
                 return r;
         printf("inbox of %s: %s open task(s), disputed (reopened) first, "
                "then oldest first; ! = past due (times UTC)\n",
                ic->org, PQntuples(res) ? PQgetvalue(res, 0, 8) : "0");
         if (PQntuples(res))
-                printf("  %-36s  %-16s  %-16s  %-12s  %-12s  %s\n",
-                       "complaint", "received", "due", "status", "category",
-                       "address");
+                printf("  %-36s  %-16s  %-16s  %-12s  %-12s  %s\n", "complaint",
+                       "received", "due", "status", "category", "address");
         for (int i = 0; i < PQntuples(res); i++) {
                 overdue += PQgetvalue(res, i, 0)[0] == '!';
                 printf("%s %-36s  %-16s  %-16s  %-12s  %-12s  %s%s\n",
@@ -87,7 +86,7 @@ int inbox_list(PGconn *conn, const struct inbox_conf *ic, char *err,
                        PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
                        PQgetvalue(res, i, 6),
                        strcmp(PQgetvalue(res, i, 9), "rerouted:handover") == 0
-                           ? " (handed over: the building changed hands)"
+                               ? " (handed over: the building changed hands)"
                        : strcmp(PQgetvalue(res, i, 7), "1") ? " (re-routed)"
                                                             : "");
         }
@@ -101,10 +100,12 @@ int inbox_show(PGconn *conn, const struct inbox_conf *ic, const char *id,
                char *err, size_t errlen)
 {
         static const char *const names[] = {
-            "complaint", "attempt", "organisation", "kind", "building",
-            "district", "category", "route", "status", "received", "routed",
-            "due", "acknowledged", "resolved", "note", "address",
-            "description", "contact", "source", "channel", "emergency"};
+                "complaint",    "attempt",  "organisation", "kind",
+                "building",     "district", "category",     "route",
+                "status",       "received", "routed",       "due",
+                "acknowledged", "resolved", "note",         "address",
+                "description",  "contact",  "source",       "channel",
+                "emergency"};
         const char *p[2] = {id, ic->org};
         PGresult *res = NULL, *hist = NULL;
         int r;
@@ -113,17 +114,17 @@ int inbox_show(PGconn *conn, const struct inbox_conf *ic, const char *id,
                 return km_err_set(err, errlen, KM_EINPUT,
                                   "not a complaint id (a lower-case UUID)");
         r = km_pg_exec(
-            conn,
-            "SELECT complaint_id, attempt, org_id, org_kind, building_id, "
-            "district, category, route_reason, status || CASE WHEN due_at < "
-            "now() AND status IN ('open', 'acknowledged', 'reopened') THEN "
-            "' (past due)' "
-            "ELSE '' END, received_at, routed_at, due_at, acknowledged_at, "
-            "resolved_at, status_note, address, description, contact::text, "
-            "complaint->>'source', complaint->>'channel', "
-            "coalesce(complaint->>'emergency', 'false') FROM tasks WHERE "
-            "complaint_id = $1::uuid AND org_id = $2",
-            2, p, &res, err, errlen);
+                conn,
+                "SELECT complaint_id, attempt, org_id, org_kind, building_id, "
+                "district, category, route_reason, status || CASE WHEN due_at < "
+                "now() AND status IN ('open', 'acknowledged', 'reopened') THEN "
+                "' (past due)' "
+                "ELSE '' END, received_at, routed_at, due_at, acknowledged_at, "
+                "resolved_at, status_note, address, description, contact::text, "
+                "complaint->>'source', complaint->>'channel', "
+                "coalesce(complaint->>'emergency', 'false') FROM tasks WHERE "
+                "complaint_id = $1::uuid AND org_id = $2",
+                2, p, &res, err, errlen);
         if (r)
                 return r;
         if (PQntuples(res) != 1) {

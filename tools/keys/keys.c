@@ -98,8 +98,8 @@ static int keys_add(PGconn *conn, const struct keys_conf *kc, char *err,
         unsigned char raw[32];
         char key[3 + 64 + 1] = "km_", sha[KM_SHA256_HEX], prefix[12], rate[24];
         char scopes[300];
-        const char *params[7] = {sha, prefix, kc->source, rate, kc->note,
-                                 kc->channel, scopes};
+        const char *params[7] = {sha,      prefix,      kc->source, rate,
+                                 kc->note, kc->channel, scopes};
         PGresult *res = NULL;
         int r;
 

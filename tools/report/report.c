@@ -44,11 +44,10 @@ static const struct km_conf_key report_keys[] = {
 
 static void report_usage(const struct km_conf *conf)
 {
-        fprintf(stdout,
-                "usage: komek-report [--week YYYY-Www] [--format "
-                "text|json|csv|html]\n"
-                "                    [--lang ru|en|both] [--out FILE]\n"
-                "  The weekly summary of the analytics tables.\n");
+        fprintf(stdout, "usage: komek-report [--week YYYY-Www] [--format "
+                        "text|json|csv|html]\n"
+                        "                    [--lang ru|en|both] [--out FILE]\n"
+                        "  The weekly summary of the analytics tables.\n");
         km_conf_usage(conf, stdout);
 }
 
@@ -86,9 +85,10 @@ static int report_run(const struct km_conf *conf, const struct report_conf *rc,
                 return KM_EFATAL;
         if (rc->week)
                 r = km_time_week_parse(rc->week, &monday)
-                        ? km_err_set(err, errlen, KM_ECONFIG,
-                                     "--week %s: expected YYYY-Www", rc->week)
-                        : 0;
+                            ? km_err_set(err, errlen, KM_ECONFIG,
+                                         "--week %s: expected YYYY-Www",
+                                         rc->week)
+                            : 0;
         else
                 r = report_default_week(conn, &monday, err, errlen);
         if (r == 0)
@@ -98,8 +98,8 @@ static int report_run(const struct km_conf *conf, const struct report_conf *rc,
         if (rc->out && strcmp(rc->out, "-")) {
                 fp = fopen(rc->out, "w");
                 if (fp == NULL) {
-                        r = km_err_set(err, errlen, KM_EFATAL, "%s: cannot write",
-                                       rc->out);
+                        r = km_err_set(err, errlen, KM_EFATAL,
+                                       "%s: cannot write", rc->out);
                         goto cleanup;
                 }
         }

@@ -68,75 +68,75 @@ static int rp_rows(PGconn *conn, const char *sql, const struct rp_data *d,
                 total += w->n;
         }
         for (size_t i = 0; i < *nout; i++)
-                (*out)[i].share = total > 0 ? 100.0 * (double)(*out)[i].n /
-                                                  (double)total
-                                            : NAN;
+                (*out)[i].share =
+                        total > 0 ? 100.0 * (double)(*out)[i].n / (double)total
+                                  : NAN;
         PQclear(res);
         return 0;
 }
 
 static const char rp_sql_cats[] =
-    "SELECT c.code, c.name_ru, c.name_en,"
-    " coalesce(sum(a.n) FILTER (WHERE a.day BETWEEN $1::date AND $2::date), 0),"
-    " coalesce(sum(a.n) FILTER (WHERE a.day BETWEEN $1::date - 7"
-    " AND $2::date - 7), 0),"
-    " coalesce(sum(a.n) FILTER (WHERE a.day BETWEEN make_date(extract(year"
-    " FROM $2::date)::int, 1, 1) AND $2::date), 0)"
-    " FROM (SELECT code, name_ru, name_en FROM categories UNION SELECT"
-    " DISTINCT category, category, category FROM an_daily WHERE category NOT"
-    " IN (SELECT code FROM categories)) c"
-    " LEFT JOIN an_daily a ON a.category = c.code AND a.day BETWEEN"
-    " least($1::date - 7, make_date(extract(year FROM $2::date)::int, 1, 1))"
-    " AND $2::date"
-    " WHERE $3::int = 0 GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1";
+        "SELECT c.code, c.name_ru, c.name_en,"
+        " coalesce(sum(a.n) FILTER (WHERE a.day BETWEEN $1::date AND $2::date), 0),"
+        " coalesce(sum(a.n) FILTER (WHERE a.day BETWEEN $1::date - 7"
+        " AND $2::date - 7), 0),"
+        " coalesce(sum(a.n) FILTER (WHERE a.day BETWEEN make_date(extract(year"
+        " FROM $2::date)::int, 1, 1) AND $2::date), 0)"
+        " FROM (SELECT code, name_ru, name_en FROM categories UNION SELECT"
+        " DISTINCT category, category, category FROM an_daily WHERE category NOT"
+        " IN (SELECT code FROM categories)) c"
+        " LEFT JOIN an_daily a ON a.category = c.code AND a.day BETWEEN"
+        " least($1::date - 7, make_date(extract(year FROM $2::date)::int, 1, 1))"
+        " AND $2::date"
+        " WHERE $3::int = 0 GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1";
 
 static const char rp_sql_districts[] =
-    "SELECT district, nullif(district, ''), nullif(district, ''),"
-    " coalesce(sum(n) FILTER (WHERE day BETWEEN $1::date AND $2::date), 0),"
-    " coalesce(sum(n) FILTER (WHERE day BETWEEN $1::date - 7"
-    " AND $2::date - 7), 0), 0"
-    " FROM an_daily_district WHERE day BETWEEN $1::date - 7 AND $2::date"
-    " AND $3::int = 0 GROUP BY 1 HAVING sum(n) FILTER (WHERE day BETWEEN"
-    " $1::date AND $2::date) > 0 ORDER BY 4 DESC, 1";
+        "SELECT district, nullif(district, ''), nullif(district, ''),"
+        " coalesce(sum(n) FILTER (WHERE day BETWEEN $1::date AND $2::date), 0),"
+        " coalesce(sum(n) FILTER (WHERE day BETWEEN $1::date - 7"
+        " AND $2::date - 7), 0), 0"
+        " FROM an_daily_district WHERE day BETWEEN $1::date - 7 AND $2::date"
+        " AND $3::int = 0 GROUP BY 1 HAVING sum(n) FILTER (WHERE day BETWEEN"
+        " $1::date AND $2::date) > 0 ORDER BY 4 DESC, 1";
 
 static const char rp_sql_channels[] =
-    "SELECT channel, channel, channel,"
-    " coalesce(sum(n) FILTER (WHERE day BETWEEN $1::date AND $2::date), 0),"
-    " coalesce(sum(n) FILTER (WHERE day BETWEEN $1::date - 7"
-    " AND $2::date - 7), 0), 0"
-    " FROM an_daily WHERE day BETWEEN $1::date - 7 AND $2::date"
-    " AND $3::int = 0 GROUP BY 1 HAVING sum(n) FILTER (WHERE day BETWEEN"
-    " $1::date AND $2::date) > 0 ORDER BY 4 DESC, 1";
+        "SELECT channel, channel, channel,"
+        " coalesce(sum(n) FILTER (WHERE day BETWEEN $1::date AND $2::date), 0),"
+        " coalesce(sum(n) FILTER (WHERE day BETWEEN $1::date - 7"
+        " AND $2::date - 7), 0), 0"
+        " FROM an_daily WHERE day BETWEEN $1::date - 7 AND $2::date"
+        " AND $3::int = 0 GROUP BY 1 HAVING sum(n) FILTER (WHERE day BETWEEN"
+        " $1::date AND $2::date) > 0 ORDER BY 4 DESC, 1";
 
 static const char rp_sql_worst[] =
-    "SELECT t.org_id, coalesce(a.name, t.org_id), a.district, a.apartments,"
-    " count(*), round(100.0 * count(*) / a.apartments, 2),"
-    " count(*) FILTER (WHERE t.sla_breached)"
-    " FROM task_times t JOIN org_apartments a ON a.org_id = t.org_id"
-    " WHERE t.org_kind = 'ksk' AND t.rejected_at IS NULL AND a.apartments > 0"
-    " AND t.day BETWEEN $1::date AND $2::date"
-    " GROUP BY 1, 2, 3, 4 HAVING count(*) >= $3::int"
-    " ORDER BY 6 DESC, 5 DESC, 1";
+        "SELECT t.org_id, coalesce(a.name, t.org_id), a.district, a.apartments,"
+        " count(*), round(100.0 * count(*) / a.apartments, 2),"
+        " count(*) FILTER (WHERE t.sla_breached)"
+        " FROM task_times t JOIN org_apartments a ON a.org_id = t.org_id"
+        " WHERE t.org_kind = 'ksk' AND t.rejected_at IS NULL AND a.apartments > 0"
+        " AND t.day BETWEEN $1::date AND $2::date"
+        " GROUP BY 1, 2, 3, 4 HAVING count(*) >= $3::int"
+        " ORDER BY 6 DESC, 5 DESC, 1";
 
 static const char rp_sql_esc[] =
-    "SELECT kind, count(*) FROM escalations e, an_params p"
-    " WHERE ((e.window_end AT TIME ZONE 'UTC') + make_interval(secs =>"
-    " p.utc_offset_hours * 3600))::date BETWEEN $1::date AND $2::date"
-    " AND $3::int = 0 GROUP BY 1";
+        "SELECT kind, count(*) FROM escalations e, an_params p"
+        " WHERE ((e.window_end AT TIME ZONE 'UTC') + make_interval(secs =>"
+        " p.utc_offset_hours * 3600))::date BETWEEN $1::date AND $2::date"
+        " AND $3::int = 0 GROUP BY 1";
 
 static const char rp_sql_series[] =
-    "SELECT (date_trunc('week', day)::date - date '1970-01-01'), category,"
-    " sum(n) FROM an_daily WHERE day BETWEEN $1::date - 7 * ($3::int - 1)"
-    " AND $2::date GROUP BY 1, 2";
+        "SELECT (date_trunc('week', day)::date - date '1970-01-01'), category,"
+        " sum(n) FROM an_daily WHERE day BETWEEN $1::date - 7 * ($3::int - 1)"
+        " AND $2::date GROUP BY 1, 2";
 
 static const char rp_sql_rating[] =
-    "SELECT ksk_id, coalesce(name, ksk_id), district, unrated_reason, rated,"
-    " complaints, votes, rank_city, rank_district, per_100_apartments,"
-    " resolve_median_h, sla_breach_rate, repeat_rate, avg_vote, score,"
-    " month_text FROM ksk_rating"
-    " WHERE month = (date_trunc('month', $2::date + 1) - interval '1 month')::date"
-    " AND $3::int = $3::int AND $1::date IS NOT NULL"
-    " ORDER BY rated DESC, rank_city, ksk_id";
+        "SELECT ksk_id, coalesce(name, ksk_id), district, unrated_reason, rated,"
+        " complaints, votes, rank_city, rank_district, per_100_apartments,"
+        " resolve_median_h, sla_breach_rate, repeat_rate, avg_vote, score,"
+        " month_text FROM ksk_rating"
+        " WHERE month = (date_trunc('month', $2::date + 1) - interval '1 month')::date"
+        " AND $3::int = $3::int AND $1::date IS NOT NULL"
+        " ORDER BY rated DESC, rank_city, ksk_id";
 
 static int rp_worst(PGconn *conn, const struct report_conf *rc,
                     struct rp_data *d, char *err, size_t errlen)
@@ -194,7 +194,8 @@ static int rp_series(PGconn *conn, const struct report_conf *rc,
 
         if (r)
                 return r;
-        for (int i = 0; i < PQntuples(res); i++) { /* from the first week with data */
+        for (int i = 0; i < PQntuples(res);
+             i++) { /* from the first week with data */
                 int64_t w = atoll(PQgetvalue(res, i, 0));
 
                 if (w < first)
@@ -202,7 +203,8 @@ static int rp_series(PGconn *conn, const struct report_conf *rc,
         }
         d->nweeks = (size_t)((d->ws - first) / 7 + 1);
         d->week_starts = km_xcalloc(d->nweeks, sizeof(int64_t));
-        d->series = km_xcalloc(d->nweeks * (d->ncats ? d->ncats : 1), sizeof(long));
+        d->series =
+                km_xcalloc(d->nweeks * (d->ncats ? d->ncats : 1), sizeof(long));
         d->week_totals = km_xcalloc(d->nweeks, sizeof(long));
         for (size_t w = 0; w < d->nweeks; w++)
                 d->week_starts[w] = first + 7 * (int64_t)w;

@@ -22,8 +22,8 @@
 #define RP_UNRATED_ROWS 50 /* unrated KSKs listed; the rest counted */
 
 static const char *const rp_colors[] = {
-    "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd",
-    "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f",
+        "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd",
+        "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f",
 };
 
 struct rp_html {
@@ -35,12 +35,23 @@ static void rp_esc(FILE *fp, const char *s)
 {
         for (; s && *s; s++) {
                 switch (*s) {
-                case '&': fputs("&amp;", fp); break;
-                case '<': fputs("&lt;", fp); break;
-                case '>': fputs("&gt;", fp); break;
-                case '"': fputs("&quot;", fp); break;
-                case '\'': fputs("&#39;", fp); break;
-                default: fputc(*s, fp);
+                case '&':
+                        fputs("&amp;", fp);
+                        break;
+                case '<':
+                        fputs("&lt;", fp);
+                        break;
+                case '>':
+                        fputs("&gt;", fp);
+                        break;
+                case '"':
+                        fputs("&quot;", fp);
+                        break;
+                case '\'':
+                        fputs("&#39;", fp);
+                        break;
+                default:
+                        fputc(*s, fp);
                 }
         }
 }
@@ -69,12 +80,15 @@ static double rp_nice(double x)
                 p *= 10;
         while (p > x * 10)
                 p /= 10;
-        return x <= p ? p : x <= 2 * p ? 2 * p : x <= 2.5 * p ? 2.5 * p
-               : x <= 5 * p ? 5 * p : 10 * p;
+        return x <= p         ? p
+               : x <= 2 * p   ? 2 * p
+               : x <= 2.5 * p ? 2.5 * p
+               : x <= 5 * p   ? 5 * p
+                              : 10 * p;
 }
 
-static void rp_svg_open(const struct rp_html *h, const char *id,
-                        const char *ru, const char *en)
+static void rp_svg_open(const struct rp_html *h, const char *id, const char *ru,
+                        const char *en)
 {
         fprintf(h->fp,
                 "<svg id=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" "
@@ -127,7 +141,8 @@ static void rp_chart_weekly(const struct rp_html *h, const struct rp_data *d)
                 if (d->week_totals[w] > max)
                         max = (double)d->week_totals[w];
         max = rp_nice(max);
-        bw = (double)(RP_W - RP_ML - RP_MR) / (double)(d->nweeks ? d->nweeks : 1);
+        bw = (double)(RP_W - RP_ML - RP_MR) /
+             (double)(d->nweeks ? d->nweeks : 1);
         rp_svg_open(h, "chart-weekly", "Жалобы по неделям и категориям",
                     "Complaints per week by category");
         rp_axis(h, 0, max, 5, "");
@@ -170,15 +185,17 @@ static void rp_chart_wow(const struct rp_html *h, const struct rp_data *d)
 
         for (size_t w = 1; w < d->nweeks; w++)
                 if (d->week_totals[w - 1] > 0) {
-                        double x = fabs(100.0 * (double)(d->week_totals[w] -
-                                                         d->week_totals[w - 1]) /
+                        double x = fabs(100.0 *
+                                        (double)(d->week_totals[w] -
+                                                 d->week_totals[w - 1]) /
                                         (double)d->week_totals[w - 1]);
 
                         if (x > lim)
                                 lim = x;
                 }
         lim = rp_nice(lim);
-        bw = (double)(RP_W - RP_ML - RP_MR) / (double)(d->nweeks ? d->nweeks : 1);
+        bw = (double)(RP_W - RP_ML - RP_MR) /
+             (double)(d->nweeks ? d->nweeks : 1);
         y0 = RP_MT + ph / 2;
         rp_svg_open(h, "chart-wow", "Изменение к прошлой неделе, %",
                     "Week-over-week change, %");
@@ -193,7 +210,8 @@ static void rp_chart_wow(const struct rp_html *h, const struct rp_data *d)
 
                 if (d->week_totals[w - 1] == 0)
                         continue;
-                x = 100.0 * (double)(d->week_totals[w] - d->week_totals[w - 1]) /
+                x = 100.0 *
+                    (double)(d->week_totals[w] - d->week_totals[w - 1]) /
                     (double)d->week_totals[w - 1];
                 bh = fabs(x) / lim * ph / 2;
                 km_time_day_fmt(d->week_starts[w], day, sizeof(day));
@@ -247,7 +265,8 @@ static void rp_rating_table(const struct rp_html *h, const struct rp_data *d)
                         fprintf(h->fp, " %zu</td></tr>\n", d->nrating - i);
                         break;
                 }
-                fprintf(h->fp, "<tr class=\"%s\">", k->rated ? "rated" : "unrated");
+                fprintf(h->fp, "<tr class=\"%s\">",
+                        k->rated ? "rated" : "unrated");
                 if (k->rated)
                         fprintf(h->fp, "<td>%ld</td>", k->rank_city);
                 else
@@ -306,11 +325,13 @@ static void rp_list(const struct rp_html *h, const struct rp_row *w, size_t n)
 
 void report_html(FILE *fp, const struct rp_data *d, const char *lang)
 {
-        struct rp_html h = {fp, strcmp(lang, "en") != 0, strcmp(lang, "ru") != 0};
+        struct rp_html h = {fp, strcmp(lang, "en") != 0,
+                            strcmp(lang, "ru") != 0};
         char a[64], b[64];
 
-        fprintf(fp, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta "
-                    "charset=\"utf-8\"><title>komek %s</title>\n",
+        fprintf(fp,
+                "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta "
+                "charset=\"utf-8\"><title>komek %s</title>\n",
                 h.ru ? "ru" : "en", d->iso_week);
         fputs("<style>body{font-family:sans-serif;margin:24px;color:#222}"
               "table{border-collapse:collapse;margin:8px 0}td,th{padding:3px "

@@ -16,14 +16,14 @@
 #include "report.h"
 
 static const char *const rp_months_ru[12] = {
-    "января", "февраля", "марта",    "апреля",  "мая",    "июня",
-    "июля",   "августа", "сентября", "октября", "ноября", "декабря"};
+        "января", "февраля", "марта",    "апреля",  "мая",    "июня",
+        "июля",   "августа", "сентября", "октября", "ноября", "декабря"};
 static const char *const rp_months_ru_nom[12] = {
-    "январь", "февраль", "март",     "апрель",  "май",    "июнь",
-    "июль",   "август",  "сентябрь", "октябрь", "ноябрь", "декабрь"};
+        "январь", "февраль", "март",     "апрель",  "май",    "июнь",
+        "июль",   "август",  "сентябрь", "октябрь", "ноябрь", "декабрь"};
 static const char *const rp_months_en[12] = {
-    "January", "February", "March",     "April",   "May",      "June",
-    "July",    "August",   "September", "October", "November", "December"};
+        "January", "February", "March",     "April",   "May",      "June",
+        "July",    "August",   "September", "October", "November", "December"};
 
 const char *rp_lang_pick(int ru, const char *r, const char *e)
 {
@@ -117,20 +117,22 @@ static void rp_change(FILE *fp, const struct rp_data *d, int ru)
                 fprintf(fp, ru ? "неделей ранее обращений не было"
                                : "none the week before");
         else if (fabs(x) < 0.5)
-                fprintf(fp, ru ? "столько же, сколько неделей ранее (%s)"
-                               : "the same as the week before (%s)",
+                fprintf(fp,
+                        ru ? "столько же, сколько неделей ранее (%s)"
+                           : "the same as the week before (%s)",
                         prev);
         else
-                fprintf(fp, ru ? "на %.0f%% %s, чем неделей ранее (%s)"
-                               : "%.0f%% %s than the week before (%s)",
+                fprintf(fp,
+                        ru ? "на %.0f%% %s, чем неделей ранее (%s)"
+                           : "%.0f%% %s than the week before (%s)",
                         fabs(x),
                         x > 0 ? (ru ? "больше" : "more")
                               : (ru ? "меньше" : "fewer"),
                         prev);
 }
 
-static void rp_rows_text(FILE *fp, const struct rp_row *w, size_t n,
-                         size_t top, int ru, int named)
+static void rp_rows_text(FILE *fp, const struct rp_row *w, size_t n, size_t top,
+                         int ru, int named)
 {
         if (n == 0 || w[0].n == 0)
                 fprintf(fp, "  —\n");
@@ -158,8 +160,9 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
 
         rp_date(a, sizeof(a), d->ws, ru);
         rp_date(b, sizeof(b), d->we, ru);
-        fprintf(fp, ru ? "Сводка komek за неделю %s (%s — %s)\n\n"
-                       : "komek weekly summary, week %s (%s to %s)\n\n",
+        fprintf(fp,
+                ru ? "Сводка komek за неделю %s (%s — %s)\n\n"
+                   : "komek weekly summary, week %s (%s to %s)\n\n",
                 d->iso_week, a, b);
         rp_num(num, sizeof(num), d->ytd, ru);
         if (ru)
@@ -178,8 +181,9 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
                 fprintf(fp, "This week: %s complaint%s, ", num,
                         d->n == 1 ? "" : "s");
         rp_change(fp, d, ru);
-        fprintf(fp, ".\n\n%s\n", ru ? "Чаще всего (число, доля, к прошлой неделе):"
-                                    : "Top categories (count, share, vs last week):");
+        fprintf(fp, ".\n\n%s\n",
+                ru ? "Чаще всего (число, доля, к прошлой неделе):"
+                   : "Top categories (count, share, vs last week):");
         rp_rows_text(fp, d->cats, d->ncats, top, ru, 1);
         fprintf(fp, "\n%s\n", ru ? "По районам:" : "By district:");
         rp_rows_text(fp, d->districts, d->ndistricts, 10, ru, 1);
@@ -193,9 +197,10 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
         }
         if (d->nchannels == 0)
                 fprintf(fp, " —");
-        fprintf(fp, "\n\n%s\n", ru ? "Худшие КСК недели (жалоб на 100 квартир):"
-                                   : "Worst KSKs of the week (complaints per "
-                                     "100 apartments):");
+        fprintf(fp, "\n\n%s\n",
+                ru ? "Худшие КСК недели (жалоб на 100 квартир):"
+                   : "Worst KSKs of the week (complaints per "
+                     "100 apartments):");
         if (d->nworst == 0)
                 fprintf(fp, "  %s\n", ru ? "нет" : "none");
         for (size_t i = 0; i < d->nworst; i++) {
@@ -209,8 +214,8 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
                            : (k->n == 1 ? "complaint" : "complaints"),
                         ru ? "просрочено" : "SLA breached", k->breaches);
         }
-        fprintf(fp, "\n%s %ld", ru ? "Эскалации за неделю:" : "Escalations this week:",
-                esc);
+        fprintf(fp, "\n%s %ld",
+                ru ? "Эскалации за неделю:" : "Escalations this week:", esc);
         fprintf(fp, " (%s %ld, %s %ld, %s %ld).\n", rp_kind_name(0, ru),
                 d->esc[0], rp_kind_name(1, ru), d->esc[1], rp_kind_name(2, ru),
                 d->esc[2]);
@@ -218,8 +223,9 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
                 int y, m;
 
                 sscanf(d->rating_month, "%d-%d", &y, &m);
-                fprintf(fp, ru ? "\nРейтинг КСК за %s %d: оценено %zu, без рейтинга %zu.\n"
-                               : "\nKSK rating for %s %d: %zu rated, %zu unrated.\n",
+                fprintf(fp,
+                        ru ? "\nРейтинг КСК за %s %d: оценено %zu, без рейтинга %zu.\n"
+                           : "\nKSK rating for %s %d: %zu rated, %zu unrated.\n",
                         ru ? rp_months_ru_nom[m - 1] : rp_months_en[m - 1], y,
                         d->nrated, d->nrating - d->nrated);
         }
@@ -253,13 +259,14 @@ static json_t *rp_jrows(const struct rp_row *w, size_t n)
 
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(
-                    a, json_pack("{s:s?,s:s?,s:s?,s:I,s:I,s:I,s:o,s:o}", "code",
-                                 w[i].code, "name_ru", w[i].ru, "name_en",
-                                 w[i].en, "count", (json_int_t)w[i].n,
-                                 "previous", (json_int_t)w[i].prev,
-                                 "since_january", (json_int_t)w[i].ytd,
-                                 "wow_pct", rp_jnum(w[i].wow, 1), "share_pct",
-                                 rp_jnum(w[i].share, 1)));
+                        a, json_pack("{s:s?,s:s?,s:s?,s:I,s:I,s:I,s:o,s:o}",
+                                     "code", w[i].code, "name_ru", w[i].ru,
+                                     "name_en", w[i].en, "count",
+                                     (json_int_t)w[i].n, "previous",
+                                     (json_int_t)w[i].prev, "since_january",
+                                     (json_int_t)w[i].ytd, "wow_pct",
+                                     rp_jnum(w[i].wow, 1), "share_pct",
+                                     rp_jnum(w[i].share, 1)));
         return a;
 }
 
@@ -274,36 +281,40 @@ void report_json(FILE *fp, const struct rp_data *d)
         km_time_day_fmt(d->we, we, sizeof(we));
         for (size_t i = 0; i < d->nworst; i++)
                 json_array_append_new(
-                    worst, json_pack("{s:s,s:s,s:s?,s:I,s:I,s:o,s:I}", "ksk_id",
-                                     d->worst[i].id, "name", d->worst[i].name,
-                                     "district", d->worst[i].district,
-                                     "apartments", (json_int_t)d->worst[i].apartments,
-                                     "complaints", (json_int_t)d->worst[i].n,
-                                     "per_100_apartments",
-                                     rp_jnum(d->worst[i].per100, 2),
-                                     "sla_breaches",
-                                     (json_int_t)d->worst[i].breaches));
+                        worst,
+                        json_pack(
+                                "{s:s,s:s,s:s?,s:I,s:I,s:o,s:I}", "ksk_id",
+                                d->worst[i].id, "name", d->worst[i].name,
+                                "district", d->worst[i].district, "apartments",
+                                (json_int_t)d->worst[i].apartments,
+                                "complaints", (json_int_t)d->worst[i].n,
+                                "per_100_apartments",
+                                rp_jnum(d->worst[i].per100, 2), "sla_breaches",
+                                (json_int_t)d->worst[i].breaches));
         for (size_t i = 0; i < d->nrating; i++) {
                 const struct rp_rate *k = &d->rating[i];
 
                 json_array_append_new(
-                    rating,
-                    json_pack("{s:s,s:s,s:s?,s:b,s:s?,s:o,s:o,s:I,s:o,s:o,s:o,"
-                              "s:o,s:I,s:o,s:o}",
-                              "ksk_id", k->id, "name", k->name, "district",
-                              k->district, "rated", k->rated, "unrated_reason",
-                              k->reason, "rank_city",
-                              k->rated ? json_integer(k->rank_city) : json_null(),
-                              "rank_district",
-                              k->rated ? json_integer(k->rank_district) : json_null(),
-                              "complaints", (json_int_t)k->complaints,
-                              "per_100_apartments", rp_jnum(k->per100, 2),
-                              "resolve_median_h", rp_jnum(k->res_med, 2),
-                              "sla_breach_rate", rp_jnum(k->breach, 4),
-                              "repeat_rate", rp_jnum(k->repeat, 4), "votes",
-                              (json_int_t)k->votes, "avg_vote",
-                              rp_jnum(k->avg_vote, 2), "score",
-                              rp_jnum(k->score, 1)));
+                        rating,
+                        json_pack(
+                                "{s:s,s:s,s:s?,s:b,s:s?,s:o,s:o,s:I,s:o,s:o,s:o,"
+                                "s:o,s:I,s:o,s:o}",
+                                "ksk_id", k->id, "name", k->name, "district",
+                                k->district, "rated", k->rated,
+                                "unrated_reason", k->reason, "rank_city",
+                                k->rated ? json_integer(k->rank_city)
+                                         : json_null(),
+                                "rank_district",
+                                k->rated ? json_integer(k->rank_district)
+                                         : json_null(),
+                                "complaints", (json_int_t)k->complaints,
+                                "per_100_apartments", rp_jnum(k->per100, 2),
+                                "resolve_median_h", rp_jnum(k->res_med, 2),
+                                "sla_breach_rate", rp_jnum(k->breach, 4),
+                                "repeat_rate", rp_jnum(k->repeat, 4), "votes",
+                                (json_int_t)k->votes, "avg_vote",
+                                rp_jnum(k->avg_vote, 2), "score",
+                                rp_jnum(k->score, 1)));
         }
         for (size_t w = 0; w < d->nweeks; w++) {
                 char day[16];
@@ -311,8 +322,9 @@ void report_json(FILE *fp, const struct rp_data *d)
 
                 km_time_day_fmt(d->week_starts[w], day, sizeof(day));
                 for (size_t c = 0; c < d->ncats; c++)
-                        json_object_set_new(by, d->cats[c].code,
-                                            json_integer(d->series[w * d->ncats + c]));
+                        json_object_set_new(
+                                by, d->cats[c].code,
+                                json_integer(d->series[w * d->ncats + c]));
                 json_array_append_new(series,
                                       json_pack("{s:s,s:I,s:o}", "week_start",
                                                 day, "total",
@@ -320,20 +332,20 @@ void report_json(FILE *fp, const struct rp_data *d)
                                                 "by_category", by));
         }
         root = json_pack(
-            "{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:{s:I,s:I,s:I},"
-            "s:s,s:o,s:o}",
-            "week", d->iso_week, "week_start", ws, "week_end", we, "year",
-            d->year, "since_january", (json_int_t)d->ytd, "count",
-            (json_int_t)d->n, "previous", (json_int_t)d->prev, "wow_pct",
-            rp_jnum(d->wow, 1), "categories", rp_jrows(d->cats, d->ncats),
-            "districts", rp_jrows(d->districts, d->ndistricts), "channels",
-            rp_jrows(d->channels, d->nchannels), "worst_ksks", worst,
-            "escalations", "sla_breach", (json_int_t)d->esc[0], "systemic",
-            (json_int_t)d->esc[1], "inefficient_ksk", (json_int_t)d->esc[2],
-            "rating_month", d->rating_month, "rating", rating, "weekly",
-            series);
+                "{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:{s:I,s:I,s:I},"
+                "s:s,s:o,s:o}",
+                "week", d->iso_week, "week_start", ws, "week_end", we, "year",
+                d->year, "since_january", (json_int_t)d->ytd, "count",
+                (json_int_t)d->n, "previous", (json_int_t)d->prev, "wow_pct",
+                rp_jnum(d->wow, 1), "categories", rp_jrows(d->cats, d->ncats),
+                "districts", rp_jrows(d->districts, d->ndistricts), "channels",
+                rp_jrows(d->channels, d->nchannels), "worst_ksks", worst,
+                "escalations", "sla_breach", (json_int_t)d->esc[0], "systemic",
+                (json_int_t)d->esc[1], "inefficient_ksk", (json_int_t)d->esc[2],
+                "rating_month", d->rating_month, "rating", rating, "weekly",
+                series);
         text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-                                    JSON_REAL_PRECISION(10));
+                                        JSON_REAL_PRECISION(10));
         fprintf(fp, "%s\n", text);
         free(text);
         json_decref(root);
@@ -407,8 +419,9 @@ void report_csv(FILE *fp, const struct rp_data *d)
                            "previous: SLA breaches; value: per 100 apartments");
         for (int k = 0; k < 3; k++)
                 rp_csv_row(fp, "escalations",
-                           k == 0 ? "sla_breach" : k == 1 ? "systemic"
-                                                          : "inefficient_ksk",
+                           k == 0   ? "sla_breach"
+                           : k == 1 ? "systemic"
+                                    : "inefficient_ksk",
                            rp_kind_name(k, 1), rp_kind_name(k, 0), d->esc[k], 0,
                            NAN, NAN, NULL);
         for (size_t i = 0; i < d->nrating; i++)

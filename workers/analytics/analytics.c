@@ -33,7 +33,8 @@ static const struct km_conf_key analytics_keys[] = {
          "print the stored offsets against the high watermarks, the total "
          "lag, and exit"},
         {"analytics.rating_w_complaints", KM_CT_DOUBLE, "0.30", 0, 100,
-         AN_OFF(w_complaints), NULL, "rating weight: complaints per 100 apartments"},
+         AN_OFF(w_complaints), NULL,
+         "rating weight: complaints per 100 apartments"},
         {"analytics.rating_w_resolution", KM_CT_DOUBLE, "0.20", 0, 100,
          AN_OFF(w_resolution), NULL, "rating weight: median resolution time"},
         {"analytics.rating_w_sla", KM_CT_DOUBLE, "0.20", 0, 100, AN_OFF(w_sla),
@@ -122,20 +123,19 @@ int main(int argc, char **argv)
         }
         if (r)
                 km_log_error("%s", err);
-        km_log_info("consumed %lld; new complaints %lld (duplicates %lld), "
-                    "tasks %lld (%lld), task events %lld (%lld), votes %lld "
-                    "(%lld); dead-lettered %lld; batches %lld, retried %lld",
-                    (long long)an.consumed,
-                    (long long)an.new_rows[AN_T_COMPLAINTS],
-                    (long long)an.dup_rows[AN_T_COMPLAINTS],
-                    (long long)an.new_rows[AN_T_DISPATCH],
-                    (long long)an.dup_rows[AN_T_DISPATCH],
-                    (long long)an.new_rows[AN_T_EVENTS],
-                    (long long)an.dup_rows[AN_T_EVENTS],
-                    (long long)an.new_rows[AN_T_VOTES],
-                    (long long)an.dup_rows[AN_T_VOTES],
-                    (long long)an.dead_lettered, (long long)an.batches,
-                    (long long)an.retries);
+        km_log_info(
+                "consumed %lld; new complaints %lld (duplicates %lld), "
+                "tasks %lld (%lld), task events %lld (%lld), votes %lld "
+                "(%lld); dead-lettered %lld; batches %lld, retried %lld",
+                (long long)an.consumed, (long long)an.new_rows[AN_T_COMPLAINTS],
+                (long long)an.dup_rows[AN_T_COMPLAINTS],
+                (long long)an.new_rows[AN_T_DISPATCH],
+                (long long)an.dup_rows[AN_T_DISPATCH],
+                (long long)an.new_rows[AN_T_EVENTS],
+                (long long)an.dup_rows[AN_T_EVENTS],
+                (long long)an.new_rows[AN_T_VOTES],
+                (long long)an.dup_rows[AN_T_VOTES], (long long)an.dead_lettered,
+                (long long)an.batches, (long long)an.retries);
         analytics_destroy(&an);
         km_conf_destroy(&conf);
         return r == 0 ? 0 : r == KM_ECONFIG ? 2 : 1;

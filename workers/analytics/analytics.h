@@ -31,14 +31,13 @@ enum an_topic {
 };
 
 struct analytics_conf {
-        char *group;             /* consumer group = consumer_offsets.consumer */
-        int64_t batch_max;       /* messages per transaction */
-        int64_t batch_ms;        /* longest a batch waits before it is written */
+        char *group;       /* consumer group = consumer_offsets.consumer */
+        int64_t batch_max; /* messages per transaction */
+        int64_t batch_ms;  /* longest a batch waits before it is written */
         int64_t utc_offset_hours; /* local day = received_at + this */
-        int naive;               /* bench baseline: one INSERT+COMMIT per message */
-        int lag;                 /* --lag: print the lag and exit */
-        double w_complaints, w_resolution, w_sla, w_repeat, w_votes,
-               w_disputed;
+        int naive; /* bench baseline: one INSERT+COMMIT per message */
+        int lag;   /* --lag: print the lag and exit */
+        double w_complaints, w_resolution, w_sla, w_repeat, w_votes, w_disputed;
         int64_t min_complaints, min_votes, repeat_days;
         char *metrics_address;   /* /metrics and /healthz */
         int64_t metrics_port;    /* 0: off, -1: any free port */
@@ -51,10 +50,10 @@ struct an_msg {
         int topic;               /* enum an_topic */
         char *row;               /* COPY text line, NULL when dead-lettered */
         size_t rowlen;
-        char key[40];            /* the fact's key, for sorting */
-        int attempt;             /* dispatch: second part of the key */
-        size_t ord;              /* arrival order in the batch */
-        int64_t event_at;        /* event time (epoch s) for the watermark */
+        char key[40];     /* the fact's key, for sorting */
+        int attempt;      /* dispatch: second part of the key */
+        size_t ord;       /* arrival order in the batch */
+        int64_t event_at; /* event time (epoch s) for the watermark */
         char reason[KM_REASON_LEN];
         char detail[256];
 };
@@ -82,7 +81,7 @@ struct an_writer {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         int inited, started;
-        int busy;  /* job handed over and not written yet */
+        int busy; /* job handed over and not written yet */
         int quit;
         struct an_batch job;
         int result; /* of the last job: 0 or KM_E* */
@@ -112,8 +111,8 @@ struct analytics {
         struct km_kafka_counts dlq_counts;
         struct an_batch batch; /* being read */
         struct an_writer writer;
-        int reseek;  /* seek the assignment to the offsets in PostgreSQL */
-        int fatal;   /* stop, exit 1 */
+        int reseek; /* seek the assignment to the offsets in PostgreSQL */
+        int fatal;  /* stop, exit 1 */
         char fatal_err[512];
         int64_t consumed, batches, dead_lettered, retries;
         int64_t new_rows[AN_NTOPICS], dup_rows[AN_NTOPICS];

@@ -15,10 +15,9 @@
 int analytics_lag(struct km_conf *conf, struct analytics_conf *ac, FILE *fp,
                   char *err, size_t errlen)
 {
-        const char *topics[AN_NTOPICS] = {conf->topic_complaints,
-                                          conf->topic_dispatch,
-                                          conf->topic_task_events,
-                                          conf->topic_votes};
+        const char *topics[AN_NTOPICS] = {
+                conf->topic_complaints, conf->topic_dispatch,
+                conf->topic_task_events, conf->topic_votes};
         rd_kafka_conf_t *kc = NULL;
         rd_kafka_t *rk = NULL;
         PGconn *conn = NULL;
@@ -61,8 +60,9 @@ int analytics_lag(struct km_conf *conf, struct analytics_conf *ac, FILE *fp,
                 }
                 for (int p = 0; p < np; p++) {
                         int64_t lo = 0, hi = 0, stored = 0;
-                        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-                            rk, topics[t], p, &lo, &hi, 10000);
+                        rd_kafka_resp_err_t e =
+                                rd_kafka_query_watermark_offsets(
+                                        rk, topics[t], p, &lo, &hi, 10000);
 
                         if (e) {
                                 r = km_err_set(err, errlen, KM_EFATAL,

@@ -100,8 +100,9 @@ int analytics_metrics_serve(struct analytics *an, char *err, size_t errlen)
         if (!ok)
                 remove(tmp);
         free(tmp);
-        return ok ? 0 : km_err_set(err, errlen, KM_EFATAL,
-                                   "cannot write the metrics port to %s", pf);
+        return ok ? 0
+                  : km_err_set(err, errlen, KM_EFATAL,
+                               "cannot write the metrics port to %s", pf);
 }
 
 /* Writer thread, after the batch b committed; new0/dup0: an->new_rows
@@ -135,7 +136,7 @@ void analytics_metrics_written(struct analytics *an, const struct an_batch *b,
                 if (b->started_ms)
                         km_metric_observe(m->batch,
                                           (double)(now - b->started_ms) /
-                                              1000.0);
+                                                  1000.0);
                 km_metric_observe(m->commit,
                                   (double)(now - write_start_ms) / 1000.0);
         }

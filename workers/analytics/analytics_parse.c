@@ -35,8 +35,7 @@ int analytics_topic_of(const struct analytics *an, const char *topic)
         return -1;
 }
 
-void analytics_local_day(int64_t t, int64_t offset_hours, char *buf,
-                         size_t len)
+void analytics_local_day(int64_t t, int64_t offset_hours, char *buf, size_t len)
 {
         time_t tt = (time_t)(t + offset_hours * 3600);
         struct tm tm;
@@ -144,8 +143,7 @@ static int an_time(struct an_ctx *x, const char *name, int64_t *t, char *buf)
 
         if (an_str(x, name, 1, 64, &s))
                 return -1;
-        if (km_parse_rfc3339(s, t) || *t < 946684800LL ||
-            *t >= 4133980800LL) {
+        if (km_parse_rfc3339(s, t) || *t < 946684800LL || *t >= 4133980800LL) {
                 snprintf(detail, sizeof(detail),
                          "%s must be an RFC 3339 time in 2000..2100", name);
                 return an_bad(x->m, "invalid_field", name, detail);
@@ -271,8 +269,8 @@ static int an_parse_complaint(const struct analytics *an, struct an_msg *m)
 
         if (km_complaint_parse(rkm->payload ? rkm->payload : "",
                                rkm->payload ? rkm->len : 0, an->conf,
-                               KM_CPL_STRICT | KM_CPL_READONLY, km_wall_s(),
-                               &c, m->reason, m->detail, sizeof(m->detail)))
+                               KM_CPL_STRICT | KM_CPL_READONLY, km_wall_s(), &c,
+                               m->reason, m->detail, sizeof(m->detail)))
                 return -1; /* m->reason and m->detail are the model's */
         analytics_local_day(c->received_at, an->ac->utc_offset_hours, day,
                             sizeof(day));
@@ -293,11 +291,13 @@ static int an_parse_complaint(const struct analytics *an, struct an_msg *m)
 static int an_parse_dispatch(const struct analytics *an, struct an_ctx *x)
 {
         static const struct km_json_want want[] = {
-            {"schema_version", -1}, {"complaint_id", -1}, {"attempt", -1},
-            {"org_id", -1},         {"org_kind", -1},     {"building_id", -1},
-            {"district", -1},       {"category", -1},     {"route_reason", -1},
-            {"received_at", -1},    {"routed_at", -1},    {"due_at", -1},
-            {"complaint", -1},      {"channel", 12}};
+                {"schema_version", -1}, {"complaint_id", -1},
+                {"attempt", -1},        {"org_id", -1},
+                {"org_kind", -1},       {"building_id", -1},
+                {"district", -1},       {"category", -1},
+                {"route_reason", -1},   {"received_at", -1},
+                {"routed_at", -1},      {"due_at", -1},
+                {"complaint", -1},      {"channel", 12}};
         const char *cid, *org, *kind, *bld, *dist, *cat, *why, *chan;
         int64_t rec, routed, due;
         char srec[24], srouted[24], sdue[24], day[16];
@@ -337,10 +337,14 @@ static int an_parse_dispatch(const struct analytics *an, struct an_ctx *x)
 
 static int an_parse_event(struct an_ctx *x)
 {
-        static const struct km_json_want want[] = {
-            {"schema_version", -1}, {"event_id", -1}, {"complaint_id", -1},
-            {"attempt", -1},        {"org_id", -1},   {"event", -1},
-            {"at", -1},             {"reason", -1}};
+        static const struct km_json_want want[] = {{"schema_version", -1},
+                                                   {"event_id", -1},
+                                                   {"complaint_id", -1},
+                                                   {"attempt", -1},
+                                                   {"org_id", -1},
+                                                   {"event", -1},
+                                                   {"at", -1},
+                                                   {"reason", -1}};
         const char *eid, *cid, *org, *ev, *why;
         int64_t at;
         char sat[24];
@@ -378,8 +382,8 @@ static int an_parse_event(struct an_ctx *x)
 static int an_parse_vote(struct an_ctx *x)
 {
         static const struct km_json_want want[] = {
-            {"schema_version", -1}, {"vote_id", -1}, {"ksk_id", -1},
-            {"month", -1},          {"score", -1},   {"voted_at", -1}};
+                {"schema_version", -1}, {"vote_id", -1}, {"ksk_id", -1},
+                {"month", -1},          {"score", -1},   {"voted_at", -1}};
         const char *vid, *ksk, *month;
         int64_t at;
         char sat[24], mday[16];

@@ -65,8 +65,7 @@ static int an_offsets(void *opaque, rd_kafka_topic_partition_list_t *parts,
                       char *err, size_t errlen)
 {
         struct analytics *an = opaque;
-        int r = km_pg_offsets_load(an->conn, an->ac->group, parts, err,
-                                   errlen);
+        int r = km_pg_offsets_load(an->conn, an->ac->group, parts, err, errlen);
 
         km_obs_pg_error(an->m.reg, r);
         return r;
@@ -124,11 +123,11 @@ static rd_kafka_t *an_consumer_new(struct analytics *an, char *err,
                                    size_t errlen)
 {
         static const char *const props[][2] = {
-            {"isolation.level", "read_committed"},
-            {"enable.auto.commit", "false"},
-            {"enable.auto.offset.store", "false"},
-            {"auto.offset.reset", "earliest"},
-            {"enable.partition.eof", "true"},
+                {"isolation.level", "read_committed"},
+                {"enable.auto.commit", "false"},
+                {"enable.auto.offset.store", "false"},
+                {"auto.offset.reset", "earliest"},
+                {"enable.partition.eof", "true"},
         };
         rd_kafka_conf_t *kc = km_kafka_conf_new(an->conf, NULL, err, errlen);
         rd_kafka_t *rk;
@@ -189,8 +188,8 @@ int analytics_init(struct analytics *an, struct km_conf *conf,
                 r = analytics_store_prepare(an, err, errlen);
         if (r)
                 return r;
-        an->dlq = km_kafka_producer_new(conf, NULL, &an->dlq_counts, err,
-                                        errlen);
+        an->dlq =
+                km_kafka_producer_new(conf, NULL, &an->dlq_counts, err, errlen);
         if (an->dlq == NULL)
                 return KM_EFATAL;
         json_object_seed(0); /* before a second thread uses jansson */
@@ -227,8 +226,9 @@ static void an_take(struct analytics *an, rd_kafka_message_t *rkm)
         struct an_batch *b = &an->batch;
         struct an_pos *p;
         struct an_msg *m;
-        int topic = rkm->rkt ? analytics_topic_of(an, rd_kafka_topic_name(rkm->rkt))
-                             : -1;
+        int topic =
+                rkm->rkt ? analytics_topic_of(an, rd_kafka_topic_name(rkm->rkt))
+                         : -1;
 
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && topic >= 0) {
                 p = an_pos_get(b, topic, rkm->partition);
@@ -299,8 +299,8 @@ static int an_recover(struct analytics *an, char *err, size_t errlen)
                 return KM_EFATAL;
         analytics_batch_clear(&an->batch);
         if (PQstatus(an->conn) != CONNECTION_OK) {
-                PGconn *conn = km_pg_connect(an->conf->pg_conninfo,
-                                             an->appname, 1, err, errlen);
+                PGconn *conn = km_pg_connect(an->conf->pg_conninfo, an->appname,
+                                             1, err, errlen);
 
                 if (conn == NULL) {
                         km_obs_pg_error(an->m.reg, KM_ERETRY);
@@ -363,7 +363,8 @@ int analytics_run(struct analytics *an, char *err, size_t errlen)
                 r = an_flush(an, err, errlen);
         if (r == 0) {
                 r = analytics_writer_wait(an, err, errlen);
-                if (r == KM_ERETRY) /* nothing half-written: reread next start */
+                if (r ==
+                    KM_ERETRY) /* nothing half-written: reread next start */
                         r = 0;
         }
         if (an->fatal && r == 0)

@@ -37,79 +37,84 @@
  * key lookup ($1: keys, $2: attempts for dispatch; returns the 1-based
  * positions of the keys already stored) and the aggregates' upsert. */
 static const char *const an_copy_sql[AN_NTOPICS] = {
-    "COPY an_complaints (complaint_id, received_at, day, category, channel,"
-    " source, building_id, emergency) FROM STDIN",
-    "COPY an_tasks (complaint_id, attempt, org_id, org_kind, building_id,"
-    " district, category, route_reason, received_at, day, routed_at, due_at,"
-    " channel) FROM STDIN",
-    "COPY an_task_events (event_id, complaint_id, attempt, org_id, event, at,"
-    " reason) FROM STDIN",
-    "COPY an_votes (vote_id, ksk_id, month, score, voted_at) FROM STDIN",
+        "COPY an_complaints (complaint_id, received_at, day, category, channel,"
+        " source, building_id, emergency) FROM STDIN",
+        "COPY an_tasks (complaint_id, attempt, org_id, org_kind, building_id,"
+        " district, category, route_reason, received_at, day, routed_at, due_at,"
+        " channel) FROM STDIN",
+        "COPY an_task_events (event_id, complaint_id, attempt, org_id, event, at,"
+        " reason) FROM STDIN",
+        "COPY an_votes (vote_id, ksk_id, month, score, voted_at) FROM STDIN",
 };
 
 static const char *const an_known_sql[AN_NTOPICS] = {
-    "SELECT x.i FROM unnest($1::uuid[]) WITH ORDINALITY AS x(k, i)"
-    " JOIN an_complaints f ON f.complaint_id = x.k",
-    "SELECT x.i FROM unnest($1::uuid[], $2::integer[]) WITH ORDINALITY"
-    " AS x(k, a, i) WHERE EXISTS (SELECT 1 FROM an_tasks f"
-    " WHERE f.complaint_id = x.k AND f.attempt = x.a)",
-    "SELECT x.i FROM unnest($1::uuid[]) WITH ORDINALITY AS x(k, i)"
-    " WHERE EXISTS (SELECT 1 FROM an_task_events f WHERE f.event_id = x.k)",
-    "SELECT x.i FROM unnest($1::uuid[]) WITH ORDINALITY AS x(k, i)"
-    " WHERE EXISTS (SELECT 1 FROM an_votes f WHERE f.vote_id = x.k)",
+        "SELECT x.i FROM unnest($1::uuid[]) WITH ORDINALITY AS x(k, i)"
+        " JOIN an_complaints f ON f.complaint_id = x.k",
+        "SELECT x.i FROM unnest($1::uuid[], $2::integer[]) WITH ORDINALITY"
+        " AS x(k, a, i) WHERE EXISTS (SELECT 1 FROM an_tasks f"
+        " WHERE f.complaint_id = x.k AND f.attempt = x.a)",
+        "SELECT x.i FROM unnest($1::uuid[]) WITH ORDINALITY AS x(k, i)"
+        " WHERE EXISTS (SELECT 1 FROM an_task_events f WHERE f.event_id = x.k)",
+        "SELECT x.i FROM unnest($1::uuid[]) WITH ORDINALITY AS x(k, i)"
+        " WHERE EXISTS (SELECT 1 FROM an_votes f WHERE f.vote_id = x.k)",
 };
 
 static const char *const an_agg_sql[AN_NTOPICS] = {
-    /* complaints -> an_daily */
-    "INSERT INTO an_daily AS a (day, category, channel, n)"
-    " SELECT day, category, channel, n FROM json_to_recordset($1::json)"
-    " AS x(day date, category text, channel text, n bigint)"
-    " ORDER BY 1, 2, 3 ON CONFLICT (day, category, channel)"
-    " DO UPDATE SET n = a.n + EXCLUDED.n",
-    /* dispatch -> an_daily_district (first attempts), an_org_daily */
-    "WITH d AS (INSERT INTO an_daily_district AS a (day, category, district,"
-    " n) SELECT day, category, district, n FROM json_to_recordset($1::json)"
-    " AS x(day date, category text, district text, n bigint)"
-    " ORDER BY 1, 2, 3 ON CONFLICT (day, category, district)"
-    " DO UPDATE SET n = a.n + EXCLUDED.n)"
-    " INSERT INTO an_org_daily AS a (day, org_id, category, n)"
-    " SELECT day, org_id, category, n FROM json_to_recordset($2::json)"
-    " AS x(day date, org_id text, category text, n bigint)"
-    " ORDER BY 1, 2, 3 ON CONFLICT (day, org_id, category)"
-    " DO UPDATE SET n = a.n + EXCLUDED.n",
-    NULL, /* task-events: facts only */
-    /* votes -> an_vote_month */
-    "INSERT INTO an_vote_month AS a (ksk_id, month, n, score_sum)"
-    " SELECT ksk_id, month, n, score_sum FROM json_to_recordset($1::json)"
-    " AS x(ksk_id text, month date, n bigint, score_sum bigint)"
-    " ORDER BY 1, 2 ON CONFLICT (ksk_id, month) DO UPDATE"
-    " SET n = a.n + EXCLUDED.n, score_sum = a.score_sum + EXCLUDED.score_sum",
+        /* complaints -> an_daily */
+        "INSERT INTO an_daily AS a (day, category, channel, n)"
+        " SELECT day, category, channel, n FROM json_to_recordset($1::json)"
+        " AS x(day date, category text, channel text, n bigint)"
+        " ORDER BY 1, 2, 3 ON CONFLICT (day, category, channel)"
+        " DO UPDATE SET n = a.n + EXCLUDED.n",
+        /* dispatch -> an_daily_district (first attempts), an_org_daily */
+        "WITH d AS (INSERT INTO an_daily_district AS a (day, category, district,"
+        " n) SELECT day, category, district, n FROM json_to_recordset($1::json)"
+        " AS x(day date, category text, district text, n bigint)"
+        " ORDER BY 1, 2, 3 ON CONFLICT (day, category, district)"
+        " DO UPDATE SET n = a.n + EXCLUDED.n)"
+        " INSERT INTO an_org_daily AS a (day, org_id, category, n)"
+        " SELECT day, org_id, category, n FROM json_to_recordset($2::json)"
+        " AS x(day date, org_id text, category text, n bigint)"
+        " ORDER BY 1, 2, 3 ON CONFLICT (day, org_id, category)"
+        " DO UPDATE SET n = a.n + EXCLUDED.n",
+        NULL, /* task-events: facts only */
+        /* votes -> an_vote_month */
+        "INSERT INTO an_vote_month AS a (ksk_id, month, n, score_sum)"
+        " SELECT ksk_id, month, n, score_sum FROM json_to_recordset($1::json)"
+        " AS x(ksk_id text, month date, n bigint, score_sum bigint)"
+        " ORDER BY 1, 2 ON CONFLICT (ksk_id, month) DO UPDATE"
+        " SET n = a.n + EXCLUDED.n, score_sum = a.score_sum + EXCLUDED.score_sum",
 };
 
 static const char an_sql_watermarks[] =
-    "INSERT INTO an_watermarks AS w (consumer, topic, partition, event_at)"
-    " SELECT $1, topic, partition, event_at FROM json_to_recordset($2::json)"
-    " AS x(topic text, partition integer, event_at timestamptz)"
-    " ORDER BY topic, partition"
-    " ON CONFLICT (consumer, topic, partition)"
-    " DO UPDATE SET event_at = greatest(w.event_at, EXCLUDED.event_at)";
+        "INSERT INTO an_watermarks AS w (consumer, topic, partition, event_at)"
+        " SELECT $1, topic, partition, event_at FROM json_to_recordset($2::json)"
+        " AS x(topic text, partition integer, event_at timestamptz)"
+        " ORDER BY topic, partition"
+        " ON CONFLICT (consumer, topic, partition)"
+        " DO UPDATE SET event_at = greatest(w.event_at, EXCLUDED.event_at)";
 
 static const char an_sql_offsets[] =
-    "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset,"
-    " updated_at) SELECT $1, topic, partition, next_offset, now()"
-    " FROM json_to_recordset($2::json)"
-    " AS x(topic text, partition integer, next_offset bigint)"
-    " ORDER BY topic, partition ON CONFLICT (consumer, topic, partition)"
-    " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()";
+        "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset,"
+        " updated_at) SELECT $1, topic, partition, next_offset, now()"
+        " FROM json_to_recordset($2::json)"
+        " AS x(topic text, partition integer, next_offset bigint)"
+        " ORDER BY topic, partition ON CONFLICT (consumer, topic, partition)"
+        " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()";
 
 /* The prepared statements: names and parameter counts. */
-enum { AN_S_KNOWN = 0, AN_S_AGG = AN_NTOPICS, AN_S_WM = 2 * AN_NTOPICS,
-       AN_S_OFF, AN_NSTMT };
+enum {
+        AN_S_KNOWN = 0,
+        AN_S_AGG = AN_NTOPICS,
+        AN_S_WM = 2 * AN_NTOPICS,
+        AN_S_OFF,
+        AN_NSTMT
+};
 
 static const char *an_stmt_sql(int i)
 {
-        return i < AN_S_AGG ? an_known_sql[i]
-               : i < AN_S_WM ? an_agg_sql[i - AN_S_AGG]
+        return i < AN_S_AGG   ? an_known_sql[i]
+               : i < AN_S_WM  ? an_agg_sql[i - AN_S_AGG]
                : i == AN_S_WM ? an_sql_watermarks
                               : an_sql_offsets;
 }
@@ -131,30 +136,31 @@ int analytics_store_settings(struct analytics *an, char *err, size_t errlen)
 {
         const struct analytics_conf *ac = an->ac;
         json_t *rows = json_pack(
-            "[{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},"
-            "{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f}]",
-            "key", "utc_offset_hours", "value", (double)ac->utc_offset_hours,
-            "key", "rating_w_complaints", "value", ac->w_complaints, "key",
-            "rating_w_resolution", "value", ac->w_resolution, "key",
-            "rating_w_sla", "value", ac->w_sla, "key", "rating_w_repeat",
-            "value", ac->w_repeat, "key", "rating_w_votes", "value",
-            ac->w_votes, "key", "rating_min_complaints", "value",
-            (double)ac->min_complaints, "key", "rating_min_votes", "value",
-            (double)ac->min_votes, "key", "rating_repeat_days", "value",
-            (double)ac->repeat_days, "key", "rating_w_disputed", "value",
-            ac->w_disputed);
+                "[{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f},"
+                "{s:s,s:f},{s:s,s:f},{s:s,s:f},{s:s,s:f}]",
+                "key", "utc_offset_hours", "value",
+                (double)ac->utc_offset_hours, "key", "rating_w_complaints",
+                "value", ac->w_complaints, "key", "rating_w_resolution",
+                "value", ac->w_resolution, "key", "rating_w_sla", "value",
+                ac->w_sla, "key", "rating_w_repeat", "value", ac->w_repeat,
+                "key", "rating_w_votes", "value", ac->w_votes, "key",
+                "rating_min_complaints", "value", (double)ac->min_complaints,
+                "key", "rating_min_votes", "value", (double)ac->min_votes,
+                "key", "rating_repeat_days", "value", (double)ac->repeat_days,
+                "key", "rating_w_disputed", "value", ac->w_disputed);
         char *text = json_dumps(rows, JSON_COMPACT);
         const char *params[1] = {text};
         int r;
 
-        r = km_pg_exec(an->conn,
-                       "INSERT INTO an_settings (key, value, updated_at)"
-                       " SELECT key, value, now() FROM json_to_recordset($1::json)"
-                       " AS x(key text, value double precision)"
-                       " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
-                       " updated_at = now()"
-                       " WHERE an_settings.value IS DISTINCT FROM EXCLUDED.value",
-                       1, params, NULL, err, errlen);
+        r = km_pg_exec(
+                an->conn,
+                "INSERT INTO an_settings (key, value, updated_at)"
+                " SELECT key, value, now() FROM json_to_recordset($1::json)"
+                " AS x(key text, value double precision)"
+                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
+                " updated_at = now()"
+                " WHERE an_settings.value IS DISTINCT FROM EXCLUDED.value",
+                1, params, NULL, err, errlen);
         free(text);
         json_decref(rows);
         return r;
@@ -165,8 +171,8 @@ static int an_pg_err(PGconn *conn, PGresult *res, const char *what, char *err,
 {
         const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         /* the primary message only: COPY's CONTEXT quotes the row */
-        const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-                              : NULL;
+        const char *msg =
+                res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         int code = KM_EFATAL;
 
         if (PQstatus(conn) != CONNECTION_OK || st == NULL ||
@@ -237,16 +243,17 @@ static int an_store_positions(struct analytics *an, const struct an_pos *pos,
                 char t[24];
 
                 json_array_append_new(
-                    off, json_pack("{s:s,s:i,s:I}", "topic", topic,
-                                   "partition", (int)pos[i].partition,
-                                   "next_offset",
-                                   (json_int_t)pos[i].next_offset));
+                        off,
+                        json_pack("{s:s,s:i,s:I}", "topic", topic, "partition",
+                                  (int)pos[i].partition, "next_offset",
+                                  (json_int_t)pos[i].next_offset));
                 if (pos[i].event_at <= 0)
                         continue;
                 km_fmt_rfc3339(pos[i].event_at, t, sizeof(t));
-                json_array_append_new(
-                    wm, json_pack("{s:s,s:i,s:s}", "topic", topic, "partition",
-                                  (int)pos[i].partition, "event_at", t));
+                json_array_append_new(wm, json_pack("{s:s,s:i,s:s}", "topic",
+                                                    topic, "partition",
+                                                    (int)pos[i].partition,
+                                                    "event_at", t));
         }
         for (int k = 0; k < 2 && r == 0; k++) {
                 json_t *rows = k == 0 ? wm : off;
@@ -269,8 +276,8 @@ static int an_store_positions(struct analytics *an, const struct an_pos *pos,
 }
 
 /* COPY the rows into the topic's facts table. */
-static int an_copy(struct analytics *an, int t, struct an_msg **rows,
-                   size_t n, char *err, size_t errlen)
+static int an_copy(struct analytics *an, int t, struct an_msg **rows, size_t n,
+                   char *err, size_t errlen)
 {
         PGresult *res = PQexec(an->conn, an_copy_sql[t]);
         char *buf = NULL;
@@ -296,8 +303,8 @@ static int an_copy(struct analytics *an, int t, struct an_msg **rows,
                         break;
                 if (len + rows[i]->rowlen > cap) {
                         cap = len + rows[i]->rowlen > 262144
-                                  ? len + rows[i]->rowlen
-                                  : 262144;
+                                      ? len + rows[i]->rowlen
+                                      : 262144;
                         buf = km_xrealloc(buf, cap);
                 }
                 memcpy(buf + len, rows[i]->row, rows[i]->rowlen);
@@ -397,8 +404,10 @@ static const char *an_field(const char *line, size_t len, int i, char *buf,
         for (; p < end && *p != '\t' && *p != '\n' && w + 1 < blen; p++) {
                 if (*p == '\\' && p + 1 < end) {
                         p++;
-                        buf[w++] = *p == 't' ? '\t' : *p == 'n' ? '\n'
-                                   : *p == 'r' ? '\r' : *p;
+                        buf[w++] = *p == 't'   ? '\t'
+                                   : *p == 'n' ? '\n'
+                                   : *p == 'r' ? '\r'
+                                               : *p;
                 } else {
                         buf[w++] = *p;
                 }
@@ -491,8 +500,8 @@ static void an_json_str(char **buf, size_t *len, size_t *cap, const char *s,
 }
 
 /* The records, NULL fields as JSON null. */
-static char *an_agg_dump(struct an_agg *a, const char *const *names,
-                         int ncols, int with_score)
+static char *an_agg_dump(struct an_agg *a, const char *const *names, int ncols,
+                         int with_score)
 {
         size_t len = 0, cap = 4096;
         char *buf = km_xmalloc(cap);
@@ -696,7 +705,7 @@ int analytics_store_naive(struct analytics *an, struct an_msg *m, char *err,
                 return analytics_store_batch(an, m, 1, NULL, 0, err, errlen);
         memcpy(line, m->row, m->rowlen);
         line[m->rowlen - 1] = '\0'; /* the newline */
-        while (n < 8) { /* split the COPY line; \N is NULL */
+        while (n < 8) {             /* split the COPY line; \N is NULL */
                 char *w = p;
 
                 params[n] = w;
@@ -717,12 +726,13 @@ int analytics_store_naive(struct analytics *an, struct an_msg *m, char *err,
         }
         if (n != 8)
                 return km_err_set(err, errlen, KM_EFATAL, "naive: bad row");
-        r = km_pg_exec(an->conn,
-                       "INSERT INTO an_complaints (complaint_id, received_at,"
-                       " day, category, channel, source, building_id, emergency)"
-                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                       " ON CONFLICT (complaint_id) DO NOTHING",
-                       8, (const char *const *)params, NULL, err, errlen);
+        r = km_pg_exec(
+                an->conn,
+                "INSERT INTO an_complaints (complaint_id, received_at,"
+                " day, category, channel, source, building_id, emergency)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                " ON CONFLICT (complaint_id) DO NOTHING",
+                8, (const char *const *)params, NULL, err, errlen);
         if (r == 0)
                 an->new_rows[AN_T_COMPLAINTS]++;
         return r;

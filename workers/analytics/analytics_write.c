@@ -41,8 +41,7 @@ static int an_dead_letter(struct analytics *an, struct an_msg *m, size_t n,
                  * the broker's message size, or a message near the limit
                  * would be retried forever */
                 struct km_dlq_origin from = {an->topics[m[i].topic],
-                                             rkm->partition, rkm->offset,
-                                             NULL};
+                                             rkm->partition, rkm->offset, NULL};
 
                 if (m[i].row)
                         continue;
@@ -52,8 +51,8 @@ static int an_dead_letter(struct analytics *an, struct an_msg *m, size_t n,
                 r = km_dlq_produce(an->dlq, an->conf, "komek-analytics",
                                    "VALUE_CONVERTER", &from, m[i].reason,
                                    m[i].detail, rkm->payload,
-                                   rkm->payload ? rkm->len : 0,
-                                   &an->dlq_counts, 10000, err, errlen);
+                                   rkm->payload ? rkm->len : 0, &an->dlq_counts,
+                                   10000, err, errlen);
                 if (r)
                         return r == KM_EINPUT ? KM_ERETRY : r;
                 any = 1;
@@ -130,7 +129,8 @@ static int an_write(struct analytics *an, struct an_batch *b, char *err,
                 km_obs_pg_error(an->m.reg, r);
                 if (r == KM_EINPUT) {
                         km_log_warn("batch refused (%s); writing it message "
-                                    "by message", err);
+                                    "by message",
+                                    err);
                         r = an_store_one_by_one(an, b, err, errlen);
                 }
         }

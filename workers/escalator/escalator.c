@@ -43,7 +43,8 @@ static const struct km_conf_key escalator_keys[] = {
          ES_OFF(systemic_count), NULL,
          "systemic: this many complaints of one building + category"},
         {"escalator.systemic_window_hours", KM_CT_INT, "168", 1, 8784,
-         ES_OFF(systemic_window_hours), NULL, "systemic: ... within this window"},
+         ES_OFF(systemic_window_hours), NULL,
+         "systemic: ... within this window"},
         {"escalator.inefficient_factor", KM_CT_DOUBLE, "4.0", 1, 1000,
          ES_OFF(inefficient_factor), NULL,
          "inefficient KSK: incidents per 100 apartments above factor x the "
@@ -145,9 +146,9 @@ static int escalator_run(struct escalator *es, char *err, size_t errlen)
 {
         int r;
 
-        es->conn = km_pg_connect(es->conf->pg_conninfo, "komek-escalator",
-                                 (int)es->conf->pg_connect_timeout_s, err,
-                                 errlen);
+        es->conn =
+                km_pg_connect(es->conf->pg_conninfo, "komek-escalator",
+                              (int)es->conf->pg_connect_timeout_s, err, errlen);
         if (es->conn == NULL)
                 return KM_EFATAL;
         /* /metrics and /healthz from here: a standby answers too
@@ -161,8 +162,8 @@ static int escalator_run(struct escalator *es, char *err, size_t errlen)
                 return km_sig_stop ? 0 : r;
         /* Leader now: the transactional producer fences older instances
          * and aborts what they left open; then reconcile. */
-        es->rk = km_kafka_producer_new(es->conf, es->ec->name, &es->counts,
-                                       err, errlen);
+        es->rk = km_kafka_producer_new(es->conf, es->ec->name, &es->counts, err,
+                                       errlen);
         if (es->rk == NULL) /* a stop while waiting for the broker: exit 0 */
                 return km_sig_stop ? 0 : KM_EFATAL;
         escalator_metrics_leader(es);

@@ -43,7 +43,7 @@ enum { ES_NKINDS = 3 }; /* sla_breach, systemic, inefficient_ksk */
 struct escalator_metrics {
         struct km_metrics *reg;
         struct km_metric *opened[ES_NKINDS], *published, *aborts, *pass,
-            *last_pass, *last_commit, *leader;
+                *last_pass, *last_commit, *leader;
         struct km_obs_probe probe;
         rd_kafka_t *probe_rk; /* standby: a plain producer, for the probe */
 };
@@ -67,7 +67,8 @@ int escalator_detect(struct escalator *es, int64_t ref, char *err,
 /* escalator_metrics.c */
 extern const char *const escalator_kinds[ES_NKINDS];
 void escalator_metrics_init(struct escalator *es);
-int escalator_metrics_serve(struct escalator *es, char *err, size_t errlen) KM_MUSTCHECK;
+int escalator_metrics_serve(struct escalator *es, char *err,
+                            size_t errlen) KM_MUSTCHECK;
 void escalator_metrics_leader(struct escalator *es);
 void escalator_metrics_tick(struct escalator *es);
 void escalator_metrics_pass(struct escalator *es, int64_t start_ms);
@@ -78,7 +79,9 @@ int escalator_pg_exec(struct escalator *es, const char *sql, int nparams,
                       size_t errlen) KM_MUSTCHECK;
 
 /* escalator_publish.c */
-int escalator_reconcile(struct escalator *es, char *err, size_t errlen) KM_MUSTCHECK;
-int escalator_publish(struct escalator *es, char *err, size_t errlen) KM_MUSTCHECK;
+int escalator_reconcile(struct escalator *es, char *err,
+                        size_t errlen) KM_MUSTCHECK;
+int escalator_publish(struct escalator *es, char *err,
+                      size_t errlen) KM_MUSTCHECK;
 
 #endif /* ESCALATOR_H */

@@ -44,8 +44,8 @@ void escalator_metrics_init(struct escalator *es)
                 if (km_metrics_labels(labels, sizeof(labels), "kind",
                                       escalator_kinds[k], NULL))
                         m->opened[k] = km_metrics_counter(
-                            m->reg, "komek_escalations_total", labels,
-                            "escalations opened (rows inserted), by kind");
+                                m->reg, "komek_escalations_total", labels,
+                                "escalations opened (rows inserted), by kind");
         m->published = km_obs_messages(m->reg, es->conf->topic_escalations,
                                        "out", NULL);
         m->aborts = km_metrics_counter(m->reg, KM_METRIC_TXN_ABORTS, NULL,
@@ -55,8 +55,8 @@ void escalator_metrics_init(struct escalator *es)
                                        km_metrics_latency_buckets,
                                        KM_METRICS_LATENCY_N);
         m->last_pass = km_metrics_gauge(
-            m->reg, "komek_escalator_last_pass_timestamp_seconds", NULL,
-            "unix time of the last successful pass");
+                m->reg, "komek_escalator_last_pass_timestamp_seconds", NULL,
+                "unix time of the last successful pass");
         m->last_commit = km_metrics_gauge(m->reg, KM_METRIC_LAST_COMMIT, NULL,
                                           "unix time of the last publishing "
                                           "transaction");

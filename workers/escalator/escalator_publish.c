@@ -38,13 +38,13 @@ static int es_mark(struct escalator *es, json_t *ids, int64_t *marked,
         text = json_dumps(ids, JSON_COMPACT);
         params[0] = text;
         r = escalator_pg_exec(
-            es,
-            "WITH u AS (UPDATE escalations SET published_at = now()"
-            " WHERE escalation_id IN (SELECT value::uuid FROM"
-            " json_array_elements_text($1::json))"
-            " AND published_at IS NULL RETURNING 1)"
-            " SELECT count(*) FROM u",
-            1, params, &res, err, errlen);
+                es,
+                "WITH u AS (UPDATE escalations SET published_at = now()"
+                " WHERE escalation_id IN (SELECT value::uuid FROM"
+                " json_array_elements_text($1::json))"
+                " AND published_at IS NULL RETURNING 1)"
+                " SELECT count(*) FROM u",
+                1, params, &res, err, errlen);
         free(text);
         if (r == 0) {
                 if (marked)
@@ -54,8 +54,7 @@ static int es_mark(struct escalator *es, json_t *ids, int64_t *marked,
         return r;
 }
 
-static rd_kafka_t *es_reader_new(struct escalator *es, char *err,
-                                 size_t errlen)
+static rd_kafka_t *es_reader_new(struct escalator *es, char *err, size_t errlen)
 {
         rd_kafka_conf_t *kc = km_kafka_conf_new(es->conf, NULL, err, errlen);
         char errstr[512], group[300];
@@ -131,8 +130,8 @@ int escalator_reconcile(struct escalator *es, char *err, size_t errlen)
                         km_log_warn("reconcile: %s",
                                     rd_kafka_message_errstr(rkm));
                 } else {
-                        json_t *msg = json_loadb(rkm->payload, rkm->len, 0,
-                                                 NULL);
+                        json_t *msg =
+                                json_loadb(rkm->payload, rkm->len, 0, NULL);
                         json_t *id = json_object_get(msg, "escalation_id");
 
                         if (json_is_string(id))
@@ -205,21 +204,21 @@ static int es_publish_chunk(struct escalator *es, char *err, size_t errlen)
 
         snprintf(lim, sizeof(lim), "%d", ES_CHUNK);
         r = escalator_pg_exec(
-            es,
-            "SELECT escalation_id, coalesce(org_id, ''), json_build_object("
-            "'schema_version', 1, 'escalation_id', escalation_id, 'kind', kind,"
-            " 'org_id', org_id, 'building_id', building_id, 'category',"
-            " category, 'complaint_id', complaint_id, 'window_start',"
-            " to_char(window_start AT TIME ZONE 'UTC',"
-            " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'window_end',"
-            " to_char(window_end AT TIME ZONE 'UTC',"
-            " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'evidence', evidence,"
-            " 'incident_id', incident_id, 'at',"
-            " to_char(detected_at AT TIME ZONE 'UTC',"
-            " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
-            " FROM escalations WHERE published_at IS NULL"
-            " ORDER BY detected_at, escalation_id LIMIT $1::int",
-            1, params, &res, err, errlen);
+                es,
+                "SELECT escalation_id, coalesce(org_id, ''), json_build_object("
+                "'schema_version', 1, 'escalation_id', escalation_id, 'kind', kind,"
+                " 'org_id', org_id, 'building_id', building_id, 'category',"
+                " category, 'complaint_id', complaint_id, 'window_start',"
+                " to_char(window_start AT TIME ZONE 'UTC',"
+                " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'window_end',"
+                " to_char(window_end AT TIME ZONE 'UTC',"
+                " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'evidence', evidence,"
+                " 'incident_id', incident_id, 'at',"
+                " to_char(detected_at AT TIME ZONE 'UTC',"
+                " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text"
+                " FROM escalations WHERE published_at IS NULL"
+                " ORDER BY detected_at, escalation_id LIMIT $1::int",
+                1, params, &res, err, errlen);
         if (r)
                 return r;
         n = PQntuples(res);

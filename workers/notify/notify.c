@@ -41,8 +41,8 @@ static const struct km_conf_key notify_keys[] = {
         {"notify.urgent_sla_hours", KM_CT_INT, "4", 0, 1000,
          NOTIFY_OFF(urgent_sla_hours), NULL,
          "a task with this SLA or shorter (or an emergency) goes at once"},
-        {"notify.send_batch", KM_CT_INT, "50", 1, 1000,
-         NOTIFY_OFF(send_batch), NULL, "rows claimed per sender round"},
+        {"notify.send_batch", KM_CT_INT, "50", 1, 1000, NOTIFY_OFF(send_batch),
+         NULL, "rows claimed per sender round"},
         {"notify.lease_s", KM_CT_INT, "120", 5, 86400, NOTIFY_OFF(lease_s),
          NULL, "a claimed row is tried again after this long (a crash)"},
         {"notify.retry_base_ms", KM_CT_INT, "30000", 1, 86400000,
@@ -90,31 +90,30 @@ static void notify_metrics_init(struct notify *n)
         m->in = km_obs_messages(m->reg, n->conf->topic_dispatch, "in", NULL);
         m->invalid = km_obs_messages(m->reg, n->conf->topic_dispatch, "dlq",
                                      "invalid_dispatch");
-        m->ev_in = km_obs_messages(m->reg, n->conf->topic_task_events, "in",
-                                   NULL);
+        m->ev_in =
+                km_obs_messages(m->reg, n->conf->topic_task_events, "in", NULL);
         m->ev_invalid = km_obs_messages(m->reg, n->conf->topic_task_events,
                                         "dlq", "invalid_task_event");
         m->cancelled = km_metrics_counter(
-            m->reg, "komek_notify_cancelled_total", NULL,
-            "delivery rows cancelled: their task was acknowledged, resolved "
-            "or rejected first");
-        m->logged = km_metrics_counter(m->reg, "komek_notify_logged_total",
-                                       NULL,
-                                       "delivery rows written to the log");
+                m->reg, "komek_notify_cancelled_total", NULL,
+                "delivery rows cancelled: their task was acknowledged, resolved "
+                "or rejected first");
+        m->logged =
+                km_metrics_counter(m->reg, "komek_notify_logged_total", NULL,
+                                   "delivery rows written to the log");
         for (int i = 0; i < 2; i++) {
                 static const char *const oc[3] = {"sent", "retry", "dead"};
                 struct km_metric **dst[3] = {&m->sent[i], &m->retry[i],
                                              &m->dead[i]};
 
                 for (int j = 0; j < 3; j++)
-                        if (km_metrics_labels(labels, sizeof(labels),
-                                              "channel", ch[i], "outcome",
-                                              oc[j], NULL))
+                        if (km_metrics_labels(labels, sizeof(labels), "channel",
+                                              ch[i], "outcome", oc[j], NULL))
                                 *dst[j] = km_metrics_counter(
-                                    m->reg, "komek_notify_deliveries_total",
-                                    labels,
-                                    "notifications sent, retried, given up "
-                                    "(dead-lettered)");
+                                        m->reg, "komek_notify_deliveries_total",
+                                        labels,
+                                        "notifications sent, retried, given up "
+                                        "(dead-lettered)");
         }
         m->last_commit = km_metrics_gauge(m->reg, KM_METRIC_LAST_COMMIT, NULL,
                                           "unix time of the last commit");
@@ -232,9 +231,9 @@ static int notify_run(struct notify *n)
                 }
                 /* no wait while the sender has work */
                 rkm = rd_kafka_consumer_poll(
-                    n->consumer, n->offsets ? 5
-                                 : n->next_send_ms <= km_now_ms() ? 0
-                                                                  : 100);
+                        n->consumer, n->offsets                       ? 5
+                                     : n->next_send_ms <= km_now_ms() ? 0
+                                                                      : 100);
 
                 if (rkm) {
                         if (rkm->err) {
@@ -242,9 +241,9 @@ static int notify_run(struct notify *n)
                                         n->fatal = 1;
                                 if (rkm->err !=
                                     RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                                        km_log_warn("consumer: %s",
-                                                    rd_kafka_message_errstr(
-                                                        rkm));
+                                        km_log_warn(
+                                                "consumer: %s",
+                                                rd_kafka_message_errstr(rkm));
                         } else {
                                 notify_log_message(n, rkm, err, sizeof(err));
                         }
@@ -275,8 +274,7 @@ static int notify_run(struct notify *n)
 static int notify_init(struct notify *n, const struct km_conf *conf,
                        const struct notify_conf *nc, char *err, size_t errlen)
 {
-        const char *topics[2] = {conf->topic_dispatch,
-                                 conf->topic_task_events};
+        const char *topics[2] = {conf->topic_dispatch, conf->topic_task_events};
         int rc;
 
         n->conf = conf;
@@ -290,13 +288,12 @@ static int notify_init(struct notify *n, const struct km_conf *conf,
                                 (int)conf->pg_connect_timeout_s, err, errlen);
         if (n->conn == NULL)
                 return KM_EFATAL;
-        n->producer = km_kafka_producer_new(conf, NULL, &n->pcounts, err,
-                                            errlen);
+        n->producer =
+                km_kafka_producer_new(conf, NULL, &n->pcounts, err, errlen);
         if (n->producer == NULL)
                 return KM_EFATAL;
-        n->consumer = km_kafka_worker_consumer_new(conf, nc->group,
-                                                   notify_rebalance_cb, n, err,
-                                                   errlen);
+        n->consumer = km_kafka_worker_consumer_new(
+                conf, nc->group, notify_rebalance_cb, n, err, errlen);
         if (n->consumer == NULL)
                 return KM_EFATAL;
         rc = km_kafka_subscribe(n->consumer, topics, 2, err, errlen);
@@ -370,8 +367,7 @@ int main(int argc, char **argv)
                     "%lld, batches %lld",
                     (long long)n.consumed, (long long)n.logged,
                     (long long)n.invalid, (long long)n.cancelled,
-                    (long long)n.sent,
-                    (long long)n.retried, (long long)n.dead,
+                    (long long)n.sent, (long long)n.retried, (long long)n.dead,
                     (long long)n.batches);
         notify_destroy(&n);
         km_conf_destroy(&conf);

@@ -54,7 +54,7 @@ struct notify_conf {
         char *smtp_url;           /* smtp://relay:587 (STARTTLS) */
         char *smtp_user;          /* NULL-able: no AUTH */
         char *smtp_password;
-        int smtp_starttls;        /* require STARTTLS */
+        int smtp_starttls; /* require STARTTLS */
         char *mail_from;
         int64_t sla_warn_minutes; /* warn this long before due_at; 0 off */
         int64_t sla_scan_ms;
@@ -65,10 +65,10 @@ struct notify_conf {
 
 /* One claimed delivery row (notify_send.c). */
 struct notify_row {
-        char *id, *event_id, *kind, *complaint_id, *attempt, *org_id,
-            *channel, *target, *category, *district, *building_id,
-            *routed_at, *due_at, *created_at, *origin_partition,
-            *origin_offset, *secret; /* secret NULL: channel gone */
+        char *id, *event_id, *kind, *complaint_id, *attempt, *org_id, *channel,
+                *target, *category, *district, *building_id, *routed_at,
+                *due_at, *created_at, *origin_partition, *origin_offset,
+                *secret; /* secret NULL: channel gone */
         int urgent, tries, done;
         int64_t age_s;
 };
@@ -77,7 +77,7 @@ struct notify_metrics {
         struct km_metrics *reg; /* NULL: metrics off */
         struct km_metric *in, *logged, *invalid;
         struct km_metric *ev_in, *ev_invalid, *cancelled; /* task-events */
-        struct km_metric *sent[2], *retry[2], *dead[2]; /* email, webhook */
+        struct km_metric *sent[2], *retry[2], *dead[2];   /* email, webhook */
         struct km_metric *last_commit;
         struct km_obs_probe probe;
 };
@@ -124,14 +124,15 @@ int notify_dlq(struct notify *n, const char *stage, const char *topic,
                size_t len, char *err, size_t errlen) KM_MUSTCHECK;
 
 /* notify_send.c */
-int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen) KM_MUSTCHECK;
+int notify_send_round(struct notify *n, int *nsent, char *err,
+                      size_t errlen) KM_MUSTCHECK;
 
 /* notify_http.c */
 char *notify_webhook_body(const struct notify *n, const struct notify_row *r);
 void notify_sign(const char *secret, const char *ts, const char *body,
                  char out[72]);
-int notify_webhook_post(struct notify *n, const struct notify_row *r,
-                        char *err, size_t errlen) KM_MUSTCHECK;
+int notify_webhook_post(struct notify *n, const struct notify_row *r, char *err,
+                        size_t errlen) KM_MUSTCHECK;
 
 /* notify_mail.c */
 char *notify_mail_build(const struct notify *n, struct notify_row **rows,

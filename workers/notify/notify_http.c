@@ -28,17 +28,17 @@ static const char *notify_event_name(const char *kind)
 
 char *notify_webhook_body(const struct notify *n, const struct notify_row *r)
 {
-        char *url = km_xasprintf("%s/tasks/%s", n->nc->inbox_url,
-                                 r->complaint_id);
+        char *url =
+                km_xasprintf("%s/tasks/%s", n->nc->inbox_url, r->complaint_id);
         json_t *o = json_pack(
-            "{s:i, s:s, s:s, s:{s:s, s:i, s:s, s:s, s:s?, s:s?, s:s, s:s,"
-            " s:b, s:s}}",
-            "schema_version", 1, "event_id", r->event_id, "event",
-            notify_event_name(r->kind), "task", "complaint_id",
-            r->complaint_id, "attempt", atoi(r->attempt), "org_id", r->org_id,
-            "category", r->category, "district", r->district, "building_id",
-            r->building_id, "routed_at", r->routed_at, "due_at", r->due_at,
-            "urgent", r->urgent, "url", url);
+                "{s:i, s:s, s:s, s:{s:s, s:i, s:s, s:s, s:s?, s:s?, s:s, s:s,"
+                " s:b, s:s}}",
+                "schema_version", 1, "event_id", r->event_id, "event",
+                notify_event_name(r->kind), "task", "complaint_id",
+                r->complaint_id, "attempt", atoi(r->attempt), "org_id",
+                r->org_id, "category", r->category, "district", r->district,
+                "building_id", r->building_id, "routed_at", r->routed_at,
+                "due_at", r->due_at, "urgent", r->urgent, "url", url);
         char *body = json_dumps(o, JSON_COMPACT);
 
         json_decref(o);
@@ -72,8 +72,8 @@ static size_t notify_discard(char *p, size_t sz, size_t nm, void *u)
         return sz * nm;
 }
 
-int notify_webhook_post(struct notify *n, const struct notify_row *r,
-                        char *err, size_t errlen)
+int notify_webhook_post(struct notify *n, const struct notify_row *r, char *err,
+                        size_t errlen)
 {
         CURL *curl;
         struct curl_slist *h = NULL;

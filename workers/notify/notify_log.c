@@ -29,37 +29,37 @@
  * already (notify_task_marks: its task-event was read first) is logged
  * cancelled.  @returns rows logged, of them cancelled. */
 static const char notify_sql_log[] =
-    "WITH ins AS (INSERT INTO notify_deliveries (event_id, kind, complaint_id,"
-    " attempt, org_id, channel, target, urgent, category, district,"
-    " building_id, routed_at, due_at, origin_topic, origin_partition,"
-    " origin_offset, next_at, status, cancelled_by, last_error)"
-    " SELECT md5(m.complaint_id::text || '/' || m.attempt || '/' || k.kind)"
-    "::uuid, k.kind, m.complaint_id, m.attempt, m.org_id, c.channel,"
-    " c.target, u.urgent, m.category, m.district, m.building_id,"
-    " m.routed_at, m.due_at, $2, m.part, m.off,"
-    " CASE WHEN u.urgent OR c.channel = 'webhook' OR c.digest_minutes = 0"
-    " THEN now() ELSE to_timestamp(ceil(extract(epoch FROM now())"
-    " / (c.digest_minutes * 60)) * (c.digest_minutes * 60)) END,"
-    " CASE WHEN x.cancel THEN 'cancelled' ELSE 'pending' END,"
-    " CASE WHEN x.cancel THEN mk.event_id END,"
-    " CASE WHEN x.cancel THEN 'task ' || mk.event END"
-    " FROM jsonb_to_recordset($1::jsonb) AS m(complaint_id uuid,"
-    " attempt integer, org_id text, category text, district text,"
-    " building_id text, received_at timestamptz, routed_at timestamptz,"
-    " due_at timestamptz, emergency boolean, part integer, off bigint)"
-    " CROSS JOIN LATERAL (SELECT CASE WHEN m.attempt > 1 THEN 'reroute'"
-    " ELSE 'new' END AS kind) k"
-    " CROSS JOIN LATERAL (SELECT m.emergency OR m.due_at - m.received_at"
-    " <= $3::integer * interval '1 hour' AS urgent) u"
-    " JOIN org_channels c ON c.org_id = m.org_id"
-    " LEFT JOIN LATERAL (SELECT t.event_id, t.event FROM notify_task_marks t"
-    " WHERE t.complaint_id = m.complaint_id AND t.attempt >= m.attempt"
-    " ORDER BY t.attempt LIMIT 1) mk ON true"
-    " CROSS JOIN LATERAL (SELECT mk.event_id IS NOT NULL"
-    " AND c.channel = 'email' AS cancel) x"
-    " ORDER BY 1, c.channel, c.target"
-    " ON CONFLICT (event_id, channel, target) DO NOTHING RETURNING status)"
-    " SELECT count(*), count(*) FILTER (WHERE status = 'cancelled') FROM ins";
+        "WITH ins AS (INSERT INTO notify_deliveries (event_id, kind, complaint_id,"
+        " attempt, org_id, channel, target, urgent, category, district,"
+        " building_id, routed_at, due_at, origin_topic, origin_partition,"
+        " origin_offset, next_at, status, cancelled_by, last_error)"
+        " SELECT md5(m.complaint_id::text || '/' || m.attempt || '/' || k.kind)"
+        "::uuid, k.kind, m.complaint_id, m.attempt, m.org_id, c.channel,"
+        " c.target, u.urgent, m.category, m.district, m.building_id,"
+        " m.routed_at, m.due_at, $2, m.part, m.off,"
+        " CASE WHEN u.urgent OR c.channel = 'webhook' OR c.digest_minutes = 0"
+        " THEN now() ELSE to_timestamp(ceil(extract(epoch FROM now())"
+        " / (c.digest_minutes * 60)) * (c.digest_minutes * 60)) END,"
+        " CASE WHEN x.cancel THEN 'cancelled' ELSE 'pending' END,"
+        " CASE WHEN x.cancel THEN mk.event_id END,"
+        " CASE WHEN x.cancel THEN 'task ' || mk.event END"
+        " FROM jsonb_to_recordset($1::jsonb) AS m(complaint_id uuid,"
+        " attempt integer, org_id text, category text, district text,"
+        " building_id text, received_at timestamptz, routed_at timestamptz,"
+        " due_at timestamptz, emergency boolean, part integer, off bigint)"
+        " CROSS JOIN LATERAL (SELECT CASE WHEN m.attempt > 1 THEN 'reroute'"
+        " ELSE 'new' END AS kind) k"
+        " CROSS JOIN LATERAL (SELECT m.emergency OR m.due_at - m.received_at"
+        " <= $3::integer * interval '1 hour' AS urgent) u"
+        " JOIN org_channels c ON c.org_id = m.org_id"
+        " LEFT JOIN LATERAL (SELECT t.event_id, t.event FROM notify_task_marks t"
+        " WHERE t.complaint_id = m.complaint_id AND t.attempt >= m.attempt"
+        " ORDER BY t.attempt LIMIT 1) mk ON true"
+        " CROSS JOIN LATERAL (SELECT mk.event_id IS NOT NULL"
+        " AND c.channel = 'email' AS cancel) x"
+        " ORDER BY 1, c.channel, c.target"
+        " ON CONFLICT (event_id, channel, target) DO NOTHING RETURNING status)"
+        " SELECT count(*), count(*) FILTER (WHERE status = 'cancelled') FROM ins";
 
 /* The batch's task events (in order, "ord"): an acknowledgement,
  * resolution, rejection or handover of attempt A cancels the task's pending SLA
@@ -70,40 +70,40 @@ static const char notify_sql_log[] =
  * cancelled too: notify_mark_sent still records it as sent when its send
  * succeeds.  @returns rows cancelled. */
 static const char notify_sql_events[] =
-    "WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(event_id"
-    " uuid, complaint_id uuid, attempt integer, event text, ord integer)),"
-    " closing AS (SELECT * FROM e WHERE event <> 'reopened'),"
-    " last AS (SELECT DISTINCT ON (complaint_id, attempt) * FROM e"
-    " ORDER BY complaint_id, attempt, ord DESC),"
-    " cancel AS (UPDATE notify_deliveries d SET status = 'cancelled',"
-    " cancelled_by = x.event_id, last_error = 'task ' || x.event"
-    " FROM closing x WHERE d.complaint_id = x.complaint_id"
-    " AND d.attempt <= x.attempt AND d.status = 'pending'"
-    " AND (d.kind = 'sla_warning' OR d.channel = 'email') RETURNING d.id),"
-    " mark AS (INSERT INTO notify_task_marks (complaint_id, attempt, event,"
-    " event_id) SELECT complaint_id, attempt, event, event_id FROM last"
-    " WHERE event <> 'reopened' ON CONFLICT (complaint_id, attempt) DO UPDATE"
-    " SET event = excluded.event, event_id = excluded.event_id, at = now()"
-    " RETURNING 1),"
-    " unmark AS (DELETE FROM notify_task_marks t USING last l"
-    " WHERE l.event = 'reopened' AND t.complaint_id = l.complaint_id"
-    " AND t.attempt = l.attempt RETURNING 1)"
-    " SELECT (SELECT count(DISTINCT id) FROM cancel), (SELECT count(*) FROM"
-    " mark), (SELECT count(*) FROM unmark)";
+        "WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(event_id"
+        " uuid, complaint_id uuid, attempt integer, event text, ord integer)),"
+        " closing AS (SELECT * FROM e WHERE event <> 'reopened'),"
+        " last AS (SELECT DISTINCT ON (complaint_id, attempt) * FROM e"
+        " ORDER BY complaint_id, attempt, ord DESC),"
+        " cancel AS (UPDATE notify_deliveries d SET status = 'cancelled',"
+        " cancelled_by = x.event_id, last_error = 'task ' || x.event"
+        " FROM closing x WHERE d.complaint_id = x.complaint_id"
+        " AND d.attempt <= x.attempt AND d.status = 'pending'"
+        " AND (d.kind = 'sla_warning' OR d.channel = 'email') RETURNING d.id),"
+        " mark AS (INSERT INTO notify_task_marks (complaint_id, attempt, event,"
+        " event_id) SELECT complaint_id, attempt, event, event_id FROM last"
+        " WHERE event <> 'reopened' ON CONFLICT (complaint_id, attempt) DO UPDATE"
+        " SET event = excluded.event, event_id = excluded.event_id, at = now()"
+        " RETURNING 1),"
+        " unmark AS (DELETE FROM notify_task_marks t USING last l"
+        " WHERE l.event = 'reopened' AND t.complaint_id = l.complaint_id"
+        " AND t.attempt = l.attempt RETURNING 1)"
+        " SELECT (SELECT count(DISTINCT id) FROM cancel), (SELECT count(*) FROM"
+        " mark), (SELECT count(*) FROM unmark)";
 
 /* Open tasks due within sla_warn_minutes that were not warned of. */
 static const char notify_sql_sla[] =
-    "INSERT INTO notify_deliveries (event_id, kind, complaint_id, attempt,"
-    " org_id, channel, target, urgent, category, district, building_id,"
-    " routed_at, due_at, next_at)"
-    " SELECT md5(t.complaint_id::text || '/' || t.attempt || '/sla_warning')"
-    "::uuid, 'sla_warning', t.complaint_id, t.attempt, t.org_id, c.channel,"
-    " c.target, true, t.category, t.district, t.building_id, t.routed_at,"
-    " t.due_at, now() FROM tasks t JOIN org_channels c ON c.org_id = t.org_id"
-    " WHERE t.status = 'open' AND t.due_at > now()"
-    " AND t.due_at <= now() + $1::integer * interval '1 minute'"
-    " ORDER BY 1, c.channel, c.target"
-    " ON CONFLICT (event_id, channel, target) DO NOTHING";
+        "INSERT INTO notify_deliveries (event_id, kind, complaint_id, attempt,"
+        " org_id, channel, target, urgent, category, district, building_id,"
+        " routed_at, due_at, next_at)"
+        " SELECT md5(t.complaint_id::text || '/' || t.attempt || '/sla_warning')"
+        "::uuid, 'sla_warning', t.complaint_id, t.attempt, t.org_id, c.channel,"
+        " c.target, true, t.category, t.district, t.building_id, t.routed_at,"
+        " t.due_at, now() FROM tasks t JOIN org_channels c ON c.org_id = t.org_id"
+        " WHERE t.status = 'open' AND t.due_at > now()"
+        " AND t.due_at <= now() + $1::integer * interval '1 minute'"
+        " ORDER BY 1, c.channel, c.target"
+        " ON CONFLICT (event_id, channel, target) DO NOTHING";
 
 static const char *notify_str(json_t *o, const char *k, int nullable,
                               size_t max, int *bad)
@@ -156,8 +156,8 @@ static json_t *notify_load(const rd_kafka_message_t *rkm, char *err,
 }
 
 /* The message's facts as one record of the batch, or KM_EINPUT. */
-static int notify_parse(const rd_kafka_message_t *rkm, json_t **out,
-                        char *err, size_t errlen)
+static int notify_parse(const rd_kafka_message_t *rkm, json_t **out, char *err,
+                        size_t errlen)
 {
         const char *id, *org, *cat, *dist, *bld, *rec, *rout, *due;
         json_t *o, *c, *rec_o, *em;
@@ -195,8 +195,7 @@ static int notify_parse(const rd_kafka_message_t *rkm, json_t **out,
                           "category", cat, "district", dist, "building_id", bld,
                           "received_at", rec, "routed_at", rout, "due_at", due,
                           "emergency", em && json_is_true(em), "part",
-                          (int)rkm->partition, "off",
-                          (json_int_t)rkm->offset);
+                          (int)rkm->partition, "off", (json_int_t)rkm->offset);
         json_decref(o);
         if (rec_o == NULL)
                 return km_err_set(err, errlen, KM_EINPUT,
@@ -277,9 +276,8 @@ void notify_log_message(struct notify *n, const rd_kafka_message_t *rkm,
                                rkm->offset, NULL,
                                is_event ? "invalid_task_event"
                                         : "invalid_dispatch",
-                               err, rkm->payload,
-                               rkm->payload ? rkm->len : 0, perr,
-                               sizeof(perr));
+                               err, rkm->payload, rkm->payload ? rkm->len : 0,
+                               perr, sizeof(perr));
                 if (r) { /* the offset must not advance */
                         km_log_warn("%s[%d]@%lld: dead letter: %s: rolling "
                                     "back",

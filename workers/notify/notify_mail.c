@@ -139,23 +139,23 @@ char *notify_mail_build(const struct notify *n, struct notify_row **rows,
         strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
         /* the body: Russian, then Kazakh, then the tasks */
         line = km_xasprintf(
-            "%s.\nОткройте заявку во входящих, чтобы увидеть подробности и "
-            "контакт заявителя.\n\n%s.\nТолығырақ және өтініш берушінің "
-            "байланысы үшін өтінішті кіріс жәшігінде ашыңыз.\n\n",
-            ru, kk);
+                "%s.\nОткройте заявку во входящих, чтобы увидеть подробности и "
+                "контакт заявителя.\n\n%s.\nТолығырақ және өтініш берушінің "
+                "байланысы үшін өтінішті кіріс жәшігінде ашыңыз.\n\n",
+                ru, kk);
         nb_str(&body, line);
         free(line);
         for (size_t i = 0; i < nrows; i++) {
                 const struct notify_row *r = rows[i];
 
                 line = km_xasprintf(
-                    "%s%s\n  Район / Аудан: %s\n  Дом / Үй: %s\n"
-                    "  Срок / Мерзімі: %s\n  %s/tasks/%s\n\n",
-                    r->urgent ? "СРОЧНО / ШҰҒЫЛ: " : "",
-                    notify_cat_ru(n, r->category),
-                    r->district ? r->district : "-",
-                    r->building_id ? r->building_id : "-", r->due_at,
-                    n->nc->inbox_url, r->complaint_id);
+                        "%s%s\n  Район / Аудан: %s\n  Дом / Үй: %s\n"
+                        "  Срок / Мерзімі: %s\n  %s/tasks/%s\n\n",
+                        r->urgent ? "СРОЧНО / ШҰҒЫЛ: " : "",
+                        notify_cat_ru(n, r->category),
+                        r->district ? r->district : "-",
+                        r->building_id ? r->building_id : "-", r->due_at,
+                        n->nc->inbox_url, r->complaint_id);
                 nb_str(&body, line);
                 free(line);
         }

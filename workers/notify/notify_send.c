@@ -27,29 +27,30 @@
 #include "notify.h"
 
 static const char notify_sql_claim[] =
-    "WITH c AS (SELECT id FROM notify_deliveries WHERE status = 'pending'"
-    " AND next_at <= now() AND (lease_until IS NULL OR lease_until < now())"
-    " ORDER BY next_at, id LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
-    " UPDATE notify_deliveries d SET lease_until = now() + $2::integer"
-    " * interval '1 second' FROM c WHERE d.id = c.id"
-    " RETURNING d.id, d.event_id, d.kind, d.complaint_id, d.attempt::text,"
-    " d.org_id, d.channel, d.target, d.category, d.district, d.building_id,"
-    " to_char(d.routed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " to_char(d.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " d.created_at::text, d.origin_partition::text, d.origin_offset::text,"
-    " (SELECT coalesce(o.secret, '') FROM org_channels o WHERE"
-    " o.org_id = d.org_id AND o.channel = d.channel AND o.target = d.target),"
-    " d.urgent::text, d.tries::text,"
-    " extract(epoch FROM now() - d.created_at)::bigint::text,"
-    " (SELECT o.digest_minutes::text FROM org_channels o WHERE"
-    " o.org_id = d.org_id AND o.channel = d.channel AND o.target = d.target)";
+        "WITH c AS (SELECT id FROM notify_deliveries WHERE status = 'pending'"
+        " AND next_at <= now() AND (lease_until IS NULL OR lease_until < now())"
+        " ORDER BY next_at, id LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
+        " UPDATE notify_deliveries d SET lease_until = now() + $2::integer"
+        " * interval '1 second' FROM c WHERE d.id = c.id"
+        " RETURNING d.id, d.event_id, d.kind, d.complaint_id, d.attempt::text,"
+        " d.org_id, d.channel, d.target, d.category, d.district, d.building_id,"
+        " to_char(d.routed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        " to_char(d.due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        " d.created_at::text, d.origin_partition::text, d.origin_offset::text,"
+        " (SELECT coalesce(o.secret, '') FROM org_channels o WHERE"
+        " o.org_id = d.org_id AND o.channel = d.channel AND o.target = d.target),"
+        " d.urgent::text, d.tries::text,"
+        " extract(epoch FROM now() - d.created_at)::bigint::text,"
+        " (SELECT o.digest_minutes::text FROM org_channels o WHERE"
+        " o.org_id = d.org_id AND o.channel = d.channel AND o.target = d.target)";
 
 #define NOTIFY_ROUND_MS 1000 /* a sender round's budget */
 
 static char *notify_col(PGresult *res, int row, int col)
 {
-        return PQgetisnull(res, row, col) ? NULL
-                                          : km_xstrdup(PQgetvalue(res, row, col));
+        return PQgetisnull(res, row, col)
+                       ? NULL
+                       : km_xstrdup(PQgetvalue(res, row, col));
 }
 
 static void notify_row_free(struct notify_row *r)
@@ -155,21 +156,19 @@ static int notify_mark_failed(struct notify *n, struct notify_row *r,
         }
         {
                 char *body = notify_webhook_body(n, r);
-                json_t *origin = json_pack("{s:s, s:s, s:s, s:s, s:s}",
-                                           "delivery", r->id, "channel",
-                                           r->channel, "org_id", r->org_id,
-                                           "event_id", r->event_id, "kind",
-                                           r->kind);
-                int32_t part = r->origin_partition ? atoi(r->origin_partition)
-                                                   : 0;
+                json_t *origin = json_pack(
+                        "{s:s, s:s, s:s, s:s, s:s}", "delivery", r->id,
+                        "channel", r->channel, "org_id", r->org_id, "event_id",
+                        r->event_id, "kind", r->kind);
+                int32_t part =
+                        r->origin_partition ? atoi(r->origin_partition) : 0;
                 int64_t off = r->origin_offset
-                                  ? strtoll(r->origin_offset, NULL, 10)
-                                  : -1;
+                                      ? strtoll(r->origin_offset, NULL, 10)
+                                      : -1;
 
                 rc = notify_dlq(n, "NOTIFY_SEND",
-                                off >= 0 ? n->conf->topic_dispatch : NULL,
-                                part, off, origin,
-                                "notify_undeliverable", why, body,
+                                off >= 0 ? n->conf->topic_dispatch : NULL, part,
+                                off, origin, "notify_undeliverable", why, body,
                                 strlen(body), err, errlen);
                 free(body);
                 if (rc == 0)
@@ -197,8 +196,7 @@ static int notify_mark_failed(struct notify *n, struct notify_row *r,
 /* Send one message for rows (one webhook row, or e-mail rows of one
  * recipient) and record the outcome. */
 static int notify_send_group(struct notify *n, struct notify_row **rows,
-                             size_t nrows, int *nsent, char *err,
-                             size_t errlen)
+                             size_t nrows, int *nsent, char *err, size_t errlen)
 {
         struct notify_row *r = rows[0];
         int wh = notify_is_webhook(r), rc;
@@ -221,8 +219,7 @@ static int notify_send_group(struct notify *n, struct notify_row **rows,
                 free(msg);
         }
         if (rc == 0) {
-                if ((rc = notify_mark_sent(n, rows, nrows, msgid, err,
-                                           errlen)))
+                if ((rc = notify_mark_sent(n, rows, nrows, msgid, err, errlen)))
                         return rc;
                 n->sent += (int64_t)nrows;
                 *nsent += (int)nrows;
@@ -240,8 +237,8 @@ static int notify_send_group(struct notify *n, struct notify_row **rows,
 /* Rows a stop or the round's budget left unsent: their leases end now, so
  * the next round (or another process) sends them without waiting for
  * lease_s. */
-static int notify_release(struct notify *n, struct notify_row *rows,
-                          int nrows, char *err, size_t errlen)
+static int notify_release(struct notify *n, struct notify_row *rows, int nrows,
+                          char *err, size_t errlen)
 {
         struct notify_row **left = km_xcalloc((size_t)nrows, sizeof(*left));
         size_t nleft = 0;
@@ -319,9 +316,9 @@ int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen)
                 r->age_s = strtoll(PQgetvalue(res, i, 19), NULL, 10);
                 /* done < 0: may join a digest */
                 r->done = !notify_is_webhook(r) && !r->urgent && dig &&
-                                  atoi(dig) > 0
-                              ? -1
-                              : 0;
+                                          atoi(dig) > 0
+                                  ? -1
+                                  : 0;
                 free(dig);
         }
         PQclear(res);
@@ -341,9 +338,9 @@ int notify_send_round(struct notify *n, int *nsent, char *err, size_t errlen)
                         for (int j = i + 1; j < nrows && ng < 100; j++)
                                 if (rows[j].done < 0 &&
                                     strcmp(rows[j].org_id, rows[i].org_id) ==
-                                        0 &&
+                                            0 &&
                                     strcmp(rows[j].target, rows[i].target) ==
-                                        0) {
+                                            0) {
                                         rows[j].done = 1;
                                         grp[ng++] = &rows[j];
                                 }

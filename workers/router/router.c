@@ -133,9 +133,8 @@ static int router_init(struct router *r, const struct km_conf *conf,
                 snprintf(r->txn_id, sizeof(r->txn_id), "%s", rc->txn_id);
         } else {
                 gethostname(host, sizeof(host) - 1);
-                snprintf(r->txn_id, sizeof(r->txn_id),
-                         "komek-router-%s-%lld", host,
-                         (long long)rc->instance);
+                snprintf(r->txn_id, sizeof(r->txn_id), "komek-router-%s-%lld",
+                         host, (long long)rc->instance);
         }
         r->conn = km_pg_connect(conf->pg_conninfo, "komek-router",
                                 (int)conf->pg_connect_timeout_s, err, errlen);
@@ -166,9 +165,8 @@ static int router_init(struct router *r, const struct km_conf *conf,
 static void router_track(struct router *r, const rd_kafka_message_t *rkm)
 {
         const char *topic = rd_kafka_topic_name(rkm->rkt);
-        rd_kafka_topic_partition_t *p =
-            rd_kafka_topic_partition_list_find(r->offsets, topic,
-                                               rkm->partition);
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
+                r->offsets, topic, rkm->partition);
 
         if (p == NULL)
                 p = rd_kafka_topic_partition_list_add(r->offsets, topic,
@@ -180,8 +178,8 @@ static void router_track(struct router *r, const rd_kafka_message_t *rkm)
 static void router_fail(struct router *r, int rc, const char *err)
 {
         if (rc == KM_EFATAL || r->pcounts.fatal) {
-                km_log_error("%s", r->pcounts.fatal ? r->pcounts.fatal_reason
-                                                    : err);
+                km_log_error("%s",
+                             r->pcounts.fatal ? r->pcounts.fatal_reason : err);
                 r->fatal = 1;
                 return;
         }
@@ -201,10 +199,12 @@ static void router_message(struct router *r, rd_kafka_message_t *rkm)
 
         if (rkm->err) {
                 if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
-                        km_log_error("consumer: %s", rd_kafka_message_errstr(rkm));
+                        km_log_error("consumer: %s",
+                                     rd_kafka_message_errstr(rkm));
                         r->fatal = 1;
                 } else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        km_log_warn("consumer: %s", rd_kafka_message_errstr(rkm));
+                        km_log_warn("consumer: %s",
+                                    rd_kafka_message_errstr(rkm));
                 }
                 return;
         }
@@ -263,9 +263,8 @@ static int router_run(struct router *r)
                 /* librdkafka 2.0.2 refetches late otherwise */
                 km_kafka_fetch_kick(r->consumer, &r->fetch);
                 t0 = router_now_us();
-                rkm = rd_kafka_consumer_poll(r->consumer,
-                                             r->in_txn || r->cm.running ? 10
-                                                                        : 200);
+                rkm = rd_kafka_consumer_poll(
+                        r->consumer, r->in_txn || r->cm.running ? 10 : 200);
                 t1 = router_now_us();
                 r->st.poll_us += t1 - t0;
                 if (rkm) {
@@ -357,23 +356,20 @@ int main(int argc, char **argv)
                             (long long)r.st.consumed, (long long)r.first_ms,
                             (long long)r.last_commit_ms,
                             1000.0 * (double)r.st.consumed /
-                                (double)(r.last_commit_ms - r.first_ms));
-        km_log_info("time: polling %lld ms (%lld ms in %lld polls that "
-                    "returned nothing during a batch), routing %lld ms (of "
-                    "it: waiting for the running commit %lld ms, producing "
-                    "%lld ms, the duplicate query %lld ms); commit thread: "
-                    "send_offsets %lld ms, commit_transaction %lld ms; "
-                    "fetcher woken %lld time(s)",
-                    (long long)r.st.poll_us / 1000,
-                    (long long)r.st.idle_us / 1000,
-                    (long long)r.st.idle_polls,
-                    (long long)r.st.work_us / 1000,
-                    (long long)r.st.wait_us / 1000,
-                    (long long)r.st.produce_us / 1000,
-                    (long long)r.st.pg_us / 1000,
-                    (long long)r.st.offsets_us / 1000,
-                    (long long)r.st.endtxn_us / 1000,
-                    (long long)r.fetch.kicks);
+                                    (double)(r.last_commit_ms - r.first_ms));
+        km_log_info(
+                "time: polling %lld ms (%lld ms in %lld polls that "
+                "returned nothing during a batch), routing %lld ms (of "
+                "it: waiting for the running commit %lld ms, producing "
+                "%lld ms, the duplicate query %lld ms); commit thread: "
+                "send_offsets %lld ms, commit_transaction %lld ms; "
+                "fetcher woken %lld time(s)",
+                (long long)r.st.poll_us / 1000, (long long)r.st.idle_us / 1000,
+                (long long)r.st.idle_polls, (long long)r.st.work_us / 1000,
+                (long long)r.st.wait_us / 1000,
+                (long long)r.st.produce_us / 1000, (long long)r.st.pg_us / 1000,
+                (long long)r.st.offsets_us / 1000,
+                (long long)r.st.endtxn_us / 1000, (long long)r.fetch.kicks);
         km_log_info("stopped: consumed %lld, dispatched %lld (triage %lld), "
                     "duplicates %lld (in memory %lld, in tasks %lld), "
                     "unchecked %lld, "

@@ -27,17 +27,17 @@
 #include "km_route.h"
 
 struct router_conf {
-        char *group;          /* consumer group id */
-        char *txn_id;         /* transactional.id; NULL: derived */
-        int64_t instance;     /* tells processes on one host apart */
-        int64_t batch_size;   /* messages per transaction */
-        int64_t batch_ms;     /* longest a transaction stays open */
-        int64_t reload_ms;    /* directory version check period; 0 off */
+        char *group;            /* consumer group id */
+        char *txn_id;           /* transactional.id; NULL: derived */
+        int64_t instance;       /* tells processes on one host apart */
+        int64_t batch_size;     /* messages per transaction */
+        int64_t batch_ms;       /* longest a transaction stays open */
+        int64_t reload_ms;      /* directory version check period; 0 off */
         int64_t txn_timeout_ms; /* commit/abort/send_offsets timeout */
         int64_t exit_idle_ms; /* exit 0 after this long without input; 0 never */
         int64_t dedup_ids;    /* dispatched ids remembered; 0: none */
-        char *metrics_address;  /* /metrics and /healthz */
-        int64_t metrics_port;   /* 0: off, -1: any free port */
+        char *metrics_address;   /* /metrics and /healthz */
+        int64_t metrics_port;    /* 0: off, -1: any free port */
         char *metrics_port_file; /* NULL-able: the bound port is written here */
 };
 
@@ -48,7 +48,7 @@ struct router_conf {
 struct router_metrics {
         struct km_metrics *reg; /* NULL: metrics off */
         struct km_metric *in, *out, *dup, *batch, *commit, *aborts,
-            *last_commit;
+                *last_commit;
         struct km_obs_probe probe;
         int64_t n_in, n_out, n_dup; /* in the open transaction */
         struct {
@@ -68,7 +68,7 @@ struct router_stats {
          * producing, waiting for the running commit, and in the commit
          * thread send_offsets and commit_transaction */
         int64_t poll_us, idle_us, work_us, pg_us, produce_us, wait_us,
-            offsets_us, endtxn_us;
+                offsets_us, endtxn_us;
         int64_t idle_polls;
 };
 
@@ -76,7 +76,7 @@ struct router_stats {
 #define ROUTER_ID_BYTES 16
 struct router_idset {
         unsigned char (*ids)[ROUTER_ID_BYTES]; /* ring, oldest at head */
-        uint32_t *slots;        /* ring position + 1; 0 empty */
+        uint32_t *slots;                       /* ring position + 1; 0 empty */
         size_t cap, n, head, mask;
 };
 
@@ -92,18 +92,18 @@ struct router_origin {
  * (dlq set), waiting to be produced (router_dedup.c). */
 struct router_pend {
         unsigned char id[ROUTER_ID_BYTES];
-        char cid[37];          /* the id as text (KM_ID_LEN) */
+        char cid[37]; /* the id as text (KM_ID_LEN) */
         int32_t partition;
         int64_t offset;
         int triage;
-        const char *reason;    /* static string of km_route */
-        char *key;             /* organisation id (owned copy) */
-        char *msg;             /* dispatch message, or the dead letter's
+        const char *reason; /* static string of km_route */
+        char *key;          /* organisation id (owned copy) */
+        char *msg;          /* dispatch message, or the dead letter's
                                   original (owned) */
         size_t msglen;
-        size_t raw_len;        /* the complaint: msg's last raw_len + 1
+        size_t raw_len;     /* the complaint: msg's last raw_len + 1
                                   bytes but the closing brace */
-        char *dlq, *detail;    /* a dead letter: reason, detail (owned) */
+        char *dlq, *detail; /* a dead letter: reason, detail (owned) */
 };
 
 /* Duplicate suppression: a complaint id already dispatched is dropped
@@ -117,8 +117,8 @@ struct router_dedup {
         size_t npend, pendcap, pendbytes;
         unsigned char (*found)[ROUTER_ID_BYTES]; /* tasks among pend[0, */
         size_t nfound, nchecked;                 /* nchecked), sorted */
-        int64_t dup_mem, dup_pg, unchecked; /* in the open transaction */
-        int pg_failing;           /* the tasks query failed last time */
+        int64_t dup_mem, dup_pg, unchecked;      /* in the open transaction */
+        int pg_failing; /* the tasks query failed last time */
 };
 
 /* A batch's commit in its thread (router_txn.c): send_offsets and
@@ -127,10 +127,10 @@ struct router_dedup {
  * it committed. */
 struct router_commit {
         pthread_t th;
-        int running;        /* started, not yet joined */
-        int joinable;       /* in th (else it ran in the caller) */
-        atomic_int done;    /* the thread finished: join without waiting */
-        int rc;             /* its result, err its message */
+        int running;     /* started, not yet joined */
+        int joinable;    /* in th (else it ran in the caller) */
+        atomic_int done; /* the thread finished: join without waiting */
+        int rc;          /* its result, err its message */
         char err[512];
         rd_kafka_t *producer;
         rd_kafka_topic_partition_list_t *offsets;
@@ -138,7 +138,7 @@ struct router_commit {
         int timeout_ms;
         int64_t batch_n, batch_start_ms, t0;
         int64_t offsets_us, endtxn_us; /* its two stages took */
-        int64_t n_in, n_out, n_dup; /* router_metrics of the batch */
+        int64_t n_in, n_out, n_dup;    /* router_metrics of the batch */
         struct {
                 struct km_metric *h;
                 int64_t n;
@@ -163,18 +163,18 @@ struct router {
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
         struct km_kafka_counts pcounts;
-        int in_txn;              /* a batch is open (messages consumed) */
-        int txn_begun;           /* its Kafka transaction (or, while the
+        int in_txn;      /* a batch is open (messages consumed) */
+        int txn_begun;   /* its Kafka transaction (or, while the
                                     commit runs, the committing one's) */
-        int64_t batch_n;         /* messages in it */
+        int64_t batch_n; /* messages in it */
         int64_t batch_start_ms;
         rd_kafka_topic_partition_list_t *offsets; /* next offsets in it */
-        struct router_commit cm; /* the previous batch's commit */
+        struct router_commit cm;     /* the previous batch's commit */
         struct km_kafka_fetch fetch; /* wakes the fetcher (km_kafka.h) */
-        int64_t next_check_ms;   /* directory version check */
-        int failures;            /* consecutive aborts */
-        int fatal;               /* stop and exit 1 */
-        int reseek;              /* an aborted batch's rewind failed:
+        int64_t next_check_ms;       /* directory version check */
+        int failures;                /* consecutive aborts */
+        int fatal;                   /* stop and exit 1 */
+        int reseek;                  /* an aborted batch's rewind failed:
                                   * read nothing until it worked */
         int64_t first_ms, last_commit_ms, last_msg_ms; /* monotonic */
         struct router_stats st;
@@ -186,7 +186,8 @@ struct router {
 void router_txn_open(struct router *r);
 int router_txn_produce(struct router *r, int force, char *err,
                        size_t errlen) KM_MUSTCHECK;
-int router_txn_commit_start(struct router *r, char *err, size_t errlen) KM_MUSTCHECK;
+int router_txn_commit_start(struct router *r, char *err,
+                            size_t errlen) KM_MUSTCHECK;
 int router_txn_commit_wait(struct router *r, int block, char *err,
                            size_t errlen) KM_MUSTCHECK;
 int router_txn_commit(struct router *r, char *err, size_t errlen) KM_MUSTCHECK;
@@ -203,8 +204,8 @@ int router_msg_dlq(struct router *r, const struct router_origin *o,
                    size_t errlen) KM_MUSTCHECK;
 
 /* router_dedup.c */
-#define ROUTER_FLUSH_N 2000            /* routed complaints per check */
-#define ROUTER_FLUSH_BYTES (4 << 20)   /* or this many message bytes */
+#define ROUTER_FLUSH_N 2000          /* routed complaints per check */
+#define ROUTER_FLUSH_BYTES (4 << 20) /* or this many message bytes */
 void router_dedup_init(struct router *r);
 void router_dedup_destroy(struct router *r);
 int router_dedup_seen(struct router *r, const char *cid, int32_t partition,
@@ -232,8 +233,7 @@ void router_idset_clear(struct router_idset *s);
 void router_metrics_init(struct router *r);
 void router_metrics_dlq(struct router *r, const char *reason);
 void router_metrics_handover(struct router *r, struct router_commit *cm);
-void router_metrics_committed(struct router *r,
-                              const struct router_commit *cm);
+void router_metrics_committed(struct router *r, const struct router_commit *cm);
 void router_metrics_aborted(struct router *r);
 void router_metrics_clear(struct router *r);
 

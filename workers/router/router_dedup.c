@@ -256,8 +256,7 @@ static void router_dedup_query(struct router *r,
         if (n > 0) {
                 *found = km_xcalloc((size_t)n, ROUTER_ID_BYTES);
                 for (int i = 0; i < n; i++)
-                        router_dedup_bytes(PQgetvalue(res, i, 0),
-                                           (*found)[i]);
+                        router_dedup_bytes(PQgetvalue(res, i, 0), (*found)[i]);
                 qsort(*found, (size_t)n, ROUTER_ID_BYTES, router_dedup_cmp);
                 *nfound = (size_t)n;
         }
@@ -275,9 +274,9 @@ static int router_dedup_produce(struct router *r, const struct router_pend *p,
                               RD_KAFKA_PARTITION_UA, p->key, p->msg, p->msglen,
                               &r->pcounts, 30000, err, errlen);
         if (rc == KM_EINPUT) {
-                struct router_origin o = {
-                    p->partition, p->offset,
-                    p->msg + p->msglen - 1 - p->raw_len, p->raw_len};
+                struct router_origin o = {p->partition, p->offset,
+                                          p->msg + p->msglen - 1 - p->raw_len,
+                                          p->raw_len};
 
                 return router_msg_dlq(r, &o, "too_large",
                                       "dispatch message too large", err,

@@ -32,8 +32,8 @@ int router_dir_reload(struct router *r, int force)
         rc = km_dir_load(r->conn, &dir, err, sizeof(err));
         /* XXX a second snapshot: an import between the two loads is
          * caught by the next version check */
-        if (rc == 0 && (rc = km_dir_hist_load(r->conn, &hist, err,
-                                              sizeof(err))))
+        if (rc == 0 &&
+            (rc = km_dir_hist_load(r->conn, &hist, err, sizeof(err))))
                 km_dir_destroy(dir);
         if (rc) {
                 km_obs_pg_error(r->m.reg, rc);

@@ -122,7 +122,7 @@ void router_idset_clear(struct router_idset *s)
         if (s->n * 8 < s->mask) {
                 for (size_t j = 0; j < s->n; j++) {
                         size_t i = router_idset_home(
-                            s, s->ids[(s->head + j) % s->cap]);
+                                s, s->ids[(s->head + j) % s->cap]);
                         uint32_t want = (uint32_t)((s->head + j) % s->cap) + 1;
 
                         while (s->slots[i] != want)

@@ -28,8 +28,8 @@ void router_metrics_init(struct router *r)
                 return;
         m->in = km_obs_messages(m->reg, r->conf->topic_complaints, "in", NULL);
         m->out = km_obs_messages(m->reg, r->conf->topic_dispatch, "out", NULL);
-        m->dup = km_obs_messages(m->reg, r->conf->topic_complaints,
-                                 "duplicate", NULL);
+        m->dup = km_obs_messages(m->reg, r->conf->topic_complaints, "duplicate",
+                                 NULL);
         km_obs_batch(m->reg, "seconds per batch (transaction)", &m->batch,
                      &m->commit, &m->last_commit);
         m->aborts = km_metrics_counter(m->reg, KM_METRIC_TXN_ABORTS, NULL,
@@ -73,8 +73,7 @@ void router_metrics_handover(struct router *r, struct router_commit *cm)
         router_metrics_clear(r);
 }
 
-void router_metrics_committed(struct router *r,
-                              const struct router_commit *cm)
+void router_metrics_committed(struct router *r, const struct router_commit *cm)
 {
         struct router_metrics *m = &r->m;
 

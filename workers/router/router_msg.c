@@ -56,8 +56,8 @@ int router_msg_handle(struct router *r, const rd_kafka_message_t *rkm,
         int rc;
 
         rc = km_complaint_parse(rkm->payload ? rkm->payload : "", o.len,
-                                r->conf, KM_CPL_STRICT, now, &c, reason,
-                                detail, sizeof(detail));
+                                r->conf, KM_CPL_STRICT, now, &c, reason, detail,
+                                sizeof(detail));
         if (rc == KM_EINPUT) {
                 router_dedup_pend_dlq(r, &o, reason, detail);
                 return 0;

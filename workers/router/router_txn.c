@@ -83,8 +83,8 @@ static void *router_txn_thread(void *arg)
 
         if (cm->offsets->cnt > 0)
                 rc = km_kafka_txn_err(rd_kafka_send_offsets_to_transaction(
-                                          cm->producer, cm->offsets, cm->cgmd,
-                                          cm->timeout_ms),
+                                              cm->producer, cm->offsets,
+                                              cm->cgmd, cm->timeout_ms),
                                       "send_offsets_to_transaction", cm->err,
                                       sizeof(cm->err));
         t1 = router_now_us();
@@ -136,8 +136,8 @@ int router_txn_commit_start(struct router *r, char *err, size_t errlen)
         cm->err[0] = '\0';
         atomic_store(&cm->done, 0);
         cm->running = 1;
-        cm->joinable = pthread_create(&cm->th, NULL, router_txn_thread,
-                                      cm) == 0;
+        cm->joinable =
+                pthread_create(&cm->th, NULL, router_txn_thread, cm) == 0;
         if (!cm->joinable) /* no thread: commit here */
                 router_txn_thread(cm);
         return 0;
@@ -198,15 +198,16 @@ void router_txn_abort(struct router *r, int rewind)
         n = r->batch_n + cm->batch_n;
         if (r->txn_begun) {
                 int rc = km_kafka_txn_err(
-                    rd_kafka_abort_transaction(r->producer,
-                                               (int)r->rc->txn_timeout_ms),
-                    "abort_transaction", err, sizeof(err));
+                        rd_kafka_abort_transaction(r->producer,
+                                                   (int)r->rc->txn_timeout_ms),
+                        "abort_transaction", err, sizeof(err));
 
                 if (rc == KM_ERETRY) /* may be retried (librdkafka docs) */
                         rc = km_kafka_txn_err(
-                            rd_kafka_abort_transaction(
-                                r->producer, (int)r->rc->txn_timeout_ms),
-                            "abort_transaction", err, sizeof(err));
+                                rd_kafka_abort_transaction(
+                                        r->producer,
+                                        (int)r->rc->txn_timeout_ms),
+                                "abort_transaction", err, sizeof(err));
                 if (rc) {
                         km_log_error("%s", err);
                         r->fatal = 1;
@@ -214,8 +215,7 @@ void router_txn_abort(struct router *r, int rewind)
                 r->txn_begun = 0;
         }
         if (n > 0 || r->in_txn) {
-                km_log_warn("aborted a batch of %lld message(s)",
-                            (long long)n);
+                km_log_warn("aborted a batch of %lld message(s)", (long long)n);
                 r->st.aborts++;
                 r->failures++;
                 router_metrics_aborted(r);

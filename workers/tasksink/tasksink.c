@@ -135,7 +135,8 @@ static void tasksink_message(struct tasksink *ts, rd_kafka_message_t *rkm)
                 if (rkm->err == RD_KAFKA_RESP_ERR__FATAL)
                         ts->fatal = 1;
                 if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        km_log_warn("consumer: %s", rd_kafka_message_errstr(rkm));
+                        km_log_warn("consumer: %s",
+                                    rd_kafka_message_errstr(rkm));
                 return;
         }
         topic = rd_kafka_topic_name(rkm->rkt);
@@ -220,9 +221,9 @@ static int tasksink_run(struct tasksink *ts)
                 /* polls of at most 200 ms, so the probes below and a
                  * SIGTERM are served whatever idle_ms is */
                 rd_kafka_message_t *rkm = rd_kafka_consumer_poll(
-                    ts->consumer,
-                    ts->offsets && ts->tc->idle_ms < 200 ? (int)ts->tc->idle_ms
-                                                         : 200);
+                        ts->consumer, ts->offsets && ts->tc->idle_ms < 200
+                                              ? (int)ts->tc->idle_ms
+                                              : 200);
                 int64_t now;
 
                 if (rkm) {
@@ -233,7 +234,8 @@ static int tasksink_run(struct tasksink *ts)
                 if (rkm)
                         ts->last_msg_ms = now;
                 if (ts->offsets &&
-                    ((rkm == NULL && now - ts->last_msg_ms >= ts->tc->idle_ms) ||
+                    ((rkm == NULL &&
+                      now - ts->last_msg_ms >= ts->tc->idle_ms) ||
                      (int64_t)ts->nrows >= ts->tc->batch_size ||
                      now - ts->batch_start_ms >= ts->tc->batch_ms))
                         tasksink_flush(ts, 1);
@@ -246,8 +248,8 @@ static int tasksink_run(struct tasksink *ts)
                  * request of a connection at a time), which held the loop
                  * up to fetch.wait.max.ms every probe period (the tasks of
                  * a router commit 100-130 ms late every 3 s at 500/s) */
-                km_obs_tick(&ts->m.probe, ts->m.reg, ts->producer,
-                            ts->consumer, ts->conn);
+                km_obs_tick(&ts->m.probe, ts->m.reg, ts->producer, ts->consumer,
+                            ts->conn);
                 if (ts->pcounts.fatal) {
                         km_log_error("relay producer: %s",
                                      ts->pcounts.fatal_reason);
@@ -275,12 +277,12 @@ static int tasksink_init(struct tasksink *ts, const struct km_conf *conf,
         if (ts->conn == NULL)
                 return KM_EFATAL;
         /* always: dead letters need it even with the relay off */
-        ts->producer = km_kafka_producer_new(conf, NULL, &ts->pcounts, err,
-                                             errlen);
+        ts->producer =
+                km_kafka_producer_new(conf, NULL, &ts->pcounts, err, errlen);
         if (ts->producer == NULL)
                 return KM_EFATAL;
-        ts->consumer = km_kafka_worker_consumer_new(conf, tc->group, tasksink_rebalance_cb,
-                                                      ts, err, errlen);
+        ts->consumer = km_kafka_worker_consumer_new(
+                conf, tc->group, tasksink_rebalance_cb, ts, err, errlen);
         if (ts->consumer == NULL)
                 return KM_EFATAL;
         rc = km_kafka_subscribe(ts->consumer, topics, 1, err, errlen);
@@ -347,14 +349,14 @@ int main(int argc, char **argv)
                                     km_metrics_port(ts.m.reg));
                 code = tasksink_run(&ts);
         }
-        km_log_info("stopped: consumed %lld, new tasks %lld, re-routed %lld, "
-                    "duplicates %lld, dead-lettered %lld, batches %lld, relayed %lld, "
-                    "read by jansson %lld, handed over %lld",
-                    (long long)ts.consumed, (long long)ts.inserted,
-                    (long long)ts.rerouted, (long long)ts.duplicates,
-                    (long long)ts.dlq, (long long)ts.batches,
-                    (long long)ts.relayed, (long long)ts.by_ref,
-                    (long long)ts.handed);
+        km_log_info(
+                "stopped: consumed %lld, new tasks %lld, re-routed %lld, "
+                "duplicates %lld, dead-lettered %lld, batches %lld, relayed %lld, "
+                "read by jansson %lld, handed over %lld",
+                (long long)ts.consumed, (long long)ts.inserted,
+                (long long)ts.rerouted, (long long)ts.duplicates,
+                (long long)ts.dlq, (long long)ts.batches, (long long)ts.relayed,
+                (long long)ts.by_ref, (long long)ts.handed);
         tasksink_destroy(&ts);
         km_conf_destroy(&conf);
         return code == 0 ? 0 : code == KM_ECONFIG ? 2 : 1;

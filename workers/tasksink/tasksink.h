@@ -24,15 +24,15 @@
 #include "km_obs.h"
 
 struct tasksink_conf {
-        char *group;         /* consumer group id */
-        char *name;          /* consumer name in consumer_offsets; NULL: group */
+        char *group; /* consumer group id */
+        char *name;  /* consumer name in consumer_offsets; NULL: group */
         int64_t batch_size;
         int64_t batch_ms;
-        int64_t idle_ms;      /* write when no message came for this long */
-        int64_t relay_ms;     /* outbox relay period; 0: off */
-        int64_t relay_age_ms; /* leave younger rows to the inbox */
-        char *metrics_address;  /* /metrics and /healthz */
-        int64_t metrics_port;   /* 0: off, -1: any free port */
+        int64_t idle_ms;         /* write when no message came for this long */
+        int64_t relay_ms;        /* outbox relay period; 0: off */
+        int64_t relay_age_ms;    /* leave younger rows to the inbox */
+        char *metrics_address;   /* /metrics and /healthz */
+        int64_t metrics_port;    /* 0: off, -1: any free port */
         char *metrics_port_file; /* NULL-able: the bound port is written here */
 };
 
@@ -49,9 +49,21 @@ struct tasksink_metrics {
  * reader filled them: strings NUL-terminated (in buf), kind a
  * KM_JSON_* type (KM_JSON_NONE: absent).  TS_F_ADDRESS is the complaint's
  * address as one text ("street, house, кв. apartment" or its text). */
-enum { TS_F_ID, TS_F_ORG_ID, TS_F_ORG_KIND, TS_F_BUILDING, TS_F_DISTRICT,
-       TS_F_CATEGORY, TS_F_REASON, TS_F_RECEIVED, TS_F_ROUTED, TS_F_DUE,
-       TS_F_DESCRIPTION, TS_F_ADDRESS, TS_NF };
+enum {
+        TS_F_ID,
+        TS_F_ORG_ID,
+        TS_F_ORG_KIND,
+        TS_F_BUILDING,
+        TS_F_DISTRICT,
+        TS_F_CATEGORY,
+        TS_F_REASON,
+        TS_F_RECEIVED,
+        TS_F_ROUTED,
+        TS_F_DUE,
+        TS_F_DESCRIPTION,
+        TS_F_ADDRESS,
+        TS_NF
+};
 
 struct tasksink_msg {
         int kind[TS_NF];
@@ -96,13 +108,14 @@ struct tasksink {
         int stage_pid; /* backend whose staging table and statements exist */
         int64_t batch_start_ms;
         int64_t last_msg_ms; /* when the last message came (idle_ms) */
-        rd_kafka_topic_partition_list_t *offsets; /* next offsets of the batch */
+        rd_kafka_topic_partition_list_t
+                *offsets; /* next offsets of the batch */
         int64_t next_relay_ms;
         int fatal;
         /* a batch failed: nothing more is read until the assignment is
          * back at the stored offsets (reading on would skip the batch) */
         int reseek;
-        int dlq_failed; /* a dead letter of the open batch failed */
+        int dlq_failed;      /* a dead letter of the open batch failed */
         int64_t failed_seen; /* pcounts.failed already accounted for */
         int64_t consumed, inserted, rerouted, duplicates, dlq, batches;
         int64_t handed; /* routed by an old directory: handed over */
@@ -125,7 +138,8 @@ void tasksink_msg_free(struct tasksink_msg *m);
 /** @brief The message as a staging line appended to ts->copy (KM_EINPUT:
  *  invalid, err says why). */
 int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
-                       struct tasksink_row *row, char *err, size_t errlen) KM_MUSTCHECK;
+                       struct tasksink_row *row, char *err,
+                       size_t errlen) KM_MUSTCHECK;
 /** @brief Free what row holds (its raw copy); row is zeroed. */
 void tasksink_row_free(struct tasksink_row *row);
 
@@ -137,8 +151,10 @@ void tasksink_metrics_committed(struct tasksink *ts, const int64_t counts[4],
 /* tasksink_db.c */
 int tasksink_dlq(struct tasksink *ts, const char *stage, int32_t partition,
                  int64_t offset, const char *reason, const char *detail,
-                 const void *buf, size_t len, char *err, size_t errlen) KM_MUSTCHECK;
-int tasksink_batch_write(struct tasksink *ts, char *err, size_t errlen) KM_MUSTCHECK;
+                 const void *buf, size_t len, char *err,
+                 size_t errlen) KM_MUSTCHECK;
+int tasksink_batch_write(struct tasksink *ts, char *err,
+                         size_t errlen) KM_MUSTCHECK;
 void tasksink_batch_clear(struct tasksink *ts);
 int tasksink_seek_stored(struct tasksink *ts,
                          rd_kafka_topic_partition_list_t *parts, char *err,

@@ -81,12 +81,12 @@ static int tasksink_dlq_flush(struct tasksink *ts, char *err, size_t errlen)
  * moment the row was written, just before the commit, not the
  * transaction's start. */
 static const char ts_sql_stage[] =
-    "CREATE TEMP TABLE IF NOT EXISTS ts_stage (ord integer, complaint_id uuid,"
-    " attempt integer, org_id text, org_kind text, building_id text,"
-    " district text, category text, route_reason text,"
-    " received_at timestamptz, routed_at timestamptz, due_at timestamptz,"
-    " description text, address text, contact jsonb, complaint jsonb)"
-    " ON COMMIT DELETE ROWS";
+        "CREATE TEMP TABLE IF NOT EXISTS ts_stage (ord integer, complaint_id uuid,"
+        " attempt integer, org_id text, org_kind text, building_id text,"
+        " district text, category text, route_reason text,"
+        " received_at timestamptz, routed_at timestamptz, due_at timestamptz,"
+        " description text, address text, contact jsonb, complaint jsonb)"
+        " ON COMMIT DELETE ROWS";
 
 static const char ts_sql_copy[] = "COPY ts_stage FROM STDIN";
 
@@ -107,54 +107,54 @@ static const char ts_sql_copy[] = "COPY ts_stage FROM STDIN";
  * prepared, its plan made once, maybe while tasks was empty, and ts_stage
  * has no statistics), each period by building_orgs' primary key. */
 static const char ts_sql_stale[] =
-    "SELECT t.complaint_id::text, t.org_id, r.org, k.kind FROM (SELECT"
-    " DISTINCT complaint_id FROM ts_stage) s CROSS JOIN LATERAL (SELECT *"
-    " FROM tasks x WHERE x.complaint_id = s.complaint_id OFFSET 0) t"
-    " JOIN categories k ON k.code = t.category"
-    " CROSS JOIN LATERAL (SELECT h.org_id AS org FROM building_periods h"
-    " WHERE h.building_id = t.building_id AND h.kind = k.kind"
-    " AND h.valid_from <= t.received_at AND (h.valid_to IS NULL OR"
-    " t.received_at < h.valid_to) LIMIT 1) r WHERE t.building_id IS NOT NULL"
-    " AND t.status IN ('open', 'acknowledged', 'reopened') AND"
-    " t.route_reason NOT LIKE 'rerouted:%' AND r.org <> t.org_id"
-    " AND NOT EXISTS (SELECT 1 FROM task_outbox o WHERE o.complaint_id ="
-    " t.complaint_id AND o.attempt = t.attempt AND o.event = 'handed_over')"
-    " ORDER BY t.complaint_id";
+        "SELECT t.complaint_id::text, t.org_id, r.org, k.kind FROM (SELECT"
+        " DISTINCT complaint_id FROM ts_stage) s CROSS JOIN LATERAL (SELECT *"
+        " FROM tasks x WHERE x.complaint_id = s.complaint_id OFFSET 0) t"
+        " JOIN categories k ON k.code = t.category"
+        " CROSS JOIN LATERAL (SELECT h.org_id AS org FROM building_periods h"
+        " WHERE h.building_id = t.building_id AND h.kind = k.kind"
+        " AND h.valid_from <= t.received_at AND (h.valid_to IS NULL OR"
+        " t.received_at < h.valid_to) LIMIT 1) r WHERE t.building_id IS NOT NULL"
+        " AND t.status IN ('open', 'acknowledged', 'reopened') AND"
+        " t.route_reason NOT LIKE 'rerouted:%' AND r.org <> t.org_id"
+        " AND NOT EXISTS (SELECT 1 FROM task_outbox o WHERE o.complaint_id ="
+        " t.complaint_id AND o.attempt = t.attempt AND o.event = 'handed_over')"
+        " ORDER BY t.complaint_id";
 
 #define TS_NSTMT 4
 static const char *const ts_stmt_name[TS_NSTMT] = {"ts_attempts", "ts_tasks",
                                                    "ts_offsets", "ts_stale"};
 static const char *const ts_stmt_sql[TS_NSTMT] = {
-    "INSERT INTO task_attempts (complaint_id, attempt, org_id, route_reason,"
-    " routed_at) SELECT complaint_id, attempt, org_id, route_reason,"
-    " routed_at FROM ts_stage ORDER BY complaint_id, attempt"
-    " ON CONFLICT DO NOTHING",
-    "WITH s AS (SELECT DISTINCT ON (complaint_id) * FROM ts_stage"
-    " ORDER BY complaint_id, attempt DESC, ord),"
-    " up AS (INSERT INTO tasks (complaint_id, attempt, org_id, org_kind,"
-    " building_id, district, category, route_reason, status, received_at,"
-    " routed_at, due_at, description, address, contact, updated_at,"
-    " complaint) SELECT complaint_id, attempt, org_id, org_kind, building_id,"
-    " district, category, route_reason, 'open', received_at, routed_at,"
-    " due_at, description, address, contact, clock_timestamp(), complaint"
-    " FROM s ORDER BY complaint_id"
-    " ON CONFLICT (complaint_id) DO UPDATE SET attempt = EXCLUDED.attempt,"
-    " org_id = EXCLUDED.org_id, org_kind = EXCLUDED.org_kind,"
-    " building_id = EXCLUDED.building_id, district = EXCLUDED.district,"
-    " category = EXCLUDED.category, route_reason = EXCLUDED.route_reason,"
-    " status = 'open', routed_at = EXCLUDED.routed_at,"
-    " due_at = EXCLUDED.due_at, acknowledged_at = NULL, resolved_at = NULL,"
-    " status_note = NULL, updated_at = EXCLUDED.updated_at,"
-    " complaint = EXCLUDED.complaint"
-    " WHERE tasks.attempt < EXCLUDED.attempt RETURNING (xmax = 0) AS fresh)"
-    " SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh)"
-    " FROM up",
-    "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset,"
-    " updated_at) SELECT $1, topic, part, off, now()"
-    " FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS x(topic, part,"
-    " off) ORDER BY topic, part ON CONFLICT (consumer, topic, partition)"
-    " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-    ts_sql_stale,
+        "INSERT INTO task_attempts (complaint_id, attempt, org_id, route_reason,"
+        " routed_at) SELECT complaint_id, attempt, org_id, route_reason,"
+        " routed_at FROM ts_stage ORDER BY complaint_id, attempt"
+        " ON CONFLICT DO NOTHING",
+        "WITH s AS (SELECT DISTINCT ON (complaint_id) * FROM ts_stage"
+        " ORDER BY complaint_id, attempt DESC, ord),"
+        " up AS (INSERT INTO tasks (complaint_id, attempt, org_id, org_kind,"
+        " building_id, district, category, route_reason, status, received_at,"
+        " routed_at, due_at, description, address, contact, updated_at,"
+        " complaint) SELECT complaint_id, attempt, org_id, org_kind, building_id,"
+        " district, category, route_reason, 'open', received_at, routed_at,"
+        " due_at, description, address, contact, clock_timestamp(), complaint"
+        " FROM s ORDER BY complaint_id"
+        " ON CONFLICT (complaint_id) DO UPDATE SET attempt = EXCLUDED.attempt,"
+        " org_id = EXCLUDED.org_id, org_kind = EXCLUDED.org_kind,"
+        " building_id = EXCLUDED.building_id, district = EXCLUDED.district,"
+        " category = EXCLUDED.category, route_reason = EXCLUDED.route_reason,"
+        " status = 'open', routed_at = EXCLUDED.routed_at,"
+        " due_at = EXCLUDED.due_at, acknowledged_at = NULL, resolved_at = NULL,"
+        " status_note = NULL, updated_at = EXCLUDED.updated_at,"
+        " complaint = EXCLUDED.complaint"
+        " WHERE tasks.attempt < EXCLUDED.attempt RETURNING (xmax = 0) AS fresh)"
+        " SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh)"
+        " FROM up",
+        "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset,"
+        " updated_at) SELECT $1, topic, part, off, now()"
+        " FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS x(topic, part,"
+        " off) ORDER BY topic, part ON CONFLICT (consumer, topic, partition)"
+        " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
+        ts_sql_stale,
 };
 static const int ts_stmt_nparams[TS_NSTMT] = {0, 0, 4, 0};
 
@@ -215,9 +215,9 @@ static int ts_prepare(struct tasksink *ts, char *err, size_t errlen)
 static int ts_exec(struct tasksink *ts, int stmt, const char *const *params,
                    PGresult **out, char *err, size_t errlen)
 {
-        PGresult *res = PQexecPrepared(ts->conn, ts_stmt_name[stmt],
-                                       ts_stmt_nparams[stmt], params, NULL,
-                                       NULL, 0);
+        PGresult *res =
+                PQexecPrepared(ts->conn, ts_stmt_name[stmt],
+                               ts_stmt_nparams[stmt], params, NULL, NULL, 0);
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         int r;
 
@@ -338,8 +338,7 @@ static int ts_handover_stale(struct tasksink *ts, PGresult *res, char *err,
                         km_log_info("task %s routed by an old directory: "
                                     "handed over from %s to %s (attempt %d)",
                                     PQgetvalue(res, i, 0),
-                                    PQgetvalue(res, i, 1), to.id,
-                                    out.attempt);
+                                    PQgetvalue(res, i, 1), to.id, out.attempt);
                 }
         }
         PQclear(res);
@@ -425,9 +424,8 @@ out:
 /* Rows [lo, hi): staged, then attempts and tasks (and the handover of
  * those routed by an old directory); offsets set: the batch's offsets
  * too.  counts: new, re-routed, duplicate. */
-static int ts_write_rows(struct tasksink *ts, size_t lo, size_t hi,
-                         int offsets, int64_t counts[4], char *err,
-                         size_t errlen)
+static int ts_write_rows(struct tasksink *ts, size_t lo, size_t hi, int offsets,
+                         int64_t counts[4], char *err, size_t errlen)
 {
         PGresult *tasks = NULL, *stale = NULL;
         int64_t fresh, rerouted;

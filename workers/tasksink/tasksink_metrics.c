@@ -29,8 +29,7 @@ void tasksink_metrics_init(struct tasksink *ts)
         m->in = km_obs_messages(m->reg, topic, "in", NULL);
         m->out = km_obs_messages(m->reg, topic, "out", NULL);
         m->duplicate = km_obs_messages(m->reg, topic, "duplicate", NULL);
-        m->invalid = km_obs_messages(m->reg, topic, "dlq",
-                                     "invalid_dispatch");
+        m->invalid = km_obs_messages(m->reg, topic, "dlq", "invalid_dispatch");
         m->refused = km_obs_messages(m->reg, topic, "dlq", "refused");
         m->relayed = km_obs_messages(m->reg, "task_outbox", "out", NULL);
         km_obs_batch(m->reg, "seconds per batch (transaction)", &m->batch,

@@ -35,25 +35,43 @@
 /* The members read: TS_F_ID .. TS_F_DUE (top-level strings), the
  * complaint's description, then attempt, complaint, the complaint's
  * contact and address, the address's text and parts. */
-enum { TS_W_DESC = TS_F_DESCRIPTION, TS_W_ATTEMPT = TS_F_DESCRIPTION + 1,
-       TS_W_COMPLAINT, TS_W_CONTACT, TS_W_ADDRESS, TS_W_TEXT, TS_W_PART0,
-       TS_NW = TS_W_PART0 + 4 };
+enum {
+        TS_W_DESC = TS_F_DESCRIPTION,
+        TS_W_ATTEMPT = TS_F_DESCRIPTION + 1,
+        TS_W_COMPLAINT,
+        TS_W_CONTACT,
+        TS_W_ADDRESS,
+        TS_W_TEXT,
+        TS_W_PART0,
+        TS_NW = TS_W_PART0 + 4
+};
 
 static const struct km_json_want ts_want[TS_NW] = {
-    {"complaint_id", -1}, {"org_id", -1},      {"org_kind", -1},
-    {"building_id", -1},  {"district", -1},    {"category", -1},
-    {"route_reason", -1}, {"received_at", -1}, {"routed_at", -1},
-    {"due_at", -1},       {"description", TS_W_COMPLAINT},
-    {"attempt", -1},      {"complaint", -1},
-    {"contact", TS_W_COMPLAINT}, {"address", TS_W_COMPLAINT},
-    {"text", TS_W_ADDRESS}, {"district", TS_W_ADDRESS},
-    {"street", TS_W_ADDRESS}, {"house", TS_W_ADDRESS},
-    {"apartment", TS_W_ADDRESS},
+        {"complaint_id", -1},
+        {"org_id", -1},
+        {"org_kind", -1},
+        {"building_id", -1},
+        {"district", -1},
+        {"category", -1},
+        {"route_reason", -1},
+        {"received_at", -1},
+        {"routed_at", -1},
+        {"due_at", -1},
+        {"description", TS_W_COMPLAINT},
+        {"attempt", -1},
+        {"complaint", -1},
+        {"contact", TS_W_COMPLAINT},
+        {"address", TS_W_COMPLAINT},
+        {"text", TS_W_ADDRESS},
+        {"district", TS_W_ADDRESS},
+        {"street", TS_W_ADDRESS},
+        {"house", TS_W_ADDRESS},
+        {"apartment", TS_W_ADDRESS},
 };
 static const char *const ts_field_name[TS_NF] = {
-    "complaint_id", "org_id", "org_kind", "building_id", "district",
-    "category", "route_reason", "received_at", "routed_at", "due_at",
-    "description", "address"};
+        "complaint_id", "org_id",   "org_kind",     "building_id",
+        "district",     "category", "route_reason", "received_at",
+        "routed_at",    "due_at",   "description",  "address"};
 static const char *const ts_part_name[4] = {"district", "street", "house",
                                             "apartment"};
 
@@ -282,20 +300,28 @@ static int ts_ref_type(json_t *v)
         if (v == NULL)
                 return KM_JSON_NONE;
         switch (json_typeof(v)) {
-        case JSON_OBJECT: return KM_JSON_OBJ;
-        case JSON_ARRAY: return KM_JSON_ARR;
-        case JSON_STRING: return KM_JSON_STR;
-        case JSON_INTEGER: return KM_JSON_INT;
-        case JSON_REAL: return KM_JSON_REAL;
-        case JSON_TRUE: return KM_JSON_TRUE;
-        case JSON_FALSE: return KM_JSON_FALSE;
-        case JSON_NULL: return KM_JSON_NULL;
-        default: return KM_JSON_NONE;
+        case JSON_OBJECT:
+                return KM_JSON_OBJ;
+        case JSON_ARRAY:
+                return KM_JSON_ARR;
+        case JSON_STRING:
+                return KM_JSON_STR;
+        case JSON_INTEGER:
+                return KM_JSON_INT;
+        case JSON_REAL:
+                return KM_JSON_REAL;
+        case JSON_TRUE:
+                return KM_JSON_TRUE;
+        case JSON_FALSE:
+                return KM_JSON_FALSE;
+        case JSON_NULL:
+                return KM_JSON_NULL;
+        default:
+                return KM_JSON_NONE;
         }
 }
 
-static void ts_ref_str(struct tasksink_msg *m, json_t *o, const char *k,
-                       int i)
+static void ts_ref_str(struct tasksink_msg *m, json_t *o, const char *k, int i)
 {
         json_t *v = json_object_get(o, k);
 
@@ -325,8 +351,8 @@ static void ts_ref_span(struct tasksink_msg *m, const char *p, size_t len,
 static int ts_msg_ref(struct tasksink_msg *m, const char *buf, size_t len)
 {
         json_t *o = buf && memchr(buf, '\0', len) == NULL
-                        ? json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL)
-                        : NULL;
+                            ? json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL)
+                            : NULL;
         json_t *c, *a, *t;
         const char *part[4] = {NULL, NULL, NULL, NULL};
         size_t plen[4] = {0, 0, 0, 0};
@@ -388,8 +414,7 @@ static int ts_msg_str_ok(const struct tasksink_msg *m, int i, int nullable,
 }
 
 int tasksink_msg_read(const struct km_conf *conf, const char *buf, size_t len,
-                      int ref, struct tasksink_msg *m, char *err,
-                      size_t errlen)
+                      int ref, struct tasksink_msg *m, char *err, size_t errlen)
 {
         size_t max = TASKSINK_STR_MAX(conf);
         int r = KM_JSON_UNDECIDED, bad = 0;
@@ -468,7 +493,10 @@ static void ts_copy_field(struct tasksink *ts, const char *s, size_t n,
                 if (q == e)
                         break;
                 *w++ = '\\';
-                *w++ = *q == '\t' ? 't' : *q == '\n' ? 'n' : *q == '\r' ? 'r' : *q;
+                *w++ = *q == '\t'   ? 't'
+                       : *q == '\n' ? 'n'
+                       : *q == '\r' ? 'r'
+                                    : *q;
                 s = q + 1;
         }
         *w++ = delim;
@@ -491,8 +519,8 @@ int tasksink_row_parse(struct tasksink *ts, const rd_kafka_message_t *rkm,
         memset(row, 0, sizeof(*row));
         row->partition = rkm->partition;
         row->offset = rkm->offset;
-        r = tasksink_msg_read(ts->conf, rkm->payload, rkm->payload ? rkm->len : 0,
-                              0, m, err, errlen);
+        r = tasksink_msg_read(ts->conf, rkm->payload,
+                              rkm->payload ? rkm->len : 0, 0, m, err, errlen);
         ts->by_ref += m->by_ref;
         if (r)
                 return r;
