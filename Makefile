@@ -75,7 +75,7 @@ DEPS     := $(patsubst %.c,$(BUILD)/%.d,$(ALL_SRCS))
 PROG_BINS := $(addprefix $(BIN)/komek-,$(PROGS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all deps up down up-cluster down-cluster demo test test-asan asan test-faults test-cluster test-fresh test-valgrind bench clean distclean format-check fuzz
+.PHONY: all deps up down up-cluster down-cluster demo test test-asan asan test-faults test-cluster test-fresh test-valgrind bench clean distclean format-check format fuzz
 all: $(PROG_BINS) $(TEST_BINS)
 
 Q := $(if $(V),,@)
@@ -167,8 +167,15 @@ bench: up
 fuzz: deps
 	@bash tests/fuzz/run.sh
 
+# every C file and header in git (.clang-format: the house style)
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
 format-check:
-	@clang-format --dry-run --Werror $(ALL_SRCS) $(wildcard common/*.h)
+	@clang-format --dry-run --Werror $(or $(FORMAT_SRCS),$(ALL_SRCS))
+	@echo "format-check: $(words $(or $(FORMAT_SRCS),$(ALL_SRCS))) files as .clang-format says"
+
+format:
+	@clang-format -i $(or $(FORMAT_SRCS),$(ALL_SRCS))
 
 clean:
 	rm -rf build build-asan bin
