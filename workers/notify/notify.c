@@ -259,7 +259,9 @@ static int notify_run(struct notify *n)
                         notify_flush(n, 1);
                 if (n->offsets == NULL && !km_sig_stop)
                         notify_background(n);
-                km_obs_tick(&n->m.probe, n->m.reg, n->consumer, n->consumer,
+                /* the broker probe through the producer: the consumer's
+                 * metadata request would wait behind its parked Fetch */
+                km_obs_tick(&n->m.probe, n->m.reg, n->producer, n->consumer,
                             n->offsets ? NULL : n->conn);
                 if (n->pcounts.fatal) {
                         km_log_error("producer: %s", n->pcounts.fatal_reason);
