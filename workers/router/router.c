@@ -174,12 +174,66 @@ static void router_track(struct router *r, const rd_kafka_message_t *rkm)
         p->offset = rkm->offset + 1;
 }
 
-/* A failed batch: fatal stops, anything else aborts and rewinds. */
+/* A fatal error of the transactional producer (librdkafka: that instance
+ * can do nothing more) replaces it: the batch was aborted (router_txn_abort),
+ * the new producer's init_transactions, with the same transactional.id,
+ * fences the old one and has the coordinator abort its open transaction,
+ * and the consumer goes back to the committed offsets (reseek).  While the
+ * brokers are away init_transactions waits for them (or a stop signal).
+ * A fenced producer is not replaced: the router stops (exit 1). */
+static void router_renew(struct router *r)
+{
+        char err[512];
+        rd_kafka_resp_err_t e =
+                rd_kafka_fatal_error(r->producer, err, sizeof(err));
+
+        /* fenced: another producer holds this transactional.id (a second
+         * router with the same id, or this one's replacement): stop */
+        if (e == RD_KAFKA_RESP_ERR__FENCED ||
+            e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+            e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
+                km_log_error("producer: %s (transactional.id %s)", err,
+                             r->txn_id);
+                r->fatal = 1;
+                r->renew = 0;
+                return;
+        }
+        km_log_warn("producer: %s: replacing it",
+                    r->pcounts.fatal ? r->pcounts.fatal_reason
+                                     : "its transaction cannot end");
+        rd_kafka_purge(r->producer,
+                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_destroy(r->producer);
+        r->pcounts.fatal = 0;
+        r->pcounts.fatal_reason[0] = '\0';
+        r->renew = 0;
+        r->producer = km_kafka_producer_new(r->conf, r->txn_id, &r->pcounts,
+                                            err, sizeof(err));
+        if (r->producer == NULL) {
+                if (!km_sig_stop) {
+                        km_log_error("%s", err);
+                        r->fatal = 1;
+                }
+                return;
+        }
+        r->renewals++;
+        km_log_info("producer replaced (%d time(s))", r->renewals);
+        r->reseek = 1;
+}
+
+/* A failed batch: fatal stops; a producer failed fatally is replaced;
+ * anything else aborts and rewinds. */
 static void router_fail(struct router *r, int rc, const char *err)
 {
-        if (rc == KM_EFATAL || r->pcounts.fatal) {
-                km_log_error("%s",
-                             r->pcounts.fatal ? r->pcounts.fatal_reason : err);
+        if (r->pcounts.fatal ||
+            rd_kafka_fatal_error(r->producer, NULL, 0) != 0) {
+                km_log_warn("%s: aborting the batch", err);
+                router_txn_abort(r, 0);
+                r->renew = 1;
+                return;
+        }
+        if (rc == KM_EFATAL) {
+                km_log_error("%s", err);
                 r->fatal = 1;
                 return;
         }
@@ -236,6 +290,10 @@ static int router_run(struct router *r)
         while (!km_sig_stop && !r->fatal) {
                 rd_kafka_message_t *rkm;
 
+                if (r->renew) {
+                        router_renew(r);
+                        continue;
+                }
                 if (r->reseek) {
                         struct timespec pause = {0, 500 * 1000000L};
 
@@ -276,9 +334,9 @@ static int router_run(struct router *r)
                         r->st.idle_polls++;
                 }
                 if (r->pcounts.fatal) {
-                        km_log_error("producer: %s", r->pcounts.fatal_reason);
-                        r->fatal = 1;
-                        break;
+                        router_txn_abort(r, 0);
+                        r->renew = 1;
+                        continue;
                 }
                 /* a finished commit is joined at once; a full batch waits
                  * for the running one, an old one starts when it ended */

@@ -174,8 +174,11 @@ struct router {
         int64_t next_check_ms;       /* directory version check */
         int failures;                /* consecutive aborts */
         int fatal;                   /* stop and exit 1 */
-        int reseek;                  /* an aborted batch's rewind failed:
-                                  * read nothing until it worked */
+        /* an aborted batch's rewind failed: read nothing until it worked */
+        int reseek;
+        /* the producer failed fatally: replace it (router_renew), reseek */
+        int renew;
+        int renewals;                                  /* producers replaced */
         int64_t first_ms, last_commit_ms, last_msg_ms; /* monotonic */
         struct router_stats st;
         struct router_metrics m;

@@ -208,9 +208,12 @@ void router_txn_abort(struct router *r, int rewind)
                                         r->producer,
                                         (int)r->rc->txn_timeout_ms),
                                 "abort_transaction", err, sizeof(err));
+                /* the producer cannot end its transaction: a new one
+                 * (router.c, router_renew) fences it, and the coordinator
+                 * aborts what it left open */
                 if (rc) {
-                        km_log_error("%s", err);
-                        r->fatal = 1;
+                        km_log_warn("%s: replacing the producer", err);
+                        r->renew = 1;
                 }
                 r->txn_begun = 0;
         }
@@ -223,7 +226,7 @@ void router_txn_abort(struct router *r, int rewind)
         cm->batch_n = 0;
         cm->nsent = 0;
         router_txn_reset(r);
-        if (rewind && !r->fatal)
+        if (rewind && !r->fatal && !r->renew)
                 router_txn_rewind(r);
 }
 
