@@ -13,7 +13,8 @@
 #include "km_conf_int.h"
 #include "km_util.h"
 
-/* Groups that belong to komek programs: skipped unless they are ours. */
+/* Groups that belong to komek programs: another program's group is valid
+ * in a shared file and left to that program. */
 static const char *const km_conf_prog_groups[] = {
         "intake",    "gateway",  "gen",   "vote",      "keys",
         "router",    "tasksink", "inbox", "directory", "analytics",

@@ -114,8 +114,8 @@ int km_http_unescape(const char *s, size_t n, char **out, char *err,
 
 /**
  * @brief Each field of an application/x-www-form-urlencoded body, in
- * order, decoded by km_http_unescape (empty fields between two '&' are
- * skipped, a field without '=' has the value "").
+ * order, decoded by km_http_unescape (nothing between two '&' is no
+ * field, a field without '=' has the value "").
  * @param cb NULL-able: only check the body
  * @returns 0, KM_EINPUT (err: "invalid_encoding: ..."), or what cb
  *          returned to stop.
