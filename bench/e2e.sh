@@ -185,11 +185,17 @@ for line in sys.stdin:
         echo "lag once the tasks were in ($lab): router $lr, tasksink $ls" >>"$work/lag-$lab.txt"
         echo "bench: e2e.$lab.lag_end_router $lr msg" >>"$work/lagk-$lab.txt"
         echo "bench: e2e.$lab.lag_end_tasksink $ls msg" >>"$work/lagk-$lab.txt"
+        # pg_xact_commit_timestamp raises an error where
+        # track_commit_timestamp is off (the machine's shared server): asked
+        # only where it is on, updated_at otherwise
         psql -X -At "$KOMEK_PG_CONNINFO" -v "p=$t-%" >"$work/lat-$lab.txt" <<<"SELECT
                 complaint->>'external_id', substring(description from '^t=([0-9]+)\|'),
-                (extract(epoch from coalesce(pg_xact_commit_timestamp(xmin), updated_at))
-                 * 1e6)::bigint, pg_xact_commit_timestamp(xmin) IS NOT NULL
-                FROM tasks WHERE complaint->>'external_id' LIKE :'p'"
+                (extract(epoch from coalesce(c.ts, updated_at)) * 1e6)::bigint,
+                c.ts IS NOT NULL
+                FROM tasks CROSS JOIN LATERAL (SELECT CASE WHEN
+                current_setting('track_commit_timestamp') = 'on'
+                THEN pg_xact_commit_timestamp(tasks.xmin) END AS ts) c
+                WHERE complaint->>'external_id' LIKE :'p'"
         # the records' timestamps (ms): on complaints, routed (on dispatch)
         for x in c d; do
                 kcat -C -b "$KOMEK_BROKERS" -t "$tag-$x" -o beginning -e -q \
