@@ -127,6 +127,11 @@ for t in "$@"; do
                 else
                         echo "FAIL  $name: $p passed, $f failed, $s skipped (${secs}s, exit $rc${why:+, $why})"
                 fi
+                # every failed check of the log (not only those in its
+                # tail: a test's last lines are often its cleanup), then
+                # the tail itself
+                echo "----- failed checks in $log"
+                grep -E '^(FAIL|not ok|\[  (FAILED|ERROR) +\])' "$log" | head -30 | sed 's/^/    /'
                 echo "----- last lines of $log"
                 tail -40 "$log" | sed 's/^/    /'
                 echo "-----"

@@ -191,6 +191,7 @@ rc=$?
 [ $rc -eq 0 ] || say "the root's session ended with $rc after $(secs $(($(date +%s) - t0))) (124: timeout)"
 cp "$TARGET/root/demo.log" "$FRESH/demo.log" 2>/dev/null
 cp "$TARGET/root/test.log" "$FRESH/test.log" 2>/dev/null
+rm -rf "$FRESH/logs" && cp -r "$TARGET/root/komek/.run/test-logs" "$FRESH/logs" 2>/dev/null
 read -r demo_rc demo_s <"$TARGET/root/demo.rc" 2>/dev/null || { demo_rc=none demo_s=0; }
 read -r test_rc test_s <"$TARGET/root/test.rc" 2>/dev/null || { test_rc=none test_s=0; }
 
@@ -211,7 +212,11 @@ if [ "$test_rc" = 0 ] && [[ $last =~ ^[1-9][0-9]*\ passed,\ 0\ failed ]]; then
   ok "make test exit 0 on the fresh root: $last ($(secs "$test_s"))"
 else
   bad "make test exit $test_rc after $(secs "$test_s"): ${last:-no summary line}; failures:"
-  grep -E '^(FAIL|not ok)' "$FRESH/test.log" 2>/dev/null | head -20
+  # each failed test's block as tests/run.sh printed it: its line, its
+  # failed checks, its log's last lines (the root's logs are kept in
+  # $FRESH/logs, the root itself goes)
+  awk '/^FAIL  / { on = 1 } on { print } /^-----$/ { on = 0 }' \
+    "$FRESH/test.log" 2>/dev/null | head -200
   tail -5 "$FRESH/test.log" 2>/dev/null
 fi
 
