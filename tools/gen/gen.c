@@ -243,7 +243,7 @@ static int gen_run(const struct gen_conf *conf)
         if (gen_dir_build(&dir, conf, err, sizeof(err)) != 0 ||
             gen_dir_write(&dir, conf, err, sizeof(err)) != 0 ||
             gen_complaints_write(&dir, conf, &st, err, sizeof(err)) != 0 ||
-            gen_complaints_votes(&dir, conf, &st, err, sizeof(err)) != 0) {
+            gen_votes_write(&dir, conf, &st, err, sizeof(err)) != 0) {
                 fprintf(stderr, "komek-gen: %s\n", err);
                 goto cleanup;
         }

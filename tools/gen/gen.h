@@ -11,10 +11,16 @@
  *
  * Files: gen.c (main, arguments), gen_util.c (memory, PRNG, string
  * buffer, dates, output files), gen_dir.c (the directory), gen_addr.c
- * (districts and address spellings), gen_complaints.c (complaints, truth
- * and votes: votes draw their times from the complaints' plan, so they
- * stay with it; 890 lines), gen_text.c (words and descriptions; tables,
- * 795 lines).
+ * (districts and address spellings), gen_plan.c (the complaints' plan:
+ * times, buildings, categories, sources, systemic cases, outages, which
+ * records are malformed, where resubmissions go), gen_rec.c (one record
+ * rendered, as a JSON line or a CSV row), gen_complaints.c (the
+ * complaints file, truth.csv, systemic.csv), gen_votes.c (votes.jsonl,
+ * times drawn like the plan's), gen_staff.c (what the organisations'
+ * staff do and who they are: activity.jsonl, staff.csv), gen_text.c (UTF-8,
+ * case, transliteration, typing noise), gen_text_names.c (street tables,
+ * organisation, phone and person names), gen_text_desc.c (descriptions:
+ * phrase tables and the code composing them).
  */
 #ifndef KOMEK_GEN_H
 #define KOMEK_GEN_H
@@ -204,28 +210,118 @@ void gen_addr_district(struct gen_sb *sb, struct gen_rng *rng, int d,
 void gen_addr_city(struct gen_sb *sb, struct gen_rng *rng,
                    enum gen_style style);
 
+/* gen_plan.c: the complaints' plan, shared by gen_rec.c, gen_complaints.c
+ * and gen_votes.c */
+#define GEN_IT_REPEAT 1 /* a systemic case, not its first complaint */
+#define GEN_IT_BURST 2
+#define GEN_IT_OUTAGE 4
+
+enum gen_bad {
+        GEN_OK,
+        GEN_BAD_JSON,
+        GEN_BAD_UTF8,
+        GEN_BAD_CAT,
+        GEN_BAD_NODESC,
+        GEN_BAD_TYPE,
+        GEN_BAD_LONG,
+        GEN_BAD_TIME,
+        GEN_NBAD
+};
+
+/* A complaint source: its name, channel, share of the complaints, and
+ * the share of its records that carry a building_id. */
+struct gen_source {
+        const char *source, *channel;
+        double share, with_bid;
+};
+
+#define GEN_NSRC 6
+extern const struct gen_source gen_src[GEN_NSRC];
+extern const char *const gen_cat_name[GEN_NCATS];
+extern const double gen_hour_local[24];
+
+struct gen_item {
+        int64_t t;    /* received_at, epoch seconds UTC */
+        uint32_t seq; /* creation index: PRNG stream, tie-break */
+        uint32_t no;  /* serial within its source */
+        int32_t bld;  /* building index, -1: no such address */
+        uint8_t cat, src, bad, flags;
+};
+
+struct gen_plan {
+        const struct gen_dir *dir;
+        const struct gen_conf *conf;
+        struct gen_rng rng;
+        struct gen_item *it;
+        size_t n, cap;
+        double *day_cdf, *bld_cdf, hour_cdf[24], src_w[GEN_NSRC];
+};
+
+struct gen_line {
+        uint64_t key; /* position * 64, a resubmission after its original */
+        uint32_t item;
+        bool dup;
+};
+
+int64_t gen_plan_time(struct gen_plan *p, long day);
+int gen_plan_cat(struct gen_plan *p, long day, int32_t bld);
+struct gen_item *gen_plan_add(struct gen_plan *p, int64_t t, int32_t bld,
+                              int cat, int flags);
+void gen_plan_init(struct gen_plan *p);
+void gen_plan_events(struct gen_plan *p, size_t budget, long *nb, long *no);
+void gen_plan_bad(struct gen_plan *p, size_t nbad);
+void gen_plan_lines(struct gen_plan *p, size_t ndup, struct gen_line *ln);
+
+/* gen_rec.c */
+struct gen_rec {
+        char ext[48], when[32], bid[16], phone[32];
+        const char *cat;
+        struct gen_sb desc, raw, dist, street, house, apt, text, name;
+        bool structured, has_bid, has_ll, contact, sos, kazakh;
+        int32_t lat, lon;
+        /* truth.csv's district, 1-based (0: none): the building's, or for
+         * an unknown building the one its structured address names */
+        int district1;
+};
+
+void gen_rec_free(struct gen_rec *r);
+void gen_rec_fill(struct gen_rec *r, const struct gen_dir *dir,
+                  const struct gen_conf *conf, const struct gen_item *it,
+                  struct gen_rng *rng);
+int gen_rec_json(struct gen_sb *out, const struct gen_rec *r,
+                 const struct gen_item *it, struct gen_rng *rng);
+void gen_rec_csv(struct gen_sb *out, const struct gen_rec *r,
+                 const struct gen_item *it, struct gen_rng *rng);
+
 /* gen_complaints.c */
 int gen_complaints_write(const struct gen_dir *dir, const struct gen_conf *conf,
                          struct gen_stats *st, char *err, size_t errlen);
-int gen_complaints_votes(const struct gen_dir *dir, const struct gen_conf *conf,
-                         struct gen_stats *st, char *err, size_t errlen);
+
+/* gen_votes.c */
+int gen_votes_write(const struct gen_dir *dir, const struct gen_conf *conf,
+                    struct gen_stats *st, char *err, size_t errlen);
 
 /* gen_text.c */
+const char *gen_text_decode(const char *p, uint32_t *cp);
+uint32_t gen_text_upper(uint32_t cp);
+void gen_text_case(struct gen_sb *sb, int mode);
+void gen_text_translit(struct gen_sb *sb, const char *s);
+size_t gen_text_chars(const char *s);
+void gen_text_noise(struct gen_sb *sb, struct gen_rng *rng);
+
+/* gen_text_names.c */
 size_t gen_text_streets(size_t i, const char **name, const char **kz,
                         int *district);
 const char *gen_text_pool_street(size_t i);
 const char *gen_text_fake_street(struct gen_rng *rng);
-void gen_text_case(struct gen_sb *sb, int mode);
-void gen_text_translit(struct gen_sb *sb, const char *s);
-size_t gen_text_chars(const char *s);
 void gen_text_ksk_name(struct gen_sb *sb, struct gen_rng *rng, size_t i);
 void gen_text_lift_name(struct gen_sb *sb, size_t i);
 void gen_text_util_name(struct gen_sb *sb, size_t i);
 void gen_text_office_phone(char *buf, size_t len, struct gen_rng *rng);
 void gen_text_person(struct gen_sb *sb, struct gen_rng *rng);
 void gen_text_mobile(char *buf, size_t len, uint64_t h, bool pretty);
-void gen_text_noise(struct gen_sb *sb, struct gen_rng *rng);
 
+/* gen_text_desc.c */
 /* Context for one complaint's description. */
 struct gen_desc {
         int cat;
