@@ -318,6 +318,9 @@ for row in "${ROWS[@]}"; do
         BODY[$k]=${out%$'\n'*}
 done
 gw_sentinel
+# answered while the 16 drips are open: well before their 10 s deadline
+# frees anything (5 s: an availability bound, not a speed one; speed is
+# bench/gateway.sh's)
 t0=$(date +%s%N)
 svc=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$URL/services.json")
 svc_ms=$((($(date +%s%N) - t0) / 1000000))
@@ -578,8 +581,17 @@ for row in "${ROWS[@]}"; do
                                 bad "$label: still open after 45 s"
                         exec {SLOW_SILENT_FD}<&-
                 else
-                        alive=0
-                        for p in "${SLOWPIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+                        # a dripper sees the close only at its next write or
+                        # the one after (the first may still go into the
+                        # socket's buffer), a second or two after the
+                        # gateway closed it: poll for them to end, bounded
+                        while :; do
+                                alive=0
+                                for p in "${SLOWPIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+                                [ "$alive" -eq 0 ] && break
+                                ((SECONDS - SLOW_T0 >= 45)) && break
+                                sleep 0.2
+                        done
                         # the deadline closed them all (a write then fails: exit 3 or
                         # SIGPIPE); exit 4 = the whole header went out: proves nothing
                         cut=0
@@ -591,7 +603,7 @@ for row in "${ROWS[@]}"; do
                                 done
                         fi
                         if [ "$cut" -eq 16 ] && [ "$GWSENT_BAD" -eq 0 ] && [ "$svc" = 200 ] &&
-                                [ "$svc_ms" -lt 2000 ]; then
+                                [ "$svc_ms" -lt 5000 ]; then
                                 ok "$label: 16 dripping connections cut by the request deadline, ${#GWSENT[@]} sentinel POSTs all 201, GET /services in $svc_ms ms"
                         else
                                 bad "$label: $alive of 16 drips still open after $((SECONDS - SLOW_T0)) s, $GWSENT_BAD sentinel POSTs failed, GET /services $svc in $svc_ms ms"
