@@ -545,7 +545,6 @@ out:
 void km_kafka_reseek_mark(struct km_kafka_reseek *rs)
 {
         rs->need = 1;
-        rs->failed = 0;
 }
 
 int km_kafka_reseek_need(const struct km_kafka_reseek *rs)
@@ -553,13 +552,12 @@ int km_kafka_reseek_need(const struct km_kafka_reseek *rs)
         return rs->need;
 }
 
-void km_kafka_reseek_pause(struct km_kafka_reseek *rs)
+void km_kafka_reseek_pause(void)
 {
         struct timespec pause = {KM_KAFKA_RESEEK_PAUSE_MS / 1000,
                                  (KM_KAFKA_RESEEK_PAUSE_MS % 1000) * 1000000L};
 
-        rs->failed++;
-        nanosleep(&pause, NULL); /* a stop signal cuts it short */
+        nanosleep(&pause, NULL); /* EINTR: a stop signal cuts it short */
 }
 
 int km_kafka_reseek_try(struct km_kafka_reseek *rs, rd_kafka_t *rk,
@@ -573,7 +571,7 @@ int km_kafka_reseek_try(struct km_kafka_reseek *rs, rd_kafka_t *rk,
         r = seek ? km_kafka_rewind_stored(rk, seek, opaque, err, errlen)
                  : km_kafka_rewind(rk, err, errlen);
         if (r) {
-                km_kafka_reseek_pause(rs);
+                km_kafka_reseek_pause();
                 return r;
         }
         rs->need = 0;

@@ -192,8 +192,7 @@ int km_kafka_rewind_stored(rd_kafka_t *rk, km_kafka_seek_cb *seek, void *opaque,
  * commit offsets past it, and the failed batch would be lost.  need is
  * set by km_kafka_reseek_mark and cleared only by a rewind that worked. */
 struct km_kafka_reseek {
-        int need;       /* read nothing until km_kafka_reseek_try worked */
-        int64_t failed; /* attempts that failed since the last mark */
+        int need; /* read nothing until km_kafka_reseek_try worked */
 };
 
 #define KM_KAFKA_RESEEK_PAUSE_MS 500 /* between two attempts */
@@ -218,9 +217,9 @@ int km_kafka_reseek_try(struct km_kafka_reseek *rs, rd_kafka_t *rk,
                         km_kafka_seek_cb *seek, void *opaque, char *err,
                         size_t errlen) KM_MUSTCHECK;
 
-/** @brief Count a failed attempt and wait KM_KAFKA_RESEEK_PAUSE_MS (a
- *  step the caller takes before the rewind failed: reconnecting). */
-void km_kafka_reseek_pause(struct km_kafka_reseek *rs);
+/** @brief Wait KM_KAFKA_RESEEK_PAUSE_MS (a stop signal cuts it short):
+ *  after a step the caller takes before the rewind failed (reconnecting). */
+void km_kafka_reseek_pause(void);
 
 /** What a topic looks like on the cluster (km_kafka_topic_ensure). */
 struct km_topic_state {

@@ -297,7 +297,7 @@ static int an_recover(struct analytics *an, char *err, size_t errlen)
 
                 if (conn == NULL) {
                         km_obs_pg_error(an->m.reg, KM_ERETRY);
-                        km_kafka_reseek_pause(&an->reseek);
+                        km_kafka_reseek_pause();
                         return KM_ERETRY;
                 }
                 PQfinish(an->conn);
@@ -306,7 +306,7 @@ static int an_recover(struct analytics *an, char *err, size_t errlen)
                 r = analytics_store_prepare(an, err, errlen);
                 km_obs_pg_error(an->m.reg, r);
                 if (r) {
-                        km_kafka_reseek_pause(&an->reseek);
+                        km_kafka_reseek_pause();
                         return KM_ERETRY;
                 }
         }
