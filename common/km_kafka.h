@@ -208,7 +208,8 @@ int km_kafka_reseek_need(const struct km_kafka_reseek *rs);
  * seek()'s offsets (km_kafka_rewind_stored), or with seek NULL to the
  * committed offsets (km_kafka_rewind).  Success clears need; a failure
  * keeps it and waits KM_KAFKA_RESEEK_PAUSE_MS (km_kafka_reseek_pause)
- * before returning, so the caller's loop may try again straight away.
+ * before returning, so the caller's loop may try again straight away
+ * (and a line it logs then comes after the pause).
  * @param seek NULL-able; opaque is its argument (NULL-able)
  * @returns 0 (also when no rewind was due), or the failed rewind's
  *          KM_ERETRY / KM_EFATAL with err.

@@ -156,7 +156,7 @@ static void notify_recover(struct notify *n)
                 PQreset(n->conn);
         if (km_kafka_reseek_try(&n->reseek, n->consumer, notify_seek, n, err,
                                 sizeof(err)))
-                km_log_warn("rewind: %s (again in %d ms)", err,
+                km_log_warn("rewind: %s (trying every %d ms)", err,
                             KM_KAFKA_RESEEK_PAUSE_MS);
 }
 

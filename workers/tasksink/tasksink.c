@@ -68,7 +68,7 @@ static void tasksink_recover(struct tasksink *ts)
                 PQreset(ts->conn);
         if (km_kafka_reseek_try(&ts->reseek, ts->consumer, tasksink_seek, ts,
                                 err, sizeof(err)))
-                km_log_warn("rewind: %s (again in %d ms)", err,
+                km_log_warn("rewind: %s (trying every %d ms)", err,
                             KM_KAFKA_RESEEK_PAUSE_MS);
 }
 
