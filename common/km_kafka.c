@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "km_log.h"
 #include "km_sig.h"
@@ -539,6 +540,42 @@ out:
         if (a)
                 rd_kafka_topic_partition_list_destroy(a);
         return r;
+}
+
+void km_kafka_reseek_mark(struct km_kafka_reseek *rs)
+{
+        rs->need = 1;
+}
+
+int km_kafka_reseek_need(const struct km_kafka_reseek *rs)
+{
+        return rs->need;
+}
+
+void km_kafka_reseek_pause(void)
+{
+        struct timespec pause = {KM_KAFKA_RESEEK_PAUSE_MS / 1000,
+                                 (KM_KAFKA_RESEEK_PAUSE_MS % 1000) * 1000000L};
+
+        nanosleep(&pause, NULL); /* EINTR: a stop signal cuts it short */
+}
+
+int km_kafka_reseek_try(struct km_kafka_reseek *rs, rd_kafka_t *rk,
+                        km_kafka_seek_cb *seek, void *opaque, char *err,
+                        size_t errlen)
+{
+        int r;
+
+        if (!rs->need)
+                return 0;
+        r = seek ? km_kafka_rewind_stored(rk, seek, opaque, err, errlen)
+                 : km_kafka_rewind(rk, err, errlen);
+        if (r) {
+                km_kafka_reseek_pause();
+                return r;
+        }
+        rs->need = 0;
+        return 0;
 }
 
 int km_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms)

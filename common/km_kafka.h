@@ -186,6 +186,42 @@ int km_kafka_rebalance_stored(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 int km_kafka_rewind_stored(rd_kafka_t *rk, km_kafka_seek_cb *seek, void *opaque,
                            char *err, size_t errlen);
 
+/* After a failed batch a worker reads nothing more until its assignment
+ * was sought back to where its offsets are stored (PostgreSQL, or Kafka's
+ * committed offsets): a batch read after the failed one would store or
+ * commit offsets past it, and the failed batch would be lost.  need is
+ * set by km_kafka_reseek_mark and cleared only by a rewind that worked. */
+struct km_kafka_reseek {
+        int need; /* read nothing until km_kafka_reseek_try worked */
+};
+
+#define KM_KAFKA_RESEEK_PAUSE_MS 500 /* between two attempts */
+
+/** @brief A batch failed: the next poll waits for a rewind. */
+void km_kafka_reseek_mark(struct km_kafka_reseek *rs);
+
+/** @brief 1 while a rewind is due (poll nothing), else 0. */
+int km_kafka_reseek_need(const struct km_kafka_reseek *rs);
+
+/**
+ * @brief One rewind attempt when one is due: seek rk's assignment to
+ * seek()'s offsets (km_kafka_rewind_stored), or with seek NULL to the
+ * committed offsets (km_kafka_rewind).  Success clears need; a failure
+ * keeps it and waits KM_KAFKA_RESEEK_PAUSE_MS (km_kafka_reseek_pause)
+ * before returning, so the caller's loop may try again straight away
+ * (and a line it logs then comes after the pause).
+ * @param seek NULL-able; opaque is its argument (NULL-able)
+ * @returns 0 (also when no rewind was due), or the failed rewind's
+ *          KM_ERETRY / KM_EFATAL with err.
+ */
+int km_kafka_reseek_try(struct km_kafka_reseek *rs, rd_kafka_t *rk,
+                        km_kafka_seek_cb *seek, void *opaque, char *err,
+                        size_t errlen) KM_MUSTCHECK;
+
+/** @brief Wait KM_KAFKA_RESEEK_PAUSE_MS (a stop signal cuts it short):
+ *  after a step the caller takes before the rewind failed (reconnecting). */
+void km_kafka_reseek_pause(void);
+
 /** What a topic looks like on the cluster (km_kafka_topic_ensure). */
 struct km_topic_state {
         int partitions;

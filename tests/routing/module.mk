@@ -48,3 +48,27 @@ test_handover_SRCS := tests/routing/test_handover.c tests/routing/th.c \
 TESTS += test_index
 test_index_SRCS := tests/routing/test_index.c tests/routing/rt.c \
 	tests/common/km_test.c
+# the router's recovery paths: a fenced producer exits 1, a fatally failed
+# one is replaced, a failed rewind holds the reading; each then exactly
+# once (issue 20).  The failures it cannot cause from outside come from
+# the router's test build: the same sources with tests/routing/
+# router_hooks.c, compiled with KM_TEST_HOOKS into build/tests/hooks/
+# (bin/komek-router has no hooks).
+TESTS += test_recover
+test_recover_SRCS := tests/routing/test_recover.c tests/routing/rt.c \
+	tests/common/km_test.c
+# (every router source: this file is read before workers/router/module.mk)
+ROUTER_HOOK_SRCS := $(sort $(wildcard workers/router/*.c)) \
+	tests/routing/router_hooks.c
+ROUTER_HOOK_OBJS := $(patsubst %.c,$(BUILD)/tests/hooks/%.o,$(ROUTER_HOOK_SRCS))
+$(BUILD)/tests/hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  CC      $< (test hooks)")
+	$(Q)$(CC) $(ALL_CFLAGS) -DKM_TEST_HOOKS -Iworkers/router -c $< -o $@
+$(BUILD)/tests/hooks/komek-router: $(ROUTER_HOOK_OBJS) $(LIBKOMEK)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(router_LIBS)
+# order-only: built with the test, not linked into it
+$(BUILD)/tests/test_recover: | $(BUILD)/tests/hooks/komek-router
+-include $(patsubst %.o,%.d,$(ROUTER_HOOK_OBJS))

@@ -111,8 +111,11 @@ struct analytics {
         struct km_kafka_counts dlq_counts;
         struct an_batch batch; /* being read */
         struct an_writer writer;
-        int reseek; /* seek the assignment to the offsets in PostgreSQL */
-        int fatal;  /* stop, exit 1 */
+        /* seek the assignment to the offsets in PostgreSQL before reading
+         * on (a batch read after a failed one would store offsets past
+         * it: its messages would be lost) */
+        struct km_kafka_reseek reseek;
+        int fatal; /* stop, exit 1 */
         char fatal_err[512];
         int64_t consumed, batches, dead_lettered, retries;
         int64_t new_rows[AN_NTOPICS], dup_rows[AN_NTOPICS];
@@ -121,21 +124,25 @@ struct analytics {
 
 /* analytics_run.c */
 int analytics_init(struct analytics *an, struct km_conf *conf,
-                   struct analytics_conf *ac, char *err, size_t errlen);
-int analytics_run(struct analytics *an, char *err, size_t errlen);
+                   struct analytics_conf *ac, char *err,
+                   size_t errlen) KM_MUSTCHECK;
+int analytics_run(struct analytics *an, char *err, size_t errlen) KM_MUSTCHECK;
 void analytics_destroy(struct analytics *an);
 void analytics_batch_clear(struct an_batch *b);
 
 /* analytics_write.c */
-int analytics_writer_start(struct analytics *an, char *err, size_t errlen);
-int analytics_writer_wait(struct analytics *an, char *err, size_t errlen);
+int analytics_writer_start(struct analytics *an, char *err,
+                           size_t errlen) KM_MUSTCHECK;
+int analytics_writer_wait(struct analytics *an, char *err,
+                          size_t errlen) KM_MUSTCHECK;
 void analytics_writer_submit(struct analytics *an);
 void analytics_writer_stop(struct analytics *an);
 int analytics_writer_idle(struct analytics *an);
 
 /* analytics_metrics.c */
 void analytics_metrics_init(struct analytics *an);
-int analytics_metrics_serve(struct analytics *an, char *err, size_t errlen);
+int analytics_metrics_serve(struct analytics *an, char *err,
+                            size_t errlen) KM_MUSTCHECK;
 void analytics_metrics_written(struct analytics *an, const struct an_batch *b,
                                const int64_t new0[AN_NTOPICS],
                                const int64_t dup0[AN_NTOPICS],
@@ -143,6 +150,8 @@ void analytics_metrics_written(struct analytics *an, const struct an_batch *b,
 void analytics_metrics_tick(struct analytics *an);
 
 /* analytics_parse.c */
+/* the enum an_topic of a topic name, -1 when it is none of ours (a
+ * lookup, not a failure) */
 int analytics_topic_of(const struct analytics *an, const char *topic);
 void analytics_parse(const struct analytics *an, struct an_msg *m);
 void analytics_local_day(int64_t t, int64_t offset_hours, char *buf,
@@ -150,15 +159,17 @@ void analytics_local_day(int64_t t, int64_t offset_hours, char *buf,
 
 /* analytics_lag.c */
 int analytics_lag(struct km_conf *conf, struct analytics_conf *ac, FILE *fp,
-                  char *err, size_t errlen);
+                  char *err, size_t errlen) KM_MUSTCHECK;
 
 /* analytics_store.c */
-int analytics_store_settings(struct analytics *an, char *err, size_t errlen);
-int analytics_store_prepare(struct analytics *an, char *err, size_t errlen);
+int analytics_store_settings(struct analytics *an, char *err,
+                             size_t errlen) KM_MUSTCHECK;
+int analytics_store_prepare(struct analytics *an, char *err,
+                            size_t errlen) KM_MUSTCHECK;
 int analytics_store_batch(struct analytics *an, struct an_msg *msgs, size_t n,
                           const struct an_pos *pos, size_t npos, char *err,
-                          size_t errlen);
+                          size_t errlen) KM_MUSTCHECK;
 int analytics_store_naive(struct analytics *an, struct an_msg *m, char *err,
-                          size_t errlen);
+                          size_t errlen) KM_MUSTCHECK;
 
 #endif /* ANALYTICS_H */

@@ -168,6 +168,7 @@ void analytics_metrics_tick(struct analytics *an)
                 else
                         km_obs_database(m->reg, an->conn); /* SELECT 1 */
                 if (PQstatus(an->conn) != CONNECTION_OK)
-                        an->reseek = 1; /* an_recover reconnects */
+                        /* an_recover reconnects */
+                        km_kafka_reseek_mark(&an->reseek);
         }
 }

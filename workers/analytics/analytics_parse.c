@@ -53,7 +53,7 @@ static int an_bad(struct an_msg *m, const char *code, const char *field,
         else
                 snprintf(m->reason, sizeof(m->reason), "%s", code);
         snprintf(m->detail, sizeof(m->detail), "%s", detail);
-        return -1;
+        return KM_EINPUT;
 }
 
 /* One message being read: the members asked for, and room for their
@@ -83,7 +83,7 @@ static int an_absent(const struct km_json_val *v)
 }
 
 /* A string member of 1..maxlen bytes without control characters; NULL
- * when absent and optional.  @returns 0 or -1 with m->reason set. */
+ * when absent and optional.  @returns 0 or KM_EINPUT with m->reason set. */
 static int an_str(struct an_ctx *x, const char *name, int required,
                   size_t maxlen, const char **out)
 {
@@ -126,7 +126,7 @@ static int an_uuid(struct an_ctx *x, const char *name, const char **out)
         char detail[128];
 
         if (an_str(x, name, 1, 36, out))
-                return -1;
+                return KM_EINPUT;
         if (!km_id_valid(*out)) {
                 snprintf(detail, sizeof(detail), "%s must be a lower-case uuid",
                          name);
@@ -142,7 +142,7 @@ static int an_time(struct an_ctx *x, const char *name, int64_t *t, char *buf)
         char detail[128];
 
         if (an_str(x, name, 1, 64, &s))
-                return -1;
+                return KM_EINPUT;
         if (km_parse_rfc3339(s, t) || *t < 946684800LL || *t >= 4133980800LL) {
                 snprintf(detail, sizeof(detail),
                          "%s must be an RFC 3339 time in 2000..2100", name);
@@ -271,7 +271,7 @@ static int an_parse_complaint(const struct analytics *an, struct an_msg *m)
                                rkm->payload ? rkm->len : 0, an->conf,
                                KM_CPL_STRICT | KM_CPL_READONLY, km_wall_s(), &c,
                                m->reason, m->detail, sizeof(m->detail)))
-                return -1; /* m->reason and m->detail are the model's */
+                return KM_EINPUT; /* m->reason and m->detail are the model's */
         analytics_local_day(c->received_at, an->ac->utc_offset_hours, day,
                             sizeof(day));
         m->event_at = c->received_at;
@@ -316,7 +316,7 @@ static int an_parse_dispatch(const struct analytics *an, struct an_ctx *x)
             an_time(x, "routed_at", &routed, srouted) ||
             an_time(x, "due_at", &due, sdue) ||
             an_str(x, "channel", 0, 16, &chan)) /* the complaint's */
-                return -1;
+                return KM_EINPUT;
         analytics_local_day(rec, an->ac->utc_offset_hours, day, sizeof(day));
         x->m->event_at = rec;
         an_put(&l, cid);
@@ -357,7 +357,7 @@ static int an_parse_event(struct an_ctx *x)
             an_str(x, "org_id", 1, 64, &org) ||
             an_str(x, "event", 1, 16, &ev) || an_time(x, "at", &at, sat) ||
             an_str(x, "reason", 0, 64, &why))
-                return -1;
+                return KM_EINPUT;
         /* reopened, confirmed, commented: the resident's (km_task.h);
          * handed_over: the directory's (issue 17) */
         if (strcmp(ev, "acknowledged") && strcmp(ev, "resolved") &&
@@ -396,7 +396,7 @@ static int an_parse_vote(struct an_ctx *x)
             an_str(x, "month", 1, 7, &month) ||
             an_int(x, "score", 1, 5, &score) ||
             an_time(x, "voted_at", &at, sat))
-                return -1;
+                return KM_EINPUT;
         if (strlen(month) != 7 || sscanf(month, "%4d-%2d", &y, &mo) != 2 ||
             month[4] != '-' || y < 2000 || y > 2100 || mo < 1 || mo > 12)
                 return an_bad(x->m, "invalid_field", "month",

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "analytics.h"
 #include "km_log.h"
@@ -71,12 +70,6 @@ static int an_offsets(void *opaque, rd_kafka_topic_partition_list_t *parts,
         return r;
 }
 
-/* Seek every assigned partition to its offset in PostgreSQL. */
-static int an_seek_assignment(struct analytics *an, char *err, size_t errlen)
-{
-        return km_kafka_rewind_stored(an->rk, an_offsets, an, err, errlen);
-}
-
 /* A revoke drops the batch not yet written (whoever owns the partitions
  * next rereads it from the stored offsets). */
 static void an_revoke(void *opaque, int lost)
@@ -89,7 +82,7 @@ static void an_revoke(void *opaque, int lost)
         analytics_batch_clear(&an->batch);
         /* cooperative: the partitions kept reread what was dropped */
         if (strcmp(rd_kafka_rebalance_protocol(an->rk), "COOPERATIVE") == 0)
-                an->reseek = 1;
+                km_kafka_reseek_mark(&an->reseek);
 }
 
 static void an_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
@@ -101,7 +94,7 @@ static void an_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         /* the connection is the writer's until its batch is done */
         if (analytics_writer_wait(an, err, sizeof(err))) {
                 km_log_warn("rebalance: last batch failed: %s", err);
-                an->reseek = 1;
+                km_kafka_reseek_mark(&an->reseek);
         }
         if (e != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS &&
             e != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
@@ -109,7 +102,7 @@ static void an_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         if (km_kafka_rebalance_stored(rk, e, parts, an_offsets, an_revoke, an,
                                       err, sizeof(err))) {
                 km_log_warn("%s (retrying)", err);
-                an->reseek = 1;
+                km_kafka_reseek_mark(&an->reseek);
         }
         if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
                 for (int i = 0; i < parts->cnt; i++)
@@ -276,7 +269,7 @@ static int an_flush(struct analytics *an, char *err, size_t errlen)
         if (r) {
                 analytics_batch_clear(&an->batch);
                 an->retries++;
-                an->reseek = 1;
+                km_kafka_reseek_mark(&an->reseek);
                 km_log_warn("batch aborted, rereading from stored offsets: %s",
                             err);
                 return 0;
@@ -288,11 +281,11 @@ static int an_flush(struct analytics *an, char *err, size_t errlen)
 }
 
 /* After a failure: reconnect when needed, then seek to the stored
- * offsets.  Backs off 500 ms between attempts (bounded, like
+ * offsets; until that worked nothing more is read (an->reseek).  Backs
+ * off 500 ms between attempts (km_kafka_reseek_pause, bounded like
  * km_pg_connect's). */
 static int an_recover(struct analytics *an, char *err, size_t errlen)
 {
-        struct timespec ts = {0, 500 * 1000000L};
         int r;
 
         if (analytics_writer_wait(an, err, errlen) == KM_EFATAL)
@@ -304,7 +297,7 @@ static int an_recover(struct analytics *an, char *err, size_t errlen)
 
                 if (conn == NULL) {
                         km_obs_pg_error(an->m.reg, KM_ERETRY);
-                        nanosleep(&ts, NULL);
+                        km_kafka_reseek_pause();
                         return KM_ERETRY;
                 }
                 PQfinish(an->conn);
@@ -313,15 +306,14 @@ static int an_recover(struct analytics *an, char *err, size_t errlen)
                 r = analytics_store_prepare(an, err, errlen);
                 km_obs_pg_error(an->m.reg, r);
                 if (r) {
-                        nanosleep(&ts, NULL);
+                        km_kafka_reseek_pause();
                         return KM_ERETRY;
                 }
         }
-        if (an_seek_assignment(an, err, errlen)) {
-                nanosleep(&ts, NULL);
+        /* every assigned partition to its offset in PostgreSQL */
+        if (km_kafka_reseek_try(&an->reseek, an->rk, an_offsets, an, err,
+                                errlen))
                 return KM_ERETRY;
-        }
-        an->reseek = 0;
         return 0;
 }
 
@@ -333,7 +325,7 @@ int analytics_run(struct analytics *an, char *err, size_t errlen)
         while (!km_sig_stop && !an->fatal) {
                 rd_kafka_message_t *rkm;
 
-                if (an->reseek) {
+                if (km_kafka_reseek_need(&an->reseek)) {
                         r = an_recover(an, err, errlen);
                         if (r == KM_EFATAL)
                                 break;
@@ -348,7 +340,8 @@ int analytics_run(struct analytics *an, char *err, size_t errlen)
                         an_take(an, rkm);
                 /* lag, broker and database health for /metrics, /healthz */
                 analytics_metrics_tick(an);
-                if (an->reseek) /* a rebalance asked for it: drop, reread */
+                /* a rebalance asked for it: drop, reread */
+                if (km_kafka_reseek_need(&an->reseek))
                         continue;
                 if ((size_t)an->ac->batch_max <= b->n ||
                     (b->started_ms &&
@@ -359,7 +352,8 @@ int analytics_run(struct analytics *an, char *err, size_t errlen)
                                 break;
                 }
         }
-        if (r == 0 && !an->fatal && !an->reseek) /* finish the batch on stop */
+        /* finish the batch on stop */
+        if (r == 0 && !an->fatal && !km_kafka_reseek_need(&an->reseek))
                 r = an_flush(an, err, errlen);
         if (r == 0) {
                 r = analytics_writer_wait(an, err, errlen);

@@ -140,26 +140,24 @@ static void notify_flush(struct notify *n, int rewind)
         }
         km_log_warn("batch: %s: rolled back, rewinding", err);
         if (rewind)
-                n->reseek = 1;
+                km_kafka_reseek_mark(&n->reseek);
 }
 
 /* After a failed batch: reconnect when needed, then seek the assignment
  * to the stored offsets; until that worked nothing more is read (as
- * komek-tasksink's tasksink_recover).  500 ms between attempts. */
+ * komek-tasksink's tasksink_recover: reading on would log offsets past
+ * the failed batch, and its notifications would never be sent).  500 ms
+ * between attempts (km_kafka_reseek_try). */
 static void notify_recover(struct notify *n)
 {
-        struct timespec pause = {0, 500 * 1000000L};
         char err[512];
 
         if (PQstatus(n->conn) != CONNECTION_OK)
                 PQreset(n->conn);
-        if (km_kafka_rewind_stored(n->consumer, notify_seek, n, err,
-                                   sizeof(err))) {
-                km_log_warn("rewind: %s (again in 500 ms)", err);
-                nanosleep(&pause, NULL);
-                return;
-        }
-        n->reseek = 0;
+        if (km_kafka_reseek_try(&n->reseek, n->consumer, notify_seek, n, err,
+                                sizeof(err)))
+                km_log_warn("rewind: %s (trying every %d ms)", err,
+                            KM_KAFKA_RESEEK_PAUSE_MS);
 }
 
 /* A revoke writes the open batch (lost partitions: dropped, the new owner
@@ -225,7 +223,7 @@ static int notify_run(struct notify *n)
                 int64_t now;
                 char err[512];
 
-                if (n->reseek) {
+                if (km_kafka_reseek_need(&n->reseek)) {
                         notify_recover(n);
                         continue;
                 }

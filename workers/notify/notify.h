@@ -101,7 +101,7 @@ struct notify {
         int fatal;
         /* a batch failed: nothing more is read until the assignment is
          * back at the stored offsets (reading on would skip the batch) */
-        int reseek;
+        struct km_kafka_reseek reseek;
         int64_t consumed, logged, invalid, sent, retried, dead, batches;
         int64_t cancelled;
         struct notify_metrics m;

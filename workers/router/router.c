@@ -277,7 +277,8 @@ static void router_message(struct router *r, rd_kafka_message_t *rkm)
         r->m.n_in++;
         /* a large transaction is checked and produced in parts (not
          * while the previous one commits) */
-        if ((rc = router_txn_produce(r, 0, err, sizeof(err))))
+        if ((rc = router_txn_produce(r, 0, err, sizeof(err))) ||
+            (rc = router_hook_message(r, err, sizeof(err))))
                 router_fail(r, rc, err);
 }
 

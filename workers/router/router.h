@@ -185,6 +185,17 @@ struct router {
         struct router_dedup dd;
 };
 
+/* Test hooks (tests/routing/router_hooks.c), only in the test build
+ * (KM_TEST_HOOKS: build/tests/hooks/komek-router): a fatal producer
+ * error, a failed batch, failing rewinds.  Constants here otherwise. */
+#ifdef KM_TEST_HOOKS
+int router_hook_message(struct router *r, char *err, size_t errlen);
+int router_hook_rewind(char *err, size_t errlen);
+#else
+#define router_hook_message(r, err, errlen) 0
+#define router_hook_rewind(err, errlen) 0
+#endif
+
 /* router_txn.c */
 void router_txn_open(struct router *r);
 int router_txn_produce(struct router *r, int force, char *err,

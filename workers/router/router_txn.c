@@ -240,7 +240,8 @@ void router_txn_rewind(struct router *r)
         char err[512];
         int rc = 0;
 
-        if (rd_kafka_assignment(r->consumer, &a) == 0 && a->cnt > 0)
+        if (rd_kafka_assignment(r->consumer, &a) == 0 && a->cnt > 0 &&
+            (rc = router_hook_rewind(err, sizeof(err))) == 0)
                 rc = km_kafka_rewind(r->consumer, err, sizeof(err));
         if (a)
                 rd_kafka_topic_partition_list_destroy(a);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "km_log.h"
 #include "km_main.h"
@@ -60,21 +59,17 @@ static int tasksink_seek(void *opaque, rd_kafka_topic_partition_list_t *parts,
  * assignment to the stored offsets.  Until that worked nothing more is
  * read (ts->reseek): a batch read after the failed one would commit
  * offsets past it, and the failed batch would be lost.  Backs off 500 ms
- * between attempts, as komek-analytics' an_recover. */
+ * between attempts (km_kafka_reseek_try), as komek-analytics' an_recover. */
 static void tasksink_recover(struct tasksink *ts)
 {
-        struct timespec pause = {0, 500 * 1000000L};
         char err[512];
 
         if (PQstatus(ts->conn) != CONNECTION_OK)
                 PQreset(ts->conn);
-        if (km_kafka_rewind_stored(ts->consumer, tasksink_seek, ts, err,
-                                   sizeof(err))) {
-                km_log_warn("rewind: %s (again in 500 ms)", err);
-                nanosleep(&pause, NULL);
-                return;
-        }
-        ts->reseek = 0;
+        if (km_kafka_reseek_try(&ts->reseek, ts->consumer, tasksink_seek, ts,
+                                err, sizeof(err)))
+                km_log_warn("rewind: %s (trying every %d ms)", err,
+                            KM_KAFKA_RESEEK_PAUSE_MS);
 }
 
 /* Write the open batch; on failure drop it and rewind (or stop). */
@@ -93,7 +88,7 @@ static void tasksink_flush(struct tasksink *ts, int rewind)
         }
         km_log_warn("batch: %s: rolled back, rewinding", err);
         if (rewind)
-                ts->reseek = 1;
+                km_kafka_reseek_mark(&ts->reseek);
 }
 
 /* A revoke writes the open batch (lost partitions: dropped, the new owner
@@ -209,7 +204,7 @@ static void tasksink_relay(struct tasksink *ts)
 static int tasksink_run(struct tasksink *ts)
 {
         while (!km_sig_stop && !ts->fatal) {
-                if (ts->reseek) {
+                if (km_kafka_reseek_need(&ts->reseek)) {
                         tasksink_recover(ts);
                         continue;
                 }

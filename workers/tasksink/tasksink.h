@@ -114,7 +114,7 @@ struct tasksink {
         int fatal;
         /* a batch failed: nothing more is read until the assignment is
          * back at the stored offsets (reading on would skip the batch) */
-        int reseek;
+        struct km_kafka_reseek reseek;
         int dlq_failed;      /* a dead letter of the open batch failed */
         int64_t failed_seen; /* pcounts.failed already accounted for */
         int64_t consumed, inserted, rerouted, duplicates, dlq, batches;
