@@ -3,6 +3,7 @@
  */
 #include "km_main.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,7 +47,9 @@ void km_main_start(const struct km_conf *conf, const char *prog, int flags)
         if ((flags & KM_MAIN_QUIET) && lvl < KM_LOG_WARN)
                 lvl = strcmp(conf->log_level, "debug") ? KM_LOG_WARN : lvl;
         km_log_init(prog, lvl, conf->log_json);
-        /* XXX: sigaction fails only for a bad signal number; as before,
-         * its result is not checked. */
-        (void)km_sig_install();
+        /* sigaction fails only for a bad signal number, which these are
+         * not; should it ever, SIGTERM would kill mid-batch: say so */
+        if (km_sig_install())
+                km_log_error("signal handlers not installed: %s",
+                             strerror(errno));
 }

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "km_err.h"
+
 volatile sig_atomic_t km_sig_stop;
 volatile sig_atomic_t km_sig_reload;
 
@@ -28,12 +30,12 @@ int km_sig_install(void)
         sigemptyset(&sa.sa_mask);
         sa.sa_handler = km_sig_on_stop;
         if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
-                return -1;
+                return KM_EFATAL;
         sa.sa_handler = km_sig_on_hup;
         if (sigaction(SIGHUP, &sa, NULL))
-                return -1;
+                return KM_EFATAL;
         sa.sa_handler = SIG_IGN;
         if (sigaction(SIGPIPE, &sa, NULL))
-                return -1;
+                return KM_EFATAL;
         return 0;
 }

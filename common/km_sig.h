@@ -11,7 +11,7 @@
 extern volatile sig_atomic_t km_sig_stop;
 extern volatile sig_atomic_t km_sig_reload;
 
-/** @brief Install the handlers with sigaction. @returns 0 or -1. */
+/** @brief Install the handlers with sigaction. @returns 0 or KM_EFATAL (errno set). */
 int km_sig_install(void);
 
 #endif /* KM_SIG_H */
