@@ -173,6 +173,7 @@ FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format-check:
 	@clang-format --dry-run --Werror $(or $(FORMAT_SRCS),$(ALL_SRCS))
 	@echo "format-check: $(words $(or $(FORMAT_SRCS),$(ALL_SRCS))) files as .clang-format says"
+	@python3 tests/style/check_names.py
 
 format:
 	@clang-format -i $(or $(FORMAT_SRCS),$(ALL_SRCS))

@@ -68,11 +68,11 @@ int report_load(PGconn *conn, const struct report_conf *rc, int64_t monday,
 void report_data_free(struct rp_data *d);
 
 /* report_text.c */
-const char *rp_lang_pick(int ru, const char *r, const char *e);
-void rp_num(char *buf, size_t len, long n, int ru);
-void rp_dec(char *buf, size_t len, double x, int places, int ru);
-void rp_pct(char *buf, size_t len, double x, int ru);
-void rp_date(char *buf, size_t len, int64_t day, int ru);
+const char *report_lang_pick(int ru, const char *r, const char *e);
+void report_num(char *buf, size_t len, long n, int ru);
+void report_dec(char *buf, size_t len, double x, int places, int ru);
+void report_pct(char *buf, size_t len, double x, int ru);
+void report_date(char *buf, size_t len, int64_t day, int ru);
 void report_text(FILE *fp, const struct rp_data *d, int ru);
 void report_json(FILE *fp, const struct rp_data *d);
 void report_csv(FILE *fp, const struct rp_data *d);

@@ -343,8 +343,8 @@ void report_html(FILE *fp, const struct rp_data *d, const char *lang)
         fputs("<h1>", fp);
         rp_l(&h, "Сводка komek за неделю", "komek weekly summary, week");
         fprintf(fp, " %s</h1>\n<p>", d->iso_week);
-        rp_date(a, sizeof(a), d->ws, h.ru);
-        rp_date(b, sizeof(b), d->we, h.ru);
+        report_date(a, sizeof(a), d->ws, h.ru);
+        report_date(b, sizeof(b), d->we, h.ru);
         fprintf(fp, "%s — %s</p>\n<p class=\"big\">", a, b);
         rp_l(&h, "С 1 января", "Since 1 January");
         fprintf(fp, ": <b id=\"ytd\">%ld</b>; ", d->ytd);

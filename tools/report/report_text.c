@@ -25,13 +25,13 @@ static const char *const rp_months_en[12] = {
         "January", "February", "March",     "April",   "May",      "June",
         "July",    "August",   "September", "October", "November", "December"};
 
-const char *rp_lang_pick(int ru, const char *r, const char *e)
+const char *report_lang_pick(int ru, const char *r, const char *e)
 {
         return ru ? r : e;
 }
 
 /* 15560 -> "15 560" (ru) or "15,560" (en). */
-void rp_num(char *buf, size_t len, long n, int ru)
+void report_num(char *buf, size_t len, long n, int ru)
 {
         char digits[32], out[48];
         size_t nd, o = 0;
@@ -50,7 +50,7 @@ void rp_num(char *buf, size_t len, long n, int ru)
         snprintf(buf, len, "%s", out);
 }
 
-void rp_dec(char *buf, size_t len, double x, int places, int ru)
+void report_dec(char *buf, size_t len, double x, int places, int ru)
 {
         char *p;
 
@@ -64,7 +64,7 @@ void rp_dec(char *buf, size_t len, double x, int places, int ru)
 }
 
 /* A signed whole percentage: "+2%", "-3%", "—" when undefined. */
-void rp_pct(char *buf, size_t len, double x, int ru)
+void report_pct(char *buf, size_t len, double x, int ru)
 {
         (void)ru;
         if (isnan(x))
@@ -73,7 +73,7 @@ void rp_pct(char *buf, size_t len, double x, int ru)
                 snprintf(buf, len, "%+.0f%%", x);
 }
 
-void rp_date(char *buf, size_t len, int64_t day, int ru)
+void report_date(char *buf, size_t len, int64_t day, int ru)
 {
         char iso[16];
         int y, m, d;
@@ -112,7 +112,7 @@ static void rp_change(FILE *fp, const struct rp_data *d, int ru)
         char prev[32];
         double x = d->wow;
 
-        rp_num(prev, sizeof(prev), d->prev, ru);
+        report_num(prev, sizeof(prev), d->prev, ru);
         if (isnan(x))
                 fprintf(fp, ru ? "неделей ранее обращений не было"
                                : "none the week before");
@@ -142,9 +142,9 @@ static void rp_rows_text(FILE *fp, const struct rp_row *w, size_t n, size_t top,
 
                 if (name == NULL || *name == '\0')
                         name = ru ? "не определён" : "not matched";
-                rp_num(num, sizeof(num), w[i].n, ru);
-                rp_dec(share, sizeof(share), w[i].share, 1, ru);
-                rp_pct(wow, sizeof(wow), w[i].wow, ru);
+                report_num(num, sizeof(num), w[i].n, ru);
+                report_dec(share, sizeof(share), w[i].share, 1, ru);
+                report_pct(wow, sizeof(wow), w[i].wow, ru);
                 fprintf(fp, "  %s", name);
                 for (size_t c = km_utf8_chars(name); c < 28; c++)
                         fputc(' ', fp);
@@ -158,13 +158,13 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
         size_t top = 5;
         long esc = d->esc[0] + d->esc[1] + d->esc[2];
 
-        rp_date(a, sizeof(a), d->ws, ru);
-        rp_date(b, sizeof(b), d->we, ru);
+        report_date(a, sizeof(a), d->ws, ru);
+        report_date(b, sizeof(b), d->we, ru);
         fprintf(fp,
                 ru ? "Сводка komek за неделю %s (%s — %s)\n\n"
                    : "komek weekly summary, week %s (%s to %s)\n\n",
                 d->iso_week, a, b);
-        rp_num(num, sizeof(num), d->ytd, ru);
+        report_num(num, sizeof(num), d->ytd, ru);
         if (ru)
                 fprintf(fp, "С 1 января %d года: %s %s.\n", d->year, num,
                         rp_plural_ru(d->ytd, "обращение", "обращения",
@@ -172,7 +172,7 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
         else
                 fprintf(fp, "Since 1 January %d: %s complaint%s.\n", d->year,
                         num, d->ytd == 1 ? "" : "s");
-        rp_num(num, sizeof(num), d->n, ru);
+        report_num(num, sizeof(num), d->n, ru);
         if (ru)
                 fprintf(fp, "За неделю: %s %s, ", num,
                         rp_plural_ru(d->n, "обращение", "обращения",
@@ -191,7 +191,7 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
         for (size_t i = 0; i < d->nchannels; i++) {
                 char share[32];
 
-                rp_dec(share, sizeof(share), d->channels[i].share, 1, ru);
+                report_dec(share, sizeof(share), d->channels[i].share, 1, ru);
                 fprintf(fp, "%s %s %s%%", i ? "," : "", d->channels[i].code,
                         share);
         }
@@ -207,7 +207,7 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
                 const struct rp_ksk *k = &d->worst[i];
                 char per[32];
 
-                rp_dec(per, sizeof(per), k->per100, 2, ru);
+                report_dec(per, sizeof(per), k->per100, 2, ru);
                 fprintf(fp, "  %s (%s, %s): %s; %ld %s, %s %ld\n", k->name,
                         k->id, k->district ? k->district : "—", per, k->n,
                         ru ? rp_plural_ru(k->n, "жалоба", "жалобы", "жалоб")
@@ -232,7 +232,7 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
         for (size_t i = 0; i < d->nrated && i < 3; i++) {
                 char sc[32];
 
-                rp_dec(sc, sizeof(sc), d->rating[i].score, 1, ru);
+                report_dec(sc, sizeof(sc), d->rating[i].score, 1, ru);
                 fprintf(fp, "  %ld. %s (%s): %s\n", d->rating[i].rank_city,
                         d->rating[i].name, d->rating[i].id, sc);
         }
@@ -240,7 +240,7 @@ void report_text(FILE *fp, const struct rp_data *d, int ru)
                 const struct rp_rate *k = &d->rating[d->nrated - 1];
                 char sc[32];
 
-                rp_dec(sc, sizeof(sc), k->score, 1, ru);
+                report_dec(sc, sizeof(sc), k->score, 1, ru);
                 fprintf(fp, "  ...\n  %ld. %s (%s): %s\n", k->rank_city,
                         k->name, k->id, sc);
         }
@@ -375,8 +375,8 @@ static void rp_csv_row(FILE *fp, const char *section, const char *key,
 
         snprintf(a, sizeof(a), "%ld", n);
         snprintf(b, sizeof(b), "%ld", prev);
-        rp_dec(c, sizeof(c), wow, 1, 0);
-        rp_dec(v, sizeof(v), value, 2, 0);
+        report_dec(c, sizeof(c), wow, 1, 0);
+        report_dec(v, sizeof(v), value, 2, 0);
         rp_csv_field(fp, section, 0);
         rp_csv_field(fp, key, 0);
         rp_csv_field(fp, ru, 0);
