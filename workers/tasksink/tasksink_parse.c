@@ -68,13 +68,6 @@ static const struct km_json_want ts_want[TS_NW] = {
         {"house", TS_W_ADDRESS},
         {"apartment", TS_W_ADDRESS},
 };
-static const char *const ts_field_name[TS_NF] = {
-        "complaint_id", "org_id",   "org_kind",     "building_id",
-        "district",     "category", "route_reason", "received_at",
-        "routed_at",    "due_at",   "description",  "address"};
-static const char *const ts_part_name[4] = {"district", "street", "house",
-                                            "apartment"};
-
 void tasksink_msg_free(struct tasksink_msg *m)
 {
         free(m->buf);
@@ -107,16 +100,6 @@ static void ts_msg_reset(struct tasksink_msg *m, size_t len)
         m->attempt = 0;
         m->complaint = m->contact = NULL;
         m->complaint_len = m->contact_len = 0;
-}
-
-static char *ts_msg_put(struct tasksink_msg *m, const char *s, size_t n)
-{
-        char *o = m->buf + m->used;
-
-        memcpy(o, s, n);
-        o[n] = '\0';
-        m->used += n + 1;
-        return o;
 }
 
 /* "street, house, кв. apartment" from the parts present as strings. */
@@ -160,47 +143,6 @@ static void ts_scan_str(struct tasksink_msg *m, const struct km_json_val *v,
         km_json_str(v, o, n);
         *s = o;
         m->used += *n + 1;
-}
-
-/* 0, KM_EINPUT (not a JSON object), KM_JSON_UNDECIDED. */
-static int ts_msg_scan(struct tasksink_msg *m, const char *buf, size_t len)
-{
-        struct km_json_val v[TS_NW];
-        const char *part[4] = {NULL, NULL, NULL, NULL};
-        size_t plen[4] = {0, 0, 0, 0};
-        int r = km_json_scan(buf, len, ts_want, TS_NW, v);
-
-        if (r)
-                return r;
-        for (int i = 0; i <= TS_F_DESCRIPTION; i++) {
-                m->kind[i] = v[i].type;
-                if (v[i].type == KM_JSON_STR)
-                        ts_scan_str(m, &v[i], &m->f[i], &m->n[i]);
-        }
-        m->attempt_kind = v[TS_W_ATTEMPT].type;
-        m->attempt = v[TS_W_ATTEMPT].i;
-        m->complaint_kind = v[TS_W_COMPLAINT].type;
-        if (m->complaint_kind != KM_JSON_OBJ)
-                return 0;
-        m->complaint = v[TS_W_COMPLAINT].p;
-        m->complaint_len = v[TS_W_COMPLAINT].len;
-        if (v[TS_W_CONTACT].type == KM_JSON_OBJ) {
-                m->contact = v[TS_W_CONTACT].p;
-                m->contact_len = v[TS_W_CONTACT].len;
-        }
-        if (v[TS_W_ADDRESS].type != KM_JSON_OBJ)
-                return 0;
-        if (v[TS_W_TEXT].type == KM_JSON_STR) {
-                ts_scan_str(m, &v[TS_W_TEXT], &m->f[TS_F_ADDRESS],
-                            &m->n[TS_F_ADDRESS]);
-                m->kind[TS_F_ADDRESS] = KM_JSON_STR;
-                return 0;
-        }
-        for (int i = 0; i < 4; i++)
-                if (v[TS_W_PART0 + i].type == KM_JSON_STR)
-                        ts_scan_str(m, &v[TS_W_PART0 + i], &part[i], &plen[i]);
-        ts_msg_address(m, part, plen);
-        return 0;
 }
 
 /* --- the reference: jansson -------------------------------------------- */
@@ -295,43 +237,6 @@ static int ts_ref_member(const char *p, size_t len, const char *key,
         }
 }
 
-static int ts_ref_type(json_t *v)
-{
-        if (v == NULL)
-                return KM_JSON_NONE;
-        switch (json_typeof(v)) {
-        case JSON_OBJECT:
-                return KM_JSON_OBJ;
-        case JSON_ARRAY:
-                return KM_JSON_ARR;
-        case JSON_STRING:
-                return KM_JSON_STR;
-        case JSON_INTEGER:
-                return KM_JSON_INT;
-        case JSON_REAL:
-                return KM_JSON_REAL;
-        case JSON_TRUE:
-                return KM_JSON_TRUE;
-        case JSON_FALSE:
-                return KM_JSON_FALSE;
-        case JSON_NULL:
-                return KM_JSON_NULL;
-        default:
-                return KM_JSON_NONE;
-        }
-}
-
-static void ts_ref_str(struct tasksink_msg *m, json_t *o, const char *k, int i)
-{
-        json_t *v = json_object_get(o, k);
-
-        m->kind[i] = ts_ref_type(v);
-        if (m->kind[i] == KM_JSON_STR) {
-                m->n[i] = json_string_length(v);
-                m->f[i] = ts_msg_put(m, json_string_value(v), m->n[i]);
-        }
-}
-
 /* A member's bytes: as written in [p, p + len), else serialised. */
 static void ts_ref_span(struct tasksink_msg *m, const char *p, size_t len,
                         const char *key, json_t *v, int d, const char **out,
@@ -344,59 +249,81 @@ static void ts_ref_span(struct tasksink_msg *m, const char *p, size_t len,
         *outlen = strlen(m->dump[d]);
 }
 
-/* 0 or KM_EINPUT (not a JSON object).  jansson refuses NUL bytes itself,
- * except one right after a number or a literal, which it skips
- * ({"lat":1<NUL>}); PostgreSQL could store neither: refused first, as
- * km_complaint_parse_ref does. */
-static int ts_msg_ref(struct tasksink_msg *m, const char *buf, size_t len)
+/* m from the values of ts_want, whichever reader found them.  tree:
+ * jansson's (the reference), whose objects carry no bytes (p NULL): the
+ * complaint's and the contact's are then found in the text, or
+ * serialised. */
+static void ts_msg_fill(struct tasksink_msg *m, const struct km_json_val *v,
+                        const char *buf, size_t len, json_t *tree)
 {
-        json_t *o = buf && memchr(buf, '\0', len) == NULL
-                            ? json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL)
-                            : NULL;
-        json_t *c, *a, *t;
         const char *part[4] = {NULL, NULL, NULL, NULL};
         size_t plen[4] = {0, 0, 0, 0};
 
-        if (o == NULL || !json_is_object(o)) {
-                json_decref(o);
-                return KM_EINPUT;
+        for (int i = 0; i <= TS_F_DESCRIPTION; i++) {
+                m->kind[i] = v[i].type;
+                if (v[i].type == KM_JSON_STR)
+                        ts_scan_str(m, &v[i], &m->f[i], &m->n[i]);
         }
-        for (int i = 0; i < TS_F_DESCRIPTION; i++)
-                ts_ref_str(m, o, ts_field_name[i], i);
-        m->attempt_kind = ts_ref_type(json_object_get(o, "attempt"));
-        if (m->attempt_kind == KM_JSON_INT)
-                m->attempt = json_integer_value(json_object_get(o, "attempt"));
-        c = json_object_get(o, "complaint");
-        m->complaint_kind = ts_ref_type(c);
+        m->attempt_kind = v[TS_W_ATTEMPT].type;
+        m->attempt = v[TS_W_ATTEMPT].i;
+        m->complaint_kind = v[TS_W_COMPLAINT].type;
         if (m->complaint_kind != KM_JSON_OBJ)
-                goto out;
-        ts_ref_str(m, c, "description", TS_F_DESCRIPTION);
-        ts_ref_span(m, buf, len, "complaint", c, 0, &m->complaint,
-                    &m->complaint_len);
-        if (json_is_object(json_object_get(c, "contact")))
-                ts_ref_span(m, m->complaint, m->complaint_len, "contact",
-                            json_object_get(c, "contact"), 1, &m->contact,
-                            &m->contact_len);
-        a = json_object_get(c, "address");
-        if (!json_is_object(a))
-                goto out;
-        t = json_object_get(a, "text");
-        if (json_is_string(t)) {
-                ts_ref_str(m, a, "text", TS_F_ADDRESS);
-                goto out;
-        }
-        for (int i = 0; i < 4; i++) {
-                json_t *v = json_object_get(a, ts_part_name[i]);
-
-                if (json_is_string(v)) {
-                        plen[i] = json_string_length(v);
-                        part[i] = ts_msg_put(m, json_string_value(v), plen[i]);
+                return;
+        if (tree == NULL) {
+                m->complaint = v[TS_W_COMPLAINT].p;
+                m->complaint_len = v[TS_W_COMPLAINT].len;
+                if (v[TS_W_CONTACT].type == KM_JSON_OBJ) {
+                        m->contact = v[TS_W_CONTACT].p;
+                        m->contact_len = v[TS_W_CONTACT].len;
                 }
+        } else {
+                json_t *c = json_object_get(tree, "complaint");
+
+                ts_ref_span(m, buf, len, "complaint", c, 0, &m->complaint,
+                            &m->complaint_len);
+                if (v[TS_W_CONTACT].type == KM_JSON_OBJ)
+                        ts_ref_span(m, m->complaint, m->complaint_len,
+                                    "contact", json_object_get(c, "contact"), 1,
+                                    &m->contact, &m->contact_len);
         }
+        if (v[TS_W_ADDRESS].type != KM_JSON_OBJ)
+                return;
+        if (v[TS_W_TEXT].type == KM_JSON_STR) {
+                ts_scan_str(m, &v[TS_W_TEXT], &m->f[TS_F_ADDRESS],
+                            &m->n[TS_F_ADDRESS]);
+                m->kind[TS_F_ADDRESS] = KM_JSON_STR;
+                return;
+        }
+        for (int i = 0; i < 4; i++)
+                if (v[TS_W_PART0 + i].type == KM_JSON_STR)
+                        ts_scan_str(m, &v[TS_W_PART0 + i], &part[i], &plen[i]);
         ts_msg_address(m, part, plen);
-out:
-        json_decref(o);
-        return 0;
+}
+
+/* 0, KM_EINPUT (not a JSON object), KM_JSON_UNDECIDED. */
+static int ts_msg_scan(struct tasksink_msg *m, const char *buf, size_t len)
+{
+        struct km_json_val v[TS_NW];
+        int r = km_json_scan(buf, len, ts_want, TS_NW, v);
+
+        if (r == 0)
+                ts_msg_fill(m, v, buf, len, NULL);
+        return r;
+}
+
+/* 0 or KM_EINPUT (not a JSON object): km_json_scan_ref, jansson's tree of
+ * the same text (a NUL byte refused first, which PostgreSQL could not
+ * store either). */
+static int ts_msg_ref(struct tasksink_msg *m, const char *buf, size_t len)
+{
+        struct km_json_val v[TS_NW];
+        json_t *tree;
+        int r = km_json_scan_ref(buf, len, ts_want, TS_NW, v, &tree);
+
+        if (r == 0)
+                ts_msg_fill(m, v, buf, len, tree);
+        json_decref(tree);
+        return r;
 }
 
 /* --- one judgement of the fields, whichever reader -------------------- */
