@@ -289,6 +289,12 @@ void web_csrf_field(struct web_ctx *c);
 extern const char web_css[];
 
 /* web_db.c */
+/**
+ * @brief km_pgpool_get_conn, and the connection has jit = off (see
+ * web_db.c).  Give it back with km_pgpool_put_conn.
+ * @returns the connection, or NULL with err (KM_ERETRY or KM_EFATAL).
+ */
+PGconn *web_pg_get(struct km_pgpool *p, char *err, size_t errlen) KM_MUSTCHECK;
 int web_pg_prepared(PGconn *conn, const char *name, const char *sql,
                     int nparams, const char *const *params, PGresult **res,
                     char *err, size_t errlen) KM_MUSTCHECK;

@@ -287,7 +287,7 @@ void web_login_post(struct web_ctx *c)
                 free(login);
                 login = km_xstrdup("-");
         }
-        if ((conn = km_pgpool_get_conn(&w->staff, err, sizeof(err))) == NULL) {
+        if ((conn = web_pg_get(&w->staff, err, sizeof(err))) == NULL) {
                 km_log_warn("sign-in: %s", err);
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 goto cleanup;
@@ -357,8 +357,7 @@ void web_logout(struct web_ctx *c)
         if (c->has_session)
                 web_scache_drop(c->w->scache, c->s.id_hash);
         if (c->has_session &&
-            (conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) !=
-                    NULL) {
+            (conn = web_pg_get(&c->w->staff, err, sizeof(err))) != NULL) {
                 if (km_pg_exec(conn,
                                "DELETE FROM web_sessions WHERE id_hash = $1", 1,
                                p, NULL, err, sizeof(err)))
@@ -404,8 +403,7 @@ int web_session_load(struct web_ctx *c)
                 c->has_session = 1;
                 return 1;
         }
-        if ((conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) ==
-            NULL) {
+        if ((conn = web_pg_get(&c->w->staff, err, sizeof(err))) == NULL) {
                 km_log_warn("session: %s", err);
                 return -1;
         }
@@ -476,7 +474,7 @@ void web_sessions_gc(struct web *w)
 {
         char err[256], keep[24];
         const char *p[1] = {keep};
-        PGconn *conn = km_pgpool_get_conn(&w->staff, err, sizeof(err));
+        PGconn *conn = web_pg_get(&w->staff, err, sizeof(err));
 
         if (conn == NULL)
                 return;
