@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
@@ -257,39 +258,27 @@ int main(int argc, char **argv)
         struct km_conf conf;
         struct web_conf_x wcx;
         struct web_conf *wcp = &wcx.wc;
-        enum km_log_level lvl = KM_LOG_INFO;
         char err[512];
         int users, rc;
 
         memset(&wcx, 0, sizeof(wcx));
-        if (km_conf_main(&conf, "web", web_keys, &wcx, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-web: %s\n", err);
+        /* arguments: only "users ..." (checked below) */
+        if (km_main_conf(&conf, "komek-web", web_keys, &wcx, argc, argv,
+                         web_usage, KM_MAIN_ARGS, &rc))
+                return rc;
+        users = conf.nargs > 0 && strcmp(conf.args[0], "users") == 0;
+        if ((conf.nargs && !users) ||
+            (strcmp(wcp->lang, "ru") && strcmp(wcp->lang, "en")) ||
+            !web_proxy_list_valid(wcp->trusted_proxy)) {
+                fprintf(stderr, "komek-web: unexpected argument, "
+                                "web.lang not ru/en or "
+                                "web.trusted_proxy not a list of "
+                                "addresses; see --help\n");
                 km_conf_destroy(&conf);
                 return 2;
         }
-        users = conf.nargs > 0 && strcmp(conf.args[0], "users") == 0;
-        if (conf.help || conf.dump || (conf.nargs && !users) ||
-            (strcmp(wcp->lang, "ru") && strcmp(wcp->lang, "en")) ||
-            !web_proxy_list_valid(wcp->trusted_proxy)) {
-                rc = conf.help || conf.dump ? 0 : 2;
-                if (conf.help)
-                        web_usage(&conf);
-                else if (conf.dump)
-                        km_conf_dump(&conf, stdout);
-                else
-                        fprintf(stderr, "komek-web: unexpected argument, "
-                                        "web.lang not ru/en or "
-                                        "web.trusted_proxy not a list of "
-                                        "addresses; see --help\n");
-                km_conf_destroy(&conf);
-                return rc;
-        }
-        km_log_level_parse(conf.log_level, &lvl);
-        if (users && lvl < KM_LOG_WARN) /* a CLI: quiet unless asked */
-                lvl = strcmp(conf.log_level, "debug") ? KM_LOG_WARN : lvl;
-        km_log_init("komek-web", lvl, conf.log_json);
-        km_sig_install();
+        /* users: a CLI, quiet unless asked */
+        km_main_start(&conf, "komek-web", users ? KM_MAIN_QUIET : 0);
         if (users) {
                 rc = web_users_main(&conf, wcp, err, sizeof(err));
                 if (rc)

@@ -261,7 +261,8 @@ void web_cookie(struct web_ctx *c, const char *name, const char *value,
                 int64_t max_age);
 const char *web_cookie_name(const struct web *w, const char *base, char *buf,
                             size_t len);
-int web_proxy_list_valid(const char *list);
+/* 1 if list (comma-separated, NULL-able) holds addresses only */
+int web_proxy_list_valid(const char *list) KM_MUSTCHECK;
 
 /* web_buf.c */
 void web_buf_printf(struct web_buf *b, const char *fmt, ...) KM_PRINTF(2, 3);
@@ -271,7 +272,8 @@ void web_buf_esc_n(struct web_buf *b, const char *s, size_t max_chars);
 void web_buf_url(struct web_buf *b, const char *s);
 void web_buf_csv(struct web_buf *b, const char *s);
 void web_buf_free(struct web_buf *b);
-int web_hex_token(char *out, size_t outlen);
+/* 32 random bytes as hex into out.  @returns 0 or KM_EFATAL. */
+int web_hex_token(char *out, size_t outlen) KM_MUSTCHECK;
 
 /* web_i18n.c */
 const char *web_t(const struct web_ctx *c, enum web_msg m);
@@ -289,32 +291,46 @@ void web_csrf_field(struct web_ctx *c);
 extern const char web_css[];
 
 /* web_db.c */
+/**
+ * @brief km_pgpool_get_conn, and the connection has jit = off (see
+ * web_db.c).  Give it back with km_pgpool_put_conn.
+ * @returns the connection, or NULL with err (KM_ERETRY or KM_EFATAL).
+ */
+PGconn *web_pg_get(struct km_pgpool *p, char *err, size_t errlen) KM_MUSTCHECK;
 int web_pg_prepared(PGconn *conn, const char *name, const char *sql,
                     int nparams, const char *const *params, PGresult **res,
                     char *err, size_t errlen) KM_MUSTCHECK;
 
 /* web_auth.c */
+/* @returns 0, KM_EINPUT (length) or KM_EFATAL (OpenSSL), with err. */
 int web_password_hash(const char *pw, int64_t iterations, char *out,
-                      size_t outlen, char *err, size_t errlen);
-int web_password_verify(const char *pw, const char *stored);
+                      size_t outlen, char *err, size_t errlen) KM_MUSTCHECK;
+/* @returns 1 if pw matches stored (never for a malformed stored value) */
+int web_password_verify(const char *pw, const char *stored) KM_MUSTCHECK;
 void web_login_post(struct web_ctx *c);
 void web_login_get(struct web_ctx *c);
 void web_logout(struct web_ctx *c);
-int web_session_load(struct web_ctx *c);
-int web_csrf_ok(struct web_ctx *c);
+/* @returns 1 with c->s, 0 without a valid session, KM_ERETRY or
+ * KM_EFATAL when the database cannot say (the caller answers 503). */
+int web_session_load(struct web_ctx *c) KM_MUSTCHECK;
+/* @returns 1 if the POST's csrf field is the session's token */
+int web_csrf_ok(struct web_ctx *c) KM_MUSTCHECK;
 void web_sessions_gc(struct web *w);
 
 /* web_scache.c */
 struct web_scache *web_scache_new(void);
 void web_scache_destroy(struct web_scache *c);
-int web_scache_get(struct web_scache *c, int64_t ttl_ms, struct web_session *s);
+/* @returns 1 and *s when a fresh entry for s->id_hash is there, else 0 */
+int web_scache_get(struct web_scache *c, int64_t ttl_ms,
+                   struct web_session *s) KM_MUSTCHECK;
 void web_scache_put(struct web_scache *c, const struct web_session *s,
                     int64_t expires_s);
 void web_scache_drop(struct web_scache *c, const char *id_hash);
 
 /* web_users.c */
+/* @returns 0 or KM_E* with err (KM_ECONFIG: usage, exit 2). */
 int web_users_main(const struct km_conf *conf, const struct web_conf *wc,
-                   char *err, size_t errlen);
+                   char *err, size_t errlen) KM_MUSTCHECK;
 
 /* web_inbox.c */
 void web_inbox(struct web_ctx *c);
@@ -322,26 +338,33 @@ void web_task(struct web_ctx *c, const char *id);
 void web_task_change(struct web_ctx *c, const char *id, const char *action);
 
 /* web_pub.c */
+/* @returns the publisher, or NULL with err. */
 struct web_pub *web_pub_start(const struct km_conf *conf, char *err,
-                              size_t errlen);
+                              size_t errlen) KM_MUSTCHECK;
 void web_pub_enqueue(struct web_pub *p, const char *complaint_id);
 void web_pub_stop(struct web_pub *p);
 struct km_task_change;
 struct km_task_result;
+/* @returns 0 or km_task_apply's (or the directory's) KM_E* with err. */
 int web_pub_reject(struct web *w, PGconn *conn, const struct km_task_change *ch,
-                   struct km_task_result *res, char *err, size_t errlen);
+                   struct km_task_result *res, char *err,
+                   size_t errlen) KM_MUSTCHECK;
 
 /* web_cache.c */
 struct web_cache *web_cache_new(struct web *w);
 void web_cache_destroy(struct web_cache *c);
+/* @returns a shared result (web_cache_release it), or NULL with err. */
 PGresult *web_cache_query(struct web *w, const char *key, int ttl_s,
                           const char *sql, int nparams,
-                          const char *const *params, char *err, size_t errlen);
+                          const char *const *params, char *err,
+                          size_t errlen) KM_MUSTCHECK;
 void web_cache_release(struct web *w, PGresult *res);
 
 /* web_incident.c */
 void web_inbox_incidents(struct web_ctx *c, PGconn *conn);
-int web_incident_route(struct web_ctx *c, const char *path, int post);
+/* @returns 1 when path is an incident's (answered), 0 if not (404). */
+int web_incident_route(struct web_ctx *c, const char *path,
+                       int post) KM_MUSTCHECK;
 void web_dash_incidents(struct web_ctx *c, const char *category);
 
 /* web_dash.c: the dashboard's week and filters, and its queries */
@@ -367,8 +390,12 @@ struct web_dash {
         int64_t latest;       /* the latest day with data, -1: none */
         PGresult *res[DQ_N];
 };
-int web_dash_init(struct web_ctx *c, struct web_dash *d);
-PGresult *web_dash_q(struct web_ctx *c, struct web_dash *d, enum web_dq q);
+/* @returns 0, or KM_ERETRY when the database cannot say which week. */
+int web_dash_init(struct web_ctx *c, struct web_dash *d) KM_MUSTCHECK;
+/* @returns the query's result (kept in d, freed by web_dash_free), or
+ * NULL (logged). */
+PGresult *web_dash_q(struct web_ctx *c, struct web_dash *d,
+                     enum web_dq q) KM_MUSTCHECK;
 void web_dash_free(struct web_ctx *c, struct web_dash *d);
 void web_dash_qs(const struct web_dash *d, struct web_buf *b, int64_t monday);
 void web_dashboard(struct web_ctx *c);

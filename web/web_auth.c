@@ -53,20 +53,22 @@ static void web_hex(const unsigned char *in, size_t n, char *out)
                 snprintf(out + 2 * i, 3, "%02x", in[i]);
 }
 
+/* @returns 0, or KM_EINPUT if in is not 2 * n hex digits. */
 static int web_unhex(const char *in, unsigned char *out, size_t n)
 {
         if (strlen(in) != 2 * n)
-                return -1;
+                return KM_EINPUT;
         for (size_t i = 0; i < n; i++) {
                 unsigned v;
 
                 if (sscanf(in + 2 * i, "%2x", &v) != 1)
-                        return -1;
+                        return KM_EINPUT;
                 out[i] = (unsigned char)v;
         }
         return 0;
 }
 
+/* @returns 0, or KM_EFATAL if OpenSSL failed. */
 static int web_pbkdf2(const char *pw, const unsigned char *salt,
                       int64_t iterations, unsigned char *out)
 {
@@ -74,7 +76,7 @@ static int web_pbkdf2(const char *pw, const unsigned char *salt,
                                  (int)iterations, EVP_sha256(), WEB_HASH_LEN,
                                  out) == 1
                        ? 0
-                       : -1;
+                       : KM_EFATAL;
 }
 
 int web_password_hash(const char *pw, int64_t iterations, char *out,
@@ -130,8 +132,8 @@ static void web_password_dummy(const struct web *w, const char *pw)
 
 /* Check and count one attempt of login from c->ip in one statement.
  * @returns 0 (go on: counted as a failure until web_throttle_ok), the
- * seconds to wait (> 0), or -1 when the database cannot say (the caller
- * answers 503: no password check without the count). */
+ * seconds to wait (> 0), or KM_ERETRY when the database cannot say (the
+ * caller answers 503: no password check without the count). */
 static long web_throttle(struct web_ctx *c, PGconn *conn, const char *login)
 {
         const struct web_conf *wc = c->w->wc;
@@ -144,7 +146,7 @@ static long web_throttle(struct web_ctx *c, PGconn *conn, const char *login)
                 wc->login_window_s,      wc->login_lock_failures,
                 wc->login_lock_window_s, wc->login_lock_s};
         PGresult *res = NULL;
-        long s = -1;
+        long s = KM_ERETRY;
 
         for (int i = 0; i < 8; i++)
                 snprintf(v[i], sizeof(v[i]), "%lld", (long long)n[i]);
@@ -202,7 +204,8 @@ void web_login_get(struct web_ctx *c)
 /* A new session for login: a new id (the request's old session, if any,
  * ends: no fixation), at most web.sessions_per_user of the login's (the
  * oldest end), and a cookie that lives as long as the server's session
- * (the idle expiry; web_session_load renews it when that slides). */
+ * (the idle expiry; web_session_load renews it when that slides).
+ * @returns 0 or KM_E* (logged). */
 static int web_session_new(struct web_ctx *c, PGconn *conn, const char *login)
 {
         const struct web_conf *wc = c->w->wc;
@@ -216,30 +219,35 @@ static int web_session_new(struct web_ctx *c, PGconn *conn, const char *login)
                             cap,
                             c->has_session ? c->s.id_hash : NULL};
         PGresult *res = NULL;
+        int r;
 
-        if (web_hex_token(id, sizeof(id)) || web_hex_token(csrf, sizeof(csrf)))
-                return -1;
+        if ((r = web_hex_token(id, sizeof(id))) ||
+            (r = web_hex_token(csrf, sizeof(csrf)))) {
+                km_log_error("session: no random bytes (OpenSSL)");
+                return r;
+        }
         km_hash_sha256_hex(id, strlen(id), hash);
         snprintf(max, sizeof(max), "%lld", (long long)wc->session_max_s);
         snprintf(idle, sizeof(idle), "%lld", (long long)wc->session_idle_s);
         snprintf(cap, sizeof(cap), "%lld", (long long)wc->sessions_per_user);
         /* the CTEs share one snapshot: "cap" sees the login's sessions
          * before this one, so it keeps the newest cap - 1 of them */
-        if (km_pg_exec(conn,
-                       "WITH old AS (DELETE FROM web_sessions WHERE id_hash "
-                       "= $7::text RETURNING id_hash), ins AS (INSERT INTO "
-                       "web_sessions (id_hash, login, csrf, expires_at) "
-                       "VALUES ($1, $2, $3, now() + least($4::int, $5::int) "
-                       "* interval '1 second')), cap AS (DELETE FROM "
-                       "web_sessions WHERE id_hash IN (SELECT id_hash FROM "
-                       "web_sessions WHERE login = $2 AND id_hash IS "
-                       "DISTINCT FROM $7::text ORDER BY created_at DESC, "
-                       "id_hash DESC OFFSET $6::int - 1) RETURNING id_hash) "
-                       "SELECT id_hash FROM old UNION ALL SELECT id_hash "
-                       "FROM cap",
-                       7, p, &res, err, sizeof(err))) {
+        if ((r = km_pg_exec(
+                     conn,
+                     "WITH old AS (DELETE FROM web_sessions WHERE id_hash "
+                     "= $7::text RETURNING id_hash), ins AS (INSERT INTO "
+                     "web_sessions (id_hash, login, csrf, expires_at) "
+                     "VALUES ($1, $2, $3, now() + least($4::int, $5::int) "
+                     "* interval '1 second')), cap AS (DELETE FROM "
+                     "web_sessions WHERE id_hash IN (SELECT id_hash FROM "
+                     "web_sessions WHERE login = $2 AND id_hash IS "
+                     "DISTINCT FROM $7::text ORDER BY created_at DESC, "
+                     "id_hash DESC OFFSET $6::int - 1) RETURNING id_hash) "
+                     "SELECT id_hash FROM old UNION ALL SELECT id_hash "
+                     "FROM cap",
+                     7, p, &res, err, sizeof(err)))) {
                 km_log_warn("session: %s", err);
-                return -1;
+                return r;
         }
         for (int i = 0; i < PQntuples(res); i++) /* ended here at once */
                 web_scache_drop(c->w->scache, PQgetvalue(res, i, 0));
@@ -287,7 +295,7 @@ void web_login_post(struct web_ctx *c)
                 free(login);
                 login = km_xstrdup("-");
         }
-        if ((conn = km_pgpool_get_conn(&w->staff, err, sizeof(err))) == NULL) {
+        if ((conn = web_pg_get(&w->staff, err, sizeof(err))) == NULL) {
                 km_log_warn("sign-in: %s", err);
                 web_page_error(c, 503, M_UNAVAILABLE, NULL);
                 goto cleanup;
@@ -357,8 +365,7 @@ void web_logout(struct web_ctx *c)
         if (c->has_session)
                 web_scache_drop(c->w->scache, c->s.id_hash);
         if (c->has_session &&
-            (conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) !=
-                    NULL) {
+            (conn = web_pg_get(&c->w->staff, err, sizeof(err))) != NULL) {
                 if (km_pg_exec(conn,
                                "DELETE FROM web_sessions WHERE id_hash = $1", 1,
                                p, NULL, err, sizeof(err)))
@@ -383,8 +390,8 @@ static int web_token_hex(const char *s)
         return 1;
 }
 
-/* @returns 1 with c->s filled, 0 without a valid session, -1 when the
- * database cannot say. */
+/* @returns 1 with c->s filled, 0 without a valid session, KM_ERETRY or
+ * KM_EFATAL when the database cannot say. */
 int web_session_load(struct web_ctx *c)
 {
         const struct web_conf *wc = c->w->wc;
@@ -404,23 +411,21 @@ int web_session_load(struct web_ctx *c)
                 c->has_session = 1;
                 return 1;
         }
-        if ((conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err))) ==
-            NULL) {
+        if ((conn = web_pg_get(&c->w->staff, err, sizeof(err))) == NULL) {
                 km_log_warn("session: %s", err);
-                return -1;
+                return KM_ERETRY;
         }
-        if (web_pg_prepared(
-                    conn, "web_session",
-                    "SELECT s.login, u.role, coalesce(u.org_id, ''), "
-                    "s.csrf, s.last_seen_at < now() - interval '30 "
-                    "seconds', coalesce(o.name, ''), extract(epoch FROM "
-                    "s.expires_at)::bigint FROM web_sessions s "
-                    "JOIN web_users u ON u.login = s.login LEFT JOIN "
-                    "organisations o ON o.id = u.org_id WHERE s.id_hash = "
-                    "$1 AND s.expires_at > now() AND NOT u.disabled",
-                    1, p, &res, err, sizeof(err))) {
+        if ((r = web_pg_prepared(
+                     conn, "web_session",
+                     "SELECT s.login, u.role, coalesce(u.org_id, ''), "
+                     "s.csrf, s.last_seen_at < now() - interval '30 "
+                     "seconds', coalesce(o.name, ''), extract(epoch FROM "
+                     "s.expires_at)::bigint FROM web_sessions s "
+                     "JOIN web_users u ON u.login = s.login LEFT JOIN "
+                     "organisations o ON o.id = u.org_id WHERE s.id_hash = "
+                     "$1 AND s.expires_at > now() AND NOT u.disabled",
+                     1, p, &res, err, sizeof(err)))) {
                 km_log_warn("session: %s", err);
-                r = -1;
                 goto cleanup;
         }
         if (PQntuples(res) != 1)
@@ -476,7 +481,7 @@ void web_sessions_gc(struct web *w)
 {
         char err[256], keep[24];
         const char *p[1] = {keep};
-        PGconn *conn = km_pgpool_get_conn(&w->staff, err, sizeof(err));
+        PGconn *conn = web_pg_get(&w->staff, err, sizeof(err));
 
         if (conn == NULL)
                 return;

@@ -222,7 +222,7 @@ int web_hex_token(char *out, size_t outlen)
         unsigned char r[WEB_TOKEN_HEX / 2];
 
         if (outlen < WEB_TOKEN_HEX + 1 || RAND_bytes(r, sizeof(r)) != 1)
-                return -1;
+                return KM_EFATAL;
         km_hash_hex(r, sizeof(r), out);
         return 0;
 }

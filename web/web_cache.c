@@ -67,7 +67,7 @@ static PGresult *web_cache_run(struct web *w, const char *sql, int nparams,
                                const char *const *params, char *err,
                                size_t errlen)
 {
-        PGconn *conn = km_pgpool_get_conn(&w->analyst, err, errlen);
+        PGconn *conn = web_pg_get(&w->analyst, err, errlen);
         PGresult *res = NULL;
 
         if (conn == NULL)

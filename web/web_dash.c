@@ -172,8 +172,8 @@ void web_dash_free(struct web_ctx *c, struct web_dash *d)
                 web_cache_release(c->w, d->res[q]);
 }
 
-/* The week and filters of the request.  @returns 0, or -1 when the
- * database cannot say which week (503). */
+/* The week and filters of the request.  @returns 0, or KM_ERETRY when
+ * the database cannot say which week (503). */
 int web_dash_init(struct web_ctx *c, struct web_dash *d)
 {
         const char *w = web_arg(c, "week");
@@ -190,7 +190,7 @@ int web_dash_init(struct web_ctx *c, struct web_dash *d)
         if (cat && km_conf_category(c->w->conf, cat))
                 d->category = cat;
         if ((res = web_dash_q(c, d, DQ_WEEK)) == NULL || PQntuples(res) != 1)
-                return -1;
+                return KM_ERETRY;
         d->latest = *PQgetvalue(res, 0, 1)
                             ? web_day_parse(PQgetvalue(res, 0, 1))
                             : -1;

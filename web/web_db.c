@@ -1,9 +1,18 @@
 /*
- * web_db.c - statements prepared once per connection of the pools
- * (common/km_pgpool.c: the staff's, and the dashboard's, which sets its
- * role on every new connection - SET ROLE komek_analyst: read-only, no
- * resident's data - so no dashboard query can read what that role may
- * not).
+ * web_db.c - the connections of komek-web's pools (common/km_pgpool.c:
+ * the staff's, and the dashboard's, which sets its role on every new
+ * connection - SET ROLE komek_analyst: read-only, no resident's data - so
+ * no dashboard query can read what that role may not), each with JIT
+ * off, and statements prepared once per connection.
+ *
+ * Why JIT off: a page's query runs for milliseconds, and PostgreSQL
+ * decides to JIT-compile a plan from its estimated cost.  The incidents
+ * views (114_incidents.sql) are estimated at ~10^6 for a hundred rows, so
+ * with the default jit_above_cost every inbox compiled ~100 functions
+ * with LLVM: 5.8 s for the busiest KSK's inbox on 300,000 tasks, 0.14 s
+ * with jit = off (bench/web.sh collapsed to 0-1 pages/s).  The dashboard's
+ * long queries run in web_cache's refresher, where JIT saved little (the
+ * KSK rating 12.5 s without, 15 s with it, on the same data).
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +20,26 @@
 #include "km_pg.h"
 #include "km_util.h"
 #include "web.h"
+
+PGconn *web_pg_get(struct km_pgpool *p, char *err, size_t errlen)
+{
+        struct km_pgslot *slot = km_pgpool_get(p, err, errlen);
+
+        if (slot == NULL)
+                return NULL;
+        /* mark: this connection has jit = off (km_pgpool zeroes it when
+         * it connects anew) */
+        if (!slot->mark) {
+                if (km_pg_exec(slot->conn,
+                               "SELECT set_config('jit', 'off', false)", 0,
+                               NULL, NULL, err, errlen)) {
+                        km_pgpool_put(slot, 1);
+                        return NULL;
+                }
+                slot->mark = 1;
+        }
+        return slot->conn;
+}
 
 /**
  * @brief Run a statement prepared once per connection under name (the

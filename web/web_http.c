@@ -94,7 +94,7 @@ static void web_lang(struct web_ctx *c)
 }
 
 /* The address in s[0..n) (blanks trimmed), canonical, into out.
- * @returns 0, or -1 if it is no IPv4 or IPv6 address. */
+ * @returns 0, or KM_EINPUT if it is no IPv4 or IPv6 address. */
 static int web_addr_canon(const char *s, size_t n, char *out, size_t outlen)
 {
         unsigned char bin[16];
@@ -105,19 +105,23 @@ static int web_addr_canon(const char *s, size_t n, char *out, size_t outlen)
         while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
                 n--;
         if (n == 0 || n >= sizeof(buf))
-                return -1;
+                return KM_EINPUT;
         memcpy(buf, s, n);
         buf[n] = '\0';
         if (inet_pton(AF_INET, buf, bin) == 1)
-                return inet_ntop(AF_INET, bin, out, (socklen_t)outlen) ? 0 : -1;
+                return inet_ntop(AF_INET, bin, out, (socklen_t)outlen)
+                               ? 0
+                               : KM_EINPUT;
         if (inet_pton(AF_INET6, buf, bin) == 1)
-                return inet_ntop(AF_INET6, bin, out, (socklen_t)outlen) ? 0
-                                                                        : -1;
-        return -1;
+                return inet_ntop(AF_INET6, bin, out, (socklen_t)outlen)
+                               ? 0
+                               : KM_EINPUT;
+        return KM_EINPUT;
 }
 
 /* @returns 1 if ip (canonical) is in the comma-separated list, 0 if not,
- * -1 if an entry is no address (a list with one is refused at start). */
+ * KM_EINPUT if an entry is no address (a list with one is refused at
+ * start). */
 static int web_proxy_has(const char *list, const char *ip)
 {
         char a[64];
@@ -128,7 +132,7 @@ static int web_proxy_has(const char *list, const char *ip)
                 size_t n = e ? (size_t)(e - p) : strlen(p);
 
                 if (web_addr_canon(p, n, a, sizeof(a)))
-                        return -1;
+                        return KM_EINPUT;
                 if (ip && strcmp(a, ip) == 0)
                         found = 1;
                 p = e ? e + 1 : NULL;

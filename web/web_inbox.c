@@ -25,7 +25,7 @@
 static PGconn *web_staff_conn(struct web_ctx *c)
 {
         char err[256];
-        PGconn *conn = km_pgpool_get_conn(&c->w->staff, err, sizeof(err));
+        PGconn *conn = web_pg_get(&c->w->staff, err, sizeof(err));
 
         if (conn == NULL) {
                 km_log_warn("%s: %s", c->path, err);

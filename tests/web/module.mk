@@ -3,7 +3,8 @@
 TESTS += test_web
 test_web_SRCS := tests/web/test_web.c tests/web/test_web_pages.c \
 	tests/web/test_web_incident.c tests/web/wt.c tests/web/wclient.c \
-	tests/common/http_client.c tests/routing/rt.c tests/common/km_test.c
+	tests/common/http_client.c tests/routing/rt.c tests/common/km_test.c \
+	web/web_db.c
 TESTS += test_lockout
 test_lockout_SRCS := tests/web/test_lockout.c tests/web/wt.c tests/web/wclient.c \
 	tests/common/http_client.c tests/routing/rt.c tests/common/km_test.c

@@ -693,6 +693,8 @@ int main(void)
                 cmocka_unit_test(
                         test_web_reopened), /* last: it changes a task */
                 cmocka_unit_test(test_web_incident), /* changes tasks too */
+                cmocka_unit_test(test_web_incident_cache),
+                cmocka_unit_test(test_web_pg_jit),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

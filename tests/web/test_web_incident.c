@@ -12,8 +12,15 @@
  *     task_outbox row each with the incident_id, one task-events message
  *     each on the topic (published by komek-web); the incident is then
  *     no longer open;
- *   - the analysts' dashboard lists the open incidents.
- * Run last: it changes tasks.
+ *   - the analysts' dashboard lists the open incidents;
+ * test_web_incident_cache: the dashboard's list is at most
+ *   web.live_cache_s old (web_cache), not computed again per page: with a
+ *   long one it still shows the count it read after the database changed;
+ *   a server with live_cache_s = 0 shows the new count;
+ * test_web_pg_jit: every connection komek-web's pages use has jit = off,
+ *   also one made anew after its server process was ended (web_db.c: JIT
+ *   compiling the incidents views took seconds per inbox).
+ * Run last: they change tasks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,8 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "km_pg.h"
 #include "km_test.h"
 #include "wtest.h"
+#include "../../web/web.h" /* web_pg_get: web/web_db.c is linked in */
 
 struct inc_events {
         const char *incident;
@@ -177,4 +186,127 @@ void test_web_incident(void **state)
                                "WHERE status = 'open'",
                                NULL));
         wc_free(&r);
+}
+
+/* The dashboard's open incidents come from web_cache (web.live_cache_s). */
+void test_web_incident_cache(void **state)
+{
+        const char *const hold[] = {"--set", "web.live_cache_s=3600", NULL};
+        const char *const live[] = {"--set", "web.live_cache_s=0", NULL};
+        const char *count = "SELECT least(count(*), 200) FROM incidents "
+                            "WHERE status = 'open'";
+        struct wc_jar n = {0};
+        struct wc_resp r;
+        int port = t.port, pid = t.web_pid;
+        long before, after;
+
+        (void)state;
+        assert_int_equal(wt_web_start(&t, hold), 0);
+        assert_int_equal(w_login(&n, "analyst1", PW_N), 303);
+        assert_int_equal(w_req(&n, "GET", "/dashboard", NULL, NULL, &r), 200);
+        before = w_number(r.body, "incident-count");
+        wc_free(&r);
+        assert_int_equal(before, wt_qn(&t, count, NULL));
+        /* a new incident of the other organisation: three open tasks of
+         * one building and category within the hour */
+        w_sql("WITH x AS (SELECT complaint_id, row_number() OVER (ORDER BY "
+              "received_at, complaint_id) AS k FROM tasks WHERE org_id = $1 "
+              "AND status = 'open' AND building_id IS NOT NULL ORDER BY "
+              "received_at, complaint_id LIMIT 3), f AS (SELECT t.building_id "
+              "FROM tasks t JOIN x USING (complaint_id) WHERE x.k = 1) UPDATE "
+              "tasks t SET building_id = f.building_id, category = "
+              "'electricity', received_at = now() - interval '50 minutes' + "
+              "x.k * interval '10 minutes' FROM x, f WHERE t.complaint_id = "
+              "x.complaint_id",
+              t.other);
+        after = wt_qn(&t, count, NULL);
+        assert_true(after != before);
+        /* served from memory: the count read first */
+        assert_int_equal(w_req(&n, "GET", "/dashboard", NULL, NULL, &r), 200);
+        assert_int_equal(w_number(r.body, "incident-count"), before);
+        wc_free(&r);
+        assert_int_equal(wt_web_stop(&t), 0);
+
+        assert_int_equal(wt_web_start(&t, live), 0);
+        assert_int_equal(w_login(&n, "analyst1", PW_N), 303);
+        assert_int_equal(w_req(&n, "GET", "/dashboard", NULL, NULL, &r), 200);
+        assert_int_equal(w_number(r.body, "incident-count"), after);
+        wc_free(&r);
+        assert_int_equal(wt_web_stop(&t), 0);
+        t.port = port;
+        t.web_pid = pid;
+}
+
+/* SHOW jit on conn: "on" or "off" into v. */
+static void jit_of(PGconn *conn, char *v, size_t len)
+{
+        PGresult *res = NULL;
+        char err[256];
+
+        if (km_pg_exec(conn, "SHOW jit", 0, NULL, &res, err, sizeof(err)))
+                fail_msg("SHOW jit: %s", err);
+        snprintf(v, len, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+}
+
+void test_web_pg_jit(void **state)
+{
+        struct km_pgpool pool;
+        char err[256], v[16], pid[16];
+        PGconn *conn, *other;
+        PGresult *res = NULL;
+        const char *p[1] = {pid};
+        int first, gone = 0;
+
+        (void)state;
+        km_pgpool_init(&pool, "test-web-jit", t.rt.conninfo, NULL, 1);
+        conn = web_pg_get(&pool, err, sizeof(err));
+        if (conn == NULL)
+                fail_msg("web_pg_get: %s", err);
+        jit_of(conn, v, sizeof(v));
+        assert_string_equal(v, "off");
+        first = PQbackendPID(conn);
+        km_pgpool_put_conn(&pool, conn);
+
+        /* its server process ended: the next query fails, the one after
+         * gets a connection made anew, with jit = off again */
+        other = km_pg_connect(t.rt.conninfo, "test-web-jit-kill", 10, err,
+                              sizeof(err));
+        assert_non_null(other);
+        snprintf(pid, sizeof(pid), "%d", first);
+        assert_int_equal(km_pg_exec(other,
+                                    "SELECT pg_terminate_backend($1::int)", 1,
+                                    p, NULL, err, sizeof(err)),
+                         0);
+        for (int i = 0; i < 100 && !gone; i++) { /* deadline 10 s */
+                struct timespec ts = {0, 100 * 1000000L};
+
+                assert_int_equal(km_pg_exec(other,
+                                            "SELECT count(*) FROM "
+                                            "pg_stat_activity WHERE pid = "
+                                            "$1::int",
+                                            1, p, &res, err, sizeof(err)),
+                                 0);
+                gone = strcmp(PQgetvalue(res, 0, 0), "0") == 0;
+                PQclear(res);
+                res = NULL;
+                if (!gone)
+                        nanosleep(&ts, NULL); /* polling the process list */
+        }
+        assert_true(gone);
+        PQfinish(other);
+        conn = web_pg_get(&pool, err, sizeof(err));
+        assert_non_null(conn);
+        assert_int_not_equal(
+                km_pg_exec(conn, "SELECT 1", 0, NULL, NULL, err, sizeof(err)),
+                0);
+        km_pgpool_put_conn(&pool, conn);
+        conn = web_pg_get(&pool, err, sizeof(err));
+        if (conn == NULL)
+                fail_msg("web_pg_get again: %s", err);
+        assert_int_not_equal(PQbackendPID(conn), first);
+        jit_of(conn, v, sizeof(v));
+        assert_string_equal(v, "off");
+        km_pgpool_put_conn(&pool, conn);
+        km_pgpool_destroy(&pool);
 }

@@ -44,5 +44,7 @@ void test_web_handed_over(void **state);
 
 /* test_web_incident.c */
 void test_web_incident(void **state);
+void test_web_incident_cache(void **state);
+void test_web_pg_jit(void **state);
 
 #endif
