@@ -157,6 +157,76 @@ static void web_inbox_handed_over(struct web_ctx *c, PGconn *conn)
         PQclear(res);
 }
 
+/* The page's open tasks, a table row each (or "no tasks"). */
+static void web_inbox_rows(struct web_ctx *c, PGresult *res)
+{
+        struct web_buf *b = &c->out;
+
+        if (PQntuples(res) == 0) {
+                web_buf_printf(b, "<p id=\"empty\">%s</p>",
+                               web_t(c, M_NO_TASKS));
+        } else {
+                web_buf_printf(b,
+                               "<table id=\"tasks\"><thead><tr><th>%s</th>"
+                               "<th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+                               "</tr></thead><tbody>",
+                               web_t(c, M_DUE), web_t(c, M_CATEGORY),
+                               web_t(c, M_ADDRESS), web_t(c, M_DESCRIPTION),
+                               web_t(c, M_STATUS));
+        }
+        for (int i = 0; i < PQntuples(res); i++) {
+                int late = PQgetvalue(res, i, 5)[0] == 't';
+
+                web_buf_printf(b, "<tr%s data-id=\"%s\"><td>",
+                               late ? " class=\"overdue\"" : "",
+                               PQgetvalue(res, i, 0));
+                if (late)
+                        web_buf_printf(b,
+                                       "<span class=\"badge overdue\">%s"
+                                       "</span> ",
+                                       web_t(c, M_OVERDUE));
+                web_buf_printf(b, "%s</td><td>", PQgetvalue(res, i, 4));
+                web_buf_esc(b, web_category_name(c, PQgetvalue(res, i, 1)));
+                if (PQgetvalue(res, i, 7)[0] == 't')
+                        web_buf_printf(b,
+                                       " <span class=\"badge emergency\">%s"
+                                       "</span>",
+                                       web_t(c, M_EMERGENCY));
+                web_buf_puts(b, "</td><td>");
+                web_buf_esc(b, PQgetvalue(res, i, 2));
+                web_buf_printf(b, "</td><td><a href=\"/tasks/%s\">",
+                               PQgetvalue(res, i, 0));
+                web_buf_esc_n(b, PQgetvalue(res, i, 6), 100);
+                web_buf_printf(b, "</a></td><td>%s</td></tr>",
+                               web_status_name(c, PQgetvalue(res, i, 3)));
+        }
+        if (PQntuples(res))
+                web_buf_puts(b, "</tbody></table>");
+}
+
+/* "page N / M" with the previous and next links, past one page. */
+static void web_inbox_pager(struct web_ctx *c, long page, long total)
+{
+        const struct web_conf *wc = c->w->wc;
+        struct web_buf *b = &c->out;
+
+        if (total > wc->page_size) {
+                web_buf_printf(b, "<nav class=\"pages\">%s %ld / %lld ",
+                               web_t(c, M_PAGE), page,
+                               (long long)((total + wc->page_size - 1) /
+                                           wc->page_size));
+                if (page > 1)
+                        web_buf_printf(b, "<a href=\"/inbox?page=%ld\">%s</a>",
+                                       page - 1, web_t(c, M_PREV));
+                if (page * wc->page_size < total)
+                        web_buf_printf(b,
+                                       "<a href=\"/inbox?page=%ld\" "
+                                       "id=\"next\">%s</a>",
+                                       page + 1, web_t(c, M_NEXT));
+                web_buf_puts(b, "</nav>");
+        }
+}
+
 void web_inbox(struct web_ctx *c)
 {
         const struct web_conf *wc = c->w->wc;
@@ -226,61 +296,8 @@ void web_inbox(struct web_ctx *c)
         web_buf_printf(b, web_t(c, M_TIMES_LOCAL), (int)wc->utc_offset_hours);
         web_buf_puts(b, "</span></p>");
         web_inbox_incidents(c, conn); /* open incidents first */
-        if (PQntuples(res) == 0) {
-                web_buf_printf(b, "<p id=\"empty\">%s</p>",
-                               web_t(c, M_NO_TASKS));
-        } else {
-                web_buf_printf(b,
-                               "<table id=\"tasks\"><thead><tr><th>%s</th>"
-                               "<th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
-                               "</tr></thead><tbody>",
-                               web_t(c, M_DUE), web_t(c, M_CATEGORY),
-                               web_t(c, M_ADDRESS), web_t(c, M_DESCRIPTION),
-                               web_t(c, M_STATUS));
-        }
-        for (int i = 0; i < PQntuples(res); i++) {
-                int late = PQgetvalue(res, i, 5)[0] == 't';
-
-                web_buf_printf(b, "<tr%s data-id=\"%s\"><td>",
-                               late ? " class=\"overdue\"" : "",
-                               PQgetvalue(res, i, 0));
-                if (late)
-                        web_buf_printf(b,
-                                       "<span class=\"badge overdue\">%s"
-                                       "</span> ",
-                                       web_t(c, M_OVERDUE));
-                web_buf_printf(b, "%s</td><td>", PQgetvalue(res, i, 4));
-                web_buf_esc(b, web_category_name(c, PQgetvalue(res, i, 1)));
-                if (PQgetvalue(res, i, 7)[0] == 't')
-                        web_buf_printf(b,
-                                       " <span class=\"badge emergency\">%s"
-                                       "</span>",
-                                       web_t(c, M_EMERGENCY));
-                web_buf_puts(b, "</td><td>");
-                web_buf_esc(b, PQgetvalue(res, i, 2));
-                web_buf_printf(b, "</td><td><a href=\"/tasks/%s\">",
-                               PQgetvalue(res, i, 0));
-                web_buf_esc_n(b, PQgetvalue(res, i, 6), 100);
-                web_buf_printf(b, "</a></td><td>%s</td></tr>",
-                               web_status_name(c, PQgetvalue(res, i, 3)));
-        }
-        if (PQntuples(res))
-                web_buf_puts(b, "</tbody></table>");
-        if (total > wc->page_size) {
-                web_buf_printf(b, "<nav class=\"pages\">%s %ld / %lld ",
-                               web_t(c, M_PAGE), page,
-                               (long long)((total + wc->page_size - 1) /
-                                           wc->page_size));
-                if (page > 1)
-                        web_buf_printf(b, "<a href=\"/inbox?page=%ld\">%s</a>",
-                                       page - 1, web_t(c, M_PREV));
-                if (page * wc->page_size < total)
-                        web_buf_printf(b,
-                                       "<a href=\"/inbox?page=%ld\" "
-                                       "id=\"next\">%s</a>",
-                                       page + 1, web_t(c, M_NEXT));
-                web_buf_puts(b, "</nav>");
-        }
+        web_inbox_rows(c, res);
+        web_inbox_pager(c, page, total);
         if (page == 1 && undelivered > 0) /* rare: a second round trip */
                 web_inbox_undelivered(c, conn);
         if (page == 1 && handed > 0) /* rarer: after a directory change */
