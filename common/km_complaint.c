@@ -331,6 +331,96 @@ static int km_cpl_media(json_t *src, json_t *dst, char *reason, char *err,
         return 0;
 }
 
+/* received_at: an RFC 3339 time in 2000..2100, not further in the
+ * future than future_skew_s; canonical in c and dst. */
+static int km_cpl_received(json_t *src, const struct km_conf *conf, int64_t now,
+                           struct km_complaint *c, json_t *dst, char *reason,
+                           char *err, size_t errlen)
+{
+        const char *s;
+        char detail[200];
+
+        if (km_cpl_str(src, "", "received_at", 1, 40, 0, &s, reason, err,
+                       errlen))
+                return KM_EINPUT;
+        if (km_parse_rfc3339(s, &c->received_at))
+                return km_cpl_reject(reason, err, errlen, "invalid_field",
+                                     "received_at",
+                                     "received_at is not an RFC 3339 time");
+        if (c->received_at < 946684800 || c->received_at >= 4133980800)
+                return km_cpl_reject(reason, err, errlen, "invalid_field",
+                                     "received_at",
+                                     "received_at outside 2000..2100");
+        if (c->received_at > now + conf->future_skew_s) {
+                snprintf(detail, sizeof(detail),
+                         "received_at is %lld s in the future",
+                         (long long)(c->received_at - now));
+                return km_cpl_reject(reason, err, errlen, "invalid_field",
+                                     "received_at", detail);
+        }
+        km_fmt_rfc3339(c->received_at, c->received_at_str,
+                       sizeof(c->received_at_str));
+        json_object_set_new(dst, "received_at",
+                            json_string(c->received_at_str));
+        return 0;
+}
+
+/* lat and long: both or neither, in range. */
+static int km_cpl_geo(json_t *src, struct km_complaint *c, json_t *dst,
+                      char *reason, char *err, size_t errlen)
+{
+        int present;
+
+        if (km_cpl_number(src, "lat", -90, 90, &present, &c->lat, reason, err,
+                          errlen))
+                return KM_EINPUT;
+        c->has_geo = present;
+        if (km_cpl_number(src, "long", -180, 180, &present, &c->lon, reason,
+                          err, errlen))
+                return KM_EINPUT;
+        if (c->has_geo != present)
+                return km_cpl_reject(reason, err, errlen, "invalid_field",
+                                     "lat", "lat and long go together");
+        if (c->has_geo) {
+                json_object_set_new(dst, "lat", json_real(c->lat));
+                json_object_set_new(dst, "long", json_real(c->lon));
+        }
+        return 0;
+}
+
+/* The id: derived from (source, external_id) when there is one (a given
+ * id must then match), else the given lower-case UUID, else (lenient
+ * mode) a random one. */
+static int km_cpl_id(json_t *dst, const char *id_in, int mode,
+                     struct km_complaint *c, char *reason, char *err,
+                     size_t errlen)
+{
+        const char *s;
+
+        s = json_string_value(json_object_get(dst, "external_id"));
+        if (s) {
+                km_id_derive(json_string_value(json_object_get(dst, "source")),
+                             s, c->id);
+                if (id_in && strcmp(id_in, c->id) != 0)
+                        return km_cpl_reject(reason, err, errlen,
+                                             "invalid_field", "id",
+                                             "id does not match source and "
+                                             "external_id");
+        } else if (id_in) {
+                if (!km_id_valid(id_in))
+                        return km_cpl_reject(reason, err, errlen,
+                                             "invalid_field", "id",
+                                             "id must be a lower-case UUID");
+                memcpy(c->id, id_in, KM_ID_LEN);
+        } else if (mode & KM_CPL_STRICT) {
+                return km_cpl_reject(reason, err, errlen, "missing_field", "id",
+                                     "id is required");
+        } else {
+                km_id_random(c->id);
+        }
+        return 0;
+}
+
 /* Validate src into the canonical object c->root.  Split from
  * km_complaint_from_json so that one owns and the other works. */
 static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
@@ -339,8 +429,6 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
 {
         json_t *dst = c->root, *v;
         const char *key, *s, *id_in = NULL;
-        char detail[200];
-        int present;
 
         if (!json_is_object(src))
                 return km_cpl_reject(reason, err, errlen, "wrong_type", "root",
@@ -393,28 +481,8 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
         if (s)
                 json_object_set(dst, "channel",
                                 json_object_get(src, "channel"));
-        if (km_cpl_str(src, "", "received_at", 1, 40, 0, &s, reason, err,
-                       errlen))
+        if (km_cpl_received(src, conf, now, c, dst, reason, err, errlen))
                 return KM_EINPUT;
-        if (km_parse_rfc3339(s, &c->received_at))
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "received_at",
-                                     "received_at is not an RFC 3339 time");
-        if (c->received_at < 946684800 || c->received_at >= 4133980800)
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "received_at",
-                                     "received_at outside 2000..2100");
-        if (c->received_at > now + conf->future_skew_s) {
-                snprintf(detail, sizeof(detail),
-                         "received_at is %lld s in the future",
-                         (long long)(c->received_at - now));
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "received_at", detail);
-        }
-        km_fmt_rfc3339(c->received_at, c->received_at_str,
-                       sizeof(c->received_at_str));
-        json_object_set_new(dst, "received_at",
-                            json_string(c->received_at_str));
         if (km_cpl_str(src, "", "category", 1, 64, 0, &s, reason, err, errlen))
                 return KM_EINPUT;
         if (km_conf_category(conf, s) == NULL)
@@ -441,20 +509,8 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
         if (s)
                 json_object_set(dst, "building_id",
                                 json_object_get(src, "building_id"));
-        if (km_cpl_number(src, "lat", -90, 90, &present, &c->lat, reason, err,
-                          errlen))
+        if (km_cpl_geo(src, c, dst, reason, err, errlen))
                 return KM_EINPUT;
-        c->has_geo = present;
-        if (km_cpl_number(src, "long", -180, 180, &present, &c->lon, reason,
-                          err, errlen))
-                return KM_EINPUT;
-        if (c->has_geo != present)
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "lat", "lat and long go together");
-        if (c->has_geo) {
-                json_object_set_new(dst, "lat", json_real(c->lat));
-                json_object_set_new(dst, "long", json_real(c->lon));
-        }
         if (km_cpl_contact(src, dst, &c->has_contact, reason, err, errlen))
                 return KM_EINPUT;
         if (km_cpl_media(src, dst, reason, err, errlen))
@@ -467,28 +523,8 @@ static int km_cpl_validate(json_t *src, const struct km_conf *conf, int mode,
         c->emergency = v && json_is_true(v);
         json_object_set_new(dst, "emergency", json_boolean(c->emergency));
 
-        /* The id: derived from (source, external_id) when there is one. */
-        s = json_string_value(json_object_get(dst, "external_id"));
-        if (s) {
-                km_id_derive(json_string_value(json_object_get(dst, "source")),
-                             s, c->id);
-                if (id_in && strcmp(id_in, c->id) != 0)
-                        return km_cpl_reject(reason, err, errlen,
-                                             "invalid_field", "id",
-                                             "id does not match source and "
-                                             "external_id");
-        } else if (id_in) {
-                if (!km_id_valid(id_in))
-                        return km_cpl_reject(reason, err, errlen,
-                                             "invalid_field", "id",
-                                             "id must be a lower-case UUID");
-                memcpy(c->id, id_in, KM_ID_LEN);
-        } else if (mode & KM_CPL_STRICT) {
-                return km_cpl_reject(reason, err, errlen, "missing_field", "id",
-                                     "id is required");
-        } else {
-                km_id_random(c->id);
-        }
+        if (km_cpl_id(dst, id_in, mode, c, reason, err, errlen))
+                return KM_EINPUT;
         json_object_set_new(dst, "id", json_string(c->id));
 
         /* Borrowed pointers into dst, which the complaint owns. */
