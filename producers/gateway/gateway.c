@@ -15,7 +15,9 @@
  * acknowledged the complaint (503 when it cannot), and a resubmission with
  * the same external_id from the same source answers the same id without
  * publishing again.  One thread per connection (libmicrohttpd); one
- * producer shared by all, its delivery reports served by a poller thread.
+ * producer shared by all, its delivery reports served by a poller thread;
+ * the published complaints' rows written by the recorder threads
+ * (gateway_record.c), a batch per commit.
  * SIGINT/SIGTERM: stop accepting, finish the requests in progress, flush,
  * exit 0.  Exit codes: 0 stopped cleanly, 1 runtime failure (cannot
  * listen, producer), 2 usage or configuration.
@@ -148,6 +150,22 @@ static void *gateway_poller(void *arg)
         return NULL;
 }
 
+/* @returns 1 if kafka { } (or -X) sets one of the properties. */
+static int gateway_kafka_given(const struct km_conf *conf, const char *a,
+                               const char *b)
+{
+        for (size_t i = 0; i < conf->nkafka; i++)
+                if (!strcmp(conf->kafka_keys[i], a) ||
+                    (b && !strcmp(conf->kafka_keys[i], b)))
+                        return 1;
+        return 0;
+}
+
+/* The complaints' producer.  Each POST waits for its own message, so a
+ * message is sent at once (linger 1 ms) and the POSTs that arrive while a
+ * produce request is at the broker go together in the next one (one
+ * request in flight): at 32 concurrent POSTs the broker sees a few
+ * requests, not one per POST.  kafka { } overrides both. */
 static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
                                     size_t errlen)
 {
@@ -155,6 +173,11 @@ static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
                 km_kafka_conf_new(gw->conf, &gw->counts, err, errlen);
         char tmo[32], errstr[512];
         rd_kafka_t *rk;
+        int linger = gateway_kafka_given(gw->conf, "linger.ms",
+                                         "queue.buffering.max.ms");
+        int inflight = gateway_kafka_given(
+                gw->conf, "max.in.flight.requests.per.connection",
+                "max.in.flight");
 
         if (kc == NULL)
                 return NULL;
@@ -165,8 +188,12 @@ static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
                               sizeof(errstr)) != RD_KAFKA_CONF_OK ||
             rd_kafka_conf_set(kc, "message.timeout.ms", tmo, errstr,
                               sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-            rd_kafka_conf_set(kc, "linger.ms", "1", errstr, sizeof(errstr)) !=
-                    RD_KAFKA_CONF_OK) {
+            (!linger &&
+             rd_kafka_conf_set(kc, "linger.ms", "1", errstr, sizeof(errstr)) !=
+                     RD_KAFKA_CONF_OK) ||
+            (!inflight &&
+             rd_kafka_conf_set(kc, "max.in.flight.requests.per.connection", "1",
+                               errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)) {
                 rd_kafka_conf_destroy(kc);
                 km_err_set(err, errlen, KM_ECONFIG, "kafka: %s", errstr);
                 return NULL;
@@ -209,6 +236,10 @@ static int gateway_run(struct gateway *gw)
                 goto cleanup;
         }
         polling = 1;
+        if (gateway_record_start(gw, err, sizeof(err))) {
+                km_log_error("%s", err);
+                goto cleanup;
+        }
         if (gateway_http_start(gw, &d, &port, err, sizeof(err))) {
                 km_log_error("%s", err);
                 goto cleanup;
@@ -235,6 +266,7 @@ static int gateway_run(struct gateway *gw)
 cleanup:
         if (d)
                 MHD_stop_daemon(d); /* waits for requests in progress */
+        gateway_record_stop(gw);    /* their rows are written */
         if (km_kafka_flush(gw->rk, (int)gw->gc->ack_timeout_ms, err,
                            sizeof(err)))
                 km_log_warn("flush: %s", err);

@@ -70,6 +70,18 @@ struct gateway_ack {
         int refs;
 };
 
+/* The recorder of published complaints' rows (gateway_record.c): the
+ * POSTs waiting for their row's commit, in order, under lock. */
+struct gateway_rec;
+#define GATEWAY_RECORDERS 2 /* one writes while the other's batch fills */
+struct gateway_recorder {
+        pthread_mutex_t lock;
+        pthread_cond_t cond; /* rows for a recorder, or stop */
+        struct gateway_rec *head, **tail;
+        int stop, running;
+        pthread_t thread[GATEWAY_RECORDERS];
+};
+
 struct gateway_bucket {
         int64_t key_id;
         double tokens;
@@ -97,6 +109,7 @@ struct gateway {
         struct km_kafka_counts outbox_counts;
         pthread_mutex_t outbox_lock;
         struct gateway_metrics m;
+        struct gateway_recorder rec;
 };
 
 /* An HTTP answer before rendering. */
@@ -164,6 +177,22 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
 int gateway_produce_wait(struct gateway *gw, const char *topic, const char *key,
                          const char *payload, char *err, size_t errlen);
 void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque);
+
+/* gateway_record.c */
+/* gateway_requests' columns a POST gives (gateway_record's p[]): id,
+ * source, external_id, api_key_id, service_code, description, address,
+ * building_id, lat, long, media_url, requested_at. */
+#define GATEWAY_REC_NPARAMS 12
+/* Start the recorder thread.  @returns 0 or KM_EFATAL with err. */
+int gateway_record_start(struct gateway *gw, char *err,
+                         size_t errlen) KM_MUSTCHECK;
+/* Write what is queued, then stop it (after the HTTP daemon stopped). */
+void gateway_record_stop(struct gateway *gw);
+/* The row p[GATEWAY_REC_NPARAMS] of a published complaint, published_at
+ * now, committed (with the rows of the POSTs acknowledged meanwhile) when
+ * it returns.  @returns 0 or the database's KM_E* with err. */
+int gateway_record(struct gateway *gw, const char *const *p, char *err,
+                   size_t errlen) KM_MUSTCHECK;
 
 /* gateway_update.c */
 /* "IN_PROGRESS" ... for a task event (FixMyStreet's extended statuses) */
