@@ -30,6 +30,7 @@
 
 #include "gateway.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
@@ -298,38 +299,24 @@ int main(int argc, char **argv)
         struct gateway_conf_x gcx;
         struct gateway_conf *gcp = &gcx.gc;
         struct gateway gw;
-        enum km_log_level lvl = KM_LOG_INFO;
-        char err[512];
         int rc;
 
         memset(&gcx, 0, sizeof(gcx));
         memset(&gw, 0, sizeof(gw));
-        if (km_conf_main(&conf, "gateway", gateway_keys, &gcx, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-gateway: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump || conf.nargs ||
-            (strcmp(gcp->lang, "ru") && strcmp(gcp->lang, "en")) ||
+        if (km_main_conf(&conf, "komek-gateway", gateway_keys, &gcx, argc, argv,
+                         gateway_usage, 0, &rc))
+                return rc;
+        if ((strcmp(gcp->lang, "ru") && strcmp(gcp->lang, "en")) ||
             gateway_public_unknown(&conf, gcp->public_services) ||
             strspn(gcp->client_id_attributes,
                    "abcdefghijklmnopqrstuvwxyz0123456789_,") !=
                     strlen(gcp->client_id_attributes)) {
-                rc = conf.help || conf.dump ? 0 : 2;
-                if (conf.help)
-                        gateway_usage(&conf);
-                else if (conf.dump)
-                        km_conf_dump(&conf, stdout);
-                else
-                        fprintf(stderr, "komek-gateway: unexpected argument, "
-                                        "gateway.lang not ru/en or "
-                                        "gateway.public_services names an "
-                                        "unknown service, or "
-                                        "gateway.client_id_attributes is not "
-                                        "a list of [a-z0-9_] names\n");
+                fprintf(stderr, "komek-gateway: gateway.lang not ru/en or "
+                                "gateway.public_services names an unknown "
+                                "service, or gateway.client_id_attributes "
+                                "is not a list of [a-z0-9_] names\n");
                 km_conf_destroy(&conf);
-                return rc;
+                return 2;
         }
         if (getenv("KOMEK_VOTE_SALT") && *getenv("KOMEK_VOTE_SALT")) {
                 free(gcp->vote_salt);
@@ -342,9 +329,7 @@ int main(int argc, char **argv)
                 km_conf_destroy(&conf);
                 return 2;
         }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-gateway", lvl, conf.log_json);
-        km_sig_install();
+        km_main_start(&conf, "komek-gateway", 0);
         gw.conf = &conf;
         gw.gc = gcp;
         gateway_http_per_ip_connections = gcx.per_ip_connections;
