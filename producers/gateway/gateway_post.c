@@ -339,10 +339,10 @@ static void gateway_store(struct gateway *gw, const struct km_complaint *c,
                 return;
         }
         p[0] = c->id;
-        r = km_pg_exec(slot->conn,
-                       "SELECT published_at IS NOT NULL FROM "
-                       "gateway_requests WHERE id = $1",
-                       1, p, &res, err, sizeof(err));
+        r = km_pg_exec_prepared(slot->conn, "gateway_published",
+                                "SELECT published_at IS NOT NULL FROM "
+                                "gateway_requests WHERE id = $1",
+                                1, p, &res, err, sizeof(err));
         km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
         if (r) {
                 km_obs_pg_error(gw->m.reg, r);

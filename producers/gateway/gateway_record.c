@@ -108,17 +108,18 @@ static void gateway_rec_write(struct gateway *gw, struct gateway_rec *list,
         if (n > 1 && (json = gateway_rec_json(list)) != NULL) {
                 const char *p[1] = {json};
 
-                r = km_pg_exec(slot->conn, GATEWAY_REC_MANY, 1, p, NULL, err,
-                               sizeof(err));
+                r = km_pg_exec_prepared(slot->conn, "gateway_rec_many",
+                                        GATEWAY_REC_MANY, 1, p, NULL, err,
+                                        sizeof(err));
                 free(json);
                 if (r != KM_EINPUT)
                         goto done;
         }
         /* one row, or a batch refused for its data: row by row */
         for (struct gateway_rec *x = list; x; x = x->next) {
-                x->r = km_pg_exec(slot->conn, GATEWAY_REC_ONE,
-                                  GATEWAY_REC_NPARAMS, x->p, NULL, x->err,
-                                  sizeof(x->err));
+                x->r = km_pg_exec_prepared(slot->conn, "gateway_rec_one",
+                                           GATEWAY_REC_ONE, GATEWAY_REC_NPARAMS,
+                                           x->p, NULL, x->err, sizeof(x->err));
                 km_obs_pg_error(gw->m.reg, x->r);
         }
         km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
