@@ -12,6 +12,7 @@
 #     Targets: POST >= 0.25x GET /services, POST p99 <= 50 ms.
 # usage: bench/gateway.sh [BIN_DIR]   (after make up; uses the shared broker
 # and a scratch schema of the test database, dropped at the end)
+#        BENCH_GW_ARGS="-X linger.ms=5": more flags for komek-gateway
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -40,9 +41,14 @@ cleanup() {
 trap cleanup EXIT
 HZ=$(getconf CLK_TCK)
 broker=$(cat .run/kafka/kafka.pid 2>/dev/null || pgrep -f "kafka.Kafka.*$ROOT" | head -1 || true)
-# the PostgreSQL server's processes: the postmaster and its children
-pg_pid=$(psql -Atq "$KOMEK_PG_TEST_CONNINFO" -c "SELECT pg_backend_pid()")
-pg_main=$(awk '{ print $4 }' "/proc/$pg_pid/stat" 2>/dev/null || echo 0) # the backend's parent
+# the PostgreSQL server's processes: the postmaster and its children.
+# The postmaster is a backend's parent, read while that backend lives (a
+# session kept open a second; psql -c's backend is gone when it returns).
+{ echo "SELECT pg_backend_pid();"; sleep 1; } | psql -Atq "$KOMEK_PG_TEST_CONNINFO" >"$work/backend" &
+for _ in $(seq 100); do [ -s "$work/backend" ] && break; sleep 0.02; done
+pg_main=$(awk '{ print $4 }' "/proc/$(cat "$work/backend")/stat" 2>/dev/null || echo 0)
+wait $!
+[ "$pg_main" != 0 ] || echo "gateway bench: PostgreSQL's processes not found: its CPU reads 0" >&2
 # CPU ticks (user + system) of processes, live ones only; children that
 # have exited (earlier backends) count in their parent's cutime/cstime
 ticks() {
@@ -64,7 +70,8 @@ export KOMEK_PG_CONNINFO="$KOMEK_PG_TEST_CONNINFO options='-csearch_path=$schema
 "$BIN/komek-admin" --log-level warn migrate
 key=$("$BIN/komek-keys" --log-level warn add --source bench --rate 1000000)
 "$BIN/komek-admin" --log-level warn --set "topics.complaints=$tag-gateway" topics
-"$BIN/komek-gateway" --log-level warn --port 0 --port-file "$work/port" \
+# shellcheck disable=SC2086 # BENCH_GW_ARGS: words
+"$BIN/komek-gateway" ${BENCH_GW_ARGS:-} --log-level warn --port 0 --port-file "$work/port" \
         --set "topics.complaints=$tag-gateway" 2>"$work/gateway.log" &
 gw_pid=$!
 for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.1; done

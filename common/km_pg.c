@@ -91,12 +91,10 @@ static int km_pg_classify(PGconn *conn, PGresult *res)
         return KM_EFATAL;
 }
 
-int km_pg_exec(PGconn *conn, const char *sql, int nparams,
-               const char *const *params, PGresult **res, char *err,
-               size_t errlen)
+/* r (consumed) as km_pg_exec's result. */
+static int km_pg_result(PGconn *conn, PGresult *r, PGresult **res, char *err,
+                        size_t errlen)
 {
-        PGresult *r =
-                PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
         ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
         if (res)
@@ -119,6 +117,35 @@ int km_pg_exec(PGconn *conn, const char *sql, int nparams,
                 PQclear(r);
                 return code;
         }
+}
+
+int km_pg_exec(PGconn *conn, const char *sql, int nparams,
+               const char *const *params, PGresult **res, char *err,
+               size_t errlen)
+{
+        return km_pg_result(
+                conn,
+                PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0),
+                res, err, errlen);
+}
+
+int km_pg_exec_prepared(PGconn *conn, const char *name, const char *sql,
+                        int nparams, const char *const *params, PGresult **res,
+                        char *err, size_t errlen)
+{
+        PGresult *r =
+                PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+        const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+        if (state && strcmp(state, "26000") == 0) { /* not on conn yet */
+                PQclear(r);
+                r = PQprepare(conn, name, sql, nparams, NULL);
+                if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+                        return km_pg_result(conn, r, res, err, errlen);
+                PQclear(r);
+                r = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+        }
+        return km_pg_result(conn, r, res, err, errlen);
 }
 
 int km_pg_begin(PGconn *conn, char *err, size_t errlen)

@@ -40,6 +40,16 @@ int km_pg_exec(PGconn *conn, const char *sql, int nparams,
                const char *const *params, PGresult **res, char *err,
                size_t errlen) KM_MUSTCHECK;
 
+/**
+ * @brief km_pg_exec of the statement prepared on conn as name (parsed and
+ * planned once per connection, not per call): prepared from sql first
+ * when conn does not have it yet (the server's 26000).  Outside a
+ * transaction only (that first attempt's error would abort it).
+ */
+int km_pg_exec_prepared(PGconn *conn, const char *name, const char *sql,
+                        int nparams, const char *const *params, PGresult **res,
+                        char *err, size_t errlen) KM_MUSTCHECK;
+
 /** @brief BEGIN / COMMIT / ROLLBACK. */
 int km_pg_begin(PGconn *conn, char *err, size_t errlen) KM_MUSTCHECK;
 int km_pg_commit(PGconn *conn, char *err, size_t errlen) KM_MUSTCHECK;

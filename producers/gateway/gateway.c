@@ -15,7 +15,9 @@
  * acknowledged the complaint (503 when it cannot), and a resubmission with
  * the same external_id from the same source answers the same id without
  * publishing again.  One thread per connection (libmicrohttpd); one
- * producer shared by all, its delivery reports served by a poller thread.
+ * producer shared by all, its delivery reports served by a poller thread;
+ * the published complaints' rows written by the recorder threads
+ * (gateway_record.c), a batch per commit.
  * SIGINT/SIGTERM: stop accepting, finish the requests in progress, flush,
  * exit 0.  Exit codes: 0 stopped cleanly, 1 runtime failure (cannot
  * listen, producer), 2 usage or configuration.
@@ -28,6 +30,7 @@
 
 #include "gateway.h"
 #include "km_log.h"
+#include "km_main.h"
 #include "km_pg.h"
 #include "km_sig.h"
 #include "km_util.h"
@@ -148,6 +151,22 @@ static void *gateway_poller(void *arg)
         return NULL;
 }
 
+/* @returns 1 if kafka { } (or -X) sets one of the properties. */
+static int gateway_kafka_given(const struct km_conf *conf, const char *a,
+                               const char *b)
+{
+        for (size_t i = 0; i < conf->nkafka; i++)
+                if (!strcmp(conf->kafka_keys[i], a) ||
+                    (b && !strcmp(conf->kafka_keys[i], b)))
+                        return 1;
+        return 0;
+}
+
+/* The complaints' producer.  Each POST waits for its own message, so a
+ * message is sent at once (linger 1 ms) and the POSTs that arrive while a
+ * produce request is at the broker go together in the next one (one
+ * request in flight): at 32 concurrent POSTs the broker sees a few
+ * requests, not one per POST.  kafka { } overrides both. */
 static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
                                     size_t errlen)
 {
@@ -155,6 +174,11 @@ static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
                 km_kafka_conf_new(gw->conf, &gw->counts, err, errlen);
         char tmo[32], errstr[512];
         rd_kafka_t *rk;
+        int linger = gateway_kafka_given(gw->conf, "linger.ms",
+                                         "queue.buffering.max.ms");
+        int inflight = gateway_kafka_given(
+                gw->conf, "max.in.flight.requests.per.connection",
+                "max.in.flight");
 
         if (kc == NULL)
                 return NULL;
@@ -165,8 +189,12 @@ static rd_kafka_t *gateway_producer(struct gateway *gw, char *err,
                               sizeof(errstr)) != RD_KAFKA_CONF_OK ||
             rd_kafka_conf_set(kc, "message.timeout.ms", tmo, errstr,
                               sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-            rd_kafka_conf_set(kc, "linger.ms", "1", errstr, sizeof(errstr)) !=
-                    RD_KAFKA_CONF_OK) {
+            (!linger &&
+             rd_kafka_conf_set(kc, "linger.ms", "1", errstr, sizeof(errstr)) !=
+                     RD_KAFKA_CONF_OK) ||
+            (!inflight &&
+             rd_kafka_conf_set(kc, "max.in.flight.requests.per.connection", "1",
+                               errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)) {
                 rd_kafka_conf_destroy(kc);
                 km_err_set(err, errlen, KM_ECONFIG, "kafka: %s", errstr);
                 return NULL;
@@ -209,6 +237,10 @@ static int gateway_run(struct gateway *gw)
                 goto cleanup;
         }
         polling = 1;
+        if (gateway_record_start(gw, err, sizeof(err))) {
+                km_log_error("%s", err);
+                goto cleanup;
+        }
         if (gateway_http_start(gw, &d, &port, err, sizeof(err))) {
                 km_log_error("%s", err);
                 goto cleanup;
@@ -235,6 +267,7 @@ static int gateway_run(struct gateway *gw)
 cleanup:
         if (d)
                 MHD_stop_daemon(d); /* waits for requests in progress */
+        gateway_record_stop(gw);    /* their rows are written */
         if (km_kafka_flush(gw->rk, (int)gw->gc->ack_timeout_ms, err,
                            sizeof(err)))
                 km_log_warn("flush: %s", err);
@@ -266,38 +299,24 @@ int main(int argc, char **argv)
         struct gateway_conf_x gcx;
         struct gateway_conf *gcp = &gcx.gc;
         struct gateway gw;
-        enum km_log_level lvl = KM_LOG_INFO;
-        char err[512];
         int rc;
 
         memset(&gcx, 0, sizeof(gcx));
         memset(&gw, 0, sizeof(gw));
-        if (km_conf_main(&conf, "gateway", gateway_keys, &gcx, argc, argv, err,
-                         sizeof(err))) {
-                fprintf(stderr, "komek-gateway: %s\n", err);
-                km_conf_destroy(&conf);
-                return 2;
-        }
-        if (conf.help || conf.dump || conf.nargs ||
-            (strcmp(gcp->lang, "ru") && strcmp(gcp->lang, "en")) ||
+        if (km_main_conf(&conf, "komek-gateway", gateway_keys, &gcx, argc, argv,
+                         gateway_usage, 0, &rc))
+                return rc;
+        if ((strcmp(gcp->lang, "ru") && strcmp(gcp->lang, "en")) ||
             gateway_public_unknown(&conf, gcp->public_services) ||
             strspn(gcp->client_id_attributes,
                    "abcdefghijklmnopqrstuvwxyz0123456789_,") !=
                     strlen(gcp->client_id_attributes)) {
-                rc = conf.help || conf.dump ? 0 : 2;
-                if (conf.help)
-                        gateway_usage(&conf);
-                else if (conf.dump)
-                        km_conf_dump(&conf, stdout);
-                else
-                        fprintf(stderr, "komek-gateway: unexpected argument, "
-                                        "gateway.lang not ru/en or "
-                                        "gateway.public_services names an "
-                                        "unknown service, or "
-                                        "gateway.client_id_attributes is not "
-                                        "a list of [a-z0-9_] names\n");
+                fprintf(stderr, "komek-gateway: gateway.lang not ru/en or "
+                                "gateway.public_services names an unknown "
+                                "service, or gateway.client_id_attributes "
+                                "is not a list of [a-z0-9_] names\n");
                 km_conf_destroy(&conf);
-                return rc;
+                return 2;
         }
         if (getenv("KOMEK_VOTE_SALT") && *getenv("KOMEK_VOTE_SALT")) {
                 free(gcp->vote_salt);
@@ -310,9 +329,7 @@ int main(int argc, char **argv)
                 km_conf_destroy(&conf);
                 return 2;
         }
-        km_log_level_parse(conf.log_level, &lvl);
-        km_log_init("komek-gateway", lvl, conf.log_json);
-        km_sig_install();
+        km_main_start(&conf, "komek-gateway", 0);
         gw.conf = &conf;
         gw.gc = gcp;
         gateway_http_per_ip_connections = gcx.per_ip_connections;

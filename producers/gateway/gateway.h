@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "km_conf.h"
+#include "km_err.h"
 #include "km_http.h"
 #include "km_kafka.h"
 #include "km_metrics.h"
@@ -70,6 +71,18 @@ struct gateway_ack {
         int refs;
 };
 
+/* The recorder of published complaints' rows (gateway_record.c): the
+ * POSTs waiting for their row's commit, in order, under lock. */
+struct gateway_rec;
+#define GATEWAY_RECORDERS 2 /* one writes while the other's batch fills */
+struct gateway_recorder {
+        pthread_mutex_t lock;
+        pthread_cond_t cond; /* rows for a recorder, or stop */
+        struct gateway_rec *head, **tail;
+        int stop, running;
+        pthread_t thread[GATEWAY_RECORDERS];
+};
+
 struct gateway_bucket {
         int64_t key_id;
         double tokens;
@@ -97,6 +110,7 @@ struct gateway {
         struct km_kafka_counts outbox_counts;
         pthread_mutex_t outbox_lock;
         struct gateway_metrics m;
+        struct gateway_recorder rec;
 };
 
 /* An HTTP answer before rendering. */
@@ -147,23 +161,44 @@ struct gateway_caller {
  * api_key (the field, else query_key), check (NULL-able: the body's own
  * rules, before any database work), the key (403 when unknown or revoked,
  * 503 when the database is away) and its rate limit (429).  @returns the
- * fields (json_decref them) with *who filled, or NULL with rep set. */
+ * fields (json_decref them) with *who filled, or NULL with rep set.
+ * check @returns 0, or KM_EINPUT with rep set. */
 json_t *gateway_post_admit(struct gateway *gw, const char *ctype,
                            const char *body, size_t len, const char *query_key,
                            int (*check)(json_t *f, struct gateway_reply *rep),
                            struct gateway_caller *who,
-                           struct gateway_reply *rep);
+                           struct gateway_reply *rep) KM_MUSTCHECK;
 /* A form or JSON body as an object of field -> string (a repeated
  * media_url: an array).  @returns it, or NULL with rep set (400/415). */
 json_t *gateway_fields(const char *ctype, const char *body, size_t len,
-                       struct gateway_reply *rep);
+                       struct gateway_reply *rep) KM_MUSTCHECK;
 /* The field's non-empty string value or NULL. */
 const char *gateway_str(json_t *f, const char *k);
 void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                   size_t len, const char *query_key, struct gateway_reply *rep);
+/* Produce payload (copied) to topic and wait for the broker's
+ * acknowledgement (gateway.ack_timeout_ms).  @returns 0 or KM_ERETRY
+ * with err. */
 int gateway_produce_wait(struct gateway *gw, const char *topic, const char *key,
-                         const char *payload, char *err, size_t errlen);
+                         const char *payload, char *err,
+                         size_t errlen) KM_MUSTCHECK;
 void gateway_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque);
+
+/* gateway_record.c */
+/* gateway_requests' columns a POST gives (gateway_record's p[]): id,
+ * source, external_id, api_key_id, service_code, description, address,
+ * building_id, lat, long, media_url, requested_at. */
+#define GATEWAY_REC_NPARAMS 12
+/* Start the recorder thread.  @returns 0 or KM_EFATAL with err. */
+int gateway_record_start(struct gateway *gw, char *err,
+                         size_t errlen) KM_MUSTCHECK;
+/* Write what is queued, then stop it (after the HTTP daemon stopped). */
+void gateway_record_stop(struct gateway *gw);
+/* The row p[GATEWAY_REC_NPARAMS] of a published complaint, published_at
+ * now, committed (with the rows of the POSTs acknowledged meanwhile) when
+ * it returns.  @returns 0 or the database's KM_E* with err. */
+int gateway_record(struct gateway *gw, const char *const *p, char *err,
+                   size_t errlen) KM_MUSTCHECK;
 
 /* gateway_update.c */
 /* "IN_PROGRESS" ... for a task event (FixMyStreet's extended statuses) */
@@ -196,9 +231,10 @@ void gateway_request(struct gateway *gw, const char *id, const char *api_key,
                      int ext, struct gateway_reply *rep);
 
 /* The key of a GET (key NULL-able: the public view).  @returns 0 with
- * *priv (the read_private scope), or -1 with rep set (403, 429, 503). */
+ * *priv (the read_private scope), or with rep set KM_EINPUT (403 unknown
+ * or revoked key, 429 over its rate) or the database's error (503). */
 int gateway_get_key(struct gateway *gw, struct km_pgslot *slot, const char *key,
-                    int *priv, struct gateway_reply *rep);
+                    int *priv, struct gateway_reply *rep) KM_MUSTCHECK;
 /* o[k] = the value at (row, col), or null. */
 void gateway_set_opt(json_t *o, const char *k, PGresult *res, int row, int col);
 /* What an acknowledgement and a re-route say, in gateway.lang. */
@@ -207,7 +243,9 @@ const char *gateway_note_reroute(const struct gateway *gw);
 
 /* gateway_metrics.c */
 void gateway_metrics_init(struct gateway *gw);
-int gateway_metrics_serve(struct gateway *gw, char *err, size_t errlen);
+/* @returns 0 or km_obs_serve's KM_ECONFIG / KM_EFATAL with err. */
+int gateway_metrics_serve(struct gateway *gw, char *err,
+                          size_t errlen) KM_MUSTCHECK;
 void gateway_metrics_probe(struct gateway *gw);
 int64_t gateway_metrics_now_us(void);
 void gateway_metrics_request(struct gateway *gw, const char *path,
@@ -219,22 +257,29 @@ void gateway_metrics_destroy(struct gateway *gw);
 /* A connection for GET /requests and the updates feed: pg.read_conninfo
  * (a standby) when set, else what gateway_pg_get gives. */
 struct km_pgslot *gateway_pg_get_read(struct gateway *gw, char *err,
-                                      size_t errlen);
-struct km_pgslot *gateway_pg_get(struct gateway *gw, char *err, size_t errlen);
+                                      size_t errlen) KM_MUSTCHECK;
+/* A connection of pg.conninfo's pool (km_pgpool_get): NULL with err. */
+struct km_pgslot *gateway_pg_get(struct gateway *gw, char *err,
+                                 size_t errlen) KM_MUSTCHECK;
 int gateway_pg_has_tasks(struct km_pgslot *slot);
 /* The key's row from the cache, else from the database (a pool connection
  * taken only then).  @returns 0, KM_EINPUT for an unknown or revoked key,
  * or the database's error (KM_ERETRY...). */
 int gateway_key_admit(struct gateway *gw, const char *key,
-                      struct gateway_caller *who, char *err, size_t errlen);
+                      struct gateway_caller *who, char *err,
+                      size_t errlen) KM_MUSTCHECK;
 /* The key's id, source, channel (api_keys.channel, migration 094) and rate
  * limit: the cache, else a query on conn. */
 int gateway_key_lookup(PGconn *conn, const char *key, int64_t *id, char *source,
                        size_t slen, char *channel, size_t clen, int64_t *rate,
-                       char *err, size_t errlen);
+                       char *err, size_t errlen) KM_MUSTCHECK;
+/* The key's id, rate limit and whether it has scope, from the database.
+ * @returns 0, KM_EINPUT for an unknown or revoked key, or the database's
+ * error. */
 int gateway_key_read(PGconn *conn, const char *key, const char *scope,
                      int64_t *id, int64_t *rate, int *has_scope, char *err,
-                     size_t errlen);
+                     size_t errlen) KM_MUSTCHECK;
+/* @returns 1 and one token taken, or 0: over the key's rate. */
 int gateway_rate_take(struct gateway *gw, int64_t key_id, int64_t per_min);
 void gateway_pool_destroy(struct gateway *gw);
 

@@ -26,7 +26,7 @@
 #include "km_utf8.h"
 #include "km_util.h"
 
-/* Add field k = val (copied) to f.  @returns 0 or -1 with rep set. */
+/* Add field k = val (copied) to f.  @returns 0 or KM_EINPUT with rep set. */
 static int gateway_field_add(json_t *f, const char *k, const char *val,
                              struct gateway_reply *rep)
 {
@@ -51,7 +51,7 @@ static int gateway_field_add(json_t *f, const char *k, const char *val,
         if (m) {
                 gateway_error(rep, 400,
                               "%.40s: duplicate_key (field given twice)", k);
-                return -1;
+                return KM_EINPUT;
         }
         json_object_set_new(f, k, json_string(val));
         return 0;
@@ -109,7 +109,7 @@ static size_t gateway_find(const char *h, size_t hl, const char *n, size_t nl)
         return hl;
 }
 
-/* multipart/form-data into f.  @returns 0 or -1 with rep set. */
+/* multipart/form-data into f.  @returns 0 or KM_EINPUT with rep set. */
 static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                              size_t len, struct gateway_reply *rep)
 {
@@ -124,7 +124,7 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                 gateway_error(rep, 400,
                               "multipart: invalid_encoding (no "
                               "boundary of 1 to 70 characters)");
-                return -1;
+                return KM_EINPUT;
         }
         dl = (size_t)snprintf(delim, sizeof(delim), "--%s", bnd);
         pos = gateway_find(body, len, delim, dl);
@@ -132,7 +132,7 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                 size_t hs, he, cs, ce, next;
 
                 if (pos >= len || len - pos < dl + 2) {
-                        r = -1; /* no closing delimiter */
+                        r = KM_EINPUT; /* no closing delimiter */
                         break;
                 }
                 pos += dl;
@@ -142,7 +142,7 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                  * up to an empty line (CRLF, or LF from lax clients) */
                 hs = pos + gateway_find(body + pos, len - pos, "\n", 1) + 1;
                 if (hs > len) {
-                        r = -1;
+                        r = KM_EINPUT;
                         break;
                 }
                 he = hs + gateway_find(body + hs, len - hs, "\r\n\r\n", 4);
@@ -152,12 +152,12 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                         cs = he + 2;
                 }
                 if (he >= len) {
-                        r = -1;
+                        r = KM_EINPUT;
                         break;
                 }
                 next = cs + gateway_find(body + cs, len - cs, delim, dl);
                 if (next >= len) {
-                        r = -1;
+                        r = KM_EINPUT;
                         break;
                 }
                 ce = next; /* the line break before the delimiter is not
@@ -173,7 +173,7 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                                       "multipart: invalid_encoding "
                                       "(a part without a name)");
                         free(files);
-                        return -1;
+                        return KM_EINPUT;
                 }
                 if (gateway_hparam(body + hs, he - hs, "filename", fname,
                                    sizeof(fname))) {
@@ -195,14 +195,14 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                                               "invalid_encoding: a multipart "
                                               "field is not UTF-8");
                                 free(files);
-                                return -1;
+                                return KM_EINPUT;
                         }
                         val = km_xasprintf("%.*s", (int)(ce - cs), body + cs);
                         r = gateway_field_add(f, name, val, rep);
                         free(val);
                         if (r) {
                                 free(files);
-                                return -1;
+                                return KM_EINPUT;
                         }
                 }
                 pos = next;
@@ -213,7 +213,7 @@ static int gateway_multipart(json_t *f, const char *ctype, const char *body,
                               "or the closing boundary is "
                               "missing)");
                 free(files);
-                return -1;
+                return KM_EINPUT;
         }
         if (nfiles) {
                 const char *d =

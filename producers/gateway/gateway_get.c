@@ -266,13 +266,13 @@ int gateway_get_key(struct gateway *gw, struct km_pgslot *slot, const char *key,
                              err, sizeof(err));
         if (r == KM_EINPUT) {
                 gateway_error(rep, 403, "invalid api_key");
-                return -1;
+                return KM_EINPUT;
         }
         if (r) {
                 km_obs_pg_error(gw->m.reg, r);
                 km_log_error("api_keys: %s", err);
                 gateway_error(rep, 503, "database unavailable, try again");
-                return -1;
+                return r;
         }
         if (!gateway_rate_take(gw, id, rate)) {
                 gateway_error(rep, 429,
@@ -280,7 +280,7 @@ int gateway_get_key(struct gateway *gw, struct km_pgslot *slot, const char *key,
                               "exceeded",
                               (long long)rate);
                 rep->retry_after = (int)(60 / rate) + 1;
-                return -1;
+                return KM_EINPUT;
         }
         return 0;
 }

@@ -12,12 +12,13 @@
  * Idempotency: with external_id (or, without it, the client's own id in
  * an attribute named by gateway.client_id_attributes, FixMyStreet's
  * attribute[fixmystreet_id]) the complaint id is
- * km_id_derive(source of the key, external_id).  A row in gateway_requests
- * is written before publishing and marked published after the broker's
- * acknowledgement; a POST whose id has a published row answers 201 with
- * that id and publishes nothing.  (Two identical POSTs racing before the
- * first is acknowledged may both publish: the same id twice, which every
- * consumer deduplicates.)
+ * km_id_derive(source of the key, external_id).  A POST first reads
+ * whether its id has a published gateway_requests row: then it answers
+ * 201 with that id and publishes nothing.  Else it publishes, and after
+ * the broker's acknowledgement its row is written as published (batched
+ * with the concurrent POSTs' rows, gateway_record.c) and committed before
+ * the 201.  (Two identical POSTs racing before the first is recorded may
+ * both publish: the same id twice, which every consumer deduplicates.)
  */
 #include <math.h>
 #include <stdio.h>
@@ -315,19 +316,57 @@ static void gateway_reject(struct gateway_reply *rep, const char *reason,
                 gateway_error(rep, 400, "%s (%s)", reason, detail);
 }
 
-/* Record, publish, mark published.  The complaint is valid. */
-static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
-                          const struct km_complaint *c, int64_t key_id,
-                          json_t *f, struct gateway_reply *rep)
+/* Check, publish, record.  The complaint is valid.  No connection is
+ * held while waiting for the broker. */
+static void gateway_store(struct gateway *gw, const struct km_complaint *c,
+                          int64_t key_id, json_t *f, struct gateway_reply *rep)
 {
-        PGconn *conn = (*slotp)->conn;
+        struct km_pgslot *slot;
         char kid[24], lat[32], lon[32], err[512], parts[300];
         const char *addr = json_string_value(
                 json_object_get(json_object_get(c->root, "address"), "text"));
-        const char *p[12];
+        const char *p[GATEWAY_REC_NPARAMS];
         PGresult *res = NULL;
-        int r;
+        int r, known;
 
+        /* Published already?  A read: nothing is written before the
+         * broker's acknowledgement (a complaint that is not published
+         * leaves no row).  The database away: 503, nothing published. */
+        slot = gateway_pg_get(gw, err, sizeof(err));
+        if (slot == NULL) {
+                km_log_error("database: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                return;
+        }
+        p[0] = c->id;
+        r = km_pg_exec_prepared(slot->conn, "gateway_published",
+                                "SELECT published_at IS NOT NULL FROM "
+                                "gateway_requests WHERE id = $1",
+                                1, p, &res, err, sizeof(err));
+        km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
+        if (r) {
+                km_obs_pg_error(gw->m.reg, r);
+                km_log_error("gateway_requests: %s", err);
+                gateway_error(rep, 503, "database unavailable, try again");
+                return;
+        }
+        known = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+        if (known) {
+                pthread_mutex_lock(&gw->lock);
+                gw->replayed++;
+                pthread_mutex_unlock(&gw->lock);
+                km_metric_add(gw->m.duplicate, 1);
+                rep->status = 201; /* the same complaint: nothing new */
+                return;
+        }
+        if (gateway_publish(gw, c, err, sizeof(err))) {
+                km_log_warn("complaint %s not published: %s", c->id, err);
+                gateway_error(rep, 503,
+                              "complaint not stored: the message broker is "
+                              "unavailable, try again");
+                return;
+        }
         snprintf(kid, sizeof(kid), "%lld", (long long)key_id);
         snprintf(lat, sizeof(lat), "%.10g", c->lat);
         snprintf(lon, sizeof(lon), "%.10g", c->lon);
@@ -341,7 +380,6 @@ static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
                          c->apartment ? c->apartment : "");
                 addr = parts;
         }
-        p[0] = c->id;
         p[1] = c->source;
         p[2] = c->external_id;
         p[3] = kid;
@@ -356,61 +394,16 @@ static void gateway_store(struct gateway *gw, struct km_pgslot **slotp,
                 p[10] = json_string_value(
                         json_array_get(json_object_get(f, "media_url"), 0));
         p[11] = c->received_at_str;
-        /* One round trip: record it unless known, and say whether the
-         * known row is already published (the CTE's snapshot does not see
-         * its own insert, so a new row reads as not published).  Its
-         * commit does not wait for the WAL flush (synchronous_commit off
-         * for this transaction only): a row not yet published means
-         * nothing to any reader (GET /requests and the updates show
-         * published rows only; a resubmission publishes again), and the
-         * mark below is a synchronous commit, which flushes this row's
-         * WAL first.  One flush per POST, not two. */
-        r = km_pg_exec(conn,
-                       "WITH ins AS (INSERT INTO gateway_requests (id, "
-                       "source, external_id, api_key_id, service_code, "
-                       "description, address, building_id, lat, long, "
-                       "media_url, requested_at) VALUES ($1, $2, $3, $4, $5, "
-                       "$6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO "
-                       "NOTHING RETURNING 1) SELECT COALESCE((SELECT "
-                       "published_at IS NOT NULL FROM gateway_requests WHERE "
-                       "id = $1), false), set_config('synchronous_commit', "
-                       "'off', true)",
-                       12, p, &res, err, sizeof(err));
-        if (r) {
-                km_obs_pg_error(gw->m.reg, r);
-                km_log_error("gateway_requests: %s", err);
-                gateway_error(rep, 503, "database unavailable, try again");
-                return;
-        }
-        if (PQgetvalue(res, 0, 0)[0] == 't') {
-                PQclear(res);
-                gw->replayed++;
-                km_metric_add(gw->m.duplicate, 1);
-                rep->status = 201; /* the same complaint: nothing new */
-                return;
-        }
-        PQclear(res);
-        /* no connection held while waiting for the broker */
-        km_pgpool_put(*slotp, 0);
-        *slotp = NULL;
-        if (gateway_publish(gw, c, err, sizeof(err))) {
-                km_log_warn("complaint %s not published: %s", c->id, err);
-                gateway_error(rep, 503,
-                              "complaint not stored: the message broker is "
-                              "unavailable, try again");
-                return;
-        }
-        *slotp = gateway_pg_get(gw, err, sizeof(err));
-        r = *slotp ? km_pg_exec((*slotp)->conn,
-                                "UPDATE gateway_requests SET published_at = "
-                                "now() WHERE id = $1 AND published_at IS NULL",
-                                1, p, NULL, err, sizeof(err))
-                   : KM_ERETRY;
-        km_obs_pg_error(gw->m.reg, *slotp ? r : 0);
+        /* committed (synchronously, with the rows of the POSTs
+         * acknowledged meanwhile) before the 201: a resubmission finds it
+         * and GET /requests shows it */
+        r = gateway_record(gw, p, err, sizeof(err));
         if (r) /* published: the answer stays 201; a resubmission re-sends */
-                km_log_error("complaint %s published but not marked: %s", c->id,
-                             err);
+                km_log_error("complaint %s published but not recorded: %s",
+                             c->id, err);
+        pthread_mutex_lock(&gw->lock);
         gw->created++;
+        pthread_mutex_unlock(&gw->lock);
         km_metric_add(gw->m.out, 1);
         km_metric_set(gw->m.last_commit, (double)km_wall_s());
         rep->status = 201;
@@ -529,7 +522,6 @@ fail:
 void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                   size_t len, const char *query_key, struct gateway_reply *rep)
 {
-        struct km_pgslot *slot = NULL;
         struct km_complaint *c = NULL;
         struct gateway_caller who;
         json_t *f = NULL, *obj = NULL, *item;
@@ -551,13 +543,7 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
                 gateway_reject(rep, reason, err);
                 goto cleanup;
         }
-        slot = gateway_pg_get(gw, err, sizeof(err));
-        if (slot == NULL) {
-                km_log_error("database: %s", err);
-                gateway_error(rep, 503, "database unavailable, try again");
-                goto cleanup;
-        }
-        gateway_store(gw, &slot, c, who.key_id, f, rep);
+        gateway_store(gw, c, who.key_id, f, rep);
         if (rep->status != 201)
                 goto cleanup;
         cat = km_conf_category(gw->conf, c->category);
@@ -576,8 +562,6 @@ void gateway_post(struct gateway *gw, const char *ctype, const char *body,
         rep->item = "request";
         km_log_debug("complaint %s from %s: 201", c->id, who.source);
 cleanup:
-        if (slot)
-                km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
         km_complaint_destroy(c);
         json_decref(obj);
         json_decref(f);

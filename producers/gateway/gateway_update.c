@@ -109,7 +109,7 @@ static char *gateway_update_note(json_t *f)
         return note;
 }
 
-/* Fields refused or accepted: @returns 0 or -1 with rep set. */
+/* Fields refused or accepted: @returns 0 or KM_EINPUT with rep set. */
 static int gateway_update_check(json_t *f, struct gateway_reply *rep)
 {
         const char *key, *st = gateway_str(f, "status");
@@ -126,14 +126,14 @@ static int gateway_update_check(json_t *f, struct gateway_reply *rep)
                                       "%.40s: unknown_field (not a field of "
                                       "a service request update)",
                                       key);
-                        return -1;
+                        return KM_EINPUT;
                 }
         }
         if (!km_id_valid(gateway_str(f, "service_request_id")
                                  ? gateway_str(f, "service_request_id")
                                  : "")) {
                 gateway_error(rep, 404, "no service request with this id");
-                return -1;
+                return KM_EINPUT;
         }
         if (st) {
                 int ok = 0;
@@ -145,7 +145,7 @@ static int gateway_update_check(json_t *f, struct gateway_reply *rep)
                                       "status: invalid_field (OPEN, CLOSED, "
                                       "FIXED, REOPEN or another of the "
                                       "extended statuses)");
-                        return -1;
+                        return KM_EINPUT;
                 }
         }
         if (gateway_str(f, "updated_datetime") &&
@@ -153,14 +153,14 @@ static int gateway_update_check(json_t *f, struct gateway_reply *rep)
                 gateway_error(rep, 400,
                               "updated_datetime: invalid_field (not "
                               "an RFC 3339 time)");
-                return -1;
+                return KM_EINPUT;
         }
         if (gateway_str(f, "update_id") &&
             strlen(gateway_str(f, "update_id")) > 200) {
                 gateway_error(rep, 400,
                               "update_id: invalid_field (at most "
                               "200 bytes)");
-                return -1;
+                return KM_EINPUT;
         }
         return 0;
 }

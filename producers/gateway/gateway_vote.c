@@ -40,31 +40,31 @@ static int gateway_vote_key(struct gateway *gw, const char *key,
 
         if (key == NULL || *key == '\0') {
                 gateway_error(rep, 403, "api_key required");
-                return -1;
+                return KM_EINPUT;
         }
         if ((slot = gateway_pg_get(gw, err, sizeof(err))) == NULL) {
                 km_log_error("database: %s", err);
                 gateway_error(rep, 503, "database unavailable, try again");
-                return -1;
+                return KM_ERETRY;
         }
         r = gateway_key_read(slot->conn, key, "votes", &id, &rate, &has, err,
                              sizeof(err));
         km_pgpool_put(slot, PQstatus(slot->conn) != CONNECTION_OK);
         if (r == KM_EINPUT) {
                 gateway_error(rep, 403, "invalid api_key");
-                return -1;
+                return KM_EINPUT;
         }
         if (r) {
                 km_obs_pg_error(gw->m.reg, r);
                 km_log_error("api_keys: %s", err);
                 gateway_error(rep, 503, "database unavailable, try again");
-                return -1;
+                return r;
         }
         if (!has) {
                 gateway_error(rep, 403,
                               "this api_key may not post votes "
                               "(it lacks the votes scope)");
-                return -1;
+                return KM_EINPUT;
         }
         if (!gateway_rate_take(gw, id, rate)) {
                 gateway_error(rep, 429,
@@ -72,7 +72,7 @@ static int gateway_vote_key(struct gateway *gw, const char *key,
                               "exceeded",
                               (long long)rate);
                 rep->retry_after = (int)(60 / rate) + 1;
-                return -1;
+                return KM_EINPUT;
         }
         return 0;
 }

@@ -7,7 +7,10 @@
  * built from the very complaint the gateway published, at an organisation
  * of the real directory table); 400/403/404/413/415/429 answers in the
  * spec's error shape;
- * a broker that is not there gives 503 and nothing recorded as published.
+ * a broker that is not there gives 503 and nothing recorded as published;
+ * 24 concurrent POSTs (three of each external id, so the recorder's batch
+ * holds the same id twice) each answer 201 with a published row behind it
+ * at once: GET /requests/{id} finds it right after the 201.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -733,6 +737,78 @@ static void test_key_channel(void **state)
         assert_string_equal(w.got[2], "phone");
 }
 
+/* test_post_concurrent: one POST and, after its 201, the GET of its id. */
+#define CONC_N 24
+struct conc {
+        int i, post_status, get_status;
+        char ext[64], id[KM_ID_LEN];
+};
+
+static void *conc_post(void *arg)
+{
+        struct conc *c = arg;
+        char body[512], path[160];
+        struct http_resp r;
+
+        snprintf(body, sizeof(body),
+                 "api_key=%s&service_code=heating&description=c%d&"
+                 "address_string=x&external_id=%s",
+                 key1, c->i, c->ext);
+        if (http_do(gw_port, "POST", "/requests.json", FORM, body, strlen(body),
+                    &r) == 0) {
+                c->post_status = r.status;
+                http_resp_free(&r);
+        }
+        if (c->post_status != 201)
+                return NULL;
+        snprintf(path, sizeof(path), "/requests/%s.json", c->id);
+        if (http_do(gw_port, "GET", path, NULL, NULL, 0, &r) == 0) {
+                c->get_status = r.status;
+                http_resp_free(&r);
+        }
+        return NULL;
+}
+
+static void test_post_concurrent(void **state)
+{
+        struct conc c[CONC_N];
+        pthread_t t[CONC_N];
+        char like[64], got[32];
+        const char *p[1] = {like};
+        PGresult *res;
+
+        (void)state;
+        snprintf(like, sizeof(like), "C-%d-%lld-%%", (int)getpid(),
+                 (long long)km_wall_s());
+        for (int i = 0; i < CONC_N; i++) {
+                memset(&c[i], 0, sizeof(c[i]));
+                c[i].i = i;
+                snprintf(c[i].ext, sizeof(c[i].ext), "%.*s%d",
+                         (int)strlen(like) - 1, like, i % (CONC_N / 3));
+                km_id_derive("webform", c[i].ext, c[i].id);
+        }
+        for (int i = 0; i < CONC_N; i++)
+                assert_int_equal(pthread_create(&t[i], NULL, conc_post, &c[i]),
+                                 0);
+        for (int i = 0; i < CONC_N; i++)
+                pthread_join(t[i], NULL);
+        for (int i = 0; i < CONC_N; i++) {
+                if (c[i].post_status != 201 || c[i].get_status != 200)
+                        fail_msg("POST %d of %s: %d, then GET: %d", i, c[i].ext,
+                                 c[i].post_status, c[i].get_status);
+        }
+        /* one row per external id, every one published */
+        res = PQexecParams(conn,
+                           "SELECT count(*), count(published_at) FROM "
+                           "gateway_requests WHERE external_id LIKE $1",
+                           1, NULL, p, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        snprintf(got, sizeof(got), "%s %s", PQgetvalue(res, 0, 0),
+                 PQgetvalue(res, 0, 1));
+        PQclear(res);
+        assert_string_equal(got, "8 8");
+}
+
 static void test_broker_down(void **state)
 {
         char body[512], ext[64], id[KM_ID_LEN], path[160];
@@ -765,6 +841,7 @@ int main(void)
                 cmocka_unit_test(test_status_from_tasks),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_key_channel),
+                cmocka_unit_test(test_post_concurrent),
                 cmocka_unit_test(test_broker_down),
         };
 

@@ -5,7 +5,10 @@
  * cached (a key added afterwards works at once), a found key is answered
  * from the cache without the database, and after komek-keys revoke the key
  * is refused within the cache's lifetime (the bound: at most that long
- * after the lookup that filled the cache).
+ * after the lookup that filled the cache).  And km_pg_exec_prepared (the
+ * gateway's statements): prepared on a connection's first use, run again
+ * without preparing, each connection its own, errors classified as
+ * km_pg_exec's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,6 +111,66 @@ static void test_cache(void **state)
         PQfinish(conn);
 }
 
+/* The statement's name in pg_prepared_statements of conn (0 or 1). */
+static int prepared_count(PGconn *conn, const char *name)
+{
+        const char *p[1] = {name};
+        PGresult *res = NULL;
+        char err[256];
+        int n;
+
+        assert_int_equal(km_pg_exec(conn,
+                                    "SELECT count(*) FROM "
+                                    "pg_prepared_statements WHERE name = $1",
+                                    1, p, &res, err, sizeof(err)),
+                         0);
+        n = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        return n;
+}
+
+static void test_prepared(void **state)
+{
+        const char *sql = "SELECT $1::int + 1";
+        const char *two[1] = {"2"}, *bad[1] = {"x"};
+        PGconn *a, *b;
+        PGresult *res = NULL;
+        char err[256];
+
+        (void)state;
+        a = PQconnectdb(conninfo);
+        b = PQconnectdb(conninfo);
+        assert_int_equal(PQstatus(a), CONNECTION_OK);
+        assert_int_equal(PQstatus(b), CONNECTION_OK);
+        assert_int_equal(prepared_count(a, "t_plus"), 0);
+        for (int i = 0; i < 2; i++) { /* prepared, then only run */
+                assert_int_equal(km_pg_exec_prepared(a, "t_plus", sql, 1, two,
+                                                     &res, err, sizeof(err)),
+                                 0);
+                assert_string_equal(PQgetvalue(res, 0, 0), "3");
+                PQclear(res);
+                assert_int_equal(prepared_count(a, "t_plus"), 1);
+        }
+        assert_int_equal(prepared_count(b, "t_plus"), 0);
+        assert_int_equal(km_pg_exec_prepared(b, "t_plus", sql, 1, two, NULL,
+                                             err, sizeof(err)),
+                         0);
+        /* 22P02 (not an integer): the input's fault, as km_pg_exec says */
+        assert_int_equal(km_pg_exec_prepared(a, "t_plus", sql, 1, bad, &res,
+                                             err, sizeof(err)),
+                         KM_EINPUT);
+        assert_null(res);
+        assert_non_null(strstr(err, "22P02"));
+        /* a statement that does not prepare: its error, nothing prepared */
+        assert_int_equal(km_pg_exec_prepared(a, "t_bad", "SELECT FROM nosuch",
+                                             0, NULL, NULL, err, sizeof(err)),
+                         KM_EFATAL);
+        assert_non_null(strstr(err, "42P01"));
+        assert_int_equal(prepared_count(a, "t_bad"), 0);
+        PQfinish(a);
+        PQfinish(b);
+}
+
 static int setup(void **state)
 {
         (void)state;
@@ -129,6 +192,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cache),
+                cmocka_unit_test(test_prepared),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
