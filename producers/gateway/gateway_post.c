@@ -91,16 +91,10 @@ static const char *gateway_client_id(json_t *f, const char *attrs)
 }
 
 /* Fields to the model's intake object. @returns a new object or NULL. */
-static json_t *gateway_complaint_obj(json_t *f, const char *source,
-                                     const char *channel,
-                                     const char *client_attrs,
-                                     struct gateway_reply *rep)
+/* Every field one this gateway takes: 0, or -1 with a 400 in rep. */
+static int gateway_obj_known(json_t *f, struct gateway_reply *rep)
 {
-        json_t *o = json_object(), *addr = json_object(), *ct = json_object();
-        const char *key, *s, *first, *last;
-        static const char *const parts[] = {"district", "street", "house",
-                                            "apartment"};
-        char ts[24], *end;
+        const char *key;
         json_t *v;
 
         json_object_foreach (f, key, v) {
@@ -113,9 +107,106 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
                                       "%.40s: unknown_field (not an Open311 "
                                       "field this gateway takes)",
                                       key);
-                        goto fail;
+                        return -1;
                 }
         }
+        return 0;
+}
+
+/* lat and long, when given, as numbers: 0, or -1 with a 400 in rep. */
+static int gateway_obj_geo(json_t *f, json_t *o, struct gateway_reply *rep)
+{
+        const char *s;
+        char *end;
+
+        for (int i = 0; i < 2; i++) {
+                const char *k = i ? "long" : "lat";
+
+                if ((s = gateway_str(f, k)) == NULL)
+                        continue;
+                double d = strtod(s, &end);
+
+                /* NaN and inf parse but json_real refuses them: the
+                 * coordinate would vanish silently */
+                if (*end != '\0' || end == s || !isfinite(d)) {
+                        gateway_error(rep, 400,
+                                      "%s: invalid_field (not a number)", k);
+                        return -1;
+                }
+                json_object_set_new(o, k, json_real(d));
+        }
+        return 0;
+}
+
+/* The model's address: the parts in addr, else address_string, else
+ * address_id, else "lat, long"; set on o.  0, or -1 with a 400 in rep
+ * (Open311 requires one location). */
+static int gateway_obj_location(json_t *f, json_t *o, json_t *addr,
+                                struct gateway_reply *rep)
+{
+        const char *s;
+
+        if ((s = gateway_str(f, "address_string")))
+                json_object_set_new(addr, "text", json_string(s));
+        else if (json_object_size(addr) == 0 && gateway_str(f, "address_id"))
+                json_object_set_new(addr, "text",
+                                    json_string(gateway_str(f, "address_id")));
+        else if (json_object_size(addr) == 0 && json_object_get(o, "lat") &&
+                 json_object_get(o, "long")) {
+                char geo[64];
+
+                snprintf(geo, sizeof(geo), "%.6f, %.6f",
+                         json_real_value(json_object_get(o, "lat")),
+                         json_real_value(json_object_get(o, "long")));
+                json_object_set_new(addr, "text", json_string(geo));
+        }
+        if (json_object_size(addr) == 0) {
+                gateway_error(rep, 400,
+                              "location: missing_field (one of lat+long, "
+                              "address_string or address_id is required)");
+                return -1;
+        }
+        json_object_set(o, "address", addr);
+        return 0;
+}
+
+/* first_name + last_name, phone, email into ct, set on o if any. */
+static void gateway_obj_contact(json_t *f, json_t *o, json_t *ct)
+{
+        const char *s, *first, *last;
+
+        first = gateway_str(f, "first_name");
+        last = gateway_str(f, "last_name");
+        if (first || last) {
+                /* whole, never cut: the model checks its length */
+                char *name = km_xasprintf("%s%s%s", first ? first : "",
+                                          first && last ? " " : "",
+                                          last ? last : "");
+
+                json_object_set_new(ct, "name", json_string(name));
+                free(name);
+        }
+        if ((s = gateway_str(f, "phone")))
+                json_object_set_new(ct, "phone", json_string(s));
+        if ((s = gateway_str(f, "email")))
+                json_object_set_new(ct, "email", json_string(s));
+        if (json_object_size(ct))
+                json_object_set(o, "contact", ct);
+}
+
+static json_t *gateway_complaint_obj(json_t *f, const char *source,
+                                     const char *channel,
+                                     const char *client_attrs,
+                                     struct gateway_reply *rep)
+{
+        json_t *o = json_object(), *addr = json_object(), *ct = json_object();
+        const char *s;
+        static const char *const parts[] = {"district", "street", "house",
+                                            "apartment"};
+        char ts[24];
+
+        if (gateway_obj_known(f, rep))
+                goto fail;
         json_object_set_new(o, "source", json_string(source));
         if ((s = gateway_str(f, "external_id")) ||
             (s = gateway_client_id(f, client_attrs)))
@@ -135,63 +226,13 @@ static json_t *gateway_complaint_obj(json_t *f, const char *source,
         for (int i = 0; i < 4; i++)
                 if ((s = gateway_str(f, parts[i])))
                         json_object_set_new(addr, parts[i], json_string(s));
-        for (int i = 0; i < 2; i++) {
-                const char *k = i ? "long" : "lat";
-
-                if ((s = gateway_str(f, k)) == NULL)
-                        continue;
-                double d = strtod(s, &end);
-
-                /* NaN and inf parse but json_real refuses them: the
-                 * coordinate would vanish silently */
-                if (*end != '\0' || end == s || !isfinite(d)) {
-                        gateway_error(rep, 400,
-                                      "%s: invalid_field (not a number)", k);
-                        goto fail;
-                }
-                json_object_set_new(o, k, json_real(d));
-        }
+        if (gateway_obj_geo(f, o, rep))
+                goto fail;
         if ((s = gateway_str(f, "address_id")))
                 json_object_set_new(o, "building_id", json_string(s));
-        /* Open311: one location is required; the model needs an address */
-        if ((s = gateway_str(f, "address_string")))
-                json_object_set_new(addr, "text", json_string(s));
-        else if (json_object_size(addr) == 0 && gateway_str(f, "address_id"))
-                json_object_set_new(addr, "text",
-                                    json_string(gateway_str(f, "address_id")));
-        else if (json_object_size(addr) == 0 && json_object_get(o, "lat") &&
-                 json_object_get(o, "long")) {
-                char geo[64];
-
-                snprintf(geo, sizeof(geo), "%.6f, %.6f",
-                         json_real_value(json_object_get(o, "lat")),
-                         json_real_value(json_object_get(o, "long")));
-                json_object_set_new(addr, "text", json_string(geo));
-        }
-        if (json_object_size(addr) == 0) {
-                gateway_error(rep, 400,
-                              "location: missing_field (one of lat+long, "
-                              "address_string or address_id is required)");
+        if (gateway_obj_location(f, o, addr, rep))
                 goto fail;
-        }
-        json_object_set(o, "address", addr);
-        first = gateway_str(f, "first_name");
-        last = gateway_str(f, "last_name");
-        if (first || last) {
-                /* whole, never cut: the model checks its length */
-                char *name = km_xasprintf("%s%s%s", first ? first : "",
-                                          first && last ? " " : "",
-                                          last ? last : "");
-
-                json_object_set_new(ct, "name", json_string(name));
-                free(name);
-        }
-        if ((s = gateway_str(f, "phone")))
-                json_object_set_new(ct, "phone", json_string(s));
-        if ((s = gateway_str(f, "email")))
-                json_object_set_new(ct, "email", json_string(s));
-        if (json_object_size(ct))
-                json_object_set(o, "contact", ct);
+        gateway_obj_contact(f, o, ct);
         if ((s = gateway_str(f, "media_url")))
                 json_object_set_new(o, "media_urls", json_pack("[s]", s));
         else if (json_is_array(json_object_get(f, "media_url")))
