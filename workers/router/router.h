@@ -218,7 +218,7 @@ int router_msg_dlq(struct router *r, const struct router_origin *o,
                    size_t errlen) KM_MUSTCHECK;
 
 /* router_dedup.c */
-#define ROUTER_FLUSH_N 2000          /* routed complaints per check */
+#define ROUTER_FLUSH_N 1000          /* routed complaints per check */
 #define ROUTER_FLUSH_BYTES (4 << 20) /* or this many message bytes */
 void router_dedup_init(struct router *r);
 void router_dedup_destroy(struct router *r);

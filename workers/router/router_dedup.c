@@ -142,6 +142,7 @@ void router_dedup_pend(struct router *r, const char *cid,
 {
         struct router_dedup *d = &r->dd;
         struct router_pend *p;
+        size_t l;
 
         if (d->npend == d->pendcap) {
                 d->pendcap = d->pendcap ? 2 * d->pendcap : 256;
@@ -151,7 +152,9 @@ void router_dedup_pend(struct router *r, const char *cid,
         p->dlq = NULL;
         p->detail = NULL;
         router_dedup_bytes(cid, p->id);
-        snprintf(p->cid, sizeof(p->cid), "%s", cid);
+        l = strnlen(cid, sizeof(p->cid) - 1); /* not snprintf: per message */
+        memcpy(p->cid, cid, l);
+        p->cid[l] = '\0';
         p->partition = partition;
         p->offset = offset;
         p->triage = triage;
