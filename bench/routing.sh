@@ -21,7 +21,8 @@
 #     before and after.
 # usage: bench/routing.sh [BIN_DIR]   (after make up; uses the shared
 # broker, fresh topics and a scratch schema of the test database, dropped
-# at the end).  BENCH_COMPLAINTS (default 300000), BENCH_BATCH (2000),
+# at the end).  BENCH_ROUTER_ARGS: extra komek-router flags (word-split),
+# for trying settings.  BENCH_COMPLAINTS (default 300000), BENCH_BATCH (2000),
 # BENCH_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -123,7 +124,7 @@ run_routers() {
                         "$BIN/komek-router" "${topics[@]}" --set "topics.dispatch=$tag-$g" \
                         --set "router.group=$tag-$g" --set "router.transactional_id=$tag-$g-$i" \
                         --set "router.batch_size=$BATCH" --set router.exit_idle_ms=3000 \
-                        --set router.reload_ms=0 2>"$work/log-$g-$i" &
+                        --set router.reload_ms=0 ${BENCH_ROUTER_ARGS:-} 2>"$work/log-$g-$i" &
                 rp+=($!)
                 pids+=($!)
         done
