@@ -40,7 +40,7 @@ static const struct km_conf_key router_keys[] = {
         {"router.batch_size", KM_CT_INT, "2000", 1, 100000,
          offsetof(struct router_conf, batch_size), "batch-size",
          "messages per transaction"},
-        {"router.batch_ms", KM_CT_INT, "500", 1, 60000,
+        {"router.batch_ms", KM_CT_INT, "100", 1, 60000,
          offsetof(struct router_conf, batch_ms), "batch-ms",
          "longest a transaction stays open (ms)"},
         {"router.reload_ms", KM_CT_INT, "5000", 0, 3600000,
