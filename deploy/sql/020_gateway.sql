@@ -15,13 +15,10 @@ CREATE TABLE api_keys (
     revoked_at  timestamptz
 );
 
--- gateway_requests: what the gateway accepted.  (Until 2026-12: a row was
--- written before the complaint was published, published_at NULL, and marked
--- once the broker acknowledged it.)  Now the row is written only after the
--- broker's acknowledgement, published_at set, batched with the concurrent
--- POSTs' rows in one committed INSERT before each 201; a resubmission of the
--- same (source, external_id) finds the published row and gets the same id
--- without a second publish.
+-- gateway_requests: what the gateway accepted.  A row is written before the
+-- complaint is published (published_at NULL) and marked published once the
+-- broker acknowledged it; a resubmission of the same (source, external_id)
+-- finds the published row and gets the same id without a second publish.
 -- GET /requests reads these rows (joined with tasks when the routing
 -- engine's table exists).  No contact data here: it travels only on the
 -- complaints topic.
