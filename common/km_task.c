@@ -442,6 +442,15 @@ fail:
         return r;
 }
 
+int km_task_handover_lock(PGconn *conn, int exclusive, char *err, size_t errlen)
+{
+        return km_pg_exec(conn,
+                          exclusive ? "SELECT pg_advisory_xact_lock(7305310002)"
+                                    : "SELECT pg_advisory_xact_lock_shared("
+                                      "7305310002)",
+                          0, NULL, NULL, err, errlen);
+}
+
 int km_task_handover(PGconn *conn, const struct km_conf *conf,
                      const char *complaint_id, const char *from_org,
                      const struct km_dir_org *to, int64_t at,

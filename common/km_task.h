@@ -119,6 +119,23 @@ int km_task_handover(PGconn *conn, const struct km_conf *conf,
                      struct km_task_result *out, char *err,
                      size_t errlen) KM_MUSTCHECK;
 
+/**
+ * @brief Order the two handovers (issue 17) in the caller's transaction:
+ * komek-directory import (exclusive, before it changes anything) and each
+ * task sink batch (shared, before it writes).  Without it a batch could
+ * write tasks for an old organisation while an import commits: the batch's
+ * stale check still sees the old periods, the import's handover cannot see
+ * the batch's uncommitted tasks, and those tasks stay with the old
+ * organisation (test_reload found 86 so on a loaded machine).  With it,
+ * whichever comes second sees what the first committed (READ COMMITTED:
+ * every later statement has a new snapshot).  A transaction-scoped
+ * advisory lock (bigint key 7305310002; komek-admin's migrations hold
+ * 7305310001): sinks do not wait for each other, only for an import.
+ * @returns 0, KM_ERETRY / KM_EFATAL.
+ */
+int km_task_handover_lock(PGconn *conn, int exclusive, char *err,
+                          size_t errlen) KM_MUSTCHECK;
+
 /** @brief "acknowledged", "resolved", "rejected", "reopened",
  *  "confirmed", "commented", "handed_over". */
 const char *km_task_event_name(enum km_task_action a);

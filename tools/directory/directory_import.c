@@ -20,6 +20,7 @@
 #include "km_dir.h"
 #include "km_log.h"
 #include "km_pg.h"
+#include "km_task.h"
 #include "km_utf8.h"
 #include "km_util.h"
 
@@ -570,6 +571,8 @@ int directory_import(const struct km_conf *conf,
                             "LOCK TABLE organisations, buildings IN SHARE ROW "
                             "EXCLUSIVE MODE",
                             0, NULL, NULL, err, errlen)) ||
+            /* no task sink batch halfway meanwhile (km_task.h) */
+            (r = km_task_handover_lock(conn, 1, err, errlen)) ||
             (r = km_pg_exec(conn,
                             "SELECT id, kind, name, district, phone, "
                             "retired_at IS NOT NULL FROM organisations "

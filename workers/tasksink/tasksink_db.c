@@ -510,6 +510,10 @@ static int tasksink_batch_txn(struct tasksink *ts, int bisect,
                 return r;
         if ((r = km_pg_begin(ts->conn, err, errlen)))
                 return r;
+        /* after an import that runs now, or before it (km_task.h) */
+        if (ts->nrows > 0 &&
+            (r = km_task_handover_lock(ts->conn, 0, err, errlen)))
+                goto fail;
         /* the offsets: with the rows' statements, or (a bisection, or no
          * row) alone */
         if (ts->nrows > 0) {
