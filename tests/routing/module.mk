@@ -32,6 +32,10 @@ test_findings_SRCS := tests/routing/test_findings.c tests/routing/rt.c \
 # a directory import under load: old or new directory, never back (issue 20.6)
 TESTS += test_reload
 test_reload_SRCS := tests/routing/test_reload.c tests/routing/rt.c tests/common/km_test.c
+# the import and a task sink batch ordered: each waits for the other (issue 17)
+TESTS += test_handover_lock
+test_handover_lock_SRCS := tests/routing/test_handover_lock.c tests/routing/rt.c \
+	tests/common/km_test.c
 # incidents from the stored tasks: two sinks, a restart, another order
 # give the same incidents; one note resolves each task (issue 16.3)
 TESTS += test_incidents
