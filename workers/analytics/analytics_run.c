@@ -112,6 +112,17 @@ static void an_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                                     (long long)parts->elems[i].offset);
 }
 
+/* The prefetch is bounded so a catch-up over a backlog stays within the
+ * 64 MB a worker may use (issue 12).  With librdkafka 2.0.2's defaults
+ * (queued.min.messages 100000, queued.max.messages.kbytes 65536,
+ * fetch.max.bytes 50 MB) a four-topic backlog of 400,000 messages was
+ * read into memory: peak RSS 150 MB.  The high-level consumer checks the
+ * limits against the one queue all partitions forward to; a consumed
+ * message keeps its whole fetch response allocated until it is destroyed
+ * (two batches of analytics.batch_max are held), hence the small
+ * fetch.max.bytes.  bench/analytics.sh section 4 (one process): defaults
+ * 24,400 msg/s, 150 MB; these 25,000-29,600 msg/s, 56 MB; a queue of
+ * 10,000 messages or 4 MB starved the writer (14,500 msg/s, 42 MB). */
 static rd_kafka_t *an_consumer_new(struct analytics *an, char *err,
                                    size_t errlen)
 {
@@ -121,6 +132,9 @@ static rd_kafka_t *an_consumer_new(struct analytics *an, char *err,
                 {"enable.auto.offset.store", "false"},
                 {"auto.offset.reset", "earliest"},
                 {"enable.partition.eof", "true"},
+                {"queued.min.messages", "20000"},
+                {"queued.max.messages.kbytes", "16384"},
+                {"fetch.max.bytes", "2097152"},
         };
         rd_kafka_conf_t *kc = km_kafka_conf_new(an->conf, NULL, err, errlen);
         rd_kafka_t *rk;
