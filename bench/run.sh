@@ -143,7 +143,7 @@ for lab in ("target", "low"):
             row("e2e: %s %s @%d/s" % (stn, q, rate), "e2e.%s.%s_%s_ms" % (lab, st, q), None, None, unit="ms")
 for k in sorted(k for k in fig if k.startswith("rss.")):
     fig[k] = fig[k] / 1024.0
-    tgt = ("value", 64, "<=") if k == "rss.komek-router" else None
+    tgt = ("value", 64, "<=")  # issue 12: peak RSS per worker <= 64 MB
     row("peak RSS " + k[4:], k, None, None, tgt, unit="MB")
 for k in sorted(k for k in fig if k.startswith("web.") and k.endswith(".pages_s")):
     page = k[4:-8].replace("_", " ")

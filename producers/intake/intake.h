@@ -31,6 +31,10 @@ struct intake_conf {
 /* A partial batch goes on this long after its first record at the latest
  * (sooner when the input goes idle: intake_input.c) */
 #define INTAKE_LINGER_MS 5
+/* librdkafka's producer queue unless kafka { } sets it: messages and
+ * kB of payload (intake.c) */
+#define INTAKE_QUEUE_MSGS "20000"
+#define INTAKE_QUEUE_KB "16384"
 
 /* One record on its way: read (intake_input.c), worked (intake_work.c),
  * then published in input order (intake_publish.c). */

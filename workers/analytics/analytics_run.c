@@ -112,6 +112,19 @@ static void an_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                                     (long long)parts->elems[i].offset);
 }
 
+/* The prefetch is bounded so a catch-up over a backlog stays within the
+ * 64 MB a worker may use (issue 12).  With librdkafka 2.0.2's defaults
+ * (queued.min.messages 100000, queued.max.messages.kbytes 65536,
+ * fetch.max.bytes 50 MB) a four-topic backlog of 400,000 messages was
+ * read into memory: peak RSS 150 MB.  The high-level consumer checks the
+ * limits against the one queue all partitions forward to; a consumed
+ * message keeps its whole fetch response allocated until it is destroyed
+ * (two batches of analytics.batch_max are held), hence small fetches
+ * (fetch.max.bytes may not be below message.max.bytes).  The queue
+ * trades memory for speed: bench/analytics.sh section 4, one process,
+ * load 1-3: defaults 44,000 msg/s, 150 MB; these 30,500 msg/s, 59 MB
+ * (two processes 45,800 against 44,600); 50,000 messages / 32 MB 36,800
+ * msg/s, 85 MB; 10,000 messages 14,500 msg/s, 42 MB. */
 static rd_kafka_t *an_consumer_new(struct analytics *an, char *err,
                                    size_t errlen)
 {
@@ -121,6 +134,10 @@ static rd_kafka_t *an_consumer_new(struct analytics *an, char *err,
                 {"enable.auto.offset.store", "false"},
                 {"auto.offset.reset", "earliest"},
                 {"enable.partition.eof", "true"},
+                {"queued.min.messages", "25000"},
+                {"queued.max.messages.kbytes", "20480"},
+                {"fetch.max.bytes", "1048576"},
+                {"max.partition.fetch.bytes", "262144"},
         };
         rd_kafka_conf_t *kc = km_kafka_conf_new(an->conf, NULL, err, errlen);
         rd_kafka_t *rk;
