@@ -29,6 +29,7 @@ import base64
 import email
 import email.header
 import email.policy
+import glob
 import hashlib
 import hmac
 import http.server
@@ -254,7 +255,9 @@ def notify_start(tmp, extra=(), name="n"):
             os.path.join(tmp, "port-%s" % name)]
     for e in extra:
         args += ["--set", e]
-    return subprocess.Popen(args, stdout=log, stderr=log, env=env)
+    p = subprocess.Popen(args, stdout=log, stderr=log, env=env)
+    p.logname = log.name
+    return p
 
 
 def notify_stop(p, what):
@@ -262,9 +265,20 @@ def notify_stop(p, what):
     try:
         rc = p.wait(30)
     except subprocess.TimeoutExpired:
+        # where it hangs: its threads' kernel stacks and its log's tail
+        for t in sorted(glob.glob("/proc/%d/task/*" % p.pid)):
+            try:
+                print("  thread %s: %s" % (os.path.basename(t),
+                      open(t + "/wchan").read()))
+            except OSError:
+                pass
         p.kill()
         rc = "timeout"
     check(rc == 0, "%s: SIGTERM exits 0 (got %s)" % (what, rc))
+    if rc != 0 and getattr(p, "logname", None):
+        with open(p.logname, errors="replace") as f:
+            for line in f.readlines()[-25:]:
+                print("  | " + line.rstrip())
 
 
 def dispatch_msg(cid, org, cat="heating", attempt=1, sla_h=24,
