@@ -476,13 +476,25 @@ cleanup:
         return r;
 }
 
+int km_kafka_rebalance_coop(rd_kafka_t *rk)
+{
+        char v[256];
+        size_t n = sizeof(v);
+
+        if (rd_kafka_conf_get(rd_kafka_conf(rk),
+                              "partition.assignment.strategy", v,
+                              &n) != RD_KAFKA_CONF_OK)
+                return 0;
+        return strstr(v, "cooperative") != NULL;
+}
+
 int km_kafka_rebalance_stored(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                               rd_kafka_topic_partition_list_t *parts,
                               km_kafka_seek_cb *seek,
                               void (*revoke)(void *opaque, int lost),
                               void *opaque, char *err, size_t errlen)
 {
-        int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+        int coop = km_kafka_rebalance_coop(rk);
         rd_kafka_error_t *error = NULL;
         char serr[384];
         int r = 0;

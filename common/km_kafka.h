@@ -162,6 +162,16 @@ typedef int km_kafka_seek_cb(void *opaque,
                              size_t errlen);
 
 /**
+ * @brief 1 when rk's group uses the cooperative protocol, else 0: read from
+ * its configured partition.assignment.strategy (cooperative-sticky; librdkafka
+ * refuses to mix it with an eager one), not asked of the group with
+ * rd_kafka_rebalance_protocol(), which waits for the group thread and can
+ * block for ever in a rebalance callback run by rd_kafka_consumer_close()
+ * (librdkafka #4041).  For rebalance callbacks.
+ */
+int km_kafka_rebalance_coop(rd_kafka_t *rk);
+
+/**
  * @brief The rebalance of a consumer whose offsets are not in Kafka: on an
  * assignment, seek() sets each partition's start (when it fails, the
  * partitions start from the beginning: the caller's writes must be

@@ -81,7 +81,7 @@ static void an_revoke(void *opaque, int lost)
                     lost ? " (lost)" : "", an->batch.n);
         analytics_batch_clear(&an->batch);
         /* cooperative: the partitions kept reread what was dropped */
-        if (strcmp(rd_kafka_rebalance_protocol(an->rk), "COOPERATIVE") == 0)
+        if (km_kafka_rebalance_coop(an->rk))
                 km_kafka_reseek_mark(&an->reseek);
 }
 

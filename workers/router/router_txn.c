@@ -258,7 +258,7 @@ void router_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
         struct router *r = opaque;
-        int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+        int coop = km_kafka_rebalance_coop(rk);
         char err[512];
         rd_kafka_error_t *error = NULL;
 
