@@ -331,6 +331,32 @@ static int km_cpl_media(json_t *src, json_t *dst, char *reason, char *err,
         return 0;
 }
 
+/* received_at's value s: an RFC 3339 time in 2000..2100, not further in
+ * the future than future_skew_s, into *t (both validators). */
+static int km_cpl_received_time(const char *s, const struct km_conf *conf,
+                                int64_t now, int64_t *t, char *reason,
+                                char *err, size_t errlen)
+{
+        char detail[200];
+
+        if (km_parse_rfc3339(s, &*t))
+                return km_cpl_reject(reason, err, errlen, "invalid_field",
+                                     "received_at",
+                                     "received_at is not an RFC 3339 time");
+        if (*t < 946684800 || *t >= 4133980800)
+                return km_cpl_reject(reason, err, errlen, "invalid_field",
+                                     "received_at",
+                                     "received_at outside 2000..2100");
+        if (*t > now + conf->future_skew_s) {
+                snprintf(detail, sizeof(detail),
+                         "received_at is %lld s in the future",
+                         (long long)(*t - now));
+                return km_cpl_reject(reason, err, errlen, "invalid_field",
+                                     "received_at", detail);
+        }
+        return 0;
+}
+
 /* received_at: an RFC 3339 time in 2000..2100, not further in the
  * future than future_skew_s; canonical in c and dst. */
 static int km_cpl_received(json_t *src, const struct km_conf *conf, int64_t now,
@@ -338,26 +364,13 @@ static int km_cpl_received(json_t *src, const struct km_conf *conf, int64_t now,
                            char *err, size_t errlen)
 {
         const char *s;
-        char detail[200];
 
         if (km_cpl_str(src, "", "received_at", 1, 40, 0, &s, reason, err,
                        errlen))
                 return KM_EINPUT;
-        if (km_parse_rfc3339(s, &c->received_at))
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "received_at",
-                                     "received_at is not an RFC 3339 time");
-        if (c->received_at < 946684800 || c->received_at >= 4133980800)
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "received_at",
-                                     "received_at outside 2000..2100");
-        if (c->received_at > now + conf->future_skew_s) {
-                snprintf(detail, sizeof(detail),
-                         "received_at is %lld s in the future",
-                         (long long)(c->received_at - now));
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "received_at", detail);
-        }
+        if (km_cpl_received_time(s, conf, now, &c->received_at, reason, err,
+                                 errlen))
+                return KM_EINPUT;
         km_fmt_rfc3339(c->received_at, c->received_at_str,
                        sizeof(c->received_at_str));
         json_object_set_new(dst, "received_at",
@@ -1451,7 +1464,6 @@ static int km_sc_validate(struct km_scan *st, const struct km_conf *conf,
         static const char *const cname[3] = {"name", "phone", "email"};
         const struct km_sv *f = st->f;
         const char *s, *vals[5];
-        char detail[200];
         int present, n = 0;
 
         if (st->root_array)
@@ -1500,21 +1512,9 @@ static int km_sc_validate(struct km_scan *st, const struct km_conf *conf,
         if (km_sc_str(&f[KM_F_RECEIVED_AT], "", "received_at", 1, 40, 0, &s,
                       reason, err, errlen))
                 return KM_EINPUT;
-        if (km_parse_rfc3339(s, &c->received_at))
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "received_at",
-                                     "received_at is not an RFC 3339 time");
-        if (c->received_at < 946684800 || c->received_at >= 4133980800)
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "received_at",
-                                     "received_at outside 2000..2100");
-        if (c->received_at > now + conf->future_skew_s) {
-                snprintf(detail, sizeof(detail),
-                         "received_at is %lld s in the future",
-                         (long long)(c->received_at - now));
-                return km_cpl_reject(reason, err, errlen, "invalid_field",
-                                     "received_at", detail);
-        }
+        if (km_cpl_received_time(s, conf, now, &c->received_at, reason, err,
+                                 errlen))
+                return KM_EINPUT;
         /* already in canonical form (UTC, no fraction, not second 60):
          * km_fmt_rfc3339 would write the same 20 bytes */
         if (f[KM_F_RECEIVED_AT].len == 20 && s[10] == 'T' && s[19] == 'Z' &&
